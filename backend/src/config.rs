@@ -1,0 +1,90 @@
+//! Paths: the data directory (store file, downloads) and where ONNX Runtime is looked for.
+//!
+//! May use: nothing else in the crate.
+
+use std::path::{Path, PathBuf};
+
+/// The folder holding the store file and the download cache.
+#[derive(Debug, Clone)]
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    /// `--data-dir` / `SEAL_DATA_DIR`, else the user's data directory (`~/.local/share/seal-lab`).
+    pub fn resolve(explicit: Option<PathBuf>) -> DataDir {
+        DataDir(explicit.unwrap_or_else(|| {
+            dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("seal-lab")
+        }))
+    }
+
+    pub fn store_file(&self) -> PathBuf {
+        self.0.join("seal.duckdb")
+    }
+
+    pub fn downloads(&self) -> PathBuf {
+        self.0.join("downloads")
+    }
+}
+
+/// The project-local folder `cargo xtask setup` fills: `<repo>/.seal`.
+pub fn project_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join(".seal")
+}
+
+/// ONNX Runtime's pinned version: `ort` 2.0.0-rc.15 speaks its C API 31.
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// The library file name on this platform.
+pub fn ort_library_name() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "libonnxruntime.dylib"
+    } else if cfg!(windows) {
+        "onnxruntime.dll"
+    } else {
+        "libonnxruntime.so"
+    }
+}
+
+/// Folders searched for ONNX Runtime, in order: next to the executable, `.seal/onnxruntime`
+/// in the working directory and its parents, the source tree the binary was built from, and
+/// the data directory. `gpu` puts the GPU build first in each place.
+pub fn ort_search_dirs(data_dir: &DataDir, gpu: bool) -> Vec<PathBuf> {
+    let flavours: &[&str] = if gpu { &["gpu", "cpu"] } else { &["cpu", "gpu"] };
+    let mut roots = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_owned)) {
+        roots.push(exe_dir.join("onnxruntime"));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            roots.push(dir.join(".seal").join("onnxruntime"));
+        }
+    }
+    roots.push(project_dir().join("onnxruntime"));
+    roots.push(data_dir.0.join("onnxruntime"));
+    let mut out = Vec::new();
+    for root in roots {
+        for f in flavours {
+            let d = root.join(f);
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// Finds the ONNX Runtime library: `SEAL_ORT_DYLIB` when set, else the first search folder
+/// that holds it. On failure returns the places looked at.
+pub fn find_ort(data_dir: &DataDir, gpu: bool) -> Result<PathBuf, Vec<PathBuf>> {
+    if let Some(p) = std::env::var_os("SEAL_ORT_DYLIB") {
+        let p = PathBuf::from(p);
+        return if p.is_file() { Ok(p) } else { Err(vec![p]) };
+    }
+    let dirs = ort_search_dirs(data_dir, gpu);
+    for d in &dirs {
+        let f = d.join(ort_library_name());
+        if f.is_file() {
+            return Ok(f);
+        }
+    }
+    Err(dirs)
+}

@@ -1,0 +1,126 @@
+//! `seal demo`, the README's first command: install the runtime, ingest hh-rlhf harmless-base
+//! test, register a pre-D and a post-D reward model, score, and serve the app.
+//!
+//! With the Hugging Face hub reachable it uses the paper's OpenAssistant RMs, exported by
+//! `seal models export`. Without it, it says so and falls back to local files: the hh-rlhf copy
+//! in `../shared/data` and the generated test models under `tests/fixtures`, which are marked
+//! as test models everywhere their scores are shown.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::cli::{DemoArgs, ScoreArgs};
+use crate::config::{self, DataDir};
+use crate::domain::{InputFormat, Truncation};
+use crate::pipeline::{self, AddModel, IngestOptions, SourceFormat};
+use crate::store::Store;
+
+pub const DATASET: &str = "hh-rlhf-harmless-test";
+const HUB_SOURCE: &str = "hf://datasets/Anthropic/hh-rlhf/harmless-base/test.jsonl.gz";
+/// The paper's pre-D and post-D reward models (spec §A.3).
+const HUB_MODELS: [(&str, &str); 2] = [
+    ("oa-deberta-v3-large", "OpenAssistant/reward-model-deberta-v3-large"),
+    ("oa-deberta-v3-large-v2", "OpenAssistant/reward-model-deberta-v3-large-v2"),
+];
+
+/// The repository the binary was built from.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned()
+}
+
+/// A file of the shared data folder that sits beside a checkout (`../shared/data/…`), looked
+/// for next to the source tree and above the working directory.
+pub fn shared_data_file(relative: &str) -> Option<PathBuf> {
+    let mut roots = vec![project_root()];
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_owned));
+    }
+    roots.iter().filter_map(|r| r.parent().map(|p| p.join("shared").join("data").join(relative))).find(|p| p.is_file())
+}
+
+pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
+    if config::find_ort(data, false).is_err() {
+        eprintln!("ONNX Runtime is not installed yet; fetching it from PyPI");
+        crate::runtime::install(&config::project_dir().join("onnxruntime"), false, "https://pypi.org/simple")?;
+    }
+    let hub = crate::net::probe(&format!("{}/api/models/{}", a.hub_url.trim_end_matches('/'), HUB_MODELS[1].1));
+    let mut store = Store::open(&data.store_file())?;
+    let (source, models, test_models) = match hub {
+        Ok(()) => {
+            let mut models = Vec::new();
+            for (name, id) in HUB_MODELS {
+                let out = data.0.join("models").join(name);
+                if !out.join("model.onnx").is_file() {
+                    crate::pyenv::export(id, &out, None)?;
+                }
+                models.push((name.to_owned(), out));
+            }
+            (HUB_SOURCE.to_owned(), models, false)
+        }
+        Err(e) => {
+            eprintln!("The Hugging Face hub cannot be reached ({e:#}).");
+            eprintln!("Falling back to local files: the hh-rlhf copy in ../shared/data and the generated TEST models in tests/fixtures.");
+            eprintln!("Scores below come from small random test models, not from real reward models.");
+            let Some(file) = shared_data_file("hh-rlhf/harmless-base/test.jsonl.gz") else {
+                bail!("no local copy of hh-rlhf harmless-base/test.jsonl.gz in ../shared/data, and the hub is unreachable");
+            };
+            let fixtures = project_root().join("tests").join("fixtures").join("models");
+            let models = vec![
+                ("test-pre".to_owned(), fixtures.join("pre").join("seal")),
+                ("test-post".to_owned(), fixtures.join("post").join("seal")),
+            ];
+            (file.display().to_string(), models, true)
+        }
+    };
+    let opts = IngestOptions {
+        format: SourceFormat::HhRlhf,
+        skip_invalid: false,
+        replace: true,
+        columns: Default::default(),
+        subset: None,
+        split: None,
+        hub_url: a.hub_url.clone(),
+    };
+    let summary = pipeline::ingest(&mut store, data, DATASET, &[source], &opts)?;
+    for s in &summary.sources {
+        eprintln!("{} {}: {} pairs in `{DATASET}`", s.outcome, s.uri, s.n_pairs);
+    }
+    for (name, folder) in &models {
+        let registered = store.model(name).ok();
+        let current = crate::score::sha256_file(&folder.join("model.onnx")).ok();
+        if registered.as_ref().and_then(|m| m.onnx_sha256.clone()) != current {
+            pipeline::add_model(
+                &store,
+                data,
+                &AddModel {
+                    name: name.clone(),
+                    folder: folder.clone(),
+                    input_format: InputFormat::Pair,
+                    max_length: None,
+                    truncation: Truncation::None,
+                    replace: true,
+                    is_test_model: test_models,
+                },
+            )?;
+        }
+    }
+    let args = ScoreArgs {
+        dataset: DATASET.to_owned(),
+        models: models.iter().map(|(n, _)| n.clone()).collect(),
+        device: "cpu".into(),
+        batch_tokens: 8192,
+        max_batch: None,
+        threads: None,
+        commit_every: 256,
+        limit: a.limit,
+    };
+    crate::cli::score(&mut store, data, &args, false)?;
+    if test_models {
+        println!("NOTE: these accuracies come from generated TEST models (the hub was unreachable), not real reward models.");
+    }
+    if a.no_serve {
+        return Ok(());
+    }
+    crate::cli::serve(store, &a.serve)
+}

@@ -1,0 +1,461 @@
+//! Source formats: reading hh-rlhf transcripts and generic preference-pair tables, validating
+//! every line, and turning them into [`NewPair`]s with stable ids.
+//!
+//! May use: `domain`. Must not use: `store`, `score`, `http` (Parquet rows arrive already
+//! converted to JSON objects by the pipeline, which asks the store to read them).
+
+pub mod transcript;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{NewPair, RejectedLine, Side};
+use transcript::split_last_assistant;
+
+/// How many invalid lines an error message lists before it summarises.
+const LIST_LIMIT: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file}: cannot read: {source}")]
+    Io { file: String, source: std::io::Error },
+    #[error("{file}: {count} invalid line(s); nothing was stored (use --skip-invalid to store the valid ones and record the others):\n{list}")]
+    Invalid { file: String, count: usize, list: String },
+    #[error("{file}: no pairs found")]
+    Empty { file: String },
+    #[error("{file}: {reason}")]
+    Format { file: String, reason: String },
+}
+
+/// The raw bytes of a source and their content hash.
+pub struct RawSource {
+    /// What the user named: a path or a URL.
+    pub uri: String,
+    /// The local file (the download cache for URLs).
+    pub path: PathBuf,
+    pub sha256: String,
+    /// Decompressed content.
+    pub text_bytes: Vec<u8>,
+}
+
+/// Reads a local file, decompressing gzip (detected by its magic bytes), and hashes its bytes.
+pub fn read_source(uri: &str, path: &Path) -> Result<RawSource, IngestError> {
+    let io = |source| IngestError::Io { file: uri.to_owned(), source };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let text_bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(bytes.len() * 4);
+        flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(io)?;
+        out
+    } else {
+        bytes
+    };
+    Ok(RawSource { uri: uri.to_owned(), path: path.to_owned(), sha256, text_bytes })
+}
+
+/// Where pair ids come from: `subset/split/line`.
+#[derive(Debug, Clone)]
+pub struct IdScheme {
+    pub subset: String,
+    pub split: String,
+}
+
+impl IdScheme {
+    /// hh-rlhf layout: `…/harmless-base/test.jsonl.gz` → subset `harmless-base`, split `test`.
+    pub fn from_uri(uri: &str) -> IdScheme {
+        let trimmed = uri.split(['?', '#']).next().unwrap_or(uri);
+        let mut parts = trimmed.rsplit(['/', '\\']);
+        let file = parts.next().unwrap_or("data");
+        let parent = parts.next().unwrap_or("");
+        let split = file.split('.').next().filter(|s| !s.is_empty()).unwrap_or("data");
+        let subset = if parent.is_empty() || parent.contains(':') { "default" } else { parent };
+        IdScheme { subset: subset.to_owned(), split: split.to_owned() }
+    }
+
+    fn id(&self, line0: u64) -> String {
+        format!("{}/{}/{}", self.subset, self.split, line0)
+    }
+}
+
+/// The outcome of parsing one source.
+#[derive(Debug)]
+pub struct Parsed {
+    pub pairs: Vec<NewPair>,
+    pub rejected: Vec<RejectedLine>,
+    pub n_lines: u64,
+}
+
+impl Parsed {
+    /// All-or-nothing unless `skip_invalid`: any rejected line turns into an error that lists them.
+    pub fn check(self, uri: &str, skip_invalid: bool) -> Result<Parsed, IngestError> {
+        if !self.rejected.is_empty() && !skip_invalid {
+            let mut list: Vec<String> = self
+                .rejected
+                .iter()
+                .take(LIST_LIMIT)
+                .map(|r| format!("  {uri}:{}: {}", r.line, r.reason))
+                .collect();
+            if self.rejected.len() > LIST_LIMIT {
+                list.push(format!("  … and {} more", self.rejected.len() - LIST_LIMIT));
+            }
+            return Err(IngestError::Invalid {
+                file: uri.to_owned(),
+                count: self.rejected.len(),
+                list: list.join("\n"),
+            });
+        }
+        if self.pairs.is_empty() {
+            return Err(IngestError::Empty { file: uri.to_owned() });
+        }
+        Ok(self)
+    }
+}
+
+/// Splits decompressed bytes into lines, keeping 0-based positions. A final empty line (the
+/// file's trailing newline) is not a line; blank lines elsewhere are reported as invalid.
+fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut v: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if v.last().is_some_and(|l| l.is_empty()) {
+        v.pop();
+    }
+    v
+}
+
+/// Parses an hh-rlhf JSONL file: one `{"chosen": transcript, "rejected": transcript}` per line.
+pub fn parse_hh_rlhf(raw: &RawSource, ids: &IdScheme) -> Parsed {
+    let lines = lines(&raw.text_bytes);
+    let results: Vec<Result<NewPair, String>> =
+        lines.par_iter().enumerate().map(|(i, line)| parse_hh_line(line, ids, i as u64)).collect();
+    collect(results, lines.len() as u64)
+}
+
+fn collect(results: Vec<Result<NewPair, String>>, n_lines: u64) -> Parsed {
+    let mut pairs = Vec::with_capacity(results.len());
+    let mut rejected = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(p) => pairs.push(p),
+            Err(reason) => rejected.push(RejectedLine { line: i as u64 + 1, reason }),
+        }
+    }
+    Parsed { pairs, rejected, n_lines }
+}
+
+fn parse_hh_line(line: &[u8], ids: &IdScheme, line0: u64) -> Result<NewPair, String> {
+    let text = std::str::from_utf8(line)
+        .map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to()))?;
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err("empty line".into());
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    let obj = value.as_object().ok_or("expected a JSON object with `chosen` and `rejected`")?;
+    let field = |name: &str| -> Result<Side, String> {
+        let v = obj.get(name).ok_or_else(|| format!("missing field `{name}`"))?;
+        let s = v.as_str().ok_or_else(|| format!("field `{name}` is not a string"))?;
+        side_from_transcript(s).map_err(|e| format!("field `{name}`: {e}"))
+    };
+    Ok(NewPair {
+        pair_id: ids.id(line0),
+        subset: ids.subset.clone(),
+        split: ids.split.clone(),
+        line: line0,
+        chosen: field("chosen")?,
+        rejected: field("rejected")?,
+    })
+}
+
+fn side_from_transcript(s: &str) -> Result<Side, String> {
+    if s.trim().is_empty() {
+        return Err("empty text".into());
+    }
+    split_last_assistant(s).ok_or_else(|| "no \"Assistant:\" tag to split the last response at".into())
+}
+
+/// Column names for generic preference-pair tables (RewardBench style).
+#[derive(Debug, Clone)]
+pub struct Columns {
+    pub prompt: String,
+    pub chosen: String,
+    pub rejected: String,
+    /// Optional id column; the row number is used when absent.
+    pub id: Option<String>,
+    /// Optional subset column; the file-derived subset is used when absent.
+    pub subset: Option<String>,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns {
+            prompt: "prompt".into(),
+            chosen: "chosen".into(),
+            rejected: "rejected".into(),
+            id: None,
+            subset: None,
+        }
+    }
+}
+
+/// Parses a JSONL file of generic pairs.
+pub fn jsonl_rows(raw: &RawSource) -> Vec<Result<Value, String>> {
+    lines(&raw.text_bytes)
+        .par_iter()
+        .map(|line| {
+            let text = std::str::from_utf8(line)
+                .map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to()))?;
+            if text.trim().is_empty() {
+                return Err("empty line".to_owned());
+            }
+            serde_json::from_str::<Value>(text).map_err(|e| format!("malformed JSON: {e}"))
+        })
+        .collect()
+}
+
+/// Parses a CSV file of generic pairs into JSON objects of strings; cells holding a JSON array
+/// (message lists) are decoded. Row numbers in errors are file lines (the header is line 1).
+pub fn csv_rows(raw: &RawSource) -> Result<Vec<Result<Value, String>>, IngestError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(&raw.text_bytes[..]);
+    let headers = reader
+        .headers()
+        .map_err(|e| IngestError::Format { file: raw.uri.clone(), reason: format!("CSV header: {e}") })?
+        .clone();
+    let mut out = Vec::new();
+    for record in reader.records() {
+        out.push(record.map_err(|e| format!("CSV: {e}")).map(|rec| {
+            let mut obj = serde_json::Map::new();
+            for (h, cell) in headers.iter().zip(rec.iter()) {
+                let v = if cell.trim_start().starts_with('[') {
+                    serde_json::from_str(cell).unwrap_or_else(|_| Value::String(cell.to_owned()))
+                } else {
+                    Value::String(cell.to_owned())
+                };
+                obj.insert(h.to_owned(), v);
+            }
+            Value::Object(obj)
+        }));
+    }
+    Ok(out)
+}
+
+/// Maps rows (JSON objects, whatever the file format) to pairs. `first_line` is the line
+/// number of row 0 (1 for JSONL and Parquet rows, 2 for CSV after its header).
+pub fn parse_pair_rows(
+    rows: Vec<Result<Value, String>>,
+    cols: &Columns,
+    ids: &IdScheme,
+    first_line: u64,
+) -> Parsed {
+    let n = rows.len() as u64;
+    let results: Vec<Result<NewPair, String>> = rows
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, row)| row.and_then(|v| pair_from_row(&v, cols, ids, i as u64)))
+        .collect();
+    let mut parsed = collect(results, n);
+    for r in &mut parsed.rejected {
+        r.line = r.line - 1 + first_line;
+    }
+    parsed
+}
+
+fn pair_from_row(v: &Value, cols: &Columns, ids: &IdScheme, row: u64) -> Result<NewPair, String> {
+    let obj = v.as_object().ok_or("expected an object (one pair per row)")?;
+    let get = |name: &str| obj.get(name).filter(|v| !v.is_null()).ok_or_else(|| format!("missing field `{name}`"));
+    let prompt = get(&cols.prompt)?;
+    let chosen = sides_from_values(prompt, get(&cols.chosen)?)
+        .map_err(|e| format!("field `{}`: {e}", cols.chosen))?;
+    let rejected = sides_from_values(prompt, get(&cols.rejected)?)
+        .map_err(|e| format!("field `{}`: {e}", cols.rejected))?;
+    let subset = match &cols.subset {
+        Some(c) => scalar_text(get(c)?).ok_or_else(|| format!("field `{c}` is not a string or number"))?,
+        None => ids.subset.clone(),
+    };
+    let key = match &cols.id {
+        Some(c) => scalar_text(get(c)?).ok_or_else(|| format!("field `{c}` is not a string or number"))?,
+        None => row.to_string(),
+    };
+    if key.contains('/') && cols.id.is_some() {
+        return Err(format!("id `{key}` contains `/`, which pair ids reserve as a separator"));
+    }
+    Ok(NewPair {
+        pair_id: format!("{subset}/{}/{key}", ids.split),
+        subset,
+        split: ids.split.clone(),
+        line: row,
+        chosen,
+        rejected,
+    })
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Builds (context, response) from a prompt and a completion. Plain strings are kept verbatim:
+/// context = prompt, response = completion. Message lists (`[{role, content}]`) are rendered as
+/// an hh-rlhf transcript and split at the last `Assistant:` tag, so the RM sees the same layout as
+/// on hh-rlhf; a string completion after a message-list prompt is the final assistant turn.
+fn sides_from_values(prompt: &Value, completion: &Value) -> Result<Side, String> {
+    match (prompt, completion) {
+        (Value::String(p), Value::String(c)) => {
+            if c.trim().is_empty() {
+                return Err("empty text".into());
+            }
+            Ok(Side { context: p.clone(), response: c.clone() })
+        }
+        _ => {
+            let mut transcript = String::new();
+            // A message list for the completion usually repeats the prompt (RewardBench's
+            // chat format); only append the prompt when the completion does not start with it.
+            let completion_msgs = match completion {
+                Value::Array(a) => Some(a),
+                _ => None,
+            };
+            let prompt_msgs: Vec<Value> = match prompt {
+                Value::String(p) if p.trim().is_empty() => Vec::new(),
+                Value::String(p) => vec![serde_json::json!({"role": "user", "content": p})],
+                Value::Array(a) => a.clone(),
+                _ => return Err("prompt is neither a string nor a message list".into()),
+            };
+            let repeats_prompt =
+                completion_msgs.is_some_and(|c| c.len() > prompt_msgs.len() && c[..prompt_msgs.len()] == prompt_msgs[..]);
+            if !repeats_prompt {
+                render_messages(&prompt_msgs, &mut transcript)?;
+            }
+            match completion {
+                Value::String(c) => {
+                    if c.trim().is_empty() {
+                        return Err("empty text".into());
+                    }
+                    transcript.push_str("\n\nAssistant: ");
+                    transcript.push_str(c);
+                }
+                Value::Array(a) => render_messages(a, &mut transcript)?,
+                _ => return Err("neither a string nor a message list".into()),
+            }
+            side_from_transcript(&transcript)
+        }
+    }
+}
+
+fn render_messages(msgs: &[Value], out: &mut String) -> Result<(), String> {
+    for (k, m) in msgs.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str).ok_or_else(|| format!("message {k} has no `role`"))?;
+        let content =
+            m.get("content").and_then(Value::as_str).ok_or_else(|| format!("message {k} has no string `content`"))?;
+        let tag = match role {
+            "user" | "human" => "Human",
+            "assistant" | "gpt" | "bot" => "Assistant",
+            "system" => "System",
+            other => return Err(format!("message {k} has unknown role `{other}`")),
+        };
+        out.push_str("\n\n");
+        out.push_str(tag);
+        out.push_str(": ");
+        out.push_str(content);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> RawSource {
+        RawSource {
+            uri: "mem.jsonl".into(),
+            path: PathBuf::from("mem.jsonl"),
+            sha256: String::new(),
+            text_bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn ids_come_from_the_hh_rlhf_layout() {
+        let ids = IdScheme::from_uri("https://hub/datasets/Anthropic/hh-rlhf/resolve/main/harmless-base/test.jsonl.gz");
+        assert_eq!((ids.subset.as_str(), ids.split.as_str()), ("harmless-base", "test"));
+        assert_eq!(ids.id(17), "harmless-base/test/17");
+        let bare = IdScheme::from_uri("train.jsonl");
+        assert_eq!((bare.subset.as_str(), bare.split.as_str()), ("default", "train"));
+    }
+
+    #[test]
+    fn hh_lines_are_validated_with_reasons() {
+        let good = r#"{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"}"#;
+        let text = [
+            good,
+            "{not json",
+            r#"{"chosen": "\n\nHuman: a\n\nAssistant: b"}"#,
+            r#"{"chosen": "", "rejected": "\n\nHuman: a\n\nAssistant: c"}"#,
+            r#"{"chosen": "\n\nHuman: a", "rejected": "\n\nHuman: a\n\nAssistant: c"}"#,
+            r#"{"chosen": 3, "rejected": "x"}"#,
+            "",
+            good,
+        ]
+        .join("\n");
+        let parsed = parse_hh_rlhf(&raw(&text), &IdScheme::from_uri("x/harmless-base/test.jsonl"));
+        assert_eq!(parsed.pairs.len(), 2);
+        assert_eq!(parsed.pairs[1].pair_id, "harmless-base/test/7");
+        let reasons: Vec<(u64, &str)> = parsed.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
+        assert_eq!(reasons[0].0, 2);
+        assert!(reasons[0].1.starts_with("malformed JSON"));
+        assert_eq!(reasons[1], (3, "missing field `rejected`"));
+        assert_eq!(reasons[2], (4, "field `chosen`: empty text"));
+        assert_eq!(reasons[3], (5, "field `chosen`: no \"Assistant:\" tag to split the last response at"));
+        assert_eq!(reasons[4], (6, "field `chosen` is not a string"));
+        assert_eq!(reasons[5], (7, "empty line"));
+        let err = parsed.check("f.jsonl", false).unwrap_err().to_string();
+        assert!(err.contains("f.jsonl:2: malformed JSON"), "{err}");
+        assert!(err.contains("6 invalid line(s)"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_lines_are_named() {
+        let mut bytes = br#"{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"}"#.to_vec();
+        bytes.extend_from_slice(b"\n{\"chosen\": \"\xff\xfe\"}\n");
+        let mut r = raw("");
+        r.text_bytes = bytes;
+        let parsed = parse_hh_rlhf(&r, &IdScheme::from_uri("a/b.jsonl"));
+        assert_eq!(parsed.rejected.len(), 1);
+        assert_eq!(parsed.rejected[0].line, 2);
+        assert!(parsed.rejected[0].reason.contains("UTF-8"));
+    }
+
+    #[test]
+    fn generic_rows_accept_strings_and_message_lists() {
+        let rows = vec![
+            Ok(serde_json::json!({"prompt": "Q?", "chosen": "good", "rejected": "bad", "id": 7})),
+            Ok(serde_json::json!({
+                "prompt": [{"role": "user", "content": "Q?"}],
+                "chosen": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "good"}],
+                "rejected": "bad", "id": "x"})),
+            Ok(serde_json::json!({"prompt": "Q?", "chosen": "good", "id": 9})),
+        ];
+        let cols = Columns { id: Some("id".into()), ..Columns::default() };
+        let parsed = parse_pair_rows(rows, &cols, &IdScheme::from_uri("rb/filtered.jsonl"), 1);
+        assert_eq!(parsed.pairs[0].pair_id, "rb/filtered/7");
+        assert_eq!(parsed.pairs[0].chosen, Side { context: "Q?".into(), response: "good".into() });
+        assert_eq!(parsed.pairs[1].chosen.context, "\n\nHuman: Q?\n\n");
+        assert_eq!(parsed.pairs[1].chosen.response, "Assistant: good");
+        assert_eq!(parsed.pairs[1].rejected.response, "Assistant: bad");
+        assert_eq!(parsed.rejected, vec![RejectedLine { line: 3, reason: "missing field `rejected`".into() }]);
+    }
+
+    #[test]
+    fn csv_rows_decode_message_lists_and_report_lines() {
+        let csv = "prompt,chosen,rejected\nQ,good,bad\n\"[{\"\"role\"\":\"\"user\"\",\"\"content\"\":\"\"Q\"\"}]\",a,b\n";
+        let rows = csv_rows(&raw(csv)).unwrap();
+        let parsed = parse_pair_rows(rows, &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
+        assert_eq!(parsed.pairs.len(), 2);
+        assert_eq!(parsed.pairs[1].chosen.context, "\n\nHuman: Q\n\n");
+        assert_eq!(parsed.pairs[0].pair_id, "default/x/0");
+    }
+}

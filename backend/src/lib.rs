@@ -1,0 +1,33 @@
+//! SEAL Lab's engine and server.
+//!
+//! Code map (data flows top to bottom):
+//! - [`ingest`]: source formats → validated pairs with stable ids.
+//! - [`store`]: the only module that names DuckDB; migrations, bulk writes, exports.
+//! - [`score`]: the only module that names ONNX Runtime and tokenizers.
+//! - [`pipeline`]: composes the stages; the CLI and the server call it.
+//! - [`http`]: the only module that names actix-web; JSON API and embedded UI.
+//! - [`cli`]: the `seal` command line; [`demo`]: the README's first command.
+//! - [`config`], [`net`], [`runtime`], [`pyenv`]: paths, downloads, ONNX Runtime install,
+//!   the Python environment of model export.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod net;
+pub mod pipeline;
+pub mod pyenv;
+pub mod runtime;
+pub mod score;
+pub mod store;
+
+pub mod telemetry {
+    //! Logging to stderr, filtered by `RUST_LOG` (default: warnings).
+    pub fn init() {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
+}

@@ -1,0 +1,458 @@
+//! The only place that composes stages: ingest → store, store → score → store, model
+//! registration, imports. The CLI and the HTTP server both call these functions.
+//!
+//! May use: `config`, `domain`, `ingest`, `store`, `score`, `net`, `runtime`, `pyenv`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use seal_shared as wire;
+
+use crate::config::DataDir;
+use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, Truncation};
+use crate::ingest::{self, Columns, IdScheme};
+use crate::score::{self, Device, RewardModel, ScoreOptions};
+use crate::store::{AgreementCounts, IngestOutcome, RunInfo, SourceRecord, Store};
+
+/// The Hugging Face hub; configurable so tests serve files from a local server.
+pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    HhRlhf,
+    Pairs,
+}
+
+impl SourceFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::HhRlhf => "hh-rlhf",
+            SourceFormat::Pairs => "pairs",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub format: SourceFormat,
+    pub skip_invalid: bool,
+    pub replace: bool,
+    pub columns: Columns,
+    pub subset: Option<String>,
+    pub split: Option<String>,
+    pub hub_url: String,
+}
+
+/// `hf://datasets/ORG/NAME/PATH` → `{hub}/datasets/ORG/NAME/resolve/main/PATH`; http(s) URLs
+/// are kept; anything else is a local path.
+pub fn resolve_url(source: &str, hub_url: &str) -> Option<String> {
+    if let Some(rest) = source.strip_prefix("hf://datasets/") {
+        let mut parts = rest.splitn(3, '/');
+        let (org, name, path) = (parts.next()?, parts.next()?, parts.next()?);
+        return Some(format!("{}/datasets/{org}/{name}/resolve/main/{path}", hub_url.trim_end_matches('/')));
+    }
+    (source.starts_with("https://") || source.starts_with("http://")).then(|| source.to_owned())
+}
+
+/// Ingests sources into a dataset. Each source is one transaction; an unchanged source
+/// (same content hash) is skipped.
+pub fn ingest(store: &mut Store, data: &DataDir, dataset: &str, sources: &[String], opts: &IngestOptions) -> Result<wire::IngestSummary> {
+    if let Some(existing) = store.dataset_format(dataset)? {
+        if existing != opts.format.as_str() {
+            bail!("dataset `{dataset}` holds {existing} data; ingest {} data into another dataset", opts.format.as_str());
+        }
+    }
+    let mut done = Vec::new();
+    for source in sources {
+        let started = Instant::now();
+        let path: PathBuf = match resolve_url(source, &opts.hub_url) {
+            Some(url) => {
+                eprintln!("Downloading {url}");
+                crate::net::download_fresh(&url, &data.downloads())?
+            }
+            None => {
+                let p = PathBuf::from(source);
+                if !p.is_file() {
+                    bail!("{source}: no such file");
+                }
+                p
+            }
+        };
+        let raw = ingest::read_source(source, &path)?;
+        if store.source_sha256(dataset, source)?.as_deref() == Some(raw.sha256.as_str()) {
+            let n = store.datasets()?.into_iter().find(|d| d.name == dataset).and_then(|d| {
+                d.sources.into_iter().find(|s| &s.uri == source).map(|s| (s.n_pairs, s.n_rejected))
+            });
+            let (n_pairs, n_rejected) = n.unwrap_or((0, 0));
+            done.push(wire::IngestedSource {
+                uri: source.clone(),
+                outcome: "unchanged".into(),
+                n_pairs,
+                n_rejected,
+                scores_invalidated: 0,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            continue;
+        }
+        let mut ids = IdScheme::from_uri(source);
+        if let Some(s) = &opts.subset {
+            ids.subset = s.clone();
+        }
+        if let Some(s) = &opts.split {
+            ids.split = s.clone();
+        }
+        let parsed = match opts.format {
+            SourceFormat::HhRlhf => ingest::parse_hh_rlhf(&raw, &ids),
+            SourceFormat::Pairs => {
+                let lower = source.to_ascii_lowercase();
+                let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
+                let (rows, first_line) = if lower.ends_with(".csv") {
+                    (ingest::csv_rows(&raw)?, 2)
+                } else if lower.ends_with(".parquet") {
+                    let rows = store.parquet_rows_as_json(&path)?;
+                    (rows.into_iter().map(|r| serde_json::from_str(&r).map_err(|e| e.to_string())).collect(), 1)
+                } else if lower.ends_with(".jsonl") || lower.ends_with(".json") || lower.ends_with(".ndjson") {
+                    (ingest::jsonl_rows(&raw), 1)
+                } else {
+                    bail!("{source}: unknown file type for --format pairs; use .jsonl, .csv or .parquet");
+                };
+                ingest::parse_pair_rows(rows, &opts.columns, &ids, first_line)
+            }
+        };
+        let parsed = parsed.check(source, opts.skip_invalid)?;
+        let record = SourceRecord {
+            uri: source.clone(),
+            sha256: raw.sha256.clone(),
+            subset: ids.subset.clone(),
+            split: ids.split.clone(),
+            n_lines: parsed.n_lines,
+            n_pairs: parsed.pairs.len() as u64,
+            n_rejected: parsed.rejected.len() as u64,
+        };
+        drop(raw);
+        let outcome =
+            store.ingest_source(dataset, opts.format.as_str(), &record, &parsed.pairs, &parsed.rejected, opts.replace)?;
+        let (outcome, invalidated) = match outcome {
+            IngestOutcome::Added => ("added", 0),
+            IngestOutcome::Replaced { scores_invalidated } => ("replaced", scores_invalidated),
+        };
+        done.push(wire::IngestedSource {
+            uri: source.clone(),
+            outcome: outcome.into(),
+            n_pairs: record.n_pairs,
+            n_rejected: record.n_rejected,
+            scores_invalidated: invalidated,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(wire::IngestSummary { dataset: dataset.to_owned(), sources: done })
+}
+
+/// Loads ONNX Runtime from wherever `cargo xtask setup` put it.
+pub fn init_runtime(data: &DataDir, gpu: bool) -> Result<&'static str> {
+    let lib = crate::config::find_ort(data, gpu).map_err(|looked| {
+        score::ScoreError::RuntimeMissing(looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))
+    })?;
+    Ok(score::init_runtime(&lib)?)
+}
+
+#[derive(Debug, Clone)]
+pub struct AddModel {
+    pub name: String,
+    pub folder: PathBuf,
+    pub input_format: InputFormat,
+    pub max_length: Option<u32>,
+    pub truncation: Truncation,
+    pub replace: bool,
+    pub is_test_model: bool,
+}
+
+pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
+    init_runtime(data, false)?;
+    let folder = m.folder.canonicalize().with_context(|| format!("{}: no such folder", m.folder.display()))?;
+    let info = score::inspect(&folder)?;
+    let record = ModelRecord {
+        name: m.name.clone(),
+        kind: ModelKind::Onnx,
+        folder: Some(folder.display().to_string()),
+        onnx_sha256: Some(info.onnx_sha256),
+        tokenizer_sha256: Some(info.tokenizer_sha256),
+        inputs: info.inputs,
+        input_format: m.input_format,
+        max_length: m.max_length.or(info.max_length),
+        truncation: m.truncation,
+        is_test_model: m.is_test_model,
+    };
+    if record.truncation != Truncation::None && record.max_length.is_none() {
+        bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
+    }
+    store.add_model(&record, m.replace)?;
+    Ok(model_info(&record))
+}
+
+pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
+    wire::ModelInfo {
+        name: m.name.clone(),
+        kind: m.kind.as_str().into(),
+        folder: m.folder.clone(),
+        onnx_sha256: m.onnx_sha256.clone(),
+        tokenizer_sha256: m.tokenizer_sha256.clone(),
+        inputs: m.inputs.clone(),
+        input_format: m.input_format.to_string(),
+        max_length: m.max_length,
+        truncation: m.truncation.to_string(),
+        is_test_model: m.is_test_model,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScoreJob {
+    pub dataset: String,
+    pub device: Device,
+    pub batch_tokens: usize,
+    pub max_batch: usize,
+    pub threads: Option<usize>,
+    /// Pairs per committed chunk: the most work a kill can lose.
+    pub commit_every: usize,
+    /// Score at most this many pairs in this run.
+    pub limit: Option<u64>,
+}
+
+/// Progress events of a scoring run.
+pub enum Progress<'a> {
+    Start { model: &'a str, total: u64, todo: u64 },
+    Pairs(u64),
+    Committed { done: u64, todo: u64 },
+    Finish,
+}
+
+/// Scores every unscored pair of the dataset with one model, committing in chunks, so a
+/// killed run resumes where it stopped and a finished one does nothing when repeated.
+pub fn score_model(
+    store: &mut Store,
+    data: &DataDir,
+    job: &ScoreJob,
+    model_name: &str,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Result<wire::ScoreSummary> {
+    store.require_dataset(&job.dataset)?;
+    let record = store.model(model_name)?;
+    if record.kind == ModelKind::Imported {
+        bail!("model `{model_name}` holds imported scores; it has no ONNX graph to run");
+    }
+    let folder = PathBuf::from(record.folder.clone().unwrap_or_default());
+    let started = Instant::now();
+    let total = store.count_pairs(&job.dataset)?;
+    let unscored = store.count_unscored(&job.dataset, model_name)?;
+    let todo = job.limit.map_or(unscored, |l| l.min(unscored));
+    let provider = job.device.provider_name().to_owned();
+    let mut summary = wire::ScoreSummary {
+        dataset: job.dataset.clone(),
+        model: model_name.to_owned(),
+        provider: provider.clone(),
+        total_pairs: total,
+        scored_now: 0,
+        already_scored: total - unscored,
+        truncated_texts: 0,
+        seconds: 0.0,
+        pairs_per_second: 0.0,
+    };
+    if todo == 0 {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    let runtime_version = init_runtime(data, matches!(job.device, Device::Cuda(_)))?;
+    for (file, expected) in [("model.onnx", &record.onnx_sha256), ("tokenizer.json", &record.tokenizer_sha256)] {
+        let actual = score::sha256_file(&folder.join(file)).with_context(|| format!("{}", folder.join(file).display()))?;
+        if Some(&actual) != expected.as_ref() {
+            bail!(
+                "{}: changed since `seal models add` (sha256 {actual}); register it again with --replace (under a new name to keep old scores apart)",
+                folder.join(file).display()
+            );
+        }
+    }
+    let opts = ScoreOptions {
+        input_format: record.input_format,
+        truncation: record.truncation,
+        max_length: record.max_length,
+        batch_tokens: job.batch_tokens,
+        max_batch: job.max_batch,
+        device: job.device,
+        threads: job.threads,
+    };
+    let mut model = RewardModel::load(&folder, opts)?;
+    let run_id = store.start_run(&RunInfo {
+        dataset: job.dataset.clone(),
+        model: model_name.to_owned(),
+        model_sha256: record.onnx_sha256.clone(),
+        provider: provider.clone(),
+        truncation: record.truncation,
+        max_length: record.max_length,
+        batch_tokens: Some(job.batch_tokens as u32),
+        runtime_version: Some(runtime_version.to_owned()),
+    })?;
+    progress(Progress::Start { model: model_name, total, todo });
+    loop {
+        let left = todo - summary.scored_now;
+        let want = (job.commit_every.max(1) as u64).min(left) as usize;
+        if want == 0 {
+            break;
+        }
+        let chunk = store.unscored_pairs(&job.dataset, model_name, want)?;
+        if chunk.is_empty() {
+            break;
+        }
+        let texts: Vec<&crate::domain::Side> = chunk.iter().flat_map(|p| [&p.chosen, &p.rejected]).collect();
+        let mut half = 0usize;
+        let scores = model.score(&texts, |n| {
+            half += n;
+            let whole = half / 2;
+            half %= 2;
+            if whole > 0 {
+                progress(Progress::Pairs(whole as u64));
+            }
+        })?;
+        let rows: Vec<PairScore> = chunk
+            .iter()
+            .zip(scores.chunks_exact(2))
+            .map(|(p, s)| PairScore { pair_id: p.pair_id.clone(), chosen: s[0], rejected: s[1] })
+            .collect();
+        summary.truncated_texts += rows.iter().map(|r| u64::from(r.chosen.truncated) + u64::from(r.rejected.truncated)).sum::<u64>();
+        store.insert_scores(&job.dataset, model_name, run_id, &rows)?;
+        summary.scored_now += rows.len() as u64;
+        progress(Progress::Committed { done: summary.scored_now, todo });
+    }
+    store.finish_run(run_id)?;
+    progress(Progress::Finish);
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.pairs_per_second = summary.scored_now as f64 / summary.seconds.max(1e-9);
+    Ok(summary)
+}
+
+/// Registers scores computed elsewhere as a model of kind `imported`.
+pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path) -> Result<u64> {
+    match store.model(model) {
+        Ok(m) if m.kind != ModelKind::Imported => {
+            bail!("model `{model}` is an ONNX model; import scores under another name")
+        }
+        Ok(_) => {}
+        Err(_) => store.add_model(
+            &ModelRecord {
+                name: model.to_owned(),
+                kind: ModelKind::Imported,
+                folder: None,
+                onnx_sha256: None,
+                tokenizer_sha256: None,
+                inputs: Vec::new(),
+                input_format: InputFormat::Pair,
+                max_length: None,
+                truncation: Truncation::None,
+                is_test_model: false,
+            },
+            false,
+        )?,
+    }
+    let run = RunInfo {
+        dataset: dataset.to_owned(),
+        model: model.to_owned(),
+        model_sha256: None,
+        provider: format!("import:{}", file.file_name().and_then(|n| n.to_str()).unwrap_or("file")),
+        truncation: Truncation::None,
+        max_length: None,
+        batch_tokens: None,
+        runtime_version: None,
+    };
+    Ok(store.import_scores(dataset, model, file, &run)?)
+}
+
+/// Wilson score interval for a binomial proportion at 95 %.
+pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n = n as f64;
+    let p = successes as f64 / n;
+    let denom = 1.0 + z * z / n;
+    let center = (p + z * z / (2.0 * n)) / denom;
+    let half = z / denom * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    ((center - half).max(0.0), (center + half).min(1.0))
+}
+
+pub fn accuracy(store: &Store, dataset: &str, model: &str) -> Result<wire::Accuracy> {
+    let AgreementCounts { n, agree, disagree, tie, truncated_texts } = store.agreement(dataset, model)?;
+    let (ci_low, ci_high) = wilson(agree, n);
+    Ok(wire::Accuracy {
+        dataset: dataset.to_owned(),
+        model: model.to_owned(),
+        n,
+        agree,
+        disagree,
+        tie,
+        accuracy: if n == 0 { 0.0 } else { agree as f64 / n as f64 },
+        ci_low,
+        ci_high,
+        truncated_texts,
+        providers: store.run_providers(dataset, model)?,
+    })
+}
+
+pub fn datasets(store: &Store) -> Result<Vec<wire::DatasetInfo>> {
+    Ok(store
+        .datasets()?
+        .into_iter()
+        .map(|d| wire::DatasetInfo {
+            name: d.name,
+            format: d.format,
+            n_pairs: d.n_pairs,
+            n_rejected: d.n_rejected,
+            sources: d
+                .sources
+                .into_iter()
+                .map(|s| wire::SourceInfo {
+                    uri: s.uri,
+                    sha256: s.sha256,
+                    subset: s.subset,
+                    split: s.split,
+                    n_lines: s.n_lines,
+                    n_pairs: s.n_pairs,
+                    n_rejected: s.n_rejected,
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+pub fn overview(store: &Store) -> Result<wire::Overview> {
+    let accuracy = store.scored()?.iter().map(|(d, m)| accuracy(store, d, m)).collect::<Result<Vec<_>>>()?;
+    Ok(wire::Overview {
+        version: env!("CARGO_PKG_VERSION").into(),
+        datasets: datasets(store)?,
+        models: store.models()?.iter().map(model_info).collect(),
+        accuracy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_statsmodels_proportion_confint() {
+        // statsmodels.stats.proportion.proportion_confint(57, 100, method="wilson")
+        let (lo, hi) = wilson(57, 100);
+        assert!((lo - 0.472_153_895_492_123_05).abs() < 1e-9, "{lo}");
+        assert!((hi - 0.662_667_014_758_898_8).abs() < 1e-9, "{hi}");
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn hub_urls_resolve_like_the_hub() {
+        assert_eq!(
+            resolve_url("hf://datasets/Anthropic/hh-rlhf/harmless-base/test.jsonl.gz", "http://127.0.0.1:9/").unwrap(),
+            "http://127.0.0.1:9/datasets/Anthropic/hh-rlhf/resolve/main/harmless-base/test.jsonl.gz"
+        );
+        assert_eq!(resolve_url("data/x.jsonl", DEFAULT_HUB_URL), None);
+    }
+}

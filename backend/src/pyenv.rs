@@ -1,0 +1,94 @@
+//! The Python environment `seal models export` runs in: created on first use from PyPI in the
+//! user's cache directory, and reused after that. Nothing else in SEAL Lab needs Python.
+//!
+//! May use: `config`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// The export script, embedded so the binary works from any folder.
+const EXPORT_SCRIPT: &str = include_str!("../../python/seal_export.py");
+
+/// Packages of the export environment; onnxruntime matches the runtime `seal` loads.
+fn requirements() -> Vec<String> {
+    vec![
+        "torch".into(),
+        "transformers".into(),
+        "onnx".into(),
+        format!("onnxruntime=={}", crate::config::ORT_VERSION),
+        "sentencepiece".into(),
+        "protobuf".into(),
+    ]
+}
+
+/// `SEAL_PYTHON_ENV`, else `~/.cache/seal-lab/export-env`.
+pub fn env_dir() -> PathBuf {
+    std::env::var_os("SEAL_PYTHON_ENV").map(PathBuf::from).unwrap_or_else(|| {
+        dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".")).join("seal-lab").join("export-env")
+    })
+}
+
+fn python_in(env: &Path) -> PathBuf {
+    if cfg!(windows) {
+        env.join("Scripts").join("python.exe")
+    } else {
+        env.join("bin").join("python")
+    }
+}
+
+/// Returns the environment's interpreter, creating the environment first when it is missing
+/// or was left half-built (the ready marker is written last).
+pub fn ensure() -> Result<PathBuf> {
+    let env = env_dir();
+    let ready = env.join(".seal-ready");
+    let python = python_in(&env);
+    if ready.is_file() && python.is_file() {
+        return Ok(python);
+    }
+    eprintln!(
+        "Preparing the Python environment for model export in {} (first use only: installs torch, transformers, onnx and onnxruntime from PyPI, several GB)",
+        env.display()
+    );
+    let base = ["python3", "python"]
+        .into_iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .context("model export needs Python 3 (python3 on PATH) to prepare its environment")?;
+    let _ = std::fs::remove_dir_all(&env);
+    let status = Command::new(base).args(["-m", "venv"]).arg(&env).status().context("python3 -m venv")?;
+    if !status.success() {
+        bail!("could not create a virtual environment in {} (is the venv module installed?)", env.display());
+    }
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--upgrade"])
+        .args(requirements())
+        .status()
+        .context("pip install")?;
+    if !status.success() {
+        bail!("pip could not install the export requirements into {}", env.display());
+    }
+    std::fs::write(&ready, requirements().join("\n"))?;
+    Ok(python)
+}
+
+/// Runs the export script: `source` is a Hugging Face id or a local folder.
+pub fn export(source: &str, out: &Path, samples: Option<&Path>) -> Result<serde_json::Value> {
+    let python = ensure()?;
+    let script = env_dir().join("seal_export.py");
+    if std::fs::read_to_string(&script).ok().as_deref() != Some(EXPORT_SCRIPT) {
+        std::fs::write(&script, EXPORT_SCRIPT)?;
+    }
+    let mut cmd = Command::new(python);
+    cmd.arg(&script).arg(source).arg("--out").arg(out);
+    if let Some(s) = samples {
+        cmd.arg("--samples").arg(s);
+    }
+    let output = cmd.stderr(std::process::Stdio::inherit()).output().context("running the export script")?;
+    if !output.status.success() {
+        bail!("exporting {source} failed (see the messages above)");
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let last = text.lines().last().unwrap_or("{}");
+    serde_json::from_str(last).with_context(|| format!("export script printed: {text}"))
+}

@@ -1,0 +1,351 @@
+//! The only module that names `ort` and `tokenizers`: loading ONNX Runtime and reward models,
+//! tokenizing (context, response) exactly as Hugging Face does, batching by token budget and
+//! running the graph. Score = `logits[i][0]` (spec §A.4).
+//!
+//! May use: `domain`. Must not use: `store`, `ingest`, `http`, `pipeline`.
+
+pub mod batch;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::session::{builder::GraphOptimizationLevel, Session, SessionInputValue};
+use ort::value::Tensor;
+use sha2::{Digest, Sha256};
+use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::domain::{InputFormat, Side, TextScore, Truncation};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("ONNX Runtime library not found; run `cargo xtask setup` (or `seal runtime install`) to fetch it, or set SEAL_ORT_DYLIB. Looked in:\n{0}")]
+    RuntimeMissing(String),
+    #[error("cannot load ONNX Runtime from {path}: {detail}")]
+    RuntimeLoad { path: String, detail: String },
+    #[error("{folder}: {detail}")]
+    Model { folder: String, detail: String },
+    #[error("the CUDA execution provider is not available: {0}\nInstall the GPU runtime with `seal runtime install --gpu` (needs an NVIDIA driver and CUDA 12 libraries), or score on the CPU (drop --device cuda)")]
+    CudaUnavailable(String),
+    #[error("tokenizing: {0}")]
+    Tokenize(String),
+    #[error("inference: {0}")]
+    Inference(String),
+}
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda(i32),
+}
+
+impl Device {
+    pub fn provider_name(self) -> &'static str {
+        match self {
+            Device::Cpu => "CPUExecutionProvider",
+            Device::Cuda(_) => "CUDAExecutionProvider",
+        }
+    }
+}
+
+static RUNTIME: OnceLock<(ort::environment::Environment, String)> = OnceLock::new();
+
+/// Loads ONNX Runtime from `dylib` once per process; returns its version string.
+pub fn init_runtime(dylib: &Path) -> Result<&'static str, ScoreError> {
+    if let Some((_, v)) = RUNTIME.get() {
+        return Ok(v);
+    }
+    let err = |detail: String| ScoreError::RuntimeLoad { path: dylib.display().to_string(), detail };
+    let env = ort::init_from(dylib).map_err(|e| err(e.to_string()))?.with_name("seal").build().map_err(|e| err(e.to_string()))?;
+    // The C API does not expose the release number through `ort`; `seal runtime install`
+    // writes it beside the library. Otherwise fall back to the build's commit id.
+    let version = std::fs::read_to_string(dylib.with_file_name("VERSION"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|_| {
+            let commit = ort::info().split(", ").find_map(|p| p.strip_prefix("git-commit-id=")).unwrap_or("unknown");
+            format!("unversioned build {commit}")
+        });
+    let _ = RUNTIME.set((env, version));
+    Ok(RUNTIME.get().map(|(_, v)| v.as_str()).unwrap_or("unknown"))
+}
+
+fn environment() -> Result<&'static ort::environment::Environment, ScoreError> {
+    RUNTIME.get().map(|(e, _)| e).ok_or_else(|| ScoreError::RuntimeMissing("(runtime not initialised)".into()))
+}
+
+/// What `seal models add` records about a model folder.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub folder: PathBuf,
+    pub onnx_sha256: String,
+    pub tokenizer_sha256: String,
+    /// Graph inputs, in graph order.
+    pub inputs: Vec<String>,
+    /// `model_max_length` from tokenizer_config.json, when it is a real limit.
+    pub max_length: Option<u32>,
+}
+
+const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
+
+pub fn sha256_file(path: &Path) -> Result<String, std::io::Error> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reads a model folder (`model.onnx`, `tokenizer.json`, optional `tokenizer_config.json`),
+/// hashes both files and lists the graph's inputs. Fails with the folder named when a file is
+/// missing, the graph cannot be loaded, or it wants inputs a reward model does not get.
+pub fn inspect(folder: &Path) -> Result<ModelInfo, ScoreError> {
+    let fail = |detail: String| ScoreError::Model { folder: folder.display().to_string(), detail };
+    let onnx = folder.join("model.onnx");
+    let tok = folder.join("tokenizer.json");
+    for f in [&onnx, &tok] {
+        if !f.is_file() {
+            return Err(fail(format!(
+                "missing {} (a model folder holds model.onnx and tokenizer.json; `seal models export` makes one)",
+                f.file_name().and_then(|n| n.to_str()).unwrap_or("")
+            )));
+        }
+    }
+    Tokenizer::from_file(&tok).map_err(|e| fail(format!("tokenizer.json: {e}")))?;
+    let session = Session::builder(environment()?)
+        .map_err(|e| fail(e.to_string()))?
+        .commit_from_file(&onnx)
+        .map_err(|e| fail(format!("model.onnx: {e}")))?;
+    let inputs: Vec<String> = session.inputs().iter().map(|i| i.name().to_owned()).collect();
+    if let Some(bad) = inputs.iter().find(|i| !KNOWN_INPUTS.contains(&i.as_str())) {
+        return Err(fail(format!("model.onnx wants input `{bad}`; supported inputs are {}", KNOWN_INPUTS.join(", "))));
+    }
+    if !inputs.iter().any(|i| i == "input_ids") {
+        return Err(fail("model.onnx has no `input_ids` input".into()));
+    }
+    if session.outputs().is_empty() {
+        return Err(fail("model.onnx has no outputs".into()));
+    }
+    Ok(ModelInfo {
+        folder: folder.to_owned(),
+        onnx_sha256: sha256_file(&onnx).map_err(|e| fail(e.to_string()))?,
+        tokenizer_sha256: sha256_file(&tok).map_err(|e| fail(e.to_string()))?,
+        inputs,
+        max_length: tokenizer_config(folder).max_length,
+    })
+}
+
+#[derive(Debug, Default)]
+struct TokenizerConfig {
+    max_length: Option<u32>,
+    pad_token_id: Option<u32>,
+}
+
+fn tokenizer_config(folder: &Path) -> TokenizerConfig {
+    let Ok(text) = std::fs::read_to_string(folder.join("tokenizer_config.json")) else {
+        return TokenizerConfig::default();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return TokenizerConfig::default();
+    };
+    TokenizerConfig {
+        // Hugging Face writes a huge sentinel when a tokenizer has no limit.
+        max_length: v.get("model_max_length").and_then(|m| m.as_u64()).filter(|&m| m < 1_000_000).map(|m| m as u32),
+        pad_token_id: v.get("pad_token_id").and_then(|m| m.as_u64()).map(|m| m as u32),
+    }
+}
+
+/// How to run a model.
+#[derive(Debug, Clone)]
+pub struct ScoreOptions {
+    pub input_format: InputFormat,
+    pub truncation: Truncation,
+    /// Used by the truncation policies; taken from tokenizer_config.json when not given.
+    pub max_length: Option<u32>,
+    /// Padded tokens per batch.
+    pub batch_tokens: usize,
+    /// Texts per batch at most; 1 scores one text at a time.
+    pub max_batch: usize,
+    pub device: Device,
+    pub threads: Option<usize>,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions {
+            input_format: InputFormat::Pair,
+            truncation: Truncation::None,
+            max_length: None,
+            batch_tokens: 8192,
+            max_batch: 64,
+            device: Device::Cpu,
+            threads: None,
+        }
+    }
+}
+
+/// A loaded reward model: one ORT session and its tokenizer.
+pub struct RewardModel {
+    session: Session,
+    tokenizer: Tokenizer,
+    truncating: Option<Tokenizer>,
+    inputs: Vec<String>,
+    output: String,
+    pad_id: i64,
+    opts: ScoreOptions,
+}
+
+impl RewardModel {
+    pub fn load(folder: &Path, mut opts: ScoreOptions) -> Result<RewardModel, ScoreError> {
+        let fail = |detail: String| ScoreError::Model { folder: folder.display().to_string(), detail };
+        let cfg = tokenizer_config(folder);
+        let mut tokenizer =
+            Tokenizer::from_file(folder.join("tokenizer.json")).map_err(|e| fail(format!("tokenizer.json: {e}")))?;
+        // transformers disables the file's own truncation and padding when called without
+        // `truncation=`/`padding=` arguments, as SEAL calls it; do the same.
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| fail(e.to_string()))?;
+        let pad_id = cfg
+            .pad_token_id
+            .or_else(|| tokenizer.token_to_id("[PAD]"))
+            .or_else(|| tokenizer.token_to_id("<pad>"))
+            .unwrap_or(0);
+        opts.max_length = opts.max_length.or(cfg.max_length);
+        let truncating = match opts.truncation {
+            Truncation::None => None,
+            policy => {
+                let max_length = opts.max_length.ok_or_else(|| {
+                    fail(format!("truncation `{policy}` needs a maximum length: pass --max-length or set model_max_length in tokenizer_config.json"))
+                })? as usize;
+                let (strategy, direction) = match policy {
+                    Truncation::ContextLeft if opts.input_format == InputFormat::Pair => {
+                        (TruncationStrategy::OnlyFirst, TruncationDirection::Left)
+                    }
+                    _ => (TruncationStrategy::LongestFirst, TruncationDirection::Right),
+                };
+                let mut t = tokenizer.clone();
+                t.with_truncation(Some(TruncationParams { direction, max_length, strategy, stride: 0 }))
+                    .map_err(|e| fail(e.to_string()))?;
+                Some(t)
+            }
+        };
+        let mut builder = Session::builder(environment()?)
+            .map_err(|e| fail(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| fail(e.to_string()))?;
+        if let Some(n) = opts.threads {
+            builder = builder.with_intra_threads(n).map_err(|e| fail(e.to_string()))?;
+        }
+        if let Device::Cuda(id) = opts.device {
+            let cuda = ort::ep::CUDA::default().with_device_id(id).build().error_on_failure();
+            builder = builder.with_execution_providers([cuda]).map_err(|e| ScoreError::CudaUnavailable(e.to_string()))?;
+        }
+        let session =
+            builder.commit_from_file(folder.join("model.onnx")).map_err(|e| fail(format!("model.onnx: {e}")))?;
+        let inputs = session.inputs().iter().map(|i| i.name().to_owned()).collect();
+        let output = session.outputs().first().map(|o| o.name().to_owned()).ok_or_else(|| fail("no outputs".into()))?;
+        Ok(RewardModel { session, tokenizer, truncating, inputs, output, pad_id: i64::from(pad_id), opts })
+    }
+
+    pub fn options(&self) -> &ScoreOptions {
+        &self.opts
+    }
+
+    /// Tokenizes texts (in parallel) as SEAL does: a text pair (context, response) with the
+    /// tokenizer's template, no padding; truncation only when a policy asks for it.
+    pub fn encode(&self, texts: &[&Side]) -> Result<Vec<(Encoding, u32, bool)>, ScoreError> {
+        let format = self.opts.input_format;
+        fn inputs<'a>(format: InputFormat, t: &'a Side) -> EncodeInput<'a> {
+            match format {
+                InputFormat::Pair => (t.context.as_str(), t.response.as_str()).into(),
+                InputFormat::Concat => t.full().into(),
+            }
+        }
+        let full = self
+            .tokenizer
+            .encode_batch_fast(texts.iter().map(|t| inputs(format, t)).collect(), true)
+            .map_err(|e| ScoreError::Tokenize(e.to_string()))?;
+        let (Some(trunc), Some(max)) = (&self.truncating, self.opts.max_length) else {
+            return Ok(full.into_iter().map(|e| (e.len() as u32, e)).map(|(n, e)| (e, n, false)).collect());
+        };
+        let mut out = Vec::with_capacity(full.len());
+        for (t, enc) in texts.iter().zip(full) {
+            let n = enc.len() as u32;
+            if n as usize <= max as usize {
+                out.push((enc, n, false));
+                continue;
+            }
+            let cut = match trunc.encode_fast(inputs(format, t), true) {
+                Ok(e) => e,
+                // The context alone cannot absorb the cut: fall back to longest-first.
+                Err(_) => {
+                    let mut t2 = self.tokenizer.clone();
+                    t2.with_truncation(Some(TruncationParams { max_length: max as usize, ..Default::default() }))
+                        .map_err(|e| ScoreError::Tokenize(e.to_string()))?;
+                    t2.encode_fast(inputs(format, t), true).map_err(|e| ScoreError::Tokenize(e.to_string()))?
+                }
+            };
+            out.push((cut, n, true));
+        }
+        Ok(out)
+    }
+
+    /// Scores texts; results come back in input order. `progress` is called with the number
+    /// of texts finished after each batch.
+    pub fn score(&mut self, texts: &[&Side], mut progress: impl FnMut(usize)) -> Result<Vec<TextScore>, ScoreError> {
+        let encoded = self.encode(texts)?;
+        let lengths: Vec<usize> = encoded.iter().map(|(e, _, _)| e.len()).collect();
+        let plan = batch::plan(&lengths, self.opts.batch_tokens, self.opts.max_batch);
+        let mut scores = vec![f64::NAN; texts.len()];
+        for b in plan {
+            let rows: Vec<&Encoding> = b.iter().map(|&i| &encoded[i].0).collect();
+            let logits = self.run_batch(&rows)?;
+            for (k, &i) in b.iter().enumerate() {
+                scores[i] = logits[k];
+            }
+            progress(b.len());
+        }
+        Ok(encoded
+            .iter()
+            .zip(scores)
+            .map(|((_, n, truncated), score)| TextScore { score, n_tokens: *n, truncated: *truncated })
+            .collect())
+    }
+
+    /// One forward pass over right-padded rows; returns `logits[i][0]` per row.
+    fn run_batch(&mut self, rows: &[&Encoding]) -> Result<Vec<f64>, ScoreError> {
+        let width = rows.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+        let n = rows.len();
+        let mut ids = vec![self.pad_id; n * width];
+        let mut mask = vec![0i64; n * width];
+        let mut types = vec![0i64; n * width];
+        for (r, e) in rows.iter().enumerate() {
+            let base = r * width;
+            for (k, ((&id, &m), &t)) in e.get_ids().iter().zip(e.get_attention_mask()).zip(e.get_type_ids()).enumerate() {
+                ids[base + k] = i64::from(id);
+                mask[base + k] = i64::from(m);
+                types[base + k] = i64::from(t);
+            }
+        }
+        let shape = [n as i64, width as i64];
+        let mut feed: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(self.inputs.len());
+        for name in &self.inputs {
+            let data = match name.as_str() {
+                "input_ids" => std::mem::take(&mut ids),
+                "attention_mask" => std::mem::take(&mut mask),
+                "token_type_ids" => std::mem::take(&mut types),
+                other => return Err(ScoreError::Inference(format!("unsupported input `{other}`"))),
+            };
+            let tensor = Tensor::from_array((shape, data)).map_err(|e| ScoreError::Inference(e.to_string()))?;
+            feed.push((Cow::Owned(name.clone()), tensor.into()));
+        }
+        let outputs = self.session.run(feed).map_err(|e| ScoreError::Inference(e.to_string()))?;
+        let (out_shape, data) = outputs[self.output.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| ScoreError::Inference(format!("output `{}`: {e}", self.output)))?;
+        let cols = if out_shape.len() >= 2 { out_shape[1].max(1) as usize } else { 1 };
+        if data.len() < n * cols {
+            return Err(ScoreError::Inference(format!("output `{}` has shape {out_shape:?} for {n} rows", self.output)));
+        }
+        Ok((0..n).map(|r| f64::from(data[r * cols])).collect())
+    }
+}

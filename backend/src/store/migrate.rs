@@ -1,0 +1,34 @@
+//! Numbered, append-only schema migrations, and the views re-created at every start.
+
+use duckdb::{params, Connection};
+
+use super::{Context, Result, StoreError};
+
+/// Never edit an applied entry; add a new one.
+pub(super) const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+const VIEWS: &str = include_str!("views.sql");
+
+pub(super) fn run(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,
+            applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)",
+    )
+    .ctx("create schema_migrations")?;
+    let applied: i64 =
+        conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0)).ctx("read migrations")?;
+    for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| i64::from(*v) > applied) {
+        let apply = || -> duckdb::Result<()> {
+            conn.execute_batch("BEGIN TRANSACTION")?;
+            conn.execute_batch(sql)?;
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", params![version])?;
+            conn.execute_batch("COMMIT")
+        };
+        if let Err(source) = apply() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(StoreError::Migration { version, source });
+        }
+    }
+    conn.execute_batch(VIEWS).ctx("create views")?;
+    Ok(())
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Scoring benchmark: pairs/s of `seal score` against three transformers baselines, on the same
+model, the same real hh-rlhf pairs and the same machine, in one run.
+
+(a) the paper's loop as released: one text at a time, fp32, autograd left on (only .detach()),
+    gc.collect() after every pair (SEAL `context.py`, spec §A.4);
+(b) RewardBench-style batching: pad to the longest in the batch, batch 8, arrival order,
+    under torch.no_grad();
+(c) the strongest simple baseline: one text at a time under torch.no_grad().
+
+The model is a random-init DebertaV2ForSequenceClassification with deberta-v3-base's shape
+(12 layers, hidden 768, 12 heads, FFN 3072, vocab 128,100, relative attention with 256
+buckets), exported the same way as any RM (python/seal_export.py); its tokenizer is a
+Unigram/Metaspace one trained on the pairs (vocab 8,000), as the hub is not reachable.
+The model is generated into a cache folder and never committed.
+
+Usage: bench_score.py --seal PATH [--pairs 500] [--out results.json]
+"""
+import argparse
+import gc
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import DebertaV2Config, DebertaV2ForSequenceClassification, PreTrainedTokenizerFast
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def split(text):
+    pivot = text.rfind("Assistant:")
+    return text[:pivot], text[pivot:]
+
+
+def find_hh():
+    for base in (os.path.join(ROOT, ".."), os.getcwd()):
+        p = os.path.join(base, "shared", "data", "hh-rlhf", "harmless-base", "test.jsonl.gz")
+        if os.path.isfile(p):
+            return p
+    sys.exit("hh-rlhf harmless-base test.jsonl.gz not found in ../shared/data")
+
+
+def build_model(folder, texts):
+    hf = os.path.join(folder, "hf")
+    seal = os.path.join(folder, "seal")
+    if os.path.isfile(os.path.join(seal, "model.onnx")):
+        return hf, seal
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
+    specials = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+    tok.train_from_iterator(texts, trainer=trainers.UnigramTrainer(vocab_size=8000, special_tokens=specials,
+                                                                     unk_token="[UNK]"))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
+                                   model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+    torch.manual_seed(0)
+    cfg = DebertaV2Config(vocab_size=128100, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                          intermediate_size=3072, max_position_embeddings=512, type_vocab_size=0,
+                          relative_attention=True, position_buckets=256, max_relative_positions=-1,
+                          pos_att_type=["p2c", "c2p"], position_biased_input=False, norm_rel_ebd="layer_norm",
+                          share_att_key=True, hidden_act="gelu", num_labels=1, pad_token_id=0)
+    model = DebertaV2ForSequenceClassification(cfg)
+    model.save_pretrained(hf)
+    fast.save_pretrained(hf)
+    subprocess.run([sys.executable, os.path.join(ROOT, "python", "seal_export.py"), hf, "--out", seal],
+                   check=True)
+    return hf, seal
+
+
+def baseline_a(model, tok, pairs):
+    out = []
+    for c, r in pairs:
+        pair = []
+        for ctx, resp in (c, r):
+            inputs = tok(ctx, resp, return_tensors="pt")
+            pair.append(float(model(**inputs).logits[0][0].detach()))
+        out.append(pair)
+        gc.collect()
+    return out
+
+
+def baseline_b(model, tok, pairs, batch=8):
+    texts = [t for c, r in pairs for t in (c, r)]
+    scores = []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch):
+            chunk = texts[i:i + batch]
+            enc = tok([t[0] for t in chunk], [t[1] for t in chunk], padding="longest", return_tensors="pt")
+            scores += model(**enc).logits[:, 0].tolist()
+    return [scores[i:i + 2] for i in range(0, len(scores), 2)]
+
+
+def baseline_c(model, tok, pairs):
+    out = []
+    with torch.no_grad():
+        for c, r in pairs:
+            out.append([float(model(**tok(ctx, resp, return_tensors="pt")).logits[0][0]) for ctx, resp in (c, r)])
+    return out
+
+
+def seal_run(seal_bin, data_dir, name, extra):
+    res = subprocess.run([seal_bin, "--data-dir", data_dir, "--json", "score", "--dataset", "bench",
+                          "--model", name] + extra, check=True, capture_output=True, text=True)
+    return json.loads(res.stdout)[0]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seal", required=True)
+    ap.add_argument("--pairs", type=int, default=500)
+    ap.add_argument("--out")
+    ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "seal-lab", "bench",
+                                                   "deberta-v3-base-random"))
+    ap.add_argument("--skip-a", action="store_true", help="skip the slowest baseline")
+    args = ap.parse_args()
+
+    with gzip.open(find_hh(), "rt", encoding="utf-8") as f:
+        raw = [json.loads(line) for line in f]
+    hf, seal_folder = build_model(args.cache, [p[k] for p in raw for k in ("chosen", "rejected")])
+    sel = raw[: args.pairs]
+    pairs = [(split(p["chosen"]), split(p["rejected"])) for p in sel]
+    tok = PreTrainedTokenizerFast.from_pretrained(hf)
+    model = DebertaV2ForSequenceClassification.from_pretrained(hf)
+    model.eval()
+    n_tokens = [len(tok(c, r)["input_ids"]) for pr in pairs for c, r in pr]
+    results = {"pairs": len(pairs), "texts": 2 * len(pairs), "mean_tokens": sum(n_tokens) / len(n_tokens),
+               "max_tokens": max(n_tokens), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+
+    work = tempfile.mkdtemp(prefix="seal-bench-score-")
+    subset = os.path.join(work, "harmless-base", "test.jsonl")
+    os.makedirs(os.path.dirname(subset))
+    with open(subset, "w") as f:
+        for p in sel:
+            f.write(json.dumps(p) + "\n")
+    data = os.path.join(work, "data")
+    subprocess.run([args.seal, "--data-dir", data, "ingest", "--dataset", "bench", subset], check=True,
+                   capture_output=True)
+    runs = {}
+    for name, extra in (("seal-batch1", ["--max-batch", "1"]),
+                        ("seal-sorted-batches", ["--max-batch", "16", "--batch-tokens", "4096"])):
+        subprocess.run([args.seal, "--data-dir", data, "models", "add", "--name", name, seal_folder], check=True,
+                       capture_output=True)
+        s = seal_run(args.seal, data, name, extra)
+        runs[name] = {"seconds": s["seconds"], "pairs_per_s": s["pairs_per_second"]}
+        print(f"{name}: {s['pairs_per_second']:.2f} pairs/s", file=sys.stderr)
+    seal_scores = {}
+    exported = os.path.join(work, "scores.jsonl")
+    subprocess.run([args.seal, "--data-dir", data, "export", "scores", "--dataset", "bench", "--model",
+                    "seal-sorted-batches", "--out", exported], check=True, capture_output=True)
+    with open(exported) as f:
+        for line in f:
+            r = json.loads(line)
+            seal_scores[int(r["pair_id"].rsplit("/", 1)[1])] = (r["chosen_score"], r["rejected_score"])
+
+    baselines = [("b_rewardbench_batch8", baseline_b), ("c_no_grad_batch1", baseline_c)]
+    if not args.skip_a:
+        baselines.insert(0, ("a_paper_loop", baseline_a))
+    reference = None
+    for name, fn in baselines:
+        t0 = time.perf_counter()
+        scores = fn(model, tok, pairs)
+        dt = time.perf_counter() - t0
+        runs[name] = {"seconds": dt, "pairs_per_s": len(pairs) / dt}
+        print(f"{name}: {len(pairs) / dt:.2f} pairs/s", file=sys.stderr)
+        if name == "c_no_grad_batch1":
+            reference = scores
+    worst = max(abs(seal_scores[i][k] - reference[i][k]) for i in range(len(pairs)) for k in (0, 1))
+    results["max_abs_diff_seal_vs_transformers"] = worst
+    results["runs"] = runs
+    best_seal = max(runs["seal-batch1"]["pairs_per_s"], runs["seal-sorted-batches"]["pairs_per_s"])
+    results["ratios"] = {name: best_seal / r["pairs_per_s"] for name, r in runs.items() if not name.startswith("seal")}
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()

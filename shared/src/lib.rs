@@ -1,0 +1,128 @@
+//! The HTTP contract between the SEAL Lab server and its web UI, and the `--json` output of
+//! the CLI: plain serde types, no logic, no I/O. Compiles for wasm32 as well as the host.
+//! Changing a type here is an API change.
+
+use serde::{Deserialize, Serialize};
+
+/// One ingested file or URL of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub uri: String,
+    pub sha256: String,
+    pub subset: String,
+    pub split: String,
+    pub n_lines: u64,
+    pub n_pairs: u64,
+    pub n_rejected: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub name: String,
+    /// `hh-rlhf` or `pairs`.
+    pub format: String,
+    pub n_pairs: u64,
+    /// Lines left out by `--skip-invalid`.
+    pub n_rejected: u64,
+    pub sources: Vec<SourceInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    /// `onnx` (run by SEAL Lab) or `imported` (scores computed elsewhere).
+    pub kind: String,
+    pub folder: Option<String>,
+    pub onnx_sha256: Option<String>,
+    pub tokenizer_sha256: Option<String>,
+    pub inputs: Vec<String>,
+    /// `pair` (tokenizer text pair, as SEAL) or `concat`.
+    pub input_format: String,
+    pub max_length: Option<u32>,
+    /// `none`, `context-left` or `longest-first`.
+    pub truncation: String,
+    /// Generated test models (the demo's offline fallback), not real reward models.
+    pub is_test_model: bool,
+}
+
+/// How often a model prefers the human-chosen response. Agreement is strict
+/// (chosen > rejected); ties are counted apart and count as not agreeing in `accuracy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub dataset: String,
+    pub model: String,
+    pub n: u64,
+    pub agree: u64,
+    pub disagree: u64,
+    pub tie: u64,
+    /// agree / n.
+    pub accuracy: f64,
+    /// Wilson score interval, 95 %.
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Texts cut by the truncation policy.
+    pub truncated_texts: u64,
+    /// Execution providers (or `import:…`) the scores came from.
+    pub providers: Vec<String>,
+}
+
+/// Everything the app shell's first page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub version: String,
+    pub datasets: Vec<DatasetInfo>,
+    pub models: Vec<ModelInfo>,
+    pub accuracy: Vec<Accuracy>,
+}
+
+/// What `seal ingest` did with one source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestedSource {
+    pub uri: String,
+    /// `added`, `replaced` or `unchanged`.
+    pub outcome: String,
+    pub n_pairs: u64,
+    pub n_rejected: u64,
+    /// Scores deleted because their pair's text changed (on `replaced`).
+    pub scores_invalidated: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestSummary {
+    pub dataset: String,
+    pub sources: Vec<IngestedSource>,
+}
+
+/// What `seal score` did for one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSummary {
+    pub dataset: String,
+    pub model: String,
+    pub provider: String,
+    pub total_pairs: u64,
+    /// Pairs scored by this run.
+    pub scored_now: u64,
+    /// Pairs that already had scores and were left alone.
+    pub already_scored: u64,
+    pub truncated_texts: u64,
+    pub seconds: f64,
+    pub pairs_per_second: f64,
+}
+
+/// Error body of every failing API call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    NotFound,
+    InvalidInput,
+    Conflict,
+    Busy,
+    Internal,
+}

@@ -1,0 +1,14 @@
+//! SEAL Lab's integration tests: one binary, real parts (a DuckDB file on disk, ONNX models,
+//! the `seal` executable, HTTP servers on loopback, headless Chromium).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod cli_ingest;
+mod download;
+mod export_path;
+mod http_api;
+mod models_and_imports;
+mod resume;
+mod scoring;
+mod tidy;

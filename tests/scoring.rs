@@ -1,0 +1,137 @@
+//! RM scores against transformers: one text at a time, in mixed-length batches, and with the
+//! truncation policies.
+
+use seal::domain::{Side, Truncation};
+use seal::score::{RewardModel, ScoreOptions};
+
+use crate::support::{fixture_model, init_runtime, reference};
+
+fn reference_texts() -> (serde_json::Value, Vec<Side>) {
+    let r = reference();
+    let mut texts = Vec::new();
+    for p in r["pairs"].as_array().unwrap() {
+        for side in ["chosen", "rejected"] {
+            let s = p[side].as_array().unwrap();
+            texts.push(Side { context: s[0].as_str().unwrap().into(), response: s[1].as_str().unwrap().into() });
+        }
+    }
+    (r, texts)
+}
+
+fn expected(r: &serde_json::Value, model: &str) -> Vec<f64> {
+    r["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["scores"][model].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>())
+        .collect()
+}
+
+fn score_all(model: &str, opts: ScoreOptions, texts: &[Side]) -> Vec<f64> {
+    init_runtime();
+    let mut rm = RewardModel::load(&fixture_model(model), opts).unwrap();
+    let refs: Vec<&Side> = texts.iter().collect();
+    rm.score(&refs, |_| {}).unwrap().into_iter().map(|s| s.score).collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len());
+    let worst = got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+    assert!(worst <= tol, "{what}: max |diff| {worst:e} > {tol:e}");
+}
+
+#[test]
+fn reference_set_is_meaningful() {
+    let (r, texts) = reference_texts();
+    assert!(texts.len() >= 100, "at least 50 pairs");
+    assert!(r["n_tokens"]["over_512"].as_u64().unwrap() > 0, "long texts included");
+    for m in ["pre", "post"] {
+        assert!(r["models"][m]["score_std"].as_f64().unwrap() >= 0.25, "{m} scores must vary");
+    }
+}
+
+#[test]
+fn tokenization_matches_transformers() {
+    init_runtime();
+    let (r, texts) = reference_texts();
+    let rm = RewardModel::load(&fixture_model("pre"), ScoreOptions::default()).unwrap();
+    let refs: Vec<&Side> = texts.iter().collect();
+    let enc = rm.encode(&refs).unwrap();
+    for (k, p) in r["pairs"].as_array().unwrap().iter().enumerate() {
+        for (j, side) in ["chosen", "rejected"].iter().enumerate() {
+            let (e, n, truncated) = &enc[2 * k + j];
+            let ids: Vec<u32> = p[format!("{side}_input_ids")].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+            let types: Vec<u32> =
+                p[format!("{side}_token_type_ids")].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+            assert_eq!(e.get_ids(), &ids[..], "{} {side} ids", p["pair_id"]);
+            assert_eq!(e.get_type_ids(), &types[..], "{} {side} segment ids", p["pair_id"]);
+            assert_eq!(*n as usize, ids.len());
+            assert!(!truncated);
+        }
+    }
+}
+
+#[test]
+fn one_at_a_time_matches_transformers() {
+    let (r, texts) = reference_texts();
+    for model in ["pre", "post"] {
+        let got = score_all(model, ScoreOptions { max_batch: 1, ..ScoreOptions::default() }, &texts);
+        assert_close(&got, &expected(&r, model), 1e-4, model);
+    }
+}
+
+#[test]
+fn padding_in_mixed_length_batches_does_not_change_scores() {
+    let (r, texts) = reference_texts();
+    for model in ["pre", "post"] {
+        let single = score_all(model, ScoreOptions { max_batch: 1, ..ScoreOptions::default() }, &texts);
+        // A budget that forces long and short texts together, so most rows are padded.
+        let batched =
+            score_all(model, ScoreOptions { max_batch: 16, batch_tokens: 16 * 1600, ..ScoreOptions::default() }, &texts);
+        assert_close(&batched, &expected(&r, model), 1e-4, model);
+        assert_close(&batched, &single, 1e-5, "batched vs single");
+    }
+}
+
+#[test]
+fn context_left_truncation_keeps_the_response_and_is_counted() {
+    init_runtime();
+    let (_, texts) = reference_texts();
+    let opts = ScoreOptions { truncation: Truncation::ContextLeft, max_length: Some(512), ..ScoreOptions::default() };
+    let rm = RewardModel::load(&fixture_model("pre"), opts).unwrap();
+    let full = RewardModel::load(&fixture_model("pre"), ScoreOptions::default()).unwrap();
+    let refs: Vec<&Side> = texts.iter().collect();
+    let cut = rm.encode(&refs).unwrap();
+    let whole = full.encode(&refs).unwrap();
+    let mut n_cut = 0;
+    for ((c, n, truncated), (w, _, _)) in cut.iter().zip(&whole) {
+        assert_eq!(*n as usize, w.len(), "n_tokens is the length before truncation");
+        assert_eq!(*truncated, w.len() > 512);
+        assert!(c.len() <= 512);
+        if *truncated {
+            n_cut += 1;
+            // The response (segment 1) survives whole when it fits.
+            let resp = |e: &tokenizers::Encoding| -> Vec<u32> {
+                e.get_ids().iter().zip(e.get_type_ids()).filter(|(_, &t)| t == 1).map(|(&i, _)| i).collect()
+            };
+            if resp(w).len() < 400 {
+                assert_eq!(resp(c), resp(w));
+            }
+        }
+    }
+    assert!(n_cut > 0);
+}
+
+#[test]
+fn longest_first_needs_a_max_length() {
+    init_runtime();
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.onnx", "tokenizer.json"] {
+        std::fs::copy(fixture_model("pre").join(f), dir.path().join(f)).unwrap();
+    }
+    let err = RewardModel::load(dir.path(), ScoreOptions { truncation: Truncation::LongestFirst, ..ScoreOptions::default() })
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("needs a maximum length"), "{err}");
+}

@@ -1,0 +1,94 @@
+//! Helpers: the `seal` binary, temporary data dirs, fixtures, the real hh-rlhf file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use seal::config::DataDir;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+pub fn fixtures() -> PathBuf {
+    root().join("tests").join("fixtures")
+}
+
+pub fn fixture_model(name: &str) -> PathBuf {
+    fixtures().join("models").join(name).join("seal")
+}
+
+/// A fresh data dir and a `seal` command bound to it.
+pub struct Seal {
+    pub dir: tempfile::TempDir,
+}
+
+impl Seal {
+    pub fn new() -> Seal {
+        Seal { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn data(&self) -> DataDir {
+        DataDir(self.dir.path().to_owned())
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_seal"));
+        c.env("SEAL_DATA_DIR", self.dir.path()).env_remove("SEAL_HUB_URL").env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs `seal ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "seal {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs `seal ARGS`, asserting failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out: Output = self.cmd().args(args).output().unwrap();
+        assert!(!out.status.success(), "seal {args:?} should have failed; stdout:\n{}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+}
+
+/// The real hh-rlhf harmless-base test file: ../shared/data when present, else downloaded
+/// from the Hugging Face hub into the user's cache (as a fresh clone without ../shared would).
+pub fn hh_rlhf_test_file() -> PathBuf {
+    let rel = "hh-rlhf/harmless-base/test.jsonl.gz";
+    if let Some(p) = seal::demo::shared_data_file(rel) {
+        return p;
+    }
+    let cache = dirs::cache_dir().unwrap().join("seal-lab").join("test-data");
+    seal::net::download_cached(
+        "https://huggingface.co/datasets/Anthropic/hh-rlhf/resolve/main/harmless-base/test.jsonl.gz",
+        &cache,
+    )
+    .expect("the hh-rlhf test file is neither in ../shared/data nor downloadable")
+}
+
+/// The decompressed lines of the real file.
+pub fn hh_rlhf_lines() -> Vec<String> {
+    use std::io::Read;
+    let bytes = std::fs::read(hh_rlhf_test_file()).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+/// Loads ONNX Runtime the way `seal` does (installed by `cargo xtask setup`).
+pub fn init_runtime() {
+    seal::pipeline::init_runtime(&DataDir(std::env::temp_dir()), false)
+        .expect("ONNX Runtime missing: run `cargo xtask setup` first");
+}
+
+/// Reference scores computed by transformers (python/make_fixtures.py).
+pub fn reference() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference_scores.json")).unwrap()).unwrap()
+}

@@ -1,0 +1,145 @@
+//! `cargo xtask <task>`: the project's build tasks, in Rust so they run the same everywhere.
+//!
+//! - `setup [--gpu]`: wasm32 target, pinned wasm-bindgen-cli, the web bundle, the release
+//!   `seal` binary (which embeds the bundle) and ONNX Runtime from PyPI.
+//! - `dist`: the web bundle in `dist/` and the release binary.
+//! - `demo [ARGS]`: setup, then `seal demo ARGS` (the README's first command).
+//! - `test`: setup, then every test (the README's second command, and CI's).
+//! - `bench-score [ARGS]`: the scoring benchmark (docs/benchmarks.md).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", format!("{cmd:?}").replace('"', ""));
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// The wasm-bindgen version Cargo.lock pins; the CLI must match it exactly.
+fn wasm_bindgen_version() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).context("Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    bail!("wasm-bindgen is not in Cargo.lock")
+}
+
+fn tools_dir() -> PathBuf {
+    root().join(".seal").join("tools")
+}
+
+fn ensure_wasm_tools() -> Result<PathBuf> {
+    let has_target = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == "wasm32-unknown-unknown"))
+        .unwrap_or(false);
+    if !has_target {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    let version = wasm_bindgen_version()?;
+    let bin = tools_dir().join("bin").join("wasm-bindgen");
+    let current = Command::new(&bin).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if !current.is_some_and(|v| v.split_whitespace().nth(1) == Some(version.as_str())) {
+        run(cargo().args(["install", "wasm-bindgen-cli", "--locked", "--version", &version, "--root"]).arg(tools_dir()))?;
+    }
+    Ok(bin)
+}
+
+/// Builds the web UI into `dist/`: wasm32 release build, wasm-bindgen, static files.
+fn dist_web() -> Result<()> {
+    let bindgen = ensure_wasm_tools()?;
+    run(cargo()
+        .args(["build", "--release", "-p", "seal-frontend", "--target", "wasm32-unknown-unknown"])
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false"))?;
+    let wasm = target_dir().join("wasm32-unknown-unknown").join("release").join("seal_frontend.wasm");
+    let dist = root().join("dist");
+    let tmp = root().join(".dist-partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    run(Command::new(&bindgen).args(["--target", "web", "--no-typescript", "--out-name", "seal_frontend", "--out-dir"]).arg(&tmp).arg(&wasm))?;
+    for entry in std::fs::read_dir(root().join("static"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), tmp.join(entry.file_name()))?;
+    }
+    let _ = std::fs::remove_dir_all(&dist);
+    std::fs::rename(&tmp, &dist)?;
+    Ok(())
+}
+
+fn seal_bin() -> PathBuf {
+    target_dir().join("release").join("seal")
+}
+
+fn setup(gpu: bool) -> Result<()> {
+    dist_web()?;
+    run(cargo().args(["build", "--release", "-p", "seal-backend", "--bin", "seal"]))?;
+    run(Command::new(seal_bin()).args(["runtime", "install"]))?;
+    if gpu {
+        run(Command::new(seal_bin()).args(["runtime", "install", "--gpu"]))?;
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = || args.iter().skip(1).cloned().collect::<Vec<_>>();
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(args.iter().any(|a| a == "--gpu")),
+        Some("dist") => {
+            dist_web()?;
+            run(cargo().args(["build", "--release", "-p", "seal-backend", "--bin", "seal"]))
+        }
+        Some("demo") => {
+            setup(false)?;
+            run(Command::new(seal_bin()).arg("demo").args(rest()))
+        }
+        Some("test") => {
+            setup(false)?;
+            run(cargo().args(["test", "--release", "--workspace", "--exclude", "seal-frontend"]).args(rest()))?;
+            // The browser side must never pull in the engine's native dependencies.
+            for krate in ["duckdb", "ort", "tokenizers", "actix-web"] {
+                let out = cargo()
+                    .args(["tree", "-p", "seal-frontend", "--target", "wasm32-unknown-unknown", "-i", krate])
+                    .output()?;
+                if out.status.success() && !out.stdout.is_empty() {
+                    bail!("seal-frontend depends on {krate}:\n{}", String::from_utf8_lossy(&out.stdout));
+                }
+            }
+            Ok(())
+        }
+        Some("bench-score") => {
+            setup(false)?;
+            run(Command::new("bash").arg(root().join("scripts").join("bench_score.sh")).args(rest()))
+        }
+        _ => bail!("usage: cargo xtask <setup [--gpu] | dist | demo [ARGS] | test [ARGS] | bench-score [ARGS]>"),
+    }
+}
