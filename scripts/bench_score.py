@@ -163,9 +163,9 @@ def main():
             r = json.loads(line)
             seal_scores[int(r["pair_id"].rsplit("/", 1)[1])] = (r["chosen_score"], r["rejected_score"])
 
-    baselines = [("b_rewardbench_batch8", baseline_b), ("c_no_grad_batch1", baseline_c)]
+    baselines = [("c_no_grad_batch1", baseline_c), ("b_rewardbench_batch8", baseline_b)]
     if not args.skip_a:
-        baselines.insert(0, ("a_paper_loop", baseline_a))
+        baselines.append(("a_paper_loop", baseline_a))
     reference = None
     for name, fn in baselines:
         t0 = time.perf_counter()
@@ -175,6 +175,7 @@ def main():
         print(f"{name}: {len(pairs) / dt:.2f} pairs/s", file=sys.stderr)
         if name == "c_no_grad_batch1":
             reference = scores
+        print(json.dumps({"partial": runs}), file=sys.stderr, flush=True)
     worst = max(abs(seal_scores[i][k] - reference[i][k]) for i in range(len(pairs)) for k in (0, 1))
     results["max_abs_diff_seal_vs_transformers"] = worst
     results["runs"] = runs

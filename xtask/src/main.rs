@@ -66,7 +66,7 @@ fn ensure_wasm_tools() -> Result<PathBuf> {
     let bin = tools_dir().join("bin").join("wasm-bindgen");
     let current = Command::new(&bin).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     if !current.is_some_and(|v| v.split_whitespace().nth(1) == Some(version.as_str())) {
-        run(cargo().args(["install", "wasm-bindgen-cli", "--locked", "--version", &version, "--root"]).arg(tools_dir()))?;
+        run(cargo().args(["install", "wasm-bindgen-cli", "--version", &version, "--root"]).arg(tools_dir()))?;
     }
     Ok(bin)
 }
@@ -75,12 +75,8 @@ fn ensure_wasm_tools() -> Result<PathBuf> {
 fn dist_web() -> Result<()> {
     let bindgen = ensure_wasm_tools()?;
     run(cargo()
-        .args(["build", "--release", "-p", "seal-frontend", "--target", "wasm32-unknown-unknown"])
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
-        .env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "false"))?;
-    let wasm = target_dir().join("wasm32-unknown-unknown").join("release").join("seal_frontend.wasm");
+        .args(["build", "--profile", "wasm-release", "-p", "seal-frontend", "--target", "wasm32-unknown-unknown"]))?;
+    let wasm = target_dir().join("wasm32-unknown-unknown").join("wasm-release").join("seal-frontend.wasm");
     let dist = root().join("dist");
     let tmp = root().join(".dist-partial");
     let _ = std::fs::remove_dir_all(&tmp);
