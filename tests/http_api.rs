@@ -99,5 +99,6 @@ fn app_shell_renders_in_headless_chromium() {
     assert!(dom.contains("hh") && dom.contains("post"), "{dom}");
     assert!(dom.contains("2312"), "dataset pair count shown: {dom}");
     assert!(dom.contains("text pair (context, response)"), "{dom}");
+    assert!(dom.contains("none (whole text, as the paper)"), "{dom}");
     assert!(!dom.contains("id=\"test-model-banner\""), "models added by hand are not test models");
 }

@@ -425,13 +425,12 @@ pub fn datasets(store: &Store) -> Result<Vec<wire::DatasetInfo>> {
 }
 
 pub fn overview(store: &Store) -> Result<wire::Overview> {
-    let accuracy = store.scored()?.iter().map(|(d, m)| accuracy(store, d, m)).collect::<Result<Vec<_>>>()?;
-    Ok(wire::Overview {
-        version: env!("CARGO_PKG_VERSION").into(),
-        datasets: datasets(store)?,
-        models: store.models()?.iter().map(model_info).collect(),
-        accuracy,
-    })
+    let models: Vec<wire::ModelInfo> = store.models()?.iter().map(model_info).collect();
+    let mut accuracy = store.scored()?.iter().map(|(d, m)| accuracy(store, d, m)).collect::<Result<Vec<_>>>()?;
+    // Models in the order they were registered (pre-D before post-D in the demo).
+    let rank = |name: &str| models.iter().position(|m| m.name == name).unwrap_or(usize::MAX);
+    accuracy.sort_by(|a, b| a.dataset.cmp(&b.dataset).then(rank(&a.model).cmp(&rank(&b.model))));
+    Ok(wire::Overview { version: env!("CARGO_PKG_VERSION").into(), datasets: datasets(store)?, models, accuracy })
 }
 
 #[cfg(test)]

@@ -156,7 +156,13 @@ fn ModelTable(rows: Vec<ModelInfo>) -> impl IntoView {
                             <td>{m.name}{m.is_test_model.then(|| view! { <span class="tag">"test model"</span> })}</td>
                             <td>{m.kind}</td>
                             <td>{format}</td>
-                            <td>{m.truncation}{m.max_length.map(|l| format!(" (max {l})"))}</td>
+                            <td>
+                                {if m.truncation == "none" {
+                                    "none (whole text, as the paper)".to_owned()
+                                } else {
+                                    format!("{} (max {})", m.truncation, m.max_length.unwrap_or_default())
+                                }}
+                            </td>
                             <td>{m.inputs.join(", ")}</td>
                             <td><code title=m.onnx_sha256.unwrap_or_default()>{sha}</code></td>
                         </tr>

@@ -66,7 +66,12 @@ fn ensure_wasm_tools() -> Result<PathBuf> {
     let bin = tools_dir().join("bin").join("wasm-bindgen");
     let current = Command::new(&bin).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     if !current.is_some_and(|v| v.split_whitespace().nth(1) == Some(version.as_str())) {
-        run(cargo().args(["install", "wasm-bindgen-cli", "--version", &version, "--root"]).arg(tools_dir()))?;
+        // Its own target dir: `cargo install` builds outside the workspace's profiles, and
+        // sharing artifacts with the workspace would force a rebuild of the bundled DuckDB.
+        run(cargo()
+            .args(["install", "wasm-bindgen-cli", "--version", &version, "--root"])
+            .arg(tools_dir())
+            .env("CARGO_TARGET_DIR", target_dir().join("tools-build")))?;
     }
     Ok(bin)
 }

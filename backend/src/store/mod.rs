@@ -205,12 +205,82 @@ impl Store {
         rejected: &[RejectedLine],
         replace: bool,
     ) -> Result<IngestOutcome> {
+        // Checks run before anything is written. (Pairs are appended straight into `pairs`:
+        // a staging table written and dropped in the same transaction lost rows once a source
+        // passed DuckDB's row-group size.)
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        for p in pairs {
+            if !seen.insert(p.pair_id.as_str()) {
+                return Err(StoreError::Conflict(format!("{}: pair id `{}` occurs twice in this source", source.uri, p.pair_id)));
+            }
+        }
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT pair_id, source_uri FROM pairs WHERE dataset = ? AND source_uri <> ?")
+                .ctx("check id clash")?;
+            let mut rows = stmt.query(params![dataset, source.uri]).ctx("check id clash")?;
+            while let Some(row) = rows.next().ctx("check id clash")? {
+                let id: String = row.get(0).ctx("check id clash")?;
+                if seen.contains(id.as_str()) {
+                    let other: String = row.get(1).ctx("check id clash")?;
+                    return Err(StoreError::Conflict(format!(
+                        "{}: pair id `{id}` is already in dataset `{dataset}` from {other}; ingest it into another dataset or pass --subset",
+                        source.uri
+                    )));
+                }
+            }
+        }
+        let existed = self.source_sha256(dataset, &source.uri)?.is_some();
+        if existed && !replace {
+            return Err(StoreError::Conflict(format!(
+                "{}: already ingested into `{dataset}` with other content; pass --replace to re-ingest it",
+                source.uri
+            )));
+        }
+        // Pairs of the old version whose text changed or that vanished lose their scores.
+        let mut stale: Vec<String> = Vec::new();
+        if existed {
+            let new: std::collections::HashMap<&str, &NewPair> = pairs.iter().map(|p| (p.pair_id.as_str(), p)).collect();
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT pair_id, chosen_context, chosen_response, rejected_context, rejected_response
+                     FROM pairs WHERE dataset = ? AND source_uri = ?",
+                )
+                .ctx("read old pairs")?;
+            let old = stmt
+                .query_map(params![dataset, source.uri], pair_texts_row)
+                .ctx("read old pairs")?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .ctx("read old pairs")?;
+            for o in old {
+                let same = new.get(o.pair_id.as_str()).is_some_and(|n| n.chosen == o.chosen && n.rejected == o.rejected);
+                if !same {
+                    stale.push(o.pair_id);
+                }
+            }
+        }
         let tx = self.conn.transaction().ctx("begin")?;
         tx.execute("INSERT INTO datasets (name, format) VALUES (?, ?) ON CONFLICT DO NOTHING", params![dataset, format])
             .ctx("insert dataset")?;
-        tx.execute_batch("CREATE OR REPLACE TABLE staging_pairs AS SELECT * FROM pairs LIMIT 0").ctx("staging")?;
+        let mut invalidated = 0;
+        if existed {
+            {
+                let mut del = tx.prepare("DELETE FROM scores WHERE dataset = ? AND pair_id = ?").ctx("invalidate scores")?;
+                for id in &stale {
+                    invalidated += del.execute(params![dataset, id]).ctx("invalidate scores")? as u64;
+                }
+            }
+            tx.execute("DELETE FROM pairs WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
+                .ctx("delete old pairs")?;
+            tx.execute("DELETE FROM rejected_lines WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
+                .ctx("delete old rejects")?;
+            tx.execute("DELETE FROM sources WHERE dataset = ? AND uri = ?", params![dataset, source.uri])
+                .ctx("delete old source")?;
+        }
         {
-            let mut app = tx.appender("staging_pairs").ctx("appender")?;
+            let mut app = tx.appender("pairs").ctx("appender")?;
             for p in pairs {
                 app.append_row(params![
                     dataset,
@@ -228,59 +298,6 @@ impl Store {
             }
             app.flush().ctx("flush pairs")?;
         }
-        let dup: Option<String> = tx
-            .query_row("SELECT pair_id FROM staging_pairs GROUP BY pair_id HAVING count(*) > 1 LIMIT 1", [], |r| r.get(0))
-            .optional()
-            .ctx("check ids")?;
-        if let Some(id) = dup {
-            return Err(StoreError::Conflict(format!("{}: pair id `{id}` occurs twice in this source", source.uri)));
-        }
-        let clash: Option<(String, String)> = tx
-            .query_row(
-                "SELECT n.pair_id, p.source_uri FROM staging_pairs n JOIN pairs p
-                 ON p.dataset = ? AND p.pair_id = n.pair_id AND p.source_uri <> ? LIMIT 1",
-                params![dataset, source.uri],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .ctx("check id clash")?;
-        if let Some((id, other)) = clash {
-            return Err(StoreError::Conflict(format!(
-                "{}: pair id `{id}` is already in dataset `{dataset}` from {other}; ingest it into another dataset or pass --subset",
-                source.uri
-            )));
-        }
-        let existed: bool = tx
-            .query_row("SELECT count(*) > 0 FROM sources WHERE dataset = ? AND uri = ?", params![dataset, source.uri], |r| {
-                r.get(0)
-            })
-            .ctx("read sources")?;
-        if existed && !replace {
-            return Err(StoreError::Conflict(format!(
-                "{}: already ingested into `{dataset}` with other content; pass --replace to re-ingest it",
-                source.uri
-            )));
-        }
-        let mut invalidated = 0;
-        if existed {
-            invalidated = tx
-                .execute(
-                    "DELETE FROM scores s WHERE s.dataset = ? AND s.pair_id IN (
-                        SELECT o.pair_id FROM pairs o LEFT JOIN staging_pairs n USING (pair_id)
-                        WHERE o.dataset = ? AND o.source_uri = ? AND (n.pair_id IS NULL
-                          OR o.chosen_context <> n.chosen_context OR o.chosen_response <> n.chosen_response
-                          OR o.rejected_context <> n.rejected_context OR o.rejected_response <> n.rejected_response))",
-                    params![dataset, dataset, source.uri],
-                )
-                .ctx("invalidate scores")? as u64;
-            tx.execute("DELETE FROM pairs WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
-                .ctx("delete old pairs")?;
-            tx.execute("DELETE FROM rejected_lines WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
-                .ctx("delete old rejects")?;
-            tx.execute("DELETE FROM sources WHERE dataset = ? AND uri = ?", params![dataset, source.uri])
-                .ctx("delete old source")?;
-        }
-        tx.execute_batch("INSERT INTO pairs SELECT * FROM staging_pairs; DROP TABLE staging_pairs;").ctx("insert pairs")?;
         {
             let mut app = tx.appender("rejected_lines").ctx("appender")?;
             for r in rejected {
@@ -877,6 +894,24 @@ mod tests {
         let left: Vec<String> = store.scores("d", "m").unwrap().into_iter().map(|s| s.0).collect();
         assert_eq!(left, ["s/test/0"]);
         assert_eq!(store.count_pairs("d").unwrap(), 2);
+    }
+
+    #[test]
+    fn a_source_larger_than_a_row_group_is_stored_whole() {
+        // DuckDB writes row groups of 122,880 rows; a source beyond that must still land whole,
+        // and replacing it must too.
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+        let n = 130_000;
+        let many: Vec<NewPair> = (0..n).map(|i| pair(&format!("s/train/{i}"), i, "x")).collect();
+        store.ingest_source("d", "hh-rlhf", &source("big", "h1", n), &many, &[], false).unwrap();
+        assert_eq!(store.count_pairs("d").unwrap(), n);
+        let outcome = store.ingest_source("d", "hh-rlhf", &source("big", "h2", n), &many, &[], true).unwrap();
+        assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 0 });
+        assert_eq!(store.count_pairs("d").unwrap(), n);
+        drop(store);
+        let store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+        assert_eq!(store.count_pairs("d").unwrap(), n, "still there after reopening");
     }
 
     #[test]
