@@ -1,12 +1,15 @@
 //! Helpers: the `seal` binary, temporary data dirs, fixtures, the real hh-rlhf file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use seal::config::DataDir;
 
+/// The workspace root (`cargo test` sets CARGO_MANIFEST_DIR at run time; the compile-time value
+/// is the fallback).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    manifest.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR"))).parent().unwrap().to_owned()
 }
 
 pub fn fixtures() -> PathBuf {

@@ -7,13 +7,20 @@
 //! - `test`: setup, then every test (the README's second command, and CI's).
 //! - `bench-score [ARGS]`: the scoring benchmark (docs/benchmarks.md).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+/// The workspace root. `cargo run` sets CARGO_MANIFEST_DIR at run time; it is preferred over the
+/// compile-time value, which a binary cached from another clone of the repository would carry.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    manifest
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn target_dir() -> PathBuf {
