@@ -7,9 +7,9 @@ use seal_shared::{ApiError, ErrorCode, Overview};
 
 use crate::support::{fixture_model, hh_rlhf_test_file, Seal};
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -19,7 +19,7 @@ impl Drop for Server {
     }
 }
 
-fn start(seal: &Seal) -> Server {
+pub(crate) fn start(seal: &Seal) -> Server {
     let mut child = seal.cmd().args(["serve", "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -27,7 +27,7 @@ fn start(seal: &Seal) -> Server {
     Server { child, url }
 }
 
-fn get(url: &str) -> (u16, String) {
+pub(crate) fn get(url: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut resp = agent.get(url).call().unwrap();
     (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())

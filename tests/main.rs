@@ -4,6 +4,7 @@
 
 mod support;
 
+mod analysis;
 mod cli_ingest;
 mod download;
 mod export_path;

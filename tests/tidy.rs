@@ -49,3 +49,17 @@ fn stage_modules_do_not_import_each_other() {
         }
     }
 }
+
+#[test]
+fn analyses_read_no_store_and_no_file() {
+    let mut files = Vec::new();
+    sources(&root().join("backend/src"), &mut files);
+    let analysis: Vec<_> = files.iter().filter(|(f, _)| f.starts_with("analysis/")).collect();
+    assert!(analysis.len() >= 3);
+    for (file, text) in analysis {
+        for other in ["store", "score", "ingest", "pipeline", "http", "cli", "net", "config"] {
+            assert!(!text.contains(&format!("crate::{other}")), "{file} imports crate::{other}");
+        }
+        assert!(!text.contains("std::fs"), "{file} touches files");
+    }
+}

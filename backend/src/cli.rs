@@ -2,6 +2,8 @@
 //!
 //! May use: `pipeline`, `config`, `store` (open), `http` (serve), `runtime`, `pyenv`.
 
+mod analyze;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -44,6 +46,13 @@ pub enum Command {
     Scores(ScoresCmd),
     /// Score every pair of a dataset with one or more reward models (resumable).
     Score(ScoreArgs),
+    /// Import, export, list and compare label sets (features of texts in SEAL's taxonomy).
+    #[command(subcommand)]
+    Labels(analyze::LabelsCmd),
+    /// Run SEAL's analyses on a dataset, a pre-D and a post-D model (and a label set).
+    Analyze(analyze::AnalyzeArgs),
+    /// List the pair ids behind a number of the report (a slice of a study).
+    Pairs(analyze::PairsArgs),
     /// Write pairs or scores to CSV, Parquet or JSONL (chosen by extension).
     #[command(subcommand)]
     Export(ExportCmd),
@@ -410,6 +419,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let n = store.export_scores(&dataset, &model, &out)?;
             report_export(json, n, &out);
         }
+        Command::Labels(cmd) => analyze::labels(&data, json, cmd)?,
+        Command::Analyze(a) => analyze::analyze(&data, json, &a)?,
+        Command::Pairs(a) => analyze::pairs(&data, json, &a)?,
         Command::Serve(a) => {
             let store = Store::open(&data.store_file())?;
             serve(store, &a)?;

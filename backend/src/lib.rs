@@ -4,16 +4,21 @@
 //! - [`ingest`]: source formats → validated pairs with stable ids.
 //! - [`store`]: the only module that names DuckDB; migrations, bulk writes, exports.
 //! - [`score`]: the only module that names ONNX Runtime and tokenizers.
+//! - [`features`]: SEAL's label taxonomy, label-file parsing, built-in text features.
+//! - [`analysis`]: SEAL's metrics as pure functions over study columns; [`analysis::stats`]
+//!   (least squares, tests) checked against statsmodels/scipy.
 //! - [`pipeline`]: composes the stages; the CLI and the server call it.
 //! - [`http`]: the only module that names actix-web; JSON API and embedded UI.
 //! - [`cli`]: the `seal` command line; [`demo`]: the README's first command.
 //! - [`config`], [`net`], [`runtime`], [`pyenv`]: paths, downloads, ONNX Runtime install,
 //!   the Python environment of model export.
 
+pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod features;
 pub mod http;
 pub mod ingest;
 pub mod net;

@@ -126,3 +126,36 @@ pub enum ErrorCode {
     Busy,
     Internal,
 }
+pub mod report;
+
+/// What `seal labels import` did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelImportSummary {
+    pub dataset: String,
+    pub name: String,
+    /// `stored` or `unchanged` (same content imported before).
+    pub outcome: String,
+    /// Labelled texts stored.
+    pub n_texts: u64,
+    /// Pairs with both texts labelled.
+    pub n_pairs_complete: u64,
+    /// Rows left out by --skip-invalid, with line and reasons (first 100).
+    pub n_rejected_rows: u64,
+    pub rejected_rows: Vec<String>,
+    /// Texts with topics or discrimination types off the prompt's lists (kept, as SEAL kept them).
+    pub n_off_list: u64,
+    pub off_list_examples: Vec<String>,
+}
+
+/// A label set as listed by `seal labels list` and the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelSetInfo {
+    pub dataset: String,
+    pub name: String,
+    pub labeler: Option<String>,
+    pub prompt_version: Option<String>,
+    pub source: String,
+    pub sha256: String,
+    pub n_texts: u64,
+    pub n_off_list: u64,
+}

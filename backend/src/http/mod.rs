@@ -1,7 +1,7 @@
 //! The only module that names `actix_web`: the JSON API under `/api` and the embedded web UI.
 //! Handlers read through the store on the blocking pool; they never write.
 //!
-//! May use: `pipeline` (read functions), `store`, `seal_shared`.
+//! May use: `pipeline` (read functions), `analysis` (slices), `features`, `store`, `seal_shared`.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -114,6 +114,82 @@ async fn accuracy(state: web::Data<State>, path: web::Path<(String, String)>) ->
     Ok(HttpResponse::Ok().json(a))
 }
 
+/// A study (dataset, models, labels, features) and an optional slice, from the query string.
+#[derive(Debug, serde::Deserialize)]
+struct StudyQuery {
+    dataset: String,
+    pre: String,
+    post: String,
+    labels: Option<String>,
+    /// Comma-separated feature names.
+    features: Option<String>,
+    /// Comma-separated γ rule.
+    gamma_rule: Option<String>,
+    #[serde(flatten)]
+    slice: wire::report::Slice,
+    // Strings: serde's flatten hands every value over as a string.
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+impl StudyQuery {
+    fn spec(&self) -> crate::pipeline::study::StudySpec<'_> {
+        let list = |s: &Option<String>| s.as_ref().map(|v| v.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect::<Vec<_>>());
+        crate::pipeline::study::StudySpec {
+            dataset: &self.dataset,
+            pre: &self.pre,
+            post: &self.post,
+            labels: self.labels.as_deref(),
+            features: list(&self.features),
+            gamma_rule: list(&self.gamma_rule)
+                .unwrap_or_else(|| crate::features::DEFAULT_GAMMA_RULE.iter().map(|s| s.to_string()).collect()),
+            roles: vec![],
+        }
+    }
+}
+
+/// Errors of a study request that are not the store's are about its parameters.
+fn invalid_unless_store(e: anyhow::Error) -> ApiError {
+    if e.downcast_ref::<StoreError>().is_some() {
+        ApiError::from(e)
+    } else {
+        ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: format!("{e:#}") })
+    }
+}
+
+/// `GET /api/report?dataset=&pre=&post=[&labels=&features=&gamma_rule=]`: the full SEAL report.
+async fn report(state: web::Data<State>, q: web::Query<StudyQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let store = state.store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))?.try_clone().map_err(anyhow::Error::from)?;
+    let r = web::block(move || crate::pipeline::study::analyze(&store, &q.spec(), &Default::default()))
+        .await
+        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
+        .map_err(invalid_unless_store)?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+/// `GET /api/pairs?<study>&<slice fields>[&limit=&offset=]`: the pair ids behind a report count.
+async fn pairs(state: web::Data<State>, q: web::Query<StudyQuery>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let store = state.store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))?.try_clone().map_err(anyhow::Error::from)?;
+    let num = |v: &Option<String>, name: &str, default: usize| -> Result<usize, ApiError> {
+        v.as_deref().map_or(Ok(default), |x| {
+            x.parse().map_err(|_| ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: format!("`{name}`: {x:?} is not a count") }))
+        })
+    };
+    let (limit, offset) = (num(&q.limit, "limit", 100)?, num(&q.offset, "offset", 0)?);
+    let out = web::block(move || -> anyhow::Result<serde_json::Value> {
+        let study = crate::pipeline::study::load_study(&store, &q.spec())?;
+        let ids = crate::analysis::select(&study, &q.slice)?;
+        let page: Vec<&str> = ids.iter().skip(offset).take(limit).copied().collect();
+        Ok(serde_json::json!({"slice": q.slice, "n": ids.len(), "offset": offset, "pair_ids": page}))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
+    .map_err(invalid_unless_store)?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
 async fn api_not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError(wire::ApiError { code: wire::ErrorCode::NotFound, message: "no such API route".into() }))
 }
@@ -144,6 +220,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/datasets", web::get().to(datasets))
             .route("/models", web::get().to(models))
             .route("/accuracy/{dataset}/{model}", web::get().to(accuracy))
+            .route("/report", web::get().to(report))
+            .route("/pairs", web::get().to(pairs))
             .default_service(web::to(api_not_found)),
     )
     .route("/{path:.*}", web::get().to(asset));

@@ -1,7 +1,10 @@
 //! The only place that composes stages: ingest → store, store → score → store, model
 //! registration, imports. The CLI and the HTTP server both call these functions.
 //!
-//! May use: `config`, `domain`, `ingest`, `store`, `score`, `net`, `runtime`, `pyenv`.
+//! May use: `config`, `domain`, `features`, `analysis`, `ingest`, `store`, `score`, `net`,
+//! `runtime`, `pyenv`.
+
+pub mod study;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -366,19 +369,7 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
     Ok(store.import_scores(dataset, model, file, &run)?)
 }
 
-/// Wilson score interval for a binomial proportion at 95 %.
-pub fn wilson(successes: u64, n: u64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let n = n as f64;
-    let p = successes as f64 / n;
-    let denom = 1.0 + z * z / n;
-    let center = (p + z * z / (2.0 * n)) / denom;
-    let half = z / denom * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
-    ((center - half).max(0.0), (center + half).min(1.0))
-}
+pub use crate::analysis::stats::wilson;
 
 pub fn accuracy(store: &Store, dataset: &str, model: &str) -> Result<wire::Accuracy> {
     let AgreementCounts { n, agree, disagree, tie, truncated_texts } = store.agreement(dataset, model)?;

@@ -5,7 +5,8 @@ use duckdb::{params, Connection};
 use super::{Context, Result, StoreError};
 
 /// Never edit an applied entry; add a new one.
-pub(super) const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+pub(super) const MIGRATIONS: &[(u32, &str)] =
+    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_labels.sql"))];
 
 const VIEWS: &str = include_str!("views.sql");
 

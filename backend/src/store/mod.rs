@@ -2,7 +2,7 @@
 //! writes. Bulk writes run as transaction → Appender → explicit `flush()` → commit, so a killed
 //! process leaves either all of a batch or none of it.
 //!
-//! May use: `domain`. Must not use: `ingest`, `score`, `http`, `pipeline`.
+//! May use: `domain`, `features` (the label vocabulary). Must not use: `ingest`, `score`, `http`, `pipeline`.
 
 mod migrate;
 
@@ -963,5 +963,324 @@ mod tests {
             batch_tokens: None,
             runtime_version: None,
         }
+    }
+}
+
+// -------------------------------------------------------------------- labels and studies
+
+/// A label set as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelSetRecord {
+    pub dataset: String,
+    pub name: String,
+    pub labeler: Option<String>,
+    pub prompt_version: Option<String>,
+    pub source_uri: String,
+    pub sha256: String,
+    pub n_texts: u64,
+    pub n_off_list: u64,
+}
+
+/// The columns of a study, aligned by pair, in dataset order (source, line).
+#[derive(Debug, Clone, Default)]
+pub struct StudyColumns {
+    pub pair_ids: Vec<String>,
+    pub subsets: Vec<String>,
+    pub pre: (Vec<f64>, Vec<f64>),
+    pub post: (Vec<f64>, Vec<f64>),
+    /// Token counts of the post-D model's inputs (None where scores were imported).
+    pub post_tokens: (Vec<Option<f64>>, Vec<Option<f64>>),
+    /// Requested label keys, numerically encoded (spec §B.3): (key, chosen, rejected).
+    pub labels: Vec<(String, Vec<f64>, Vec<f64>)>,
+    /// (chosen context, chosen response, rejected context, rejected response) when asked for.
+    pub texts: Vec<[String; 4]>,
+    pub n_dataset_pairs: u64,
+    /// Pairs with scores from both models.
+    pub n_scored: u64,
+}
+
+const LIST_KEYS: [&str; 2] = ["last_response_is_discriminating_against", "topics"];
+
+fn label_expr(alias: &str, key: &str) -> String {
+    if key == "last_response_sentiment" {
+        format!("(CASE {alias}.{key} WHEN 'negative' THEN -1 WHEN 'neutral' THEN 0 ELSE 1 END)::DOUBLE")
+    } else {
+        format!("{alias}.{key}::INTEGER::DOUBLE")
+    }
+}
+
+impl Store {
+    /// Stores a label set in one transaction. `records` are already validated; ids must name pairs
+    /// of the dataset (checked here, all-or-nothing). Same name and content again is a no-op
+    /// (returns false); other content needs `replace`.
+    pub fn import_labels(
+        &mut self,
+        set: &LabelSetRecord,
+        records: &[crate::features::LabelRecord],
+        replace: bool,
+    ) -> Result<bool> {
+        self.require_dataset(&set.dataset)?;
+        let old: Option<String> = self
+            .conn
+            .query_row("SELECT sha256 FROM label_sets WHERE dataset = ? AND name = ?", params![set.dataset, set.name], |r| r.get(0))
+            .optional()
+            .ctx("read label sets")?;
+        if old.as_deref() == Some(set.sha256.as_str()) {
+            return Ok(false);
+        }
+        if old.is_some() && !replace {
+            return Err(StoreError::Conflict(format!(
+                "label set `{}` of `{}` exists with other content; pass --replace to overwrite it",
+                set.name, set.dataset
+            )));
+        }
+        let known: std::collections::HashSet<String> = {
+            let mut stmt = self.conn.prepare("SELECT pair_id FROM pairs WHERE dataset = ?").ctx("read pair ids")?;
+            let ids = stmt
+                .query_map(params![set.dataset], |r| r.get::<_, String>(0))
+                .ctx("read pair ids")?
+                .collect::<std::result::Result<_, _>>()
+                .ctx("read pair ids")?;
+            ids
+        };
+        let unknown: Vec<&str> = records.iter().map(|r| r.pair_id.as_str()).filter(|id| !known.contains(*id)).take(6).collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "{}: pair ids not in dataset `{}` (nothing was stored): {}",
+                set.source_uri,
+                set.dataset,
+                unknown.iter().take(5).map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let tx = self.conn.transaction().ctx("begin")?;
+        tx.execute("DELETE FROM labels WHERE dataset = ? AND label_set = ?", params![set.dataset, set.name]).ctx("replace labels")?;
+        tx.execute("DELETE FROM label_sets WHERE dataset = ? AND name = ?", params![set.dataset, set.name]).ctx("replace labels")?;
+        {
+            let mut app = tx.appender("labels").ctx("appender")?;
+            for r in records {
+                let mut row: Vec<Box<dyn duckdb::ToSql>> = vec![
+                    Box::new(set.dataset.clone()),
+                    Box::new(set.name.clone()),
+                    Box::new(r.pair_id.clone()),
+                    Box::new(r.side.as_str()),
+                ];
+                for (key, _) in crate::features::KEYS {
+                    let v = &r.values[key];
+                    row.push(match v {
+                        crate::features::LabelValue::Bool(b) => Box::new(*b),
+                        crate::features::LabelValue::Sentiment(s) => Box::new(crate::features::sentiment_name(*s)),
+                        crate::features::LabelValue::List(_) => Box::new(v.to_json().to_string()),
+                    });
+                }
+                let refs: Vec<&dyn duckdb::ToSql> = row.iter().map(|b| b.as_ref()).collect();
+                app.append_row(refs.as_slice()).ctx("append label")?;
+            }
+            app.flush().ctx("flush labels")?;
+        }
+        tx.execute(
+            "INSERT INTO label_sets (dataset, name, labeler, prompt_version, source_uri, sha256, n_texts, n_off_list)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                set.dataset,
+                set.name,
+                set.labeler,
+                set.prompt_version,
+                set.source_uri,
+                set.sha256,
+                records.len() as i64,
+                set.n_off_list as i64
+            ],
+        )
+        .ctx("insert label set")?;
+        tx.commit().ctx("commit labels")?;
+        Ok(true)
+    }
+
+    pub fn label_sets(&self, dataset: Option<&str>) -> Result<Vec<LabelSetRecord>> {
+        let filter = dataset.map(|d| format!("WHERE dataset = {}", sql_literal(d))).unwrap_or_default();
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT dataset, name, labeler, prompt_version, source_uri, sha256, n_texts, n_off_list FROM label_sets
+                 {filter} ORDER BY dataset, name"
+            ))
+            .ctx("list label sets")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LabelSetRecord {
+                    dataset: r.get(0)?,
+                    name: r.get(1)?,
+                    labeler: r.get(2)?,
+                    prompt_version: r.get(3)?,
+                    source_uri: r.get(4)?,
+                    sha256: r.get(5)?,
+                    n_texts: r.get::<_, i64>(6)? as u64,
+                    n_off_list: r.get::<_, i64>(7)? as u64,
+                })
+            })
+            .ctx("list label sets")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("list label sets")?;
+        Ok(rows)
+    }
+
+    pub fn require_label_set(&self, dataset: &str, name: &str) -> Result<()> {
+        if self.label_sets(Some(dataset))?.iter().any(|s| s.name == name) {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("no label set `{name}` in dataset `{dataset}` (see `seal labels list`)")))
+        }
+    }
+
+    /// Writes a label set back in its import format (pair_id, side, the 19 keys; lists as JSON
+    /// arrays), to CSV, Parquet or JSONL, atomically.
+    pub fn export_labels(&self, dataset: &str, name: &str, out: &Path) -> Result<u64> {
+        self.require_label_set(dataset, name)?;
+        let fmt = FileFormat::from_path(out)?;
+        let cols: Vec<String> = crate::features::KEYS
+            .iter()
+            .map(|(k, _)| if LIST_KEYS.contains(k) && fmt == FileFormat::Jsonl { format!("{k}::JSON AS {k}") } else { k.to_string() })
+            .collect();
+        let query = format!(
+            "SELECT l.pair_id, l.side, {} FROM labels l JOIN pairs p ON p.dataset = l.dataset AND p.pair_id = l.pair_id
+             WHERE l.dataset = {} AND l.label_set = {} ORDER BY p.source_uri, p.line, l.side",
+            cols.iter().map(|c| format!("l.{c}")).collect::<Vec<_>>().join(", "),
+            sql_literal(dataset),
+            sql_literal(name)
+        );
+        self.copy_to(&query, out)
+    }
+
+    /// Pairs of a dataset that two label sets both label, with the requested keys encoded
+    /// numerically, side by side: (key, values in set a, values in set b) over texts.
+    pub fn label_pairs(&self, dataset: &str, a: &str, b: &str, keys: &[&str]) -> Result<Vec<(String, Vec<f64>, Vec<f64>)>> {
+        self.require_label_set(dataset, a)?;
+        self.require_label_set(dataset, b)?;
+        let sel: Vec<String> = keys.iter().flat_map(|k| [label_expr("x", k), label_expr("y", k)]).collect();
+        let sql = format!(
+            "SELECT {} FROM labels x JOIN labels y ON y.dataset = x.dataset AND y.pair_id = x.pair_id AND y.side = x.side
+               AND y.label_set = ? WHERE x.dataset = ? AND x.label_set = ? ORDER BY x.pair_id, x.side",
+            sel.join(", ")
+        );
+        let mut out: Vec<(String, Vec<f64>, Vec<f64>)> = keys.iter().map(|k| (k.to_string(), vec![], vec![])).collect();
+        let mut stmt = self.conn.prepare(&sql).ctx("join label sets")?;
+        let mut rows = stmt.query(params![b, dataset, a]).ctx("join label sets")?;
+        while let Some(row) = rows.next().ctx("join label sets")? {
+            for (j, o) in out.iter_mut().enumerate() {
+                o.1.push(row.get(2 * j).ctx("join label sets")?);
+                o.2.push(row.get(2 * j + 1).ctx("join label sets")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads a study: pairs scored by both models (and labelled on both sides when `label_set`
+    /// is given), with the requested label keys encoded per spec §B.3.
+    pub fn study(
+        &self,
+        dataset: &str,
+        pre: &str,
+        post: &str,
+        label_set: Option<&str>,
+        label_keys: &[&str],
+        with_texts: bool,
+    ) -> Result<StudyColumns> {
+        use duckdb::arrow::array::{Array, AsArray};
+        use duckdb::arrow::datatypes::{DataType, Float64Type};
+
+        self.require_dataset(dataset)?;
+        self.model(pre)?;
+        self.model(post)?;
+        if let Some(set) = label_set {
+            self.require_label_set(dataset, set)?;
+        }
+        for k in label_keys {
+            if !crate::features::KEYS.iter().any(|(key, kind)| key == k && *kind != crate::features::KeyKind::List) {
+                return Err(StoreError::Invalid(format!("`{k}` is not a numeric label key")));
+            }
+        }
+        let n_dataset_pairs = self.count_pairs(dataset)?;
+        let mut select = vec![
+            "p.pair_id".to_string(),
+            "p.subset".into(),
+            "a.chosen_score".into(),
+            "a.rejected_score".into(),
+            "b.chosen_score".into(),
+            "b.rejected_score".into(),
+            "b.chosen_tokens::DOUBLE".into(),
+            "b.rejected_tokens::DOUBLE".into(),
+        ];
+        for k in label_keys {
+            select.push(label_expr("lc", k));
+            select.push(label_expr("lr", k));
+        }
+        if with_texts {
+            select.extend(["p.chosen_context", "p.chosen_response", "p.rejected_context", "p.rejected_response"].map(String::from));
+        }
+        let labels_join = match label_set {
+            Some(set) => format!(
+                "JOIN labels lc ON lc.dataset = p.dataset AND lc.label_set = {s} AND lc.pair_id = p.pair_id AND lc.side = 'chosen'
+                 JOIN labels lr ON lr.dataset = p.dataset AND lr.label_set = {s} AND lr.pair_id = p.pair_id AND lr.side = 'rejected'",
+                s = sql_literal(set)
+            ),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT {} FROM pairs p
+             JOIN scores a ON a.dataset = p.dataset AND a.pair_id = p.pair_id AND a.model = {pre}
+             JOIN scores b ON b.dataset = p.dataset AND b.pair_id = p.pair_id AND b.model = {post}
+             {labels_join}
+             WHERE p.dataset = {ds} ORDER BY p.source_uri, p.line",
+            select.join(", "),
+            pre = sql_literal(pre),
+            post = sql_literal(post),
+            ds = sql_literal(dataset)
+        );
+        let n_scored: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM scores a JOIN scores b ON b.dataset = a.dataset AND b.pair_id = a.pair_id AND b.model = ?
+                 WHERE a.dataset = ? AND a.model = ?",
+                params![post, dataset, pre],
+                |r| r.get(0),
+            )
+            .ctx("count scored pairs")?;
+        let mut out = StudyColumns {
+            labels: label_keys.iter().map(|k| (k.to_string(), vec![], vec![])).collect(),
+            n_dataset_pairs,
+            n_scored: n_scored as u64,
+            ..Default::default()
+        };
+        let mut stmt = self.conn.prepare(&sql).ctx("load study")?;
+        let strings = |col: &dyn Array| -> Vec<String> {
+            match col.data_type() {
+                DataType::Utf8 => col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+                DataType::LargeUtf8 => col.as_string::<i64>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+                _ => col.as_string_view().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+            }
+        };
+        for batch in stmt.query_arrow([]).ctx("load study")? {
+            let f = |i: usize| batch.column(i).as_primitive::<Float64Type>();
+            out.pair_ids.extend(strings(batch.column(0).as_ref()));
+            out.subsets.extend(strings(batch.column(1).as_ref()));
+            out.pre.0.extend(f(2).values().iter());
+            out.pre.1.extend(f(3).values().iter());
+            out.post.0.extend(f(4).values().iter());
+            out.post.1.extend(f(5).values().iter());
+            out.post_tokens.0.extend(f(6).iter());
+            out.post_tokens.1.extend(f(7).iter());
+            for (j, l) in out.labels.iter_mut().enumerate() {
+                l.1.extend(f(8 + 2 * j).values().iter());
+                l.2.extend(f(9 + 2 * j).values().iter());
+            }
+            if with_texts {
+                let base = 8 + 2 * label_keys.len();
+                let cols: Vec<Vec<String>> = (0..4).map(|k| strings(batch.column(base + k).as_ref())).collect();
+                for i in 0..batch.num_rows() {
+                    out.texts.push([cols[0][i].clone(), cols[1][i].clone(), cols[2][i].clone(), cols[3][i].clone()]);
+                }
+            }
+        }
+        Ok(out)
     }
 }

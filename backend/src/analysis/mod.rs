@@ -1,0 +1,589 @@
+//! SEAL's analyses as pure functions over the columns of a [`Study`]: accuracy, alignment
+//! regimes, the LM-labeler preference γ, alignment resistance, reward directions and shifts,
+//! feature imprint (pooled and pair fixed effects), the reward-shift and misalignment
+//! regressions, chosen-vs-rejected feature tests, label agreement and the robustness LPM.
+//! Definitions follow ../shared/reference/seal-paper-spec.md §B–§C; the statistics are in
+//! [`stats`], checked against statsmodels/scipy.
+//!
+//! Every count in the report carries the [`Slice`] that selects its pairs; [`select`] turns a
+//! slice back into pair ids.
+
+pub mod angles;
+pub mod stats;
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use seal_shared::report::*;
+
+use crate::domain::Agreement;
+use stats::Covariance;
+
+/// One regressor: a value per chosen text and per rejected text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureColumn {
+    pub name: String,
+    /// `target` or `spoiler`.
+    pub role: String,
+    pub chosen: Vec<f64>,
+    pub rejected: Vec<f64>,
+    /// Takes only 0/1 (tested with McNemar; otherwise a paired t test).
+    pub binary: bool,
+}
+
+/// Everything the analyses read, aligned by pair (index i is one pair in every column).
+#[derive(Debug, Clone, Default)]
+pub struct Study {
+    pub dataset: String,
+    pub pre_model: String,
+    pub post_model: String,
+    pub label_set: Option<String>,
+    pub pair_ids: Vec<String>,
+    pub subsets: Vec<String>,
+    pub pre_chosen: Vec<f64>,
+    pub pre_rejected: Vec<f64>,
+    pub post_chosen: Vec<f64>,
+    pub post_rejected: Vec<f64>,
+    /// Regression features, in report order.
+    pub features: Vec<FeatureColumn>,
+    /// Features of the γ rule, most important first (empty: no γ).
+    pub gamma_rule: Vec<FeatureColumn>,
+    /// Notes from loading (pairs left out and why).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Regime {
+    StayedAligned,
+    GotAligned,
+    Resisted,
+    Reversed,
+}
+
+impl Regime {
+    pub const ALL: [Regime; 4] = [Regime::StayedAligned, Regime::GotAligned, Regime::Resisted, Regime::Reversed];
+
+    /// Table 1 from strict agreement flags: ties are δ = 0.
+    pub fn of(pre: Agreement, post: Agreement) -> Regime {
+        match (pre == Agreement::Agree, post == Agreement::Agree) {
+            (true, true) => Regime::StayedAligned,
+            (false, true) => Regime::GotAligned,
+            (false, false) => Regime::Resisted,
+            (true, false) => Regime::Reversed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Regime::StayedAligned => "stayed_aligned",
+            Regime::GotAligned => "got_aligned",
+            Regime::Resisted => "resisted",
+            Regime::Reversed => "reversed",
+        }
+    }
+}
+
+/// Per-pair quantities derived once from a study.
+pub struct Derived {
+    pub pre: Vec<Agreement>,
+    pub post: Vec<Agreement>,
+    pub regime: Vec<Regime>,
+    /// 'c', 'i' or 'r'; None without a γ rule.
+    pub gamma: Option<Vec<char>>,
+}
+
+impl Derived {
+    pub fn of(s: &Study) -> Derived {
+        let pre: Vec<Agreement> = s.pre_chosen.iter().zip(&s.pre_rejected).map(|(c, r)| Agreement::of(*c, *r)).collect();
+        let post: Vec<Agreement> = s.post_chosen.iter().zip(&s.post_rejected).map(|(c, r)| Agreement::of(*c, *r)).collect();
+        let regime = pre.iter().zip(&post).map(|(a, b)| Regime::of(*a, *b)).collect();
+        let gamma = (!s.gamma_rule.is_empty()).then(|| (0..s.pair_ids.len()).map(|i| gamma_of(&s.gamma_rule, i)).collect());
+        Derived { pre, post, regime, gamma }
+    }
+}
+
+/// γ_i by the lexicographic rule: compare the chosen and rejected values feature by feature in
+/// priority order; the first difference decides (c: chosen ranks higher). With the default rule
+/// (harmless, then helpful) this is SEAL's s(t) = 2·harmless + helpful comparison (§B.4).
+pub fn gamma_of(rule: &[FeatureColumn], i: usize) -> char {
+    for f in rule {
+        let (c, r) = (f.chosen[i], f.rejected[i]);
+        if c > r {
+            return 'c';
+        }
+        if c < r {
+            return 'r';
+        }
+    }
+    'i'
+}
+
+fn agreement_matches(a: Agreement, want: &str) -> bool {
+    match want {
+        "agree" => a == Agreement::Agree,
+        "disagree" => a == Agreement::Disagree,
+        "tie" => a == Agreement::Tie,
+        "not_agree" => a != Agreement::Agree,
+        _ => false,
+    }
+}
+
+/// Checks a slice's values; unknown values are an error naming the field.
+pub fn validate_slice(s: &Study, slice: &Slice) -> Result<()> {
+    if let Some(m) = &slice.model {
+        if m != "pre" && m != "post" {
+            bail!("slice field `model`: {m:?} is not `pre` or `post`");
+        }
+    }
+    if let Some(a) = &slice.agreement {
+        if !["agree", "disagree", "tie", "not_agree"].contains(&a.as_str()) {
+            bail!("slice field `agreement`: {a:?} is not agree, disagree, tie or not_agree");
+        }
+        if slice.model.is_none() {
+            bail!("slice field `agreement` needs `model` (pre or post)");
+        }
+    }
+    if let Some(r) = &slice.regime {
+        if !Regime::ALL.iter().any(|x| x.as_str() == r) {
+            bail!("slice field `regime`: {r:?} is not stayed_aligned, got_aligned, resisted or reversed");
+        }
+    }
+    if let Some(g) = &slice.gamma {
+        if !["c", "i", "r", "decided"].contains(&g.as_str()) {
+            bail!("slice field `gamma`: {g:?} is not c, i, r or decided");
+        }
+        if s.gamma_rule.is_empty() {
+            bail!("slice field `gamma` needs a label set");
+        }
+    }
+    if let Some(f) = &slice.feature {
+        if !s.features.iter().any(|x| &x.name == f) {
+            bail!("slice field `feature`: {f:?} is not a feature of this study");
+        }
+        let side = slice.feature_side.as_deref().unwrap_or("differs");
+        if !["chosen_only", "rejected_only", "differs"].contains(&side) {
+            bail!("slice field `feature_side`: {side:?} is not chosen_only, rejected_only or differs");
+        }
+    }
+    Ok(())
+}
+
+/// Indices of the pairs a slice selects, in study order.
+pub fn select_indices(s: &Study, d: &Derived, slice: &Slice) -> Vec<usize> {
+    let feature = slice.feature.as_ref().and_then(|f| s.features.iter().find(|x| &x.name == f));
+    (0..s.pair_ids.len())
+        .filter(|&i| {
+            slice.subset.as_ref().is_none_or(|x| &s.subsets[i] == x)
+                && match (&slice.model, &slice.agreement) {
+                    (Some(m), Some(a)) => agreement_matches(if m == "pre" { d.pre[i] } else { d.post[i] }, a),
+                    _ => true,
+                }
+                && slice.regime.as_ref().is_none_or(|r| d.regime[i].as_str() == r)
+                && slice.gamma.as_ref().is_none_or(|g| {
+                    d.gamma.as_ref().is_some_and(|gs| match g.as_str() {
+                        "decided" => gs[i] != 'i',
+                        other => other.starts_with(gs[i]),
+                    })
+                })
+                && feature.is_none_or(|f| {
+                    let (c, r) = (f.chosen[i], f.rejected[i]);
+                    match slice.feature_side.as_deref().unwrap_or("differs") {
+                        "chosen_only" => c > r,
+                        "rejected_only" => c < r,
+                        _ => c != r,
+                    }
+                })
+        })
+        .collect()
+}
+
+/// Pair ids a slice selects.
+pub fn select<'a>(s: &'a Study, slice: &Slice) -> Result<Vec<&'a str>> {
+    validate_slice(s, slice)?;
+    let d = Derived::of(s);
+    Ok(select_indices(s, &d, slice).into_iter().map(|i| s.pair_ids[i].as_str()).collect())
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub alpha: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { alpha: 0.05 }
+    }
+}
+
+struct Ctx<'a> {
+    s: &'a Study,
+    d: Derived,
+}
+
+impl Ctx<'_> {
+    fn count(&self, slice: Slice, denominator: u64) -> Count {
+        let n = select_indices(self.s, &self.d, &slice).len() as u64;
+        Count { n, share: if denominator == 0 { f64::NAN } else { n as f64 / denominator as f64 }, denominator, slice }
+    }
+}
+
+fn slice() -> Slice {
+    Slice::default()
+}
+
+/// Runs every analysis on a study.
+pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
+    let n = s.pair_ids.len();
+    let mut lengths = vec![
+        ("pre chosen", s.pre_chosen.len()),
+        ("pre rejected", s.pre_rejected.len()),
+        ("post chosen", s.post_chosen.len()),
+        ("post rejected", s.post_rejected.len()),
+        ("subsets", s.subsets.len()),
+    ];
+    for f in s.features.iter().chain(&s.gamma_rule) {
+        lengths.push((f.name.as_str(), if f.chosen.len() != n { f.chosen.len() } else { f.rejected.len() }));
+    }
+    if let Some((name, len)) = lengths.into_iter().find(|(_, len)| *len != n) {
+        bail!("study column `{name}` has {len} values for {n} pairs");
+    }
+    if n == 0 {
+        bail!("no pair of dataset `{}` has scores from both `{}` and `{}`", s.dataset, s.pre_model, s.post_model);
+    }
+    let ctx = Ctx { s, d: Derived::of(s) };
+    let nn = n as u64;
+    let mut warnings = s.warnings.clone();
+
+    // Accuracy, overall and per subset.
+    let mut subsets: Vec<&String> = s.subsets.iter().collect();
+    subsets.sort();
+    subsets.dedup();
+    let mut accuracy = Vec::new();
+    for (role, model) in [("pre", &s.pre_model), ("post", &s.post_model)] {
+        let mut scopes: Vec<Option<String>> = vec![None];
+        if subsets.len() > 1 {
+            scopes.extend(subsets.iter().map(|x| Some((*x).clone())));
+        }
+        for subset in scopes {
+            let base = Slice { subset: subset.clone(), ..slice() };
+            let total = ctx.count(base.clone(), nn).n;
+            let with = |a: &str| ctx.count(Slice { model: Some(role.into()), agreement: Some(a.into()), ..base.clone() }, total);
+            let agree = with("agree");
+            let (lo, hi) = stats::wilson(agree.n, total);
+            accuracy.push(ModelAccuracy {
+                model: model.clone(),
+                role: role.into(),
+                subset,
+                n: total,
+                accuracy: agree.share,
+                ci_low: lo,
+                ci_high: hi,
+                disagree: with("disagree"),
+                tie: with("tie"),
+                agree,
+            });
+        }
+    }
+
+    let regime = |r: Regime| ctx.count(Slice { regime: Some(r.as_str().into()), ..slice() }, nn);
+    let regimes = Regimes {
+        stayed_aligned: regime(Regime::StayedAligned),
+        got_aligned: regime(Regime::GotAligned),
+        resisted: regime(Regime::Resisted),
+        reversed: regime(Regime::Reversed),
+    };
+
+    let gamma = ctx.d.gamma.as_ref().map(|_| {
+        let g = |x: &str| ctx.count(Slice { gamma: Some(x.into()), ..slice() }, nn);
+        let mut by_model = Vec::new();
+        for (role, model) in [("pre", &s.pre_model), ("post", &s.post_model)] {
+            let mut cells = BTreeMap::new();
+            for gm in ["c", "i", "r"] {
+                let size = g(gm).n;
+                for a in ["agree", "disagree", "tie"] {
+                    let sl = Slice { gamma: Some(gm.into()), model: Some(role.into()), agreement: Some(a.into()), ..slice() };
+                    cells.insert(format!("{gm}/{a}"), ctx.count(sl, size));
+                }
+            }
+            by_model.push(GammaDelta { model: model.clone(), role: role.into(), cells });
+        }
+        let mut by_regime = BTreeMap::new();
+        for gm in ["c", "i", "r"] {
+            let size = g(gm).n;
+            for r in Regime::ALL {
+                let sl = Slice { gamma: Some(gm.into()), regime: Some(r.as_str().into()), ..slice() };
+                by_regime.insert(format!("{gm}/{}", r.as_str()), ctx.count(sl, size));
+            }
+        }
+        GammaSummary { c: g("c"), i: g("i"), r: g("r"), by_model, by_regime }
+    });
+
+    let not_agree_post = || Slice { model: Some("post".into()), agreement: Some("not_agree".into()), ..slice() };
+    let mut by_gamma = BTreeMap::new();
+    let mut resisted_by_gamma = BTreeMap::new();
+    if let Some(g) = &gamma {
+        for (name, size) in [("c", g.c.n), ("i", g.i.n), ("r", g.r.n)] {
+            by_gamma.insert(name.to_string(), ctx.count(Slice { gamma: Some(name.into()), ..not_agree_post() }, size));
+            let sl = Slice { gamma: Some(name.into()), regime: Some("resisted".into()), ..slice() };
+            resisted_by_gamma.insert(name.to_string(), ctx.count(sl, size));
+        }
+    }
+    let resistance = Resistance {
+        overall: ctx.count(not_agree_post(), nn),
+        by_gamma,
+        ambiguous: gamma.as_ref().map(|g| g.i.clone()),
+        resisted_by_gamma,
+        post_ties: ctx.count(Slice { model: Some("post".into()), agreement: Some("tie".into()), ..slice() }, nn),
+    };
+
+    let angles = angles::report(s, &ctx.d, &mut warnings);
+
+    // Feature imprint, VIF and the pair-level regressions.
+    let mut imprint = Vec::new();
+    let mut vif = Vec::new();
+    let mut shift_regression = None;
+    let mut misalignment_regression = None;
+    let mut feature_tests = Vec::new();
+    if !s.features.is_empty() {
+        let diff_c: Vec<f64> = s.post_chosen.iter().zip(&s.pre_chosen).map(|(a, b)| a - b).collect();
+        let diff_r: Vec<f64> = s.post_rejected.iter().zip(&s.pre_rejected).map(|(a, b)| a - b).collect();
+        let diff_name = format!("{} - {}", s.post_model, s.pre_model);
+        for (role, model, c, r) in [
+            ("pre", &s.pre_model, &s.pre_chosen, &s.pre_rejected),
+            ("post", &s.post_model, &s.post_chosen, &s.post_rejected),
+            ("post_minus_pre", &diff_name, &diff_c, &diff_r),
+        ] {
+            imprint.extend(imprint_rows(s, role, model, c, r, &mut warnings)?);
+        }
+        let pooled = pooled_design(s);
+        vif = stats::vif(&pooled, 1).into_iter().map(|(feature, vif)| VifRow { feature, vif }).collect();
+
+        let wide = wide_design(s);
+        let theta = angles::shifts(s);
+        let keep: Vec<usize> = (0..n).filter(|&i| theta[i].is_finite()).collect();
+        let sub = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        let wide_kept: Vec<(String, Vec<f64>)> = wide.iter().map(|(name, v)| (name.clone(), sub(v))).collect();
+        shift_regression = Some(regression("theta_degrees", &sub(&theta), &wide_kept, &mut warnings)?);
+        let misaligned: Vec<f64> = ctx.d.post.iter().map(|a| if *a == Agreement::Agree { 0.0 } else { 1.0 }).collect();
+        misalignment_regression = Some(regression("post_misaligned", &misaligned, &wide, &mut warnings)?);
+
+        for f in &s.features {
+            feature_tests.push(feature_test(&ctx, f, nn));
+        }
+    }
+
+    Ok(AnalysisReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        seal_version: env!("CARGO_PKG_VERSION").into(),
+        dataset: s.dataset.clone(),
+        pre_model: s.pre_model.clone(),
+        post_model: s.post_model.clone(),
+        label_set: s.label_set.clone(),
+        settings: AnalysisSettings {
+            gamma_rule: s.gamma_rule.iter().map(|f| f.name.clone()).collect(),
+            features: s.features.iter().map(|f| FeatureRole { name: f.name.clone(), role: f.role.clone() }).collect(),
+            alpha: settings.alpha,
+        },
+        n_pairs: nn,
+        accuracy,
+        regimes,
+        gamma,
+        resistance,
+        angles,
+        imprint,
+        vif,
+        shift_regression,
+        misalignment_regression,
+        feature_tests,
+        warnings,
+    })
+}
+
+/// const + every feature over 2N texts (chosen rows, then rejected rows).
+fn pooled_design(s: &Study) -> Vec<(String, Vec<f64>)> {
+    let n = s.pair_ids.len();
+    let mut cols = vec![("const".to_string(), vec![1.0; 2 * n])];
+    for f in &s.features {
+        cols.push((f.name.clone(), f.chosen.iter().chain(&f.rejected).copied().collect()));
+    }
+    cols
+}
+
+/// const + `<feature>_c` for all features + `<feature>_r` for all features (spec §C.6 order).
+fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
+    let n = s.pair_ids.len();
+    let mut cols = vec![("const".to_string(), vec![1.0; n])];
+    cols.extend(s.features.iter().map(|f| (format!("{}_c", f.name), f.chosen.clone())));
+    cols.extend(s.features.iter().map(|f| (format!("{}_r", f.name), f.rejected.clone())));
+    cols
+}
+
+fn imprint_rows(s: &Study, role: &str, model: &str, c: &[f64], r: &[f64], warnings: &mut Vec<String>) -> Result<Vec<ImprintRow>> {
+    let n = s.pair_ids.len();
+    let mut rows = Vec::new();
+    let role_of = |name: &str| s.features.iter().find(|f| f.name == name).map(|f| f.role.clone());
+
+    // (1) Pooled OLS on 2N texts, as the released code: intercept + features, classical SEs,
+    // Bonferroni over every printed coefficient.
+    let y: Vec<f64> = c.iter().chain(r).copied().collect();
+    let fit = stats::ols(&y, &pooled_design(s), Covariance::Classical, None)
+        .map_err(|e| anyhow::anyhow!("feature imprint of `{model}` (pooled): {e}"))?;
+    if !fit.aliased.is_empty() {
+        warnings.push(format!("feature imprint of `{model}` (pooled): {} aliased and left out (constant or collinear): {}", fit.aliased.len(), fit.aliased.join(", ")));
+    }
+    let m = fit.coefficients.len();
+    for k in fit.coefficients.iter().filter(|k| k.name != "const") {
+        rows.push(ImprintRow {
+            model: model.into(),
+            model_role: role.into(),
+            variant: "pooled".into(),
+            feature: k.name.clone(),
+            role: role_of(&k.name),
+            estimate: k.estimate,
+            std_error: k.std_error,
+            t: k.t,
+            p_value: k.p_value,
+            p_adjusted: stats::bonferroni(k.p_value, m),
+            n: 2 * n as u64,
+        });
+    }
+
+    // (2) Pair fixed effects (the paper's α_i): with two texts per pair the within estimator is
+    // OLS of r(t^c) − r(t^r) on the feature differences without intercept; SEs clustered by pair.
+    let dy: Vec<f64> = c.iter().zip(r).map(|(a, b)| a - b).collect();
+    let dx: Vec<(String, Vec<f64>)> =
+        s.features.iter().map(|f| (f.name.clone(), f.chosen.iter().zip(&f.rejected).map(|(a, b)| a - b).collect())).collect();
+    let clusters: Vec<u64> = (0..n as u64).collect();
+    let fit = stats::ols(&dy, &dx, Covariance::Cluster, Some(&clusters))
+        .map_err(|e| anyhow::anyhow!("feature imprint of `{model}` (pair fixed effects): {e}"))?;
+    if !fit.aliased.is_empty() {
+        warnings.push(format!(
+            "feature imprint of `{model}` (pair fixed effects): {} never differ within a pair or are collinear, left out: {}",
+            fit.aliased.len(),
+            fit.aliased.join(", ")
+        ));
+    }
+    let m = fit.coefficients.len();
+    for k in &fit.coefficients {
+        rows.push(ImprintRow {
+            model: model.into(),
+            model_role: role.into(),
+            variant: "pair_fe".into(),
+            feature: k.name.clone(),
+            role: role_of(&k.name),
+            estimate: k.estimate,
+            std_error: k.std_error,
+            t: k.t,
+            p_value: k.p_value,
+            p_adjusted: stats::bonferroni(k.p_value, m),
+            n: n as u64,
+        });
+    }
+    Ok(rows)
+}
+
+fn regression(outcome: &str, y: &[f64], cols: &[(String, Vec<f64>)], warnings: &mut Vec<String>) -> Result<Regression> {
+    let fit = stats::ols(y, cols, Covariance::Classical, None).map_err(|e| anyhow::anyhow!("regression of {outcome}: {e}"))?;
+    if !fit.aliased.is_empty() {
+        warnings.push(format!("regression of {outcome}: {} aliased and left out: {}", fit.aliased.len(), fit.aliased.join(", ")));
+    }
+    let m = fit.coefficients.len();
+    Ok(Regression {
+        outcome: outcome.into(),
+        n: fit.n as u64,
+        r_squared: fit.r_squared,
+        bonferroni: m as u64,
+        coefficients: fit
+            .coefficients
+            .iter()
+            .map(|k| RegressionRow {
+                term: k.name.clone(),
+                estimate: k.estimate,
+                std_error: k.std_error,
+                t: k.t,
+                p_value: k.p_value,
+                p_adjusted: stats::bonferroni(k.p_value, m),
+            })
+            .collect(),
+        aliased: fit.aliased,
+        notes: Vec::new(),
+    })
+}
+
+fn feature_test(ctx: &Ctx, f: &FeatureColumn, nn: u64) -> FeatureTest {
+    let chosen_mean = stats::mean(&f.chosen);
+    let rejected_mean = stats::mean(&f.rejected);
+    if f.binary {
+        let side = |x: &str| Slice { feature: Some(f.name.clone()), feature_side: Some(x.into()), ..slice() };
+        let b = ctx.count(side("chosen_only"), nn);
+        let c = ctx.count(side("rejected_only"), nn);
+        let t = stats::mcnemar_exact(b.n, c.n);
+        FeatureTest {
+            feature: f.name.clone(),
+            chosen_mean,
+            rejected_mean,
+            test: "mcnemar_exact".into(),
+            statistic: Some(t.statistic),
+            p_value: Some(t.p_value),
+            chosen_only: Some(b),
+            rejected_only: Some(c),
+        }
+    } else {
+        let t = stats::t_test_paired(&f.chosen, &f.rejected);
+        FeatureTest {
+            feature: f.name.clone(),
+            chosen_mean,
+            rejected_mean,
+            test: "paired_t".into(),
+            statistic: t.t.is_finite().then_some(t.t),
+            p_value: t.p_value.is_finite().then_some(t.p_value),
+            chosen_only: None,
+            rejected_only: None,
+        }
+    }
+}
+
+/// Per-feature agreement and Cohen's κ of two label sets on the texts both labelled (joined on
+/// pair id and side by the caller). Values are compared as numbers (lists are not compared).
+pub fn label_agreement(features: &[(String, Vec<f64>, Vec<f64>)]) -> Vec<LabelAgreement> {
+    features
+        .iter()
+        .map(|(name, a, b)| {
+            // f64 is not Ord: compare the encoded values through their bit patterns.
+            let ka: Vec<i64> = a.iter().map(|v| (v * 1000.0).round() as i64).collect();
+            let kb: Vec<i64> = b.iter().map(|v| (v * 1000.0).round() as i64).collect();
+            let (kappa, agreement) = stats::cohen_kappa(&ka, &kb);
+            LabelAgreement { feature: name.clone(), n: a.len() as u64, agreement, kappa: kappa.is_finite().then_some(kappa) }
+        })
+        .collect()
+}
+
+/// The robustness machinery of spec §C.9: a linear probability model of a 0/1 outcome on
+/// indicators of each non-zero level of each flip variable (reference level 0), with classical
+/// SEs and unadjusted p-values. Terms are named `<flip>=<level>`.
+pub fn flip_lpm(outcome: &[f64], flips: &[(String, Vec<i64>)]) -> Result<Regression> {
+    let n = outcome.len();
+    let mut cols = vec![("const".to_string(), vec![1.0; n])];
+    for (name, levels) in flips {
+        let mut lv: Vec<i64> = levels.iter().copied().filter(|l| *l != 0).collect();
+        lv.sort_unstable();
+        lv.dedup();
+        for l in lv {
+            cols.push((format!("{name}={l}"), levels.iter().map(|x| f64::from(u8::from(*x == l))).collect()));
+        }
+    }
+    let mut notes = Vec::new();
+    for (name, col) in &cols[1..] {
+        let inside: Vec<f64> = outcome.iter().zip(col).filter(|(_, d)| **d == 1.0).map(|(y, _)| *y).collect();
+        if inside.iter().all(|y| *y == inside[0]) {
+            notes.push(format!("`{name}`: the outcome is {} for all {} pairs at this level (perfect separation; the estimate is a bound, not an effect)", inside[0], inside.len()));
+        }
+    }
+    let mut reg = regression("outcome", outcome, &cols, &mut notes)?;
+    for row in &mut reg.coefficients {
+        row.p_adjusted = row.p_value;
+    }
+    reg.bonferroni = 1;
+    reg.notes = notes;
+    Ok(reg)
+}

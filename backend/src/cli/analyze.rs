@@ -1,0 +1,383 @@
+//! `seal labels …`, `seal analyze` and `seal pairs`: label sets, the SEAL report, drill-down.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use seal_shared::report::{AnalysisReport, Count, Slice};
+
+use crate::analysis;
+use crate::config::DataDir;
+use crate::features;
+use crate::pipeline::study::{self, LabelImport, StudySpec};
+use crate::store::Store;
+
+#[derive(Subcommand, Debug)]
+pub enum LabelsCmd {
+    /// Import labels made elsewhere (SEAL's 19 keys per text; CSV, JSONL or Parquet keyed by
+    /// pair_id and side) into a named label set.
+    Import {
+        #[arg(long)]
+        dataset: String,
+        /// Name of the label set (e.g. gpt-4-turbo-2024-04-09).
+        #[arg(long)]
+        name: String,
+        /// Who labelled (model id or team).
+        #[arg(long)]
+        labeler: Option<String>,
+        /// Version of the labelling prompt.
+        #[arg(long)]
+        prompt_version: Option<String>,
+        /// Store the valid rows and report the invalid ones instead of storing nothing.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Overwrite a label set of the same name with other content.
+        #[arg(long)]
+        replace: bool,
+        file: PathBuf,
+    },
+    /// Write a label set back in the import format (CSV, Parquet or JSONL by extension).
+    Export {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Label sets with their sizes.
+    List {
+        #[arg(long)]
+        dataset: Option<String>,
+    },
+    /// Per-feature agreement and Cohen's κ of two label sets on the texts both label.
+    Compare {
+        #[arg(long)]
+        dataset: String,
+        a: String,
+        b: String,
+        /// Label keys to compare (default: SEAL's 15 regression features).
+        #[arg(long, value_delimiter = ',')]
+        features: Vec<String>,
+    },
+}
+
+/// Which pairs, models, labels and features an analysis uses.
+#[derive(Args, Debug, Clone)]
+pub struct StudyArgs {
+    #[arg(long)]
+    pub dataset: String,
+    /// The reward model before training on the dataset (pre-D).
+    #[arg(long)]
+    pub pre: String,
+    /// The reward model after training on the dataset (post-D).
+    #[arg(long)]
+    pub post: String,
+    /// Label set for γ, imprint and the pair-level regressions.
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// Regression features, comma-separated: label keys and built-in features (response_chars,
+    /// text_chars, turns, vader_compound, refusal_phrase, has_list, asks_question, tokens).
+    /// Default: SEAL's 15 label features when --labels is given.
+    #[arg(long, value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// The LM-labeler preference γ: label keys compared lexicographically, most important first.
+    #[arg(long, value_delimiter = ',', default_values_t = features::DEFAULT_GAMMA_RULE.map(String::from))]
+    pub gamma_rule: Vec<String>,
+    /// Override a feature's role: FEATURE=target or FEATURE=spoiler (repeatable).
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+}
+
+impl StudyArgs {
+    fn spec(&self) -> Result<StudySpec<'_>> {
+        let roles = self
+            .roles
+            .iter()
+            .map(|r| {
+                r.split_once('=')
+                    .map(|(f, role)| (f.to_string(), role.to_string()))
+                    .with_context(|| format!("--role {r}: expected FEATURE=target or FEATURE=spoiler"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(StudySpec {
+            dataset: &self.dataset,
+            pre: &self.pre,
+            post: &self.post,
+            labels: self.labels.as_deref(),
+            features: self.features.clone(),
+            gamma_rule: self.gamma_rule.clone(),
+            roles,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub study: StudyArgs,
+    /// Write the JSON report here (schema: docs/report-schema.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PairsArgs {
+    #[command(flatten)]
+    pub study: StudyArgs,
+    #[arg(long)]
+    pub subset: Option<String>,
+    /// `pre` or `post`, with --agreement.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// agree, disagree, tie or not_agree.
+    #[arg(long)]
+    pub agreement: Option<String>,
+    /// stayed_aligned, got_aligned, resisted or reversed.
+    #[arg(long)]
+    pub regime: Option<String>,
+    /// c, i, r or decided.
+    #[arg(long)]
+    pub gamma: Option<String>,
+    /// A feature whose chosen and rejected values differ.
+    #[arg(long)]
+    pub feature: Option<String>,
+    /// chosen_only, rejected_only or differs.
+    #[arg(long)]
+    pub feature_side: Option<String>,
+    /// Print at most this many ids.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
+    match cmd {
+        LabelsCmd::Import { dataset, name, labeler, prompt_version, skip_invalid, replace, file } => {
+            let mut store = Store::open(&data.store_file())?;
+            let job = LabelImport { dataset: &dataset, name: &name, file: &file, labeler, prompt_version, skip_invalid, replace };
+            let s = study::import_labels(&mut store, &job)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!(
+                    "{} label set `{}` on `{}`: {} texts, {} pairs labelled on both sides",
+                    s.outcome, s.name, s.dataset, s.n_texts, s.n_pairs_complete
+                );
+                if s.n_rejected_rows > 0 {
+                    println!("{} invalid rows left out:", s.n_rejected_rows);
+                    for r in s.rejected_rows.iter().take(20) {
+                        println!("  {r}");
+                    }
+                }
+                if s.n_off_list > 0 {
+                    println!("{} texts have topics or discrimination types off the prompt's lists (kept), e.g.:", s.n_off_list);
+                    for r in s.off_list_examples.iter().take(5) {
+                        println!("  {r}");
+                    }
+                }
+            }
+        }
+        LabelsCmd::Export { dataset, name, out } => {
+            let store = Store::open(&data.store_file())?;
+            let n = store.export_labels(&dataset, &name, &out)?;
+            super::report_export(json, n, &out);
+        }
+        LabelsCmd::List { dataset } => {
+            let store = Store::open(&data.store_file())?;
+            let sets: Vec<seal_shared::LabelSetInfo> = store
+                .label_sets(dataset.as_deref())?
+                .into_iter()
+                .map(|s| seal_shared::LabelSetInfo {
+                    dataset: s.dataset,
+                    name: s.name,
+                    labeler: s.labeler,
+                    prompt_version: s.prompt_version,
+                    source: s.source_uri,
+                    sha256: s.sha256,
+                    n_texts: s.n_texts,
+                    n_off_list: s.n_off_list,
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sets)?);
+            } else if sets.is_empty() {
+                println!("no label sets yet; import one with `seal labels import --dataset D --name SET FILE`");
+            } else {
+                println!("{:<20} {:<24} {:>8} {:>9}  labeler / prompt", "dataset", "label set", "texts", "off-list");
+                for s in sets {
+                    println!(
+                        "{:<20} {:<24} {:>8} {:>9}  {} / {}",
+                        s.dataset,
+                        s.name,
+                        s.n_texts,
+                        s.n_off_list,
+                        s.labeler.as_deref().unwrap_or("-"),
+                        s.prompt_version.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        LabelsCmd::Compare { dataset, a, b, features } => {
+            let store = Store::open(&data.store_file())?;
+            let rows = study::compare_labels(&store, &dataset, &a, &b, &features)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<36} {:>7} {:>10} {:>8}", "feature", "texts", "agreement", "kappa");
+                for r in rows {
+                    let kappa = r.kappa.map_or("-".into(), |k| format!("{k:.3}"));
+                    println!("{:<36} {:>7} {:>9.1}% {:>8}", r.feature, r.n, r.agreement * 100.0, kappa);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn analyze(data: &DataDir, json: bool, a: &AnalyzeArgs) -> Result<()> {
+    let store = Store::open(&data.store_file())?;
+    let spec = a.study.spec()?;
+    let report = study::analyze(&store, &spec, &analysis::Settings::default())?;
+    if let Some(out) = &a.out {
+        write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", summary(&report));
+        if let Some(out) = &a.out {
+            println!("\nreport written to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn write_atomic(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("report.json");
+    let tmp = out.with_file_name(format!(".{name}.partial"));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, out).with_context(|| format!("{}", out.display()))?;
+    Ok(())
+}
+
+pub fn pairs(data: &DataDir, json: bool, a: &PairsArgs) -> Result<()> {
+    let store = Store::open(&data.store_file())?;
+    let s = study::load_study(&store, &a.study.spec()?)?;
+    let slice = Slice {
+        subset: a.subset.clone(),
+        model: a.model.clone(),
+        agreement: a.agreement.clone(),
+        regime: a.regime.clone(),
+        gamma: a.gamma.clone(),
+        feature: a.feature.clone(),
+        feature_side: a.feature_side.clone(),
+    };
+    let ids = analysis::select(&s, &slice)?;
+    let shown: Vec<&str> = ids.iter().take(a.limit.unwrap_or(usize::MAX)).copied().collect();
+    if json {
+        println!("{}", serde_json::json!({"slice": slice, "n": ids.len(), "pair_ids": shown}));
+    } else {
+        for id in shown {
+            println!("{id}");
+        }
+        eprintln!("{} pairs", ids.len());
+    }
+    Ok(())
+}
+
+fn pct(c: &Count) -> String {
+    format!("{:>7} {:>6.2} %", c.n, c.share * 100.0)
+}
+
+fn p_fmt(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+/// The readable terminal summary of a report.
+pub fn summary(r: &AnalysisReport) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "SEAL report: dataset `{}`, pre-D `{}`, post-D `{}`, {} pairs", r.dataset, r.pre_model, r.post_model, r.n_pairs);
+    if let Some(l) = &r.label_set {
+        let _ = writeln!(o, "labels: `{l}`; γ rule: {}", r.settings.gamma_rule.join(" > "));
+    }
+    let _ = writeln!(o, "\nAccuracy (strict: chosen > rejected; Wilson 95 % CI)");
+    for a in &r.accuracy {
+        let _ = writeln!(
+            o,
+            "  {:<5} {:<24} {:<14} {:>6.2} %  [{:.2}, {:.2}]  n {:>7}  ties {}",
+            a.role,
+            a.model,
+            a.subset.as_deref().unwrap_or("all"),
+            a.accuracy * 100.0,
+            a.ci_low * 100.0,
+            a.ci_high * 100.0,
+            a.n,
+            a.tie.n
+        );
+    }
+    let g = &r.regimes;
+    let _ = writeln!(o, "\nAlignment regimes (pre → post)");
+    for (name, c) in [("stayed aligned", &g.stayed_aligned), ("got aligned", &g.got_aligned), ("resisted", &g.resisted), ("reversed", &g.reversed)] {
+        let _ = writeln!(o, "  {name:<16} {}", pct(c));
+    }
+    let _ = writeln!(o, "\nAlignment resistance (post-D prefers rejected or ties): {}", pct(&r.resistance.overall));
+    if let Some(gm) = &r.gamma {
+        let _ = writeln!(o, "  LM-labeler γ:   agrees (c) {} | indifferent (i) {} | disagrees (r) {}", pct(&gm.c), pct(&gm.i), pct(&gm.r));
+        for (k, c) in &r.resistance.by_gamma {
+            let resisted = &r.resistance.resisted_by_gamma[k];
+            let _ = writeln!(o, "  γ = {k}: resistance {}   resisted regime {}", pct(c), pct(resisted));
+        }
+    }
+    if let Some(all) = r.angles.theta.first() {
+        let _ = writeln!(
+            o,
+            "\nReward shift θ (degrees, pre → post): n {}, mean {}, median {}, sign test M {} (p {}), t {} (p {})",
+            all.n,
+            all.mean.map_or("-".into(), |v| format!("{v:.2}")),
+            all.median.map_or("-".into(), |v| format!("{v:.2}")),
+            all.sign_m.map_or("-".into(), |v| format!("{v}")),
+            all.sign_p.map_or("-".into(), p_fmt),
+            all.t.map_or("-".into(), |v| format!("{v:.2}")),
+            all.t_p.map_or("-".into(), p_fmt)
+        );
+    }
+    if !r.imprint.is_empty() {
+        let _ = writeln!(o, "\nFeature imprint (β; * = Bonferroni p < {})", r.settings.alpha);
+        let _ = writeln!(o, "  {:<36} {:<8} {:>22} {:>22}", "feature", "role", "pooled (pre | post)", "pair FE (pre | post)");
+        for f in &r.settings.features {
+            let get = |role: &str, variant: &str| {
+                r.imprint
+                    .iter()
+                    .find(|x| x.model_role == role && x.variant == variant && x.feature == f.name)
+                    .map_or("     -    ".to_string(), |x| {
+                        format!("{:>+8.3}{}", x.estimate, if x.p_adjusted < r.settings.alpha { "*" } else { " " })
+                    })
+            };
+            let _ = writeln!(
+                o,
+                "  {:<36} {:<8} {} | {} {} | {}",
+                f.name,
+                f.role,
+                get("pre", "pooled"),
+                get("post", "pooled"),
+                get("pre", "pair_fe"),
+                get("post", "pair_fe")
+            );
+        }
+    }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(o, "\nWarnings");
+        for w in &r.warnings {
+            let _ = writeln!(o, "  - {w}");
+        }
+    }
+    o
+}

@@ -1,0 +1,287 @@
+//! Label sets and analyses: label files → store, store → [`Study`] → report.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use seal_shared as wire;
+use serde_json::Value;
+
+use crate::analysis::{self, FeatureColumn, Study};
+use crate::features::{self, builtin, LabelRecord};
+use crate::ingest;
+use crate::store::{LabelSetRecord, Store};
+
+pub struct LabelImport<'a> {
+    pub dataset: &'a str,
+    pub name: &'a str,
+    pub file: &'a Path,
+    pub labeler: Option<String>,
+    pub prompt_version: Option<String>,
+    pub skip_invalid: bool,
+    pub replace: bool,
+}
+
+/// Reads, validates and stores a label file (CSV, JSONL(.gz) or Parquet; one row per text keyed
+/// by pair_id + side). Every invalid row is reported with its line and fields; by default nothing
+/// is stored when any row is invalid.
+pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::LabelImportSummary> {
+    let uri = job.file.display().to_string();
+    if !job.file.is_file() {
+        bail!("{uri}: no such file");
+    }
+    let raw = ingest::read_source(&uri, job.file)?;
+    let lower = uri.to_ascii_lowercase();
+    let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
+    let (rows, first_line): (Vec<Result<Value, String>>, u64) = if lower.ends_with(".csv") {
+        (ingest::csv_rows(&raw)?, 2)
+    } else if lower.ends_with(".parquet") {
+        let rows = store.parquet_rows_as_json(job.file)?;
+        (rows.into_iter().map(|r| serde_json::from_str(&r).map_err(|e| e.to_string())).collect(), 1)
+    } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
+        (ingest::jsonl_rows(&raw), 1)
+    } else {
+        bail!("{uri}: unknown file type; use .jsonl, .csv or .parquet");
+    };
+    let mut records: Vec<LabelRecord> = Vec::with_capacity(rows.len());
+    let mut problems: Vec<String> = Vec::new();
+    let mut by_field: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut seen = std::collections::HashMap::new();
+    let mut off_list = Vec::new();
+    let mut n_off_list = 0u64;
+    for (i, row) in rows.into_iter().enumerate() {
+        let line = first_line + i as u64;
+        let parsed = match row {
+            Err(e) => Err(vec![e]),
+            Ok(Value::Object(m)) => features::parse_label_row(&m),
+            Ok(other) => Err(vec![format!("expected a JSON object, got {}", short(&other))]),
+        };
+        match parsed {
+            Ok(r) => {
+                if let Some(prev) = seen.insert((r.pair_id.clone(), r.side), line) {
+                    problems.push(format!("{uri}:{line}: `{}` {} already labelled on line {prev}", r.pair_id, r.side.as_str()));
+                    *by_field.entry("duplicate pair_id + side".into()).or_default() += 1;
+                    continue;
+                }
+                if !r.off_list.is_empty() {
+                    n_off_list += 1;
+                    if off_list.len() < 10 {
+                        off_list.push(format!("{uri}:{line}: {}", r.off_list.join("; ")));
+                    }
+                }
+                records.push(r);
+            }
+            Err(errs) => {
+                for e in &errs {
+                    let field = e.split('`').nth(1).map(|f| format!("`{f}`")).unwrap_or_else(|| "row".into());
+                    *by_field.entry(field).or_default() += 1;
+                }
+                problems.push(format!("{uri}:{line}: {}", errs.join("; ")));
+            }
+        }
+    }
+    if !problems.is_empty() && !job.skip_invalid {
+        let summary: Vec<String> = by_field.iter().map(|(f, n)| format!("{f}: {n}")).collect();
+        let more = if problems.len() > 20 { format!("\n  … and {} more rows", problems.len() - 20) } else { String::new() };
+        bail!(
+            "{uri}: {} invalid rows; nothing was stored (pass --skip-invalid to store the valid rows):\n  {}{more}\nproblems by field: {}",
+            problems.len(),
+            problems.iter().take(20).cloned().collect::<Vec<_>>().join("\n  "),
+            summary.join(", ")
+        );
+    }
+    if records.is_empty() {
+        bail!("{uri}: no valid label rows");
+    }
+    let set = LabelSetRecord {
+        dataset: job.dataset.into(),
+        name: job.name.into(),
+        labeler: job.labeler.clone(),
+        prompt_version: job.prompt_version.clone(),
+        source_uri: uri.clone(),
+        sha256: raw.sha256.clone(),
+        n_texts: records.len() as u64,
+        n_off_list,
+    };
+    let added = store.import_labels(&set, &records, job.replace)?;
+    let sides: std::collections::HashMap<&str, u8> = records.iter().fold(Default::default(), |mut m, r| {
+        *m.entry(r.pair_id.as_str()).or_default() |= if r.side == features::TextSide::Chosen { 1 } else { 2 };
+        m
+    });
+    Ok(wire::LabelImportSummary {
+        dataset: job.dataset.into(),
+        name: job.name.into(),
+        outcome: if added { "stored".into() } else { "unchanged".into() },
+        n_texts: records.len() as u64,
+        n_pairs_complete: sides.values().filter(|v| **v == 3).count() as u64,
+        n_rejected_rows: problems.len() as u64,
+        rejected_rows: problems.into_iter().take(100).collect(),
+        n_off_list,
+        off_list_examples: off_list,
+    })
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        format!("{}…", &s[..s.char_indices().nth(40).map_or(s.len(), |(i, _)| i)])
+    } else {
+        s
+    }
+}
+
+pub struct StudySpec<'a> {
+    pub dataset: &'a str,
+    pub pre: &'a str,
+    pub post: &'a str,
+    pub labels: Option<&'a str>,
+    /// Regression features: label keys and built-in names. None = SEAL's 15 label features when
+    /// a label set is given, else none.
+    pub features: Option<Vec<String>>,
+    /// Features of the γ rule (label keys), most important first.
+    pub gamma_rule: Vec<String>,
+    /// Role overrides: (feature, `target` | `spoiler`).
+    pub roles: Vec<(String, String)>,
+}
+
+/// Loads the pairs, scores and features of a study from the store.
+pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
+    let features: Vec<String> = match (&spec.features, spec.labels) {
+        (Some(f), _) => f.clone(),
+        (None, Some(_)) => features::REGRESSION_FEATURES.iter().map(|s| s.to_string()).collect(),
+        (None, None) => vec![],
+    };
+    let mut label_keys: Vec<&str> = Vec::new();
+    let mut builtins: Vec<&str> = Vec::new();
+    for f in &features {
+        if builtin::is_builtin(f) {
+            builtins.push(f);
+        } else if features::key_kind(f).is_some_and(|k| k != features::KeyKind::List) {
+            if spec.labels.is_none() {
+                bail!("feature `{f}` is a label key: pass --labels SET");
+            }
+            label_keys.push(f);
+        } else if features::key_kind(f).is_some() {
+            bail!("feature `{f}` is a list (descriptive only); it cannot be a regressor");
+        } else {
+            bail!(
+                "unknown feature `{f}`: use one of SEAL's label keys ({}) or a built-in feature ({})",
+                features::REGRESSION_FEATURES.join(", "),
+                builtin::BUILTIN.join(", ")
+            );
+        }
+    }
+    let gamma_rule: Vec<String> = if spec.labels.is_some() { spec.gamma_rule.clone() } else { vec![] };
+    for g in &gamma_rule {
+        if features::key_kind(g) != Some(features::KeyKind::Bool) && g != "last_response_sentiment" {
+            bail!("γ rule feature `{g}` is not a label key");
+        }
+        if !label_keys.contains(&g.as_str()) {
+            label_keys.push(g);
+        }
+    }
+    for (f, role) in &spec.roles {
+        if !features.contains(f) {
+            bail!("--role {f}={role}: `{f}` is not among the analysed features");
+        }
+        if role != "target" && role != "spoiler" {
+            bail!("--role {f}={role}: the role must be `target` or `spoiler`");
+        }
+    }
+    let needs_texts = builtins.iter().any(|b| *b != "tokens");
+    let cols = store.study(spec.dataset, spec.pre, spec.post, spec.labels, &label_keys, needs_texts)?;
+    let n = cols.pair_ids.len();
+    let mut warnings = Vec::new();
+    if cols.n_scored < cols.n_dataset_pairs {
+        warnings.push(format!(
+            "{} of {} pairs of `{}` lack a score from `{}` or `{}` and are left out",
+            cols.n_dataset_pairs - cols.n_scored,
+            cols.n_dataset_pairs,
+            spec.dataset,
+            spec.pre,
+            spec.post
+        ));
+    }
+    if let Some(set) = spec.labels {
+        if (n as u64) < cols.n_scored {
+            warnings.push(format!(
+                "{} scored pairs lack labels of `{set}` on both sides and are left out",
+                cols.n_scored - n as u64
+            ));
+        }
+    }
+    let role_of = |f: &str| -> String {
+        spec.roles.iter().find(|(x, _)| x == f).map(|(_, r)| r.clone()).unwrap_or_else(|| features::default_role(f).into())
+    };
+    let label_col = |k: &str| cols.labels.iter().find(|(name, _, _)| name == k).expect("requested key loaded");
+    let mut columns = Vec::new();
+    for f in &features {
+        let (chosen, rejected, binary) = if builtin::is_builtin(f) {
+            if f == "tokens" {
+                let (c, r) = &cols.post_tokens;
+                if c.iter().chain(r).any(Option::is_none) {
+                    bail!("feature `tokens`: `{}` has imported scores without token counts; score it with `seal score`", spec.post);
+                }
+                (c.iter().map(|v| v.unwrap_or_default()).collect(), r.iter().map(|v| v.unwrap_or_default()).collect(), false)
+            } else {
+                let vals: Vec<(f64, f64)> = cols
+                    .texts
+                    .par_iter()
+                    .map(|t| (builtin::compute(f, &t[0], &t[1]).unwrap_or(f64::NAN), builtin::compute(f, &t[2], &t[3]).unwrap_or(f64::NAN)))
+                    .collect();
+                (vals.iter().map(|v| v.0).collect(), vals.iter().map(|v| v.1).collect(), builtin::is_binary(f))
+            }
+        } else {
+            let (_, c, r) = label_col(f);
+            (c.clone(), r.clone(), features::key_kind(f) == Some(features::KeyKind::Bool))
+        };
+        columns.push(FeatureColumn { name: f.clone(), role: role_of(f), chosen, rejected, binary });
+    }
+    let gamma_cols = gamma_rule
+        .iter()
+        .map(|g| {
+            let (_, c, r) = label_col(g);
+            FeatureColumn { name: g.clone(), role: role_of(g), chosen: c.clone(), rejected: r.clone(), binary: true }
+        })
+        .collect();
+    Ok(Study {
+        dataset: spec.dataset.into(),
+        pre_model: spec.pre.into(),
+        post_model: spec.post.into(),
+        label_set: spec.labels.map(str::to_owned),
+        pair_ids: cols.pair_ids,
+        subsets: cols.subsets,
+        pre_chosen: cols.pre.0,
+        pre_rejected: cols.pre.1,
+        post_chosen: cols.post.0,
+        post_rejected: cols.post.1,
+        features: columns,
+        gamma_rule: gamma_cols,
+        warnings,
+    })
+}
+
+/// Loads a study and runs every analysis.
+pub fn analyze(store: &Store, spec: &StudySpec, settings: &analysis::Settings) -> Result<wire::report::AnalysisReport> {
+    let study = load_study(store, spec)?;
+    analysis::run(&study, settings).with_context(|| format!("analysis of `{}`", spec.dataset))
+}
+
+/// Agreement and Cohen's κ of two label sets per feature, on the texts both label.
+pub fn compare_labels(store: &Store, dataset: &str, a: &str, b: &str, keys: &[String]) -> Result<Vec<wire::report::LabelAgreement>> {
+    let keys: Vec<&str> = if keys.is_empty() {
+        features::REGRESSION_FEATURES.to_vec()
+    } else {
+        keys.iter().map(String::as_str).collect()
+    };
+    for k in &keys {
+        if !features::key_kind(k).is_some_and(|kind| kind != features::KeyKind::List) {
+            bail!("`{k}` is not a boolean or sentiment label key");
+        }
+    }
+    let cols = store.label_pairs(dataset, a, b, &keys)?;
+    if cols.first().is_none_or(|c| c.1.is_empty()) {
+        bail!("label sets `{a}` and `{b}` of `{dataset}` share no labelled text");
+    }
+    Ok(analysis::label_agreement(&cols))
+}

@@ -1,0 +1,345 @@
+//! The analysis report (`seal analyze --out report.json`, `GET /api/report`). Versioned by
+//! [`REPORT_SCHEMA_VERSION`]; docs/report-schema.md documents every field. Numbers that count
+//! pairs carry the [`Slice`] that selects those pairs, so each one can be opened as a list of
+//! pair ids (`seal pairs`, and the API's drill-down).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any change to the report's shape or meaning.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisReport {
+    pub schema_version: u32,
+    pub seal_version: String,
+    pub dataset: String,
+    pub pre_model: String,
+    pub post_model: String,
+    pub label_set: Option<String>,
+    pub settings: AnalysisSettings,
+    /// Pairs analysed: scored by both models (and labelled on both sides when a label set is used).
+    pub n_pairs: u64,
+    pub accuracy: Vec<ModelAccuracy>,
+    pub regimes: Regimes,
+    /// Present when a label set is used.
+    pub gamma: Option<GammaSummary>,
+    pub resistance: Resistance,
+    pub angles: Angles,
+    pub imprint: Vec<ImprintRow>,
+    pub vif: Vec<VifRow>,
+    /// θ (degrees) on chosen (c) and rejected (r) features — spec §C.6.
+    pub shift_regression: Option<Regression>,
+    /// Linear probability model of post-D misalignment (1 − δ_post) on the same regressors — §C.7.
+    pub misalignment_regression: Option<Regression>,
+    pub feature_tests: Vec<FeatureTest>,
+    /// Things the reader must know: dropped pairs, aliased regressors, undefined angles.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisSettings {
+    /// Features of the lexicographic LM-labeler preference γ, most important first.
+    pub gamma_rule: Vec<String>,
+    /// Regression features with their role.
+    pub features: Vec<FeatureRole>,
+    /// Level of the significance flags (on Bonferroni-adjusted p-values where they apply).
+    #[serde(with = "finite")]
+    pub alpha: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureRole {
+    pub name: String,
+    /// `target` or `spoiler`.
+    pub role: String,
+}
+
+/// Selects pairs of a study. Empty = every analysed pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<String>,
+    /// `pre` or `post` with `agreement`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `agree`, `disagree`, `tie` or `not_agree` (disagree or tie: δ = 0) for `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<String>,
+    /// `stayed_aligned`, `got_aligned`, `resisted`, `reversed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<String>,
+    /// `c` (LM-labeler prefers chosen), `i` (indifferent), `r` (prefers rejected), or
+    /// `decided` (c or r).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<String>,
+    /// A feature whose chosen and rejected values differ in the given direction (`feature_side`:
+    /// `chosen_only`, `rejected_only`, `differs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_side: Option<String>,
+}
+
+/// A count with its share and the slice behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    pub n: u64,
+    /// n / denominator.
+    #[serde(with = "finite")]
+    pub share: f64,
+    pub denominator: u64,
+    pub slice: Slice,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelAccuracy {
+    pub model: String,
+    /// `pre` or `post`.
+    pub role: String,
+    /// `null` for all pairs, else one subset.
+    pub subset: Option<String>,
+    pub n: u64,
+    pub agree: Count,
+    pub disagree: Count,
+    pub tie: Count,
+    /// agree / n (ties count as not agreeing).
+    #[serde(with = "finite")]
+    pub accuracy: f64,
+    #[serde(with = "finite")]
+    pub ci_low: f64,
+    #[serde(with = "finite")]
+    pub ci_high: f64,
+}
+
+/// Table 1: (δ_pre, δ_post) = (1,1) stayed, (0,1) got, (0,0) resisted, (1,0) reversed.
+/// δ is strict agreement, so ties are δ = 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regimes {
+    pub stayed_aligned: Count,
+    pub got_aligned: Count,
+    pub resisted: Count,
+    pub reversed: Count,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GammaSummary {
+    pub c: Count,
+    pub i: Count,
+    pub r: Count,
+    /// γ × δ for each model: `cells` keyed `"<gamma>/<agree|disagree|tie>"`.
+    pub by_model: Vec<GammaDelta>,
+    /// γ × regime, keyed `"<gamma>/<regime>"`.
+    pub by_regime: BTreeMap<String, Count>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GammaDelta {
+    pub model: String,
+    pub role: String,
+    pub cells: BTreeMap<String, Count>,
+}
+
+/// Alignment resistance: the share of pairs where the post-D RM does not prefer the chosen
+/// response (δ_post = 0, ties included), overall and by γ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resistance {
+    pub overall: Count,
+    /// δ_post = 0 within γ = c, i, r (denominator: the γ group).
+    pub by_gamma: BTreeMap<String, Count>,
+    /// Share of pairs where γ is indifferent (identical target labels): SEAL's "ambiguous" entries.
+    pub ambiguous: Option<Count>,
+    /// The resisted regime (δ_pre = δ_post = 0) within each γ group.
+    pub resisted_by_gamma: BTreeMap<String, Count>,
+    /// Ties of the post-D model (they are δ = 0 above).
+    pub post_ties: Count,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AngleStats {
+    pub slice: Slice,
+    /// Pairs with a defined angle.
+    pub n: u64,
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    /// Sign test against 0 (statsmodels): M = (N₊ − N₋)/2.
+    pub sign_m: Option<f64>,
+    pub sign_p: Option<f64>,
+    pub share_positive: Option<f64>,
+    /// One-sample t test against 0.
+    pub t: Option<f64>,
+    pub t_p: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub edges: Vec<f64>,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram2d {
+    pub x_edges: Vec<f64>,
+    pub y_edges: Vec<f64>,
+    /// counts[i][j]: chosen-score bin i, rejected-score bin j.
+    pub counts: Vec<Vec<u64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quadrants {
+    pub model: String,
+    /// Shares of (chosen score, rejected score) signs; "pos" is > 0.
+    #[serde(with = "finite")]
+    pub pos_pos: f64,
+    #[serde(with = "finite")]
+    pub neg_pos: f64,
+    #[serde(with = "finite")]
+    pub pos_neg: f64,
+    #[serde(with = "finite")]
+    pub neg_neg: f64,
+}
+
+/// Reward directions φ and shifts θ (degrees), spec §C.5.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Angles {
+    /// Pairs whose θ is undefined (a zero reward vector).
+    pub undefined: u64,
+    pub phi_pre_mean: Option<f64>,
+    pub phi_post_mean: Option<f64>,
+    /// θ over all pairs, by regime, by γ, and by regime × (γ ∈ {c, r}) / (γ = i).
+    pub theta: Vec<AngleStats>,
+    /// 16 bins between the sample min and max of θ in radians (as SEAL's `circular_hist`).
+    pub theta_polar: Histogram,
+    pub phi_pre_polar: Histogram,
+    pub phi_post_polar: Histogram,
+    /// 30 × 30 histograms of (chosen, rejected) scores.
+    pub scores_2d: BTreeMap<String, Histogram2d>,
+    pub quadrants: Vec<Quadrants>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImprintRow {
+    pub model: String,
+    /// `pre`, `post` or `post_minus_pre` (the outcome is the post-D minus the pre-D score).
+    pub model_role: String,
+    /// `pooled` (released code: OLS on 2N texts with intercept, classical SEs) or `pair_fe`
+    /// (paper formula: pair fixed effects, SEs clustered by pair).
+    pub variant: String,
+    pub feature: String,
+    pub role: Option<String>,
+    #[serde(with = "finite")]
+    pub estimate: f64,
+    #[serde(with = "finite")]
+    pub std_error: f64,
+    #[serde(with = "finite")]
+    pub t: f64,
+    #[serde(with = "finite")]
+    pub p_value: f64,
+    /// Bonferroni over every coefficient of the fit (intercept included for `pooled`).
+    #[serde(with = "finite")]
+    pub p_adjusted: f64,
+    pub n: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VifRow {
+    pub feature: String,
+    #[serde(with = "finite")]
+    pub vif: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Regression {
+    pub outcome: String,
+    pub n: u64,
+    #[serde(with = "finite")]
+    pub r_squared: f64,
+    /// Bonferroni multiplier applied to `p_adjusted` (number of coefficients).
+    pub bonferroni: u64,
+    pub coefficients: Vec<RegressionRow>,
+    /// Regressors left out because they are linear combinations of earlier ones.
+    pub aliased: Vec<String>,
+    /// Other diagnostics (e.g. a level that perfectly separates the outcome).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegressionRow {
+    /// `const`, or `<feature>_c` / `<feature>_r` for the chosen / rejected text's value.
+    pub term: String,
+    #[serde(with = "finite")]
+    pub estimate: f64,
+    #[serde(with = "finite")]
+    pub std_error: f64,
+    #[serde(with = "finite")]
+    pub t: f64,
+    #[serde(with = "finite")]
+    pub p_value: f64,
+    #[serde(with = "finite")]
+    pub p_adjusted: f64,
+}
+
+/// Chosen vs rejected rate of one feature: exact McNemar for binary features, paired t otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureTest {
+    pub feature: String,
+    #[serde(with = "finite")]
+    pub chosen_mean: f64,
+    #[serde(with = "finite")]
+    pub rejected_mean: f64,
+    /// `mcnemar_exact` or `paired_t`.
+    pub test: String,
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    /// Pairs where only the chosen / only the rejected text has the feature (binary features).
+    pub chosen_only: Option<Count>,
+    pub rejected_only: Option<Count>,
+}
+
+/// Agreement of two label sets on one feature (`seal labels compare`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelAgreement {
+    pub feature: String,
+    /// Texts labelled in both sets.
+    pub n: u64,
+    #[serde(with = "finite")]
+    pub agreement: f64,
+    pub kappa: Option<f64>,
+}
+
+/// Serde for `f64` fields that may be non-finite (an empty group's share, an aliased column's
+/// VIF): NaN and ±∞ are written as `null` (JSON has no such numbers) and `null` reads as NaN.
+mod finite {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_numbers_round_trip_as_null() {
+        let v = VifRow { feature: "x".into(), vif: f64::INFINITY };
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(text, r#"{"feature":"x","vif":null}"#);
+        let back: VifRow = serde_json::from_str(&text).unwrap();
+        assert!(back.vif.is_nan());
+        let c = Count { n: 0, share: f64::NAN, denominator: 0, slice: Slice::default() };
+        let back: Count = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!((back.n, back.denominator), (0, 0));
+    }
+}

@@ -1,0 +1,577 @@
+//! SEAL's analyses against statsmodels/scipy/scikit-learn reference outputs
+//! (python/make_analysis_goldens.py → tests/fixtures/analysis), end to end through the CLI on
+//! real hh-rlhf pair ids, and a replay of the paper's published counts.
+
+use serde_json::Value;
+
+use seal::analysis::{self, angles, stats, FeatureColumn, Study};
+
+use crate::support::{fixtures, hh_rlhf_test_file, Seal};
+
+fn golden(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("analysis").join(name)).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()
+}
+
+/// 1e-6 relative (absolute near zero).
+#[track_caller]
+fn close(got: f64, want: f64, what: &str) {
+    if want.is_nan() {
+        assert!(got.is_nan(), "{what}: got {got}, want NaN");
+        return;
+    }
+    let tol = 1e-6 * want.abs().max(1e-3);
+    assert!((got - want).abs() <= tol, "{what}: got {got:.12e}, want {want:.12e}");
+}
+
+/// p-values: 1e-6 absolute or relative, whichever is looser.
+#[track_caller]
+fn close_p(got: f64, want: f64, what: &str) {
+    let tol = 1e-6f64.max(1e-6 * want.abs());
+    assert!((got - want).abs() <= tol, "{what}: p {got:.6e}, want {want:.6e}");
+}
+
+fn columns(names: &Value, cols: &Value) -> Vec<(String, Vec<f64>)> {
+    names.as_array().unwrap().iter().zip(cols.as_array().unwrap()).map(|(n, c)| (n.as_str().unwrap().to_string(), floats(c))).collect()
+}
+
+#[track_caller]
+fn check_fit(fit: &stats::OlsFit, want: &Value, what: &str) {
+    let names: Vec<&str> = want["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(fit.coefficients.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), names, "{what}: terms");
+    for (j, c) in fit.coefficients.iter().enumerate() {
+        close(c.estimate, want["estimate"][j].as_f64().unwrap(), &format!("{what} {} estimate", c.name));
+        close(c.std_error, want["std_error"][j].as_f64().unwrap(), &format!("{what} {} SE", c.name));
+        close(c.t, want["t"][j].as_f64().unwrap(), &format!("{what} {} t", c.name));
+        close_p(c.p_value, want["p_value"][j].as_f64().unwrap(), &format!("{what} {}", c.name));
+    }
+}
+
+fn with_const(mut cols: Vec<(String, Vec<f64>)>, n: usize) -> Vec<(String, Vec<f64>)> {
+    cols.insert(0, ("const".into(), vec![1.0; n]));
+    cols
+}
+
+#[test]
+fn least_squares_match_statsmodels() {
+    let g = golden("stats_cases.json");
+    let c = &g["ols"];
+    let y = floats(&c["y"]);
+    let cols = with_const(columns(&c["x_names"], &c["x"]), y.len());
+    let fit = stats::ols(&y, &cols, stats::Covariance::Classical, None).unwrap();
+    check_fit(&fit, &c["classical"], "classical");
+    close(fit.r_squared, c["classical"]["r_squared"].as_f64().unwrap(), "R²");
+    let fit = stats::ols(&y, &cols, stats::Covariance::Hc1, None).unwrap();
+    check_fit(&fit, &c["hc1"], "HC1");
+    let vif = stats::vif(&cols, 1);
+    for (j, (name, v)) in vif.iter().enumerate() {
+        close(*v, c["vif"][j].as_f64().unwrap(), &format!("VIF {name}"));
+    }
+    assert!(vif[3].1 > 100.0, "the nearly collinear pair must show a large VIF: {vif:?}");
+
+    // Exact collinearity: x3 = x1 + x2 is reported as aliased, the rest equals statsmodels without it.
+    let c = &g["aliased"];
+    let y = floats(&c["y"]);
+    let cols = with_const(columns(&c["x_names"], &c["x"]), y.len());
+    let fit = stats::ols(&y, &cols, stats::Covariance::Classical, None).unwrap();
+    assert_eq!(fit.aliased, vec!["x3".to_string()]);
+    check_fit(&fit, &c["classical"], "aliased");
+
+    // Pair fixed effects: first differences, SEs clustered by pair, t(G − 1).
+    let c = &g["pair_fe"];
+    let (yc, yr) = (floats(&c["y_chosen"]), floats(&c["y_rejected"]));
+    let xc = columns(&c["x_names"], &c["x_chosen"]);
+    let xr = columns(&c["x_names"], &c["x_rejected"]);
+    let dy: Vec<f64> = yc.iter().zip(&yr).map(|(a, b)| a - b).collect();
+    let dx: Vec<(String, Vec<f64>)> =
+        xc.iter().zip(&xr).map(|((n, a), (_, b))| (n.clone(), a.iter().zip(b).map(|(p, q)| p - q).collect())).collect();
+    let groups: Vec<u64> = (0..dy.len() as u64).collect();
+    let fit = stats::ols(&dy, &dx, stats::Covariance::Cluster, Some(&groups)).unwrap();
+    check_fit(&fit, &c["cluster"], "pair FE");
+    assert_eq!(fit.df_inference, dy.len() as f64 - 1.0);
+    let y: Vec<f64> = yc.iter().chain(&yr).copied().collect();
+    let pooled: Vec<(String, Vec<f64>)> =
+        xc.iter().zip(&xr).map(|((n, a), (_, b))| (n.clone(), a.iter().chain(b).copied().collect())).collect();
+    let fit = stats::ols(&y, &with_const(pooled, y.len()), stats::Covariance::Classical, None).unwrap();
+    check_fit(&fit, &c["pooled"], "pooled");
+}
+
+#[test]
+fn robustness_lpm_matches_statsmodels() {
+    let g = golden("stats_cases.json");
+    let c = &g["flip_lpm"];
+    let flips: Vec<(String, Vec<i64>)> = ["a", "b"]
+        .iter()
+        .map(|k| (k.to_string(), c["flips"][k].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect()))
+        .collect();
+    let reg = analysis::flip_lpm(&floats(&c["outcome"]), &flips).unwrap();
+    let want = &c["classical"];
+    for (j, row) in reg.coefficients.iter().enumerate() {
+        assert_eq!(row.term, want["names"][j].as_str().unwrap());
+        close(row.estimate, want["estimate"][j].as_f64().unwrap(), &row.term);
+        close(row.std_error, want["std_error"][j].as_f64().unwrap(), &row.term);
+        close_p(row.p_value, want["p_value"][j].as_f64().unwrap(), &row.term);
+        assert_eq!(row.p_adjusted, row.p_value, "robustness scores are unadjusted");
+    }
+    // A level whose pairs all share one outcome is reported as perfect separation.
+    let reg = analysis::flip_lpm(&[0.0, 1.0, 0.0, 1.0, 1.0, 0.0], &[("f".into(), vec![0, 0, 0, 0, 1, 1])]).unwrap();
+    assert!(reg.notes.iter().all(|n| !n.contains("f=1")), "{:?}", reg.notes);
+    let reg = analysis::flip_lpm(&[0.0, 1.0, 0.0, 1.0, 1.0, 1.0], &[("f".into(), vec![0, 0, 0, 0, 1, 1])]).unwrap();
+    assert!(reg.notes.iter().any(|n| n.contains("`f=1`") && n.contains("perfect separation")), "{:?}", reg.notes);
+}
+
+#[test]
+fn tests_on_counts_and_samples_match_scipy_and_statsmodels() {
+    let g = golden("stats_cases.json");
+    for c in g["mcnemar"].as_array().unwrap() {
+        let m = stats::mcnemar_exact(c["b"].as_u64().unwrap(), c["c"].as_u64().unwrap());
+        close(m.statistic, c["statistic"].as_f64().unwrap(), "McNemar statistic");
+        close_p(m.p_value, c["p_value"].as_f64().unwrap(), "McNemar");
+    }
+    for c in g["one_sample"].as_array().unwrap() {
+        let x = floats(&c["x"]);
+        let s = stats::sign_test(&x);
+        close(s.m, c["sign_m"].as_f64().unwrap(), "sign M");
+        close_p(s.p_value, c["sign_p"].as_f64().unwrap(), "sign test");
+        let t = stats::t_test_1samp(&x);
+        close(t.t, c["t"].as_f64().unwrap(), "t");
+        close_p(t.p_value, c["t_p"].as_f64().unwrap(), "t test");
+        close(stats::median(&x), c["median"].as_f64().unwrap(), "median");
+    }
+    let c = &g["paired_t"];
+    let t = stats::t_test_paired(&floats(&c["a"]), &floats(&c["b"]));
+    close(t.t, c["t"].as_f64().unwrap(), "paired t");
+    close_p(t.p_value, c["p_value"].as_f64().unwrap(), "paired t");
+    for c in g["wilson"].as_array().unwrap() {
+        let (lo, hi) = stats::wilson(c["k"].as_u64().unwrap(), c["n"].as_u64().unwrap());
+        close(lo, c["low"].as_f64().unwrap(), "Wilson low");
+        close(hi, c["high"].as_f64().unwrap(), "Wilson high");
+    }
+    for c in g["kappa"].as_array().unwrap() {
+        let a: Vec<i64> = c["a"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let b: Vec<i64> = c["b"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let (kappa, agreement) = stats::cohen_kappa(&a, &b);
+        close(kappa, c["kappa"].as_f64().unwrap(), "kappa");
+        close(agreement, c["agreement"].as_f64().unwrap(), "agreement");
+    }
+}
+
+#[test]
+fn angles_match_numpy_including_degenerate_vectors() {
+    let g = golden("stats_cases.json");
+    let c = &g["angles"];
+    let (ux, uy, vx, vy) = (floats(&c["ux"]), floats(&c["uy"]), floats(&c["vx"]), floats(&c["vy"]));
+    let (phi_pre, phi_post, theta) = (floats(&c["phi_pre"]), floats(&c["phi_post"]), floats(&c["theta"]));
+    let mut got_theta = Vec::new();
+    for i in 0..ux.len() {
+        let near = |got: f64, want: f64, what: &str| {
+            if want.is_nan() {
+                assert!(got.is_nan(), "{what} {i}: got {got}, want undefined");
+            } else {
+                // Angles near 0 come from arccos near 1; compare absolutely there.
+                assert!((got - want).abs() <= 1e-9_f64.max(1e-6 * want.abs()), "{what} {i}: got {got}, want {want}");
+            }
+        };
+        near(angles::direction(ux[i], uy[i]), phi_pre[i], "φ pre");
+        near(angles::direction(vx[i], vy[i]), phi_post[i], "φ post");
+        let t = angles::signed_angle(ux[i], uy[i], vx[i], vy[i]);
+        near(t, theta[i], "θ");
+        got_theta.push(t);
+    }
+    let want = &c["theta_stats"];
+    let idx: Vec<usize> = (0..got_theta.len()).collect();
+    let s = angles::theta_stats(&got_theta, &idx, Default::default());
+    assert_eq!(s.n, want["n"].as_u64().unwrap());
+    close(s.mean.unwrap(), want["mean"].as_f64().unwrap(), "mean θ");
+    close(s.median.unwrap(), want["median"].as_f64().unwrap(), "median θ");
+    close(s.sign_m.unwrap(), want["sign_m"].as_f64().unwrap(), "sign M");
+    close_p(s.sign_p.unwrap(), want["sign_p"].as_f64().unwrap(), "sign p");
+    close(s.t.unwrap(), want["t"].as_f64().unwrap(), "t");
+    close_p(s.t_p.unwrap(), want["t_p"].as_f64().unwrap(), "t p");
+
+    let rad: Vec<f64> = got_theta.iter().filter(|v| v.is_finite()).map(|v| v.to_radians()).collect();
+    let (edges, counts) = stats::histogram(&rad, 16);
+    let want_counts: Vec<u64> = c["polar_hist_theta_rad"]["counts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(counts, want_counts);
+    for (e, w) in edges.iter().zip(floats(&c["polar_hist_theta_rad"]["edges"])) {
+        close(*e, w, "edge");
+    }
+    let (_, _, h2) = stats::histogram2d(&ux[..200], &uy[..200], 30);
+    let want2: Vec<Vec<u64>> = c["hist2d_pre"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect())
+        .collect();
+    assert_eq!(h2, want2);
+}
+
+/// The study fixture on real hh-rlhf pair ids, through the CLI, against expected.json.
+#[test]
+fn the_report_matches_the_reference_end_to_end() {
+    let seal = Seal::new();
+    let dir = fixtures().join("analysis").join("study");
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_pre.csv")]);
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "post", &p("scores_post.csv")]);
+    let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
+    assert_eq!(imp["n_texts"], 600);
+    assert_eq!(imp["n_pairs_complete"], 300);
+    assert!(imp["n_off_list"].as_u64().unwrap() > 0, "the fixture has off-list discrimination types: {imp}");
+    seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
+
+    let out = seal.dir.path().join("report.json");
+    let text = seal.ok(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--out", out.to_str().unwrap()]);
+    assert!(text.contains("Alignment regimes") && text.contains("Feature imprint"), "{text}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let e = golden("study/expected.json");
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["n_pairs"], 300);
+    assert!(r["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("2012 of 2312 pairs")), "{}", r["warnings"]);
+
+    for (role, i) in [("pre", 0), ("post", 1)] {
+        let a = &r["accuracy"][i];
+        let w = &e[format!("accuracy_{role}")];
+        assert_eq!(a["role"], role);
+        assert_eq!(a["agree"]["n"], w["agree"]);
+        assert_eq!(a["tie"]["n"], w["tie"]);
+        close(a["accuracy"].as_f64().unwrap(), w["accuracy"].as_f64().unwrap(), "accuracy");
+        close(a["ci_low"].as_f64().unwrap(), w["ci_low"].as_f64().unwrap(), "CI low");
+        close(a["ci_high"].as_f64().unwrap(), w["ci_high"].as_f64().unwrap(), "CI high");
+    }
+    for k in ["stayed_aligned", "got_aligned", "resisted", "reversed"] {
+        assert_eq!(r["regimes"][k]["n"], e["regimes"][k], "{k}");
+    }
+    for g in ["c", "i", "r"] {
+        assert_eq!(r["gamma"][g]["n"], e["gamma_counts"][g], "γ = {g}");
+        close(r["resistance"]["by_gamma"][g]["share"].as_f64().unwrap(), e["resistance"]["by_gamma"][g].as_f64().unwrap(), "resistance by γ");
+        assert_eq!(r["resistance"]["resisted_by_gamma"][g]["n"], e["resistance"]["resisted_by_gamma"][g]);
+    }
+    close(r["resistance"]["overall"]["share"].as_f64().unwrap(), e["resistance"]["overall"].as_f64().unwrap(), "resistance");
+    close(r["resistance"]["ambiguous"]["share"].as_f64().unwrap(), e["resistance"]["ambiguous_share"].as_f64().unwrap(), "ambiguous");
+    assert_eq!(r["resistance"]["post_ties"]["n"], 3);
+
+    // Angles.
+    let a = &r["angles"];
+    close(a["phi_pre_mean"].as_f64().unwrap(), e["angles"]["phi_pre_mean"].as_f64().unwrap(), "φ pre mean");
+    close(a["phi_post_mean"].as_f64().unwrap(), e["angles"]["phi_post_mean"].as_f64().unwrap(), "φ post mean");
+    let find = |regime: Option<&str>, gamma: Option<&str>| {
+        a["theta"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["slice"].get("regime").and_then(Value::as_str) == regime && t["slice"].get("gamma").and_then(Value::as_str) == gamma)
+            .unwrap()
+            .clone()
+    };
+    let mut want_theta = vec![(find(None, None), e["angles"]["theta_all"].clone())];
+    for k in ["stayed_aligned", "got_aligned", "resisted", "reversed"] {
+        want_theta.push((find(Some(k), None), e["angles"]["theta_by_regime"][k].clone()));
+    }
+    for g in ["c", "i", "r"] {
+        want_theta.push((find(None, Some(g)), e["angles"]["theta_by_gamma"][g].clone()));
+    }
+    for (got, want) in &want_theta {
+        assert_eq!(got["n"], want["n"]);
+        close(got["mean"].as_f64().unwrap(), want["mean"].as_f64().unwrap(), "θ mean");
+        close(got["median"].as_f64().unwrap(), want["median"].as_f64().unwrap(), "θ median");
+        close(got["sign_m"].as_f64().unwrap(), want["sign_m"].as_f64().unwrap(), "sign M");
+        close_p(got["sign_p"].as_f64().unwrap(), want["sign_p"].as_f64().unwrap(), "sign p");
+        close(got["t"].as_f64().unwrap(), want["t"].as_f64().unwrap(), "θ t");
+        close_p(got["t_p"].as_f64().unwrap(), want["t_p"].as_f64().unwrap(), "θ t p");
+    }
+    assert_eq!(a["theta_polar"]["counts"], e["angles"]["polar_hist_theta"]["counts"]);
+    let q = &a["quadrants"][1];
+    for k in ["pos_pos", "neg_pos", "pos_neg", "neg_neg"] {
+        close(q[k].as_f64().unwrap(), e["angles"]["quadrants_post"][k].as_f64().unwrap(), k);
+    }
+
+    // Feature imprint, both variants, three outcomes.
+    let features: Vec<String> = r["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(features.len(), 15);
+    for role in ["pre", "post", "post_minus_pre"] {
+        for variant in ["pooled", "pair_fe"] {
+            let want = &e["imprint"][role][variant];
+            let names: Vec<&str> = want["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            let bonferroni = names.len() as f64;
+            for (j, name) in names.iter().enumerate().filter(|(_, n)| **n != "const") {
+                let row = r["imprint"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["model_role"] == role && x["variant"] == variant && x["feature"] == *name)
+                    .unwrap_or_else(|| panic!("no imprint row {role} {variant} {name}"));
+                let what = format!("imprint {role} {variant} {name}");
+                close(row["estimate"].as_f64().unwrap(), want["estimate"][j].as_f64().unwrap(), &what);
+                close(row["std_error"].as_f64().unwrap(), want["std_error"][j].as_f64().unwrap(), &what);
+                close_p(row["p_value"].as_f64().unwrap(), want["p_value"][j].as_f64().unwrap(), &what);
+                close_p(row["p_adjusted"].as_f64().unwrap(), (want["p_value"][j].as_f64().unwrap() * bonferroni).min(1.0), &what);
+            }
+        }
+    }
+    for v in r["vif"].as_array().unwrap() {
+        close(v["vif"].as_f64().unwrap(), e["vif"][v["feature"].as_str().unwrap()].as_f64().unwrap(), "VIF");
+    }
+    for (key, want) in [("shift_regression", &e["shift_regression"]), ("misalignment_regression", &e["misalignment_regression"])] {
+        let rows = r[key]["coefficients"].as_array().unwrap();
+        assert_eq!(rows.len(), 31, "{key}");
+        assert_eq!(r[key]["bonferroni"], 31);
+        for (j, row) in rows.iter().enumerate() {
+            let want_name = want["names"][j].as_str().unwrap();
+            assert_eq!(row["term"], want_name);
+            close(row["estimate"].as_f64().unwrap(), want["estimate"][j].as_f64().unwrap(), &format!("{key} {want_name}"));
+            close(row["std_error"].as_f64().unwrap(), want["std_error"][j].as_f64().unwrap(), &format!("{key} {want_name}"));
+            close_p(row["p_adjusted"].as_f64().unwrap(), want["p_adjusted"][j].as_f64().unwrap(), &format!("{key} {want_name}"));
+        }
+    }
+    for t in r["feature_tests"].as_array().unwrap() {
+        let want = &e["feature_tests"][t["feature"].as_str().unwrap()];
+        assert_eq!(t["test"], want["test"]);
+        close(t["chosen_mean"].as_f64().unwrap(), want["chosen_mean"].as_f64().unwrap(), "chosen mean");
+        close(t["statistic"].as_f64().unwrap(), want["statistic"].as_f64().unwrap(), "statistic");
+        close_p(t["p_value"].as_f64().unwrap(), want["p_value"].as_f64().unwrap(), "feature test");
+    }
+
+    // Every count opens as the pair ids behind it.
+    let ids = seal.json(&[
+        "pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--regime", "resisted", "--gamma", "r",
+    ]);
+    assert_eq!(ids["n"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
+    assert_eq!(ids["pair_ids"].as_array().unwrap().len() as u64, ids["n"].as_u64().unwrap());
+    let helpful = r["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "last_response_is_helpful").unwrap().clone();
+    let ids = seal.json(&[
+        "pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--feature", "last_response_is_helpful",
+        "--feature-side", "chosen_only",
+    ]);
+    assert_eq!(ids["n"], helpful["chosen_only"]["n"]);
+    let err = seal.fails(&["pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--regime", "lost"]);
+    assert!(err.contains("`regime`") && err.contains("\"lost\""), "{err}");
+
+    // Built-in text features of the real texts, through the same regressions.
+    let b = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "response_chars,turns,asks_question"]);
+    assert!(b["gamma"].is_null(), "no label set, no γ");
+    for (variant, key) in [("pooled", "pooled_post"), ("pair_fe", "pair_fe_post")] {
+        let want = &e["builtin"][key];
+        for (j, name) in want["names"].as_array().unwrap().iter().enumerate().filter(|(_, n)| *n != "const") {
+            let row = b["imprint"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["model_role"] == "post" && x["variant"] == variant && x["feature"] == *name)
+                .unwrap();
+            assert_eq!(row["role"], "spoiler");
+            close(row["estimate"].as_f64().unwrap(), want["estimate"][j].as_f64().unwrap(), &format!("built-in {variant} {name}"));
+            close(row["std_error"].as_f64().unwrap(), want["std_error"][j].as_f64().unwrap(), &format!("built-in {variant} {name}"));
+            close_p(row["p_value"].as_f64().unwrap(), want["p_value"][j].as_f64().unwrap(), &format!("built-in {variant} {name}"));
+        }
+    }
+    assert_eq!(e["builtin"]["pair_fe_aliased"], serde_json::json!(["turns"]));
+    assert!(!b["imprint"].as_array().unwrap().iter().any(|x| x["variant"] == "pair_fe" && x["feature"] == "turns"));
+    assert!(b["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("never differ within a pair") && w.as_str().unwrap().contains("turns")), "{}", b["warnings"]);
+    let asks = b["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "asks_question").unwrap();
+    assert_eq!(asks["test"], "mcnemar_exact");
+    let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "length"]);
+    assert!(err.contains("unknown feature `length`"), "{err}");
+    let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "last_response_is_helpful"]);
+    assert!(err.contains("pass --labels"), "{err}");
+
+    // Label agreement and Cohen's κ against scikit-learn.
+    let cmp = seal.json(&["labels", "compare", "--dataset", "hh", "gpt", "control", "--features",
+        "last_response_is_helpful,last_response_is_harmless,last_response_is_coherent,last_response_is_eloquent,last_response_sentiment"]);
+    for row in cmp.as_array().unwrap() {
+        let want = &e["label_agreement"][row["feature"].as_str().unwrap()];
+        assert_eq!(row["n"], want["n"]);
+        close(row["agreement"].as_f64().unwrap(), want["agreement"].as_f64().unwrap(), "agreement");
+        close(row["kappa"].as_f64().unwrap(), want["kappa"].as_f64().unwrap(), "kappa");
+    }
+
+    // The API serves the same report and the same drill-down (last: the server holds the store).
+    let server = crate::http_api::start(&seal);
+    let study = format!("{}api/{{}}?dataset=hh&pre=pre&post=post&labels=gpt", server.url);
+    let (status, body) = crate::http_api::get(&study.replace("{}", "report"));
+    assert_eq!(status, 200, "{body}");
+    let api: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(api["regimes"], r["regimes"]);
+    assert_eq!(api["imprint"], r["imprint"]);
+    let (status, body) = crate::http_api::get(&(study.replace("{}", "pairs") + "&regime=resisted&gamma=r&limit=3"));
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["n"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
+    assert_eq!(page["pair_ids"].as_array().unwrap().len(), 3);
+    let (status, body) = crate::http_api::get(&(study.replace("{}", "pairs") + "&gamma=x"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`gamma`"), "{body}");
+}
+
+#[test]
+fn label_sets_round_trip_and_bad_rows_are_named() {
+    let seal = Seal::new();
+    let dir = fixtures().join("analysis").join("study");
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    let src = dir.join("labels_gpt.jsonl");
+    seal.ok(&["labels", "import", "--dataset", "hh", "--name", "gpt", src.to_str().unwrap()]);
+    let again = seal.json(&["labels", "import", "--dataset", "hh", "--name", "gpt", src.to_str().unwrap()]);
+    assert_eq!(again["outcome"], "unchanged");
+
+    // Export in each format and import back: identical labels (agreement 1 on every feature).
+    for ext in ["jsonl", "csv", "parquet"] {
+        let out = seal.dir.path().join(format!("labels.{ext}"));
+        seal.ok(&["labels", "export", "--dataset", "hh", "--name", "gpt", "--out", out.to_str().unwrap()]);
+        let name = format!("back-{ext}");
+        let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", &name, out.to_str().unwrap()]);
+        assert_eq!(imp["n_texts"], 600, "{ext}");
+        let cmp = seal.json(&["labels", "compare", "--dataset", "hh", "gpt", &name]);
+        for row in cmp.as_array().unwrap() {
+            assert_eq!(row["agreement"], 1.0, "{ext}: {row}");
+        }
+    }
+    let exported = std::fs::read_to_string(seal.dir.path().join("labels.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+    assert_eq!(first["pair_id"], "harmless-base/test/0");
+    assert!(first["topics"].is_array(), "{first}");
+
+    // A broken file: each problem named by line and field, nothing stored.
+    let lines: Vec<&str> = std::fs::read_to_string(&src).unwrap().leak().lines().collect();
+    let mut bad: Vec<String> = lines[..10].iter().map(|s| s.to_string()).collect();
+    let mut row: serde_json::Map<String, Value> = serde_json::from_str(lines[2]).unwrap();
+    row.insert("last_response_is_helpful".into(), "sometimes".into());
+    bad[2] = Value::Object(row).to_string();
+    let mut row: serde_json::Map<String, Value> = serde_json::from_str(lines[4]).unwrap();
+    row.insert("last_response_sentiment".into(), "ecstatic".into());
+    row.insert("is_funny".into(), true.into());
+    bad[4] = Value::Object(row).to_string();
+    let mut row: serde_json::Map<String, Value> = serde_json::from_str(lines[6]).unwrap();
+    row.insert("pair_id".into(), "harmless-base/test/999999".into());
+    bad[6] = Value::Object(row).to_string();
+    bad[8] = "{not json".into();
+    let file = seal.dir.path().join("bad.jsonl");
+    std::fs::write(&file, bad.join("\n") + "\n").unwrap();
+    let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "bad", file.to_str().unwrap()]);
+    assert!(err.contains("bad.jsonl:3: field `last_response_is_helpful`: expected a boolean, got \"sometimes\""), "{err}");
+    assert!(err.contains("bad.jsonl:5:") && err.contains("\"ecstatic\" is not one of") && err.contains("unknown key `is_funny`"), "{err}");
+    assert!(err.contains("bad.jsonl:9: malformed JSON"), "{err}");
+    assert!(err.contains("problems by field"), "{err}");
+    let sets = seal.json(&["labels", "list", "--dataset", "hh"]);
+    assert!(sets.as_array().unwrap().iter().all(|s| s["name"] != "bad"), "nothing stored: {sets}");
+    // With --skip-invalid the valid rows are stored, except that an unknown pair id stops everything.
+    let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
+    assert!(err.contains("harmless-base/test/999999"), "{err}");
+    bad[6] = lines[6].to_string();
+    std::fs::write(&file, bad.join("\n") + "\n").unwrap();
+    let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
+    assert_eq!(imp["n_texts"], 7);
+    assert_eq!(imp["n_rejected_rows"], 3);
+}
+
+fn col(name: &str, chosen: Vec<f64>, rejected: Vec<f64>) -> FeatureColumn {
+    FeatureColumn { name: name.into(), role: "target".into(), chosen, rejected, binary: true }
+}
+
+/// Builds a study with exactly the paper's counts (spec §D.2–§D.4, §B.4) and checks that the
+/// report reproduces the published shares.
+#[test]
+fn the_paper_is_replayed_from_its_counts() {
+    // (chosen [harmless helpful], rejected [harmless helpful], pairs) — spec §B.4, cell 7.
+    let combos: [([u8; 2], [u8; 2], usize); 16] = [
+        ([1, 1], [1, 1], 102_151),
+        ([1, 1], [1, 0], 19_071),
+        ([1, 1], [0, 1], 453),
+        ([1, 1], [0, 0], 3_628),
+        ([1, 0], [1, 1], 8_917),
+        ([1, 0], [1, 0], 12_093),
+        ([1, 0], [0, 1], 263),
+        ([1, 0], [0, 0], 4_860),
+        ([0, 1], [1, 1], 153),
+        ([0, 1], [1, 0], 33),
+        ([0, 1], [0, 1], 142),
+        ([0, 1], [0, 0], 168),
+        ([0, 0], [1, 1], 725),
+        ([0, 0], [1, 0], 819),
+        ([0, 0], [0, 1], 193),
+        ([0, 0], [0, 0], 7_131),
+    ];
+    let mut labels: Vec<([u8; 2], [u8; 2])> = Vec::new();
+    for (c, r, n) in combos {
+        labels.extend(std::iter::repeat_n((c, r), n));
+    }
+    // Sort pairs into γ groups: c (s_c > s_r), i, r.
+    let s = |x: [u8; 2]| 2 * x[0] + x[1];
+    let mut by_gamma: [Vec<usize>; 3] = Default::default();
+    for (i, (c, r)) in labels.iter().enumerate() {
+        by_gamma[if s(*c) > s(*r) { 0 } else if s(*c) == s(*r) { 1 } else { 2 }].push(i);
+    }
+    assert_eq!(by_gamma.iter().map(Vec::len).collect::<Vec<_>>(), vec![28_443, 121_517, 10_840]);
+    // Regime cells per γ (stayed, got, resisted, reversed), from §D.3 margins and §D.4's γ = i
+    // row; 757 pairs with identical texts are ties under both models (strict rule: resisted).
+    let cells: [[usize; 4]; 3] = [[16_514, 8_991, 1_623, 1_315], [58_350, 29_154, 22_907, 11_106], [2_782, 3_300, 3_114, 1_644]];
+    let ties_in_i = 757;
+    let n = labels.len();
+    let (mut pre_c, mut pre_r, mut post_c, mut post_r) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    for (g, members) in by_gamma.iter().enumerate() {
+        let mut it = members.iter();
+        for (k, count) in cells[g].iter().enumerate() {
+            for j in 0..*count {
+                let i = *it.next().unwrap();
+                let (pre_agree, post_agree) = [(true, true), (false, true), (false, false), (true, false)][k];
+                let tie = g == 1 && k == 2 && j < ties_in_i;
+                let v = |agree: bool| if tie { (-1.0, -1.0) } else if agree { (0.5 + j as f64 * 1e-6, -0.5) } else { (-0.5, 0.5) };
+                (pre_c[i], pre_r[i]) = v(pre_agree);
+                (post_c[i], post_r[i]) = v(post_agree);
+            }
+        }
+        assert!(it.next().is_none());
+    }
+    let harmless = col("last_response_is_harmless", labels.iter().map(|l| f64::from(l.0[0])).collect(), labels.iter().map(|l| f64::from(l.1[0])).collect());
+    let helpful = col("last_response_is_helpful", labels.iter().map(|l| f64::from(l.0[1])).collect(), labels.iter().map(|l| f64::from(l.1[1])).collect());
+    let study = Study {
+        dataset: "hh-rlhf-train".into(),
+        pre_model: "reward-model-deberta-v3-large".into(),
+        post_model: "reward-model-deberta-v3-large-v2".into(),
+        pair_ids: (0..n).map(|i| format!("train/{i}")).collect(),
+        subsets: vec!["all".into(); n],
+        pre_chosen: pre_c,
+        pre_rejected: pre_r,
+        post_chosen: post_c,
+        post_rejected: post_r,
+        features: vec![harmless.clone(), helpful.clone()],
+        gamma_rule: vec![harmless, helpful],
+        ..Default::default()
+    };
+    let r = analysis::run(&study, &Default::default()).unwrap();
+    let pct = |c: &seal_shared::report::Count| (c.share * 10_000.0).round() / 100.0;
+    assert_eq!(r.n_pairs, 160_800);
+    assert_eq!(pct(&r.regimes.stayed_aligned), 48.29);
+    assert_eq!(pct(&r.regimes.got_aligned), 25.77);
+    assert_eq!(pct(&r.regimes.resisted), 17.19);
+    assert_eq!(pct(&r.regimes.reversed), 8.75);
+    assert_eq!((r.regimes.stayed_aligned.n, r.regimes.got_aligned.n, r.regimes.resisted.n, r.regimes.reversed.n), (77_646, 41_445, 27_644, 14_065));
+    assert_eq!((r.accuracy[0].accuracy * 10_000.0).round() / 100.0, 57.03);
+    assert_eq!((r.accuracy[1].accuracy * 10_000.0).round() / 100.0, 74.06);
+    assert_eq!(pct(&r.resistance.overall), 25.94);
+    assert_eq!(r.resistance.overall.n, 41_709);
+    let g = r.gamma.as_ref().unwrap();
+    assert_eq!((pct(&g.c), pct(&g.i), pct(&g.r)), (17.69, 75.57, 6.74));
+    assert_eq!(pct(r.resistance.ambiguous.as_ref().unwrap()), 75.57);
+    // Post-D misalignment by γ (§D.3): c 10.33 %, r 43.89 %; i 27.99 % under the strict rule
+    // (27.37 % counts the 757 ties as agreement, as cell 6 does).
+    assert_eq!(pct(&r.resistance.by_gamma["c"]), 10.33);
+    assert_eq!(pct(&r.resistance.by_gamma["r"]), 43.89);
+    assert_eq!(pct(&r.resistance.by_gamma["i"]), 27.99);
+    let post = &g.by_model[1].cells;
+    assert_eq!(post["i/tie"].n, 757);
+    assert_eq!(((post["i/disagree"].n as f64 / g.i.n as f64) * 10_000.0).round() / 100.0, 27.37);
+    let pre = &g.by_model[0].cells;
+    assert_eq!(((pre["c/disagree"].n as f64 / g.c.n as f64) * 10_000.0).round() / 100.0, 37.32);
+    assert_eq!(((pre["r/disagree"].n as f64 / g.r.n as f64) * 10_000.0).round() / 100.0, 59.17);
+    // Regimes × γ = i (§D.4), and resisted | γ = r inside the 28.7–29.4 % band of §D.4.
+    assert_eq!(g.by_regime["i/stayed_aligned"].n, 58_350);
+    assert_eq!(pct(&r.resistance.resisted_by_gamma["i"]), 18.85);
+    let rr = r.resistance.resisted_by_gamma["r"].share * 100.0;
+    assert!((28.7..=29.4).contains(&rr), "{rr}");
+    // Resisted pairs that are ambiguous (γ = i): 82.9 % of the resisted regime (§C.3).
+    assert_eq!(((r.resistance.resisted_by_gamma["i"].n as f64 / r.regimes.resisted.n as f64) * 1000.0).round() / 10.0, 82.9);
+}
