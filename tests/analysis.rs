@@ -400,8 +400,8 @@ fn the_report_matches_the_reference_end_to_end() {
     let (status, body) = crate::http_api::get(&(study.replace("{}", "pairs") + "&regime=resisted&gamma=r&limit=3"));
     assert_eq!(status, 200, "{body}");
     let page: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(page["n"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
-    assert_eq!(page["pair_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(page["total"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
+    assert_eq!(page["rows"].as_array().unwrap().len(), 3);
     let (status, body) = crate::http_api::get(&(study.replace("{}", "pairs") + "&gamma=x"));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("`gamma`"), "{body}");
@@ -574,4 +574,35 @@ fn the_paper_is_replayed_from_its_counts() {
     assert!((28.7..=29.4).contains(&rr), "{rr}");
     // Resisted pairs that are ambiguous (γ = i): 82.9 % of the resisted regime (§C.3).
     assert_eq!(((r.resistance.resisted_by_gamma["i"].n as f64 / r.regimes.resisted.n as f64) * 1000.0).round() / 10.0, 82.9);
+}
+
+/// `tokens` is the post-D model's token count of each (context, response) input, as stored by
+/// `seal score`; imported scores have none and say so.
+#[test]
+fn the_tokens_feature_comes_from_the_scoring_run() {
+    crate::support::init_runtime();
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    for m in ["pre", "post"] {
+        seal.ok(&["models", "add", "--name", m, crate::support::fixture_model(m).to_str().unwrap()]);
+        seal.ok(&["score", "--dataset", "hh", "--model", m, "--limit", "50"]);
+    }
+    let r = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "tokens,response_chars"]);
+    assert_eq!(r["n_pairs"], 50);
+    let out = seal.dir.path().join("post.jsonl");
+    seal.ok(&["export", "scores", "--dataset", "hh", "--model", "post", "--out", out.to_str().unwrap()]);
+    let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 50);
+    let mean = |k: &str| rows.iter().map(|x| x[k].as_f64().unwrap()).sum::<f64>() / rows.len() as f64;
+    let t = r["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "tokens").unwrap();
+    assert_eq!(t["test"], "paired_t");
+    close(t["chosen_mean"].as_f64().unwrap(), mean("chosen_tokens"), "mean chosen tokens");
+    close(t["rejected_mean"].as_f64().unwrap(), mean("rejected_tokens"), "mean rejected tokens");
+    assert!(mean("chosen_tokens") > 20.0);
+
+    let csv = seal.dir.path().join("s.csv");
+    std::fs::write(&csv, "pair_id,chosen_score,rejected_score\nharmless-base/test/0,1.0,0.0\n").unwrap();
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "elsewhere", csv.to_str().unwrap()]);
+    let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "elsewhere", "--features", "tokens"]);
+    assert!(err.contains("imported scores without token counts"), "{err}");
 }
