@@ -103,13 +103,21 @@ fn dist_web() -> Result<()> {
     Ok(())
 }
 
+/// Builds the release `seal` binary. It is built together with the integration tests, with the
+/// same cargo arguments as `cargo xtask test`, so that the demo, the tests and the benchmarks all
+/// resolve one feature set: cargo then keeps one build of the bundled DuckDB (tens of minutes of
+/// C++ on a small machine) instead of one per invocation.
+fn build_server() -> Result<()> {
+    run(cargo().args(["test", "--release", "--workspace", "--exclude", "seal-frontend", "--no-run"]))
+}
+
 fn seal_bin() -> PathBuf {
     target_dir().join("release").join("seal")
 }
 
 fn setup(gpu: bool) -> Result<()> {
     dist_web()?;
-    run(cargo().args(["build", "--release", "-p", "seal-backend", "--bin", "seal"]))?;
+    build_server()?;
     run(Command::new(seal_bin()).args(["runtime", "install"]))?;
     if gpu {
         run(Command::new(seal_bin()).args(["runtime", "install", "--gpu"]))?;
@@ -124,7 +132,7 @@ fn main() -> Result<()> {
         Some("setup") => setup(args.iter().any(|a| a == "--gpu")),
         Some("dist") => {
             dist_web()?;
-            run(cargo().args(["build", "--release", "-p", "seal-backend", "--bin", "seal"]))
+            build_server()
         }
         Some("demo") => {
             setup(false)?;
