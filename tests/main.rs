@@ -5,6 +5,7 @@
 mod support;
 
 mod analysis;
+mod browse_api;
 mod cli_ingest;
 mod download;
 mod export_path;
@@ -13,3 +14,4 @@ mod models_and_imports;
 mod resume;
 mod scoring;
 mod tidy;
+mod ui;

@@ -424,7 +424,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pairs(a) => analyze::pairs(&data, json, &a)?,
         Command::Serve(a) => {
             let store = Store::open(&data.store_file())?;
-            serve(store, &a)?;
+            serve(store, &data, &a)?;
         }
         Command::Demo(a) => crate::demo::run(&data, &a)?,
         Command::Runtime(RuntimeCmd::Install { gpu, dir, index_url }) => {
@@ -544,9 +544,9 @@ fn num_cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-pub fn serve(store: Store, a: &ServeArgs) -> Result<()> {
+pub fn serve(store: Store, data: &DataDir, a: &ServeArgs) -> Result<()> {
     let host = a.host.clone();
-    crate::http::serve(store, &a.host, a.port, |addr| {
+    crate::http::serve(store, data.clone(), &a.host, a.port, |addr| {
         let shown = if host == "0.0.0.0" { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
         println!("Serving SEAL Lab at http://{shown}/  (Ctrl-C to stop)");
     })

@@ -122,5 +122,5 @@ pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
     if a.no_serve {
         return Ok(());
     }
-    crate::cli::serve(store, &a.serve)
+    crate::cli::serve(store, data, &a.serve)
 }

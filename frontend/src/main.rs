@@ -1,10 +1,18 @@
-//! SEAL Lab's web UI: the app shell. It reads `/api/overview` and shows datasets, models and
-//! each model's accuracy on each dataset.
+//! SEAL Lab's web UI (client-side rendered): the study overview with the paper's figures, the
+//! example browser and the pair page. All view state lives in the URL.
 
 mod api;
+mod charts;
+mod jobs;
+mod overview;
+mod pair;
+mod pairs;
+mod query;
 
 use leptos::prelude::*;
-use seal_shared::{Accuracy, DatasetInfo, ModelInfo, Overview};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::path;
+use seal_shared::{Accuracy, DatasetInfo, ModelInfo};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -13,67 +21,31 @@ fn main() {
 
 #[component]
 fn App() -> impl IntoView {
-    let overview = LocalResource::new(api::overview);
     view! {
-        <header class="top">
-            <h1>"SEAL Lab"</h1>
-            <span class="tagline">"what did your reward model learn?"</span>
-        </header>
-        <main>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match overview.await {
-                        Ok(o) => view! { <OverviewPage o=o /> }.into_any(),
-                        Err(e) => view! { <p class="error" id="load-error">{e}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </main>
+        <Router>
+            <header class="top">
+                <h1><A href="/">"SEAL Lab"</A></h1>
+                <span class="tagline">"what did your reward model learn?"</span>
+                <nav><A href="/">"overview"</A> " · " <A href="/jobs">"jobs"</A></nav>
+            </header>
+            <main>
+                <Routes fallback=|| view! { <p class="error" id="not-found">"No such page."</p> }>
+                    <Route path=path!("/") view=overview::OverviewPage />
+                    <Route path=path!("/pairs") view=pairs::PairsPage />
+                    <Route path=path!("/pair/:dataset/*id") view=pair::PairPage />
+                    <Route path=path!("/jobs") view=jobs::JobsPage />
+                </Routes>
+            </main>
+        </Router>
     }
 }
 
-#[component]
-fn OverviewPage(o: Overview) -> impl IntoView {
-    let test_models: Vec<String> = o.models.iter().filter(|m| m.is_test_model).map(|m| m.name.clone()).collect();
-    let banner = (!test_models.is_empty()).then(|| {
-        view! {
-            <p class="banner" id="test-model-banner">
-                "Scores of " {test_models.join(", ")}
-                " come from generated test models (small random networks), not real reward models."
-            </p>
-        }
-    });
-    let empty = o.datasets.is_empty();
-    view! {
-        {banner}
-        {empty.then(|| view! {
-            <p class="muted">"No datasets yet. Add one with " <code>"seal ingest --dataset NAME FILE"</code> "."</p>
-        })}
-        <section>
-            <h2>"Reward-model accuracy"</h2>
-            <p class="muted">
-                "Share of pairs where the model scores the human-chosen response strictly higher; ties count as misses and are shown apart. Interval: Wilson 95 %."
-            </p>
-            <AccuracyTable rows=o.accuracy models=o.models.clone() />
-        </section>
-        <section>
-            <h2>"Datasets"</h2>
-            <DatasetTable rows=o.datasets />
-        </section>
-        <section>
-            <h2>"Reward models"</h2>
-            <ModelTable rows=o.models />
-        </section>
-        <footer class="muted">"SEAL Lab " {o.version}</footer>
-    }
-}
-
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.2} %", x * 100.0)
 }
 
 #[component]
-fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl IntoView {
+pub(crate) fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="muted">"No scores yet. Run " <code>"seal score --dataset D --model M"</code> "."</p> }
             .into_any();
@@ -112,7 +84,7 @@ fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl IntoView {
 }
 
 #[component]
-fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
+pub(crate) fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
     view! {
         <table id="datasets">
             <thead><tr>
@@ -141,7 +113,7 @@ fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
 }
 
 #[component]
-fn ModelTable(rows: Vec<ModelInfo>) -> impl IntoView {
+pub(crate) fn ModelTable(rows: Vec<ModelInfo>) -> impl IntoView {
     view! {
         <table id="models">
             <thead><tr>

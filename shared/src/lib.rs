@@ -126,6 +126,8 @@ pub enum ErrorCode {
     Busy,
     Internal,
 }
+pub mod browse;
+pub mod jobs;
 pub mod report;
 
 /// What `seal labels import` did.

@@ -185,20 +185,7 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
         }
         LabelsCmd::List { dataset } => {
             let store = Store::open(&data.store_file())?;
-            let sets: Vec<seal_shared::LabelSetInfo> = store
-                .label_sets(dataset.as_deref())?
-                .into_iter()
-                .map(|s| seal_shared::LabelSetInfo {
-                    dataset: s.dataset,
-                    name: s.name,
-                    labeler: s.labeler,
-                    prompt_version: s.prompt_version,
-                    source: s.source_uri,
-                    sha256: s.sha256,
-                    n_texts: s.n_texts,
-                    n_off_list: s.n_off_list,
-                })
-                .collect();
+            let sets = crate::pipeline::study::label_sets(&store, dataset.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&sets)?);
             } else if sets.is_empty() {

@@ -1,5 +1,6 @@
 //! The only module that names `actix_web`: the JSON API under `/api` and the embedded web UI.
-//! Handlers read through the store on the blocking pool; they never write.
+//! Handlers read through the store on the blocking pool; the writes are reviewer notes and the
+//! jobs (ingest, score, analyze), which run on threads of their own.
 //!
 //! May use: `pipeline` (read functions), `analysis` (slices), `features`, `store`, `seal_shared`.
 
@@ -9,6 +10,8 @@ use std::sync::Mutex;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use seal_shared as wire;
+use wire::browse::{NewNote, PairQuery};
+use wire::jobs::JobRequest;
 
 use crate::store::{Store, StoreError};
 
@@ -52,6 +55,9 @@ impl ResponseError for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
+        if let Some(b) = e.downcast_ref::<crate::pipeline::browse::BrowseError>() {
+            return ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: b.0.clone() });
+        }
         let code = match e.downcast_ref::<StoreError>() {
             Some(StoreError::NotFound(_)) => wire::ErrorCode::NotFound,
             Some(StoreError::Invalid(_)) => wire::ErrorCode::InvalidInput,
@@ -69,6 +75,9 @@ impl From<anyhow::Error> for ApiError {
 
 struct State {
     store: Mutex<Store>,
+    data: crate::config::DataDir,
+    browser: std::sync::Arc<crate::pipeline::browse::Browser>,
+    jobs: crate::pipeline::jobs::Jobs,
 }
 
 /// Runs a read on the blocking pool with its own connection.
@@ -114,80 +123,133 @@ async fn accuracy(state: web::Data<State>, path: web::Path<(String, String)>) ->
     Ok(HttpResponse::Ok().json(a))
 }
 
-/// A study (dataset, models, labels, features) and an optional slice, from the query string.
-#[derive(Debug, serde::Deserialize)]
-struct StudyQuery {
-    dataset: String,
-    pre: String,
-    post: String,
-    labels: Option<String>,
-    /// Comma-separated feature names.
-    features: Option<String>,
-    /// Comma-separated γ rule.
-    gamma_rule: Option<String>,
-    #[serde(flatten)]
-    slice: wire::report::Slice,
-    // Strings: serde's flatten hands every value over as a string.
-    limit: Option<String>,
-    offset: Option<String>,
+fn store_of(state: &web::Data<State>) -> Result<Store, ApiError> {
+    Ok(state
+        .store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?
+        .try_clone()
+        .map_err(anyhow::Error::from)?)
 }
 
-impl StudyQuery {
-    fn spec(&self) -> crate::pipeline::study::StudySpec<'_> {
-        let list = |s: &Option<String>| s.as_ref().map(|v| v.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect::<Vec<_>>());
-        crate::pipeline::study::StudySpec {
-            dataset: &self.dataset,
-            pre: &self.pre,
-            post: &self.post,
-            labels: self.labels.as_deref(),
-            features: list(&self.features),
-            gamma_rule: list(&self.gamma_rule)
-                .unwrap_or_else(|| crate::features::DEFAULT_GAMMA_RULE.iter().map(|s| s.to_string()).collect()),
-            roles: vec![],
-        }
-    }
-}
-
-/// Errors of a study request that are not the store's are about its parameters.
-fn invalid_unless_store(e: anyhow::Error) -> ApiError {
-    if e.downcast_ref::<StoreError>().is_some() {
-        ApiError::from(e)
-    } else {
-        ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: format!("{e:#}") })
-    }
-}
-
-/// `GET /api/report?dataset=&pre=&post=[&labels=&features=&gamma_rule=]`: the full SEAL report.
-async fn report(state: web::Data<State>, q: web::Query<StudyQuery>) -> Result<HttpResponse, ApiError> {
-    let q = q.into_inner();
-    let store = state.store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))?.try_clone().map_err(anyhow::Error::from)?;
-    let r = web::block(move || crate::pipeline::study::analyze(&store, &q.spec(), &Default::default()))
+/// `GET /api/report?dataset=&pre=&post=[&labels=&features=&gamma_rule=]`: the full SEAL report
+/// (computed once per study and data version).
+async fn report(state: web::Data<State>, q: web::Query<PairQuery>) -> Result<HttpResponse, ApiError> {
+    let store = store_of(&state)?;
+    let r = web::block(move || state.browser.report(&store, &q))
         .await
-        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
-        .map_err(invalid_unless_store)?;
-    Ok(HttpResponse::Ok().json(r))
+        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+    Ok(HttpResponse::Ok().json(&*r))
 }
 
-/// `GET /api/pairs?<study>&<slice fields>[&limit=&offset=]`: the pair ids behind a report count.
-async fn pairs(state: web::Data<State>, q: web::Query<StudyQuery>) -> Result<HttpResponse, ApiError> {
+/// `GET /api/pairs?dataset=[&pre=&post=&labels=][&<slice>][&q=&margin_*=&label_*=&sort=&dir=&limit=&offset=]`:
+/// a page of the pairs that match every filter.
+async fn pairs(state: web::Data<State>, q: web::Query<PairQuery>) -> Result<HttpResponse, ApiError> {
+    let store = store_of(&state)?;
+    let page = web::block(move || state.browser.page(&store, &q))
+        .await
+        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `GET /api/datasets/{dataset}/pairs/{pair_id}`: one pair in full.
+async fn pair(state: web::Data<State>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (dataset, id) = path.into_inner();
+    let d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id)).await?;
+    Ok(HttpResponse::Ok().json(d))
+}
+
+/// `POST /api/datasets/{dataset}/notes/{pair_id}` with `{"author", "text"}`: adds a note.
+async fn add_note(
+    state: web::Data<State>,
+    path: web::Path<(String, String)>,
+    body: web::Json<NewNote>,
+) -> Result<HttpResponse, ApiError> {
+    let (dataset, id) = path.into_inner();
+    let note = body.into_inner();
+    let n = read(&state, move |s| crate::pipeline::browse::add_note(s, &dataset, &id, &note.author, &note.text)).await?;
+    Ok(HttpResponse::Created().json(n))
+}
+
+/// `GET /api/label-sets[?dataset=]`.
+async fn label_sets(state: web::Data<State>, q: web::Query<DatasetFilter>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let store = state.store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned"))?.try_clone().map_err(anyhow::Error::from)?;
-    let num = |v: &Option<String>, name: &str, default: usize| -> Result<usize, ApiError> {
-        v.as_deref().map_or(Ok(default), |x| {
-            x.parse().map_err(|_| ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: format!("`{name}`: {x:?} is not a count") }))
-        })
-    };
-    let (limit, offset) = (num(&q.limit, "limit", 100)?, num(&q.offset, "offset", 0)?);
-    let out = web::block(move || -> anyhow::Result<serde_json::Value> {
-        let study = crate::pipeline::study::load_study(&store, &q.spec())?;
-        let ids = crate::analysis::select(&study, &q.slice)?;
-        let page: Vec<&str> = ids.iter().skip(offset).take(limit).copied().collect();
-        Ok(serde_json::json!({"slice": q.slice, "n": ids.len(), "offset": offset, "pair_ids": page}))
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
-    .map_err(invalid_unless_store)?;
-    Ok(HttpResponse::Ok().json(out))
+    let sets = read(&state, move |s| crate::pipeline::study::label_sets(s, q.dataset.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(sets))
+}
+
+#[derive(serde::Deserialize)]
+struct DatasetFilter {
+    dataset: Option<String>,
+}
+
+/// `POST /api/jobs` with a [`JobRequest`]: starts an ingest, score or analyze job.
+async fn start_job(state: web::Data<State>, body: web::Json<JobRequest>) -> Result<HttpResponse, ApiError> {
+    let store = store_of(&state)?;
+    let req = body.into_inner();
+    let st = state.clone();
+    let job = web::block(move || st.jobs.start(&store, &st.data, st.browser.clone(), req))
+        .await
+        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+    Ok(HttpResponse::Accepted().json(job))
+}
+
+/// `GET /api/jobs`: every job of this server process, oldest first.
+async fn jobs(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok().json(state.jobs.list())
+}
+
+fn no_job(id: u64) -> ApiError {
+    ApiError(wire::ApiError { code: wire::ErrorCode::NotFound, message: format!("no job {id}") })
+}
+
+/// `GET /api/jobs/{id}`.
+async fn job(state: web::Data<State>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (s, _) = state.jobs.get(id).ok_or_else(|| no_job(id))?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+/// `GET /api/jobs/{id}/events`: Server-Sent Events, one `data:` line with the job's status at
+/// once and after every change (checked every 100 ms); the stream ends when the job does.
+async fn job_events(state: web::Data<State>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    state.jobs.get(id).ok_or_else(|| no_job(id))?;
+    let stream = futures_util::stream::unfold((state, None::<u64>, false), move |(state, seen, ended)| async move {
+        if ended {
+            return None;
+        }
+        loop {
+            let (status, version) = state.jobs.get(id)?;
+            if seen != Some(version) {
+                let end = status.state != "running";
+                let event = format!("data: {}\n\n", serde_json::to_string(&status).ok()?);
+                return Some((Ok::<_, std::convert::Infallible>(web::Bytes::from(event)), (state, Some(version), end)));
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(stream))
+}
+
+/// The API's OpenAPI 3.1 description.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(OPENAPI)
+}
+
+/// A JSON body the API cannot read: 400 with what was wrong.
+fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: format!("request body: {err}") }).into()
+}
+
+/// A query string the API cannot read: 400 with what was wrong.
+fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: format!("query string: {err}") }).into()
 }
 
 async fn api_not_found() -> Result<HttpResponse, ApiError> {
@@ -220,8 +282,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/datasets", web::get().to(datasets))
             .route("/models", web::get().to(models))
             .route("/accuracy/{dataset}/{model}", web::get().to(accuracy))
+            .route("/label-sets", web::get().to(label_sets))
             .route("/report", web::get().to(report))
             .route("/pairs", web::get().to(pairs))
+            .route("/datasets/{dataset}/pairs/{pair_id:.*}", web::get().to(pair))
+            .route("/datasets/{dataset}/notes/{pair_id:.*}", web::post().to(add_note))
+            .route("/openapi.json", web::get().to(openapi))
+            .route("/jobs", web::post().to(start_job))
+            .route("/jobs", web::get().to(jobs))
+            .route("/jobs/{id}", web::get().to(job))
+            .route("/jobs/{id}/events", web::get().to(job_events))
             .default_service(web::to(api_not_found)),
     )
     .route("/{path:.*}", web::get().to(asset));
@@ -229,13 +299,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Serves the API and UI until the process is stopped. `on_bound` receives the bound address
 /// (port 0 picks a free one).
-pub fn serve(store: Store, host: &str, port: u16, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    let state = web::Data::new(State { store: Mutex::new(store) });
+pub fn serve(store: Store, data: crate::config::DataDir, host: &str, port: u16, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    let state = web::Data::new(State { store: Mutex::new(store), data, browser: Default::default(), jobs: Default::default() });
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(json_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
                 .wrap(actix_web::middleware::Compress::default())
                 .configure(configure)
         })

@@ -4,6 +4,8 @@
 //! May use: `config`, `domain`, `features`, `analysis`, `ingest`, `store`, `score`, `net`,
 //! `runtime`, `pyenv`.
 
+pub mod browse;
+pub mod jobs;
 pub mod study;
 
 use std::path::{Path, PathBuf};

@@ -285,3 +285,21 @@ pub fn compare_labels(store: &Store, dataset: &str, a: &str, b: &str, keys: &[St
     }
     Ok(analysis::label_agreement(&cols))
 }
+
+/// The label sets of one dataset or of all, as the CLI and the API list them.
+pub fn label_sets(store: &Store, dataset: Option<&str>) -> Result<Vec<wire::LabelSetInfo>> {
+    Ok(store
+        .label_sets(dataset)?
+        .into_iter()
+        .map(|s| wire::LabelSetInfo {
+            dataset: s.dataset,
+            name: s.name,
+            labeler: s.labeler,
+            prompt_version: s.prompt_version,
+            source: s.source_uri,
+            sha256: s.sha256,
+            n_texts: s.n_texts,
+            n_off_list: s.n_off_list,
+        })
+        .collect())
+}

@@ -6,7 +6,11 @@ use super::{Context, Result, StoreError};
 
 /// Never edit an applied entry; add a new one.
 pub(super) const MIGRATIONS: &[(u32, &str)] =
-    &[(1, include_str!("migrations/0001_init.sql")), (2, include_str!("migrations/0002_labels.sql"))];
+    &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_labels.sql")),
+    (3, include_str!("migrations/0003_notes.sql")),
+];
 
 const VIEWS: &str = include_str!("views.sql");
 

@@ -4,7 +4,10 @@
 //!
 //! May use: `domain`, `features` (the label vocabulary). Must not use: `ingest`, `score`, `http`, `pipeline`.
 
+mod browse;
 mod migrate;
+
+pub use browse::{score_pair, PairIndexColumns, PairPreview, PairRecord};
 
 use std::path::{Path, PathBuf};
 
@@ -1185,8 +1188,8 @@ impl Store {
         label_keys: &[&str],
         with_texts: bool,
     ) -> Result<StudyColumns> {
-        use duckdb::arrow::array::{Array, AsArray};
-        use duckdb::arrow::datatypes::{DataType, Float64Type};
+        use duckdb::arrow::array::AsArray;
+        use duckdb::arrow::datatypes::Float64Type;
 
         self.require_dataset(dataset)?;
         self.model(pre)?;
@@ -1252,13 +1255,7 @@ impl Store {
             ..Default::default()
         };
         let mut stmt = self.conn.prepare(&sql).ctx("load study")?;
-        let strings = |col: &dyn Array| -> Vec<String> {
-            match col.data_type() {
-                DataType::Utf8 => col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
-                DataType::LargeUtf8 => col.as_string::<i64>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
-                _ => col.as_string_view().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
-            }
-        };
+        let strings = browse::arrow_strings;
         for batch in stmt.query_arrow([]).ctx("load study")? {
             let f = |i: usize| batch.column(i).as_primitive::<Float64Type>();
             out.pair_ids.extend(strings(batch.column(0).as_ref()));

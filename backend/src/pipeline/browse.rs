@@ -1,0 +1,390 @@
+//! The example browser and the report behind the web UI: filtered, sorted pages of pairs, one
+//! pair in full, and the analysis report — over a small cache of loaded studies, keyed by the
+//! store's data version so that new pairs, scores or labels are seen at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::{anyhow, bail, Result};
+use seal_shared::browse::{PairDetail, PairPage, PairQuery, PairRow, PairSide, Turn, SORT_KEYS};
+use seal_shared::report::AnalysisReport;
+
+use crate::analysis::{self, angles, Derived, Study};
+use crate::ingest::transcript::{parse_turns, Role};
+use crate::pipeline::study::{load_study, StudySpec};
+use crate::store::{score_pair, PairIndexColumns, Store};
+
+/// Default and largest page sizes of the pairs list.
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 1000;
+/// Characters of each last response shown in a list row.
+pub const PREVIEW_CHARS: usize = 280;
+/// Studies kept in memory (each is a few columns per pair: ~30 MB at 160,800 pairs).
+const CACHE_ENTRIES: usize = 4;
+
+/// A loaded study: the store's data version and the study part of the query.
+#[derive(Debug, Clone, PartialEq)]
+struct Key {
+    version: String,
+    study: PairQuery,
+}
+
+struct StudyPart {
+    study: Study,
+    derived: Derived,
+    /// Study index → position in the dataset index.
+    pos: Vec<usize>,
+}
+
+struct Entry {
+    index: PairIndexColumns,
+    study: Option<StudyPart>,
+    report: OnceLock<std::result::Result<Arc<AnalysisReport>, String>>,
+}
+
+/// Loaded studies, most recently used last. Shared by the server's workers.
+#[derive(Default)]
+pub struct Browser {
+    cache: Mutex<Vec<(Key, Arc<Entry>)>>,
+}
+
+fn list(s: &Option<String>) -> Option<Vec<String>> {
+    s.as_ref().map(|v| v.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect())
+}
+
+fn invalid(msg: impl Into<String>) -> anyhow::Error {
+    anyhow!(BrowseError(msg.into()))
+}
+
+/// A request that cannot be answered as asked (a 400 for the API).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BrowseError(pub String);
+
+fn parse_count(v: &Option<String>, name: &str, default: usize) -> Result<usize> {
+    v.as_deref().map_or(Ok(default), |x| x.trim().parse().map_err(|_| invalid(format!("`{name}`: {x:?} is not a count"))))
+}
+
+fn parse_number(v: &Option<String>, name: &str) -> Result<Option<f64>> {
+    v.as_deref()
+        .map(|x| {
+            x.trim().parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| invalid(format!("`{name}`: {x:?} is not a number")))
+        })
+        .transpose()
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser::default()
+    }
+
+    fn entry(&self, store: &Store, q: &PairQuery) -> Result<Arc<Entry>> {
+        if q.dataset.is_empty() {
+            return Err(invalid("`dataset` is required"));
+        }
+        match (&q.pre, &q.post) {
+            (Some(_), None) | (None, Some(_)) => return Err(invalid("`pre` and `post` go together: give both models or neither")),
+            _ => {}
+        }
+        if q.pre.is_none() && (q.labels.is_some() || q.features.is_some() || q.gamma_rule.is_some()) {
+            return Err(invalid("`labels`, `features` and `gamma_rule` need a study: give `pre` and `post` too"));
+        }
+        let key = Key { version: store.data_version()?, study: q.study() };
+        {
+            let mut cache = self.cache.lock().map_err(|_| anyhow!("browser cache poisoned"))?;
+            if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+                let hit = cache.remove(i);
+                let entry = hit.1.clone();
+                cache.push(hit);
+                return Ok(entry);
+            }
+        }
+        // Loaded outside the lock: two workers may load the same study once each at worst.
+        let index = store.pair_index(&q.dataset)?;
+        let study = match (&q.pre, &q.post) {
+            (Some(pre), Some(post)) => {
+                let spec = StudySpec {
+                    dataset: &q.dataset,
+                    pre,
+                    post,
+                    labels: q.labels.as_deref(),
+                    features: list(&q.features),
+                    gamma_rule: list(&q.gamma_rule)
+                        .unwrap_or_else(|| crate::features::DEFAULT_GAMMA_RULE.iter().map(|s| s.to_string()).collect()),
+                    roles: vec![],
+                };
+                let study = load_study(store, &spec).map_err(|e| {
+                    if e.downcast_ref::<crate::store::StoreError>().is_some() {
+                        e
+                    } else {
+                        invalid(format!("{e:#}"))
+                    }
+                })?;
+                let at: HashMap<&str, usize> = index.pair_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+                let pos = study.pair_ids.iter().map(|id| at[id.as_str()]).collect();
+                let derived = Derived::of(&study);
+                Some(StudyPart { study, derived, pos })
+            }
+            _ => None,
+        };
+        let entry = Arc::new(Entry { index, study, report: OnceLock::new() });
+        let mut cache = self.cache.lock().map_err(|_| anyhow!("browser cache poisoned"))?;
+        cache.retain(|(k, _)| k.version == key.version);
+        if cache.len() >= CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        cache.push((key, entry.clone()));
+        Ok(entry)
+    }
+
+    /// The SEAL report of a study (computed once per data version).
+    pub fn report(&self, store: &Store, q: &PairQuery) -> Result<Arc<AnalysisReport>> {
+        if q.pre.is_none() {
+            return Err(invalid("a report needs `pre` and `post`"));
+        }
+        let entry = self.entry(store, q)?;
+        let part = entry.study.as_ref().expect("pre and post given");
+        entry
+            .report
+            .get_or_init(|| analysis::run(&part.study, &Default::default()).map(Arc::new).map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(invalid)
+    }
+
+    /// One page of the pairs that match every filter of `q`, in the requested order.
+    pub fn page(&self, store: &Store, q: &PairQuery) -> Result<PairPage> {
+        let limit = parse_count(&q.limit, "limit", DEFAULT_LIMIT)?;
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(invalid(format!("`limit` must be between 1 and {MAX_LIMIT}")));
+        }
+        let mut offset = parse_count(&q.offset, "offset", 0)?;
+        let mut limit = limit;
+        let entry = self.entry(store, q)?;
+        let order = matching(store, &entry, q)?;
+        let total = order.len();
+        let ids = |i: usize| -> &str {
+            match &entry.study {
+                Some(p) => &p.study.pair_ids[i],
+                None => &entry.index.pair_ids[i],
+            }
+        };
+        if let Some(id) = &q.around {
+            offset = order
+                .iter()
+                .position(|&i| ids(i) == id.as_str())
+                .ok_or_else(|| invalid(format!("`around`: pair `{id}` does not match the filters")))?;
+            limit = 1;
+        }
+        let page: Vec<usize> = order.iter().skip(offset).take(limit).copied().collect();
+        let page_ids: Vec<String> = page.iter().map(|&i| ids(i).to_owned()).collect();
+        let previews: HashMap<String, crate::store::PairPreview> =
+            store.pair_previews(&q.dataset, &page_ids, PREVIEW_CHARS)?.into_iter().collect();
+        let rows = page
+            .iter()
+            .zip(&page_ids)
+            .map(|(&i, id)| {
+                let p = &previews[id];
+                let base = entry.study.as_ref().map_or(i, |s| s.pos[i]);
+                let scores = match &entry.study {
+                    Some(s) => vec![
+                        score_pair(s.study.pre_model.clone(), s.study.pre_chosen[i], s.study.pre_rejected[i]),
+                        score_pair(s.study.post_model.clone(), s.study.post_chosen[i], s.study.post_rejected[i]),
+                    ],
+                    None => vec![],
+                };
+                PairRow {
+                    pair_id: id.clone(),
+                    subset: p.subset.clone(),
+                    chosen_response: p.chosen_response.clone(),
+                    rejected_response: p.rejected_response.clone(),
+                    chosen_chars: entry.index.chosen_chars[base],
+                    rejected_chars: entry.index.rejected_chars[base],
+                    scores,
+                }
+            })
+            .collect();
+        let before = offset.checked_sub(1).and_then(|i| order.get(i)).map(|&i| ids(i).to_owned());
+        let after = order.get(offset + limit).map(|&i| ids(i).to_owned());
+        Ok(PairPage { dataset: q.dataset.clone(), total: total as u64, offset: offset as u64, limit: limit as u64, rows, before, after })
+    }
+}
+
+/// Indices (into the study when there is one, else into the dataset index) of the pairs that
+/// match `q`, sorted as asked.
+fn matching(store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
+    let slice_needs_study = q.slice.model.is_some()
+        || q.slice.agreement.is_some()
+        || q.slice.regime.is_some()
+        || q.slice.gamma.is_some()
+        || q.slice.feature.is_some()
+        || q.slice.feature_side.is_some();
+    let mut keep: Vec<usize> = match &entry.study {
+        Some(part) => {
+            analysis::validate_slice(&part.study, &q.slice).map_err(|e| invalid(format!("{e:#}")))?;
+            analysis::select_indices(&part.study, &part.derived, &q.slice)
+        }
+        None => {
+            if slice_needs_study {
+                return Err(invalid("slice filters other than `subset` need a study: give `pre` and `post`"));
+            }
+            (0..entry.index.pair_ids.len()).filter(|&i| q.slice.subset.as_ref().is_none_or(|s| &entry.index.subsets[i] == s)).collect()
+        }
+    };
+    let id_of = |i: usize| -> &str {
+        match &entry.study {
+            Some(p) => &p.study.pair_ids[i],
+            None => &entry.index.pair_ids[i],
+        }
+    };
+    if let Some(needle) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let hits: HashSet<String> = store.search_pairs(&q.dataset, needle)?.into_iter().collect();
+        keep.retain(|&i| hits.contains(id_of(i)));
+    }
+    let (lo, hi) = (parse_number(&q.margin_min, "margin_min")?, parse_number(&q.margin_max, "margin_max")?);
+    if lo.is_some() || hi.is_some() {
+        let part = entry.study.as_ref().ok_or_else(|| invalid("margin filters need a study: give `pre` and `post`"))?;
+        let (c, r) = margin_columns(&part.study, q.margin_model.as_deref().unwrap_or("post"))?;
+        keep.retain(|&i| {
+            let m = c[i] - r[i];
+            lo.is_none_or(|lo| m >= lo) && hi.is_none_or(|hi| m <= hi)
+        });
+    }
+    if let Some(which) = &q.angle {
+        let part = entry.study.as_ref().ok_or_else(|| invalid("`angle` needs a study: give `pre` and `post`"))?;
+        let s = &part.study;
+        let angle = |i: usize| -> f64 {
+            match which.as_str() {
+                "theta" => angles::signed_angle(s.pre_chosen[i], s.pre_rejected[i], s.post_chosen[i], s.post_rejected[i]),
+                "phi_pre" => angles::direction(s.pre_chosen[i], s.pre_rejected[i]),
+                _ => angles::direction(s.post_chosen[i], s.post_rejected[i]),
+            }
+            .to_radians()
+        };
+        if !["theta", "phi_pre", "phi_post"].contains(&which.as_str()) {
+            return Err(invalid(format!("`angle`: {which:?} is not theta, phi_pre or phi_post")));
+        }
+        let (lo, hi) = (parse_number(&q.angle_min, "angle_min")?, parse_number(&q.angle_max, "angle_max")?);
+        keep.retain(|&i| {
+            let a = angle(i);
+            a.is_finite() && lo.is_none_or(|lo| a >= lo) && hi.is_none_or(|hi| a < hi)
+        });
+    }
+    if let Some(model) = &q.score_model {
+        let part = entry.study.as_ref().ok_or_else(|| invalid("`score_model` needs a study: give `pre` and `post`"))?;
+        let (c, r) = margin_columns(&part.study, model).map_err(|_| invalid(format!("`score_model`: {model:?} is not `pre` or `post`")))?;
+        let b = [
+            parse_number(&q.chosen_min, "chosen_min")?,
+            parse_number(&q.chosen_max, "chosen_max")?,
+            parse_number(&q.rejected_min, "rejected_min")?,
+            parse_number(&q.rejected_max, "rejected_max")?,
+        ];
+        let within = |x: f64, lo: Option<f64>, hi: Option<f64>| lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x < hi);
+        keep.retain(|&i| within(c[i], b[0], b[1]) && within(r[i], b[2], b[3]));
+    }
+    if let Some(key) = &q.label_key {
+        let part = entry.study.as_ref().ok_or_else(|| invalid("`label_key` needs a study with `labels`"))?;
+        let col = part
+            .study
+            .features
+            .iter()
+            .chain(&part.study.gamma_rule)
+            .find(|f| &f.name == key)
+            .ok_or_else(|| invalid(format!("`label_key`: `{key}` is not a feature of this study (add it to `features`)")))?;
+        let value = parse_number(&q.label_value, "label_value")?.ok_or_else(|| invalid("`label_key` needs `label_value`"))?;
+        let side = q.label_side.as_deref().unwrap_or("chosen");
+        let values = match side {
+            "chosen" => &col.chosen,
+            "rejected" => &col.rejected,
+            other => return Err(invalid(format!("`label_side`: {other:?} is not `chosen` or `rejected`"))),
+        };
+        keep.retain(|&i| values[i] == value);
+    }
+    sort(entry, q, &mut keep)?;
+    Ok(keep)
+}
+
+fn margin_columns<'a>(s: &'a Study, model: &str) -> Result<(&'a [f64], &'a [f64])> {
+    match model {
+        "pre" => Ok((&s.pre_chosen, &s.pre_rejected)),
+        "post" => Ok((&s.post_chosen, &s.post_rejected)),
+        other => Err(invalid(format!("`margin_model`: {other:?} is not `pre` or `post`"))),
+    }
+}
+
+fn sort(entry: &Entry, q: &PairQuery, keep: &mut [usize]) -> Result<()> {
+    let key = q.sort.as_deref().unwrap_or("dataset");
+    if !SORT_KEYS.contains(&key) {
+        return Err(invalid(format!("`sort`: {key:?} is not one of {}", SORT_KEYS.join(", "))));
+    }
+    let desc = match q.dir.as_deref().unwrap_or("asc") {
+        "asc" => false,
+        "desc" => true,
+        other => return Err(invalid(format!("`dir`: {other:?} is not `asc` or `desc`"))),
+    };
+    let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
+    match key {
+        "dataset" => keep.sort_by_key(|&i| base(i)),
+        "pair_id" => keep.sort_by(|&a, &b| entry.index.pair_ids[base(a)].cmp(&entry.index.pair_ids[base(b)])),
+        "length" => keep.sort_by_key(|&i| (entry.index.chosen_chars[base(i)] + entry.index.rejected_chars[base(i)], base(i))),
+        score_key => {
+            let part = entry.study.as_ref().ok_or_else(|| invalid(format!("`sort={score_key}` needs a study: give `pre` and `post`")))?;
+            let s = &part.study;
+            let value = |i: usize| -> f64 {
+                match score_key {
+                    "pre_margin" => s.pre_chosen[i] - s.pre_rejected[i],
+                    "post_margin" => s.post_chosen[i] - s.post_rejected[i],
+                    "pre_chosen" => s.pre_chosen[i],
+                    "post_chosen" => s.post_chosen[i],
+                    // Change of the margin from pre-D to post-D.
+                    _ => (s.post_chosen[i] - s.post_rejected[i]) - (s.pre_chosen[i] - s.pre_rejected[i]),
+                }
+            };
+            keep.sort_by(|&a, &b| value(a).total_cmp(&value(b)).then(base(a).cmp(&base(b))));
+        }
+    }
+    if desc {
+        keep.reverse();
+    }
+    Ok(())
+}
+
+fn side(context: &str, response: &str) -> PairSide {
+    let turns = parse_turns(&format!("{context}{response}"))
+        .into_iter()
+        .map(|t| Turn { role: if t.role == Role::Human { "human" } else { "assistant" }.into(), text: t.text })
+        .collect();
+    PairSide { context: context.to_owned(), response: response.to_owned(), turns }
+}
+
+/// One pair in full: both transcripts, every model's scores, every label set's labels, notes.
+pub fn pair_detail(store: &Store, dataset: &str, pair_id: &str) -> Result<PairDetail> {
+    let p = store.pair_record(dataset, pair_id)?;
+    Ok(PairDetail {
+        dataset: dataset.to_owned(),
+        pair_id: p.pair_id,
+        subset: p.subset,
+        split: p.split,
+        source_uri: p.source_uri,
+        line: p.line,
+        chosen: side(&p.chosen_context, &p.chosen_response),
+        rejected: side(&p.rejected_context, &p.rejected_response),
+        scores: store.pair_scores(dataset, pair_id)?,
+        labels: store.pair_labels(dataset, pair_id)?,
+        notes: store.notes(dataset, pair_id)?,
+    })
+}
+
+/// Adds a reviewer's note; author and text must not be blank.
+pub fn add_note(store: &Store, dataset: &str, pair_id: &str, author: &str, text: &str) -> Result<seal_shared::browse::Note> {
+    let (author, text) = (author.trim(), text.trim());
+    if author.is_empty() {
+        bail!(BrowseError("note field `author` is empty".into()));
+    }
+    if text.is_empty() {
+        bail!(BrowseError("note field `text` is empty".into()));
+    }
+    if text.chars().count() > 10_000 {
+        bail!(BrowseError("note field `text` is longer than 10,000 characters".into()));
+    }
+    Ok(store.add_note(dataset, pair_id, author, text)?)
+}

@@ -1,0 +1,213 @@
+//! Jobs started from the web app: ingest, score and analyze run on a thread of their own, with
+//! their own store connection, and publish their progress as a [`JobStatus`] that readers poll
+//! (the HTTP layer turns it into Server-Sent Events). Requests are checked before a job starts,
+//! so bad input is an error of the request, not a failed job.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use seal_shared::jobs::{JobRequest, JobStatus};
+use seal_shared::browse::PairQuery;
+
+use super::browse::{BrowseError, Browser};
+use super::{IngestOptions, ScoreJob, SourceFormat};
+use crate::config::DataDir;
+use crate::score::Device;
+use crate::store::Store;
+
+struct Job {
+    status: Mutex<JobStatus>,
+    started: Instant,
+    /// Bumped on every change, so a watcher can tell whether to send.
+    version: AtomicU64,
+}
+
+impl Job {
+    fn update(&self, f: impl FnOnce(&mut JobStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+            s.elapsed_s = self.started.elapsed().as_secs_f64();
+        }
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn snapshot(&self) -> JobStatus {
+        let mut s = self.status.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
+        if s.state == "running" {
+            s.elapsed_s = self.started.elapsed().as_secs_f64();
+        }
+        s
+    }
+}
+
+/// The jobs of one server process (newest last). They are not persisted: each is a run of a
+/// resumable pipeline stage, so one cut short by a restart is started again from the page.
+#[derive(Default)]
+pub struct Jobs {
+    jobs: Mutex<Vec<Arc<Job>>>,
+    next: AtomicU64,
+}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow!(BrowseError(msg.into()))
+}
+
+impl Jobs {
+    pub fn new() -> Jobs {
+        Jobs::default()
+    }
+
+    pub fn list(&self) -> Vec<JobStatus> {
+        self.jobs.lock().map(|j| j.iter().map(|x| x.snapshot()).collect()).unwrap_or_default()
+    }
+
+    /// A job's status and its change counter.
+    pub fn get(&self, id: u64) -> Option<(JobStatus, u64)> {
+        let jobs = self.jobs.lock().ok()?;
+        let j = jobs.iter().find(|j| j.status.lock().map(|s| s.id == id).unwrap_or(false))?;
+        Some((j.snapshot(), j.version.load(Ordering::SeqCst)))
+    }
+
+    /// Checks the request and starts the job on its own thread.
+    pub fn start(&self, store: &Store, data: &DataDir, browser: Arc<Browser>, req: JobRequest) -> Result<JobStatus> {
+        if req.dataset.trim().is_empty() {
+            return Err(bad("job field `dataset` is empty"));
+        }
+        let title = match req.kind.as_str() {
+            "ingest" => {
+                if req.sources.is_empty() {
+                    return Err(bad("an ingest job needs `sources`"));
+                }
+                format!("ingest {} into {}", req.sources.join(", "), req.dataset)
+            }
+            "score" => {
+                store.require_dataset(&req.dataset)?;
+                let model = req.model.as_deref().ok_or_else(|| bad("a score job needs `model`"))?;
+                store.model(model)?;
+                format!("score {} with {model}", req.dataset)
+            }
+            "analyze" => {
+                store.require_dataset(&req.dataset)?;
+                let (pre, post) = match (&req.pre, &req.post) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return Err(bad("an analyze job needs `pre` and `post`")),
+                };
+                store.model(pre)?;
+                store.model(post)?;
+                if let Some(l) = &req.labels {
+                    store.require_label_set(&req.dataset, l)?;
+                }
+                format!("analyze {}: {pre} → {post}{}", req.dataset, req.labels.as_ref().map(|l| format!(", labels {l}")).unwrap_or_default())
+            }
+            other => return Err(bad(format!("job field `kind`: {other:?} is not ingest, score or analyze"))),
+        };
+        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        let job = Arc::new(Job {
+            status: Mutex::new(JobStatus {
+                id,
+                kind: req.kind.clone(),
+                title,
+                state: "running".into(),
+                done: 0,
+                total: 0,
+                message: None,
+                elapsed_s: 0.0,
+            }),
+            started: Instant::now(),
+            version: AtomicU64::new(0),
+        });
+        self.jobs.lock().map_err(|_| anyhow!("job list poisoned"))?.push(job.clone());
+        let mut store = store.try_clone()?;
+        let data = data.clone();
+        let runner = job.clone();
+        std::thread::Builder::new().name(format!("job-{id}")).spawn(move || {
+            let outcome = run(&mut store, &data, &browser, &req, &runner);
+            runner.update(|s| match outcome {
+                Ok(msg) => {
+                    s.state = "done".into();
+                    s.message = Some(msg);
+                }
+                Err(e) => {
+                    s.state = "failed".into();
+                    s.message = Some(format!("{e:#}"));
+                }
+            });
+        })?;
+        Ok(job.snapshot())
+    }
+}
+
+fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, job: &Job) -> Result<String> {
+    match req.kind.as_str() {
+        "ingest" => {
+            let opts = IngestOptions {
+                format: SourceFormat::HhRlhf,
+                skip_invalid: false,
+                replace: false,
+                columns: Default::default(),
+                subset: None,
+                split: None,
+                hub_url: super::DEFAULT_HUB_URL.into(),
+            };
+            let s = super::ingest(store, data, &req.dataset, &req.sources, &opts)?;
+            let pairs: u64 = s.sources.iter().map(|x| x.n_pairs).sum();
+            job.update(|st| {
+                st.done = pairs;
+                st.total = pairs;
+            });
+            Ok(format!("{pairs} pairs in {} source(s)", s.sources.len()))
+        }
+        "score" => {
+            let model = req.model.as_deref().unwrap_or_default();
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let spec = ScoreJob {
+                dataset: req.dataset.clone(),
+                device: Device::Cpu,
+                batch_tokens: 8192,
+                max_batch: if cores <= 4 { 1 } else { 16 },
+                threads: None,
+                commit_every: 64,
+                limit: req.limit,
+            };
+            let mut done = 0u64;
+            let s = super::score_model(store, data, &spec, model, |p| match p {
+                super::Progress::Start { todo, .. } => job.update(|st| st.total = todo),
+                super::Progress::Pairs(n) => {
+                    done += n;
+                    job.update(|st| st.done = done);
+                }
+                super::Progress::Committed { done: d, .. } => {
+                    done = d;
+                    job.update(|st| st.done = d);
+                }
+                super::Progress::Finish => {}
+            })?;
+            Ok(format!(
+                "{} pairs scored now, {} already scored ({:.1} pairs/s)",
+                s.scored_now, s.already_scored, s.pairs_per_second
+            ))
+        }
+        _ => {
+            let q = PairQuery {
+                dataset: req.dataset.clone(),
+                pre: req.pre.clone(),
+                post: req.post.clone(),
+                labels: req.labels.clone(),
+                ..Default::default()
+            };
+            let r = browser.report(store, &q)?;
+            job.update(|st| {
+                st.done = r.n_pairs;
+                st.total = r.n_pairs;
+            });
+            Ok(format!(
+                "{} pairs; post-D accuracy {:.1} %, resistance {:.1} %",
+                r.n_pairs,
+                r.accuracy.iter().find(|a| a.role == "post" && a.subset.is_none()).map_or(f64::NAN, |a| a.accuracy * 100.0),
+                r.resistance.overall.share * 100.0
+            ))
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Reads for the example browser and the pair page, and reviewers' notes.
+
+use duckdb::arrow::array::{Array, AsArray};
+use duckdb::arrow::datatypes::{DataType, Int64Type};
+use duckdb::{params, OptionalExt};
+use seal_shared::browse::{LabelValue, Note, PairLabels, PairScore, ScorePair};
+
+use super::{Context, Result, Store, StoreError};
+use crate::domain::Agreement;
+
+/// Every pair of a dataset in dataset order (source, line), with the lengths the list sorts by.
+#[derive(Debug, Clone, Default)]
+pub struct PairIndexColumns {
+    pub pair_ids: Vec<String>,
+    pub subsets: Vec<String>,
+    /// Characters (Unicode scalar values) of the full chosen / rejected transcript.
+    pub chosen_chars: Vec<u64>,
+    pub rejected_chars: Vec<u64>,
+}
+
+/// The stored record of one pair.
+#[derive(Debug, Clone)]
+pub struct PairRecord {
+    pub pair_id: String,
+    pub subset: String,
+    pub split: String,
+    pub source_uri: String,
+    pub line: u64,
+    pub chosen_context: String,
+    pub chosen_response: String,
+    pub rejected_context: String,
+    pub rejected_response: String,
+}
+
+/// The preview of a pair in the list.
+#[derive(Debug, Clone)]
+pub struct PairPreview {
+    pub subset: String,
+    pub chosen_response: String,
+    pub rejected_response: String,
+}
+
+/// Strings of an Arrow column, whichever string layout DuckDB chose.
+pub(super) fn arrow_strings(col: &dyn Array) -> Vec<String> {
+    match col.data_type() {
+        DataType::Utf8 => col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+        DataType::LargeUtf8 => col.as_string::<i64>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+        _ => col.as_string_view().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+    }
+}
+
+/// `ILIKE` pattern for a literal substring (escapes `%`, `_` and the escape character).
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for ch in needle.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// A token that changes whenever pairs, scores, labels or models change, so readers can
+    /// cache what they derive from them.
+    pub fn data_version(&self) -> Result<String> {
+        self.conn
+            .query_row(
+                "SELECT concat_ws(':', (SELECT count(*) FROM pairs)::VARCHAR, (SELECT count(*) FROM scores)::VARCHAR,
+                        (SELECT coalesce(max(run_id), 0) FROM score_runs)::VARCHAR, (SELECT count(*) FROM labels)::VARCHAR,
+                        (SELECT count(*) FROM label_sets)::VARCHAR, (SELECT count(*) FROM models)::VARCHAR,
+                        (SELECT coalesce(max(imported_at)::VARCHAR, '') FROM label_sets),
+                        (SELECT coalesce(max(added_at)::VARCHAR, '') FROM models),
+                        (SELECT coalesce(max(ingested_at)::VARCHAR, '') FROM sources))",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("read data version")
+    }
+
+    /// Every pair of a dataset, in dataset order.
+    pub fn pair_index(&self, dataset: &str) -> Result<PairIndexColumns> {
+        self.require_dataset(dataset)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT pair_id, subset,
+                        length(chosen_context || chosen_response)::BIGINT,
+                        length(rejected_context || rejected_response)::BIGINT
+                 FROM pairs WHERE dataset = ? ORDER BY source_uri, line",
+            )
+            .ctx("read pair index")?;
+        let mut out = PairIndexColumns::default();
+        for batch in stmt.query_arrow(params![dataset]).ctx("read pair index")? {
+            out.pair_ids.extend(arrow_strings(batch.column(0).as_ref()));
+            out.subsets.extend(arrow_strings(batch.column(1).as_ref()));
+            out.chosen_chars.extend(batch.column(2).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
+            out.rejected_chars.extend(batch.column(3).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
+        }
+        Ok(out)
+    }
+
+    /// Ids of the pairs whose transcripts contain `needle` (case-insensitive), in dataset order.
+    pub fn search_pairs(&self, dataset: &str, needle: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT pair_id FROM pairs WHERE dataset = $1 AND (
+                    chosen_context ILIKE $2 ESCAPE '\\' OR chosen_response ILIKE $2 ESCAPE '\\'
+                    OR rejected_context ILIKE $2 ESCAPE '\\' OR rejected_response ILIKE $2 ESCAPE '\\')
+                 ORDER BY source_uri, line",
+            )
+            .ctx("search pairs")?;
+        let rows = stmt
+            .query_map(params![dataset, like_pattern(needle)], |r| r.get(0))
+            .ctx("search pairs")?
+            .collect::<std::result::Result<Vec<String>, _>>()
+            .ctx("search pairs")?;
+        Ok(rows)
+    }
+
+    /// Subset and the first `chars` characters of both last responses, for the given ids.
+    pub fn pair_previews(&self, dataset: &str, ids: &[String], chars: usize) -> Result<Vec<(String, PairPreview)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let list = ids.iter().map(|id| super::sql_literal(id)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT pair_id, subset, left(chosen_response, {chars}), left(rejected_response, {chars})
+             FROM pairs WHERE dataset = ? AND pair_id IN ({list})"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("read previews")?;
+        let rows = stmt
+            .query_map(params![dataset], |r| {
+                Ok((r.get(0)?, PairPreview { subset: r.get(1)?, chosen_response: r.get(2)?, rejected_response: r.get(3)? }))
+            })
+            .ctx("read previews")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read previews")?;
+        Ok(rows)
+    }
+
+    /// One pair as stored.
+    pub fn pair_record(&self, dataset: &str, pair_id: &str) -> Result<PairRecord> {
+        self.require_dataset(dataset)?;
+        self.conn
+            .query_row(
+                "SELECT pair_id, subset, split, source_uri, line, chosen_context, chosen_response,
+                        rejected_context, rejected_response
+                 FROM pairs WHERE dataset = ? AND pair_id = ?",
+                params![dataset, pair_id],
+                |r| {
+                    Ok(PairRecord {
+                        pair_id: r.get(0)?,
+                        subset: r.get(1)?,
+                        split: r.get(2)?,
+                        source_uri: r.get(3)?,
+                        line: r.get::<_, i64>(4)? as u64,
+                        chosen_context: r.get(5)?,
+                        chosen_response: r.get(6)?,
+                        rejected_context: r.get(7)?,
+                        rejected_response: r.get(8)?,
+                    })
+                },
+            )
+            .optional()
+            .ctx("read pair")?
+            .ok_or_else(|| StoreError::NotFound(format!("no pair `{pair_id}` in dataset `{dataset}`")))
+    }
+
+    /// Every model's scores of one pair, by model name.
+    pub fn pair_scores(&self, dataset: &str, pair_id: &str) -> Result<Vec<PairScore>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.model, s.chosen_score, s.rejected_score, s.chosen_tokens, s.rejected_tokens,
+                        s.chosen_truncated, s.rejected_truncated, r.provider
+                 FROM scores s JOIN score_runs r USING (run_id)
+                 WHERE s.dataset = ? AND s.pair_id = ? ORDER BY s.model",
+            )
+            .ctx("read pair scores")?;
+        let rows = stmt
+            .query_map(params![dataset, pair_id], |r| {
+                let (c, rj): (f64, f64) = (r.get(1)?, r.get(2)?);
+                Ok(PairScore {
+                    score: score_pair(r.get(0)?, c, rj),
+                    chosen_tokens: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
+                    rejected_tokens: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                    chosen_truncated: r.get(5)?,
+                    rejected_truncated: r.get(6)?,
+                    provider: r.get(7)?,
+                })
+            })
+            .ctx("read pair scores")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read pair scores")?;
+        Ok(rows)
+    }
+
+    /// Every label set's labels of one pair, by label set name; values as stored text.
+    pub fn pair_labels(&self, dataset: &str, pair_id: &str) -> Result<Vec<PairLabels>> {
+        let keys: Vec<&str> = crate::features::KEYS.iter().map(|(k, _)| *k).collect();
+        let cols = keys.iter().map(|k| format!("{k}::VARCHAR")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT l.label_set, s.labeler, l.side, {cols}
+             FROM labels l JOIN label_sets s ON s.dataset = l.dataset AND s.name = l.label_set
+             WHERE l.dataset = ? AND l.pair_id = ? ORDER BY l.label_set, l.side"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("read pair labels")?;
+        let rows = stmt
+            .query_map(params![dataset, pair_id], |r| {
+                let values: Vec<String> = (0..keys.len()).map(|i| r.get(3 + i)).collect::<duckdb::Result<_>>()?;
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?, values))
+            })
+            .ctx("read pair labels")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read pair labels")?;
+        let mut out: Vec<PairLabels> = Vec::new();
+        for (set, labeler, side, values) in rows {
+            if out.last().is_none_or(|l| l.label_set != set) {
+                out.push(PairLabels {
+                    label_set: set.clone(),
+                    labeler,
+                    values: keys
+                        .iter()
+                        .map(|k| LabelValue { key: k.to_string(), chosen: String::new(), rejected: String::new() })
+                        .collect(),
+                });
+            }
+            let entry = out.last_mut().expect("pushed above");
+            for (slot, v) in entry.values.iter_mut().zip(values) {
+                if side == "chosen" {
+                    slot.chosen = v;
+                } else {
+                    slot.rejected = v;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a reviewer's note to a pair (which must exist).
+    pub fn add_note(&self, dataset: &str, pair_id: &str, author: &str, text: &str) -> Result<Note> {
+        self.pair_record(dataset, pair_id)?;
+        self.conn
+            .query_row(
+                "INSERT INTO notes (dataset, pair_id, author, text) VALUES (?, ?, ?, ?)
+                 RETURNING id, author, text, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ')",
+                params![dataset, pair_id, author, text],
+                note_row,
+            )
+            .ctx("add note")
+    }
+
+    /// A pair's notes, oldest first.
+    pub fn notes(&self, dataset: &str, pair_id: &str) -> Result<Vec<Note>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, author, text, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') FROM notes
+                 WHERE dataset = ? AND pair_id = ? ORDER BY id",
+            )
+            .ctx("read notes")?;
+        let rows = stmt
+            .query_map(params![dataset, pair_id], note_row)
+            .ctx("read notes")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read notes")?;
+        Ok(rows)
+    }
+}
+
+fn note_row(r: &duckdb::Row<'_>) -> duckdb::Result<Note> {
+    Ok(Note { id: r.get(0)?, author: r.get(1)?, text: r.get(2)?, created_at: r.get(3)? })
+}
+
+/// A model's two scores as the wire shows them.
+pub fn score_pair(model: String, chosen: f64, rejected: f64) -> ScorePair {
+    let agreement = match Agreement::of(chosen, rejected) {
+        Agreement::Agree => "agree",
+        Agreement::Disagree => "disagree",
+        Agreement::Tie => "tie",
+    };
+    ScorePair { model, chosen, rejected, margin: chosen - rejected, agreement: agreement.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_match_literally() {
+        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
+}

@@ -1,0 +1,142 @@
+//! The jobs page: start ingest, score and analyze jobs on the server and follow them live (one
+//! Server-Sent Events stream per running job); failures show their message.
+
+use leptos::prelude::*;
+use seal_shared::jobs::{JobRequest, JobStatus};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Follows a running job until it ends.
+fn watch(id: u64, jobs: RwSignal<Vec<JobStatus>>) {
+    let Ok(es) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events")) else {
+        return;
+    };
+    let es2 = es.clone();
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+        let Some(text) = ev.data().as_string() else { return };
+        let Ok(status) = serde_json::from_str::<JobStatus>(&text) else { return };
+        let ended = status.state != "running";
+        jobs.update(|v| match v.iter_mut().find(|x| x.id == status.id) {
+            Some(x) => *x = status,
+            None => v.push(status),
+        });
+        if ended {
+            es2.close();
+        }
+    });
+    es.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The stream lives as long as the job; the handler is released with the page.
+    on_message.forget();
+}
+
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    let jobs = RwSignal::new(Vec::<JobStatus>::new());
+    let overview = LocalResource::new(crate::api::overview);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(list) = crate::api::jobs().await {
+            for j in list.iter().filter(|j| j.state == "running") {
+                watch(j.id, jobs);
+            }
+            jobs.set(list);
+        }
+    });
+    let kind = RwSignal::new("score".to_owned());
+    let dataset = RwSignal::new(String::new());
+    let sources = RwSignal::new(String::new());
+    let model = RwSignal::new(String::new());
+    let pre = RwSignal::new(String::new());
+    let post = RwSignal::new(String::new());
+    let labels = RwSignal::new(String::new());
+    let error = RwSignal::new(String::new());
+    let opt = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let req = JobRequest {
+            kind: kind.get_untracked(),
+            dataset: dataset.get_untracked().trim().to_owned(),
+            sources: sources.get_untracked().split_whitespace().map(str::to_owned).collect(),
+            model: opt(model.get_untracked()),
+            limit: None,
+            pre: opt(pre.get_untracked()),
+            post: opt(post.get_untracked()),
+            labels: opt(labels.get_untracked()),
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            match crate::api::start_job(req).await {
+                Ok(s) => {
+                    error.set(String::new());
+                    let (id, running) = (s.id, s.state == "running");
+                    jobs.update(|v| v.push(s));
+                    if running {
+                        watch(id, jobs);
+                    }
+                }
+                Err(e) => error.set(e),
+            }
+        });
+    };
+    let names = move || {
+        overview.get().and_then(Result::ok).map(|o| {
+            (o.datasets.iter().map(|d| d.name.clone()).collect::<Vec<_>>(), o.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>())
+        })
+    };
+    view! {
+        <section id="jobs">
+            <h2>"Jobs"</h2>
+            <form id="job-form" class="filters" on:submit=submit>
+                <label>"job "
+                    <select id="job-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                        <option value="score" selected=true>"score"</option>
+                        <option value="analyze">"analyze"</option>
+                        <option value="ingest">"ingest (hh-rlhf)"</option>
+                    </select>
+                </label>
+                <label>"dataset " <input id="job-dataset" list="dataset-names" bind:value=dataset /></label>
+                <datalist id="dataset-names">{move || names().map(|(d, _)| d.into_iter().map(|n| view! { <option value=n></option> }).collect_view())}</datalist>
+                <datalist id="model-names">{move || names().map(|(_, m)| m.into_iter().map(|n| view! { <option value=n></option> }).collect_view())}</datalist>
+                {move || match kind.get().as_str() {
+                    "ingest" => view! { <label>"sources " <input id="job-sources" size="50" placeholder="paths, URLs or hf://datasets/… (space-separated)" bind:value=sources /></label> }.into_any(),
+                    "score" => view! { <label>"model " <input id="job-model" list="model-names" bind:value=model /></label> }.into_any(),
+                    _ => view! {
+                        <label>"pre-D " <input id="job-pre" list="model-names" bind:value=pre /></label>
+                        <label>"post-D " <input id="job-post" list="model-names" bind:value=post /></label>
+                        <label>"labels " <input id="job-labels" bind:value=labels /></label>
+                    }.into_any(),
+                }}
+                <button type="submit" id="job-start">"start"</button>
+                <span class="error" id="job-error">{move || error.get()}</span>
+            </form>
+            {move || {
+                let list = jobs.get();
+                if list.is_empty() {
+                    return view! { <p class="muted" id="no-jobs">"No jobs yet in this server session."</p> }.into_any();
+                }
+                view! {
+                    <table id="job-list" class="compact">
+                        <thead><tr><th>"#"</th><th>"job"</th><th>"progress"</th><th>"state"</th><th class="num">"time"</th><th>"outcome"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().rev().map(|j| {
+                                let pct = if j.total > 0 { 100.0 * j.done as f64 / j.total as f64 } else if j.state == "done" { 100.0 } else { 0.0 };
+                                let class = format!("job {}", j.state);
+                                view! {
+                                    <tr class=class data-job=j.id data-state=j.state.clone()>
+                                        <td>{j.id}</td>
+                                        <td>{j.title.clone()}</td>
+                                        <td class="progress">
+                                            <span class="bar"><span class="fill" style=format!("width:{pct:.1}%")></span></span>
+                                            {if j.total > 0 { format!("{} / {}", j.done, j.total) } else { String::new() }}
+                                        </td>
+                                        <td class="state">{j.state.clone()}</td>
+                                        <td class="num">{format!("{:.1} s", j.elapsed_s)}</td>
+                                        <td class=if j.state == "failed" { "message error" } else { "message" }>{j.message.clone().unwrap_or_default()}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,624 @@
+//! The study overview: accuracies, regimes, γ × δ mosaics, feature imprint, the reward-shift
+//! and misalignment regressions, reward directions and shifts, feature occurrence. Every
+//! element that stands for pairs links to them in the example browser.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_location, use_navigate};
+use seal_shared::browse::PairQuery;
+use seal_shared::report::{AnalysisReport, Count, Regression, Slice};
+use seal_shared::{Overview, LabelSetInfo};
+
+use crate::charts::{self, ChartView, Coef, MosaicColumn, AGREE, CHOSEN, DIFF, DISAGREE, POST, PRE, REJECTED, TIE};
+use crate::query::{pairs_href, slice_href, to_query_string};
+use crate::{pct, AccuracyTable, DatasetTable, ModelTable};
+
+/// The study the URL names, with gaps filled from what exists: the first dataset, the models
+/// that scored it (one named like "pre" as pre-D, one like "post" as post-D, else the first two).
+fn resolve(q: &PairQuery, o: &Overview) -> Option<PairQuery> {
+    let mut s = q.study();
+    if s.dataset.is_empty() {
+        s.dataset = o.datasets.first()?.name.clone();
+    }
+    let scored: Vec<&str> = o.accuracy.iter().filter(|a| a.dataset == s.dataset).map(|a| a.model.as_str()).collect();
+    if s.pre.is_none() || s.post.is_none() {
+        if scored.len() < 2 {
+            return None;
+        }
+        let pre = scored.iter().find(|m| m.ends_with("pre")).unwrap_or(&scored[0]).to_string();
+        let post = scored.iter().find(|m| m.ends_with("post") && **m != pre).or_else(|| scored.iter().find(|m| **m != pre)).unwrap().to_string();
+        s.pre = Some(pre);
+        s.post = Some(post);
+    }
+    Some(s)
+}
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let location = use_location();
+    let overview = LocalResource::new(crate::api::overview);
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let search = location.search.get();
+                Suspend::new(async move {
+                    match overview.await {
+                        Ok(o) => {
+                            let q = crate::query::from_query_string(&search);
+                            view! { <OverviewBody o=o q=q /> }.into_any()
+                        }
+                        Err(e) => view! { <p class="error" id="load-error">{e}</p> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn OverviewBody(o: Overview, q: PairQuery) -> impl IntoView {
+    let test_models: Vec<String> = o.models.iter().filter(|m| m.is_test_model).map(|m| m.name.clone()).collect();
+    let banner = (!test_models.is_empty()).then(|| {
+        view! {
+            <p class="banner" id="test-model-banner">
+                "Scores of " {test_models.join(", ")}
+                " come from generated test models (small random networks), not real reward models."
+            </p>
+        }
+    });
+    let study = resolve(&q, &o);
+    let empty = o.datasets.is_empty();
+    view! {
+        {banner}
+        {empty.then(|| view! {
+            <p class="muted" id="empty-state">"No datasets yet. Add one with " <code>"seal ingest --dataset NAME FILE"</code> "."</p>
+        })}
+        {match study {
+            Some(s) => view! { <StudySection o=o.clone() study=s /> }.into_any(),
+            None => (!empty).then(|| view! {
+                <p class="muted" id="no-study">
+                    "A study needs two reward models that scored the same dataset. Run "
+                    <code>"seal score --dataset D --model PRE --model POST"</code> "."
+                </p>
+            }).into_any(),
+        }}
+        <section>
+            <h2>"Reward-model accuracy, every dataset"</h2>
+            <p class="muted">
+                "Share of pairs where the model scores the human-chosen response strictly higher; ties count as misses and are shown apart. Interval: Wilson 95 %."
+            </p>
+            <AccuracyTable rows=o.accuracy.clone() models=o.models.clone() />
+        </section>
+        <section>
+            <h2>"Datasets"</h2>
+            <DatasetTable rows=o.datasets.clone() />
+        </section>
+        <section>
+            <h2>"Reward models"</h2>
+            <ModelTable rows=o.models.clone() />
+        </section>
+        <footer class="muted">"SEAL Lab " {o.version.clone()}</footer>
+    }
+}
+
+#[component]
+fn StudyPicker(o: Overview, study: PairQuery) -> impl IntoView {
+    let navigate = use_navigate();
+    let sets = LocalResource::new({
+        let ds = study.dataset.clone();
+        move || crate::api::label_sets(ds.clone())
+    });
+    let base = study.clone();
+    let go = move |edit: &dyn Fn(&mut PairQuery)| {
+        let mut s = base.clone();
+        edit(&mut s);
+        navigate(&format!("/?{}", to_query_string(&s)), Default::default());
+    };
+    let go = std::sync::Arc::new(go);
+    let models: Vec<String> = o.accuracy.iter().filter(|a| a.dataset == study.dataset).map(|a| a.model.clone()).collect();
+    let select = |id: &'static str, current: String, options: Vec<String>, on: std::sync::Arc<dyn Fn(String) + Send + Sync>| {
+        view! {
+            <select id=id on:change=move |ev| on(event_target_value(&ev))>
+                {options.into_iter().map(|m| {
+                    let sel = m == current;
+                    view! { <option value=m.clone() selected=sel>{m.clone()}</option> }
+                }).collect_view()}
+            </select>
+        }
+    };
+    let g1 = go.clone();
+    let g2 = go.clone();
+    let g3 = go.clone();
+    let g4 = go.clone();
+    let datasets: Vec<String> = o.datasets.iter().map(|d| d.name.clone()).collect();
+    let current_labels = study.labels.clone().unwrap_or_default();
+    view! {
+        <div class="picker" id="study-picker">
+            <label>"dataset " {select("pick-dataset", study.dataset.clone(), datasets, std::sync::Arc::new(move |v| g1(&|s: &mut PairQuery| {
+                *s = PairQuery { dataset: v.clone(), ..Default::default() };
+            })))}</label>
+            <label><span class="swatch pre"></span>"pre-D " {select("pick-pre", study.pre.clone().unwrap_or_default(), models.clone(), std::sync::Arc::new(move |v| g2(&|s: &mut PairQuery| s.pre = Some(v.clone()))))}</label>
+            <label><span class="swatch post"></span>"post-D " {select("pick-post", study.post.clone().unwrap_or_default(), models.clone(), std::sync::Arc::new(move |v| g3(&|s: &mut PairQuery| s.post = Some(v.clone()))))}</label>
+            <label>"labels "
+                <Suspense fallback=|| view! { <span class="muted">"…"</span> }>
+                    {move || {
+                        let g4 = g4.clone();
+                        let current = current_labels.clone();
+                        Suspend::new(async move {
+                            let sets: Vec<LabelSetInfo> = sets.await.unwrap_or_default();
+                            let mut names = vec![String::new()];
+                            names.extend(sets.into_iter().map(|s| s.name));
+                            view! {
+                                <select id="pick-labels" on:change=move |ev| {
+                                    let v = event_target_value(&ev);
+                                    g4(&|s: &mut PairQuery| s.labels = (!v.is_empty()).then(|| v.clone()));
+                                }>
+                                    {names.into_iter().map(|n| {
+                                        let sel = n == current;
+                                        let shown = if n.is_empty() { "none".to_owned() } else { n.clone() };
+                                        view! { <option value=n selected=sel>{shown}</option> }
+                                    }).collect_view()}
+                                </select>
+                            }
+                        })
+                    }}
+                </Suspense>
+            </label>
+        </div>
+    }
+}
+
+#[component]
+fn StudySection(o: Overview, study: PairQuery) -> impl IntoView {
+    let report = LocalResource::new({
+        let s = study.clone();
+        move || crate::api::report(s.clone())
+    });
+    let picker_study = study.clone();
+    view! {
+        <section id="study">
+            <h2>"Study"</h2>
+            <StudyPicker o=o study=picker_study />
+            <Suspense fallback=|| view! { <p class="muted" id="report-loading">"Computing the report…"</p> }>
+                {move || {
+                    let study = study.clone();
+                    Suspend::new(async move {
+                        match report.await {
+                            Ok(r) => view! { <Report r=r study=study /> }.into_any(),
+                            Err(e) => view! { <p class="error" id="report-error">{e}</p> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </section>
+    }
+}
+
+fn count_link(study: &PairQuery, c: &Count, id: String) -> impl IntoView {
+    let href = slice_href(study, &c.slice);
+    view! {
+        <a href=href class="count" data-slice=id>
+            {c.n} <span class="muted">{format!(" ({})", pct(c.share))}</span>
+        </a>
+    }
+}
+
+fn role_color(role: &str) -> plotters::style::RGBColor {
+    match role {
+        "pre" => PRE,
+        "post" => POST,
+        _ => DIFF,
+    }
+}
+
+const GAMMA_NAMES: [(&str, &str); 3] = [("c", "γ = c: labeler prefers chosen"), ("i", "γ = i: indifferent"), ("r", "γ = r: prefers rejected")];
+
+#[component]
+fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    let variant = RwSignal::new("pair_fe".to_owned());
+    let warnings = r.warnings.clone();
+    let st = study.clone();
+    let r2 = r.clone();
+    let imprint = move || {
+        let v = variant.get();
+        let coefs: Vec<Coef> = r2
+            .imprint
+            .iter()
+            .filter(|x| x.variant == v && x.feature != "const")
+            .map(|x| {
+                let series = match x.model_role.as_str() {
+                    "pre" => 0,
+                    "post" => 1,
+                    _ => 2,
+                };
+                let half = 1.96 * x.std_error;
+                Coef {
+                    category: x.feature.clone(),
+                    series,
+                    estimate: x.estimate,
+                    low: x.estimate - half,
+                    high: x.estimate + half,
+                    significant: x.p_adjusted < r2.settings.alpha,
+                    href: slice_href(&st, &Slice { feature: Some(x.feature.clone()), feature_side: Some("differs".into()), ..Default::default() }),
+                    title: format!(
+                        "{} ({}): {:+.4} ± {:.4} (95 %), p = {:.3e}, Bonferroni p = {:.3e}, n = {} — opens the pairs where it differs between chosen and rejected",
+                        x.feature, x.model, x.estimate, half, x.p_value, x.p_adjusted, x.n
+                    ),
+                }
+            })
+            .collect();
+        let pre = format!("pre-D {}", r2.pre_model);
+        let post = format!("post-D {}", r2.post_model);
+        let chart = charts::coef_plot(760, "coefficient (reward units), 95 % interval", &coefs, &[(pre.as_str(), PRE), (post.as_str(), POST), ("post − pre", DIFF)], "filled: significant after Bonferroni · hollow: not");
+        view! { <ChartView chart=chart id="imprint-chart".to_owned() /> }
+    };
+    let has_imprint = !r.imprint.is_empty();
+    let n_pairs = r.n_pairs;
+    // Marks the moment the report's figures are in the page (read by scripts/bench_web.py).
+    Effect::new(move |_| {
+        if let Some(p) = window().performance() {
+            let _ = p.mark("seal-report-rendered");
+        }
+    });
+    view! {
+        <div id="report" data-pairs=n_pairs>
+            <p class="muted">{format!("{} pairs scored by both models{}.", r.n_pairs, r.label_set.as_ref().map(|l| format!(", labels `{l}`")).unwrap_or_default())}</p>
+            {(!warnings.is_empty()).then(|| view! {
+                <ul class="warnings">{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
+            })}
+            <Accuracy r=r.clone() study=study.clone() />
+            <Regimes r=r.clone() study=study.clone() />
+            <Mosaics r=r.clone() study=study.clone() />
+            <section>
+                <h3>"Feature imprint"</h3>
+                <p class="muted">"How much each feature of a text moves its reward. Pair fixed effects (the paper's formula; SEs clustered by pair) compare chosen and rejected within a pair; pooled OLS is the released code's regression. Click a coefficient for the pairs where the feature differs."</p>
+                {has_imprint.then(|| view! {
+                    <div class="toggle" id="variant-toggle">
+                        <button class=move || if variant.get() == "pair_fe" { "on" } else { "" } id="variant-pair-fe" on:click=move |_| variant.set("pair_fe".into())>"pair fixed effects"</button>
+                        <button class=move || if variant.get() == "pooled" { "on" } else { "" } id="variant-pooled" on:click=move |_| variant.set("pooled".into())>"pooled OLS"</button>
+                    </div>
+                })}
+                {if has_imprint { imprint.into_any() } else { view! { <p class="muted" id="no-imprint">"No features in this study: pick a label set, or run " <code>"seal analyze --features response_chars,…"</code> "."</p> }.into_any() }}
+            </section>
+            <Regressions r=r.clone() study=study.clone() />
+            <Angles r=r.clone() study=study.clone() />
+            <FeatureTests r=r study=study />
+        </div>
+    }
+}
+
+#[component]
+fn Accuracy(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    let coefs: Vec<Coef> = r
+        .accuracy
+        .iter()
+        .filter(|a| a.subset.is_none())
+        .map(|a| Coef {
+            category: format!("{} ({})", a.model, a.role),
+            series: if a.role == "pre" { 0 } else { 1 },
+            estimate: a.accuracy,
+            low: a.ci_low,
+            high: a.ci_high,
+            significant: true,
+            href: slice_href(&study, &a.agree.slice),
+            title: format!("{}: {} of {} pairs agree ({}), CI {}–{}; {} ties", a.model, a.agree.n, a.n, pct(a.accuracy), pct(a.ci_low), pct(a.ci_high), a.tie.n),
+        })
+        .collect();
+    let chart = charts::coef_plot(760, "accuracy (Wilson 95 % interval)", &coefs, &[("pre-D", PRE), ("post-D", POST)], "click a model for the pairs it agrees on");
+    view! {
+        <section>
+            <h3>"Accuracy"</h3>
+            <ChartView chart=chart id="accuracy-chart".to_owned() />
+            <table id="accuracy-by-subset" class="compact">
+                <thead><tr><th>"model"</th><th>"subset"</th><th class="num">"agree"</th><th class="num">"disagree"</th><th class="num">"tie"</th></tr></thead>
+                <tbody>
+                    {r.accuracy.iter().map(|a| view! {
+                        <tr>
+                            <td><span class=format!("swatch {}", a.role)></span>{a.model.clone()}</td>
+                            <td>{a.subset.clone().unwrap_or_else(|| "all".into())}</td>
+                            <td class="num">{count_link(&study, &a.agree, format!("{}-agree-{}", a.role, a.subset.clone().unwrap_or_default()))}</td>
+                            <td class="num">{count_link(&study, &a.disagree, format!("{}-disagree", a.role))}</td>
+                            <td class="num">{count_link(&study, &a.tie, format!("{}-tie", a.role))}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn Regimes(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    let g = &r.regimes;
+    let res = &r.resistance;
+    view! {
+        <section>
+            <h3>"Alignment regimes (pre-D → post-D)"</h3>
+            <table id="regimes" class="compact regimes">
+                <thead><tr><th></th><th>"post-D agrees"</th><th>"post-D does not agree"</th></tr></thead>
+                <tbody>
+                    <tr><th>"pre-D agrees"</th>
+                        <td>"stayed aligned " {count_link(&study, &g.stayed_aligned, "stayed_aligned".into())}</td>
+                        <td>"reversed " {count_link(&study, &g.reversed, "reversed".into())}</td></tr>
+                    <tr><th>"pre-D does not agree"</th>
+                        <td>"got aligned " {count_link(&study, &g.got_aligned, "got_aligned".into())}</td>
+                        <td>"resisted " {count_link(&study, &g.resisted, "resisted".into())}</td></tr>
+                </tbody>
+            </table>
+            <p>
+                "Alignment resistance (post-D does not prefer the chosen response, ties included): "
+                {count_link(&study, &res.overall, "resistance".into())}
+                {res.ambiguous.as_ref().map(|a| view! { " · ambiguous pairs (γ = i): " {count_link(&study, a, "ambiguous".into())} })}
+            </p>
+            {(!res.by_gamma.is_empty()).then(|| view! {
+                <table id="resistance-by-gamma" class="compact">
+                    <thead><tr><th>"LM-labeler γ"</th><th class="num">"post-D misaligned"</th><th class="num">"resisted"</th></tr></thead>
+                    <tbody>
+                        {GAMMA_NAMES.iter().filter_map(|(k, name)| {
+                            let m = res.by_gamma.get(*k)?;
+                            let rs = res.resisted_by_gamma.get(*k)?;
+                            Some(view! { <tr><td>{*name}</td><td class="num">{count_link(&study, m, format!("misaligned-{k}"))}</td><td class="num">{count_link(&study, rs, format!("resisted-{k}"))}</td></tr> })
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn Mosaics(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    let Some(g) = r.gamma.clone() else {
+        return view! { <section><h3>"γ × δ"</h3><p class="muted" id="no-gamma">"The LM-labeler preference γ needs a label set."</p></section> }.into_any();
+    };
+    let charts = g
+        .by_model
+        .iter()
+        .map(|gd| {
+            let cols: Vec<MosaicColumn> = GAMMA_NAMES
+                .iter()
+                .map(|(k, _)| {
+                    let size = match *k {
+                        "c" => &g.c,
+                        "i" => &g.i,
+                        _ => &g.r,
+                    };
+                    let cells = [("agree", AGREE), ("disagree", DISAGREE), ("tie", TIE)]
+                        .iter()
+                        .filter_map(|(a, color)| {
+                            let c = gd.cells.get(&format!("{k}/{a}"))?;
+                            Some((a.to_string(), c.share, *color, slice_href(&study, &c.slice), c.n))
+                        })
+                        .collect();
+                    MosaicColumn { name: format!("γ = {k}"), weight: size.n as f64, cells }
+                })
+                .collect();
+            let title = format!("{}-D {}: δ by γ", gd.role, gd.model);
+            let chart = charts::mosaic(370, 280, &title, &cols);
+            view! { <ChartView chart=chart id=format!("mosaic-{}", gd.role) /> }
+        })
+        .collect_view();
+    view! {
+        <section>
+            <h3>"LM-labeler preference γ × reward-model agreement δ"</h3>
+            <p class="muted">"Columns: γ (harmless, then helpful, by default), width ∝ pairs. Cells: the model agrees (green), disagrees (orange) or ties (grey) with the human label."</p>
+            <div class="row">{charts}</div>
+        </section>
+    }
+    .into_any()
+}
+
+fn regression_coefs(reg: &Regression, study: &PairQuery, alpha: f64) -> Vec<Coef> {
+    reg.coefficients
+        .iter()
+        .filter(|c| c.term != "const")
+        .map(|c| {
+            let (feature, side, series) = match c.term.rsplit_once('_') {
+                Some((f, "c")) => (f.to_owned(), "chosen", 0),
+                Some((f, "r")) => (f.to_owned(), "rejected", 1),
+                _ => (c.term.clone(), "chosen", 0),
+            };
+            let half = 1.96 * c.std_error;
+            Coef {
+                category: feature.clone(),
+                series,
+                estimate: c.estimate,
+                low: c.estimate - half,
+                high: c.estimate + half,
+                significant: c.p_adjusted < alpha,
+                href: pairs_href(study, |q| {
+                    q.label_key = Some(feature.clone());
+                    q.label_side = Some(side.into());
+                    q.label_value = Some("1".into());
+                }),
+                title: format!("{} of the {side} response: {:+.4} ± {:.4}, Bonferroni p = {:.3e} — opens the pairs whose {side} response has it", feature, c.estimate, half, c.p_adjusted),
+            }
+        })
+        .collect()
+}
+
+#[component]
+fn Regressions(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    let alpha = r.settings.alpha;
+    let one = |reg: &Option<Regression>, title: &'static str, id: &'static str, note: &'static str| {
+        reg.as_ref().map(|reg| {
+            let coefs = regression_coefs(reg, &study, alpha);
+            let chart = charts::coef_plot(760, "coefficient, 95 % interval", &coefs, &[("feature of chosen", CHOSEN), ("feature of rejected", REJECTED)], "filled: significant after Bonferroni · hollow: not");
+            view! {
+                <section>
+                    <h3>{title}</h3>
+                    <p class="muted">{format!("{note} n = {}, R² = {:.3}, Bonferroni × {}.", reg.n, reg.r_squared, reg.bonferroni)}</p>
+                    <ChartView chart=chart id=id.to_owned() />
+                </section>
+            }
+        })
+    };
+    view! {
+        {one(&r.shift_regression, "Reward shift θ on features", "shift-chart", "Outcome: the angle by which training rotated each pair's reward vector.")}
+        {one(&r.misalignment_regression, "Misalignment (linear probability model)", "misalignment-chart", "Outcome: 1 when the post-D model does not prefer the chosen response.")}
+    }
+}
+
+fn angle_href(study: &PairQuery, angle: &str, edges: &[f64], k: usize) -> String {
+    let last = edges.len().saturating_sub(2);
+    pairs_href(study, |q| {
+        q.angle = Some(angle.into());
+        q.angle_min = (k > 0).then(|| edges[k].to_string());
+        q.angle_max = (k < last).then(|| edges[k + 1].to_string());
+    })
+}
+
+#[component]
+fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    let a = r.angles.clone();
+    let s = study.clone();
+    let polar = |title: String, h: &seal_shared::report::Histogram, angle: &'static str, color, id: &'static str| {
+        let edges = h.edges.clone();
+        let st = s.clone();
+        let chart = charts::polar(300, &title, &h.edges, &h.counts, color, &move |k| angle_href(&st, angle, &edges, k));
+        view! { <ChartView chart=chart id=id.to_owned() /> }
+    };
+    let heat = a
+        .scores_2d
+        .iter()
+        .map(|(model, h)| {
+            let role = if *model == r.pre_model { "pre" } else { "post" };
+            let (xe, ye) = (h.x_edges.clone(), h.y_edges.clone());
+            let st = study.clone();
+            let href = move |i: usize, j: usize| {
+                pairs_href(&st, |q| {
+                    q.score_model = Some(role.into());
+                    q.chosen_min = (i > 0).then(|| xe[i].to_string());
+                    q.chosen_max = (i + 2 < xe.len()).then(|| xe[i + 1].to_string());
+                    q.rejected_min = (j > 0).then(|| ye[j].to_string());
+                    q.rejected_max = (j + 2 < ye.len()).then(|| ye[j + 1].to_string());
+                })
+            };
+            let chart = charts::heatmap(360, &format!("{role}-D {model}"), &h.x_edges, &h.y_edges, &h.counts, role_color(role), &href);
+            view! { <ChartView chart=chart id=format!("scores2d-{role}") /> }
+        })
+        .collect_view();
+    view! {
+        <section>
+            <h3>"Reward directions φ and shifts θ"</h3>
+            <p class="muted">
+                "φ: angle of (score of chosen, score of rejected) from the direction where both fall equally; between 0° and 180° the model prefers chosen. θ: how far training rotated a pair's reward vector (positive: towards preferring chosen). Wedge area ∝ pairs; click a count for its pairs."
+                {(a.undefined > 0).then(|| format!(" {} pairs have undefined angles (a zero reward vector).", a.undefined))}
+            </p>
+            <div class="row">
+                {polar(format!("φ pre-D (mean {:.1}°)", a.phi_pre_mean.unwrap_or(f64::NAN)), &a.phi_pre_polar, "phi_pre", PRE, "polar-phi-pre")}
+                {polar(format!("φ post-D (mean {:.1}°)", a.phi_post_mean.unwrap_or(f64::NAN)), &a.phi_post_polar, "phi_post", POST, "polar-phi-post")}
+                {polar("θ shift pre → post".to_owned(), &a.theta_polar, "theta", DIFF, "polar-theta")}
+            </div>
+            <table id="theta-stats" class="compact">
+                <thead><tr><th>"pairs"</th><th class="num">"n"</th><th class="num">"mean θ"</th><th class="num">"median"</th><th class="num">"share > 0"</th><th class="num">"sign test p"</th><th class="num">"t test p"</th></tr></thead>
+                <tbody>
+                    {a.theta.iter().map(|t| {
+                        let name = slice_name(&t.slice);
+                        let href = slice_href(&study, &t.slice);
+                        let f = |v: Option<f64>, d: usize| v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "—".into());
+                        view! {
+                            <tr>
+                                <td><a href=href>{name}</a></td>
+                                <td class="num">{t.n}</td>
+                                <td class="num">{f(t.mean, 2)}</td>
+                                <td class="num">{f(t.median, 2)}</td>
+                                <td class="num">{t.share_positive.map(pct).unwrap_or_else(|| "—".into())}</td>
+                                <td class="num">{t.sign_p.map(|p| format!("{p:.2e}")).unwrap_or_else(|| "—".into())}</td>
+                                <td class="num">{t.t_p.map(|p| format!("{p:.2e}")).unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <h3>"Scores of chosen against rejected"</h3>
+            <p class="muted">"Below the diagonal the model prefers the chosen response. Colour: pairs (log scale); click a cell for its pairs."</p>
+            <div class="row">{heat}</div>
+        </section>
+    }
+}
+
+fn slice_name(s: &Slice) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = &s.regime {
+        parts.push(r.replace('_', " "));
+    }
+    if let Some(g) = &s.gamma {
+        parts.push(format!("γ = {g}"));
+    }
+    if let Some(m) = &s.model {
+        parts.push(format!("{m}-D {}", s.agreement.clone().unwrap_or_default()));
+    }
+    if parts.is_empty() {
+        "all".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[component]
+fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    if r.feature_tests.is_empty() {
+        return ().into_any();
+    }
+    let alpha = r.settings.alpha;
+    let coefs: Vec<Coef> = r
+        .feature_tests
+        .iter()
+        .filter(|t| t.test == "mcnemar_exact")
+        .flat_map(|t| {
+            let significant = t.p_value.is_some_and(|p| p < alpha);
+            [(0, t.chosen_mean, &t.chosen_only, "chosen"), (1, t.rejected_mean, &t.rejected_only, "rejected")].map(|(series, mean, only, side)| Coef {
+                category: t.feature.clone(),
+                series,
+                estimate: mean,
+                low: f64::NAN,
+                high: f64::NAN,
+                significant,
+                href: only.as_ref().map_or_else(|| slice_href(&study, &Slice::default()), |c| slice_href(&study, &c.slice)),
+                title: format!(
+                    "{}: {:.1} % of {side} responses; {} pairs where only the {side} response has it (McNemar p = {})",
+                    t.feature,
+                    mean * 100.0,
+                    only.as_ref().map_or(0, |c| c.n),
+                    t.p_value.map_or("—".into(), |p| format!("{p:.2e}"))
+                ),
+            })
+        })
+        .collect();
+    let chart = (!coefs.is_empty()).then(|| {
+        let chart = charts::coef_plot(760, "share of responses with the feature", &coefs, &[("chosen", CHOSEN), ("rejected", REJECTED)], "filled: McNemar p < α · click: pairs where only that side has it");
+        view! { <ChartView chart=chart id="occurrence-chart".to_owned() /> }
+    });
+    view! {
+        <section>
+            <h3>"Feature occurrence, chosen vs rejected"</h3>
+            {chart}
+            <p class="muted">"Mean of each feature over chosen and over rejected responses; binary features with an exact McNemar test (the discordant pairs open as lists), others with a paired t test."</p>
+            <table id="feature-tests" class="compact">
+                <thead><tr><th>"feature"</th><th>"chosen vs rejected"</th><th class="num">"chosen only"</th><th class="num">"rejected only"</th><th>"test"</th><th class="num">"p"</th></tr></thead>
+                <tbody>
+                    {r.feature_tests.iter().map(|t| {
+                        let max = t.chosen_mean.abs().max(t.rejected_mean.abs()).max(1e-12);
+                        let (wc, wr) = (t.chosen_mean.abs() / max * 100.0, t.rejected_mean.abs() / max * 100.0);
+                        let fmt = |v: f64| if v.abs() < 1.5 { format!("{v:.3}") } else { format!("{v:.1}") };
+                        view! {
+                            <tr>
+                                <td>{t.feature.clone()}</td>
+                                <td class="occ">
+                                    <div><span class="bar"><span class="fill chosen" style=format!("width:{wc:.1}%")></span></span>{fmt(t.chosen_mean)}</div>
+                                    <div><span class="bar"><span class="fill rejected" style=format!("width:{wr:.1}%")></span></span>{fmt(t.rejected_mean)}</div>
+                                </td>
+                                <td class="num">{t.chosen_only.as_ref().map(|c| count_link(&study, c, format!("{}-chosen-only", t.feature)).into_any()).unwrap_or_else(|| "—".into_any())}</td>
+                                <td class="num">{t.rejected_only.as_ref().map(|c| count_link(&study, c, format!("{}-rejected-only", t.feature)).into_any()).unwrap_or_else(|| "—".into_any())}</td>
+                                <td>{t.test.replace('_', " ")}</td>
+                                <td class="num">{t.p_value.map(|p| format!("{p:.2e}")).unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p class="legend"><span class="swatch chosen"></span>"chosen " <span class="swatch rejected"></span>"rejected"</p>
+        </section>
+    }
+    .into_any()
+}

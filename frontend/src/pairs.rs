@@ -1,0 +1,268 @@
+//! The example browser: a filtered, sorted, paginated list of pairs whose whole state is the
+//! URL's query string (the API's [`PairQuery`]), so any view can be shared as a link.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_location, use_navigate};
+use seal_shared::browse::{PairPage, PairQuery, PairRow};
+
+use crate::query::{from_query_string, pair_href, to_query_string};
+
+const PAGE: usize = 50;
+
+fn fmt_margin(v: f64) -> String {
+    format!("{v:+.3}")
+}
+
+/// The active filters, as removable chips.
+fn chips(q: &PairQuery) -> Vec<(String, PairQuery)> {
+    let mut out = Vec::new();
+    let mut push = |label: String, edit: &dyn Fn(&mut PairQuery)| {
+        let mut c = q.clone();
+        edit(&mut c);
+        c.offset = None;
+        out.push((label, c));
+    };
+    let s = &q.slice;
+    if let Some(v) = &s.subset {
+        push(format!("subset {v}"), &|c| c.slice.subset = None);
+    }
+    if let Some(v) = &s.regime {
+        push(format!("regime {}", v.replace('_', " ")), &|c| c.slice.regime = None);
+    }
+    if let Some(v) = &s.gamma {
+        push(format!("γ = {v}"), &|c| c.slice.gamma = None);
+    }
+    if let (Some(m), Some(a)) = (&s.model, &s.agreement) {
+        push(format!("{m}-D {}", a.replace('_', " ")), &|c| {
+            c.slice.model = None;
+            c.slice.agreement = None;
+        });
+    }
+    if let Some(f) = &s.feature {
+        push(format!("{f} {}", s.feature_side.clone().unwrap_or_default().replace('_', " ")), &|c| {
+            c.slice.feature = None;
+            c.slice.feature_side = None;
+        });
+    }
+    if let Some(k) = &q.label_key {
+        push(format!("{} response: {k} = {}", q.label_side.clone().unwrap_or_else(|| "chosen".into()), q.label_value.clone().unwrap_or_default()), &|c| {
+            c.label_key = None;
+            c.label_side = None;
+            c.label_value = None;
+        });
+    }
+    if let Some(a) = &q.angle {
+        push(format!("{a} bin"), &|c| {
+            c.angle = None;
+            c.angle_min = None;
+            c.angle_max = None;
+        });
+    }
+    if let Some(m) = &q.score_model {
+        push(format!("{m}-D score cell"), &|c| {
+            c.score_model = None;
+            c.chosen_min = None;
+            c.chosen_max = None;
+            c.rejected_min = None;
+            c.rejected_max = None;
+        });
+    }
+    if q.margin_min.is_some() || q.margin_max.is_some() {
+        push(
+            format!(
+                "{}-D margin in [{}, {}]",
+                q.margin_model.clone().unwrap_or_else(|| "post".into()),
+                q.margin_min.clone().unwrap_or_else(|| "−∞".into()),
+                q.margin_max.clone().unwrap_or_else(|| "∞".into())
+            ),
+            &|c| {
+                c.margin_min = None;
+                c.margin_max = None;
+                c.margin_model = None;
+            },
+        );
+    }
+    if let Some(t) = &q.q {
+        push(format!("text contains “{t}”"), &|c| c.q = None);
+    }
+    out
+}
+
+#[component]
+pub fn PairsPage() -> impl IntoView {
+    let location = use_location();
+    let query = Memo::new(move |_| from_query_string(&location.search.get()));
+    let page = LocalResource::new(move || {
+        let q = query.get();
+        async move {
+            if q.dataset.is_empty() {
+                return Err("Pick a dataset: open the overview and click a number or a chart element.".to_owned());
+            }
+            crate::api::pairs(q).await
+        }
+    });
+    view! {
+        <section id="pairs">
+            <h2>"Pairs"</h2>
+            <Filters query=query />
+            <Suspense fallback=|| view! { <p class="muted" id="pairs-loading">"Loading pairs…"</p> }>
+                {move || Suspend::new(async move {
+                    let q = query.get_untracked();
+                    match page.await {
+                        Ok(p) => view! { <PairTable page=p q=q /> }.into_any(),
+                        Err(e) => view! { <p class="error" id="pairs-error">{e}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn Filters(query: Memo<PairQuery>) -> impl IntoView {
+    let navigate = use_navigate();
+    let apply = move |edit: &dyn Fn(&mut PairQuery)| {
+        let mut q = query.get_untracked();
+        edit(&mut q);
+        q.offset = None;
+        navigate(&format!("/pairs?{}", to_query_string(&q)), Default::default());
+    };
+    let apply = std::sync::Arc::new(apply);
+    let search = RwSignal::new(query.get_untracked().q.unwrap_or_default());
+    let a1 = apply.clone();
+    let a2 = apply.clone();
+    let a3 = apply.clone();
+    let a4 = apply.clone();
+    let has_study = move || query.get().pre.is_some();
+    let overview = move || {
+        let q = query.get().study();
+        format!("/?{}", to_query_string(&q))
+    };
+    view! {
+        <div class="filters">
+            <p><a href=overview id="back-to-overview">"← study overview"</a></p>
+            <form id="search-form" on:submit=move |ev| {
+                ev.prevent_default();
+                let t = search.get_untracked();
+                a1(&|q: &mut PairQuery| q.q = (!t.trim().is_empty()).then(|| t.trim().to_owned()));
+            }>
+                <input id="search" type="search" placeholder="search both transcripts" bind:value=search />
+                <button type="submit">"search"</button>
+            </form>
+            <label>"sort "
+                <select id="sort" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    a2(&|q: &mut PairQuery| q.sort = (v != "dataset").then(|| v.clone()));
+                }>
+                    {move || {
+                        let cur = query.get().sort.unwrap_or_else(|| "dataset".into());
+                        let keys: Vec<(&str, &str)> = if has_study() {
+                            vec![("dataset", "dataset order"), ("post_margin", "post-D margin"), ("pre_margin", "pre-D margin"), ("shift", "margin shift pre → post"), ("post_chosen", "post-D score of chosen"), ("pre_chosen", "pre-D score of chosen"), ("length", "length"), ("pair_id", "pair id")]
+                        } else {
+                            vec![("dataset", "dataset order"), ("length", "length"), ("pair_id", "pair id")]
+                        };
+                        keys.into_iter().map(|(k, label)| view! { <option value=k selected={k == cur}>{label}</option> }).collect_view()
+                    }}
+                </select>
+            </label>
+            <label>
+                <select id="dir" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    a3(&|q: &mut PairQuery| q.dir = (v == "desc").then(|| v.clone()));
+                }>
+                    {move || {
+                        let desc = query.get().dir.as_deref() == Some("desc");
+                        view! { <option value="asc" selected={!desc}>"ascending"</option><option value="desc" selected=desc>"descending"</option> }
+                    }}
+                </select>
+            </label>
+            {move || has_study().then(|| {
+                let a4 = a4.clone();
+                let cur = query.get().slice.regime.unwrap_or_default();
+                view! {
+                    <label>"regime "
+                        <select id="regime" on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            a4(&|q: &mut PairQuery| q.slice.regime = (!v.is_empty()).then(|| v.clone()));
+                        }>
+                            {["", "stayed_aligned", "got_aligned", "resisted", "reversed"].into_iter().map(|r| {
+                                let label = if r.is_empty() { "any".to_owned() } else { r.replace('_', " ") };
+                                view! { <option value=r selected={r == cur}>{label}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                }
+            })}
+            <div class="chips" id="chips">
+                {move || chips(&query.get()).into_iter().map(|(label, q)| {
+                    let href = format!("/pairs?{}", to_query_string(&q));
+                    view! { <a class="chip" href=href title="remove this filter">{label} " ×"</a> }
+                }).collect_view()}
+            </div>
+        </div>
+    }
+}
+
+fn score_cells(row: &PairRow, n: usize) -> impl IntoView {
+    (0..n)
+        .map(|k| match row.scores.get(k) {
+            Some(s) => {
+                let class = format!("num {}", s.agreement);
+                view! { <td class=class title=format!("{}: chosen {:.4}, rejected {:.4}", s.model, s.chosen, s.rejected)>{fmt_margin(s.margin)}</td> }.into_any()
+            }
+            None => view! { <td class="num muted">"—"</td> }.into_any(),
+        })
+        .collect_view()
+}
+
+#[component]
+fn PairTable(page: PairPage, q: PairQuery) -> impl IntoView {
+    let n_scores = page.rows.first().map_or(0, |r| r.scores.len());
+    let (from, to) = (page.offset + 1, page.offset + page.rows.len() as u64);
+    let nav = |offset: u64| {
+        let mut n = q.clone();
+        n.offset = (offset > 0).then(|| offset.to_string());
+        format!("/pairs?{}", to_query_string(&n))
+    };
+    let limit = q.limit.as_deref().and_then(|l| l.parse::<u64>().ok()).unwrap_or(PAGE as u64);
+    let prev = (page.offset > 0).then(|| nav(page.offset.saturating_sub(limit)));
+    let next = (page.offset + (page.rows.len() as u64) < page.total).then(|| nav(page.offset + limit));
+    if page.total == 0 {
+        return view! { <p class="muted" id="no-pairs">"No pairs match these filters."</p> }.into_any();
+    }
+    let model_names: Vec<String> = page.rows.first().map(|r| r.scores.iter().map(|s| s.model.clone()).collect()).unwrap_or_default();
+    view! {
+        <p id="pairs-total" data-total=page.total>{format!("{} pairs · showing {from}–{to}", page.total)}</p>
+        <table id="pairs-table" class="pairs">
+            <thead><tr>
+                <th>"pair"</th>
+                {model_names.iter().enumerate().map(|(k, m)| view! {
+                    <th class="num"><span class=if k == 0 { "swatch pre" } else { "swatch post" }></span>{format!("{m} margin")}</th>
+                }).collect_view()}
+                <th>"chosen (last response)"</th>
+                <th>"rejected (last response)"</th>
+                <th class="num">"chars"</th>
+            </tr></thead>
+            <tbody>
+                {page.rows.iter().map(|r| {
+                    let href = pair_href(&page.dataset, &r.pair_id, Some(&q));
+                    view! {
+                        <tr>
+                            <td class="id"><a href=href class="pair-link">{r.pair_id.clone()}</a></td>
+                            {score_cells(r, n_scores)}
+                            <td class="text">{r.chosen_response.clone()}</td>
+                            <td class="text">{r.rejected_response.clone()}</td>
+                            <td class="num">{format!("{} / {}", r.chosen_chars, r.rejected_chars)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <p class="pager">
+            {prev.map(|h| view! { <a href=h id="prev-page">"← previous"</a> })}
+            " "
+            {next.map(|h| view! { <a href=h id="next-page">"next →"</a> })}
+        </p>
+    }
+    .into_any()
+}

@@ -1,0 +1,40 @@
+//! The view state in the URL: the pairs list's [`PairQuery`] and the overview's study travel
+//! as query strings under the same names the API uses, so every view is a shareable link.
+
+use seal_shared::browse::PairQuery;
+use seal_shared::report::Slice;
+
+pub fn to_query_string(q: &PairQuery) -> String {
+    serde_urlencoded::to_string(q).unwrap_or_default()
+}
+
+pub fn from_query_string(search: &str) -> PairQuery {
+    serde_urlencoded::from_str(search.trim_start_matches('?')).unwrap_or_default()
+}
+
+/// Link to the pairs list of a study, narrowed by `edit`.
+pub fn pairs_href(study: &PairQuery, edit: impl FnOnce(&mut PairQuery)) -> String {
+    let mut q = study.clone();
+    edit(&mut q);
+    format!("/pairs?{}", to_query_string(&q))
+}
+
+/// Link to the pairs behind a report slice.
+pub fn slice_href(study: &PairQuery, slice: &Slice) -> String {
+    pairs_href(study, |q| q.slice = slice.clone())
+}
+
+/// Link to a pair's page; `within` (the list's filter) gives next / previous.
+pub fn pair_href(dataset: &str, id: &str, within: Option<&PairQuery>) -> String {
+    let base = format!("/pair/{}/{}", crate::api::encode_path(dataset), crate::api::encode_path(id));
+    match within {
+        Some(q) => {
+            let mut q = q.clone();
+            q.limit = None;
+            q.offset = None;
+            q.around = None;
+            format!("{base}?{}", to_query_string(&q))
+        }
+        None => base,
+    }
+}

@@ -1,0 +1,360 @@
+//! The example browser's API on a real server over a temporary DuckDB: the pairs list with its
+//! filters, sorting and paging, one pair in full, reviewer notes, the OpenAPI description.
+
+use std::collections::HashMap;
+
+use seal_shared::browse::{Note, PairDetail, PairPage};
+use seal_shared::{ApiError, ErrorCode};
+use serde_json::Value;
+
+use crate::http_api::{get, start};
+use crate::support::{fixture_model, hh_rlhf_lines, hh_rlhf_test_file, Seal};
+
+const SCORED: usize = 300;
+
+fn study_store() -> Seal {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    for m in ["pre", "post"] {
+        seal.ok(&["models", "add", "--name", m, fixture_model(m).to_str().unwrap()]);
+        seal.ok(&["score", "--dataset", "hh", "--model", m, "--limit", &SCORED.to_string()]);
+    }
+    seal
+}
+
+fn page(url: &str) -> PairPage {
+    let (status, body) = get(url);
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn bad(url: &str, status: u16, needle: &str) {
+    let (got, body) = get(url);
+    assert_eq!(got, status, "{url}: {body}");
+    let e: ApiError = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{url}: error is not JSON: {body}"));
+    assert!(e.message.contains(needle), "{url}: {:?} lacks {needle:?}", e.message);
+    let want = if status == 404 { ErrorCode::NotFound } else { ErrorCode::InvalidInput };
+    assert_eq!(e.code, want);
+}
+
+fn post(url: &str, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = agent.post(url).header("content-type", "application/json").send(body).unwrap();
+    (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
+}
+
+/// Margins (post, pre) of the scored pairs from `seal export scores`.
+fn exported_margins(seal: &Seal, model: &str) -> HashMap<String, f64> {
+    let out = seal.dir.path().join(format!("{model}.jsonl"));
+    seal.ok(&["export", "scores", "--dataset", "hh", "--model", model, "--out", out.to_str().unwrap()]);
+    std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["pair_id"].as_str().unwrap().to_owned(), v["chosen_score"].as_f64().unwrap() - v["rejected_score"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn pairs_list_filters_sorts_and_pages() {
+    let seal = study_store();
+    let post_margin = exported_margins(&seal, "post");
+    let pre_margin = exported_margins(&seal, "pre");
+    let report = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
+    let server = start(&seal);
+    let api = format!("{}api/pairs?dataset=hh", server.url);
+
+    // The whole dataset in source order, paged.
+    let p = page(&format!("{api}&limit=5&offset=10"));
+    assert_eq!(p.total, 2312);
+    let ids: Vec<&str> = p.rows.iter().map(|r| r.pair_id.as_str()).collect();
+    assert_eq!(ids, ["harmless-base/test/10", "harmless-base/test/11", "harmless-base/test/12", "harmless-base/test/13", "harmless-base/test/14"]);
+    assert_eq!(p.before.as_deref(), Some("harmless-base/test/9"));
+    assert_eq!(p.after.as_deref(), Some("harmless-base/test/15"));
+    assert!(p.rows[0].scores.is_empty(), "no study, no scores");
+    let lines = hh_rlhf_lines();
+    let raw: Value = serde_json::from_str(&lines[10]).unwrap();
+    let chosen = raw["chosen"].as_str().unwrap();
+    assert_eq!(p.rows[0].chosen_chars, chosen.chars().count() as u64);
+    assert!(chosen.contains(&p.rows[0].chosen_response));
+
+    // Full-text search, case-insensitive, against a scan of the file.
+    let needle = "Bomb";
+    let want = lines
+        .iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            ["chosen", "rejected"].iter().any(|k| v[k].as_str().unwrap().to_lowercase().contains("bomb"))
+        })
+        .count();
+    assert!(want > 5, "the needle must select something: {want}");
+    let p = page(&format!("{api}&q={needle}&limit=1000"));
+    assert_eq!(p.total as usize, want);
+    let p = page(&format!("{api}&q=%25&limit=1"));
+    let percent = lines.iter().filter(|l| l.contains('%')).count();
+    assert_eq!(p.total as usize, percent, "`%` is searched literally, not as a wildcard");
+
+    // A study: only pairs scored by both models, with both models' scores.
+    let study = format!("{api}&pre=pre&post=post");
+    let p = page(&format!("{study}&sort=post_margin&dir=desc&limit=1000"));
+    assert_eq!(p.total as usize, SCORED);
+    let margins: Vec<f64> = p.rows.iter().map(|r| r.scores[1].margin).collect();
+    assert!(margins.windows(2).all(|w| w[0] >= w[1]), "sorted by post margin, descending");
+    for r in &p.rows {
+        assert_eq!(r.scores[0].model, "pre");
+        assert!((r.scores[1].margin - post_margin[&r.pair_id]).abs() < 1e-12);
+        assert!((r.scores[0].margin - pre_margin[&r.pair_id]).abs() < 1e-12);
+    }
+    let p = page(&format!("{study}&sort=shift&limit=1000"));
+    let shifts: Vec<f64> = p.rows.iter().map(|r| post_margin[&r.pair_id] - pre_margin[&r.pair_id]).collect();
+    assert!(shifts.windows(2).all(|w| w[0] <= w[1] + 1e-12), "sorted by margin shift");
+
+    // Report slices open as the same pairs.
+    for regime in ["stayed_aligned", "got_aligned", "resisted", "reversed"] {
+        let p = page(&format!("{study}&regime={regime}&limit=1000"));
+        assert_eq!(Value::from(p.total), report["regimes"][regime]["n"], "{regime}");
+    }
+    let p = page(&format!("{study}&model=post&agreement=agree&limit=1000"));
+    assert_eq!(p.total as usize, post_margin.values().filter(|m| **m > 0.0).count());
+    assert!(p.rows.iter().all(|r| r.scores[1].agreement == "agree"));
+
+    // Every bin of the polar histograms and every cell of the 2-D histograms opens as its pairs.
+    for (angle, key) in [("theta", "theta_polar"), ("phi_pre", "phi_pre_polar"), ("phi_post", "phi_post_polar")] {
+        let h = &report["angles"][key];
+        let edges: Vec<f64> = h["edges"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let counts = h["counts"].as_array().unwrap();
+        for k in 0..counts.len() {
+            let mut url = format!("{study}&angle={angle}&limit=1");
+            if k > 0 {
+                url += &format!("&angle_min={}", edges[k]);
+            }
+            if k + 1 < counts.len() {
+                url += &format!("&angle_max={}", edges[k + 1]);
+            }
+            assert_eq!(Value::from(page(&url).total), counts[k], "{angle} bin {k}");
+        }
+    }
+    let h = &report["angles"]["scores_2d"]["post"];
+    let xe: Vec<f64> = h["x_edges"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let ye: Vec<f64> = h["y_edges"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let mut checked = 0;
+    for (i, row) in h["counts"].as_array().unwrap().iter().enumerate() {
+        for (j, n) in row.as_array().unwrap().iter().enumerate() {
+            if n.as_u64().unwrap() == 0 && (i + j) % 7 != 0 {
+                continue;
+            }
+            let mut url = format!("{study}&score_model=post&limit=1");
+            if i > 0 {
+                url += &format!("&chosen_min={}", xe[i]);
+            }
+            if i + 2 < xe.len() {
+                url += &format!("&chosen_max={}", xe[i + 1]);
+            }
+            if j > 0 {
+                url += &format!("&rejected_min={}", ye[j]);
+            }
+            if j + 2 < ye.len() {
+                url += &format!("&rejected_max={}", ye[j + 1]);
+            }
+            assert_eq!(Value::from(page(&url).total), *n, "2-D cell ({i}, {j})");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+
+    // Next / previous within a filter.
+    let all = page(&format!("{study}&regime=stayed_aligned&sort=post_margin&limit=1000"));
+    let third = &all.rows[2].pair_id;
+    let p = page(&format!("{study}&regime=stayed_aligned&sort=post_margin&around={third}"));
+    assert_eq!(p.rows[0].pair_id, *third);
+    assert_eq!(p.before.as_ref(), Some(&all.rows[1].pair_id));
+    assert_eq!(p.after.as_ref(), Some(&all.rows[3].pair_id));
+    bad(&format!("{study}&regime=stayed_aligned&around=harmless-base/test/99999"), 400, "`around`");
+
+    // Margin range.
+    let p = page(&format!("{study}&margin_model=pre&margin_min=-0.1&margin_max=0.2&limit=1000"));
+    assert_eq!(p.total as usize, pre_margin.values().filter(|m| (-0.1..=0.2).contains(*m)).count());
+
+    // Bad input: 400 naming the parameter, 404 for what does not exist.
+    bad(&format!("{api}&sort=margin"), 400, "`sort`");
+    bad(&format!("{api}&dir=up"), 400, "`dir`");
+    bad(&format!("{api}&limit=0"), 400, "`limit`");
+    bad(&format!("{api}&limit=ten"), 400, "`limit`");
+    bad(&format!("{api}&pre=pre"), 400, "`pre` and `post`");
+    bad(&format!("{api}&regime=resisted"), 400, "need a study");
+    bad(&format!("{study}&regime=lost"), 400, "`regime`");
+    bad(&format!("{study}&margin_min=abc"), 400, "`margin_min`");
+    bad(&format!("{study}&sort=length&label_key=topics&label_value=1"), 400, "`label_key`");
+    bad(&format!("{}api/pairs?dataset=nope", server.url), 404, "nope");
+    bad(&format!("{}api/pairs?dataset=hh&pre=pre&post=gone", server.url), 404, "gone");
+    bad(&format!("{}api/pairs", server.url), 400, "dataset");
+}
+
+#[test]
+fn a_pair_in_full_and_its_notes() {
+    let seal = study_store();
+    let server = start(&seal);
+    let url = format!("{}api/datasets/hh/pairs/harmless-base/test/17", server.url);
+    let (status, body) = get(&url);
+    assert_eq!(status, 200, "{body}");
+    let d: PairDetail = serde_json::from_str(&body).unwrap();
+    assert_eq!(d.pair_id, "harmless-base/test/17");
+    assert_eq!((d.subset.as_str(), d.split.as_str()), ("harmless-base", "test"));
+    let raw: Value = serde_json::from_str(&hh_rlhf_lines()[17]).unwrap();
+    assert_eq!(format!("{}{}", d.chosen.context, d.chosen.response), raw["chosen"].as_str().unwrap());
+    assert_eq!(format!("{}{}", d.rejected.context, d.rejected.response), raw["rejected"].as_str().unwrap());
+    assert!(d.chosen.response.starts_with("Assistant:"));
+    assert_eq!(d.chosen.turns[0].role, "human");
+    assert!(d.chosen.turns.windows(2).all(|w| w[0].role != w[1].role), "turns alternate");
+    assert_eq!(d.chosen.turns.last().unwrap().role, "assistant");
+    let models: Vec<&str> = d.scores.iter().map(|s| s.score.model.as_str()).collect();
+    assert_eq!(models, ["post", "pre"]);
+    assert!(d.scores.iter().all(|s| s.provider == "CPUExecutionProvider" && s.chosen_tokens.is_some()));
+    assert!(d.notes.is_empty());
+
+    // Notes: added, listed with the pair, validated.
+    let notes = format!("{}api/datasets/hh/notes/harmless-base/test/17", server.url);
+    let (status, body) = post(&notes, r#"{"author": "ana", "text": "chosen is the less harmful one?"}"#);
+    assert_eq!(status, 201, "{body}");
+    let n: Note = serde_json::from_str(&body).unwrap();
+    assert_eq!((n.author.as_str(), n.text.as_str()), ("ana", "chosen is the less harmful one?"));
+    assert!(n.created_at.ends_with('Z'));
+    let (_, body) = get(&url);
+    let d: PairDetail = serde_json::from_str(&body).unwrap();
+    assert_eq!(d.notes, vec![n]);
+    let (status, body) = post(&notes, r#"{"author": "ana", "text": "  "}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`text`"), "{body}");
+    let (status, body) = post(&notes, r#"{"author": "ana""#);
+    assert_eq!(status, 400, "{body}");
+    assert!(serde_json::from_str::<ApiError>(&body).is_ok(), "JSON error for a broken body: {body}");
+    let (status, body) = post(&format!("{}api/datasets/hh/notes/harmless-base/test/99999", server.url), r#"{"author": "a", "text": "b"}"#);
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = get(&format!("{}api/datasets/hh/pairs/harmless-base/test/99999", server.url));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("harmless-base/test/99999"), "{body}");
+}
+
+#[test]
+fn every_documented_route_answers() {
+    let seal = study_store();
+    let server = start(&seal);
+    let (status, body) = get(&format!("{}api/openapi.json", server.url));
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 14, "{}", paths.len());
+    let job = r#"{"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"}"#;
+    let (status, body) = post(&format!("{}api/jobs", server.url), job);
+    assert_eq!(status, 202, "{body}");
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("{dataset}", "hh")
+            .replace("{model}", "post")
+            .replace("{pair_id}", "harmless-base/test/3")
+            .replace("{id}", "1");
+        let required: Vec<&str> = ops
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|op| op["parameters"].as_array().cloned().unwrap_or_default())
+            .filter(|p| p["in"] == "query" && p["required"] == true)
+            .map(|p| if p["name"] == "dataset" { "dataset=hh" } else { "" })
+            .collect();
+        let query = if path == "/api/report" { "?dataset=hh&pre=pre&post=post".to_owned() } else if required.is_empty() { String::new() } else { format!("?{}", required.join("&")) };
+        let url = format!("{}{}{}", server.url.trim_end_matches('/'), concrete, query);
+        if ops.get("get").is_some() {
+            let (status, body) = get(&url);
+            assert_eq!(status, 200, "GET {url}: {body}");
+        }
+        if ops.get("post").is_some() {
+            let (body, want) = if path == "/api/jobs" { (job, 202) } else { (r#"{"author": "bot", "text": "route check"}"#, 201) };
+            let (status, answer) = post(&url, body);
+            assert_eq!(status, want, "POST {url}: {answer}");
+        }
+    }
+}
+
+/// Reads a Server-Sent Events stream until the job ends; returns every status sent.
+fn follow(url: &str) -> Vec<seal_shared::jobs::JobStatus> {
+    use std::io::BufRead;
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = agent.get(url).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers().get("content-type").unwrap().to_str().unwrap(), "text/event-stream");
+    let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            let s: seal_shared::jobs::JobStatus = serde_json::from_str(data).unwrap();
+            let end = s.state != "running";
+            out.push(s);
+            if end {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn jobs_run_on_the_server_with_live_progress() {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "post", fixture_model("post").to_str().unwrap()]);
+    let server = start(&seal);
+    let jobs = format!("{}api/jobs", server.url);
+
+    // Score 600 pairs: progress rises to 600 of 600, then done.
+    let (status, body) = post(&jobs, r#"{"kind": "score", "dataset": "hh", "model": "post", "limit": 600}"#);
+    assert_eq!(status, 202, "{body}");
+    let job: seal_shared::jobs::JobStatus = serde_json::from_str(&body).unwrap();
+    let events = follow(&format!("{jobs}/{}/events", job.id));
+    let last = events.last().unwrap();
+    assert_eq!((last.state.as_str(), last.done, last.total), ("done", 600, 600), "{events:?}");
+    assert!(last.message.as_deref().unwrap().contains("600 pairs scored now"), "{last:?}");
+    assert!(events.windows(2).all(|w| w[0].done <= w[1].done), "progress never goes back");
+    assert!(events.len() >= 3, "progress is pushed while the job runs: {events:?}");
+    let (_, body) = get(&format!("{}api/accuracy/hh/post", server.url));
+    let acc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(acc["n"], 600, "the scores are in the store");
+
+    // An ingest job writes a new dataset; a missing file fails with its path in the message.
+    let src = hh_rlhf_test_file();
+    let (status, body) = post(&jobs, &format!(r#"{{"kind": "ingest", "dataset": "again", "sources": [{:?}]}}"#, src.to_str().unwrap()));
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
+    let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+    assert_eq!(last.state, "done", "{last:?}");
+    assert_eq!(last.done, 2312);
+    let (status, body) = post(&jobs, r#"{"kind": "ingest", "dataset": "none", "sources": ["/no/such/file.jsonl"]}"#);
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
+    let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+    assert_eq!(last.state, "failed");
+    assert!(last.message.as_deref().unwrap().contains("/no/such/file.jsonl"), "{last:?}");
+
+    // The list holds all three, oldest first; bad requests never start.
+    let (_, body) = get(&jobs);
+    let list: Vec<seal_shared::jobs::JobStatus> = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.iter().map(|j| j.state.as_str()).collect::<Vec<_>>(), ["done", "done", "failed"]);
+    for (req, status, needle) in [
+        (r#"{"kind": "train", "dataset": "hh"}"#, 400, "`kind`"),
+        (r#"{"kind": "score", "dataset": "hh", "model": "nope"}"#, 404, "nope"),
+        (r#"{"kind": "score", "dataset": "gone", "model": "post"}"#, 404, "gone"),
+        (r#"{"kind": "analyze", "dataset": "hh", "pre": "post"}"#, 400, "`pre` and `post`"),
+        (r#"{"kind": "score"}"#, 400, "dataset"),
+    ] {
+        let (got, body) = post(&jobs, req);
+        assert_eq!(got, status, "{req}: {body}");
+        assert!(body.contains(needle), "{req}: {body}");
+    }
+    let (_, body) = get(&jobs);
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&body).unwrap().len(), 3);
+    let (status, _) = get(&format!("{jobs}/99/events"));
+    assert_eq!(status, 404);
+}

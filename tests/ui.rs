@@ -1,0 +1,229 @@
+//! The web app end to end in headless Chromium, driven through chromedriver (WebDriver): the
+//! overview's figures render, a coefficient opens its pairs, a pair opens, keyboard navigation,
+//! a permalink in a fresh browser, a filtered list survives a reload, jobs run with live progress.
+//! Screenshots of every page
+//! land in `$CARGO_TARGET_DIR/ui-screenshots/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use seal_shared::browse::PairPage;
+use serde_json::{json, Value};
+
+use crate::http_api::{get, start};
+use crate::support::{fixtures, hh_rlhf_test_file, Seal};
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is needed for the UI tests (apt-get install chromium-driver)");
+    let url = format!("http://127.0.0.1:{port}");
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Driver { child, url }
+}
+
+/// A fresh browser (its own profile: nothing shared with other sessions).
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--window-size=1280,1000", "--no-first-run", "--disable-background-networking"]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("start a Chromium session")
+}
+
+fn shots() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::support::root().join("target"))
+        .join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    wait_for(c, css).await.text().await.unwrap()
+}
+
+/// Waits until `#pair-title` shows `id`.
+async fn wait_title(c: &Client, id: &str) {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(e) = c.find(Locator::Css("#pair-title")).await {
+            if e.text().await.unwrap_or_default() == id {
+                return;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "the pair page never showed {id}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn api_page(url: &str) -> PairPage {
+    let (status, body) = get(url);
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn the_app_in_a_real_browser() {
+    assert!(crate::support::root().join("dist").join("index.html").is_file(), "run `cargo xtask dist` first (cargo xtask test does)");
+    let seal = Seal::new();
+    let dir = fixtures().join("analysis").join("study");
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_pre.csv")]);
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "post", &p("scores_post.csv")]);
+    seal.ok(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
+    let report = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"]);
+    let server = start(&seal);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let driver = chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = browser(&driver).await;
+
+        // Overview: every figure drawn, one link per coefficient.
+        c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt")).await.unwrap();
+        wait_for(&c, "#imprint-chart svg").await;
+        for id in ["accuracy-chart", "mosaic-pre", "mosaic-post", "shift-chart", "misalignment-chart", "polar-phi-pre", "polar-phi-post", "polar-theta", "scores2d-pre", "scores2d-post"] {
+            let svg = wait_for(&c, &format!("#{id} svg")).await;
+            let html = svg.html(false).await.unwrap();
+            assert!(html.len() > 2000, "#{id} draws something: {} bytes", html.len());
+        }
+        let fe: Vec<&Value> = report["imprint"].as_array().unwrap().iter().filter(|r| r["variant"] == "pair_fe").collect();
+        let hits = c.find_all(Locator::Css("#imprint-chart a.hit")).await.unwrap();
+        assert_eq!(hits.len(), fe.len(), "one link per pair-FE coefficient");
+        assert_eq!(text(&c, "#regimes a[data-slice=resisted]").await.split_whitespace().next().unwrap(), report["regimes"]["resisted"]["n"].to_string());
+        c.find(Locator::Id("variant-pooled")).await.unwrap().click().await.unwrap();
+        let pooled = report["imprint"].as_array().unwrap().iter().filter(|r| r["variant"] == "pooled").count();
+        let t0 = Instant::now();
+        while c.find_all(Locator::Css("#imprint-chart a.hit")).await.unwrap().len() != pooled {
+            assert!(t0.elapsed() < Duration::from_secs(10), "switching to pooled OLS redraws the plot");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shot(&c, "1-overview").await;
+
+        // A coefficient opens the pairs where its feature differs.
+        let key = "last_response_is_helpful|1";
+        c.find(Locator::Css(&format!("#imprint-chart a.hit[data-key='{key}']"))).await.unwrap().click().await.unwrap();
+        let total = wait_for(&c, "#pairs-total").await.attr("data-total").await.unwrap().unwrap();
+        let url = c.current_url().await.unwrap();
+        assert_eq!(url.path(), "/pairs");
+        let want = api_page(&format!("{base}/api/pairs?{}", url.query().unwrap()));
+        assert_eq!(total, want.total.to_string());
+        assert!(url.query().unwrap().contains("feature=last_response_is_helpful"), "{url}");
+        assert!(url.query().unwrap().contains("feature_side=differs"), "{url}");
+        let listed: Vec<String> = futures_text(&c, "#pairs-table a.pair-link").await;
+        assert_eq!(listed, want.rows.iter().map(|r| r.pair_id.clone()).collect::<Vec<_>>());
+        shot(&c, "2-pairs").await;
+
+        // Open a pair; the arrow key moves to the next one in the same filter.
+        let first = listed[0].clone();
+        c.find(Locator::Css("#pairs-table a.pair-link")).await.unwrap().click().await.unwrap();
+        wait_title(&c, &first).await;
+        wait_for(&c, "#response-diff").await;
+        wait_for(&c, "#chosen-transcript .turn.human").await;
+        assert!(text(&c, "#pair-scores").await.contains("post"));
+        shot(&c, "3-pair").await;
+        let permalink = wait_for(&c, "#permalink").await.prop("value").await.unwrap().unwrap();
+        assert_eq!(permalink, format!("{base}/pair/hh/{first}"));
+        c.find(Locator::Id("next-pair")).await.unwrap(); // present
+        let t0 = Instant::now();
+        while c.find(Locator::Css("#next-pair:not([disabled])")).await.is_err() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "next is enabled once neighbours load");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        c.perform_actions(KeyActions::new("keys".into()).then(KeyAction::Down { value: Key::Right.into() }).then(KeyAction::Up { value: Key::Right.into() }))
+            .await
+            .unwrap();
+        wait_title(&c, &listed[1]).await;
+
+        // The permalink in a fresh browser.
+        let fresh = browser(&driver).await;
+        fresh.goto(&permalink).await.unwrap();
+        wait_title(&fresh, &first).await;
+        shot(&fresh, "4-permalink").await;
+        fresh.close().await.unwrap();
+
+        // A filtered, sorted list survives a reload.
+        let filtered = format!("{base}/pairs?dataset=hh&pre=pre&post=post&labels=gpt&regime=resisted&sort=post_margin&dir=desc");
+        c.goto(&filtered).await.unwrap();
+        wait_for(&c, "#pairs-table").await;
+        let before = futures_text(&c, "#pairs-table a.pair-link").await;
+        let want = api_page(&format!("{base}/api/pairs?dataset=hh&pre=pre&post=post&labels=gpt&regime=resisted&sort=post_margin&dir=desc"));
+        assert_eq!(before, want.rows.iter().map(|r| r.pair_id.clone()).collect::<Vec<_>>());
+        c.refresh().await.unwrap();
+        wait_for(&c, "#pairs-table").await;
+        assert_eq!(futures_text(&c, "#pairs-table a.pair-link").await, before);
+        assert_eq!(wait_for(&c, "#regime").await.prop("value").await.unwrap().as_deref(), Some("resisted"));
+        assert_eq!(wait_for(&c, "#sort").await.prop("value").await.unwrap().as_deref(), Some("post_margin"));
+        shot(&c, "5-filtered-after-reload").await;
+
+        // Jobs: an analyze job runs to the end; a score job of imported scores fails, saying why.
+        c.goto(&format!("{base}/jobs")).await.unwrap();
+        wait_for(&c, "#no-jobs").await;
+        wait_for(&c, "#job-kind").await.select_by_value("analyze").await.unwrap();
+        wait_for(&c, "#job-dataset").await.send_keys("hh").await.unwrap();
+        wait_for(&c, "#job-pre").await.send_keys("pre").await.unwrap();
+        wait_for(&c, "#job-post").await.send_keys("post").await.unwrap();
+        wait_for(&c, "#job-labels").await.send_keys("gpt").await.unwrap();
+        c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
+        let done = wait_for(&c, "tr.job[data-state='done']").await;
+        assert!(done.text().await.unwrap().contains("300 pairs"), "{}", done.text().await.unwrap());
+        wait_for(&c, "#job-kind").await.select_by_value("score").await.unwrap();
+        wait_for(&c, "#job-model").await.send_keys("post").await.unwrap();
+        c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
+        let failed = wait_for(&c, "tr.job[data-state='failed'] td.message").await;
+        assert!(failed.text().await.unwrap().contains("imported scores"), "{}", failed.text().await.unwrap());
+        shot(&c, "6-jobs").await;
+        c.close().await.unwrap();
+    });
+}
+
+async fn futures_text(c: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in c.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
