@@ -11,7 +11,8 @@ best of N runs. The statsmodels side times only the regressions (pooled OLS and 
 effects with clustered SEs for pre, post and post − pre; VIF; the θ regression; the
 misalignment LPM), on arrays already in memory, i.e. less work than `seal analyze` does.
 
-Usage: bench_analysis.py SEAL_BINARY HH_TEST_FILE [--runs 3] [--pairs 160800]
+Usage: bench_analysis.py SEAL_BINARY HH_TEST_FILE [--runs 3] [--pairs 160800] [--keep DIR]
+(--keep DIR leaves the loaded store in DIR/data, e.g. for scripts/bench_web.py)
 (needs numpy, pandas, statsmodels: e.g. the environment of python/make_analysis_goldens.py)
 """
 import argparse
@@ -77,15 +78,17 @@ def main():
     ap.add_argument("hh_test")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=160_800)
+    ap.add_argument("--keep", help="build the study in this folder and leave it there")
     args = ap.parse_args()
     n = args.pairs
     rng = np.random.default_rng(2025)
     with gzip.open(args.hh_test, "rt", encoding="utf-8") as f:
         base = [json.loads(line) for line in f]
-    work = tempfile.mkdtemp(prefix="seal-bench-analysis-")
+    work = args.keep or tempfile.mkdtemp(prefix="seal-bench-analysis-")
+    os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data")
     src = os.path.join(work, "harmless-base", "train.jsonl.gz")
-    os.makedirs(os.path.dirname(src))
+    os.makedirs(os.path.dirname(src), exist_ok=True)
     with gzip.open(src, "wt", encoding="utf-8", compresslevel=1) as f:
         for i in range(n):
             p = base[i % len(base)]

@@ -14,7 +14,10 @@ buckets), exported the same way as any RM (python/seal_export.py); its tokenizer
 Unigram/Metaspace one trained on the pairs (vocab 8,000), as the hub is not reachable.
 The model is generated into a cache folder and never committed.
 
-Usage: bench_score.py --seal PATH [--pairs 500] [--out results.json]
+Usage: bench_score.py --seal PATH [--pairs 500] [--out results.json] [--torch-device cuda] [--skip-seal]
+
+--torch-device runs the transformers baselines on another torch device (e.g. `cuda`); with
+--skip-seal only the baselines run (seal's own legs are measured in a CPU run).
 """
 import argparse
 import gc
@@ -46,11 +49,18 @@ def find_hh():
     sys.exit("hh-rlhf harmless-base test.jsonl.gz not found in ../shared/data")
 
 
-def build_model(folder, texts):
+def build_model(folder, texts, export=True):
     hf = os.path.join(folder, "hf")
     seal = os.path.join(folder, "seal")
-    if os.path.isfile(os.path.join(seal, "model.onnx")):
-        return hf, seal
+    if not os.path.isfile(os.path.join(hf, "config.json")):
+        make_hf_model(hf, texts)
+    if export and not os.path.isfile(os.path.join(seal, "model.onnx")):
+        subprocess.run([sys.executable, os.path.join(ROOT, "python", "seal_export.py"), hf, "--out", seal],
+                       check=True)
+    return hf, seal
+
+
+def make_hf_model(hf, texts):
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
@@ -73,9 +83,9 @@ def build_model(folder, texts):
     model = DebertaV2ForSequenceClassification(cfg)
     model.save_pretrained(hf)
     fast.save_pretrained(hf)
-    subprocess.run([sys.executable, os.path.join(ROOT, "python", "seal_export.py"), hf, "--out", seal],
-                   check=True)
-    return hf, seal
+
+
+DEVICE = "cpu"
 
 
 def baseline_a(model, tok, pairs):
@@ -83,7 +93,7 @@ def baseline_a(model, tok, pairs):
     for c, r in pairs:
         pair = []
         for ctx, resp in (c, r):
-            inputs = tok(ctx, resp, return_tensors="pt")
+            inputs = tok(ctx, resp, return_tensors="pt").to(DEVICE)
             pair.append(float(model(**inputs).logits[0][0].detach()))
         out.append(pair)
         gc.collect()
@@ -96,7 +106,7 @@ def baseline_b(model, tok, pairs, batch=8):
     with torch.no_grad():
         for i in range(0, len(texts), batch):
             chunk = texts[i:i + batch]
-            enc = tok([t[0] for t in chunk], [t[1] for t in chunk], padding="longest", return_tensors="pt")
+            enc = tok([t[0] for t in chunk], [t[1] for t in chunk], padding="longest", return_tensors="pt").to(DEVICE)
             scores += model(**enc).logits[:, 0].tolist()
     return [scores[i:i + 2] for i in range(0, len(scores), 2)]
 
@@ -105,7 +115,7 @@ def baseline_c(model, tok, pairs):
     out = []
     with torch.no_grad():
         for c, r in pairs:
-            out.append([float(model(**tok(ctx, resp, return_tensors="pt")).logits[0][0]) for ctx, resp in (c, r)])
+            out.append([float(model(**tok(ctx, resp, return_tensors="pt").to(DEVICE)).logits[0][0]) for ctx, resp in (c, r)])
     return out
 
 
@@ -123,45 +133,52 @@ def main():
     ap.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "seal-lab", "bench",
                                                    "deberta-v3-base-random"))
     ap.add_argument("--skip-a", action="store_true", help="skip the slowest baseline")
+    ap.add_argument("--torch-device", default="cpu", help="torch device of the baselines (cpu, cuda)")
+    ap.add_argument("--skip-seal", action="store_true", help="run only the transformers baselines")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.torch_device
 
     with gzip.open(find_hh(), "rt", encoding="utf-8") as f:
         raw = [json.loads(line) for line in f]
-    hf, seal_folder = build_model(args.cache, [p[k] for p in raw for k in ("chosen", "rejected")])
+    hf, seal_folder = build_model(args.cache, [p[k] for p in raw for k in ("chosen", "rejected")],
+                                  export=not args.skip_seal)
     sel = raw[: args.pairs]
     pairs = [(split(p["chosen"]), split(p["rejected"])) for p in sel]
     tok = PreTrainedTokenizerFast.from_pretrained(hf)
-    model = DebertaV2ForSequenceClassification.from_pretrained(hf)
+    model = DebertaV2ForSequenceClassification.from_pretrained(hf).to(DEVICE)
     model.eval()
     n_tokens = [len(tok(c, r)["input_ids"]) for pr in pairs for c, r in pr]
     results = {"pairs": len(pairs), "texts": 2 * len(pairs), "mean_tokens": sum(n_tokens) / len(n_tokens),
-               "max_tokens": max(n_tokens), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+               "max_tokens": max(n_tokens), "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+               "torch_device": DEVICE + (f" ({torch.cuda.get_device_name()})" if DEVICE.startswith("cuda") else "")}
 
-    work = tempfile.mkdtemp(prefix="seal-bench-score-")
-    subset = os.path.join(work, "harmless-base", "test.jsonl")
-    os.makedirs(os.path.dirname(subset))
-    with open(subset, "w") as f:
-        for p in sel:
-            f.write(json.dumps(p) + "\n")
-    data = os.path.join(work, "data")
-    subprocess.run([args.seal, "--data-dir", data, "ingest", "--dataset", "bench", subset], check=True,
-                   capture_output=True)
     runs = {}
-    for name, extra in (("seal-batch1", ["--max-batch", "1"]),
-                        ("seal-sorted-batches", ["--max-batch", "16", "--batch-tokens", "4096"])):
-        subprocess.run([args.seal, "--data-dir", data, "models", "add", "--name", name, seal_folder], check=True,
-                       capture_output=True)
-        s = seal_run(args.seal, data, name, extra)
-        runs[name] = {"seconds": s["seconds"], "pairs_per_s": s["pairs_per_second"]}
-        print(f"{name}: {s['pairs_per_second']:.2f} pairs/s", file=sys.stderr)
     seal_scores = {}
-    exported = os.path.join(work, "scores.jsonl")
-    subprocess.run([args.seal, "--data-dir", data, "export", "scores", "--dataset", "bench", "--model",
-                    "seal-sorted-batches", "--out", exported], check=True, capture_output=True)
-    with open(exported) as f:
-        for line in f:
-            r = json.loads(line)
-            seal_scores[int(r["pair_id"].rsplit("/", 1)[1])] = (r["chosen_score"], r["rejected_score"])
+    if not args.skip_seal:
+        work = tempfile.mkdtemp(prefix="seal-bench-score-")
+        subset = os.path.join(work, "harmless-base", "test.jsonl")
+        os.makedirs(os.path.dirname(subset))
+        with open(subset, "w") as f:
+            for p in sel:
+                f.write(json.dumps(p) + "\n")
+        data = os.path.join(work, "data")
+        subprocess.run([args.seal, "--data-dir", data, "ingest", "--dataset", "bench", subset], check=True,
+                       capture_output=True)
+        for name, extra in (("seal-batch1", ["--max-batch", "1"]),
+                            ("seal-sorted-batches", ["--max-batch", "16", "--batch-tokens", "4096"])):
+            subprocess.run([args.seal, "--data-dir", data, "models", "add", "--name", name, seal_folder], check=True,
+                           capture_output=True)
+            s = seal_run(args.seal, data, name, extra)
+            runs[name] = {"seconds": s["seconds"], "pairs_per_s": s["pairs_per_second"]}
+            print(f"{name}: {s['pairs_per_second']:.2f} pairs/s", file=sys.stderr)
+        exported = os.path.join(work, "scores.jsonl")
+        subprocess.run([args.seal, "--data-dir", data, "export", "scores", "--dataset", "bench", "--model",
+                        "seal-sorted-batches", "--out", exported], check=True, capture_output=True)
+        with open(exported) as f:
+            for line in f:
+                r = json.loads(line)
+                seal_scores[int(r["pair_id"].rsplit("/", 1)[1])] = (r["chosen_score"], r["rejected_score"])
 
     baselines = [("c_no_grad_batch1", baseline_c), ("b_rewardbench_batch8", baseline_b)]
     if not args.skip_a:
@@ -176,11 +193,12 @@ def main():
         if name == "c_no_grad_batch1":
             reference = scores
         print(json.dumps({"partial": runs}), file=sys.stderr, flush=True)
-    worst = max(abs(seal_scores[i][k] - reference[i][k]) for i in range(len(pairs)) for k in (0, 1))
-    results["max_abs_diff_seal_vs_transformers"] = worst
     results["runs"] = runs
-    best_seal = max(runs["seal-batch1"]["pairs_per_s"], runs["seal-sorted-batches"]["pairs_per_s"])
-    results["ratios"] = {name: best_seal / r["pairs_per_s"] for name, r in runs.items() if not name.startswith("seal")}
+    if not args.skip_seal:
+        worst = max(abs(seal_scores[i][k] - reference[i][k]) for i in range(len(pairs)) for k in (0, 1))
+        results["max_abs_diff_seal_vs_transformers"] = worst
+        best_seal = max(runs["seal-batch1"]["pairs_per_s"], runs["seal-sorted-batches"]["pairs_per_s"])
+        results["ratios"] = {name: best_seal / r["pairs_per_s"] for name, r in runs.items() if not name.startswith("seal")}
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:
