@@ -6,8 +6,12 @@ gzipped size of the web bundle.
 
 Latency: `ab -n N -c C` on pairs-list URLs of the study (a plain page, a report slice sorted by
 margin, a full-text search, a deep page), after one warm-up request that loads the study into
-the server's cache; p50/p95/p99 as ab reports them. The cold first request (study load from
-DuckDB) is reported beside them.
+the server's cache; p50/p95/p99 as ab reports them. ab repeats one URL, so after its first request
+the server answers from its cache of recent views (what paging through one view costs). The
+"new view every request" rows use a different URL per request (a random margin range sorted by
+margin; two random words searched with OR, below a random margin), N requests from C threads, so every request filters and sorts
+afresh. The cold first request (study load from DuckDB) and the first search (which builds the
+dataset's search index, or opens it from disk) are reported beside them.
 
 First render: a fresh Chromium session opens the overview URL; the app marks
 `performance.mark("seal-report-rendered")` once the report's figures are in the page; the mark's
@@ -17,9 +21,11 @@ report cache is warm after the first).
 Usage: bench_web.py SEAL_BINARY DATA_DIR [--requests 2000] [--concurrency 8] [--runs 5]
 """
 import argparse
+import concurrent.futures
 import gzip
 import json
 import os
+import random
 import re
 import socket
 import statistics
@@ -64,6 +70,25 @@ def ab(url, n, c):
     rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
     return {"p50_ms": pct[50], "p95_ms": pct[95], "p99_ms": pct[99], "max_ms": pct[100], "failed": failed,
             "requests_per_s": rps}
+
+
+def varied(urls, c):
+    """Latency percentiles of GETs of `urls`, `c` at a time."""
+    def one(u):
+        t, _ = get(u)
+        return t * 1000.0
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(c) as pool:
+        ms = sorted(pool.map(one, urls))
+    wall = time.perf_counter() - t0
+    pick = lambda q: round(ms[min(len(ms) - 1, int(q * len(ms)))])
+    return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99), "max_ms": round(ms[-1]), "failed": 0,
+            "requests_per_s": round(len(ms) / wall, 1)}
+
+
+WORDS = ["bomb", "gun", "steal", "kill", "drugs", "money", "police", "car", "school", "friend", "dog", "food",
+         "weapon", "hack", "poison", "lie", "fight", "fire", "house", "job", "racist", "joke", "insult", "cheat",
+         "alcohol", "prison", "knife", "neighbor", "password", "bank"]
 
 
 def webdriver(driver, method, path, body=None):
@@ -112,6 +137,8 @@ def main():
         out["cold_first_request_s"] = round(cold, 3)
         report_s, _ = get(f"{base}/api/report?{STUDY}")
         out["report_first_request_s"] = round(report_s, 3)
+        search_s, _ = get(f"{base}/api/pairs?{STUDY}&q=bomb&limit=50")
+        out["search_first_request_s"] = round(search_s, 3)
         urls = {
             "page_1": f"{base}/api/pairs?{STUDY}&limit=50",
             "slice_sorted": f"{base}/api/pairs?{STUDY}&regime=resisted&gamma=r&sort=post_margin&dir=desc&limit=50",
@@ -119,6 +146,15 @@ def main():
             "text_search": f"{base}/api/pairs?{STUDY}&q=bomb&limit=50",
         }
         out["latency"] = {name: ab(u, args.requests, args.concurrency) for name, u in urls.items()}
+        rng = random.Random(7)
+        ranges = [sorted((rng.uniform(-4, 4), rng.uniform(-4, 4))) for _ in range(args.requests)]
+        out["latency"]["new_view_margin_range"] = varied(
+            [f"{base}/api/pairs?{STUDY}&margin_min={a:.4f}&margin_max={b:.4f}&sort=post_margin&limit=50"
+             for a, b in ranges], args.concurrency)
+        out["latency"]["new_view_search"] = varied(
+            [f"{base}/api/pairs?{STUDY}&q={rng.choice(WORDS)}%20OR%20{rng.choice(WORDS)}"
+             f"&margin_min={rng.uniform(-6, 0):.4f}&sort=pre_margin&limit=50" for _ in range(args.requests)],
+            args.concurrency)
         out["load"] = {"requests": args.requests, "concurrency": args.concurrency}
 
         dport = free_port()

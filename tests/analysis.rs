@@ -389,6 +389,22 @@ fn the_report_matches_the_reference_end_to_end() {
         close(row["kappa"].as_f64().unwrap(), want["kappa"].as_f64().unwrap(), "kappa");
     }
 
+    // The same agreement in the report, for a control labeler named with --control-labels.
+    let with_control = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt",
+        "--control-labels", "control"]);
+    let control = &with_control["control_labels"][0];
+    assert_eq!(control["label_set"], "control");
+    let rows = control["features"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let want = &e["label_agreement"][row["feature"].as_str().unwrap()];
+        assert_eq!(row["n"], want["n"]);
+        close(row["kappa"].as_f64().unwrap(), want["kappa"].as_f64().unwrap(), "kappa in the report");
+    }
+    assert!(r["control_labels"].as_array().unwrap().is_empty(), "none unless asked for");
+    let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--control-labels", "control"]);
+    assert!(err.contains("pass --labels"), "{err}");
+
     // The API serves the same report and the same drill-down (last: the server holds the store).
     let server = crate::http_api::start(&seal);
     let study = format!("{}api/{{}}?dataset=hh&pre=pre&post=post&labels=gpt", server.url);

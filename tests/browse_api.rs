@@ -80,21 +80,28 @@ fn pairs_list_filters_sorts_and_pages() {
     assert_eq!(p.rows[0].chosen_chars, chosen.chars().count() as u64);
     assert!(chosen.contains(&p.rows[0].chosen_response));
 
-    // Full-text search, case-insensitive, against a scan of the file.
-    let needle = "Bomb";
-    let want = lines
+    // Full-text search: words, case-insensitive, against a scan of the file split into words.
+    let words: Vec<Vec<String>> = lines
         .iter()
-        .filter(|l| {
+        .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            ["chosen", "rejected"].iter().any(|k| v[k].as_str().unwrap().to_lowercase().contains("bomb"))
+            let text = format!("{} {}", v["chosen"].as_str().unwrap(), v["rejected"].as_str().unwrap());
+            text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
         })
-        .count();
-    assert!(want > 5, "the needle must select something: {want}");
-    let p = page(&format!("{api}&q={needle}&limit=1000"));
+        .collect();
+    let has = |w: &[String], word: &str| w.iter().any(|x| x == word);
+    let want = words.iter().filter(|w| has(w, "bomb")).count();
+    assert!(want > 5, "the word must select something: {want}");
+    let p = page(&format!("{api}&q=Bomb&limit=1000"));
     assert_eq!(p.total as usize, want);
-    let p = page(&format!("{api}&q=%25&limit=1"));
-    let percent = lines.iter().filter(|l| l.contains('%')).count();
-    assert_eq!(p.total as usize, percent, "`%` is searched literally, not as a wildcard");
+    let want = words.iter().filter(|w| has(w, "bomb") && !has(w, "make")).count();
+    assert!(want > 0);
+    assert_eq!(page(&format!("{api}&q=bomb%20-make&limit=1")).total as usize, want, "exclusion");
+    let phrase = ["make", "a", "bomb"];
+    let want = words.iter().filter(|w| w.windows(3).any(|t| t == phrase)).count();
+    assert!(want > 0);
+    assert_eq!(page(&format!("{api}&q=%22make%20a%20bomb%22&limit=1")).total as usize, want, "a quoted phrase");
+    bad(&format!("{api}&q=-bomb"), 400, "`q`: Invalid query: Only excluding terms given");
 
     // A study: only pairs scored by both models, with both models' scores.
     let study = format!("{api}&pre=pre&post=post");

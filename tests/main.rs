@@ -10,6 +10,7 @@ mod cli_ingest;
 mod download;
 mod export_path;
 mod http_api;
+mod labeler;
 mod models_and_imports;
 mod resume;
 mod scoring;

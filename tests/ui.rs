@@ -114,6 +114,9 @@ fn the_app_in_a_real_browser() {
     seal.ok(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_pre.csv")]);
     seal.ok(&["scores", "import", "--dataset", "hh", "--model", "post", &p("scores_post.csv")]);
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
+    seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
+    let with_control =
+        seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--control-labels", "control"]);
     let report = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"]);
     let server = start(&seal);
     let base = server.url.trim_end_matches('/').to_owned();
@@ -142,6 +145,20 @@ fn the_app_in_a_real_browser() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         shot(&c, "1-overview").await;
+
+        // A control labeler picked in the study picker: its agreement table, as the CLI reports it.
+        wait_for(&c, "#pick-control").await;
+        c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt&control=control")).await.unwrap();
+        wait_for(&c, "#control-labels table").await;
+        let kappas = futures_text(&c, "#control-labels tbody td:nth-child(4)").await;
+        let want: Vec<String> = with_control["control_labels"][0]["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| format!("{:.3}", f["kappa"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(kappas, want);
+        shot(&c, "1b-control-labels").await;
 
         // A coefficient opens the pairs where its feature differs.
         let key = "last_response_is_helpful|1";

@@ -3,6 +3,7 @@
 //! May use: `pipeline`, `config`, `store` (open), `http` (serve), `runtime`, `pyenv`.
 
 mod analyze;
+mod label;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Import, export, list and compare label sets (features of texts in SEAL's taxonomy).
     #[command(subcommand)]
     Labels(analyze::LabelsCmd),
+    /// Label every text of a dataset (or a sample) with SEAL's 19-key taxonomy through an
+    /// OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp); cached and resumable.
+    Label(label::LabelArgs),
     /// Run SEAL's analyses on a dataset, a pre-D and a post-D model (and a label set).
     Analyze(analyze::AnalyzeArgs),
     /// List the pair ids behind a number of the report (a slice of a study).
@@ -420,6 +424,7 @@ pub fn run(cli: Cli) -> Result<()> {
             report_export(json, n, &out);
         }
         Command::Labels(cmd) => analyze::labels(&data, json, cmd)?,
+        Command::Label(a) => label::label(&data, json, &a)?,
         Command::Analyze(a) => analyze::analyze(&data, json, &a)?,
         Command::Pairs(a) => analyze::pairs(&data, json, &a)?,
         Command::Serve(a) => {
@@ -469,13 +474,7 @@ pub fn parse_device(s: &str) -> Result<Device> {
 /// chunk (at most one a second) otherwise.
 pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> Result<Vec<seal_shared::ScoreSummary>> {
     let device = parse_device(&a.device)?;
-    // On CPU one text at a time wins on few cores (no padding, no attention over pads);
-    // on GPU large length-sorted batches do.
-    let default_batch = match device {
-        Device::Cpu if num_cores() <= 4 => 1,
-        Device::Cpu => 16,
-        Device::Cuda(_) => 256,
-    };
+    let default_batch = pipeline::default_max_batch(device);
     let job = ScoreJob {
         dataset: a.dataset.clone(),
         device,
@@ -538,10 +537,6 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
         out.push(summary);
     }
     Ok(out)
-}
-
-fn num_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 pub fn serve(store: Store, data: &DataDir, a: &ServeArgs) -> Result<()> {

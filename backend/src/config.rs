@@ -23,6 +23,11 @@ impl DataDir {
     pub fn downloads(&self) -> PathBuf {
         self.0.join("downloads")
     }
+
+    /// Full-text search indexes, one folder per dataset (rebuilt from the store when stale).
+    pub fn search_indexes(&self) -> PathBuf {
+        self.0.join("search")
+    }
 }
 
 /// The project-local folder `cargo xtask setup` fills: `<repo>/.seal`.

@@ -5,6 +5,8 @@
 //! - [`store`]: the only module that names DuckDB; migrations, bulk writes, exports.
 //! - [`score`]: the only module that names ONNX Runtime and tokenizers.
 //! - [`features`]: SEAL's label taxonomy, label-file parsing, built-in text features.
+//! - [`llm`]: the only module that talks to LM servers (OpenAI-compatible chat completions).
+//! - [`search`]: the only module that names tantivy; full-text search over a dataset's texts.
 //! - [`analysis`]: SEAL's metrics as pure functions over study columns; [`analysis::stats`]
 //!   (least squares, tests) checked against statsmodels/scipy.
 //! - [`pipeline`]: composes the stages; the CLI and the server call it.
@@ -21,11 +23,13 @@ pub mod domain;
 pub mod features;
 pub mod http;
 pub mod ingest;
+pub mod llm;
 pub mod net;
 pub mod pipeline;
 pub mod pyenv;
 pub mod runtime;
 pub mod score;
+pub mod search;
 pub mod store;
 
 pub mod telemetry {

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 /// TLS trusts the operating system's certificate store, so lab proxies with their own CA work.
-fn tls() -> ureq::tls::TlsConfig {
+pub(crate) fn tls() -> ureq::tls::TlsConfig {
     ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build()
 }
 

@@ -129,6 +129,9 @@ fn StudyPicker(o: Overview, study: PairQuery) -> impl IntoView {
     let g2 = go.clone();
     let g3 = go.clone();
     let g4 = go.clone();
+    let g5 = go.clone();
+    let current_control = study.control.clone().unwrap_or_default();
+    let has_labels = study.labels.is_some();
     let datasets: Vec<String> = o.datasets.iter().map(|d| d.name.clone()).collect();
     let current_labels = study.labels.clone().unwrap_or_default();
     view! {
@@ -150,7 +153,12 @@ fn StudyPicker(o: Overview, study: PairQuery) -> impl IntoView {
                             view! {
                                 <select id="pick-labels" on:change=move |ev| {
                                     let v = event_target_value(&ev);
-                                    g4(&|s: &mut PairQuery| s.labels = (!v.is_empty()).then(|| v.clone()));
+                                    g4(&|s: &mut PairQuery| {
+                                        s.labels = (!v.is_empty()).then(|| v.clone());
+                                        if s.labels.is_none() {
+                                            s.control = None;
+                                        }
+                                    });
                                 }>
                                     {names.into_iter().map(|n| {
                                         let sel = n == current;
@@ -163,6 +171,33 @@ fn StudyPicker(o: Overview, study: PairQuery) -> impl IntoView {
                     }}
                 </Suspense>
             </label>
+            {has_labels.then(|| view! {
+                <label>"control labels "
+                    <Suspense fallback=|| view! { <span class="muted">"…"</span> }>
+                        {move || {
+                            let g5 = g5.clone();
+                            let current = current_control.clone();
+                            Suspend::new(async move {
+                                let sets: Vec<LabelSetInfo> = sets.await.unwrap_or_default();
+                                let mut names = vec![String::new()];
+                                names.extend(sets.into_iter().map(|s| s.name));
+                                view! {
+                                    <select id="pick-control" on:change=move |ev| {
+                                        let v = event_target_value(&ev);
+                                        g5(&|s: &mut PairQuery| s.control = (!v.is_empty()).then(|| v.clone()));
+                                    }>
+                                        {names.into_iter().map(|n| {
+                                            let sel = n == current;
+                                            let shown = if n.is_empty() { "none".to_owned() } else { n.clone() };
+                                            view! { <option value=n selected=sel>{shown}</option> }
+                                        }).collect_view()}
+                                    </select>
+                                }
+                            })
+                        }}
+                    </Suspense>
+                </label>
+            })}
         </div>
     }
 }
@@ -281,6 +316,7 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             </section>
             <Regressions r=r.clone() study=study.clone() />
             <Angles r=r.clone() study=study.clone() />
+            <ControlLabelsTable r=r.clone() />
             <FeatureTests r=r study=study />
         </div>
     }
@@ -553,6 +589,38 @@ fn slice_name(s: &Slice) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// Control labelers against the study's label set (spec §C.10).
+#[component]
+fn ControlLabelsTable(r: AnalysisReport) -> impl IntoView {
+    if r.control_labels.is_empty() {
+        return ().into_any();
+    }
+    let reference = r.label_set.clone().unwrap_or_default();
+    view! {
+        <section id="control-labels">
+            <h3>"Control labelers"</h3>
+            <p class="muted">{format!("Agreement with `{reference}` on the texts both label (joined on pair and side), and Cohen's κ: how far the features' labels depend on which LM labelled them.")}</p>
+            {r.control_labels.into_iter().map(|c| view! {
+                <table class="compact control">
+                    <caption>{format!("{}{}", c.label_set, c.labeler.map(|l| format!(" ({l})")).unwrap_or_default())}</caption>
+                    <thead><tr><th>"feature"</th><th class="num">"texts"</th><th class="num">"agreement"</th><th class="num">"κ"</th></tr></thead>
+                    <tbody>
+                        {c.features.into_iter().map(|f| view! {
+                            <tr>
+                                <td>{f.feature}</td>
+                                <td class="num">{f.n}</td>
+                                <td class="num">{format!("{:.1} %", f.agreement * 100.0)}</td>
+                                <td class="num">{f.kappa.map_or("—".to_owned(), |k| format!("{k:.3}"))}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }).collect_view()}
+        </section>
+    }
+    .into_any()
 }
 
 #[component]

@@ -146,7 +146,7 @@ fn Filters(query: Memo<PairQuery>) -> impl IntoView {
                 let t = search.get_untracked();
                 a1(&|q: &mut PairQuery| q.q = (!t.trim().is_empty()).then(|| t.trim().to_owned()));
             }>
-                <input id="search" type="search" placeholder="search both transcripts" bind:value=search />
+                <input id="search" type="search" placeholder="search: words, \"a phrase\", -not" bind:value=search />
                 <button type="submit">"search"</button>
             </form>
             <label>"sort "

@@ -23,10 +23,13 @@ pub struct PairQuery {
     /// Comma-separated γ rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gamma_rule: Option<String>,
+    /// Comma-separated control label sets, compared with `labels` in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
     /// A report slice (needs `pre` and `post`).
     #[serde(flatten)]
     pub slice: Slice,
-    /// Case-insensitive text search over both transcripts.
+    /// Full-text search over both transcripts (words, "phrases", OR, -word).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     /// Keep pairs whose `margin_model` margin (chosen − rejected score) is ≥ this.
@@ -96,6 +99,7 @@ impl PairQuery {
             labels: self.labels.clone(),
             features: self.features.clone(),
             gamma_rule: self.gamma_rule.clone(),
+            control: self.control.clone(),
             ..Default::default()
         }
     }

@@ -34,6 +34,10 @@ pub struct AnalysisReport {
     /// Linear probability model of post-D misalignment (1 − δ_post) on the same regressors — §C.7.
     pub misalignment_regression: Option<Regression>,
     pub feature_tests: Vec<FeatureTest>,
+    /// Control labelers against the study's label set, per feature (spec §C.10); empty unless
+    /// control label sets are named.
+    #[serde(default)]
+    pub control_labels: Vec<ControlLabels>,
     /// Things the reader must know: dropped pairs, aliased regressors, undefined angles.
     pub warnings: Vec<String>,
 }
@@ -296,6 +300,15 @@ pub struct FeatureTest {
     /// Pairs where only the chosen / only the rejected text has the feature (binary features).
     pub chosen_only: Option<Count>,
     pub rejected_only: Option<Count>,
+}
+
+/// A control labeler's agreement with the study's label set, on the texts both label (joined on
+/// pair and side).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlLabels {
+    pub label_set: String,
+    pub labeler: Option<String>,
+    pub features: Vec<LabelAgreement>,
 }
 
 /// Agreement of two label sets on one feature (`seal labels compare`).

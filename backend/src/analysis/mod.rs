@@ -395,6 +395,7 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         shift_regression,
         misalignment_regression,
         feature_tests,
+        control_labels: Vec::new(),
         warnings,
     })
 }

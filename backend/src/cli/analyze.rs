@@ -51,6 +51,13 @@ pub enum LabelsCmd {
         #[arg(long)]
         dataset: Option<String>,
     },
+    /// Texts an LM-labeler run (`seal label`) could not label, with the error and the raw answer.
+    Failures {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        name: String,
+    },
     /// Per-feature agreement and Cohen's κ of two label sets on the texts both label.
     Compare {
         #[arg(long)]
@@ -117,6 +124,10 @@ impl StudyArgs {
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub study: StudyArgs,
+    /// Control label sets (comma-separated) to compare with --labels on SEAL's five robustness
+    /// features (coherent, helpful, harmless, sentiment, eloquent): agreement and Cohen's κ.
+    #[arg(long, value_delimiter = ',')]
+    pub control_labels: Vec<String>,
     /// Write the JSON report here (schema: docs/report-schema.md).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -183,6 +194,30 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
             let n = store.export_labels(&dataset, &name, &out)?;
             super::report_export(json, n, &out);
         }
+        LabelsCmd::Failures { dataset, name } => {
+            let store = Store::open(&data.store_file())?;
+            store.require_dataset(&dataset)?;
+            let failures = store.label_failures(&dataset, &name)?;
+            if json {
+                let rows: Vec<serde_json::Value> = failures
+                    .iter()
+                    .map(|f| {
+                        serde_json::json!({"pair_id": f.pair_id, "side": f.side, "attempts": f.attempts,
+                                           "error": f.error, "raw_answer": f.raw_answer})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if failures.is_empty() {
+                println!("no failures recorded for label set `{name}` of `{dataset}`");
+            } else {
+                for f in &failures {
+                    println!("{} {} after {} attempt(s): {}", f.pair_id, f.side, f.attempts, f.error);
+                    if let Some(raw) = &f.raw_answer {
+                        println!("  answer: {}", raw.replace('\n', "\n  "));
+                    }
+                }
+            }
+        }
         LabelsCmd::List { dataset } => {
             let store = Store::open(&data.store_file())?;
             let sets = crate::pipeline::study::label_sets(&store, dataset.as_deref())?;
@@ -225,7 +260,8 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
 pub fn analyze(data: &DataDir, json: bool, a: &AnalyzeArgs) -> Result<()> {
     let store = Store::open(&data.store_file())?;
     let spec = a.study.spec()?;
-    let report = study::analyze(&store, &spec, &analysis::Settings::default())?;
+    let mut report = study::analyze(&store, &spec, &analysis::Settings::default())?;
+    report.control_labels = study::control_labels(&store, &a.study.dataset, a.study.labels.as_deref(), &a.control_labels)?;
     if let Some(out) = &a.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
     }
@@ -358,6 +394,19 @@ pub fn summary(r: &AnalysisReport) -> String {
                 get("pre", "pair_fe"),
                 get("post", "pair_fe")
             );
+        }
+    }
+    for c in &r.control_labels {
+        let _ = writeln!(
+            o,
+            "\nControl labeler `{}`{} against `{}`",
+            c.label_set,
+            c.labeler.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(),
+            r.label_set.as_deref().unwrap_or("-")
+        );
+        for f in &c.features {
+            let kappa = f.kappa.map_or("-".into(), |k| format!("{k:.3}"));
+            let _ = writeln!(o, "  {:<36} {:>7} texts  agreement {:>6.1} %  κ {kappa}", f.feature, f.n, f.agreement * 100.0);
         }
     }
     if !r.warnings.is_empty() {

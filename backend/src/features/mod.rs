@@ -3,6 +3,7 @@
 //! any LLM ([`builtin`]).
 
 pub mod builtin;
+pub mod prompt;
 
 use std::collections::BTreeMap;
 

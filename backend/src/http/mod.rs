@@ -85,12 +85,7 @@ async fn read<T: Send + 'static>(
     state: &web::Data<State>,
     f: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let store = state
-        .store
-        .lock()
-        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?
-        .try_clone()
-        .map_err(anyhow::Error::from)?;
+    let store = store_of(state)?;
     web::block(move || f(&store)).await.map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?.map_err(ApiError::from)
 }
 
@@ -300,7 +295,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Serves the API and UI until the process is stopped. `on_bound` receives the bound address
 /// (port 0 picks a free one).
 pub fn serve(store: Store, data: crate::config::DataDir, host: &str, port: u16, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    let state = web::Data::new(State { store: Mutex::new(store), data, browser: Default::default(), jobs: Default::default() });
+    let browser = std::sync::Arc::new(crate::pipeline::browse::Browser::new(Some(data.search_indexes())));
+    let state = web::Data::new(State { store: Mutex::new(store), data, browser, jobs: Default::default() });
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || {

@@ -2,7 +2,8 @@
 //! pair in full, and the analysis report — over a small cache of loaded studies, keyed by the
 //! store's data version so that new pairs, scores or labels are seen at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Result};
@@ -12,6 +13,7 @@ use seal_shared::report::AnalysisReport;
 use crate::analysis::{self, angles, Derived, Study};
 use crate::ingest::transcript::{parse_turns, Role};
 use crate::pipeline::study::{load_study, StudySpec};
+use crate::search::{self, QueryError, TextIndex};
 use crate::store::{score_pair, PairIndexColumns, Store};
 
 /// Default and largest page sizes of the pairs list.
@@ -21,6 +23,8 @@ pub const MAX_LIMIT: usize = 1000;
 pub const PREVIEW_CHARS: usize = 280;
 /// Studies kept in memory (each is a few columns per pair: ~30 MB at 160,800 pairs).
 const CACHE_ENTRIES: usize = 4;
+/// Filtered, sorted orders kept per study (paging through one view reuses its order).
+const ORDER_ENTRIES: usize = 16;
 
 /// A loaded study: the store's data version and the study part of the query.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,14 +42,23 @@ struct StudyPart {
 
 struct Entry {
     index: PairIndexColumns,
+    /// The dataset's content fingerprint: which search index answers `q`.
+    search_fingerprint: String,
     study: Option<StudyPart>,
     report: OnceLock<std::result::Result<Arc<AnalysisReport>, String>>,
+    /// Orders of recent views (the query without its paging), most recently used last.
+    orders: Mutex<Vec<(PairQuery, Arc<Vec<usize>>)>>,
 }
 
-/// Loaded studies, most recently used last. Shared by the server's workers.
+/// Loaded studies, most recently used last, and the datasets' search indexes. Shared by the
+/// server's workers.
 #[derive(Default)]
 pub struct Browser {
     cache: Mutex<Vec<(Key, Arc<Entry>)>>,
+    /// Where search indexes are kept (in memory when `None`).
+    search_root: Option<PathBuf>,
+    /// One index per dataset; the lock is held while one is built, so it is built once.
+    search: Mutex<HashMap<String, Arc<TextIndex>>>,
 }
 
 fn list(s: &Option<String>) -> Option<Vec<String>> {
@@ -74,8 +87,20 @@ fn parse_number(v: &Option<String>, name: &str) -> Result<Option<f64>> {
 }
 
 impl Browser {
-    pub fn new() -> Browser {
-        Browser::default()
+    /// A browser keeping search indexes under `search_root` (in memory when `None`).
+    pub fn new(search_root: Option<PathBuf>) -> Browser {
+        Browser { search_root, ..Browser::default() }
+    }
+
+    /// The search index of a dataset as it is now (`fingerprint`), opened or built once.
+    fn text_index(&self, store: &Store, dataset: &str, fingerprint: &str) -> Result<Arc<TextIndex>> {
+        let mut indexes = self.search.lock().map_err(|_| anyhow!("search indexes poisoned"))?;
+        if let Some(found) = indexes.get(dataset).filter(|i| i.fingerprint == fingerprint) {
+            return Ok(found.clone());
+        }
+        let built = Arc::new(TextIndex::open_or_build(store, dataset, self.search_root.as_deref())?);
+        indexes.insert(dataset.to_owned(), built.clone());
+        Ok(built)
     }
 
     fn entry(&self, store: &Store, q: &PairQuery) -> Result<Arc<Entry>> {
@@ -86,8 +111,11 @@ impl Browser {
             (Some(_), None) | (None, Some(_)) => return Err(invalid("`pre` and `post` go together: give both models or neither")),
             _ => {}
         }
-        if q.pre.is_none() && (q.labels.is_some() || q.features.is_some() || q.gamma_rule.is_some()) {
-            return Err(invalid("`labels`, `features` and `gamma_rule` need a study: give `pre` and `post` too"));
+        if q.pre.is_none() && (q.labels.is_some() || q.features.is_some() || q.gamma_rule.is_some() || q.control.is_some()) {
+            return Err(invalid("`labels`, `features`, `gamma_rule` and `control` need a study: give `pre` and `post` too"));
+        }
+        if q.control.is_some() && q.labels.is_none() {
+            return Err(invalid("`control` label sets are compared with the study's `labels`: give `labels` too"));
         }
         let key = Key { version: store.data_version()?, study: q.study() };
         {
@@ -127,7 +155,8 @@ impl Browser {
             }
             _ => None,
         };
-        let entry = Arc::new(Entry { index, study, report: OnceLock::new() });
+        let search_fingerprint = search::fingerprint(store, &q.dataset)?;
+        let entry = Arc::new(Entry { index, search_fingerprint, study, report: OnceLock::new(), orders: Mutex::default() });
         let mut cache = self.cache.lock().map_err(|_| anyhow!("browser cache poisoned"))?;
         cache.retain(|(k, _)| k.version == key.version);
         if cache.len() >= CACHE_ENTRIES {
@@ -146,7 +175,16 @@ impl Browser {
         let part = entry.study.as_ref().expect("pre and post given");
         entry
             .report
-            .get_or_init(|| analysis::run(&part.study, &Default::default()).map(Arc::new).map_err(|e| format!("{e:#}")))
+            .get_or_init(|| {
+                let run = || -> Result<Arc<AnalysisReport>> {
+                    let mut report = analysis::run(&part.study, &Default::default())?;
+                    let controls = list(&q.control).unwrap_or_default();
+                    report.control_labels =
+                        crate::pipeline::study::control_labels(store, &q.dataset, q.labels.as_deref(), &controls)?;
+                    Ok(Arc::new(report))
+                };
+                run().map_err(|e| format!("{e:#}"))
+            })
             .clone()
             .map_err(invalid)
     }
@@ -160,7 +198,7 @@ impl Browser {
         let mut offset = parse_count(&q.offset, "offset", 0)?;
         let mut limit = limit;
         let entry = self.entry(store, q)?;
-        let order = matching(store, &entry, q)?;
+        let order = self.order(store, &entry, q)?;
         let total = order.len();
         let ids = |i: usize| -> &str {
             match &entry.study {
@@ -177,14 +215,16 @@ impl Browser {
         }
         let page: Vec<usize> = order.iter().skip(offset).take(limit).copied().collect();
         let page_ids: Vec<String> = page.iter().map(|&i| ids(i).to_owned()).collect();
+        let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
+        let at: Vec<(i64, &str)> = page.iter().zip(&page_ids).map(|(&i, id)| (entry.index.rowids[base(i)], id.as_str())).collect();
         let previews: HashMap<String, crate::store::PairPreview> =
-            store.pair_previews(&q.dataset, &page_ids, PREVIEW_CHARS)?.into_iter().collect();
+            store.pair_previews_at(&q.dataset, &at, PREVIEW_CHARS)?.into_iter().collect();
         let rows = page
             .iter()
             .zip(&page_ids)
             .map(|(&i, id)| {
                 let p = &previews[id];
-                let base = entry.study.as_ref().map_or(i, |s| s.pos[i]);
+                let base = base(i);
                 let scores = match &entry.study {
                     Some(s) => vec![
                         score_pair(s.study.pre_model.clone(), s.study.pre_chosen[i], s.study.pre_rejected[i]),
@@ -209,9 +249,32 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The matching pairs of `q` in order: from the entry's recent views, else computed.
+    fn order(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Arc<Vec<usize>>> {
+        let view = PairQuery { limit: None, offset: None, around: None, ..q.clone() };
+        let mut orders = entry.orders.lock().map_err(|_| anyhow!("view cache poisoned"))?;
+        if let Some(i) = orders.iter().position(|(k, _)| *k == view) {
+            let hit = orders.remove(i);
+            let order = hit.1.clone();
+            orders.push(hit);
+            return Ok(order);
+        }
+        drop(orders);
+        let order = Arc::new(self.matching(store, entry, q)?);
+        let mut orders = entry.orders.lock().map_err(|_| anyhow!("view cache poisoned"))?;
+        if !orders.iter().any(|(k, _)| *k == view) {
+            if orders.len() >= ORDER_ENTRIES {
+                orders.remove(0);
+            }
+            orders.push((view, order.clone()));
+        }
+        Ok(order)
+    }
+
 /// Indices (into the study when there is one, else into the dataset index) of the pairs that
 /// match `q`, sorted as asked.
-fn matching(store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
+fn matching(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
     let slice_needs_study = q.slice.model.is_some()
         || q.slice.agreement.is_some()
         || q.slice.regime.is_some()
@@ -230,15 +293,15 @@ fn matching(store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
             (0..entry.index.pair_ids.len()).filter(|&i| q.slice.subset.as_ref().is_none_or(|s| &entry.index.subsets[i] == s)).collect()
         }
     };
-    let id_of = |i: usize| -> &str {
-        match &entry.study {
-            Some(p) => &p.study.pair_ids[i],
-            None => &entry.index.pair_ids[i],
+    if let Some(query) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let index = self.text_index(store, &q.dataset, &entry.search_fingerprint)?;
+        let rows = index.search(query).map_err(|e| if e.is::<QueryError>() { invalid(e.to_string()) } else { e })?;
+        let mut hit = vec![false; entry.index.pair_ids.len()];
+        for r in rows {
+            hit[r] = true;
         }
-    };
-    if let Some(needle) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let hits: HashSet<String> = store.search_pairs(&q.dataset, needle)?.into_iter().collect();
-        keep.retain(|&i| hits.contains(id_of(i)));
+        let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
+        keep.retain(|&i| hit[base(i)]);
     }
     let (lo, hi) = (parse_number(&q.margin_min, "margin_min")?, parse_number(&q.margin_max, "margin_max")?);
     if lo.is_some() || hi.is_some() {
@@ -301,6 +364,7 @@ fn matching(store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
     }
     sort(entry, q, &mut keep)?;
     Ok(keep)
+}
 }
 
 fn margin_columns<'a>(s: &'a Study, model: &str) -> Result<(&'a [f64], &'a [f64])> {

@@ -161,12 +161,11 @@ fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, j
         }
         "score" => {
             let model = req.model.as_deref().unwrap_or_default();
-            let cores = std::thread::available_parallelism().map_or(1, usize::from);
             let spec = ScoreJob {
                 dataset: req.dataset.clone(),
                 device: Device::Cpu,
                 batch_tokens: 8192,
-                max_batch: if cores <= 4 { 1 } else { 16 },
+                max_batch: super::default_max_batch(Device::Cpu),
                 threads: None,
                 commit_every: 64,
                 limit: req.limit,

@@ -1,11 +1,12 @@
 //! The only place that composes stages: ingest → store, store → score → store, model
 //! registration, imports. The CLI and the HTTP server both call these functions.
 //!
-//! May use: `config`, `domain`, `features`, `analysis`, `ingest`, `store`, `score`, `net`,
-//! `runtime`, `pyenv`.
+//! May use: `config`, `domain`, `features`, `analysis`, `ingest`, `store`, `score`, `search`,
+//! `llm`, `net`, `runtime`, `pyenv`.
 
 pub mod browse;
 pub mod jobs;
+pub mod label;
 pub mod study;
 
 use std::path::{Path, PathBuf};
@@ -208,6 +209,17 @@ pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
         max_length: m.max_length,
         truncation: m.truncation.to_string(),
         is_test_model: m.is_test_model,
+    }
+}
+
+/// Texts per batch when not given: on a CPU with few cores one text at a time wins (no padding,
+/// no attention over pads; docs/benchmarks.md); on more cores small batches, on CUDA large
+/// length-sorted ones.
+pub fn default_max_batch(device: Device) -> usize {
+    match device {
+        Device::Cpu if std::thread::available_parallelism().map_or(1, usize::from) <= 4 => 1,
+        Device::Cpu => 16,
+        Device::Cuda(_) => 256,
     }
 }
 

@@ -267,6 +267,38 @@ pub fn analyze(store: &Store, spec: &StudySpec, settings: &analysis::Settings) -
     analysis::run(&study, settings).with_context(|| format!("analysis of `{}`", spec.dataset))
 }
 
+/// The features SEAL compares between labelers (spec §C.10).
+pub const CONTROL_FEATURES: [&str; 5] = [
+    "last_response_is_coherent",
+    "last_response_is_helpful",
+    "last_response_is_harmless",
+    "last_response_sentiment",
+    "last_response_is_eloquent",
+];
+
+/// Each control label set against the study's label set on [`CONTROL_FEATURES`].
+pub fn control_labels(store: &Store, dataset: &str, reference: Option<&str>, controls: &[String]) -> Result<Vec<wire::report::ControlLabels>> {
+    if controls.is_empty() {
+        return Ok(vec![]);
+    }
+    let Some(reference) = reference else {
+        bail!("control label sets are compared with the study's label set: pass --labels too");
+    };
+    let keys: Vec<String> = CONTROL_FEATURES.iter().map(|k| k.to_string()).collect();
+    let sets = store.label_sets(Some(dataset))?;
+    controls
+        .iter()
+        .map(|c| {
+            store.require_label_set(dataset, c)?;
+            Ok(wire::report::ControlLabels {
+                label_set: c.clone(),
+                labeler: sets.iter().find(|s| &s.name == c).and_then(|s| s.labeler.clone()),
+                features: compare_labels(store, dataset, reference, c, &keys)?,
+            })
+        })
+        .collect()
+}
+
 /// Agreement and Cohen's κ of two label sets per feature, on the texts both label.
 pub fn compare_labels(store: &Store, dataset: &str, a: &str, b: &str, keys: &[String]) -> Result<Vec<wire::report::LabelAgreement>> {
     let keys: Vec<&str> = if keys.is_empty() {

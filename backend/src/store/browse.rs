@@ -5,12 +5,16 @@ use duckdb::arrow::datatypes::{DataType, Int64Type};
 use duckdb::{params, OptionalExt};
 use seal_shared::browse::{LabelValue, Note, PairLabels, PairScore, ScorePair};
 
+use std::sync::atomic::Ordering;
+
 use super::{Context, Result, Store, StoreError};
 use crate::domain::Agreement;
 
 /// Every pair of a dataset in dataset order (source, line), with the lengths the list sorts by.
 #[derive(Debug, Clone, Default)]
 pub struct PairIndexColumns {
+    /// DuckDB row ids: stable while the data version is (used for fast lookups, always checked).
+    pub rowids: Vec<i64>,
     pub pair_ids: Vec<String>,
     pub subsets: Vec<String>,
     /// Characters (Unicode scalar values) of the full chosen / rejected transcript.
@@ -32,6 +36,15 @@ pub struct PairRecord {
     pub rejected_response: String,
 }
 
+/// The four texts of a pair, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Transcript<'a> {
+    pub chosen_context: &'a str,
+    pub chosen_response: &'a str,
+    pub rejected_context: &'a str,
+    pub rejected_response: &'a str,
+}
+
 /// The preview of a pair in the list.
 #[derive(Debug, Clone)]
 pub struct PairPreview {
@@ -49,25 +62,19 @@ pub(super) fn arrow_strings(col: &dyn Array) -> Vec<String> {
     }
 }
 
-/// `ILIKE` pattern for a literal substring (escapes `%`, `_` and the escape character).
-fn like_pattern(needle: &str) -> String {
-    let mut p = String::with_capacity(needle.len() + 2);
-    p.push('%');
-    for ch in needle.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(ch);
-    }
-    p.push('%');
-    p
-}
-
 impl Store {
     /// A token that changes whenever pairs, scores, labels or models change, so readers can
-    /// cache what they derive from them.
+    /// cache what they derive from them. Computed once per write through this process.
     pub fn data_version(&self) -> Result<String> {
-        self.conn
+        let generation = self.version.generation.load(Ordering::SeqCst);
+        let mut last = self.version.last.lock().map_err(|_| StoreError::Invalid("data version cache poisoned".into()))?;
+        if let Some((g, v)) = last.as_ref() {
+            if *g == generation {
+                return Ok(v.clone());
+            }
+        }
+        let v: String = self
+            .conn
             .query_row(
                 "SELECT concat_ws(':', (SELECT count(*) FROM pairs)::VARCHAR, (SELECT count(*) FROM scores)::VARCHAR,
                         (SELECT coalesce(max(run_id), 0) FROM score_runs)::VARCHAR, (SELECT count(*) FROM labels)::VARCHAR,
@@ -78,7 +85,9 @@ impl Store {
                 [],
                 |r| r.get(0),
             )
-            .ctx("read data version")
+            .ctx("read data version")?;
+        *last = Some((generation, v.clone()));
+        Ok(v)
     }
 
     /// Every pair of a dataset, in dataset order.
@@ -87,7 +96,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT pair_id, subset,
+                "SELECT rowid, pair_id, subset,
                         length(chosen_context || chosen_response)::BIGINT,
                         length(rejected_context || rejected_response)::BIGINT
                  FROM pairs WHERE dataset = ? ORDER BY source_uri, line",
@@ -95,31 +104,80 @@ impl Store {
             .ctx("read pair index")?;
         let mut out = PairIndexColumns::default();
         for batch in stmt.query_arrow(params![dataset]).ctx("read pair index")? {
-            out.pair_ids.extend(arrow_strings(batch.column(0).as_ref()));
-            out.subsets.extend(arrow_strings(batch.column(1).as_ref()));
-            out.chosen_chars.extend(batch.column(2).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
-            out.rejected_chars.extend(batch.column(3).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
+            out.rowids.extend(batch.column(0).as_primitive::<Int64Type>().values().iter());
+            out.pair_ids.extend(arrow_strings(batch.column(1).as_ref()));
+            out.subsets.extend(arrow_strings(batch.column(2).as_ref()));
+            out.chosen_chars.extend(batch.column(3).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
+            out.rejected_chars.extend(batch.column(4).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
         }
         Ok(out)
     }
 
-    /// Ids of the pairs whose transcripts contain `needle` (case-insensitive), in dataset order.
-    pub fn search_pairs(&self, dataset: &str, needle: &str) -> Result<Vec<String>> {
+    /// (URI, SHA-256, pairs) of every source of a dataset, by URI: what its content depends on.
+    pub fn source_digests(&self, dataset: &str) -> Result<Vec<(String, String, u64)>> {
+        self.require_dataset(dataset)?;
+        Ok(self.sources(dataset)?.into_iter().map(|s| (s.uri, s.sha256, s.n_pairs)).collect())
+    }
+
+    /// Calls `f` with the texts of every pair of a dataset, in dataset order.
+    pub fn for_each_transcript<E: From<StoreError>>(
+        &self,
+        dataset: &str,
+        mut f: impl FnMut(Transcript<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        self.require_dataset(dataset)?;
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT pair_id FROM pairs WHERE dataset = $1 AND (
-                    chosen_context ILIKE $2 ESCAPE '\\' OR chosen_response ILIKE $2 ESCAPE '\\'
-                    OR rejected_context ILIKE $2 ESCAPE '\\' OR rejected_response ILIKE $2 ESCAPE '\\')
-                 ORDER BY source_uri, line",
+                "SELECT chosen_context, chosen_response, rejected_context, rejected_response
+                 FROM pairs WHERE dataset = ? ORDER BY source_uri, line",
             )
-            .ctx("search pairs")?;
-        let rows = stmt
-            .query_map(params![dataset, like_pattern(needle)], |r| r.get(0))
-            .ctx("search pairs")?
-            .collect::<std::result::Result<Vec<String>, _>>()
-            .ctx("search pairs")?;
-        Ok(rows)
+            .ctx("read transcripts")?;
+        for batch in stmt.query_arrow(params![dataset]).ctx("read transcripts")? {
+            let cols: Vec<Vec<String>> = (0..4).map(|c| arrow_strings(batch.column(c).as_ref())).collect();
+            for i in 0..batch.num_rows() {
+                f(Transcript {
+                    chosen_context: &cols[0][i],
+                    chosen_response: &cols[1][i],
+                    rejected_context: &cols[2][i],
+                    rejected_response: &cols[3][i],
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Previews of the pairs at the given `(rowid, pair_id)`s, looked up by row id (a point read
+    /// instead of a scan). Rows that no longer hold the expected pair are read again by id.
+    pub fn pair_previews_at(&self, dataset: &str, at: &[(i64, &str)], chars: usize) -> Result<Vec<(String, PairPreview)>> {
+        if at.is_empty() {
+            return Ok(vec![]);
+        }
+        let list = at.iter().map(|(r, _)| r.to_string()).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT dataset, pair_id, subset, left(chosen_response, {chars}), left(rejected_response, {chars})
+             FROM pairs WHERE rowid IN ({list})"
+        );
+        let mut stmt = self.conn.prepare(&sql).ctx("read previews")?;
+        let found = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    PairPreview { subset: r.get(2)?, chosen_response: r.get(3)?, rejected_response: r.get(4)? },
+                ))
+            })
+            .ctx("read previews")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read previews")?;
+        let mut out: Vec<(String, PairPreview)> =
+            found.into_iter().filter(|(d, id, _)| d == dataset && at.iter().any(|(_, want)| want == id)).map(|(_, id, p)| (id, p)).collect();
+        if out.len() < at.len() {
+            let missing: Vec<String> =
+                at.iter().filter(|(_, id)| !out.iter().any(|(got, _)| got == id)).map(|(_, id)| id.to_string()).collect();
+            out.extend(self.pair_previews(dataset, &missing, chars)?);
+        }
+        Ok(out)
     }
 
     /// Subset and the first `chars` characters of both last responses, for the given ids.
@@ -285,15 +343,4 @@ pub fn score_pair(model: String, chosen: f64, rejected: f64) -> ScorePair {
         Agreement::Tie => "tie",
     };
     ScorePair { model, chosen, rejected, margin: chosen - rejected, agreement: agreement.into() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_match_literally() {
-        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
-        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
-    }
 }

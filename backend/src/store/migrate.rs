@@ -10,6 +10,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] =
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_labels.sql")),
     (3, include_str!("migrations/0003_notes.sql")),
+    (4, include_str!("migrations/0004_llm.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

@@ -5,11 +5,15 @@
 //! May use: `domain`, `features` (the label vocabulary). Must not use: `ingest`, `score`, `http`, `pipeline`.
 
 mod browse;
+mod llm;
 mod migrate;
 
-pub use browse::{score_pair, PairIndexColumns, PairPreview, PairRecord};
+pub use browse::{score_pair, PairIndexColumns, PairPreview, PairRecord, Transcript};
+pub use llm::{CacheEntry, CachedAnswer, LabelFailure};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use duckdb::{params, Connection, OptionalExt};
 
@@ -149,6 +153,17 @@ pub struct RunInfo {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Shared by every connection cloned from this one.
+    version: Arc<VersionCache>,
+}
+
+/// What readers cache by: a counter that every write through this process bumps, and the data
+/// version last computed for it. DuckDB lets one process open a store file for writing, so no
+/// other process changes the data behind a running server's back.
+#[derive(Default)]
+struct VersionCache {
+    generation: AtomicU64,
+    last: Mutex<Option<(u64, String)>>,
 }
 
 impl Store {
@@ -166,7 +181,7 @@ impl Store {
                 StoreError::Open { path: display.clone(), source }
             }
         })?;
-        let store = Store { conn, path: path.to_owned() };
+        let store = Store { conn, path: path.to_owned(), version: Default::default() };
         migrate::run(&store.conn)?;
         Ok(store)
     }
@@ -177,7 +192,12 @@ impl Store {
 
     /// A second connection to the same database, for another thread.
     pub fn try_clone(&self) -> Result<Store> {
-        Ok(Store { conn: self.conn.try_clone().ctx("clone connection")?, path: self.path.clone() })
+        Ok(Store { conn: self.conn.try_clone().ctx("clone connection")?, path: self.path.clone(), version: self.version.clone() })
+    }
+
+    /// Marks the data as changed (after a committed write of pairs, scores, labels or models).
+    fn changed(&self) {
+        self.version.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     // ---------------------------------------------------------------- datasets and pairs
@@ -324,6 +344,7 @@ impl Store {
         )
         .ctx("insert source")?;
         tx.commit().ctx("commit")?;
+        self.changed();
         Ok(if existed { IngestOutcome::Replaced { scores_invalidated: invalidated } } else { IngestOutcome::Added })
     }
 
@@ -510,6 +531,7 @@ impl Store {
                 ],
             )
             .ctx("insert model")?;
+        self.changed();
         Ok(())
     }
 
@@ -596,6 +618,7 @@ impl Store {
                 |r| r.get(0),
             )
             .ctx("start run")
+            .inspect(|_| self.changed())
     }
 
     pub fn finish_run(&self, run_id: i64) -> Result<()> {
@@ -606,6 +629,7 @@ impl Store {
                 params![run_id, run_id],
             )
             .ctx("finish run")?;
+        self.changed();
         Ok(())
     }
 
@@ -633,6 +657,7 @@ impl Store {
             app.flush().ctx("flush scores")?;
         }
         tx.commit().ctx("commit scores")?;
+        self.changed();
         Ok(())
     }
 
@@ -720,6 +745,7 @@ impl Store {
         .ctx("finish import run")?;
         tx.execute_batch("DROP TABLE imported").ctx("drop staging")?;
         tx.commit().ctx("commit import")?;
+        self.changed();
         Ok(n as u64)
     }
 
@@ -1096,6 +1122,7 @@ impl Store {
         )
         .ctx("insert label set")?;
         tx.commit().ctx("commit labels")?;
+        self.changed();
         Ok(true)
     }
 

@@ -1,0 +1,192 @@
+//! `seal label`: SEAL's LM-labeler over an OpenAI-compatible server.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::config::DataDir;
+use crate::llm::{ChatClient, ChatParams, Endpoint, Retry};
+use crate::pipeline::label::{self, Estimate, LabelJob};
+use crate::store::Store;
+
+#[derive(Args, Debug)]
+pub struct LabelArgs {
+    #[arg(long)]
+    pub dataset: String,
+    /// Name of the label set to create.
+    #[arg(long)]
+    pub name: String,
+    /// The model the server should run (e.g. gpt-4-turbo-2024-04-09, mistral:7b-instruct).
+    #[arg(long)]
+    pub model: String,
+    /// Base URL of the OpenAI-compatible API, up to `/v1`.
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    pub base_url: String,
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Label this many pairs (both texts of each), drawn reproducibly by --seed.
+    #[arg(long)]
+    pub sample: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Answers per text at most: an invalid answer is asked again, saying what was wrong.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: u32,
+    /// Seconds to wait for one answer.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Tries after a rate limit (429), server error (5xx), timeout or dropped connection.
+    #[arg(long, default_value_t = 6)]
+    pub retries: usize,
+    /// Shortest wait before a retry, in seconds (doubling, with jitter, up to a minute).
+    #[arg(long, default_value_t = 1.0)]
+    pub retry_delay: f64,
+    /// USD per million input tokens, for the estimate (default: list prices of OpenAI models).
+    #[arg(long, requires = "price_out")]
+    pub price_in: Option<f64>,
+    /// USD per million output tokens.
+    #[arg(long, requires = "price_in")]
+    pub price_out: Option<f64>,
+    /// Start without asking (without a terminal, a run that would send requests needs this).
+    #[arg(long)]
+    pub yes: bool,
+    /// Only print the estimate.
+    #[arg(long)]
+    pub estimate: bool,
+    /// Replace a label set of this name with other content.
+    #[arg(long)]
+    pub replace: bool,
+    /// Write the requests not yet answered as an OpenAI Batch API input file, and stop.
+    #[arg(long, conflicts_with = "batch_import")]
+    pub batch_export: Option<PathBuf>,
+    /// Read an OpenAI Batch API output file into the answer cache, then label from it.
+    #[arg(long)]
+    pub batch_import: Option<PathBuf>,
+}
+
+fn describe(e: &Estimate) -> String {
+    let cost = match e.cost_usd {
+        Some(c) => format!("≈ ${c:.2} ({})", e.price_source),
+        None => format!("unknown ({})", e.price_source),
+    };
+    format!(
+        "{} texts; {} answered before (cache); {} requests to send with `{}`\n\
+         tokens ≈ {} in + {} out{} [{}]\ncost {cost}\n(invalid answers are asked again: at most --max-attempts requests per text)",
+        e.texts,
+        e.cached,
+        e.to_send,
+        e.model,
+        e.prompt_tokens,
+        e.completion_tokens,
+        if e.extrapolated { " (extrapolated from a sample of the texts)" } else { "" },
+        e.tokenizer
+    )
+}
+
+pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
+    if !(a.timeout > 0.0 && a.retry_delay >= 0.0) {
+        bail!("--timeout must be positive and --retry-delay not negative");
+    }
+    let mut store = Store::open(&data.store_file())?;
+    let endpoint = Endpoint { base_url: a.base_url.clone(), api_key: a.api_key.clone(), model: a.model.clone() };
+    let retry = Retry {
+        retries: a.retries,
+        min_delay: Duration::from_secs_f64(a.retry_delay),
+        max_delay: Duration::from_secs(60).max(Duration::from_secs_f64(a.retry_delay)),
+    };
+    let client = ChatClient::new(endpoint, Duration::from_secs_f64(a.timeout), retry);
+    let job = LabelJob {
+        dataset: a.dataset.clone(),
+        name: a.name.clone(),
+        sample: a.sample,
+        seed: a.seed,
+        params: ChatParams { temperature: a.temperature, json_mode: true, max_tokens: None, seed: None },
+        max_attempts: a.max_attempts,
+        concurrency: a.concurrency,
+        replace: a.replace,
+    };
+    let prices = a.price_in.zip(a.price_out);
+    let mut plan = label::plan(&store, &client, &job, prices)?;
+    if let Some(file) = &a.batch_import {
+        let imported = label::import_batch(&store, &client, &job, &plan, file)?;
+        eprintln!("{}: {} answers cached, {} failed requests", file.display(), imported.cached, imported.failed.len());
+        for f in imported.failed.iter().take(10) {
+            eprintln!("  {f}");
+        }
+        plan = label::plan(&store, &client, &job, prices)?;
+    }
+    if let Some(out) = &a.batch_export {
+        let n = label::export_batch(&store, &client, &job, &plan, out)?;
+        if json {
+            println!("{}", serde_json::json!({"requests": n, "out": out, "estimate": plan.estimate}));
+        } else {
+            println!("{}", describe(&plan.estimate));
+            println!("wrote {n} requests to {} (the Batch API bills them at half price)", out.display());
+        }
+        return Ok(());
+    }
+    if a.estimate {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&plan.estimate)?);
+        } else {
+            println!("{}", describe(&plan.estimate));
+        }
+        return Ok(());
+    }
+    eprintln!("{}", describe(&plan.estimate));
+    if plan.estimate.to_send > 0 && !a.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("this run would send {} requests; pass --yes to start it without a terminal to confirm on", plan.estimate.to_send);
+        }
+        eprint!("start? [y/N] ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("not started");
+        }
+    }
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(plan.estimate.texts).with_style(
+            indicatif::ProgressStyle::with_template("labelling [{bar:30}] {pos}/{len} texts  {per_sec}  ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let summary = label::run(&mut store, &client, &job, plan, &|done, _| bar.set_position(done))?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "label set `{}` of `{}` {}: {} of {} texts labelled, {} failed; {} requests sent, {} answers from the cache; {} + {} tokens",
+            summary.name,
+            summary.dataset,
+            summary.outcome,
+            summary.n_labelled,
+            summary.n_texts,
+            summary.n_failed,
+            summary.requests_sent,
+            summary.cached_answers,
+            summary.prompt_tokens,
+            summary.completion_tokens
+        );
+        for f in &summary.failures {
+            println!("  failed: {f}");
+        }
+        if summary.n_failed > 0 {
+            println!("every failure, with the raw answer: `seal labels failures --dataset {} --name {}`", summary.dataset, summary.name);
+        }
+    }
+    Ok(())
+}

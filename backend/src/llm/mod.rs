@@ -1,0 +1,276 @@
+//! One client for OpenAI-compatible chat completions (`POST {base}/chat/completions`), as served
+//! by OpenAI, vLLM, Ollama and llama.cpp: JSON mode, a timeout per request, and retries with
+//! exponential backoff and jitter on 429, 5xx, timeouts and dropped connections (a server's
+//! `Retry-After` is honoured when it asks for longer).
+//!
+//! The only module that talks to LM servers. May use: `net` (TLS settings).
+
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Where requests go: `OPENAI_BASE_URL` / `OPENAI_API_KEY` by convention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// Up to and including the API version, e.g. `https://api.openai.com/v1`,
+    /// `http://localhost:11434/v1` (Ollama), `http://localhost:8000/v1` (vLLM).
+    pub base_url: String,
+    pub api_key: Option<String>,
+    pub model: String,
+}
+
+impl Endpoint {
+    pub fn chat_url(&self) -> String {
+        format!("{}/chat/completions", self.base_url.trim_end_matches('/'))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn user(content: impl Into<String>) -> Message {
+        Message { role: "user".into(), content: content.into() }
+    }
+    pub fn assistant(content: impl Into<String>) -> Message {
+        Message { role: "assistant".into(), content: content.into() }
+    }
+}
+
+/// Sampling parameters sent with every request (part of the cache key of callers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatParams {
+    pub temperature: f64,
+    /// `response_format: {"type": "json_object"}`.
+    pub json_mode: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// A completion's text and the token counts the server reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub content: String,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("{url}: HTTP {status}: {body}")]
+    Status { url: String, status: u16, body: String, retry_after: Option<Duration> },
+    #[error("{url}: no answer within {after:?}")]
+    Timeout { url: String, after: Duration },
+    #[error("{url}: {detail}")]
+    Transport { url: String, detail: String },
+    #[error("{url}: the answer is not a chat completion ({detail}): {body}")]
+    Protocol { url: String, detail: String, body: String },
+}
+
+impl LlmError {
+    /// Worth another try: rate limits, server errors, timeouts, connection failures.
+    pub fn retryable(&self) -> bool {
+        match self {
+            LlmError::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
+            LlmError::Timeout { .. } | LlmError::Transport { .. } => true,
+            LlmError::Protocol { .. } => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            LlmError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Retry policy: `retries` more tries after the first, delays growing from `min_delay`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry { retries: 6, min_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60) }
+    }
+}
+
+pub struct ChatClient {
+    endpoint: Endpoint,
+    agent: ureq::Agent,
+    timeout: Duration,
+    retry: Retry,
+}
+
+fn short(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
+impl ChatClient {
+    pub fn new(endpoint: Endpoint, timeout: Duration, retry: Retry) -> ChatClient {
+        let agent = ureq::Agent::config_builder()
+            .tls_config(crate::net::tls())
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        ChatClient { endpoint, agent, timeout, retry }
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The request body for `messages` (also what the Batch API file holds per line).
+    pub fn body(&self, messages: &[Message], params: &ChatParams) -> Value {
+        let mut body = json!({
+            "model": self.endpoint.model,
+            "messages": messages,
+            "temperature": params.temperature,
+        });
+        if params.json_mode {
+            body["response_format"] = json!({"type": "json_object"});
+        }
+        if let Some(m) = params.max_tokens {
+            body["max_tokens"] = json!(m);
+        }
+        if let Some(s) = params.seed {
+            body["seed"] = json!(s);
+        }
+        body
+    }
+
+    /// One completion, retried as the policy allows.
+    pub fn complete(&self, messages: &[Message], params: &ChatParams) -> Result<Answer, LlmError> {
+        let body = self.body(messages, params).to_string();
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.retries)
+            .with_jitter()
+            .build();
+        loop {
+            match self.once(&body) {
+                Ok(answer) => return Ok(answer),
+                Err(e) if e.retryable() => match delays.next() {
+                    Some(delay) => {
+                        let delay = e.retry_after().map_or(delay, |asked| asked.clamp(delay, self.retry.max_delay.max(delay)));
+                        tracing::warn!("{e}; retrying in {delay:?}");
+                        std::thread::sleep(delay);
+                    }
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn once(&self, body: &str) -> Result<Answer, LlmError> {
+        let url = self.endpoint.chat_url();
+        let mut req = self.agent.post(&url).header("content-type", "application/json");
+        if let Some(key) = self.endpoint.api_key.as_deref().filter(|k| !k.is_empty()) {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        let failed = |e: ureq::Error| match e {
+            ureq::Error::Timeout(_) => LlmError::Timeout { url: url.clone(), after: self.timeout },
+            other => LlmError::Transport { url: url.clone(), detail: other.to_string() },
+        };
+        let mut resp = req.send(body).map_err(failed)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let text = resp.body_mut().read_to_string().map_err(failed)?;
+        if !(200..300).contains(&status) {
+            return Err(LlmError::Status { url, status, body: short(&text), retry_after });
+        }
+        parse_completion(&text).map_err(|detail| LlmError::Protocol { url, detail, body: short(&text) })
+    }
+}
+
+/// The first choice of a chat completion.
+pub fn parse_completion(text: &str) -> Result<Answer, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let choice = v.get("choices").and_then(|c| c.get(0)).ok_or("no `choices[0]`")?;
+    let content = choice
+        .get("message")
+        .and_then(|m| m.get("content"))
+        .and_then(Value::as_str)
+        .ok_or("no `choices[0].message.content` string")?;
+    let usage = v.get("usage");
+    let count = |k: &str| usage.and_then(|u| u.get(k)).and_then(Value::as_u64);
+    Ok(Answer {
+        content: content.to_owned(),
+        prompt_tokens: count("prompt_tokens"),
+        completion_tokens: count("completion_tokens"),
+        finish_reason: choice.get("finish_reason").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completions_parse_and_malformed_ones_say_why() {
+        let a = parse_completion(
+            r#"{"choices":[{"message":{"role":"assistant","content":"{\"a\":1}"},"finish_reason":"stop"}],
+                "usage":{"prompt_tokens":12,"completion_tokens":5}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.content, "{\"a\":1}");
+        assert_eq!((a.prompt_tokens, a.completion_tokens), (Some(12), Some(5)));
+        assert_eq!(a.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(parse_completion("{}").unwrap_err(), "no `choices[0]`");
+        assert!(parse_completion("<html>").unwrap_err().starts_with("not JSON"));
+    }
+
+    #[test]
+    fn which_errors_are_retried() {
+        let status = |s| LlmError::Status { url: "u".into(), status: s, body: String::new(), retry_after: None };
+        assert!(status(429).retryable());
+        assert!(status(503).retryable());
+        assert!(!status(400).retryable());
+        assert!(!status(401).retryable());
+        assert!(LlmError::Timeout { url: "u".into(), after: Duration::from_secs(1) }.retryable());
+        assert!(!LlmError::Protocol { url: "u".into(), detail: String::new(), body: String::new() }.retryable());
+    }
+
+    #[test]
+    fn the_body_is_openai_shaped() {
+        let c = ChatClient::new(
+            Endpoint { base_url: "http://h/v1/".into(), api_key: None, model: "m".into() },
+            Duration::from_secs(1),
+            Retry::default(),
+        );
+        assert_eq!(c.endpoint().chat_url(), "http://h/v1/chat/completions");
+        let b = c.body(&[Message::user("hi")], &ChatParams { temperature: 0.0, json_mode: true, max_tokens: None, seed: None });
+        assert_eq!(
+            b,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.0,
+                   "response_format": {"type": "json_object"}})
+        );
+    }
+}

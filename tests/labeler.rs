@@ -1,0 +1,320 @@
+//! `seal label` against a local OpenAI-compatible server started by the test (real HTTP, real
+//! JSON): valid answers, invalid JSON and wrong keys asked again, 429 then success, timeouts,
+//! the answer cache (no request on a rerun), kill -9 and resume, the Batch API round trip.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+use crate::support::Seal;
+
+
+/// The labels the fake labeler gives a text: `is_helpful` iff the transcript has an even
+/// number of bytes, sentiment from its length mod 3; everything else fixed.
+fn labels_for(text: &str) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    for (k, _) in seal::features::KEYS {
+        let v = match k {
+            "last_response_is_helpful" => json!(text.len() % 2 == 0),
+            "last_response_sentiment" => json!(["negative", "neutral", "positive"][text.len() % 3]),
+            "last_response_is_discriminating_against" => json!([]),
+            "topics" if text.contains("MARK_OFFLIST") => json!(["Cooking"]),
+            "topics" => json!(["Human activities"]),
+            _ => json!(false),
+        };
+        m.insert(k.into(), v);
+    }
+    m
+}
+
+#[derive(Default)]
+struct Fake {
+    /// Every request received, and every one answered with a completion.
+    received: AtomicUsize,
+    answered: AtomicUsize,
+    /// Requests seen per transcript, for "fail the first time" behaviours.
+    seen: Mutex<HashMap<String, usize>>,
+}
+
+fn completion(content: &str) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
+    }))
+}
+
+async fn chat(fake: web::Data<Fake>, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    fake.received.fetch_add(1, Ordering::SeqCst);
+    if req.headers().get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer test-key") {
+        return HttpResponse::Unauthorized().json(json!({"error": {"message": "bad key"}}));
+    }
+    let b = body.into_inner();
+    assert_eq!(b["response_format"], json!({"type": "json_object"}), "JSON mode");
+    assert_eq!(b["temperature"], json!(0.0));
+    let model = b["model"].as_str().unwrap_or_default().to_owned();
+    let messages = b["messages"].as_array().cloned().unwrap_or_default();
+    let first = messages[0]["content"].as_str().unwrap_or_default();
+    let text = first.split("Conversation:\n").nth(1).unwrap_or_default().to_owned();
+    let n = {
+        let mut seen = fake.seen.lock().unwrap();
+        let c = seen.entry(format!("{model}\0{text}")).or_default();
+        *c += 1;
+        *c
+    };
+    if model == "slow-model" {
+        actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+    }
+    if text.contains("MARK_429") && n == 1 {
+        return HttpResponse::TooManyRequests().insert_header(("retry-after", "0")).body("slow down");
+    }
+    if text.contains("MARK_SLOW") && n == 1 {
+        // Longer than the client waits; whatever comes after reaches nobody.
+        actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+        return HttpResponse::ServiceUnavailable().body("too late");
+    }
+    let reask = messages.len() > 1;
+    let content = if text.contains("MARK_BADJSON") && !reask {
+        "Sure! The conversation is harmless.".to_string()
+    } else if text.contains("MARK_WRONGKEYS") {
+        let mut m = labels_for(&text);
+        m.remove("topics");
+        m.insert("mood".into(), json!("calm"));
+        Value::Object(m).to_string()
+    } else {
+        Value::Object(labels_for(&text)).to_string()
+    };
+    fake.answered.fetch_add(1, Ordering::SeqCst);
+    completion(&content)
+}
+
+fn serve_fake() -> (String, Arc<Fake>) {
+    let fake = Arc::new(Fake::default());
+    let data = web::Data::from(fake.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/chat/completions", web::post().to(chat)))
+                .workers(4)
+                .bind(("127.0.0.1", 0))
+                .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            server.run().await.unwrap();
+        });
+    });
+    (format!("http://{}/v1", rx.recv().unwrap()), fake)
+}
+
+const MARKS: [&str; 6] = ["plain", "MARK_BADJSON", "MARK_WRONGKEYS", "MARK_429", "MARK_SLOW", "MARK_OFFLIST"];
+
+/// A dataset of one pair per behaviour; returns the transcripts by (pair_id, side).
+fn dataset(seal: &Seal) -> HashMap<(String, String), String> {
+    let file = seal.dir.path().join("pairs").join("test.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let mut lines = Vec::new();
+    let mut texts = HashMap::new();
+    for (i, mark) in MARKS.iter().enumerate() {
+        let chosen = format!("\n\nHuman: Question {i} {mark}?\n\nAssistant: A careful answer {}.", "x".repeat(i));
+        let rejected = format!("\n\nHuman: Question {i} {mark}?\n\nAssistant: No.");
+        texts.insert((format!("pairs/test/{i}"), "chosen".to_string()), chosen.trim_start_matches('\n').to_owned());
+        texts.insert((format!("pairs/test/{i}"), "rejected".to_string()), rejected.trim_start_matches('\n').to_owned());
+        lines.push(json!({"chosen": chosen, "rejected": rejected}).to_string());
+    }
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    seal.ok(&["ingest", "--dataset", "d", file.to_str().unwrap()]);
+    texts
+}
+
+fn label_cmd(seal: &Seal, url: &str, name: &str, model: &str, extra: &[&str]) -> std::process::Command {
+    let mut c = seal.cmd();
+    c.env("OPENAI_API_KEY", "test-key").env_remove("OPENAI_BASE_URL").args([
+        "--json", "label", "--dataset", "d", "--name", name, "--model", model, "--base-url", url, "--timeout", "1",
+        "--retry-delay", "0.01",
+    ]);
+    c.args(extra);
+    c
+}
+
+fn run_json(mut c: std::process::Command) -> Value {
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "seal label failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn labels_validate_retry_cache_and_land_as_a_label_set() {
+    let seal = Seal::new();
+    let texts = dataset(&seal);
+    let (url, fake) = serve_fake();
+
+    // The estimate: 12 texts, nothing cached, no price for an unknown model unless given.
+    let e = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate"]));
+    assert_eq!((e["texts"].as_u64(), e["cached"].as_u64(), e["to_send"].as_u64()), (Some(12), Some(0), Some(12)));
+    assert!(e["prompt_tokens"].as_u64().unwrap() > 12 * 300, "the prompt alone is a few hundred tokens: {e}");
+    assert!(e["cost_usd"].is_null());
+    let e = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate", "--price-in", "1", "--price-out", "2"]));
+    let cost = e["cost_usd"].as_f64().unwrap();
+    let want = (e["prompt_tokens"].as_f64().unwrap() + 2.0 * e["completion_tokens"].as_f64().unwrap()) / 1e6;
+    assert!((cost - want).abs() < 1e-12);
+
+    // Without --yes and without a terminal, nothing is sent.
+    let out = label_cmd(&seal, &url, "lm", "test-model", &[]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --yes"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fake.received.load(Ordering::SeqCst), 0);
+
+    // A wrong key is refused outright, naming the server's answer.
+    let mut bad_key = label_cmd(&seal, &url, "lm", "test-model", &["--yes"]);
+    bad_key.env("OPENAI_API_KEY", "wrong");
+    let out = bad_key.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"), "{}", String::from_utf8_lossy(&out.stderr));
+    let refused = fake.received.load(Ordering::SeqCst);
+
+    let s = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
+    assert_eq!(s["n_texts"], 12);
+    assert_eq!(s["n_failed"], 2, "both texts of the wrong-keys pair: {s}");
+    assert_eq!(s["n_labelled"], 10);
+    assert_eq!(s["n_off_list"], 2, "off-list topics are kept and flagged");
+    assert_eq!(s["outcome"], "stored");
+    // 12 first answers + 2 answers after re-asking bad JSON + 2×2 re-asks of wrong keys.
+    assert_eq!(s["requests_sent"], 18, "{s}");
+    assert_eq!(fake.answered.load(Ordering::SeqCst), 18);
+    // Plus one 429 and one timed-out request per text of those pairs.
+    assert_eq!(fake.received.load(Ordering::SeqCst) - refused, 18 + 2 + 2);
+    assert_eq!(s["prompt_tokens"], 18 * 100, "token counts as the server reported them");
+
+    // Failures are recorded with the raw answer.
+    let failures = seal.json(&["labels", "failures", "--dataset", "d", "--name", "lm"]);
+    let failures = failures.as_array().unwrap();
+    assert_eq!(failures.len(), 2);
+    for f in failures {
+        assert_eq!(f["pair_id"], "pairs/test/2");
+        assert_eq!(f["attempts"], 3);
+        assert!(f["error"].as_str().unwrap().contains("unexpected key `mood`"), "{f}");
+        assert!(f["error"].as_str().unwrap().contains("missing key `topics`"), "{f}");
+        assert!(f["raw_answer"].as_str().unwrap().contains("\"mood\""), "{f}");
+    }
+
+    // The label set holds what the labeler said, per text.
+    let out = seal.dir.path().join("lm.jsonl");
+    seal.ok(&["labels", "export", "--dataset", "d", "--name", "lm", "--out", out.to_str().unwrap()]);
+    let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 10);
+    for r in &rows {
+        let text = &texts[&(r["pair_id"].as_str().unwrap().to_owned(), r["side"].as_str().unwrap().to_owned())];
+        let want = labels_for(text);
+        assert_eq!(r["last_response_is_helpful"], want["last_response_is_helpful"], "{r}");
+        assert_eq!(r["last_response_sentiment"], want["last_response_sentiment"], "{r}");
+        assert_eq!(r["topics"], want["topics"], "{r}");
+    }
+    let sets = seal.json(&["labels", "list", "--dataset", "d"]);
+    assert_eq!(sets[0]["labeler"], "test-model");
+    assert_eq!(sets[0]["prompt_version"], "seal-taxonomy-v1");
+
+    // A rerun is answered from the cache: not one request.
+    let before = fake.received.load(Ordering::SeqCst);
+    let again = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
+    assert_eq!(fake.received.load(Ordering::SeqCst), before);
+    assert_eq!(again["requests_sent"], 0);
+    assert_eq!(again["cached_answers"], 18);
+    assert_eq!(again["outcome"], "unchanged");
+    let e = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate"]));
+    assert_eq!((e["cached"].as_u64(), e["to_send"].as_u64()), (Some(12), Some(0)));
+
+    // A sample labels both texts of that many pairs, the same pairs every time.
+    let a = run_json(label_cmd(&seal, &url, "sample", "test-model", &["--yes", "--sample", "2", "--seed", "5"]));
+    assert_eq!(a["n_texts"], 4);
+}
+
+#[test]
+fn a_killed_run_resumes_without_asking_twice() {
+    let seal = Seal::new();
+    dataset(&seal);
+    let (url, fake) = serve_fake();
+    let mut child = label_cmd(&seal, &url, "slow", "slow-model", &["--yes", "--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while fake.answered.load(Ordering::SeqCst) < 6 {
+        assert!(child.try_wait().unwrap().is_none(), "the labeler stopped before it was killed");
+        assert!(t0.elapsed() < Duration::from_secs(60), "the labeler never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = fake.answered.load(Ordering::SeqCst);
+    let s = run_json(label_cmd(&seal, &url, "slow", "slow-model", &["--yes"]));
+    assert_eq!(s["n_labelled"], 10);
+    assert_eq!(s["outcome"], "stored");
+    let after = s["requests_sent"].as_u64().unwrap() as usize;
+    // 18 answers are needed in all; at most the one in flight at the kill is asked twice.
+    assert!(before + after <= 18 + 1, "before the kill {before}, after {after}");
+    assert!(s["cached_answers"].as_u64().unwrap() as usize >= before - 1);
+}
+
+#[test]
+fn batch_api_files_round_trip_through_the_cache() {
+    let seal = Seal::new();
+    let texts = dataset(&seal);
+    let requests = seal.dir.path().join("batch-in.jsonl");
+    let unreachable = "http://127.0.0.1:9/v1";
+    let out = run_json(label_cmd(
+        &seal,
+        unreachable,
+        "batch",
+        "gpt-4-turbo-2024-04-09",
+        &["--batch-export", requests.to_str().unwrap()],
+    ));
+    assert_eq!(out["requests"], 12);
+    assert!(out["estimate"]["cost_usd"].as_f64().unwrap() > 0.0, "list price of gpt-4-turbo");
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&requests).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 12);
+    // What OpenAI would return: one result per request, in any order; one failed request.
+    let mut results = Vec::new();
+    for (i, l) in lines.iter().enumerate().rev() {
+        assert_eq!(l["method"], "POST");
+        assert_eq!(l["url"], "/v1/chat/completions");
+        assert_eq!(l["body"]["model"], "gpt-4-turbo-2024-04-09");
+        assert_eq!(l["body"]["response_format"]["type"], "json_object");
+        let id = l["custom_id"].as_str().unwrap();
+        let (side, pair) = id.split_once(':').unwrap();
+        let text = &texts[&(pair.to_owned(), side.to_owned())];
+        if i == 0 {
+            results.push(json!({"custom_id": id, "response": null, "error": {"code": "server_error", "message": "boom"}}));
+            continue;
+        }
+        let content = Value::Object(labels_for(text)).to_string();
+        results.push(json!({"custom_id": id, "response": {"status_code": 200, "body": {
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 200}}}, "error": null}));
+    }
+    let results_file = seal.dir.path().join("batch-out.jsonl");
+    std::fs::write(&results_file, results.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")).unwrap();
+    let s = run_json(label_cmd(
+        &seal,
+        unreachable,
+        "batch",
+        "gpt-4-turbo-2024-04-09",
+        &["--yes", "--retries", "0", "--max-attempts", "1", "--batch-import", results_file.to_str().unwrap()],
+    ));
+    assert_eq!(s["cached_answers"], 11);
+    assert_eq!(s["n_labelled"], 11, "every answer from the file; {s}");
+    assert_eq!(s["n_failed"], 1, "the failed request was tried against the (unreachable) server");
+    assert_eq!(s["requests_sent"], 0);
+
+    // A result line that is not one of this job's texts is an error naming the line.
+    std::fs::write(&results_file, "{\"custom_id\": \"chosen:nope\", \"response\": {\"status_code\": 200, \"body\": {}}}\n").unwrap();
+    let mut c = label_cmd(&seal, unreachable, "batch", "gpt-4-turbo-2024-04-09", &["--yes", "--batch-import", results_file.to_str().unwrap()]);
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("batch-out.jsonl:1") && err.contains("chosen:nope"), "{err}");
+}
