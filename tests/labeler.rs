@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::support::Seal;
@@ -94,19 +94,7 @@ async fn chat(fake: web::Data<Fake>, req: HttpRequest, body: web::Json<Value>) -
 
 fn serve_fake() -> (String, Arc<Fake>) {
     let fake = Arc::new(Fake::default());
-    let data = web::Data::from(fake.clone());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/chat/completions", web::post().to(chat)))
-                .workers(4)
-                .bind(("127.0.0.1", 0))
-                .unwrap();
-            tx.send(server.addrs()[0]).unwrap();
-            server.run().await.unwrap();
-        });
-    });
-    (format!("http://{}/v1", rx.recv().unwrap()), fake)
+    (crate::support::serve_chat(fake.clone(), chat), fake)
 }
 
 const MARKS: [&str; 6] = ["plain", "MARK_BADJSON", "MARK_WRONGKEYS", "MARK_429", "MARK_SLOW", "MARK_OFFLIST"];

@@ -95,3 +95,28 @@ pub fn init_runtime() {
 pub fn reference() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference_scores.json")).unwrap()).unwrap()
 }
+
+/// Serves `handler` at `POST /v1/chat/completions` on a loopback port, with `state` as its
+/// `web::Data`: a local OpenAI-compatible server for the LM tests. Returns the base URL (`…/v1`).
+pub fn serve_chat<T, F, Args>(state: std::sync::Arc<T>, handler: F) -> String
+where
+    T: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    use actix_web::{web, App, HttpServer};
+    let data = web::Data::from(state);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/chat/completions", web::post().to(handler.clone())))
+                .workers(4)
+                .bind(("127.0.0.1", 0))
+                .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            server.run().await.unwrap();
+        });
+    });
+    format!("http://{}/v1", rx.recv().unwrap())
+}

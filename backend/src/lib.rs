@@ -7,6 +7,7 @@
 //! - [`features`]: SEAL's label taxonomy, label-file parsing, built-in text features.
 //! - [`llm`]: the only module that talks to LM servers (OpenAI-compatible chat completions).
 //! - [`search`]: the only module that names tantivy; full-text search over a dataset's texts.
+//! - [`rewrite`]: SEAL's rewrite prompt and rejection rules; built-in perturbations.
 //! - [`analysis`]: SEAL's metrics as pure functions over study columns; [`analysis::stats`]
 //!   (least squares, tests) checked against statsmodels/scipy.
 //! - [`pipeline`]: composes the stages; the CLI and the server call it.
@@ -27,6 +28,7 @@ pub mod llm;
 pub mod net;
 pub mod pipeline;
 pub mod pyenv;
+pub mod rewrite;
 pub mod runtime;
 pub mod score;
 pub mod search;

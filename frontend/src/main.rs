@@ -8,6 +8,7 @@ mod overview;
 mod pair;
 mod pairs;
 mod query;
+mod robustness;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
@@ -34,6 +35,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/pairs") view=pairs::PairsPage />
                     <Route path=path!("/pair/:dataset/*id") view=pair::PairPage />
                     <Route path=path!("/jobs") view=jobs::JobsPage />
+                    <Route path=path!("/robustness") view=robustness::RobustnessPage />
                 </Routes>
             </main>
         </Router>

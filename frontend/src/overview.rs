@@ -317,6 +317,8 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             <Regressions r=r.clone() study=study.clone() />
             <Angles r=r.clone() study=study.clone() />
             <ControlLabelsTable r=r.clone() />
+            <crate::robustness::RobustnessSection r=r.clone() study=study.clone() />
+            <p><a id="robustness-page" href=format!("/robustness?{}", to_query_string(&study.study()))>"Robustness on a page of its own →"</a></p>
             <FeatureTests r=r study=study />
         </div>
     }

@@ -194,6 +194,7 @@ fn PairView(d: PairDetail, reload: RwSignal<u32>) -> impl IntoView {
                 <div class="response rejected"><h4>"rejected"</h4><p>{words(right)}</p></div>
             </div>
         </section>
+        <Rewrites d=d.clone() />
         <section>
             <h3>"Transcripts"</h3>
             {same_context.then(|| view! { <p class="muted">"Both sides share the conversation up to the last response."</p> })}
@@ -223,6 +224,49 @@ fn PairView(d: PairDetail, reload: RwSignal<u32>) -> impl IntoView {
         </section>
         <Notes notes=d.notes.clone() dataset=dataset id=id reload=reload />
     }
+}
+
+/// The pair's rewrites (or, on a rewrite's page, the original): each version's last responses
+/// against this page's, word by word, with its scores.
+#[component]
+fn Rewrites(d: PairDetail) -> impl IntoView {
+    if d.variants.is_empty() {
+        return ().into_any();
+    }
+    let strip = |s: &str| s.trim_start_matches("Assistant:").trim().to_owned();
+    let words = |w: Vec<(String, &'static str)>| {
+        w.into_iter()
+            .map(|(t, c)| if c.is_empty() { view! { <span>{t}</span> }.into_any() } else { view! { <span class=c>{t}</span> }.into_any() })
+            .collect_view()
+    };
+    let margin = |scores: &[seal_shared::browse::PairScore], model: &str| {
+        scores.iter().find(|s| s.score.model == model).map(|s| s.score.margin)
+    };
+    view! {
+        <section id="rewrites">
+            <h3>"Other versions" <span class="muted small">" (words that differ from this page's are marked)"</span></h3>
+            {d.variants.iter().map(|v| {
+                let (_, cr) = word_diff(&strip(&d.chosen.response), &strip(&v.chosen_response));
+                let (_, rr) = word_diff(&strip(&d.rejected.response), &strip(&v.rejected_response));
+                let shifts: Vec<String> = d.scores.iter().filter_map(|s| {
+                    margin(&v.scores, &s.score.model).map(|m| format!("{}: margin {:+.4} here, {:+.4} there", s.score.model, s.score.margin, m))
+                }).collect();
+                let href = pair_href(&v.dataset, &d.pair_id, None);
+                let title = if v.kind == "original" { "the original".to_owned() } else { format!("{} ({} {})", v.variant, v.kind, v.method) };
+                view! {
+                    <div class="variant" data-variant=v.variant.clone()>
+                        <h4><a href=href>{title}</a></h4>
+                        <p class="muted">{if shifts.is_empty() { "not scored by this pair's models".to_owned() } else { shifts.join(" · ") }}</p>
+                        <div class="row sidebyside">
+                            <div class="response chosen"><h4>"chosen"</h4><p>{words(cr)}</p></div>
+                            <div class="response rejected"><h4>"rejected"</h4><p>{words(rr)}</p></div>
+                        </div>
+                    </div>
+                }
+            }).collect_view()}
+        </section>
+    }
+    .into_any()
 }
 
 #[component]

@@ -223,4 +223,22 @@ pub struct PairDetail {
     pub scores: Vec<PairScore>,
     pub labels: Vec<PairLabels>,
     pub notes: Vec<Note>,
+    /// Rewrites of this pair (`seal rewrite`): each variant holding it, with its scores. On a
+    /// variant's own page, the original instead (`variant` = `original`).
+    #[serde(default)]
+    pub variants: Vec<PairVariant>,
+}
+
+/// The pair as one variant has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairVariant {
+    pub variant: String,
+    /// The dataset holding it: where its own pair page is.
+    pub dataset: String,
+    /// `perturbation`, `llm`, or `original`.
+    pub kind: String,
+    pub method: String,
+    pub chosen_response: String,
+    pub rejected_response: String,
+    pub scores: Vec<PairScore>,
 }

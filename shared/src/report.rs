@@ -38,6 +38,10 @@ pub struct AnalysisReport {
     /// control label sets are named.
     #[serde(default)]
     pub control_labels: Vec<ControlLabels>,
+    /// Alignment robustness (spec §C.9): each variant of the dataset (`seal rewrite`) that both
+    /// models scored, against the original pairs.
+    #[serde(default)]
+    pub robustness: Vec<VariantRobustness>,
     /// Things the reader must know: dropped pairs, aliased regressors, undefined angles.
     pub warnings: Vec<String>,
 }
@@ -320,6 +324,102 @@ pub struct LabelAgreement {
     #[serde(with = "finite")]
     pub agreement: f64,
     pub kappa: Option<f64>,
+}
+
+/// How the study's models score a rewritten variant of the pairs (spec §C.9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRobustness {
+    pub variant: String,
+    /// The dataset holding the variant's pairs, `<dataset>@<variant>`.
+    pub dataset: String,
+    /// `perturbation` or `llm`.
+    pub kind: String,
+    /// The perturbation, or the rewriting model.
+    pub method: String,
+    /// Which texts were rewritten: `both`, `chosen` or `rejected`.
+    pub sides: String,
+    /// Pairs of the study that the variant holds and both models scored in it.
+    pub n_pairs: u64,
+    /// Pre-D first, then post-D.
+    pub models: Vec<ModelRobustness>,
+    /// Meaning preservation: cosine similarity of original and rewritten texts, when embedded.
+    pub similarity: Option<Similarity>,
+    /// Label flips and the robustness scores π, when the variant is labelled with the study's
+    /// label set (the same name on the variant's dataset).
+    pub flips: Option<FlipAnalysis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRobustness {
+    pub model: String,
+    /// `pre` or `post`.
+    pub role: String,
+    /// Agreement with the human label on the originals and on the rewrites (same pairs).
+    pub aligned_original: u64,
+    pub aligned_rewritten: u64,
+    #[serde(with = "finite")]
+    pub accuracy_original: f64,
+    #[serde(with = "finite")]
+    pub accuracy_rewritten: f64,
+    /// Pairs that agreed before and not after, and the reverse.
+    pub became_misaligned: u64,
+    pub became_aligned: u64,
+    /// Exact McNemar test of became_misaligned vs became_aligned (did accuracy change?).
+    #[serde(with = "finite")]
+    pub mcnemar_p: f64,
+    /// Pearson correlation of original and rewritten scores, chosen and rejected pooled.
+    #[serde(with = "finite")]
+    pub score_correlation: f64,
+    /// Rewritten − original, per pair: the chosen score, the rejected score, the margin.
+    pub chosen_shift: MeanShift,
+    pub rejected_shift: MeanShift,
+    pub margin_shift: MeanShift,
+}
+
+/// A mean with its 95 % t interval and the one-sample t test against 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeanShift {
+    pub n: u64,
+    #[serde(with = "finite")]
+    pub mean: f64,
+    #[serde(with = "finite")]
+    pub ci_low: f64,
+    #[serde(with = "finite")]
+    pub ci_high: f64,
+    #[serde(with = "finite")]
+    pub p_value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Similarity {
+    pub model: String,
+    pub n: u64,
+    #[serde(with = "finite")]
+    pub mean_chosen: f64,
+    #[serde(with = "finite")]
+    pub mean_rejected: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlipAnalysis {
+    pub label_set: String,
+    /// Pairs labelled on both sides in both the original and the variant.
+    pub n: u64,
+    /// Counts of Δ = label(original) − label(rewrite) per feature and side.
+    pub counts: Vec<FlipCount>,
+    /// Linear probability model of the post-D model's became_misaligned on indicators of each
+    /// non-zero Δ (reference 0), classical errors, unadjusted p (spec §C.9): the coefficients
+    /// are the robustness scores π. Terms are `<feature>_<c|r>=<Δ>`.
+    pub pi: Option<Regression>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlipCount {
+    pub feature: String,
+    /// `c` or `r`.
+    pub side: String,
+    /// (Δ, pairs) for every Δ that occurs, ascending.
+    pub levels: Vec<(i64, u64)>,
 }
 
 /// Serde for `f64` fields that may be non-finite (an empty group's share, an aliased column's

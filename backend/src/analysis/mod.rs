@@ -9,6 +9,7 @@
 //! slice back into pair ids.
 
 pub mod angles;
+pub mod robust;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -396,6 +397,7 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         misalignment_regression,
         feature_tests,
         control_labels: Vec::new(),
+        robustness: Vec::new(),
         warnings,
     })
 }

@@ -302,6 +302,33 @@ pub fn t_test_1samp(x: &[f64]) -> TTest {
     TTest { n, mean, t, df, p_value: t_two_sided(t, df) }
 }
 
+/// Mean of `x` with its 95 % t interval (scipy `t.interval(0.95, n − 1, mean, sem)`). The
+/// interval is NaN when n < 2.
+pub fn mean_ci95(x: &[f64]) -> (f64, f64, f64) {
+    let n = x.len();
+    let m = mean(x);
+    if n < 2 {
+        return (m, f64::NAN, f64::NAN);
+    }
+    let var = x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (n as f64 - 1.0);
+    let se = (var / n as f64).sqrt();
+    let q = StudentsT::new(0.0, 1.0, n as f64 - 1.0).expect("valid t distribution").inverse_cdf(0.975);
+    (m, m - q * se, m + q * se)
+}
+
+/// Pearson correlation (NaN when either side is constant or n < 2).
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    let r = sab / (saa * sbb).sqrt();
+    if r.is_finite() { r } else { f64::NAN }
+}
+
 /// Paired t test (scipy `ttest_rel(a, b)`): the one-sample test of a − b.
 pub fn t_test_paired(a: &[f64], b: &[f64]) -> TTest {
     let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
@@ -444,6 +471,17 @@ fn bin_of(v: f64, edges: &[f64]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_interval_and_correlation_match_scipy() {
+        // scipy.stats.t.interval(0.95, 4, loc=3, scale=sem([1, 2, 3, 4, 5])); pearsonr.
+        let (m, lo, hi) = mean_ci95(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(m, 3.0);
+        assert!((lo - 1.036756838522439).abs() < 1e-9 && (hi - 4.963243161477561).abs() < 1e-9, "{lo} {hi}");
+        assert!((pearson(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 4.0, 5.0, 4.0, 5.0]) - 0.7745966692414834).abs() < 1e-12);
+        assert!(pearson(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
+        assert!(mean_ci95(&[1.0]).1.is_nan());
+    }
 
     #[test]
     fn ols_recovers_an_exact_line_and_flags_aliased_columns() {

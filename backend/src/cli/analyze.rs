@@ -262,6 +262,7 @@ pub fn analyze(data: &DataDir, json: bool, a: &AnalyzeArgs) -> Result<()> {
     let spec = a.study.spec()?;
     let mut report = study::analyze(&store, &spec, &analysis::Settings::default())?;
     report.control_labels = study::control_labels(&store, &a.study.dataset, a.study.labels.as_deref(), &a.control_labels)?;
+    report.robustness = study::robustness(&store, &spec.dataset, spec.pre, spec.post, spec.labels)?;
     if let Some(out) = &a.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
     }
@@ -407,6 +408,31 @@ pub fn summary(r: &AnalysisReport) -> String {
         for f in &c.features {
             let kappa = f.kappa.map_or("-".into(), |k| format!("{k:.3}"));
             let _ = writeln!(o, "  {:<36} {:>7} texts  agreement {:>6.1} %  κ {kappa}", f.feature, f.n, f.agreement * 100.0);
+        }
+    }
+    for v in &r.robustness {
+        let _ = writeln!(o, "\nRobustness to `{}` ({} {}, {} rewritten; {} pairs)", v.variant, v.kind, v.method, v.sides, v.n_pairs);
+        for m in &v.models {
+            let _ = writeln!(
+                o,
+                "  {:<4} {:<24} accuracy {:.3} → {:.3}  became misaligned {:>5}  aligned {:>5} (McNemar p {:.3e})  margin shift {:+.3} [{:+.3}, {:+.3}]  r {:.3}",
+                m.role,
+                m.model,
+                m.accuracy_original,
+                m.accuracy_rewritten,
+                m.became_misaligned,
+                m.became_aligned,
+                m.mcnemar_p,
+                m.margin_shift.mean,
+                m.margin_shift.ci_low,
+                m.margin_shift.ci_high,
+                m.score_correlation
+            );
+        }
+        if let Some(pi) = v.flips.as_ref().and_then(|f| f.pi.as_ref()) {
+            for c in pi.coefficients.iter().filter(|c| c.term != "const") {
+                let _ = writeln!(o, "  π {:<16} {:+.4} (SE {:.4}, p {:.3e})", c.term, c.estimate, c.std_error, c.p_value);
+            }
         }
     }
     if !r.warnings.is_empty() {

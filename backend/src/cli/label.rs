@@ -12,6 +12,62 @@ use crate::llm::{ChatClient, ChatParams, Endpoint, Retry};
 use crate::pipeline::label::{self, Estimate, LabelJob};
 use crate::store::Store;
 
+/// Where the LM server is and how to talk to it (shared by `seal label` and `seal rewrite`).
+#[derive(Args, Debug)]
+pub struct LlmArgs {
+    /// Base URL of the OpenAI-compatible API, up to `/v1`.
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    pub base_url: String,
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seconds to wait for one answer.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
+    /// Tries after a rate limit (429), server error (5xx), timeout or dropped connection.
+    #[arg(long, default_value_t = 6)]
+    pub retries: usize,
+    /// Shortest wait before a retry, in seconds (doubling, with jitter, up to a minute).
+    #[arg(long, default_value_t = 1.0)]
+    pub retry_delay: f64,
+}
+
+impl LlmArgs {
+    /// A client for `model` on this server.
+    pub fn client(&self, model: &str) -> Result<ChatClient> {
+        if !(self.timeout > 0.0 && self.retry_delay >= 0.0) {
+            bail!("--timeout must be positive and --retry-delay not negative");
+        }
+        let endpoint = Endpoint { base_url: self.base_url.clone(), api_key: self.api_key.clone(), model: model.to_owned() };
+        let retry = Retry {
+            retries: self.retries,
+            min_delay: Duration::from_secs_f64(self.retry_delay),
+            max_delay: Duration::from_secs(60).max(Duration::from_secs_f64(self.retry_delay)),
+        };
+        Ok(ChatClient::new(endpoint, Duration::from_secs_f64(self.timeout), retry))
+    }
+}
+
+/// Asks on the terminal before sending `n` requests; without a terminal, `--yes` is needed.
+pub fn confirm(n: u64, yes: bool) -> Result<()> {
+    if n == 0 || yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("this run would send {n} requests; pass --yes to start it without a terminal to confirm on");
+    }
+    eprint!("start? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not started");
+    }
+    Ok(())
+}
+
 #[derive(Args, Debug)]
 pub struct LabelArgs {
     #[arg(long)]
@@ -22,11 +78,8 @@ pub struct LabelArgs {
     /// The model the server should run (e.g. gpt-4-turbo-2024-04-09, mistral:7b-instruct).
     #[arg(long)]
     pub model: String,
-    /// Base URL of the OpenAI-compatible API, up to `/v1`.
-    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
-    pub base_url: String,
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     /// Label this many pairs (both texts of each), drawn reproducibly by --seed.
     #[arg(long)]
     pub sample: Option<usize>,
@@ -34,21 +87,9 @@ pub struct LabelArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
     /// Answers per text at most: an invalid answer is asked again, saying what was wrong.
     #[arg(long, default_value_t = 3)]
     pub max_attempts: u32,
-    /// Seconds to wait for one answer.
-    #[arg(long, default_value_t = 120.0)]
-    pub timeout: f64,
-    /// Tries after a rate limit (429), server error (5xx), timeout or dropped connection.
-    #[arg(long, default_value_t = 6)]
-    pub retries: usize,
-    /// Shortest wait before a retry, in seconds (doubling, with jitter, up to a minute).
-    #[arg(long, default_value_t = 1.0)]
-    pub retry_delay: f64,
     /// USD per million input tokens, for the estimate (default: list prices of OpenAI models).
     #[arg(long, requires = "price_out")]
     pub price_in: Option<f64>,
@@ -92,17 +133,8 @@ fn describe(e: &Estimate) -> String {
 }
 
 pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
-    if !(a.timeout > 0.0 && a.retry_delay >= 0.0) {
-        bail!("--timeout must be positive and --retry-delay not negative");
-    }
+    let client = a.llm.client(&a.model)?;
     let mut store = Store::open(&data.store_file())?;
-    let endpoint = Endpoint { base_url: a.base_url.clone(), api_key: a.api_key.clone(), model: a.model.clone() };
-    let retry = Retry {
-        retries: a.retries,
-        min_delay: Duration::from_secs_f64(a.retry_delay),
-        max_delay: Duration::from_secs(60).max(Duration::from_secs_f64(a.retry_delay)),
-    };
-    let client = ChatClient::new(endpoint, Duration::from_secs_f64(a.timeout), retry);
     let job = LabelJob {
         dataset: a.dataset.clone(),
         name: a.name.clone(),
@@ -110,7 +142,7 @@ pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
         seed: a.seed,
         params: ChatParams { temperature: a.temperature, json_mode: true, max_tokens: None, seed: None },
         max_attempts: a.max_attempts,
-        concurrency: a.concurrency,
+        concurrency: a.llm.concurrency,
         replace: a.replace,
     };
     let prices = a.price_in.zip(a.price_out);
@@ -142,18 +174,7 @@ pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
         return Ok(());
     }
     eprintln!("{}", describe(&plan.estimate));
-    if plan.estimate.to_send > 0 && !a.yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("this run would send {} requests; pass --yes to start it without a terminal to confirm on", plan.estimate.to_send);
-        }
-        eprint!("start? [y/N] ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            bail!("not started");
-        }
-    }
+    confirm(plan.estimate.to_send, a.yes)?;
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(plan.estimate.texts).with_style(
             indicatif::ProgressStyle::with_template("labelling [{bar:30}] {pos}/{len} texts  {per_sec}  ETA {eta}")

@@ -23,6 +23,8 @@ pub const MAX_LIMIT: usize = 1000;
 pub const PREVIEW_CHARS: usize = 280;
 /// Studies kept in memory (each is a few columns per pair: ~30 MB at 160,800 pairs).
 const CACHE_ENTRIES: usize = 4;
+/// Datasets whose index and previews are kept in memory (~100 MB at 160,800 pairs).
+const INDEX_ENTRIES: usize = 2;
 /// Filtered, sorted orders kept per study (paging through one view reuses its order).
 const ORDER_ENTRIES: usize = 16;
 
@@ -41,11 +43,14 @@ struct StudyPart {
 }
 
 struct Entry {
-    index: PairIndexColumns,
+    index: Arc<PairIndexColumns>,
     /// The dataset's content fingerprint: which search index answers `q`.
     search_fingerprint: String,
     study: Option<StudyPart>,
+    /// The study's report, computed once.
     report: OnceLock<std::result::Result<Arc<AnalysisReport>, String>>,
+    /// The report with each requested set of control labelers attached.
+    with_controls: Mutex<HashMap<Vec<String>, Arc<AnalysisReport>>>,
     /// Orders of recent views (the query without its paging), most recently used last.
     orders: Mutex<Vec<(PairQuery, Arc<Vec<usize>>)>>,
 }
@@ -55,6 +60,9 @@ struct Entry {
 #[derive(Default)]
 pub struct Browser {
     cache: Mutex<Vec<(Key, Arc<Entry>)>>,
+    /// Dataset indexes with previews by (data version, dataset), most recently used last. The
+    /// lock is held while one loads, so each is read once.
+    indexes: Mutex<Vec<((String, String), Arc<PairIndexColumns>)>>,
     /// Where search indexes are kept (in memory when `None`).
     search_root: Option<PathBuf>,
     /// One index per dataset; the lock is held while one is built, so it is built once.
@@ -117,7 +125,8 @@ impl Browser {
         if q.control.is_some() && q.labels.is_none() {
             return Err(invalid("`control` label sets are compared with the study's `labels`: give `labels` too"));
         }
-        let key = Key { version: store.data_version()?, study: q.study() };
+        // Control labelers change only the report's agreement table, not the study.
+        let key = Key { version: store.data_version()?, study: PairQuery { control: None, ..q.study() } };
         {
             let mut cache = self.cache.lock().map_err(|_| anyhow!("browser cache poisoned"))?;
             if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
@@ -128,7 +137,7 @@ impl Browser {
             }
         }
         // Loaded outside the lock: two workers may load the same study once each at worst.
-        let index = store.pair_index(&q.dataset)?;
+        let index = self.dataset_index(store, &key.version, &q.dataset)?;
         let study = match (&q.pre, &q.post) {
             (Some(pre), Some(post)) => {
                 let spec = StudySpec {
@@ -156,7 +165,14 @@ impl Browser {
             _ => None,
         };
         let search_fingerprint = search::fingerprint(store, &q.dataset)?;
-        let entry = Arc::new(Entry { index, search_fingerprint, study, report: OnceLock::new(), orders: Mutex::default() });
+        let entry = Arc::new(Entry {
+            index,
+            search_fingerprint,
+            study,
+            report: OnceLock::new(),
+            with_controls: Mutex::default(),
+            orders: Mutex::default(),
+        });
         let mut cache = self.cache.lock().map_err(|_| anyhow!("browser cache poisoned"))?;
         cache.retain(|(k, _)| k.version == key.version);
         if cache.len() >= CACHE_ENTRIES {
@@ -166,27 +182,61 @@ impl Browser {
         Ok(entry)
     }
 
-    /// The SEAL report of a study (computed once per data version).
+    /// The pair index of a dataset with its previews, read once per data version.
+    fn dataset_index(&self, store: &Store, version: &str, dataset: &str) -> Result<Arc<PairIndexColumns>> {
+        let key = (version.to_owned(), dataset.to_owned());
+        let mut indexes = self.indexes.lock().map_err(|_| anyhow!("dataset indexes poisoned"))?;
+        indexes.retain(|((v, _), _)| v == version);
+        if let Some(i) = indexes.iter().position(|(k, _)| *k == key) {
+            let hit = indexes.remove(i);
+            let index = hit.1.clone();
+            indexes.push(hit);
+            return Ok(index);
+        }
+        let index = Arc::new(store.pair_index_with_previews(dataset, PREVIEW_CHARS)?);
+        if indexes.len() >= INDEX_ENTRIES {
+            indexes.remove(0);
+        }
+        indexes.push((key, index.clone()));
+        Ok(index)
+    }
+
+    /// The SEAL report of a study (computed once per data version), with the agreement of the
+    /// `control` label sets with the study's labels.
     pub fn report(&self, store: &Store, q: &PairQuery) -> Result<Arc<AnalysisReport>> {
         if q.pre.is_none() {
             return Err(invalid("a report needs `pre` and `post`"));
         }
         let entry = self.entry(store, q)?;
         let part = entry.study.as_ref().expect("pre and post given");
-        entry
+        let report = entry
             .report
             .get_or_init(|| {
                 let run = || -> Result<Arc<AnalysisReport>> {
                     let mut report = analysis::run(&part.study, &Default::default())?;
-                    let controls = list(&q.control).unwrap_or_default();
-                    report.control_labels =
-                        crate::pipeline::study::control_labels(store, &q.dataset, q.labels.as_deref(), &controls)?;
+                    let s = &part.study;
+                    report.robustness =
+                        crate::pipeline::study::robustness(store, &s.dataset, &s.pre_model, &s.post_model, s.label_set.as_deref())?;
                     Ok(Arc::new(report))
                 };
                 run().map_err(|e| format!("{e:#}"))
             })
             .clone()
-            .map_err(invalid)
+            .map_err(invalid)?;
+        let controls = list(&q.control).unwrap_or_default();
+        if controls.is_empty() {
+            return Ok(report);
+        }
+        let mut with_controls = entry.with_controls.lock().map_err(|_| anyhow!("report cache poisoned"))?;
+        if let Some(found) = with_controls.get(&controls) {
+            return Ok(found.clone());
+        }
+        let mut full = (*report).clone();
+        full.control_labels = crate::pipeline::study::control_labels(store, &q.dataset, q.labels.as_deref(), &controls)
+            .map_err(|e| if e.downcast_ref::<crate::store::StoreError>().is_some() { e } else { invalid(format!("{e:#}")) })?;
+        let full = Arc::new(full);
+        with_controls.insert(controls, full.clone());
+        Ok(full)
     }
 
     /// One page of the pairs that match every filter of `q`, in the requested order.
@@ -216,15 +266,12 @@ impl Browser {
         let page: Vec<usize> = order.iter().skip(offset).take(limit).copied().collect();
         let page_ids: Vec<String> = page.iter().map(|&i| ids(i).to_owned()).collect();
         let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
-        let at: Vec<(i64, &str)> = page.iter().zip(&page_ids).map(|(&i, id)| (entry.index.rowids[base(i)], id.as_str())).collect();
-        let previews: HashMap<String, crate::store::PairPreview> =
-            store.pair_previews_at(&q.dataset, &at, PREVIEW_CHARS)?.into_iter().collect();
         let rows = page
             .iter()
             .zip(&page_ids)
             .map(|(&i, id)| {
-                let p = &previews[id];
                 let base = base(i);
+                let (chosen, rejected) = entry.index.previews.get(base);
                 let scores = match &entry.study {
                     Some(s) => vec![
                         score_pair(s.study.pre_model.clone(), s.study.pre_chosen[i], s.study.pre_rejected[i]),
@@ -234,9 +281,9 @@ impl Browser {
                 };
                 PairRow {
                     pair_id: id.clone(),
-                    subset: p.subset.clone(),
-                    chosen_response: p.chosen_response.clone(),
-                    rejected_response: p.rejected_response.clone(),
+                    subset: entry.index.subsets[base].clone(),
+                    chosen_response: chosen.to_owned(),
+                    rejected_response: rejected.to_owned(),
                     chosen_chars: entry.index.chosen_chars[base],
                     rejected_chars: entry.index.rejected_chars[base],
                     scores,
@@ -435,7 +482,35 @@ pub fn pair_detail(store: &Store, dataset: &str, pair_id: &str) -> Result<PairDe
         scores: store.pair_scores(dataset, pair_id)?,
         labels: store.pair_labels(dataset, pair_id)?,
         notes: store.notes(dataset, pair_id)?,
+        variants: pair_variants(store, dataset, pair_id)?,
     })
+}
+
+/// The other versions of a pair: its variants, or for a variant's pair the original.
+fn pair_variants(store: &Store, dataset: &str, pair_id: &str) -> Result<Vec<seal_shared::browse::PairVariant>> {
+    let others: Vec<(String, String, String, String)> = match store.variant_of(dataset)? {
+        Some(v) => vec![("original".into(), v.base_dataset, "original".into(), String::new())],
+        None => store.variants(Some(dataset))?.into_iter().map(|v| (v.name, v.dataset, v.kind, v.method)).collect(),
+    };
+    let mut out = Vec::new();
+    for (variant, ds, kind, method) in others {
+        let rec = match store.pair_record(&ds, pair_id) {
+            Ok(r) => r,
+            // Pairs a rewrite skipped (or a sample left out) are not in the variant.
+            Err(e) if matches!(e, crate::store::StoreError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        out.push(seal_shared::browse::PairVariant {
+            variant,
+            kind,
+            method,
+            chosen_response: rec.chosen_response,
+            rejected_response: rec.rejected_response,
+            scores: store.pair_scores(&ds, pair_id)?,
+            dataset: ds,
+        });
+    }
+    Ok(out)
 }
 
 /// Adds a reviewer's note; author and text must not be blank.

@@ -113,7 +113,7 @@ fn list_price(model: &str) -> Option<(f64, f64)> {
     known.first().map(|(_, i, o)| (*i, *o))
 }
 
-fn sha_hex(parts: &[&str]) -> String {
+pub(crate) fn sha_hex(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -125,8 +125,13 @@ fn sha_hex(parts: &[&str]) -> String {
 /// Cache key of one request: model, prompt version, parameters and the whole conversation (the
 /// text, and for re-asks the earlier answers).
 fn cache_key(model: &str, params: &str, messages: &[Message]) -> String {
+    cache_key_for(PROMPT_VERSION, model, params, messages)
+}
+
+/// Cache key of a request made with prompt version `prompt_version`.
+pub(crate) fn cache_key_for(prompt_version: &str, model: &str, params: &str, messages: &[Message]) -> String {
     let conversation = serde_json::to_string(messages).expect("messages serialize");
-    sha_hex(&["seal-llm-v1", model, PROMPT_VERSION, params, &conversation])
+    sha_hex(&["seal-llm-v1", model, prompt_version, params, &conversation])
 }
 
 fn side_name(s: TextSide) -> &'static str {
@@ -140,7 +145,7 @@ fn custom_id(t: &Task) -> String {
 
 /// Pairs drawn for a sample: the `n` ids with the smallest SHA-256 of (seed, id) — the same
 /// draw on every machine, and stable when pairs are added.
-fn sample_ids(ids: &[String], n: usize, seed: u64) -> std::collections::HashSet<String> {
+pub(crate) fn sample_ids(ids: &[String], n: usize, seed: u64) -> std::collections::HashSet<String> {
     let mut keyed: Vec<(String, &String)> = ids.iter().map(|id| (sha_hex(&[&seed.to_string(), id]), id)).collect();
     keyed.sort();
     keyed.into_iter().take(n).map(|(_, id)| id.clone()).collect()
@@ -360,17 +365,13 @@ pub fn run(
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(job.concurrency.max(1)).build()?;
     // One store connection per worker (a worker labels one text at a time).
-    let connections: std::sync::Mutex<Vec<Store>> =
-        std::sync::Mutex::new((0..=pool.current_num_threads()).map(|_| store.try_clone()).collect::<Result<_, _>>()?);
+    let connections = crate::pipeline::StorePool::new(store, pool.current_num_threads() + 1)?;
     let outcomes: Vec<Outcome> = pool.install(|| {
         plan.tasks
             .par_iter()
             .with_max_len(1)
             .map(|task| {
-                let taken = connections.lock().map_err(|_| anyhow!("connection pool poisoned"))?.pop();
-                let conn = taken.ok_or_else(|| anyhow!("no free store connection"))?;
-                let out = label_one(&conn, client, job, &params, task, &c);
-                connections.lock().map_err(|_| anyhow!("connection pool poisoned"))?.push(conn);
+                let out = connections.with(|conn| label_one(conn, client, job, &params, task, &c))?;
                 progress(c.done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 out
             })

@@ -7,6 +7,7 @@
 pub mod browse;
 pub mod jobs;
 pub mod label;
+pub mod rewrite;
 pub mod study;
 
 use std::path::{Path, PathBuf};
@@ -161,6 +162,29 @@ pub fn init_runtime(data: &DataDir, gpu: bool) -> Result<&'static str> {
         score::ScoreError::RuntimeMissing(looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))
     })?;
     Ok(score::init_runtime(&lib)?)
+}
+
+/// Store connections shared by the workers of a rayon pool (a worker uses one at a time).
+pub(crate) struct StorePool(std::sync::Mutex<Vec<Store>>);
+
+impl StorePool {
+    /// `n` clones of `store`'s connection.
+    pub(crate) fn new(store: &Store, n: usize) -> Result<StorePool> {
+        Ok(StorePool(std::sync::Mutex::new((0..n).map(|_| store.try_clone()).collect::<Result<_, _>>()?)))
+    }
+
+    /// Runs `f` with a connection taken from the pool and puts it back.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&Store) -> R) -> Result<R> {
+        let conn = self
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("connection pool poisoned"))?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no free store connection"))?;
+        let out = f(&conn);
+        self.0.lock().map_err(|_| anyhow::anyhow!("connection pool poisoned"))?.push(conn);
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Clone)]

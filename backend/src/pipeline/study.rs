@@ -335,3 +335,52 @@ pub fn label_sets(store: &Store, dataset: Option<&str>) -> Result<Vec<wire::Labe
         })
         .collect())
 }
+
+/// Alignment robustness of a study's models to every variant of its dataset that both models
+/// scored (spec §C.9); label flips and π where the variant is labelled with the study's label
+/// set too.
+pub fn robustness(store: &Store, dataset: &str, pre: &str, post: &str, labels: Option<&str>) -> Result<Vec<wire::report::VariantRobustness>> {
+    use crate::analysis::robust::{self, Labelled, Scored, VariantInfo, FLIP_FEATURES};
+    let variants = store.variants(Some(dataset))?;
+    if variants.is_empty() {
+        return Ok(vec![]);
+    }
+    let original = store.study(dataset, pre, post, None, &[], false)?;
+    let keys: Vec<&str> = FLIP_FEATURES.iter().map(|(_, k)| *k).collect();
+    let labelled_original = match labels {
+        Some(set) => Some(store.study(dataset, pre, post, Some(set), &keys, false)?),
+        None => None,
+    };
+    fn scored(c: &crate::store::StudyColumns) -> Scored<'_> {
+        Scored { pair_ids: &c.pair_ids, pre: (&c.pre.0, &c.pre.1), post: (&c.post.0, &c.post.1) }
+    }
+    let o_scored = scored(&original);
+    let mut out = Vec::new();
+    for v in variants {
+        let rewritten = store.study(&v.dataset, pre, post, None, &[], false)?;
+        if rewritten.pair_ids.is_empty() {
+            continue;
+        }
+        let r_scored = scored(&rewritten);
+        let labelled_variant = match labels {
+            Some(set) if store.label_sets(Some(&v.dataset))?.iter().any(|s| s.name == set) => {
+                Some(store.study(&v.dataset, pre, post, Some(set), &keys, false)?)
+            }
+            _ => None,
+        };
+        let lo = labelled_original.as_ref().map(|c| Labelled { pair_ids: &c.pair_ids, labels: &c.labels });
+        let lr = labelled_variant.as_ref().map(|c| Labelled { pair_ids: &c.pair_ids, labels: &c.labels });
+        let flips = match (labels, &lo, &lr) {
+            (Some(set), Some(lo), Some(lr)) => Some((set, lo, lr)),
+            _ => None,
+        };
+        let similarity = store
+            .similarity_summary(&v.dataset)?
+            .into_iter()
+            .find(|(m, ..)| m == crate::runtime::EMBEDDER_NAME)
+            .map(|(model, n, c, r)| wire::report::Similarity { model, n, mean_chosen: c, mean_rejected: r });
+        let info = VariantInfo { variant: v.name, dataset: v.dataset, kind: v.kind, method: v.method, sides: v.sides };
+        out.push(robust::robustness(info, (pre, post), &o_scored, &r_scored, flips, similarity)?);
+    }
+    Ok(out)
+}

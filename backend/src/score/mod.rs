@@ -5,6 +5,7 @@
 //! May use: `domain`. Must not use: `store`, `ingest`, `http`, `pipeline`.
 
 pub mod batch;
+pub mod embed;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,41 @@ pub fn init_runtime(dylib: &Path) -> Result<&'static str, ScoreError> {
 
 fn environment() -> Result<&'static ort::environment::Environment, ScoreError> {
     RUNTIME.get().map(|(e, _)| e).ok_or_else(|| ScoreError::RuntimeMissing("(runtime not initialised)".into()))
+}
+
+/// The graph's named inputs (`input_ids`, `attention_mask`, `token_type_ids`) for rows padded
+/// on the right with `pad_id` to the longest; returns the padded width too.
+pub(crate) fn padded_inputs(
+    rows: &[&Encoding],
+    pad_id: i64,
+    names: &[String],
+) -> Result<(usize, Vec<(Cow<'static, str>, SessionInputValue<'static>)>), ScoreError> {
+    let width = rows.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
+    let n = rows.len();
+    let mut ids = vec![pad_id; n * width];
+    let mut mask = vec![0i64; n * width];
+    let mut types = vec![0i64; n * width];
+    for (r, e) in rows.iter().enumerate() {
+        let base = r * width;
+        for (k, ((&id, &m), &t)) in e.get_ids().iter().zip(e.get_attention_mask()).zip(e.get_type_ids()).enumerate() {
+            ids[base + k] = i64::from(id);
+            mask[base + k] = i64::from(m);
+            types[base + k] = i64::from(t);
+        }
+    }
+    let shape = [n as i64, width as i64];
+    let mut feed = Vec::with_capacity(names.len());
+    for name in names {
+        let data = match name.as_str() {
+            "input_ids" => std::mem::take(&mut ids),
+            "attention_mask" => std::mem::take(&mut mask),
+            "token_type_ids" => std::mem::take(&mut types),
+            other => return Err(ScoreError::Inference(format!("unsupported input `{other}`"))),
+        };
+        let tensor = Tensor::from_array((shape, data)).map_err(|e| ScoreError::Inference(e.to_string()))?;
+        feed.push((Cow::Owned(name.clone()), tensor.into()));
+    }
+    Ok((width, feed))
 }
 
 /// What `seal models add` records about a model folder.
@@ -313,31 +349,8 @@ impl RewardModel {
 
     /// One forward pass over right-padded rows; returns `logits[i][0]` per row.
     fn run_batch(&mut self, rows: &[&Encoding]) -> Result<Vec<f64>, ScoreError> {
-        let width = rows.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
         let n = rows.len();
-        let mut ids = vec![self.pad_id; n * width];
-        let mut mask = vec![0i64; n * width];
-        let mut types = vec![0i64; n * width];
-        for (r, e) in rows.iter().enumerate() {
-            let base = r * width;
-            for (k, ((&id, &m), &t)) in e.get_ids().iter().zip(e.get_attention_mask()).zip(e.get_type_ids()).enumerate() {
-                ids[base + k] = i64::from(id);
-                mask[base + k] = i64::from(m);
-                types[base + k] = i64::from(t);
-            }
-        }
-        let shape = [n as i64, width as i64];
-        let mut feed: Vec<(Cow<'_, str>, SessionInputValue<'_>)> = Vec::with_capacity(self.inputs.len());
-        for name in &self.inputs {
-            let data = match name.as_str() {
-                "input_ids" => std::mem::take(&mut ids),
-                "attention_mask" => std::mem::take(&mut mask),
-                "token_type_ids" => std::mem::take(&mut types),
-                other => return Err(ScoreError::Inference(format!("unsupported input `{other}`"))),
-            };
-            let tensor = Tensor::from_array((shape, data)).map_err(|e| ScoreError::Inference(e.to_string()))?;
-            feed.push((Cow::Owned(name.clone()), tensor.into()));
-        }
+        let (_, feed) = padded_inputs(rows, self.pad_id, &self.inputs)?;
         let outputs = self.session.run(feed).map_err(|e| ScoreError::Inference(e.to_string()))?;
         let (out_shape, data) = outputs[self.output.as_str()]
             .try_extract_tensor::<f32>()

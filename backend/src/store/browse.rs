@@ -13,13 +13,13 @@ use crate::domain::Agreement;
 /// Every pair of a dataset in dataset order (source, line), with the lengths the list sorts by.
 #[derive(Debug, Clone, Default)]
 pub struct PairIndexColumns {
-    /// DuckDB row ids: stable while the data version is (used for fast lookups, always checked).
-    pub rowids: Vec<i64>,
     pub pair_ids: Vec<String>,
     pub subsets: Vec<String>,
     /// Characters (Unicode scalar values) of the full chosen / rejected transcript.
     pub chosen_chars: Vec<u64>,
     pub rejected_chars: Vec<u64>,
+    /// The opening characters of both last responses (empty unless asked for).
+    pub previews: PreviewTexts,
 }
 
 /// The stored record of one pair.
@@ -36,6 +36,49 @@ pub struct PairRecord {
     pub rejected_response: String,
 }
 
+/// The first characters of both last responses of every pair, each side packed into one buffer
+/// so a page of the list reads them without touching the store (~560 characters a pair).
+#[derive(Debug, Clone, Default)]
+pub struct PreviewTexts {
+    chosen: Packed,
+    rejected: Packed,
+}
+
+/// Strings end to end in one buffer, with where each ends.
+#[derive(Debug, Clone, Default)]
+struct Packed {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Packed {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+impl PreviewTexts {
+    /// Pairs held.
+    pub fn len(&self) -> usize {
+        self.chosen.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chosen.ends.is_empty()
+    }
+
+    /// The chosen and rejected preview of pair `i`.
+    pub fn get(&self, i: usize) -> (&str, &str) {
+        (self.chosen.get(i), self.rejected.get(i))
+    }
+}
+
 /// The four texts of a pair, borrowed.
 #[derive(Debug, Clone, Copy)]
 pub struct Transcript<'a> {
@@ -45,20 +88,19 @@ pub struct Transcript<'a> {
     pub rejected_response: &'a str,
 }
 
-/// The preview of a pair in the list.
-#[derive(Debug, Clone)]
-pub struct PairPreview {
-    pub subset: String,
-    pub chosen_response: String,
-    pub rejected_response: String,
-}
-
 /// Strings of an Arrow column, whichever string layout DuckDB chose.
 pub(super) fn arrow_strings(col: &dyn Array) -> Vec<String> {
+    let mut out = Vec::with_capacity(col.len());
+    each_arrow_str(col, |s| out.push(s.to_owned()));
+    out
+}
+
+/// Calls `f` with each string of an Arrow column (nulls as empty), without copying it.
+fn each_arrow_str(col: &dyn Array, mut f: impl FnMut(&str)) {
     match col.data_type() {
-        DataType::Utf8 => col.as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
-        DataType::LargeUtf8 => col.as_string::<i64>().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
-        _ => col.as_string_view().iter().map(|s| s.unwrap_or_default().to_owned()).collect(),
+        DataType::Utf8 => col.as_string::<i32>().iter().for_each(|s| f(s.unwrap_or_default())),
+        DataType::LargeUtf8 => col.as_string::<i64>().iter().for_each(|s| f(s.unwrap_or_default())),
+        _ => col.as_string_view().iter().for_each(|s| f(s.unwrap_or_default())),
     }
 }
 
@@ -92,23 +134,40 @@ impl Store {
 
     /// Every pair of a dataset, in dataset order.
     pub fn pair_index(&self, dataset: &str) -> Result<PairIndexColumns> {
+        self.read_pair_index(dataset, None)
+    }
+
+    /// Every pair of a dataset, in dataset order, with the first `chars` characters of both last
+    /// responses.
+    pub fn pair_index_with_previews(&self, dataset: &str, chars: usize) -> Result<PairIndexColumns> {
+        self.read_pair_index(dataset, Some(chars))
+    }
+
+    fn read_pair_index(&self, dataset: &str, preview_chars: Option<usize>) -> Result<PairIndexColumns> {
         self.require_dataset(dataset)?;
+        let previews = match preview_chars {
+            Some(n) => format!(", left(chosen_response, {n}), left(rejected_response, {n})"),
+            None => String::new(),
+        };
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT rowid, pair_id, subset,
+            .prepare(&format!(
+                "SELECT pair_id, subset,
                         length(chosen_context || chosen_response)::BIGINT,
-                        length(rejected_context || rejected_response)::BIGINT
-                 FROM pairs WHERE dataset = ? ORDER BY source_uri, line",
-            )
+                        length(rejected_context || rejected_response)::BIGINT{previews}
+                 FROM pairs WHERE dataset = ? ORDER BY source_uri, line"
+            ))
             .ctx("read pair index")?;
         let mut out = PairIndexColumns::default();
         for batch in stmt.query_arrow(params![dataset]).ctx("read pair index")? {
-            out.rowids.extend(batch.column(0).as_primitive::<Int64Type>().values().iter());
-            out.pair_ids.extend(arrow_strings(batch.column(1).as_ref()));
-            out.subsets.extend(arrow_strings(batch.column(2).as_ref()));
-            out.chosen_chars.extend(batch.column(3).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
-            out.rejected_chars.extend(batch.column(4).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
+            out.pair_ids.extend(arrow_strings(batch.column(0).as_ref()));
+            out.subsets.extend(arrow_strings(batch.column(1).as_ref()));
+            out.chosen_chars.extend(batch.column(2).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
+            out.rejected_chars.extend(batch.column(3).as_primitive::<Int64Type>().values().iter().map(|&v| v as u64));
+            if preview_chars.is_some() {
+                each_arrow_str(batch.column(4).as_ref(), |s| out.previews.chosen.push(s));
+                each_arrow_str(batch.column(5).as_ref(), |s| out.previews.rejected.push(s));
+            }
         }
         Ok(out)
     }
@@ -145,60 +204,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Previews of the pairs at the given `(rowid, pair_id)`s, looked up by row id (a point read
-    /// instead of a scan). Rows that no longer hold the expected pair are read again by id.
-    pub fn pair_previews_at(&self, dataset: &str, at: &[(i64, &str)], chars: usize) -> Result<Vec<(String, PairPreview)>> {
-        if at.is_empty() {
-            return Ok(vec![]);
-        }
-        let list = at.iter().map(|(r, _)| r.to_string()).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT dataset, pair_id, subset, left(chosen_response, {chars}), left(rejected_response, {chars})
-             FROM pairs WHERE rowid IN ({list})"
-        );
-        let mut stmt = self.conn.prepare(&sql).ctx("read previews")?;
-        let found = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    PairPreview { subset: r.get(2)?, chosen_response: r.get(3)?, rejected_response: r.get(4)? },
-                ))
-            })
-            .ctx("read previews")?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .ctx("read previews")?;
-        let mut out: Vec<(String, PairPreview)> =
-            found.into_iter().filter(|(d, id, _)| d == dataset && at.iter().any(|(_, want)| want == id)).map(|(_, id, p)| (id, p)).collect();
-        if out.len() < at.len() {
-            let missing: Vec<String> =
-                at.iter().filter(|(_, id)| !out.iter().any(|(got, _)| got == id)).map(|(_, id)| id.to_string()).collect();
-            out.extend(self.pair_previews(dataset, &missing, chars)?);
-        }
-        Ok(out)
-    }
-
-    /// Subset and the first `chars` characters of both last responses, for the given ids.
-    pub fn pair_previews(&self, dataset: &str, ids: &[String], chars: usize) -> Result<Vec<(String, PairPreview)>> {
-        if ids.is_empty() {
-            return Ok(vec![]);
-        }
-        let list = ids.iter().map(|id| super::sql_literal(id)).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "SELECT pair_id, subset, left(chosen_response, {chars}), left(rejected_response, {chars})
-             FROM pairs WHERE dataset = ? AND pair_id IN ({list})"
-        );
-        let mut stmt = self.conn.prepare(&sql).ctx("read previews")?;
-        let rows = stmt
-            .query_map(params![dataset], |r| {
-                Ok((r.get(0)?, PairPreview { subset: r.get(1)?, chosen_response: r.get(2)?, rejected_response: r.get(3)? }))
-            })
-            .ctx("read previews")?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .ctx("read previews")?;
-        Ok(rows)
     }
 
     /// One pair as stored.

@@ -11,6 +11,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] =
     (2, include_str!("migrations/0002_labels.sql")),
     (3, include_str!("migrations/0003_notes.sql")),
     (4, include_str!("migrations/0004_llm.sql")),
+    (5, include_str!("migrations/0005_variants.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

@@ -7,9 +7,11 @@
 mod browse;
 mod llm;
 mod migrate;
+mod variants;
 
-pub use browse::{score_pair, PairIndexColumns, PairPreview, PairRecord, Transcript};
+pub use browse::{score_pair, PairIndexColumns, PairRecord, PreviewTexts, Transcript};
 pub use llm::{CacheEntry, CachedAnswer, LabelFailure};
+pub use variants::{variant_dataset, VariantRecord};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

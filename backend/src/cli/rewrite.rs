@@ -1,0 +1,196 @@
+//! `seal rewrite` and `seal variants`: rewritten variants of a dataset for the robustness
+//! analysis.
+
+use std::io::IsTerminal;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+
+use super::label::{confirm, LlmArgs};
+use crate::config::DataDir;
+use crate::llm::ChatParams;
+use crate::pipeline::rewrite::{self, Method, RewriteJob, Sides};
+use crate::rewrite::perturb::Perturbation;
+use crate::store::Store;
+
+#[derive(Args, Debug)]
+pub struct RewriteArgs {
+    #[arg(long)]
+    pub dataset: String,
+    /// The variant's name (its pairs become the dataset `<dataset>@<name>`); defaults to the
+    /// perturbation's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A built-in perturbation (no LM): polite-closing, no-polite-closing, markdown-list, typos,
+    /// lowercase, whitespace, filler. `seal variants perturbations` describes them.
+    #[arg(long, conflicts_with = "model", required_unless_present = "model")]
+    pub perturbation: Option<String>,
+    /// Rewrite whole transcripts with SEAL's prompt on this model (e.g. mistral:7b-instruct-fp16).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// SEAL used 0.1.
+    #[arg(long, default_value_t = 0.1)]
+    pub temperature: f64,
+    /// Which texts of each pair to rewrite.
+    #[arg(long, value_enum, default_value_t = Sides::Both)]
+    pub sides: Sides,
+    /// Rewrite this many pairs, drawn reproducibly by --seed (SEAL rewrote 1,608).
+    #[arg(long)]
+    pub sample: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Swap the texts of an existing variant of this name that differ.
+    #[arg(long)]
+    pub replace: bool,
+    /// Start an LLM rewrite without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Only print what an LLM rewrite would send.
+    #[arg(long)]
+    pub estimate: bool,
+    /// Skip meaning preservation (the cosine similarity of each rewrite to its original).
+    #[arg(long)]
+    pub no_similarity: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VariantsCmd {
+    /// Variants with how they were made and their pair counts.
+    List {
+        #[arg(long)]
+        dataset: Option<String>,
+    },
+    /// The built-in perturbations.
+    Perturbations,
+}
+
+pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
+    let perturbation = match &a.perturbation {
+        Some(p) => Some(Perturbation::parse(p).ok_or_else(|| {
+            let names: Vec<&str> = Perturbation::ALL.iter().map(|p| p.name()).collect();
+            anyhow::anyhow!("--perturbation {p:?}: unknown; one of {}", names.join(", "))
+        })?),
+        None => None,
+    };
+    let name = match (&a.name, perturbation) {
+        (Some(n), _) => n.clone(),
+        (None, Some(p)) => p.name().to_string(),
+        (None, None) => bail!("--name is required for an LLM rewrite (e.g. --name seal-rewrite)"),
+    };
+    let job = RewriteJob { dataset: a.dataset.clone(), name, sides: a.sides, sample: a.sample, seed: a.seed, replace: a.replace };
+    let mut store = Store::open(&data.store_file())?;
+    let client;
+    let method = match (perturbation, &a.model) {
+        (Some(p), _) => Method::Perturbation(p),
+        (None, Some(model)) => {
+            client = a.llm.client(model)?;
+            let params = ChatParams { temperature: a.temperature, json_mode: false, max_tokens: None, seed: None };
+            let e = rewrite::estimate(&store, &client, &params, &job)?;
+            let line = format!(
+                "{} texts; {} answered before (cache); {} requests to send with `{}`; tokens ≈ {} in + {} out [{}]",
+                e.texts, e.cached, e.to_send, e.model, e.prompt_tokens, e.completion_tokens, e.tokenizer
+            );
+            if a.estimate {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&e)?);
+                } else {
+                    println!("{line}");
+                }
+                return Ok(());
+            }
+            eprintln!("{line}");
+            confirm(e.to_send, a.yes)?;
+            Method::Llm { client: &client, params, concurrency: a.llm.concurrency }
+        }
+        (None, None) => bail!("give --perturbation or --model"),
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template("rewriting [{bar:30}] {pos}/{len} pairs  {per_sec}  ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        )
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let s = rewrite::run(&mut store, &method, &job, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    let folder = crate::config::embedder_dir();
+    let similarity = if a.no_similarity || s.n_rewritten == 0 {
+        None
+    } else if folder.join("model.onnx").is_file() {
+        Some(rewrite::similarity(&mut store, data, &s.variant_dataset, &folder, &|_| {})?)
+    } else {
+        eprintln!(
+            "no sentence-embedding model at {} (`seal runtime install` fetches it): meaning preservation not computed",
+            folder.display()
+        );
+        None
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"rewrite": s, "similarity": similarity}))?);
+    } else {
+        println!(
+            "variant `{}` of `{}` ({} {}, {} sides) {}: {} of {} pairs rewritten into dataset `{}`; {} not applicable, {} skipped; {} requests sent, {} answers from the cache",
+            s.variant, s.dataset, s.kind, s.method, s.sides, s.outcome, s.n_rewritten, s.n_pairs, s.variant_dataset,
+            s.n_not_applicable, s.n_skipped, s.requests_sent, s.cached_answers
+        );
+        for r in &s.skipped {
+            println!("  skipped: {r}");
+        }
+        if let Some(m) = &similarity {
+            println!(
+                "meaning preservation ({}): mean cosine similarity to the original {:.4} (chosen), {:.4} (rejected) over {} pairs",
+                m.model, m.mean_chosen, m.mean_rejected, m.pairs
+            );
+        }
+        if s.n_rewritten > 0 {
+            println!("next: `seal score --dataset '{}' --model …` with the study's models, then `seal analyze`", s.variant_dataset);
+        }
+    }
+    Ok(())
+}
+
+pub fn variants(data: &DataDir, json: bool, cmd: &VariantsCmd) -> Result<()> {
+    match cmd {
+        VariantsCmd::Perturbations => {
+            for p in Perturbation::ALL {
+                if json {
+                    println!("{}", serde_json::json!({"name": p.name(), "description": p.describe()}));
+                } else {
+                    println!("{:<18} {}", p.name(), p.describe());
+                }
+            }
+        }
+        VariantsCmd::List { dataset } => {
+            let store = Store::open(&data.store_file())?;
+            if let Some(d) = dataset {
+                store.require_dataset(d)?;
+            }
+            let all = store.variants(dataset.as_deref())?;
+            if json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|v| {
+                        serde_json::json!({"dataset": v.dataset, "base_dataset": v.base_dataset, "name": v.name, "kind": v.kind,
+                            "method": v.method, "sides": v.sides, "prompt_version": v.prompt_version, "n_pairs": v.n_pairs,
+                            "n_skipped": v.n_skipped})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if all.is_empty() {
+                println!("no variants; make one with `seal rewrite`");
+            } else {
+                for v in all {
+                    println!("{:<30} {:<12} {:<13} {:<28} {:>8} pairs {:>6} skipped", v.dataset, v.kind, v.sides, v.method, v.n_pairs, v.n_skipped);
+                }
+            }
+        }
+    }
+    Ok(())
+}

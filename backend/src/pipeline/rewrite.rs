@@ -1,0 +1,421 @@
+//! `seal rewrite`: a named variant of a dataset whose texts are rewritten without changing their
+//! meaning — by SEAL's LLM rewrite (spec §A.6) or by a built-in perturbation — stored as the
+//! dataset `<base>@<name>` with the base's pair ids, so it is scored, labelled, searched and
+//! shown like any dataset and the robustness analysis joins it to its base by pair id.
+//!
+//! LLM answers are cached in the store the moment they arrive (keyed by model, prompt version,
+//! parameters and the transcript), and the variant is written in one transaction at the end: a
+//! killed run leaves no half-written variant, and its rerun sends only what is missing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{anyhow, bail, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::domain::{NewPair, RejectedLine, Side};
+use crate::ingest::transcript::split_last_assistant;
+use crate::llm::{ChatClient, ChatParams, LlmError, Message};
+use crate::pipeline::label::{cache_key_for, sample_ids, sha_hex};
+use crate::rewrite::perturb::Perturbation;
+use crate::rewrite::{self, REWRITE_PROMPT_VERSION};
+use crate::store::{variant_dataset, CacheEntry, CachedAnswer, IngestOutcome, SourceRecord, Store, VariantRecord};
+
+/// Which texts of a pair are rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sides {
+    Both,
+    Chosen,
+    Rejected,
+}
+
+impl Sides {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sides::Both => "both",
+            Sides::Chosen => "chosen",
+            Sides::Rejected => "rejected",
+        }
+    }
+    fn chosen(self) -> bool {
+        self != Sides::Rejected
+    }
+    fn rejected(self) -> bool {
+        self != Sides::Chosen
+    }
+}
+
+/// How the texts are rewritten.
+pub enum Method<'a> {
+    /// A built-in perturbation of the last responses.
+    Perturbation(Perturbation),
+    /// SEAL's rewrite of whole transcripts by an LM (`concurrency` requests at a time).
+    Llm { client: &'a ChatClient, params: ChatParams, concurrency: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct RewriteJob {
+    pub dataset: String,
+    /// The variant's name; its pairs go to the dataset `<dataset>@<name>`.
+    pub name: String,
+    pub sides: Sides,
+    /// Rewrite this many pairs, drawn by `seed` (all when `None`).
+    pub sample: Option<usize>,
+    pub seed: u64,
+    pub replace: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RewriteSummary {
+    pub dataset: String,
+    pub variant: String,
+    pub variant_dataset: String,
+    pub kind: String,
+    pub method: String,
+    pub sides: String,
+    /// Pairs considered (the sample, or the whole dataset).
+    pub n_pairs: u64,
+    /// Pairs in the variant.
+    pub n_rewritten: u64,
+    /// Pairs a perturbation leaves as they are (e.g. no closing to remove): not in the variant.
+    pub n_not_applicable: u64,
+    /// Pairs left out because a rewrite was refused (spec §A.6 rules) or its request failed.
+    pub n_skipped: u64,
+    pub requests_sent: u64,
+    pub cached_answers: u64,
+    /// `stored`, `replaced`, `unchanged` or `nothing rewritten`.
+    pub outcome: String,
+    /// The first reasons pairs were left out (all are kept with the variant:
+    /// `seal datasets rejected --dataset <variant dataset>`).
+    pub skipped: Vec<String>,
+}
+
+/// One pair's outcome.
+enum Rewritten {
+    Pair(NewPair),
+    NotApplicable,
+    Skipped(String),
+}
+
+struct Counters {
+    sent: AtomicU64,
+    cached: AtomicU64,
+    done: AtomicU64,
+}
+
+/// The rewrite of one full transcript: a cached answer, or one request (refusals are final, as
+/// in SEAL; failed requests are not cached, so a rerun tries them again).
+fn rewrite_text(store: &Store, client: &ChatClient, params: &ChatParams, text: &str, c: &Counters) -> Result<std::result::Result<Side, String>> {
+    let model = &client.endpoint().model;
+    let params_json = serde_json::to_string(params)?;
+    let messages = [Message::user(rewrite::rewrite_prompt(text))];
+    let key = cache_key_for(REWRITE_PROMPT_VERSION, model, &params_json, &messages);
+    let content = match store.cached_answer(&key)? {
+        Some(a) => {
+            c.cached.fetch_add(1, Ordering::Relaxed);
+            a.content
+        }
+        None => match client.complete(&messages, params) {
+            Ok(a) => {
+                c.sent.fetch_add(1, Ordering::Relaxed);
+                let text_sha = sha_hex(&[text]);
+                let entry = CacheEntry {
+                    key: &key,
+                    model,
+                    prompt_version: REWRITE_PROMPT_VERSION,
+                    text_sha256: &text_sha,
+                    params: &params_json,
+                    attempt: 1,
+                };
+                let cached = CachedAnswer { content: a.content, prompt_tokens: a.prompt_tokens, completion_tokens: a.completion_tokens };
+                store.cache_answer(&entry, &cached)?;
+                cached.content
+            }
+            Err(e) => {
+                if let LlmError::Status { status: 401 | 403 | 404, .. } = e {
+                    bail!("{e}");
+                }
+                return Ok(Err(format!("request failed: {e}")));
+            }
+        },
+    };
+    Ok(rewrite::accept(text, &content)
+        .map_err(|r| format!("{} (answer: {:?})", r.message(), content.chars().take(120).collect::<String>()))
+        .and_then(|t| split_last_assistant(&t).ok_or_else(|| "the rewrite has no \"Assistant:\" turn".to_string())))
+}
+
+fn perturbed(p: Perturbation, pair: &NewPair, job: &RewriteJob) -> Rewritten {
+    let side = |s: &Side, name: &str, on: bool| -> Side {
+        if !on {
+            return s.clone();
+        }
+        Side { context: s.context.clone(), response: p.apply(&s.response, &format!("{}:{}:{name}", job.seed, pair.pair_id)) }
+    };
+    let chosen = side(&pair.chosen, "chosen", job.sides.chosen());
+    let rejected = side(&pair.rejected, "rejected", job.sides.rejected());
+    if chosen == pair.chosen && rejected == pair.rejected {
+        return Rewritten::NotApplicable;
+    }
+    Rewritten::Pair(NewPair { chosen, rejected, ..pair.clone() })
+}
+
+/// Rewrites the pairs of the job and stores the variant. `progress(done, total)` follows pairs.
+pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RewriteSummary> {
+    if job.name.is_empty() || job.name.contains(['@', '/', ',']) {
+        bail!("--name {:?}: a variant name is not empty and has no `@`, `/` or `,`", job.name);
+    }
+    if store.variant_of(&job.dataset)?.is_some() {
+        bail!("`{}` is itself a variant; rewrite its base dataset instead", job.dataset);
+    }
+    let mut pairs = store.pairs_of(&job.dataset)?;
+    // Positions in the base's order: the variant keeps it.
+    for (i, p) in pairs.iter_mut().enumerate() {
+        p.line = i as u64;
+    }
+    if let Some(n) = job.sample {
+        let ids: Vec<String> = pairs.iter().map(|p| p.pair_id.clone()).collect();
+        let keep = sample_ids(&ids, n, job.seed);
+        pairs.retain(|p| keep.contains(&p.pair_id));
+    }
+    let total = pairs.len() as u64;
+    let c = Counters { sent: AtomicU64::new(0), cached: AtomicU64::new(0), done: AtomicU64::new(0) };
+    let (kind, method_name, prompt_version, params) = match method {
+        Method::Perturbation(p) => ("perturbation", p.name().to_string(), None, None),
+        Method::Llm { client, params, .. } => {
+            ("llm", client.endpoint().model.clone(), Some(REWRITE_PROMPT_VERSION.to_string()), Some(serde_json::to_string(params)?))
+        }
+    };
+    let outcomes: Vec<Rewritten> = match method {
+        Method::Perturbation(p) => pairs
+            .par_iter()
+            .map(|pair| {
+                let out = perturbed(*p, pair, job);
+                progress(c.done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                out
+            })
+            .collect(),
+        Method::Llm { client, params, concurrency } => {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads((*concurrency).max(1)).build()?;
+            let connections = crate::pipeline::StorePool::new(store, pool.current_num_threads() + 1)?;
+            let out = pool.install(|| {
+                pairs
+                    .par_iter()
+                    .with_max_len(1)
+                    .map(|pair| -> Result<Rewritten> {
+                        let out = connections.with(|conn| -> Result<Rewritten> {
+                            let one = |s: &Side, on: bool| -> Result<std::result::Result<Side, String>> {
+                                if on {
+                                    rewrite_text(conn, client, params, &s.full(), &c)
+                                } else {
+                                    Ok(Ok(s.clone()))
+                                }
+                            };
+                            // The rejected text is not sent when the chosen one was refused.
+                            Ok(match one(&pair.chosen, job.sides.chosen())? {
+                                Err(why) => Rewritten::Skipped(format!("chosen: {why}")),
+                                Ok(chosen) => match one(&pair.rejected, job.sides.rejected())? {
+                                    Err(why) => Rewritten::Skipped(format!("rejected: {why}")),
+                                    Ok(rejected) => Rewritten::Pair(NewPair { chosen, rejected, ..pair.clone() }),
+                                },
+                            })
+                        })?;
+                        progress(c.done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                        out
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            drop(connections);
+            out
+        }
+    };
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    let mut n_not_applicable = 0u64;
+    for (pair, o) in pairs.iter().zip(outcomes) {
+        match o {
+            Rewritten::Pair(p) => kept.push(p),
+            Rewritten::NotApplicable => n_not_applicable += 1,
+            Rewritten::Skipped(why) => skipped.push(RejectedLine { line: pair.line + 1, reason: format!("pair `{}`: {why}", pair.pair_id) }),
+        }
+    }
+    let variant_ds = variant_dataset(&job.dataset, &job.name);
+    let mut summary = RewriteSummary {
+        dataset: job.dataset.clone(),
+        variant: job.name.clone(),
+        variant_dataset: variant_ds.clone(),
+        kind: kind.into(),
+        method: method_name.clone(),
+        sides: job.sides.as_str().into(),
+        n_pairs: total,
+        n_rewritten: kept.len() as u64,
+        n_not_applicable,
+        n_skipped: skipped.len() as u64,
+        requests_sent: c.sent.load(Ordering::Relaxed),
+        cached_answers: c.cached.load(Ordering::Relaxed),
+        outcome: String::new(),
+        skipped: skipped.iter().take(10).map(|r| r.reason.clone()).collect(),
+    };
+    if kept.is_empty() {
+        summary.outcome = "nothing rewritten".into();
+        return Ok(summary);
+    }
+    // The variant's content hash: what it was made from and every text in it.
+    let mut canonical: Vec<String> = vec![format!("{kind}\0{method_name}\0{}\0{:?}", job.sides.as_str(), params)];
+    canonical.extend(kept.iter().map(|p| format!("{}\0{}\0{}", p.pair_id, p.chosen.full(), p.rejected.full())));
+    canonical.extend(skipped.iter().map(|r| r.reason.clone()));
+    let sha256 = sha_hex(&canonical.iter().map(String::as_str).collect::<Vec<_>>());
+    let uri = format!("variant:{}/{}", job.dataset, job.name);
+    let one = |f: fn(&NewPair) -> &String| {
+        let first = f(&kept[0]);
+        if kept.iter().all(|p| f(p) == first) { first.clone() } else { "mixed".into() }
+    };
+    let source = SourceRecord {
+        uri: uri.clone(),
+        sha256: sha256.clone(),
+        subset: one(|p| &p.subset),
+        split: one(|p| &p.split),
+        n_lines: total,
+        n_pairs: kept.len() as u64,
+        n_rejected: skipped.len() as u64,
+    };
+    if store.source_sha256(&variant_ds, &uri)?.is_some_and(|old| old != sha256) && job.replace {
+        store.clear_similarity(&variant_ds)?;
+    }
+    summary.outcome = match store.source_sha256(&variant_ds, &uri)? {
+        Some(old) if old == sha256 => "unchanged".into(),
+        Some(_) if !job.replace => bail!(
+            "variant `{}` of `{}` exists with other texts; pass --replace to swap them (scores of changed pairs are deleted)",
+            job.name,
+            job.dataset
+        ),
+        existing => match store.ingest_source(&variant_ds, "variant", &source, &kept, &skipped, existing.is_some())? {
+            IngestOutcome::Added => "stored".into(),
+            IngestOutcome::Replaced { .. } => "replaced".into(),
+        },
+    };
+    store.record_variant(&VariantRecord {
+        dataset: variant_ds,
+        base_dataset: job.dataset.clone(),
+        name: job.name.clone(),
+        kind: kind.into(),
+        method: method_name,
+        sides: job.sides.as_str().into(),
+        prompt_version,
+        params,
+        n_pairs: kept.len() as u64,
+        n_skipped: skipped.len() as u64,
+    })?;
+    Ok(summary)
+}
+
+/// What an LLM rewrite would send: texts to rewrite, requests not answered in the cache, and
+/// the tokens of those requests (prompt, and about as many back).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RewriteEstimate {
+    pub model: String,
+    pub texts: u64,
+    pub cached: u64,
+    pub to_send: u64,
+    pub prompt_tokens: u64,
+    /// A rewrite is about as long as its original.
+    pub completion_tokens: u64,
+    pub tokenizer: String,
+}
+
+pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &RewriteJob) -> Result<RewriteEstimate> {
+    let mut pairs = store.pairs_of(&job.dataset)?;
+    if let Some(n) = job.sample {
+        let ids: Vec<String> = pairs.iter().map(|p| p.pair_id.clone()).collect();
+        let keep = sample_ids(&ids, n, job.seed);
+        pairs.retain(|p| keep.contains(&p.pair_id));
+    }
+    let model = client.endpoint().model.clone();
+    let params_json = serde_json::to_string(params)?;
+    let texts: Vec<String> = pairs
+        .iter()
+        .flat_map(|p| {
+            [(job.sides.chosen(), &p.chosen), (job.sides.rejected(), &p.rejected)].into_iter().filter(|(on, _)| *on).map(|(_, s)| s.full())
+        })
+        .collect();
+    let keys: Vec<String> = texts
+        .iter()
+        .map(|t| cache_key_for(REWRITE_PROMPT_VERSION, &model, &params_json, &[Message::user(rewrite::rewrite_prompt(t))]))
+        .collect();
+    let cached = store.cached_keys(&keys)?;
+    let todo: Vec<&String> = texts.iter().zip(&keys).filter(|(_, k)| !cached.contains(*k)).map(|(t, _)| t).collect();
+    let (bpe, tokenizer) = match tiktoken_rs::bpe_for_model(&model) {
+        Ok(b) => (b, format!("tiktoken for {model}")),
+        Err(_) => (tiktoken_rs::cl100k_base_singleton(), "cl100k_base (an approximation for this model)".to_string()),
+    };
+    let (prompt_tokens, completion_tokens) = todo
+        .par_iter()
+        .map(|t| {
+            let text = bpe.encode_ordinary(t).len() as u64;
+            (bpe.encode_ordinary(&rewrite::rewrite_prompt(t)).len() as u64 + 7, text)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    Ok(RewriteEstimate {
+        model,
+        texts: texts.len() as u64,
+        cached: (texts.len() - todo.len()) as u64,
+        to_send: todo.len() as u64,
+        prompt_tokens,
+        completion_tokens,
+        tokenizer,
+    })
+}
+
+/// What computing a variant's meaning preservation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimilaritySummary {
+    pub dataset: String,
+    pub model: String,
+    pub embedded_now: u64,
+    pub pairs: u64,
+    pub mean_chosen: f64,
+    pub mean_rejected: f64,
+}
+
+/// Cosine similarity of every rewritten text of a variant to its original (full transcripts,
+/// as SEAL compares them), with the sentence-embedding model in `folder`. Committed in chunks:
+/// a killed run resumes with the pairs still missing.
+pub fn similarity(
+    store: &mut Store,
+    data: &crate::config::DataDir,
+    variant_dataset: &str,
+    folder: &std::path::Path,
+    progress: &dyn Fn(u64),
+) -> Result<SimilaritySummary> {
+    let variant = store
+        .variant_of(variant_dataset)?
+        .ok_or_else(|| anyhow!("`{variant_dataset}` is not a variant (see `seal variants list`)"))?;
+    let model = crate::runtime::EMBEDDER_NAME.to_string();
+    crate::pipeline::init_runtime(data, false)?;
+    let mut embedder = crate::score::embed::Embedder::load(folder, 256, None)?;
+    let mut done = 0u64;
+    loop {
+        let chunk = store.similarity_todo(&variant, &model, 256)?;
+        if chunk.is_empty() {
+            break;
+        }
+        let texts: Vec<&str> = chunk.iter().flat_map(|(_, t)| t.iter().map(String::as_str)).collect();
+        let vecs = embedder.embed(&texts)?;
+        let rows: Vec<(String, f64, f64)> = chunk
+            .iter()
+            .zip(vecs.chunks_exact(4))
+            .map(|((id, _), v)| {
+                (id.clone(), crate::score::embed::cosine(&v[0], &v[2]), crate::score::embed::cosine(&v[1], &v[3]))
+            })
+            .collect();
+        store.insert_similarity(&variant.dataset, &model, &rows)?;
+        done += rows.len() as u64;
+        progress(done);
+    }
+    let (pairs, mean_chosen, mean_rejected) = store
+        .similarity_summary(&variant.dataset)?
+        .into_iter()
+        .find(|(m, ..)| *m == model)
+        .map_or((0, f64::NAN, f64::NAN), |(_, n, c, r)| (n, c, r));
+    Ok(SimilaritySummary { dataset: variant.dataset, model, embedded_now: done, pairs, mean_chosen, mean_rejected })
+}

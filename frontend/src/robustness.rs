@@ -1,0 +1,178 @@
+//! Alignment robustness: how the study's models score rewritten variants of the pairs (`seal
+//! rewrite`) — accuracy before and after, pairs that flipped, the mean reward shift per variant
+//! with its 95 % interval, and the robustness scores π where the variants are labelled.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+use seal_shared::browse::PairQuery;
+use seal_shared::report::{AnalysisReport, MeanShift, VariantRobustness};
+
+use crate::charts::{self, ChartView, Coef, POST, PRE};
+use crate::pct;
+use crate::query::{pairs_href, to_query_string};
+
+/// The list of a variant's pairs under the same study, sorted so the largest drops come first.
+fn variant_pairs_href(study: &PairQuery, v: &VariantRobustness) -> String {
+    let mut s = study.clone();
+    s.dataset = v.dataset.clone();
+    // The study's label set may not exist on the variant.
+    s.labels = None;
+    s.control = None;
+    s.features = None;
+    s.gamma_rule = None;
+    pairs_href(&s, |q| q.sort = Some("post_margin".into()))
+}
+
+fn shift_text(s: &MeanShift) -> String {
+    format!("{:+.3} [{:+.3}, {:+.3}]", s.mean, s.ci_low, s.ci_high)
+}
+
+/// The robustness page: the same section as the overview's, alone, for the study in the URL.
+#[component]
+pub fn RobustnessPage() -> impl IntoView {
+    let location = use_location();
+    let study = Memo::new(move |_| crate::query::from_query_string(&location.search.get()).study());
+    let report = LocalResource::new(move || {
+        let s = study.get();
+        async move {
+            if s.dataset.is_empty() || s.pre.is_none() || s.post.is_none() {
+                return Err("This page needs a study: open it from the overview (dataset, pre and post in the URL).".to_owned());
+            }
+            crate::api::report(s).await
+        }
+    });
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let study = study.get_untracked();
+                match report.await {
+                    Ok(r) => view! {
+                        <h2>"Robustness"</h2>
+                        <p><a href=format!("/?{}", to_query_string(&study))>"← the study's overview"</a></p>
+                        <RobustnessSection r=r study=study />
+                    }.into_any(),
+                    Err(e) => view! { <p class="error" id="robustness-error">{e}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    if r.robustness.is_empty() {
+        return view! {
+            <section id="robustness">
+                <h3>"Robustness"</h3>
+                <p class="muted" id="no-robustness">
+                    "No rewritten variant of this dataset is scored by both models. Make one with "
+                    <code>"seal rewrite --dataset D --perturbation typos"</code> " (or " <code>"--model M"</code>
+                    " for SEAL's LLM rewrite), score it with " <code>"seal score --dataset D@typos"</code> ", and reload."
+                </p>
+            </section>
+        }
+        .into_any();
+    }
+    let shifts: Vec<Coef> = r
+        .robustness
+        .iter()
+        .flat_map(|v| {
+            let href = variant_pairs_href(&study, v);
+            v.models.iter().map(move |m| Coef {
+                category: v.variant.clone(),
+                series: usize::from(m.role == "post"),
+                estimate: m.margin_shift.mean,
+                low: m.margin_shift.ci_low,
+                high: m.margin_shift.ci_high,
+                significant: m.margin_shift.p_value < 0.05,
+                href: href.clone(),
+                title: format!(
+                    "{} on `{}` ({} {}): margin shift {} (95 %), p = {:.3e}, n = {} — opens the variant's pairs",
+                    m.model, v.variant, v.kind, v.method, shift_text(&m.margin_shift), m.margin_shift.p_value, m.margin_shift.n
+                ),
+            })
+        })
+        .collect();
+    let pre = format!("pre-D {}", r.pre_model);
+    let post = format!("post-D {}", r.post_model);
+    let shift_chart = charts::coef_plot(
+        760,
+        "mean change of the margin (chosen − rejected) after rewriting, 95 % interval",
+        &shifts,
+        &[(pre.as_str(), PRE), (post.as_str(), POST)],
+        "filled: the mean shift differs from 0 (t test, p < 0.05) · hollow: not",
+    );
+    let pis: Vec<Coef> = r
+        .robustness
+        .iter()
+        .filter_map(|v| v.flips.as_ref().and_then(|f| f.pi.as_ref()).map(|pi| (v, pi)))
+        .flat_map(|(v, pi)| {
+            let href = variant_pairs_href(&study, v);
+            pi.coefficients.iter().filter(|c| c.term != "const").map(move |c| Coef {
+                category: format!("{} · {}", v.variant, c.term),
+                series: 0,
+                estimate: c.estimate,
+                low: c.estimate - 2.0 * c.std_error,
+                high: c.estimate + 2.0 * c.std_error,
+                significant: c.p_value < 0.05,
+                href: href.clone(),
+                title: format!("π {} on `{}`: {:+.4} ± {:.4} (2 SE), p = {:.3e}, n = {}", c.term, v.variant, c.estimate, 2.0 * c.std_error, c.p_value, pi.n),
+            })
+        })
+        .collect();
+    let pi_chart = (!pis.is_empty()).then(|| {
+        let chart = charts::coef_plot(
+            760,
+            "π: change in P(post-D becomes misaligned) when the label flips (Δ = original − rewrite), ±2 SE",
+            &pis,
+            &[(post.as_str(), POST)],
+            "filled: p < 0.05 (unadjusted, as the paper) · hollow: not",
+        );
+        view! {
+            <h4>"Robustness scores π"</h4>
+            <p class="muted">"Linear probability model of the post-D model turning misaligned on indicators of each label flip of the rewrite (reference: no flip). A large π means the reward model's preference depends on that feature's change rather than on the meaning."</p>
+            <ChartView chart=chart id="pi-chart".to_owned() />
+        }
+    });
+    view! {
+        <section id="robustness">
+            <h3>"Robustness"</h3>
+            <p class="muted">"The same pairs rewritten without changing their meaning, scored again. A robust reward model keeps its preferences: accuracy stays, few pairs flip, margins barely move."</p>
+            <ChartView chart=shift_chart id="robustness-shift-chart".to_owned() />
+            {r.robustness.iter().map(|v| {
+                let href = variant_pairs_href(&study, v);
+                let sim = v.similarity.as_ref().map(|s| format!(" · cosine similarity to the original ({}): chosen {:.3}, rejected {:.3}", s.model, s.mean_chosen, s.mean_rejected));
+                view! {
+                    <table class="compact robustness" data-variant=v.variant.clone()>
+                        <caption>
+                            <a href=href>{v.variant.clone()}</a>
+                            {format!(" — {} {}, {} rewritten; {} pairs{}", v.kind, v.method, v.sides, v.n_pairs, sim.unwrap_or_default())}
+                        </caption>
+                        <thead><tr>
+                            <th>"model"</th><th class="num">"accuracy before → after"</th><th class="num">"became misaligned"</th>
+                            <th class="num">"became aligned"</th><th class="num">"McNemar p"</th><th class="num">"margin shift [95 %]"</th>
+                            <th class="num">"chosen shift"</th><th class="num">"rejected shift"</th><th class="num">"r(scores)"</th>
+                        </tr></thead>
+                        <tbody>
+                            {v.models.iter().map(|m| view! {
+                                <tr data-role=m.role.clone()>
+                                    <td>{format!("{}-D {}", m.role, m.model)}</td>
+                                    <td class="num">{format!("{} → {}", pct(m.accuracy_original), pct(m.accuracy_rewritten))}</td>
+                                    <td class="num became-misaligned">{m.became_misaligned}</td>
+                                    <td class="num became-aligned">{m.became_aligned}</td>
+                                    <td class="num">{format!("{:.3}", m.mcnemar_p)}</td>
+                                    <td class="num">{shift_text(&m.margin_shift)}</td>
+                                    <td class="num">{shift_text(&m.chosen_shift)}</td>
+                                    <td class="num">{shift_text(&m.rejected_shift)}</td>
+                                    <td class="num">{format!("{:.3}", m.score_correlation)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+            }).collect_view()}
+            {pi_chart}
+        </section>
+    }
+    .into_any()
+}
