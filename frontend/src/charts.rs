@@ -108,7 +108,7 @@ pub fn coef_plot(width: u32, x_desc: &str, coefs: &[Coef], series: &[(&str, RGBC
         }
     }
     let row_h = 14 + 9 * series.len() as u32;
-    let height = 70 + row_h * cats.len().max(1) as u32;
+    let height = (70 + row_h * cats.len().max(1) as u32).max(150);
     draw(width, height, |root| {
         let finite: Vec<f64> = coefs.iter().flat_map(|c| [c.low, c.high, c.estimate]).filter(|v| v.is_finite()).chain([0.0]).collect();
         let (mut lo, mut hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));

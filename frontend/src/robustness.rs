@@ -47,7 +47,6 @@ pub fn RobustnessPage() -> impl IntoView {
                 let study = study.get_untracked();
                 match report.await {
                     Ok(r) => view! {
-                        <h2>"Robustness"</h2>
                         <p><a href=format!("/?{}", to_query_string(&study))>"← the study's overview"</a></p>
                         <RobustnessSection r=r study=study />
                     }.into_any(),
