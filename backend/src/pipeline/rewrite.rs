@@ -106,11 +106,17 @@ struct Counters {
 
 /// The rewrite of one full transcript: a cached answer, or one request (refusals are final, as
 /// in SEAL; failed requests are not cached, so a rerun tries them again).
-fn rewrite_text(store: &Store, client: &ChatClient, params: &ChatParams, text: &str, c: &Counters) -> Result<std::result::Result<Side, String>> {
+/// `params_json` is `params` serialized (once per run): part of the cache key.
+fn rewrite_text(
+    store: &Store,
+    client: &ChatClient,
+    (params, params_json): (&ChatParams, &str),
+    text: &str,
+    c: &Counters,
+) -> Result<std::result::Result<Side, String>> {
     let model = &client.endpoint().model;
-    let params_json = serde_json::to_string(params)?;
     let messages = [Message::user(rewrite::rewrite_prompt(text))];
-    let key = cache_key_for(REWRITE_PROMPT_VERSION, model, &params_json, &messages);
+    let key = cache_key_for(REWRITE_PROMPT_VERSION, model, params_json, &messages);
     let content = match store.cached_answer(&key)? {
         Some(a) => {
             c.cached.fetch_add(1, Ordering::Relaxed);
@@ -125,7 +131,7 @@ fn rewrite_text(store: &Store, client: &ChatClient, params: &ChatParams, text: &
                     model,
                     prompt_version: REWRITE_PROMPT_VERSION,
                     text_sha256: &text_sha,
-                    params: &params_json,
+                    params: params_json,
                     attempt: 1,
                 };
                 let cached = CachedAnswer { content: a.content, prompt_tokens: a.prompt_tokens, completion_tokens: a.completion_tokens };
@@ -160,16 +166,10 @@ fn perturbed(p: Perturbation, pair: &NewPair, job: &RewriteJob) -> Rewritten {
     Rewritten::Pair(NewPair { chosen, rejected, ..pair.clone() })
 }
 
-/// Rewrites the pairs of the job and stores the variant. `progress(done, total)` follows pairs.
-pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RewriteSummary> {
-    if job.name.is_empty() || job.name.contains(['@', '/', ',']) {
-        bail!("--name {:?}: a variant name is not empty and has no `@`, `/` or `,`", job.name);
-    }
-    if store.variant_of(&job.dataset)?.is_some() {
-        bail!("`{}` is itself a variant; rewrite its base dataset instead", job.dataset);
-    }
+/// The base's pairs a job rewrites (all, or its sample), each with its position in the base's
+/// order as `line`: the variant keeps that order.
+fn job_pairs(store: &Store, job: &RewriteJob) -> Result<Vec<NewPair>> {
     let mut pairs = store.pairs_of(&job.dataset)?;
-    // Positions in the base's order: the variant keeps it.
     for (i, p) in pairs.iter_mut().enumerate() {
         p.line = i as u64;
     }
@@ -178,6 +178,18 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
         let keep = sample_ids(&ids, n, job.seed);
         pairs.retain(|p| keep.contains(&p.pair_id));
     }
+    Ok(pairs)
+}
+
+/// Rewrites the pairs of the job and stores the variant. `progress(done, total)` follows pairs.
+pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RewriteSummary> {
+    if job.name.is_empty() || job.name.contains(['@', '/', ',']) {
+        bail!("--name {:?}: a variant name is not empty and has no `@`, `/` or `,`", job.name);
+    }
+    if store.variant_of(&job.dataset)?.is_some() {
+        bail!("`{}` is itself a variant; rewrite its base dataset instead", job.dataset);
+    }
+    let pairs = job_pairs(store, job)?;
     let total = pairs.len() as u64;
     let c = Counters { sent: AtomicU64::new(0), cached: AtomicU64::new(0), done: AtomicU64::new(0) };
     let (kind, method_name, prompt_version, params) = match method {
@@ -186,6 +198,7 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
             ("llm", client.endpoint().model.clone(), Some(REWRITE_PROMPT_VERSION.to_string()), Some(serde_json::to_string(params)?))
         }
     };
+    let params_json = params.clone().unwrap_or_default();
     let outcomes: Vec<Rewritten> = match method {
         Method::Perturbation(p) => pairs
             .par_iter()
@@ -206,7 +219,7 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
                         let out = connections.with(|conn| -> Result<Rewritten> {
                             let one = |s: &Side, on: bool| -> Result<std::result::Result<Side, String>> {
                                 if on {
-                                    rewrite_text(conn, client, params, &s.full(), &c)
+                                    rewrite_text(conn, client, (params, &params_json), &s.full(), &c)
                                 } else {
                                     Ok(Ok(s.clone()))
                                 }
@@ -279,9 +292,6 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
         n_pairs: kept.len() as u64,
         n_rejected: skipped.len() as u64,
     };
-    if store.source_sha256(&variant_ds, &uri)?.is_some_and(|old| old != sha256) && job.replace {
-        store.clear_similarity(&variant_ds)?;
-    }
     summary.outcome = match store.source_sha256(&variant_ds, &uri)? {
         Some(old) if old == sha256 => "unchanged".into(),
         Some(_) if !job.replace => bail!(
@@ -289,10 +299,16 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
             job.name,
             job.dataset
         ),
-        existing => match store.ingest_source(&variant_ds, "variant", &source, &kept, &skipped, existing.is_some())? {
-            IngestOutcome::Added => "stored".into(),
-            IngestOutcome::Replaced { .. } => "replaced".into(),
-        },
+        existing => {
+            if existing.is_some() {
+                // Other texts: their similarities are computed again.
+                store.clear_similarity(&variant_ds)?;
+            }
+            match store.ingest_source(&variant_ds, "variant", &source, &kept, &skipped, existing.is_some())? {
+                IngestOutcome::Added => "stored".into(),
+                IngestOutcome::Replaced { .. } => "replaced".into(),
+            }
+        }
     };
     store.record_variant(&VariantRecord {
         dataset: variant_ds,
@@ -324,12 +340,7 @@ pub struct RewriteEstimate {
 }
 
 pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &RewriteJob) -> Result<RewriteEstimate> {
-    let mut pairs = store.pairs_of(&job.dataset)?;
-    if let Some(n) = job.sample {
-        let ids: Vec<String> = pairs.iter().map(|p| p.pair_id.clone()).collect();
-        let keep = sample_ids(&ids, n, job.seed);
-        pairs.retain(|p| keep.contains(&p.pair_id));
-    }
+    let pairs = job_pairs(store, job)?;
     let model = client.endpoint().model.clone();
     let params_json = serde_json::to_string(params)?;
     let texts: Vec<String> = pairs
