@@ -212,13 +212,12 @@ fn angles_match_numpy_including_degenerate_vectors() {
 /// The study fixture on real hh-rlhf pair ids, through the CLI, against expected.json.
 #[test]
 fn the_report_matches_the_reference_end_to_end() {
-    let seal = Seal::new();
+    let seal = crate::support::study_fixture();
     let dir = fixtures().join("analysis").join("study");
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
-    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
-    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_pre.csv")]);
-    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "post", &p("scores_post.csv")]);
+    // The same file again: nothing stored, the same summary.
     let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
+    assert_eq!(imp["outcome"], "unchanged");
     assert_eq!(imp["n_texts"], 600);
     assert_eq!(imp["n_pairs_complete"], 300);
     assert!(imp["n_off_list"].as_u64().unwrap() > 0, "the fixture has off-list discrimination types: {imp}");
@@ -621,4 +620,90 @@ fn the_tokens_feature_comes_from_the_scoring_run() {
     seal.ok(&["scores", "import", "--dataset", "hh", "--model", "elsewhere", csv.to_str().unwrap()]);
     let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "elsewhere", "--features", "tokens"]);
     assert!(err.contains("imported scores without token counts"), "{err}");
+}
+
+#[test]
+fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
+    let seal = crate::support::study_fixture();
+    let dir = fixtures().join("analysis").join("study");
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+
+    // The same labels, four keys only.
+    let held = ["last_response_is_helpful", "last_response_is_harmless", "last_response_sentiment", "last_response_is_eloquent"];
+    let full_rows = std::fs::read_to_string(p("labels_gpt.jsonl")).unwrap();
+    let few: Vec<String> = full_rows
+        .lines()
+        .map(|l| {
+            let mut row: serde_json::Map<String, Value> = serde_json::from_str(l).unwrap();
+            row.retain(|k, _| k == "pair_id" || k == "side" || held.contains(&k.as_str()));
+            Value::Object(row).to_string()
+        })
+        .collect();
+    let file = seal.dir.path().join("few.jsonl");
+    std::fs::write(&file, few.join("\n") + "\n").unwrap();
+    let keys = "is_helpful,is_harmless,last_response_sentiment,is_eloquent";
+
+    // Without --keys every row lacks fifteen keys; with --keys a full file has keys too many.
+    let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "few", file.to_str().unwrap()]);
+    assert!(err.contains("few.jsonl:1: missing key `assistant_is_anthropomorphic`"), "{err}");
+    let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, &p("labels_gpt.jsonl")]);
+    assert!(err.contains("labels_gpt.jsonl:1: key `assistant_is_anthropomorphic` is not in this label set's keys"), "{err}");
+    let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, file.to_str().unwrap()]);
+    assert_eq!(imp["n_texts"], 600);
+    let sets = seal.json(&["labels", "list", "--dataset", "hh"]);
+    let few_set = sets.as_array().unwrap().iter().find(|s| s["name"] == "few").unwrap();
+    assert_eq!(few_set["keys"], serde_json::json!(held), "SEAL's order");
+    let listed = seal.ok(&["labels", "list"]);
+    assert!(listed.contains(&format!("keys of `few` of `hh`: {}", held.join(", "))), "{listed}");
+
+    // Exported with its keys only, and the same values as the full set.
+    let out = seal.dir.path().join("few-back.jsonl");
+    seal.ok(&["labels", "export", "--dataset", "hh", "--name", "few", "--out", out.to_str().unwrap()]);
+    let first: serde_json::Map<String, Value> =
+        serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first.len(), 2 + held.len(), "{first:?}");
+    let cmp = seal.json(&["labels", "compare", "--dataset", "hh", "gpt", "few"]);
+    let compared: Vec<&str> = cmp.as_array().unwrap().iter().map(|r| r["feature"].as_str().unwrap()).collect();
+    assert_eq!(compared, held, "by default the regression features both sets hold");
+    assert!(cmp.as_array().unwrap().iter().all(|r| r["agreement"] == 1.0 && r["n"] == 600), "{cmp}");
+
+    // Analysed on the keys it holds, saying which it lacks; the numbers are those of the full
+    // set restricted to the same features.
+    let study = ["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"];
+    let sub = seal.json(&[&study[..], &["--labels", "few"]].concat());
+    let full = seal.json(&[&study[..], &["--labels", "gpt", "--features", &held.join(",")]].concat());
+    let features: Vec<&str> = sub["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(features, held);
+    assert_eq!(sub["imprint"], full["imprint"]);
+    assert_eq!(sub["resistance"], full["resistance"]);
+    assert_eq!(sub["settings"]["gamma_rule"], serde_json::json!(["last_response_is_harmless", "last_response_is_helpful"]));
+    let warned = sub["warnings"].as_array().unwrap().iter().any(|w| {
+        let w = w.as_str().unwrap();
+        w.contains("label set `few` lacks 11 of SEAL's regression features") && w.contains("last_response_is_honest")
+    });
+    assert!(warned, "{}", sub["warnings"]);
+    let err = seal.fails(&[&study[..], &["--labels", "few", "--features", "last_response_is_honest"]].concat());
+    assert!(err.contains("label set `few` of `hh` has no key `last_response_is_honest` (its keys: last_response_is_helpful"), "{err}");
+    let err = seal.fails(&[&study[..], &["--labels", "few", "--gamma-rule", "last_response_is_coherent"]].concat());
+    assert!(err.contains("has no key `last_response_is_coherent`"), "{err}");
+
+    // As a control labeler: compared on the control features both sets hold.
+    let ctl = seal.json(&[&study[..], &["--labels", "gpt", "--control-labels", "few"]].concat());
+    let rows: Vec<&str> =
+        ctl["control_labels"][0]["features"].as_array().unwrap().iter().map(|r| r["feature"].as_str().unwrap()).collect();
+    assert_eq!(rows.len(), 4, "coherent is not in `few`: {rows:?}");
+    assert!(!rows.contains(&"last_response_is_coherent"));
+
+    // The pair page shows the keys each set holds.
+    let pair = first["pair_id"].as_str().unwrap().to_owned();
+    let server = crate::http_api::start(&seal);
+    let (status, body) = crate::http_api::get(&format!("{}api/datasets/hh/pairs/{pair}", server.url));
+    assert_eq!(status, 200, "{body}");
+    let d: Value = serde_json::from_str(&body).unwrap();
+    let labels = d["labels"].as_array().unwrap();
+    let of = |set: &str| labels.iter().find(|l| l["label_set"] == set).unwrap()["values"].as_array().unwrap().clone();
+    assert_eq!(of("gpt").len(), 19);
+    let few_values = of("few");
+    assert_eq!(few_values.iter().map(|v| v["key"].as_str().unwrap()).collect::<Vec<_>>(), held);
+    assert!(few_values.iter().all(|v| !v["chosen"].as_str().unwrap().is_empty() && !v["rejected"].as_str().unwrap().is_empty()));
 }

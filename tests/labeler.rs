@@ -78,15 +78,23 @@ async fn chat(fake: web::Data<Fake>, req: HttpRequest, body: web::Json<Value>) -
         return HttpResponse::ServiceUnavailable().body("too late");
     }
     let reask = messages.len() > 1;
+    // Answer the keys the prompt asks for: its lines `- key: what it means`.
+    let asked: Vec<&str> = first
+        .lines()
+        .filter_map(|l| l.strip_prefix("- ")?.split_once(": ").map(|(k, _)| k))
+        .filter(|k| seal::features::key_kind(k).is_some())
+        .collect();
+    let mut labels = labels_for(&text);
+    labels.retain(|k, _| asked.contains(&k.as_str()));
     let content = if text.contains("MARK_BADJSON") && !reask {
         "Sure! The conversation is harmless.".to_string()
     } else if text.contains("MARK_WRONGKEYS") {
-        let mut m = labels_for(&text);
-        m.remove("topics");
-        m.insert("mood".into(), json!("calm"));
-        Value::Object(m).to_string()
+        labels.remove("topics");
+        labels.remove("last_response_sentiment");
+        labels.insert("mood".into(), json!("calm"));
+        Value::Object(labels).to_string()
     } else {
-        Value::Object(labels_for(&text)).to_string()
+        Value::Object(labels).to_string()
     };
     fake.answered.fetch_add(1, Ordering::SeqCst);
     completion(&content)
@@ -185,6 +193,7 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
         assert_eq!(f["attempts"], 3);
         assert!(f["error"].as_str().unwrap().contains("unexpected key `mood`"), "{f}");
         assert!(f["error"].as_str().unwrap().contains("missing key `topics`"), "{f}");
+        assert!(f["error"].as_str().unwrap().contains("missing key `last_response_sentiment`"), "{f}");
         assert!(f["raw_answer"].as_str().unwrap().contains("\"mood\""), "{f}");
     }
 
@@ -217,6 +226,35 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
     // A sample labels both texts of that many pairs, the same pairs every time.
     let a = run_json(label_cmd(&seal, &url, "sample", "test-model", &["--yes", "--sample", "2", "--seed", "5"]));
     assert_eq!(a["n_texts"], 4);
+
+    // A chosen key set: only those keys are asked for and stored; the answers cost less.
+    let keys = ["--keys", "is_helpful,last_response_sentiment"];
+    let few = run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--estimate"][..], &keys].concat()));
+    assert_eq!(few["to_send"], 12, "another prompt: nothing cached yet");
+    let full = run_json(label_cmd(&seal, &url, "lm", "other-model", &["--estimate"]));
+    assert_eq!(full["to_send"], 12);
+    let tokens = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    assert!(tokens(&few, "prompt_tokens") + 12 * 200 < tokens(&full, "prompt_tokens"), "two keys' descriptions, not nineteen: {few} vs {full}");
+    assert!(tokens(&few, "completion_tokens") * 4 < tokens(&full, "completion_tokens"), "{few} vs {full}");
+    let s = run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--yes"][..], &keys].concat()));
+    assert_eq!((s["n_labelled"].as_u64(), s["n_failed"].as_u64()), (Some(10), Some(2)), "{s}");
+    let sets = seal.json(&["labels", "list", "--dataset", "d"]);
+    let few_set = sets.as_array().unwrap().iter().find(|s| s["name"] == "few").unwrap();
+    assert_eq!(few_set["keys"], json!(["last_response_is_helpful", "last_response_sentiment"]));
+    let lm_set = sets.as_array().unwrap().iter().find(|s| s["name"] == "lm").unwrap();
+    assert_eq!(lm_set["keys"].as_array().unwrap().len(), 19);
+    let out = seal.dir.path().join("few.jsonl");
+    seal.ok(&["labels", "export", "--dataset", "d", "--name", "few", "--out", out.to_str().unwrap()]);
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let r: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+        let cols: Vec<&str> = r.keys().map(String::as_str).collect();
+        assert_eq!(cols, ["last_response_is_helpful", "last_response_sentiment", "pair_id", "side"]);
+        let text = &texts[&(r["pair_id"].as_str().unwrap().to_owned(), r["side"].as_str().unwrap().to_owned())];
+        assert_eq!(r["last_response_sentiment"], labels_for(text)["last_response_sentiment"]);
+    }
+    let out = label_cmd(&seal, &url, "bad", "test-model", &["--yes", "--keys", "is_funny"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--keys: `is_funny` is not a label key"), "{err}");
 }
 
 #[test]

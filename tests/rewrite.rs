@@ -158,11 +158,130 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     let (_, body) = get(&format!("{}api/datasets/hh%40polite-closing/pairs/{id}", server.url));
     let d: PairDetail = serde_json::from_str(&body).unwrap();
     assert_eq!((d.variants[0].kind.as_str(), d.variants[0].dataset.as_str()), ("original", "hh"));
+
+    drop(server);
+    label_flips_and_pi(&seal, &variant);
+}
+
+/// FNV-1a with a final mix (FNV's low bits are the bytes' parity), for label values the test
+/// can recompute.
+fn h(parts: &[&str]) -> u64 {
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.join("\0").bytes() {
+        x = (x ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
+}
+
+/// Labels (helpful, coherent, eloquent, sentiment) of a text of the original (`variant` false)
+/// or of the rewrite, where some values change.
+fn synthetic_labels(id: &str, side: &str, variant: bool) -> [i64; 4] {
+    let base = [
+        (h(&[id, side, "helpful"]) % 2) as i64,
+        (h(&[id, side, "coherent"]) % 2) as i64,
+        i64::from(h(&[id, side, "eloquent"]) % 3 == 0),
+        (h(&[id, side, "sentiment"]) % 3) as i64 - 1,
+    ];
+    if !variant {
+        return base;
+    }
+    let mut v = base;
+    if h(&[id, side, "flip-coherent"]) % 4 == 0 {
+        v[1] = 1 - v[1];
+    }
+    if h(&[id, side, "flip-eloquent"]) % 5 == 0 {
+        v[2] = 1 - v[2];
+    }
+    if h(&[id, side, "flip-sentiment"]) % 3 == 0 {
+        v[3] = (h(&[id, side, "new-sentiment"]) % 3) as i64 - 1;
+    }
+    v
+}
+
+/// Both datasets labelled with a four-key set: the flip counts and π of the report, recomputed
+/// from the label files and the exported scores.
+fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
+    let original = exported(seal, "pairs", "hh", None);
+    let keys = "is_helpful,is_coherent,is_eloquent,last_response_sentiment";
+    for (dataset, ids, is_variant) in [("hh", original.keys().collect::<Vec<_>>(), false), ("hh@polite-closing", variant.keys().collect(), true)] {
+        let mut lines = Vec::new();
+        for id in ids {
+            for side in ["chosen", "rejected"] {
+                let [helpful, coherent, eloquent, sentiment] = synthetic_labels(id, side, is_variant);
+                let sentiment = ["negative", "neutral", "positive"][(sentiment + 1) as usize];
+                lines.push(
+                    json!({"pair_id": id, "side": side, "last_response_is_helpful": helpful == 1,
+                        "last_response_is_coherent": coherent == 1, "last_response_is_eloquent": eloquent == 1,
+                        "last_response_sentiment": sentiment})
+                    .to_string(),
+                );
+            }
+        }
+        let file = seal.dir.path().join(format!("labels-{}.jsonl", dataset.replace('@', "_")));
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        seal.ok(&["labels", "import", "--dataset", dataset, "--name", "lab", "--keys", keys, file.to_str().unwrap()]);
+    }
+    let r = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "lab"]);
+    let flips = &r["robustness"][0]["flips"];
+    assert_eq!(flips["label_set"], "lab");
+    assert_eq!(flips["n"], variant.len(), "every rewritten pair is labelled in both");
+
+    // Δ = original − rewrite per feature and side, counted by hand.
+    let features = [("helpful", 0), ("coherent", 1), ("eloquent", 2), ("sentiment", 3)];
+    let mut ids: Vec<&String> = variant.keys().collect();
+    ids.sort_by_key(|id| id.rsplit('/').next().unwrap().parse::<u32>().unwrap());
+    let delta = |id: &str, side: &str, f: usize| synthetic_labels(id, side, false)[f] - synthetic_labels(id, side, true)[f];
+    let counts = flips["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), 8, "four features the set holds (not harmless), two sides: {counts:?}");
+    for (name, f) in features {
+        for (side, long) in [("c", "chosen"), ("r", "rejected")] {
+            let mut want: std::collections::BTreeMap<i64, u64> = Default::default();
+            for id in &ids {
+                *want.entry(delta(id, long, f)).or_default() += 1;
+            }
+            let got = counts.iter().find(|c| c["feature"] == name && c["side"] == side).unwrap();
+            let want: Vec<Value> = want.into_iter().map(|(d, n)| json!([d, n])).collect();
+            assert_eq!(got["levels"], Value::Array(want), "{name} {side}");
+        }
+    }
+    assert!(counts.iter().any(|c| c["feature"] == "coherent" && c["levels"].as_array().unwrap().len() == 3), "flips both ways occur");
+
+    // π: the post-D model's became_misaligned on the flip indicators, as `flip_lpm` fits it
+    // (checked against statsmodels in tests/analysis.rs) on data rebuilt here.
+    let before = exported(seal, "scores", "hh", Some("post"));
+    let after = exported(seal, "scores", "hh@polite-closing", Some("post"));
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
+    let y: Vec<f64> = ids
+        .iter()
+        .map(|id| {
+            let (b, a) = (&before[*id], &after[*id]);
+            f64::from(u8::from(f(b, "chosen_score") > f(b, "rejected_score") && f(a, "chosen_score") <= f(a, "rejected_score")))
+        })
+        .collect();
+    let mut regressors = Vec::new();
+    for (name, fi) in [("coherent", 1), ("eloquent", 2), ("sentiment", 3)] {
+        for (side, long) in [("c", "chosen"), ("r", "rejected")] {
+            regressors.push((format!("{name}_{side}"), ids.iter().map(|id| delta(id, long, fi)).collect::<Vec<i64>>()));
+        }
+    }
+    let want = seal::analysis::flip_lpm(&y, &regressors).unwrap();
+    let pi = &flips["pi"];
+    assert_eq!(pi["n"], ids.len());
+    let got = pi["coefficients"].as_array().unwrap();
+    assert_eq!(got.len(), want.coefficients.len(), "{pi}");
+    for (g, w) in got.iter().zip(&want.coefficients) {
+        assert_eq!(g["term"], w.term.as_str());
+        assert!((g["estimate"].as_f64().unwrap() - w.estimate).abs() < 1e-9, "{}: {g} vs {}", w.term, w.estimate);
+    }
+    assert!(got.iter().any(|g| g["term"] == "sentiment_r=-2" || g["term"] == "sentiment_r=2"), "{pi}");
 }
 
 #[derive(Default)]
 struct Fake {
     received: AtomicUsize,
+    answered: AtomicUsize,
 }
 
 /// A rewriter: swaps a few words, or breaks SEAL's rules for transcripts that ask for it.
@@ -173,6 +292,9 @@ async fn chat(fake: web::Data<Fake>, body: web::Json<Value>) -> HttpResponse {
     assert_eq!(b["temperature"], json!(0.1), "SEAL's temperature");
     let prompt = b["messages"][0]["content"].as_str().unwrap_or_default();
     let text = prompt.split("Excerpt:\n").nth(1).and_then(|t| t.split("\n\nRewriting:").next()).unwrap_or_default();
+    if b["model"] == "slow-model" {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
     let content = if text.contains("MARK_SAME") {
         text.to_owned()
     } else if text.contains("MARK_EMPTY") {
@@ -182,6 +304,7 @@ async fn chat(fake: web::Data<Fake>, body: web::Json<Value>) -> HttpResponse {
     } else {
         text.trim().replace("Question", "Query").replace("answer", "reply")
     };
+    fake.answered.fetch_add(1, Ordering::SeqCst);
     HttpResponse::Ok().json(json!({
         "id": "c", "object": "chat.completion", "model": "m",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
@@ -194,12 +317,12 @@ fn serve_fake() -> (String, Arc<Fake>) {
     (crate::support::serve_chat(fake.clone(), chat), fake)
 }
 
-#[test]
-fn llm_rewrites_follow_seals_rules_and_are_cached() {
+/// Dataset `d`: pair i asks "Question i MARK?" (with `marks[i]`); the chosen response is "An
+/// answer.", the rejected one "No answer.".
+fn questions(marks: &[&str]) -> Seal {
     let seal = Seal::new();
     let file = seal.dir.path().join("pairs").join("test.jsonl");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    let marks = ["plain", "MARK_SAME", "MARK_EMPTY", "MARK_CHATTY", "also plain"];
     let lines: Vec<String> = marks
         .iter()
         .enumerate()
@@ -211,6 +334,12 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
         .collect();
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     seal.ok(&["ingest", "--dataset", "d", file.to_str().unwrap()]);
+    seal
+}
+
+#[test]
+fn llm_rewrites_follow_seals_rules_and_are_cached() {
+    let seal = questions(&["plain", "MARK_SAME", "MARK_EMPTY", "MARK_CHATTY", "also plain"]);
     let (url, fake) = serve_fake();
     let run = |extra: &[&str]| -> Value {
         let mut c = seal.cmd();
@@ -253,4 +382,42 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
     assert_eq!((s["outcome"].as_str(), s["requests_sent"].as_u64(), s["cached_answers"].as_u64()), (Some("unchanged"), Some(0), Some(7)));
     assert_eq!(fake.received.load(Ordering::SeqCst), before);
     assert_eq!(run(&["--estimate"])["to_send"], 3, "the rejected texts of refused pairs were never sent");
+}
+
+#[test]
+fn a_killed_rewrite_resumes_without_asking_twice_or_storing_half() {
+    let seal = questions(&["plain"; 8]);
+    let (url, fake) = serve_fake();
+    let cmd = || {
+        let mut c = seal.cmd();
+        c.env("OPENAI_API_KEY", "k").env_remove("OPENAI_BASE_URL").args([
+            "--json", "rewrite", "--dataset", "d", "--name", "slow", "--model", "slow-model", "--base-url", &url,
+            "--concurrency", "1", "--no-similarity", "--yes",
+        ]);
+        c
+    };
+    let mut child = cmd().stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while fake.answered.load(Ordering::SeqCst) < 6 {
+        assert!(child.try_wait().unwrap().is_none(), "the rewriter stopped before it was killed");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60), "the rewriter never got going");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = fake.answered.load(Ordering::SeqCst);
+    assert!(before < 16, "killed mid-run");
+    // Nothing half-written: no variant, no dataset.
+    assert_eq!(seal.json(&["variants", "list", "--dataset", "d"]), json!([]));
+    assert!(seal.fails(&["export", "pairs", "--dataset", "d@slow", "--out", "x.jsonl"]).contains("d@slow"));
+
+    let out = cmd().output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s: Value = serde_json::from_slice::<Value>(&out.stdout).unwrap()["rewrite"].clone();
+    assert_eq!((s["outcome"].as_str(), s["n_rewritten"].as_u64()), (Some("stored"), Some(8)), "{s}");
+    let after = s["requests_sent"].as_u64().unwrap() as usize;
+    // 16 answers are needed in all; at most the one in flight at the kill is asked twice.
+    assert!(before + after <= 16 + 1, "before the kill {before}, after {after}");
+    assert!(s["cached_answers"].as_u64().unwrap() as usize + 1 >= before, "{s}");
+    assert_eq!(exported(&seal, "pairs", "d@slow", None).len(), 8);
 }

@@ -120,3 +120,16 @@ where
     });
     format!("http://{}/v1", rx.recv().unwrap())
 }
+
+/// The analysis fixture study: the real hh-rlhf test file as dataset `hh`, the `pre` and `post`
+/// scores of tests/fixtures/analysis/study imported as models, and its label set `gpt`.
+pub fn study_fixture() -> Seal {
+    let seal = Seal::new();
+    let dir = fixtures().join("analysis").join("study");
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_pre.csv")]);
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "post", &p("scores_post.csv")]);
+    seal.ok(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
+    seal
+}

@@ -16,7 +16,7 @@ use seal_shared::browse::PairPage;
 use serde_json::{json, Value};
 
 use crate::http_api::{get, start};
-use crate::support::{fixtures, hh_rlhf_test_file, Seal};
+use crate::support::fixtures;
 
 struct Driver {
     child: Child,
@@ -107,13 +107,9 @@ fn api_page(url: &str) -> PairPage {
 #[test]
 fn the_app_in_a_real_browser() {
     assert!(crate::support::root().join("dist").join("index.html").is_file(), "run `cargo xtask dist` first (cargo xtask test does)");
-    let seal = Seal::new();
+    let seal = crate::support::study_fixture();
     let dir = fixtures().join("analysis").join("study");
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
-    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
-    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_pre.csv")]);
-    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "post", &p("scores_post.csv")]);
-    seal.ok(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
     let with_control =
         seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--control-labels", "control"]);

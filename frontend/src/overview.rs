@@ -141,64 +141,55 @@ fn StudyPicker(o: Overview, study: PairQuery) -> impl IntoView {
             })))}</label>
             <label><span class="swatch pre"></span>"pre-D " {select("pick-pre", study.pre.clone().unwrap_or_default(), models.clone(), std::sync::Arc::new(move |v| g2(&|s: &mut PairQuery| s.pre = Some(v.clone()))))}</label>
             <label><span class="swatch post"></span>"post-D " {select("pick-post", study.post.clone().unwrap_or_default(), models.clone(), std::sync::Arc::new(move |v| g3(&|s: &mut PairQuery| s.post = Some(v.clone()))))}</label>
-            <label>"labels "
-                <Suspense fallback=|| view! { <span class="muted">"…"</span> }>
-                    {move || {
-                        let g4 = g4.clone();
-                        let current = current_labels.clone();
-                        Suspend::new(async move {
-                            let sets: Vec<LabelSetInfo> = sets.await.unwrap_or_default();
-                            let mut names = vec![String::new()];
-                            names.extend(sets.into_iter().map(|s| s.name));
-                            view! {
-                                <select id="pick-labels" on:change=move |ev| {
-                                    let v = event_target_value(&ev);
-                                    g4(&|s: &mut PairQuery| {
-                                        s.labels = (!v.is_empty()).then(|| v.clone());
-                                        if s.labels.is_none() {
-                                            s.control = None;
-                                        }
-                                    });
-                                }>
-                                    {names.into_iter().map(|n| {
-                                        let sel = n == current;
-                                        let shown = if n.is_empty() { "none".to_owned() } else { n.clone() };
-                                        view! { <option value=n selected=sel>{shown}</option> }
-                                    }).collect_view()}
-                                </select>
-                            }
-                        })
-                    }}
-                </Suspense>
-            </label>
+            <label>"labels " <LabelSetSelect id="pick-labels" sets=sets current=current_labels on_pick=std::sync::Arc::new(move |v: String| {
+                g4(&|s: &mut PairQuery| {
+                    s.labels = (!v.is_empty()).then(|| v.clone());
+                    if s.labels.is_none() {
+                        s.control = None;
+                    }
+                })
+            }) /></label>
             {has_labels.then(|| view! {
-                <label>"control labels "
-                    <Suspense fallback=|| view! { <span class="muted">"…"</span> }>
-                        {move || {
-                            let g5 = g5.clone();
-                            let current = current_control.clone();
-                            Suspend::new(async move {
-                                let sets: Vec<LabelSetInfo> = sets.await.unwrap_or_default();
-                                let mut names = vec![String::new()];
-                                names.extend(sets.into_iter().map(|s| s.name));
-                                view! {
-                                    <select id="pick-control" on:change=move |ev| {
-                                        let v = event_target_value(&ev);
-                                        g5(&|s: &mut PairQuery| s.control = (!v.is_empty()).then(|| v.clone()));
-                                    }>
-                                        {names.into_iter().map(|n| {
-                                            let sel = n == current;
-                                            let shown = if n.is_empty() { "none".to_owned() } else { n.clone() };
-                                            view! { <option value=n selected=sel>{shown}</option> }
-                                        }).collect_view()}
-                                    </select>
-                                }
-                            })
-                        }}
-                    </Suspense>
-                </label>
+                <label>"control labels " <LabelSetSelect id="pick-control" sets=sets current=current_control on_pick=std::sync::Arc::new(move |v: String| {
+                    g5(&|s: &mut PairQuery| s.control = (!v.is_empty()).then(|| v.clone()))
+                }) /></label>
             })}
         </div>
+    }
+}
+
+/// A choice of label set ("none" first); a set with fewer than SEAL's 19 keys shows how many it
+/// holds.
+#[component]
+fn LabelSetSelect(
+    id: &'static str,
+    sets: LocalResource<Result<Vec<LabelSetInfo>, String>>,
+    current: String,
+    on_pick: std::sync::Arc<dyn Fn(String) + Send + Sync>,
+) -> impl IntoView {
+    view! {
+        <Suspense fallback=|| view! { <span class="muted">"…"</span> }>
+            {move || {
+                let on_pick = on_pick.clone();
+                let current = current.clone();
+                Suspend::new(async move {
+                    let sets: Vec<LabelSetInfo> = sets.await.unwrap_or_default();
+                    let mut options = vec![(String::new(), "none".to_owned())];
+                    options.extend(sets.into_iter().map(|s| {
+                        let shown = if s.keys.len() < 19 { format!("{} ({} keys)", s.name, s.keys.len()) } else { s.name.clone() };
+                        (s.name, shown)
+                    }));
+                    view! {
+                        <select id=id on:change=move |ev| on_pick(event_target_value(&ev))>
+                            {options.into_iter().map(|(n, shown)| {
+                                let sel = n == current;
+                                view! { <option value=n selected=sel>{shown}</option> }
+                            }).collect_view()}
+                        </select>
+                    }
+                })
+            }}
+        </Suspense>
     }
 }
 

@@ -160,4 +160,6 @@ pub struct LabelSetInfo {
     pub sha256: String,
     pub n_texts: u64,
     pub n_off_list: u64,
+    /// The taxonomy keys the set holds, in SEAL's order (all 19 unless chosen with `--keys`).
+    pub keys: Vec<String>,
 }

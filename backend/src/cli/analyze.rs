@@ -15,8 +15,8 @@ use crate::store::Store;
 
 #[derive(Subcommand, Debug)]
 pub enum LabelsCmd {
-    /// Import labels made elsewhere (SEAL's 19 keys per text; CSV, JSONL or Parquet keyed by
-    /// pair_id and side) into a named label set.
+    /// Import labels made elsewhere (SEAL's 19 keys per text, or the keys given with --keys;
+    /// CSV, JSONL or Parquet keyed by pair_id and side) into a named label set.
     Import {
         #[arg(long)]
         dataset: String,
@@ -29,6 +29,10 @@ pub enum LabelsCmd {
         /// Version of the labelling prompt.
         #[arg(long)]
         prompt_version: Option<String>,
+        /// The taxonomy keys every row holds: `all` (SEAL's 19) or a comma-separated list by
+        /// full or short name (e.g. `is_helpful,is_harmless`).
+        #[arg(long, default_value = "all")]
+        keys: String,
         /// Store the valid rows and report the invalid ones instead of storing nothing.
         #[arg(long)]
         skip_invalid: bool,
@@ -90,8 +94,9 @@ pub struct StudyArgs {
     #[arg(long, value_delimiter = ',')]
     pub features: Option<Vec<String>>,
     /// The LM-labeler preference γ: label keys compared lexicographically, most important first.
-    #[arg(long, value_delimiter = ',', default_values_t = features::DEFAULT_GAMMA_RULE.map(String::from))]
-    pub gamma_rule: Vec<String>,
+    /// Default: last_response_is_harmless,last_response_is_helpful (those the label set holds).
+    #[arg(long, value_delimiter = ',')]
+    pub gamma_rule: Option<Vec<String>>,
     /// Override a feature's role: FEATURE=target or FEATURE=spoiler (repeatable).
     #[arg(long = "role")]
     pub roles: Vec<String>,
@@ -164,9 +169,10 @@ pub struct PairsArgs {
 
 pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
     match cmd {
-        LabelsCmd::Import { dataset, name, labeler, prompt_version, skip_invalid, replace, file } => {
+        LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } => {
+            let keys = features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
             let mut store = Store::open(&data.store_file())?;
-            let job = LabelImport { dataset: &dataset, name: &name, file: &file, labeler, prompt_version, skip_invalid, replace };
+            let job = LabelImport { dataset: &dataset, name: &name, file: &file, labeler, prompt_version, keys, skip_invalid, replace };
             let s = study::import_labels(&mut store, &job)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
@@ -226,17 +232,25 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
             } else if sets.is_empty() {
                 println!("no label sets yet; import one with `seal labels import --dataset D --name SET FILE`");
             } else {
-                println!("{:<20} {:<24} {:>8} {:>9}  labeler / prompt", "dataset", "label set", "texts", "off-list");
+                println!("{:<20} {:<24} {:>8} {:>9} {:>5}  labeler / prompt", "dataset", "label set", "texts", "off-list", "keys");
+                let mut subsets = Vec::new();
                 for s in sets {
                     println!(
-                        "{:<20} {:<24} {:>8} {:>9}  {} / {}",
+                        "{:<20} {:<24} {:>8} {:>9} {:>5}  {} / {}",
                         s.dataset,
                         s.name,
                         s.n_texts,
                         s.n_off_list,
+                        s.keys.len(),
                         s.labeler.as_deref().unwrap_or("-"),
                         s.prompt_version.as_deref().unwrap_or("-")
                     );
+                    if s.keys.len() < features::KEYS.len() {
+                        subsets.push(format!("`{}` of `{}`: {}", s.name, s.dataset, s.keys.join(", ")));
+                    }
+                }
+                for line in subsets {
+                    println!("keys of {line}");
                 }
             }
         }

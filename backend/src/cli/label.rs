@@ -85,6 +85,11 @@ pub struct LabelArgs {
     pub sample: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The taxonomy keys to ask for: `all` (SEAL's 19), or a comma-separated list by full or
+    /// short name, e.g. `is_helpful,is_harmless,last_response_sentiment`. Fewer keys, shorter
+    /// answers; analyses use the keys the set holds.
+    #[arg(long, default_value = "all")]
+    pub keys: String,
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
     /// Answers per text at most: an invalid answer is asked again, saying what was wrong.
@@ -140,6 +145,7 @@ pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
         name: a.name.clone(),
         sample: a.sample,
         seed: a.seed,
+        keys: crate::features::parse_keys(&a.keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?,
         params: ChatParams { temperature: a.temperature, json_mode: true, max_tokens: None, seed: None },
         max_attempts: a.max_attempts,
         concurrency: a.llm.concurrency,

@@ -113,6 +113,39 @@ pub fn key_kind(name: &str) -> Option<KeyKind> {
     KEYS.iter().find(|(k, _)| *k == name).map(|(_, kind)| *kind)
 }
 
+/// Every key of the taxonomy, in SEAL's order.
+pub fn all_keys() -> Vec<&'static str> {
+    KEYS.iter().map(|(k, _)| *k).collect()
+}
+
+/// A key set as written on the command line: `all`, or comma-separated keys by full name or by
+/// short name (`is_helpful` for `last_response_is_helpful`). Returned in SEAL's order, without
+/// repeats; an unknown name is an error that lists the keys.
+pub fn parse_keys(spec: &str) -> Result<Vec<&'static str>, String> {
+    let spec = spec.trim();
+    if spec.is_empty() {
+        return Err("no label keys given".into());
+    }
+    if spec == "all" {
+        return Ok(all_keys());
+    }
+    let mut wanted = Vec::new();
+    for name in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let key = KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .find(|k| *k == name || short_name(k) == name)
+            .ok_or_else(|| format!("`{name}` is not a label key; the keys are: {}", all_keys().join(", ")))?;
+        wanted.push(key);
+    }
+    Ok(all_keys().into_iter().filter(|k| wanted.contains(k)).collect())
+}
+
+/// `keys` as SEAL-ordered taxonomy keys, for label sets read back from the store.
+pub fn known_keys<S: AsRef<str>>(keys: &[S]) -> Vec<&'static str> {
+    all_keys().into_iter().filter(|k| keys.iter().any(|x| x.as_ref() == *k)).collect()
+}
+
 pub fn default_role(feature: &str) -> &'static str {
     if DEFAULT_TARGETS.contains(&feature) {
         "target"
@@ -186,9 +219,11 @@ pub struct LabelRecord {
     pub off_list: Vec<String>,
 }
 
-/// Parses one label row (a JSON object; CSV cells arrive as strings). Every problem of the row is
-/// returned, each naming its field. `text` and `row_id` columns are accepted and ignored.
-pub fn parse_label_row(row: &serde_json::Map<String, Value>) -> Result<LabelRecord, Vec<String>> {
+/// Parses one label row (a JSON object; CSV cells arrive as strings) of a label set with the
+/// taxonomy keys `keys`: each of them must be there, and no other taxonomy key. Every problem of
+/// the row is returned, each naming its field. `text` and `row_id` columns are accepted and
+/// ignored.
+pub fn parse_label_row(row: &serde_json::Map<String, Value>, keys: &[&str]) -> Result<LabelRecord, Vec<String>> {
     let mut errors = Vec::new();
     let pair_id = match row.get("pair_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -215,13 +250,18 @@ pub fn parse_label_row(row: &serde_json::Map<String, Value>) -> Result<LabelReco
         }
     };
     for key in row.keys() {
-        if !matches!(key.as_str(), "pair_id" | "side" | "text" | "row_id") && key_kind(key).is_none() {
+        if matches!(key.as_str(), "pair_id" | "side" | "text" | "row_id") {
+            continue;
+        }
+        if key_kind(key).is_none() {
             errors.push(format!("unknown key `{key}` (not one of SEAL's 19 label keys)"));
+        } else if !keys.contains(&key.as_str()) {
+            errors.push(format!("key `{key}` is not in this label set's keys (choose the keys with --keys)"));
         }
     }
     let mut values = BTreeMap::new();
     let mut off_list = Vec::new();
-    for (key, kind) in KEYS {
+    for (key, kind) in KEYS.into_iter().filter(|(k, _)| keys.contains(k)) {
         let Some(raw) = row.get(key) else {
             errors.push(format!("missing key `{key}`"));
             continue;
@@ -338,7 +378,7 @@ mod tests {
         let mut row = full_row();
         row.insert("last_response_sentiment".into(), "negative".into());
         row.insert("topics".into(), "['Human activities', \"People and self\"]".into());
-        let r = parse_label_row(&row).unwrap();
+        let r = parse_label_row(&row, &all_keys()).unwrap();
         assert_eq!(r.values["last_response_sentiment"].number(), Some(-1.0));
         assert_eq!(r.values["last_response_is_helpful"].number(), Some(1.0));
         assert_eq!(r.values["topics"], LabelValue::List(vec!["Human activities".into(), "People and self".into()]));
@@ -352,7 +392,7 @@ mod tests {
         row.insert("last_response_is_helpful".into(), "maybe".into());
         row.insert("last_response_sentiment".into(), "happy".into());
         row.insert("is_funny".into(), Value::Bool(true));
-        let errs = parse_label_row(&row).unwrap_err();
+        let errs = parse_label_row(&row, &all_keys()).unwrap_err();
         assert!(errs.iter().any(|e| e.contains("missing key `topics`")), "{errs:?}");
         assert!(errs.iter().any(|e| e.contains("`last_response_is_helpful`: expected a boolean")), "{errs:?}");
         assert!(errs.iter().any(|e| e.contains("\"happy\" is not one of")), "{errs:?}");
@@ -364,9 +404,31 @@ mod tests {
     fn off_list_topics_are_kept_and_reported() {
         let mut row = full_row();
         row.insert("topics".into(), serde_json::json!(["Food and drink"]));
-        let r = parse_label_row(&row).unwrap();
+        let r = parse_label_row(&row, &all_keys()).unwrap();
         assert_eq!(r.off_list.len(), 1);
         assert!(r.off_list[0].contains("Food and drink"));
+    }
+
+    #[test]
+    fn a_subset_of_keys_is_required_exactly() {
+        let keys = parse_keys("is_helpful, last_response_sentiment,is_helpful").unwrap();
+        assert_eq!(keys, ["last_response_is_helpful", "last_response_sentiment"], "SEAL's order, no repeats");
+        assert_eq!(parse_keys("all").unwrap().len(), 19);
+        assert!(parse_keys("is_funny").unwrap_err().contains("`is_funny` is not a label key"));
+        assert!(parse_keys(" ").is_err());
+        let mut row = serde_json::Map::new();
+        row.insert("pair_id".into(), "p/1".into());
+        row.insert("side".into(), "rejected".into());
+        row.insert("last_response_is_helpful".into(), Value::Bool(false));
+        let errs = parse_label_row(&row, &keys).unwrap_err();
+        assert_eq!(errs, ["missing key `last_response_sentiment`"]);
+        row.insert("last_response_sentiment".into(), "neutral".into());
+        let r = parse_label_row(&row, &keys).unwrap();
+        assert_eq!(r.values.keys().copied().collect::<Vec<_>>(), keys, "only the set's keys are held");
+        row.insert("topics".into(), serde_json::json!([]));
+        let errs = parse_label_row(&row, &keys).unwrap_err();
+        assert!(errs[0].contains("key `topics` is not in this label set's keys"), "{errs:?}");
+        assert_eq!(known_keys(&["topics", "last_response_is_helpful"]), ["last_response_is_helpful", "topics"]);
     }
 
     #[test]

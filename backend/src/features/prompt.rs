@@ -3,7 +3,7 @@
 //! that does not validate. Prompts are versioned: the version is part of every cached answer's
 //! key and of the label set's record, so a changed prompt never reuses old answers.
 
-use super::{KeyKind, DISCRIMINATION_TYPES, KEYS, TOPICS};
+use super::{KeyKind, DISCRIMINATION_TYPES, TOPICS};
 
 /// The version of [`taxonomy_prompt`] and [`reask`]. Bump on any change of their text.
 pub const PROMPT_VERSION: &str = "seal-taxonomy-v1";
@@ -83,10 +83,7 @@ pub fn reask(problems: &[String], keys: &[&str]) -> String {
     p
 }
 
-/// Every key of the taxonomy, in SEAL's order.
-pub fn all_keys() -> Vec<&'static str> {
-    KEYS.iter().map(|(k, _)| *k).collect()
-}
+pub use super::all_keys;
 
 /// A plausible answer's length in characters for `keys` (for cost estimates before a run).
 pub fn typical_answer_chars(keys: &[&str]) -> usize {

@@ -146,8 +146,7 @@ impl Browser {
                     post,
                     labels: q.labels.as_deref(),
                     features: list(&q.features),
-                    gamma_rule: list(&q.gamma_rule)
-                        .unwrap_or_else(|| crate::features::DEFAULT_GAMMA_RULE.iter().map(|s| s.to_string()).collect()),
+                    gamma_rule: list(&q.gamma_rule),
                     roles: vec![],
                 };
                 let study = load_study(store, &spec).map_err(|e| {

@@ -33,6 +33,9 @@ pub struct LabelJob {
     /// Label this many pairs (both texts each), drawn by `seed`; all pairs when `None`.
     pub sample: Option<usize>,
     pub seed: u64,
+    /// The taxonomy keys to ask for, in SEAL's order (all 19 by default; see
+    /// [`features::parse_keys`]). Part of the prompt, so of every cached answer's key.
+    pub keys: Vec<&'static str>,
     pub params: ChatParams,
     /// Answers per text, the first included (so 3 = two re-asks after invalid answers).
     pub max_attempts: u32,
@@ -156,6 +159,9 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
     if job.max_attempts == 0 {
         bail!("--max-attempts must be at least 1");
     }
+    if job.keys.is_empty() {
+        bail!("no label keys to ask for");
+    }
     let index = store.pair_index(&job.dataset)?;
     let chosen = job.sample.map(|n| sample_ids(&index.pair_ids, n, job.seed));
     let mut tasks = Vec::new();
@@ -174,9 +180,9 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
     })?;
     let model = client.endpoint().model.clone();
     let params = serde_json::to_string(&job.params)?;
-    let keys = prompt::all_keys();
+    let keys = &job.keys;
     let firsts: Vec<String> =
-        tasks.iter().map(|t| cache_key(&model, &params, &[Message::user(prompt::taxonomy_prompt(&keys, &t.text))])).collect();
+        tasks.iter().map(|t| cache_key(&model, &params, &[Message::user(prompt::taxonomy_prompt(keys, &t.text))])).collect();
     let cached = store.cached_keys(&firsts)?;
     let cached_set: std::collections::HashSet<usize> =
         firsts.iter().enumerate().filter(|(_, k)| cached.contains(*k)).map(|(i, _)| i).collect();
@@ -188,14 +194,14 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
     };
     // Per chat message, OpenAI adds a few tokens of framing.
     const FRAMING: u64 = 7;
-    let template = prompt::taxonomy_prompt(&keys, "").len();
+    let template = prompt::taxonomy_prompt(keys, "").len();
     const SAMPLE: usize = 4000;
     let extrapolated = todo.len() > SAMPLE;
     let step = todo.len().div_ceil(SAMPLE).max(1);
     let measured: Vec<&&Task> = todo.iter().step_by(step).collect();
     let (m_tokens, m_chars) = measured
         .par_iter()
-        .map(|t| (bpe.encode_ordinary(&prompt::taxonomy_prompt(&keys, &t.text)).len() as u64, t.text.len() as u64))
+        .map(|t| (bpe.encode_ordinary(&prompt::taxonomy_prompt(keys, &t.text)).len() as u64, t.text.len() as u64))
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let prompt_tokens = if extrapolated {
         let all_chars: u64 = todo.iter().map(|t| t.text.len() as u64).sum();
@@ -204,8 +210,8 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
     } else {
         m_tokens
     } + FRAMING * todo.len() as u64;
-    let answer_tokens = bpe.encode_ordinary(&"x".repeat(prompt::typical_answer_chars(&keys))).len() as u64;
-    let answer_tokens = answer_tokens.max(prompt::typical_answer_chars(&keys) as u64 / 4);
+    let answer_tokens = bpe.encode_ordinary(&"x".repeat(prompt::typical_answer_chars(keys))).len() as u64;
+    let answer_tokens = answer_tokens.max(prompt::typical_answer_chars(keys) as u64 / 4);
     let completion_tokens = answer_tokens * todo.len() as u64;
     let (price, price_source) = match prices {
         Some(p) => (Some(p), "the prices given".to_string()),
@@ -256,7 +262,7 @@ fn validate(answer: &str, task: &Task, keys: &[&str]) -> std::result::Result<Lab
     row.retain(|k, _| keys.contains(&k.as_str()));
     row.insert("pair_id".into(), Value::String(task.pair_id.clone()));
     row.insert("side".into(), Value::String(side_name(task.side).into()));
-    match features::parse_label_row(&row) {
+    match features::parse_label_row(&row, keys) {
         Ok(r) if problems.is_empty() => Ok(r),
         Ok(_) => Err(problems),
         Err(mut e) => {
@@ -286,10 +292,10 @@ struct Counters {
 }
 
 fn label_one(store: &Store, client: &ChatClient, job: &LabelJob, params: &str, task: &Task, c: &Counters) -> Result<Outcome> {
-    let keys = prompt::all_keys();
+    let keys = &job.keys;
     let model = &client.endpoint().model;
     let text_sha = sha_hex(&[&task.text]);
-    let mut messages = vec![Message::user(prompt::taxonomy_prompt(&keys, &task.text))];
+    let mut messages = vec![Message::user(prompt::taxonomy_prompt(keys, &task.text))];
     let mut attempt = 1u32;
     loop {
         let key = cache_key(model, params, &messages);
@@ -325,7 +331,7 @@ fn label_one(store: &Store, client: &ChatClient, job: &LabelJob, params: &str, t
                 }
             },
         };
-        match validate(&content, task, &keys) {
+        match validate(&content, task, keys) {
             Ok(record) => return Ok(Outcome::Labelled(record)),
             Err(problems) if attempt >= job.max_attempts => {
                 return Ok(Outcome::Failed(LabelFailure {
@@ -338,7 +344,7 @@ fn label_one(store: &Store, client: &ChatClient, job: &LabelJob, params: &str, t
             }
             Err(problems) => {
                 messages.push(Message::assistant(content));
-                messages.push(Message::user(prompt::reask(&problems, &keys)));
+                messages.push(Message::user(prompt::reask(&problems, keys)));
                 attempt += 1;
             }
         }
@@ -409,6 +415,7 @@ pub fn run(
             sha256: sha_hex(&canonical.iter().map(String::as_str).collect::<Vec<_>>()),
             n_texts: records.len() as u64,
             n_off_list,
+            keys: job.keys.iter().map(|k| k.to_string()).collect(),
         };
         let stored = store.import_labels(&set, &records, job.replace)?;
         (if stored { "stored" } else { "unchanged" }).to_string()
@@ -435,14 +442,14 @@ pub fn run(
 /// `custom_id`, `method`, `url`, `body`). Returns the number of requests written.
 pub fn export_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &LabelPlan, out: &Path) -> Result<u64> {
     let params = serde_json::to_string(&job.params)?;
-    let keys = prompt::all_keys();
+    let keys = &job.keys;
     let tmp = out.with_extension("jsonl.partial");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?);
     let firsts: Vec<(Vec<Message>, String)> = plan
         .tasks
         .iter()
         .map(|t| {
-            let messages = vec![Message::user(prompt::taxonomy_prompt(&keys, &t.text))];
+            let messages = vec![Message::user(prompt::taxonomy_prompt(keys, &t.text))];
             let key = cache_key(&client.endpoint().model, &params, &messages);
             (messages, key)
         })
@@ -482,7 +489,7 @@ pub struct BatchImport {
 /// results, are errors naming the line.
 pub fn import_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &LabelPlan, file: &Path) -> Result<BatchImport> {
     let params = serde_json::to_string(&job.params)?;
-    let keys = prompt::all_keys();
+    let keys = &job.keys;
     let model = &client.endpoint().model;
     let by_id: HashMap<String, &Task> = plan.tasks.iter().map(|t| (custom_id(t), t)).collect();
     let f = std::fs::File::open(file).with_context(|| format!("{}: cannot open", file.display()))?;
@@ -502,7 +509,7 @@ pub fn import_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &L
         match (status, body) {
             (Some(200), Some(body)) => {
                 let answer = crate::llm::parse_completion(&body.to_string()).map_err(|e| anyhow!("{at}: `response.body`: {e}"))?;
-                let messages = vec![Message::user(prompt::taxonomy_prompt(&keys, &task.text))];
+                let messages = vec![Message::user(prompt::taxonomy_prompt(keys, &task.text))];
                 let key = cache_key(model, &params, &messages);
                 let text_sha = sha_hex(&[&task.text]);
                 let entry = CacheEntry { key: &key, model, prompt_version: PROMPT_VERSION, text_sha256: &text_sha, params: &params, attempt: 1 };

@@ -18,6 +18,8 @@ pub struct LabelImport<'a> {
     pub file: &'a Path,
     pub labeler: Option<String>,
     pub prompt_version: Option<String>,
+    /// The taxonomy keys each row must hold (see [`features::parse_keys`]).
+    pub keys: Vec<&'static str>,
     pub skip_invalid: bool,
     pub replace: bool,
 }
@@ -53,7 +55,7 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
         let line = first_line + i as u64;
         let parsed = match row {
             Err(e) => Err(vec![e]),
-            Ok(Value::Object(m)) => features::parse_label_row(&m),
+            Ok(Value::Object(m)) => features::parse_label_row(&m, &job.keys),
             Ok(other) => Err(vec![format!("expected a JSON object, got {}", short(&other))]),
         };
         match parsed {
@@ -102,6 +104,7 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
         sha256: raw.sha256.clone(),
         n_texts: records.len() as u64,
         n_off_list,
+        keys: job.keys.iter().map(|k| k.to_string()).collect(),
     };
     let added = store.import_labels(&set, &records, job.replace)?;
     let sides: std::collections::HashMap<&str, u8> = records.iter().fold(Default::default(), |mut m, r| {
@@ -138,18 +141,34 @@ pub struct StudySpec<'a> {
     /// Regression features: label keys and built-in names. None = SEAL's 15 label features when
     /// a label set is given, else none.
     pub features: Option<Vec<String>>,
-    /// Features of the γ rule (label keys), most important first.
-    pub gamma_rule: Vec<String>,
+    /// Features of the γ rule (label keys), most important first. None = SEAL's rule
+    /// ([`features::DEFAULT_GAMMA_RULE`]) with the keys the label set holds.
+    pub gamma_rule: Option<Vec<String>>,
     /// Role overrides: (feature, `target` | `spoiler`).
     pub roles: Vec<(String, String)>,
 }
 
 /// Loads the pairs, scores and features of a study from the store.
 pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
-    let features: Vec<String> = match (&spec.features, spec.labels) {
-        (Some(f), _) => f.clone(),
-        (None, Some(_)) => features::REGRESSION_FEATURES.iter().map(|s| s.to_string()).collect(),
-        (None, None) => vec![],
+    let set = spec.labels.map(|l| store.require_label_set(spec.dataset, l)).transpose()?;
+    let mut warnings = Vec::new();
+    // Defaults take the keys the label set holds and say which it lacks; asked-for keys it
+    // lacks are errors.
+    let held = |defaults: &[&str], what: &str, warnings: &mut Vec<String>| -> Vec<String> {
+        let Some(set) = &set else { return vec![] };
+        let lacking: Vec<&str> = defaults.iter().copied().filter(|k| !set.has_key(k)).collect();
+        if !lacking.is_empty() {
+            warnings.push(format!("label set `{}` lacks {} of SEAL's {what}: {}", set.name, lacking.len(), lacking.join(", ")));
+        }
+        defaults.iter().filter(|k| set.has_key(k)).map(|k| k.to_string()).collect()
+    };
+    let features: Vec<String> = match &spec.features {
+        Some(f) => f.clone(),
+        None => held(&features::REGRESSION_FEATURES, "regression features", &mut warnings),
+    };
+    let gamma_rule: Vec<String> = match &spec.gamma_rule {
+        Some(g) if spec.labels.is_some() => g.clone(),
+        _ => held(&features::DEFAULT_GAMMA_RULE, "γ-rule features", &mut warnings),
     };
     let mut label_keys: Vec<&str> = Vec::new();
     let mut builtins: Vec<&str> = Vec::new();
@@ -171,7 +190,6 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
             );
         }
     }
-    let gamma_rule: Vec<String> = if spec.labels.is_some() { spec.gamma_rule.clone() } else { vec![] };
     for g in &gamma_rule {
         if features::key_kind(g) != Some(features::KeyKind::Bool) && g != "last_response_sentiment" {
             bail!("γ rule feature `{g}` is not a label key");
@@ -191,7 +209,6 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
     let needs_texts = builtins.iter().any(|b| *b != "tokens");
     let cols = store.study(spec.dataset, spec.pre, spec.post, spec.labels, &label_keys, needs_texts)?;
     let n = cols.pair_ids.len();
-    let mut warnings = Vec::new();
     if cols.n_scored < cols.n_dataset_pairs {
         warnings.push(format!(
             "{} of {} pairs of `{}` lack a score from `{}` or `{}` and are left out",
@@ -284,15 +301,23 @@ pub fn control_labels(store: &Store, dataset: &str, reference: Option<&str>, con
     let Some(reference) = reference else {
         bail!("control label sets are compared with the study's label set: pass --labels too");
     };
-    let keys: Vec<String> = CONTROL_FEATURES.iter().map(|k| k.to_string()).collect();
-    let sets = store.label_sets(Some(dataset))?;
+    let reference_set = store.require_label_set(dataset, reference)?;
     controls
         .iter()
         .map(|c| {
-            store.require_label_set(dataset, c)?;
+            let control = store.require_label_set(dataset, c)?;
+            // The control features both sets hold.
+            let keys: Vec<String> =
+                CONTROL_FEATURES.iter().filter(|k| reference_set.has_key(k) && control.has_key(k)).map(|k| k.to_string()).collect();
+            if keys.is_empty() {
+                bail!(
+                    "label sets `{reference}` and `{c}` share none of the compared features ({})",
+                    CONTROL_FEATURES.join(", ")
+                );
+            }
             Ok(wire::report::ControlLabels {
                 label_set: c.clone(),
-                labeler: sets.iter().find(|s| &s.name == c).and_then(|s| s.labeler.clone()),
+                labeler: control.labeler.clone(),
                 features: compare_labels(store, dataset, reference, c, &keys)?,
             })
         })
@@ -302,7 +327,9 @@ pub fn control_labels(store: &Store, dataset: &str, reference: Option<&str>, con
 /// Agreement and Cohen's κ of two label sets per feature, on the texts both label.
 pub fn compare_labels(store: &Store, dataset: &str, a: &str, b: &str, keys: &[String]) -> Result<Vec<wire::report::LabelAgreement>> {
     let keys: Vec<&str> = if keys.is_empty() {
-        features::REGRESSION_FEATURES.to_vec()
+        // SEAL's regression features that both sets hold.
+        let (sa, sb) = (store.require_label_set(dataset, a)?, store.require_label_set(dataset, b)?);
+        features::REGRESSION_FEATURES.iter().copied().filter(|k| sa.has_key(k) && sb.has_key(k)).collect()
     } else {
         keys.iter().map(String::as_str).collect()
     };
@@ -310,6 +337,9 @@ pub fn compare_labels(store: &Store, dataset: &str, a: &str, b: &str, keys: &[St
         if !features::key_kind(k).is_some_and(|kind| kind != features::KeyKind::List) {
             bail!("`{k}` is not a boolean or sentiment label key");
         }
+    }
+    if keys.is_empty() {
+        bail!("label sets `{a}` and `{b}` of `{dataset}` share no boolean or sentiment key");
     }
     let cols = store.label_pairs(dataset, a, b, &keys)?;
     if cols.first().is_none_or(|c| c.1.is_empty()) {
@@ -332,6 +362,7 @@ pub fn label_sets(store: &Store, dataset: Option<&str>) -> Result<Vec<wire::Labe
             sha256: s.sha256,
             n_texts: s.n_texts,
             n_off_list: s.n_off_list,
+            keys: s.keys,
         })
         .collect())
 }
@@ -346,7 +377,14 @@ pub fn robustness(store: &Store, dataset: &str, pre: &str, post: &str, labels: O
         return Ok(vec![]);
     }
     let original = store.study(dataset, pre, post, None, &[], false)?;
-    let keys: Vec<&str> = FLIP_FEATURES.iter().map(|(_, k)| *k).collect();
+    // The flip features the study's label set holds.
+    let keys: Vec<&str> = match labels {
+        Some(set) => {
+            let set = store.require_label_set(dataset, set)?;
+            FLIP_FEATURES.iter().map(|(_, k)| *k).filter(|k| set.has_key(k)).collect()
+        }
+        None => vec![],
+    };
     let labelled_original = match labels {
         Some(set) => Some(store.study(dataset, pre, post, Some(set), &keys, false)?),
         None => None,
@@ -363,9 +401,14 @@ pub fn robustness(store: &Store, dataset: &str, pre: &str, post: &str, labels: O
         }
         let r_scored = scored(&rewritten);
         let labelled_variant = match labels {
-            Some(set) if store.label_sets(Some(&v.dataset))?.iter().any(|s| s.name == set) => {
-                Some(store.study(&v.dataset, pre, post, Some(set), &keys, false)?)
-            }
+            Some(set) => match store.label_sets(Some(&v.dataset))?.into_iter().find(|s| s.name == set) {
+                // The variant's set must hold the same keys to compare.
+                Some(vs) => {
+                    let keys: Vec<&str> = keys.iter().copied().filter(|k| vs.has_key(k)).collect();
+                    Some(store.study(&v.dataset, pre, post, Some(set), &keys, false)?)
+                }
+                None => None,
+            },
             _ => None,
         };
         let lo = labelled_original.as_ref().map(|c| Labelled { pair_ids: &c.pair_ids, labels: &c.labels });

@@ -263,19 +263,21 @@ impl Store {
         Ok(rows)
     }
 
-    /// Every label set's labels of one pair, by label set name; values as stored text.
+    /// Every label set's labels of one pair, by label set name; values as stored text, only the
+    /// keys each set holds.
     pub fn pair_labels(&self, dataset: &str, pair_id: &str) -> Result<Vec<PairLabels>> {
-        let keys: Vec<&str> = crate::features::KEYS.iter().map(|(k, _)| *k).collect();
+        let keys: Vec<&str> = crate::features::all_keys();
         let cols = keys.iter().map(|k| format!("{k}::VARCHAR")).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT l.label_set, s.labeler, l.side, {cols}
              FROM labels l JOIN label_sets s ON s.dataset = l.dataset AND s.name = l.label_set
              WHERE l.dataset = ? AND l.pair_id = ? ORDER BY l.label_set, l.side"
         );
+        let sets = self.label_sets(Some(dataset))?;
         let mut stmt = self.conn.prepare(&sql).ctx("read pair labels")?;
         let rows = stmt
             .query_map(params![dataset, pair_id], |r| {
-                let values: Vec<String> = (0..keys.len()).map(|i| r.get(3 + i)).collect::<duckdb::Result<_>>()?;
+                let values: Vec<Option<String>> = (0..keys.len()).map(|i| r.get(3 + i)).collect::<duckdb::Result<_>>()?;
                 Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?, values))
             })
             .ctx("read pair labels")?
@@ -284,17 +286,20 @@ impl Store {
         let mut out: Vec<PairLabels> = Vec::new();
         for (set, labeler, side, values) in rows {
             if out.last().is_none_or(|l| l.label_set != set) {
+                let held = sets.iter().find(|s| s.name == set);
                 out.push(PairLabels {
                     label_set: set.clone(),
                     labeler,
                     values: keys
                         .iter()
+                        .filter(|k| held.is_none_or(|s| s.has_key(k)))
                         .map(|k| LabelValue { key: k.to_string(), chosen: String::new(), rejected: String::new() })
                         .collect(),
                 });
             }
             let entry = out.last_mut().expect("pushed above");
-            for (slot, v) in entry.values.iter_mut().zip(values) {
+            for (key, v) in keys.iter().zip(values) {
+                let (Some(slot), Some(v)) = (entry.values.iter_mut().find(|s| s.key == *key), v) else { continue };
                 if side == "chosen" {
                     slot.chosen = v;
                 } else {

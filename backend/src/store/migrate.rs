@@ -12,6 +12,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] =
     (3, include_str!("migrations/0003_notes.sql")),
     (4, include_str!("migrations/0004_llm.sql")),
     (5, include_str!("migrations/0005_variants.sql")),
+    (6, include_str!("migrations/0006_label_keys.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

@@ -1010,6 +1010,24 @@ pub struct LabelSetRecord {
     pub sha256: String,
     pub n_texts: u64,
     pub n_off_list: u64,
+    /// The taxonomy keys the set holds, in SEAL's order (all 19 unless chosen otherwise).
+    pub keys: Vec<String>,
+}
+
+impl LabelSetRecord {
+    pub fn has_key(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+
+    /// The error for a key the set does not hold.
+    pub fn missing_key(&self, key: &str) -> StoreError {
+        StoreError::Invalid(format!(
+            "label set `{}` of `{}` has no key `{key}` (its keys: {})",
+            self.name,
+            self.dataset,
+            self.keys.join(", ")
+        ))
+    }
 }
 
 /// The columns of a study, aligned by pair, in dataset order (source, line).
@@ -1083,6 +1101,15 @@ impl Store {
                 unknown.iter().take(5).map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
             )));
         }
+        if let Some(r) = records.iter().find(|r| r.values.len() != set.keys.len() || !r.values.keys().all(|k| set.has_key(k))) {
+            return Err(StoreError::Invalid(format!(
+                "{}: `{}` {} has keys {:?}, not the set's keys (nothing was stored)",
+                set.source_uri,
+                r.pair_id,
+                r.side.as_str(),
+                r.values.keys().collect::<Vec<_>>()
+            )));
+        }
         let tx = self.conn.transaction().ctx("begin")?;
         tx.execute("DELETE FROM labels WHERE dataset = ? AND label_set = ?", params![set.dataset, set.name]).ctx("replace labels")?;
         tx.execute("DELETE FROM label_sets WHERE dataset = ? AND name = ?", params![set.dataset, set.name]).ctx("replace labels")?;
@@ -1096,11 +1123,12 @@ impl Store {
                     Box::new(r.side.as_str()),
                 ];
                 for (key, _) in crate::features::KEYS {
-                    let v = &r.values[key];
-                    row.push(match v {
-                        crate::features::LabelValue::Bool(b) => Box::new(*b),
-                        crate::features::LabelValue::Sentiment(s) => Box::new(crate::features::sentiment_name(*s)),
-                        crate::features::LabelValue::List(_) => Box::new(v.to_json().to_string()),
+                    // Keys outside the set's are NULL.
+                    row.push(match r.values.get(key) {
+                        None => Box::new(Option::<String>::None),
+                        Some(crate::features::LabelValue::Bool(b)) => Box::new(*b),
+                        Some(crate::features::LabelValue::Sentiment(s)) => Box::new(crate::features::sentiment_name(*s)),
+                        Some(v @ crate::features::LabelValue::List(_)) => Box::new(v.to_json().to_string()),
                     });
                 }
                 let refs: Vec<&dyn duckdb::ToSql> = row.iter().map(|b| b.as_ref()).collect();
@@ -1109,8 +1137,8 @@ impl Store {
             app.flush().ctx("flush labels")?;
         }
         tx.execute(
-            "INSERT INTO label_sets (dataset, name, labeler, prompt_version, source_uri, sha256, n_texts, n_off_list)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO label_sets (dataset, name, labeler, prompt_version, source_uri, sha256, n_texts, n_off_list, keys)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             params![
                 set.dataset,
                 set.name,
@@ -1119,7 +1147,8 @@ impl Store {
                 set.source_uri,
                 set.sha256,
                 records.len() as i64,
-                set.n_off_list as i64
+                set.n_off_list as i64,
+                serde_json::to_string(&set.keys).expect("strings serialize")
             ],
         )
         .ctx("insert label set")?;
@@ -1133,7 +1162,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT dataset, name, labeler, prompt_version, source_uri, sha256, n_texts, n_off_list FROM label_sets
+                "SELECT dataset, name, labeler, prompt_version, source_uri, sha256, n_texts, n_off_list, keys FROM label_sets
                  {filter} ORDER BY dataset, name"
             ))
             .ctx("list label sets")?;
@@ -1148,6 +1177,9 @@ impl Store {
                     sha256: r.get(5)?,
                     n_texts: r.get::<_, i64>(6)? as u64,
                     n_off_list: r.get::<_, i64>(7)? as u64,
+                    keys: r.get::<_, Option<String>>(8)?.and_then(|k| serde_json::from_str(&k).ok()).unwrap_or_else(|| {
+                        crate::features::all_keys().into_iter().map(String::from).collect()
+                    }),
                 })
             })
             .ctx("list label sets")?
@@ -1156,22 +1188,22 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn require_label_set(&self, dataset: &str, name: &str) -> Result<()> {
-        if self.label_sets(Some(dataset))?.iter().any(|s| s.name == name) {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound(format!("no label set `{name}` in dataset `{dataset}` (see `seal labels list`)")))
-        }
+    /// The label set `name` of `dataset`, or a not-found error.
+    pub fn require_label_set(&self, dataset: &str, name: &str) -> Result<LabelSetRecord> {
+        self.label_sets(Some(dataset))?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| StoreError::NotFound(format!("no label set `{name}` in dataset `{dataset}` (see `seal labels list`)")))
     }
 
-    /// Writes a label set back in its import format (pair_id, side, the 19 keys; lists as JSON
+    /// Writes a label set back in its import format (pair_id, side, the set's keys; lists as JSON
     /// arrays), to CSV, Parquet or JSONL, atomically.
     pub fn export_labels(&self, dataset: &str, name: &str, out: &Path) -> Result<u64> {
-        self.require_label_set(dataset, name)?;
+        let set = self.require_label_set(dataset, name)?;
         let fmt = FileFormat::from_path(out)?;
-        let cols: Vec<String> = crate::features::KEYS
+        let cols: Vec<String> = crate::features::known_keys(&set.keys)
             .iter()
-            .map(|(k, _)| if LIST_KEYS.contains(k) && fmt == FileFormat::Jsonl { format!("{k}::JSON AS {k}") } else { k.to_string() })
+            .map(|k| if LIST_KEYS.contains(k) && fmt == FileFormat::Jsonl { format!("{k}::JSON AS {k}") } else { k.to_string() })
             .collect();
         let query = format!(
             "SELECT l.pair_id, l.side, {} FROM labels l JOIN pairs p ON p.dataset = l.dataset AND p.pair_id = l.pair_id
@@ -1186,8 +1218,11 @@ impl Store {
     /// Pairs of a dataset that two label sets both label, with the requested keys encoded
     /// numerically, side by side: (key, values in set a, values in set b) over texts.
     pub fn label_pairs(&self, dataset: &str, a: &str, b: &str, keys: &[&str]) -> Result<Vec<(String, Vec<f64>, Vec<f64>)>> {
-        self.require_label_set(dataset, a)?;
-        self.require_label_set(dataset, b)?;
+        for set in [self.require_label_set(dataset, a)?, self.require_label_set(dataset, b)?] {
+            if let Some(k) = keys.iter().find(|k| !set.has_key(k)) {
+                return Err(set.missing_key(k));
+            }
+        }
         let sel: Vec<String> = keys.iter().flat_map(|k| [label_expr("x", k), label_expr("y", k)]).collect();
         let sql = format!(
             "SELECT {} FROM labels x JOIN labels y ON y.dataset = x.dataset AND y.pair_id = x.pair_id AND y.side = x.side
@@ -1223,12 +1258,15 @@ impl Store {
         self.require_dataset(dataset)?;
         self.model(pre)?;
         self.model(post)?;
-        if let Some(set) = label_set {
-            self.require_label_set(dataset, set)?;
-        }
+        let set = label_set.map(|set| self.require_label_set(dataset, set)).transpose()?;
         for k in label_keys {
             if !crate::features::KEYS.iter().any(|(key, kind)| key == k && *kind != crate::features::KeyKind::List) {
                 return Err(StoreError::Invalid(format!("`{k}` is not a numeric label key")));
+            }
+            match &set {
+                Some(set) if !set.has_key(k) => return Err(set.missing_key(k)),
+                None => return Err(StoreError::Invalid(format!("label key `{k}` asked for without a label set"))),
+                Some(_) => {}
             }
         }
         let n_dataset_pairs = self.count_pairs(dataset)?;
