@@ -108,7 +108,9 @@ pub fn coef_plot(width: u32, x_desc: &str, coefs: &[Coef], series: &[(&str, RGBC
         }
     }
     let row_h = 14 + 9 * series.len() as u32;
-    let height = (70 + row_h * cats.len().max(1) as u32).max(150);
+    // Below the axis: a band of two lines, the legend and then the note.
+    const BAND: u32 = 40;
+    let height = (70 + BAND + row_h * cats.len().max(1) as u32).max(150 + BAND);
     draw(width, height, |root| {
         let finite: Vec<f64> = coefs.iter().flat_map(|c| [c.low, c.high, c.estimate]).filter(|v| v.is_finite()).chain([0.0]).collect();
         let (mut lo, mut hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
@@ -120,6 +122,7 @@ pub fn coef_plot(width: u32, x_desc: &str, coefs: &[Coef], series: &[(&str, RGBC
         let mut chart = ChartBuilder::on(root)
             .margin(10)
             .margin_right(20)
+            .margin_bottom(BAND as i32)
             .x_label_area_size(40)
             .y_label_area_size(label_w)
             .build_cartesian_2d(lo..hi, 0f64..n)
@@ -165,14 +168,15 @@ pub fn coef_plot(width: u32, x_desc: &str, coefs: &[Coef], series: &[(&str, RGBC
             let at = chart.backend_coord(&(lo, n - k as f64 - 0.5));
             label(root, cat, (at.0 - 8, at.1), Pos::new(HPos::Right, VPos::Center), 12, &INK)?;
         }
-        // Legend.
+        // Legend, then the note, each on its own line under the axis title.
+        let (legend_y, note_y) = (height as i32 - BAND as i32 + 13, height as i32 - 10);
         let mut x = label_w as i32 + 14;
         for (name, color) in series {
-            root.draw(&Circle::new((x, height as i32 - 12), 4, color.filled())).map_err(err)?;
-            label(root, name, (x + 8, height as i32 - 12), Pos::new(HPos::Left, VPos::Center), 12, &INK)?;
+            root.draw(&Circle::new((x, legend_y), 4, color.filled())).map_err(err)?;
+            label(root, name, (x + 8, legend_y), Pos::new(HPos::Left, VPos::Center), 12, &INK)?;
             x += 16 + 8 * name.chars().count() as i32;
         }
-        label(root, note, (width as i32 - 10, height as i32 - 12), Pos::new(HPos::Right, VPos::Center), 11, &DIFF)?;
+        label(root, note, (label_w as i32 + 8, note_y), Pos::new(HPos::Left, VPos::Center), 11, &DIFF)?;
         Ok(hits)
     })
 }
