@@ -154,6 +154,15 @@ pub(crate) fn sample_ids(ids: &[String], n: usize, seed: u64) -> std::collection
     keyed.into_iter().take(n).map(|(_, id)| id.clone()).collect()
 }
 
+/// The tokenizer that counts a model's tokens for estimates: tiktoken's for the model, else
+/// `cl100k_base`; with a description of which it is.
+pub(crate) fn token_counter(model: &str) -> (&'static tiktoken_rs::CoreBPE, String) {
+    match tiktoken_rs::bpe_for_model(model) {
+        Ok(b) => (b, format!("tiktoken for {model}")),
+        Err(_) => (tiktoken_rs::cl100k_base_singleton(), "cl100k_base (an approximation for this model)".to_string()),
+    }
+}
+
 /// Lists the texts of a job and estimates tokens and cost of what is not cached yet.
 pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(f64, f64)>) -> Result<LabelPlan> {
     if job.max_attempts == 0 {
@@ -188,10 +197,7 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
         firsts.iter().enumerate().filter(|(_, k)| cached.contains(*k)).map(|(i, _)| i).collect();
     let todo: Vec<&Task> = tasks.iter().enumerate().filter(|(i, _)| !cached_set.contains(i)).map(|(_, t)| t).collect();
 
-    let (bpe, tokenizer) = match tiktoken_rs::bpe_for_model(&model) {
-        Ok(b) => (b, format!("tiktoken for {model}")),
-        Err(_) => (tiktoken_rs::cl100k_base_singleton(), "cl100k_base (an approximation for this model)".to_string()),
-    };
+    let (bpe, tokenizer) = token_counter(&model);
     // Per chat message, OpenAI adds a few tokens of framing.
     const FRAMING: u64 = 7;
     let template = prompt::taxonomy_prompt(keys, "").len();

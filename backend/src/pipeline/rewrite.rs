@@ -355,10 +355,7 @@ pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &R
         .collect();
     let cached = store.cached_keys(&keys)?;
     let todo: Vec<&String> = texts.iter().zip(&keys).filter(|(_, k)| !cached.contains(*k)).map(|(t, _)| t).collect();
-    let (bpe, tokenizer) = match tiktoken_rs::bpe_for_model(&model) {
-        Ok(b) => (b, format!("tiktoken for {model}")),
-        Err(_) => (tiktoken_rs::cl100k_base_singleton(), "cl100k_base (an approximation for this model)".to_string()),
-    };
+    let (bpe, tokenizer) = crate::pipeline::label::token_counter(&model);
     let (prompt_tokens, completion_tokens) = todo
         .par_iter()
         .map(|t| {
