@@ -14,7 +14,13 @@ buckets), exported the same way as any RM (python/seal_export.py); its tokenizer
 Unigram/Metaspace one trained on the pairs (vocab 8,000), as the hub is not reachable.
 The model is generated into a cache folder and never committed.
 
+A further leg scores with the int8 graph `seal models export --quantize int8` writes (MatMul
+weights int8 per channel, activations quantized at run time). It is not SEAL's fp32 arithmetic,
+so its ratios are reported apart, with its drift from (c)'s fp32 scores on the same pairs
+(largest difference, Spearman correlation, chosen-vs-rejected decisions that flip).
+
 Usage: bench_score.py --seal PATH [--pairs 500] [--out results.json] [--torch-device cuda] [--skip-seal]
+                      [--skip-int8] [--skip-batched]
 
 --torch-device runs the transformers baselines on another torch device (e.g. `cuda`); with
 --skip-seal only the baselines run (seal's own legs are measured in a CPU run).
@@ -54,10 +60,36 @@ def build_model(folder, texts, export=True):
     seal = os.path.join(folder, "seal")
     if not os.path.isfile(os.path.join(hf, "config.json")):
         make_hf_model(hf, texts)
-    if export and not os.path.isfile(os.path.join(seal, "model.onnx")):
+    if export and not os.path.isfile(os.path.join(seal, "seal-export.json")):
         subprocess.run([sys.executable, os.path.join(ROOT, "python", "seal_export.py"), hf, "--out", seal],
                        check=True)
     return hf, seal
+
+
+def build_int8(folder, hf, sample_pairs):
+    """The int8 export of the same model; its report's check runs on `sample_pairs`."""
+    out = os.path.join(folder, "seal-int8")
+    report = os.path.join(out, "seal-export.json")
+    if not os.path.isfile(report):
+        samples = os.path.join(folder, "int8-samples.jsonl")
+        with open(samples, "w") as f:
+            for p in sample_pairs:
+                f.write(json.dumps({"chosen": p["chosen"], "rejected": p["rejected"]}) + "\n")
+        subprocess.run([sys.executable, os.path.join(ROOT, "python", "seal_export.py"), hf, "--out", out,
+                        "--samples", samples, "--quantize", "int8"], check=True)
+    return out
+
+
+def drift(scores, reference):
+    """int8 scores against fp32 ones, pair by pair: largest difference, Spearman, decision flips."""
+    import numpy as np
+    a = np.array([s for pair in reference for s in pair])
+    b = np.array([s for pair in scores for s in pair])
+    ranks = lambda x: np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
+    flips = sum((r[0] > r[1]) != (s[0] > s[1]) for r, s in zip(reference, scores))
+    return {"max_abs_diff": float(np.abs(a - b).max()), "mean_abs_diff": float(np.abs(a - b).mean()),
+            "spearman": float(np.corrcoef(ranks(a), ranks(b))[0, 1]), "fp32_score_std": float(a.std()),
+            "decision_flips": int(flips), "pairs": len(reference)}
 
 
 def make_hf_model(hf, texts):
@@ -135,6 +167,8 @@ def main():
     ap.add_argument("--skip-a", action="store_true", help="skip the slowest baseline")
     ap.add_argument("--torch-device", default="cpu", help="torch device of the baselines (cpu, cuda)")
     ap.add_argument("--skip-seal", action="store_true", help="run only the transformers baselines")
+    ap.add_argument("--skip-int8", action="store_true", help="skip seal's int8 leg")
+    ap.add_argument("--skip-batched", action="store_true", help="skip seal's length-sorted batches leg")
     args = ap.parse_args()
     global DEVICE
     DEVICE = args.torch_device
@@ -165,20 +199,25 @@ def main():
         data = os.path.join(work, "data")
         subprocess.run([args.seal, "--data-dir", data, "ingest", "--dataset", "bench", subset], check=True,
                        capture_output=True)
-        for name, extra in (("seal-batch1", ["--max-batch", "1"]),
-                            ("seal-sorted-batches", ["--max-batch", "16", "--batch-tokens", "4096"])):
-            subprocess.run([args.seal, "--data-dir", data, "models", "add", "--name", name, seal_folder], check=True,
+        legs = [("seal-batch1", seal_folder, ["--max-batch", "1"])]
+        if not args.skip_batched:
+            legs.append(("seal-sorted-batches", seal_folder, ["--max-batch", "16", "--batch-tokens", "4096"]))
+        if not args.skip_int8:
+            legs.append(("seal-int8-batch1", build_int8(args.cache, hf, raw[-40:]), ["--max-batch", "1"]))
+        for name, folder, extra in legs:
+            subprocess.run([args.seal, "--data-dir", data, "models", "add", "--name", name, folder], check=True,
                            capture_output=True)
             s = seal_run(args.seal, data, name, extra)
             runs[name] = {"seconds": s["seconds"], "pairs_per_s": s["pairs_per_second"]}
             print(f"{name}: {s['pairs_per_second']:.2f} pairs/s", file=sys.stderr)
-        exported = os.path.join(work, "scores.jsonl")
-        subprocess.run([args.seal, "--data-dir", data, "export", "scores", "--dataset", "bench", "--model",
-                        "seal-sorted-batches", "--out", exported], check=True, capture_output=True)
-        with open(exported) as f:
-            for line in f:
-                r = json.loads(line)
-                seal_scores[int(r["pair_id"].rsplit("/", 1)[1])] = (r["chosen_score"], r["rejected_score"])
+            exported = os.path.join(work, f"{name}.jsonl")
+            subprocess.run([args.seal, "--data-dir", data, "export", "scores", "--dataset", "bench", "--model",
+                            name, "--out", exported], check=True, capture_output=True)
+            with open(exported) as f:
+                for line in f:
+                    r = json.loads(line)
+                    seal_scores.setdefault(name, {})[int(r["pair_id"].rsplit("/", 1)[1])] = (
+                        r["chosen_score"], r["rejected_score"])
 
     baselines = [("c_no_grad_batch1", baseline_c), ("b_rewardbench_batch8", baseline_b)]
     if not args.skip_a:
@@ -195,10 +234,17 @@ def main():
         print(json.dumps({"partial": runs}), file=sys.stderr, flush=True)
     results["runs"] = runs
     if not args.skip_seal:
-        worst = max(abs(seal_scores[i][k] - reference[i][k]) for i in range(len(pairs)) for k in (0, 1))
-        results["max_abs_diff_seal_vs_transformers"] = worst
-        best_seal = max(runs["seal-batch1"]["pairs_per_s"], runs["seal-sorted-batches"]["pairs_per_s"])
-        results["ratios"] = {name: best_seal / r["pairs_per_s"] for name, r in runs.items() if not name.startswith("seal")}
+        fp32_legs = [n for n in ("seal-batch1", "seal-sorted-batches") if n in runs]
+        results["max_abs_diff_seal_vs_transformers"] = max(
+            abs(seal_scores[n][i][k] - reference[i][k]) for n in fp32_legs for i in range(len(pairs)) for k in (0, 1))
+        best_seal = max(runs[n]["pairs_per_s"] for n in fp32_legs)
+        baselines_run = {name: r for name, r in runs.items() if not name.startswith("seal")}
+        results["ratios"] = {name: best_seal / r["pairs_per_s"] for name, r in baselines_run.items()}
+        if "seal-int8-batch1" in runs:
+            int8 = seal_scores["seal-int8-batch1"]
+            results["int8_vs_fp32_transformers"] = drift([int8[i] for i in range(len(pairs))], reference)
+            results["ratios_int8"] = {name: runs["seal-int8-batch1"]["pairs_per_s"] / r["pairs_per_s"]
+                                      for name, r in baselines_run.items()}
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

@@ -2,7 +2,7 @@
 //! scored by `seal` and compared with transformers. Prepares the Python environment on first
 //! use, the way a user's first export does.
 
-use crate::support::{fixtures, hh_rlhf_test_file, reference, Seal};
+use crate::support::{fixtures, hh_rlhf_lines, hh_rlhf_test_file, reference, Seal};
 
 #[test]
 fn exporting_the_tiny_hf_model_reproduces_transformers_scores() {
@@ -36,4 +36,82 @@ fn exporting_the_tiny_hf_model_reproduces_transformers_scores() {
 
     let err = seal.fails(&["models", "export", "/nonexistent/model", "--out", out.path().join("x").to_str().unwrap()]);
     assert!(err.contains("exporting /nonexistent/model failed"), "{err}");
+}
+
+/// `--quantize int8`: the folder holds a quantized graph, the report measures its drift from
+/// PyTorch fp32 on the sample pairs, `seal models add` records the precision (and refuses to
+/// believe a report about another graph), and `seal score` runs exactly the reported graph.
+#[test]
+fn an_int8_export_reports_its_drift_and_registers_as_int8() {
+    let seal = Seal::new();
+    let out = tempfile::tempdir().unwrap();
+    let hf = fixtures().join("models").join("pre").join("hf");
+    let lines = hh_rlhf_lines();
+    let samples = out.path().join("samples.jsonl");
+    std::fs::write(&samples, lines[..12].join("\n") + "\n").unwrap();
+    let folder = out.path().join("pre-int8");
+    let summary = seal.json(&[
+        "models", "export", hf.to_str().unwrap(), "--out", folder.to_str().unwrap(),
+        "--samples", samples.to_str().unwrap(), "--quantize", "int8",
+    ]);
+    assert_eq!(summary["precision"], "int8", "{summary}");
+    assert!(summary["max_abs_diff"].as_f64().unwrap() < 1e-4, "the fp32 graph passed parity first: {summary}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("seal-export.json")).unwrap()).unwrap();
+    assert_eq!(report["precision"], "int8");
+    let onnx_sha = seal::score::sha256_file(&folder.join("model.onnx")).unwrap();
+    assert_eq!(report["model_sha256"], onnx_sha.as_str(), "the report names the graph in the folder");
+    let q = &report["quantized"];
+    assert_eq!(q["pairs"], 12);
+    assert_eq!(q["samples"], 24);
+    let fp32: Vec<f64> = report["parity"]["rows"].as_array().unwrap().iter().map(|r| r["torch"].as_f64().unwrap()).collect();
+    let int8: Vec<f64> = q["int8"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!((fp32.len(), int8.len()), (24, 24));
+    let worst = fp32.iter().zip(&int8).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    // Really quantized (an fp32 graph agrees to ~1e-6), yet close to the fp32 scores.
+    assert!(worst > 1e-4, "the int8 graph gives the fp32 scores ({worst:e}): not quantized");
+    assert!((q["max_abs_diff"].as_f64().unwrap() - worst).abs() < 1e-9);
+    assert!(q["spearman"].as_f64().unwrap() > 0.9, "{q}");
+    let flips = (0..12).filter(|&i| (fp32[2 * i] > fp32[2 * i + 1]) != (int8[2 * i] > int8[2 * i + 1])).count();
+    assert_eq!(q["decision_flips"].as_u64().unwrap() as usize, flips);
+
+    let info = seal.json(&["models", "add", "--name", "pre-int8", folder.to_str().unwrap()]);
+    assert_eq!(info["precision"], "int8");
+    let info = seal.json(&["models", "add", "--name", "pre", crate::support::fixture_model("pre").to_str().unwrap()]);
+    assert_eq!(info["precision"], "fp32", "an fp32 export report");
+    let listed = seal.ok(&["models", "list"]);
+    assert!(listed.lines().any(|l| l.starts_with("pre-int8 ") && l.contains(" int8 ")), "{listed}");
+
+    // seal runs the reported int8 graph: its scores are the report's int8 scores.
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    let scored = seal.cmd().args(["score", "--dataset", "hh", "--model", "pre-int8"]).output().unwrap();
+    assert!(scored.status.success());
+    assert!(String::from_utf8_lossy(&scored.stderr).contains("is an int8 graph"), "scoring says so");
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let scores: std::collections::HashMap<String, (f64, f64)> =
+        store.scores("hh", "pre-int8").unwrap().into_iter().map(|(id, c, r, _)| (id, (c, r))).collect();
+    drop(store);
+    for i in 0..12 {
+        let (c, r) = scores[&format!("harmless-base/test/{i}")];
+        assert!((c - int8[2 * i]).abs() < 1e-4 && (r - int8[2 * i + 1]).abs() < 1e-4, "pair {i}: {c} {r} vs {:?}", &int8[2 * i..2 * i + 2]);
+    }
+
+    // A report about another graph says nothing about this one.
+    let stale = out.path().join("stale");
+    std::fs::create_dir(&stale).unwrap();
+    for f in ["tokenizer.json", "config.json", "tokenizer_config.json", "seal-export.json"] {
+        std::fs::copy(folder.join(f), stale.join(f)).unwrap();
+    }
+    std::fs::copy(crate::support::fixture_model("pre").join("model.onnx"), stale.join("model.onnx")).unwrap();
+    let info = seal.json(&["models", "add", "--name", "stale", stale.to_str().unwrap()]);
+    assert!(info["precision"].is_null(), "{info}");
+
+    let bad = out.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{}\n{{\"chosen\": \"no tag here\", \"rejected\": \"x\"}}\n", lines[0])).unwrap();
+    let err = seal.fails(&[
+        "models", "export", hf.to_str().unwrap(), "--out", out.path().join("x").to_str().unwrap(),
+        "--samples", bad.to_str().unwrap(), "--quantize", "int8",
+    ]);
+    assert!(err.contains("bad.jsonl:2") && err.contains("Assistant:"), "{err}");
 }

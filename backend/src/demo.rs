@@ -52,7 +52,7 @@ pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
             for (name, id) in HUB_MODELS {
                 let out = data.0.join("models").join(name);
                 if !out.join("model.onnx").is_file() {
-                    crate::pyenv::export(id, &out, None)?;
+                    crate::pyenv::export(id, &out, None, None)?;
                 }
                 models.push((name.to_owned(), out));
             }

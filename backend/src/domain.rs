@@ -117,6 +117,8 @@ pub struct ModelRecord {
     pub truncation: Truncation,
     /// True for the generated test models the demo falls back to.
     pub is_test_model: bool,
+    /// `fp32` or `int8`, from the folder's export report; `None` when no report describes the graph.
+    pub precision: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

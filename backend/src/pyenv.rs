@@ -72,8 +72,15 @@ pub fn ensure() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// A lower precision `seal models export` can write the graph in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Quantize {
+    /// MatMul weights int8 per output channel, activations quantized at run time.
+    Int8,
+}
+
 /// Runs the export script: `source` is a Hugging Face id or a local folder.
-pub fn export(source: &str, out: &Path, samples: Option<&Path>) -> Result<serde_json::Value> {
+pub fn export(source: &str, out: &Path, samples: Option<&Path>, quantize: Option<Quantize>) -> Result<serde_json::Value> {
     let python = ensure()?;
     let script = env_dir().join("seal_export.py");
     if std::fs::read_to_string(&script).ok().as_deref() != Some(EXPORT_SCRIPT) {
@@ -83,6 +90,9 @@ pub fn export(source: &str, out: &Path, samples: Option<&Path>) -> Result<serde_
     cmd.arg(&script).arg(source).arg("--out").arg(out);
     if let Some(s) = samples {
         cmd.arg("--samples").arg(s);
+    }
+    if let Some(Quantize::Int8) = quantize {
+        cmd.arg("--quantize").arg("int8");
     }
     let output = cmd.stderr(std::process::Stdio::inherit()).output().context("running the export script")?;
     if !output.status.success() {

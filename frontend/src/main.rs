@@ -127,7 +127,13 @@ pub(crate) fn ModelTable(rows: Vec<ModelInfo>) -> impl IntoView {
                     let format = if m.input_format == "pair" { "text pair (context, response)".to_owned() } else { m.input_format.clone() };
                     view! {
                         <tr>
-                            <td>{m.name}{m.is_test_model.then(|| view! { <span class="tag">"test model"</span> })}</td>
+                            <td>
+                                {m.name}
+                                {m.is_test_model.then(|| view! { <span class="tag">"test model"</span> })}
+                                {(m.precision.as_deref() == Some("int8")).then(|| view! {
+                                    <span class="tag" title="an int8-quantized graph: faster on CPU, but its scores drift from the fp32 scores SEAL computes (see the folder's seal-export.json)">"int8"</span>
+                                })}
+                            </td>
                             <td>{m.kind}</td>
                             <td>{format}</td>
                             <td>

@@ -43,6 +43,10 @@ pub struct ModelInfo {
     pub truncation: String,
     /// Generated test models (the demo's offline fallback), not real reward models.
     pub is_test_model: bool,
+    /// `fp32` (scores as SEAL computes them) or `int8` (a quantized graph, faster on CPU, whose
+    /// scores drift from fp32: see the folder's seal-export.json); `null` when unknown.
+    #[serde(default)]
+    pub precision: Option<String>,
 }
 
 /// How often a model prefers the human-chosen response. Agreement is strict

@@ -213,6 +213,7 @@ pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::Mo
         max_length: m.max_length.or(info.max_length),
         truncation: m.truncation,
         is_test_model: m.is_test_model,
+        precision: info.precision,
     };
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
@@ -233,6 +234,7 @@ pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
         max_length: m.max_length,
         truncation: m.truncation.to_string(),
         is_test_model: m.is_test_model,
+        precision: m.precision.clone(),
     }
 }
 
@@ -390,6 +392,7 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
                 max_length: None,
                 truncation: Truncation::None,
                 is_test_model: false,
+                precision: None,
             },
             false,
         )?,

@@ -120,6 +120,8 @@ pub struct ModelInfo {
     pub inputs: Vec<String>,
     /// `model_max_length` from tokenizer_config.json, when it is a real limit.
     pub max_length: Option<u32>,
+    /// `fp32` or `int8`, from the export report (`seal-export.json`) when it describes this graph.
+    pub precision: Option<String>,
 }
 
 const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
@@ -161,13 +163,27 @@ pub fn inspect(folder: &Path) -> Result<ModelInfo, ScoreError> {
     if session.outputs().is_empty() {
         return Err(fail("model.onnx has no outputs".into()));
     }
+    let onnx_sha256 = sha256_file(&onnx).map_err(|e| fail(e.to_string()))?;
     Ok(ModelInfo {
         folder: folder.to_owned(),
-        onnx_sha256: sha256_file(&onnx).map_err(|e| fail(e.to_string()))?,
+        precision: export_precision(folder, &onnx_sha256),
+        onnx_sha256,
         tokenizer_sha256: sha256_file(&tok).map_err(|e| fail(e.to_string()))?,
         inputs,
         max_length: tokenizer_config(folder).max_length,
     })
+}
+
+/// The precision an export report (`seal-export.json`) gives the folder's graph. A report that
+/// names another graph (the folder's model.onnx was replaced since) tells nothing; reports
+/// written before quantized exports existed name no graph and were all fp32.
+fn export_precision(folder: &Path, onnx_sha256: &str) -> Option<String> {
+    let text = std::fs::read_to_string(folder.join("seal-export.json")).ok()?;
+    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+    match report.get("model_sha256").and_then(|v| v.as_str()) {
+        Some(sha) if sha != onnx_sha256 => None,
+        _ => Some(report.get("precision").and_then(|v| v.as_str()).unwrap_or("fp32").to_owned()),
+    }
 }
 
 #[derive(Debug, Default)]

@@ -13,6 +13,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] =
     (4, include_str!("migrations/0004_llm.sql")),
     (5, include_str!("migrations/0005_variants.sql")),
     (6, include_str!("migrations/0006_label_keys.sql")),
+    (7, include_str!("migrations/0007_model_precision.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

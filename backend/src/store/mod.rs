@@ -518,7 +518,8 @@ impl Store {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO models (name, kind, folder, onnx_sha256, tokenizer_sha256, inputs,
-                    input_format, max_length, truncation, is_test_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    input_format, max_length, truncation, is_test_model, precision)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params![
                     m.name,
                     m.kind.as_str(),
@@ -529,7 +530,8 @@ impl Store {
                     m.input_format.to_string(),
                     m.max_length,
                     m.truncation.to_string(),
-                    m.is_test_model
+                    m.is_test_model,
+                    m.precision
                 ],
             )
             .ctx("insert model")?;
@@ -834,7 +836,7 @@ impl Store {
 }
 
 const MODEL_COLUMNS: &str = "SELECT name, kind, folder, onnx_sha256, tokenizer_sha256, inputs, input_format,
-    max_length, truncation, is_test_model FROM models";
+    max_length, truncation, is_test_model, precision FROM models";
 
 fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRecord> {
     let kind: String = r.get(1)?;
@@ -852,6 +854,7 @@ fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRecord> {
         max_length: r.get(7)?,
         truncation: truncation.parse().unwrap_or(Truncation::None),
         is_test_model: r.get(9)?,
+        precision: r.get(10)?,
     })
 }
 
@@ -980,6 +983,7 @@ mod tests {
             max_length: None,
             truncation: Truncation::None,
             is_test_model: false,
+            precision: None,
         }
     }
 
