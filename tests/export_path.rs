@@ -97,6 +97,16 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
         assert!((c - int8[2 * i]).abs() < 1e-4 && (r - int8[2 * i + 1]).abs() < 1e-4, "pair {i}: {c} {r} vs {:?}", &int8[2 * i..2 * i + 2]);
     }
 
+    // A study on the int8 model says so in its report.
+    seal.ok(&["score", "--dataset", "hh", "--model", "pre"]);
+    let study = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "pre-int8", "--features", "tokens"]);
+    let warnings = study["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().starts_with("`pre-int8` runs an int8-quantized graph")),
+        "{warnings:?}"
+    );
+    assert!(!warnings.iter().any(|w| w.as_str().unwrap().starts_with("`pre` runs")), "{warnings:?}");
+
     // A report about another graph says nothing about this one.
     let stale = out.path().join("stale");
     std::fs::create_dir(&stale).unwrap();

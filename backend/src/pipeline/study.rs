@@ -206,6 +206,13 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
             bail!("--role {f}={role}: the role must be `target` or `spoiler`");
         }
     }
+    for model in [spec.pre, spec.post] {
+        if store.model(model).is_ok_and(|m| m.precision.as_deref() == Some("int8")) {
+            warnings.push(format!(
+                "`{model}` runs an int8-quantized graph: its scores drift from the fp32 scores SEAL computes (its export report, seal-export.json, says by how much)"
+            ));
+        }
+    }
     let needs_texts = builtins.iter().any(|b| *b != "tokens");
     let cols = store.study(spec.dataset, spec.pre, spec.post, spec.labels, &label_keys, needs_texts)?;
     let n = cols.pair_ids.len();
