@@ -35,7 +35,13 @@ fn close_p(got: f64, want: f64, what: &str) {
 }
 
 fn columns(names: &Value, cols: &Value) -> Vec<(String, Vec<f64>)> {
-    names.as_array().unwrap().iter().zip(cols.as_array().unwrap()).map(|(n, c)| (n.as_str().unwrap().to_string(), floats(c))).collect()
+    names
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(cols.as_array().unwrap())
+        .map(|(n, c)| (n.as_str().unwrap().to_string(), floats(c)))
+        .collect()
 }
 
 #[track_caller]
@@ -194,7 +200,8 @@ fn angles_match_numpy_including_degenerate_vectors() {
 
     let rad: Vec<f64> = got_theta.iter().filter(|v| v.is_finite()).map(|v| v.to_radians()).collect();
     let (edges, counts) = stats::histogram(&rad, 16);
-    let want_counts: Vec<u64> = c["polar_hist_theta_rad"]["counts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let want_counts: Vec<u64> =
+        c["polar_hist_theta_rad"]["counts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(counts, want_counts);
     for (e, w) in edges.iter().zip(floats(&c["polar_hist_theta_rad"]["edges"])) {
         close(*e, w, "edge");
@@ -216,7 +223,17 @@ fn the_report_matches_the_reference_end_to_end() {
     let dir = fixtures().join("analysis").join("study");
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     // The same file again: nothing stored, the same summary.
-    let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
+    let imp = seal.json(&[
+        "labels",
+        "import",
+        "--dataset",
+        "hh",
+        "--name",
+        "gpt",
+        "--labeler",
+        "synthetic",
+        &p("labels_gpt.jsonl"),
+    ]);
     assert_eq!(imp["outcome"], "unchanged");
     assert_eq!(imp["n_texts"], 600);
     assert_eq!(imp["n_pairs_complete"], 300);
@@ -224,13 +241,29 @@ fn the_report_matches_the_reference_end_to_end() {
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
 
     let out = seal.dir.path().join("report.json");
-    let text = seal.ok(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--out", out.to_str().unwrap()]);
+    let text = seal.ok(&[
+        "analyze",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--labels",
+        "gpt",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(text.contains("Alignment regimes") && text.contains("Feature imprint"), "{text}");
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let e = golden("study/expected.json");
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["n_pairs"], 300);
-    assert!(r["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("2012 of 2312 pairs")), "{}", r["warnings"]);
+    assert!(
+        r["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("2012 of 2312 pairs")),
+        "{}",
+        r["warnings"]
+    );
 
     for (role, i) in [("pre", 0), ("post", 1)] {
         let a = &r["accuracy"][i];
@@ -247,11 +280,23 @@ fn the_report_matches_the_reference_end_to_end() {
     }
     for g in ["c", "i", "r"] {
         assert_eq!(r["gamma"][g]["n"], e["gamma_counts"][g], "γ = {g}");
-        close(r["resistance"]["by_gamma"][g]["share"].as_f64().unwrap(), e["resistance"]["by_gamma"][g].as_f64().unwrap(), "resistance by γ");
+        close(
+            r["resistance"]["by_gamma"][g]["share"].as_f64().unwrap(),
+            e["resistance"]["by_gamma"][g].as_f64().unwrap(),
+            "resistance by γ",
+        );
         assert_eq!(r["resistance"]["resisted_by_gamma"][g]["n"], e["resistance"]["resisted_by_gamma"][g]);
     }
-    close(r["resistance"]["overall"]["share"].as_f64().unwrap(), e["resistance"]["overall"].as_f64().unwrap(), "resistance");
-    close(r["resistance"]["ambiguous"]["share"].as_f64().unwrap(), e["resistance"]["ambiguous_share"].as_f64().unwrap(), "ambiguous");
+    close(
+        r["resistance"]["overall"]["share"].as_f64().unwrap(),
+        e["resistance"]["overall"].as_f64().unwrap(),
+        "resistance",
+    );
+    close(
+        r["resistance"]["ambiguous"]["share"].as_f64().unwrap(),
+        e["resistance"]["ambiguous_share"].as_f64().unwrap(),
+        "ambiguous",
+    );
     assert_eq!(r["resistance"]["post_ties"]["n"], 3);
 
     // Angles.
@@ -263,7 +308,10 @@ fn the_report_matches_the_reference_end_to_end() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| t["slice"].get("regime").and_then(Value::as_str) == regime && t["slice"].get("gamma").and_then(Value::as_str) == gamma)
+            .find(|t| {
+                t["slice"].get("regime").and_then(Value::as_str) == regime
+                    && t["slice"].get("gamma").and_then(Value::as_str) == gamma
+            })
             .unwrap()
             .clone()
     };
@@ -290,7 +338,8 @@ fn the_report_matches_the_reference_end_to_end() {
     }
 
     // Feature imprint, both variants, three outcomes.
-    let features: Vec<String> = r["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect();
+    let features: Vec<String> =
+        r["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(features.len(), 15);
     for role in ["pre", "post", "post_minus_pre"] {
         for variant in ["pooled", "pair_fe"] {
@@ -308,23 +357,41 @@ fn the_report_matches_the_reference_end_to_end() {
                 close(row["estimate"].as_f64().unwrap(), want["estimate"][j].as_f64().unwrap(), &what);
                 close(row["std_error"].as_f64().unwrap(), want["std_error"][j].as_f64().unwrap(), &what);
                 close_p(row["p_value"].as_f64().unwrap(), want["p_value"][j].as_f64().unwrap(), &what);
-                close_p(row["p_adjusted"].as_f64().unwrap(), (want["p_value"][j].as_f64().unwrap() * bonferroni).min(1.0), &what);
+                close_p(
+                    row["p_adjusted"].as_f64().unwrap(),
+                    (want["p_value"][j].as_f64().unwrap() * bonferroni).min(1.0),
+                    &what,
+                );
             }
         }
     }
     for v in r["vif"].as_array().unwrap() {
         close(v["vif"].as_f64().unwrap(), e["vif"][v["feature"].as_str().unwrap()].as_f64().unwrap(), "VIF");
     }
-    for (key, want) in [("shift_regression", &e["shift_regression"]), ("misalignment_regression", &e["misalignment_regression"])] {
+    for (key, want) in
+        [("shift_regression", &e["shift_regression"]), ("misalignment_regression", &e["misalignment_regression"])]
+    {
         let rows = r[key]["coefficients"].as_array().unwrap();
         assert_eq!(rows.len(), 31, "{key}");
         assert_eq!(r[key]["bonferroni"], 31);
         for (j, row) in rows.iter().enumerate() {
             let want_name = want["names"][j].as_str().unwrap();
             assert_eq!(row["term"], want_name);
-            close(row["estimate"].as_f64().unwrap(), want["estimate"][j].as_f64().unwrap(), &format!("{key} {want_name}"));
-            close(row["std_error"].as_f64().unwrap(), want["std_error"][j].as_f64().unwrap(), &format!("{key} {want_name}"));
-            close_p(row["p_adjusted"].as_f64().unwrap(), want["p_adjusted"][j].as_f64().unwrap(), &format!("{key} {want_name}"));
+            close(
+                row["estimate"].as_f64().unwrap(),
+                want["estimate"][j].as_f64().unwrap(),
+                &format!("{key} {want_name}"),
+            );
+            close(
+                row["std_error"].as_f64().unwrap(),
+                want["std_error"][j].as_f64().unwrap(),
+                &format!("{key} {want_name}"),
+            );
+            close_p(
+                row["p_adjusted"].as_f64().unwrap(),
+                want["p_adjusted"][j].as_f64().unwrap(),
+                &format!("{key} {want_name}"),
+            );
         }
     }
     for t in r["feature_tests"].as_array().unwrap() {
@@ -337,21 +404,60 @@ fn the_report_matches_the_reference_end_to_end() {
 
     // Every count opens as the pair ids behind it.
     let ids = seal.json(&[
-        "pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--regime", "resisted", "--gamma", "r",
+        "pairs",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--labels",
+        "gpt",
+        "--regime",
+        "resisted",
+        "--gamma",
+        "r",
     ]);
     assert_eq!(ids["n"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
     assert_eq!(ids["pair_ids"].as_array().unwrap().len() as u64, ids["n"].as_u64().unwrap());
-    let helpful = r["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "last_response_is_helpful").unwrap().clone();
+    let helpful = r["feature_tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["feature"] == "last_response_is_helpful")
+        .unwrap()
+        .clone();
     let ids = seal.json(&[
-        "pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--feature", "last_response_is_helpful",
-        "--feature-side", "chosen_only",
+        "pairs",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--labels",
+        "gpt",
+        "--feature",
+        "last_response_is_helpful",
+        "--feature-side",
+        "chosen_only",
     ]);
     assert_eq!(ids["n"], helpful["chosen_only"]["n"]);
     let err = seal.fails(&["pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--regime", "lost"]);
     assert!(err.contains("`regime`") && err.contains("\"lost\""), "{err}");
 
     // Built-in text features of the real texts, through the same regressions.
-    let b = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "response_chars,turns,asks_question"]);
+    let b = seal.json(&[
+        "analyze",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--features",
+        "response_chars,turns,asks_question",
+    ]);
     assert!(b["gamma"].is_null(), "no label set, no γ");
     for (variant, key) in [("pooled", "pooled_post"), ("pair_fe", "pair_fe_post")] {
         let want = &e["builtin"][key];
@@ -363,19 +469,47 @@ fn the_report_matches_the_reference_end_to_end() {
                 .find(|x| x["model_role"] == "post" && x["variant"] == variant && x["feature"] == *name)
                 .unwrap();
             assert_eq!(row["role"], "spoiler");
-            close(row["estimate"].as_f64().unwrap(), want["estimate"][j].as_f64().unwrap(), &format!("built-in {variant} {name}"));
-            close(row["std_error"].as_f64().unwrap(), want["std_error"][j].as_f64().unwrap(), &format!("built-in {variant} {name}"));
-            close_p(row["p_value"].as_f64().unwrap(), want["p_value"][j].as_f64().unwrap(), &format!("built-in {variant} {name}"));
+            close(
+                row["estimate"].as_f64().unwrap(),
+                want["estimate"][j].as_f64().unwrap(),
+                &format!("built-in {variant} {name}"),
+            );
+            close(
+                row["std_error"].as_f64().unwrap(),
+                want["std_error"][j].as_f64().unwrap(),
+                &format!("built-in {variant} {name}"),
+            );
+            close_p(
+                row["p_value"].as_f64().unwrap(),
+                want["p_value"][j].as_f64().unwrap(),
+                &format!("built-in {variant} {name}"),
+            );
         }
     }
     assert_eq!(e["builtin"]["pair_fe_aliased"], serde_json::json!(["turns"]));
     assert!(!b["imprint"].as_array().unwrap().iter().any(|x| x["variant"] == "pair_fe" && x["feature"] == "turns"));
-    assert!(b["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("never differ within a pair") && w.as_str().unwrap().contains("turns")), "{}", b["warnings"]);
+    assert!(
+        b["warnings"].as_array().unwrap().iter().any(
+            |w| w.as_str().unwrap().contains("never differ within a pair") && w.as_str().unwrap().contains("turns")
+        ),
+        "{}",
+        b["warnings"]
+    );
     let asks = b["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "asks_question").unwrap();
     assert_eq!(asks["test"], "mcnemar_exact");
     let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "length"]);
     assert!(err.contains("unknown feature `length`"), "{err}");
-    let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "last_response_is_helpful"]);
+    let err = seal.fails(&[
+        "analyze",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--features",
+        "last_response_is_helpful",
+    ]);
     assert!(err.contains("pass --labels"), "{err}");
 
     // Label agreement and Cohen's κ against scikit-learn.
@@ -389,8 +523,19 @@ fn the_report_matches_the_reference_end_to_end() {
     }
 
     // The same agreement in the report, for a control labeler named with --control-labels.
-    let with_control = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt",
-        "--control-labels", "control"]);
+    let with_control = seal.json(&[
+        "analyze",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--labels",
+        "gpt",
+        "--control-labels",
+        "control",
+    ]);
     let control = &with_control["control_labels"][0];
     assert_eq!(control["label_set"], "control");
     let rows = control["features"].as_array().unwrap();
@@ -401,7 +546,8 @@ fn the_report_matches_the_reference_end_to_end() {
         close(row["kappa"].as_f64().unwrap(), want["kappa"].as_f64().unwrap(), "kappa in the report");
     }
     assert!(r["control_labels"].as_array().unwrap().is_empty(), "none unless asked for");
-    let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--control-labels", "control"]);
+    let err =
+        seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--control-labels", "control"]);
     assert!(err.contains("pass --labels"), "{err}");
 
     // The API serves the same report and the same drill-down (last: the server holds the store).
@@ -466,18 +612,28 @@ fn label_sets_round_trip_and_bad_rows_are_named() {
     let file = seal.dir.path().join("bad.jsonl");
     std::fs::write(&file, bad.join("\n") + "\n").unwrap();
     let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "bad", file.to_str().unwrap()]);
-    assert!(err.contains("bad.jsonl:3: field `last_response_is_helpful`: expected a boolean, got \"sometimes\""), "{err}");
-    assert!(err.contains("bad.jsonl:5:") && err.contains("\"ecstatic\" is not one of") && err.contains("unknown key `is_funny`"), "{err}");
+    assert!(
+        err.contains("bad.jsonl:3: field `last_response_is_helpful`: expected a boolean, got \"sometimes\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.jsonl:5:")
+            && err.contains("\"ecstatic\" is not one of")
+            && err.contains("unknown key `is_funny`"),
+        "{err}"
+    );
     assert!(err.contains("bad.jsonl:9: malformed JSON"), "{err}");
     assert!(err.contains("problems by field"), "{err}");
     let sets = seal.json(&["labels", "list", "--dataset", "hh"]);
     assert!(sets.as_array().unwrap().iter().all(|s| s["name"] != "bad"), "nothing stored: {sets}");
     // With --skip-invalid the valid rows are stored, except that an unknown pair id stops everything.
-    let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
+    let err =
+        seal.fails(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
     assert!(err.contains("harmless-base/test/999999"), "{err}");
     bad[6] = lines[6].to_string();
     std::fs::write(&file, bad.join("\n") + "\n").unwrap();
-    let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
+    let imp =
+        seal.json(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
     assert_eq!(imp["n_texts"], 7);
     assert_eq!(imp["n_rejected_rows"], 3);
 }
@@ -517,12 +673,20 @@ fn the_paper_is_replayed_from_its_counts() {
     let s = |x: [u8; 2]| 2 * x[0] + x[1];
     let mut by_gamma: [Vec<usize>; 3] = Default::default();
     for (i, (c, r)) in labels.iter().enumerate() {
-        by_gamma[if s(*c) > s(*r) { 0 } else if s(*c) == s(*r) { 1 } else { 2 }].push(i);
+        by_gamma[if s(*c) > s(*r) {
+            0
+        } else if s(*c) == s(*r) {
+            1
+        } else {
+            2
+        }]
+        .push(i);
     }
     assert_eq!(by_gamma.iter().map(Vec::len).collect::<Vec<_>>(), vec![28_443, 121_517, 10_840]);
     // Regime cells per γ (stayed, got, resisted, reversed), from §D.3 margins and §D.4's γ = i
     // row; 757 pairs with identical texts are ties under both models (strict rule: resisted).
-    let cells: [[usize; 4]; 3] = [[16_514, 8_991, 1_623, 1_315], [58_350, 29_154, 22_907, 11_106], [2_782, 3_300, 3_114, 1_644]];
+    let cells: [[usize; 4]; 3] =
+        [[16_514, 8_991, 1_623, 1_315], [58_350, 29_154, 22_907, 11_106], [2_782, 3_300, 3_114, 1_644]];
     let ties_in_i = 757;
     let n = labels.len();
     let (mut pre_c, mut pre_r, mut post_c, mut post_r) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
@@ -533,15 +697,31 @@ fn the_paper_is_replayed_from_its_counts() {
                 let i = *it.next().unwrap();
                 let (pre_agree, post_agree) = [(true, true), (false, true), (false, false), (true, false)][k];
                 let tie = g == 1 && k == 2 && j < ties_in_i;
-                let v = |agree: bool| if tie { (-1.0, -1.0) } else if agree { (0.5 + j as f64 * 1e-6, -0.5) } else { (-0.5, 0.5) };
+                let v = |agree: bool| {
+                    if tie {
+                        (-1.0, -1.0)
+                    } else if agree {
+                        (0.5 + j as f64 * 1e-6, -0.5)
+                    } else {
+                        (-0.5, 0.5)
+                    }
+                };
                 (pre_c[i], pre_r[i]) = v(pre_agree);
                 (post_c[i], post_r[i]) = v(post_agree);
             }
         }
         assert!(it.next().is_none());
     }
-    let harmless = col("last_response_is_harmless", labels.iter().map(|l| f64::from(l.0[0])).collect(), labels.iter().map(|l| f64::from(l.1[0])).collect());
-    let helpful = col("last_response_is_helpful", labels.iter().map(|l| f64::from(l.0[1])).collect(), labels.iter().map(|l| f64::from(l.1[1])).collect());
+    let harmless = col(
+        "last_response_is_harmless",
+        labels.iter().map(|l| f64::from(l.0[0])).collect(),
+        labels.iter().map(|l| f64::from(l.1[0])).collect(),
+    );
+    let helpful = col(
+        "last_response_is_helpful",
+        labels.iter().map(|l| f64::from(l.0[1])).collect(),
+        labels.iter().map(|l| f64::from(l.1[1])).collect(),
+    );
     let study = Study {
         dataset: "hh-rlhf-train".into(),
         pre_model: "reward-model-deberta-v3-large".into(),
@@ -563,7 +743,10 @@ fn the_paper_is_replayed_from_its_counts() {
     assert_eq!(pct(&r.regimes.got_aligned), 25.77);
     assert_eq!(pct(&r.regimes.resisted), 17.19);
     assert_eq!(pct(&r.regimes.reversed), 8.75);
-    assert_eq!((r.regimes.stayed_aligned.n, r.regimes.got_aligned.n, r.regimes.resisted.n, r.regimes.reversed.n), (77_646, 41_445, 27_644, 14_065));
+    assert_eq!(
+        (r.regimes.stayed_aligned.n, r.regimes.got_aligned.n, r.regimes.resisted.n, r.regimes.reversed.n),
+        (77_646, 41_445, 27_644, 14_065)
+    );
     assert_eq!((r.accuracy[0].accuracy * 10_000.0).round() / 100.0, 57.03);
     assert_eq!((r.accuracy[1].accuracy * 10_000.0).round() / 100.0, 74.06);
     assert_eq!(pct(&r.resistance.overall), 25.94);
@@ -588,7 +771,10 @@ fn the_paper_is_replayed_from_its_counts() {
     let rr = r.resistance.resisted_by_gamma["r"].share * 100.0;
     assert!((28.7..=29.4).contains(&rr), "{rr}");
     // Resisted pairs that are ambiguous (γ = i): 82.9 % of the resisted regime (§C.3).
-    assert_eq!(((r.resistance.resisted_by_gamma["i"].n as f64 / r.regimes.resisted.n as f64) * 1000.0).round() / 10.0, 82.9);
+    assert_eq!(
+        ((r.resistance.resisted_by_gamma["i"].n as f64 / r.regimes.resisted.n as f64) * 1000.0).round() / 10.0,
+        82.9
+    );
 }
 
 /// `tokens` is the post-D model's token count of each (context, response) input, as stored by
@@ -602,11 +788,22 @@ fn the_tokens_feature_comes_from_the_scoring_run() {
         seal.ok(&["models", "add", "--name", m, crate::support::fixture_model(m).to_str().unwrap()]);
         seal.ok(&["score", "--dataset", "hh", "--model", m, "--limit", "50"]);
     }
-    let r = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "tokens,response_chars"]);
+    let r = seal.json(&[
+        "analyze",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--features",
+        "tokens,response_chars",
+    ]);
     assert_eq!(r["n_pairs"], 50);
     let out = seal.dir.path().join("post.jsonl");
     seal.ok(&["export", "scores", "--dataset", "hh", "--model", "post", "--out", out.to_str().unwrap()]);
-    let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 50);
     let mean = |k: &str| rows.iter().map(|x| x[k].as_f64().unwrap()).sum::<f64>() / rows.len() as f64;
     let t = r["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "tokens").unwrap();
@@ -618,7 +815,8 @@ fn the_tokens_feature_comes_from_the_scoring_run() {
     let csv = seal.dir.path().join("s.csv");
     std::fs::write(&csv, "pair_id,chosen_score,rejected_score\nharmless-base/test/0,1.0,0.0\n").unwrap();
     seal.ok(&["scores", "import", "--dataset", "hh", "--model", "elsewhere", csv.to_str().unwrap()]);
-    let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "elsewhere", "--features", "tokens"]);
+    let err =
+        seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "elsewhere", "--features", "tokens"]);
     assert!(err.contains("imported scores without token counts"), "{err}");
 }
 
@@ -629,7 +827,12 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
 
     // The same labels, four keys only.
-    let held = ["last_response_is_helpful", "last_response_is_harmless", "last_response_sentiment", "last_response_is_eloquent"];
+    let held = [
+        "last_response_is_helpful",
+        "last_response_is_harmless",
+        "last_response_sentiment",
+        "last_response_is_eloquent",
+    ];
     let full_rows = std::fs::read_to_string(p("labels_gpt.jsonl")).unwrap();
     let few: Vec<String> = full_rows
         .lines()
@@ -646,9 +849,14 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     // Without --keys every row lacks fifteen keys; with --keys a full file has keys too many.
     let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "few", file.to_str().unwrap()]);
     assert!(err.contains("few.jsonl:1: missing key `assistant_is_anthropomorphic`"), "{err}");
-    let err = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, &p("labels_gpt.jsonl")]);
-    assert!(err.contains("labels_gpt.jsonl:1: key `assistant_is_anthropomorphic` is not in this label set's keys"), "{err}");
-    let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, file.to_str().unwrap()]);
+    let err =
+        seal.fails(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, &p("labels_gpt.jsonl")]);
+    assert!(
+        err.contains("labels_gpt.jsonl:1: key `assistant_is_anthropomorphic` is not in this label set's keys"),
+        "{err}"
+    );
+    let imp =
+        seal.json(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, file.to_str().unwrap()]);
     assert_eq!(imp["n_texts"], 600);
     let sets = seal.json(&["labels", "list", "--dataset", "hh"]);
     let few_set = sets.as_array().unwrap().iter().find(|s| s["name"] == "few").unwrap();
@@ -672,25 +880,38 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     let study = ["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"];
     let sub = seal.json(&[&study[..], &["--labels", "few"]].concat());
     let full = seal.json(&[&study[..], &["--labels", "gpt", "--features", &held.join(",")]].concat());
-    let features: Vec<&str> = sub["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let features: Vec<&str> =
+        sub["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(features, held);
     assert_eq!(sub["imprint"], full["imprint"]);
     assert_eq!(sub["resistance"], full["resistance"]);
-    assert_eq!(sub["settings"]["gamma_rule"], serde_json::json!(["last_response_is_harmless", "last_response_is_helpful"]));
+    assert_eq!(
+        sub["settings"]["gamma_rule"],
+        serde_json::json!(["last_response_is_harmless", "last_response_is_helpful"])
+    );
     let warned = sub["warnings"].as_array().unwrap().iter().any(|w| {
         let w = w.as_str().unwrap();
         w.contains("label set `few` lacks 11 of SEAL's regression features") && w.contains("last_response_is_honest")
     });
     assert!(warned, "{}", sub["warnings"]);
     let err = seal.fails(&[&study[..], &["--labels", "few", "--features", "last_response_is_honest"]].concat());
-    assert!(err.contains("label set `few` of `hh` has no key `last_response_is_honest` (its keys: last_response_is_helpful"), "{err}");
+    assert!(
+        err.contains(
+            "label set `few` of `hh` has no key `last_response_is_honest` (its keys: last_response_is_helpful"
+        ),
+        "{err}"
+    );
     let err = seal.fails(&[&study[..], &["--labels", "few", "--gamma-rule", "last_response_is_coherent"]].concat());
     assert!(err.contains("has no key `last_response_is_coherent`"), "{err}");
 
     // As a control labeler: compared on the control features both sets hold.
     let ctl = seal.json(&[&study[..], &["--labels", "gpt", "--control-labels", "few"]].concat());
-    let rows: Vec<&str> =
-        ctl["control_labels"][0]["features"].as_array().unwrap().iter().map(|r| r["feature"].as_str().unwrap()).collect();
+    let rows: Vec<&str> = ctl["control_labels"][0]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["feature"].as_str().unwrap())
+        .collect();
     assert_eq!(rows.len(), 4, "coherent is not in `few`: {rows:?}");
     assert!(!rows.contains(&"last_response_is_coherent"));
 
@@ -705,5 +926,7 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     assert_eq!(of("gpt").len(), 19);
     let few_values = of("few");
     assert_eq!(few_values.iter().map(|v| v["key"].as_str().unwrap()).collect::<Vec<_>>(), held);
-    assert!(few_values.iter().all(|v| !v["chosen"].as_str().unwrap().is_empty() && !v["rejected"].as_str().unwrap().is_empty()));
+    assert!(few_values
+        .iter()
+        .all(|v| !v["chosen"].as_str().unwrap().is_empty() && !v["rejected"].as_str().unwrap().is_empty()));
 }

@@ -52,7 +52,10 @@ fn exported_margins(seal: &Seal, model: &str) -> HashMap<String, f64> {
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            (v["pair_id"].as_str().unwrap().to_owned(), v["chosen_score"].as_f64().unwrap() - v["rejected_score"].as_f64().unwrap())
+            (
+                v["pair_id"].as_str().unwrap().to_owned(),
+                v["chosen_score"].as_f64().unwrap() - v["rejected_score"].as_f64().unwrap(),
+            )
         })
         .collect()
 }
@@ -70,7 +73,16 @@ fn pairs_list_filters_sorts_and_pages() {
     let p = page(&format!("{api}&limit=5&offset=10"));
     assert_eq!(p.total, 2312);
     let ids: Vec<&str> = p.rows.iter().map(|r| r.pair_id.as_str()).collect();
-    assert_eq!(ids, ["harmless-base/test/10", "harmless-base/test/11", "harmless-base/test/12", "harmless-base/test/13", "harmless-base/test/14"]);
+    assert_eq!(
+        ids,
+        [
+            "harmless-base/test/10",
+            "harmless-base/test/11",
+            "harmless-base/test/12",
+            "harmless-base/test/13",
+            "harmless-base/test/14"
+        ]
+    );
     assert_eq!(p.before.as_deref(), Some("harmless-base/test/9"));
     assert_eq!(p.after.as_deref(), Some("harmless-base/test/15"));
     assert!(p.rows[0].scores.is_empty(), "no study, no scores");
@@ -237,7 +249,10 @@ fn a_pair_in_full_and_its_notes() {
     let (status, body) = post(&notes, r#"{"author": "ana""#);
     assert_eq!(status, 400, "{body}");
     assert!(serde_json::from_str::<ApiError>(&body).is_ok(), "JSON error for a broken body: {body}");
-    let (status, body) = post(&format!("{}api/datasets/hh/notes/harmless-base/test/99999", server.url), r#"{"author": "a", "text": "b"}"#);
+    let (status, body) = post(
+        &format!("{}api/datasets/hh/notes/harmless-base/test/99999", server.url),
+        r#"{"author": "a", "text": "b"}"#,
+    );
     assert_eq!(status, 404, "{body}");
     let (status, body) = get(&format!("{}api/datasets/hh/pairs/harmless-base/test/99999", server.url));
     assert_eq!(status, 404, "{body}");
@@ -271,14 +286,21 @@ fn every_documented_route_answers() {
             .filter(|p| p["in"] == "query" && p["required"] == true)
             .map(|p| if p["name"] == "dataset" { "dataset=hh" } else { "" })
             .collect();
-        let query = if path == "/api/report" { "?dataset=hh&pre=pre&post=post".to_owned() } else if required.is_empty() { String::new() } else { format!("?{}", required.join("&")) };
+        let query = if path == "/api/report" {
+            "?dataset=hh&pre=pre&post=post".to_owned()
+        } else if required.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", required.join("&"))
+        };
         let url = format!("{}{}{}", server.url.trim_end_matches('/'), concrete, query);
         if ops.get("get").is_some() {
             let (status, body) = get(&url);
             assert_eq!(status, 200, "GET {url}: {body}");
         }
         if ops.get("post").is_some() {
-            let (body, want) = if path == "/api/jobs" { (job, 202) } else { (r#"{"author": "bot", "text": "route check"}"#, 201) };
+            let (body, want) =
+                if path == "/api/jobs" { (job, 202) } else { (r#"{"author": "bot", "text": "route check"}"#, 201) };
             let (status, answer) = post(&url, body);
             assert_eq!(status, want, "POST {url}: {answer}");
         }
@@ -332,7 +354,8 @@ fn jobs_run_on_the_server_with_live_progress() {
 
     // An ingest job writes a new dataset; a missing file fails with its path in the message.
     let src = hh_rlhf_test_file();
-    let (status, body) = post(&jobs, &format!(r#"{{"kind": "ingest", "dataset": "again", "sources": [{:?}]}}"#, src.to_str().unwrap()));
+    let (status, body) =
+        post(&jobs, &format!(r#"{{"kind": "ingest", "dataset": "again", "sources": [{:?}]}}"#, src.to_str().unwrap()));
     assert_eq!(status, 202, "{body}");
     let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
     let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();

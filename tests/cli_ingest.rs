@@ -140,7 +140,15 @@ fn generic_pairs_from_jsonl_csv_and_parquet() {
     )
     .unwrap();
     let out = seal.json(&[
-        "ingest", "--dataset", "rb", "--format", "pairs", "--id-column", "id", "--subset-column", "subset",
+        "ingest",
+        "--dataset",
+        "rb",
+        "--format",
+        "pairs",
+        "--id-column",
+        "id",
+        "--subset-column",
+        "subset",
         jsonl.to_str().unwrap(),
     ]);
     assert_eq!(out["sources"][0]["n_pairs"], 2);
@@ -149,21 +157,52 @@ fn generic_pairs_from_jsonl_csv_and_parquet() {
     let csv = dir.path().join("renamed.csv");
     std::fs::write(&csv, "question,good,bad\nWhat is 2+2?,4,5\n\"Name a colour\",blue,\n").unwrap();
     let err = seal.fails(&[
-        "ingest", "--dataset", "csv", "--format", "pairs", "--prompt-column", "question", "--chosen-column", "good",
-        "--rejected-column", "bad", csv.to_str().unwrap(),
+        "ingest",
+        "--dataset",
+        "csv",
+        "--format",
+        "pairs",
+        "--prompt-column",
+        "question",
+        "--chosen-column",
+        "good",
+        "--rejected-column",
+        "bad",
+        csv.to_str().unwrap(),
     ]);
     assert!(err.contains("renamed.csv:3: field `bad`: empty text"), "{err}");
     let out = seal.json(&[
-        "ingest", "--dataset", "csv", "--format", "pairs", "--prompt-column", "question", "--chosen-column", "good",
-        "--rejected-column", "bad", "--skip-invalid", csv.to_str().unwrap(),
+        "ingest",
+        "--dataset",
+        "csv",
+        "--format",
+        "pairs",
+        "--prompt-column",
+        "question",
+        "--chosen-column",
+        "good",
+        "--rejected-column",
+        "bad",
+        "--skip-invalid",
+        csv.to_str().unwrap(),
     ]);
     assert_eq!(out["sources"][0]["n_pairs"], 1);
 
     let parquet = dir.path().join("rb.parquet");
     seal.ok(&["export", "pairs", "--dataset", "rb", "--out", parquet.to_str().unwrap()]);
     let out = seal.json(&[
-        "ingest", "--dataset", "from-parquet", "--format", "pairs", "--prompt-column", "context", "--chosen-column",
-        "chosen_response", "--rejected-column", "rejected_response", parquet.to_str().unwrap(),
+        "ingest",
+        "--dataset",
+        "from-parquet",
+        "--format",
+        "pairs",
+        "--prompt-column",
+        "context",
+        "--chosen-column",
+        "chosen_response",
+        "--rejected-column",
+        "rejected_response",
+        parquet.to_str().unwrap(),
     ]);
     assert_eq!(out["sources"][0]["n_pairs"], 2);
     let back = dir.path().join("back.jsonl");

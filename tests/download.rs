@@ -44,7 +44,12 @@ fn hh_rlhf_downloads_from_a_hub_url() {
     let hub = serve(HashMap::from([(path.to_owned(), (bytes, "application/gzip"))]));
     let seal = Seal::new();
     let out = seal.json(&[
-        "ingest", "--dataset", "hh", "--hub-url", &hub, "hf://datasets/Anthropic/hh-rlhf/harmless-base/test.jsonl.gz",
+        "ingest",
+        "--dataset",
+        "hh",
+        "--hub-url",
+        &hub,
+        "hf://datasets/Anthropic/hh-rlhf/harmless-base/test.jsonl.gz",
     ]);
     assert_eq!(out["sources"][0]["n_pairs"], 2312);
     let list = seal.json(&["datasets", "list"]);
@@ -57,12 +62,22 @@ fn hh_rlhf_downloads_from_a_hub_url() {
     seal.ok(&["export", "pairs", "--dataset", "hh2", "--out", out.to_str().unwrap()]);
     assert!(std::fs::read_to_string(&out).unwrap().contains("\"harmless-base/test/2311\""));
 
-    let err = seal.fails(&["ingest", "--dataset", "x", "--hub-url", &hub, "hf://datasets/Anthropic/hh-rlhf/nope/test.jsonl.gz"]);
+    let err = seal.fails(&[
+        "ingest",
+        "--dataset",
+        "x",
+        "--hub-url",
+        &hub,
+        "hf://datasets/Anthropic/hh-rlhf/nope/test.jsonl.gz",
+    ]);
     assert!(err.contains("/datasets/Anthropic/hh-rlhf/resolve/main/nope/test.jsonl.gz: HTTP 404"), "{err}");
-    assert!(!seal.dir.path().join("downloads").read_dir().unwrap().any(|e| {
-        let dir = e.unwrap().path();
-        dir.read_dir().unwrap().any(|f| f.unwrap().file_name().to_string_lossy().ends_with(".partial"))
-    }), "a failed download leaves no partial file");
+    assert!(
+        !seal.dir.path().join("downloads").read_dir().unwrap().any(|e| {
+            let dir = e.unwrap().path();
+            dir.read_dir().unwrap().any(|f| f.unwrap().file_name().to_string_lossy().ends_with(".partial"))
+        }),
+        "a failed download leaves no partial file"
+    );
 }
 
 #[test]
@@ -95,7 +110,14 @@ fn runtime_installs_from_a_pypi_style_index() {
     ]));
     let seal = Seal::new();
     let dest = tempfile::tempdir().unwrap();
-    let out = seal.ok(&["runtime", "install", "--dir", dest.path().to_str().unwrap(), "--index-url", &format!("{base}/simple")]);
+    let out = seal.ok(&[
+        "runtime",
+        "install",
+        "--dir",
+        dest.path().to_str().unwrap(),
+        "--index-url",
+        &format!("{base}/simple"),
+    ]);
     let installed = std::path::PathBuf::from(out.trim());
     assert_eq!(installed, dest.path().join("cpu").join("libonnxruntime.so"));
     assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(&lib).unwrap());
@@ -111,7 +133,14 @@ fn runtime_installs_from_a_pypi_style_index() {
         (bad_index.to_string().into_bytes(), "application/vnd.pypi.simple.v1+json"),
     )]));
     let dest2 = tempfile::tempdir().unwrap();
-    let err = seal.fails(&["runtime", "install", "--dir", dest2.path().to_str().unwrap(), "--index-url", &format!("{bad}/simple")]);
+    let err = seal.fails(&[
+        "runtime",
+        "install",
+        "--dir",
+        dest2.path().to_str().unwrap(),
+        "--index-url",
+        &format!("{bad}/simple"),
+    ]);
     assert!(err.contains("does not match PyPI's"), "{err}");
     assert!(!dest2.path().join("cpu").exists());
 }

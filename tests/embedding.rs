@@ -11,9 +11,15 @@ use crate::support::{fixtures, hh_rlhf_lines, init_runtime};
 fn minilm_embeddings_match_the_packages_runtime() {
     init_runtime();
     let folder = seal::config::embedder_dir();
-    assert!(folder.join("model.onnx").is_file(), "{}: run `cargo xtask setup` (seal runtime install) first", folder.display());
-    let golden: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("embeddings").join("minilm_golden.json")).unwrap()).unwrap();
+    assert!(
+        folder.join("model.onnx").is_file(),
+        "{}: run `cargo xtask setup` (seal runtime install) first",
+        folder.display()
+    );
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("embeddings").join("minilm_golden.json")).unwrap(),
+    )
+    .unwrap();
     let lines = hh_rlhf_lines();
     let cases = golden["cases"].as_array().unwrap();
     assert!(cases.len() >= 20);

@@ -51,8 +51,15 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
     std::fs::write(&samples, lines[..12].join("\n") + "\n").unwrap();
     let folder = out.path().join("pre-int8");
     let summary = seal.json(&[
-        "models", "export", hf.to_str().unwrap(), "--out", folder.to_str().unwrap(),
-        "--samples", samples.to_str().unwrap(), "--quantize", "int8",
+        "models",
+        "export",
+        hf.to_str().unwrap(),
+        "--out",
+        folder.to_str().unwrap(),
+        "--samples",
+        samples.to_str().unwrap(),
+        "--quantize",
+        "int8",
     ]);
     assert_eq!(summary["precision"], "int8", "{summary}");
     assert!(summary["max_abs_diff"].as_f64().unwrap() < 1e-4, "the fp32 graph passed parity first: {summary}");
@@ -65,7 +72,8 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
     let q = &report["quantized"];
     assert_eq!(q["pairs"], 12);
     assert_eq!(q["samples"], 24);
-    let fp32: Vec<f64> = report["parity"]["rows"].as_array().unwrap().iter().map(|r| r["torch"].as_f64().unwrap()).collect();
+    let fp32: Vec<f64> =
+        report["parity"]["rows"].as_array().unwrap().iter().map(|r| r["torch"].as_f64().unwrap()).collect();
     let int8: Vec<f64> = q["int8"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!((fp32.len(), int8.len()), (24, 24));
     let worst = fp32.iter().zip(&int8).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
@@ -94,12 +102,17 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
     drop(store);
     for i in 0..12 {
         let (c, r) = scores[&format!("harmless-base/test/{i}")];
-        assert!((c - int8[2 * i]).abs() < 1e-4 && (r - int8[2 * i + 1]).abs() < 1e-4, "pair {i}: {c} {r} vs {:?}", &int8[2 * i..2 * i + 2]);
+        assert!(
+            (c - int8[2 * i]).abs() < 1e-4 && (r - int8[2 * i + 1]).abs() < 1e-4,
+            "pair {i}: {c} {r} vs {:?}",
+            &int8[2 * i..2 * i + 2]
+        );
     }
 
     // A study on the int8 model says so in its report.
     seal.ok(&["score", "--dataset", "hh", "--model", "pre"]);
-    let study = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "pre-int8", "--features", "tokens"]);
+    let study =
+        seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "pre-int8", "--features", "tokens"]);
     let warnings = study["warnings"].as_array().unwrap();
     assert!(
         warnings.iter().any(|w| w.as_str().unwrap().starts_with("`pre-int8` runs an int8-quantized graph")),
@@ -120,8 +133,15 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
     let bad = out.path().join("bad.jsonl");
     std::fs::write(&bad, format!("{}\n{{\"chosen\": \"no tag here\", \"rejected\": \"x\"}}\n", lines[0])).unwrap();
     let err = seal.fails(&[
-        "models", "export", hf.to_str().unwrap(), "--out", out.path().join("x").to_str().unwrap(),
-        "--samples", bad.to_str().unwrap(), "--quantize", "int8",
+        "models",
+        "export",
+        hf.to_str().unwrap(),
+        "--out",
+        out.path().join("x").to_str().unwrap(),
+        "--samples",
+        bad.to_str().unwrap(),
+        "--quantize",
+        "int8",
     ]);
     assert!(err.contains("bad.jsonl:2") && err.contains("Assistant:"), "{err}");
 }

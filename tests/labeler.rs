@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use crate::support::Seal;
 
-
 /// The labels the fake labeler gives a text: `is_helpful` iff the transcript has an even
 /// number of bytes, sentiment from its length mod 3; everything else fixed.
 fn labels_for(text: &str) -> serde_json::Map<String, Value> {
@@ -128,8 +127,20 @@ fn dataset(seal: &Seal) -> HashMap<(String, String), String> {
 fn label_cmd(seal: &Seal, url: &str, name: &str, model: &str, extra: &[&str]) -> std::process::Command {
     let mut c = seal.cmd();
     c.env("OPENAI_API_KEY", "test-key").env_remove("OPENAI_BASE_URL").args([
-        "--json", "label", "--dataset", "d", "--name", name, "--model", model, "--base-url", url, "--timeout", "1",
-        "--retry-delay", "0.01",
+        "--json",
+        "label",
+        "--dataset",
+        "d",
+        "--name",
+        name,
+        "--model",
+        model,
+        "--base-url",
+        url,
+        "--timeout",
+        "1",
+        "--retry-delay",
+        "0.01",
     ]);
     c.args(extra);
     c
@@ -152,7 +163,8 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
     assert_eq!((e["texts"].as_u64(), e["cached"].as_u64(), e["to_send"].as_u64()), (Some(12), Some(0), Some(12)));
     assert!(e["prompt_tokens"].as_u64().unwrap() > 12 * 300, "the prompt alone is a few hundred tokens: {e}");
     assert!(e["cost_usd"].is_null());
-    let e = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate", "--price-in", "1", "--price-out", "2"]));
+    let e =
+        run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate", "--price-in", "1", "--price-out", "2"]));
     let cost = e["cost_usd"].as_f64().unwrap();
     let want = (e["prompt_tokens"].as_f64().unwrap() + 2.0 * e["completion_tokens"].as_f64().unwrap()) / 1e6;
     assert!((cost - want).abs() < 1e-12);
@@ -200,7 +212,8 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
     // The label set holds what the labeler said, per text.
     let out = seal.dir.path().join("lm.jsonl");
     seal.ok(&["labels", "export", "--dataset", "d", "--name", "lm", "--out", out.to_str().unwrap()]);
-    let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 10);
     for r in &rows {
         let text = &texts[&(r["pair_id"].as_str().unwrap().to_owned(), r["side"].as_str().unwrap().to_owned())];
@@ -234,7 +247,10 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
     let full = run_json(label_cmd(&seal, &url, "lm", "other-model", &["--estimate"]));
     assert_eq!(full["to_send"], 12);
     let tokens = |v: &Value, k: &str| v[k].as_u64().unwrap();
-    assert!(tokens(&few, "prompt_tokens") + 12 * 200 < tokens(&full, "prompt_tokens"), "two keys' descriptions, not nineteen: {few} vs {full}");
+    assert!(
+        tokens(&few, "prompt_tokens") + 12 * 200 < tokens(&full, "prompt_tokens"),
+        "two keys' descriptions, not nineteen: {few} vs {full}"
+    );
     assert!(tokens(&few, "completion_tokens") * 4 < tokens(&full, "completion_tokens"), "{few} vs {full}");
     let s = run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--yes"][..], &keys].concat()));
     assert_eq!((s["n_labelled"].as_u64(), s["n_failed"].as_u64()), (Some(10), Some(2)), "{s}");
@@ -314,7 +330,8 @@ fn batch_api_files_round_trip_through_the_cache() {
         let (side, pair) = id.split_once(':').unwrap();
         let text = &texts[&(pair.to_owned(), side.to_owned())];
         if i == 0 {
-            results.push(json!({"custom_id": id, "response": null, "error": {"code": "server_error", "message": "boom"}}));
+            results
+                .push(json!({"custom_id": id, "response": null, "error": {"code": "server_error", "message": "boom"}}));
             continue;
         }
         let content = Value::Object(labels_for(text)).to_string();
@@ -337,8 +354,18 @@ fn batch_api_files_round_trip_through_the_cache() {
     assert_eq!(s["requests_sent"], 0);
 
     // A result line that is not one of this job's texts is an error naming the line.
-    std::fs::write(&results_file, "{\"custom_id\": \"chosen:nope\", \"response\": {\"status_code\": 200, \"body\": {}}}\n").unwrap();
-    let mut c = label_cmd(&seal, unreachable, "batch", "gpt-4-turbo-2024-04-09", &["--yes", "--batch-import", results_file.to_str().unwrap()]);
+    std::fs::write(
+        &results_file,
+        "{\"custom_id\": \"chosen:nope\", \"response\": {\"status_code\": 200, \"body\": {}}}\n",
+    )
+    .unwrap();
+    let mut c = label_cmd(
+        &seal,
+        unreachable,
+        "batch",
+        "gpt-4-turbo-2024-04-09",
+        &["--yes", "--batch-import", results_file.to_str().unwrap()],
+    );
     let out = c.output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

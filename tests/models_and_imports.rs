@@ -15,7 +15,15 @@ fn models_are_registered_with_hashes_and_graph_inputs() {
 
     let err = seal.fails(&["models", "add", "--name", "pre", fixture_model("post").to_str().unwrap()]);
     assert!(err.contains("a model named `pre` exists"), "{err}");
-    seal.ok(&["models", "add", "--name", "post", "--truncation", "context-left", fixture_model("post").to_str().unwrap()]);
+    seal.ok(&[
+        "models",
+        "add",
+        "--name",
+        "post",
+        "--truncation",
+        "context-left",
+        fixture_model("post").to_str().unwrap(),
+    ]);
     let list = seal.json(&["models", "list"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
     assert_eq!(list[1]["truncation"], "context-left");
@@ -53,7 +61,13 @@ fn imported_scores_become_a_model_and_export_back() {
     let mut text = String::from("pair_id,chosen_score,rejected_score\n");
     for i in 0..2312 {
         // chosen wins on even lines, rejected on odd ones, a tie every 100th.
-        let (c, r) = if i % 100 == 0 { (0.5, 0.5) } else if i % 2 == 0 { (1.0, 0.0) } else { (0.0, 1.0) };
+        let (c, r) = if i % 100 == 0 {
+            (0.5, 0.5)
+        } else if i % 2 == 0 {
+            (1.0, 0.0)
+        } else {
+            (0.0, 1.0)
+        };
         text.push_str(&format!("harmless-base/test/{i},{c},{r}\n"));
     }
     std::fs::write(&csv, &text).unwrap();
@@ -82,7 +96,8 @@ fn imported_scores_become_a_model_and_export_back() {
 
     for ext in ["csv", "jsonl", "parquet"] {
         let out = dir.path().join(format!("out.{ext}"));
-        let r = seal.json(&["export", "scores", "--dataset", "hh", "--model", "elsewhere", "--out", out.to_str().unwrap()]);
+        let r =
+            seal.json(&["export", "scores", "--dataset", "hh", "--model", "elsewhere", "--out", out.to_str().unwrap()]);
         assert_eq!(r["rows"], 2312);
     }
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("out.jsonl"))

@@ -47,8 +47,12 @@ fn exported(seal: &Seal, what: &str, dataset: &str, model: Option<&str>) -> Hash
         .collect()
 }
 
-const CLOSINGS: [&str; 4] =
-    ["I hope this helps!", "Let me know if you have any other questions.", "Feel free to ask if anything is unclear.", "Happy to help further if you need it."];
+const CLOSINGS: [&str; 4] = [
+    "I hope this helps!",
+    "Let me know if you have any other questions.",
+    "Feel free to ask if anything is unclear.",
+    "Happy to help further if you need it.",
+];
 
 #[test]
 fn perturbed_variants_are_scored_and_analysed_for_robustness() {
@@ -72,7 +76,8 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
             assert_eq!(v[k], o[k], "{id}: {k}");
         }
         let (orig, new) = (o["rejected_response"].as_str().unwrap(), v["rejected_response"].as_str().unwrap());
-        let added = new.strip_prefix(orig.trim_end()).unwrap_or_else(|| panic!("{id}: {new:?} does not extend {orig:?}"));
+        let added =
+            new.strip_prefix(orig.trim_end()).unwrap_or_else(|| panic!("{id}: {new:?} does not extend {orig:?}"));
         assert!(CLOSINGS.iter().any(|c| added == format!(" {c}")), "{id}: added {added:?}");
     }
 
@@ -89,7 +94,10 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     assert_eq!(again["similarity"]["embedded_now"], 0, "similarities are not computed twice");
     let list = seal.json(&["variants", "list", "--dataset", "hh"]);
     assert_eq!(list[0]["name"], "polite-closing");
-    assert_eq!((list[0]["kind"].as_str(), list[0]["sides"].as_str(), list[0]["n_pairs"].as_u64()), (Some("perturbation"), Some("rejected"), Some(n as u64)));
+    assert_eq!(
+        (list[0]["kind"].as_str(), list[0]["sides"].as_str(), list[0]["n_pairs"].as_u64()),
+        (Some("perturbation"), Some("rejected"), Some(n as u64))
+    );
     let err = seal.fails(&["rewrite", "--dataset", "hh", "--perturbation", "sarcasm"]);
     assert!(err.contains("--perturbation \"sarcasm\"") && err.contains("polite-closing"), "{err}");
 
@@ -118,7 +126,8 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
         for (id, a) in &after {
             let b = &before[id];
             let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
-            let (bc, br, ac, ar) = (f(b, "chosen_score"), f(b, "rejected_score"), f(a, "chosen_score"), f(a, "rejected_score"));
+            let (bc, br, ac, ar) =
+                (f(b, "chosen_score"), f(b, "rejected_score"), f(a, "chosen_score"), f(a, "rejected_score"));
             ok_before += u64::from(bc > br);
             ok_after += u64::from(ac > ar);
             mis += u64::from(bc > br && ac <= ar);
@@ -129,7 +138,10 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
         }
         assert_eq!(m["became_misaligned"], mis, "{model}");
         assert_eq!(m["became_aligned"], ali, "{model}");
-        assert_eq!((m["aligned_original"].as_u64(), m["aligned_rewritten"].as_u64()), (Some(ok_before), Some(ok_after)));
+        assert_eq!(
+            (m["aligned_original"].as_u64(), m["aligned_rewritten"].as_u64()),
+            (Some(ok_before), Some(ok_after))
+        );
         let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
         let close = |a: &Value, b: f64| assert!((a.as_f64().unwrap() - b).abs() < 1e-9, "{model}: {a} vs {b}");
         close(&m["rejected_shift"]["mean"], mean(&rej_shift));
@@ -205,7 +217,9 @@ fn synthetic_labels(id: &str, side: &str, variant: bool) -> [i64; 4] {
 fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
     let original = exported(seal, "pairs", "hh", None);
     let keys = "is_helpful,is_coherent,is_eloquent,last_response_sentiment";
-    for (dataset, ids, is_variant) in [("hh", original.keys().collect::<Vec<_>>(), false), ("hh@polite-closing", variant.keys().collect(), true)] {
+    for (dataset, ids, is_variant) in
+        [("hh", original.keys().collect::<Vec<_>>(), false), ("hh@polite-closing", variant.keys().collect(), true)]
+    {
         let mut lines = Vec::new();
         for id in ids {
             for side in ["chosen", "rejected"] {
@@ -232,7 +246,8 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
     let features = [("helpful", 0), ("coherent", 1), ("eloquent", 2), ("sentiment", 3)];
     let mut ids: Vec<&String> = variant.keys().collect();
     ids.sort_by_key(|id| id.rsplit('/').next().unwrap().parse::<u32>().unwrap());
-    let delta = |id: &str, side: &str, f: usize| synthetic_labels(id, side, false)[f] - synthetic_labels(id, side, true)[f];
+    let delta =
+        |id: &str, side: &str, f: usize| synthetic_labels(id, side, false)[f] - synthetic_labels(id, side, true)[f];
     let counts = flips["counts"].as_array().unwrap();
     assert_eq!(counts.len(), 8, "four features the set holds (not harmless), two sides: {counts:?}");
     for (name, f) in features {
@@ -246,7 +261,10 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
             assert_eq!(got["levels"], Value::Array(want), "{name} {side}");
         }
     }
-    assert!(counts.iter().any(|c| c["feature"] == "coherent" && c["levels"].as_array().unwrap().len() == 3), "flips both ways occur");
+    assert!(
+        counts.iter().any(|c| c["feature"] == "coherent" && c["levels"].as_array().unwrap().len() == 3),
+        "flips both ways occur"
+    );
 
     // π: the post-D model's became_misaligned on the flip indicators, as `flip_lpm` fits it
     // (checked against statsmodels in tests/analysis.rs) on data rebuilt here.
@@ -257,7 +275,9 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
         .iter()
         .map(|id| {
             let (b, a) = (&before[*id], &after[*id]);
-            f64::from(u8::from(f(b, "chosen_score") > f(b, "rejected_score") && f(a, "chosen_score") <= f(a, "rejected_score")))
+            f64::from(u8::from(
+                f(b, "chosen_score") > f(b, "rejected_score") && f(a, "chosen_score") <= f(a, "rejected_score"),
+            ))
         })
         .collect();
     let mut regressors = Vec::new();
@@ -344,14 +364,29 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
     let run = |extra: &[&str]| -> Value {
         let mut c = seal.cmd();
         c.env("OPENAI_API_KEY", "k").env_remove("OPENAI_BASE_URL").args([
-            "--json", "rewrite", "--dataset", "d", "--name", "llm", "--model", "m", "--base-url", &url, "--timeout", "2",
+            "--json",
+            "rewrite",
+            "--dataset",
+            "d",
+            "--name",
+            "llm",
+            "--model",
+            "m",
+            "--base-url",
+            &url,
+            "--timeout",
+            "2",
             "--no-similarity",
         ]);
         c.args(extra);
         let out = c.output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        if v.get("rewrite").is_some() { v["rewrite"].clone() } else { v }
+        if v.get("rewrite").is_some() {
+            v["rewrite"].clone()
+        } else {
+            v
+        }
     };
     let e = run(&["--estimate"]);
     assert_eq!((e["texts"].as_u64(), e["to_send"].as_u64()), (Some(10), Some(10)));
@@ -379,7 +414,10 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
     // Rerun: every answer from the cache, nothing sent, nothing changed.
     let before = fake.received.load(Ordering::SeqCst);
     let s = run(&["--yes"]);
-    assert_eq!((s["outcome"].as_str(), s["requests_sent"].as_u64(), s["cached_answers"].as_u64()), (Some("unchanged"), Some(0), Some(7)));
+    assert_eq!(
+        (s["outcome"].as_str(), s["requests_sent"].as_u64(), s["cached_answers"].as_u64()),
+        (Some("unchanged"), Some(0), Some(7))
+    );
     assert_eq!(fake.received.load(Ordering::SeqCst), before);
     assert_eq!(run(&["--estimate"])["to_send"], 3, "the rejected texts of refused pairs were never sent");
 }
@@ -391,8 +429,20 @@ fn a_killed_rewrite_resumes_without_asking_twice_or_storing_half() {
     let cmd = || {
         let mut c = seal.cmd();
         c.env("OPENAI_API_KEY", "k").env_remove("OPENAI_BASE_URL").args([
-            "--json", "rewrite", "--dataset", "d", "--name", "slow", "--model", "slow-model", "--base-url", &url,
-            "--concurrency", "1", "--no-similarity", "--yes",
+            "--json",
+            "rewrite",
+            "--dataset",
+            "d",
+            "--name",
+            "slow",
+            "--model",
+            "slow-model",
+            "--base-url",
+            &url,
+            "--concurrency",
+            "1",
+            "--no-similarity",
+            "--yes",
         ]);
         c
     };

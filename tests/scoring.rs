@@ -60,9 +60,14 @@ fn tokenization_matches_transformers() {
     for (k, p) in r["pairs"].as_array().unwrap().iter().enumerate() {
         for (j, side) in ["chosen", "rejected"].iter().enumerate() {
             let (e, n, truncated) = &enc[2 * k + j];
-            let ids: Vec<u32> = p[format!("{side}_input_ids")].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-            let types: Vec<u32> =
-                p[format!("{side}_token_type_ids")].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+            let ids: Vec<u32> =
+                p[format!("{side}_input_ids")].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+            let types: Vec<u32> = p[format!("{side}_token_type_ids")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
             assert_eq!(e.get_ids(), &ids[..], "{} {side} ids", p["pair_id"]);
             assert_eq!(e.get_type_ids(), &types[..], "{} {side} segment ids", p["pair_id"]);
             assert_eq!(*n as usize, ids.len());
@@ -86,8 +91,11 @@ fn padding_in_mixed_length_batches_does_not_change_scores() {
     for model in ["pre", "post"] {
         let single = score_all(model, ScoreOptions { max_batch: 1, ..ScoreOptions::default() }, &texts);
         // A budget that forces long and short texts together, so most rows are padded.
-        let batched =
-            score_all(model, ScoreOptions { max_batch: 16, batch_tokens: 16 * 1600, ..ScoreOptions::default() }, &texts);
+        let batched = score_all(
+            model,
+            ScoreOptions { max_batch: 16, batch_tokens: 16 * 1600, ..ScoreOptions::default() },
+            &texts,
+        );
         assert_close(&batched, &expected(&r, model), 1e-4, model);
         assert_close(&batched, &single, 1e-5, "batched vs single");
     }
@@ -129,9 +137,10 @@ fn longest_first_needs_a_max_length() {
     for f in ["model.onnx", "tokenizer.json"] {
         std::fs::copy(fixture_model("pre").join(f), dir.path().join(f)).unwrap();
     }
-    let err = RewardModel::load(dir.path(), ScoreOptions { truncation: Truncation::LongestFirst, ..ScoreOptions::default() })
-        .err()
-        .unwrap()
-        .to_string();
+    let err =
+        RewardModel::load(dir.path(), ScoreOptions { truncation: Truncation::LongestFirst, ..ScoreOptions::default() })
+            .err()
+            .unwrap()
+            .to_string();
     assert!(err.contains("needs a maximum length"), "{err}");
 }

@@ -50,7 +50,11 @@ impl Seal {
     /// Runs `seal ARGS`, asserting failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out: Output = self.cmd().args(args).output().unwrap();
-        assert!(!out.status.success(), "seal {args:?} should have failed; stdout:\n{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "seal {args:?} should have failed; stdout:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 
@@ -110,10 +114,12 @@ where
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/v1/chat/completions", web::post().to(handler.clone())))
-                .workers(4)
-                .bind(("127.0.0.1", 0))
-                .unwrap();
+            let server = HttpServer::new(move || {
+                App::new().app_data(data.clone()).route("/v1/chat/completions", web::post().to(handler.clone()))
+            })
+            .workers(4)
+            .bind(("127.0.0.1", 0))
+            .unwrap();
             tx.send(server.addrs()[0]).unwrap();
             server.run().await.unwrap();
         });
@@ -130,6 +136,16 @@ pub fn study_fixture() -> Seal {
     seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
     seal.ok(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_pre.csv")]);
     seal.ok(&["scores", "import", "--dataset", "hh", "--model", "post", &p("scores_post.csv")]);
-    seal.ok(&["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")]);
+    seal.ok(&[
+        "labels",
+        "import",
+        "--dataset",
+        "hh",
+        "--name",
+        "gpt",
+        "--labeler",
+        "synthetic",
+        &p("labels_gpt.jsonl"),
+    ]);
     seal
 }

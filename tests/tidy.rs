@@ -34,7 +34,10 @@ fn heavy_dependencies_stay_in_their_module() {
         for (needle, home) in rules {
             let uses = text.lines().any(|l| {
                 let l = l.trim_start();
-                !l.starts_with("//") && (l.contains(&format!("use {needle}")) || l.contains(&format!("{needle}::")) || l.contains(&format!(" {needle}")) && l.starts_with("use "))
+                !l.starts_with("//")
+                    && (l.contains(&format!("use {needle}"))
+                        || l.contains(&format!("{needle}::"))
+                        || l.contains(&format!(" {needle}")) && l.starts_with("use "))
             });
             assert!(!uses || file.starts_with(home), "{file} names `{needle}`, which belongs to {home}");
         }

@@ -77,7 +77,11 @@ async fn shot(c: &Client, name: &str) {
 }
 
 async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"))
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
 }
 
 async fn text(c: &Client, css: &str) -> String {
@@ -106,16 +110,41 @@ fn api_page(url: &str) -> PairPage {
 
 #[test]
 fn the_app_in_a_real_browser() {
-    assert!(crate::support::root().join("dist").join("index.html").is_file(), "run `cargo xtask dist` first (cargo xtask test does)");
+    assert!(
+        crate::support::root().join("dist").join("index.html").is_file(),
+        "run `cargo xtask dist` first (cargo xtask test does)"
+    );
     let seal = crate::support::study_fixture();
     let dir = fixtures().join("analysis").join("study");
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
-    let with_control =
-        seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--control-labels", "control"]);
+    let with_control = seal.json(&[
+        "analyze",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--labels",
+        "gpt",
+        "--control-labels",
+        "control",
+    ]);
     // A rewritten variant (lower-case chosen responses of 200 pairs) whose imported scores
     // lower every third chosen score: the robustness section has something to show.
-    seal.ok(&["rewrite", "--dataset", "hh", "--perturbation", "lowercase", "--sides", "chosen", "--sample", "200", "--no-similarity"]);
+    seal.ok(&[
+        "rewrite",
+        "--dataset",
+        "hh",
+        "--perturbation",
+        "lowercase",
+        "--sides",
+        "chosen",
+        "--sample",
+        "200",
+        "--no-similarity",
+    ]);
     let exported = seal.dir.path().join("variant.jsonl");
     seal.ok(&["export", "pairs", "--dataset", "hh@lowercase", "--out", exported.to_str().unwrap()]);
     let variant_ids: std::collections::HashSet<String> = std::fs::read_to_string(&exported)
@@ -154,15 +183,30 @@ fn the_app_in_a_real_browser() {
         // Overview: every figure drawn, one link per coefficient.
         c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt")).await.unwrap();
         wait_for(&c, "#imprint-chart svg").await;
-        for id in ["accuracy-chart", "mosaic-pre", "mosaic-post", "shift-chart", "misalignment-chart", "polar-phi-pre", "polar-phi-post", "polar-theta", "scores2d-pre", "scores2d-post"] {
+        for id in [
+            "accuracy-chart",
+            "mosaic-pre",
+            "mosaic-post",
+            "shift-chart",
+            "misalignment-chart",
+            "polar-phi-pre",
+            "polar-phi-post",
+            "polar-theta",
+            "scores2d-pre",
+            "scores2d-post",
+        ] {
             let svg = wait_for(&c, &format!("#{id} svg")).await;
             let html = svg.html(false).await.unwrap();
             assert!(html.len() > 2000, "#{id} draws something: {} bytes", html.len());
         }
-        let fe: Vec<&Value> = report["imprint"].as_array().unwrap().iter().filter(|r| r["variant"] == "pair_fe").collect();
+        let fe: Vec<&Value> =
+            report["imprint"].as_array().unwrap().iter().filter(|r| r["variant"] == "pair_fe").collect();
         let hits = c.find_all(Locator::Css("#imprint-chart a.hit")).await.unwrap();
         assert_eq!(hits.len(), fe.len(), "one link per pair-FE coefficient");
-        assert_eq!(text(&c, "#regimes a[data-slice=resisted]").await.split_whitespace().next().unwrap(), report["regimes"]["resisted"]["n"].to_string());
+        assert_eq!(
+            text(&c, "#regimes a[data-slice=resisted]").await.split_whitespace().next().unwrap(),
+            report["regimes"]["resisted"]["n"].to_string()
+        );
         c.find(Locator::Id("variant-pooled")).await.unwrap().click().await.unwrap();
         let pooled = report["imprint"].as_array().unwrap().iter().filter(|r| r["variant"] == "pooled").count();
         let t0 = Instant::now();
@@ -189,12 +233,18 @@ fn the_app_in_a_real_browser() {
         // Robustness: the margin-shift chart (one link per model and variant) and the table, as
         // the report has them; the same on the page of its own.
         let rob = &report["robustness"][0];
-        for page in [format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt"), format!("{base}/robustness?dataset=hh&pre=pre&post=post&labels=gpt")] {
+        for page in [
+            format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt"),
+            format!("{base}/robustness?dataset=hh&pre=pre&post=post&labels=gpt"),
+        ] {
             c.goto(&page).await.unwrap();
             wait_for(&c, "#robustness-shift-chart svg").await;
             assert_eq!(c.find_all(Locator::Css("#robustness-shift-chart a.hit")).await.unwrap().len(), 2);
             let mis = futures_text(&c, "table.robustness[data-variant=lowercase] td.became-misaligned").await;
-            assert_eq!(mis, [rob["models"][0]["became_misaligned"].to_string(), rob["models"][1]["became_misaligned"].to_string()]);
+            assert_eq!(
+                mis,
+                [rob["models"][0]["became_misaligned"].to_string(), rob["models"][1]["became_misaligned"].to_string()]
+            );
         }
         shot(&c, "1c-robustness").await;
         c.find(Locator::Css("table.robustness caption a")).await.unwrap().click().await.unwrap();
@@ -233,9 +283,13 @@ fn the_app_in_a_real_browser() {
             assert!(t0.elapsed() < Duration::from_secs(10), "next is enabled once neighbours load");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        c.perform_actions(KeyActions::new("keys".into()).then(KeyAction::Down { value: Key::Right.into() }).then(KeyAction::Up { value: Key::Right.into() }))
-            .await
-            .unwrap();
+        c.perform_actions(
+            KeyActions::new("keys".into())
+                .then(KeyAction::Down { value: Key::Right.into() })
+                .then(KeyAction::Up { value: Key::Right.into() }),
+        )
+        .await
+        .unwrap();
         wait_title(&c, &listed[1]).await;
 
         // The permalink in a fresh browser.
@@ -246,11 +300,14 @@ fn the_app_in_a_real_browser() {
         fresh.close().await.unwrap();
 
         // A filtered, sorted list survives a reload.
-        let filtered = format!("{base}/pairs?dataset=hh&pre=pre&post=post&labels=gpt&regime=resisted&sort=post_margin&dir=desc");
+        let filtered =
+            format!("{base}/pairs?dataset=hh&pre=pre&post=post&labels=gpt&regime=resisted&sort=post_margin&dir=desc");
         c.goto(&filtered).await.unwrap();
         wait_for(&c, "#pairs-table").await;
         let before = futures_text(&c, "#pairs-table a.pair-link").await;
-        let want = api_page(&format!("{base}/api/pairs?dataset=hh&pre=pre&post=post&labels=gpt&regime=resisted&sort=post_margin&dir=desc"));
+        let want = api_page(&format!(
+            "{base}/api/pairs?dataset=hh&pre=pre&post=post&labels=gpt&regime=resisted&sort=post_margin&dir=desc"
+        ));
         assert_eq!(before, want.rows.iter().map(|r| r.pair_id.clone()).collect::<Vec<_>>());
         c.refresh().await.unwrap();
         wait_for(&c, "#pairs-table").await;

@@ -309,7 +309,11 @@ pub fn run(cli: Cli) -> Result<()> {
                         summary.dataset,
                         s.n_pairs,
                         s.n_rejected,
-                        if s.scores_invalidated > 0 { format!(", {} stale scores deleted", s.scores_invalidated) } else { String::new() },
+                        if s.scores_invalidated > 0 {
+                            format!(", {} stale scores deleted", s.scores_invalidated)
+                        } else {
+                            String::new()
+                        },
                         s.seconds
                     );
                 }
@@ -326,7 +330,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("{:<28} {:<8} {:>9} {:>9}  sources", "dataset", "format", "pairs", "rejected");
                 for d in list {
                     let sources: Vec<String> = d.sources.iter().map(|s| s.uri.clone()).collect();
-                    println!("{:<28} {:<8} {:>9} {:>9}  {}", d.name, d.format, d.n_pairs, d.n_rejected, sources.join(", "));
+                    println!(
+                        "{:<28} {:<8} {:>9} {:>9}  {}",
+                        d.name,
+                        d.format,
+                        d.n_pairs,
+                        d.n_rejected,
+                        sources.join(", ")
+                    );
                 }
             }
         }
@@ -374,7 +385,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     info.onnx_sha256.as_deref().unwrap_or("-")
                 );
                 if info.precision.as_deref() == Some("int8") {
-                    println!("note: `{}` runs an int8 graph; its scores are not the fp32 scores SEAL computes", info.name);
+                    println!(
+                        "note: `{}` runs an int8 graph; its scores are not the fp32 scores SEAL computes",
+                        info.name
+                    );
                 }
             }
         }
@@ -438,7 +452,10 @@ pub fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&acc)?);
             } else {
-                println!("imported {n} scores as model `{model}` on `{dataset}`; accuracy {:.2} %", acc.accuracy * 100.0);
+                println!(
+                    "imported {n} scores as model `{model}` on `{dataset}`; accuracy {:.2} %",
+                    acc.accuracy * 100.0
+                );
             }
         }
         Command::Score(a) => {
@@ -553,7 +570,11 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
             }
             Progress::Pairs(n) => bar.inc(n),
             Progress::Committed { done, todo } => {
-                if !tty && (done == todo || last_line.elapsed() >= Duration::from_secs(1) || done <= job.commit_every as u64) {
+                if !tty
+                    && (done == todo
+                        || last_line.elapsed() >= Duration::from_secs(1)
+                        || done <= job.commit_every as u64)
+                {
                     eprintln!("committed {done}/{todo} pairs");
                     last_line = Instant::now();
                 }
@@ -562,7 +583,10 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
         })?;
         if !quiet {
             if summary.scored_now == 0 {
-                println!("`{model}` already scored all {} pairs of `{}`; nothing to do", summary.total_pairs, summary.dataset);
+                println!(
+                    "`{model}` already scored all {} pairs of `{}`; nothing to do",
+                    summary.total_pairs, summary.dataset
+                );
             } else {
                 let acc = pipeline::accuracy(store, &a.dataset, model)?;
                 println!(

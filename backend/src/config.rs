@@ -11,9 +11,7 @@ pub struct DataDir(pub PathBuf);
 impl DataDir {
     /// `--data-dir` / `SEAL_DATA_DIR`, else the user's data directory (`~/.local/share/seal-lab`).
     pub fn resolve(explicit: Option<PathBuf>) -> DataDir {
-        DataDir(explicit.unwrap_or_else(|| {
-            dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("seal-lab")
-        }))
+        DataDir(explicit.unwrap_or_else(|| dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("seal-lab")))
     }
 
     pub fn store_file(&self) -> PathBuf {

@@ -117,7 +117,9 @@ pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
     };
     crate::cli::score(&mut store, data, &args, false)?;
     if test_models {
-        println!("NOTE: these accuracies come from generated TEST models (the hub was unreachable), not real reward models.");
+        println!(
+            "NOTE: these accuracies come from generated TEST models (the hub was unreachable), not real reward models."
+        );
     }
     if a.no_serve {
         return Ok(());

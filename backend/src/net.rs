@@ -59,7 +59,8 @@ pub fn download_fresh(url: &str, cache_dir: &Path) -> Result<PathBuf> {
 fn download(url: &str, cache_dir: &Path, fresh: bool) -> Result<PathBuf> {
     let key = hex::encode(&Sha256::digest(url.as_bytes())[..8]);
     let name = url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download");
-    let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
     let dir = cache_dir.join(key);
     let dest = dir.join(&name);
     if dest.is_file() && !fresh {

@@ -25,9 +25,9 @@ fn requirements() -> Vec<String> {
 
 /// `SEAL_PYTHON_ENV`, else `~/.cache/seal-lab/export-env`.
 pub fn env_dir() -> PathBuf {
-    std::env::var_os("SEAL_PYTHON_ENV").map(PathBuf::from).unwrap_or_else(|| {
-        dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".")).join("seal-lab").join("export-env")
-    })
+    std::env::var_os("SEAL_PYTHON_ENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".")).join("seal-lab").join("export-env"))
 }
 
 fn python_in(env: &Path) -> PathBuf {
@@ -80,7 +80,12 @@ pub enum Quantize {
 }
 
 /// Runs the export script: `source` is a Hugging Face id or a local folder.
-pub fn export(source: &str, out: &Path, samples: Option<&Path>, quantize: Option<Quantize>) -> Result<serde_json::Value> {
+pub fn export(
+    source: &str,
+    out: &Path,
+    samples: Option<&Path>,
+    quantize: Option<Quantize>,
+) -> Result<serde_json::Value> {
     let python = ensure()?;
     let script = env_dir().join("seal_export.py");
     if std::fs::read_to_string(&script).ok().as_deref() != Some(EXPORT_SCRIPT) {

@@ -124,7 +124,8 @@ pub fn install_embedder(root: &Path, index_url: &str) -> Result<PathBuf> {
         if actual != sha256 {
             bail!("{url}: sha256 {actual} is not the pinned {sha256}");
         }
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).with_context(|| format!("reading {filename}"))?;
+        let mut archive =
+            zip::ZipArchive::new(std::io::Cursor::new(bytes)).with_context(|| format!("reading {filename}"))?;
         let mut entry = archive.by_name(member).with_context(|| format!("{filename} holds no {member}"))?;
         let mut data = Vec::new();
         entry.read_to_end(&mut data)?;
@@ -156,6 +157,8 @@ fn platform_tag() -> Result<(&'static str, &'static str)> {
         ("linux", "x86_64") => ("manylinux", "x86_64"),
         ("linux", "aarch64") => ("manylinux", "aarch64"),
         ("macos", "aarch64") => ("macosx", "arm64"),
-        (os, arch) => bail!("no ONNX Runtime wheel is known for {os}/{arch}; set SEAL_ORT_DYLIB to a libonnxruntime you have"),
+        (os, arch) => {
+            bail!("no ONNX Runtime wheel is known for {os}/{arch}; set SEAL_ORT_DYLIB to a libonnxruntime you have")
+        }
     })
 }

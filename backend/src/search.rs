@@ -98,13 +98,15 @@ impl TextIndex {
         std::fs::create_dir_all(&building).with_context(|| format!("create {}", building.display()))?;
         {
             let (schema, fields) = schema();
-            let index = Index::create_in_dir(&building, schema).with_context(|| format!("create index in {}", building.display()))?;
+            let index = Index::create_in_dir(&building, schema)
+                .with_context(|| format!("create index in {}", building.display()))?;
             fill(store, dataset, &index, &fields)?;
         }
         if done.exists() {
             std::fs::remove_dir_all(&done).with_context(|| format!("remove {}", done.display()))?;
         }
-        std::fs::rename(&building, &done).with_context(|| format!("move {} to {}", building.display(), done.display()))?;
+        std::fs::rename(&building, &done)
+            .with_context(|| format!("move {} to {}", building.display(), done.display()))?;
         // Older builds (and leftovers of killed ones) of this dataset.
         for old in std::fs::read_dir(&dir).with_context(|| format!("list {}", dir.display()))? {
             let old = old?.path();
@@ -133,7 +135,8 @@ impl TextIndex {
     /// Positions (in dataset order) of the pairs that match `query`, ascending.
     pub fn search(&self, query: &str) -> Result<Vec<usize>> {
         // One field only, so no `field:` syntax: a pasted "Human: …" searches its words.
-        let parsed = self.parser.parse_query(&query.replace(':', " ")).map_err(|e| anyhow!(QueryError(e.to_string())))?;
+        let parsed =
+            self.parser.parse_query(&query.replace(':', " ")).map_err(|e| anyhow!(QueryError(e.to_string())))?;
         let searcher = self.reader.searcher();
         let hits = searcher.search(&parsed, &DocSetCollector)?;
         let columns = searcher

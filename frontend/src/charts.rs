@@ -112,8 +112,10 @@ pub fn coef_plot(width: u32, x_desc: &str, coefs: &[Coef], series: &[(&str, RGBC
     const BAND: u32 = 40;
     let height = (70 + BAND + row_h * cats.len().max(1) as u32).max(150 + BAND);
     draw(width, height, |root| {
-        let finite: Vec<f64> = coefs.iter().flat_map(|c| [c.low, c.high, c.estimate]).filter(|v| v.is_finite()).chain([0.0]).collect();
-        let (mut lo, mut hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let finite: Vec<f64> =
+            coefs.iter().flat_map(|c| [c.low, c.high, c.estimate]).filter(|v| v.is_finite()).chain([0.0]).collect();
+        let (mut lo, mut hi) =
+            finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
         let pad = ((hi - lo) * 0.06).max(1e-9);
         lo -= pad;
         hi += pad;
@@ -137,7 +139,9 @@ pub fn coef_plot(width: u32, x_desc: &str, coefs: &[Coef], series: &[(&str, RGBC
             .label_style((FONT, 12))
             .draw()
             .map_err(err)?;
-        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (0.0, n)], INK.stroke_width(1)))).map_err(err)?;
+        chart
+            .draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (0.0, n)], INK.stroke_width(1))))
+            .map_err(err)?;
         let y_of = |c: &Coef| {
             let k = cats.iter().position(|x| *x == c.category).unwrap_or(0) as f64;
             let s = series.len().max(1) as f64;
@@ -150,13 +154,22 @@ pub fn coef_plot(width: u32, x_desc: &str, coefs: &[Coef], series: &[(&str, RGBC
             let y = y_of(c);
             if c.low.is_finite() && c.high.is_finite() {
                 chart
-                    .draw_series(std::iter::once(ErrorBar::new_horizontal(y, c.low, c.estimate, c.high, color.stroke_width(2), 6)))
+                    .draw_series(std::iter::once(ErrorBar::new_horizontal(
+                        y,
+                        c.low,
+                        c.estimate,
+                        c.high,
+                        color.stroke_width(2),
+                        6,
+                    )))
                     .map_err(err)?;
             }
             let style = if c.significant { color.filled() } else { WHITE.filled() };
             chart.draw_series(std::iter::once(Circle::new((c.estimate, y), 4, style))).map_err(err)?;
             if !c.significant {
-                chart.draw_series(std::iter::once(Circle::new((c.estimate, y), 4, color.stroke_width(2)))).map_err(err)?;
+                chart
+                    .draw_series(std::iter::once(Circle::new((c.estimate, y), 4, color.stroke_width(2))))
+                    .map_err(err)?;
             }
             let (a, b) = (
                 chart.backend_coord(&(if c.low.is_finite() { c.low } else { c.estimate }, y)),
@@ -211,18 +224,43 @@ pub fn mosaic(width: u32, height: u32, title: &str, cols: &[MosaicColumn]) -> Ch
                 let h = share.max(0.0);
                 if h > 0.0 {
                     let (x0, x1, y0, y1) = (x + gap, (x + w - gap).max(x + gap), (y - h).max(0.0), y);
-                    chart.draw_series(std::iter::once(Rectangle::new([(x0, y0), (x1, y1)], color.filled()))).map_err(err)?;
-                    chart.draw_series(std::iter::once(Rectangle::new([(x0, y0), (x1, y1)], WHITE.stroke_width(1)))).map_err(err)?;
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new([(x0, y0), (x1, y1)], color.filled())))
+                        .map_err(err)?;
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new([(x0, y0), (x1, y1)], WHITE.stroke_width(1))))
+                        .map_err(err)?;
                     let (a, b) = (chart.backend_coord(&(x0, y0)), chart.backend_coord(&(x1, y1)));
                     if (b.1 - a.1).abs() > 14 && (b.0 - a.0).abs() > 40 {
-                        label(root, &format!("{:.0} %", share * 100.0), ((a.0 + b.0) / 2, (a.1 + b.1) / 2), Pos::new(HPos::Center, VPos::Center), 12, &WHITE)?;
+                        label(
+                            root,
+                            &format!("{:.0} %", share * 100.0),
+                            ((a.0 + b.0) / 2, (a.1 + b.1) / 2),
+                            Pos::new(HPos::Center, VPos::Center),
+                            12,
+                            &WHITE,
+                        )?;
                     }
-                    hits.push(Hit::around(a, b, 6, href.clone(), format!("{}, {name}: {n} pairs ({:.1} %)", col.name, share * 100.0), format!("{}|{name}", col.name)));
+                    hits.push(Hit::around(
+                        a,
+                        b,
+                        6,
+                        href.clone(),
+                        format!("{}, {name}: {n} pairs ({:.1} %)", col.name, share * 100.0),
+                        format!("{}|{name}", col.name),
+                    ));
                 }
                 y -= h;
             }
             let at = chart.backend_coord(&(x + w / 2.0, 0.0));
-            label(root, &format!("{} ({:.0} %)", col.name, w * 100.0), (at.0, at.1 + 14), Pos::new(HPos::Center, VPos::Center), 12, &INK)?;
+            label(
+                root,
+                &format!("{} ({:.0} %)", col.name, w * 100.0),
+                (at.0, at.1 + 14),
+                Pos::new(HPos::Center, VPos::Center),
+                12,
+                &INK,
+            )?;
             x += w;
         }
         Ok(hits)
@@ -231,23 +269,39 @@ pub fn mosaic(width: u32, height: u32, title: &str, cols: &[MosaicColumn]) -> Ch
 
 /// Polar histogram of angles (bin edges in radians), wedge area ∝ count. Each bin's count is
 /// written outside the circle and links to its pairs (`href(k)`).
-pub fn polar(size: u32, title: &str, edges: &[f64], counts: &[u64], color: RGBColor, href: &dyn Fn(usize) -> String) -> Chart {
+pub fn polar(
+    size: u32,
+    title: &str,
+    edges: &[f64],
+    counts: &[u64],
+    color: RGBColor,
+    href: &dyn Fn(usize) -> String,
+) -> Chart {
     draw(size, size + 24, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 14).into_font().color(&INK))
             .margin(6)
             .build_cartesian_2d(-1.45f64..1.45f64, -1.45f64..1.45f64)
             .map_err(err)?;
-        let circle = |r: f64| (0..=96).map(move |k| {
-            let t = k as f64 / 96.0 * std::f64::consts::TAU;
-            (r * t.cos(), r * t.sin())
-        });
+        let circle = |r: f64| {
+            (0..=96).map(move |k| {
+                let t = k as f64 / 96.0 * std::f64::consts::TAU;
+                (r * t.cos(), r * t.sin())
+            })
+        };
         for r in [0.5, 1.0] {
-            chart.draw_series(std::iter::once(PathElement::new(circle(r).collect::<Vec<_>>(), GRID.stroke_width(1)))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(PathElement::new(circle(r).collect::<Vec<_>>(), GRID.stroke_width(1))))
+                .map_err(err)?;
         }
         for deg in [0.0f64, 90.0, 180.0, 270.0] {
             let t = deg.to_radians();
-            chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (t.cos(), t.sin())], GRID.stroke_width(1)))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, 0.0), (t.cos(), t.sin())],
+                    GRID.stroke_width(1),
+                )))
+                .map_err(err)?;
             let at = chart.backend_coord(&(1.12 * t.cos(), 1.12 * t.sin()));
             let txt = if deg > 180.0 { format!("{}°", deg as i32 - 360) } else { format!("{}°", deg as i32) };
             label(root, &txt, at, Pos::new(HPos::Center, VPos::Center), 10, &DIFF)?;
@@ -328,12 +382,21 @@ pub fn heatmap(
                     y_edges[j],
                     y_edges[j + 1]
                 );
-                hits.push(Hit::around(chart.backend_coord(&a), chart.backend_coord(&b), 4, href(i, j), title, format!("cell{i}_{j}")));
+                hits.push(Hit::around(
+                    chart.backend_coord(&a),
+                    chart.backend_coord(&b),
+                    4,
+                    href(i, j),
+                    title,
+                    format!("cell{i}_{j}"),
+                ));
             }
         }
         let (lo, hi) = (x0.max(y0), x1.min(y1));
         if lo < hi {
-            chart.draw_series(std::iter::once(PathElement::new(vec![(lo, lo), (hi, hi)], INK.mix(0.6).stroke_width(1)))).map_err(err)?;
+            chart
+                .draw_series(std::iter::once(PathElement::new(vec![(lo, lo), (hi, hi)], INK.mix(0.6).stroke_width(1))))
+                .map_err(err)?;
         }
         Ok(hits)
     })

@@ -78,7 +78,10 @@ pub fn JobsPage() -> impl IntoView {
     };
     let names = move || {
         overview.get().and_then(Result::ok).map(|o| {
-            (o.datasets.iter().map(|d| d.name.clone()).collect::<Vec<_>>(), o.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>())
+            (
+                o.datasets.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
+                o.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+            )
         })
     };
     view! {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate};
 use seal_shared::browse::PairQuery;
 use seal_shared::report::{AnalysisReport, Count, Regression, Slice};
-use seal_shared::{Overview, LabelSetInfo};
+use seal_shared::{LabelSetInfo, Overview};
 
 use crate::charts::{self, ChartView, Coef, MosaicColumn, AGREE, CHOSEN, DIFF, DISAGREE, POST, PRE, REJECTED, TIE};
 use crate::query::{pairs_href, slice_href, to_query_string};
@@ -25,7 +25,12 @@ fn resolve(q: &PairQuery, o: &Overview) -> Option<PairQuery> {
             return None;
         }
         let pre = scored.iter().find(|m| m.ends_with("pre")).unwrap_or(&scored[0]).to_string();
-        let post = scored.iter().find(|m| m.ends_with("post") && **m != pre).or_else(|| scored.iter().find(|m| **m != pre)).unwrap().to_string();
+        let post = scored
+            .iter()
+            .find(|m| m.ends_with("post") && **m != pre)
+            .or_else(|| scored.iter().find(|m| **m != pre))
+            .unwrap()
+            .to_string();
         s.pre = Some(pre);
         s.post = Some(post);
     }
@@ -114,17 +119,19 @@ fn StudyPicker(o: Overview, study: PairQuery) -> impl IntoView {
         navigate(&format!("/?{}", to_query_string(&s)), Default::default());
     };
     let go = std::sync::Arc::new(go);
-    let models: Vec<String> = o.accuracy.iter().filter(|a| a.dataset == study.dataset).map(|a| a.model.clone()).collect();
-    let select = |id: &'static str, current: String, options: Vec<String>, on: std::sync::Arc<dyn Fn(String) + Send + Sync>| {
-        view! {
-            <select id=id on:change=move |ev| on(event_target_value(&ev))>
-                {options.into_iter().map(|m| {
-                    let sel = m == current;
-                    view! { <option value=m.clone() selected=sel>{m.clone()}</option> }
-                }).collect_view()}
-            </select>
-        }
-    };
+    let models: Vec<String> =
+        o.accuracy.iter().filter(|a| a.dataset == study.dataset).map(|a| a.model.clone()).collect();
+    let select =
+        |id: &'static str, current: String, options: Vec<String>, on: std::sync::Arc<dyn Fn(String) + Send + Sync>| {
+            view! {
+                <select id=id on:change=move |ev| on(event_target_value(&ev))>
+                    {options.into_iter().map(|m| {
+                        let sel = m == current;
+                        view! { <option value=m.clone() selected=sel>{m.clone()}</option> }
+                    }).collect_view()}
+                </select>
+            }
+        };
     let g1 = go.clone();
     let g2 = go.clone();
     let g3 = go.clone();
@@ -236,7 +243,8 @@ fn role_color(role: &str) -> plotters::style::RGBColor {
     }
 }
 
-const GAMMA_NAMES: [(&str, &str); 3] = [("c", "γ = c: labeler prefers chosen"), ("i", "γ = i: indifferent"), ("r", "γ = r: prefers rejected")];
+const GAMMA_NAMES: [(&str, &str); 3] =
+    [("c", "γ = c: labeler prefers chosen"), ("i", "γ = i: indifferent"), ("r", "γ = r: prefers rejected")];
 
 #[component]
 fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
@@ -274,7 +282,13 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             .collect();
         let pre = format!("pre-D {}", r2.pre_model);
         let post = format!("post-D {}", r2.post_model);
-        let chart = charts::coef_plot(760, "coefficient (reward units), 95 % interval", &coefs, &[(pre.as_str(), PRE), (post.as_str(), POST), ("post − pre", DIFF)], "filled: significant after Bonferroni · hollow: not");
+        let chart = charts::coef_plot(
+            760,
+            "coefficient (reward units), 95 % interval",
+            &coefs,
+            &[(pre.as_str(), PRE), (post.as_str(), POST), ("post − pre", DIFF)],
+            "filled: significant after Bonferroni · hollow: not",
+        );
         view! { <ChartView chart=chart id="imprint-chart".to_owned() /> }
     };
     let has_imprint = !r.imprint.is_empty();
@@ -329,10 +343,25 @@ fn Accuracy(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             high: a.ci_high,
             significant: true,
             href: slice_href(&study, &a.agree.slice),
-            title: format!("{}: {} of {} pairs agree ({}), CI {}–{}; {} ties", a.model, a.agree.n, a.n, pct(a.accuracy), pct(a.ci_low), pct(a.ci_high), a.tie.n),
+            title: format!(
+                "{}: {} of {} pairs agree ({}), CI {}–{}; {} ties",
+                a.model,
+                a.agree.n,
+                a.n,
+                pct(a.accuracy),
+                pct(a.ci_low),
+                pct(a.ci_high),
+                a.tie.n
+            ),
         })
         .collect();
-    let chart = charts::coef_plot(760, "accuracy (Wilson 95 % interval)", &coefs, &[("pre-D", PRE), ("post-D", POST)], "click a model for the pairs it agrees on");
+    let chart = charts::coef_plot(
+        760,
+        "accuracy (Wilson 95 % interval)",
+        &coefs,
+        &[("pre-D", PRE), ("post-D", POST)],
+        "click a model for the pairs it agrees on",
+    );
     view! {
         <section>
             <h3>"Accuracy"</h3>
@@ -522,7 +551,15 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                     q.rejected_max = (j + 2 < ye.len()).then(|| ye[j + 1].to_string());
                 })
             };
-            let chart = charts::heatmap(360, &format!("{role}-D {model}"), &h.x_edges, &h.y_edges, &h.counts, role_color(role), &href);
+            let chart = charts::heatmap(
+                360,
+                &format!("{role}-D {model}"),
+                &h.x_edges,
+                &h.y_edges,
+                &h.counts,
+                role_color(role),
+                &href,
+            );
             view! { <ChartView chart=chart id=format!("scores2d-{role}") /> }
         })
         .collect_view();
@@ -628,26 +665,36 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
         .filter(|t| t.test == "mcnemar_exact")
         .flat_map(|t| {
             let significant = t.p_value.is_some_and(|p| p < alpha);
-            [(0, t.chosen_mean, &t.chosen_only, "chosen"), (1, t.rejected_mean, &t.rejected_only, "rejected")].map(|(series, mean, only, side)| Coef {
-                category: t.feature.clone(),
-                series,
-                estimate: mean,
-                low: f64::NAN,
-                high: f64::NAN,
-                significant,
-                href: only.as_ref().map_or_else(|| slice_href(&study, &Slice::default()), |c| slice_href(&study, &c.slice)),
-                title: format!(
+            [(0, t.chosen_mean, &t.chosen_only, "chosen"), (1, t.rejected_mean, &t.rejected_only, "rejected")].map(
+                |(series, mean, only, side)| Coef {
+                    category: t.feature.clone(),
+                    series,
+                    estimate: mean,
+                    low: f64::NAN,
+                    high: f64::NAN,
+                    significant,
+                    href: only
+                        .as_ref()
+                        .map_or_else(|| slice_href(&study, &Slice::default()), |c| slice_href(&study, &c.slice)),
+                    title: format!(
                     "{}: {:.1} % of {side} responses; {} pairs where only the {side} response has it (McNemar p = {})",
                     t.feature,
                     mean * 100.0,
                     only.as_ref().map_or(0, |c| c.n),
                     t.p_value.map_or("—".into(), |p| format!("{p:.2e}"))
                 ),
-            })
+                },
+            )
         })
         .collect();
     let chart = (!coefs.is_empty()).then(|| {
-        let chart = charts::coef_plot(760, "share of responses with the feature", &coefs, &[("chosen", CHOSEN), ("rejected", REJECTED)], "filled: McNemar p < α · click: pairs where only that side has it");
+        let chart = charts::coef_plot(
+            760,
+            "share of responses with the feature",
+            &coefs,
+            &[("chosen", CHOSEN), ("rejected", REJECTED)],
+            "filled: McNemar p < α · click: pairs where only that side has it",
+        );
         view! { <ChartView chart=chart id="occurrence-chart".to_owned() /> }
     });
     view! {

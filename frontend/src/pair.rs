@@ -123,11 +123,8 @@ fn conversation(side: &PairSide, id: &'static str) -> impl IntoView {
 
 #[component]
 fn PairView(d: PairDetail, reload: RwSignal<u32>) -> impl IntoView {
-    let permalink = format!(
-        "{}{}",
-        window().location().origin().unwrap_or_default(),
-        pair_href(&d.dataset, &d.pair_id, None)
-    );
+    let permalink =
+        format!("{}{}", window().location().origin().unwrap_or_default(), pair_href(&d.dataset, &d.pair_id, None));
     let copied = RwSignal::new(String::new());
     let link = permalink.clone();
     let copy = move |_| {
@@ -142,7 +139,13 @@ fn PairView(d: PairDetail, reload: RwSignal<u32>) -> impl IntoView {
     let (left, right) = word_diff(&strip(&d.chosen.response), &strip(&d.rejected.response));
     let words = |w: Vec<(String, &'static str)>| {
         w.into_iter()
-            .map(|(t, c)| if c.is_empty() { view! { <span>{t}</span> }.into_any() } else { view! { <span class=c>{t}</span> }.into_any() })
+            .map(|(t, c)| {
+                if c.is_empty() {
+                    view! { <span>{t}</span> }.into_any()
+                } else {
+                    view! { <span class=c>{t}</span> }.into_any()
+                }
+            })
             .collect_view()
     };
     let same_context = d.chosen.context == d.rejected.context;
@@ -236,7 +239,13 @@ fn Rewrites(d: PairDetail) -> impl IntoView {
     let strip = |s: &str| s.trim_start_matches("Assistant:").trim().to_owned();
     let words = |w: Vec<(String, &'static str)>| {
         w.into_iter()
-            .map(|(t, c)| if c.is_empty() { view! { <span>{t}</span> }.into_any() } else { view! { <span class=c>{t}</span> }.into_any() })
+            .map(|(t, c)| {
+                if c.is_empty() {
+                    view! { <span>{t}</span> }.into_any()
+                } else {
+                    view! { <span class=c>{t}</span> }.into_any()
+                }
+            })
             .collect_view()
     };
     let margin = |scores: &[seal_shared::browse::PairScore], model: &str| {
@@ -271,7 +280,14 @@ fn Rewrites(d: PairDetail) -> impl IntoView {
 
 #[component]
 fn Notes(notes: Vec<seal_shared::browse::Note>, dataset: String, id: String, reload: RwSignal<u32>) -> impl IntoView {
-    let author = RwSignal::new(window().local_storage().ok().flatten().and_then(|s| s.get_item("seal-author").ok().flatten()).unwrap_or_default());
+    let author = RwSignal::new(
+        window()
+            .local_storage()
+            .ok()
+            .flatten()
+            .and_then(|s| s.get_item("seal-author").ok().flatten())
+            .unwrap_or_default(),
+    );
     let text = RwSignal::new(String::new());
     let error = RwSignal::new(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {

@@ -45,11 +45,18 @@ fn chips(q: &PairQuery) -> Vec<(String, PairQuery)> {
         });
     }
     if let Some(k) = &q.label_key {
-        push(format!("{} response: {k} = {}", q.label_side.clone().unwrap_or_else(|| "chosen".into()), q.label_value.clone().unwrap_or_default()), &|c| {
-            c.label_key = None;
-            c.label_side = None;
-            c.label_value = None;
-        });
+        push(
+            format!(
+                "{} response: {k} = {}",
+                q.label_side.clone().unwrap_or_else(|| "chosen".into()),
+                q.label_value.clone().unwrap_or_default()
+            ),
+            &|c| {
+                c.label_key = None;
+                c.label_side = None;
+                c.label_value = None;
+            },
+        );
     }
     if let Some(a) = &q.angle {
         push(format!("{a} bin"), &|c| {
@@ -230,7 +237,8 @@ fn PairTable(page: PairPage, q: PairQuery) -> impl IntoView {
     if page.total == 0 {
         return view! { <p class="muted" id="no-pairs">"No pairs match these filters."</p> }.into_any();
     }
-    let model_names: Vec<String> = page.rows.first().map(|r| r.scores.iter().map(|s| s.model.clone()).collect()).unwrap_or_default();
+    let model_names: Vec<String> =
+        page.rows.first().map(|r| r.scores.iter().map(|s| s.model.clone()).collect()).unwrap_or_default();
     view! {
         <p id="pairs-total" data-total=page.total>{format!("{} pairs · showing {from}–{to}", page.total)}</p>
         <table id="pairs-table" class="pairs">

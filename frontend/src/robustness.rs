@@ -36,7 +36,9 @@ pub fn RobustnessPage() -> impl IntoView {
         let s = study.get();
         async move {
             if s.dataset.is_empty() || s.pre.is_none() || s.post.is_none() {
-                return Err("This page needs a study: open it from the overview (dataset, pre and post in the URL).".to_owned());
+                return Err(
+                    "This page needs a study: open it from the overview (dataset, pre and post in the URL).".to_owned()
+                );
             }
             crate::api::report(s).await
         }
@@ -87,7 +89,13 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 href: href.clone(),
                 title: format!(
                     "{} on `{}` ({} {}): margin shift {} (95 %), p = {:.3e}, n = {} — opens the variant's pairs",
-                    m.model, v.variant, v.kind, v.method, shift_text(&m.margin_shift), m.margin_shift.p_value, m.margin_shift.n
+                    m.model,
+                    v.variant,
+                    v.kind,
+                    v.method,
+                    shift_text(&m.margin_shift),
+                    m.margin_shift.p_value,
+                    m.margin_shift.n
                 ),
             })
         })
@@ -115,7 +123,15 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 high: c.estimate + 2.0 * c.std_error,
                 significant: c.p_value < 0.05,
                 href: href.clone(),
-                title: format!("π {} on `{}`: {:+.4} ± {:.4} (2 SE), p = {:.3e}, n = {}", c.term, v.variant, c.estimate, 2.0 * c.std_error, c.p_value, pi.n),
+                title: format!(
+                    "π {} on `{}`: {:+.4} ± {:.4} (2 SE), p = {:.3e}, n = {}",
+                    c.term,
+                    v.variant,
+                    c.estimate,
+                    2.0 * c.std_error,
+                    c.p_value,
+                    pi.n
+                ),
             })
         })
         .collect();

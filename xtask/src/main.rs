@@ -71,7 +71,8 @@ fn ensure_wasm_tools() -> Result<PathBuf> {
     }
     let version = wasm_bindgen_version()?;
     let bin = tools_dir().join("bin").join("wasm-bindgen");
-    let current = Command::new(&bin).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let current =
+        Command::new(&bin).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
     if !current.is_some_and(|v| v.split_whitespace().nth(1) == Some(version.as_str())) {
         // Its own target dir: `cargo install` builds outside the workspace's profiles, and
         // sharing artifacts with the workspace would force a rebuild of the bundled DuckDB.
@@ -86,14 +87,24 @@ fn ensure_wasm_tools() -> Result<PathBuf> {
 /// Builds the web UI into `dist/`: wasm32 release build, wasm-bindgen, static files.
 fn dist_web() -> Result<()> {
     let bindgen = ensure_wasm_tools()?;
-    run(cargo()
-        .args(["build", "--profile", "wasm-release", "-p", "seal-frontend", "--target", "wasm32-unknown-unknown"]))?;
+    run(cargo().args([
+        "build",
+        "--profile",
+        "wasm-release",
+        "-p",
+        "seal-frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]))?;
     let wasm = target_dir().join("wasm32-unknown-unknown").join("wasm-release").join("seal-frontend.wasm");
     let dist = root().join("dist");
     let tmp = root().join(".dist-partial");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
-    run(Command::new(&bindgen).args(["--target", "web", "--no-typescript", "--out-name", "seal_frontend", "--out-dir"]).arg(&tmp).arg(&wasm))?;
+    run(Command::new(&bindgen)
+        .args(["--target", "web", "--no-typescript", "--out-name", "seal_frontend", "--out-dir"])
+        .arg(&tmp)
+        .arg(&wasm))?;
     for entry in std::fs::read_dir(root().join("static"))? {
         let entry = entry?;
         std::fs::copy(entry.path(), tmp.join(entry.file_name()))?;

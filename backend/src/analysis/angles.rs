@@ -33,7 +33,9 @@ pub fn direction(chosen: f64, rejected: f64) -> f64 {
 
 /// Reward shift θ_i: the signed rotation from the pre-D vector to the post-D vector.
 pub fn shifts(s: &Study) -> Vec<f64> {
-    (0..s.pair_ids.len()).map(|i| signed_angle(s.pre_chosen[i], s.pre_rejected[i], s.post_chosen[i], s.post_rejected[i])).collect()
+    (0..s.pair_ids.len())
+        .map(|i| signed_angle(s.pre_chosen[i], s.pre_rejected[i], s.post_chosen[i], s.post_rejected[i]))
+        .collect()
 }
 
 fn some(v: f64) -> Option<f64> {
@@ -44,7 +46,17 @@ fn some(v: f64) -> Option<f64> {
 pub fn theta_stats(theta: &[f64], idx: &[usize], slice: Slice) -> AngleStats {
     let x: Vec<f64> = idx.iter().map(|&i| theta[i]).filter(|v| v.is_finite()).collect();
     if x.is_empty() {
-        return AngleStats { slice, n: 0, mean: None, median: None, sign_m: None, sign_p: None, share_positive: None, t: None, t_p: None };
+        return AngleStats {
+            slice,
+            n: 0,
+            mean: None,
+            median: None,
+            sign_m: None,
+            sign_p: None,
+            share_positive: None,
+            t: None,
+            t_p: None,
+        };
     }
     let sign = stats::sign_test(&x);
     let t = stats::t_test_1samp(&x);
@@ -99,10 +111,13 @@ pub fn report(s: &Study, d: &Derived, warnings: &mut Vec<String>) -> Angles {
 
     let mut scores_2d = BTreeMap::new();
     let mut quadrants = Vec::new();
-    for (model, c, r) in [(&s.pre_model, &s.pre_chosen, &s.pre_rejected), (&s.post_model, &s.post_chosen, &s.post_rejected)] {
+    for (model, c, r) in
+        [(&s.pre_model, &s.pre_chosen, &s.pre_rejected), (&s.post_model, &s.post_chosen, &s.post_rejected)]
+    {
         let (x_edges, y_edges, counts) = stats::histogram2d(c, r, 30);
         scores_2d.insert(model.clone(), Histogram2d { x_edges, y_edges, counts });
-        let share = |f: &dyn Fn(f64, f64) -> bool| c.iter().zip(r).filter(|(a, b)| f(**a, **b)).count() as f64 / n as f64;
+        let share =
+            |f: &dyn Fn(f64, f64) -> bool| c.iter().zip(r).filter(|(a, b)| f(**a, **b)).count() as f64 / n as f64;
         quadrants.push(Quadrants {
             model: model.clone(),
             pos_pos: share(&|a, b| a > 0.0 && b > 0.0),

@@ -95,10 +95,13 @@ pub struct Derived {
 
 impl Derived {
     pub fn of(s: &Study) -> Derived {
-        let pre: Vec<Agreement> = s.pre_chosen.iter().zip(&s.pre_rejected).map(|(c, r)| Agreement::of(*c, *r)).collect();
-        let post: Vec<Agreement> = s.post_chosen.iter().zip(&s.post_rejected).map(|(c, r)| Agreement::of(*c, *r)).collect();
+        let pre: Vec<Agreement> =
+            s.pre_chosen.iter().zip(&s.pre_rejected).map(|(c, r)| Agreement::of(*c, *r)).collect();
+        let post: Vec<Agreement> =
+            s.post_chosen.iter().zip(&s.post_rejected).map(|(c, r)| Agreement::of(*c, *r)).collect();
         let regime = pre.iter().zip(&post).map(|(a, b)| Regime::of(*a, *b)).collect();
-        let gamma = (!s.gamma_rule.is_empty()).then(|| (0..s.pair_ids.len()).map(|i| gamma_of(&s.gamma_rule, i)).collect());
+        let gamma =
+            (!s.gamma_rule.is_empty()).then(|| (0..s.pair_ids.len()).map(|i| gamma_of(&s.gamma_rule, i)).collect());
         Derived { pre, post, regime, gamma }
     }
 }
@@ -268,7 +271,9 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         for subset in scopes {
             let base = Slice { subset: subset.clone(), ..slice() };
             let total = ctx.count(base.clone(), nn).n;
-            let with = |a: &str| ctx.count(Slice { model: Some(role.into()), agreement: Some(a.into()), ..base.clone() }, total);
+            let with = |a: &str| {
+                ctx.count(Slice { model: Some(role.into()), agreement: Some(a.into()), ..base.clone() }, total)
+            };
             let agree = with("agree");
             let (lo, hi) = stats::wilson(agree.n, total);
             accuracy.push(ModelAccuracy {
@@ -302,7 +307,12 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
             for gm in ["c", "i", "r"] {
                 let size = g(gm).n;
                 for a in ["agree", "disagree", "tie"] {
-                    let sl = Slice { gamma: Some(gm.into()), model: Some(role.into()), agreement: Some(a.into()), ..slice() };
+                    let sl = Slice {
+                        gamma: Some(gm.into()),
+                        model: Some(role.into()),
+                        agreement: Some(a.into()),
+                        ..slice()
+                    };
                     cells.insert(format!("{gm}/{a}"), ctx.count(sl, size));
                 }
             }
@@ -421,7 +431,14 @@ fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
     cols
 }
 
-fn imprint_rows(s: &Study, role: &str, model: &str, c: &[f64], r: &[f64], warnings: &mut Vec<String>) -> Result<Vec<ImprintRow>> {
+fn imprint_rows(
+    s: &Study,
+    role: &str,
+    model: &str,
+    c: &[f64],
+    r: &[f64],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<ImprintRow>> {
     let n = s.pair_ids.len();
     let mut rows = Vec::new();
     let role_of = |name: &str| s.features.iter().find(|f| f.name == name).map(|f| f.role.clone());
@@ -432,7 +449,11 @@ fn imprint_rows(s: &Study, role: &str, model: &str, c: &[f64], r: &[f64], warnin
     let fit = stats::ols(&y, &pooled_design(s), Covariance::Classical, None)
         .map_err(|e| anyhow::anyhow!("feature imprint of `{model}` (pooled): {e}"))?;
     if !fit.aliased.is_empty() {
-        warnings.push(format!("feature imprint of `{model}` (pooled): {} aliased and left out (constant or collinear): {}", fit.aliased.len(), fit.aliased.join(", ")));
+        warnings.push(format!(
+            "feature imprint of `{model}` (pooled): {} aliased and left out (constant or collinear): {}",
+            fit.aliased.len(),
+            fit.aliased.join(", ")
+        ));
     }
     let m = fit.coefficients.len();
     for k in fit.coefficients.iter().filter(|k| k.name != "const") {
@@ -454,8 +475,11 @@ fn imprint_rows(s: &Study, role: &str, model: &str, c: &[f64], r: &[f64], warnin
     // (2) Pair fixed effects (the paper's α_i): with two texts per pair the within estimator is
     // OLS of r(t^c) − r(t^r) on the feature differences without intercept; SEs clustered by pair.
     let dy: Vec<f64> = c.iter().zip(r).map(|(a, b)| a - b).collect();
-    let dx: Vec<(String, Vec<f64>)> =
-        s.features.iter().map(|f| (f.name.clone(), f.chosen.iter().zip(&f.rejected).map(|(a, b)| a - b).collect())).collect();
+    let dx: Vec<(String, Vec<f64>)> = s
+        .features
+        .iter()
+        .map(|f| (f.name.clone(), f.chosen.iter().zip(&f.rejected).map(|(a, b)| a - b).collect()))
+        .collect();
     let clusters: Vec<u64> = (0..n as u64).collect();
     let fit = stats::ols(&dy, &dx, Covariance::Cluster, Some(&clusters))
         .map_err(|e| anyhow::anyhow!("feature imprint of `{model}` (pair fixed effects): {e}"))?;
@@ -486,9 +510,14 @@ fn imprint_rows(s: &Study, role: &str, model: &str, c: &[f64], r: &[f64], warnin
 }
 
 fn regression(outcome: &str, y: &[f64], cols: &[(String, Vec<f64>)], warnings: &mut Vec<String>) -> Result<Regression> {
-    let fit = stats::ols(y, cols, Covariance::Classical, None).map_err(|e| anyhow::anyhow!("regression of {outcome}: {e}"))?;
+    let fit = stats::ols(y, cols, Covariance::Classical, None)
+        .map_err(|e| anyhow::anyhow!("regression of {outcome}: {e}"))?;
     if !fit.aliased.is_empty() {
-        warnings.push(format!("regression of {outcome}: {} aliased and left out: {}", fit.aliased.len(), fit.aliased.join(", ")));
+        warnings.push(format!(
+            "regression of {outcome}: {} aliased and left out: {}",
+            fit.aliased.len(),
+            fit.aliased.join(", ")
+        ));
     }
     let m = fit.coefficients.len();
     Ok(Regression {
@@ -556,7 +585,12 @@ pub fn label_agreement(features: &[(String, Vec<f64>, Vec<f64>)]) -> Vec<LabelAg
             let ka: Vec<i64> = a.iter().map(|v| (v * 1000.0).round() as i64).collect();
             let kb: Vec<i64> = b.iter().map(|v| (v * 1000.0).round() as i64).collect();
             let (kappa, agreement) = stats::cohen_kappa(&ka, &kb);
-            LabelAgreement { feature: name.clone(), n: a.len() as u64, agreement, kappa: kappa.is_finite().then_some(kappa) }
+            LabelAgreement {
+                feature: name.clone(),
+                n: a.len() as u64,
+                agreement,
+                kappa: kappa.is_finite().then_some(kappa),
+            }
         })
         .collect()
 }

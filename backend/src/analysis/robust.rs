@@ -54,7 +54,13 @@ fn matched(a: &[String], b: &[String]) -> Vec<(usize, usize)> {
     a.iter().enumerate().filter_map(|(i, id)| at.get(id.as_str()).map(|&j| (i, j))).collect()
 }
 
-fn model_robustness(model: &str, role: &str, o: (&[f64], &[f64]), r: (&[f64], &[f64]), m: &[(usize, usize)]) -> ModelRobustness {
+fn model_robustness(
+    model: &str,
+    role: &str,
+    o: (&[f64], &[f64]),
+    r: (&[f64], &[f64]),
+    m: &[(usize, usize)],
+) -> ModelRobustness {
     // δ = 1 iff chosen scores strictly higher (a tie is not agreement).
     let before: Vec<bool> = m.iter().map(|&(i, _)| o.0[i] > o.1[i]).collect();
     let after: Vec<bool> = m.iter().map(|&(_, j)| r.0[j] > r.1[j]).collect();
@@ -119,7 +125,13 @@ pub fn robustness(
     })
 }
 
-fn flip_analysis(set: &str, original: &Scored<'_>, rewritten: &Scored<'_>, lo: &Labelled<'_>, lr: &Labelled<'_>) -> Result<FlipAnalysis> {
+fn flip_analysis(
+    set: &str,
+    original: &Scored<'_>,
+    rewritten: &Scored<'_>,
+    lo: &Labelled<'_>,
+    lr: &Labelled<'_>,
+) -> Result<FlipAnalysis> {
     // Pairs scored in both and labelled in both, in the original's order.
     let so: HashMap<&str, usize> = original.pair_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     let sr: HashMap<&str, usize> = rewritten.pair_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
@@ -130,7 +142,9 @@ fn flip_analysis(set: &str, original: &Scored<'_>, rewritten: &Scored<'_>, lo: &
         .enumerate()
         .filter_map(|(a, id)| Some((a, *lab_r.get(id.as_str())?, *so.get(id.as_str())?, *sr.get(id.as_str())?)))
         .collect();
-    let col = |l: &Labelled<'_>, key: &str| l.labels.iter().find(|(k, _, _)| k == key).map(|(_, c, r)| (c.clone(), r.clone()));
+    let col = |l: &Labelled<'_>, key: &str| {
+        l.labels.iter().find(|(k, _, _)| k == key).map(|(_, c, r)| (c.clone(), r.clone()))
+    };
     let mut counts = Vec::new();
     let mut regressors: Vec<(String, Vec<i64>)> = Vec::new();
     for (short, key) in FLIP_FEATURES {
@@ -149,9 +163,12 @@ fn flip_analysis(set: &str, original: &Scored<'_>, rewritten: &Scored<'_>, lo: &
     }
     let became_misaligned: Vec<f64> = rows
         .iter()
-        .map(|&(_, _, i, j)| f64::from(u8::from(original.post.0[i] > original.post.1[i] && rewritten.post.0[j] <= rewritten.post.1[j])))
+        .map(|&(_, _, i, j)| {
+            f64::from(u8::from(original.post.0[i] > original.post.1[i] && rewritten.post.0[j] <= rewritten.post.1[j]))
+        })
         .collect();
-    let pi = if regressors.is_empty() || rows.len() < 3 { None } else { Some(flip_lpm(&became_misaligned, &regressors)?) };
+    let pi =
+        if regressors.is_empty() || rows.len() < 3 { None } else { Some(flip_lpm(&became_misaligned, &regressors)?) };
     Ok(FlipAnalysis { label_set: set.to_owned(), n: rows.len() as u64, counts, pi })
 }
 
@@ -169,7 +186,13 @@ mod tests {
         let (rc, rr) = (vec![1.0, 1.5, 0.0, 9.0], vec![0.0, 0.0, 1.0, 9.0]);
         let o = Scored { pair_ids: &ids, pre: (&oc, &or), post: (&oc, &or) };
         let r = Scored { pair_ids: &rids, pre: (&rc, &rr), post: (&rc, &rr) };
-        let info = VariantInfo { variant: "v".into(), dataset: "d@v".into(), kind: "perturbation".into(), method: "typos".into(), sides: "both".into() };
+        let info = VariantInfo {
+            variant: "v".into(),
+            dataset: "d@v".into(),
+            kind: "perturbation".into(),
+            method: "typos".into(),
+            sides: "both".into(),
+        };
         let rob = robustness(info, ("pre", "post"), &o, &r, None, None).unwrap();
         assert_eq!(rob.n_pairs, 3);
         let m = &rob.models[1];

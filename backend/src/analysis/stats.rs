@@ -62,7 +62,12 @@ pub enum FitError {
 /// intercept). Householder QR of the design; columns that are (numerically) linear combinations
 /// of earlier ones are reported in `aliased` and left out, as R's `lm` does, never solved by a
 /// pseudo-inverse. `clusters` is required for [`Covariance::Cluster`].
-pub fn ols(y: &[f64], columns: &[(String, Vec<f64>)], cov: Covariance, clusters: Option<&[u64]>) -> Result<OlsFit, FitError> {
+pub fn ols(
+    y: &[f64],
+    columns: &[(String, Vec<f64>)],
+    cov: Covariance,
+    clusters: Option<&[u64]>,
+) -> Result<OlsFit, FitError> {
     let n = y.len();
     if n == 0 {
         return Err(FitError::Empty);
@@ -152,7 +157,13 @@ pub fn ols(y: &[f64], columns: &[(String, Vec<f64>)], cov: Covariance, clusters:
         .map(|j| {
             let se = vcov[(j, j)].max(0.0).sqrt();
             let t = beta[j] / se;
-            Coefficient { name: columns[keep[j]].0.clone(), estimate: beta[j], std_error: se, t, p_value: t_two_sided(t, df_inference) }
+            Coefficient {
+                name: columns[keep[j]].0.clone(),
+                estimate: beta[j],
+                std_error: se,
+                t,
+                p_value: t_two_sided(t, df_inference),
+            }
         })
         .collect();
     Ok(OlsFit { coefficients, aliased, n, df_resid, df_inference, r_squared, residuals })
@@ -276,7 +287,12 @@ pub struct SignTest {
 pub fn sign_test(x: &[f64]) -> SignTest {
     let n_pos = x.iter().filter(|v| **v > 0.0).count() as u64;
     let n_neg = x.iter().filter(|v| **v < 0.0).count() as u64;
-    SignTest { n_pos, n_neg, m: (n_pos as f64 - n_neg as f64) / 2.0, p_value: binom_two_sided_half(n_pos.min(n_neg), n_pos + n_neg) }
+    SignTest {
+        n_pos,
+        n_neg,
+        m: (n_pos as f64 - n_neg as f64) / 2.0,
+        p_value: binom_two_sided_half(n_pos.min(n_neg), n_pos + n_neg),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -326,7 +342,11 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
         sbb += (y - mb) * (y - mb);
     }
     let r = sab / (saa * sbb).sqrt();
-    if r.is_finite() { r } else { f64::NAN }
+    if r.is_finite() {
+        r
+    } else {
+        f64::NAN
+    }
 }
 
 /// Paired t test (scipy `ttest_rel(a, b)`): the one-sample test of a − b.
@@ -506,7 +526,8 @@ mod tests {
 
     #[test]
     fn non_finite_input_is_named() {
-        let err = ols(&[1.0, f64::NAN, 2.0], &[("a".into(), vec![1.0, 2.0, 3.0])], Covariance::Classical, None).unwrap_err();
+        let err =
+            ols(&[1.0, f64::NAN, 2.0], &[("a".into(), vec![1.0, 2.0, 3.0])], Covariance::Classical, None).unwrap_err();
         assert_eq!(err, FitError::NonFinite("outcome".into(), 1));
         let err = ols(&[1.0, 2.0], &[("a".into(), vec![1.0])], Covariance::Classical, None).unwrap_err();
         assert!(matches!(err, FitError::Shape(..)));

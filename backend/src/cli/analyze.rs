@@ -172,7 +172,16 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
         LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } => {
             let keys = features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
             let mut store = Store::open(&data.store_file())?;
-            let job = LabelImport { dataset: &dataset, name: &name, file: &file, labeler, prompt_version, keys, skip_invalid, replace };
+            let job = LabelImport {
+                dataset: &dataset,
+                name: &name,
+                file: &file,
+                labeler,
+                prompt_version,
+                keys,
+                skip_invalid,
+                replace,
+            };
             let s = study::import_labels(&mut store, &job)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
@@ -188,7 +197,10 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
                     }
                 }
                 if s.n_off_list > 0 {
-                    println!("{} texts have topics or discrimination types off the prompt's lists (kept), e.g.:", s.n_off_list);
+                    println!(
+                        "{} texts have topics or discrimination types off the prompt's lists (kept), e.g.:",
+                        s.n_off_list
+                    );
                     for r in s.off_list_examples.iter().take(5) {
                         println!("  {r}");
                     }
@@ -232,7 +244,10 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
             } else if sets.is_empty() {
                 println!("no label sets yet; import one with `seal labels import --dataset D --name SET FILE`");
             } else {
-                println!("{:<20} {:<24} {:>8} {:>9} {:>5}  labeler / prompt", "dataset", "label set", "texts", "off-list", "keys");
+                println!(
+                    "{:<20} {:<24} {:>8} {:>9} {:>5}  labeler / prompt",
+                    "dataset", "label set", "texts", "off-list", "keys"
+                );
                 let mut subsets = Vec::new();
                 for s in sets {
                     println!(
@@ -275,7 +290,8 @@ pub fn analyze(data: &DataDir, json: bool, a: &AnalyzeArgs) -> Result<()> {
     let store = Store::open(&data.store_file())?;
     let spec = a.study.spec()?;
     let mut report = study::analyze(&store, &spec, &analysis::Settings::default())?;
-    report.control_labels = study::control_labels(&store, &a.study.dataset, a.study.labels.as_deref(), &a.control_labels)?;
+    report.control_labels =
+        study::control_labels(&store, &a.study.dataset, a.study.labels.as_deref(), &a.control_labels)?;
     report.robustness = study::robustness(&store, &spec.dataset, spec.pre, spec.post, spec.labels)?;
     if let Some(out) = &a.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
@@ -342,7 +358,11 @@ fn p_fmt(p: f64) -> String {
 pub fn summary(r: &AnalysisReport) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let _ = writeln!(o, "SEAL report: dataset `{}`, pre-D `{}`, post-D `{}`, {} pairs", r.dataset, r.pre_model, r.post_model, r.n_pairs);
+    let _ = writeln!(
+        o,
+        "SEAL report: dataset `{}`, pre-D `{}`, post-D `{}`, {} pairs",
+        r.dataset, r.pre_model, r.post_model, r.n_pairs
+    );
     if let Some(l) = &r.label_set {
         let _ = writeln!(o, "labels: `{l}`; γ rule: {}", r.settings.gamma_rule.join(" > "));
     }
@@ -363,12 +383,23 @@ pub fn summary(r: &AnalysisReport) -> String {
     }
     let g = &r.regimes;
     let _ = writeln!(o, "\nAlignment regimes (pre → post)");
-    for (name, c) in [("stayed aligned", &g.stayed_aligned), ("got aligned", &g.got_aligned), ("resisted", &g.resisted), ("reversed", &g.reversed)] {
+    for (name, c) in [
+        ("stayed aligned", &g.stayed_aligned),
+        ("got aligned", &g.got_aligned),
+        ("resisted", &g.resisted),
+        ("reversed", &g.reversed),
+    ] {
         let _ = writeln!(o, "  {name:<16} {}", pct(c));
     }
     let _ = writeln!(o, "\nAlignment resistance (post-D prefers rejected or ties): {}", pct(&r.resistance.overall));
     if let Some(gm) = &r.gamma {
-        let _ = writeln!(o, "  LM-labeler γ:   agrees (c) {} | indifferent (i) {} | disagrees (r) {}", pct(&gm.c), pct(&gm.i), pct(&gm.r));
+        let _ = writeln!(
+            o,
+            "  LM-labeler γ:   agrees (c) {} | indifferent (i) {} | disagrees (r) {}",
+            pct(&gm.c),
+            pct(&gm.i),
+            pct(&gm.r)
+        );
         for (k, c) in &r.resistance.by_gamma {
             let resisted = &r.resistance.resisted_by_gamma[k];
             let _ = writeln!(o, "  γ = {k}: resistance {}   resisted regime {}", pct(c), pct(resisted));
@@ -389,7 +420,11 @@ pub fn summary(r: &AnalysisReport) -> String {
     }
     if !r.imprint.is_empty() {
         let _ = writeln!(o, "\nFeature imprint (β; * = Bonferroni p < {})", r.settings.alpha);
-        let _ = writeln!(o, "  {:<36} {:<8} {:>22} {:>22}", "feature", "role", "pooled (pre | post)", "pair FE (pre | post)");
+        let _ = writeln!(
+            o,
+            "  {:<36} {:<8} {:>22} {:>22}",
+            "feature", "role", "pooled (pre | post)", "pair FE (pre | post)"
+        );
         for f in &r.settings.features {
             let get = |role: &str, variant: &str| {
                 r.imprint
@@ -421,11 +456,21 @@ pub fn summary(r: &AnalysisReport) -> String {
         );
         for f in &c.features {
             let kappa = f.kappa.map_or("-".into(), |k| format!("{k:.3}"));
-            let _ = writeln!(o, "  {:<36} {:>7} texts  agreement {:>6.1} %  κ {kappa}", f.feature, f.n, f.agreement * 100.0);
+            let _ = writeln!(
+                o,
+                "  {:<36} {:>7} texts  agreement {:>6.1} %  κ {kappa}",
+                f.feature,
+                f.n,
+                f.agreement * 100.0
+            );
         }
     }
     for v in &r.robustness {
-        let _ = writeln!(o, "\nRobustness to `{}` ({} {}, {} rewritten; {} pairs)", v.variant, v.kind, v.method, v.sides, v.n_pairs);
+        let _ = writeln!(
+            o,
+            "\nRobustness to `{}` ({} {}, {} rewritten; {} pairs)",
+            v.variant, v.kind, v.method, v.sides, v.n_pairs
+        );
         for m in &v.models {
             let _ = writeln!(
                 o,
@@ -445,7 +490,8 @@ pub fn summary(r: &AnalysisReport) -> String {
         }
         if let Some(pi) = v.flips.as_ref().and_then(|f| f.pi.as_ref()) {
             for c in pi.coefficients.iter().filter(|c| c.term != "const") {
-                let _ = writeln!(o, "  π {:<16} {:+.4} (SE {:.4}, p {:.3e})", c.term, c.estimate, c.std_error, c.p_value);
+                let _ =
+                    writeln!(o, "  π {:<16} {:+.4} (SE {:.4}, p {:.3e})", c.term, c.estimate, c.std_error, c.p_value);
             }
         }
     }

@@ -40,7 +40,8 @@ impl LlmArgs {
         if !(self.timeout > 0.0 && self.retry_delay >= 0.0) {
             bail!("--timeout must be positive and --retry-delay not negative");
         }
-        let endpoint = Endpoint { base_url: self.base_url.clone(), api_key: self.api_key.clone(), model: model.to_owned() };
+        let endpoint =
+            Endpoint { base_url: self.base_url.clone(), api_key: self.api_key.clone(), model: model.to_owned() };
         let retry = Retry {
             retries: self.retries,
             min_delay: Duration::from_secs_f64(self.retry_delay),
@@ -212,7 +213,10 @@ pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
             println!("  failed: {f}");
         }
         if summary.n_failed > 0 {
-            println!("every failure, with the raw answer: `seal labels failures --dataset {} --name {}`", summary.dataset, summary.name);
+            println!(
+                "every failure, with the raw answer: `seal labels failures --dataset {} --name {}`",
+                summary.dataset, summary.name
+            );
         }
     }
     Ok(())

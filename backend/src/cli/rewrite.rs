@@ -79,7 +79,14 @@ pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
         (None, Some(p)) => p.name().to_string(),
         (None, None) => bail!("--name is required for an LLM rewrite (e.g. --name seal-rewrite)"),
     };
-    let job = RewriteJob { dataset: a.dataset.clone(), name, sides: a.sides, sample: a.sample, seed: a.seed, replace: a.replace };
+    let job = RewriteJob {
+        dataset: a.dataset.clone(),
+        name,
+        sides: a.sides,
+        sample: a.sample,
+        seed: a.seed,
+        replace: a.replace,
+    };
     let mut store = Store::open(&data.store_file())?;
     let client;
     let method = match (perturbation, &a.model) {
@@ -150,7 +157,10 @@ pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
             );
         }
         if s.n_rewritten > 0 {
-            println!("next: `seal score --dataset '{}' --model …` with the study's models, then `seal analyze`", s.variant_dataset);
+            println!(
+                "next: `seal score --dataset '{}' --model …` with the study's models, then `seal analyze`",
+                s.variant_dataset
+            );
         }
     }
     Ok(())
@@ -187,7 +197,10 @@ pub fn variants(data: &DataDir, json: bool, cmd: &VariantsCmd) -> Result<()> {
                 println!("no variants; make one with `seal rewrite`");
             } else {
                 for v in all {
-                    println!("{:<30} {:<12} {:<13} {:<28} {:>8} pairs {:>6} skipped", v.dataset, v.kind, v.sides, v.method, v.n_pairs, v.n_skipped);
+                    println!(
+                        "{:<30} {:<12} {:<13} {:<28} {:>8} pairs {:>6} skipped",
+                        v.dataset, v.kind, v.sides, v.method, v.n_pairs, v.n_skipped
+                    );
                 }
             }
         }

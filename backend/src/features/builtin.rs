@@ -20,8 +20,16 @@ use vader_sentiment::SentimentIntensityAnalyzer;
 
 use crate::ingest::transcript;
 
-pub const BUILTIN: [&str; 8] =
-    ["response_chars", "text_chars", "turns", "vader_compound", "refusal_phrase", "has_list", "asks_question", "tokens"];
+pub const BUILTIN: [&str; 8] = [
+    "response_chars",
+    "text_chars",
+    "turns",
+    "vader_compound",
+    "refusal_phrase",
+    "has_list",
+    "asks_question",
+    "tokens",
+];
 
 /// Roles of built-in features: all spoilers (none of them is a value the RM should reward).
 pub fn is_builtin(name: &str) -> bool {

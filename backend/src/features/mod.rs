@@ -310,7 +310,9 @@ fn parse_value(key: &str, kind: KeyKind, raw: &Value) -> Result<LabelValue, Stri
         KeyKind::List => match raw {
             Value::Array(items) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| format!("field `{key}`: list item {v} is not a string")))
+                .map(|v| {
+                    v.as_str().map(str::to_owned).ok_or_else(|| format!("field `{key}`: list item {v} is not a string"))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(LabelValue::List),
             Value::String(s) => parse_list_text(s).map(LabelValue::List).map_err(|e| format!("field `{key}`: {e}")),

@@ -86,7 +86,10 @@ async fn read<T: Send + 'static>(
     f: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = store_of(state)?;
-    web::block(move || f(&store)).await.map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?.map_err(ApiError::from)
+    web::block(move || f(&store))
+        .await
+        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
+        .map_err(ApiError::from)
 }
 
 async fn health() -> HttpResponse {
@@ -162,7 +165,8 @@ async fn add_note(
 ) -> Result<HttpResponse, ApiError> {
     let (dataset, id) = path.into_inner();
     let note = body.into_inner();
-    let n = read(&state, move |s| crate::pipeline::browse::add_note(s, &dataset, &id, &note.author, &note.text)).await?;
+    let n =
+        read(&state, move |s| crate::pipeline::browse::add_note(s, &dataset, &id, &note.author, &note.text)).await?;
     Ok(HttpResponse::Created().json(n))
 }
 
@@ -294,7 +298,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Serves the API and UI until the process is stopped. `on_bound` receives the bound address
 /// (port 0 picks a free one).
-pub fn serve(store: Store, data: crate::config::DataDir, host: &str, port: u16, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+pub fn serve(
+    store: Store,
+    data: crate::config::DataDir,
+    host: &str,
+    port: u16,
+    on_bound: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let browser = std::sync::Arc::new(crate::pipeline::browse::Browser::new(Some(data.search_indexes())));
     let state = web::Data::new(State { store: Mutex::new(store), data, browser, jobs: Default::default() });
     let system = actix_web::rt::System::new();
@@ -315,4 +325,3 @@ pub fn serve(store: Store, data: crate::config::DataDir, host: &str, port: u16, 
         server.run().await
     })
 }
-

@@ -93,12 +93,8 @@ impl Parsed {
     /// All-or-nothing unless `skip_invalid`: any rejected line turns into an error that lists them.
     pub fn check(self, uri: &str, skip_invalid: bool) -> Result<Parsed, IngestError> {
         if !self.rejected.is_empty() && !skip_invalid {
-            let mut list: Vec<String> = self
-                .rejected
-                .iter()
-                .take(LIST_LIMIT)
-                .map(|r| format!("  {uri}:{}: {}", r.line, r.reason))
-                .collect();
+            let mut list: Vec<String> =
+                self.rejected.iter().take(LIST_LIMIT).map(|r| format!("  {uri}:{}: {}", r.line, r.reason)).collect();
             if self.rejected.len() > LIST_LIMIT {
                 list.push(format!("  … and {} more", self.rejected.len() - LIST_LIMIT));
             }
@@ -146,8 +142,8 @@ fn collect(results: Vec<Result<NewPair, String>>, n_lines: u64) -> Parsed {
 }
 
 fn parse_hh_line(line: &[u8], ids: &IdScheme, line0: u64) -> Result<NewPair, String> {
-    let text = std::str::from_utf8(line)
-        .map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to()))?;
+    let text =
+        std::str::from_utf8(line).map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to()))?;
     let text = text.strip_suffix('\r').unwrap_or(text);
     if text.trim().is_empty() {
         return Err("empty line".into());
@@ -243,12 +239,7 @@ pub fn csv_rows(raw: &RawSource) -> Result<Vec<Result<Value, String>>, IngestErr
 
 /// Maps rows (JSON objects, whatever the file format) to pairs. `first_line` is the line
 /// number of row 0 (1 for JSONL and Parquet rows, 2 for CSV after its header).
-pub fn parse_pair_rows(
-    rows: Vec<Result<Value, String>>,
-    cols: &Columns,
-    ids: &IdScheme,
-    first_line: u64,
-) -> Parsed {
+pub fn parse_pair_rows(rows: Vec<Result<Value, String>>, cols: &Columns, ids: &IdScheme, first_line: u64) -> Parsed {
     let n = rows.len() as u64;
     let results: Vec<Result<NewPair, String>> = rows
         .into_par_iter()
@@ -266,10 +257,9 @@ fn pair_from_row(v: &Value, cols: &Columns, ids: &IdScheme, row: u64) -> Result<
     let obj = v.as_object().ok_or("expected an object (one pair per row)")?;
     let get = |name: &str| obj.get(name).filter(|v| !v.is_null()).ok_or_else(|| format!("missing field `{name}`"));
     let prompt = get(&cols.prompt)?;
-    let chosen = sides_from_values(prompt, get(&cols.chosen)?)
-        .map_err(|e| format!("field `{}`: {e}", cols.chosen))?;
-    let rejected = sides_from_values(prompt, get(&cols.rejected)?)
-        .map_err(|e| format!("field `{}`: {e}", cols.rejected))?;
+    let chosen = sides_from_values(prompt, get(&cols.chosen)?).map_err(|e| format!("field `{}`: {e}", cols.chosen))?;
+    let rejected =
+        sides_from_values(prompt, get(&cols.rejected)?).map_err(|e| format!("field `{}`: {e}", cols.rejected))?;
     let subset = match &cols.subset {
         Some(c) => scalar_text(get(c)?).ok_or_else(|| format!("field `{c}` is not a string or number"))?,
         None => ids.subset.clone(),
@@ -325,8 +315,8 @@ fn sides_from_values(prompt: &Value, completion: &Value) -> Result<Side, String>
                 Value::Array(a) => a.clone(),
                 _ => return Err("prompt is neither a string nor a message list".into()),
             };
-            let repeats_prompt =
-                completion_msgs.is_some_and(|c| c.len() > prompt_msgs.len() && c[..prompt_msgs.len()] == prompt_msgs[..]);
+            let repeats_prompt = completion_msgs
+                .is_some_and(|c| c.len() > prompt_msgs.len() && c[..prompt_msgs.len()] == prompt_msgs[..]);
             if !repeats_prompt {
                 render_messages(&prompt_msgs, &mut transcript)?;
             }
@@ -419,7 +409,8 @@ mod tests {
 
     #[test]
     fn non_utf8_lines_are_named() {
-        let mut bytes = br#"{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"}"#.to_vec();
+        let mut bytes =
+            br#"{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"}"#.to_vec();
         bytes.extend_from_slice(b"\n{\"chosen\": \"\xff\xfe\"}\n");
         let mut r = raw("");
         r.text_bytes = bytes;
@@ -451,7 +442,8 @@ mod tests {
 
     #[test]
     fn csv_rows_decode_message_lists_and_report_lines() {
-        let csv = "prompt,chosen,rejected\nQ,good,bad\n\"[{\"\"role\"\":\"\"user\"\",\"\"content\"\":\"\"Q\"\"}]\",a,b\n";
+        let csv =
+            "prompt,chosen,rejected\nQ,good,bad\n\"[{\"\"role\"\":\"\"user\"\",\"\"content\"\":\"\"Q\"\"}]\",a,b\n";
         let rows = csv_rows(&raw(csv)).unwrap();
         let parsed = parse_pair_rows(rows, &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
         assert_eq!(parsed.pairs.len(), 2);

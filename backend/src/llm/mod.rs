@@ -172,7 +172,8 @@ impl ChatClient {
                 Ok(answer) => return Ok(answer),
                 Err(e) if e.retryable() => match delays.next() {
                     Some(delay) => {
-                        let delay = e.retry_after().map_or(delay, |asked| asked.clamp(delay, self.retry.max_delay.max(delay)));
+                        let delay =
+                            e.retry_after().map_or(delay, |asked| asked.clamp(delay, self.retry.max_delay.max(delay)));
                         tracing::warn!("{e}; retrying in {delay:?}");
                         std::thread::sleep(delay);
                     }
@@ -266,7 +267,10 @@ mod tests {
             Retry::default(),
         );
         assert_eq!(c.endpoint().chat_url(), "http://h/v1/chat/completions");
-        let b = c.body(&[Message::user("hi")], &ChatParams { temperature: 0.0, json_mode: true, max_tokens: None, seed: None });
+        let b = c.body(
+            &[Message::user("hi")],
+            &ChatParams { temperature: 0.0, json_mode: true, max_tokens: None, seed: None },
+        );
         assert_eq!(
             b,
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.0,

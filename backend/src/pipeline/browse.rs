@@ -83,13 +83,18 @@ fn invalid(msg: impl Into<String>) -> anyhow::Error {
 pub struct BrowseError(pub String);
 
 fn parse_count(v: &Option<String>, name: &str, default: usize) -> Result<usize> {
-    v.as_deref().map_or(Ok(default), |x| x.trim().parse().map_err(|_| invalid(format!("`{name}`: {x:?} is not a count"))))
+    v.as_deref()
+        .map_or(Ok(default), |x| x.trim().parse().map_err(|_| invalid(format!("`{name}`: {x:?} is not a count"))))
 }
 
 fn parse_number(v: &Option<String>, name: &str) -> Result<Option<f64>> {
     v.as_deref()
         .map(|x| {
-            x.trim().parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| invalid(format!("`{name}`: {x:?} is not a number")))
+            x.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| invalid(format!("`{name}`: {x:?} is not a number")))
         })
         .transpose()
 }
@@ -116,11 +121,17 @@ impl Browser {
             return Err(invalid("`dataset` is required"));
         }
         match (&q.pre, &q.post) {
-            (Some(_), None) | (None, Some(_)) => return Err(invalid("`pre` and `post` go together: give both models or neither")),
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(invalid("`pre` and `post` go together: give both models or neither"))
+            }
             _ => {}
         }
-        if q.pre.is_none() && (q.labels.is_some() || q.features.is_some() || q.gamma_rule.is_some() || q.control.is_some()) {
-            return Err(invalid("`labels`, `features`, `gamma_rule` and `control` need a study: give `pre` and `post` too"));
+        if q.pre.is_none()
+            && (q.labels.is_some() || q.features.is_some() || q.gamma_rule.is_some() || q.control.is_some())
+        {
+            return Err(invalid(
+                "`labels`, `features`, `gamma_rule` and `control` need a study: give `pre` and `post` too",
+            ));
         }
         if q.control.is_some() && q.labels.is_none() {
             return Err(invalid("`control` label sets are compared with the study's `labels`: give `labels` too"));
@@ -156,7 +167,8 @@ impl Browser {
                         invalid(format!("{e:#}"))
                     }
                 })?;
-                let at: HashMap<&str, usize> = index.pair_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+                let at: HashMap<&str, usize> =
+                    index.pair_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
                 let pos = study.pair_ids.iter().map(|id| at[id.as_str()]).collect();
                 let derived = Derived::of(&study);
                 Some(StudyPart { study, derived, pos })
@@ -214,8 +226,13 @@ impl Browser {
                 let run = || -> Result<Arc<AnalysisReport>> {
                     let mut report = analysis::run(&part.study, &Default::default())?;
                     let s = &part.study;
-                    report.robustness =
-                        crate::pipeline::study::robustness(store, &s.dataset, &s.pre_model, &s.post_model, s.label_set.as_deref())?;
+                    report.robustness = crate::pipeline::study::robustness(
+                        store,
+                        &s.dataset,
+                        &s.pre_model,
+                        &s.post_model,
+                        s.label_set.as_deref(),
+                    )?;
                     Ok(Arc::new(report))
                 };
                 run().map_err(|e| format!("{e:#}"))
@@ -232,7 +249,13 @@ impl Browser {
         }
         let mut full = (*report).clone();
         full.control_labels = crate::pipeline::study::control_labels(store, &q.dataset, q.labels.as_deref(), &controls)
-            .map_err(|e| if e.downcast_ref::<crate::store::StoreError>().is_some() { e } else { invalid(format!("{e:#}")) })?;
+            .map_err(|e| {
+                if e.downcast_ref::<crate::store::StoreError>().is_some() {
+                    e
+                } else {
+                    invalid(format!("{e:#}"))
+                }
+            })?;
         let full = Arc::new(full);
         with_controls.insert(controls, full.clone());
         Ok(full)
@@ -291,7 +314,15 @@ impl Browser {
             .collect();
         let before = offset.checked_sub(1).and_then(|i| order.get(i)).map(|&i| ids(i).to_owned());
         let after = order.get(offset + limit).map(|&i| ids(i).to_owned());
-        Ok(PairPage { dataset: q.dataset.clone(), total: total as u64, offset: offset as u64, limit: limit as u64, rows, before, after })
+        Ok(PairPage {
+            dataset: q.dataset.clone(),
+            total: total as u64,
+            offset: offset as u64,
+            limit: limit as u64,
+            rows,
+            before,
+            after,
+        })
     }
 }
 
@@ -318,99 +349,106 @@ impl Browser {
         Ok(order)
     }
 
-/// Indices (into the study when there is one, else into the dataset index) of the pairs that
-/// match `q`, sorted as asked.
-fn matching(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
-    let slice_needs_study = q.slice.model.is_some()
-        || q.slice.agreement.is_some()
-        || q.slice.regime.is_some()
-        || q.slice.gamma.is_some()
-        || q.slice.feature.is_some()
-        || q.slice.feature_side.is_some();
-    let mut keep: Vec<usize> = match &entry.study {
-        Some(part) => {
-            analysis::validate_slice(&part.study, &q.slice).map_err(|e| invalid(format!("{e:#}")))?;
-            analysis::select_indices(&part.study, &part.derived, &q.slice)
-        }
-        None => {
-            if slice_needs_study {
-                return Err(invalid("slice filters other than `subset` need a study: give `pre` and `post`"));
+    /// Indices (into the study when there is one, else into the dataset index) of the pairs that
+    /// match `q`, sorted as asked.
+    fn matching(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
+        let slice_needs_study = q.slice.model.is_some()
+            || q.slice.agreement.is_some()
+            || q.slice.regime.is_some()
+            || q.slice.gamma.is_some()
+            || q.slice.feature.is_some()
+            || q.slice.feature_side.is_some();
+        let mut keep: Vec<usize> = match &entry.study {
+            Some(part) => {
+                analysis::validate_slice(&part.study, &q.slice).map_err(|e| invalid(format!("{e:#}")))?;
+                analysis::select_indices(&part.study, &part.derived, &q.slice)
             }
-            (0..entry.index.pair_ids.len()).filter(|&i| q.slice.subset.as_ref().is_none_or(|s| &entry.index.subsets[i] == s)).collect()
-        }
-    };
-    if let Some(query) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let index = self.text_index(store, &q.dataset, &entry.search_fingerprint)?;
-        let rows = index.search(query).map_err(|e| if e.is::<QueryError>() { invalid(e.to_string()) } else { e })?;
-        let mut hit = vec![false; entry.index.pair_ids.len()];
-        for r in rows {
-            hit[r] = true;
-        }
-        let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
-        keep.retain(|&i| hit[base(i)]);
-    }
-    let (lo, hi) = (parse_number(&q.margin_min, "margin_min")?, parse_number(&q.margin_max, "margin_max")?);
-    if lo.is_some() || hi.is_some() {
-        let part = entry.study.as_ref().ok_or_else(|| invalid("margin filters need a study: give `pre` and `post`"))?;
-        let (c, r) = margin_columns(&part.study, q.margin_model.as_deref().unwrap_or("post"))?;
-        keep.retain(|&i| {
-            let m = c[i] - r[i];
-            lo.is_none_or(|lo| m >= lo) && hi.is_none_or(|hi| m <= hi)
-        });
-    }
-    if let Some(which) = &q.angle {
-        let part = entry.study.as_ref().ok_or_else(|| invalid("`angle` needs a study: give `pre` and `post`"))?;
-        let s = &part.study;
-        let angle = |i: usize| -> f64 {
-            match which.as_str() {
-                "theta" => angles::signed_angle(s.pre_chosen[i], s.pre_rejected[i], s.post_chosen[i], s.post_rejected[i]),
-                "phi_pre" => angles::direction(s.pre_chosen[i], s.pre_rejected[i]),
-                _ => angles::direction(s.post_chosen[i], s.post_rejected[i]),
+            None => {
+                if slice_needs_study {
+                    return Err(invalid("slice filters other than `subset` need a study: give `pre` and `post`"));
+                }
+                (0..entry.index.pair_ids.len())
+                    .filter(|&i| q.slice.subset.as_ref().is_none_or(|s| &entry.index.subsets[i] == s))
+                    .collect()
             }
-            .to_radians()
         };
-        if !["theta", "phi_pre", "phi_post"].contains(&which.as_str()) {
-            return Err(invalid(format!("`angle`: {which:?} is not theta, phi_pre or phi_post")));
+        if let Some(query) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            let index = self.text_index(store, &q.dataset, &entry.search_fingerprint)?;
+            let rows =
+                index.search(query).map_err(|e| if e.is::<QueryError>() { invalid(e.to_string()) } else { e })?;
+            let mut hit = vec![false; entry.index.pair_ids.len()];
+            for r in rows {
+                hit[r] = true;
+            }
+            let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
+            keep.retain(|&i| hit[base(i)]);
         }
-        let (lo, hi) = (parse_number(&q.angle_min, "angle_min")?, parse_number(&q.angle_max, "angle_max")?);
-        keep.retain(|&i| {
-            let a = angle(i);
-            a.is_finite() && lo.is_none_or(|lo| a >= lo) && hi.is_none_or(|hi| a < hi)
-        });
+        let (lo, hi) = (parse_number(&q.margin_min, "margin_min")?, parse_number(&q.margin_max, "margin_max")?);
+        if lo.is_some() || hi.is_some() {
+            let part =
+                entry.study.as_ref().ok_or_else(|| invalid("margin filters need a study: give `pre` and `post`"))?;
+            let (c, r) = margin_columns(&part.study, q.margin_model.as_deref().unwrap_or("post"))?;
+            keep.retain(|&i| {
+                let m = c[i] - r[i];
+                lo.is_none_or(|lo| m >= lo) && hi.is_none_or(|hi| m <= hi)
+            });
+        }
+        if let Some(which) = &q.angle {
+            let part = entry.study.as_ref().ok_or_else(|| invalid("`angle` needs a study: give `pre` and `post`"))?;
+            let s = &part.study;
+            let angle = |i: usize| -> f64 {
+                match which.as_str() {
+                    "theta" => {
+                        angles::signed_angle(s.pre_chosen[i], s.pre_rejected[i], s.post_chosen[i], s.post_rejected[i])
+                    }
+                    "phi_pre" => angles::direction(s.pre_chosen[i], s.pre_rejected[i]),
+                    _ => angles::direction(s.post_chosen[i], s.post_rejected[i]),
+                }
+                .to_radians()
+            };
+            if !["theta", "phi_pre", "phi_post"].contains(&which.as_str()) {
+                return Err(invalid(format!("`angle`: {which:?} is not theta, phi_pre or phi_post")));
+            }
+            let (lo, hi) = (parse_number(&q.angle_min, "angle_min")?, parse_number(&q.angle_max, "angle_max")?);
+            keep.retain(|&i| {
+                let a = angle(i);
+                a.is_finite() && lo.is_none_or(|lo| a >= lo) && hi.is_none_or(|hi| a < hi)
+            });
+        }
+        if let Some(model) = &q.score_model {
+            let part =
+                entry.study.as_ref().ok_or_else(|| invalid("`score_model` needs a study: give `pre` and `post`"))?;
+            let (c, r) = margin_columns(&part.study, model)
+                .map_err(|_| invalid(format!("`score_model`: {model:?} is not `pre` or `post`")))?;
+            let b = [
+                parse_number(&q.chosen_min, "chosen_min")?,
+                parse_number(&q.chosen_max, "chosen_max")?,
+                parse_number(&q.rejected_min, "rejected_min")?,
+                parse_number(&q.rejected_max, "rejected_max")?,
+            ];
+            let within =
+                |x: f64, lo: Option<f64>, hi: Option<f64>| lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x < hi);
+            keep.retain(|&i| within(c[i], b[0], b[1]) && within(r[i], b[2], b[3]));
+        }
+        if let Some(key) = &q.label_key {
+            let part = entry.study.as_ref().ok_or_else(|| invalid("`label_key` needs a study with `labels`"))?;
+            let col =
+                part.study.features.iter().chain(&part.study.gamma_rule).find(|f| &f.name == key).ok_or_else(|| {
+                    invalid(format!("`label_key`: `{key}` is not a feature of this study (add it to `features`)"))
+                })?;
+            let value = parse_number(&q.label_value, "label_value")?
+                .ok_or_else(|| invalid("`label_key` needs `label_value`"))?;
+            let side = q.label_side.as_deref().unwrap_or("chosen");
+            let values = match side {
+                "chosen" => &col.chosen,
+                "rejected" => &col.rejected,
+                other => return Err(invalid(format!("`label_side`: {other:?} is not `chosen` or `rejected`"))),
+            };
+            keep.retain(|&i| values[i] == value);
+        }
+        sort(entry, q, &mut keep)?;
+        Ok(keep)
     }
-    if let Some(model) = &q.score_model {
-        let part = entry.study.as_ref().ok_or_else(|| invalid("`score_model` needs a study: give `pre` and `post`"))?;
-        let (c, r) = margin_columns(&part.study, model).map_err(|_| invalid(format!("`score_model`: {model:?} is not `pre` or `post`")))?;
-        let b = [
-            parse_number(&q.chosen_min, "chosen_min")?,
-            parse_number(&q.chosen_max, "chosen_max")?,
-            parse_number(&q.rejected_min, "rejected_min")?,
-            parse_number(&q.rejected_max, "rejected_max")?,
-        ];
-        let within = |x: f64, lo: Option<f64>, hi: Option<f64>| lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x < hi);
-        keep.retain(|&i| within(c[i], b[0], b[1]) && within(r[i], b[2], b[3]));
-    }
-    if let Some(key) = &q.label_key {
-        let part = entry.study.as_ref().ok_or_else(|| invalid("`label_key` needs a study with `labels`"))?;
-        let col = part
-            .study
-            .features
-            .iter()
-            .chain(&part.study.gamma_rule)
-            .find(|f| &f.name == key)
-            .ok_or_else(|| invalid(format!("`label_key`: `{key}` is not a feature of this study (add it to `features`)")))?;
-        let value = parse_number(&q.label_value, "label_value")?.ok_or_else(|| invalid("`label_key` needs `label_value`"))?;
-        let side = q.label_side.as_deref().unwrap_or("chosen");
-        let values = match side {
-            "chosen" => &col.chosen,
-            "rejected" => &col.rejected,
-            other => return Err(invalid(format!("`label_side`: {other:?} is not `chosen` or `rejected`"))),
-        };
-        keep.retain(|&i| values[i] == value);
-    }
-    sort(entry, q, &mut keep)?;
-    Ok(keep)
-}
 }
 
 fn margin_columns<'a>(s: &'a Study, model: &str) -> Result<(&'a [f64], &'a [f64])> {
@@ -435,9 +473,14 @@ fn sort(entry: &Entry, q: &PairQuery, keep: &mut [usize]) -> Result<()> {
     match key {
         "dataset" => keep.sort_by_key(|&i| base(i)),
         "pair_id" => keep.sort_by(|&a, &b| entry.index.pair_ids[base(a)].cmp(&entry.index.pair_ids[base(b)])),
-        "length" => keep.sort_by_key(|&i| (entry.index.chosen_chars[base(i)] + entry.index.rejected_chars[base(i)], base(i))),
+        "length" => {
+            keep.sort_by_key(|&i| (entry.index.chosen_chars[base(i)] + entry.index.rejected_chars[base(i)], base(i)))
+        }
         score_key => {
-            let part = entry.study.as_ref().ok_or_else(|| invalid(format!("`sort={score_key}` needs a study: give `pre` and `post`")))?;
+            let part = entry
+                .study
+                .as_ref()
+                .ok_or_else(|| invalid(format!("`sort={score_key}` needs a study: give `pre` and `post`")))?;
             let s = &part.study;
             let value = |i: usize| -> f64 {
                 match score_key {
@@ -513,7 +556,13 @@ fn pair_variants(store: &Store, dataset: &str, pair_id: &str) -> Result<Vec<seal
 }
 
 /// Adds a reviewer's note; author and text must not be blank.
-pub fn add_note(store: &Store, dataset: &str, pair_id: &str, author: &str, text: &str) -> Result<seal_shared::browse::Note> {
+pub fn add_note(
+    store: &Store,
+    dataset: &str,
+    pair_id: &str,
+    author: &str,
+    text: &str,
+) -> Result<seal_shared::browse::Note> {
     let (author, text) = (author.trim(), text.trim());
     if author.is_empty() {
         bail!(BrowseError("note field `author` is empty".into()));

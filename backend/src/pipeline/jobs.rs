@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
-use seal_shared::jobs::{JobRequest, JobStatus};
 use seal_shared::browse::PairQuery;
+use seal_shared::jobs::{JobRequest, JobStatus};
 
 use super::browse::{BrowseError, Browser};
 use super::{IngestOptions, ScoreJob, SourceFormat};
@@ -99,7 +99,11 @@ impl Jobs {
                 if let Some(l) = &req.labels {
                     store.require_label_set(&req.dataset, l)?;
                 }
-                format!("analyze {}: {pre} → {post}{}", req.dataset, req.labels.as_ref().map(|l| format!(", labels {l}")).unwrap_or_default())
+                format!(
+                    "analyze {}: {pre} → {post}{}",
+                    req.dataset,
+                    req.labels.as_ref().map(|l| format!(", labels {l}")).unwrap_or_default()
+                )
             }
             other => return Err(bad(format!("job field `kind`: {other:?} is not ingest, score or analyze"))),
         };
@@ -204,7 +208,10 @@ fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, j
             Ok(format!(
                 "{} pairs; post-D accuracy {:.1} %, resistance {:.1} %",
                 r.n_pairs,
-                r.accuracy.iter().find(|a| a.role == "post" && a.subset.is_none()).map_or(f64::NAN, |a| a.accuracy * 100.0),
+                r.accuracy
+                    .iter()
+                    .find(|a| a.role == "post" && a.subset.is_none())
+                    .map_or(f64::NAN, |a| a.accuracy * 100.0),
                 r.resistance.overall.share * 100.0
             ))
         }

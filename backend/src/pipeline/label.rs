@@ -179,9 +179,10 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
         let id = &index.pair_ids[row];
         row += 1;
         if chosen.as_ref().is_none_or(|c| c.contains(id)) {
-            for (side, context, response) in
-                [(TextSide::Chosen, t.chosen_context, t.chosen_response), (TextSide::Rejected, t.rejected_context, t.rejected_response)]
-            {
+            for (side, context, response) in [
+                (TextSide::Chosen, t.chosen_context, t.chosen_response),
+                (TextSide::Rejected, t.rejected_context, t.rejected_response),
+            ] {
                 tasks.push(Task { pair_id: id.clone(), side, text: format!("{context}{response}") });
             }
         }
@@ -190,8 +191,10 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
     let model = client.endpoint().model.clone();
     let params = serde_json::to_string(&job.params)?;
     let keys = &job.keys;
-    let firsts: Vec<String> =
-        tasks.iter().map(|t| cache_key(&model, &params, &[Message::user(prompt::taxonomy_prompt(keys, &t.text))])).collect();
+    let firsts: Vec<String> = tasks
+        .iter()
+        .map(|t| cache_key(&model, &params, &[Message::user(prompt::taxonomy_prompt(keys, &t.text))]))
+        .collect();
     let cached = store.cached_keys(&firsts)?;
     let cached_set: std::collections::HashSet<usize> =
         firsts.iter().enumerate().filter(|(_, k)| cached.contains(*k)).map(|(i, _)| i).collect();
@@ -222,7 +225,9 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
     let (price, price_source) = match prices {
         Some(p) => (Some(p), "the prices given".to_string()),
         None => match list_price(&model) {
-            Some(p) => (Some(p), format!("OpenAI list prices for {model} (${}/${} per million tokens in/out)", p.0, p.1)),
+            Some(p) => {
+                (Some(p), format!("OpenAI list prices for {model} (${}/${} per million tokens in/out)", p.0, p.1))
+            }
             None => (None, "no price known for this model: pass --price-in and --price-out".to_string()),
         },
     };
@@ -297,7 +302,14 @@ struct Counters {
     done: AtomicU64,
 }
 
-fn label_one(store: &Store, client: &ChatClient, job: &LabelJob, params: &str, task: &Task, c: &Counters) -> Result<Outcome> {
+fn label_one(
+    store: &Store,
+    client: &ChatClient,
+    job: &LabelJob,
+    params: &str,
+    task: &Task,
+    c: &Counters,
+) -> Result<Outcome> {
     let keys = &job.keys;
     let model = &client.endpoint().model;
     let text_sha = sha_hex(&[&task.text]);
@@ -315,10 +327,19 @@ fn label_one(store: &Store, client: &ChatClient, job: &LabelJob, params: &str, t
                     c.sent.fetch_add(1, Ordering::Relaxed);
                     c.prompt_tokens.fetch_add(a.prompt_tokens.unwrap_or(0), Ordering::Relaxed);
                     c.completion_tokens.fetch_add(a.completion_tokens.unwrap_or(0), Ordering::Relaxed);
-                    let entry =
-                        CacheEntry { key: &key, model, prompt_version: PROMPT_VERSION, text_sha256: &text_sha, params, attempt };
-                    let cached =
-                        CachedAnswer { content: a.content, prompt_tokens: a.prompt_tokens, completion_tokens: a.completion_tokens };
+                    let entry = CacheEntry {
+                        key: &key,
+                        model,
+                        prompt_version: PROMPT_VERSION,
+                        text_sha256: &text_sha,
+                        params,
+                        attempt,
+                    };
+                    let cached = CachedAnswer {
+                        content: a.content,
+                        prompt_tokens: a.prompt_tokens,
+                        completion_tokens: a.completion_tokens,
+                    };
                     store.cache_answer(&entry, &cached)?;
                     cached.content
                 }
@@ -450,7 +471,8 @@ pub fn export_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &L
     let params = serde_json::to_string(&job.params)?;
     let keys = &job.keys;
     let tmp = out.with_extension("jsonl.partial");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?);
+    let mut w =
+        std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?);
     let firsts: Vec<(Vec<Message>, String)> = plan
         .tasks
         .iter()
@@ -493,7 +515,13 @@ pub struct BatchImport {
 /// Reads an OpenAI Batch API output file into the answer cache (first attempts), so that the
 /// following run takes every answer from there. Lines that are not this plan's requests, or not
 /// results, are errors naming the line.
-pub fn import_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &LabelPlan, file: &Path) -> Result<BatchImport> {
+pub fn import_batch(
+    store: &Store,
+    client: &ChatClient,
+    job: &LabelJob,
+    plan: &LabelPlan,
+    file: &Path,
+) -> Result<BatchImport> {
     let params = serde_json::to_string(&job.params)?;
     let keys = &job.keys;
     let model = &client.endpoint().model;
@@ -509,16 +537,25 @@ pub fn import_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &L
         out.lines += 1;
         let v: Value = serde_json::from_str(&line).with_context(|| format!("{at}: not JSON"))?;
         let id = v.get("custom_id").and_then(Value::as_str).ok_or_else(|| anyhow!("{at}: no `custom_id`"))?;
-        let task = by_id.get(id).ok_or_else(|| anyhow!("{at}: `custom_id` {id:?} is not a text of this labelling job"))?;
+        let task =
+            by_id.get(id).ok_or_else(|| anyhow!("{at}: `custom_id` {id:?} is not a text of this labelling job"))?;
         let status = v.pointer("/response/status_code").and_then(Value::as_u64);
         let body = v.pointer("/response/body");
         match (status, body) {
             (Some(200), Some(body)) => {
-                let answer = crate::llm::parse_completion(&body.to_string()).map_err(|e| anyhow!("{at}: `response.body`: {e}"))?;
+                let answer = crate::llm::parse_completion(&body.to_string())
+                    .map_err(|e| anyhow!("{at}: `response.body`: {e}"))?;
                 let messages = vec![Message::user(prompt::taxonomy_prompt(keys, &task.text))];
                 let key = cache_key(model, &params, &messages);
                 let text_sha = sha_hex(&[&task.text]);
-                let entry = CacheEntry { key: &key, model, prompt_version: PROMPT_VERSION, text_sha256: &text_sha, params: &params, attempt: 1 };
+                let entry = CacheEntry {
+                    key: &key,
+                    model,
+                    prompt_version: PROMPT_VERSION,
+                    text_sha256: &text_sha,
+                    params: &params,
+                    attempt: 1,
+                };
                 store.cache_answer(
                     &entry,
                     &CachedAnswer {
@@ -530,9 +567,10 @@ pub fn import_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &L
                 out.cached += 1;
             }
             _ => {
-                let why = v.get("error").filter(|e| !e.is_null()).map(Value::to_string).unwrap_or_else(|| {
-                    format!("status {}", status.map_or("missing".to_string(), |s| s.to_string()))
-                });
+                let why =
+                    v.get("error").filter(|e| !e.is_null()).map(Value::to_string).unwrap_or_else(|| {
+                        format!("status {}", status.map_or("missing".to_string(), |s| s.to_string()))
+                    });
                 out.failed.push(format!("{at}: {id}: {why}"));
             }
         }

@@ -64,10 +64,19 @@ pub fn resolve_url(source: &str, hub_url: &str) -> Option<String> {
 
 /// Ingests sources into a dataset. Each source is one transaction; an unchanged source
 /// (same content hash) is skipped.
-pub fn ingest(store: &mut Store, data: &DataDir, dataset: &str, sources: &[String], opts: &IngestOptions) -> Result<wire::IngestSummary> {
+pub fn ingest(
+    store: &mut Store,
+    data: &DataDir,
+    dataset: &str,
+    sources: &[String],
+    opts: &IngestOptions,
+) -> Result<wire::IngestSummary> {
     if let Some(existing) = store.dataset_format(dataset)? {
         if existing != opts.format.as_str() {
-            bail!("dataset `{dataset}` holds {existing} data; ingest {} data into another dataset", opts.format.as_str());
+            bail!(
+                "dataset `{dataset}` holds {existing} data; ingest {} data into another dataset",
+                opts.format.as_str()
+            );
         }
     }
     let mut done = Vec::new();
@@ -88,9 +97,11 @@ pub fn ingest(store: &mut Store, data: &DataDir, dataset: &str, sources: &[Strin
         };
         let raw = ingest::read_source(source, &path)?;
         if store.source_sha256(dataset, source)?.as_deref() == Some(raw.sha256.as_str()) {
-            let n = store.datasets()?.into_iter().find(|d| d.name == dataset).and_then(|d| {
-                d.sources.into_iter().find(|s| &s.uri == source).map(|s| (s.n_pairs, s.n_rejected))
-            });
+            let n = store
+                .datasets()?
+                .into_iter()
+                .find(|d| d.name == dataset)
+                .and_then(|d| d.sources.into_iter().find(|s| &s.uri == source).map(|s| (s.n_pairs, s.n_rejected)));
             let (n_pairs, n_rejected) = n.unwrap_or((0, 0));
             done.push(wire::IngestedSource {
                 uri: source.clone(),
@@ -138,8 +149,14 @@ pub fn ingest(store: &mut Store, data: &DataDir, dataset: &str, sources: &[Strin
             n_rejected: parsed.rejected.len() as u64,
         };
         drop(raw);
-        let outcome =
-            store.ingest_source(dataset, opts.format.as_str(), &record, &parsed.pairs, &parsed.rejected, opts.replace)?;
+        let outcome = store.ingest_source(
+            dataset,
+            opts.format.as_str(),
+            &record,
+            &parsed.pairs,
+            &parsed.rejected,
+            opts.replace,
+        )?;
         let (outcome, invalidated) = match outcome {
             IngestOutcome::Added => ("added", 0),
             IngestOutcome::Replaced { scores_invalidated } => ("replaced", scores_invalidated),
@@ -159,7 +176,9 @@ pub fn ingest(store: &mut Store, data: &DataDir, dataset: &str, sources: &[Strin
 /// Loads ONNX Runtime from wherever `cargo xtask setup` put it.
 pub fn init_runtime(data: &DataDir, gpu: bool) -> Result<&'static str> {
     let lib = crate::config::find_ort(data, gpu).map_err(|looked| {
-        score::ScoreError::RuntimeMissing(looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))
+        score::ScoreError::RuntimeMissing(
+            looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"),
+        )
     })?;
     Ok(score::init_runtime(&lib)?)
 }
@@ -307,7 +326,8 @@ pub fn score_model(
     }
     let runtime_version = init_runtime(data, matches!(job.device, Device::Cuda(_)))?;
     for (file, expected) in [("model.onnx", &record.onnx_sha256), ("tokenizer.json", &record.tokenizer_sha256)] {
-        let actual = score::sha256_file(&folder.join(file)).with_context(|| format!("{}", folder.join(file).display()))?;
+        let actual =
+            score::sha256_file(&folder.join(file)).with_context(|| format!("{}", folder.join(file).display()))?;
         if Some(&actual) != expected.as_ref() {
             bail!(
                 "{}: changed since `seal models add` (sha256 {actual}); register it again with --replace (under a new name to keep old scores apart)",
@@ -361,7 +381,8 @@ pub fn score_model(
             .zip(scores.chunks_exact(2))
             .map(|(p, s)| PairScore { pair_id: p.pair_id.clone(), chosen: s[0], rejected: s[1] })
             .collect();
-        summary.truncated_texts += rows.iter().map(|r| u64::from(r.chosen.truncated) + u64::from(r.rejected.truncated)).sum::<u64>();
+        summary.truncated_texts +=
+            rows.iter().map(|r| u64::from(r.chosen.truncated) + u64::from(r.rejected.truncated)).sum::<u64>();
         store.insert_scores(&job.dataset, model_name, run_id, &rows)?;
         summary.scored_now += rows.len() as u64;
         progress(Progress::Committed { done: summary.scored_now, todo });

@@ -134,7 +134,11 @@ fn rewrite_text(
                     params: params_json,
                     attempt: 1,
                 };
-                let cached = CachedAnswer { content: a.content, prompt_tokens: a.prompt_tokens, completion_tokens: a.completion_tokens };
+                let cached = CachedAnswer {
+                    content: a.content,
+                    prompt_tokens: a.prompt_tokens,
+                    completion_tokens: a.completion_tokens,
+                };
                 store.cache_answer(&entry, &cached)?;
                 cached.content
             }
@@ -156,7 +160,10 @@ fn perturbed(p: Perturbation, pair: &NewPair, job: &RewriteJob) -> Rewritten {
         if !on {
             return s.clone();
         }
-        Side { context: s.context.clone(), response: p.apply(&s.response, &format!("{}:{}:{name}", job.seed, pair.pair_id)) }
+        Side {
+            context: s.context.clone(),
+            response: p.apply(&s.response, &format!("{}:{}:{name}", job.seed, pair.pair_id)),
+        }
     };
     let chosen = side(&pair.chosen, "chosen", job.sides.chosen());
     let rejected = side(&pair.rejected, "rejected", job.sides.rejected());
@@ -182,7 +189,12 @@ fn job_pairs(store: &Store, job: &RewriteJob) -> Result<Vec<NewPair>> {
 }
 
 /// Rewrites the pairs of the job and stores the variant. `progress(done, total)` follows pairs.
-pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RewriteSummary> {
+pub fn run(
+    store: &mut Store,
+    method: &Method<'_>,
+    job: &RewriteJob,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<RewriteSummary> {
     if job.name.is_empty() || job.name.contains(['@', '/', ',']) {
         bail!("--name {:?}: a variant name is not empty and has no `@`, `/` or `,`", job.name);
     }
@@ -194,9 +206,12 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
     let c = Counters { sent: AtomicU64::new(0), cached: AtomicU64::new(0), done: AtomicU64::new(0) };
     let (kind, method_name, prompt_version, params) = match method {
         Method::Perturbation(p) => ("perturbation", p.name().to_string(), None, None),
-        Method::Llm { client, params, .. } => {
-            ("llm", client.endpoint().model.clone(), Some(REWRITE_PROMPT_VERSION.to_string()), Some(serde_json::to_string(params)?))
-        }
+        Method::Llm { client, params, .. } => (
+            "llm",
+            client.endpoint().model.clone(),
+            Some(REWRITE_PROMPT_VERSION.to_string()),
+            Some(serde_json::to_string(params)?),
+        ),
     };
     let params_json = params.clone().unwrap_or_default();
     let outcomes: Vec<Rewritten> = match method {
@@ -249,7 +264,9 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
         match o {
             Rewritten::Pair(p) => kept.push(p),
             Rewritten::NotApplicable => n_not_applicable += 1,
-            Rewritten::Skipped(why) => skipped.push(RejectedLine { line: pair.line + 1, reason: format!("pair `{}`: {why}", pair.pair_id) }),
+            Rewritten::Skipped(why) => {
+                skipped.push(RejectedLine { line: pair.line + 1, reason: format!("pair `{}`: {why}", pair.pair_id) })
+            }
         }
     }
     let variant_ds = variant_dataset(&job.dataset, &job.name);
@@ -281,7 +298,11 @@ pub fn run(store: &mut Store, method: &Method<'_>, job: &RewriteJob, progress: &
     let uri = format!("variant:{}/{}", job.dataset, job.name);
     let one = |f: fn(&NewPair) -> &String| {
         let first = f(&kept[0]);
-        if kept.iter().all(|p| f(p) == first) { first.clone() } else { "mixed".into() }
+        if kept.iter().all(|p| f(p) == first) {
+            first.clone()
+        } else {
+            "mixed".into()
+        }
     };
     let source = SourceRecord {
         uri: uri.clone(),
@@ -346,12 +367,17 @@ pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &R
     let texts: Vec<String> = pairs
         .iter()
         .flat_map(|p| {
-            [(job.sides.chosen(), &p.chosen), (job.sides.rejected(), &p.rejected)].into_iter().filter(|(on, _)| *on).map(|(_, s)| s.full())
+            [(job.sides.chosen(), &p.chosen), (job.sides.rejected(), &p.rejected)]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, s)| s.full())
         })
         .collect();
     let keys: Vec<String> = texts
         .iter()
-        .map(|t| cache_key_for(REWRITE_PROMPT_VERSION, &model, &params_json, &[Message::user(rewrite::rewrite_prompt(t))]))
+        .map(|t| {
+            cache_key_for(REWRITE_PROMPT_VERSION, &model, &params_json, &[Message::user(rewrite::rewrite_prompt(t))])
+        })
         .collect();
     let cached = store.cached_keys(&keys)?;
     let todo: Vec<&String> = texts.iter().zip(&keys).filter(|(_, k)| !cached.contains(*k)).map(|(t, _)| t).collect();

@@ -61,7 +61,11 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
         match parsed {
             Ok(r) => {
                 if let Some(prev) = seen.insert((r.pair_id.clone(), r.side), line) {
-                    problems.push(format!("{uri}:{line}: `{}` {} already labelled on line {prev}", r.pair_id, r.side.as_str()));
+                    problems.push(format!(
+                        "{uri}:{line}: `{}` {} already labelled on line {prev}",
+                        r.pair_id,
+                        r.side.as_str()
+                    ));
                     *by_field.entry("duplicate pair_id + side".into()).or_default() += 1;
                     continue;
                 }
@@ -84,7 +88,8 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
     }
     if !problems.is_empty() && !job.skip_invalid {
         let summary: Vec<String> = by_field.iter().map(|(f, n)| format!("{f}: {n}")).collect();
-        let more = if problems.len() > 20 { format!("\n  … and {} more rows", problems.len() - 20) } else { String::new() };
+        let more =
+            if problems.len() > 20 { format!("\n  … and {} more rows", problems.len() - 20) } else { String::new() };
         bail!(
             "{uri}: {} invalid rows; nothing was stored (pass --skip-invalid to store the valid rows):\n  {}{more}\nproblems by field: {}",
             problems.len(),
@@ -158,7 +163,12 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
         let Some(set) = &set else { return vec![] };
         let lacking: Vec<&str> = defaults.iter().copied().filter(|k| !set.has_key(k)).collect();
         if !lacking.is_empty() {
-            warnings.push(format!("label set `{}` lacks {} of SEAL's {what}: {}", set.name, lacking.len(), lacking.join(", ")));
+            warnings.push(format!(
+                "label set `{}` lacks {} of SEAL's {what}: {}",
+                set.name,
+                lacking.len(),
+                lacking.join(", ")
+            ));
         }
         defaults.iter().filter(|k| set.has_key(k)).map(|k| k.to_string()).collect()
     };
@@ -235,7 +245,11 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
         }
     }
     let role_of = |f: &str| -> String {
-        spec.roles.iter().find(|(x, _)| x == f).map(|(_, r)| r.clone()).unwrap_or_else(|| features::default_role(f).into())
+        spec.roles
+            .iter()
+            .find(|(x, _)| x == f)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| features::default_role(f).into())
     };
     let label_col = |k: &str| cols.labels.iter().find(|(name, _, _)| name == k).expect("requested key loaded");
     let mut columns = Vec::new();
@@ -244,14 +258,26 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
             if f == "tokens" {
                 let (c, r) = &cols.post_tokens;
                 if c.iter().chain(r).any(Option::is_none) {
-                    bail!("feature `tokens`: `{}` has imported scores without token counts; score it with `seal score`", spec.post);
+                    bail!(
+                        "feature `tokens`: `{}` has imported scores without token counts; score it with `seal score`",
+                        spec.post
+                    );
                 }
-                (c.iter().map(|v| v.unwrap_or_default()).collect(), r.iter().map(|v| v.unwrap_or_default()).collect(), false)
+                (
+                    c.iter().map(|v| v.unwrap_or_default()).collect(),
+                    r.iter().map(|v| v.unwrap_or_default()).collect(),
+                    false,
+                )
             } else {
                 let vals: Vec<(f64, f64)> = cols
                     .texts
                     .par_iter()
-                    .map(|t| (builtin::compute(f, &t[0], &t[1]).unwrap_or(f64::NAN), builtin::compute(f, &t[2], &t[3]).unwrap_or(f64::NAN)))
+                    .map(|t| {
+                        (
+                            builtin::compute(f, &t[0], &t[1]).unwrap_or(f64::NAN),
+                            builtin::compute(f, &t[2], &t[3]).unwrap_or(f64::NAN),
+                        )
+                    })
                     .collect();
                 (vals.iter().map(|v| v.0).collect(), vals.iter().map(|v| v.1).collect(), builtin::is_binary(f))
             }
@@ -301,7 +327,12 @@ pub const CONTROL_FEATURES: [&str; 5] = [
 ];
 
 /// Each control label set against the study's label set on [`CONTROL_FEATURES`].
-pub fn control_labels(store: &Store, dataset: &str, reference: Option<&str>, controls: &[String]) -> Result<Vec<wire::report::ControlLabels>> {
+pub fn control_labels(
+    store: &Store,
+    dataset: &str,
+    reference: Option<&str>,
+    controls: &[String],
+) -> Result<Vec<wire::report::ControlLabels>> {
     if controls.is_empty() {
         return Ok(vec![]);
     }
@@ -314,8 +345,11 @@ pub fn control_labels(store: &Store, dataset: &str, reference: Option<&str>, con
         .map(|c| {
             let control = store.require_label_set(dataset, c)?;
             // The control features both sets hold.
-            let keys: Vec<String> =
-                CONTROL_FEATURES.iter().filter(|k| reference_set.has_key(k) && control.has_key(k)).map(|k| k.to_string()).collect();
+            let keys: Vec<String> = CONTROL_FEATURES
+                .iter()
+                .filter(|k| reference_set.has_key(k) && control.has_key(k))
+                .map(|k| k.to_string())
+                .collect();
             if keys.is_empty() {
                 bail!(
                     "label sets `{reference}` and `{c}` share none of the compared features ({})",
@@ -332,7 +366,13 @@ pub fn control_labels(store: &Store, dataset: &str, reference: Option<&str>, con
 }
 
 /// Agreement and Cohen's κ of two label sets per feature, on the texts both label.
-pub fn compare_labels(store: &Store, dataset: &str, a: &str, b: &str, keys: &[String]) -> Result<Vec<wire::report::LabelAgreement>> {
+pub fn compare_labels(
+    store: &Store,
+    dataset: &str,
+    a: &str,
+    b: &str,
+    keys: &[String],
+) -> Result<Vec<wire::report::LabelAgreement>> {
     let keys: Vec<&str> = if keys.is_empty() {
         // SEAL's regression features that both sets hold.
         let (sa, sb) = (store.require_label_set(dataset, a)?, store.require_label_set(dataset, b)?);
@@ -377,7 +417,13 @@ pub fn label_sets(store: &Store, dataset: Option<&str>) -> Result<Vec<wire::Labe
 /// Alignment robustness of a study's models to every variant of its dataset that both models
 /// scored (spec §C.9); label flips and π where the variant is labelled with the study's label
 /// set too.
-pub fn robustness(store: &Store, dataset: &str, pre: &str, post: &str, labels: Option<&str>) -> Result<Vec<wire::report::VariantRobustness>> {
+pub fn robustness(
+    store: &Store,
+    dataset: &str,
+    pre: &str,
+    post: &str,
+    labels: Option<&str>,
+) -> Result<Vec<wire::report::VariantRobustness>> {
     use crate::analysis::robust::{self, Labelled, Scored, VariantInfo, FLIP_FEATURES};
     let variants = store.variants(Some(dataset))?;
     if variants.is_empty() {

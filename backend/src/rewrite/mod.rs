@@ -76,7 +76,10 @@ mod tests {
         assert_eq!(accept(orig, "Human: hi\n\nAssistant: hello\n"), Err(Rejection::Identical));
         assert_eq!(accept(orig, "Sure! Human: hey\n\nAssistant: hi"), Err(Rejection::NoHumanStart));
         assert_eq!(accept(orig, "Human: hey there"), Err(Rejection::NoAssistantTag));
-        assert_eq!(accept(orig, " Human: hey\n\nAssistant: hi there ").unwrap(), "\n\nHuman: hey\n\nAssistant: hi there");
+        assert_eq!(
+            accept(orig, " Human: hey\n\nAssistant: hi there ").unwrap(),
+            "\n\nHuman: hey\n\nAssistant: hi there"
+        );
     }
 
     #[test]

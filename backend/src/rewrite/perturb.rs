@@ -20,8 +20,12 @@ pub enum Perturbation {
     Filler,
 }
 
-const CLOSINGS: [&str; 4] =
-    ["I hope this helps!", "Let me know if you have any other questions.", "Feel free to ask if anything is unclear.", "Happy to help further if you need it."];
+const CLOSINGS: [&str; 4] = [
+    "I hope this helps!",
+    "Let me know if you have any other questions.",
+    "Feel free to ask if anything is unclear.",
+    "Happy to help further if you need it.",
+];
 
 /// Phrases that make a sentence a polite closing (compared in lower case).
 const CLOSING_MARKS: [&str; 10] = [
@@ -37,7 +41,8 @@ const CLOSING_MARKS: [&str; 10] = [
     "have a great day",
 ];
 
-const FILLERS: [&str; 3] = ["Let me think about that for a moment.", "Here is what I can say about that.", "Okay, so to answer that."];
+const FILLERS: [&str; 3] =
+    ["Let me think about that for a moment.", "Here is what I can say about that.", "Okay, so to answer that."];
 
 impl Perturbation {
     pub const ALL: [Perturbation; 7] = [
@@ -64,13 +69,17 @@ impl Perturbation {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Perturbation::PoliteClosing => "a polite closing sentence added (\"I hope this helps!\" …) unless one is there",
+            Perturbation::PoliteClosing => {
+                "a polite closing sentence added (\"I hope this helps!\" …) unless one is there"
+            }
             Perturbation::NoPoliteClosing => "polite closing sentences at the end removed",
             Perturbation::MarkdownList => "a response of two or more sentences written as a markdown bullet list",
             Perturbation::Typos => "adjacent letters swapped in about one word of ten (four letters or more)",
             Perturbation::Lowercase => "the response in lower case",
             Perturbation::Whitespace => "two spaces after every sentence and a trailing newline",
-            Perturbation::Filler => "a neutral filler sentence before the response (\"Let me think about that for a moment.\" …)",
+            Perturbation::Filler => {
+                "a neutral filler sentence before the response (\"Let me think about that for a moment.\" …)"
+            }
         }
     }
 
@@ -102,7 +111,9 @@ impl Perturbation {
             }
             Perturbation::NoPoliteClosing => {
                 let mut kept = sentences(text);
-                while kept.len() > 1 && kept.last().is_some_and(|s| CLOSING_MARKS.iter().any(|m| s.to_lowercase().contains(m))) {
+                while kept.len() > 1
+                    && kept.last().is_some_and(|s| CLOSING_MARKS.iter().any(|m| s.to_lowercase().contains(m)))
+                {
                     kept.pop();
                 }
                 kept.join(" ")
@@ -142,8 +153,12 @@ fn sentences(text: &str) -> Vec<String> {
 /// least one such word when there is any.
 fn typos(text: &str, rng: &mut StdRng) -> String {
     let words: Vec<&str> = text.split_word_bounds().collect();
-    let eligible: Vec<usize> =
-        words.iter().enumerate().filter(|(_, w)| w.chars().count() >= 4 && w.chars().all(char::is_alphabetic)).map(|(i, _)| i).collect();
+    let eligible: Vec<usize> = words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.chars().count() >= 4 && w.chars().all(char::is_alphabetic))
+        .map(|(i, _)| i)
+        .collect();
     if eligible.is_empty() {
         return text.to_owned();
     }
@@ -203,13 +218,17 @@ mod tests {
             "Assistant:\n- Sure.\n- You can bake bread at home with flour, water and yeast.\n- Knead it well."
         );
         assert_eq!(Perturbation::MarkdownList.apply("Assistant: Yes.", k), "Assistant: Yes.", "one sentence stays");
-        assert_eq!(Perturbation::Lowercase.apply(R, k), R.replacen(" Sure", " sure", 1).replace(" You", " you").replace(" Knead", " knead"));
+        assert_eq!(
+            Perturbation::Lowercase.apply(R, k),
+            R.replacen(" Sure", " sure", 1).replace(" You", " you").replace(" Knead", " knead")
+        );
         assert_eq!(
             Perturbation::Whitespace.apply(R, k),
             "Assistant: Sure.  You can bake bread at home with flour, water and yeast.  Knead it well.\n"
         );
         let filled = Perturbation::Filler.apply(R, k);
-        assert!(FILLERS.iter().any(|f| filled == format!("Assistant: {f} Sure. You can bake bread at home with flour, water and yeast. Knead it well.")));
+        assert!(FILLERS.iter().any(|f| filled
+            == format!("Assistant: {f} Sure. You can bake bread at home with flour, water and yeast. Knead it well.")));
         let typo = Perturbation::Typos.apply(R, k);
         assert_eq!(typo.len(), R.len(), "letters swapped, none added");
         let changed: Vec<(&str, &str)> = R.split(' ').zip(typo.split(' ')).filter(|(a, b)| a != b).collect();
@@ -222,7 +241,8 @@ mod tests {
             assert_eq!(x, y, "{a} → {b}: same letters");
         }
         // Different pairs get different draws.
-        let draws: std::collections::HashSet<String> = (0..20).map(|i| Perturbation::Typos.apply(R, &format!("{i}"))).collect();
+        let draws: std::collections::HashSet<String> =
+            (0..20).map(|i| Perturbation::Typos.apply(R, &format!("{i}"))).collect();
         assert!(draws.len() > 3);
     }
 

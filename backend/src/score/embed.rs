@@ -36,7 +36,8 @@ impl Embedder {
         if let Some(n) = threads {
             builder = builder.with_intra_threads(n).map_err(|e| fail(e.to_string()))?;
         }
-        let session = builder.commit_from_file(folder.join("model.onnx")).map_err(|e| fail(format!("model.onnx: {e}")))?;
+        let session =
+            builder.commit_from_file(folder.join("model.onnx")).map_err(|e| fail(format!("model.onnx: {e}")))?;
         let inputs = session.inputs().iter().map(|i| i.name().to_owned()).collect();
         let output = session.outputs().first().map(|o| o.name().to_owned()).ok_or_else(|| fail("no outputs".into()))?;
         Ok(Embedder { session, tokenizer, inputs, output, batch: 32 })
@@ -76,7 +77,10 @@ impl Embedder {
             .try_extract_tensor::<f32>()
             .map_err(|e| ScoreError::Inference(format!("output `{}`: {e}", self.output)))?;
         if out_shape.len() != 3 || out_shape[0] as usize != n || out_shape[1] as usize != width {
-            return Err(ScoreError::Inference(format!("output `{}` has shape {out_shape:?}, expected [{n}, {width}, dim]", self.output)));
+            return Err(ScoreError::Inference(format!(
+                "output `{}` has shape {out_shape:?}, expected [{n}, {width}, dim]",
+                self.output
+            )));
         }
         let dim = out_shape[2] as usize;
         Ok((0..n)

@@ -58,12 +58,15 @@ pub fn init_runtime(dylib: &Path) -> Result<&'static str, ScoreError> {
         return Ok(v);
     }
     let err = |detail: String| ScoreError::RuntimeLoad { path: dylib.display().to_string(), detail };
-    let env = ort::init_from(dylib).map_err(|e| err(e.to_string()))?.with_name("seal").build().map_err(|e| err(e.to_string()))?;
+    let env = ort::init_from(dylib)
+        .map_err(|e| err(e.to_string()))?
+        .with_name("seal")
+        .build()
+        .map_err(|e| err(e.to_string()))?;
     // The C API does not expose the release number through `ort`; `seal runtime install`
     // writes it beside the library. Otherwise fall back to the build's commit id.
-    let version = std::fs::read_to_string(dylib.with_file_name("VERSION"))
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_else(|_| {
+    let version =
+        std::fs::read_to_string(dylib.with_file_name("VERSION")).map(|v| v.trim().to_owned()).unwrap_or_else(|_| {
             let commit = ort::info().split(", ").find_map(|p| p.strip_prefix("git-commit-id=")).unwrap_or("unknown");
             format!("unversioned build {commit}")
         });
@@ -289,7 +292,8 @@ impl RewardModel {
         }
         if let Device::Cuda(id) = opts.device {
             let cuda = ort::ep::CUDA::default().with_device_id(id).build().error_on_failure();
-            builder = builder.with_execution_providers([cuda]).map_err(|e| ScoreError::CudaUnavailable(e.to_string()))?;
+            builder =
+                builder.with_execution_providers([cuda]).map_err(|e| ScoreError::CudaUnavailable(e.to_string()))?;
         }
         let session =
             builder.commit_from_file(folder.join("model.onnx")).map_err(|e| fail(format!("model.onnx: {e}")))?;
@@ -373,7 +377,10 @@ impl RewardModel {
             .map_err(|e| ScoreError::Inference(format!("output `{}`: {e}", self.output)))?;
         let cols = if out_shape.len() >= 2 { out_shape[1].max(1) as usize } else { 1 };
         if data.len() < n * cols {
-            return Err(ScoreError::Inference(format!("output `{}` has shape {out_shape:?} for {n} rows", self.output)));
+            return Err(ScoreError::Inference(format!(
+                "output `{}` has shape {out_shape:?} for {n} rows",
+                self.output
+            )));
         }
         Ok((0..n).map(|r| f64::from(data[r * cols])).collect())
     }

@@ -109,7 +109,8 @@ impl Store {
     /// cache what they derive from them. Computed once per write through this process.
     pub fn data_version(&self) -> Result<String> {
         let generation = self.version.generation.load(Ordering::SeqCst);
-        let mut last = self.version.last.lock().map_err(|_| StoreError::Invalid("data version cache poisoned".into()))?;
+        let mut last =
+            self.version.last.lock().map_err(|_| StoreError::Invalid("data version cache poisoned".into()))?;
         if let Some((g, v)) = last.as_ref() {
             if *g == generation {
                 return Ok(v.clone());
@@ -277,7 +278,8 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql).ctx("read pair labels")?;
         let rows = stmt
             .query_map(params![dataset, pair_id], |r| {
-                let values: Vec<Option<String>> = (0..keys.len()).map(|i| r.get(3 + i)).collect::<duckdb::Result<_>>()?;
+                let values: Vec<Option<String>> =
+                    (0..keys.len()).map(|i| r.get(3 + i)).collect::<duckdb::Result<_>>()?;
                 Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?, values))
             })
             .ctx("read pair labels")?

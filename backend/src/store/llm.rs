@@ -57,7 +57,10 @@ impl Store {
         let mut found = std::collections::HashSet::new();
         for chunk in keys.chunks(5000) {
             let list = chunk.iter().map(|k| super::sql_literal(k)).collect::<Vec<_>>().join(", ");
-            let mut stmt = self.conn.prepare(&format!("SELECT key FROM llm_responses WHERE key IN ({list})")).ctx("find cached answers")?;
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT key FROM llm_responses WHERE key IN ({list})"))
+                .ctx("find cached answers")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ctx("find cached answers")?;
             for k in rows {
                 found.insert(k.ctx("find cached answers")?);

@@ -5,8 +5,7 @@ use duckdb::{params, Connection};
 use super::{Context, Result, StoreError};
 
 /// Never edit an applied entry; add a new one.
-pub(super) const MIGRATIONS: &[(u32, &str)] =
-    &[
+pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_labels.sql")),
     (3, include_str!("migrations/0003_notes.sql")),
@@ -24,8 +23,9 @@ pub(super) fn run(conn: &Connection) -> Result<()> {
             applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)",
     )
     .ctx("create schema_migrations")?;
-    let applied: i64 =
-        conn.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0)).ctx("read migrations")?;
+    let applied: i64 = conn
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .ctx("read migrations")?;
     for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| i64::from(*v) > applied) {
         let apply = || -> duckdb::Result<()> {
             conn.execute_batch("BEGIN TRANSACTION")?;

@@ -194,7 +194,11 @@ impl Store {
 
     /// A second connection to the same database, for another thread.
     pub fn try_clone(&self) -> Result<Store> {
-        Ok(Store { conn: self.conn.try_clone().ctx("clone connection")?, path: self.path.clone(), version: self.version.clone() })
+        Ok(Store {
+            conn: self.conn.try_clone().ctx("clone connection")?,
+            path: self.path.clone(),
+            version: self.version.clone(),
+        })
     }
 
     /// Marks the data as changed (after a committed write of pairs, scores, labels or models).
@@ -236,7 +240,10 @@ impl Store {
         let mut seen = std::collections::HashSet::with_capacity(pairs.len());
         for p in pairs {
             if !seen.insert(p.pair_id.as_str()) {
-                return Err(StoreError::Conflict(format!("{}: pair id `{}` occurs twice in this source", source.uri, p.pair_id)));
+                return Err(StoreError::Conflict(format!(
+                    "{}: pair id `{}` occurs twice in this source",
+                    source.uri, p.pair_id
+                )));
             }
         }
         {
@@ -266,7 +273,8 @@ impl Store {
         // Pairs of the old version whose text changed or that vanished lose their scores.
         let mut stale: Vec<String> = Vec::new();
         if existed {
-            let new: std::collections::HashMap<&str, &NewPair> = pairs.iter().map(|p| (p.pair_id.as_str(), p)).collect();
+            let new: std::collections::HashMap<&str, &NewPair> =
+                pairs.iter().map(|p| (p.pair_id.as_str(), p)).collect();
             let mut stmt = self
                 .conn
                 .prepare(
@@ -280,19 +288,24 @@ impl Store {
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .ctx("read old pairs")?;
             for o in old {
-                let same = new.get(o.pair_id.as_str()).is_some_and(|n| n.chosen == o.chosen && n.rejected == o.rejected);
+                let same =
+                    new.get(o.pair_id.as_str()).is_some_and(|n| n.chosen == o.chosen && n.rejected == o.rejected);
                 if !same {
                     stale.push(o.pair_id);
                 }
             }
         }
         let tx = self.conn.transaction().ctx("begin")?;
-        tx.execute("INSERT INTO datasets (name, format) VALUES (?, ?) ON CONFLICT DO NOTHING", params![dataset, format])
-            .ctx("insert dataset")?;
+        tx.execute(
+            "INSERT INTO datasets (name, format) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            params![dataset, format],
+        )
+        .ctx("insert dataset")?;
         let mut invalidated = 0;
         if existed {
             {
-                let mut del = tx.prepare("DELETE FROM scores WHERE dataset = ? AND pair_id = ?").ctx("invalidate scores")?;
+                let mut del =
+                    tx.prepare("DELETE FROM scores WHERE dataset = ? AND pair_id = ?").ctx("invalidate scores")?;
                 for id in &stale {
                     invalidated += del.execute(params![dataset, id]).ctx("invalidate scores")? as u64;
                 }
@@ -953,8 +966,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
         store.ingest_source("d", "hh-rlhf", &source("a", "h", 1), &[pair("s/test/0", 0, "a")], &[], false).unwrap();
-        let err =
-            store.ingest_source("d", "hh-rlhf", &source("b", "h", 1), &[pair("s/test/0", 0, "a")], &[], false).unwrap_err();
+        let err = store
+            .ingest_source("d", "hh-rlhf", &source("b", "h", 1), &[pair("s/test/0", 0, "a")], &[], false)
+            .unwrap_err();
         assert!(err.to_string().contains("already in dataset `d` from a"), "{err}");
         assert_eq!(store.count_pairs("d").unwrap(), 1);
     }
@@ -1075,7 +1089,11 @@ impl Store {
         self.require_dataset(&set.dataset)?;
         let old: Option<String> = self
             .conn
-            .query_row("SELECT sha256 FROM label_sets WHERE dataset = ? AND name = ?", params![set.dataset, set.name], |r| r.get(0))
+            .query_row(
+                "SELECT sha256 FROM label_sets WHERE dataset = ? AND name = ?",
+                params![set.dataset, set.name],
+                |r| r.get(0),
+            )
             .optional()
             .ctx("read label sets")?;
         if old.as_deref() == Some(set.sha256.as_str()) {
@@ -1096,7 +1114,8 @@ impl Store {
                 .ctx("read pair ids")?;
             ids
         };
-        let unknown: Vec<&str> = records.iter().map(|r| r.pair_id.as_str()).filter(|id| !known.contains(*id)).take(6).collect();
+        let unknown: Vec<&str> =
+            records.iter().map(|r| r.pair_id.as_str()).filter(|id| !known.contains(*id)).take(6).collect();
         if !unknown.is_empty() {
             return Err(StoreError::Invalid(format!(
                 "{}: pair ids not in dataset `{}` (nothing was stored): {}",
@@ -1105,7 +1124,9 @@ impl Store {
                 unknown.iter().take(5).map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
             )));
         }
-        if let Some(r) = records.iter().find(|r| r.values.len() != set.keys.len() || !r.values.keys().all(|k| set.has_key(k))) {
+        if let Some(r) =
+            records.iter().find(|r| r.values.len() != set.keys.len() || !r.values.keys().all(|k| set.has_key(k)))
+        {
             return Err(StoreError::Invalid(format!(
                 "{}: `{}` {} has keys {:?}, not the set's keys (nothing was stored)",
                 set.source_uri,
@@ -1115,8 +1136,10 @@ impl Store {
             )));
         }
         let tx = self.conn.transaction().ctx("begin")?;
-        tx.execute("DELETE FROM labels WHERE dataset = ? AND label_set = ?", params![set.dataset, set.name]).ctx("replace labels")?;
-        tx.execute("DELETE FROM label_sets WHERE dataset = ? AND name = ?", params![set.dataset, set.name]).ctx("replace labels")?;
+        tx.execute("DELETE FROM labels WHERE dataset = ? AND label_set = ?", params![set.dataset, set.name])
+            .ctx("replace labels")?;
+        tx.execute("DELETE FROM label_sets WHERE dataset = ? AND name = ?", params![set.dataset, set.name])
+            .ctx("replace labels")?;
         {
             let mut app = tx.appender("labels").ctx("appender")?;
             for r in records {
@@ -1131,7 +1154,9 @@ impl Store {
                     row.push(match r.values.get(key) {
                         None => Box::new(Option::<String>::None),
                         Some(crate::features::LabelValue::Bool(b)) => Box::new(*b),
-                        Some(crate::features::LabelValue::Sentiment(s)) => Box::new(crate::features::sentiment_name(*s)),
+                        Some(crate::features::LabelValue::Sentiment(s)) => {
+                            Box::new(crate::features::sentiment_name(*s))
+                        }
                         Some(v @ crate::features::LabelValue::List(_)) => Box::new(v.to_json().to_string()),
                     });
                 }
@@ -1181,9 +1206,10 @@ impl Store {
                     sha256: r.get(5)?,
                     n_texts: r.get::<_, i64>(6)? as u64,
                     n_off_list: r.get::<_, i64>(7)? as u64,
-                    keys: r.get::<_, Option<String>>(8)?.and_then(|k| serde_json::from_str(&k).ok()).unwrap_or_else(|| {
-                        crate::features::all_keys().into_iter().map(String::from).collect()
-                    }),
+                    keys: r
+                        .get::<_, Option<String>>(8)?
+                        .and_then(|k| serde_json::from_str(&k).ok())
+                        .unwrap_or_else(|| crate::features::all_keys().into_iter().map(String::from).collect()),
                 })
             })
             .ctx("list label sets")?
@@ -1194,10 +1220,9 @@ impl Store {
 
     /// The label set `name` of `dataset`, or a not-found error.
     pub fn require_label_set(&self, dataset: &str, name: &str) -> Result<LabelSetRecord> {
-        self.label_sets(Some(dataset))?
-            .into_iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| StoreError::NotFound(format!("no label set `{name}` in dataset `{dataset}` (see `seal labels list`)")))
+        self.label_sets(Some(dataset))?.into_iter().find(|s| s.name == name).ok_or_else(|| {
+            StoreError::NotFound(format!("no label set `{name}` in dataset `{dataset}` (see `seal labels list`)"))
+        })
     }
 
     /// Writes a label set back in its import format (pair_id, side, the set's keys; lists as JSON
@@ -1207,7 +1232,13 @@ impl Store {
         let fmt = FileFormat::from_path(out)?;
         let cols: Vec<String> = crate::features::known_keys(&set.keys)
             .iter()
-            .map(|k| if LIST_KEYS.contains(k) && fmt == FileFormat::Jsonl { format!("{k}::JSON AS {k}") } else { k.to_string() })
+            .map(|k| {
+                if LIST_KEYS.contains(k) && fmt == FileFormat::Jsonl {
+                    format!("{k}::JSON AS {k}")
+                } else {
+                    k.to_string()
+                }
+            })
             .collect();
         let query = format!(
             "SELECT l.pair_id, l.side, {} FROM labels l JOIN pairs p ON p.dataset = l.dataset AND p.pair_id = l.pair_id
@@ -1221,7 +1252,13 @@ impl Store {
 
     /// Pairs of a dataset that two label sets both label, with the requested keys encoded
     /// numerically, side by side: (key, values in set a, values in set b) over texts.
-    pub fn label_pairs(&self, dataset: &str, a: &str, b: &str, keys: &[&str]) -> Result<Vec<(String, Vec<f64>, Vec<f64>)>> {
+    pub fn label_pairs(
+        &self,
+        dataset: &str,
+        a: &str,
+        b: &str,
+        keys: &[&str],
+    ) -> Result<Vec<(String, Vec<f64>, Vec<f64>)>> {
         for set in [self.require_label_set(dataset, a)?, self.require_label_set(dataset, b)?] {
             if let Some(k) = keys.iter().find(|k| !set.has_key(k)) {
                 return Err(set.missing_key(k));
@@ -1289,7 +1326,10 @@ impl Store {
             select.push(label_expr("lr", k));
         }
         if with_texts {
-            select.extend(["p.chosen_context", "p.chosen_response", "p.rejected_context", "p.rejected_response"].map(String::from));
+            select.extend(
+                ["p.chosen_context", "p.chosen_response", "p.rejected_context", "p.rejected_response"]
+                    .map(String::from),
+            );
         }
         let labels_join = match label_set {
             Some(set) => format!(

@@ -44,7 +44,8 @@ fn variant_row(r: &duckdb::Row<'_>) -> duckdb::Result<VariantRecord> {
     })
 }
 
-const VARIANT_COLUMNS: &str = "dataset, base_dataset, name, kind, method, sides, prompt_version, params, n_pairs, n_skipped";
+const VARIANT_COLUMNS: &str =
+    "dataset, base_dataset, name, kind, method, sides, prompt_version, params, n_pairs, n_skipped";
 
 impl Store {
     /// Every pair of a dataset with its texts, in dataset order (source, line).
@@ -78,9 +79,7 @@ impl Store {
     pub fn record_variant(&self, v: &VariantRecord) -> Result<()> {
         self.conn
             .execute(
-                &format!(
-                    "INSERT OR REPLACE INTO variants ({VARIANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ),
+                &format!("INSERT OR REPLACE INTO variants ({VARIANT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 params![
                     v.dataset,
                     v.base_dataset,
@@ -118,7 +117,11 @@ impl Store {
     /// The variant a dataset holds, if it is one.
     pub fn variant_of(&self, dataset: &str) -> Result<Option<VariantRecord>> {
         self.conn
-            .query_row(&format!("SELECT {VARIANT_COLUMNS} FROM variants WHERE dataset = ?"), params![dataset], variant_row)
+            .query_row(
+                &format!("SELECT {VARIANT_COLUMNS} FROM variants WHERE dataset = ?"),
+                params![dataset],
+                variant_row,
+            )
             .optional()
             .ctx("read variant")
     }
@@ -137,7 +140,12 @@ impl Store {
 
     /// Pairs of a variant without a similarity from `model`, with both versions' full texts:
     /// (pair id, [original chosen, original rejected, rewritten chosen, rewritten rejected]).
-    pub fn similarity_todo(&self, variant: &VariantRecord, model: &str, limit: usize) -> Result<Vec<(String, [String; 4])>> {
+    pub fn similarity_todo(
+        &self,
+        variant: &VariantRecord,
+        model: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, [String; 4])>> {
         let mut stmt = self
             .conn
             .prepare(
@@ -161,7 +169,9 @@ impl Store {
 
     /// Forgets a variant's similarities (its texts were replaced).
     pub fn clear_similarity(&self, dataset: &str) -> Result<()> {
-        self.conn.execute("DELETE FROM variant_similarity WHERE dataset = ?", params![dataset]).ctx("clear similarity")?;
+        self.conn
+            .execute("DELETE FROM variant_similarity WHERE dataset = ?", params![dataset])
+            .ctx("clear similarity")?;
         self.changed();
         Ok(())
     }
