@@ -444,7 +444,7 @@ fn the_report_matches_the_reference_end_to_end() {
     ]);
     assert_eq!(ids["n"], helpful["chosen_only"]["n"]);
     let err = seal.fails(&["pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--regime", "lost"]);
-    assert!(err.contains("`regime`") && err.contains("\"lost\""), "{err}");
+    assert!(err.contains("--regime") && err.contains("\"lost\" is not one of") && err.contains("resisted"), "{err}");
 
     // Built-in text features of the real texts, through the same regressions.
     let b = seal.json(&[
@@ -551,19 +551,19 @@ fn the_report_matches_the_reference_end_to_end() {
     assert!(err.contains("pass --labels"), "{err}");
 
     // The API serves the same report and the same drill-down (last: the server holds the store).
-    let server = crate::http_api::start(&seal);
+    let server = crate::support::start(&seal);
     let study = format!("{}api/{{}}?dataset=hh&pre=pre&post=post&labels=gpt", server.url);
-    let (status, body) = crate::http_api::get(&study.replace("{}", "report"));
+    let (status, body) = crate::support::get(&study.replace("{}", "report"));
     assert_eq!(status, 200, "{body}");
     let api: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(api["regimes"], r["regimes"]);
     assert_eq!(api["imprint"], r["imprint"]);
-    let (status, body) = crate::http_api::get(&(study.replace("{}", "pairs") + "&regime=resisted&gamma=r&limit=3"));
+    let (status, body) = crate::support::get(&(study.replace("{}", "pairs") + "&regime=resisted&gamma=r&limit=3"));
     assert_eq!(status, 200, "{body}");
     let page: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(page["total"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
     assert_eq!(page["rows"].as_array().unwrap().len(), 3);
-    let (status, body) = crate::http_api::get(&(study.replace("{}", "pairs") + "&gamma=x"));
+    let (status, body) = crate::support::get(&(study.replace("{}", "pairs") + "&gamma=x"));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("`gamma`"), "{body}");
 }
@@ -639,7 +639,7 @@ fn label_sets_round_trip_and_bad_rows_are_named() {
 }
 
 fn col(name: &str, chosen: Vec<f64>, rejected: Vec<f64>) -> FeatureColumn {
-    FeatureColumn { name: name.into(), role: "target".into(), chosen, rejected, binary: true }
+    FeatureColumn { name: name.into(), role: seal_shared::FeatureRole::Target, chosen, rejected, binary: true }
 }
 
 /// Builds a study with exactly the paper's counts (spec §D.2–§D.4, §B.4) and checks that the
@@ -917,8 +917,8 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
 
     // The pair page shows the keys each set holds.
     let pair = first["pair_id"].as_str().unwrap().to_owned();
-    let server = crate::http_api::start(&seal);
-    let (status, body) = crate::http_api::get(&format!("{}api/datasets/hh/pairs/{pair}", server.url));
+    let server = crate::support::start(&seal);
+    let (status, body) = crate::support::get(&format!("{}api/datasets/hh/pairs/{pair}", server.url));
     assert_eq!(status, 200, "{body}");
     let d: Value = serde_json::from_str(&body).unwrap();
     let labels = d["labels"].as_array().unwrap();

@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 
 use seal_shared::browse::{Note, PairDetail, PairPage};
-use seal_shared::{ApiError, ErrorCode};
+use seal_shared::{Agreement, ApiError, ErrorCode, JobState, Speaker};
 use serde_json::Value;
 
-use crate::http_api::{get, start};
-use crate::support::{fixture_model, hh_rlhf_lines, hh_rlhf_test_file, Seal};
+use crate::support::{fixture_model, get, hh_rlhf_lines, hh_rlhf_test_file, start, Seal};
 
 const SCORED: usize = 300;
 
@@ -137,7 +136,7 @@ fn pairs_list_filters_sorts_and_pages() {
     }
     let p = page(&format!("{study}&model=post&agreement=agree&limit=1000"));
     assert_eq!(p.total as usize, post_margin.values().filter(|m| **m > 0.0).count());
-    assert!(p.rows.iter().all(|r| r.scores[1].agreement == "agree"));
+    assert!(p.rows.iter().all(|r| r.scores[1].agreement == Agreement::Agree));
 
     // Every bin of the polar histograms and every cell of the 2-D histograms opens as its pairs.
     for (angle, key) in [("theta", "theta_polar"), ("phi_pre", "phi_pre_polar"), ("phi_post", "phi_post_polar")] {
@@ -225,9 +224,9 @@ fn a_pair_in_full_and_its_notes() {
     assert_eq!(format!("{}{}", d.chosen.context, d.chosen.response), raw["chosen"].as_str().unwrap());
     assert_eq!(format!("{}{}", d.rejected.context, d.rejected.response), raw["rejected"].as_str().unwrap());
     assert!(d.chosen.response.starts_with("Assistant:"));
-    assert_eq!(d.chosen.turns[0].role, "human");
+    assert_eq!(d.chosen.turns[0].role, Speaker::Human);
     assert!(d.chosen.turns.windows(2).all(|w| w[0].role != w[1].role), "turns alternate");
-    assert_eq!(d.chosen.turns.last().unwrap().role, "assistant");
+    assert_eq!(d.chosen.turns.last().unwrap().role, Speaker::Assistant);
     let models: Vec<&str> = d.scores.iter().map(|s| s.score.model.as_str()).collect();
     assert_eq!(models, ["post", "pre"]);
     assert!(d.scores.iter().all(|s| s.provider == "CPUExecutionProvider" && s.chosen_tokens.is_some()));
@@ -307,6 +306,63 @@ fn every_documented_route_answers() {
     }
 }
 
+/// A browser's request for a job's events (it accepts gzip), over a plain socket so nothing
+/// between the server and the test decodes or buffers the stream.
+#[test]
+fn job_events_arrive_uncompressed_while_the_job_runs() {
+    use std::io::{BufRead, Write};
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "post", fixture_model("post").to_str().unwrap()]);
+    let server = start(&seal);
+    let (status, body) =
+        post(&format!("{}api/jobs", server.url), r#"{"kind": "score", "dataset": "hh", "model": "post"}"#);
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<seal_shared::jobs::JobStatus>(&body).unwrap().id;
+    let addr = server.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    write!(
+        socket,
+        "GET /api/jobs/{id}/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = std::io::BufReader::new(socket);
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        head.push(line.trim().to_ascii_lowercase());
+    }
+    assert!(head[0].contains(" 200 "), "{head:?}");
+    assert!(head.iter().any(|h| h == "content-type: text/event-stream"), "{head:?}");
+    assert!(
+        !head.iter().any(|h| h.starts_with("content-encoding: gzip") || h.starts_with("content-encoding: br")),
+        "{head:?}"
+    );
+    // Chunked transfer: the events are readable text, the first ones while the job still runs.
+    let mut running = Vec::new();
+    let mut ended = None;
+    while ended.is_none() {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the stream closed before the job ended");
+        if let Some(data) = line.trim().strip_prefix("data: ") {
+            let s: seal_shared::jobs::JobStatus = serde_json::from_str(data).unwrap();
+            if s.state == JobState::Running {
+                running.push(s.done);
+            } else {
+                ended = Some(s);
+            }
+        }
+    }
+    assert_eq!(ended.unwrap().state, JobState::Done);
+    assert!(!running.is_empty(), "no event arrived while the job ran");
+    assert!(running.windows(2).all(|w| w[0] <= w[1]), "{running:?}");
+}
+
 /// Reads a Server-Sent Events stream until the job ends; returns every status sent.
 fn follow(url: &str) -> Vec<seal_shared::jobs::JobStatus> {
     use std::io::BufRead;
@@ -320,7 +376,7 @@ fn follow(url: &str) -> Vec<seal_shared::jobs::JobStatus> {
         let line = line.unwrap();
         if let Some(data) = line.strip_prefix("data: ") {
             let s: seal_shared::jobs::JobStatus = serde_json::from_str(data).unwrap();
-            let end = s.state != "running";
+            let end = s.state != JobState::Running;
             out.push(s);
             if end {
                 break;
@@ -344,7 +400,7 @@ fn jobs_run_on_the_server_with_live_progress() {
     let job: seal_shared::jobs::JobStatus = serde_json::from_str(&body).unwrap();
     let events = follow(&format!("{jobs}/{}/events", job.id));
     let last = events.last().unwrap();
-    assert_eq!((last.state.as_str(), last.done, last.total), ("done", 600, 600), "{events:?}");
+    assert_eq!((last.state, last.done, last.total), (JobState::Done, 600, 600), "{events:?}");
     assert!(last.message.as_deref().unwrap().contains("600 pairs scored now"), "{last:?}");
     assert!(events.windows(2).all(|w| w[0].done <= w[1].done), "progress never goes back");
     assert!(events.len() >= 3, "progress is pushed while the job runs: {events:?}");
@@ -359,19 +415,19 @@ fn jobs_run_on_the_server_with_live_progress() {
     assert_eq!(status, 202, "{body}");
     let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
     let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
-    assert_eq!(last.state, "done", "{last:?}");
+    assert_eq!(last.state, JobState::Done, "{last:?}");
     assert_eq!(last.done, 2312);
     let (status, body) = post(&jobs, r#"{"kind": "ingest", "dataset": "none", "sources": ["/no/such/file.jsonl"]}"#);
     assert_eq!(status, 202, "{body}");
     let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
     let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
-    assert_eq!(last.state, "failed");
+    assert_eq!(last.state, JobState::Failed);
     assert!(last.message.as_deref().unwrap().contains("/no/such/file.jsonl"), "{last:?}");
 
     // The list holds all three, oldest first; bad requests never start.
     let (_, body) = get(&jobs);
     let list: Vec<seal_shared::jobs::JobStatus> = serde_json::from_str(&body).unwrap();
-    assert_eq!(list.iter().map(|j| j.state.as_str()).collect::<Vec<_>>(), ["done", "done", "failed"]);
+    assert_eq!(list.iter().map(|j| j.state).collect::<Vec<_>>(), [JobState::Done, JobState::Done, JobState::Failed]);
     for (req, status, needle) in [
         (r#"{"kind": "train", "dataset": "hh"}"#, 400, "`kind`"),
         (r#"{"kind": "score", "dataset": "hh", "model": "nope"}"#, 404, "nope"),

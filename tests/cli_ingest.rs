@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use seal::ingest::transcript::split_last_assistant;
+use seal_shared::{DatasetFormat, DatasetInfo, IngestSummary, SourceOutcome};
 
 use crate::support::{hh_rlhf_lines, hh_rlhf_test_file, Seal};
 
@@ -18,20 +19,17 @@ fn real_hh_rlhf_file_ingests_with_stable_ids_and_exports() {
     let seal = Seal::new();
     let file = hh_rlhf_test_file();
     let file = file.to_str().unwrap();
-    let out = seal.json(&["ingest", "--dataset", "hh", file]);
-    assert_eq!(out["sources"][0]["outcome"], "added");
-    assert_eq!(out["sources"][0]["n_pairs"], 2312);
+    let out: IngestSummary = seal.read(&["ingest", "--dataset", "hh", file]);
+    assert_eq!((out.sources[0].outcome, out.sources[0].n_pairs), (SourceOutcome::Added, 2312));
 
     // Re-ingesting the same content is a no-op.
-    let again = seal.json(&["ingest", "--dataset", "hh", file]);
-    assert_eq!(again["sources"][0]["outcome"], "unchanged");
+    let again: IngestSummary = seal.read(&["ingest", "--dataset", "hh", file]);
+    assert_eq!(again.sources[0].outcome, SourceOutcome::Unchanged);
 
-    let list = seal.json(&["datasets", "list"]);
-    assert_eq!(list[0]["name"], "hh");
-    assert_eq!(list[0]["n_pairs"], 2312);
-    assert_eq!(list[0]["sources"][0]["subset"], "harmless-base");
-    assert_eq!(list[0]["sources"][0]["split"], "test");
-    assert_eq!(list[0]["sources"][0]["sha256"].as_str().unwrap().len(), 64);
+    let list: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
+    assert_eq!((list[0].name.as_str(), list[0].n_pairs, list[0].format), ("hh", 2312, DatasetFormat::HhRlhf));
+    assert_eq!((list[0].sources[0].subset.as_str(), list[0].sources[0].split.as_str()), ("harmless-base", "test"));
+    assert_eq!(list[0].sources[0].sha256.len(), 64);
 
     // Exports in three formats; JSONL is read back and checked against the file's line 17.
     let lines = hh_rlhf_lines();
@@ -94,14 +92,14 @@ fn a_broken_corpus_is_rejected_line_by_line_and_nothing_is_stored() {
 
     // --skip-invalid stores the valid lines and records each rejected one with its reason.
     let missing = dir.path().join("missing.jsonl");
-    let out = seal.json(&["ingest", "--dataset", "partial", "--skip-invalid", missing.to_str().unwrap()]);
-    assert_eq!(out["sources"][0]["n_pairs"], 2);
-    assert_eq!(out["sources"][0]["n_rejected"], 1);
+    let out: IngestSummary =
+        seal.read(&["ingest", "--dataset", "partial", "--skip-invalid", missing.to_str().unwrap()]);
+    assert_eq!((out.sources[0].n_pairs, out.sources[0].n_rejected), (2, 1));
     let rejected = seal.json(&["datasets", "rejected", "partial"]);
     assert_eq!(rejected[0]["line"], 3);
     assert_eq!(rejected[0]["reason"], "missing field `rejected`");
-    let list = seal.json(&["datasets", "list"]);
-    assert_eq!(list[0]["n_rejected"], 1);
+    let list: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
+    assert_eq!(list[0].n_rejected, 1);
 }
 
 #[test]
@@ -117,9 +115,9 @@ fn a_changed_source_is_detected_and_replaced_only_on_request() {
     std::fs::write(&path, lines[..12].join("\n")).unwrap();
     let err = seal.fails(&["ingest", "--dataset", "d", p]);
     assert!(err.contains("already ingested into `d` with other content; pass --replace"), "{err}");
-    let out = seal.json(&["ingest", "--dataset", "d", "--replace", p]);
-    assert_eq!(out["sources"][0]["outcome"], "replaced");
-    assert_eq!(seal.json(&["datasets", "list"])[0]["n_pairs"], 12);
+    let out: IngestSummary = seal.read(&["ingest", "--dataset", "d", "--replace", p]);
+    assert_eq!(out.sources[0].outcome, SourceOutcome::Replaced);
+    assert_eq!(seal.read::<Vec<DatasetInfo>>(&["datasets", "list"])[0].n_pairs, 12);
     let ids = seal.json(&["export", "pairs", "--dataset", "d", "--out", dir.join("p.jsonl").to_str().unwrap()]);
     assert_eq!(ids["rows"], 12);
     assert!(std::fs::read_to_string(dir.join("p.jsonl")).unwrap().contains("\"harmless-base/train/11\""));

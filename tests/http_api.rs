@@ -1,37 +1,11 @@
 //! `seal serve`: the JSON API over a real socket, and the app shell in headless Chromium.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use seal_shared::{ApiError, ErrorCode, Overview};
 
-use crate::support::{fixture_model, hh_rlhf_test_file, Seal};
-
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn start(seal: &Seal) -> Server {
-    let mut child = seal.cmd().args(["serve", "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("serve prints its URL").to_owned();
-    Server { child, url }
-}
-
-pub(crate) fn get(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut resp = agent.get(url).call().unwrap();
-    (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
-}
+use crate::support::{fixture_model, get, hh_rlhf_test_file, start, Seal, Server};
 
 fn prepared() -> Seal {
     let seal = Seal::new();
@@ -64,6 +38,45 @@ fn api_serves_overview_and_json_errors() {
     let (status, body) = get(&format!("{}api/accuracy/hh/post", server.url));
     assert_eq!(status, 200);
     assert!(body.contains("\"ci_low\""));
+}
+
+#[test]
+fn the_server_logs_each_request_with_route_status_and_duration() {
+    let seal = Seal::new();
+    let mut child = seal
+        .cmd()
+        .args(["serve", "--port", "0"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_owned();
+    let mut server = Server { child, url };
+    let (status, _) = get(&format!("{}api/datasets/nope/pairs/a/b", server.url));
+    assert_eq!(status, 404);
+    let (status, _) = get(&format!("{}api/overview", server.url));
+    assert_eq!(status, 200);
+    let mut stderr = BufReader::new(server.child.stderr.take().unwrap());
+    let mut logged = Vec::new();
+    while logged.len() < 2 {
+        let mut l = String::new();
+        assert!(stderr.read_line(&mut l).unwrap() > 0, "the server ended without logging: {logged:?}");
+        if l.contains("request") {
+            logged.push(l);
+        }
+    }
+    // The route is the pattern, not the path: ids stay out of the log.
+    assert!(
+        logged[0].contains("method=GET")
+            && logged[0].contains("route=\"/api/datasets/{dataset}/pairs/{pair_id:.*}\"")
+            && logged[0].contains("status=404")
+            && logged[0].contains(" ms="),
+        "{logged:?}"
+    );
+    assert!(logged[1].contains("route=\"/api/overview\"") && logged[1].contains("status=200"), "{logged:?}");
 }
 
 #[test]
@@ -101,4 +114,42 @@ fn app_shell_renders_in_headless_chromium() {
     assert!(dom.contains("text pair (context, response)"), "{dom}");
     assert!(dom.contains("none (whole text, as the paper)"), "{dom}");
     assert!(!dom.contains("id=\"test-model-banner\""), "models added by hand are not test models");
+}
+
+/// The handlers called in-process, without a socket: the same `App` as `seal serve` builds.
+#[actix_web::test]
+async fn handlers_answer_in_process() {
+    use actix_web::{http::header::ContentType, test, App};
+    let seal = prepared();
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let app =
+        test::init_service(App::new().configure(seal::http::configure(seal::http::AppState::new(store, seal.data()))))
+            .await;
+
+    let overview: Overview =
+        test::call_and_read_body_json(&app, test::TestRequest::get().uri("/api/overview").to_request()).await;
+    assert_eq!((overview.datasets[0].n_pairs, overview.models[0].name.as_str()), (2312, "post"));
+    assert_eq!(overview.datasets[0].format, seal_shared::DatasetFormat::HhRlhf);
+
+    // A word outside a vocabulary names its field and the words it takes.
+    let req = test::TestRequest::post()
+        .uri("/api/jobs")
+        .insert_header(ContentType::json())
+        .set_payload(r#"{"kind": "train", "dataset": "hh"}"#)
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 400);
+    let e: ApiError = test::read_body_json(resp).await;
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(e.message.contains("field `kind`") && e.message.contains("`ingest`, `score`, `analyze`"), "{}", e.message);
+
+    // Not JSON at all.
+    let req = test::TestRequest::post().uri("/api/jobs").set_payload("kind=score").to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 400);
+    let e: ApiError = test::read_body_json(resp).await;
+    assert!(e.message.contains("application/json"), "{}", e.message);
+
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/api/jobs/7").to_request()).await;
+    assert_eq!(resp.status(), 404);
 }

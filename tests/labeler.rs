@@ -18,7 +18,7 @@ fn labels_for(text: &str) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     for (k, _) in seal::features::KEYS {
         let v = match k {
-            "last_response_is_helpful" => json!(text.len() % 2 == 0),
+            "last_response_is_helpful" => json!(text.len().is_multiple_of(2)),
             "last_response_sentiment" => json!(["negative", "neutral", "positive"][text.len() % 3]),
             "last_response_is_discriminating_against" => json!([]),
             "topics" if text.contains("MARK_OFFLIST") => json!(["Cooking"]),

@@ -1,17 +1,18 @@
 //! `seal models add/list`, `seal scores import`, `seal export scores`.
 
+use seal_shared::{Accuracy, InputFormat, ModelInfo, ModelKind, Truncation};
+
 use crate::support::{fixture_model, hh_rlhf_test_file, Seal};
 
 #[test]
 fn models_are_registered_with_hashes_and_graph_inputs() {
     let seal = Seal::new();
-    let info = seal.json(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
-    assert_eq!(info["inputs"], serde_json::json!(["input_ids", "attention_mask", "token_type_ids"]));
-    assert_eq!(info["input_format"], "pair");
-    assert_eq!(info["truncation"], "none");
-    assert_eq!(info["max_length"], 512);
+    let info: ModelInfo = seal.read(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    assert_eq!(info.inputs, ["input_ids", "attention_mask", "token_type_ids"]);
+    assert_eq!((info.kind, info.input_format, info.truncation), (ModelKind::Onnx, InputFormat::Pair, Truncation::None));
+    assert_eq!(info.max_length, Some(512));
     let sha = seal::score::sha256_file(&fixture_model("pre").join("model.onnx")).unwrap();
-    assert_eq!(info["onnx_sha256"], sha.as_str());
+    assert_eq!(info.onnx_sha256.as_deref(), Some(sha.as_str()));
 
     let err = seal.fails(&["models", "add", "--name", "pre", fixture_model("post").to_str().unwrap()]);
     assert!(err.contains("a model named `pre` exists"), "{err}");
@@ -24,9 +25,9 @@ fn models_are_registered_with_hashes_and_graph_inputs() {
         "context-left",
         fixture_model("post").to_str().unwrap(),
     ]);
-    let list = seal.json(&["models", "list"]);
-    assert_eq!(list.as_array().unwrap().len(), 2);
-    assert_eq!(list[1]["truncation"], "context-left");
+    let list: Vec<ModelInfo> = seal.read(&["models", "list"]);
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1].truncation, Truncation::ContextLeft);
 
     let empty = tempfile::tempdir().unwrap();
     std::fs::copy(fixture_model("pre").join("model.onnx"), empty.path().join("model.onnx")).unwrap();
@@ -71,11 +72,11 @@ fn imported_scores_become_a_model_and_export_back() {
         text.push_str(&format!("harmless-base/test/{i},{c},{r}\n"));
     }
     std::fs::write(&csv, &text).unwrap();
-    let acc = seal.json(&["scores", "import", "--dataset", "hh", "--model", "elsewhere", csv.to_str().unwrap()]);
-    assert_eq!(acc["n"], 2312);
-    assert_eq!(acc["tie"], 24);
-    assert_eq!(acc["agree"], 1156 - 24, "even lines win, except the ties (all on even lines)");
-    assert_eq!(acc["providers"], serde_json::json!(["import:scores.csv"]));
+    let acc: Accuracy =
+        seal.read(&["scores", "import", "--dataset", "hh", "--model", "elsewhere", csv.to_str().unwrap()]);
+    assert_eq!((acc.n, acc.tie), (2312, 24));
+    assert_eq!(acc.agree, 1156 - 24, "even lines win, except the ties (all on even lines)");
+    assert_eq!(acc.providers, ["import:scores.csv"]);
 
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(

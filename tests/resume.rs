@@ -35,7 +35,7 @@ fn killed_scoring_resumes_without_loss_or_duplicates() {
     let resumed = seal.json(&["score", "--dataset", "hh", "--model", "pre"]);
     let s = &resumed[0];
     let already = s["already_scored"].as_u64().unwrap();
-    assert!(already >= 8 && already < 2312, "the kill landed mid-run: {already} already scored");
+    assert!((8..2312).contains(&already), "the kill landed mid-run: {already} already scored");
     assert_eq!(already % 8, 0, "only whole chunks were committed");
     assert_eq!(s["scored_now"].as_u64().unwrap() + already, 2312);
 

@@ -10,8 +10,7 @@ use actix_web::{web, HttpResponse};
 use seal_shared::browse::PairDetail;
 use serde_json::{json, Value};
 
-use crate::http_api::{get, start};
-use crate::support::{fixture_model, hh_rlhf_lines, Seal};
+use crate::support::{fixture_model, get, hh_rlhf_lines, start, Seal};
 
 const PAIRS: usize = 300;
 
@@ -169,7 +168,7 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     // And the rewrite's page points back to the original.
     let (_, body) = get(&format!("{}api/datasets/hh%40polite-closing/pairs/{id}", server.url));
     let d: PairDetail = serde_json::from_str(&body).unwrap();
-    assert_eq!((d.variants[0].kind.as_str(), d.variants[0].dataset.as_str()), ("original", "hh"));
+    assert_eq!((d.variants[0].kind, d.variants[0].dataset.as_str()), (seal_shared::VariantKind::Original, "hh"));
 
     drop(server);
     label_flips_and_pi(&seal, &variant);
@@ -193,20 +192,20 @@ fn synthetic_labels(id: &str, side: &str, variant: bool) -> [i64; 4] {
     let base = [
         (h(&[id, side, "helpful"]) % 2) as i64,
         (h(&[id, side, "coherent"]) % 2) as i64,
-        i64::from(h(&[id, side, "eloquent"]) % 3 == 0),
+        i64::from(h(&[id, side, "eloquent"]).is_multiple_of(3)),
         (h(&[id, side, "sentiment"]) % 3) as i64 - 1,
     ];
     if !variant {
         return base;
     }
     let mut v = base;
-    if h(&[id, side, "flip-coherent"]) % 4 == 0 {
+    if h(&[id, side, "flip-coherent"]).is_multiple_of(4) {
         v[1] = 1 - v[1];
     }
-    if h(&[id, side, "flip-eloquent"]) % 5 == 0 {
+    if h(&[id, side, "flip-eloquent"]).is_multiple_of(5) {
         v[2] = 1 - v[2];
     }
-    if h(&[id, side, "flip-sentiment"]) % 3 == 0 {
+    if h(&[id, side, "flip-sentiment"]).is_multiple_of(3) {
         v[3] = (h(&[id, side, "new-sentiment"]) % 3) as i64 - 1;
     }
     v

@@ -1,7 +1,8 @@
 //! Helpers: the `seal` binary, temporary data dirs, fixtures, the real hh-rlhf file.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use seal::config::DataDir;
 
@@ -59,9 +60,16 @@ impl Seal {
     }
 
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        self.read(args)
+    }
+
+    /// Runs `seal --json ARGS` and reads its output as `T` (a `seal-shared` type: a change of
+    /// the contract fails here, not in an index into untyped JSON).
+    pub fn read<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> T {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&a)).unwrap()
+        let out = self.ok(&a);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("seal {args:?}: {e}\n{out}"))
     }
 }
 
@@ -69,7 +77,7 @@ impl Seal {
 /// from the Hugging Face hub into the user's cache (as a fresh clone without ../shared would).
 pub fn hh_rlhf_test_file() -> PathBuf {
     let rel = "hh-rlhf/harmless-base/test.jsonl.gz";
-    if let Some(p) = seal::demo::shared_data_file(rel) {
+    if let Some(p) = seal::config::shared_data_file(rel) {
         return p;
     }
     let cache = dirs::cache_dir().unwrap().join("seal-lab").join("test-data");
@@ -148,4 +156,31 @@ pub fn study_fixture() -> Seal {
         &p("labels_gpt.jsonl"),
     ]);
     seal
+}
+
+/// A `seal serve` on a free loopback port, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(seal: &Seal) -> Server {
+    let mut child = seal.cmd().args(["serve", "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("serve prints its URL").to_owned();
+    Server { child, url }
+}
+
+pub fn get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = agent.get(url).call().unwrap();
+    (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
 }

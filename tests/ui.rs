@@ -15,8 +15,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use seal_shared::browse::PairPage;
 use serde_json::{json, Value};
 
-use crate::http_api::{get, start};
-use crate::support::fixtures;
+use crate::support::{fixtures, get, start};
 
 struct Driver {
     child: Child,

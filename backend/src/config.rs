@@ -1,6 +1,5 @@
-//! Paths: the data directory (store file, downloads) and where ONNX Runtime is looked for.
-//!
-//! May use: nothing else in the crate.
+//! Paths: the data directory (store file, downloads), the checkout the binary was built from and
+//! the shared data beside it, and where ONNX Runtime and the embedding model are looked for.
 
 use std::path::{Path, PathBuf};
 
@@ -30,14 +29,17 @@ impl DataDir {
 
 /// The project-local folder `cargo xtask setup` fills: `<repo>/.seal`.
 pub fn project_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).join(".seal")
+    project_root().join(".seal")
 }
+
+/// The sentence-embedding model of meaning preservation: all-MiniLM-L6-v2 as an int8 ONNX graph.
+pub const EMBEDDER_NAME: &str = "all-MiniLM-L6-v2-int8";
 
 /// Where `seal runtime install` puts the sentence-embedding model (`SEAL_EMBEDDER_DIR` overrides).
 pub fn embedder_dir() -> PathBuf {
     std::env::var_os("SEAL_EMBEDDER_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| project_dir().join("embedder").join(crate::runtime::EMBEDDER_NAME))
+        .unwrap_or_else(|| project_dir().join("embedder").join(EMBEDDER_NAME))
 }
 
 /// ONNX Runtime's pinned version: `ort` 2.0.0-rc.15 speaks its C API 31.
@@ -97,4 +99,19 @@ pub fn find_ort(data_dir: &DataDir, gpu: bool) -> Result<PathBuf, Vec<PathBuf>> 
         }
     }
     Err(dirs)
+}
+
+/// The repository the binary was built from.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned()
+}
+
+/// A file of the shared data folder that sits beside a checkout (`../shared/data/…`), looked
+/// for next to the source tree and above the working directory.
+pub fn shared_data_file(relative: &str) -> Option<PathBuf> {
+    let mut roots = vec![project_root()];
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_owned));
+    }
+    roots.iter().filter_map(|r| r.parent().map(|p| p.join("shared").join("data").join(relative))).find(|p| p.is_file())
 }

@@ -1,6 +1,7 @@
 //! SEAL Lab's engine and server.
 //!
-//! Code map (data flows top to bottom):
+//! Code map (data flows top to bottom; which module may use which is ARCHITECTURE.md's code map,
+//! checked by `tests/tidy.rs`):
 //! - [`ingest`]: source formats → validated pairs with stable ids.
 //! - [`store`]: the only module that names DuckDB; migrations, bulk writes, exports.
 //! - [`score`]: the only module that names ONNX Runtime and tokenizers.
@@ -12,14 +13,13 @@
 //!   (least squares, tests) checked against statsmodels/scipy.
 //! - [`pipeline`]: composes the stages; the CLI and the server call it.
 //! - [`http`]: the only module that names actix-web; JSON API and embedded UI.
-//! - [`cli`]: the `seal` command line; [`demo`]: the README's first command.
+//! - [`cli`]: the `seal` command line; [`cli::demo`]: the README's first command.
 //! - [`config`], [`net`], [`runtime`], [`pyenv`]: paths, downloads, ONNX Runtime install,
 //!   the Python environment of model export.
 
 pub mod analysis;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod domain;
 pub mod features;
 pub mod http;
@@ -35,10 +35,17 @@ pub mod search;
 pub mod store;
 
 pub mod telemetry {
-    //! Logging to stderr, filtered by `RUST_LOG` (default: warnings).
+    //! Logging to stderr, filtered by `RUST_LOG`. By default: warnings, SEAL Lab's own notices
+    //! (downloads, environment setup) and the server's request log (`seal::http`, one line per
+    //! request with method, route, status and milliseconds).
     pub fn init() {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,seal=info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .try_init();
     }
 }

@@ -1,8 +1,6 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     seal::telemetry::init();
-    match seal::cli::run(seal::cli::Cli::parse()) {
+    match seal::cli::run(seal::cli::Cli::from_env()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

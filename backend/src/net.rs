@@ -1,6 +1,4 @@
 //! HTTP downloads (datasets, the ONNX Runtime wheel), with errors that name the URL.
-//!
-//! May use: nothing else in the crate.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

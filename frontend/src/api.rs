@@ -1,22 +1,54 @@
-//! The only module that talks HTTP: typed calls to the SEAL Lab API.
+//! The only module that talks to the server: typed calls to the SEAL Lab API and the jobs'
+//! Server-Sent Events streams.
+
+use std::fmt;
 
 use seal_shared::browse::{NewNote, Note, PairDetail, PairPage, PairQuery};
 use seal_shared::jobs::{JobRequest, JobStatus};
 use seal_shared::report::AnalysisReport;
-use seal_shared::{ApiError, LabelSetInfo, Overview};
+use seal_shared::{ApiError, ErrorCode, JobState, LabelSetInfo, Overview};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
-async fn answer<T: serde::de::DeserializeOwned>(path: &str, resp: gloo_net::http::Response) -> Result<T, String> {
-    if !resp.ok() {
-        return Err(match resp.json::<ApiError>().await {
-            Ok(e) => e.message,
-            Err(_) => format!("{path}: HTTP {}", resp.status()),
-        });
-    }
-    resp.json::<T>().await.map_err(|e| format!("{path}: {e}"))
+/// A failed call: the server's `{code, message}`, or, with no code, a failure before the server
+/// answered in its own words (the network, a proxy's page, a body that does not decode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallError {
+    pub code: Option<ErrorCode>,
+    pub message: String,
 }
 
-async fn get<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
-    let resp = gloo_net::http::Request::get(path).send().await.map_err(|e| format!("{path}: {e}"))?;
+impl CallError {
+    /// A view that cannot ask the server at all (its URL lacks what the call needs).
+    pub fn view(message: &str) -> CallError {
+        CallError { code: None, message: message.to_owned() }
+    }
+
+    fn transport(path: &str, e: impl fmt::Display) -> CallError {
+        CallError { code: None, message: format!("{path}: {e}") }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type ApiResult<T> = Result<T, CallError>;
+
+async fn answer<T: serde::de::DeserializeOwned>(path: &str, resp: gloo_net::http::Response) -> ApiResult<T> {
+    if !resp.ok() {
+        return Err(match resp.json::<ApiError>().await {
+            Ok(e) => CallError { code: Some(e.code), message: e.message },
+            Err(_) => CallError::transport(path, format!("HTTP {}", resp.status())),
+        });
+    }
+    resp.json::<T>().await.map_err(|e| CallError::transport(path, e))
+}
+
+async fn get<T: serde::de::DeserializeOwned>(path: &str) -> ApiResult<T> {
+    let resp = gloo_net::http::Request::get(path).send().await.map_err(|e| CallError::transport(path, e))?;
     answer(path, resp).await
 }
 
@@ -25,40 +57,62 @@ pub fn encode_path(s: &str) -> String {
     s.split('/').map(|part| String::from(js_sys::encode_uri_component(part))).collect::<Vec<_>>().join("/")
 }
 
-pub async fn overview() -> Result<Overview, String> {
+pub async fn overview() -> ApiResult<Overview> {
     get("/api/overview").await
 }
 
-pub async fn label_sets(dataset: String) -> Result<Vec<LabelSetInfo>, String> {
+pub async fn label_sets(dataset: String) -> ApiResult<Vec<LabelSetInfo>> {
     get(&format!("/api/label-sets?dataset={}", String::from(js_sys::encode_uri_component(&dataset)))).await
 }
 
-pub async fn report(q: PairQuery) -> Result<AnalysisReport, String> {
+pub async fn report(q: PairQuery) -> ApiResult<AnalysisReport> {
     get(&format!("/api/report?{}", crate::query::to_query_string(&q))).await
 }
 
-pub async fn pairs(q: PairQuery) -> Result<PairPage, String> {
+pub async fn pairs(q: PairQuery) -> ApiResult<PairPage> {
     get(&format!("/api/pairs?{}", crate::query::to_query_string(&q))).await
 }
 
-pub async fn pair(dataset: String, id: String) -> Result<PairDetail, String> {
+pub async fn pair(dataset: String, id: String) -> ApiResult<PairDetail> {
     get(&format!("/api/datasets/{}/pairs/{}", encode_path(&dataset), encode_path(&id))).await
 }
 
-pub async fn add_note(dataset: String, id: String, note: NewNote) -> Result<Note, String> {
+pub async fn add_note(dataset: String, id: String, note: NewNote) -> ApiResult<Note> {
     let path = format!("/api/datasets/{}/notes/{}", encode_path(&dataset), encode_path(&id));
-    let req = gloo_net::http::Request::post(&path).json(&note).map_err(|e| format!("{path}: {e}"))?;
-    let resp = req.send().await.map_err(|e| format!("{path}: {e}"))?;
+    let req = gloo_net::http::Request::post(&path).json(&note).map_err(|e| CallError::transport(&path, e))?;
+    let resp = req.send().await.map_err(|e| CallError::transport(&path, e))?;
     answer(&path, resp).await
 }
 
-pub async fn jobs() -> Result<Vec<JobStatus>, String> {
+pub async fn jobs() -> ApiResult<Vec<JobStatus>> {
     get("/api/jobs").await
 }
 
-pub async fn start_job(req: JobRequest) -> Result<JobStatus, String> {
+pub async fn start_job(req: JobRequest) -> ApiResult<JobStatus> {
     let path = "/api/jobs";
-    let r = gloo_net::http::Request::post(path).json(&req).map_err(|e| format!("{path}: {e}"))?;
-    let resp = r.send().await.map_err(|e| format!("{path}: {e}"))?;
+    let r = gloo_net::http::Request::post(path).json(&req).map_err(|e| CallError::transport(path, e))?;
+    let resp = r.send().await.map_err(|e| CallError::transport(path, e))?;
     answer(path, resp).await
+}
+
+/// Follows job `id` through its Server-Sent Events stream (`GET /api/jobs/{id}/events`):
+/// `on_status` gets every status the server pushes, and the stream is closed after the first
+/// one that is no longer running.
+pub fn watch_job(id: u64, mut on_status: impl FnMut(JobStatus) + 'static) -> ApiResult<()> {
+    let path = format!("/api/jobs/{id}/events");
+    let es = web_sys::EventSource::new(&path).map_err(|e| CallError::transport(&path, format!("{e:?}")))?;
+    let stream = es.clone();
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+        let Some(text) = ev.data().as_string() else { return };
+        let Ok(status) = serde_json::from_str::<JobStatus>(&text) else { return };
+        let ended = status.state != JobState::Running;
+        on_status(status);
+        if ended {
+            stream.close();
+        }
+    });
+    es.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The stream lives as long as the job; the handler is released with the page.
+    on_message.forget();
+    Ok(())
 }

@@ -3,30 +3,16 @@
 
 use leptos::prelude::*;
 use seal_shared::jobs::{JobRequest, JobStatus};
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
+use seal_shared::{JobKind, JobState};
 
-/// Follows a running job until it ends.
+/// Follows a running job until it ends, keeping its row of `jobs` current.
 fn watch(id: u64, jobs: RwSignal<Vec<JobStatus>>) {
-    let Ok(es) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events")) else {
-        return;
-    };
-    let es2 = es.clone();
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        let Some(text) = ev.data().as_string() else { return };
-        let Ok(status) = serde_json::from_str::<JobStatus>(&text) else { return };
-        let ended = status.state != "running";
+    let _ = crate::api::watch_job(id, move |status| {
         jobs.update(|v| match v.iter_mut().find(|x| x.id == status.id) {
             Some(x) => *x = status,
             None => v.push(status),
         });
-        if ended {
-            es2.close();
-        }
     });
-    es.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // The stream lives as long as the job; the handler is released with the page.
-    on_message.forget();
 }
 
 #[component]
@@ -35,13 +21,13 @@ pub fn JobsPage() -> impl IntoView {
     let overview = LocalResource::new(crate::api::overview);
     wasm_bindgen_futures::spawn_local(async move {
         if let Ok(list) = crate::api::jobs().await {
-            for j in list.iter().filter(|j| j.state == "running") {
+            for j in list.iter().filter(|j| j.state == JobState::Running) {
                 watch(j.id, jobs);
             }
             jobs.set(list);
         }
     });
-    let kind = RwSignal::new("score".to_owned());
+    let kind = RwSignal::new(JobKind::Score);
     let dataset = RwSignal::new(String::new());
     let sources = RwSignal::new(String::new());
     let model = RwSignal::new(String::new());
@@ -66,13 +52,13 @@ pub fn JobsPage() -> impl IntoView {
             match crate::api::start_job(req).await {
                 Ok(s) => {
                     error.set(String::new());
-                    let (id, running) = (s.id, s.state == "running");
+                    let (id, running) = (s.id, s.state == JobState::Running);
                     jobs.update(|v| v.push(s));
                     if running {
                         watch(id, jobs);
                     }
                 }
-                Err(e) => error.set(e),
+                Err(e) => error.set(e.to_string()),
             }
         });
     };
@@ -89,7 +75,7 @@ pub fn JobsPage() -> impl IntoView {
             <h2>"Jobs"</h2>
             <form id="job-form" class="filters" on:submit=submit>
                 <label>"job "
-                    <select id="job-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                    <select id="job-kind" on:change=move |ev| if let Ok(k) = event_target_value(&ev).parse() { kind.set(k) }>
                         <option value="score" selected=true>"score"</option>
                         <option value="analyze">"analyze"</option>
                         <option value="ingest">"ingest (hh-rlhf)"</option>
@@ -98,10 +84,10 @@ pub fn JobsPage() -> impl IntoView {
                 <label>"dataset " <input id="job-dataset" list="dataset-names" bind:value=dataset /></label>
                 <datalist id="dataset-names">{move || names().map(|(d, _)| d.into_iter().map(|n| view! { <option value=n></option> }).collect_view())}</datalist>
                 <datalist id="model-names">{move || names().map(|(_, m)| m.into_iter().map(|n| view! { <option value=n></option> }).collect_view())}</datalist>
-                {move || match kind.get().as_str() {
-                    "ingest" => view! { <label>"sources " <input id="job-sources" size="50" placeholder="paths, URLs or hf://datasets/… (space-separated)" bind:value=sources /></label> }.into_any(),
-                    "score" => view! { <label>"model " <input id="job-model" list="model-names" bind:value=model /></label> }.into_any(),
-                    _ => view! {
+                {move || match kind.get() {
+                    JobKind::Ingest => view! { <label>"sources " <input id="job-sources" size="50" placeholder="paths, URLs or hf://datasets/… (space-separated)" bind:value=sources /></label> }.into_any(),
+                    JobKind::Score => view! { <label>"model " <input id="job-model" list="model-names" bind:value=model /></label> }.into_any(),
+                    JobKind::Analyze => view! {
                         <label>"pre-D " <input id="job-pre" list="model-names" bind:value=pre /></label>
                         <label>"post-D " <input id="job-post" list="model-names" bind:value=post /></label>
                         <label>"labels " <input id="job-labels" bind:value=labels /></label>
@@ -120,19 +106,19 @@ pub fn JobsPage() -> impl IntoView {
                         <thead><tr><th>"#"</th><th>"job"</th><th>"progress"</th><th>"state"</th><th class="num">"time"</th><th>"outcome"</th></tr></thead>
                         <tbody>
                             {list.into_iter().rev().map(|j| {
-                                let pct = if j.total > 0 { 100.0 * j.done as f64 / j.total as f64 } else if j.state == "done" { 100.0 } else { 0.0 };
+                                let pct = if j.total > 0 { 100.0 * j.done as f64 / j.total as f64 } else if j.state == JobState::Done { 100.0 } else { 0.0 };
                                 let class = format!("job {}", j.state);
                                 view! {
-                                    <tr class=class data-job=j.id data-state=j.state.clone()>
+                                    <tr class=class data-job=j.id data-state=j.state.as_str()>
                                         <td>{j.id}</td>
                                         <td>{j.title.clone()}</td>
                                         <td class="progress">
                                             <span class="bar"><span class="fill" style=format!("width:{pct:.1}%")></span></span>
                                             {if j.total > 0 { format!("{} / {}", j.done, j.total) } else { String::new() }}
                                         </td>
-                                        <td class="state">{j.state.clone()}</td>
+                                        <td class="state">{j.state.as_str()}</td>
                                         <td class="num">{format!("{:.1} s", j.elapsed_s)}</td>
-                                        <td class=if j.state == "failed" { "message error" } else { "message" }>{j.message.clone().unwrap_or_default()}</td>
+                                        <td class=if j.state == JobState::Failed { "message error" } else { "message" }>{j.message.clone().unwrap_or_default()}</td>
                                     </tr>
                                 }
                             }).collect_view()}

@@ -13,7 +13,7 @@ mod robustness;
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
-use seal_shared::{Accuracy, DatasetInfo, ModelInfo};
+use seal_shared::{Accuracy, DatasetInfo, InputFormat, ModelInfo, Precision, Truncation};
 
 fn main() {
     console_error_panic_hook::set_once();
@@ -96,7 +96,7 @@ pub(crate) fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
                 {rows.into_iter().map(|d| view! {
                     <tr>
                         <td>{d.name}</td>
-                        <td>{d.format}</td>
+                        <td>{d.format.as_str()}</td>
                         <td class="num">{d.n_pairs}</td>
                         <td class="num">{d.n_rejected}</td>
                         <td class="sources">
@@ -124,20 +124,23 @@ pub(crate) fn ModelTable(rows: Vec<ModelInfo>) -> impl IntoView {
             <tbody>
                 {rows.into_iter().map(|m| {
                     let sha = m.onnx_sha256.clone().map(|s| s.chars().take(12).collect::<String>()).unwrap_or_else(|| "—".into());
-                    let format = if m.input_format == "pair" { "text pair (context, response)".to_owned() } else { m.input_format.clone() };
+                    let format = match m.input_format {
+                        InputFormat::Pair => "text pair (context, response)".to_owned(),
+                        other => other.to_string(),
+                    };
                     view! {
                         <tr>
                             <td>
                                 {m.name}
                                 {m.is_test_model.then(|| view! { <span class="tag">"test model"</span> })}
-                                {(m.precision.as_deref() == Some("int8")).then(|| view! {
+                                {(m.precision == Some(Precision::Int8)).then(|| view! {
                                     <span class="tag" title="an int8-quantized graph: faster on CPU, but its scores drift from the fp32 scores SEAL computes (see the folder's seal-export.json)">"int8"</span>
                                 })}
                             </td>
-                            <td>{m.kind}</td>
+                            <td>{m.kind.as_str()}</td>
                             <td>{format}</td>
                             <td>
-                                {if m.truncation == "none" {
+                                {if m.truncation == Truncation::None {
                                     "none (whole text, as the paper)".to_owned()
                                 } else {
                                     format!("{} (max {})", m.truncation, m.max_length.unwrap_or_default())

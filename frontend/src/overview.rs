@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate};
 use seal_shared::browse::PairQuery;
 use seal_shared::report::{AnalysisReport, Count, Regression, Slice};
-use seal_shared::{LabelSetInfo, Overview};
+use seal_shared::{AgreementFilter, AngleKind, FeatureSide, LabelSetInfo, ModelRole, Overview, TextSide};
 
 use crate::charts::{self, ChartView, Coef, MosaicColumn, AGREE, CHOSEN, DIFF, DISAGREE, POST, PRE, REJECTED, TIE};
 use crate::query::{pairs_href, slice_href, to_query_string};
@@ -51,7 +51,7 @@ pub fn OverviewPage() -> impl IntoView {
                             let q = crate::query::from_query_string(&search);
                             view! { <OverviewBody o=o q=q /> }.into_any()
                         }
-                        Err(e) => view! { <p class="error" id="load-error">{e}</p> }.into_any(),
+                        Err(e) => view! { <p class="error" id="load-error">{e.to_string()}</p> }.into_any(),
                     }
                 })
             }}
@@ -170,7 +170,7 @@ fn StudyPicker(o: Overview, study: PairQuery) -> impl IntoView {
 #[component]
 fn LabelSetSelect(
     id: &'static str,
-    sets: LocalResource<Result<Vec<LabelSetInfo>, String>>,
+    sets: LocalResource<crate::api::ApiResult<Vec<LabelSetInfo>>>,
     current: String,
     on_pick: std::sync::Arc<dyn Fn(String) + Send + Sync>,
 ) -> impl IntoView {
@@ -217,7 +217,7 @@ fn StudySection(o: Overview, study: PairQuery) -> impl IntoView {
                     Suspend::new(async move {
                         match report.await {
                             Ok(r) => view! { <Report r=r study=study /> }.into_any(),
-                            Err(e) => view! { <p class="error" id="report-error">{e}</p> }.into_any(),
+                            Err(e) => view! { <p class="error" id="report-error">{e.to_string()}</p> }.into_any(),
                         }
                     })
                 }}
@@ -272,7 +272,7 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                     low: x.estimate - half,
                     high: x.estimate + half,
                     significant: x.p_adjusted < r2.settings.alpha,
-                    href: slice_href(&st, &Slice { feature: Some(x.feature.clone()), feature_side: Some("differs".into()), ..Default::default() }),
+                    href: slice_href(&st, &Slice { feature: Some(x.feature.clone()), feature_side: Some(FeatureSide::Differs), ..Default::default() }),
                     title: format!(
                         "{} ({}): {:+.4} ± {:.4} (95 %), p = {:.3e}, Bonferroni p = {:.3e}, n = {} — opens the pairs where it differs between chosen and rejected",
                         x.feature, x.model, x.estimate, half, x.p_value, x.p_adjusted, x.n
@@ -337,7 +337,7 @@ fn Accuracy(r: AnalysisReport, study: PairQuery) -> impl IntoView {
         .filter(|a| a.subset.is_none())
         .map(|a| Coef {
             category: format!("{} ({})", a.model, a.role),
-            series: if a.role == "pre" { 0 } else { 1 },
+            series: if a.role == ModelRole::Pre { 0 } else { 1 },
             estimate: a.accuracy,
             low: a.ci_low,
             high: a.ci_high,
@@ -471,9 +471,9 @@ fn regression_coefs(reg: &Regression, study: &PairQuery, alpha: f64) -> Vec<Coef
         .filter(|c| c.term != "const")
         .map(|c| {
             let (feature, side, series) = match c.term.rsplit_once('_') {
-                Some((f, "c")) => (f.to_owned(), "chosen", 0),
-                Some((f, "r")) => (f.to_owned(), "rejected", 1),
-                _ => (c.term.clone(), "chosen", 0),
+                Some((f, "c")) => (f.to_owned(), TextSide::Chosen, 0),
+                Some((f, "r")) => (f.to_owned(), TextSide::Rejected, 1),
+                _ => (c.term.clone(), TextSide::Chosen, 0),
             };
             let half = 1.96 * c.std_error;
             Coef {
@@ -485,8 +485,8 @@ fn regression_coefs(reg: &Regression, study: &PairQuery, alpha: f64) -> Vec<Coef
                 significant: c.p_adjusted < alpha,
                 href: pairs_href(study, |q| {
                     q.label_key = Some(feature.clone());
-                    q.label_side = Some(side.into());
-                    q.label_value = Some("1".into());
+                    q.label_side = Some(side);
+                    q.label_value = Some(1.0);
                 }),
                 title: format!("{} of the {side} response: {:+.4} ± {:.4}, Bonferroni p = {:.3e} — opens the pairs whose {side} response has it", feature, c.estimate, half, c.p_adjusted),
             }
@@ -516,12 +516,12 @@ fn Regressions(r: AnalysisReport, study: PairQuery) -> impl IntoView {
     }
 }
 
-fn angle_href(study: &PairQuery, angle: &str, edges: &[f64], k: usize) -> String {
+fn angle_href(study: &PairQuery, angle: AngleKind, edges: &[f64], k: usize) -> String {
     let last = edges.len().saturating_sub(2);
     pairs_href(study, |q| {
-        q.angle = Some(angle.into());
-        q.angle_min = (k > 0).then(|| edges[k].to_string());
-        q.angle_max = (k < last).then(|| edges[k + 1].to_string());
+        q.angle = Some(angle);
+        q.angle_min = (k > 0).then(|| edges[k]);
+        q.angle_max = (k < last).then(|| edges[k + 1]);
     })
 }
 
@@ -529,7 +529,7 @@ fn angle_href(study: &PairQuery, angle: &str, edges: &[f64], k: usize) -> String
 fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
     let a = r.angles.clone();
     let s = study.clone();
-    let polar = |title: String, h: &seal_shared::report::Histogram, angle: &'static str, color, id: &'static str| {
+    let polar = |title: String, h: &seal_shared::report::Histogram, angle: AngleKind, color, id: &'static str| {
         let edges = h.edges.clone();
         let st = s.clone();
         let chart = charts::polar(300, &title, &h.edges, &h.counts, color, &move |k| angle_href(&st, angle, &edges, k));
@@ -539,16 +539,16 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
         .scores_2d
         .iter()
         .map(|(model, h)| {
-            let role = if *model == r.pre_model { "pre" } else { "post" };
+            let role = if *model == r.pre_model { ModelRole::Pre } else { ModelRole::Post };
             let (xe, ye) = (h.x_edges.clone(), h.y_edges.clone());
             let st = study.clone();
             let href = move |i: usize, j: usize| {
                 pairs_href(&st, |q| {
-                    q.score_model = Some(role.into());
-                    q.chosen_min = (i > 0).then(|| xe[i].to_string());
-                    q.chosen_max = (i + 2 < xe.len()).then(|| xe[i + 1].to_string());
-                    q.rejected_min = (j > 0).then(|| ye[j].to_string());
-                    q.rejected_max = (j + 2 < ye.len()).then(|| ye[j + 1].to_string());
+                    q.score_model = Some(role);
+                    q.chosen_min = (i > 0).then(|| xe[i]);
+                    q.chosen_max = (i + 2 < xe.len()).then(|| xe[i + 1]);
+                    q.rejected_min = (j > 0).then(|| ye[j]);
+                    q.rejected_max = (j + 2 < ye.len()).then(|| ye[j + 1]);
                 })
             };
             let chart = charts::heatmap(
@@ -557,7 +557,7 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 &h.x_edges,
                 &h.y_edges,
                 &h.counts,
-                role_color(role),
+                role_color(role.as_str()),
                 &href,
             );
             view! { <ChartView chart=chart id=format!("scores2d-{role}") /> }
@@ -571,9 +571,9 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 {(a.undefined > 0).then(|| format!(" {} pairs have undefined angles (a zero reward vector).", a.undefined))}
             </p>
             <div class="row">
-                {polar(format!("φ pre-D (mean {:.1}°)", a.phi_pre_mean.unwrap_or(f64::NAN)), &a.phi_pre_polar, "phi_pre", PRE, "polar-phi-pre")}
-                {polar(format!("φ post-D (mean {:.1}°)", a.phi_post_mean.unwrap_or(f64::NAN)), &a.phi_post_polar, "phi_post", POST, "polar-phi-post")}
-                {polar("θ shift pre → post".to_owned(), &a.theta_polar, "theta", DIFF, "polar-theta")}
+                {polar(format!("φ pre-D (mean {:.1}°)", a.phi_pre_mean.unwrap_or(f64::NAN)), &a.phi_pre_polar, AngleKind::PhiPre, PRE, "polar-phi-pre")}
+                {polar(format!("φ post-D (mean {:.1}°)", a.phi_post_mean.unwrap_or(f64::NAN)), &a.phi_post_polar, AngleKind::PhiPost, POST, "polar-phi-post")}
+                {polar("θ shift pre → post".to_owned(), &a.theta_polar, AngleKind::Theta, DIFF, "polar-theta")}
             </div>
             <table id="theta-stats" class="compact">
                 <thead><tr><th>"pairs"</th><th class="num">"n"</th><th class="num">"mean θ"</th><th class="num">"median"</th><th class="num">"share > 0"</th><th class="num">"sign test p"</th><th class="num">"t test p"</th></tr></thead>
@@ -605,14 +605,14 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
 
 fn slice_name(s: &Slice) -> String {
     let mut parts = Vec::new();
-    if let Some(r) = &s.regime {
-        parts.push(r.replace('_', " "));
+    if let Some(r) = s.regime {
+        parts.push(r.as_str().replace('_', " "));
     }
-    if let Some(g) = &s.gamma {
+    if let Some(g) = s.gamma {
         parts.push(format!("γ = {g}"));
     }
-    if let Some(m) = &s.model {
-        parts.push(format!("{m}-D {}", s.agreement.clone().unwrap_or_default()));
+    if let Some(m) = s.model {
+        parts.push(format!("{m}-D {}", s.agreement.map_or("", AgreementFilter::as_str)));
     }
     if parts.is_empty() {
         "all".into()

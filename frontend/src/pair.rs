@@ -5,12 +5,16 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate, use_params_map};
 use seal_shared::browse::{NewNote, PairDetail, PairSide};
+use seal_shared::{Speaker, VariantKind};
 use similar::{ChangeTag, TextDiff};
 
 use crate::query::{from_query_string, pair_href};
 
+/// Words of a text, each with its CSS class: `""` kept, `del` removed, `ins` added.
+pub type MarkedWords = Vec<(String, &'static str)>;
+
 /// Words of `a` and `b` marked as kept, removed (only in a) or added (only in b).
-pub fn word_diff(a: &str, b: &str) -> (Vec<(String, &'static str)>, Vec<(String, &'static str)>) {
+pub fn word_diff(a: &str, b: &str) -> (MarkedWords, MarkedWords) {
     let diff = TextDiff::from_words(a, b);
     let (mut left, mut right) = (Vec::new(), Vec::new());
     for ch in diff.iter_all_changes() {
@@ -101,7 +105,7 @@ pub fn PairPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match detail.await {
                         Ok(d) => view! { <PairView d=d reload=reload /> }.into_any(),
-                        Err(e) => view! { <p class="error" id="pair-error">{e}</p> }.into_any(),
+                        Err(e) => view! { <p class="error" id="pair-error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -115,7 +119,7 @@ fn conversation(side: &PairSide, id: &'static str) -> impl IntoView {
             {side.turns.iter().enumerate().map(|(k, t)| {
                 let last = k + 1 == side.turns.len();
                 let class = format!("turn {}{}", t.role, if last { " last" } else { "" });
-                view! { <div class=class><span class="role">{if t.role == "human" { "Human" } else { "Assistant" }}</span><p>{t.text.clone()}</p></div> }
+                view! { <div class=class><span class="role">{if t.role == Speaker::Human { "Human" } else { "Assistant" }}</span><p>{t.text.clone()}</p></div> }
             }).collect_view()}
         </div>
     }
@@ -179,7 +183,7 @@ fn PairView(d: PairDetail, reload: RwSignal<u32>) -> impl IntoView {
                                         <td class="num">{format!("{:.4}", s.score.chosen)}</td>
                                         <td class="num">{format!("{:.4}", s.score.rejected)}</td>
                                         <td class="num">{format!("{:+.4}", s.score.margin)}</td>
-                                        <td class=s.score.agreement.clone()>{s.score.agreement.clone()}</td>
+                                        <td class=s.score.agreement.as_str()>{s.score.agreement.as_str()}</td>
                                         <td class="num">{tokens}</td>
                                         <td>{s.provider.clone()}</td>
                                     </tr>
@@ -261,7 +265,7 @@ fn Rewrites(d: PairDetail) -> impl IntoView {
                     margin(&v.scores, &s.score.model).map(|m| format!("{}: margin {:+.4} here, {:+.4} there", s.score.model, s.score.margin, m))
                 }).collect();
                 let href = pair_href(&v.dataset, &d.pair_id, None);
-                let title = if v.kind == "original" { "the original".to_owned() } else { format!("{} ({} {})", v.variant, v.kind, v.method) };
+                let title = if v.kind == VariantKind::Original { "the original".to_owned() } else { format!("{} ({} {})", v.variant, v.kind, v.method) };
                 view! {
                     <div class="variant" data-variant=v.variant.clone()>
                         <h4><a href=href>{title}</a></h4>
@@ -304,7 +308,7 @@ fn Notes(notes: Vec<seal_shared::browse::Note>, dataset: String, id: String, rel
                     error.set(String::new());
                     reload.update(|n| *n += 1);
                 }
-                Err(e) => error.set(e),
+                Err(e) => error.set(e.to_string()),
             }
         });
     };

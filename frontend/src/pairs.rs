@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate};
 use seal_shared::browse::{PairPage, PairQuery, PairRow};
+use seal_shared::{FeatureSide, ModelRole, Regime, SortDir, SortKey, TextSide};
 
 use crate::query::{from_query_string, pair_href, to_query_string};
 
@@ -22,34 +23,33 @@ fn chips(q: &PairQuery) -> Vec<(String, PairQuery)> {
         c.offset = None;
         out.push((label, c));
     };
-    let s = &q.slice;
-    if let Some(v) = &s.subset {
-        push(format!("subset {v}"), &|c| c.slice.subset = None);
+    if let Some(v) = &q.subset {
+        push(format!("subset {v}"), &|c| c.subset = None);
     }
-    if let Some(v) = &s.regime {
-        push(format!("regime {}", v.replace('_', " ")), &|c| c.slice.regime = None);
+    if let Some(v) = q.regime {
+        push(format!("regime {}", v.as_str().replace('_', " ")), &|c| c.regime = None);
     }
-    if let Some(v) = &s.gamma {
-        push(format!("γ = {v}"), &|c| c.slice.gamma = None);
+    if let Some(v) = q.gamma {
+        push(format!("γ = {v}"), &|c| c.gamma = None);
     }
-    if let (Some(m), Some(a)) = (&s.model, &s.agreement) {
-        push(format!("{m}-D {}", a.replace('_', " ")), &|c| {
-            c.slice.model = None;
-            c.slice.agreement = None;
+    if let (Some(m), Some(a)) = (q.model, q.agreement) {
+        push(format!("{m}-D {}", a.as_str().replace('_', " ")), &|c| {
+            c.model = None;
+            c.agreement = None;
         });
     }
-    if let Some(f) = &s.feature {
-        push(format!("{f} {}", s.feature_side.clone().unwrap_or_default().replace('_', " ")), &|c| {
-            c.slice.feature = None;
-            c.slice.feature_side = None;
+    if let Some(f) = &q.feature {
+        push(format!("{f} {}", q.feature_side.unwrap_or(FeatureSide::Differs).as_str().replace('_', " ")), &|c| {
+            c.feature = None;
+            c.feature_side = None;
         });
     }
     if let Some(k) = &q.label_key {
         push(
             format!(
                 "{} response: {k} = {}",
-                q.label_side.clone().unwrap_or_else(|| "chosen".into()),
-                q.label_value.clone().unwrap_or_default()
+                q.label_side.unwrap_or(TextSide::Chosen),
+                q.label_value.unwrap_or_default()
             ),
             &|c| {
                 c.label_key = None;
@@ -78,9 +78,9 @@ fn chips(q: &PairQuery) -> Vec<(String, PairQuery)> {
         push(
             format!(
                 "{}-D margin in [{}, {}]",
-                q.margin_model.clone().unwrap_or_else(|| "post".into()),
-                q.margin_min.clone().unwrap_or_else(|| "−∞".into()),
-                q.margin_max.clone().unwrap_or_else(|| "∞".into())
+                q.margin_model.unwrap_or(ModelRole::Post),
+                q.margin_min.map_or_else(|| "−∞".into(), |v| v.to_string()),
+                q.margin_max.map_or_else(|| "∞".into(), |v| v.to_string())
             ),
             &|c| {
                 c.margin_min = None;
@@ -103,7 +103,9 @@ pub fn PairsPage() -> impl IntoView {
         let q = query.get();
         async move {
             if q.dataset.is_empty() {
-                return Err("Pick a dataset: open the overview and click a number or a chart element.".to_owned());
+                return Err(crate::api::CallError::view(
+                    "Pick a dataset: open the overview and click a number or a chart element.",
+                ));
             }
             crate::api::pairs(q).await
         }
@@ -117,7 +119,7 @@ pub fn PairsPage() -> impl IntoView {
                     let q = query.get_untracked();
                     match page.await {
                         Ok(p) => view! { <PairTable page=p q=q /> }.into_any(),
-                        Err(e) => view! { <p class="error" id="pairs-error">{e}</p> }.into_any(),
+                        Err(e) => view! { <p class="error" id="pairs-error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -159,10 +161,10 @@ fn Filters(query: Memo<PairQuery>) -> impl IntoView {
             <label>"sort "
                 <select id="sort" on:change=move |ev| {
                     let v = event_target_value(&ev);
-                    a2(&|q: &mut PairQuery| q.sort = (v != "dataset").then(|| v.clone()));
+                    a2(&|q: &mut PairQuery| q.sort = v.parse().ok().filter(|k| *k != SortKey::Dataset));
                 }>
                     {move || {
-                        let cur = query.get().sort.unwrap_or_else(|| "dataset".into());
+                        let cur = query.get().sort.unwrap_or(SortKey::Dataset).as_str();
                         let keys: Vec<(&str, &str)> = if has_study() {
                             vec![("dataset", "dataset order"), ("post_margin", "post-D margin"), ("pre_margin", "pre-D margin"), ("shift", "margin shift pre → post"), ("post_chosen", "post-D score of chosen"), ("pre_chosen", "pre-D score of chosen"), ("length", "length"), ("pair_id", "pair id")]
                         } else {
@@ -175,22 +177,22 @@ fn Filters(query: Memo<PairQuery>) -> impl IntoView {
             <label>
                 <select id="dir" on:change=move |ev| {
                     let v = event_target_value(&ev);
-                    a3(&|q: &mut PairQuery| q.dir = (v == "desc").then(|| v.clone()));
+                    a3(&|q: &mut PairQuery| q.dir = (v == "desc").then_some(SortDir::Desc));
                 }>
                     {move || {
-                        let desc = query.get().dir.as_deref() == Some("desc");
+                        let desc = query.get().dir == Some(SortDir::Desc);
                         view! { <option value="asc" selected={!desc}>"ascending"</option><option value="desc" selected=desc>"descending"</option> }
                     }}
                 </select>
             </label>
             {move || has_study().then(|| {
                 let a4 = a4.clone();
-                let cur = query.get().slice.regime.unwrap_or_default();
+                let cur = query.get().regime.map_or("", Regime::as_str);
                 view! {
                     <label>"regime "
                         <select id="regime" on:change=move |ev| {
                             let v = event_target_value(&ev);
-                            a4(&|q: &mut PairQuery| q.slice.regime = (!v.is_empty()).then(|| v.clone()));
+                            a4(&|q: &mut PairQuery| q.regime = v.parse().ok());
                         }>
                             {["", "stayed_aligned", "got_aligned", "resisted", "reversed"].into_iter().map(|r| {
                                 let label = if r.is_empty() { "any".to_owned() } else { r.replace('_', " ") };
@@ -228,10 +230,10 @@ fn PairTable(page: PairPage, q: PairQuery) -> impl IntoView {
     let (from, to) = (page.offset + 1, page.offset + page.rows.len() as u64);
     let nav = |offset: u64| {
         let mut n = q.clone();
-        n.offset = (offset > 0).then(|| offset.to_string());
+        n.offset = (offset > 0).then_some(offset);
         format!("/pairs?{}", to_query_string(&n))
     };
-    let limit = q.limit.as_deref().and_then(|l| l.parse::<u64>().ok()).unwrap_or(PAGE as u64);
+    let limit = q.limit.unwrap_or(PAGE as u64);
     let prev = (page.offset > 0).then(|| nav(page.offset.saturating_sub(limit)));
     let next = (page.offset + (page.rows.len() as u64) < page.total).then(|| nav(page.offset + limit));
     if page.total == 0 {

@@ -5,11 +5,13 @@ use seal_shared::browse::PairQuery;
 use seal_shared::report::Slice;
 
 pub fn to_query_string(q: &PairQuery) -> String {
-    serde_urlencoded::to_string(q).unwrap_or_default()
+    q.to_query()
 }
 
+/// The view a URL's query string describes; a link with a value the contract does not know
+/// opens the default view (the server would refuse it by name).
 pub fn from_query_string(search: &str) -> PairQuery {
-    serde_urlencoded::from_str(search.trim_start_matches('?')).unwrap_or_default()
+    PairQuery::from_query(search.trim_start_matches('?')).unwrap_or_default()
 }
 
 /// Link to the pairs list of a study, narrowed by `edit`.
@@ -21,7 +23,7 @@ pub fn pairs_href(study: &PairQuery, edit: impl FnOnce(&mut PairQuery)) -> Strin
 
 /// Link to the pairs behind a report slice.
 pub fn slice_href(study: &PairQuery, slice: &Slice) -> String {
-    pairs_href(study, |q| q.slice = slice.clone())
+    pairs_href(study, |q| q.set_slice(slice.clone()))
 }
 
 /// Link to a pair's page; `within` (the list's filter) gives next / previous.

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 use seal_shared::browse::PairQuery;
 use seal_shared::report::{AnalysisReport, MeanShift, VariantRobustness};
+use seal_shared::ModelRole;
 
 use crate::charts::{self, ChartView, Coef, POST, PRE};
 use crate::pct;
@@ -20,7 +21,7 @@ fn variant_pairs_href(study: &PairQuery, v: &VariantRobustness) -> String {
     s.control = None;
     s.features = None;
     s.gamma_rule = None;
-    pairs_href(&s, |q| q.sort = Some("post_margin".into()))
+    pairs_href(&s, |q| q.sort = Some(seal_shared::SortKey::PostMargin))
 }
 
 fn shift_text(s: &MeanShift) -> String {
@@ -36,9 +37,9 @@ pub fn RobustnessPage() -> impl IntoView {
         let s = study.get();
         async move {
             if s.dataset.is_empty() || s.pre.is_none() || s.post.is_none() {
-                return Err(
-                    "This page needs a study: open it from the overview (dataset, pre and post in the URL).".to_owned()
-                );
+                return Err(crate::api::CallError::view(
+                    "This page needs a study: open it from the overview (dataset, pre and post in the URL).",
+                ));
             }
             crate::api::report(s).await
         }
@@ -52,7 +53,7 @@ pub fn RobustnessPage() -> impl IntoView {
                         <p><a href=format!("/?{}", to_query_string(&study))>"← the study's overview"</a></p>
                         <RobustnessSection r=r study=study />
                     }.into_any(),
-                    Err(e) => view! { <p class="error" id="robustness-error">{e}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" id="robustness-error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
@@ -81,7 +82,7 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             let href = variant_pairs_href(&study, v);
             v.models.iter().map(move |m| Coef {
                 category: v.variant.clone(),
-                series: usize::from(m.role == "post"),
+                series: usize::from(m.role == ModelRole::Post),
                 estimate: m.margin_shift.mean,
                 low: m.margin_shift.ci_low,
                 high: m.margin_shift.ci_high,
@@ -170,7 +171,7 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                         </tr></thead>
                         <tbody>
                             {v.models.iter().map(|m| view! {
-                                <tr data-role=m.role.clone()>
+                                <tr data-role=m.role.as_str()>
                                     <td>{format!("{}-D {}", m.role, m.model)}</td>
                                     <td class="num">{format!("{} → {}", pct(m.accuracy_original), pct(m.accuracy_rewritten))}</td>
                                     <td class="num became-misaligned">{m.became_misaligned}</td>

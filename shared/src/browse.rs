@@ -4,10 +4,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::report::Slice;
+use crate::{
+    Agreement, AgreementFilter, AngleKind, FeatureSide, GammaFilter, ModelRole, Regime, SortDir, SortKey, Speaker,
+    TextSide, VariantKind,
+};
 
 /// What the pairs list shows: a dataset, optionally a study (pre and post model, label set) for
 /// the report's slices, and the browser's own filters. Every field travels as a query parameter
-/// of `GET /api/pairs/list` and of the UI's `/pairs` URL, under the same names.
+/// of `GET /api/pairs` and of the UI's `/pairs` URL, under the same names; the slice fields are
+/// those of [`Slice`] (`slice()` / `set_slice()` move them as one). Fields are typed: a query
+/// string is read with [`PairQuery::from_query`], whose errors name the parameter.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PairQuery {
     pub dataset: String,
@@ -26,69 +32,139 @@ pub struct PairQuery {
     /// Comma-separated control label sets, compared with `labels` in the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<String>,
-    /// A report slice (needs `pre` and `post`).
-    #[serde(flatten)]
-    pub slice: Slice,
+    /// Slice: pairs of one subset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<String>,
+    /// Slice: the model `agreement` is about (needs `pre` and `post`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRole>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<AgreementFilter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<Regime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<GammaFilter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_side: Option<FeatureSide>,
     /// Full-text search over both transcripts (words, "phrases", OR, -word).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
     /// Keep pairs whose `margin_model` margin (chosen − rejected score) is ≥ this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin_min: Option<String>,
+    pub margin_min: Option<f64>,
     /// Keep pairs whose margin is ≤ this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin_max: Option<String>,
-    /// `pre` or `post` (default `post`).
+    pub margin_max: Option<f64>,
+    /// Default `post`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin_model: Option<String>,
-    /// `value` (1 / true) or `zero` (0 / false): with `label_key`, keep pairs where the
-    /// chosen or rejected text (`label_side`) has that value of a label-set key.
+    pub margin_model: Option<ModelRole>,
+    /// With `label_value`, keep pairs where the chosen or rejected text (`label_side`, default
+    /// chosen) has that value (1 / 0 for booleans) of a feature of the study.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_side: Option<String>,
+    pub label_side: Option<TextSide>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_value: Option<String>,
-    /// `theta` (reward shift), `phi_pre` or `phi_post` (reward directions): with `angle_min`
-    /// (inclusive) and `angle_max` (exclusive), in radians, keep pairs whose angle is in that
-    /// bin (the report's polar histograms use the same half-open bins, the last one closed).
+    pub label_value: Option<f64>,
+    /// With `angle_min` (inclusive) and `angle_max` (exclusive), in radians, keep pairs whose
+    /// angle is in that bin (the report's polar histograms use the same half-open bins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub angle: Option<String>,
+    pub angle: Option<AngleKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub angle_min: Option<String>,
+    pub angle_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub angle_max: Option<String>,
-    /// `pre` or `post`: with `chosen_min`/`chosen_max`/`rejected_min`/`rejected_max` (min
-    /// inclusive, max exclusive), keep pairs whose scores fall in that cell of the report's
-    /// 2-D histogram.
+    pub angle_max: Option<f64>,
+    /// With `chosen_min`/`chosen_max`/`rejected_min`/`rejected_max` (min inclusive, max
+    /// exclusive), keep pairs whose scores by this model fall in that cell of the report's 2-D
+    /// histogram.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score_model: Option<String>,
+    pub score_model: Option<ModelRole>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chosen_min: Option<String>,
+    pub chosen_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chosen_max: Option<String>,
+    pub chosen_max: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_min: Option<String>,
+    pub rejected_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_max: Option<String>,
-    /// One of [`SORT_KEYS`] (default `dataset`: source order).
+    pub rejected_max: Option<f64>,
+    /// Default `dataset` (source order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sort: Option<String>,
-    /// `asc` (default) or `desc`.
+    pub sort: Option<SortKey>,
+    /// Default `asc`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dir: Option<String>,
+    pub dir: Option<SortDir>,
     /// A pair id: the page becomes that pair alone, with its neighbours in `before`/`after`
     /// (next / previous within the filter on the pair page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub around: Option<String>,
-    // Counts as strings: serde's flatten hands every query value over as a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<String>,
+    pub limit: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<String>,
+    pub offset: Option<u64>,
 }
 
+/// A query parameter that could not be read: which, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    /// The parameter, or empty when the query string itself is malformed.
+    pub parameter: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.parameter.is_empty() {
+            write!(f, "query string: {}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.parameter, self.message)
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
 impl PairQuery {
+    /// Reads a query string (`dataset=hh&regime=resisted&limit=20`). A value that does not fit
+    /// its parameter is an error naming the parameter (and, for a word, the valid ones).
+    pub fn from_query(query: &str) -> Result<PairQuery, QueryError> {
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map_err(|e| QueryError {
+            parameter: e.path().to_string().trim_start_matches('.').to_owned(),
+            message: e.into_inner().to_string(),
+        })
+    }
+
+    /// The query string of this query (the fields that are set, in declaration order).
+    pub fn to_query(&self) -> String {
+        serde_urlencoded::to_string(self).unwrap_or_default()
+    }
+
+    /// The slice part.
+    pub fn slice(&self) -> Slice {
+        Slice {
+            subset: self.subset.clone(),
+            model: self.model,
+            agreement: self.agreement,
+            regime: self.regime,
+            gamma: self.gamma,
+            feature: self.feature.clone(),
+            feature_side: self.feature_side,
+        }
+    }
+
+    /// Replaces the slice part.
+    pub fn set_slice(&mut self, s: Slice) {
+        self.subset = s.subset;
+        self.model = s.model;
+        self.agreement = s.agreement;
+        self.regime = s.regime;
+        self.gamma = s.gamma;
+        self.feature = s.feature;
+        self.feature_side = s.feature_side;
+    }
+
     /// The study part alone (dataset, models, label set, features, γ rule): what the overview's
     /// URL holds and what the server loads once per data version.
     pub fn study(&self) -> PairQuery {
@@ -105,10 +181,6 @@ impl PairQuery {
     }
 }
 
-/// Sort keys of the pairs list.
-pub const SORT_KEYS: [&str; 8] =
-    ["dataset", "pre_margin", "post_margin", "pre_chosen", "post_chosen", "shift", "length", "pair_id"];
-
 /// A model's two scores of a pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScorePair {
@@ -117,8 +189,8 @@ pub struct ScorePair {
     pub rejected: f64,
     /// chosen − rejected.
     pub margin: f64,
-    /// `agree`, `disagree` or `tie` (strict comparison).
-    pub agreement: String,
+    /// Strict comparison: a tie is not agreement.
+    pub agreement: Agreement,
 }
 
 /// One row of the pairs list.
@@ -151,8 +223,7 @@ pub struct PairPage {
 /// One turn of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
-    /// `human` or `assistant`.
-    pub role: String,
+    pub role: Speaker,
     pub text: String,
 }
 
@@ -235,10 +306,44 @@ pub struct PairVariant {
     pub variant: String,
     /// The dataset holding it: where its own pair page is.
     pub dataset: String,
-    /// `perturbation`, `llm`, or `original`.
-    pub kind: String,
+    pub kind: VariantKind,
     pub method: String,
     pub chosen_response: String,
     pub rejected_response: String,
     pub scores: Vec<PairScore>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_string_reads_into_typed_fields_and_back() {
+        let q = PairQuery::from_query(
+            "dataset=hh&pre=a&post=b&regime=resisted&gamma=r&margin_min=-0.25&limit=20&sort=post_margin&dir=desc&angle=phi_pre&angle_min=1.5707963267948966",
+        )
+        .unwrap();
+        assert_eq!(q.regime, Some(Regime::Resisted));
+        assert_eq!(q.gamma, Some(GammaFilter::R));
+        assert_eq!((q.margin_min, q.limit), (Some(-0.25), Some(20)));
+        assert_eq!((q.sort, q.dir, q.angle), (Some(SortKey::PostMargin), Some(SortDir::Desc), Some(AngleKind::PhiPre)));
+        assert_eq!(q.angle_min, Some(std::f64::consts::FRAC_PI_2));
+        assert_eq!(
+            q.slice(),
+            Slice { regime: Some(Regime::Resisted), gamma: Some(GammaFilter::R), ..Slice::default() }
+        );
+        assert_eq!(PairQuery::from_query(&q.to_query()).unwrap(), q, "{}", q.to_query());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_parameter() {
+        let e = PairQuery::from_query("dataset=hh&regime=lost").unwrap_err();
+        assert_eq!(e.parameter, "regime");
+        assert!(e.to_string().starts_with("`regime`: unknown variant `lost`, expected one of"), "{e}");
+        assert!(e.message.contains("`stayed_aligned`") && e.message.contains("`reversed`"), "{e}");
+        assert_eq!(PairQuery::from_query("dataset=hh&limit=ten").unwrap_err().parameter, "limit");
+        assert_eq!(PairQuery::from_query("dataset=hh&margin_max=abc").unwrap_err().parameter, "margin_max");
+        let missing = PairQuery::from_query("pre=a").unwrap_err();
+        assert!(missing.parameter.is_empty() && missing.message.contains("`dataset`"), "{missing:?}");
+    }
 }

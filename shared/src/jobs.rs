@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{JobKind, JobState};
+
 /// Body of `POST /api/jobs`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRequest {
-    /// `ingest`, `score` or `analyze`.
-    pub kind: String,
+    pub kind: JobKind,
     pub dataset: String,
     /// ingest: paths on the server, http(s) URLs or `hf://datasets/…` sources (hh-rlhf format).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -30,11 +31,10 @@ pub struct JobRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobStatus {
     pub id: u64,
-    pub kind: String,
+    pub kind: JobKind,
     /// What it does, in words (e.g. "score hh with post").
     pub title: String,
-    /// `running`, `done` or `failed`.
-    pub state: String,
+    pub state: JobState,
     /// Units done and in all (pairs for score; 0 of 0 while unknown).
     pub done: u64,
     pub total: u64,

@@ -4,6 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod vocab;
+pub use vocab::{
+    Agreement, AgreementFilter, AngleKind, DatasetFormat, FeatureRole, FeatureSide, GammaFilter, InputFormat, JobKind,
+    JobState, LabelImportOutcome, ModelKind, ModelRole, Precision, Regime, Sides, SortDir, SortKey, SourceOutcome,
+    Speaker, TextSide, Truncation, UnknownValue, VariantKind, Vocabulary,
+};
+
 /// One ingested file or URL of a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceInfo {
@@ -19,8 +26,7 @@ pub struct SourceInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetInfo {
     pub name: String,
-    /// `hh-rlhf` or `pairs`.
-    pub format: String,
+    pub format: DatasetFormat,
     pub n_pairs: u64,
     /// Lines left out by `--skip-invalid`.
     pub n_rejected: u64,
@@ -30,23 +36,20 @@ pub struct DatasetInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
-    /// `onnx` (run by SEAL Lab) or `imported` (scores computed elsewhere).
-    pub kind: String,
+    pub kind: ModelKind,
     pub folder: Option<String>,
     pub onnx_sha256: Option<String>,
     pub tokenizer_sha256: Option<String>,
     pub inputs: Vec<String>,
-    /// `pair` (tokenizer text pair, as SEAL) or `concat`.
-    pub input_format: String,
+    pub input_format: InputFormat,
     pub max_length: Option<u32>,
-    /// `none`, `context-left` or `longest-first`.
-    pub truncation: String,
+    pub truncation: Truncation,
     /// Generated test models (the demo's offline fallback), not real reward models.
     pub is_test_model: bool,
-    /// `fp32` (scores as SEAL computes them) or `int8` (a quantized graph, faster on CPU, whose
-    /// scores drift from fp32: see the folder's seal-export.json); `null` when unknown.
+    /// The graph's arithmetic (an int8 graph's scores drift from fp32: see the folder's
+    /// seal-export.json); `null` when unknown.
     #[serde(default)]
-    pub precision: Option<String>,
+    pub precision: Option<Precision>,
 }
 
 /// How often a model prefers the human-chosen response. Agreement is strict
@@ -83,8 +86,7 @@ pub struct Overview {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestedSource {
     pub uri: String,
-    /// `added`, `replaced` or `unchanged`.
-    pub outcome: String,
+    pub outcome: SourceOutcome,
     pub n_pairs: u64,
     pub n_rejected: u64,
     /// Scores deleted because their pair's text changed (on `replaced`).
@@ -139,8 +141,7 @@ pub mod report;
 pub struct LabelImportSummary {
     pub dataset: String,
     pub name: String,
-    /// `stored` or `unchanged` (same content imported before).
-    pub outcome: String,
+    pub outcome: LabelImportOutcome,
     /// Labelled texts stored.
     pub n_texts: u64,
     /// Pairs with both texts labelled.

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::{AgreementFilter, FeatureRole, FeatureSide, GammaFilter, ModelRole, Regime, Sides, VariantKind};
+
 /// Bumped on any change to the report's shape or meaning.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
@@ -51,43 +53,38 @@ pub struct AnalysisSettings {
     /// Features of the lexicographic LM-labeler preference γ, most important first.
     pub gamma_rule: Vec<String>,
     /// Regression features with their role.
-    pub features: Vec<FeatureRole>,
+    pub features: Vec<StudyFeature>,
     /// Level of the significance flags (on Bonferroni-adjusted p-values where they apply).
     #[serde(with = "finite")]
     pub alpha: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FeatureRole {
+pub struct StudyFeature {
     pub name: String,
-    /// `target` or `spoiler`.
-    pub role: String,
+    pub role: FeatureRole,
 }
 
 /// Selects pairs of a study. Empty = every analysed pair.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Slice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<String>,
-    /// `pre` or `post` with `agreement`.
+    /// The model `agreement` is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// `agree`, `disagree`, `tie` or `not_agree` (disagree or tie: δ = 0) for `model`.
+    pub model: Option<ModelRole>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agreement: Option<String>,
-    /// `stayed_aligned`, `got_aligned`, `resisted`, `reversed`.
+    pub agreement: Option<AgreementFilter>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regime: Option<String>,
-    /// `c` (LM-labeler prefers chosen), `i` (indifferent), `r` (prefers rejected), or
-    /// `decided` (c or r).
+    pub regime: Option<Regime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gamma: Option<String>,
-    /// A feature whose chosen and rejected values differ in the given direction (`feature_side`:
-    /// `chosen_only`, `rejected_only`, `differs`).
+    pub gamma: Option<GammaFilter>,
+    /// A feature whose chosen and rejected values differ in the direction `feature_side`
+    /// (default `differs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature_side: Option<String>,
+    pub feature_side: Option<FeatureSide>,
 }
 
 /// A count with its share and the slice behind it.
@@ -104,8 +101,7 @@ pub struct Count {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelAccuracy {
     pub model: String,
-    /// `pre` or `post`.
-    pub role: String,
+    pub role: ModelRole,
     /// `null` for all pairs, else one subset.
     pub subset: Option<String>,
     pub n: u64,
@@ -145,7 +141,7 @@ pub struct GammaSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GammaDelta {
     pub model: String,
-    pub role: String,
+    pub role: ModelRole,
     pub cells: BTreeMap<String, Count>,
 }
 
@@ -235,7 +231,7 @@ pub struct ImprintRow {
     /// (paper formula: pair fixed effects, SEs clustered by pair).
     pub variant: String,
     pub feature: String,
-    pub role: Option<String>,
+    pub role: Option<FeatureRole>,
     #[serde(with = "finite")]
     pub estimate: f64,
     #[serde(with = "finite")]
@@ -333,11 +329,11 @@ pub struct VariantRobustness {
     /// The dataset holding the variant's pairs, `<dataset>@<variant>`.
     pub dataset: String,
     /// `perturbation` or `llm`.
-    pub kind: String,
+    pub kind: VariantKind,
     /// The perturbation, or the rewriting model.
     pub method: String,
-    /// Which texts were rewritten: `both`, `chosen` or `rejected`.
-    pub sides: String,
+    /// Which texts were rewritten.
+    pub sides: Sides,
     /// Pairs of the study that the variant holds and both models scored in it.
     pub n_pairs: u64,
     /// Pre-D first, then post-D.
@@ -352,8 +348,7 @@ pub struct VariantRobustness {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelRobustness {
     pub model: String,
-    /// `pre` or `post`.
-    pub role: String,
+    pub role: ModelRole,
     /// Agreement with the human label on the originals and on the rewrites (same pairs).
     pub aligned_original: u64,
     pub aligned_rewritten: u64,

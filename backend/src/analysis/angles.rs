@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use seal_shared::report::{AngleStats, Angles, Histogram, Histogram2d, Quadrants, Slice};
+use seal_shared::GammaFilter;
 
 use super::{select_indices, stats, Derived, Regime, Study};
 
@@ -95,15 +96,15 @@ pub fn report(s: &Study, d: &Derived, warnings: &mut Vec<String>) -> Angles {
 
     let mut slices = vec![Slice::default()];
     for r in Regime::ALL {
-        slices.push(Slice { regime: Some(r.as_str().into()), ..Default::default() });
+        slices.push(Slice { regime: Some(r), ..Default::default() });
     }
     if d.gamma.is_some() {
-        for g in ["c", "i", "r"] {
-            slices.push(Slice { gamma: Some(g.into()), ..Default::default() });
+        for g in [GammaFilter::C, GammaFilter::I, GammaFilter::R] {
+            slices.push(Slice { gamma: Some(g), ..Default::default() });
         }
         for r in Regime::ALL {
-            for g in ["decided", "i"] {
-                slices.push(Slice { regime: Some(r.as_str().into()), gamma: Some(g.into()), ..Default::default() });
+            for g in [GammaFilter::Decided, GammaFilter::I] {
+                slices.push(Slice { regime: Some(r), gamma: Some(g), ..Default::default() });
             }
         }
     }

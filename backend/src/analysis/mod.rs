@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use seal_shared::report::*;
 
+pub use seal_shared::Regime;
+use seal_shared::{AgreementFilter, FeatureRole, FeatureSide, GammaFilter, ModelRole};
+
 use crate::domain::Agreement;
 use stats::Covariance;
 
@@ -24,8 +27,7 @@ use stats::Covariance;
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureColumn {
     pub name: String,
-    /// `target` or `spoiler`.
-    pub role: String,
+    pub role: FeatureRole,
     pub chosen: Vec<f64>,
     pub rejected: Vec<f64>,
     /// Takes only 0/1 (tested with McNemar; otherwise a paired t test).
@@ -51,37 +53,6 @@ pub struct Study {
     pub gamma_rule: Vec<FeatureColumn>,
     /// Notes from loading (pairs left out and why).
     pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Regime {
-    StayedAligned,
-    GotAligned,
-    Resisted,
-    Reversed,
-}
-
-impl Regime {
-    pub const ALL: [Regime; 4] = [Regime::StayedAligned, Regime::GotAligned, Regime::Resisted, Regime::Reversed];
-
-    /// Table 1 from strict agreement flags: ties are δ = 0.
-    pub fn of(pre: Agreement, post: Agreement) -> Regime {
-        match (pre == Agreement::Agree, post == Agreement::Agree) {
-            (true, true) => Regime::StayedAligned,
-            (false, true) => Regime::GotAligned,
-            (false, false) => Regime::Resisted,
-            (true, false) => Regime::Reversed,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Regime::StayedAligned => "stayed_aligned",
-            Regime::GotAligned => "got_aligned",
-            Regime::Resisted => "resisted",
-            Regime::Reversed => "reversed",
-        }
-    }
 }
 
 /// Per-pair quantities derived once from a study.
@@ -122,51 +93,18 @@ pub fn gamma_of(rule: &[FeatureColumn], i: usize) -> char {
     'i'
 }
 
-fn agreement_matches(a: Agreement, want: &str) -> bool {
-    match want {
-        "agree" => a == Agreement::Agree,
-        "disagree" => a == Agreement::Disagree,
-        "tie" => a == Agreement::Tie,
-        "not_agree" => a != Agreement::Agree,
-        _ => false,
-    }
-}
-
-/// Checks a slice's values; unknown values are an error naming the field.
+/// Checks that a study can answer a slice: what the slice's values need (a model for
+/// `agreement`, a label set for `gamma`, the feature among the study's).
 pub fn validate_slice(s: &Study, slice: &Slice) -> Result<()> {
-    if let Some(m) = &slice.model {
-        if m != "pre" && m != "post" {
-            bail!("slice field `model`: {m:?} is not `pre` or `post`");
-        }
+    if slice.agreement.is_some() && slice.model.is_none() {
+        bail!("slice field `agreement` needs `model` (pre or post)");
     }
-    if let Some(a) = &slice.agreement {
-        if !["agree", "disagree", "tie", "not_agree"].contains(&a.as_str()) {
-            bail!("slice field `agreement`: {a:?} is not agree, disagree, tie or not_agree");
-        }
-        if slice.model.is_none() {
-            bail!("slice field `agreement` needs `model` (pre or post)");
-        }
-    }
-    if let Some(r) = &slice.regime {
-        if !Regime::ALL.iter().any(|x| x.as_str() == r) {
-            bail!("slice field `regime`: {r:?} is not stayed_aligned, got_aligned, resisted or reversed");
-        }
-    }
-    if let Some(g) = &slice.gamma {
-        if !["c", "i", "r", "decided"].contains(&g.as_str()) {
-            bail!("slice field `gamma`: {g:?} is not c, i, r or decided");
-        }
-        if s.gamma_rule.is_empty() {
-            bail!("slice field `gamma` needs a label set");
-        }
+    if slice.gamma.is_some() && s.gamma_rule.is_empty() {
+        bail!("slice field `gamma` needs a label set");
     }
     if let Some(f) = &slice.feature {
         if !s.features.iter().any(|x| &x.name == f) {
             bail!("slice field `feature`: {f:?} is not a feature of this study");
-        }
-        let side = slice.feature_side.as_deref().unwrap_or("differs");
-        if !["chosen_only", "rejected_only", "differs"].contains(&side) {
-            bail!("slice field `feature_side`: {side:?} is not chosen_only, rejected_only or differs");
         }
     }
     Ok(())
@@ -178,23 +116,25 @@ pub fn select_indices(s: &Study, d: &Derived, slice: &Slice) -> Vec<usize> {
     (0..s.pair_ids.len())
         .filter(|&i| {
             slice.subset.as_ref().is_none_or(|x| &s.subsets[i] == x)
-                && match (&slice.model, &slice.agreement) {
-                    (Some(m), Some(a)) => agreement_matches(if m == "pre" { d.pre[i] } else { d.post[i] }, a),
+                && match (slice.model, slice.agreement) {
+                    (Some(m), Some(a)) => a.matches(if m == ModelRole::Pre { d.pre[i] } else { d.post[i] }),
                     _ => true,
                 }
-                && slice.regime.as_ref().is_none_or(|r| d.regime[i].as_str() == r)
-                && slice.gamma.as_ref().is_none_or(|g| {
-                    d.gamma.as_ref().is_some_and(|gs| match g.as_str() {
-                        "decided" => gs[i] != 'i',
-                        other => other.starts_with(gs[i]),
+                && slice.regime.is_none_or(|r| d.regime[i] == r)
+                && slice.gamma.is_none_or(|g| {
+                    d.gamma.as_ref().is_some_and(|gs| match g {
+                        GammaFilter::Decided => gs[i] != 'i',
+                        GammaFilter::C => gs[i] == 'c',
+                        GammaFilter::I => gs[i] == 'i',
+                        GammaFilter::R => gs[i] == 'r',
                     })
                 })
                 && feature.is_none_or(|f| {
                     let (c, r) = (f.chosen[i], f.rejected[i]);
-                    match slice.feature_side.as_deref().unwrap_or("differs") {
-                        "chosen_only" => c > r,
-                        "rejected_only" => c < r,
-                        _ => c != r,
+                    match slice.feature_side.unwrap_or(FeatureSide::Differs) {
+                        FeatureSide::ChosenOnly => c > r,
+                        FeatureSide::RejectedOnly => c < r,
+                        FeatureSide::Differs => c != r,
                     }
                 })
         })
@@ -231,6 +171,9 @@ impl Ctx<'_> {
     }
 }
 
+/// The three values of γ.
+const GAMMAS: [GammaFilter; 3] = [GammaFilter::C, GammaFilter::I, GammaFilter::R];
+
 fn slice() -> Slice {
     Slice::default()
 }
@@ -263,7 +206,7 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
     subsets.sort();
     subsets.dedup();
     let mut accuracy = Vec::new();
-    for (role, model) in [("pre", &s.pre_model), ("post", &s.post_model)] {
+    for (role, model) in [(ModelRole::Pre, &s.pre_model), (ModelRole::Post, &s.post_model)] {
         let mut scopes: Vec<Option<String>> = vec![None];
         if subsets.len() > 1 {
             scopes.extend(subsets.iter().map(|x| Some((*x).clone())));
@@ -271,27 +214,26 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         for subset in scopes {
             let base = Slice { subset: subset.clone(), ..slice() };
             let total = ctx.count(base.clone(), nn).n;
-            let with = |a: &str| {
-                ctx.count(Slice { model: Some(role.into()), agreement: Some(a.into()), ..base.clone() }, total)
-            };
-            let agree = with("agree");
+            let with =
+                |a: AgreementFilter| ctx.count(Slice { model: Some(role), agreement: Some(a), ..base.clone() }, total);
+            let agree = with(AgreementFilter::Agree);
             let (lo, hi) = stats::wilson(agree.n, total);
             accuracy.push(ModelAccuracy {
                 model: model.clone(),
-                role: role.into(),
+                role,
                 subset,
                 n: total,
                 accuracy: agree.share,
                 ci_low: lo,
                 ci_high: hi,
-                disagree: with("disagree"),
-                tie: with("tie"),
+                disagree: with(AgreementFilter::Disagree),
+                tie: with(AgreementFilter::Tie),
                 agree,
             });
         }
     }
 
-    let regime = |r: Regime| ctx.count(Slice { regime: Some(r.as_str().into()), ..slice() }, nn);
+    let regime = |r: Regime| ctx.count(Slice { regime: Some(r), ..slice() }, nn);
     let regimes = Regimes {
         stayed_aligned: regime(Regime::StayedAligned),
         got_aligned: regime(Regime::GotAligned),
@@ -300,42 +242,38 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
     };
 
     let gamma = ctx.d.gamma.as_ref().map(|_| {
-        let g = |x: &str| ctx.count(Slice { gamma: Some(x.into()), ..slice() }, nn);
+        let g = |x: GammaFilter| ctx.count(Slice { gamma: Some(x), ..slice() }, nn);
         let mut by_model = Vec::new();
-        for (role, model) in [("pre", &s.pre_model), ("post", &s.post_model)] {
+        for (role, model) in [(ModelRole::Pre, &s.pre_model), (ModelRole::Post, &s.post_model)] {
             let mut cells = BTreeMap::new();
-            for gm in ["c", "i", "r"] {
+            for gm in GAMMAS {
                 let size = g(gm).n;
-                for a in ["agree", "disagree", "tie"] {
-                    let sl = Slice {
-                        gamma: Some(gm.into()),
-                        model: Some(role.into()),
-                        agreement: Some(a.into()),
-                        ..slice()
-                    };
+                for a in [AgreementFilter::Agree, AgreementFilter::Disagree, AgreementFilter::Tie] {
+                    let sl = Slice { gamma: Some(gm), model: Some(role), agreement: Some(a), ..slice() };
                     cells.insert(format!("{gm}/{a}"), ctx.count(sl, size));
                 }
             }
-            by_model.push(GammaDelta { model: model.clone(), role: role.into(), cells });
+            by_model.push(GammaDelta { model: model.clone(), role, cells });
         }
         let mut by_regime = BTreeMap::new();
-        for gm in ["c", "i", "r"] {
+        for gm in GAMMAS {
             let size = g(gm).n;
             for r in Regime::ALL {
-                let sl = Slice { gamma: Some(gm.into()), regime: Some(r.as_str().into()), ..slice() };
+                let sl = Slice { gamma: Some(gm), regime: Some(r), ..slice() };
                 by_regime.insert(format!("{gm}/{}", r.as_str()), ctx.count(sl, size));
             }
         }
-        GammaSummary { c: g("c"), i: g("i"), r: g("r"), by_model, by_regime }
+        GammaSummary { c: g(GammaFilter::C), i: g(GammaFilter::I), r: g(GammaFilter::R), by_model, by_regime }
     });
 
-    let not_agree_post = || Slice { model: Some("post".into()), agreement: Some("not_agree".into()), ..slice() };
+    let not_agree_post =
+        || Slice { model: Some(ModelRole::Post), agreement: Some(AgreementFilter::NotAgree), ..slice() };
     let mut by_gamma = BTreeMap::new();
     let mut resisted_by_gamma = BTreeMap::new();
     if let Some(g) = &gamma {
-        for (name, size) in [("c", g.c.n), ("i", g.i.n), ("r", g.r.n)] {
-            by_gamma.insert(name.to_string(), ctx.count(Slice { gamma: Some(name.into()), ..not_agree_post() }, size));
-            let sl = Slice { gamma: Some(name.into()), regime: Some("resisted".into()), ..slice() };
+        for (name, size) in [(GammaFilter::C, g.c.n), (GammaFilter::I, g.i.n), (GammaFilter::R, g.r.n)] {
+            by_gamma.insert(name.to_string(), ctx.count(Slice { gamma: Some(name), ..not_agree_post() }, size));
+            let sl = Slice { gamma: Some(name), regime: Some(Regime::Resisted), ..slice() };
             resisted_by_gamma.insert(name.to_string(), ctx.count(sl, size));
         }
     }
@@ -344,7 +282,8 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         by_gamma,
         ambiguous: gamma.as_ref().map(|g| g.i.clone()),
         resisted_by_gamma,
-        post_ties: ctx.count(Slice { model: Some("post".into()), agreement: Some("tie".into()), ..slice() }, nn),
+        post_ties: ctx
+            .count(Slice { model: Some(ModelRole::Post), agreement: Some(AgreementFilter::Tie), ..slice() }, nn),
     };
 
     let angles = angles::report(s, &ctx.d, &mut warnings);
@@ -392,7 +331,7 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         label_set: s.label_set.clone(),
         settings: AnalysisSettings {
             gamma_rule: s.gamma_rule.iter().map(|f| f.name.clone()).collect(),
-            features: s.features.iter().map(|f| FeatureRole { name: f.name.clone(), role: f.role.clone() }).collect(),
+            features: s.features.iter().map(|f| StudyFeature { name: f.name.clone(), role: f.role }).collect(),
             alpha: settings.alpha,
         },
         n_pairs: nn,
@@ -441,7 +380,7 @@ fn imprint_rows(
 ) -> Result<Vec<ImprintRow>> {
     let n = s.pair_ids.len();
     let mut rows = Vec::new();
-    let role_of = |name: &str| s.features.iter().find(|f| f.name == name).map(|f| f.role.clone());
+    let role_of = |name: &str| s.features.iter().find(|f| f.name == name).map(|f| f.role);
 
     // (1) Pooled OLS on 2N texts, as the released code: intercept + features, classical SEs,
     // Bonferroni over every printed coefficient.
@@ -546,9 +485,9 @@ fn feature_test(ctx: &Ctx, f: &FeatureColumn, nn: u64) -> FeatureTest {
     let chosen_mean = stats::mean(&f.chosen);
     let rejected_mean = stats::mean(&f.rejected);
     if f.binary {
-        let side = |x: &str| Slice { feature: Some(f.name.clone()), feature_side: Some(x.into()), ..slice() };
-        let b = ctx.count(side("chosen_only"), nn);
-        let c = ctx.count(side("rejected_only"), nn);
+        let side = |x: FeatureSide| Slice { feature: Some(f.name.clone()), feature_side: Some(x), ..slice() };
+        let b = ctx.count(side(FeatureSide::ChosenOnly), nn);
+        let c = ctx.count(side(FeatureSide::RejectedOnly), nn);
         let t = stats::mcnemar_exact(b.n, c.n);
         FeatureTest {
             feature: f.name.clone(),

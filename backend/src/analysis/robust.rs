@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use seal_shared::report::{FlipAnalysis, FlipCount, MeanShift, ModelRobustness, Similarity, VariantRobustness};
+use seal_shared::{ModelRole, Sides, VariantKind};
 
 use super::{flip_lpm, stats};
 
@@ -28,9 +29,9 @@ pub struct Labelled<'a> {
 pub struct VariantInfo {
     pub variant: String,
     pub dataset: String,
-    pub kind: String,
+    pub kind: VariantKind,
     pub method: String,
-    pub sides: String,
+    pub sides: Sides,
 }
 
 /// Features whose flips are counted (short name, label key), spec §C.9; π uses the last three.
@@ -56,7 +57,7 @@ fn matched(a: &[String], b: &[String]) -> Vec<(usize, usize)> {
 
 fn model_robustness(
     model: &str,
-    role: &str,
+    role: ModelRole,
     o: (&[f64], &[f64]),
     r: (&[f64], &[f64]),
     m: &[(usize, usize)],
@@ -76,7 +77,7 @@ fn model_robustness(
     let margin: Vec<f64> = m.iter().map(|&(i, j)| (r.0[j] - r.1[j]) - (o.0[i] - o.1[i])).collect();
     ModelRobustness {
         model: model.to_owned(),
-        role: role.to_owned(),
+        role,
         aligned_original,
         aligned_rewritten,
         accuracy_original: aligned_original as f64 / n,
@@ -106,8 +107,8 @@ pub fn robustness(
     similarity: Option<Similarity>,
 ) -> Result<VariantRobustness> {
     let m = matched(original.pair_ids, rewritten.pair_ids);
-    let pre = model_robustness(models.0, "pre", original.pre, rewritten.pre, &m);
-    let post = model_robustness(models.1, "post", original.post, rewritten.post, &m);
+    let pre = model_robustness(models.0, ModelRole::Pre, original.pre, rewritten.pre, &m);
+    let post = model_robustness(models.1, ModelRole::Post, original.post, rewritten.post, &m);
     let flips = match labels {
         Some((set, lo, lr)) => Some(flip_analysis(set, original, rewritten, lo, lr)?),
         None => None,
@@ -189,9 +190,9 @@ mod tests {
         let info = VariantInfo {
             variant: "v".into(),
             dataset: "d@v".into(),
-            kind: "perturbation".into(),
+            kind: VariantKind::Perturbation,
             method: "typos".into(),
-            sides: "both".into(),
+            sides: Sides::Both,
         };
         let rob = robustness(info, ("pre", "post"), &o, &r, None, None).unwrap();
         assert_eq!(rob.n_pairs, 3);

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use seal_shared::report::{AnalysisReport, Count, Slice};
+use seal_shared::{AgreementFilter, FeatureSide, GammaFilter, ModelRole, Regime};
 
+use super::Ctx;
 use crate::analysis;
-use crate::config::DataDir;
 use crate::features;
 use crate::pipeline::study::{self, LabelImport, StudySpec};
-use crate::store::Store;
 
 #[derive(Subcommand, Debug)]
 pub enum LabelsCmd {
@@ -108,9 +108,11 @@ impl StudyArgs {
             .roles
             .iter()
             .map(|r| {
-                r.split_once('=')
-                    .map(|(f, role)| (f.to_string(), role.to_string()))
-                    .with_context(|| format!("--role {r}: expected FEATURE=target or FEATURE=spoiler"))
+                let (f, role) = r
+                    .split_once('=')
+                    .with_context(|| format!("--role {r}: expected FEATURE=target or FEATURE=spoiler"))?;
+                let role = role.parse().map_err(|e| anyhow::anyhow!("--role {r}: the role {e}"))?;
+                Ok((f.to_string(), role))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(StudySpec {
@@ -146,32 +148,32 @@ pub struct PairsArgs {
     pub subset: Option<String>,
     /// `pre` or `post`, with --agreement.
     #[arg(long)]
-    pub model: Option<String>,
+    pub model: Option<ModelRole>,
     /// agree, disagree, tie or not_agree.
     #[arg(long)]
-    pub agreement: Option<String>,
+    pub agreement: Option<AgreementFilter>,
     /// stayed_aligned, got_aligned, resisted or reversed.
     #[arg(long)]
-    pub regime: Option<String>,
+    pub regime: Option<Regime>,
     /// c, i, r or decided.
     #[arg(long)]
-    pub gamma: Option<String>,
+    pub gamma: Option<GammaFilter>,
     /// A feature whose chosen and rejected values differ.
     #[arg(long)]
     pub feature: Option<String>,
     /// chosen_only, rejected_only or differs.
     #[arg(long)]
-    pub feature_side: Option<String>,
+    pub feature_side: Option<FeatureSide>,
     /// Print at most this many ids.
     #[arg(long)]
     pub limit: Option<usize>,
 }
 
-pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
+pub fn labels(ctx: &Ctx, cmd: LabelsCmd) -> Result<()> {
+    let mut store = ctx.open_store()?;
     match cmd {
         LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } => {
             let keys = features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
-            let mut store = Store::open(&data.store_file())?;
             let job = LabelImport {
                 dataset: &dataset,
                 name: &name,
@@ -183,12 +185,14 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
                 replace,
             };
             let s = study::import_labels(&mut store, &job)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
-            } else {
+            ctx.emit(&s, |s| {
                 println!(
                     "{} label set `{}` on `{}`: {} texts, {} pairs labelled on both sides",
-                    s.outcome, s.name, s.dataset, s.n_texts, s.n_pairs_complete
+                    s.outcome.as_str(),
+                    s.name,
+                    s.dataset,
+                    s.n_texts,
+                    s.n_pairs_complete
                 );
                 if s.n_rejected_rows > 0 {
                     println!("{} invalid rows left out:", s.n_rejected_rows);
@@ -205,45 +209,41 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
                         println!("  {r}");
                     }
                 }
-            }
+            })
         }
         LabelsCmd::Export { dataset, name, out } => {
-            let store = Store::open(&data.store_file())?;
             let n = store.export_labels(&dataset, &name, &out)?;
-            super::report_export(json, n, &out);
+            ctx.emit(&serde_json::json!({"rows": n, "out": out}), |_| println!("wrote {n} rows to {}", out.display()))
         }
         LabelsCmd::Failures { dataset, name } => {
-            let store = Store::open(&data.store_file())?;
             store.require_dataset(&dataset)?;
             let failures = store.label_failures(&dataset, &name)?;
-            if json {
-                let rows: Vec<serde_json::Value> = failures
-                    .iter()
-                    .map(|f| {
-                        serde_json::json!({"pair_id": f.pair_id, "side": f.side, "attempts": f.attempts,
-                                           "error": f.error, "raw_answer": f.raw_answer})
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if failures.is_empty() {
-                println!("no failures recorded for label set `{name}` of `{dataset}`");
-            } else {
+            let rows: Vec<serde_json::Value> = failures
+                .iter()
+                .map(|f| {
+                    serde_json::json!({"pair_id": f.pair_id, "side": f.side, "attempts": f.attempts,
+                                       "error": f.error, "raw_answer": f.raw_answer})
+                })
+                .collect();
+            ctx.emit(&rows, |_| {
+                if failures.is_empty() {
+                    println!("no failures recorded for label set `{name}` of `{dataset}`");
+                }
                 for f in &failures {
                     println!("{} {} after {} attempt(s): {}", f.pair_id, f.side, f.attempts, f.error);
                     if let Some(raw) = &f.raw_answer {
                         println!("  answer: {}", raw.replace('\n', "\n  "));
                     }
                 }
-            }
+            })
         }
         LabelsCmd::List { dataset } => {
-            let store = Store::open(&data.store_file())?;
             let sets = crate::pipeline::study::label_sets(&store, dataset.as_deref())?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&sets)?);
-            } else if sets.is_empty() {
-                println!("no label sets yet; import one with `seal labels import --dataset D --name SET FILE`");
-            } else {
+            ctx.emit(&sets, |sets| {
+                if sets.is_empty() {
+                    println!("no label sets yet; import one with `seal labels import --dataset D --name SET FILE`");
+                    return;
+                }
                 println!(
                     "{:<20} {:<24} {:>8} {:>9} {:>5}  labeler / prompt",
                     "dataset", "label set", "texts", "off-list", "keys"
@@ -267,44 +267,37 @@ pub fn labels(data: &DataDir, json: bool, cmd: LabelsCmd) -> Result<()> {
                 for line in subsets {
                     println!("keys of {line}");
                 }
-            }
+            })
         }
         LabelsCmd::Compare { dataset, a, b, features } => {
-            let store = Store::open(&data.store_file())?;
             let rows = study::compare_labels(&store, &dataset, &a, &b, &features)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
+            ctx.emit(&rows, |rows| {
                 println!("{:<36} {:>7} {:>10} {:>8}", "feature", "texts", "agreement", "kappa");
                 for r in rows {
                     let kappa = r.kappa.map_or("-".into(), |k| format!("{k:.3}"));
                     println!("{:<36} {:>7} {:>9.1}% {:>8}", r.feature, r.n, r.agreement * 100.0, kappa);
                 }
-            }
+            })
         }
     }
-    Ok(())
 }
 
-pub fn analyze(data: &DataDir, json: bool, a: &AnalyzeArgs) -> Result<()> {
-    let store = Store::open(&data.store_file())?;
+pub fn analyze(ctx: &Ctx, a: &AnalyzeArgs) -> Result<()> {
+    let store = ctx.open_store()?;
     let spec = a.study.spec()?;
     let mut report = study::analyze(&store, &spec, &analysis::Settings::default())?;
     report.control_labels =
         study::control_labels(&store, &a.study.dataset, a.study.labels.as_deref(), &a.control_labels)?;
-    report.robustness = study::robustness(&store, &spec.dataset, spec.pre, spec.post, spec.labels)?;
+    report.robustness = study::robustness(&store, spec.dataset, spec.pre, spec.post, spec.labels)?;
     if let Some(out) = &a.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", summary(&report));
+    ctx.emit(&report, |report| {
+        print!("{}", summary(report));
         if let Some(out) = &a.out {
             println!("\nreport written to {}", out.display());
         }
-    }
-    Ok(())
+    })
 }
 
 fn write_atomic(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
@@ -317,29 +310,26 @@ fn write_atomic(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn pairs(data: &DataDir, json: bool, a: &PairsArgs) -> Result<()> {
-    let store = Store::open(&data.store_file())?;
+pub fn pairs(ctx: &Ctx, a: &PairsArgs) -> Result<()> {
+    let store = ctx.open_store()?;
     let s = study::load_study(&store, &a.study.spec()?)?;
     let slice = Slice {
         subset: a.subset.clone(),
-        model: a.model.clone(),
-        agreement: a.agreement.clone(),
-        regime: a.regime.clone(),
-        gamma: a.gamma.clone(),
+        model: a.model,
+        agreement: a.agreement,
+        regime: a.regime,
+        gamma: a.gamma,
         feature: a.feature.clone(),
-        feature_side: a.feature_side.clone(),
+        feature_side: a.feature_side,
     };
     let ids = analysis::select(&s, &slice)?;
     let shown: Vec<&str> = ids.iter().take(a.limit.unwrap_or(usize::MAX)).copied().collect();
-    if json {
-        println!("{}", serde_json::json!({"slice": slice, "n": ids.len(), "pair_ids": shown}));
-    } else {
-        for id in shown {
+    ctx.emit(&serde_json::json!({"slice": slice, "n": ids.len(), "pair_ids": shown}), |_| {
+        for id in &shown {
             println!("{id}");
         }
         eprintln!("{} pairs", ids.len());
-    }
-    Ok(())
+    })
 }
 
 fn pct(c: &Count) -> String {
@@ -371,7 +361,7 @@ pub fn summary(r: &AnalysisReport) -> String {
         let _ = writeln!(
             o,
             "  {:<5} {:<24} {:<14} {:>6.2} %  [{:.2}, {:.2}]  n {:>7}  ties {}",
-            a.role,
+            a.role.as_str(),
             a.model,
             a.subset.as_deref().unwrap_or("all"),
             a.accuracy * 100.0,
@@ -438,7 +428,7 @@ pub fn summary(r: &AnalysisReport) -> String {
                 o,
                 "  {:<36} {:<8} {} | {} {} | {}",
                 f.name,
-                f.role,
+                f.role.as_str(),
                 get("pre", "pooled"),
                 get("post", "pooled"),
                 get("pre", "pair_fe"),
@@ -475,7 +465,7 @@ pub fn summary(r: &AnalysisReport) -> String {
             let _ = writeln!(
                 o,
                 "  {:<4} {:<24} accuracy {:.3} → {:.3}  became misaligned {:>5}  aligned {:>5} (McNemar p {:.3e})  margin shift {:+.3} [{:+.3}, {:+.3}]  r {:.3}",
-                m.role,
+                m.role.as_str(),
                 m.model,
                 m.accuracy_original,
                 m.accuracy_rewritten,

@@ -7,10 +7,9 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::config::DataDir;
+use super::Ctx;
 use crate::llm::{ChatClient, ChatParams, Endpoint, Retry};
 use crate::pipeline::label::{self, Estimate, LabelJob};
-use crate::store::Store;
 
 /// Where the LM server is and how to talk to it (shared by `seal label` and `seal rewrite`).
 #[derive(Args, Debug)]
@@ -138,9 +137,9 @@ fn describe(e: &Estimate) -> String {
     )
 }
 
-pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
+pub fn label(ctx: &Ctx, a: &LabelArgs) -> Result<()> {
     let client = a.llm.client(&a.model)?;
-    let mut store = Store::open(&data.store_file())?;
+    let mut store = ctx.open_store()?;
     let job = LabelJob {
         dataset: a.dataset.clone(),
         name: a.name.clone(),
@@ -164,21 +163,13 @@ pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
     }
     if let Some(out) = &a.batch_export {
         let n = label::export_batch(&store, &client, &job, &plan, out)?;
-        if json {
-            println!("{}", serde_json::json!({"requests": n, "out": out, "estimate": plan.estimate}));
-        } else {
+        return ctx.emit(&serde_json::json!({"requests": n, "out": out, "estimate": plan.estimate}), |_| {
             println!("{}", describe(&plan.estimate));
             println!("wrote {n} requests to {} (the Batch API bills them at half price)", out.display());
-        }
-        return Ok(());
+        });
     }
     if a.estimate {
-        if json {
-            println!("{}", serde_json::to_string_pretty(&plan.estimate)?);
-        } else {
-            println!("{}", describe(&plan.estimate));
-        }
-        return Ok(());
+        return ctx.emit(&plan.estimate, |e| println!("{}", describe(e)));
     }
     eprintln!("{}", describe(&plan.estimate));
     confirm(plan.estimate.to_send, a.yes)?;
@@ -193,9 +184,7 @@ pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
     };
     let summary = label::run(&mut store, &client, &job, plan, &|done, _| bar.set_position(done))?;
     bar.finish_and_clear();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
+    ctx.emit(&summary, |summary| {
         println!(
             "label set `{}` of `{}` {}: {} of {} texts labelled, {} failed; {} requests sent, {} answers from the cache; {} + {} tokens",
             summary.name,
@@ -218,6 +207,5 @@ pub fn label(data: &DataDir, json: bool, a: &LabelArgs) -> Result<()> {
                 summary.dataset, summary.name
             );
         }
-    }
-    Ok(())
+    })
 }

@@ -7,11 +7,11 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use super::label::{confirm, LlmArgs};
-use crate::config::DataDir;
+use super::Ctx;
+use crate::domain::Sides;
 use crate::llm::ChatParams;
-use crate::pipeline::rewrite::{self, Method, RewriteJob, Sides};
+use crate::pipeline::rewrite::{self, Method, RewriteJob};
 use crate::rewrite::perturb::Perturbation;
-use crate::store::Store;
 
 #[derive(Args, Debug)]
 pub struct RewriteArgs {
@@ -34,7 +34,7 @@ pub struct RewriteArgs {
     #[arg(long, default_value_t = 0.1)]
     pub temperature: f64,
     /// Which texts of each pair to rewrite.
-    #[arg(long, value_enum, default_value_t = Sides::Both)]
+    #[arg(long, default_value = "both")]
     pub sides: Sides,
     /// Rewrite this many pairs, drawn reproducibly by --seed (SEAL rewrote 1,608).
     #[arg(long)]
@@ -66,7 +66,7 @@ pub enum VariantsCmd {
     Perturbations,
 }
 
-pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
+pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
     let perturbation = match &a.perturbation {
         Some(p) => Some(Perturbation::parse(p).ok_or_else(|| {
             let names: Vec<&str> = Perturbation::ALL.iter().map(|p| p.name()).collect();
@@ -87,7 +87,7 @@ pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
         seed: a.seed,
         replace: a.replace,
     };
-    let mut store = Store::open(&data.store_file())?;
+    let mut store = ctx.open_store()?;
     let client;
     let method = match (perturbation, &a.model) {
         (Some(p), _) => Method::Perturbation(p),
@@ -100,12 +100,7 @@ pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
                 e.texts, e.cached, e.to_send, e.model, e.prompt_tokens, e.completion_tokens, e.tokenizer
             );
             if a.estimate {
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&e)?);
-                } else {
-                    println!("{line}");
-                }
-                return Ok(());
+                return ctx.emit(&e, |_| println!("{line}"));
             }
             eprintln!("{line}");
             confirm(e.to_send, a.yes)?;
@@ -131,7 +126,7 @@ pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
     let similarity = if a.no_similarity || s.n_rewritten == 0 {
         None
     } else if folder.join("model.onnx").is_file() {
-        Some(rewrite::similarity(&mut store, data, &s.variant_dataset, &folder, &|_| {})?)
+        Some(rewrite::similarity(&mut store, &ctx.data, &s.variant_dataset, &folder, &|_| {})?)
     } else {
         eprintln!(
             "no sentence-embedding model at {} (`seal runtime install` fetches it): meaning preservation not computed",
@@ -139,9 +134,7 @@ pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
         );
         None
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"rewrite": s, "similarity": similarity}))?);
-    } else {
+    ctx.emit(&serde_json::json!({"rewrite": s, "similarity": similarity}), |_| {
         println!(
             "variant `{}` of `{}` ({} {}, {} sides) {}: {} of {} pairs rewritten into dataset `{}`; {} not applicable, {} skipped; {} requests sent, {} answers from the cache",
             s.variant, s.dataset, s.kind, s.method, s.sides, s.outcome, s.n_rewritten, s.n_pairs, s.variant_dataset,
@@ -162,15 +155,15 @@ pub fn rewrite(data: &DataDir, json: bool, a: &RewriteArgs) -> Result<()> {
                 s.variant_dataset
             );
         }
-    }
-    Ok(())
+    })
 }
 
-pub fn variants(data: &DataDir, json: bool, cmd: &VariantsCmd) -> Result<()> {
+pub fn variants(ctx: &Ctx, cmd: &VariantsCmd) -> Result<()> {
     match cmd {
         VariantsCmd::Perturbations => {
+            // One JSON object a line under --json.
             for p in Perturbation::ALL {
-                if json {
+                if ctx.json {
                     println!("{}", serde_json::json!({"name": p.name(), "description": p.describe()}));
                 } else {
                     println!("{:<18} {}", p.name(), p.describe());
@@ -178,31 +171,35 @@ pub fn variants(data: &DataDir, json: bool, cmd: &VariantsCmd) -> Result<()> {
             }
         }
         VariantsCmd::List { dataset } => {
-            let store = Store::open(&data.store_file())?;
+            let store = ctx.open_store()?;
             if let Some(d) = dataset {
                 store.require_dataset(d)?;
             }
             let all = store.variants(dataset.as_deref())?;
-            if json {
-                let rows: Vec<_> = all
-                    .iter()
-                    .map(|v| {
-                        serde_json::json!({"dataset": v.dataset, "base_dataset": v.base_dataset, "name": v.name, "kind": v.kind,
-                            "method": v.method, "sides": v.sides, "prompt_version": v.prompt_version, "n_pairs": v.n_pairs,
-                            "n_skipped": v.n_skipped})
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else if all.is_empty() {
-                println!("no variants; make one with `seal rewrite`");
-            } else {
-                for v in all {
+            let rows: Vec<_> = all
+                .iter()
+                .map(|v| {
+                    serde_json::json!({"dataset": v.dataset, "base_dataset": v.base_dataset, "name": v.name, "kind": v.kind,
+                        "method": v.method, "sides": v.sides, "prompt_version": v.prompt_version, "n_pairs": v.n_pairs,
+                        "n_skipped": v.n_skipped})
+                })
+                .collect();
+            return ctx.emit(&rows, |_| {
+                if all.is_empty() {
+                    println!("no variants; make one with `seal rewrite`");
+                }
+                for v in &all {
                     println!(
                         "{:<30} {:<12} {:<13} {:<28} {:>8} pairs {:>6} skipped",
-                        v.dataset, v.kind, v.sides, v.method, v.n_pairs, v.n_skipped
+                        v.dataset,
+                        v.kind.as_str(),
+                        v.sides.as_str(),
+                        v.method,
+                        v.n_pairs,
+                        v.n_skipped
                     );
                 }
-            }
+            });
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod prompt;
 
 use std::collections::BTreeMap;
 
+use seal_shared::FeatureRole;
 use serde_json::Value;
 
 /// Value type of a taxonomy key.
@@ -146,11 +147,11 @@ pub fn known_keys<S: AsRef<str>>(keys: &[S]) -> Vec<&'static str> {
     all_keys().into_iter().filter(|k| keys.iter().any(|x| x.as_ref() == *k)).collect()
 }
 
-pub fn default_role(feature: &str) -> &'static str {
+pub fn default_role(feature: &str) -> FeatureRole {
     if DEFAULT_TARGETS.contains(&feature) {
-        "target"
+        FeatureRole::Target
     } else {
-        "spoiler"
+        FeatureRole::Spoiler
     }
 }
 

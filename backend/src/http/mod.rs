@@ -1,8 +1,6 @@
 //! The only module that names `actix_web`: the JSON API under `/api` and the embedded web UI.
 //! Handlers read through the store on the blocking pool; the writes are reviewer notes and the
 //! jobs (ingest, score, analyze), which run on threads of their own.
-//!
-//! May use: `pipeline` (read functions), `analysis` (slices), `features`, `store`, `seal_shared`.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -53,27 +51,39 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        if let Some(b) = e.downcast_ref::<crate::pipeline::browse::BrowseError>() {
-            return ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: b.0.clone() });
-        }
-        let code = match e.downcast_ref::<StoreError>() {
-            Some(StoreError::NotFound(_)) => wire::ErrorCode::NotFound,
-            Some(StoreError::Invalid(_)) => wire::ErrorCode::InvalidInput,
-            Some(StoreError::Conflict(_)) => wire::ErrorCode::Conflict,
-            Some(StoreError::Locked { .. }) => wire::ErrorCode::Busy,
-            _ => wire::ErrorCode::Internal,
+/// The one place where a pipeline error becomes the API's `{code, message}` and status.
+impl From<crate::pipeline::Error> for ApiError {
+    fn from(e: crate::pipeline::Error) -> Self {
+        use crate::pipeline::Error as E;
+        let (code, message) = match e {
+            E::InvalidInput(m) => (wire::ErrorCode::InvalidInput, m),
+            E::NotFound(m) => (wire::ErrorCode::NotFound, m),
+            E::Conflict(m) => (wire::ErrorCode::Conflict, m),
+            E::Busy(m) => (wire::ErrorCode::Busy, m),
+            E::Internal(e) => {
+                tracing::error!("{e:#}");
+                (wire::ErrorCode::Internal, "internal error; see the server log".into())
+            }
         };
-        if code == wire::ErrorCode::Internal {
-            tracing::error!("{e:#}");
-            return ApiError(wire::ApiError { code, message: "internal error; see the server log".into() });
-        }
-        ApiError(wire::ApiError { code, message: e.to_string() })
+        ApiError(wire::ApiError { code, message })
     }
 }
 
-struct State {
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        crate::pipeline::Error::from(e).into()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        crate::pipeline::Error::from(e).into()
+    }
+}
+
+/// The server's shared state: the store connection handlers read through, the example
+/// browser's caches and the jobs of this process.
+pub struct AppState {
     store: Mutex<Store>,
     data: crate::config::DataDir,
     browser: std::sync::Arc<crate::pipeline::browse::Browser>,
@@ -82,7 +92,7 @@ struct State {
 
 /// Runs a read on the blocking pool with its own connection.
 async fn read<T: Send + 'static>(
-    state: &web::Data<State>,
+    state: &web::Data<AppState>,
     f: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = store_of(state)?;
@@ -96,21 +106,21 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-async fn overview(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    let o = read(&state, |s| crate::pipeline::overview(s)).await?;
+async fn overview(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let o = read(&state, crate::pipeline::overview).await?;
     Ok(HttpResponse::Ok().json(o))
 }
 
-async fn datasets(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(read(&state, |s| crate::pipeline::datasets(s)).await?))
+async fn datasets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(read(&state, crate::pipeline::datasets).await?))
 }
 
-async fn models(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let m = read(&state, |s| Ok(s.models()?.iter().map(crate::pipeline::model_info).collect::<Vec<_>>())).await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
-async fn accuracy(state: web::Data<State>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (dataset, model) = path.into_inner();
     let a = read(&state, move |s| {
         s.require_dataset(&dataset)?;
@@ -121,7 +131,7 @@ async fn accuracy(state: web::Data<State>, path: web::Path<(String, String)>) ->
     Ok(HttpResponse::Ok().json(a))
 }
 
-fn store_of(state: &web::Data<State>) -> Result<Store, ApiError> {
+fn store_of(state: &web::Data<AppState>) -> Result<Store, ApiError> {
     Ok(state
         .store
         .lock()
@@ -132,7 +142,7 @@ fn store_of(state: &web::Data<State>) -> Result<Store, ApiError> {
 
 /// `GET /api/report?dataset=&pre=&post=[&labels=&features=&gamma_rule=]`: the full SEAL report
 /// (computed once per study and data version).
-async fn report(state: web::Data<State>, q: web::Query<PairQuery>) -> Result<HttpResponse, ApiError> {
+async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
     let r = web::block(move || state.browser.report(&store, &q))
         .await
@@ -142,7 +152,7 @@ async fn report(state: web::Data<State>, q: web::Query<PairQuery>) -> Result<Htt
 
 /// `GET /api/pairs?dataset=[&pre=&post=&labels=][&<slice>][&q=&margin_*=&label_*=&sort=&dir=&limit=&offset=]`:
 /// a page of the pairs that match every filter.
-async fn pairs(state: web::Data<State>, q: web::Query<PairQuery>) -> Result<HttpResponse, ApiError> {
+async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
     let page = web::block(move || state.browser.page(&store, &q))
         .await
@@ -151,7 +161,7 @@ async fn pairs(state: web::Data<State>, q: web::Query<PairQuery>) -> Result<Http
 }
 
 /// `GET /api/datasets/{dataset}/pairs/{pair_id}`: one pair in full.
-async fn pair(state: web::Data<State>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn pair(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (dataset, id) = path.into_inner();
     let d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id)).await?;
     Ok(HttpResponse::Ok().json(d))
@@ -159,19 +169,18 @@ async fn pair(state: web::Data<State>, path: web::Path<(String, String)>) -> Res
 
 /// `POST /api/datasets/{dataset}/notes/{pair_id}` with `{"author", "text"}`: adds a note.
 async fn add_note(
-    state: web::Data<State>,
+    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<NewNote>,
+    JsonBody(note): JsonBody<NewNote>,
 ) -> Result<HttpResponse, ApiError> {
     let (dataset, id) = path.into_inner();
-    let note = body.into_inner();
     let n =
         read(&state, move |s| crate::pipeline::browse::add_note(s, &dataset, &id, &note.author, &note.text)).await?;
     Ok(HttpResponse::Created().json(n))
 }
 
 /// `GET /api/label-sets[?dataset=]`.
-async fn label_sets(state: web::Data<State>, q: web::Query<DatasetFilter>) -> Result<HttpResponse, ApiError> {
+async fn label_sets(state: web::Data<AppState>, q: web::Query<DatasetFilter>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let sets = read(&state, move |s| crate::pipeline::study::label_sets(s, q.dataset.as_deref())).await?;
     Ok(HttpResponse::Ok().json(sets))
@@ -183,9 +192,8 @@ struct DatasetFilter {
 }
 
 /// `POST /api/jobs` with a [`JobRequest`]: starts an ingest, score or analyze job.
-async fn start_job(state: web::Data<State>, body: web::Json<JobRequest>) -> Result<HttpResponse, ApiError> {
+async fn start_job(state: web::Data<AppState>, JsonBody(req): JsonBody<JobRequest>) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
-    let req = body.into_inner();
     let st = state.clone();
     let job = web::block(move || st.jobs.start(&store, &st.data, st.browser.clone(), req))
         .await
@@ -194,7 +202,7 @@ async fn start_job(state: web::Data<State>, body: web::Json<JobRequest>) -> Resu
 }
 
 /// `GET /api/jobs`: every job of this server process, oldest first.
-async fn jobs(state: web::Data<State>) -> HttpResponse {
+async fn jobs(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.jobs.list())
 }
 
@@ -203,34 +211,32 @@ fn no_job(id: u64) -> ApiError {
 }
 
 /// `GET /api/jobs/{id}`.
-async fn job(state: web::Data<State>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+async fn job(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let (s, _) = state.jobs.get(id).ok_or_else(|| no_job(id))?;
+    let s = state.jobs.get(id).ok_or_else(|| no_job(id))?;
     Ok(HttpResponse::Ok().json(s))
 }
 
 /// `GET /api/jobs/{id}/events`: Server-Sent Events, one `data:` line with the job's status at
-/// once and after every change (checked every 100 ms); the stream ends when the job does.
-async fn job_events(state: web::Data<State>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+/// once and after every change, pushed as the job publishes it; the stream ends when the job does.
+async fn job_events(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    state.jobs.get(id).ok_or_else(|| no_job(id))?;
-    let stream = futures_util::stream::unfold((state, None::<u64>, false), move |(state, seen, ended)| async move {
-        if ended {
+    let rx = state.jobs.watch(id).ok_or_else(|| no_job(id))?;
+    let stream = futures_util::stream::unfold((rx, false), |(mut rx, ended)| async move {
+        if ended || rx.changed().await.is_err() {
             return None;
         }
-        loop {
-            let (status, version) = state.jobs.get(id)?;
-            if seen != Some(version) {
-                let end = status.state != "running";
-                let event = format!("data: {}\n\n", serde_json::to_string(&status).ok()?);
-                return Some((Ok::<_, std::convert::Infallible>(web::Bytes::from(event)), (state, Some(version), end)));
-            }
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let status = rx.borrow_and_update().clone();
+        let end = status.state != wire::JobState::Running;
+        let event = format!("data: {}\n\n", serde_json::to_string(&status).ok()?);
+        Some((Ok::<_, std::convert::Infallible>(web::Bytes::from(event)), (rx, end)))
     });
+    // `identity` keeps the compression middleware off the stream: gzip would hold events back
+    // until its buffer fills.
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CONTENT_ENCODING, "identity"))
         .streaming(stream))
 }
 
@@ -241,9 +247,93 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(OPENAPI)
 }
 
-/// A JSON body the API cannot read: 400 with what was wrong.
-fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message: format!("request body: {err}") }).into()
+/// Logs each request once its response starts: method, route pattern, status and duration.
+fn log_request<S>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>>
+where
+    S: actix_web::dev::Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req.match_pattern().unwrap_or_else(|| req.path().to_owned());
+    let response = srv.call(req);
+    async move {
+        let response = response.await?;
+        tracing::info!(
+            target: "seal::http",
+            %method,
+            route,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
+        Ok(response)
+    }
+}
+
+/// The query string of the report and pairs routes as a typed [`PairQuery`]; a value that does
+/// not fit is a 400 naming the parameter (``query string `regime`: unknown variant `lost`,
+/// expected one of …``).
+struct StudyQuery(PairQuery);
+
+impl actix_web::FromRequest for StudyQuery {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            PairQuery::from_query(req.query_string())
+                .map(StudyQuery)
+                .map_err(|e| invalid(format!("query string {e}")).into()),
+        )
+    }
+}
+
+/// Largest request body the API reads.
+const BODY_LIMIT: usize = 64 * 1024;
+
+fn invalid(message: String) -> ApiError {
+    ApiError(wire::ApiError { code: wire::ErrorCode::InvalidInput, message })
+}
+
+/// A JSON request body as `T`. Unlike `web::Json`, a value that does not fit names the field it
+/// sits in, e.g. ``request body field `kind`: unknown variant `train`, expected one of `ingest`,
+/// `score`, `analyze` ``.
+struct JsonBody<T>(T);
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonBody<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let is_json =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body.await.map_err(|e| invalid(format!("request body: {e}")))?;
+            if !is_json {
+                return Err(invalid("request body: the Content-Type must be application/json".into()).into());
+            }
+            let de = &mut serde_json::Deserializer::from_slice(&body);
+            serde_path_to_error::deserialize(de).map(JsonBody).map_err(|e| {
+                let field = e.path().to_string();
+                let message = if field == "." {
+                    format!("request body: {}", e.into_inner())
+                } else {
+                    format!("request body field `{field}`: {}", e.into_inner())
+                };
+                invalid(message).into()
+            })
+        })
+    }
 }
 
 /// A query string the API cannot read: 400 with what was wrong.
@@ -273,7 +363,7 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
         .body(file.data.into_owned())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api")
             .route("/health", web::get().to(health))
@@ -296,6 +386,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/{path:.*}", web::get().to(asset));
 }
 
+impl AppState {
+    /// The state of a server over `store` (search indexes kept under the data dir).
+    pub fn new(store: Store, data: crate::config::DataDir) -> web::Data<AppState> {
+        let browser = std::sync::Arc::new(crate::pipeline::browse::Browser::new(Some(data.search_indexes())));
+        web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs: Default::default() })
+    }
+}
+
+/// The whole application but its middleware (request log, compression): state, body and query
+/// settings, API routes and UI assets. `serve` builds its `App` from it, and so can a test that
+/// calls the handlers in-process (`actix_web::test::init_service`).
+pub fn configure(state: web::Data<AppState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg| {
+        cfg.app_data(state.clone())
+            .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
+            .app_data(web::QueryConfig::default().error_handler(query_error));
+        routes(cfg);
+    }
+}
+
 /// Serves the API and UI until the process is stopped. `on_bound` receives the bound address
 /// (port 0 picks a free one).
 pub fn serve(
@@ -305,17 +415,11 @@ pub fn serve(
     port: u16,
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    let browser = std::sync::Arc::new(crate::pipeline::browse::Browser::new(Some(data.search_indexes())));
-    let state = web::Data::new(State { store: Mutex::new(store), data, browser, jobs: Default::default() });
+    let app = configure(AppState::new(store, data));
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(json_error))
-                .app_data(web::QueryConfig::default().error_handler(query_error))
-                .wrap(actix_web::middleware::Compress::default())
-                .configure(configure)
+            App::new().configure(app.clone()).wrap_fn(log_request).wrap(actix_web::middleware::Compress::default())
         })
         .workers(2)
         .bind((host, port))?;

@@ -1,8 +1,8 @@
 //! Source formats: reading hh-rlhf transcripts and generic preference-pair tables, validating
 //! every line, and turning them into [`NewPair`]s with stable ids.
 //!
-//! May use: `domain`. Must not use: `store`, `score`, `http` (Parquet rows arrive already
-//! converted to JSON objects by the pipeline, which asks the store to read them).
+//! Parquet rows arrive already converted to JSON objects by the pipeline, which asks the store
+//! to read them.
 
 pub mod transcript;
 

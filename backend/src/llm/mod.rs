@@ -3,7 +3,7 @@
 //! exponential backoff and jitter on 429, 5xx, timeouts and dropped connections (a server's
 //! `Retry-After` is honoured when it asks for longer).
 //!
-//! The only module that talks to LM servers. May use: `net` (TLS settings).
+//! The only module that talks to LM servers.
 
 use std::time::Duration;
 

@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use anyhow::{anyhow, bail, Result};
-use seal_shared::browse::{PairDetail, PairPage, PairQuery, PairRow, PairSide, Turn, SORT_KEYS};
+use quick_cache::sync::Cache;
+
+use anyhow::{anyhow, Result};
+use seal_shared::browse::{PairDetail, PairPage, PairQuery, PairRow, PairSide, Turn};
 use seal_shared::report::AnalysisReport;
+use seal_shared::{AngleKind, ModelRole, SortDir, SortKey, Speaker, TextSide, VariantKind};
 
 use crate::analysis::{self, angles, Derived, Study};
 use crate::ingest::transcript::{parse_turns, Role};
@@ -29,10 +32,11 @@ const INDEX_ENTRIES: usize = 2;
 const ORDER_ENTRIES: usize = 16;
 
 /// A loaded study: the store's data version and the study part of the query.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     version: String,
-    study: PairQuery,
+    /// The study part's query string.
+    study: String,
 }
 
 struct StudyPart {
@@ -48,21 +52,20 @@ struct Entry {
     search_fingerprint: String,
     study: Option<StudyPart>,
     /// The study's report, computed once.
-    report: OnceLock<std::result::Result<Arc<AnalysisReport>, String>>,
+    report: OnceLock<std::result::Result<Arc<AnalysisReport>, super::Error>>,
     /// The report with each requested set of control labelers attached.
     with_controls: Mutex<HashMap<Vec<String>, Arc<AnalysisReport>>>,
-    /// Orders of recent views (the query without its paging), most recently used last.
-    orders: Mutex<Vec<(PairQuery, Arc<Vec<usize>>)>>,
+    /// Orders of recent views, by the query string without its paging.
+    orders: Cache<String, Arc<[usize]>>,
 }
 
-/// Loaded studies, most recently used last, and the datasets' search indexes. Shared by the
-/// server's workers.
-#[derive(Default)]
+/// Loaded studies and the datasets' search indexes, shared by the server's workers. Each cache
+/// loads a missing key once: concurrent requests for it wait for that load instead of
+/// repeating it.
 pub struct Browser {
-    cache: Mutex<Vec<(Key, Arc<Entry>)>>,
-    /// Dataset indexes with previews by (data version, dataset), most recently used last. The
-    /// lock is held while one loads, so each is read once.
-    indexes: Mutex<Vec<((String, String), Arc<PairIndexColumns>)>>,
+    studies: Cache<Key, Arc<Entry>>,
+    /// Dataset indexes with previews by (data version, dataset).
+    indexes: Cache<(String, String), Arc<PairIndexColumns>>,
     /// Where search indexes are kept (in memory when `None`).
     search_root: Option<PathBuf>,
     /// One index per dataset; the lock is held while one is built, so it is built once.
@@ -73,36 +76,34 @@ fn list(s: &Option<String>) -> Option<Vec<String>> {
     s.as_ref().map(|v| v.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect())
 }
 
-fn invalid(msg: impl Into<String>) -> anyhow::Error {
-    anyhow!(BrowseError(msg.into()))
-}
-
 /// A request that cannot be answered as asked (a 400 for the API).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BrowseError(pub String);
-
-fn parse_count(v: &Option<String>, name: &str, default: usize) -> Result<usize> {
-    v.as_deref()
-        .map_or(Ok(default), |x| x.trim().parse().map_err(|_| invalid(format!("`{name}`: {x:?} is not a count"))))
+fn invalid(msg: impl Into<String>) -> anyhow::Error {
+    super::Error::invalid(msg).into()
 }
 
-fn parse_number(v: &Option<String>, name: &str) -> Result<Option<f64>> {
-    v.as_deref()
-        .map(|x| {
-            x.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .ok_or_else(|| invalid(format!("`{name}`: {x:?} is not a number")))
-        })
-        .transpose()
+/// A bound of a filter: a finite number when given (a query may spell `NaN` or `inf`).
+fn finite(v: Option<f64>, name: &str) -> Result<Option<f64>> {
+    match v {
+        Some(x) if !x.is_finite() => Err(invalid(format!("`{name}`: {x} is not a finite number"))),
+        _ => Ok(v),
+    }
+}
+
+impl Default for Browser {
+    fn default() -> Browser {
+        Browser::new(None)
+    }
 }
 
 impl Browser {
     /// A browser keeping search indexes under `search_root` (in memory when `None`).
     pub fn new(search_root: Option<PathBuf>) -> Browser {
-        Browser { search_root, ..Browser::default() }
+        Browser {
+            studies: Cache::new(CACHE_ENTRIES),
+            indexes: Cache::new(INDEX_ENTRIES),
+            search_root,
+            search: Mutex::default(),
+        }
     }
 
     /// The search index of a dataset as it is now (`fingerprint`), opened or built once.
@@ -137,18 +138,14 @@ impl Browser {
             return Err(invalid("`control` label sets are compared with the study's `labels`: give `labels` too"));
         }
         // Control labelers change only the report's agreement table, not the study.
-        let key = Key { version: store.data_version()?, study: PairQuery { control: None, ..q.study() } };
-        {
-            let mut cache = self.cache.lock().map_err(|_| anyhow!("browser cache poisoned"))?;
-            if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
-                let hit = cache.remove(i);
-                let entry = hit.1.clone();
-                cache.push(hit);
-                return Ok(entry);
-            }
-        }
-        // Loaded outside the lock: two workers may load the same study once each at worst.
-        let index = self.dataset_index(store, &key.version, &q.dataset)?;
+        let key = Key { version: store.data_version()?, study: PairQuery { control: None, ..q.study() }.to_query() };
+        self.studies.get_or_insert_with(&key, || self.load_entry(store, &key.version, q)).map_err(super::Error::into)
+    }
+
+    /// Reads what a study's pages are served from: the dataset index, the study's columns
+    /// (with `pre` and `post`) and the search fingerprint.
+    fn load_entry(&self, store: &Store, version: &str, q: &PairQuery) -> super::error::Result<Arc<Entry>> {
+        let index = self.dataset_index(store, version, &q.dataset)?;
         let study = match (&q.pre, &q.post) {
             (Some(pre), Some(post)) => {
                 let spec = StudySpec {
@@ -160,13 +157,7 @@ impl Browser {
                     gamma_rule: list(&q.gamma_rule),
                     roles: vec![],
                 };
-                let study = load_study(store, &spec).map_err(|e| {
-                    if e.downcast_ref::<crate::store::StoreError>().is_some() {
-                        e
-                    } else {
-                        invalid(format!("{e:#}"))
-                    }
-                })?;
+                let study = load_study(store, &spec)?;
                 let at: HashMap<&str, usize> =
                     index.pair_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
                 let pos = study.pair_ids.iter().map(|id| at[id.as_str()]).collect();
@@ -182,34 +173,15 @@ impl Browser {
             study,
             report: OnceLock::new(),
             with_controls: Mutex::default(),
-            orders: Mutex::default(),
+            orders: Cache::new(ORDER_ENTRIES),
         });
-        let mut cache = self.cache.lock().map_err(|_| anyhow!("browser cache poisoned"))?;
-        cache.retain(|(k, _)| k.version == key.version);
-        if cache.len() >= CACHE_ENTRIES {
-            cache.remove(0);
-        }
-        cache.push((key, entry.clone()));
         Ok(entry)
     }
 
     /// The pair index of a dataset with its previews, read once per data version.
     fn dataset_index(&self, store: &Store, version: &str, dataset: &str) -> Result<Arc<PairIndexColumns>> {
         let key = (version.to_owned(), dataset.to_owned());
-        let mut indexes = self.indexes.lock().map_err(|_| anyhow!("dataset indexes poisoned"))?;
-        indexes.retain(|((v, _), _)| v == version);
-        if let Some(i) = indexes.iter().position(|(k, _)| *k == key) {
-            let hit = indexes.remove(i);
-            let index = hit.1.clone();
-            indexes.push(hit);
-            return Ok(index);
-        }
-        let index = Arc::new(store.pair_index_with_previews(dataset, PREVIEW_CHARS)?);
-        if indexes.len() >= INDEX_ENTRIES {
-            indexes.remove(0);
-        }
-        indexes.push((key, index.clone()));
-        Ok(index)
+        self.indexes.get_or_insert_with(&key, || Ok(Arc::new(store.pair_index_with_previews(dataset, PREVIEW_CHARS)?)))
     }
 
     /// The SEAL report of a study (computed once per data version), with the agreement of the
@@ -224,8 +196,14 @@ impl Browser {
             .report
             .get_or_init(|| {
                 let run = || -> Result<Arc<AnalysisReport>> {
-                    let mut report = analysis::run(&part.study, &Default::default())?;
                     let s = &part.study;
+                    if s.pair_ids.is_empty() {
+                        return Err(invalid(format!(
+                            "no pair of dataset `{}` has scores from both `{}` and `{}`",
+                            s.dataset, s.pre_model, s.post_model
+                        )));
+                    }
+                    let mut report = analysis::run(s, &Default::default())?;
                     report.robustness = crate::pipeline::study::robustness(
                         store,
                         &s.dataset,
@@ -235,10 +213,11 @@ impl Browser {
                     )?;
                     Ok(Arc::new(report))
                 };
-                run().map_err(|e| format!("{e:#}"))
+                run().map_err(super::Error::from)
             })
-            .clone()
-            .map_err(invalid)?;
+            .as_ref()
+            .map(Arc::clone)
+            .map_err(super::Error::replay)?;
         let controls = list(&q.control).unwrap_or_default();
         if controls.is_empty() {
             return Ok(report);
@@ -248,14 +227,8 @@ impl Browser {
             return Ok(found.clone());
         }
         let mut full = (*report).clone();
-        full.control_labels = crate::pipeline::study::control_labels(store, &q.dataset, q.labels.as_deref(), &controls)
-            .map_err(|e| {
-                if e.downcast_ref::<crate::store::StoreError>().is_some() {
-                    e
-                } else {
-                    invalid(format!("{e:#}"))
-                }
-            })?;
+        full.control_labels =
+            crate::pipeline::study::control_labels(store, &q.dataset, q.labels.as_deref(), &controls)?;
         let full = Arc::new(full);
         with_controls.insert(controls, full.clone());
         Ok(full)
@@ -263,11 +236,11 @@ impl Browser {
 
     /// One page of the pairs that match every filter of `q`, in the requested order.
     pub fn page(&self, store: &Store, q: &PairQuery) -> Result<PairPage> {
-        let limit = parse_count(&q.limit, "limit", DEFAULT_LIMIT)?;
+        let limit = q.limit.map_or(DEFAULT_LIMIT, |l| usize::try_from(l).unwrap_or(usize::MAX));
         if limit == 0 || limit > MAX_LIMIT {
             return Err(invalid(format!("`limit` must be between 1 and {MAX_LIMIT}")));
         }
-        let mut offset = parse_count(&q.offset, "offset", 0)?;
+        let mut offset = q.offset.map_or(0, |o| usize::try_from(o).unwrap_or(usize::MAX));
         let mut limit = limit;
         let entry = self.entry(store, q)?;
         let order = self.order(store, &entry, q)?;
@@ -328,47 +301,32 @@ impl Browser {
 
 impl Browser {
     /// The matching pairs of `q` in order: from the entry's recent views, else computed.
-    fn order(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Arc<Vec<usize>>> {
-        let view = PairQuery { limit: None, offset: None, around: None, ..q.clone() };
-        let mut orders = entry.orders.lock().map_err(|_| anyhow!("view cache poisoned"))?;
-        if let Some(i) = orders.iter().position(|(k, _)| *k == view) {
-            let hit = orders.remove(i);
-            let order = hit.1.clone();
-            orders.push(hit);
-            return Ok(order);
-        }
-        drop(orders);
-        let order = Arc::new(self.matching(store, entry, q)?);
-        let mut orders = entry.orders.lock().map_err(|_| anyhow!("view cache poisoned"))?;
-        if !orders.iter().any(|(k, _)| *k == view) {
-            if orders.len() >= ORDER_ENTRIES {
-                orders.remove(0);
-            }
-            orders.push((view, order.clone()));
-        }
-        Ok(order)
+    fn order(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Arc<[usize]>> {
+        let view = PairQuery { limit: None, offset: None, around: None, ..q.clone() }.to_query();
+        entry.orders.get_or_insert_with(&view, || Ok(Arc::from(self.matching(store, entry, q)?)))
     }
 
     /// Indices (into the study when there is one, else into the dataset index) of the pairs that
     /// match `q`, sorted as asked.
     fn matching(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Vec<usize>> {
-        let slice_needs_study = q.slice.model.is_some()
-            || q.slice.agreement.is_some()
-            || q.slice.regime.is_some()
-            || q.slice.gamma.is_some()
-            || q.slice.feature.is_some()
-            || q.slice.feature_side.is_some();
+        let slice = q.slice();
+        let slice_needs_study = slice.model.is_some()
+            || slice.agreement.is_some()
+            || slice.regime.is_some()
+            || slice.gamma.is_some()
+            || slice.feature.is_some()
+            || slice.feature_side.is_some();
         let mut keep: Vec<usize> = match &entry.study {
             Some(part) => {
-                analysis::validate_slice(&part.study, &q.slice).map_err(|e| invalid(format!("{e:#}")))?;
-                analysis::select_indices(&part.study, &part.derived, &q.slice)
+                analysis::validate_slice(&part.study, &slice).map_err(|e| invalid(format!("{e:#}")))?;
+                analysis::select_indices(&part.study, &part.derived, &slice)
             }
             None => {
                 if slice_needs_study {
                     return Err(invalid("slice filters other than `subset` need a study: give `pre` and `post`"));
                 }
                 (0..entry.index.pair_ids.len())
-                    .filter(|&i| q.slice.subset.as_ref().is_none_or(|s| &entry.index.subsets[i] == s))
+                    .filter(|&i| slice.subset.as_ref().is_none_or(|s| &entry.index.subsets[i] == s))
                     .collect()
             }
         };
@@ -383,48 +341,44 @@ impl Browser {
             let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
             keep.retain(|&i| hit[base(i)]);
         }
-        let (lo, hi) = (parse_number(&q.margin_min, "margin_min")?, parse_number(&q.margin_max, "margin_max")?);
+        let (lo, hi) = (finite(q.margin_min, "margin_min")?, finite(q.margin_max, "margin_max")?);
         if lo.is_some() || hi.is_some() {
             let part =
                 entry.study.as_ref().ok_or_else(|| invalid("margin filters need a study: give `pre` and `post`"))?;
-            let (c, r) = margin_columns(&part.study, q.margin_model.as_deref().unwrap_or("post"))?;
+            let (c, r) = margin_columns(&part.study, q.margin_model.unwrap_or(ModelRole::Post));
             keep.retain(|&i| {
                 let m = c[i] - r[i];
                 lo.is_none_or(|lo| m >= lo) && hi.is_none_or(|hi| m <= hi)
             });
         }
-        if let Some(which) = &q.angle {
+        if let Some(which) = q.angle {
             let part = entry.study.as_ref().ok_or_else(|| invalid("`angle` needs a study: give `pre` and `post`"))?;
             let s = &part.study;
             let angle = |i: usize| -> f64 {
-                match which.as_str() {
-                    "theta" => {
+                match which {
+                    AngleKind::Theta => {
                         angles::signed_angle(s.pre_chosen[i], s.pre_rejected[i], s.post_chosen[i], s.post_rejected[i])
                     }
-                    "phi_pre" => angles::direction(s.pre_chosen[i], s.pre_rejected[i]),
-                    _ => angles::direction(s.post_chosen[i], s.post_rejected[i]),
+                    AngleKind::PhiPre => angles::direction(s.pre_chosen[i], s.pre_rejected[i]),
+                    AngleKind::PhiPost => angles::direction(s.post_chosen[i], s.post_rejected[i]),
                 }
                 .to_radians()
             };
-            if !["theta", "phi_pre", "phi_post"].contains(&which.as_str()) {
-                return Err(invalid(format!("`angle`: {which:?} is not theta, phi_pre or phi_post")));
-            }
-            let (lo, hi) = (parse_number(&q.angle_min, "angle_min")?, parse_number(&q.angle_max, "angle_max")?);
+            let (lo, hi) = (finite(q.angle_min, "angle_min")?, finite(q.angle_max, "angle_max")?);
             keep.retain(|&i| {
                 let a = angle(i);
                 a.is_finite() && lo.is_none_or(|lo| a >= lo) && hi.is_none_or(|hi| a < hi)
             });
         }
-        if let Some(model) = &q.score_model {
+        if let Some(model) = q.score_model {
             let part =
                 entry.study.as_ref().ok_or_else(|| invalid("`score_model` needs a study: give `pre` and `post`"))?;
-            let (c, r) = margin_columns(&part.study, model)
-                .map_err(|_| invalid(format!("`score_model`: {model:?} is not `pre` or `post`")))?;
+            let (c, r) = margin_columns(&part.study, model);
             let b = [
-                parse_number(&q.chosen_min, "chosen_min")?,
-                parse_number(&q.chosen_max, "chosen_max")?,
-                parse_number(&q.rejected_min, "rejected_min")?,
-                parse_number(&q.rejected_max, "rejected_max")?,
+                finite(q.chosen_min, "chosen_min")?,
+                finite(q.chosen_max, "chosen_max")?,
+                finite(q.rejected_min, "rejected_min")?,
+                finite(q.rejected_max, "rejected_max")?,
             ];
             let within =
                 |x: f64, lo: Option<f64>, hi: Option<f64>| lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x < hi);
@@ -436,13 +390,11 @@ impl Browser {
                 part.study.features.iter().chain(&part.study.gamma_rule).find(|f| &f.name == key).ok_or_else(|| {
                     invalid(format!("`label_key`: `{key}` is not a feature of this study (add it to `features`)"))
                 })?;
-            let value = parse_number(&q.label_value, "label_value")?
-                .ok_or_else(|| invalid("`label_key` needs `label_value`"))?;
-            let side = q.label_side.as_deref().unwrap_or("chosen");
-            let values = match side {
-                "chosen" => &col.chosen,
-                "rejected" => &col.rejected,
-                other => return Err(invalid(format!("`label_side`: {other:?} is not `chosen` or `rejected`"))),
+            let value =
+                finite(q.label_value, "label_value")?.ok_or_else(|| invalid("`label_key` needs `label_value`"))?;
+            let values = match q.label_side.unwrap_or(TextSide::Chosen) {
+                TextSide::Chosen => &col.chosen,
+                TextSide::Rejected => &col.rejected,
             };
             keep.retain(|&i| values[i] == value);
         }
@@ -451,29 +403,21 @@ impl Browser {
     }
 }
 
-fn margin_columns<'a>(s: &'a Study, model: &str) -> Result<(&'a [f64], &'a [f64])> {
+fn margin_columns(s: &Study, model: ModelRole) -> (&[f64], &[f64]) {
     match model {
-        "pre" => Ok((&s.pre_chosen, &s.pre_rejected)),
-        "post" => Ok((&s.post_chosen, &s.post_rejected)),
-        other => Err(invalid(format!("`margin_model`: {other:?} is not `pre` or `post`"))),
+        ModelRole::Pre => (&s.pre_chosen, &s.pre_rejected),
+        ModelRole::Post => (&s.post_chosen, &s.post_rejected),
     }
 }
 
 fn sort(entry: &Entry, q: &PairQuery, keep: &mut [usize]) -> Result<()> {
-    let key = q.sort.as_deref().unwrap_or("dataset");
-    if !SORT_KEYS.contains(&key) {
-        return Err(invalid(format!("`sort`: {key:?} is not one of {}", SORT_KEYS.join(", "))));
-    }
-    let desc = match q.dir.as_deref().unwrap_or("asc") {
-        "asc" => false,
-        "desc" => true,
-        other => return Err(invalid(format!("`dir`: {other:?} is not `asc` or `desc`"))),
-    };
+    let key = q.sort.unwrap_or(SortKey::Dataset);
+    let desc = q.dir == Some(SortDir::Desc);
     let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
     match key {
-        "dataset" => keep.sort_by_key(|&i| base(i)),
-        "pair_id" => keep.sort_by(|&a, &b| entry.index.pair_ids[base(a)].cmp(&entry.index.pair_ids[base(b)])),
-        "length" => {
+        SortKey::Dataset => keep.sort_by_key(|&i| base(i)),
+        SortKey::PairId => keep.sort_by(|&a, &b| entry.index.pair_ids[base(a)].cmp(&entry.index.pair_ids[base(b)])),
+        SortKey::Length => {
             keep.sort_by_key(|&i| (entry.index.chosen_chars[base(i)] + entry.index.rejected_chars[base(i)], base(i)))
         }
         score_key => {
@@ -484,10 +428,10 @@ fn sort(entry: &Entry, q: &PairQuery, keep: &mut [usize]) -> Result<()> {
             let s = &part.study;
             let value = |i: usize| -> f64 {
                 match score_key {
-                    "pre_margin" => s.pre_chosen[i] - s.pre_rejected[i],
-                    "post_margin" => s.post_chosen[i] - s.post_rejected[i],
-                    "pre_chosen" => s.pre_chosen[i],
-                    "post_chosen" => s.post_chosen[i],
+                    SortKey::PreMargin => s.pre_chosen[i] - s.pre_rejected[i],
+                    SortKey::PostMargin => s.post_chosen[i] - s.post_rejected[i],
+                    SortKey::PreChosen => s.pre_chosen[i],
+                    SortKey::PostChosen => s.post_chosen[i],
                     // Change of the margin from pre-D to post-D.
                     _ => (s.post_chosen[i] - s.post_rejected[i]) - (s.pre_chosen[i] - s.pre_rejected[i]),
                 }
@@ -504,7 +448,7 @@ fn sort(entry: &Entry, q: &PairQuery, keep: &mut [usize]) -> Result<()> {
 fn side(context: &str, response: &str) -> PairSide {
     let turns = parse_turns(&format!("{context}{response}"))
         .into_iter()
-        .map(|t| Turn { role: if t.role == Role::Human { "human" } else { "assistant" }.into(), text: t.text })
+        .map(|t| Turn { role: if t.role == Role::Human { Speaker::Human } else { Speaker::Assistant }, text: t.text })
         .collect();
     PairSide { context: context.to_owned(), response: response.to_owned(), turns }
 }
@@ -530,8 +474,8 @@ pub fn pair_detail(store: &Store, dataset: &str, pair_id: &str) -> Result<PairDe
 
 /// The other versions of a pair: its variants, or for a variant's pair the original.
 fn pair_variants(store: &Store, dataset: &str, pair_id: &str) -> Result<Vec<seal_shared::browse::PairVariant>> {
-    let others: Vec<(String, String, String, String)> = match store.variant_of(dataset)? {
-        Some(v) => vec![("original".into(), v.base_dataset, "original".into(), String::new())],
+    let others: Vec<(String, String, VariantKind, String)> = match store.variant_of(dataset)? {
+        Some(v) => vec![("original".into(), v.base_dataset, VariantKind::Original, String::new())],
         None => store.variants(Some(dataset))?.into_iter().map(|v| (v.name, v.dataset, v.kind, v.method)).collect(),
     };
     let mut out = Vec::new();
@@ -539,7 +483,7 @@ fn pair_variants(store: &Store, dataset: &str, pair_id: &str) -> Result<Vec<seal
         let rec = match store.pair_record(&ds, pair_id) {
             Ok(r) => r,
             // Pairs a rewrite skipped (or a sample left out) are not in the variant.
-            Err(e) if matches!(e, crate::store::StoreError::NotFound(_)) => continue,
+            Err(crate::store::StoreError::NotFound(_)) => continue,
             Err(e) => return Err(e.into()),
         };
         out.push(seal_shared::browse::PairVariant {
@@ -565,13 +509,13 @@ pub fn add_note(
 ) -> Result<seal_shared::browse::Note> {
     let (author, text) = (author.trim(), text.trim());
     if author.is_empty() {
-        bail!(BrowseError("note field `author` is empty".into()));
+        return Err(invalid("note field `author` is empty"));
     }
     if text.is_empty() {
-        bail!(BrowseError("note field `text` is empty".into()));
+        return Err(invalid("note field `text` is empty"));
     }
     if text.chars().count() > 10_000 {
-        bail!(BrowseError("note field `text` is longer than 10,000 characters".into()));
+        return Err(invalid("note field `text` is longer than 10,000 characters"));
     }
     Ok(store.add_note(dataset, pair_id, author, text)?)
 }

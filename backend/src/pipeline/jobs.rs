@@ -1,7 +1,7 @@
 //! Jobs started from the web app: ingest, score and analyze run on a thread of their own, with
-//! their own store connection, and publish their progress as a [`JobStatus`] that readers poll
-//! (the HTTP layer turns it into Server-Sent Events). Requests are checked before a job starts,
-//! so bad input is an error of the request, not a failed job.
+//! their own store connection, and publish their progress as a [`JobStatus`] on a watch channel
+//! (the HTTP layer turns each change into a Server-Sent Event). Requests are checked before a
+//! job starts, so bad input is an error of the request, not a failed job.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,32 +10,33 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use seal_shared::browse::PairQuery;
 use seal_shared::jobs::{JobRequest, JobStatus};
+use seal_shared::{JobKind, JobState, ModelRole};
+use tokio::sync::watch;
 
-use super::browse::{BrowseError, Browser};
+use super::browse::Browser;
 use super::{IngestOptions, ScoreJob, SourceFormat};
 use crate::config::DataDir;
 use crate::score::Device;
 use crate::store::Store;
 
 struct Job {
-    status: Mutex<JobStatus>,
+    id: u64,
+    /// The latest status; every change wakes the job's watchers.
+    status: watch::Sender<JobStatus>,
     started: Instant,
-    /// Bumped on every change, so a watcher can tell whether to send.
-    version: AtomicU64,
 }
 
 impl Job {
     fn update(&self, f: impl FnOnce(&mut JobStatus)) {
-        if let Ok(mut s) = self.status.lock() {
-            f(&mut s);
+        self.status.send_modify(|s| {
+            f(s);
             s.elapsed_s = self.started.elapsed().as_secs_f64();
-        }
-        self.version.fetch_add(1, Ordering::SeqCst);
+        });
     }
 
     fn snapshot(&self) -> JobStatus {
-        let mut s = self.status.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
-        if s.state == "running" {
+        let mut s = self.status.borrow().clone();
+        if s.state == JobState::Running {
             s.elapsed_s = self.started.elapsed().as_secs_f64();
         }
         s
@@ -51,7 +52,7 @@ pub struct Jobs {
 }
 
 fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow!(BrowseError(msg.into()))
+    super::Error::invalid(msg).into()
 }
 
 impl Jobs {
@@ -63,11 +64,20 @@ impl Jobs {
         self.jobs.lock().map(|j| j.iter().map(|x| x.snapshot()).collect()).unwrap_or_default()
     }
 
-    /// A job's status and its change counter.
-    pub fn get(&self, id: u64) -> Option<(JobStatus, u64)> {
-        let jobs = self.jobs.lock().ok()?;
-        let j = jobs.iter().find(|j| j.status.lock().map(|s| s.id == id).unwrap_or(false))?;
-        Some((j.snapshot(), j.version.load(Ordering::SeqCst)))
+    fn find(&self, id: u64) -> Option<Arc<Job>> {
+        self.jobs.lock().ok()?.iter().find(|j| j.id == id).cloned()
+    }
+
+    /// A job's status now.
+    pub fn get(&self, id: u64) -> Option<JobStatus> {
+        Some(self.find(id)?.snapshot())
+    }
+
+    /// A receiver of a job's statuses: the current one is unseen, and each change wakes it.
+    pub fn watch(&self, id: u64) -> Option<watch::Receiver<JobStatus>> {
+        let mut rx = self.find(id)?.status.subscribe();
+        rx.mark_changed();
+        Some(rx)
     }
 
     /// Checks the request and starts the job on its own thread.
@@ -75,20 +85,20 @@ impl Jobs {
         if req.dataset.trim().is_empty() {
             return Err(bad("job field `dataset` is empty"));
         }
-        let title = match req.kind.as_str() {
-            "ingest" => {
+        let title = match req.kind {
+            JobKind::Ingest => {
                 if req.sources.is_empty() {
                     return Err(bad("an ingest job needs `sources`"));
                 }
                 format!("ingest {} into {}", req.sources.join(", "), req.dataset)
             }
-            "score" => {
+            JobKind::Score => {
                 store.require_dataset(&req.dataset)?;
                 let model = req.model.as_deref().ok_or_else(|| bad("a score job needs `model`"))?;
                 store.model(model)?;
                 format!("score {} with {model}", req.dataset)
             }
-            "analyze" => {
+            JobKind::Analyze => {
                 store.require_dataset(&req.dataset)?;
                 let (pre, post) = match (&req.pre, &req.post) {
                     (Some(a), Some(b)) => (a, b),
@@ -105,23 +115,19 @@ impl Jobs {
                     req.labels.as_ref().map(|l| format!(", labels {l}")).unwrap_or_default()
                 )
             }
-            other => return Err(bad(format!("job field `kind`: {other:?} is not ingest, score or analyze"))),
         };
         let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        let job = Arc::new(Job {
-            status: Mutex::new(JobStatus {
-                id,
-                kind: req.kind.clone(),
-                title,
-                state: "running".into(),
-                done: 0,
-                total: 0,
-                message: None,
-                elapsed_s: 0.0,
-            }),
-            started: Instant::now(),
-            version: AtomicU64::new(0),
+        let (status, _) = watch::channel(JobStatus {
+            id,
+            kind: req.kind,
+            title,
+            state: JobState::Running,
+            done: 0,
+            total: 0,
+            message: None,
+            elapsed_s: 0.0,
         });
+        let job = Arc::new(Job { id, status, started: Instant::now() });
         self.jobs.lock().map_err(|_| anyhow!("job list poisoned"))?.push(job.clone());
         let mut store = store.try_clone()?;
         let data = data.clone();
@@ -130,11 +136,11 @@ impl Jobs {
             let outcome = run(&mut store, &data, &browser, &req, &runner);
             runner.update(|s| match outcome {
                 Ok(msg) => {
-                    s.state = "done".into();
+                    s.state = JobState::Done;
                     s.message = Some(msg);
                 }
                 Err(e) => {
-                    s.state = "failed".into();
+                    s.state = JobState::Failed;
                     s.message = Some(format!("{e:#}"));
                 }
             });
@@ -144,8 +150,8 @@ impl Jobs {
 }
 
 fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, job: &Job) -> Result<String> {
-    match req.kind.as_str() {
-        "ingest" => {
+    match req.kind {
+        JobKind::Ingest => {
             let opts = IngestOptions {
                 format: SourceFormat::HhRlhf,
                 skip_invalid: false,
@@ -163,7 +169,7 @@ fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, j
             });
             Ok(format!("{pairs} pairs in {} source(s)", s.sources.len()))
         }
-        "score" => {
+        JobKind::Score => {
             let model = req.model.as_deref().unwrap_or_default();
             let spec = ScoreJob {
                 dataset: req.dataset.clone(),
@@ -192,7 +198,7 @@ fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, j
                 s.scored_now, s.already_scored, s.pairs_per_second
             ))
         }
-        _ => {
+        JobKind::Analyze => {
             let q = PairQuery {
                 dataset: req.dataset.clone(),
                 pre: req.pre.clone(),
@@ -210,7 +216,7 @@ fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, j
                 r.n_pairs,
                 r.accuracy
                     .iter()
-                    .find(|a| a.role == "post" && a.subset.is_none())
+                    .find(|a| a.role == ModelRole::Post && a.subset.is_none())
                     .map_or(f64::NAN, |a| a.accuracy * 100.0),
                 r.resistance.overall.share * 100.0
             ))

@@ -1,10 +1,8 @@
 //! The only place that composes stages: ingest → store, store → score → store, model
 //! registration, imports. The CLI and the HTTP server both call these functions.
-//!
-//! May use: `config`, `domain`, `features`, `analysis`, `ingest`, `store`, `score`, `search`,
-//! `llm`, `net`, `runtime`, `pyenv`.
 
 pub mod browse;
+mod error;
 pub mod jobs;
 pub mod label;
 pub mod rewrite;
@@ -15,6 +13,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use seal_shared as wire;
+
+pub use error::Error;
 
 use crate::config::DataDir;
 use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, Truncation};
@@ -84,7 +84,7 @@ pub fn ingest(
         let started = Instant::now();
         let path: PathBuf = match resolve_url(source, &opts.hub_url) {
             Some(url) => {
-                eprintln!("Downloading {url}");
+                tracing::info!("Downloading {url}");
                 crate::net::download_fresh(&url, &data.downloads())?
             }
             None => {
@@ -105,7 +105,7 @@ pub fn ingest(
             let (n_pairs, n_rejected) = n.unwrap_or((0, 0));
             done.push(wire::IngestedSource {
                 uri: source.clone(),
-                outcome: "unchanged".into(),
+                outcome: wire::SourceOutcome::Unchanged,
                 n_pairs,
                 n_rejected,
                 scores_invalidated: 0,
@@ -158,12 +158,12 @@ pub fn ingest(
             opts.replace,
         )?;
         let (outcome, invalidated) = match outcome {
-            IngestOutcome::Added => ("added", 0),
-            IngestOutcome::Replaced { scores_invalidated } => ("replaced", scores_invalidated),
+            IngestOutcome::Added => (wire::SourceOutcome::Added, 0),
+            IngestOutcome::Replaced { scores_invalidated } => (wire::SourceOutcome::Replaced, scores_invalidated),
         };
         done.push(wire::IngestedSource {
             uri: source.clone(),
-            outcome: outcome.into(),
+            outcome,
             n_pairs: record.n_pairs,
             n_rejected: record.n_rejected,
             scores_invalidated: invalidated,
@@ -244,16 +244,16 @@ pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::Mo
 pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
     wire::ModelInfo {
         name: m.name.clone(),
-        kind: m.kind.as_str().into(),
+        kind: m.kind,
         folder: m.folder.clone(),
         onnx_sha256: m.onnx_sha256.clone(),
         tokenizer_sha256: m.tokenizer_sha256.clone(),
         inputs: m.inputs.clone(),
-        input_format: m.input_format.to_string(),
+        input_format: m.input_format,
         max_length: m.max_length,
-        truncation: m.truncation.to_string(),
+        truncation: m.truncation,
         is_test_model: m.is_test_model,
-        precision: m.precision.clone(),
+        precision: m.precision,
     }
 }
 
@@ -452,29 +452,32 @@ pub fn accuracy(store: &Store, dataset: &str, model: &str) -> Result<wire::Accur
 }
 
 pub fn datasets(store: &Store) -> Result<Vec<wire::DatasetInfo>> {
-    Ok(store
+    store
         .datasets()?
         .into_iter()
-        .map(|d| wire::DatasetInfo {
-            name: d.name,
-            format: d.format,
-            n_pairs: d.n_pairs,
-            n_rejected: d.n_rejected,
-            sources: d
-                .sources
-                .into_iter()
-                .map(|s| wire::SourceInfo {
-                    uri: s.uri,
-                    sha256: s.sha256,
-                    subset: s.subset,
-                    split: s.split,
-                    n_lines: s.n_lines,
-                    n_pairs: s.n_pairs,
-                    n_rejected: s.n_rejected,
-                })
-                .collect(),
+        .map(|d| {
+            let format = d.format.parse().with_context(|| format!("dataset `{}`: stored format", d.name))?;
+            Ok(wire::DatasetInfo {
+                name: d.name,
+                format,
+                n_pairs: d.n_pairs,
+                n_rejected: d.n_rejected,
+                sources: d
+                    .sources
+                    .into_iter()
+                    .map(|s| wire::SourceInfo {
+                        uri: s.uri,
+                        sha256: s.sha256,
+                        subset: s.subset,
+                        split: s.split,
+                        n_lines: s.n_lines,
+                        n_pairs: s.n_pairs,
+                        n_rejected: s.n_rejected,
+                    })
+                    .collect(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 pub fn overview(store: &Store) -> Result<wire::Overview> {

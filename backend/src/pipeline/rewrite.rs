@@ -13,37 +13,13 @@ use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::domain::{NewPair, RejectedLine, Side};
+use crate::domain::{NewPair, RejectedLine, Side, Sides, VariantKind};
 use crate::ingest::transcript::split_last_assistant;
 use crate::llm::{ChatClient, ChatParams, LlmError, Message};
 use crate::pipeline::label::{cache_key_for, sample_ids, sha_hex};
 use crate::rewrite::perturb::Perturbation;
 use crate::rewrite::{self, REWRITE_PROMPT_VERSION};
 use crate::store::{variant_dataset, CacheEntry, CachedAnswer, IngestOutcome, SourceRecord, Store, VariantRecord};
-
-/// Which texts of a pair are rewritten.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Sides {
-    Both,
-    Chosen,
-    Rejected,
-}
-
-impl Sides {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sides::Both => "both",
-            Sides::Chosen => "chosen",
-            Sides::Rejected => "rejected",
-        }
-    }
-    fn chosen(self) -> bool {
-        self != Sides::Rejected
-    }
-    fn rejected(self) -> bool {
-        self != Sides::Chosen
-    }
-}
 
 /// How the texts are rewritten.
 pub enum Method<'a> {
@@ -71,9 +47,9 @@ pub struct RewriteSummary {
     pub dataset: String,
     pub variant: String,
     pub variant_dataset: String,
-    pub kind: String,
+    pub kind: VariantKind,
     pub method: String,
-    pub sides: String,
+    pub sides: Sides,
     /// Pairs considered (the sample, or the whole dataset).
     pub n_pairs: u64,
     /// Pairs in the variant.
@@ -205,9 +181,9 @@ pub fn run(
     let total = pairs.len() as u64;
     let c = Counters { sent: AtomicU64::new(0), cached: AtomicU64::new(0), done: AtomicU64::new(0) };
     let (kind, method_name, prompt_version, params) = match method {
-        Method::Perturbation(p) => ("perturbation", p.name().to_string(), None, None),
+        Method::Perturbation(p) => (VariantKind::Perturbation, p.name().to_string(), None, None),
         Method::Llm { client, params, .. } => (
-            "llm",
+            VariantKind::Llm,
             client.endpoint().model.clone(),
             Some(REWRITE_PROMPT_VERSION.to_string()),
             Some(serde_json::to_string(params)?),
@@ -274,9 +250,9 @@ pub fn run(
         dataset: job.dataset.clone(),
         variant: job.name.clone(),
         variant_dataset: variant_ds.clone(),
-        kind: kind.into(),
+        kind,
         method: method_name.clone(),
-        sides: job.sides.as_str().into(),
+        sides: job.sides,
         n_pairs: total,
         n_rewritten: kept.len() as u64,
         n_not_applicable,
@@ -335,9 +311,9 @@ pub fn run(
         dataset: variant_ds,
         base_dataset: job.dataset.clone(),
         name: job.name.clone(),
-        kind: kind.into(),
+        kind,
         method: method_name,
-        sides: job.sides.as_str().into(),
+        sides: job.sides,
         prompt_version,
         params,
         n_pairs: kept.len() as u64,
@@ -424,7 +400,7 @@ pub fn similarity(
     let variant = store
         .variant_of(variant_dataset)?
         .ok_or_else(|| anyhow!("`{variant_dataset}` is not a variant (see `seal variants list`)"))?;
-    let model = crate::runtime::EMBEDDER_NAME.to_string();
+    let model = crate::config::EMBEDDER_NAME.to_string();
     crate::pipeline::init_runtime(data, false)?;
     let mut embedder = crate::score::embed::Embedder::load(folder, 256, None)?;
     let mut done = 0u64;

@@ -7,10 +7,13 @@ use rayon::prelude::*;
 use seal_shared as wire;
 use serde_json::Value;
 
+use super::Error;
 use crate::analysis::{self, FeatureColumn, Study};
+use crate::domain::Precision;
 use crate::features::{self, builtin, LabelRecord};
 use crate::ingest;
 use crate::store::{LabelSetRecord, Store};
+use seal_shared::FeatureRole;
 
 pub struct LabelImport<'a> {
     pub dataset: &'a str,
@@ -30,7 +33,7 @@ pub struct LabelImport<'a> {
 pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::LabelImportSummary> {
     let uri = job.file.display().to_string();
     if !job.file.is_file() {
-        bail!("{uri}: no such file");
+        bail!(Error::invalid(format!("{uri}: no such file")));
     }
     let raw = ingest::read_source(&uri, job.file)?;
     let lower = uri.to_ascii_lowercase();
@@ -43,7 +46,7 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
     } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
         (ingest::jsonl_rows(&raw), 1)
     } else {
-        bail!("{uri}: unknown file type; use .jsonl, .csv or .parquet");
+        bail!(Error::invalid(format!("{uri}: unknown file type; use .jsonl, .csv or .parquet")));
     };
     let mut records: Vec<LabelRecord> = Vec::with_capacity(rows.len());
     let mut problems: Vec<String> = Vec::new();
@@ -90,15 +93,15 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
         let summary: Vec<String> = by_field.iter().map(|(f, n)| format!("{f}: {n}")).collect();
         let more =
             if problems.len() > 20 { format!("\n  … and {} more rows", problems.len() - 20) } else { String::new() };
-        bail!(
+        bail!(Error::invalid(format!(
             "{uri}: {} invalid rows; nothing was stored (pass --skip-invalid to store the valid rows):\n  {}{more}\nproblems by field: {}",
             problems.len(),
             problems.iter().take(20).cloned().collect::<Vec<_>>().join("\n  "),
             summary.join(", ")
-        );
+        )));
     }
     if records.is_empty() {
-        bail!("{uri}: no valid label rows");
+        bail!(Error::invalid(format!("{uri}: no valid label rows")));
     }
     let set = LabelSetRecord {
         dataset: job.dataset.into(),
@@ -119,7 +122,7 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
     Ok(wire::LabelImportSummary {
         dataset: job.dataset.into(),
         name: job.name.into(),
-        outcome: if added { "stored".into() } else { "unchanged".into() },
+        outcome: if added { wire::LabelImportOutcome::Stored } else { wire::LabelImportOutcome::Unchanged },
         n_texts: records.len() as u64,
         n_pairs_complete: sides.values().filter(|v| **v == 3).count() as u64,
         n_rejected_rows: problems.len() as u64,
@@ -150,7 +153,7 @@ pub struct StudySpec<'a> {
     /// ([`features::DEFAULT_GAMMA_RULE`]) with the keys the label set holds.
     pub gamma_rule: Option<Vec<String>>,
     /// Role overrides: (feature, `target` | `spoiler`).
-    pub roles: Vec<(String, String)>,
+    pub roles: Vec<(String, FeatureRole)>,
 }
 
 /// Loads the pairs, scores and features of a study from the store.
@@ -187,22 +190,22 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
             builtins.push(f);
         } else if features::key_kind(f).is_some_and(|k| k != features::KeyKind::List) {
             if spec.labels.is_none() {
-                bail!("feature `{f}` is a label key: pass --labels SET");
+                bail!(Error::invalid(format!("feature `{f}` is a label key: pass --labels SET")));
             }
             label_keys.push(f);
         } else if features::key_kind(f).is_some() {
-            bail!("feature `{f}` is a list (descriptive only); it cannot be a regressor");
+            bail!(Error::invalid(format!("feature `{f}` is a list (descriptive only); it cannot be a regressor")));
         } else {
-            bail!(
+            bail!(Error::invalid(format!(
                 "unknown feature `{f}`: use one of SEAL's label keys ({}) or a built-in feature ({})",
                 features::REGRESSION_FEATURES.join(", "),
                 builtin::BUILTIN.join(", ")
-            );
+            )));
         }
     }
     for g in &gamma_rule {
         if features::key_kind(g) != Some(features::KeyKind::Bool) && g != "last_response_sentiment" {
-            bail!("γ rule feature `{g}` is not a label key");
+            bail!(Error::invalid(format!("γ rule feature `{g}` is not a label key")));
         }
         if !label_keys.contains(&g.as_str()) {
             label_keys.push(g);
@@ -210,14 +213,11 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
     }
     for (f, role) in &spec.roles {
         if !features.contains(f) {
-            bail!("--role {f}={role}: `{f}` is not among the analysed features");
-        }
-        if role != "target" && role != "spoiler" {
-            bail!("--role {f}={role}: the role must be `target` or `spoiler`");
+            bail!(Error::invalid(format!("--role {f}={role}: `{f}` is not among the analysed features")));
         }
     }
     for model in [spec.pre, spec.post] {
-        if store.model(model).is_ok_and(|m| m.precision.as_deref() == Some("int8")) {
+        if store.model(model).is_ok_and(|m| m.precision == Some(Precision::Int8)) {
             warnings.push(format!(
                 "`{model}` runs an int8-quantized graph: its scores drift from the fp32 scores SEAL computes (its export report, seal-export.json, says by how much)"
             ));
@@ -244,12 +244,8 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
             ));
         }
     }
-    let role_of = |f: &str| -> String {
-        spec.roles
-            .iter()
-            .find(|(x, _)| x == f)
-            .map(|(_, r)| r.clone())
-            .unwrap_or_else(|| features::default_role(f).into())
+    let role_of = |f: &str| -> FeatureRole {
+        spec.roles.iter().find(|(x, _)| x == f).map(|(_, r)| *r).unwrap_or_else(|| features::default_role(f))
     };
     let label_col = |k: &str| cols.labels.iter().find(|(name, _, _)| name == k).expect("requested key loaded");
     let mut columns = Vec::new();
@@ -258,10 +254,10 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
             if f == "tokens" {
                 let (c, r) = &cols.post_tokens;
                 if c.iter().chain(r).any(Option::is_none) {
-                    bail!(
+                    bail!(Error::invalid(format!(
                         "feature `tokens`: `{}` has imported scores without token counts; score it with `seal score`",
                         spec.post
-                    );
+                    )));
                 }
                 (
                     c.iter().map(|v| v.unwrap_or_default()).collect(),
@@ -337,7 +333,7 @@ pub fn control_labels(
         return Ok(vec![]);
     }
     let Some(reference) = reference else {
-        bail!("control label sets are compared with the study's label set: pass --labels too");
+        bail!(Error::invalid("control label sets are compared with the study's label set: pass --labels too"));
     };
     let reference_set = store.require_label_set(dataset, reference)?;
     controls
@@ -351,10 +347,10 @@ pub fn control_labels(
                 .map(|k| k.to_string())
                 .collect();
             if keys.is_empty() {
-                bail!(
+                bail!(Error::invalid(format!(
                     "label sets `{reference}` and `{c}` share none of the compared features ({})",
                     CONTROL_FEATURES.join(", ")
-                );
+                )));
             }
             Ok(wire::report::ControlLabels {
                 label_set: c.clone(),
@@ -382,15 +378,15 @@ pub fn compare_labels(
     };
     for k in &keys {
         if !features::key_kind(k).is_some_and(|kind| kind != features::KeyKind::List) {
-            bail!("`{k}` is not a boolean or sentiment label key");
+            bail!(Error::invalid(format!("`{k}` is not a boolean or sentiment label key")));
         }
     }
     if keys.is_empty() {
-        bail!("label sets `{a}` and `{b}` of `{dataset}` share no boolean or sentiment key");
+        bail!(Error::invalid(format!("label sets `{a}` and `{b}` of `{dataset}` share no boolean or sentiment key")));
     }
     let cols = store.label_pairs(dataset, a, b, &keys)?;
     if cols.first().is_none_or(|c| c.1.is_empty()) {
-        bail!("label sets `{a}` and `{b}` of `{dataset}` share no labelled text");
+        bail!(Error::invalid(format!("label sets `{a}` and `{b}` of `{dataset}` share no labelled text")));
     }
     Ok(analysis::label_agreement(&cols))
 }
@@ -473,7 +469,7 @@ pub fn robustness(
         let similarity = store
             .similarity_summary(&v.dataset)?
             .into_iter()
-            .find(|(m, ..)| m == crate::runtime::EMBEDDER_NAME)
+            .find(|(m, ..)| m == crate::config::EMBEDDER_NAME)
             .map(|(model, n, c, r)| wire::report::Similarity { model, n, mean_chosen: c, mean_rejected: r });
         let info = VariantInfo { variant: v.name, dataset: v.dataset, kind: v.kind, method: v.method, sides: v.sides };
         out.push(robust::robustness(info, (pre, post), &o_scored, &r_scored, flips, similarity)?);

@@ -1,8 +1,6 @@
 //! The only module that names `ort` and `tokenizers`: loading ONNX Runtime and reward models,
 //! tokenizing (context, response) exactly as Hugging Face does, batching by token budget and
 //! running the graph. Score = `logits[i][0]` (spec §A.4).
-//!
-//! May use: `domain`. Must not use: `store`, `ingest`, `http`, `pipeline`.
 
 pub mod batch;
 pub mod embed;
@@ -16,7 +14,7 @@ use ort::value::Tensor;
 use sha2::{Digest, Sha256};
 use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::domain::{InputFormat, Side, TextScore, Truncation};
+use crate::domain::{InputFormat, Precision, Side, TextScore, Truncation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
@@ -78,13 +76,16 @@ fn environment() -> Result<&'static ort::environment::Environment, ScoreError> {
     RUNTIME.get().map(|(e, _)| e).ok_or_else(|| ScoreError::RuntimeMissing("(runtime not initialised)".into()))
 }
 
+/// A graph's inputs by name, as a session runs them.
+pub(crate) type NamedInputs = Vec<(Cow<'static, str>, SessionInputValue<'static>)>;
+
 /// The graph's named inputs (`input_ids`, `attention_mask`, `token_type_ids`) for rows padded
 /// on the right with `pad_id` to the longest; returns the padded width too.
 pub(crate) fn padded_inputs(
     rows: &[&Encoding],
     pad_id: i64,
     names: &[String],
-) -> Result<(usize, Vec<(Cow<'static, str>, SessionInputValue<'static>)>), ScoreError> {
+) -> Result<(usize, NamedInputs), ScoreError> {
     let width = rows.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
     let n = rows.len();
     let mut ids = vec![pad_id; n * width];
@@ -124,7 +125,7 @@ pub struct ModelInfo {
     /// `model_max_length` from tokenizer_config.json, when it is a real limit.
     pub max_length: Option<u32>,
     /// `fp32` or `int8`, from the export report (`seal-export.json`) when it describes this graph.
-    pub precision: Option<String>,
+    pub precision: Option<Precision>,
 }
 
 const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
@@ -180,12 +181,12 @@ pub fn inspect(folder: &Path) -> Result<ModelInfo, ScoreError> {
 /// The precision an export report (`seal-export.json`) gives the folder's graph. A report that
 /// names another graph (the folder's model.onnx was replaced since) tells nothing; reports
 /// written before quantized exports existed name no graph and were all fp32.
-fn export_precision(folder: &Path, onnx_sha256: &str) -> Option<String> {
+fn export_precision(folder: &Path, onnx_sha256: &str) -> Option<Precision> {
     let text = std::fs::read_to_string(folder.join("seal-export.json")).ok()?;
     let report: serde_json::Value = serde_json::from_str(&text).ok()?;
     match report.get("model_sha256").and_then(|v| v.as_str()) {
         Some(sha) if sha != onnx_sha256 => None,
-        _ => Some(report.get("precision").and_then(|v| v.as_str()).unwrap_or("fp32").to_owned()),
+        _ => report.get("precision").and_then(|v| v.as_str()).unwrap_or("fp32").parse().ok(),
     }
 }
 

@@ -195,13 +195,8 @@ impl Store {
             .ctx("read transcripts")?;
         for batch in stmt.query_arrow(params![dataset]).ctx("read transcripts")? {
             let cols: Vec<Vec<String>> = (0..4).map(|c| arrow_strings(batch.column(c).as_ref())).collect();
-            for i in 0..batch.num_rows() {
-                f(Transcript {
-                    chosen_context: &cols[0][i],
-                    chosen_response: &cols[1][i],
-                    rejected_context: &cols[2][i],
-                    rejected_response: &cols[3][i],
-                })?;
+            for (((cc, cr), rc), rr) in cols[0].iter().zip(&cols[1]).zip(&cols[2]).zip(&cols[3]) {
+                f(Transcript { chosen_context: cc, chosen_response: cr, rejected_context: rc, rejected_response: rr })?;
             }
         }
         Ok(())
@@ -349,10 +344,5 @@ fn note_row(r: &duckdb::Row<'_>) -> duckdb::Result<Note> {
 
 /// A model's two scores as the wire shows them.
 pub fn score_pair(model: String, chosen: f64, rejected: f64) -> ScorePair {
-    let agreement = match Agreement::of(chosen, rejected) {
-        Agreement::Agree => "agree",
-        Agreement::Disagree => "disagree",
-        Agreement::Tie => "tie",
-    };
-    ScorePair { model, chosen, rejected, margin: chosen - rejected, agreement: agreement.into() }
+    ScorePair { model, chosen, rejected, margin: chosen - rejected, agreement: Agreement::of(chosen, rejected) }
 }

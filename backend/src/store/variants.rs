@@ -2,8 +2,8 @@
 
 use duckdb::{params, OptionalExt};
 
-use super::{Context, Result, Store, StoreError};
-use crate::domain::{NewPair, Side};
+use super::{word_at, Context, Result, Store, StoreError};
+use crate::domain::{NewPair, Side, Sides, VariantKind};
 
 /// What a variant is and how it was made.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,12 +12,10 @@ pub struct VariantRecord {
     pub dataset: String,
     pub base_dataset: String,
     pub name: String,
-    /// `perturbation` or `llm`.
-    pub kind: String,
+    pub kind: VariantKind,
     /// The perturbation, or the rewriting model.
     pub method: String,
-    /// `both`, `chosen` or `rejected`.
-    pub sides: String,
+    pub sides: Sides,
     pub prompt_version: Option<String>,
     pub params: Option<String>,
     pub n_pairs: u64,
@@ -34,9 +32,9 @@ fn variant_row(r: &duckdb::Row<'_>) -> duckdb::Result<VariantRecord> {
         dataset: r.get(0)?,
         base_dataset: r.get(1)?,
         name: r.get(2)?,
-        kind: r.get(3)?,
+        kind: word_at(r, 3)?,
         method: r.get(4)?,
-        sides: r.get(5)?,
+        sides: word_at(r, 5)?,
         prompt_version: r.get(6)?,
         params: r.get(7)?,
         n_pairs: r.get::<_, i64>(8)? as u64,
@@ -84,9 +82,9 @@ impl Store {
                     v.dataset,
                     v.base_dataset,
                     v.name,
-                    v.kind,
+                    v.kind.as_str(),
                     v.method,
-                    v.sides,
+                    v.sides.as_str(),
                     v.prompt_version,
                     v.params,
                     v.n_pairs as i64,

@@ -6,11 +6,9 @@
 //! in `../shared/data` and the generated test models under `tests/fixtures`, which are marked
 //! as test models everywhere their scores are shown.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{bail, Result};
 
-use crate::cli::{DemoArgs, ScoreArgs};
+use super::{DemoArgs, ScoreArgs};
 use crate::config::{self, DataDir};
 use crate::domain::{InputFormat, Truncation};
 use crate::pipeline::{self, AddModel, IngestOptions, SourceFormat};
@@ -23,21 +21,6 @@ const HUB_MODELS: [(&str, &str); 2] = [
     ("oa-deberta-v3-large", "OpenAssistant/reward-model-deberta-v3-large"),
     ("oa-deberta-v3-large-v2", "OpenAssistant/reward-model-deberta-v3-large-v2"),
 ];
-
-/// The repository the binary was built from.
-pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned()
-}
-
-/// A file of the shared data folder that sits beside a checkout (`../shared/data/…`), looked
-/// for next to the source tree and above the working directory.
-pub fn shared_data_file(relative: &str) -> Option<PathBuf> {
-    let mut roots = vec![project_root()];
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.extend(cwd.ancestors().map(Path::to_owned));
-    }
-    roots.iter().filter_map(|r| r.parent().map(|p| p.join("shared").join("data").join(relative))).find(|p| p.is_file())
-}
 
 pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
     if config::find_ort(data, false).is_err() {
@@ -62,10 +45,10 @@ pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
             eprintln!("The Hugging Face hub cannot be reached ({e:#}).");
             eprintln!("Falling back to local files: the hh-rlhf copy in ../shared/data and the generated TEST models in tests/fixtures.");
             eprintln!("Scores below come from small random test models, not from real reward models.");
-            let Some(file) = shared_data_file("hh-rlhf/harmless-base/test.jsonl.gz") else {
+            let Some(file) = config::shared_data_file("hh-rlhf/harmless-base/test.jsonl.gz") else {
                 bail!("no local copy of hh-rlhf harmless-base/test.jsonl.gz in ../shared/data, and the hub is unreachable");
             };
-            let fixtures = project_root().join("tests").join("fixtures").join("models");
+            let fixtures = config::project_root().join("tests").join("fixtures").join("models");
             let models = vec![
                 ("test-pre".to_owned(), fixtures.join("pre").join("seal")),
                 ("test-post".to_owned(), fixtures.join("post").join("seal")),
@@ -115,7 +98,7 @@ pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
         commit_every: 256,
         limit: a.limit,
     };
-    crate::cli::score(&mut store, data, &args, false)?;
+    super::score(&mut store, data, &args, false)?;
     if test_models {
         println!(
             "NOTE: these accuracies come from generated TEST models (the hub was unreachable), not real reward models."
@@ -124,5 +107,5 @@ pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
     if a.no_serve {
         return Ok(());
     }
-    crate::cli::serve(store, data, &a.serve)
+    super::serve(store, data, &a.serve)
 }

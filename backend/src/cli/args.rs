@@ -1,0 +1,287 @@
+//! The command line's definitions (clap): every subcommand with its flags and their help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use super::{analyze, label, rewrite};
+use crate::domain::{InputFormat, Truncation};
+use crate::pipeline;
+
+#[derive(Parser, Debug)]
+#[command(name = "seal", version, about = "SEAL Lab: what did your reward model learn?")]
+pub struct Cli {
+    /// Folder of the store (seal.duckdb) and downloads.
+    #[arg(long, env = "SEAL_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The command line of this process; `--help`, `--version` and usage errors exit here.
+    pub fn from_env() -> Cli {
+        Cli::parse()
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest preference pairs from files or URLs into a dataset.
+    Ingest(IngestArgs),
+    /// List datasets and their rejected lines.
+    #[command(subcommand)]
+    Datasets(DatasetsCmd),
+    /// Register and export reward models.
+    #[command(subcommand)]
+    Models(ModelsCmd),
+    /// Import scores computed elsewhere.
+    #[command(subcommand)]
+    Scores(ScoresCmd),
+    /// Score every pair of a dataset with one or more reward models (resumable).
+    Score(ScoreArgs),
+    /// Import, export, list and compare label sets (features of texts in SEAL's taxonomy).
+    #[command(subcommand)]
+    Labels(analyze::LabelsCmd),
+    /// Label every text of a dataset (or a sample) with SEAL's 19-key taxonomy through an
+    /// OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp); cached and resumable.
+    Label(label::LabelArgs),
+    /// Rewrite a dataset's texts without changing their meaning — SEAL's LLM rewrite or a
+    /// built-in perturbation — into a variant (`<dataset>@<name>`) for the robustness analysis.
+    Rewrite(rewrite::RewriteArgs),
+    /// List variants and the built-in perturbations.
+    #[command(subcommand)]
+    Variants(rewrite::VariantsCmd),
+    /// Run SEAL's analyses on a dataset, a pre-D and a post-D model (and a label set).
+    Analyze(analyze::AnalyzeArgs),
+    /// List the pair ids behind a number of the report (a slice of a study).
+    Pairs(analyze::PairsArgs),
+    /// Write pairs or scores to CSV, Parquet or JSONL (chosen by extension).
+    #[command(subcommand)]
+    Export(ExportCmd),
+    /// Serve the API and the web UI.
+    Serve(ServeArgs),
+    /// Set up, ingest hh-rlhf, register two RMs, score, and serve.
+    Demo(DemoArgs),
+    /// Install or locate ONNX Runtime.
+    #[command(subcommand)]
+    Runtime(RuntimeCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// Dataset to add the pairs to (created if new).
+    #[arg(long)]
+    pub dataset: String,
+    /// `hh-rlhf`: JSONL(.gz) of {"chosen", "rejected"} transcripts. `pairs`: JSONL, CSV or
+    /// Parquet with prompt/chosen/rejected columns (strings or message lists).
+    #[arg(long, default_value = "hh-rlhf", value_parser = ["hh-rlhf", "pairs"])]
+    pub format: String,
+    /// Store the valid lines and record the invalid ones instead of storing nothing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Re-ingest a source whose content changed; scores of changed pairs are deleted.
+    #[arg(long)]
+    pub replace: bool,
+    #[arg(long, default_value = "prompt")]
+    pub prompt_column: String,
+    #[arg(long, default_value = "chosen")]
+    pub chosen_column: String,
+    #[arg(long, default_value = "rejected")]
+    pub rejected_column: String,
+    /// Column holding a row id for pair ids (default: the row number).
+    #[arg(long)]
+    pub id_column: Option<String>,
+    /// Column holding each row's subset.
+    #[arg(long)]
+    pub subset_column: Option<String>,
+    /// Subset for pair ids (default: the source's parent folder name).
+    #[arg(long)]
+    pub subset: Option<String>,
+    /// Split for pair ids (default: the source's file name without extensions).
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Base URL that `hf://datasets/ORG/NAME/PATH` sources resolve against.
+    #[arg(long, env = "SEAL_HUB_URL", default_value = pipeline::DEFAULT_HUB_URL)]
+    pub hub_url: String,
+    /// Paths, http(s) URLs or hf://datasets/ORG/NAME/PATH.
+    #[arg(required = true)]
+    pub sources: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetsCmd {
+    /// Datasets with pair counts, sources and rejected lines.
+    List,
+    /// Lines of a dataset that --skip-invalid left out, with reasons.
+    Rejected { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCmd {
+    /// Register a model folder (model.onnx + tokenizer.json).
+    Add(AddModelArgs),
+    /// List registered models.
+    List,
+    /// Export a Hugging Face sequence-classification RM to a model folder (uses Python; the
+    /// environment is prepared on first use).
+    Export {
+        /// Hugging Face model id or local folder.
+        source: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// JSONL of {"context", "response"} texts or {"chosen", "rejected"} hh-rlhf pairs for the
+        /// parity report (pairs also count chosen-vs-rejected decisions that quantization flips).
+        #[arg(long)]
+        samples: Option<PathBuf>,
+        /// Write an int8 graph (weights quantized per channel, activations at run time): about
+        /// twice as fast on CPU, but its scores drift from the fp32 scores SEAL computes; the
+        /// report measures by how much on the samples.
+        #[arg(long, value_enum)]
+        quantize: Option<QuantizeArg>,
+    },
+    /// Print the export environment's Python interpreter, preparing it on first use.
+    Python,
+}
+
+/// `--quantize`: the lower precisions `seal models export` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QuantizeArg {
+    /// MatMul weights int8 per output channel, activations quantized at run time.
+    Int8,
+}
+
+impl From<QuantizeArg> for crate::pyenv::Quantize {
+    fn from(q: QuantizeArg) -> Self {
+        match q {
+            QuantizeArg::Int8 => crate::pyenv::Quantize::Int8,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct AddModelArgs {
+    #[arg(long)]
+    pub name: String,
+    /// `pair`: tokenizer text pair (context, response), as SEAL calls the OpenAssistant RMs.
+    /// `concat`: one text.
+    #[arg(long, default_value = "pair")]
+    pub input_format: InputFormat,
+    /// Maximum tokens (default: model_max_length from tokenizer_config.json).
+    #[arg(long)]
+    pub max_length: Option<u32>,
+    /// `none` feeds whole texts as the paper does; `context-left` drops the oldest context;
+    /// `longest-first` is Hugging Face's truncation=True.
+    #[arg(long, default_value = "none")]
+    pub truncation: Truncation,
+    /// Replace a model of the same name.
+    #[arg(long)]
+    pub replace: bool,
+    pub folder: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScoresCmd {
+    /// Import pair_id, chosen_score, rejected_score from CSV, JSONL or Parquet as a model.
+    Import {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        model: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    #[arg(long)]
+    pub dataset: String,
+    /// Registered model(s) to run.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<String>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Padded tokens per batch.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_tokens: usize,
+    /// Texts per batch at most (1 = one text at a time, the fastest on few CPU cores).
+    #[arg(long)]
+    pub max_batch: Option<usize>,
+    /// Inference threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Pairs per committed chunk; a killed run loses at most this much work.
+    #[arg(long, default_value_t = 256)]
+    pub commit_every: usize,
+    /// Score at most N more pairs per model in this run.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// pair_id, subset, split, source line, context and both responses.
+    Pairs {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// pair_id, chosen_score, rejected_score, margin, agreement and provenance.
+    Scores {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        model: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, env = "SEAL_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// 0 picks a free port.
+    #[arg(long, env = "SEAL_PORT", default_value_t = 8080)]
+    pub port: u16,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Stop after scoring instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Base URL of the Hugging Face hub.
+    #[arg(long, env = "SEAL_HUB_URL", default_value = pipeline::DEFAULT_HUB_URL)]
+    pub hub_url: String,
+    /// Score only the first N pairs (real RMs are slow on a CPU).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RuntimeCmd {
+    /// Fetch libonnxruntime from the onnxruntime(-gpu) wheel on PyPI.
+    Install {
+        /// The CUDA build (onnxruntime-gpu).
+        #[arg(long)]
+        gpu: bool,
+        /// Where to unpack (default: the project's .seal/onnxruntime).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, env = "SEAL_PYPI_URL", default_value = "https://pypi.org/simple")]
+        index_url: String,
+        /// Skip the sentence-embedding model (all-MiniLM-L6-v2, for meaning preservation).
+        #[arg(long)]
+        no_embedder: bool,
+    },
+    /// Show which ONNX Runtime `seal` would load.
+    Info,
+}

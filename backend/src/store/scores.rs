@@ -1,0 +1,313 @@
+//! Scores and their provenance: the tables `scores` and `score_runs` (and the `pair_scores` view
+//! that score exports read).
+
+use std::path::Path;
+
+use duckdb::params;
+
+use super::pairs::pair_texts_row;
+use super::{sql_literal, u64_at, Context, FileFormat, Result, Store, StoreError};
+use crate::domain::{Agreement, PairScore, PairTexts, Truncation};
+
+/// Accuracy counts of one model on one dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AgreementCounts {
+    pub n: u64,
+    pub agree: u64,
+    pub disagree: u64,
+    pub tie: u64,
+    pub truncated_texts: u64,
+}
+
+/// Provenance of one scoring run.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub dataset: String,
+    pub model: String,
+    pub model_sha256: Option<String>,
+    pub provider: String,
+    pub truncation: Truncation,
+    pub max_length: Option<u32>,
+    pub batch_tokens: Option<u32>,
+    pub runtime_version: Option<String>,
+}
+
+impl Store {
+    /// Scores of one model on one dataset, with agreement, to CSV, Parquet or JSONL.
+    pub fn export_scores(&self, dataset: &str, model: &str, out: &Path) -> Result<u64> {
+        self.require_dataset(dataset)?;
+        self.model(model)?;
+        let query = format!(
+            "SELECT pair_id, subset, split, chosen_score, rejected_score, margin, agreement,
+                    agreement = 'agree' AS agrees,
+                    chosen_tokens, rejected_tokens, chosen_truncated, rejected_truncated, run_id
+             FROM pair_scores WHERE dataset = {} AND model = {} ORDER BY subset, split, line",
+            sql_literal(dataset),
+            sql_literal(model)
+        );
+        self.copy_to(&query, out)
+    }
+
+    pub fn count_unscored(&self, dataset: &str, model: &str) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM pairs p WHERE p.dataset = ? AND NOT EXISTS
+                 (SELECT 1 FROM scores s WHERE s.dataset = p.dataset AND s.model = ? AND s.pair_id = p.pair_id)",
+                params![dataset, model],
+                |r| r.get(0),
+            )
+            .ctx("count unscored")?;
+        Ok(n as u64)
+    }
+
+    /// The next `limit` pairs without a score from `model`, in a stable order.
+    pub fn unscored_pairs(&self, dataset: &str, model: &str, limit: usize) -> Result<Vec<PairTexts>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.pair_id, p.chosen_context, p.chosen_response, p.rejected_context, p.rejected_response
+                 FROM pairs p WHERE p.dataset = ? AND NOT EXISTS
+                 (SELECT 1 FROM scores s WHERE s.dataset = p.dataset AND s.model = ? AND s.pair_id = p.pair_id)
+                 ORDER BY p.subset, p.split, p.line LIMIT ?",
+            )
+            .ctx("read unscored")?;
+        let rows = stmt
+            .query_map(params![dataset, model, limit as i64], pair_texts_row)
+            .ctx("read unscored")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read unscored")?;
+        Ok(rows)
+    }
+
+    pub fn start_run(&self, run: &RunInfo) -> Result<i64> {
+        self.conn
+            .query_row(
+                "INSERT INTO score_runs (dataset, model, model_sha256, provider, truncation, max_length,
+                    batch_tokens, runtime_version, seal_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
+                params![
+                    run.dataset,
+                    run.model,
+                    run.model_sha256,
+                    run.provider,
+                    run.truncation.to_string(),
+                    run.max_length,
+                    run.batch_tokens,
+                    run.runtime_version,
+                    env!("CARGO_PKG_VERSION")
+                ],
+                |r| r.get(0),
+            )
+            .ctx("start run")
+            .inspect(|_| self.changed())
+    }
+
+    pub fn finish_run(&self, run_id: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE score_runs SET finished_at = current_timestamp,
+                    n_scored = (SELECT count(*) FROM scores WHERE run_id = ?) WHERE run_id = ?",
+                params![run_id, run_id],
+            )
+            .ctx("finish run")?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Appends one chunk of scores in its own transaction: after a crash either the whole chunk
+    /// is there or none of it, and the primary key refuses a second score for a pair.
+    pub fn insert_scores(&mut self, dataset: &str, model: &str, run_id: i64, rows: &[PairScore]) -> Result<()> {
+        let tx = self.conn.transaction().ctx("begin")?;
+        {
+            let mut app = tx.appender("scores").ctx("appender")?;
+            for s in rows {
+                app.append_row(params![
+                    dataset,
+                    model,
+                    s.pair_id,
+                    s.chosen.score,
+                    s.rejected.score,
+                    s.chosen.n_tokens,
+                    s.rejected.n_tokens,
+                    s.chosen.truncated,
+                    s.rejected.truncated,
+                    run_id
+                ])
+                .ctx("append score")?;
+            }
+            app.flush().ctx("flush scores")?;
+        }
+        tx.commit().ctx("commit scores")?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Imports scores computed elsewhere from CSV, JSONL or Parquet with columns `pair_id`,
+    /// `chosen_score`, `rejected_score`. Every id must name a pair of the dataset, once, with
+    /// finite scores; otherwise nothing is stored and the offending rows are listed.
+    pub fn import_scores(&mut self, dataset: &str, model: &str, file: &Path, run: &RunInfo) -> Result<u64> {
+        self.require_dataset(dataset)?;
+        let fmt = FileFormat::from_path(file)?;
+        let shown = file.display().to_string();
+        let tx = self.conn.transaction().ctx("begin")?;
+        tx.execute_batch(&format!(
+            "CREATE OR REPLACE TEMP TABLE imported AS SELECT row_number() OVER () AS _row, * FROM {}",
+            fmt.reader(&file.to_string_lossy())
+        ))
+        .ctx(&format!("read {shown}"))?;
+        let mut stmt = tx.prepare("SELECT column_name FROM (DESCRIBE imported)").ctx("describe")?;
+        let columns: Vec<String> =
+            stmt.query_map([], |r| r.get(0)).ctx("describe")?.collect::<std::result::Result<_, _>>().ctx("describe")?;
+        drop(stmt);
+        for needed in ["pair_id", "chosen_score", "rejected_score"] {
+            if !columns.iter().any(|c| c == needed) {
+                return Err(StoreError::Invalid(format!(
+                    "{shown}: missing column `{needed}` (found: {})",
+                    columns[1..].join(", ")
+                )));
+            }
+        }
+        let line_base = if fmt == FileFormat::Csv { 1 } else { 0 };
+        let problems: Vec<String> = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT _row + {line_base}, CASE
+                        WHEN i.pair_id IS NULL THEN 'missing pair_id'
+                        WHEN TRY_CAST(i.chosen_score AS DOUBLE) IS NULL THEN 'chosen_score is missing or not a number'
+                        WHEN TRY_CAST(i.rejected_score AS DOUBLE) IS NULL THEN 'rejected_score is missing or not a number'
+                        WHEN NOT isfinite(TRY_CAST(i.chosen_score AS DOUBLE)) OR NOT isfinite(TRY_CAST(i.rejected_score AS DOUBLE))
+                            THEN 'score is not finite'
+                        WHEN p.pair_id IS NULL THEN 'unknown pair_id `' || i.pair_id::VARCHAR || '` in dataset {ds}'
+                        WHEN count(*) OVER (PARTITION BY i.pair_id) > 1 THEN 'pair_id `' || i.pair_id::VARCHAR || '` appears more than once'
+                     END AS problem
+                     FROM imported i LEFT JOIN pairs p ON p.dataset = {ds_lit} AND p.pair_id = i.pair_id::VARCHAR
+                     QUALIFY problem IS NOT NULL ORDER BY _row LIMIT 21",
+                    ds = dataset.replace('\'', "''"),
+                    ds_lit = sql_literal(dataset)
+                ))
+                .ctx("validate import")?;
+            let rows = stmt
+                .query_map([], |r| Ok(format!("  {shown}:{}: {}", r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .ctx("validate import")?;
+            rows.collect::<std::result::Result<_, _>>().ctx("validate import")?
+        };
+        if !problems.is_empty() {
+            let more = if problems.len() > 20 { "\n  … and more" } else { "" };
+            let list: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+            return Err(StoreError::Invalid(format!(
+                "{shown}: invalid rows; nothing was stored:\n{}{more}",
+                list.join("\n")
+            )));
+        }
+        let run_id: i64 = tx
+            .query_row(
+                "INSERT INTO score_runs (dataset, model, provider, truncation, seal_version)
+                 VALUES (?, ?, ?, ?, ?) RETURNING run_id",
+                params![dataset, model, run.provider, run.truncation.to_string(), env!("CARGO_PKG_VERSION")],
+                |r| r.get(0),
+            )
+            .ctx("start import run")?;
+        tx.execute(
+            "DELETE FROM scores WHERE dataset = ? AND model = ? AND pair_id IN (SELECT pair_id::VARCHAR FROM imported)",
+            params![dataset, model],
+        )
+        .ctx("replace imported scores")?;
+        let n = tx
+            .execute(
+                "INSERT INTO scores (dataset, model, pair_id, chosen_score, rejected_score, run_id)
+                 SELECT ?, ?, pair_id::VARCHAR, chosen_score::DOUBLE, rejected_score::DOUBLE, ? FROM imported",
+                params![dataset, model, run_id],
+            )
+            .ctx("insert imported scores")?;
+        tx.execute(
+            "UPDATE score_runs SET finished_at = current_timestamp, n_scored = ? WHERE run_id = ?",
+            params![n as i64, run_id],
+        )
+        .ctx("finish import run")?;
+        tx.execute_batch("DROP TABLE imported").ctx("drop staging")?;
+        tx.commit().ctx("commit import")?;
+        self.changed();
+        Ok(n as u64)
+    }
+
+    pub fn agreement(&self, dataset: &str, model: &str) -> Result<AgreementCounts> {
+        self.conn
+            .query_row(
+                "SELECT count(*),
+                        count(*) FILTER (WHERE chosen_score > rejected_score),
+                        count(*) FILTER (WHERE chosen_score < rejected_score),
+                        count(*) FILTER (WHERE chosen_score = rejected_score),
+                        coalesce(sum(chosen_truncated::INT + rejected_truncated::INT), 0)
+                 FROM scores WHERE dataset = ? AND model = ?",
+                params![dataset, model],
+                |r| {
+                    Ok(AgreementCounts {
+                        n: u64_at(r, 0)?,
+                        agree: u64_at(r, 1)?,
+                        disagree: u64_at(r, 2)?,
+                        tie: u64_at(r, 3)?,
+                        truncated_texts: u64_at(r, 4)?,
+                    })
+                },
+            )
+            .ctx("agreement")
+    }
+
+    /// (dataset, model) combinations that have scores.
+    pub fn scored(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT dataset, model FROM scores ORDER BY dataset, model")
+            .ctx("list scored")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("list scored")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("list scored")?;
+        Ok(rows)
+    }
+
+    /// All scores of a model on a dataset, keyed by pair id (tests and small reports).
+    pub fn scores(&self, dataset: &str, model: &str) -> Result<Vec<(String, f64, f64, Agreement)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT pair_id, chosen_score, rejected_score FROM scores WHERE dataset = ? AND model = ?
+                 ORDER BY pair_id",
+            )
+            .ctx("read scores")?;
+        let rows = stmt
+            .query_map(params![dataset, model], |r| {
+                let (c, rj): (f64, f64) = (r.get(1)?, r.get(2)?);
+                Ok((r.get(0)?, c, rj, Agreement::of(c, rj)))
+            })
+            .ctx("read scores")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read scores")?;
+        Ok(rows)
+    }
+
+    /// Number of score rows for (dataset, model) and of distinct pairs among them.
+    pub fn score_row_counts(&self, dataset: &str, model: &str) -> Result<(u64, u64)> {
+        self.conn
+            .query_row(
+                "SELECT count(*), count(DISTINCT pair_id) FROM scores WHERE dataset = ? AND model = ?",
+                params![dataset, model],
+                |r| Ok((u64_at(r, 0)?, u64_at(r, 1)?)),
+            )
+            .ctx("count scores")
+    }
+
+    pub fn run_providers(&self, dataset: &str, model: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT provider FROM score_runs WHERE dataset = ? AND model = ? ORDER BY provider")
+            .ctx("list runs")?;
+        let rows = stmt
+            .query_map(params![dataset, model], |r| r.get(0))
+            .ctx("list runs")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("list runs")?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,134 @@
+//! Unit tests of the store that span several table families (pairs, models, scores) and the
+//! migrations.
+
+use super::*;
+use crate::domain::{InputFormat, ModelKind, ModelRecord, NewPair, PairScore, Side, TextScore, Truncation};
+
+fn pair(id: &str, line: u64, resp: &str) -> NewPair {
+    NewPair {
+        pair_id: id.into(),
+        subset: "s".into(),
+        split: "test".into(),
+        line,
+        chosen: Side { context: "\n\nHuman: q\n\n".into(), response: format!("Assistant: {resp}") },
+        rejected: Side { context: "\n\nHuman: q\n\n".into(), response: "Assistant: no".into() },
+    }
+}
+
+fn source(uri: &str, sha: &str, n: u64) -> SourceRecord {
+    SourceRecord {
+        uri: uri.into(),
+        sha256: sha.into(),
+        subset: "s".into(),
+        split: "test".into(),
+        n_lines: n,
+        n_pairs: n,
+        n_rejected: 0,
+    }
+}
+
+fn score(id: &str) -> PairScore {
+    let t = TextScore { score: 1.0, n_tokens: 3, truncated: false };
+    PairScore { pair_id: id.into(), chosen: t, rejected: TextScore { score: 0.5, ..t } }
+}
+
+#[test]
+fn migrations_apply_once_and_reopen_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seal.duckdb");
+    drop(Store::open(&path).unwrap());
+    let store = Store::open(&path).unwrap();
+    let n: i64 = store.conn.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+    assert_eq!(n as usize, migrate::MIGRATIONS.len());
+}
+
+#[test]
+fn replacing_a_source_drops_only_scores_of_changed_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    let v1 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b"), pair("s/test/2", 2, "c")];
+    store.ingest_source("d", "hh-rlhf", &source("f", "h1", 3), &v1, &[], false).unwrap();
+    store.add_model(&imported_model("m"), false).unwrap();
+    let run = store.start_run(&run_info()).unwrap();
+    store.insert_scores("d", "m", run, &[score("s/test/0"), score("s/test/1"), score("s/test/2")]).unwrap();
+
+    let err = store.ingest_source("d", "hh-rlhf", &source("f", "h2", 2), &v1[..2], &[], false).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+
+    let v2 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "CHANGED")];
+    let outcome = store.ingest_source("d", "hh-rlhf", &source("f", "h2", 2), &v2, &[], true).unwrap();
+    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 2 });
+    let left: Vec<String> = store.scores("d", "m").unwrap().into_iter().map(|s| s.0).collect();
+    assert_eq!(left, ["s/test/0"]);
+    assert_eq!(store.count_pairs("d").unwrap(), 2);
+}
+
+#[test]
+fn a_source_larger_than_a_row_group_is_stored_whole() {
+    // DuckDB writes row groups of 122,880 rows; a source beyond that must still land whole,
+    // and replacing it must too.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    let n = 130_000;
+    let many: Vec<NewPair> = (0..n).map(|i| pair(&format!("s/train/{i}"), i, "x")).collect();
+    store.ingest_source("d", "hh-rlhf", &source("big", "h1", n), &many, &[], false).unwrap();
+    assert_eq!(store.count_pairs("d").unwrap(), n);
+    let outcome = store.ingest_source("d", "hh-rlhf", &source("big", "h2", n), &many, &[], true).unwrap();
+    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 0 });
+    assert_eq!(store.count_pairs("d").unwrap(), n);
+    drop(store);
+    let store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    assert_eq!(store.count_pairs("d").unwrap(), n, "still there after reopening");
+}
+
+#[test]
+fn ids_from_two_sources_may_not_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    store.ingest_source("d", "hh-rlhf", &source("a", "h", 1), &[pair("s/test/0", 0, "a")], &[], false).unwrap();
+    let err =
+        store.ingest_source("d", "hh-rlhf", &source("b", "h", 1), &[pair("s/test/0", 0, "a")], &[], false).unwrap_err();
+    assert!(err.to_string().contains("already in dataset `d` from a"), "{err}");
+    assert_eq!(store.count_pairs("d").unwrap(), 1);
+}
+
+#[test]
+fn a_pair_cannot_be_scored_twice_by_one_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    store.ingest_source("d", "hh-rlhf", &source("a", "h", 1), &[pair("s/test/0", 0, "a")], &[], false).unwrap();
+    let run = store.start_run(&run_info()).unwrap();
+    store.insert_scores("d", "m", run, &[score("s/test/0")]).unwrap();
+    assert!(store.insert_scores("d", "m", run, &[score("s/test/0")]).is_err());
+    assert_eq!(store.score_row_counts("d", "m").unwrap(), (1, 1));
+    assert_eq!(store.count_unscored("d", "m").unwrap(), 0);
+}
+
+fn imported_model(name: &str) -> ModelRecord {
+    ModelRecord {
+        name: name.into(),
+        kind: ModelKind::Imported,
+        folder: None,
+        onnx_sha256: None,
+        tokenizer_sha256: None,
+        inputs: vec![],
+        input_format: InputFormat::Pair,
+        max_length: None,
+        truncation: Truncation::None,
+        is_test_model: false,
+        precision: None,
+    }
+}
+
+fn run_info() -> RunInfo {
+    RunInfo {
+        dataset: "d".into(),
+        model: "m".into(),
+        model_sha256: None,
+        provider: "test".into(),
+        truncation: Truncation::None,
+        max_length: None,
+        batch_tokens: None,
+        runtime_version: None,
+    }
+}

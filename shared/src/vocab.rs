@@ -1,0 +1,356 @@
+//! The contract's closed vocabularies: every field that takes one of a few fixed words is one of
+//! these enums. Each serializes as the word it always had on the wire, prints it (`Display`),
+//! parses it (`FromStr`, for the CLI and query strings) and, through [`Vocabulary`], lists the
+//! words it accepts, so a bad value is refused with the valid ones named.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use strum::{IntoStaticStr, VariantArray, VariantNames};
+
+/// A word outside a closed vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownValue {
+    pub value: String,
+    pub expected: &'static [&'static str],
+}
+
+impl fmt::Display for UnknownValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} is not one of {}", self.value, self.expected.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownValue {}
+
+/// A closed vocabulary: its words and the parse that names them when a value is not one.
+pub trait Vocabulary: Copy + 'static + VariantArray + VariantNames + Into<&'static str> {
+    /// Every accepted word, in declaration order.
+    fn words() -> &'static [&'static str] {
+        <Self as VariantNames>::VARIANTS
+    }
+
+    /// The value spelled `s`, or an error listing the accepted words.
+    fn parse_word(s: &str) -> Result<Self, UnknownValue> {
+        <Self as VariantArray>::VARIANTS
+            .iter()
+            .copied()
+            .find(|v| Into::<&'static str>::into(*v) == s)
+            .ok_or_else(|| UnknownValue { value: s.to_owned(), expected: Self::words() })
+    }
+}
+
+/// Declares vocabularies: the enum with serde, `Display`, `FromStr` and [`Vocabulary`], its
+/// words spelled by `case` (serde's and strum's shared `rename_all` spelling).
+macro_rules! vocabulary {
+    ($(
+        $(#[$meta:meta])*
+        $case:literal enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }
+    )+) => {$(
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            strum::Display, IntoStaticStr, VariantArray, VariantNames,
+        )]
+        #[serde(rename_all = $case)]
+        #[strum(serialize_all = $case)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl Vocabulary for $name {}
+
+        impl $name {
+            /// The wire word of this value.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                Self::parse_word(s)
+            }
+        }
+    )+};
+}
+
+vocabulary! {
+    /// The source format of a dataset.
+    "kebab-case" enum DatasetFormat {
+        /// Anthropic/hh-rlhf transcripts: `{"chosen", "rejected"}`, split at the last "Assistant:".
+        HhRlhf,
+        /// Explicit pairs (context and both responses).
+        Pairs,
+        /// A rewrite of another dataset (`seal rewrite`), named `<base>@<variant>`.
+        Variant,
+    }
+
+    /// Where a model's scores come from.
+    "kebab-case" enum ModelKind {
+        /// A folder SEAL Lab runs with ONNX Runtime.
+        Onnx,
+        /// Scores computed elsewhere and imported.
+        Imported,
+    }
+
+    /// How a reward model receives (context, response).
+    "kebab-case" enum InputFormat {
+        /// A tokenizer text pair `(context, response)`, as SEAL calls the OpenAssistant RMs.
+        Pair,
+        /// One text: `context + response`.
+        Concat,
+    }
+
+    /// What to do with inputs longer than the model's maximum length.
+    "kebab-case" enum Truncation {
+        /// Feed the whole text, as the paper does (DeBERTa-v3 has relative positions only).
+        None,
+        /// Drop the oldest context tokens so the response survives; when the response alone is
+        /// too long, fall back to `longest-first`.
+        ContextLeft,
+        /// Hugging Face's default `truncation=True`: cut the longer sequence from its end.
+        LongestFirst,
+    }
+
+    /// The arithmetic of a model's graph.
+    "lowercase" enum Precision {
+        /// Scores as SEAL computes them.
+        Fp32,
+        /// A dynamically quantized graph: faster on CPU, its scores drift from fp32.
+        Int8,
+    }
+
+    /// Whether a model prefers the human-chosen response. Agreement is strict, as in SEAL:
+    /// chosen must score higher than rejected; ties are counted apart.
+    "snake_case" enum Agreement {
+        Agree,
+        Disagree,
+        Tie,
+    }
+
+    /// Who speaks a turn of a transcript.
+    "snake_case" enum Speaker {
+        Human,
+        Assistant,
+    }
+
+    /// What `seal ingest` did with a source.
+    "snake_case" enum SourceOutcome {
+        /// A new source of the dataset.
+        Added,
+        /// The source's content changed and replaced the earlier one (`--replace`).
+        Replaced,
+        /// The same content was ingested before; nothing was written.
+        Unchanged,
+    }
+
+    /// What `seal labels import` did.
+    "snake_case" enum LabelImportOutcome {
+        Stored,
+        /// The same content was imported before; nothing was written.
+        Unchanged,
+    }
+
+    /// How a variant dataset was made.
+    "snake_case" enum VariantKind {
+        /// A built-in deterministic perturbation.
+        Perturbation,
+        /// An LM rewrite (SEAL's prompt).
+        Llm,
+        /// The original a variant was made from (only on a variant's own pair page).
+        Original,
+    }
+
+    /// Which texts of a pair a rewrite touched.
+    "snake_case" enum Sides {
+        Both,
+        Chosen,
+        Rejected,
+    }
+
+    /// A model's part in a study: the reward model before or after training on D.
+    "snake_case" enum ModelRole {
+        Pre,
+        Post,
+    }
+
+    /// A feature's part in a study.
+    "snake_case" enum FeatureRole {
+        /// A feature the preference data is meant to teach.
+        Target,
+        /// A feature it should not teach.
+        Spoiler,
+    }
+
+    /// A job the web app can start.
+    "snake_case" enum JobKind {
+        Ingest,
+        Score,
+        Analyze,
+    }
+
+    /// Where a job is.
+    "snake_case" enum JobState {
+        Running,
+        Done,
+        Failed,
+    }
+
+    /// How a pair moved from the pre-D to the post-D model (SEAL's Table 1; a tie is δ = 0).
+    "snake_case" enum Regime {
+        StayedAligned,
+        GotAligned,
+        Resisted,
+        Reversed,
+    }
+
+    /// A slice's agreement of one model.
+    "snake_case" enum AgreementFilter {
+        Agree,
+        Disagree,
+        Tie,
+        /// Disagree or tie: δ = 0.
+        NotAgree,
+    }
+
+    /// A slice's LM-labeler preference γ.
+    "snake_case" enum GammaFilter {
+        /// The labeler prefers the chosen text.
+        C,
+        /// Indifferent.
+        I,
+        /// Prefers the rejected text.
+        R,
+        /// c or r.
+        Decided,
+    }
+
+    /// In which direction a slice's feature differs between the two texts of a pair.
+    "snake_case" enum FeatureSide {
+        ChosenOnly,
+        RejectedOnly,
+        Differs,
+    }
+
+    /// One text of a pair.
+    "snake_case" enum TextSide {
+        Chosen,
+        Rejected,
+    }
+
+    /// An angle of the report's polar histograms.
+    "snake_case" enum AngleKind {
+        /// The reward shift θ from pre-D to post-D.
+        Theta,
+        /// The pre-D model's reward direction.
+        PhiPre,
+        /// The post-D model's reward direction.
+        PhiPost,
+    }
+
+    /// Orders of the pairs list.
+    "snake_case" enum SortKey {
+        /// Source order.
+        Dataset,
+        PreMargin,
+        PostMargin,
+        PreChosen,
+        PostChosen,
+        /// The margin's change from pre-D to post-D.
+        Shift,
+        Length,
+        PairId,
+    }
+
+    "snake_case" enum SortDir {
+        Asc,
+        Desc,
+    }
+}
+
+impl Regime {
+    pub const ALL: [Regime; 4] = [Regime::StayedAligned, Regime::GotAligned, Regime::Resisted, Regime::Reversed];
+
+    /// Table 1 from strict agreement: a tie does not agree.
+    pub fn of(pre: Agreement, post: Agreement) -> Regime {
+        match (pre == Agreement::Agree, post == Agreement::Agree) {
+            (true, true) => Regime::StayedAligned,
+            (false, true) => Regime::GotAligned,
+            (false, false) => Regime::Resisted,
+            (true, false) => Regime::Reversed,
+        }
+    }
+}
+
+impl AgreementFilter {
+    pub fn matches(self, a: Agreement) -> bool {
+        match self {
+            AgreementFilter::Agree => a == Agreement::Agree,
+            AgreementFilter::Disagree => a == Agreement::Disagree,
+            AgreementFilter::Tie => a == Agreement::Tie,
+            AgreementFilter::NotAgree => a != Agreement::Agree,
+        }
+    }
+}
+
+impl Sides {
+    /// Whether the chosen text is among the sides.
+    pub fn chosen(self) -> bool {
+        self != Sides::Rejected
+    }
+
+    /// Whether the rejected text is among the sides.
+    pub fn rejected(self) -> bool {
+        self != Sides::Chosen
+    }
+}
+
+impl Agreement {
+    /// The agreement of a model that gave the chosen text `chosen` and the rejected one
+    /// `rejected` (strict: equal scores are a tie).
+    pub fn of(chosen: f64, rejected: f64) -> Agreement {
+        if chosen > rejected {
+            Agreement::Agree
+        } else if chosen == rejected {
+            Agreement::Tie
+        } else {
+            Agreement::Disagree
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip_through_text_and_json() {
+        fn check<T: Vocabulary + fmt::Debug + PartialEq + Serialize + serde::de::DeserializeOwned>() {
+            for (v, word) in <T as VariantArray>::VARIANTS.iter().zip(T::words()) {
+                assert_eq!(Into::<&'static str>::into(*v), *word);
+                assert_eq!(T::parse_word(word).unwrap(), *v);
+                assert_eq!(serde_json::to_string(v).unwrap(), format!("\"{word}\""));
+                assert_eq!(serde_json::from_str::<T>(&format!("\"{word}\"")).unwrap(), *v);
+            }
+        }
+        check::<DatasetFormat>();
+        check::<Truncation>();
+        check::<Precision>();
+        check::<JobState>();
+        check::<VariantKind>();
+        assert_eq!(Agreement::of(1.0, 0.5), Agreement::Agree);
+        assert_eq!(Agreement::of(0.5, 1.0), Agreement::Disagree);
+        assert_eq!(Agreement::of(0.25, 0.25), Agreement::Tie);
+        assert_eq!(DatasetFormat::words(), ["hh-rlhf", "pairs", "variant"]);
+        assert_eq!(Truncation::words(), ["none", "context-left", "longest-first"]);
+        assert_eq!(Precision::words(), ["fp32", "int8"]);
+        assert_eq!(Truncation::ContextLeft.to_string(), "context-left");
+    }
+
+    #[test]
+    fn a_bad_word_is_refused_with_the_valid_ones() {
+        let e = "left".parse::<Truncation>().unwrap_err();
+        assert_eq!(e.to_string(), "\"left\" is not one of none, context-left, longest-first");
+        assert!(serde_json::from_str::<JobKind>("\"train\"").is_err());
+    }
+}
