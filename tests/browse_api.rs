@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use seal_shared::browse::{Note, PairDetail, PairPage};
-use seal_shared::{Agreement, ApiError, ErrorCode, JobState, Speaker};
+use seal_shared::jobs::JobStatus;
+use seal_shared::report::AnalysisReport;
+use seal_shared::{Agreement, ApiError, ErrorCode, JobState, Regime, Speaker};
 use serde_json::Value;
 
 use crate::support::{fixture_model, get, hh_rlhf_lines, hh_rlhf_test_file, start, Seal};
@@ -64,7 +66,7 @@ fn pairs_list_filters_sorts_and_pages() {
     let seal = study_store();
     let post_margin = exported_margins(&seal, "post");
     let pre_margin = exported_margins(&seal, "pre");
-    let report = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
+    let report: AnalysisReport = seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
     let server = start(&seal);
     let api = format!("{}api/pairs?dataset=hh", server.url);
 
@@ -130,19 +132,25 @@ fn pairs_list_filters_sorts_and_pages() {
     assert!(shifts.windows(2).all(|w| w[0] <= w[1] + 1e-12), "sorted by margin shift");
 
     // Report slices open as the same pairs.
-    for regime in ["stayed_aligned", "got_aligned", "resisted", "reversed"] {
+    let r = &report.regimes;
+    for (regime, count) in [
+        (Regime::StayedAligned, &r.stayed_aligned),
+        (Regime::GotAligned, &r.got_aligned),
+        (Regime::Resisted, &r.resisted),
+        (Regime::Reversed, &r.reversed),
+    ] {
         let p = page(&format!("{study}&regime={regime}&limit=1000"));
-        assert_eq!(Value::from(p.total), report["regimes"][regime]["n"], "{regime}");
+        assert_eq!(p.total, count.n, "{regime}");
+        assert_eq!(count.slice.regime, Some(regime), "the count carries its slice");
     }
     let p = page(&format!("{study}&model=post&agreement=agree&limit=1000"));
     assert_eq!(p.total as usize, post_margin.values().filter(|m| **m > 0.0).count());
     assert!(p.rows.iter().all(|r| r.scores[1].agreement == Agreement::Agree));
 
     // Every bin of the polar histograms and every cell of the 2-D histograms opens as its pairs.
-    for (angle, key) in [("theta", "theta_polar"), ("phi_pre", "phi_pre_polar"), ("phi_post", "phi_post_polar")] {
-        let h = &report["angles"][key];
-        let edges: Vec<f64> = h["edges"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let counts = h["counts"].as_array().unwrap();
+    let a = &report.angles;
+    for (angle, h) in [("theta", &a.theta_polar), ("phi_pre", &a.phi_pre_polar), ("phi_post", &a.phi_post_polar)] {
+        let (edges, counts) = (&h.edges, &h.counts);
         for k in 0..counts.len() {
             let mut url = format!("{study}&angle={angle}&limit=1");
             if k > 0 {
@@ -151,16 +159,15 @@ fn pairs_list_filters_sorts_and_pages() {
             if k + 1 < counts.len() {
                 url += &format!("&angle_max={}", edges[k + 1]);
             }
-            assert_eq!(Value::from(page(&url).total), counts[k], "{angle} bin {k}");
+            assert_eq!(page(&url).total, counts[k], "{angle} bin {k}");
         }
     }
-    let h = &report["angles"]["scores_2d"]["post"];
-    let xe: Vec<f64> = h["x_edges"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let ye: Vec<f64> = h["y_edges"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let h = &a.scores_2d["post"];
+    let (xe, ye) = (&h.x_edges, &h.y_edges);
     let mut checked = 0;
-    for (i, row) in h["counts"].as_array().unwrap().iter().enumerate() {
-        for (j, n) in row.as_array().unwrap().iter().enumerate() {
-            if n.as_u64().unwrap() == 0 && (i + j) % 7 != 0 {
+    for (i, row) in h.counts.iter().enumerate() {
+        for (j, n) in row.iter().enumerate() {
+            if *n == 0 && (i + j) % 7 != 0 {
                 continue;
             }
             let mut url = format!("{study}&score_model=post&limit=1");
@@ -176,7 +183,7 @@ fn pairs_list_filters_sorts_and_pages() {
             if j + 2 < ye.len() {
                 url += &format!("&rejected_max={}", ye[j + 1]);
             }
-            assert_eq!(Value::from(page(&url).total), *n, "2-D cell ({i}, {j})");
+            assert_eq!(page(&url).total, *n, "2-D cell ({i}, {j})");
             checked += 1;
         }
     }
@@ -350,7 +357,7 @@ fn job_events_arrive_uncompressed_while_the_job_runs() {
         let mut line = String::new();
         assert!(reader.read_line(&mut line).unwrap() > 0, "the stream closed before the job ended");
         if let Some(data) = line.trim().strip_prefix("data: ") {
-            let s: seal_shared::jobs::JobStatus = serde_json::from_str(data).unwrap();
+            let s: JobStatus = serde_json::from_str(data).unwrap();
             if s.state == JobState::Running {
                 running.push(s.done);
             } else {
@@ -375,7 +382,7 @@ fn follow(url: &str) -> Vec<seal_shared::jobs::JobStatus> {
     for line in reader.lines() {
         let line = line.unwrap();
         if let Some(data) = line.strip_prefix("data: ") {
-            let s: seal_shared::jobs::JobStatus = serde_json::from_str(data).unwrap();
+            let s: JobStatus = serde_json::from_str(data).unwrap();
             let end = s.state != JobState::Running;
             out.push(s);
             if end {
@@ -397,7 +404,7 @@ fn jobs_run_on_the_server_with_live_progress() {
     // Score 600 pairs: progress rises to 600 of 600, then done.
     let (status, body) = post(&jobs, r#"{"kind": "score", "dataset": "hh", "model": "post", "limit": 600}"#);
     assert_eq!(status, 202, "{body}");
-    let job: seal_shared::jobs::JobStatus = serde_json::from_str(&body).unwrap();
+    let job: JobStatus = serde_json::from_str(&body).unwrap();
     let events = follow(&format!("{jobs}/{}/events", job.id));
     let last = events.last().unwrap();
     assert_eq!((last.state, last.done, last.total), (JobState::Done, 600, 600), "{events:?}");
@@ -405,21 +412,21 @@ fn jobs_run_on_the_server_with_live_progress() {
     assert!(events.windows(2).all(|w| w[0].done <= w[1].done), "progress never goes back");
     assert!(events.len() >= 3, "progress is pushed while the job runs: {events:?}");
     let (_, body) = get(&format!("{}api/accuracy/hh/post", server.url));
-    let acc: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(acc["n"], 600, "the scores are in the store");
+    let acc: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
+    assert_eq!(acc.n, 600, "the scores are in the store");
 
     // An ingest job writes a new dataset; a missing file fails with its path in the message.
     let src = hh_rlhf_test_file();
     let (status, body) =
         post(&jobs, &format!(r#"{{"kind": "ingest", "dataset": "again", "sources": [{:?}]}}"#, src.to_str().unwrap()));
     assert_eq!(status, 202, "{body}");
-    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
+    let id = serde_json::from_str::<JobStatus>(&body).unwrap().id;
     let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
     assert_eq!(last.state, JobState::Done, "{last:?}");
     assert_eq!(last.done, 2312);
     let (status, body) = post(&jobs, r#"{"kind": "ingest", "dataset": "none", "sources": ["/no/such/file.jsonl"]}"#);
     assert_eq!(status, 202, "{body}");
-    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
+    let id = serde_json::from_str::<JobStatus>(&body).unwrap().id;
     let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
     assert_eq!(last.state, JobState::Failed);
     assert!(last.message.as_deref().unwrap().contains("/no/such/file.jsonl"), "{last:?}");
@@ -440,7 +447,7 @@ fn jobs_run_on_the_server_with_live_progress() {
         assert!(body.contains(needle), "{req}: {body}");
     }
     let (_, body) = get(&jobs);
-    assert_eq!(serde_json::from_str::<Vec<Value>>(&body).unwrap().len(), 3);
+    assert_eq!(serde_json::from_str::<Vec<JobStatus>>(&body).unwrap().len(), 3);
     let (status, _) = get(&format!("{jobs}/99/events"));
     assert_eq!(status, 404);
 }
