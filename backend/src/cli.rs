@@ -128,19 +128,14 @@ fn datasets(ctx: &Ctx, cmd: DatasetsCmd) -> Result<()> {
         }),
         DatasetsCmd::Rejected { name } => {
             store.require_dataset(&name)?;
-            let rows: Vec<_> = store
-                .rejected_lines(&name)?
-                .into_iter()
+            let rows = store.rejected_lines(&name)?;
+            let json: Vec<_> = rows
+                .iter()
                 .map(|(uri, r)| serde_json::json!({"source": uri, "line": r.line, "reason": r.reason}))
                 .collect();
-            ctx.emit(&rows, |rows| {
-                for r in rows {
-                    println!(
-                        "{}:{}: {}",
-                        r["source"].as_str().unwrap_or_default(),
-                        r["line"],
-                        r["reason"].as_str().unwrap_or_default()
-                    );
+            ctx.emit(&json, |_| {
+                for (uri, r) in &rows {
+                    println!("{uri}:{}: {}", r.line, r.reason);
                 }
             })
         }

@@ -104,18 +104,17 @@ fn ensure_wasm_tools() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The server's cargo selection: every build, clippy and test run of it uses exactly this, so
+/// cargo resolves one feature set and keeps one build of the bundled DuckDB.
+const SERVER: [&str; 4] = ["--release", "--workspace", "--exclude", "seal-frontend"];
+
+/// The web bundle's cargo selection (its own profile, wasm32).
+const FRONTEND: [&str; 6] = ["--profile", "wasm-release", "-p", "seal-frontend", "--target", "wasm32-unknown-unknown"];
+
 /// Builds the web UI into `dist/`: wasm32 release build, wasm-bindgen, static files.
 fn dist_web() -> Result<()> {
     let bindgen = ensure_wasm_tools()?;
-    run(cargo().args([
-        "build",
-        "--profile",
-        "wasm-release",
-        "-p",
-        "seal-frontend",
-        "--target",
-        "wasm32-unknown-unknown",
-    ]))?;
+    run(cargo().arg("build").args(FRONTEND))?;
     let wasm = target_dir().join("wasm32-unknown-unknown").join("wasm-release").join("seal-frontend.wasm");
     let dist = root().join("dist");
     let tmp = root().join(".dist-partial");
@@ -139,7 +138,7 @@ fn dist_web() -> Result<()> {
 /// resolve one feature set: cargo then keeps one build of the bundled DuckDB (tens of minutes of
 /// C++ on a small machine) instead of one per invocation.
 fn build_server() -> Result<()> {
-    run(cargo().args(["test", "--release", "--workspace", "--exclude", "seal-frontend", "--no-run"]))
+    run(cargo().arg("test").args(SERVER).arg("--no-run"))
 }
 
 fn seal_bin() -> PathBuf {
@@ -165,29 +164,8 @@ fn check_format() -> Result<()> {
 /// arguments (so the bundled DuckDB's build-script output is shared with the test build), and
 /// the frontend for wasm32 with the bundle's profile.
 fn clippy() -> Result<()> {
-    run(cargo().args([
-        "clippy",
-        "--release",
-        "--workspace",
-        "--exclude",
-        "seal-frontend",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(cargo().args([
-        "clippy",
-        "--profile",
-        "wasm-release",
-        "-p",
-        "seal-frontend",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--",
-        "-D",
-        "warnings",
-    ]))
+    run(cargo().arg("clippy").args(SERVER).args(["--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().arg("clippy").args(FRONTEND).args(["--", "-D", "warnings"]))
 }
 
 /// What the compiler cache did in this run, for CI's log.
@@ -219,7 +197,7 @@ fn main() -> Result<()> {
             setup(false)?;
             clippy()?;
             cache_stats();
-            run(cargo().args(["test", "--release", "--workspace", "--exclude", "seal-frontend"]).args(rest()))?;
+            run(cargo().arg("test").args(SERVER).args(rest()))?;
             // The browser side must never pull in the engine's native dependencies.
             for krate in ["duckdb", "ort", "tokenizers", "actix-web"] {
                 let out = cargo()
