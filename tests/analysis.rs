@@ -2,6 +2,9 @@
 //! (python/make_analysis_goldens.py → tests/fixtures/analysis), end to end through the CLI on
 //! real hh-rlhf pair ids, and a replay of the paper's published counts.
 
+use seal_shared::browse::{PairDetail, PairPage};
+use seal_shared::report::{AnalysisReport, Count, LabelAgreement, SlicePairs};
+use seal_shared::{GammaFilter, LabelImportOutcome, LabelImportSummary, LabelSetInfo, ModelRole, Regime};
 use serde_json::Value;
 
 use seal::analysis::{self, angles, stats, FeatureColumn, Study};
@@ -223,7 +226,7 @@ fn the_report_matches_the_reference_end_to_end() {
     let dir = fixtures().join("analysis").join("study");
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     // The same file again: nothing stored, the same summary.
-    let imp = seal.json(&[
+    let imp: LabelImportSummary = seal.read(&[
         "labels",
         "import",
         "--dataset",
@@ -234,10 +237,9 @@ fn the_report_matches_the_reference_end_to_end() {
         "synthetic",
         &p("labels_gpt.jsonl"),
     ]);
-    assert_eq!(imp["outcome"], "unchanged");
-    assert_eq!(imp["n_texts"], 600);
-    assert_eq!(imp["n_pairs_complete"], 300);
-    assert!(imp["n_off_list"].as_u64().unwrap() > 0, "the fixture has off-list discrimination types: {imp}");
+    assert_eq!(imp.outcome, LabelImportOutcome::Unchanged);
+    assert_eq!((imp.n_texts, imp.n_pairs_complete), (600, 300));
+    assert!(imp.n_off_list > 0, "the fixture has off-list discrimination types: {imp:?}");
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
 
     let out = seal.dir.path().join("report.json");
@@ -255,155 +257,122 @@ fn the_report_matches_the_reference_end_to_end() {
         out.to_str().unwrap(),
     ]);
     assert!(text.contains("Alignment regimes") && text.contains("Feature imprint"), "{text}");
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let r: AnalysisReport = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let e = golden("study/expected.json");
-    assert_eq!(r["schema_version"], 1);
-    assert_eq!(r["n_pairs"], 300);
-    assert!(
-        r["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("2012 of 2312 pairs")),
-        "{}",
-        r["warnings"]
-    );
+    assert_eq!((r.schema_version, r.n_pairs), (1, 300));
+    assert!(r.warnings.iter().any(|w| w.contains("2012 of 2312 pairs")), "{:?}", r.warnings);
 
-    for (role, i) in [("pre", 0), ("post", 1)] {
-        let a = &r["accuracy"][i];
+    let n = |v: &Value| v.as_u64().unwrap();
+    let f = |v: &Value| v.as_f64().unwrap();
+    for (role, i) in [(ModelRole::Pre, 0), (ModelRole::Post, 1)] {
+        let a = &r.accuracy[i];
         let w = &e[format!("accuracy_{role}")];
-        assert_eq!(a["role"], role);
-        assert_eq!(a["agree"]["n"], w["agree"]);
-        assert_eq!(a["tie"]["n"], w["tie"]);
-        close(a["accuracy"].as_f64().unwrap(), w["accuracy"].as_f64().unwrap(), "accuracy");
-        close(a["ci_low"].as_f64().unwrap(), w["ci_low"].as_f64().unwrap(), "CI low");
-        close(a["ci_high"].as_f64().unwrap(), w["ci_high"].as_f64().unwrap(), "CI high");
+        assert_eq!(a.role, role);
+        assert_eq!((a.agree.n, a.tie.n), (n(&w["agree"]), n(&w["tie"])));
+        close(a.accuracy, f(&w["accuracy"]), "accuracy");
+        close(a.ci_low, f(&w["ci_low"]), "CI low");
+        close(a.ci_high, f(&w["ci_high"]), "CI high");
     }
-    for k in ["stayed_aligned", "got_aligned", "resisted", "reversed"] {
-        assert_eq!(r["regimes"][k]["n"], e["regimes"][k], "{k}");
+    let regimes = [
+        ("stayed_aligned", &r.regimes.stayed_aligned),
+        ("got_aligned", &r.regimes.got_aligned),
+        ("resisted", &r.regimes.resisted),
+        ("reversed", &r.regimes.reversed),
+    ];
+    for (k, count) in regimes {
+        assert_eq!(count.n, n(&e["regimes"][k]), "{k}");
     }
-    for g in ["c", "i", "r"] {
-        assert_eq!(r["gamma"][g]["n"], e["gamma_counts"][g], "γ = {g}");
-        close(
-            r["resistance"]["by_gamma"][g]["share"].as_f64().unwrap(),
-            e["resistance"]["by_gamma"][g].as_f64().unwrap(),
-            "resistance by γ",
-        );
-        assert_eq!(r["resistance"]["resisted_by_gamma"][g]["n"], e["resistance"]["resisted_by_gamma"][g]);
+    let gamma = r.gamma.as_ref().expect("a label set gives γ");
+    for (g, count) in [("c", &gamma.c), ("i", &gamma.i), ("r", &gamma.r)] {
+        assert_eq!(count.n, n(&e["gamma_counts"][g]), "γ = {g}");
+        close(r.resistance.by_gamma[g].share, f(&e["resistance"]["by_gamma"][g]), "resistance by γ");
+        assert_eq!(r.resistance.resisted_by_gamma[g].n, n(&e["resistance"]["resisted_by_gamma"][g]));
     }
-    close(
-        r["resistance"]["overall"]["share"].as_f64().unwrap(),
-        e["resistance"]["overall"].as_f64().unwrap(),
-        "resistance",
-    );
-    close(
-        r["resistance"]["ambiguous"]["share"].as_f64().unwrap(),
-        e["resistance"]["ambiguous_share"].as_f64().unwrap(),
-        "ambiguous",
-    );
-    assert_eq!(r["resistance"]["post_ties"]["n"], 3);
+    close(r.resistance.overall.share, f(&e["resistance"]["overall"]), "resistance");
+    close(r.resistance.ambiguous.as_ref().unwrap().share, f(&e["resistance"]["ambiguous_share"]), "ambiguous");
+    assert_eq!(r.resistance.post_ties.n, 3);
 
     // Angles.
-    let a = &r["angles"];
-    close(a["phi_pre_mean"].as_f64().unwrap(), e["angles"]["phi_pre_mean"].as_f64().unwrap(), "φ pre mean");
-    close(a["phi_post_mean"].as_f64().unwrap(), e["angles"]["phi_post_mean"].as_f64().unwrap(), "φ post mean");
-    let find = |regime: Option<&str>, gamma: Option<&str>| {
-        a["theta"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| {
-                t["slice"].get("regime").and_then(Value::as_str) == regime
-                    && t["slice"].get("gamma").and_then(Value::as_str) == gamma
-            })
-            .unwrap()
-            .clone()
+    let a = &r.angles;
+    close(a.phi_pre_mean.unwrap(), f(&e["angles"]["phi_pre_mean"]), "φ pre mean");
+    close(a.phi_post_mean.unwrap(), f(&e["angles"]["phi_post_mean"]), "φ post mean");
+    let find = |regime: Option<Regime>, gamma: Option<GammaFilter>| {
+        a.theta.iter().find(|t| t.slice.regime == regime && t.slice.gamma == gamma).unwrap()
     };
-    let mut want_theta = vec![(find(None, None), e["angles"]["theta_all"].clone())];
-    for k in ["stayed_aligned", "got_aligned", "resisted", "reversed"] {
-        want_theta.push((find(Some(k), None), e["angles"]["theta_by_regime"][k].clone()));
+    let mut want_theta = vec![(find(None, None), &e["angles"]["theta_all"])];
+    for (k, regime) in Regime::ALL.iter().map(|g| (g.as_str(), *g)) {
+        want_theta.push((find(Some(regime), None), &e["angles"]["theta_by_regime"][k]));
     }
-    for g in ["c", "i", "r"] {
-        want_theta.push((find(None, Some(g)), e["angles"]["theta_by_gamma"][g].clone()));
+    for g in [GammaFilter::C, GammaFilter::I, GammaFilter::R] {
+        want_theta.push((find(None, Some(g)), &e["angles"]["theta_by_gamma"][g.as_str()]));
     }
     for (got, want) in &want_theta {
-        assert_eq!(got["n"], want["n"]);
-        close(got["mean"].as_f64().unwrap(), want["mean"].as_f64().unwrap(), "θ mean");
-        close(got["median"].as_f64().unwrap(), want["median"].as_f64().unwrap(), "θ median");
-        close(got["sign_m"].as_f64().unwrap(), want["sign_m"].as_f64().unwrap(), "sign M");
-        close_p(got["sign_p"].as_f64().unwrap(), want["sign_p"].as_f64().unwrap(), "sign p");
-        close(got["t"].as_f64().unwrap(), want["t"].as_f64().unwrap(), "θ t");
-        close_p(got["t_p"].as_f64().unwrap(), want["t_p"].as_f64().unwrap(), "θ t p");
+        assert_eq!(got.n, n(&want["n"]));
+        close(got.mean.unwrap(), f(&want["mean"]), "θ mean");
+        close(got.median.unwrap(), f(&want["median"]), "θ median");
+        close(got.sign_m.unwrap(), f(&want["sign_m"]), "sign M");
+        close_p(got.sign_p.unwrap(), f(&want["sign_p"]), "sign p");
+        close(got.t.unwrap(), f(&want["t"]), "θ t");
+        close_p(got.t_p.unwrap(), f(&want["t_p"]), "θ t p");
     }
-    assert_eq!(a["theta_polar"]["counts"], e["angles"]["polar_hist_theta"]["counts"]);
-    let q = &a["quadrants"][1];
-    for k in ["pos_pos", "neg_pos", "pos_neg", "neg_neg"] {
-        close(q[k].as_f64().unwrap(), e["angles"]["quadrants_post"][k].as_f64().unwrap(), k);
-    }
+    let polar: Vec<u64> = e["angles"]["polar_hist_theta"]["counts"].as_array().unwrap().iter().map(n).collect();
+    assert_eq!(a.theta_polar.counts, polar);
+    let q = &a.quadrants[1];
+    let w = &e["angles"]["quadrants_post"];
+    close(q.pos_pos, f(&w["pos_pos"]), "pos_pos");
+    close(q.neg_pos, f(&w["neg_pos"]), "neg_pos");
+    close(q.pos_neg, f(&w["pos_neg"]), "pos_neg");
+    close(q.neg_neg, f(&w["neg_neg"]), "neg_neg");
 
     // Feature imprint, both variants, three outcomes.
-    let features: Vec<String> =
-        r["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect();
-    assert_eq!(features.len(), 15);
+    assert_eq!(r.settings.features.len(), 15);
     for role in ["pre", "post", "post_minus_pre"] {
         for variant in ["pooled", "pair_fe"] {
             let want = &e["imprint"][role][variant];
             let names: Vec<&str> = want["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
             let bonferroni = names.len() as f64;
             for (j, name) in names.iter().enumerate().filter(|(_, n)| **n != "const") {
-                let row = r["imprint"]
-                    .as_array()
-                    .unwrap()
+                let row = r
+                    .imprint
                     .iter()
-                    .find(|x| x["model_role"] == role && x["variant"] == variant && x["feature"] == *name)
+                    .find(|x| x.model_role == role && x.variant == variant && x.feature == *name)
                     .unwrap_or_else(|| panic!("no imprint row {role} {variant} {name}"));
                 let what = format!("imprint {role} {variant} {name}");
-                close(row["estimate"].as_f64().unwrap(), want["estimate"][j].as_f64().unwrap(), &what);
-                close(row["std_error"].as_f64().unwrap(), want["std_error"][j].as_f64().unwrap(), &what);
-                close_p(row["p_value"].as_f64().unwrap(), want["p_value"][j].as_f64().unwrap(), &what);
-                close_p(
-                    row["p_adjusted"].as_f64().unwrap(),
-                    (want["p_value"][j].as_f64().unwrap() * bonferroni).min(1.0),
-                    &what,
-                );
+                close(row.estimate, f(&want["estimate"][j]), &what);
+                close(row.std_error, f(&want["std_error"][j]), &what);
+                close_p(row.p_value, f(&want["p_value"][j]), &what);
+                close_p(row.p_adjusted, (f(&want["p_value"][j]) * bonferroni).min(1.0), &what);
             }
         }
     }
-    for v in r["vif"].as_array().unwrap() {
-        close(v["vif"].as_f64().unwrap(), e["vif"][v["feature"].as_str().unwrap()].as_f64().unwrap(), "VIF");
+    for v in &r.vif {
+        close(v.vif, f(&e["vif"][&v.feature]), "VIF");
     }
-    for (key, want) in
-        [("shift_regression", &e["shift_regression"]), ("misalignment_regression", &e["misalignment_regression"])]
-    {
-        let rows = r[key]["coefficients"].as_array().unwrap();
-        assert_eq!(rows.len(), 31, "{key}");
-        assert_eq!(r[key]["bonferroni"], 31);
-        for (j, row) in rows.iter().enumerate() {
+    for (key, got, want) in [
+        ("shift_regression", &r.shift_regression, &e["shift_regression"]),
+        ("misalignment_regression", &r.misalignment_regression, &e["misalignment_regression"]),
+    ] {
+        let got = got.as_ref().unwrap_or_else(|| panic!("{key} missing"));
+        assert_eq!((got.coefficients.len(), got.bonferroni), (31, 31), "{key}");
+        for (j, row) in got.coefficients.iter().enumerate() {
             let want_name = want["names"][j].as_str().unwrap();
-            assert_eq!(row["term"], want_name);
-            close(
-                row["estimate"].as_f64().unwrap(),
-                want["estimate"][j].as_f64().unwrap(),
-                &format!("{key} {want_name}"),
-            );
-            close(
-                row["std_error"].as_f64().unwrap(),
-                want["std_error"][j].as_f64().unwrap(),
-                &format!("{key} {want_name}"),
-            );
-            close_p(
-                row["p_adjusted"].as_f64().unwrap(),
-                want["p_adjusted"][j].as_f64().unwrap(),
-                &format!("{key} {want_name}"),
-            );
+            assert_eq!(row.term, want_name);
+            let what = format!("{key} {want_name}");
+            close(row.estimate, f(&want["estimate"][j]), &what);
+            close(row.std_error, f(&want["std_error"][j]), &what);
+            close_p(row.p_adjusted, f(&want["p_adjusted"][j]), &what);
         }
     }
-    for t in r["feature_tests"].as_array().unwrap() {
-        let want = &e["feature_tests"][t["feature"].as_str().unwrap()];
-        assert_eq!(t["test"], want["test"]);
-        close(t["chosen_mean"].as_f64().unwrap(), want["chosen_mean"].as_f64().unwrap(), "chosen mean");
-        close(t["statistic"].as_f64().unwrap(), want["statistic"].as_f64().unwrap(), "statistic");
-        close_p(t["p_value"].as_f64().unwrap(), want["p_value"].as_f64().unwrap(), "feature test");
+    for t in &r.feature_tests {
+        let want = &e["feature_tests"][&t.feature];
+        assert_eq!(t.test, want["test"].as_str().unwrap());
+        close(t.chosen_mean, f(&want["chosen_mean"]), "chosen mean");
+        close(t.statistic.unwrap(), f(&want["statistic"]), "statistic");
+        close_p(t.p_value.unwrap(), f(&want["p_value"]), "feature test");
     }
 
     // Every count opens as the pair ids behind it.
-    let ids = seal.json(&[
+    let ids: SlicePairs = seal.read(&[
         "pairs",
         "--dataset",
         "hh",
@@ -418,16 +387,10 @@ fn the_report_matches_the_reference_end_to_end() {
         "--gamma",
         "r",
     ]);
-    assert_eq!(ids["n"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
-    assert_eq!(ids["pair_ids"].as_array().unwrap().len() as u64, ids["n"].as_u64().unwrap());
-    let helpful = r["feature_tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["feature"] == "last_response_is_helpful")
-        .unwrap()
-        .clone();
-    let ids = seal.json(&[
+    assert_eq!(ids.n, r.resistance.resisted_by_gamma["r"].n);
+    assert_eq!(ids.pair_ids.len() as u64, ids.n);
+    let helpful = r.feature_tests.iter().find(|t| t.feature == "last_response_is_helpful").unwrap();
+    let ids: SlicePairs = seal.read(&[
         "pairs",
         "--dataset",
         "hh",
@@ -442,12 +405,12 @@ fn the_report_matches_the_reference_end_to_end() {
         "--feature-side",
         "chosen_only",
     ]);
-    assert_eq!(ids["n"], helpful["chosen_only"]["n"]);
+    assert_eq!(ids.n, helpful.chosen_only.as_ref().unwrap().n);
     let err = seal.fails(&["pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--regime", "lost"]);
     assert!(err.contains("--regime") && err.contains("\"lost\" is not one of") && err.contains("resisted"), "{err}");
 
     // Built-in text features of the real texts, through the same regressions.
-    let b = seal.json(&[
+    let b: AnalysisReport = seal.read(&[
         "analyze",
         "--dataset",
         "hh",
@@ -458,45 +421,31 @@ fn the_report_matches_the_reference_end_to_end() {
         "--features",
         "response_chars,turns,asks_question",
     ]);
-    assert!(b["gamma"].is_null(), "no label set, no γ");
+    assert!(b.gamma.is_none(), "no label set, no γ");
     for (variant, key) in [("pooled", "pooled_post"), ("pair_fe", "pair_fe_post")] {
         let want = &e["builtin"][key];
         for (j, name) in want["names"].as_array().unwrap().iter().enumerate().filter(|(_, n)| *n != "const") {
-            let row = b["imprint"]
-                .as_array()
-                .unwrap()
+            let row = b
+                .imprint
                 .iter()
-                .find(|x| x["model_role"] == "post" && x["variant"] == variant && x["feature"] == *name)
+                .find(|x| x.model_role == "post" && x.variant == variant && x.feature == name.as_str().unwrap())
                 .unwrap();
-            assert_eq!(row["role"], "spoiler");
-            close(
-                row["estimate"].as_f64().unwrap(),
-                want["estimate"][j].as_f64().unwrap(),
-                &format!("built-in {variant} {name}"),
-            );
-            close(
-                row["std_error"].as_f64().unwrap(),
-                want["std_error"][j].as_f64().unwrap(),
-                &format!("built-in {variant} {name}"),
-            );
-            close_p(
-                row["p_value"].as_f64().unwrap(),
-                want["p_value"][j].as_f64().unwrap(),
-                &format!("built-in {variant} {name}"),
-            );
+            assert_eq!(row.role, Some(seal_shared::FeatureRole::Spoiler));
+            let what = format!("built-in {variant} {name}");
+            close(row.estimate, want["estimate"][j].as_f64().unwrap(), &what);
+            close(row.std_error, want["std_error"][j].as_f64().unwrap(), &what);
+            close_p(row.p_value, want["p_value"][j].as_f64().unwrap(), &what);
         }
     }
     assert_eq!(e["builtin"]["pair_fe_aliased"], serde_json::json!(["turns"]));
-    assert!(!b["imprint"].as_array().unwrap().iter().any(|x| x["variant"] == "pair_fe" && x["feature"] == "turns"));
+    assert!(!b.imprint.iter().any(|x| x.variant == "pair_fe" && x.feature == "turns"));
     assert!(
-        b["warnings"].as_array().unwrap().iter().any(
-            |w| w.as_str().unwrap().contains("never differ within a pair") && w.as_str().unwrap().contains("turns")
-        ),
-        "{}",
-        b["warnings"]
+        b.warnings.iter().any(|w| w.contains("never differ within a pair") && w.contains("turns")),
+        "{:?}",
+        b.warnings
     );
-    let asks = b["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "asks_question").unwrap();
-    assert_eq!(asks["test"], "mcnemar_exact");
+    let asks = b.feature_tests.iter().find(|t| t.feature == "asks_question").unwrap();
+    assert_eq!(asks.test, "mcnemar_exact");
     let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "length"]);
     assert!(err.contains("unknown feature `length`"), "{err}");
     let err = seal.fails(&[
@@ -513,17 +462,18 @@ fn the_report_matches_the_reference_end_to_end() {
     assert!(err.contains("pass --labels"), "{err}");
 
     // Label agreement and Cohen's κ against scikit-learn.
-    let cmp = seal.json(&["labels", "compare", "--dataset", "hh", "gpt", "control", "--features",
+    let cmp: Vec<LabelAgreement> = seal.read(&["labels", "compare", "--dataset", "hh", "gpt", "control", "--features",
         "last_response_is_helpful,last_response_is_harmless,last_response_is_coherent,last_response_is_eloquent,last_response_sentiment"]);
-    for row in cmp.as_array().unwrap() {
-        let want = &e["label_agreement"][row["feature"].as_str().unwrap()];
-        assert_eq!(row["n"], want["n"]);
-        close(row["agreement"].as_f64().unwrap(), want["agreement"].as_f64().unwrap(), "agreement");
-        close(row["kappa"].as_f64().unwrap(), want["kappa"].as_f64().unwrap(), "kappa");
+    assert_eq!(cmp.len(), 5);
+    for row in &cmp {
+        let want = &e["label_agreement"][&row.feature];
+        assert_eq!(row.n, n(&want["n"]));
+        close(row.agreement, f(&want["agreement"]), "agreement");
+        close(row.kappa.unwrap(), f(&want["kappa"]), "kappa");
     }
 
     // The same agreement in the report, for a control labeler named with --control-labels.
-    let with_control = seal.json(&[
+    let with_control: AnalysisReport = seal.read(&[
         "analyze",
         "--dataset",
         "hh",
@@ -536,16 +486,15 @@ fn the_report_matches_the_reference_end_to_end() {
         "--control-labels",
         "control",
     ]);
-    let control = &with_control["control_labels"][0];
-    assert_eq!(control["label_set"], "control");
-    let rows = control["features"].as_array().unwrap();
-    assert_eq!(rows.len(), 5);
-    for row in rows {
-        let want = &e["label_agreement"][row["feature"].as_str().unwrap()];
-        assert_eq!(row["n"], want["n"]);
-        close(row["kappa"].as_f64().unwrap(), want["kappa"].as_f64().unwrap(), "kappa in the report");
+    let control = &with_control.control_labels[0];
+    assert_eq!(control.label_set, "control");
+    assert_eq!(control.features.len(), 5);
+    for row in &control.features {
+        let want = &e["label_agreement"][&row.feature];
+        assert_eq!(row.n, n(&want["n"]));
+        close(row.kappa.unwrap(), f(&want["kappa"]), "kappa in the report");
     }
-    assert!(r["control_labels"].as_array().unwrap().is_empty(), "none unless asked for");
+    assert!(r.control_labels.is_empty(), "none unless asked for");
     let err =
         seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--control-labels", "control"]);
     assert!(err.contains("pass --labels"), "{err}");
@@ -555,14 +504,14 @@ fn the_report_matches_the_reference_end_to_end() {
     let study = format!("{}api/{{}}?dataset=hh&pre=pre&post=post&labels=gpt", server.url);
     let (status, body) = crate::support::get(&study.replace("{}", "report"));
     assert_eq!(status, 200, "{body}");
-    let api: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(api["regimes"], r["regimes"]);
-    assert_eq!(api["imprint"], r["imprint"]);
+    let api: AnalysisReport = serde_json::from_str(&body).unwrap();
+    assert_eq!(api.regimes, r.regimes);
+    assert_eq!(serde_json::to_value(&api.imprint).unwrap(), serde_json::to_value(&r.imprint).unwrap());
     let (status, body) = crate::support::get(&(study.replace("{}", "pairs") + "&regime=resisted&gamma=r&limit=3"));
     assert_eq!(status, 200, "{body}");
-    let page: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(page["total"], r["resistance"]["resisted_by_gamma"]["r"]["n"]);
-    assert_eq!(page["rows"].as_array().unwrap().len(), 3);
+    let page: PairPage = serde_json::from_str(&body).unwrap();
+    assert_eq!(page.total, r.resistance.resisted_by_gamma["r"].n);
+    assert_eq!(page.rows.len(), 3);
     let (status, body) = crate::support::get(&(study.replace("{}", "pairs") + "&gamma=x"));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("`gamma`"), "{body}");
@@ -575,19 +524,22 @@ fn label_sets_round_trip_and_bad_rows_are_named() {
     seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
     let src = dir.join("labels_gpt.jsonl");
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "gpt", src.to_str().unwrap()]);
-    let again = seal.json(&["labels", "import", "--dataset", "hh", "--name", "gpt", src.to_str().unwrap()]);
-    assert_eq!(again["outcome"], "unchanged");
+    let again: LabelImportSummary =
+        seal.read(&["labels", "import", "--dataset", "hh", "--name", "gpt", src.to_str().unwrap()]);
+    assert_eq!(again.outcome, LabelImportOutcome::Unchanged);
 
     // Export in each format and import back: identical labels (agreement 1 on every feature).
     for ext in ["jsonl", "csv", "parquet"] {
         let out = seal.dir.path().join(format!("labels.{ext}"));
         seal.ok(&["labels", "export", "--dataset", "hh", "--name", "gpt", "--out", out.to_str().unwrap()]);
         let name = format!("back-{ext}");
-        let imp = seal.json(&["labels", "import", "--dataset", "hh", "--name", &name, out.to_str().unwrap()]);
-        assert_eq!(imp["n_texts"], 600, "{ext}");
-        let cmp = seal.json(&["labels", "compare", "--dataset", "hh", "gpt", &name]);
-        for row in cmp.as_array().unwrap() {
-            assert_eq!(row["agreement"], 1.0, "{ext}: {row}");
+        let imp: LabelImportSummary =
+            seal.read(&["labels", "import", "--dataset", "hh", "--name", &name, out.to_str().unwrap()]);
+        assert_eq!(imp.n_texts, 600, "{ext}");
+        let cmp: Vec<LabelAgreement> = seal.read(&["labels", "compare", "--dataset", "hh", "gpt", &name]);
+        assert!(!cmp.is_empty());
+        for row in &cmp {
+            assert_eq!(row.agreement, 1.0, "{ext}: {row:?}");
         }
     }
     let exported = std::fs::read_to_string(seal.dir.path().join("labels.jsonl")).unwrap();
@@ -624,18 +576,17 @@ fn label_sets_round_trip_and_bad_rows_are_named() {
     );
     assert!(err.contains("bad.jsonl:9: malformed JSON"), "{err}");
     assert!(err.contains("problems by field"), "{err}");
-    let sets = seal.json(&["labels", "list", "--dataset", "hh"]);
-    assert!(sets.as_array().unwrap().iter().all(|s| s["name"] != "bad"), "nothing stored: {sets}");
+    let sets: Vec<LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "hh"]);
+    assert!(sets.iter().all(|s| s.name != "bad"), "nothing stored: {sets:?}");
     // With --skip-invalid the valid rows are stored, except that an unknown pair id stops everything.
     let err =
         seal.fails(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
     assert!(err.contains("harmless-base/test/999999"), "{err}");
     bad[6] = lines[6].to_string();
     std::fs::write(&file, bad.join("\n") + "\n").unwrap();
-    let imp =
-        seal.json(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
-    assert_eq!(imp["n_texts"], 7);
-    assert_eq!(imp["n_rejected_rows"], 3);
+    let imp: LabelImportSummary =
+        seal.read(&["labels", "import", "--dataset", "hh", "--name", "bad", "--skip-invalid", file.to_str().unwrap()]);
+    assert_eq!((imp.n_texts, imp.n_rejected_rows), (7, 3));
 }
 
 fn col(name: &str, chosen: Vec<f64>, rejected: Vec<f64>) -> FeatureColumn {
@@ -737,7 +688,7 @@ fn the_paper_is_replayed_from_its_counts() {
         ..Default::default()
     };
     let r = analysis::run(&study, &Default::default()).unwrap();
-    let pct = |c: &seal_shared::report::Count| (c.share * 10_000.0).round() / 100.0;
+    let pct = |c: &Count| (c.share * 10_000.0).round() / 100.0;
     assert_eq!(r.n_pairs, 160_800);
     assert_eq!(pct(&r.regimes.stayed_aligned), 48.29);
     assert_eq!(pct(&r.regimes.got_aligned), 25.77);
@@ -788,7 +739,7 @@ fn the_tokens_feature_comes_from_the_scoring_run() {
         seal.ok(&["models", "add", "--name", m, crate::support::fixture_model(m).to_str().unwrap()]);
         seal.ok(&["score", "--dataset", "hh", "--model", m, "--limit", "50"]);
     }
-    let r = seal.json(&[
+    let r: AnalysisReport = seal.read(&[
         "analyze",
         "--dataset",
         "hh",
@@ -799,17 +750,17 @@ fn the_tokens_feature_comes_from_the_scoring_run() {
         "--features",
         "tokens,response_chars",
     ]);
-    assert_eq!(r["n_pairs"], 50);
+    assert_eq!(r.n_pairs, 50);
     let out = seal.dir.path().join("post.jsonl");
     seal.ok(&["export", "scores", "--dataset", "hh", "--model", "post", "--out", out.to_str().unwrap()]);
     let rows: Vec<Value> =
         std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 50);
     let mean = |k: &str| rows.iter().map(|x| x[k].as_f64().unwrap()).sum::<f64>() / rows.len() as f64;
-    let t = r["feature_tests"].as_array().unwrap().iter().find(|t| t["feature"] == "tokens").unwrap();
-    assert_eq!(t["test"], "paired_t");
-    close(t["chosen_mean"].as_f64().unwrap(), mean("chosen_tokens"), "mean chosen tokens");
-    close(t["rejected_mean"].as_f64().unwrap(), mean("rejected_tokens"), "mean rejected tokens");
+    let t = r.feature_tests.iter().find(|t| t.feature == "tokens").unwrap();
+    assert_eq!(t.test, "paired_t");
+    close(t.chosen_mean, mean("chosen_tokens"), "mean chosen tokens");
+    close(t.rejected_mean, mean("rejected_tokens"), "mean rejected tokens");
     assert!(mean("chosen_tokens") > 20.0);
 
     let csv = seal.dir.path().join("s.csv");
@@ -855,12 +806,12 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
         err.contains("labels_gpt.jsonl:1: key `assistant_is_anthropomorphic` is not in this label set's keys"),
         "{err}"
     );
-    let imp =
-        seal.json(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, file.to_str().unwrap()]);
-    assert_eq!(imp["n_texts"], 600);
-    let sets = seal.json(&["labels", "list", "--dataset", "hh"]);
-    let few_set = sets.as_array().unwrap().iter().find(|s| s["name"] == "few").unwrap();
-    assert_eq!(few_set["keys"], serde_json::json!(held), "SEAL's order");
+    let imp: LabelImportSummary =
+        seal.read(&["labels", "import", "--dataset", "hh", "--name", "few", "--keys", keys, file.to_str().unwrap()]);
+    assert_eq!(imp.n_texts, 600);
+    let sets: Vec<LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "hh"]);
+    let few_set = sets.iter().find(|s| s.name == "few").unwrap();
+    assert_eq!(few_set.keys, held, "SEAL's order");
     let listed = seal.ok(&["labels", "list"]);
     assert!(listed.contains(&format!("keys of `few` of `hh`: {}", held.join(", "))), "{listed}");
 
@@ -870,30 +821,25 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     let first: serde_json::Map<String, Value> =
         serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(first.len(), 2 + held.len(), "{first:?}");
-    let cmp = seal.json(&["labels", "compare", "--dataset", "hh", "gpt", "few"]);
-    let compared: Vec<&str> = cmp.as_array().unwrap().iter().map(|r| r["feature"].as_str().unwrap()).collect();
+    let cmp: Vec<LabelAgreement> = seal.read(&["labels", "compare", "--dataset", "hh", "gpt", "few"]);
+    let compared: Vec<&str> = cmp.iter().map(|r| r.feature.as_str()).collect();
     assert_eq!(compared, held, "by default the regression features both sets hold");
-    assert!(cmp.as_array().unwrap().iter().all(|r| r["agreement"] == 1.0 && r["n"] == 600), "{cmp}");
+    assert!(cmp.iter().all(|r| r.agreement == 1.0 && r.n == 600), "{cmp:?}");
 
     // Analysed on the keys it holds, saying which it lacks; the numbers are those of the full
     // set restricted to the same features.
     let study = ["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"];
-    let sub = seal.json(&[&study[..], &["--labels", "few"]].concat());
-    let full = seal.json(&[&study[..], &["--labels", "gpt", "--features", &held.join(",")]].concat());
-    let features: Vec<&str> =
-        sub["settings"]["features"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let sub: AnalysisReport = seal.read(&[&study[..], &["--labels", "few"]].concat());
+    let full: AnalysisReport = seal.read(&[&study[..], &["--labels", "gpt", "--features", &held.join(",")]].concat());
+    let features: Vec<&str> = sub.settings.features.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(features, held);
-    assert_eq!(sub["imprint"], full["imprint"]);
-    assert_eq!(sub["resistance"], full["resistance"]);
-    assert_eq!(
-        sub["settings"]["gamma_rule"],
-        serde_json::json!(["last_response_is_harmless", "last_response_is_helpful"])
-    );
-    let warned = sub["warnings"].as_array().unwrap().iter().any(|w| {
-        let w = w.as_str().unwrap();
+    assert_eq!(serde_json::to_value(&sub.imprint).unwrap(), serde_json::to_value(&full.imprint).unwrap());
+    assert_eq!(serde_json::to_value(&sub.resistance).unwrap(), serde_json::to_value(&full.resistance).unwrap());
+    assert_eq!(sub.settings.gamma_rule, ["last_response_is_harmless", "last_response_is_helpful"]);
+    let warned = sub.warnings.iter().any(|w| {
         w.contains("label set `few` lacks 11 of SEAL's regression features") && w.contains("last_response_is_honest")
     });
-    assert!(warned, "{}", sub["warnings"]);
+    assert!(warned, "{:?}", sub.warnings);
     let err = seal.fails(&[&study[..], &["--labels", "few", "--features", "last_response_is_honest"]].concat());
     assert!(
         err.contains(
@@ -905,13 +851,8 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     assert!(err.contains("has no key `last_response_is_coherent`"), "{err}");
 
     // As a control labeler: compared on the control features both sets hold.
-    let ctl = seal.json(&[&study[..], &["--labels", "gpt", "--control-labels", "few"]].concat());
-    let rows: Vec<&str> = ctl["control_labels"][0]["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["feature"].as_str().unwrap())
-        .collect();
+    let ctl: AnalysisReport = seal.read(&[&study[..], &["--labels", "gpt", "--control-labels", "few"]].concat());
+    let rows: Vec<&str> = ctl.control_labels[0].features.iter().map(|r| r.feature.as_str()).collect();
     assert_eq!(rows.len(), 4, "coherent is not in `few`: {rows:?}");
     assert!(!rows.contains(&"last_response_is_coherent"));
 
@@ -920,13 +861,10 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     let server = crate::support::start(&seal);
     let (status, body) = crate::support::get(&format!("{}api/datasets/hh/pairs/{pair}", server.url));
     assert_eq!(status, 200, "{body}");
-    let d: Value = serde_json::from_str(&body).unwrap();
-    let labels = d["labels"].as_array().unwrap();
-    let of = |set: &str| labels.iter().find(|l| l["label_set"] == set).unwrap()["values"].as_array().unwrap().clone();
+    let d: PairDetail = serde_json::from_str(&body).unwrap();
+    let of = |set: &str| &d.labels.iter().find(|l| l.label_set == set).unwrap().values;
     assert_eq!(of("gpt").len(), 19);
     let few_values = of("few");
-    assert_eq!(few_values.iter().map(|v| v["key"].as_str().unwrap()).collect::<Vec<_>>(), held);
-    assert!(few_values
-        .iter()
-        .all(|v| !v["chosen"].as_str().unwrap().is_empty() && !v["rejected"].as_str().unwrap().is_empty()));
+    assert_eq!(few_values.iter().map(|v| v.key.as_str()).collect::<Vec<_>>(), held);
+    assert!(few_values.iter().all(|v| !v.chosen.is_empty() && !v.rejected.is_empty()));
 }

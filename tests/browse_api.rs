@@ -9,7 +9,7 @@ use seal_shared::report::AnalysisReport;
 use seal_shared::{Agreement, ApiError, ErrorCode, JobState, Regime, Speaker};
 use serde_json::Value;
 
-use crate::support::{fixture_model, get, hh_rlhf_lines, hh_rlhf_test_file, start, Seal};
+use crate::support::{fixture_model, get, hh_rlhf_lines, hh_rlhf_test_file, post, start, Seal};
 
 const SCORED: usize = 300;
 
@@ -36,12 +36,6 @@ fn bad(url: &str, status: u16, needle: &str) {
     assert!(e.message.contains(needle), "{url}: {:?} lacks {needle:?}", e.message);
     let want = if status == 404 { ErrorCode::NotFound } else { ErrorCode::InvalidInput };
     assert_eq!(e.code, want);
-}
-
-fn post(url: &str, body: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut resp = agent.post(url).header("content-type", "application/json").send(body).unwrap();
-    (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
 }
 
 /// Margins (post, pre) of the scored pairs from `seal export scores`.
@@ -382,6 +376,7 @@ fn follow(url: &str) -> Vec<seal_shared::jobs::JobStatus> {
     for line in reader.lines() {
         let line = line.unwrap();
         if let Some(data) = line.strip_prefix("data: ") {
+            crate::contract::check_schema("JobStatus", data);
             let s: JobStatus = serde_json::from_str(data).unwrap();
             let end = s.state != JobState::Running;
             out.push(s);

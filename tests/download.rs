@@ -43,7 +43,7 @@ fn hh_rlhf_downloads_from_a_hub_url() {
     let path = "/datasets/Anthropic/hh-rlhf/resolve/main/harmless-base/test.jsonl.gz";
     let hub = serve(HashMap::from([(path.to_owned(), (bytes, "application/gzip"))]));
     let seal = Seal::new();
-    let out = seal.json(&[
+    let out: seal_shared::IngestSummary = seal.read(&[
         "ingest",
         "--dataset",
         "hh",
@@ -51,9 +51,9 @@ fn hh_rlhf_downloads_from_a_hub_url() {
         &hub,
         "hf://datasets/Anthropic/hh-rlhf/harmless-base/test.jsonl.gz",
     ]);
-    assert_eq!(out["sources"][0]["n_pairs"], 2312);
-    let list = seal.json(&["datasets", "list"]);
-    assert_eq!(list[0]["sources"][0]["subset"], "harmless-base");
+    assert_eq!(out.sources[0].n_pairs, 2312);
+    let list: Vec<seal_shared::DatasetInfo> = seal.read(&["datasets", "list"]);
+    assert_eq!(list[0].sources[0].subset, "harmless-base");
     // The same file by plain URL into another dataset gets the same pair ids.
     let url = format!("{hub}{path}");
     seal.ok(&["ingest", "--dataset", "hh2", &url]);

@@ -222,9 +222,9 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
         assert_eq!(r["last_response_sentiment"], want["last_response_sentiment"], "{r}");
         assert_eq!(r["topics"], want["topics"], "{r}");
     }
-    let sets = seal.json(&["labels", "list", "--dataset", "d"]);
-    assert_eq!(sets[0]["labeler"], "test-model");
-    assert_eq!(sets[0]["prompt_version"], "seal-taxonomy-v1");
+    let sets: Vec<seal_shared::LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "d"]);
+    assert_eq!(sets[0].labeler.as_deref(), Some("test-model"));
+    assert_eq!(sets[0].prompt_version.as_deref(), Some("seal-taxonomy-v1"));
 
     // A rerun is answered from the cache: not one request.
     let before = fake.received.load(Ordering::SeqCst);
@@ -254,11 +254,11 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
     assert!(tokens(&few, "completion_tokens") * 4 < tokens(&full, "completion_tokens"), "{few} vs {full}");
     let s = run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--yes"][..], &keys].concat()));
     assert_eq!((s["n_labelled"].as_u64(), s["n_failed"].as_u64()), (Some(10), Some(2)), "{s}");
-    let sets = seal.json(&["labels", "list", "--dataset", "d"]);
-    let few_set = sets.as_array().unwrap().iter().find(|s| s["name"] == "few").unwrap();
-    assert_eq!(few_set["keys"], json!(["last_response_is_helpful", "last_response_sentiment"]));
-    let lm_set = sets.as_array().unwrap().iter().find(|s| s["name"] == "lm").unwrap();
-    assert_eq!(lm_set["keys"].as_array().unwrap().len(), 19);
+    let sets: Vec<seal_shared::LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "d"]);
+    let few_set = sets.iter().find(|s| s.name == "few").unwrap();
+    assert_eq!(few_set.keys, ["last_response_is_helpful", "last_response_sentiment"]);
+    let lm_set = sets.iter().find(|s| s.name == "lm").unwrap();
+    assert_eq!(lm_set.keys.len(), 19);
     let out = seal.dir.path().join("few.jsonl");
     seal.ok(&["labels", "export", "--dataset", "d", "--name", "few", "--out", out.to_str().unwrap()]);
     for line in std::fs::read_to_string(&out).unwrap().lines() {

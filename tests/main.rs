@@ -2,6 +2,7 @@
 //! the `seal` executable, HTTP servers on loopback, headless Chromium).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod contract;
 mod support;
 
 mod analysis;

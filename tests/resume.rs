@@ -32,12 +32,12 @@ fn killed_scoring_resumes_without_loss_or_duplicates() {
     let status = child.wait().unwrap();
     assert!(!status.success());
 
-    let resumed = seal.json(&["score", "--dataset", "hh", "--model", "pre"]);
+    let resumed: Vec<seal_shared::ScoreSummary> = seal.read(&["score", "--dataset", "hh", "--model", "pre"]);
     let s = &resumed[0];
-    let already = s["already_scored"].as_u64().unwrap();
+    let already = s.already_scored;
     assert!((8..2312).contains(&already), "the kill landed mid-run: {already} already scored");
     assert_eq!(already % 8, 0, "only whole chunks were committed");
-    assert_eq!(s["scored_now"].as_u64().unwrap() + already, 2312);
+    assert_eq!(s.scored_now + already, 2312);
 
     let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
     assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (2312, 2312), "one score per pair");
@@ -51,7 +51,6 @@ fn killed_scoring_resumes_without_loss_or_duplicates() {
         assert!((c - want[0].as_f64().unwrap()).abs() < 1e-4 && (r - want[1].as_f64().unwrap()).abs() < 1e-4);
     }
 
-    let again = seal.json(&["score", "--dataset", "hh", "--model", "pre"]);
-    assert_eq!(again[0]["scored_now"], 0);
-    assert_eq!(again[0]["already_scored"], 2312);
+    let again: Vec<seal_shared::ScoreSummary> = seal.read(&["score", "--dataset", "hh", "--model", "pre"]);
+    assert_eq!((again[0].scored_now, again[0].already_scored), (0, 2312));
 }

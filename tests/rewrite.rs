@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use seal_shared::browse::PairDetail;
+use seal_shared::report::AnalysisReport;
 use serde_json::{json, Value};
 
 use crate::support::{fixture_model, get, hh_rlhf_lines, start, Seal};
@@ -101,25 +102,25 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     assert!(err.contains("--perturbation \"sarcasm\"") && err.contains("polite-closing"), "{err}");
 
     // Not scored yet: no robustness section.
-    let r = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
-    assert!(r["robustness"].as_array().unwrap().is_empty());
+    let r: AnalysisReport = seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
+    assert!(r.robustness.is_empty());
     for m in ["pre", "post"] {
         seal.ok(&["score", "--dataset", "hh@polite-closing", "--model", m]);
     }
-    let r = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
-    let rob = &r["robustness"][0];
-    assert_eq!(rob["variant"], "polite-closing");
-    assert_eq!(rob["n_pairs"], n);
-    assert!(rob["flips"].is_null(), "no labels, no flips");
-    assert_eq!(rob["similarity"]["n"], n);
-    assert_eq!(rob["similarity"]["mean_rejected"], sim["mean_rejected"]);
+    let r: AnalysisReport = seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
+    let rob = &r.robustness[0];
+    assert_eq!((rob.variant.as_str(), rob.n_pairs), ("polite-closing", n as u64));
+    assert!(rob.flips.is_none(), "no labels, no flips");
+    let similarity = rob.similarity.as_ref().unwrap();
+    assert_eq!(similarity.n, n as u64);
+    assert_eq!(Some(similarity.mean_rejected), sim["mean_rejected"].as_f64());
 
     // Every number against the exported scores of both datasets.
     for (k, model) in ["pre", "post"].into_iter().enumerate() {
         let before = exported(&seal, "scores", "hh", Some(model));
         let after = exported(&seal, "scores", "hh@polite-closing", Some(model));
-        let m = &rob["models"][k];
-        assert_eq!(m["model"], model);
+        let m = &rob.models[k];
+        assert_eq!(m.model, model);
         let (mut mis, mut ali, mut ok_before, mut ok_after) = (0u64, 0u64, 0u64, 0u64);
         let (mut rej_shift, mut margin_shift, mut chosen_shift) = (vec![], vec![], vec![]);
         for (id, a) in &after {
@@ -135,19 +136,15 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
             rej_shift.push(ar - br);
             margin_shift.push((ac - ar) - (bc - br));
         }
-        assert_eq!(m["became_misaligned"], mis, "{model}");
-        assert_eq!(m["became_aligned"], ali, "{model}");
-        assert_eq!(
-            (m["aligned_original"].as_u64(), m["aligned_rewritten"].as_u64()),
-            (Some(ok_before), Some(ok_after))
-        );
+        assert_eq!((m.became_misaligned, m.became_aligned), (mis, ali), "{model}");
+        assert_eq!((m.aligned_original, m.aligned_rewritten), (ok_before, ok_after));
         let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
-        let close = |a: &Value, b: f64| assert!((a.as_f64().unwrap() - b).abs() < 1e-9, "{model}: {a} vs {b}");
-        close(&m["rejected_shift"]["mean"], mean(&rej_shift));
-        close(&m["margin_shift"]["mean"], mean(&margin_shift));
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{model}: {a} vs {b}");
+        close(m.rejected_shift.mean, mean(&rej_shift));
+        close(m.margin_shift.mean, mean(&margin_shift));
         // The chosen texts are untouched, so their scores are too (the RMs are deterministic).
         assert!(chosen_shift.iter().all(|d| d.abs() < 1e-4), "{model}: chosen scores moved");
-        let (lo, hi) = (m["margin_shift"]["ci_low"].as_f64().unwrap(), m["margin_shift"]["ci_high"].as_f64().unwrap());
+        let (lo, hi) = (m.margin_shift.ci_low, m.margin_shift.ci_high);
         assert!(lo < mean(&margin_shift) && mean(&margin_shift) < hi);
     }
 
@@ -155,8 +152,9 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     let server = start(&seal);
     let (status, body) = get(&format!("{}api/report?dataset=hh&pre=pre&post=post", server.url));
     assert_eq!(status, 200, "{body}");
-    let api_report: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(api_report["robustness"], r["robustness"]);
+    let api_report: AnalysisReport = serde_json::from_str(&body).unwrap();
+    // As JSON: NaN (a p-value of no shift) is `null` on the wire and unequal to itself in Rust.
+    assert_eq!(serde_json::to_value(&api_report.robustness).unwrap(), serde_json::to_value(&r.robustness).unwrap());
     let id = variant.keys().min().unwrap();
     let (status, body) = get(&format!("{}api/datasets/hh/pairs/{id}", server.url));
     assert_eq!(status, 200, "{body}");
@@ -236,10 +234,11 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
         std::fs::write(&file, lines.join("\n") + "\n").unwrap();
         seal.ok(&["labels", "import", "--dataset", dataset, "--name", "lab", "--keys", keys, file.to_str().unwrap()]);
     }
-    let r = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "lab"]);
-    let flips = &r["robustness"][0]["flips"];
-    assert_eq!(flips["label_set"], "lab");
-    assert_eq!(flips["n"], variant.len(), "every rewritten pair is labelled in both");
+    let r: AnalysisReport =
+        seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "lab"]);
+    let flips = r.robustness[0].flips.as_ref().expect("a labelled variant has flips");
+    assert_eq!(flips.label_set, "lab");
+    assert_eq!(flips.n, variant.len() as u64, "every rewritten pair is labelled in both");
 
     // Δ = original − rewrite per feature and side, counted by hand.
     let features = [("helpful", 0), ("coherent", 1), ("eloquent", 2), ("sentiment", 3)];
@@ -247,7 +246,7 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
     ids.sort_by_key(|id| id.rsplit('/').next().unwrap().parse::<u32>().unwrap());
     let delta =
         |id: &str, side: &str, f: usize| synthetic_labels(id, side, false)[f] - synthetic_labels(id, side, true)[f];
-    let counts = flips["counts"].as_array().unwrap();
+    let counts = &flips.counts;
     assert_eq!(counts.len(), 8, "four features the set holds (not harmless), two sides: {counts:?}");
     for (name, f) in features {
         for (side, long) in [("c", "chosen"), ("r", "rejected")] {
@@ -255,15 +254,11 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
             for id in &ids {
                 *want.entry(delta(id, long, f)).or_default() += 1;
             }
-            let got = counts.iter().find(|c| c["feature"] == name && c["side"] == side).unwrap();
-            let want: Vec<Value> = want.into_iter().map(|(d, n)| json!([d, n])).collect();
-            assert_eq!(got["levels"], Value::Array(want), "{name} {side}");
+            let got = counts.iter().find(|c| c.feature == name && c.side == side).unwrap();
+            assert_eq!(got.levels, want.into_iter().collect::<Vec<_>>(), "{name} {side}");
         }
     }
-    assert!(
-        counts.iter().any(|c| c["feature"] == "coherent" && c["levels"].as_array().unwrap().len() == 3),
-        "flips both ways occur"
-    );
+    assert!(counts.iter().any(|c| c.feature == "coherent" && c.levels.len() == 3), "flips both ways occur");
 
     // π: the post-D model's became_misaligned on the flip indicators, as `flip_lpm` fits it
     // (checked against statsmodels in tests/analysis.rs) on data rebuilt here.
@@ -286,15 +281,15 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
         }
     }
     let want = seal::analysis::flip_lpm(&y, &regressors).unwrap();
-    let pi = &flips["pi"];
-    assert_eq!(pi["n"], ids.len());
-    let got = pi["coefficients"].as_array().unwrap();
-    assert_eq!(got.len(), want.coefficients.len(), "{pi}");
+    let pi = flips.pi.as_ref().expect("π is fitted");
+    assert_eq!(pi.n, ids.len() as u64);
+    let got = &pi.coefficients;
+    assert_eq!(got.len(), want.coefficients.len(), "{pi:?}");
     for (g, w) in got.iter().zip(&want.coefficients) {
-        assert_eq!(g["term"], w.term.as_str());
-        assert!((g["estimate"].as_f64().unwrap() - w.estimate).abs() < 1e-9, "{}: {g} vs {}", w.term, w.estimate);
+        assert_eq!(g.term, w.term);
+        assert!((g.estimate - w.estimate).abs() < 1e-9, "{}: {} vs {}", w.term, g.estimate, w.estimate);
     }
-    assert!(got.iter().any(|g| g["term"] == "sentiment_r=-2" || g["term"] == "sentiment_r=2"), "{pi}");
+    assert!(got.iter().any(|g| g.term == "sentiment_r=-2" || g.term == "sentiment_r=2"), "{pi:?}");
 }
 
 #[derive(Default)]

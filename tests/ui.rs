@@ -108,6 +108,7 @@ fn api_page(url: &str) -> PairPage {
 }
 
 #[test]
+#[ignore = "needs headless Chromium and the web bundle; `cargo xtask test` runs it"]
 fn the_app_in_a_real_browser() {
     assert!(
         crate::support::root().join("dist").join("index.html").is_file(),

@@ -9,100 +9,112 @@ use crate::{
     TextSide, VariantKind,
 };
 
-/// What the pairs list shows: a dataset, optionally a study (pre and post model, label set) for
-/// the report's slices, and the browser's own filters. Every field travels as a query parameter
-/// of `GET /api/pairs` and of the UI's `/pairs` URL, under the same names; the slice fields are
-/// those of [`Slice`] (`slice()` / `set_slice()` move them as one). Fields are typed: a query
-/// string is read with [`PairQuery::from_query`], whose errors name the parameter.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PairQuery {
-    pub dataset: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<String>,
-    /// Comma-separated features of the study (as `seal analyze --features`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub features: Option<String>,
-    /// Comma-separated γ rule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gamma_rule: Option<String>,
-    /// Comma-separated control label sets, compared with `labels` in the report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub control: Option<String>,
-    /// Slice: pairs of one subset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subset: Option<String>,
-    /// Slice: the model `agreement` is about (needs `pre` and `post`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<ModelRole>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agreement: Option<AgreementFilter>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub regime: Option<Regime>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gamma: Option<GammaFilter>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feature_side: Option<FeatureSide>,
-    /// Full-text search over both transcripts (words, "phrases", OR, -word).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub q: Option<String>,
-    /// Keep pairs whose `margin_model` margin (chosen − rejected score) is ≥ this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin_min: Option<f64>,
-    /// Keep pairs whose margin is ≤ this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin_max: Option<f64>,
-    /// Default `post`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub margin_model: Option<ModelRole>,
-    /// With `label_value`, keep pairs where the chosen or rejected text (`label_side`, default
-    /// chosen) has that value (1 / 0 for booleans) of a feature of the study.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_side: Option<TextSide>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_value: Option<f64>,
-    /// With `angle_min` (inclusive) and `angle_max` (exclusive), in radians, keep pairs whose
-    /// angle is in that bin (the report's polar histograms use the same half-open bins).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub angle: Option<AngleKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub angle_min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub angle_max: Option<f64>,
-    /// With `chosen_min`/`chosen_max`/`rejected_min`/`rejected_max` (min inclusive, max
-    /// exclusive), keep pairs whose scores by this model fall in that cell of the report's 2-D
-    /// histogram.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score_model: Option<ModelRole>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chosen_min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chosen_max: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected_max: Option<f64>,
-    /// Default `dataset` (source order).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sort: Option<SortKey>,
-    /// Default `asc`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dir: Option<SortDir>,
-    /// A pair id: the page becomes that pair alone, with its neighbours in `before`/`after`
-    /// (next / previous within the filter on the pair page).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub around: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<u64>,
+pub use query::PairQuery;
+
+/// [`PairQuery`] on its own: its derived `IntoParams` builds the 34 parameter descriptions in
+/// one array (once, when the API document is assembled), which the workspace's
+/// `large_stack_arrays` lint would refuse.
+mod query {
+    #![allow(clippy::large_stack_arrays)]
+
+    use super::*;
+
+    /// What the pairs list shows: a dataset, optionally a study (pre and post model, label set) for
+    /// the report's slices, and the browser's own filters. Every field travels as a query parameter
+    /// of `GET /api/pairs` and of the UI's `/pairs` URL, under the same names; the slice fields are
+    /// those of [`Slice`] (`slice()` / `set_slice()` move them as one). Fields are typed: a query
+    /// string is read with [`PairQuery::from_query`], whose errors name the parameter.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct PairQuery {
+        pub dataset: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub pre: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub post: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub labels: Option<String>,
+        /// Comma-separated features of the study (as `seal analyze --features`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub features: Option<String>,
+        /// Comma-separated γ rule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub gamma_rule: Option<String>,
+        /// Comma-separated control label sets, compared with `labels` in the report.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub control: Option<String>,
+        /// Slice: pairs of one subset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub subset: Option<String>,
+        /// Slice: the model `agreement` is about (needs `pre` and `post`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub model: Option<ModelRole>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub agreement: Option<AgreementFilter>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub regime: Option<Regime>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub gamma: Option<GammaFilter>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub feature: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub feature_side: Option<FeatureSide>,
+        /// Full-text search over both transcripts (words, "phrases", OR, -word).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub q: Option<String>,
+        /// Keep pairs whose `margin_model` margin (chosen − rejected score) is ≥ this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub margin_min: Option<f64>,
+        /// Keep pairs whose margin is ≤ this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub margin_max: Option<f64>,
+        /// Default `post`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub margin_model: Option<ModelRole>,
+        /// With `label_value`, keep pairs where the chosen or rejected text (`label_side`, default
+        /// chosen) has that value (1 / 0 for booleans) of a feature of the study.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label_key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label_side: Option<TextSide>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label_value: Option<f64>,
+        /// With `angle_min` (inclusive) and `angle_max` (exclusive), in radians, keep pairs whose
+        /// angle is in that bin (the report's polar histograms use the same half-open bins).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub angle: Option<AngleKind>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub angle_min: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub angle_max: Option<f64>,
+        /// With `chosen_min`/`chosen_max`/`rejected_min`/`rejected_max` (min inclusive, max
+        /// exclusive), keep pairs whose scores by this model fall in that cell of the report's 2-D
+        /// histogram.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub score_model: Option<ModelRole>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub chosen_min: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub chosen_max: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub rejected_min: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub rejected_max: Option<f64>,
+        /// Default `dataset` (source order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sort: Option<SortKey>,
+        /// Default `asc`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub dir: Option<SortDir>,
+        /// A pair id: the page becomes that pair alone, with its neighbours in `before`/`after`
+        /// (next / previous within the filter on the pair page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub around: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub limit: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub offset: Option<u64>,
+    }
 }
 
 /// A query parameter that could not be read: which, and why.
@@ -182,7 +194,7 @@ impl PairQuery {
 }
 
 /// A model's two scores of a pair.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScorePair {
     pub model: String,
     pub chosen: f64,
@@ -194,7 +206,7 @@ pub struct ScorePair {
 }
 
 /// One row of the pairs list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairRow {
     pub pair_id: String,
     pub subset: String,
@@ -207,7 +219,7 @@ pub struct PairRow {
 }
 
 /// A page of the pairs list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairPage {
     pub dataset: String,
     /// Pairs matching every filter.
@@ -221,14 +233,14 @@ pub struct PairPage {
 }
 
 /// One turn of a transcript.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Turn {
     pub role: Speaker,
     pub text: String,
 }
 
 /// One side of a pair: the split SEAL scores (context, response) and the turns for display.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairSide {
     pub context: String,
     pub response: String,
@@ -236,7 +248,7 @@ pub struct PairSide {
 }
 
 /// A model's scores of one pair with their provenance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairScore {
     pub score: ScorePair,
     pub chosen_tokens: Option<u64>,
@@ -247,7 +259,7 @@ pub struct PairScore {
 }
 
 /// One label-set key of a pair: the value given to each side, as text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelValue {
     pub key: String,
     pub chosen: String,
@@ -255,7 +267,7 @@ pub struct LabelValue {
 }
 
 /// A label set's labels of one pair.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairLabels {
     pub label_set: String,
     pub labeler: Option<String>,
@@ -263,7 +275,7 @@ pub struct PairLabels {
 }
 
 /// A reviewer's note on a pair.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Note {
     pub id: i64,
     pub author: String,
@@ -273,14 +285,14 @@ pub struct Note {
 }
 
 /// Body of `POST …/notes`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewNote {
     pub author: String,
     pub text: String,
 }
 
 /// One pair in full.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairDetail {
     pub dataset: String,
     pub pair_id: String,
@@ -301,7 +313,7 @@ pub struct PairDetail {
 }
 
 /// The pair as one variant has it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairVariant {
     pub variant: String,
     /// The dataset holding it: where its own pair page is.

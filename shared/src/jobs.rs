@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{JobKind, JobState};
 
 /// Body of `POST /api/jobs`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobRequest {
     pub kind: JobKind,
     pub dataset: String,
@@ -28,7 +28,7 @@ pub struct JobRequest {
 }
 
 /// A job's state, as listed and as pushed by `GET /api/jobs/{id}/events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobStatus {
     pub id: u64,
     pub kind: JobKind,

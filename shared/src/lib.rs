@@ -12,7 +12,7 @@ pub use vocab::{
 };
 
 /// One ingested file or URL of a dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SourceInfo {
     pub uri: String,
     pub sha256: String,
@@ -23,7 +23,7 @@ pub struct SourceInfo {
     pub n_rejected: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DatasetInfo {
     pub name: String,
     pub format: DatasetFormat,
@@ -33,7 +33,7 @@ pub struct DatasetInfo {
     pub sources: Vec<SourceInfo>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     pub name: String,
     pub kind: ModelKind,
@@ -54,7 +54,7 @@ pub struct ModelInfo {
 
 /// How often a model prefers the human-chosen response. Agreement is strict
 /// (chosen > rejected); ties are counted apart and count as not agreeing in `accuracy`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Accuracy {
     pub dataset: String,
     pub model: String,
@@ -74,7 +74,7 @@ pub struct Accuracy {
 }
 
 /// Everything the app shell's first page shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Overview {
     pub version: String,
     pub datasets: Vec<DatasetInfo>,
@@ -83,7 +83,7 @@ pub struct Overview {
 }
 
 /// What `seal ingest` did with one source.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestedSource {
     pub uri: String,
     pub outcome: SourceOutcome,
@@ -94,14 +94,14 @@ pub struct IngestedSource {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestSummary {
     pub dataset: String,
     pub sources: Vec<IngestedSource>,
 }
 
 /// What `seal score` did for one model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoreSummary {
     pub dataset: String,
     pub model: String,
@@ -116,14 +116,22 @@ pub struct ScoreSummary {
     pub pairs_per_second: f64,
 }
 
+/// `GET /api/health`: the server answers, and which version it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    pub version: String,
+}
+
 /// Error body of every failing API call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     NotFound,
@@ -137,7 +145,7 @@ pub mod jobs;
 pub mod report;
 
 /// What `seal labels import` did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelImportSummary {
     pub dataset: String,
     pub name: String,
@@ -155,7 +163,7 @@ pub struct LabelImportSummary {
 }
 
 /// A label set as listed by `seal labels list` and the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelSetInfo {
     pub dataset: String,
     pub name: String,

@@ -12,7 +12,7 @@ use crate::{AgreementFilter, FeatureRole, FeatureSide, GammaFilter, ModelRole, R
 /// Bumped on any change to the report's shape or meaning.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnalysisReport {
     pub schema_version: u32,
     pub seal_version: String,
@@ -48,7 +48,7 @@ pub struct AnalysisReport {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnalysisSettings {
     /// Features of the lexicographic LM-labeler preference γ, most important first.
     pub gamma_rule: Vec<String>,
@@ -56,17 +56,18 @@ pub struct AnalysisSettings {
     pub features: Vec<StudyFeature>,
     /// Level of the significance flags (on Bonferroni-adjusted p-values where they apply).
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub alpha: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StudyFeature {
     pub name: String,
     pub role: FeatureRole,
 }
 
 /// Selects pairs of a study. Empty = every analysed pair.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Slice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<String>,
@@ -87,18 +88,28 @@ pub struct Slice {
     pub feature_side: Option<FeatureSide>,
 }
 
+/// The pairs behind a slice of a study (`seal pairs --json`): how many, and their ids (all, or
+/// the first `--limit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SlicePairs {
+    pub slice: Slice,
+    pub n: u64,
+    pub pair_ids: Vec<String>,
+}
+
 /// A count with its share and the slice behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Count {
     pub n: u64,
     /// n / denominator.
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub share: f64,
     pub denominator: u64,
     pub slice: Slice,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelAccuracy {
     pub model: String,
     pub role: ModelRole,
@@ -110,16 +121,19 @@ pub struct ModelAccuracy {
     pub tie: Count,
     /// agree / n (ties count as not agreeing).
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub accuracy: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub ci_low: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub ci_high: f64,
 }
 
 /// Table 1: (δ_pre, δ_post) = (1,1) stayed, (0,1) got, (0,0) resisted, (1,0) reversed.
 /// δ is strict agreement, so ties are δ = 0.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Regimes {
     pub stayed_aligned: Count,
     pub got_aligned: Count,
@@ -127,7 +141,7 @@ pub struct Regimes {
     pub reversed: Count,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GammaSummary {
     pub c: Count,
     pub i: Count,
@@ -138,7 +152,7 @@ pub struct GammaSummary {
     pub by_regime: BTreeMap<String, Count>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GammaDelta {
     pub model: String,
     pub role: ModelRole,
@@ -147,7 +161,7 @@ pub struct GammaDelta {
 
 /// Alignment resistance: the share of pairs where the post-D RM does not prefer the chosen
 /// response (δ_post = 0, ties included), overall and by γ.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resistance {
     pub overall: Count,
     /// δ_post = 0 within γ = c, i, r (denominator: the γ group).
@@ -160,7 +174,7 @@ pub struct Resistance {
     pub post_ties: Count,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AngleStats {
     pub slice: Slice,
     /// Pairs with a defined angle.
@@ -176,13 +190,13 @@ pub struct AngleStats {
     pub t_p: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Histogram {
     pub edges: Vec<f64>,
     pub counts: Vec<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Histogram2d {
     pub x_edges: Vec<f64>,
     pub y_edges: Vec<f64>,
@@ -190,22 +204,26 @@ pub struct Histogram2d {
     pub counts: Vec<Vec<u64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quadrants {
     pub model: String,
     /// Shares of (chosen score, rejected score) signs; "pos" is > 0.
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub pos_pos: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub neg_pos: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub pos_neg: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub neg_neg: f64,
 }
 
 /// Reward directions φ and shifts θ (degrees), spec §C.5.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Angles {
     /// Pairs whose θ is undefined (a zero reward vector).
     pub undefined: u64,
@@ -222,7 +240,7 @@ pub struct Angles {
     pub quadrants: Vec<Quadrants>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImprintRow {
     pub model: String,
     /// `pre`, `post` or `post_minus_pre` (the outcome is the post-D minus the pre-D score).
@@ -233,31 +251,38 @@ pub struct ImprintRow {
     pub feature: String,
     pub role: Option<FeatureRole>,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub estimate: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub std_error: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub t: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub p_value: f64,
     /// Bonferroni over every coefficient of the fit (intercept included for `pooled`).
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub p_adjusted: f64,
     pub n: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VifRow {
     pub feature: String,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub vif: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Regression {
     pub outcome: String,
     pub n: u64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub r_squared: f64,
     /// Bonferroni multiplier applied to `p_adjusted` (number of coefficients).
     pub bonferroni: u64,
@@ -269,29 +294,36 @@ pub struct Regression {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegressionRow {
     /// `const`, or `<feature>_c` / `<feature>_r` for the chosen / rejected text's value.
     pub term: String,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub estimate: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub std_error: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub t: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub p_value: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub p_adjusted: f64,
 }
 
 /// Chosen vs rejected rate of one feature: exact McNemar for binary features, paired t otherwise.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeatureTest {
     pub feature: String,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub chosen_mean: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub rejected_mean: f64,
     /// `mcnemar_exact` or `paired_t`.
     pub test: String,
@@ -304,7 +336,7 @@ pub struct FeatureTest {
 
 /// A control labeler's agreement with the study's label set, on the texts both label (joined on
 /// pair and side).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ControlLabels {
     pub label_set: String,
     pub labeler: Option<String>,
@@ -312,18 +344,19 @@ pub struct ControlLabels {
 }
 
 /// Agreement of two label sets on one feature (`seal labels compare`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelAgreement {
     pub feature: String,
     /// Texts labelled in both sets.
     pub n: u64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub agreement: f64,
     pub kappa: Option<f64>,
 }
 
 /// How the study's models score a rewritten variant of the pairs (spec §C.9).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VariantRobustness {
     pub variant: String,
     /// The dataset holding the variant's pairs, `<dataset>@<variant>`.
@@ -345,7 +378,7 @@ pub struct VariantRobustness {
     pub flips: Option<FlipAnalysis>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelRobustness {
     pub model: String,
     pub role: ModelRole,
@@ -353,17 +386,21 @@ pub struct ModelRobustness {
     pub aligned_original: u64,
     pub aligned_rewritten: u64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub accuracy_original: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub accuracy_rewritten: f64,
     /// Pairs that agreed before and not after, and the reverse.
     pub became_misaligned: u64,
     pub became_aligned: u64,
     /// Exact McNemar test of became_misaligned vs became_aligned (did accuracy change?).
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub mcnemar_p: f64,
     /// Pearson correlation of original and rewritten scores, chosen and rejected pooled.
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub score_correlation: f64,
     /// Rewritten − original, per pair: the chosen score, the rejected score, the margin.
     pub chosen_shift: MeanShift,
@@ -372,30 +409,36 @@ pub struct ModelRobustness {
 }
 
 /// A mean with its 95 % t interval and the one-sample t test against 0.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MeanShift {
     pub n: u64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub mean: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub ci_low: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub ci_high: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub p_value: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Similarity {
     pub model: String,
     pub n: u64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub mean_chosen: f64,
     #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
     pub mean_rejected: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlipAnalysis {
     pub label_set: String,
     /// Pairs labelled on both sides in both the original and the variant.
@@ -408,7 +451,7 @@ pub struct FlipAnalysis {
     pub pi: Option<Regression>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FlipCount {
     pub feature: String,
     /// `c` or `r`.

@@ -41,16 +41,17 @@ pub trait Vocabulary: Copy + 'static + VariantArray + VariantNames + Into<&'stat
 }
 
 /// Declares vocabularies: the enum with serde, `Display`, `FromStr` and [`Vocabulary`], its
-/// words spelled by `case` (serde's and strum's shared `rename_all` spelling).
+/// words spelled as `enum Name as "case"` says (serde's, strum's and utoipa's shared `rename_all`
+/// spelling; a `tt`, not a `literal`, so that utoipa's derive reads it too).
 macro_rules! vocabulary {
     ($(
         $(#[$meta:meta])*
-        $case:literal enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }
+        enum $name:ident as $case:tt { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }
     )+) => {$(
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-            strum::Display, IntoStaticStr, VariantArray, VariantNames,
+            strum::Display, IntoStaticStr, VariantArray, VariantNames, utoipa::ToSchema,
         )]
         #[serde(rename_all = $case)]
         #[strum(serialize_all = $case)]
@@ -76,7 +77,7 @@ macro_rules! vocabulary {
 
 vocabulary! {
     /// The source format of a dataset.
-    "kebab-case" enum DatasetFormat {
+    enum DatasetFormat as "kebab-case" {
         /// Anthropic/hh-rlhf transcripts: `{"chosen", "rejected"}`, split at the last "Assistant:".
         HhRlhf,
         /// Explicit pairs (context and both responses).
@@ -86,7 +87,7 @@ vocabulary! {
     }
 
     /// Where a model's scores come from.
-    "kebab-case" enum ModelKind {
+    enum ModelKind as "kebab-case" {
         /// A folder SEAL Lab runs with ONNX Runtime.
         Onnx,
         /// Scores computed elsewhere and imported.
@@ -94,7 +95,7 @@ vocabulary! {
     }
 
     /// How a reward model receives (context, response).
-    "kebab-case" enum InputFormat {
+    enum InputFormat as "kebab-case" {
         /// A tokenizer text pair `(context, response)`, as SEAL calls the OpenAssistant RMs.
         Pair,
         /// One text: `context + response`.
@@ -102,7 +103,7 @@ vocabulary! {
     }
 
     /// What to do with inputs longer than the model's maximum length.
-    "kebab-case" enum Truncation {
+    enum Truncation as "kebab-case" {
         /// Feed the whole text, as the paper does (DeBERTa-v3 has relative positions only).
         None,
         /// Drop the oldest context tokens so the response survives; when the response alone is
@@ -113,7 +114,7 @@ vocabulary! {
     }
 
     /// The arithmetic of a model's graph.
-    "lowercase" enum Precision {
+    enum Precision as "lowercase" {
         /// Scores as SEAL computes them.
         Fp32,
         /// A dynamically quantized graph: faster on CPU, its scores drift from fp32.
@@ -122,20 +123,20 @@ vocabulary! {
 
     /// Whether a model prefers the human-chosen response. Agreement is strict, as in SEAL:
     /// chosen must score higher than rejected; ties are counted apart.
-    "snake_case" enum Agreement {
+    enum Agreement as "snake_case" {
         Agree,
         Disagree,
         Tie,
     }
 
     /// Who speaks a turn of a transcript.
-    "snake_case" enum Speaker {
+    enum Speaker as "snake_case" {
         Human,
         Assistant,
     }
 
     /// What `seal ingest` did with a source.
-    "snake_case" enum SourceOutcome {
+    enum SourceOutcome as "snake_case" {
         /// A new source of the dataset.
         Added,
         /// The source's content changed and replaced the earlier one (`--replace`).
@@ -145,14 +146,14 @@ vocabulary! {
     }
 
     /// What `seal labels import` did.
-    "snake_case" enum LabelImportOutcome {
+    enum LabelImportOutcome as "snake_case" {
         Stored,
         /// The same content was imported before; nothing was written.
         Unchanged,
     }
 
     /// How a variant dataset was made.
-    "snake_case" enum VariantKind {
+    enum VariantKind as "snake_case" {
         /// A built-in deterministic perturbation.
         Perturbation,
         /// An LM rewrite (SEAL's prompt).
@@ -162,20 +163,20 @@ vocabulary! {
     }
 
     /// Which texts of a pair a rewrite touched.
-    "snake_case" enum Sides {
+    enum Sides as "snake_case" {
         Both,
         Chosen,
         Rejected,
     }
 
     /// A model's part in a study: the reward model before or after training on D.
-    "snake_case" enum ModelRole {
+    enum ModelRole as "snake_case" {
         Pre,
         Post,
     }
 
     /// A feature's part in a study.
-    "snake_case" enum FeatureRole {
+    enum FeatureRole as "snake_case" {
         /// A feature the preference data is meant to teach.
         Target,
         /// A feature it should not teach.
@@ -183,21 +184,21 @@ vocabulary! {
     }
 
     /// A job the web app can start.
-    "snake_case" enum JobKind {
+    enum JobKind as "snake_case" {
         Ingest,
         Score,
         Analyze,
     }
 
     /// Where a job is.
-    "snake_case" enum JobState {
+    enum JobState as "snake_case" {
         Running,
         Done,
         Failed,
     }
 
     /// How a pair moved from the pre-D to the post-D model (SEAL's Table 1; a tie is δ = 0).
-    "snake_case" enum Regime {
+    enum Regime as "snake_case" {
         StayedAligned,
         GotAligned,
         Resisted,
@@ -205,7 +206,7 @@ vocabulary! {
     }
 
     /// A slice's agreement of one model.
-    "snake_case" enum AgreementFilter {
+    enum AgreementFilter as "snake_case" {
         Agree,
         Disagree,
         Tie,
@@ -214,7 +215,7 @@ vocabulary! {
     }
 
     /// A slice's LM-labeler preference γ.
-    "snake_case" enum GammaFilter {
+    enum GammaFilter as "snake_case" {
         /// The labeler prefers the chosen text.
         C,
         /// Indifferent.
@@ -226,20 +227,20 @@ vocabulary! {
     }
 
     /// In which direction a slice's feature differs between the two texts of a pair.
-    "snake_case" enum FeatureSide {
+    enum FeatureSide as "snake_case" {
         ChosenOnly,
         RejectedOnly,
         Differs,
     }
 
     /// One text of a pair.
-    "snake_case" enum TextSide {
+    enum TextSide as "snake_case" {
         Chosen,
         Rejected,
     }
 
     /// An angle of the report's polar histograms.
-    "snake_case" enum AngleKind {
+    enum AngleKind as "snake_case" {
         /// The reward shift θ from pre-D to post-D.
         Theta,
         /// The pre-D model's reward direction.
@@ -249,7 +250,7 @@ vocabulary! {
     }
 
     /// Orders of the pairs list.
-    "snake_case" enum SortKey {
+    enum SortKey as "snake_case" {
         /// Source order.
         Dataset,
         PreMargin,
@@ -262,7 +263,7 @@ vocabulary! {
         PairId,
     }
 
-    "snake_case" enum SortDir {
+    enum SortDir as "snake_case" {
         Asc,
         Desc,
     }
@@ -325,19 +326,61 @@ mod tests {
 
     #[test]
     fn words_round_trip_through_text_and_json() {
-        fn check<T: Vocabulary + fmt::Debug + PartialEq + Serialize + serde::de::DeserializeOwned>() {
+        /// Every string of every `enum` keyword in a schema (a flat enum, or one per variant).
+        fn schema_words(schema: &serde_json::Value, out: &mut Vec<String>) {
+            match schema {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        match (k.as_str(), v) {
+                            ("enum", serde_json::Value::Array(words)) => {
+                                out.extend(words.iter().filter_map(|w| w.as_str().map(str::to_owned)))
+                            }
+                            _ => schema_words(v, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| schema_words(v, out)),
+                _ => {}
+            }
+        }
+        fn check<T>()
+        where
+            T: Vocabulary + fmt::Debug + PartialEq + Serialize + serde::de::DeserializeOwned + utoipa::PartialSchema,
+        {
             for (v, word) in <T as VariantArray>::VARIANTS.iter().zip(T::words()) {
                 assert_eq!(Into::<&'static str>::into(*v), *word);
                 assert_eq!(T::parse_word(word).unwrap(), *v);
                 assert_eq!(serde_json::to_string(v).unwrap(), format!("\"{word}\""));
                 assert_eq!(serde_json::from_str::<T>(&format!("\"{word}\"")).unwrap(), *v);
             }
+            // The API document lists the same words as the wire uses.
+            let mut listed = Vec::new();
+            schema_words(&serde_json::to_value(T::schema()).unwrap(), &mut listed);
+            assert_eq!(listed, T::words(), "{}", std::any::type_name::<T>());
         }
         check::<DatasetFormat>();
+        check::<ModelKind>();
+        check::<InputFormat>();
         check::<Truncation>();
         check::<Precision>();
-        check::<JobState>();
+        check::<Agreement>();
+        check::<Speaker>();
+        check::<SourceOutcome>();
+        check::<LabelImportOutcome>();
         check::<VariantKind>();
+        check::<Sides>();
+        check::<ModelRole>();
+        check::<FeatureRole>();
+        check::<JobKind>();
+        check::<JobState>();
+        check::<Regime>();
+        check::<AgreementFilter>();
+        check::<GammaFilter>();
+        check::<FeatureSide>();
+        check::<TextSide>();
+        check::<AngleKind>();
+        check::<SortKey>();
+        check::<SortDir>();
         assert_eq!(Agreement::of(1.0, 0.5), Agreement::Agree);
         assert_eq!(Agreement::of(0.5, 1.0), Agreement::Disagree);
         assert_eq!(Agreement::of(0.25, 0.25), Agreement::Tie);

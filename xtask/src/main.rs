@@ -197,7 +197,14 @@ fn main() -> Result<()> {
             setup(false)?;
             clippy()?;
             cache_stats();
-            run(cargo().arg("test").args(SERVER).args(rest()))?;
+            // Everything: the tests plain `cargo test` skips (headless Chromium, the web bundle)
+            // are `#[ignore]`d with the reason, and run here.
+            let mut args = rest();
+            if !args.iter().any(|a| a == "--") {
+                args.push("--".into());
+            }
+            args.push("--include-ignored".into());
+            run(cargo().arg("test").args(SERVER).args(args))?;
             // The browser side must never pull in the engine's native dependencies.
             for krate in ["duckdb", "ort", "tokenizers", "actix-web"] {
                 let out = cargo()

@@ -323,12 +323,13 @@ pub fn pairs(ctx: &Ctx, a: &PairsArgs) -> Result<()> {
         feature_side: a.feature_side,
     };
     let ids = analysis::select(&s, &slice)?;
-    let shown: Vec<&str> = ids.iter().take(a.limit.unwrap_or(usize::MAX)).copied().collect();
-    ctx.emit(&serde_json::json!({"slice": slice, "n": ids.len(), "pair_ids": shown}), |_| {
-        for id in &shown {
+    let shown: Vec<String> = ids.iter().take(a.limit.unwrap_or(usize::MAX)).map(|id| id.to_string()).collect();
+    let out = seal_shared::report::SlicePairs { slice, n: ids.len() as u64, pair_ids: shown };
+    ctx.emit(&out, |o| {
+        for id in &o.pair_ids {
             println!("{id}");
         }
-        eprintln!("{} pairs", ids.len());
+        eprintln!("{} pairs", o.n);
     })
 }
 

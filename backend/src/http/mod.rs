@@ -13,6 +13,9 @@ use wire::jobs::JobRequest;
 
 use crate::store::{Store, StoreError};
 
+mod api_doc;
+pub use api_doc::document as openapi_document;
+
 /// The built web UI (`cargo xtask dist` writes it to `dist/`). Release builds embed it; debug
 /// builds read it from disk, so the UI can be rebuilt without rebuilding the server.
 #[derive(rust_embed::Embed)]
@@ -102,24 +105,55 @@ async fn read<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+fn store_of(state: &web::Data<AppState>) -> Result<Store, ApiError> {
+    Ok(state
+        .store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?
+        .try_clone()
+        .map_err(anyhow::Error::from)?)
 }
 
+/// Liveness and version.
+#[utoipa::path(get, path = "/api/health", tag = "server", responses((status = 200, body = wire::Health)))]
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(wire::Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+}
+
+/// Datasets, models and every model's accuracy on every dataset.
+#[utoipa::path(get, path = "/api/overview", tag = "data", responses((status = 200, body = wire::Overview)))]
 async fn overview(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let o = read(&state, crate::pipeline::overview).await?;
     Ok(HttpResponse::Ok().json(o))
 }
 
+/// Datasets with their pair counts, sources and rejected lines.
+#[utoipa::path(get, path = "/api/datasets", tag = "data", responses((status = 200, body = Vec<wire::DatasetInfo>)))]
 async fn datasets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(read(&state, crate::pipeline::datasets).await?))
 }
 
+/// Registered reward models.
+#[utoipa::path(get, path = "/api/models", tag = "data", responses((status = 200, body = Vec<wire::ModelInfo>)))]
 async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let m = read(&state, |s| Ok(s.models()?.iter().map(crate::pipeline::model_info).collect::<Vec<_>>())).await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
+/// One model's accuracy on one dataset.
+///
+/// The share of pairs whose chosen text the model scores higher, with its Wilson 95 % interval;
+/// ties are counted apart.
+#[utoipa::path(
+    get,
+    path = "/api/accuracy/{dataset}/{model}",
+    tag = "data",
+    params(("dataset" = String, Path), ("model" = String, Path, description = "A registered model's name")),
+    responses(
+        (status = 200, body = wire::Accuracy),
+        (status = 404, description = "No such dataset or model", body = wire::ApiError),
+    )
+)]
 async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (dataset, model) = path.into_inner();
     let a = read(&state, move |s| {
@@ -131,17 +165,22 @@ async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>)
     Ok(HttpResponse::Ok().json(a))
 }
 
-fn store_of(state: &web::Data<AppState>) -> Result<Store, ApiError> {
-    Ok(state
-        .store
-        .lock()
-        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?
-        .try_clone()
-        .map_err(anyhow::Error::from)?)
-}
-
-/// `GET /api/report?dataset=&pre=&post=[&labels=&features=&gamma_rule=]`: the full SEAL report
-/// (computed once per study and data version).
+/// The SEAL analysis report of a study.
+///
+/// A study is a dataset, a pre-D and a post-D model and optionally a label set; the report is
+/// computed once per study and data version. Its fields are described in docs/report-schema.md.
+/// The example browser's filters are accepted and ignored.
+#[utoipa::path(
+    get,
+    path = "/api/report",
+    tag = "analysis",
+    params(PairQuery),
+    responses(
+        (status = 200, body = wire::report::AnalysisReport),
+        (status = 400, description = "A parameter is missing or has a bad value; the message names it", body = wire::ApiError),
+        (status = 404, description = "No such dataset, model or label set", body = wire::ApiError),
+    )
+)]
 async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
     let r = web::block(move || state.browser.report(&store, &q))
@@ -150,8 +189,21 @@ async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result
     Ok(HttpResponse::Ok().json(&*r))
 }
 
-/// `GET /api/pairs?dataset=[&pre=&post=&labels=][&<slice>][&q=&margin_*=&label_*=&sort=&dir=&limit=&offset=]`:
-/// a page of the pairs that match every filter.
+/// A filtered, sorted page of pairs (the example browser).
+///
+/// Every filter narrows the list: a slice of the study's report, full-text search, score
+/// margins, a label's value, a bin of a polar or 2-D histogram.
+#[utoipa::path(
+    get,
+    path = "/api/pairs",
+    tag = "pairs",
+    params(PairQuery),
+    responses(
+        (status = 200, body = wire::browse::PairPage),
+        (status = 400, description = "A parameter is missing or has a bad value; the message names it", body = wire::ApiError),
+        (status = 404, description = "No such dataset, model or label set", body = wire::ApiError),
+    )
+)]
 async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
     let page = web::block(move || state.browser.page(&store, &q))
@@ -160,14 +212,43 @@ async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// `GET /api/datasets/{dataset}/pairs/{pair_id}`: one pair in full.
+/// One pair in full: transcripts, turns, every model's scores, every label set's labels, notes.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{dataset}/pairs/{pair_id}",
+    tag = "pairs",
+    params(
+        ("dataset" = String, Path),
+        ("pair_id" = String, Path, description = "May contain slashes, e.g. harmless-base/test/17"),
+    ),
+    responses(
+        (status = 200, body = wire::browse::PairDetail),
+        (status = 404, description = "No such dataset or pair", body = wire::ApiError),
+    )
+)]
 async fn pair(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (dataset, id) = path.into_inner();
     let d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id)).await?;
     Ok(HttpResponse::Ok().json(d))
 }
 
-/// `POST /api/datasets/{dataset}/notes/{pair_id}` with `{"author", "text"}`: adds a note.
+/// Adds a reviewer's note to a pair.
+#[utoipa::path(
+    post,
+    path = "/api/datasets/{dataset}/notes/{pair_id}",
+    tag = "pairs",
+    operation_id = "addNote",
+    params(
+        ("dataset" = String, Path),
+        ("pair_id" = String, Path, description = "May contain slashes, e.g. harmless-base/test/17"),
+    ),
+    request_body = wire::browse::NewNote,
+    responses(
+        (status = 201, description = "The note as stored", body = wire::browse::Note),
+        (status = 400, description = "The body is not a note, or its author or text is blank", body = wire::ApiError),
+        (status = 404, description = "No such dataset or pair", body = wire::ApiError),
+    )
+)]
 async fn add_note(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -179,19 +260,46 @@ async fn add_note(
     Ok(HttpResponse::Created().json(n))
 }
 
-/// `GET /api/label-sets[?dataset=]`.
+/// Label sets, of one dataset or of all.
+#[utoipa::path(
+    get,
+    path = "/api/label-sets",
+    tag = "data",
+    operation_id = "labelSets",
+    params(DatasetFilter),
+    responses(
+        (status = 200, body = Vec<wire::LabelSetInfo>),
+        (status = 404, description = "No such dataset", body = wire::ApiError),
+    )
+)]
 async fn label_sets(state: web::Data<AppState>, q: web::Query<DatasetFilter>) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let sets = read(&state, move |s| crate::pipeline::study::label_sets(s, q.dataset.as_deref())).await?;
     Ok(HttpResponse::Ok().json(sets))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DatasetFilter {
+    /// Only this dataset's label sets.
     dataset: Option<String>,
 }
 
-/// `POST /api/jobs` with a [`JobRequest`]: starts an ingest, score or analyze job.
+/// Starts an ingest, score or analyze job.
+///
+/// The request is checked first: a bad one never starts.
+#[utoipa::path(
+    post,
+    path = "/api/jobs",
+    tag = "jobs",
+    operation_id = "startJob",
+    request_body = wire::jobs::JobRequest,
+    responses(
+        (status = 202, description = "The job, started", body = wire::jobs::JobStatus),
+        (status = 400, description = "The request names a bad kind, field or value", body = wire::ApiError),
+        (status = 404, description = "No such dataset or model", body = wire::ApiError),
+    )
+)]
 async fn start_job(state: web::Data<AppState>, JsonBody(req): JsonBody<JobRequest>) -> Result<HttpResponse, ApiError> {
     let store = store_of(&state)?;
     let st = state.clone();
@@ -201,7 +309,8 @@ async fn start_job(state: web::Data<AppState>, JsonBody(req): JsonBody<JobReques
     Ok(HttpResponse::Accepted().json(job))
 }
 
-/// `GET /api/jobs`: every job of this server process, oldest first.
+/// Jobs of this server process, oldest first.
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs", responses((status = 200, body = Vec<wire::jobs::JobStatus>)))]
 async fn jobs(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.jobs.list())
 }
@@ -210,15 +319,35 @@ fn no_job(id: u64) -> ApiError {
     ApiError(wire::ApiError { code: wire::ErrorCode::NotFound, message: format!("no job {id}") })
 }
 
-/// `GET /api/jobs/{id}`.
+/// One job's status.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}",
+    tag = "jobs",
+    params(("id" = u64, Path)),
+    responses((status = 200, body = wire::jobs::JobStatus), (status = 404, description = "No such job", body = wire::ApiError))
+)]
 async fn job(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let s = state.jobs.get(id).ok_or_else(|| no_job(id))?;
     Ok(HttpResponse::Ok().json(s))
 }
 
-/// `GET /api/jobs/{id}/events`: Server-Sent Events, one `data:` line with the job's status at
-/// once and after every change, pushed as the job publishes it; the stream ends when the job does.
+/// A job's progress as Server-Sent Events.
+///
+/// One `data:` line holding the job's status (a `JobStatus` as JSON) at once and after every
+/// change, pushed as the job publishes it; the stream ends with the job.
+#[utoipa::path(
+    get,
+    path = "/api/jobs/{id}/events",
+    tag = "jobs",
+    operation_id = "jobEvents",
+    params(("id" = u64, Path)),
+    responses(
+        (status = 200, description = "`data: <JobStatus>` events", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such job", body = wire::ApiError),
+    )
+)]
 async fn job_events(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let rx = state.jobs.watch(id).ok_or_else(|| no_job(id))?;
@@ -240,11 +369,17 @@ async fn job_events(state: web::Data<AppState>, path: web::Path<u64>) -> Result<
         .streaming(stream))
 }
 
-/// The API's OpenAPI 3.1 description.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "server",
+    responses((status = 200, description = "The API's OpenAPI 3.1 description", body = Object))
+)]
 async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(OPENAPI)
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| api_doc::document().to_pretty_json().expect("the API document serializes"));
+    HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())
 }
 
 /// Logs each request once its response starts: method, route pattern, status and duration.
