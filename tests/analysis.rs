@@ -4,7 +4,10 @@
 
 use seal_shared::browse::{PairDetail, PairPage};
 use seal_shared::report::{AnalysisReport, Count, LabelAgreement, SlicePairs};
-use seal_shared::{GammaFilter, LabelImportOutcome, LabelImportSummary, LabelSetInfo, ModelRole, Regime};
+use seal_shared::{
+    FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, LabelImportOutcome, LabelImportSummary, LabelSetInfo,
+    ModelRole, Regime,
+};
 use serde_json::Value;
 
 use seal::analysis::{self, angles, stats, FeatureColumn, Study};
@@ -326,9 +329,9 @@ fn the_report_matches_the_reference_end_to_end() {
 
     // Feature imprint, both variants, three outcomes.
     assert_eq!(r.settings.features.len(), 15);
-    for role in ["pre", "post", "post_minus_pre"] {
-        for variant in ["pooled", "pair_fe"] {
-            let want = &e["imprint"][role][variant];
+    for role in [ImprintOutcome::Pre, ImprintOutcome::Post, ImprintOutcome::PostMinusPre] {
+        for variant in [ImprintVariant::Pooled, ImprintVariant::PairFe] {
+            let want = &e["imprint"][role.as_str()][variant.as_str()];
             let names: Vec<&str> = want["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
             let bonferroni = names.len() as f64;
             for (j, name) in names.iter().enumerate().filter(|(_, n)| **n != "const") {
@@ -365,7 +368,7 @@ fn the_report_matches_the_reference_end_to_end() {
     }
     for t in &r.feature_tests {
         let want = &e["feature_tests"][&t.feature];
-        assert_eq!(t.test, want["test"].as_str().unwrap());
+        assert_eq!(t.test.as_str(), want["test"].as_str().unwrap());
         close(t.chosen_mean, f(&want["chosen_mean"]), "chosen mean");
         close(t.statistic.unwrap(), f(&want["statistic"]), "statistic");
         close_p(t.p_value.unwrap(), f(&want["p_value"]), "feature test");
@@ -422,13 +425,15 @@ fn the_report_matches_the_reference_end_to_end() {
         "response_chars,turns,asks_question",
     ]);
     assert!(b.gamma.is_none(), "no label set, no γ");
-    for (variant, key) in [("pooled", "pooled_post"), ("pair_fe", "pair_fe_post")] {
+    for (variant, key) in [(ImprintVariant::Pooled, "pooled_post"), (ImprintVariant::PairFe, "pair_fe_post")] {
         let want = &e["builtin"][key];
         for (j, name) in want["names"].as_array().unwrap().iter().enumerate().filter(|(_, n)| *n != "const") {
             let row = b
                 .imprint
                 .iter()
-                .find(|x| x.model_role == "post" && x.variant == variant && x.feature == name.as_str().unwrap())
+                .find(|x| {
+                    x.model_role == ImprintOutcome::Post && x.variant == variant && x.feature == name.as_str().unwrap()
+                })
                 .unwrap();
             assert_eq!(row.role, Some(seal_shared::FeatureRole::Spoiler));
             let what = format!("built-in {variant} {name}");
@@ -438,14 +443,14 @@ fn the_report_matches_the_reference_end_to_end() {
         }
     }
     assert_eq!(e["builtin"]["pair_fe_aliased"], serde_json::json!(["turns"]));
-    assert!(!b.imprint.iter().any(|x| x.variant == "pair_fe" && x.feature == "turns"));
+    assert!(!b.imprint.iter().any(|x| x.variant == ImprintVariant::PairFe && x.feature == "turns"));
     assert!(
         b.warnings.iter().any(|w| w.contains("never differ within a pair") && w.contains("turns")),
         "{:?}",
         b.warnings
     );
     let asks = b.feature_tests.iter().find(|t| t.feature == "asks_question").unwrap();
-    assert_eq!(asks.test, "mcnemar_exact");
+    assert_eq!(asks.test, FeatureTestKind::McnemarExact);
     let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "length"]);
     assert!(err.contains("unknown feature `length`"), "{err}");
     let err = seal.fails(&[
@@ -758,7 +763,7 @@ fn the_tokens_feature_comes_from_the_scoring_run() {
     assert_eq!(rows.len(), 50);
     let mean = |k: &str| rows.iter().map(|x| x[k].as_f64().unwrap()).sum::<f64>() / rows.len() as f64;
     let t = r.feature_tests.iter().find(|t| t.feature == "tokens").unwrap();
-    assert_eq!(t.test, "paired_t");
+    assert_eq!(t.test, FeatureTestKind::PairedT);
     close(t.chosen_mean, mean("chosen_tokens"), "mean chosen tokens");
     close(t.rejected_mean, mean("rejected_tokens"), "mean rejected tokens");
     assert!(mean("chosen_tokens") > 20.0);

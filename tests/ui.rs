@@ -13,6 +13,8 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use seal_shared::browse::PairPage;
+use seal_shared::report::AnalysisReport;
+use seal_shared::ImprintVariant;
 use serde_json::{json, Value};
 
 use crate::support::{fixtures, get, start};
@@ -118,7 +120,7 @@ fn the_app_in_a_real_browser() {
     let dir = fixtures().join("analysis").join("study");
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
     seal.ok(&["labels", "import", "--dataset", "hh", "--name", "control", &p("labels_control.jsonl")]);
-    let with_control = seal.json(&[
+    let with_control: AnalysisReport = seal.read(&[
         "analyze",
         "--dataset",
         "hh",
@@ -170,9 +172,10 @@ fn the_app_in_a_real_browser() {
         std::fs::write(&file, out).unwrap();
         seal.ok(&["scores", "import", "--dataset", "hh@lowercase", "--model", m, file.to_str().unwrap()]);
     }
-    let report = seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"]);
+    let report: AnalysisReport =
+        seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"]);
     assert!(scored_variant > 10, "{scored_variant} scored pairs in the variant");
-    assert_eq!(report["robustness"][0]["n_pairs"], scored_variant);
+    assert_eq!(report.robustness[0].n_pairs, scored_variant as u64);
     let server = start(&seal);
     let base = server.url.trim_end_matches('/').to_owned();
     let driver = chromedriver();
@@ -199,16 +202,15 @@ fn the_app_in_a_real_browser() {
             let html = svg.html(false).await.unwrap();
             assert!(html.len() > 2000, "#{id} draws something: {} bytes", html.len());
         }
-        let fe: Vec<&Value> =
-            report["imprint"].as_array().unwrap().iter().filter(|r| r["variant"] == "pair_fe").collect();
+        let fe = report.imprint.iter().filter(|r| r.variant == ImprintVariant::PairFe).count();
         let hits = c.find_all(Locator::Css("#imprint-chart a.hit")).await.unwrap();
-        assert_eq!(hits.len(), fe.len(), "one link per pair-FE coefficient");
+        assert_eq!(hits.len(), fe, "one link per pair-FE coefficient");
         assert_eq!(
             text(&c, "#regimes a[data-slice=resisted]").await.split_whitespace().next().unwrap(),
-            report["regimes"]["resisted"]["n"].to_string()
+            report.regimes.resisted.n.to_string()
         );
         c.find(Locator::Id("variant-pooled")).await.unwrap().click().await.unwrap();
-        let pooled = report["imprint"].as_array().unwrap().iter().filter(|r| r["variant"] == "pooled").count();
+        let pooled = report.imprint.iter().filter(|r| r.variant == ImprintVariant::Pooled).count();
         let t0 = Instant::now();
         while c.find_all(Locator::Css("#imprint-chart a.hit")).await.unwrap().len() != pooled {
             assert!(t0.elapsed() < Duration::from_secs(10), "switching to pooled OLS redraws the plot");
@@ -221,18 +223,14 @@ fn the_app_in_a_real_browser() {
         c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt&control=control")).await.unwrap();
         wait_for(&c, "#control-labels table").await;
         let kappas = futures_text(&c, "#control-labels tbody td:nth-child(4)").await;
-        let want: Vec<String> = with_control["control_labels"][0]["features"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| format!("{:.3}", f["kappa"].as_f64().unwrap()))
-            .collect();
+        let want: Vec<String> =
+            with_control.control_labels[0].features.iter().map(|f| format!("{:.3}", f.kappa.unwrap())).collect();
         assert_eq!(kappas, want);
         shot(&c, "1b-control-labels").await;
 
         // Robustness: the margin-shift chart (one link per model and variant) and the table, as
         // the report has them; the same on the page of its own.
-        let rob = &report["robustness"][0];
+        let rob = &report.robustness[0];
         for page in [
             format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt"),
             format!("{base}/robustness?dataset=hh&pre=pre&post=post&labels=gpt"),
@@ -241,10 +239,7 @@ fn the_app_in_a_real_browser() {
             wait_for(&c, "#robustness-shift-chart svg").await;
             assert_eq!(c.find_all(Locator::Css("#robustness-shift-chart a.hit")).await.unwrap().len(), 2);
             let mis = futures_text(&c, "table.robustness[data-variant=lowercase] td.became-misaligned").await;
-            assert_eq!(
-                mis,
-                [rob["models"][0]["became_misaligned"].to_string(), rob["models"][1]["became_misaligned"].to_string()]
-            );
+            assert_eq!(mis, [rob.models[0].became_misaligned.to_string(), rob.models[1].became_misaligned.to_string()]);
         }
         shot(&c, "1c-robustness").await;
         c.find(Locator::Css("table.robustness caption a")).await.unwrap().click().await.unwrap();

@@ -6,7 +6,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate};
 use seal_shared::browse::PairQuery;
 use seal_shared::report::{AnalysisReport, Count, Regression, Slice};
-use seal_shared::{AgreementFilter, AngleKind, FeatureSide, LabelSetInfo, ModelRole, Overview, TextSide};
+use seal_shared::{
+    AgreementFilter, AngleKind, FeatureSide, FeatureTestKind, ImprintOutcome, ImprintVariant, LabelSetInfo, ModelRole,
+    Overview, TextSide,
+};
 
 use crate::charts::{self, ChartView, Coef, MosaicColumn, AGREE, CHOSEN, DIFF, DISAGREE, POST, PRE, REJECTED, TIE};
 use crate::query::{pairs_href, slice_href, to_query_string};
@@ -248,7 +251,7 @@ const GAMMA_NAMES: [(&str, &str); 3] =
 
 #[component]
 fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
-    let variant = RwSignal::new("pair_fe".to_owned());
+    let variant = RwSignal::new(ImprintVariant::PairFe);
     let warnings = r.warnings.clone();
     let st = study.clone();
     let r2 = r.clone();
@@ -259,10 +262,10 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             .iter()
             .filter(|x| x.variant == v && x.feature != "const")
             .map(|x| {
-                let series = match x.model_role.as_str() {
-                    "pre" => 0,
-                    "post" => 1,
-                    _ => 2,
+                let series = match x.model_role {
+                    ImprintOutcome::Pre => 0,
+                    ImprintOutcome::Post => 1,
+                    ImprintOutcome::PostMinusPre => 2,
                 };
                 let half = 1.96 * x.std_error;
                 Coef {
@@ -313,8 +316,8 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 <p class="muted">"How much each feature of a text moves its reward. Pair fixed effects (the paper's formula; SEs clustered by pair) compare chosen and rejected within a pair; pooled OLS is the released code's regression. Click a coefficient for the pairs where the feature differs."</p>
                 {has_imprint.then(|| view! {
                     <div class="toggle" id="variant-toggle">
-                        <button class=move || if variant.get() == "pair_fe" { "on" } else { "" } id="variant-pair-fe" on:click=move |_| variant.set("pair_fe".into())>"pair fixed effects"</button>
-                        <button class=move || if variant.get() == "pooled" { "on" } else { "" } id="variant-pooled" on:click=move |_| variant.set("pooled".into())>"pooled OLS"</button>
+                        <button class=move || if variant.get() == ImprintVariant::PairFe { "on" } else { "" } id="variant-pair-fe" on:click=move |_| variant.set(ImprintVariant::PairFe)>"pair fixed effects"</button>
+                        <button class=move || if variant.get() == ImprintVariant::Pooled { "on" } else { "" } id="variant-pooled" on:click=move |_| variant.set(ImprintVariant::Pooled)>"pooled OLS"</button>
                     </div>
                 })}
                 {if has_imprint { imprint.into_any() } else { view! { <p class="muted" id="no-imprint">"No features in this study: pick a label set, or run " <code>"seal analyze --features response_chars,…"</code> "."</p> }.into_any() }}
@@ -662,7 +665,7 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
     let coefs: Vec<Coef> = r
         .feature_tests
         .iter()
-        .filter(|t| t.test == "mcnemar_exact")
+        .filter(|t| t.test == FeatureTestKind::McnemarExact)
         .flat_map(|t| {
             let significant = t.p_value.is_some_and(|p| p < alpha);
             [(0, t.chosen_mean, &t.chosen_only, "chosen"), (1, t.rejected_mean, &t.rejected_only, "rejected")].map(
@@ -718,7 +721,7 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                                 </td>
                                 <td class="num">{t.chosen_only.as_ref().map(|c| count_link(&study, c, format!("{}-chosen-only", t.feature)).into_any()).unwrap_or_else(|| "—".into_any())}</td>
                                 <td class="num">{t.rejected_only.as_ref().map(|c| count_link(&study, c, format!("{}-rejected-only", t.feature)).into_any()).unwrap_or_else(|| "—".into_any())}</td>
-                                <td>{t.test.replace('_', " ")}</td>
+                                <td>{t.test.as_str().replace('_', " ")}</td>
                                 <td class="num">{t.p_value.map(|p| format!("{p:.2e}")).unwrap_or_else(|| "—".into())}</td>
                             </tr>
                         }

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod vocab;
 pub use vocab::{
-    Agreement, AgreementFilter, AngleKind, DatasetFormat, FeatureRole, FeatureSide, GammaFilter, InputFormat, JobKind,
-    JobState, LabelImportOutcome, ModelKind, ModelRole, Precision, Regime, Sides, SortDir, SortKey, SourceOutcome,
-    Speaker, TextSide, Truncation, UnknownValue, VariantKind, Vocabulary,
+    Agreement, AgreementFilter, AngleKind, DatasetFormat, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter,
+    ImprintOutcome, ImprintVariant, InputFormat, JobKind, JobState, LabelImportOutcome, ModelKind, ModelRole,
+    Precision, Regime, Sides, SortDir, SortKey, SourceOutcome, Speaker, TextSide, Truncation, UnknownValue,
+    VariantKind, Vocabulary,
 };
 
 /// One ingested file or URL of a dataset.

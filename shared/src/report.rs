@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AgreementFilter, FeatureRole, FeatureSide, GammaFilter, ModelRole, Regime, Sides, VariantKind};
+use crate::{
+    AgreementFilter, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, ModelRole,
+    Regime, Sides, VariantKind,
+};
 
 /// Bumped on any change to the report's shape or meaning.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -244,10 +247,10 @@ pub struct Angles {
 pub struct ImprintRow {
     pub model: String,
     /// `pre`, `post` or `post_minus_pre` (the outcome is the post-D minus the pre-D score).
-    pub model_role: String,
+    pub model_role: ImprintOutcome,
     /// `pooled` (released code: OLS on 2N texts with intercept, classical SEs) or `pair_fe`
     /// (paper formula: pair fixed effects, SEs clustered by pair).
-    pub variant: String,
+    pub variant: ImprintVariant,
     pub feature: String,
     pub role: Option<FeatureRole>,
     #[serde(with = "finite")]
@@ -326,7 +329,7 @@ pub struct FeatureTest {
     #[schema(value_type = Option<f64>)]
     pub rejected_mean: f64,
     /// `mcnemar_exact` or `paired_t`.
-    pub test: String,
+    pub test: FeatureTestKind,
     pub statistic: Option<f64>,
     pub p_value: Option<f64>,
     /// Pairs where only the chosen / only the rejected text has the feature (binary features).

@@ -183,6 +183,31 @@ vocabulary! {
         Spoiler,
     }
 
+    /// What a feature-imprint row's outcome is: a model's score, or the post-D minus the pre-D
+    /// score.
+    enum ImprintOutcome as "snake_case" {
+        Pre,
+        Post,
+        PostMinusPre,
+    }
+
+    /// How a feature-imprint regression is fitted.
+    enum ImprintVariant as "snake_case" {
+        /// The released code: OLS on the 2N texts with an intercept, classical standard errors.
+        Pooled,
+        /// The paper's formula: pair fixed effects (first differences), standard errors
+        /// clustered by pair.
+        PairFe,
+    }
+
+    /// The test of a feature's chosen-vs-rejected rate.
+    enum FeatureTestKind as "snake_case" {
+        /// Exact McNemar on the discordant pairs (binary features).
+        McnemarExact,
+        /// Paired t test (other features).
+        PairedT,
+    }
+
     /// A job the web app can start.
     enum JobKind as "snake_case" {
         Ingest,

@@ -18,7 +18,9 @@ use anyhow::{bail, Result};
 use seal_shared::report::*;
 
 pub use seal_shared::Regime;
-use seal_shared::{AgreementFilter, FeatureRole, FeatureSide, GammaFilter, ModelRole};
+use seal_shared::{
+    AgreementFilter, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, ModelRole,
+};
 
 use crate::domain::Agreement;
 use stats::Covariance;
@@ -299,9 +301,9 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         let diff_r: Vec<f64> = s.post_rejected.iter().zip(&s.pre_rejected).map(|(a, b)| a - b).collect();
         let diff_name = format!("{} - {}", s.post_model, s.pre_model);
         for (role, model, c, r) in [
-            ("pre", &s.pre_model, &s.pre_chosen, &s.pre_rejected),
-            ("post", &s.post_model, &s.post_chosen, &s.post_rejected),
-            ("post_minus_pre", &diff_name, &diff_c, &diff_r),
+            (ImprintOutcome::Pre, &s.pre_model, &s.pre_chosen, &s.pre_rejected),
+            (ImprintOutcome::Post, &s.post_model, &s.post_chosen, &s.post_rejected),
+            (ImprintOutcome::PostMinusPre, &diff_name, &diff_c, &diff_r),
         ] {
             imprint.extend(imprint_rows(s, role, model, c, r, &mut warnings)?);
         }
@@ -372,7 +374,7 @@ fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
 
 fn imprint_rows(
     s: &Study,
-    role: &str,
+    role: ImprintOutcome,
     model: &str,
     c: &[f64],
     r: &[f64],
@@ -398,8 +400,8 @@ fn imprint_rows(
     for k in fit.coefficients.iter().filter(|k| k.name != "const") {
         rows.push(ImprintRow {
             model: model.into(),
-            model_role: role.into(),
-            variant: "pooled".into(),
+            model_role: role,
+            variant: ImprintVariant::Pooled,
             feature: k.name.clone(),
             role: role_of(&k.name),
             estimate: k.estimate,
@@ -433,8 +435,8 @@ fn imprint_rows(
     for k in &fit.coefficients {
         rows.push(ImprintRow {
             model: model.into(),
-            model_role: role.into(),
-            variant: "pair_fe".into(),
+            model_role: role,
+            variant: ImprintVariant::PairFe,
             feature: k.name.clone(),
             role: role_of(&k.name),
             estimate: k.estimate,
@@ -493,7 +495,7 @@ fn feature_test(ctx: &Ctx, f: &FeatureColumn, nn: u64) -> FeatureTest {
             feature: f.name.clone(),
             chosen_mean,
             rejected_mean,
-            test: "mcnemar_exact".into(),
+            test: FeatureTestKind::McnemarExact,
             statistic: Some(t.statistic),
             p_value: Some(t.p_value),
             chosen_only: Some(b),
@@ -505,7 +507,7 @@ fn feature_test(ctx: &Ctx, f: &FeatureColumn, nn: u64) -> FeatureTest {
             feature: f.name.clone(),
             chosen_mean,
             rejected_mean,
-            test: "paired_t".into(),
+            test: FeatureTestKind::PairedT,
             statistic: t.t.is_finite().then_some(t.t),
             p_value: t.p_value.is_finite().then_some(t.p_value),
             chosen_only: None,

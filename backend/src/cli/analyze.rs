@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use seal_shared::report::{AnalysisReport, Count, Slice};
-use seal_shared::{AgreementFilter, FeatureSide, GammaFilter, ModelRole, Regime};
+use seal_shared::{AgreementFilter, FeatureSide, GammaFilter, ImprintOutcome, ImprintVariant, ModelRole, Regime};
 
 use super::Ctx;
 use crate::analysis;
@@ -417,7 +417,7 @@ pub fn summary(r: &AnalysisReport) -> String {
             "feature", "role", "pooled (pre | post)", "pair FE (pre | post)"
         );
         for f in &r.settings.features {
-            let get = |role: &str, variant: &str| {
+            let get = |role: ImprintOutcome, variant: ImprintVariant| {
                 r.imprint
                     .iter()
                     .find(|x| x.model_role == role && x.variant == variant && x.feature == f.name)
@@ -430,10 +430,10 @@ pub fn summary(r: &AnalysisReport) -> String {
                 "  {:<36} {:<8} {} | {} {} | {}",
                 f.name,
                 f.role.as_str(),
-                get("pre", "pooled"),
-                get("post", "pooled"),
-                get("pre", "pair_fe"),
-                get("post", "pair_fe")
+                get(ImprintOutcome::Pre, ImprintVariant::Pooled),
+                get(ImprintOutcome::Post, ImprintVariant::Pooled),
+                get(ImprintOutcome::Pre, ImprintVariant::PairFe),
+                get(ImprintOutcome::Post, ImprintVariant::PairFe)
             );
         }
     }

@@ -72,10 +72,9 @@ impl From<crate::pipeline::Error> for ApiError {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        crate::pipeline::Error::from(e).into()
-    }
+/// An internal failure of the server itself (a lost worker, a poisoned lock): a 500.
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    crate::pipeline::Error::Internal(anyhow::anyhow!("{e}")).into()
 }
 
 impl From<StoreError> for ApiError {
@@ -96,22 +95,17 @@ pub struct AppState {
 /// Runs a read on the blocking pool with its own connection.
 async fn read<T: Send + 'static>(
     state: &web::Data<AppState>,
-    f: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+    f: impl FnOnce(&Store) -> crate::pipeline::PipelineResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = store_of(state)?;
     web::block(move || f(&store))
         .await
-        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))?
+        .map_err(|e| internal(format!("blocking task failed: {e}")))?
         .map_err(ApiError::from)
 }
 
 fn store_of(state: &web::Data<AppState>) -> Result<Store, ApiError> {
-    Ok(state
-        .store
-        .lock()
-        .map_err(|_| anyhow::anyhow!("store lock poisoned"))?
-        .try_clone()
-        .map_err(anyhow::Error::from)?)
+    state.store.lock().map_err(|_| internal("store lock poisoned"))?.try_clone().map_err(ApiError::from)
 }
 
 /// Liveness and version.
@@ -185,7 +179,7 @@ async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result
     let store = store_of(&state)?;
     let r = web::block(move || state.browser.report(&store, &q))
         .await
-        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+        .map_err(|e| internal(format!("blocking task failed: {e}")))??;
     Ok(HttpResponse::Ok().json(&*r))
 }
 
@@ -208,7 +202,7 @@ async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<
     let store = store_of(&state)?;
     let page = web::block(move || state.browser.page(&store, &q))
         .await
-        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+        .map_err(|e| internal(format!("blocking task failed: {e}")))??;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -305,7 +299,7 @@ async fn start_job(state: web::Data<AppState>, JsonBody(req): JsonBody<JobReques
     let st = state.clone();
     let job = web::block(move || st.jobs.start(&store, &st.data, st.browser.clone(), req))
         .await
-        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+        .map_err(|e| internal(format!("blocking task failed: {e}")))??;
     Ok(HttpResponse::Accepted().json(job))
 }
 

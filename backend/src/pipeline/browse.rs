@@ -186,9 +186,9 @@ impl Browser {
 
     /// The SEAL report of a study (computed once per data version), with the agreement of the
     /// `control` label sets with the study's labels.
-    pub fn report(&self, store: &Store, q: &PairQuery) -> Result<Arc<AnalysisReport>> {
+    pub fn report(&self, store: &Store, q: &PairQuery) -> super::PipelineResult<Arc<AnalysisReport>> {
         if q.pre.is_none() {
-            return Err(invalid("a report needs `pre` and `post`"));
+            return Err(super::Error::invalid("a report needs `pre` and `post`"));
         }
         let entry = self.entry(store, q)?;
         let part = entry.study.as_ref().expect("pre and post given");
@@ -235,10 +235,10 @@ impl Browser {
     }
 
     /// One page of the pairs that match every filter of `q`, in the requested order.
-    pub fn page(&self, store: &Store, q: &PairQuery) -> Result<PairPage> {
+    pub fn page(&self, store: &Store, q: &PairQuery) -> super::PipelineResult<PairPage> {
         let limit = q.limit.map_or(DEFAULT_LIMIT, |l| usize::try_from(l).unwrap_or(usize::MAX));
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(invalid(format!("`limit` must be between 1 and {MAX_LIMIT}")));
+            return Err(super::Error::invalid(format!("`limit` must be between 1 and {MAX_LIMIT}")));
         }
         let mut offset = q.offset.map_or(0, |o| usize::try_from(o).unwrap_or(usize::MAX));
         let mut limit = limit;
@@ -454,7 +454,7 @@ fn side(context: &str, response: &str) -> PairSide {
 }
 
 /// One pair in full: both transcripts, every model's scores, every label set's labels, notes.
-pub fn pair_detail(store: &Store, dataset: &str, pair_id: &str) -> Result<PairDetail> {
+pub fn pair_detail(store: &Store, dataset: &str, pair_id: &str) -> super::PipelineResult<PairDetail> {
     let p = store.pair_record(dataset, pair_id)?;
     Ok(PairDetail {
         dataset: dataset.to_owned(),
@@ -506,16 +506,16 @@ pub fn add_note(
     pair_id: &str,
     author: &str,
     text: &str,
-) -> Result<seal_shared::browse::Note> {
+) -> super::PipelineResult<seal_shared::browse::Note> {
     let (author, text) = (author.trim(), text.trim());
     if author.is_empty() {
-        return Err(invalid("note field `author` is empty"));
+        return Err(super::Error::invalid("note field `author` is empty"));
     }
     if text.is_empty() {
-        return Err(invalid("note field `text` is empty"));
+        return Err(super::Error::invalid("note field `text` is empty"));
     }
     if text.chars().count() > 10_000 {
-        return Err(invalid("note field `text` is longer than 10,000 characters"));
+        return Err(super::Error::invalid("note field `text` is longer than 10,000 characters"));
     }
     Ok(store.add_note(dataset, pair_id, author, text)?)
 }

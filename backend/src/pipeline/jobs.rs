@@ -51,8 +51,8 @@ pub struct Jobs {
     next: AtomicU64,
 }
 
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    super::Error::invalid(msg).into()
+fn bad(msg: impl Into<String>) -> super::Error {
+    super::Error::invalid(msg)
 }
 
 impl Jobs {
@@ -81,7 +81,13 @@ impl Jobs {
     }
 
     /// Checks the request and starts the job on its own thread.
-    pub fn start(&self, store: &Store, data: &DataDir, browser: Arc<Browser>, req: JobRequest) -> Result<JobStatus> {
+    pub fn start(
+        &self,
+        store: &Store,
+        data: &DataDir,
+        browser: Arc<Browser>,
+        req: JobRequest,
+    ) -> super::PipelineResult<JobStatus> {
         if req.dataset.trim().is_empty() {
             return Err(bad("job field `dataset` is empty"));
         }
@@ -132,19 +138,22 @@ impl Jobs {
         let mut store = store.try_clone()?;
         let data = data.clone();
         let runner = job.clone();
-        std::thread::Builder::new().name(format!("job-{id}")).spawn(move || {
-            let outcome = run(&mut store, &data, &browser, &req, &runner);
-            runner.update(|s| match outcome {
-                Ok(msg) => {
-                    s.state = JobState::Done;
-                    s.message = Some(msg);
-                }
-                Err(e) => {
-                    s.state = JobState::Failed;
-                    s.message = Some(format!("{e:#}"));
-                }
-            });
-        })?;
+        std::thread::Builder::new()
+            .name(format!("job-{id}"))
+            .spawn(move || {
+                let outcome = run(&mut store, &data, &browser, &req, &runner);
+                runner.update(|s| match outcome {
+                    Ok(msg) => {
+                        s.state = JobState::Done;
+                        s.message = Some(msg);
+                    }
+                    Err(e) => {
+                        s.state = JobState::Failed;
+                        s.message = Some(format!("{e:#}"));
+                    }
+                });
+            })
+            .map_err(|e| super::Error::Internal(e.into()))?;
         Ok(job.snapshot())
     }
 }

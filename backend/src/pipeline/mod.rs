@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use seal_shared as wire;
 
-pub use error::Error;
+pub use error::{Error, Result as PipelineResult};
 
 use crate::config::DataDir;
 use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, Truncation};
@@ -433,7 +433,7 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
 
 pub use crate::analysis::stats::wilson;
 
-pub fn accuracy(store: &Store, dataset: &str, model: &str) -> Result<wire::Accuracy> {
+pub fn accuracy(store: &Store, dataset: &str, model: &str) -> error::Result<wire::Accuracy> {
     let AgreementCounts { n, agree, disagree, tie, truncated_texts } = store.agreement(dataset, model)?;
     let (ci_low, ci_high) = wilson(agree, n);
     Ok(wire::Accuracy {
@@ -451,12 +451,15 @@ pub fn accuracy(store: &Store, dataset: &str, model: &str) -> Result<wire::Accur
     })
 }
 
-pub fn datasets(store: &Store) -> Result<Vec<wire::DatasetInfo>> {
+pub fn datasets(store: &Store) -> error::Result<Vec<wire::DatasetInfo>> {
     store
         .datasets()?
         .into_iter()
         .map(|d| {
-            let format = d.format.parse().with_context(|| format!("dataset `{}`: stored format", d.name))?;
+            let format = d
+                .format
+                .parse()
+                .map_err(|e| Error::Internal(anyhow::anyhow!("dataset `{}`: stored format: {e}", d.name)))?;
             Ok(wire::DatasetInfo {
                 name: d.name,
                 format,
@@ -480,9 +483,9 @@ pub fn datasets(store: &Store) -> Result<Vec<wire::DatasetInfo>> {
         .collect()
 }
 
-pub fn overview(store: &Store) -> Result<wire::Overview> {
+pub fn overview(store: &Store) -> error::Result<wire::Overview> {
     let models: Vec<wire::ModelInfo> = store.models()?.iter().map(model_info).collect();
-    let mut accuracy = store.scored()?.iter().map(|(d, m)| accuracy(store, d, m)).collect::<Result<Vec<_>>>()?;
+    let mut accuracy = store.scored()?.iter().map(|(d, m)| accuracy(store, d, m)).collect::<error::Result<Vec<_>>>()?;
     // Models in the order they were registered (pre-D before post-D in the demo).
     let rank = |name: &str| models.iter().position(|m| m.name == name).unwrap_or(usize::MAX);
     accuracy.sort_by(|a, b| a.dataset.cmp(&b.dataset).then(rank(&a.model).cmp(&rank(&b.model))));

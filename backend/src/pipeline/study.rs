@@ -392,7 +392,7 @@ pub fn compare_labels(
 }
 
 /// The label sets of one dataset or of all, as the CLI and the API list them.
-pub fn label_sets(store: &Store, dataset: Option<&str>) -> Result<Vec<wire::LabelSetInfo>> {
+pub fn label_sets(store: &Store, dataset: Option<&str>) -> super::PipelineResult<Vec<wire::LabelSetInfo>> {
     Ok(store
         .label_sets(dataset)?
         .into_iter()
