@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use seal_shared::runs::{LabelEstimate, LabelRunSummary};
 use serde_json::{json, Value};
 
 use crate::support::Seal;
@@ -146,7 +147,7 @@ fn label_cmd(seal: &Seal, url: &str, name: &str, model: &str, extra: &[&str]) ->
     c
 }
 
-fn run_json(mut c: std::process::Command) -> Value {
+fn run_json<T: serde::de::DeserializeOwned>(mut c: std::process::Command) -> T {
     let out = c.output().unwrap();
     assert!(out.status.success(), "seal label failed:\n{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -159,14 +160,14 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
     let (url, fake) = serve_fake();
 
     // The estimate: 12 texts, nothing cached, no price for an unknown model unless given.
-    let e = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate"]));
-    assert_eq!((e["texts"].as_u64(), e["cached"].as_u64(), e["to_send"].as_u64()), (Some(12), Some(0), Some(12)));
-    assert!(e["prompt_tokens"].as_u64().unwrap() > 12 * 300, "the prompt alone is a few hundred tokens: {e}");
-    assert!(e["cost_usd"].is_null());
-    let e =
+    let e: LabelEstimate = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate"]));
+    assert_eq!((e.texts, e.cached, e.to_send), (12, 0, 12));
+    assert!(e.prompt_tokens > 12 * 300, "the prompt alone is a few hundred tokens: {e:?}");
+    assert!(e.cost_usd.is_none());
+    let e: LabelEstimate =
         run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate", "--price-in", "1", "--price-out", "2"]));
-    let cost = e["cost_usd"].as_f64().unwrap();
-    let want = (e["prompt_tokens"].as_f64().unwrap() + 2.0 * e["completion_tokens"].as_f64().unwrap()) / 1e6;
+    let cost = e.cost_usd.unwrap();
+    let want = (e.prompt_tokens as f64 + 2.0 * e.completion_tokens as f64) / 1e6;
     assert!((cost - want).abs() < 1e-12);
 
     // Without --yes and without a terminal, nothing is sent.
@@ -183,18 +184,18 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"), "{}", String::from_utf8_lossy(&out.stderr));
     let refused = fake.received.load(Ordering::SeqCst);
 
-    let s = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
-    assert_eq!(s["n_texts"], 12);
-    assert_eq!(s["n_failed"], 2, "both texts of the wrong-keys pair: {s}");
-    assert_eq!(s["n_labelled"], 10);
-    assert_eq!(s["n_off_list"], 2, "off-list topics are kept and flagged");
-    assert_eq!(s["outcome"], "stored");
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
+    assert_eq!(s.n_texts, 12);
+    assert_eq!(s.n_failed, 2, "both texts of the wrong-keys pair: {s:?}");
+    assert_eq!(s.n_labelled, 10);
+    assert_eq!(s.n_off_list, 2, "off-list topics are kept and flagged");
+    assert_eq!(s.outcome, "stored");
     // 12 first answers + 2 answers after re-asking bad JSON + 2×2 re-asks of wrong keys.
-    assert_eq!(s["requests_sent"], 18, "{s}");
+    assert_eq!(s.requests_sent, 18, "{s:?}");
     assert_eq!(fake.answered.load(Ordering::SeqCst), 18);
     // Plus one 429 and one timed-out request per text of those pairs.
     assert_eq!(fake.received.load(Ordering::SeqCst) - refused, 18 + 2 + 2);
-    assert_eq!(s["prompt_tokens"], 18 * 100, "token counts as the server reported them");
+    assert_eq!(s.prompt_tokens, 18 * 100, "token counts as the server reported them");
 
     // Failures are recorded with the raw answer.
     let failures = seal.json(&["labels", "failures", "--dataset", "d", "--name", "lm"]);
@@ -228,32 +229,32 @@ fn labels_validate_retry_cache_and_land_as_a_label_set() {
 
     // A rerun is answered from the cache: not one request.
     let before = fake.received.load(Ordering::SeqCst);
-    let again = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
+    let again: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
     assert_eq!(fake.received.load(Ordering::SeqCst), before);
-    assert_eq!(again["requests_sent"], 0);
-    assert_eq!(again["cached_answers"], 18);
-    assert_eq!(again["outcome"], "unchanged");
-    let e = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate"]));
-    assert_eq!((e["cached"].as_u64(), e["to_send"].as_u64()), (Some(12), Some(0)));
+    assert_eq!((again.requests_sent, again.cached_answers), (0, 18));
+    assert_eq!(again.outcome, "unchanged");
+    let e: LabelEstimate = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--estimate"]));
+    assert_eq!((e.cached, e.to_send), (12, 0));
 
     // A sample labels both texts of that many pairs, the same pairs every time.
-    let a = run_json(label_cmd(&seal, &url, "sample", "test-model", &["--yes", "--sample", "2", "--seed", "5"]));
-    assert_eq!(a["n_texts"], 4);
+    let a: LabelRunSummary =
+        run_json(label_cmd(&seal, &url, "sample", "test-model", &["--yes", "--sample", "2", "--seed", "5"]));
+    assert_eq!(a.n_texts, 4);
 
     // A chosen key set: only those keys are asked for and stored; the answers cost less.
     let keys = ["--keys", "is_helpful,last_response_sentiment"];
-    let few = run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--estimate"][..], &keys].concat()));
-    assert_eq!(few["to_send"], 12, "another prompt: nothing cached yet");
-    let full = run_json(label_cmd(&seal, &url, "lm", "other-model", &["--estimate"]));
-    assert_eq!(full["to_send"], 12);
-    let tokens = |v: &Value, k: &str| v[k].as_u64().unwrap();
+    let few: LabelEstimate =
+        run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--estimate"][..], &keys].concat()));
+    assert_eq!(few.to_send, 12, "another prompt: nothing cached yet");
+    let full: LabelEstimate = run_json(label_cmd(&seal, &url, "lm", "other-model", &["--estimate"]));
+    assert_eq!(full.to_send, 12);
     assert!(
-        tokens(&few, "prompt_tokens") + 12 * 200 < tokens(&full, "prompt_tokens"),
-        "two keys' descriptions, not nineteen: {few} vs {full}"
+        few.prompt_tokens + 12 * 200 < full.prompt_tokens,
+        "two keys' descriptions, not nineteen: {few:?} vs {full:?}"
     );
-    assert!(tokens(&few, "completion_tokens") * 4 < tokens(&full, "completion_tokens"), "{few} vs {full}");
-    let s = run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--yes"][..], &keys].concat()));
-    assert_eq!((s["n_labelled"].as_u64(), s["n_failed"].as_u64()), (Some(10), Some(2)), "{s}");
+    assert!(few.completion_tokens * 4 < full.completion_tokens, "{few:?} vs {full:?}");
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "few", "test-model", &[&["--yes"][..], &keys].concat()));
+    assert_eq!((s.n_labelled, s.n_failed), (10, 2), "{s:?}");
     let sets: Vec<seal_shared::LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "d"]);
     let few_set = sets.iter().find(|s| s.name == "few").unwrap();
     assert_eq!(few_set.keys, ["last_response_is_helpful", "last_response_sentiment"]);
@@ -292,13 +293,13 @@ fn a_killed_run_resumes_without_asking_twice() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = fake.answered.load(Ordering::SeqCst);
-    let s = run_json(label_cmd(&seal, &url, "slow", "slow-model", &["--yes"]));
-    assert_eq!(s["n_labelled"], 10);
-    assert_eq!(s["outcome"], "stored");
-    let after = s["requests_sent"].as_u64().unwrap() as usize;
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "slow", "slow-model", &["--yes"]));
+    assert_eq!(s.n_labelled, 10);
+    assert_eq!(s.outcome, "stored");
+    let after = s.requests_sent as usize;
     // 18 answers are needed in all; at most the one in flight at the kill is asked twice.
     assert!(before + after <= 18 + 1, "before the kill {before}, after {after}");
-    assert!(s["cached_answers"].as_u64().unwrap() as usize >= before - 1);
+    assert!(s.cached_answers as usize >= before - 1);
 }
 
 #[test]
@@ -307,7 +308,7 @@ fn batch_api_files_round_trip_through_the_cache() {
     let texts = dataset(&seal);
     let requests = seal.dir.path().join("batch-in.jsonl");
     let unreachable = "http://127.0.0.1:9/v1";
-    let out = run_json(label_cmd(
+    let out: Value = run_json(label_cmd(
         &seal,
         unreachable,
         "batch",
@@ -341,17 +342,17 @@ fn batch_api_files_round_trip_through_the_cache() {
     }
     let results_file = seal.dir.path().join("batch-out.jsonl");
     std::fs::write(&results_file, results.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")).unwrap();
-    let s = run_json(label_cmd(
+    let s: LabelRunSummary = run_json(label_cmd(
         &seal,
         unreachable,
         "batch",
         "gpt-4-turbo-2024-04-09",
         &["--yes", "--retries", "0", "--max-attempts", "1", "--batch-import", results_file.to_str().unwrap()],
     ));
-    assert_eq!(s["cached_answers"], 11);
-    assert_eq!(s["n_labelled"], 11, "every answer from the file; {s}");
-    assert_eq!(s["n_failed"], 1, "the failed request was tried against the (unreachable) server");
-    assert_eq!(s["requests_sent"], 0);
+    assert_eq!(s.cached_answers, 11);
+    assert_eq!(s.n_labelled, 11, "every answer from the file; {s:?}");
+    assert_eq!(s.n_failed, 1, "the failed request was tried against the (unreachable) server");
+    assert_eq!(s.requests_sent, 0);
 
     // A result line that is not one of this job's texts is an error naming the line.
     std::fs::write(

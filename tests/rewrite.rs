@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpResponse};
 use seal_shared::browse::PairDetail;
 use seal_shared::report::AnalysisReport;
+use seal_shared::runs::{RewriteEstimate, RewriteOutput, RewriteSummary};
 use serde_json::{json, Value};
 
 use crate::support::{fixture_model, get, hh_rlhf_lines, start, Seal};
@@ -57,14 +58,15 @@ const CLOSINGS: [&str; 4] = [
 #[test]
 fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     let seal = scored_store();
-    let out = seal.json(&["rewrite", "--dataset", "hh", "--perturbation", "polite-closing", "--sides", "rejected"]);
-    let s = &out["rewrite"];
-    assert_eq!(s["variant_dataset"], "hh@polite-closing");
-    assert_eq!(s["outcome"], "stored");
-    assert_eq!(s["n_pairs"], PAIRS);
-    let n = s["n_rewritten"].as_u64().unwrap() as usize;
-    assert_eq!(n + s["n_not_applicable"].as_u64().unwrap() as usize, PAIRS, "{s}");
-    assert!(n > PAIRS * 9 / 10, "most rejected responses have no closing: {s}");
+    let out: RewriteOutput =
+        seal.read(&["rewrite", "--dataset", "hh", "--perturbation", "polite-closing", "--sides", "rejected"]);
+    let s = &out.rewrite;
+    assert_eq!(s.variant_dataset, "hh@polite-closing");
+    assert_eq!(s.outcome, "stored");
+    assert_eq!(s.n_pairs, PAIRS as u64);
+    let n = s.n_rewritten as usize;
+    assert_eq!(n + s.n_not_applicable as usize, PAIRS, "{s:?}");
+    assert!(n > PAIRS * 9 / 10, "most rejected responses have no closing: {s:?}");
 
     // The variant's texts: the rejected response plus one closing; everything else as it was.
     let original = exported(&seal, "pairs", "hh", None);
@@ -84,14 +86,15 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     // The same run again stores nothing new; the variant is listed.
     // Meaning preservation: untouched chosen texts are identical to themselves; a closing
     // sentence barely moves the rejected ones.
-    let sim = &out["similarity"];
-    assert_eq!(sim["pairs"], n, "{out}");
-    assert!((sim["mean_chosen"].as_f64().unwrap() - 1.0).abs() < 1e-5, "{sim}");
-    let cos_r = sim["mean_rejected"].as_f64().unwrap();
-    assert!(cos_r > 0.8 && cos_r < 0.9999, "{sim}");
-    let again = seal.json(&["rewrite", "--dataset", "hh", "--perturbation", "polite-closing", "--sides", "rejected"]);
-    assert_eq!(again["rewrite"]["outcome"], "unchanged");
-    assert_eq!(again["similarity"]["embedded_now"], 0, "similarities are not computed twice");
+    let sim = out.similarity.as_ref().expect("the embedding model is installed");
+    assert_eq!(sim.pairs, n as u64, "{out:?}");
+    assert!((sim.mean_chosen - 1.0).abs() < 1e-5, "{sim:?}");
+    let cos_r = sim.mean_rejected;
+    assert!(cos_r > 0.8 && cos_r < 0.9999, "{sim:?}");
+    let again: RewriteOutput =
+        seal.read(&["rewrite", "--dataset", "hh", "--perturbation", "polite-closing", "--sides", "rejected"]);
+    assert_eq!(again.rewrite.outcome, "unchanged");
+    assert_eq!(again.similarity.unwrap().embedded_now, 0, "similarities are not computed twice");
     let list = seal.json(&["variants", "list", "--dataset", "hh"]);
     assert_eq!(list[0]["name"], "polite-closing");
     assert_eq!(
@@ -113,7 +116,7 @@ fn perturbed_variants_are_scored_and_analysed_for_robustness() {
     assert!(rob.flips.is_none(), "no labels, no flips");
     let similarity = rob.similarity.as_ref().unwrap();
     assert_eq!(similarity.n, n as u64);
-    assert_eq!(Some(similarity.mean_rejected), sim["mean_rejected"].as_f64());
+    assert_eq!(similarity.mean_rejected, sim.mean_rejected);
 
     // Every number against the exported scores of both datasets.
     for (k, model) in ["pre", "post"].into_iter().enumerate() {
@@ -355,7 +358,7 @@ fn questions(marks: &[&str]) -> Seal {
 fn llm_rewrites_follow_seals_rules_and_are_cached() {
     let seal = questions(&["plain", "MARK_SAME", "MARK_EMPTY", "MARK_CHATTY", "also plain"]);
     let (url, fake) = serve_fake();
-    let run = |extra: &[&str]| -> Value {
+    let run = |extra: &[&str]| -> Vec<u8> {
         let mut c = seal.cmd();
         c.env("OPENAI_API_KEY", "k").env_remove("OPENAI_BASE_URL").args([
             "--json",
@@ -375,24 +378,21 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
         c.args(extra);
         let out = c.output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        if v.get("rewrite").is_some() {
-            v["rewrite"].clone()
-        } else {
-            v
-        }
+        out.stdout
     };
-    let e = run(&["--estimate"]);
-    assert_eq!((e["texts"].as_u64(), e["to_send"].as_u64()), (Some(10), Some(10)));
+    let estimate = |extra: &[&str]| serde_json::from_slice::<RewriteEstimate>(&run(extra)).unwrap();
+    let rewrite = |extra: &[&str]| serde_json::from_slice::<RewriteOutput>(&run(extra)).unwrap().rewrite;
+    let e = estimate(&["--estimate"]);
+    assert_eq!((e.texts, e.to_send), (10, 10));
     assert_eq!(fake.received.load(Ordering::SeqCst), 0, "an estimate sends nothing");
 
-    let s = run(&["--yes"]);
-    assert_eq!(s["outcome"], "stored");
-    assert_eq!((s["n_rewritten"].as_u64(), s["n_skipped"].as_u64()), (Some(2), Some(3)), "{s}");
+    let s = rewrite(&["--yes"]);
+    assert_eq!(s.outcome, "stored");
+    assert_eq!((s.n_rewritten, s.n_skipped), (2, 3), "{s:?}");
     // A refused chosen text saves the rejected one's request: 2 × 2 + 3 × 1.
-    assert_eq!(s["requests_sent"], 7);
-    let why = s["skipped"].to_string();
-    for reason in ["identical to the original", "the rewrite is empty", "does not start with \\\"Human:\\\""] {
+    assert_eq!(s.requests_sent, 7);
+    let why = s.skipped.join("\n");
+    for reason in ["identical to the original", "the rewrite is empty", "does not start with \"Human:\""] {
         assert!(why.contains(reason), "{reason}: {why}");
     }
     // The rewrites, split at the last `Assistant:` like the originals.
@@ -407,13 +407,10 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
 
     // Rerun: every answer from the cache, nothing sent, nothing changed.
     let before = fake.received.load(Ordering::SeqCst);
-    let s = run(&["--yes"]);
-    assert_eq!(
-        (s["outcome"].as_str(), s["requests_sent"].as_u64(), s["cached_answers"].as_u64()),
-        (Some("unchanged"), Some(0), Some(7))
-    );
+    let s = rewrite(&["--yes"]);
+    assert_eq!((s.outcome.as_str(), s.requests_sent, s.cached_answers), ("unchanged", 0, 7));
     assert_eq!(fake.received.load(Ordering::SeqCst), before);
-    assert_eq!(run(&["--estimate"])["to_send"], 3, "the rejected texts of refused pairs were never sent");
+    assert_eq!(estimate(&["--estimate"]).to_send, 3, "the rejected texts of refused pairs were never sent");
 }
 
 #[test]
@@ -457,11 +454,11 @@ fn a_killed_rewrite_resumes_without_asking_twice_or_storing_half() {
 
     let out = cmd().output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let s: Value = serde_json::from_slice::<Value>(&out.stdout).unwrap()["rewrite"].clone();
-    assert_eq!((s["outcome"].as_str(), s["n_rewritten"].as_u64()), (Some("stored"), Some(8)), "{s}");
-    let after = s["requests_sent"].as_u64().unwrap() as usize;
+    let s: RewriteSummary = serde_json::from_slice::<RewriteOutput>(&out.stdout).unwrap().rewrite;
+    assert_eq!((s.outcome.as_str(), s.n_rewritten), ("stored", 8), "{s:?}");
+    let after = s.requests_sent as usize;
     // 16 answers are needed in all; at most the one in flight at the kill is asked twice.
     assert!(before + after <= 16 + 1, "before the kill {before}, after {after}");
-    assert!(s["cached_answers"].as_u64().unwrap() as usize + 1 >= before, "{s}");
+    assert!(s.cached_answers as usize + 1 >= before, "{s:?}");
     assert_eq!(exported(&seal, "pairs", "d@slow", None).len(), 8);
 }

@@ -144,6 +144,7 @@ pub enum ErrorCode {
 pub mod browse;
 pub mod jobs;
 pub mod report;
+pub mod runs;
 
 /// What `seal labels import` did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::Ctx;
 use crate::llm::{ChatClient, ChatParams, Endpoint, Retry};
-use crate::pipeline::label::{self, Estimate, LabelJob};
+use crate::pipeline::label::{self, LabelEstimate, LabelJob};
 
 /// Where the LM server is and how to talk to it (shared by `seal label` and `seal rewrite`).
 #[derive(Args, Debug)]
@@ -118,7 +118,7 @@ pub struct LabelArgs {
     pub batch_import: Option<PathBuf>,
 }
 
-fn describe(e: &Estimate) -> String {
+fn describe(e: &LabelEstimate) -> String {
     let cost = match e.cost_usd {
         Some(c) => format!("≈ ${c:.2} ({})", e.price_source),
         None => format!("unknown ({})", e.price_source),

@@ -134,7 +134,8 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
         );
         None
     };
-    ctx.emit(&serde_json::json!({"rewrite": s, "similarity": similarity}), |_| {
+    ctx.emit(&seal_shared::runs::RewriteOutput { rewrite: s, similarity }, |out| {
+        let s = &out.rewrite;
         println!(
             "variant `{}` of `{}` ({} {}, {} sides) {}: {} of {} pairs rewritten into dataset `{}`; {} not applicable, {} skipped; {} requests sent, {} answers from the cache",
             s.variant, s.dataset, s.kind, s.method, s.sides, s.outcome, s.n_rewritten, s.n_pairs, s.variant_dataset,
@@ -143,7 +144,7 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
         for r in &s.skipped {
             println!("  skipped: {r}");
         }
-        if let Some(m) = &similarity {
+        if let Some(m) = &out.similarity {
             println!(
                 "meaning preservation ({}): mean cosine similarity to the original {:.4} (chosen), {:.4} (rejected) over {} pairs",
                 m.model, m.mean_chosen, m.mean_rejected, m.pairs

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
 use rayon::prelude::*;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -24,6 +23,7 @@ use crate::features::prompt::{self, PROMPT_VERSION};
 use crate::features::{self, LabelRecord, TextSide};
 use crate::llm::{ChatClient, ChatParams, LlmError, Message};
 use crate::store::{CacheEntry, CachedAnswer, LabelFailure, LabelSetRecord, Store};
+pub use seal_shared::runs::{BatchImport, LabelEstimate, LabelRunSummary};
 
 /// What to label and how.
 #[derive(Debug, Clone)]
@@ -54,47 +54,7 @@ struct Task {
 /// The texts of a job and what sending them would cost.
 pub struct LabelPlan {
     tasks: Vec<Task>,
-    pub estimate: Estimate,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Estimate {
-    pub model: String,
-    pub texts: u64,
-    /// First requests already answered in the cache (they cost nothing).
-    pub cached: u64,
-    pub to_send: u64,
-    /// Tokens of the requests still to send (tiktoken's encoding for the model, or `cl100k_base`).
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// Whether token counts were extrapolated from a sample of the texts.
-    pub extrapolated: bool,
-    pub tokenizer: String,
-    /// US dollars at the given or listed prices; `None` when no price is known.
-    pub cost_usd: Option<f64>,
-    pub price_source: String,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Serialize)]
-pub struct LabelRunSummary {
-    pub dataset: String,
-    pub name: String,
-    pub model: String,
-    pub prompt_version: String,
-    pub n_texts: u64,
-    pub n_labelled: u64,
-    pub n_failed: u64,
-    /// HTTP requests answered by the server in this run (re-asks included).
-    pub requests_sent: u64,
-    /// Answers taken from the cache instead.
-    pub cached_answers: u64,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub n_off_list: u64,
-    /// `stored`, `unchanged` or `nothing labelled`.
-    pub outcome: String,
-    pub failures: Vec<String>,
+    pub estimate: LabelEstimate,
 }
 
 /// USD per million tokens (input, output), OpenAI list prices for the models SEAL used or that
@@ -232,7 +192,7 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
         },
     };
     let cost_usd = price.map(|(i, o)| (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6);
-    let estimate = Estimate {
+    let estimate = LabelEstimate {
         model,
         texts: tasks.len() as u64,
         cached: cached_set.len() as u64,
@@ -501,15 +461,6 @@ pub fn export_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &L
     drop(w);
     std::fs::rename(&tmp, out).with_context(|| format!("move {} to {}", tmp.display(), out.display()))?;
     Ok(n)
-}
-
-/// What importing a Batch API output file did.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct BatchImport {
-    pub lines: u64,
-    pub cached: u64,
-    /// Lines whose request failed at OpenAI (their texts are sent again by a normal run).
-    pub failed: Vec<String>,
 }
 
 /// Reads an OpenAI Batch API output file into the answer cache (first attempts), so that the

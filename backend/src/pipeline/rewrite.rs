@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::domain::{NewPair, RejectedLine, Side, Sides, VariantKind};
 use crate::ingest::transcript::split_last_assistant;
@@ -20,6 +19,7 @@ use crate::pipeline::label::{cache_key_for, sample_ids, sha_hex};
 use crate::rewrite::perturb::Perturbation;
 use crate::rewrite::{self, REWRITE_PROMPT_VERSION};
 use crate::store::{variant_dataset, CacheEntry, CachedAnswer, IngestOutcome, SourceRecord, Store, VariantRecord};
+pub use seal_shared::runs::{RewriteEstimate, RewriteSummary, SimilaritySummary};
 
 /// How the texts are rewritten.
 pub enum Method<'a> {
@@ -39,32 +39,6 @@ pub struct RewriteJob {
     pub sample: Option<usize>,
     pub seed: u64,
     pub replace: bool,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Serialize)]
-pub struct RewriteSummary {
-    pub dataset: String,
-    pub variant: String,
-    pub variant_dataset: String,
-    pub kind: VariantKind,
-    pub method: String,
-    pub sides: Sides,
-    /// Pairs considered (the sample, or the whole dataset).
-    pub n_pairs: u64,
-    /// Pairs in the variant.
-    pub n_rewritten: u64,
-    /// Pairs a perturbation leaves as they are (e.g. no closing to remove): not in the variant.
-    pub n_not_applicable: u64,
-    /// Pairs left out because a rewrite was refused (spec §A.6 rules) or its request failed.
-    pub n_skipped: u64,
-    pub requests_sent: u64,
-    pub cached_answers: u64,
-    /// `stored`, `replaced`, `unchanged` or `nothing rewritten`.
-    pub outcome: String,
-    /// The first reasons pairs were left out (all are kept with the variant:
-    /// `seal datasets rejected --dataset <variant dataset>`).
-    pub skipped: Vec<String>,
 }
 
 /// One pair's outcome.
@@ -322,20 +296,6 @@ pub fn run(
     Ok(summary)
 }
 
-/// What an LLM rewrite would send: texts to rewrite, requests not answered in the cache, and
-/// the tokens of those requests (prompt, and about as many back).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RewriteEstimate {
-    pub model: String,
-    pub texts: u64,
-    pub cached: u64,
-    pub to_send: u64,
-    pub prompt_tokens: u64,
-    /// A rewrite is about as long as its original.
-    pub completion_tokens: u64,
-    pub tokenizer: String,
-}
-
 pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &RewriteJob) -> Result<RewriteEstimate> {
     let pairs = job_pairs(store, job)?;
     let model = client.endpoint().model.clone();
@@ -374,17 +334,6 @@ pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &R
         completion_tokens,
         tokenizer,
     })
-}
-
-/// What computing a variant's meaning preservation did.
-#[derive(Debug, Clone, Serialize)]
-pub struct SimilaritySummary {
-    pub dataset: String,
-    pub model: String,
-    pub embedded_now: u64,
-    pub pairs: u64,
-    pub mean_chosen: f64,
-    pub mean_rejected: f64,
 }
 
 /// Cosine similarity of every rewritten text of a variant to its original (full transcripts,
