@@ -39,8 +39,9 @@ fn real_hh_rlhf_file_ingests_with_stable_ids_and_exports() {
     let dir = tempfile::tempdir().unwrap();
     for ext in ["csv", "parquet", "jsonl"] {
         let out = dir.path().join(format!("pairs.{ext}"));
-        let r = seal.json(&["export", "pairs", "--dataset", "hh", "--out", out.to_str().unwrap()]);
-        assert_eq!(r["rows"], 2312, "{ext}");
+        let r: seal_shared::ExportSummary =
+            seal.read(&["export", "pairs", "--dataset", "hh", "--out", out.to_str().unwrap()]);
+        assert_eq!((r.rows, r.out.as_str()), (2312, out.to_str().unwrap()), "{ext}");
         assert!(out.metadata().unwrap().len() > 100_000, "{ext} holds the texts");
     }
     let exported = std::fs::read_to_string(dir.path().join("pairs.jsonl")).unwrap();

@@ -86,10 +86,11 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
     let flips = (0..12).filter(|&i| (fp32[2 * i] > fp32[2 * i + 1]) != (int8[2 * i] > int8[2 * i + 1])).count();
     assert_eq!(q["decision_flips"].as_u64().unwrap() as usize, flips);
 
-    let info = seal.json(&["models", "add", "--name", "pre-int8", folder.to_str().unwrap()]);
-    assert_eq!(info["precision"], "int8");
-    let info = seal.json(&["models", "add", "--name", "pre", crate::support::fixture_model("pre").to_str().unwrap()]);
-    assert_eq!(info["precision"], "fp32", "an fp32 export report");
+    let info: seal_shared::ModelInfo = seal.read(&["models", "add", "--name", "pre-int8", folder.to_str().unwrap()]);
+    assert_eq!(info.precision, Some(seal_shared::Precision::Int8));
+    let info: seal_shared::ModelInfo =
+        seal.read(&["models", "add", "--name", "pre", crate::support::fixture_model("pre").to_str().unwrap()]);
+    assert_eq!(info.precision, Some(seal_shared::Precision::Fp32), "an fp32 export report");
     let listed = seal.ok(&["models", "list"]);
     assert!(listed.lines().any(|l| l.starts_with("pre-int8 ") && l.contains(" int8 ")), "{listed}");
 
@@ -113,14 +114,11 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
 
     // A study on the int8 model says so in its report.
     seal.ok(&["score", "--dataset", "hh", "--model", "pre"]);
-    let study =
-        seal.json(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "pre-int8", "--features", "tokens"]);
-    let warnings = study["warnings"].as_array().unwrap();
-    assert!(
-        warnings.iter().any(|w| w.as_str().unwrap().starts_with("`pre-int8` runs an int8-quantized graph")),
-        "{warnings:?}"
-    );
-    assert!(!warnings.iter().any(|w| w.as_str().unwrap().starts_with("`pre` runs")), "{warnings:?}");
+    let study: seal_shared::report::AnalysisReport =
+        seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "pre-int8", "--features", "tokens"]);
+    let warnings = &study.warnings;
+    assert!(warnings.iter().any(|w| w.starts_with("`pre-int8` runs an int8-quantized graph")), "{warnings:?}");
+    assert!(!warnings.iter().any(|w| w.starts_with("`pre` runs")), "{warnings:?}");
 
     // A report about another graph says nothing about this one.
     let stale = out.path().join("stale");
@@ -129,8 +127,8 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
         std::fs::copy(folder.join(f), stale.join(f)).unwrap();
     }
     std::fs::copy(crate::support::fixture_model("pre").join("model.onnx"), stale.join("model.onnx")).unwrap();
-    let info = seal.json(&["models", "add", "--name", "stale", stale.to_str().unwrap()]);
-    assert!(info["precision"].is_null(), "{info}");
+    let info: seal_shared::ModelInfo = seal.read(&["models", "add", "--name", "stale", stale.to_str().unwrap()]);
+    assert!(info.precision.is_none(), "{info:?}");
 
     let bad = out.path().join("bad.jsonl");
     std::fs::write(&bad, format!("{}\n{{\"chosen\": \"no tag here\", \"rejected\": \"x\"}}\n", lines[0])).unwrap();

@@ -97,9 +97,9 @@ fn imported_scores_become_a_model_and_export_back() {
 
     for ext in ["csv", "jsonl", "parquet"] {
         let out = dir.path().join(format!("out.{ext}"));
-        let r =
-            seal.json(&["export", "scores", "--dataset", "hh", "--model", "elsewhere", "--out", out.to_str().unwrap()]);
-        assert_eq!(r["rows"], 2312);
+        let r: seal_shared::ExportSummary =
+            seal.read(&["export", "scores", "--dataset", "hh", "--model", "elsewhere", "--out", out.to_str().unwrap()]);
+        assert_eq!(r.rows, 2312);
     }
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("out.jsonl"))
         .unwrap()

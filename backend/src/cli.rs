@@ -260,7 +260,9 @@ fn export(ctx: &Ctx, cmd: ExportCmd) -> Result<()> {
         ExportCmd::Pairs { dataset, out } => (store.export_pairs(&dataset, &out)?, out),
         ExportCmd::Scores { dataset, model, out } => (store.export_scores(&dataset, &model, &out)?, out),
     };
-    ctx.emit(&serde_json::json!({"rows": n, "out": out}), |_| println!("wrote {n} rows to {}", out.display()))
+    ctx.emit(&seal_shared::ExportSummary { rows: n, out: out.display().to_string() }, |e| {
+        println!("wrote {} rows to {}", e.rows, e.out)
+    })
 }
 
 /// `seal runtime install | info`.

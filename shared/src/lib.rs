@@ -117,6 +117,14 @@ pub struct ScoreSummary {
     pub pairs_per_second: f64,
 }
 
+/// What `seal export` and `seal labels export` wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportSummary {
+    pub rows: u64,
+    /// The file written.
+    pub out: String,
+}
+
 /// `GET /api/health`: the server answers, and which version it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {

@@ -213,7 +213,9 @@ pub fn labels(ctx: &Ctx, cmd: LabelsCmd) -> Result<()> {
         }
         LabelsCmd::Export { dataset, name, out } => {
             let n = store.export_labels(&dataset, &name, &out)?;
-            ctx.emit(&serde_json::json!({"rows": n, "out": out}), |_| println!("wrote {n} rows to {}", out.display()))
+            ctx.emit(&seal_shared::ExportSummary { rows: n, out: out.display().to_string() }, |e| {
+                println!("wrote {} rows to {}", e.rows, e.out)
+            })
         }
         LabelsCmd::Failures { dataset, name } => {
             store.require_dataset(&dataset)?;
