@@ -182,6 +182,52 @@ fn slice() -> Slice {
 
 /// Runs every analysis on a study.
 pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
+    check_columns(s)?;
+    let ctx = Ctx { s, d: Derived::of(s) };
+    let nn = s.pair_ids.len() as u64;
+    let mut warnings = s.warnings.clone();
+    let regime = |r: Regime| ctx.count(Slice { regime: Some(r), ..slice() }, nn);
+    let regimes = Regimes {
+        stayed_aligned: regime(Regime::StayedAligned),
+        got_aligned: regime(Regime::GotAligned),
+        resisted: regime(Regime::Resisted),
+        reversed: regime(Regime::Reversed),
+    };
+    let gamma = ctx.d.gamma.as_ref().map(|_| gamma_summary(&ctx, nn));
+    let resistance = resistance(&ctx, gamma.as_ref(), nn);
+    let angles = angles::report(s, &ctx.d, &mut warnings);
+    let features = if s.features.is_empty() { FeatureAnalyses::default() } else { features(&ctx, &mut warnings)? };
+    Ok(AnalysisReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        seal_version: env!("CARGO_PKG_VERSION").into(),
+        dataset: s.dataset.clone(),
+        pre_model: s.pre_model.clone(),
+        post_model: s.post_model.clone(),
+        label_set: s.label_set.clone(),
+        settings: AnalysisSettings {
+            gamma_rule: s.gamma_rule.iter().map(|f| f.name.clone()).collect(),
+            features: s.features.iter().map(|f| StudyFeature { name: f.name.clone(), role: f.role }).collect(),
+            alpha: settings.alpha,
+        },
+        n_pairs: nn,
+        accuracy: accuracy(&ctx, nn),
+        regimes,
+        gamma,
+        resistance,
+        angles,
+        imprint: features.imprint,
+        vif: features.vif,
+        shift_regression: features.shift_regression,
+        misalignment_regression: features.misalignment_regression,
+        feature_tests: features.feature_tests,
+        control_labels: Vec::new(),
+        robustness: Vec::new(),
+        warnings,
+    })
+}
+
+/// Every column of the study has one value per pair, and there is at least one pair.
+fn check_columns(s: &Study) -> Result<()> {
     let n = s.pair_ids.len();
     let mut lengths = vec![
         ("pre chosen", s.pre_chosen.len()),
@@ -199,11 +245,12 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
     if n == 0 {
         bail!("no pair of dataset `{}` has scores from both `{}` and `{}`", s.dataset, s.pre_model, s.post_model);
     }
-    let ctx = Ctx { s, d: Derived::of(s) };
-    let nn = n as u64;
-    let mut warnings = s.warnings.clone();
+    Ok(())
+}
 
-    // Accuracy, overall and per subset.
+/// Each model's accuracy with its Wilson interval, overall and (with several subsets) per subset.
+fn accuracy(ctx: &Ctx, nn: u64) -> Vec<ModelAccuracy> {
+    let s = ctx.s;
     let mut subsets: Vec<&String> = s.subsets.iter().collect();
     subsets.sort();
     subsets.dedup();
@@ -234,123 +281,97 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
             });
         }
     }
+    accuracy
+}
 
-    let regime = |r: Regime| ctx.count(Slice { regime: Some(r), ..slice() }, nn);
-    let regimes = Regimes {
-        stayed_aligned: regime(Regime::StayedAligned),
-        got_aligned: regime(Regime::GotAligned),
-        resisted: regime(Regime::Resisted),
-        reversed: regime(Regime::Reversed),
-    };
-
-    let gamma = ctx.d.gamma.as_ref().map(|_| {
-        let g = |x: GammaFilter| ctx.count(Slice { gamma: Some(x), ..slice() }, nn);
-        let mut by_model = Vec::new();
-        for (role, model) in [(ModelRole::Pre, &s.pre_model), (ModelRole::Post, &s.post_model)] {
-            let mut cells = BTreeMap::new();
-            for gm in GAMMAS {
-                let size = g(gm).n;
-                for a in [AgreementFilter::Agree, AgreementFilter::Disagree, AgreementFilter::Tie] {
-                    let sl = Slice { gamma: Some(gm), model: Some(role), agreement: Some(a), ..slice() };
-                    cells.insert(format!("{gm}/{a}"), ctx.count(sl, size));
-                }
-            }
-            by_model.push(GammaDelta { model: model.clone(), role, cells });
-        }
-        let mut by_regime = BTreeMap::new();
+/// γ's groups, γ × δ for each model and γ × regime (the study has a γ rule).
+fn gamma_summary(ctx: &Ctx, nn: u64) -> GammaSummary {
+    let s = ctx.s;
+    let g = |x: GammaFilter| ctx.count(Slice { gamma: Some(x), ..slice() }, nn);
+    let mut by_model = Vec::new();
+    for (role, model) in [(ModelRole::Pre, &s.pre_model), (ModelRole::Post, &s.post_model)] {
+        let mut cells = BTreeMap::new();
         for gm in GAMMAS {
             let size = g(gm).n;
-            for r in Regime::ALL {
-                let sl = Slice { gamma: Some(gm), regime: Some(r), ..slice() };
-                by_regime.insert(format!("{gm}/{}", r.as_str()), ctx.count(sl, size));
+            for a in [AgreementFilter::Agree, AgreementFilter::Disagree, AgreementFilter::Tie] {
+                let sl = Slice { gamma: Some(gm), model: Some(role), agreement: Some(a), ..slice() };
+                cells.insert(format!("{gm}/{a}"), ctx.count(sl, size));
             }
         }
-        GammaSummary { c: g(GammaFilter::C), i: g(GammaFilter::I), r: g(GammaFilter::R), by_model, by_regime }
-    });
+        by_model.push(GammaDelta { model: model.clone(), role, cells });
+    }
+    let mut by_regime = BTreeMap::new();
+    for gm in GAMMAS {
+        let size = g(gm).n;
+        for r in Regime::ALL {
+            let sl = Slice { gamma: Some(gm), regime: Some(r), ..slice() };
+            by_regime.insert(format!("{gm}/{}", r.as_str()), ctx.count(sl, size));
+        }
+    }
+    GammaSummary { c: g(GammaFilter::C), i: g(GammaFilter::I), r: g(GammaFilter::R), by_model, by_regime }
+}
 
+/// Alignment resistance: the post-D model not agreeing, overall and within each γ group.
+fn resistance(ctx: &Ctx, gamma: Option<&GammaSummary>, nn: u64) -> Resistance {
     let not_agree_post =
         || Slice { model: Some(ModelRole::Post), agreement: Some(AgreementFilter::NotAgree), ..slice() };
     let mut by_gamma = BTreeMap::new();
     let mut resisted_by_gamma = BTreeMap::new();
-    if let Some(g) = &gamma {
+    if let Some(g) = gamma {
         for (name, size) in [(GammaFilter::C, g.c.n), (GammaFilter::I, g.i.n), (GammaFilter::R, g.r.n)] {
             by_gamma.insert(name.to_string(), ctx.count(Slice { gamma: Some(name), ..not_agree_post() }, size));
             let sl = Slice { gamma: Some(name), regime: Some(Regime::Resisted), ..slice() };
             resisted_by_gamma.insert(name.to_string(), ctx.count(sl, size));
         }
     }
-    let resistance = Resistance {
+    Resistance {
         overall: ctx.count(not_agree_post(), nn),
         by_gamma,
-        ambiguous: gamma.as_ref().map(|g| g.i.clone()),
+        ambiguous: gamma.map(|g| g.i.clone()),
         resisted_by_gamma,
         post_ties: ctx
             .count(Slice { model: Some(ModelRole::Post), agreement: Some(AgreementFilter::Tie), ..slice() }, nn),
-    };
-
-    let angles = angles::report(s, &ctx.d, &mut warnings);
-
-    // Feature imprint, VIF and the pair-level regressions.
-    let mut imprint = Vec::new();
-    let mut vif = Vec::new();
-    let mut shift_regression = None;
-    let mut misalignment_regression = None;
-    let mut feature_tests = Vec::new();
-    if !s.features.is_empty() {
-        let diff_c: Vec<f64> = s.post_chosen.iter().zip(&s.pre_chosen).map(|(a, b)| a - b).collect();
-        let diff_r: Vec<f64> = s.post_rejected.iter().zip(&s.pre_rejected).map(|(a, b)| a - b).collect();
-        let diff_name = format!("{} - {}", s.post_model, s.pre_model);
-        for (role, model, c, r) in [
-            (ImprintOutcome::Pre, &s.pre_model, &s.pre_chosen, &s.pre_rejected),
-            (ImprintOutcome::Post, &s.post_model, &s.post_chosen, &s.post_rejected),
-            (ImprintOutcome::PostMinusPre, &diff_name, &diff_c, &diff_r),
-        ] {
-            imprint.extend(imprint_rows(s, role, model, c, r, &mut warnings)?);
-        }
-        let pooled = pooled_design(s);
-        vif = stats::vif(&pooled, 1).into_iter().map(|(feature, vif)| VifRow { feature, vif }).collect();
-
-        let wide = wide_design(s);
-        let theta = angles::shifts(s);
-        let keep: Vec<usize> = (0..n).filter(|&i| theta[i].is_finite()).collect();
-        let sub = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-        let wide_kept: Vec<(String, Vec<f64>)> = wide.iter().map(|(name, v)| (name.clone(), sub(v))).collect();
-        shift_regression = Some(regression("theta_degrees", &sub(&theta), &wide_kept, &mut warnings)?);
-        let misaligned: Vec<f64> = ctx.d.post.iter().map(|a| if *a == Agreement::Agree { 0.0 } else { 1.0 }).collect();
-        misalignment_regression = Some(regression("post_misaligned", &misaligned, &wide, &mut warnings)?);
-
-        for f in &s.features {
-            feature_tests.push(feature_test(&ctx, f, nn));
-        }
     }
+}
 
-    Ok(AnalysisReport {
-        schema_version: REPORT_SCHEMA_VERSION,
-        seal_version: env!("CARGO_PKG_VERSION").into(),
-        dataset: s.dataset.clone(),
-        pre_model: s.pre_model.clone(),
-        post_model: s.post_model.clone(),
-        label_set: s.label_set.clone(),
-        settings: AnalysisSettings {
-            gamma_rule: s.gamma_rule.iter().map(|f| f.name.clone()).collect(),
-            features: s.features.iter().map(|f| StudyFeature { name: f.name.clone(), role: f.role }).collect(),
-            alpha: settings.alpha,
-        },
-        n_pairs: nn,
-        accuracy,
-        regimes,
-        gamma,
-        resistance,
-        angles,
-        imprint,
-        vif,
-        shift_regression,
-        misalignment_regression,
-        feature_tests,
-        control_labels: Vec::new(),
-        robustness: Vec::new(),
-        warnings,
-    })
+/// The analyses of the study's features: empty when it has none.
+#[derive(Default)]
+struct FeatureAnalyses {
+    imprint: Vec<ImprintRow>,
+    vif: Vec<VifRow>,
+    shift_regression: Option<Regression>,
+    misalignment_regression: Option<Regression>,
+    feature_tests: Vec<FeatureTest>,
+}
+
+/// Feature imprint of both models and of their difference, VIF, the pair-level regressions of
+/// θ and of post-D misalignment, and each feature's chosen-vs-rejected test.
+fn features(ctx: &Ctx, warnings: &mut Vec<String>) -> Result<FeatureAnalyses> {
+    let s = ctx.s;
+    let n = s.pair_ids.len();
+    let diff_c: Vec<f64> = s.post_chosen.iter().zip(&s.pre_chosen).map(|(a, b)| a - b).collect();
+    let diff_r: Vec<f64> = s.post_rejected.iter().zip(&s.pre_rejected).map(|(a, b)| a - b).collect();
+    let diff_name = format!("{} - {}", s.post_model, s.pre_model);
+    let mut imprint = Vec::new();
+    for (role, model, c, r) in [
+        (ImprintOutcome::Pre, &s.pre_model, &s.pre_chosen, &s.pre_rejected),
+        (ImprintOutcome::Post, &s.post_model, &s.post_chosen, &s.post_rejected),
+        (ImprintOutcome::PostMinusPre, &diff_name, &diff_c, &diff_r),
+    ] {
+        imprint.extend(imprint_rows(s, role, model, c, r, warnings)?);
+    }
+    let vif = stats::vif(&pooled_design(s), 1).into_iter().map(|(feature, vif)| VifRow { feature, vif }).collect();
+
+    let wide = wide_design(s);
+    let theta = angles::shifts(s);
+    let keep: Vec<usize> = (0..n).filter(|&i| theta[i].is_finite()).collect();
+    let sub = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let wide_kept: Vec<(String, Vec<f64>)> = wide.iter().map(|(name, v)| (name.clone(), sub(v))).collect();
+    let shift_regression = Some(regression("theta_degrees", &sub(&theta), &wide_kept, warnings)?);
+    let misaligned: Vec<f64> = ctx.d.post.iter().map(|a| if *a == Agreement::Agree { 0.0 } else { 1.0 }).collect();
+    let misalignment_regression = Some(regression("post_misaligned", &misaligned, &wide, warnings)?);
+    let feature_tests = s.features.iter().map(|f| feature_test(ctx, f, n as u64)).collect();
+    Ok(FeatureAnalyses { imprint, vif, shift_regression, misalignment_regression, feature_tests })
 }
 
 /// const + every feature over 2N texts (chosen rows, then rejected rows).
