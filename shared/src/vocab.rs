@@ -396,6 +396,9 @@ mod tests {
         check::<Sides>();
         check::<ModelRole>();
         check::<FeatureRole>();
+        check::<ImprintOutcome>();
+        check::<ImprintVariant>();
+        check::<FeatureTestKind>();
         check::<JobKind>();
         check::<JobState>();
         check::<Regime>();
