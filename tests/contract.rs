@@ -3,16 +3,18 @@
 //! the schema documented for it. `support::get` and `support::post` call [`check`], so a field
 //! renamed, retyped or made optional on one side only fails the test that first sees it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use serde_json::{json, Value};
 
 static DOCUMENT: LazyLock<Value> =
     LazyLock::new(|| serde_json::to_value(seal::http::openapi_document()).expect("the API document serializes"));
 
-type Validators = Mutex<HashMap<(String, String, String), Arc<jsonschema::Validator>>>;
-static VALIDATORS: LazyLock<Validators> = LazyLock::new(Default::default);
+/// A validator of `schema`, whose `$ref`s resolve against `doc`'s components.
+fn validator(doc: &Value, schema: Value) -> Result<jsonschema::Validator, String> {
+    let root = json!({"allOf": [schema], "components": doc["components"]});
+    jsonschema::draft202012::new(&root).map_err(|e| format!("schema {}: {e}", root["allOf"][0]))
+}
 
 /// The documented path template that `path` (no query string) is an instance of. A parameter
 /// matches one segment, but for a pair id, which holds slashes: as in the server's routes
@@ -40,37 +42,21 @@ pub fn check_against(doc: &Value, method: &str, url: &str, status: u16, body: &s
     let path = url[at..].split(['?', '#']).next().unwrap_or_default();
     let method = method.to_ascii_lowercase();
     let op = template_of(doc, path).and_then(|t| Some((doc["paths"][&t].get(&method)?.clone(), t)));
-    let (response, key) = match &op {
-        Some((op, template)) => {
-            let response = op["responses"]
-                .get(status.to_string())
-                .ok_or_else(|| format!("{method} {template} answered {status}, which its document does not list"))?;
-            (response.clone(), (method.clone(), template.clone(), status.to_string()))
-        }
+    let response = match &op {
+        Some((op, template)) => op["responses"]
+            .get(status.to_string())
+            .ok_or_else(|| format!("{method} {template} answered {status}, which its document does not list"))?
+            .clone(),
         // No route: the API's 404 for unknown routes, with the error body.
-        None if status == 404 => (
-            json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}),
-            ("*".into(), "*".into(), "404".into()),
-        ),
+        None if status == 404 => {
+            json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}})
+        }
         None => return Err(format!("{method} {path} answered {status} but is not in the API document")),
     };
     let Some(schema) = response["content"].get("application/json").map(|c| c["schema"].clone()) else {
         return Ok(());
     };
-    let validator = {
-        let mut cache = VALIDATORS.lock().unwrap();
-        match cache.get(&key) {
-            Some(v) if std::ptr::eq(doc, &*DOCUMENT) => v.clone(),
-            _ => {
-                let root = json!({"allOf": [schema], "components": doc["components"]});
-                let v = Arc::new(jsonschema::draft202012::new(&root).map_err(|e| format!("schema of {key:?}: {e}"))?);
-                if std::ptr::eq(doc, &*DOCUMENT) {
-                    cache.insert(key.clone(), v.clone());
-                }
-                v
-            }
-        }
-    };
+    let validator = validator(doc, schema)?;
     let value: Value = serde_json::from_str(body).map_err(|e| format!("{method} {path} ({status}): not JSON: {e}"))?;
     let errors: Vec<String> =
         validator.iter_errors(&value).take(5).map(|e| format!("at `{}`: {e}", e.instance_path())).collect();
@@ -91,8 +77,8 @@ pub fn check(method: &str, url: &str, status: u16, body: &str) {
 /// Checks `json` against the document's component schema `name` (e.g. each `JobStatus` of a
 /// job's event stream); panics with what differs.
 pub fn check_schema(name: &str, json: &str) {
-    let root = json!({"$ref": format!("#/components/schemas/{name}"), "components": DOCUMENT["components"]});
-    let validator = jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("schema {name}: {e}"));
+    let validator =
+        validator(&DOCUMENT, json!({"$ref": format!("#/components/schemas/{name}")})).unwrap_or_else(|e| panic!("{e}"));
     let value: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}: not JSON: {e}: {json}"));
     if let Err(e) = validator.validate(&value) {
         panic!("{name} does not match its documented schema at `{}`: {e}\n{json}", e.instance_path());

@@ -92,7 +92,7 @@ pub struct AppState {
     jobs: crate::pipeline::jobs::Jobs,
 }
 
-/// Runs a read on the blocking pool with its own connection.
+/// Runs `f` on the blocking pool with a store connection of its own; its error is the typed pipeline one.
 async fn read<T: Send + 'static>(
     state: &web::Data<AppState>,
     f: impl FnOnce(&Store) -> crate::pipeline::PipelineResult<T> + Send + 'static,
@@ -176,10 +176,8 @@ async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>)
     )
 )]
 async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<HttpResponse, ApiError> {
-    let store = store_of(&state)?;
-    let r = web::block(move || state.browser.report(&store, &q))
-        .await
-        .map_err(|e| internal(format!("blocking task failed: {e}")))??;
+    let st = state.clone();
+    let r = read(&state, move |s| st.browser.report(s, &q)).await?;
     Ok(HttpResponse::Ok().json(&*r))
 }
 
@@ -199,10 +197,8 @@ async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result
     )
 )]
 async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<HttpResponse, ApiError> {
-    let store = store_of(&state)?;
-    let page = web::block(move || state.browser.page(&store, &q))
-        .await
-        .map_err(|e| internal(format!("blocking task failed: {e}")))??;
+    let st = state.clone();
+    let page = read(&state, move |s| st.browser.page(s, &q)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -295,11 +291,8 @@ struct DatasetFilter {
     )
 )]
 async fn start_job(state: web::Data<AppState>, JsonBody(req): JsonBody<JobRequest>) -> Result<HttpResponse, ApiError> {
-    let store = store_of(&state)?;
     let st = state.clone();
-    let job = web::block(move || st.jobs.start(&store, &st.data, st.browser.clone(), req))
-        .await
-        .map_err(|e| internal(format!("blocking task failed: {e}")))??;
+    let job = read(&state, move |s| st.jobs.start(s, &st.data, st.browser.clone(), req)).await?;
     Ok(HttpResponse::Accepted().json(job))
 }
 
