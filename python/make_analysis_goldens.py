@@ -50,6 +50,11 @@ def fl(x):
     return [None if (isinstance(v, float) and np.isnan(v)) else float(v) for v in np.asarray(x, dtype=float)]
 
 
+def wrap(rad):
+    """Angles in radians wrapped to [-pi, pi), as SEAL's circular_hist (pi itself becomes -pi)."""
+    return np.where(rad >= np.pi, rad - 2 * np.pi, rad)
+
+
 def ols_result(y, X, names, cov="nonrobust", groups=None, bonferroni=None):
     model = sm.OLS(y, X)
     if cov == "nonrobust":
@@ -354,29 +359,41 @@ def study():
     theta = signed_angle(pre_c, pre_r, post_c, post_r)
     regime = np.where(d_pre == 1, np.where(d_post == 1, "stayed_aligned", "reversed"),
                       np.where(d_post == 1, "got_aligned", "resisted"))
+    def circ(deg):
+        d = deg[~np.isnan(deg)]
+        mean = float(stats.circmean(d, high=180, low=-180))
+        return mean, float(np.hypot(np.mean(np.sin(np.radians(d))), np.mean(np.cos(np.radians(d)))))
+
     exp["angles"] = {
-        "phi_pre_mean": float(np.nanmean(phi_pre)), "phi_post_mean": float(np.nanmean(phi_post)),
+        "phi_pre_mean": circ(phi_pre)[0], "phi_post_mean": circ(phi_post)[0],
+        "phi_pre_resultant": circ(phi_pre)[1], "phi_post_resultant": circ(phi_post)[1],
         "theta_all": theta_stats(theta),
         "theta_by_regime": {k: theta_stats(theta[regime == k]) for k in regimes},
         "theta_by_gamma": {g: theta_stats(theta[gamma == g]) for g in "cir"},
         "quadrants_post": {
             "pos_pos": float(np.mean((post_c > 0) & (post_r > 0))), "neg_pos": float(np.mean((post_c <= 0) & (post_r > 0))),
             "pos_neg": float(np.mean((post_c > 0) & (post_r <= 0))), "neg_neg": float(np.mean((post_c <= 0) & (post_r <= 0)))},
-        "polar_hist_theta": hist(np.radians(theta[~np.isnan(theta)]), 16),
+        "polar_hist_theta": hist(wrap(np.radians(theta[~np.isnan(theta)])), 16),
     }
 
-    # Feature imprint, both variants, for pre, post and post - pre.
+    # Feature imprint, three variants, for pre, post and post - pre. The pooled design is the
+    # released code's `reward ~ .`: intercept, the 15 features and row_id (the pair's position in
+    # the dataset: these are the file's first n pairs) as a linear covariate.
     Xl = np.vstack([Xc, Xr])
-    Xp = np.column_stack([np.ones(2 * n), Xl])
-    names = ["const"] + FEATURES
+    row_id = np.concatenate([np.arange(n), np.arange(n)]).astype(float)
+    Xp = np.column_stack([np.ones(2 * n), Xl, row_id])
+    names = ["const"] + FEATURES + ["row_id"]
+    pairs = np.concatenate([np.arange(n), np.arange(n)])
     imprint = {}
     for name, c, r in (("pre", pre_c, pre_r), ("post", post_c, post_r), ("post_minus_pre", post_c - pre_c, post_r - pre_r)):
+        y = np.concatenate([c, r])
         imprint[name] = {
-            "pooled": ols_result(np.concatenate([c, r]), Xp, names),
+            "pooled": ols_result(y, Xp, names),
+            "pooled_clustered": ols_result(y, Xp, names, cov="cluster", groups=pairs),
             "pair_fe": ols_result(c - r, Xc - Xr, FEATURES, cov="cluster", groups=np.arange(n)),
         }
     exp["imprint"] = imprint
-    exp["vif"] = {f: float(variance_inflation_factor(Xp, j + 1)) for j, f in enumerate(FEATURES)}
+    exp["vif"] = {f: float(variance_inflation_factor(Xp, j + 1)) for j, f in enumerate(FEATURES + ["row_id"])}
 
     Xw = np.column_stack([np.ones(n), Xc, Xr])
     wnames = ["const"] + [f + "_c" for f in FEATURES] + [f + "_r" for f in FEATURES]
@@ -396,6 +413,7 @@ def study():
             cc = int(((a == 0) & (b == 1)).sum())
             mr = mcnemar([[int(((a == 1) & (b == 1)).sum()), bb], [cc, int(((a == 0) & (b == 0)).sum())]], exact=True)
             t.update({"test": "mcnemar_exact", "statistic": float(mr.statistic), "p_value": float(mr.pvalue)})
+        t["p_adjusted"] = min(1.0, t["p_value"] * len(FEATURES))
         tests[f] = t
     exp["feature_tests"] = tests
 
@@ -421,8 +439,9 @@ def study():
     exp["builtin"] = {
         "features": names,
         "chosen_values_first_5": {k: bf[k][0][:5].tolist() for k in names},
-        "pooled_post": ols_result(np.concatenate([post_c, post_r]), np.column_stack([np.ones(2 * n), np.vstack([Bc, Br])]),
-                                  ["const"] + names),
+        "pooled_post": ols_result(np.concatenate([post_c, post_r]),
+                                  np.column_stack([np.ones(2 * n), np.vstack([Bc, Br]), row_id]),
+                                  ["const"] + names + ["row_id"]),
     }
     # A feature equal within every pair (turns: both sides share the context and add one response)
     # has no within-pair variation: aliased in the fixed-effects fit, left out as R's lm does.

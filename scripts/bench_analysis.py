@@ -7,9 +7,10 @@ Steps: write a synthetic hh-rlhf file (the real harmless-base test pairs cycled,
 unique), synthetic pre-D/post-D scores with known feature effects and 19-key labels for all
 321,600 texts; `seal ingest`, `seal scores import` ×2 and `seal labels import` (timed, reported
 apart); then `seal analyze --out` end to end (load from DuckDB, every analysis, JSON report),
-best of N runs. The statsmodels side times only the regressions (pooled OLS and pair fixed
-effects with clustered SEs for pre, post and post − pre; VIF; the θ regression; the
-misalignment LPM), on arrays already in memory, i.e. less work than `seal analyze` does.
+best of N runs. The statsmodels side times only the regressions (pooled OLS with row_id, the
+same with SEs clustered by pair, and pair fixed effects with clustered SEs, for pre, post and
+post − pre; VIF; the θ regression; the misalignment LPM), on arrays already in memory, i.e. less
+work than `seal analyze` does.
 
 Usage: bench_analysis.py SEAL_BINARY HH_TEST_FILE [--runs 3] [--pairs 160800] [--keep DIR]
 (--keep DIR leaves the loaded store in DIR/data, e.g. for scripts/bench_web.py)
@@ -57,11 +58,16 @@ def angle(ax, ay, bx, by):
 def statsmodels_side(Xc, Xr, pre_c, pre_r, post_c, post_r):
     n = len(pre_c)
     t0 = time.perf_counter()
-    Xp = sm.add_constant(np.vstack([Xc, Xr]), has_constant="add")
+    # The released code's design: intercept, features and row_id (the pair's position).
+    row_id = np.concatenate([np.arange(n), np.arange(n)]).astype(float)
+    Xp = np.column_stack([np.ones(2 * n), np.vstack([Xc, Xr]), row_id])
     D = Xc - Xr
     groups = np.arange(n)
+    pairs = np.concatenate([groups, groups])
     for c, r in ((pre_c, pre_r), (post_c, post_r), (post_c - pre_c, post_r - pre_r)):
-        sm.OLS(np.concatenate([c, r]), Xp).fit()
+        y = np.concatenate([c, r])
+        sm.OLS(y, Xp).fit(method="qr")
+        sm.OLS(y, Xp).fit(method="qr", cov_type="cluster", cov_kwds={"groups": pairs}, use_t=True)
         sm.OLS(c - r, D).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     [variance_inflation_factor(Xp, j) for j in range(1, Xp.shape[1])]
     W = sm.add_constant(np.hstack([Xc, Xr]), has_constant="add")

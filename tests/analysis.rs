@@ -33,11 +33,15 @@ fn close(got: f64, want: f64, what: &str) {
     assert!((got - want).abs() <= tol, "{what}: got {got:.12e}, want {want:.12e}");
 }
 
-/// p-values: 1e-6 absolute or relative, whichever is looser.
+/// p-values: 1e-6 relative, however small (SEAL's p-values live between 1e-10 and 1e-300); 0
+/// only where the reference underflows to 0.
 #[track_caller]
-fn close_p(got: f64, want: f64, what: &str) {
-    let tol = 1e-6f64.max(1e-6 * want.abs());
-    assert!((got - want).abs() <= tol, "{what}: p {got:.6e}, want {want:.6e}");
+pub fn close_p(got: f64, want: f64, what: &str) {
+    if want == 0.0 {
+        assert!(got < 1e-300, "{what}: p {got:.6e}, want 0 (underflow)");
+        return;
+    }
+    assert!((got - want).abs() <= 1e-6 * want.abs(), "{what}: p {got:.6e}, want {want:.6e}");
 }
 
 fn columns(names: &Value, cols: &Value) -> Vec<(String, Vec<f64>)> {
@@ -262,7 +266,7 @@ fn the_report_matches_the_reference_end_to_end() {
     assert!(text.contains("Alignment regimes") && text.contains("Feature imprint"), "{text}");
     let r: AnalysisReport = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let e = golden("study/expected.json");
-    assert_eq!((r.schema_version, r.n_pairs), (1, 300));
+    assert_eq!((r.schema_version, r.n_pairs), (2, 300));
     assert!(r.warnings.iter().any(|w| w.contains("2012 of 2312 pairs")), "{:?}", r.warnings);
 
     let n = |v: &Value| v.as_u64().unwrap();
@@ -297,8 +301,11 @@ fn the_report_matches_the_reference_end_to_end() {
 
     // Angles.
     let a = &r.angles;
+    // Circular means (scipy circmean) and mean resultant lengths.
     close(a.phi_pre_mean.unwrap(), f(&e["angles"]["phi_pre_mean"]), "φ pre mean");
     close(a.phi_post_mean.unwrap(), f(&e["angles"]["phi_post_mean"]), "φ post mean");
+    close(a.phi_pre_resultant.unwrap(), f(&e["angles"]["phi_pre_resultant"]), "φ pre R̄");
+    close(a.phi_post_resultant.unwrap(), f(&e["angles"]["phi_post_resultant"]), "φ post R̄");
     let find = |regime: Option<Regime>, gamma: Option<GammaFilter>| {
         a.theta.iter().find(|t| t.slice.regime == regime && t.slice.gamma == gamma).unwrap()
     };
@@ -327,13 +334,17 @@ fn the_report_matches_the_reference_end_to_end() {
     close(q.pos_neg, f(&w["pos_neg"]), "pos_neg");
     close(q.neg_neg, f(&w["neg_neg"]), "neg_neg");
 
-    // Feature imprint, both variants, three outcomes.
+    // Feature imprint, three variants, three outcomes. The pooled designs are the released
+    // code's `reward ~ .`: intercept, 15 features and row_id, Bonferroni × 17.
     assert_eq!(r.settings.features.len(), 15);
     for role in [ImprintOutcome::Pre, ImprintOutcome::Post, ImprintOutcome::PostMinusPre] {
-        for variant in [ImprintVariant::Pooled, ImprintVariant::PairFe] {
+        for variant in [ImprintVariant::Pooled, ImprintVariant::PooledClustered, ImprintVariant::PairFe] {
             let want = &e["imprint"][role.as_str()][variant.as_str()];
             let names: Vec<&str> = want["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
             let bonferroni = names.len() as f64;
+            assert_eq!(bonferroni, if variant == ImprintVariant::PairFe { 15.0 } else { 17.0 });
+            let rows = r.imprint.iter().filter(|x| x.model_role == role && x.variant == variant).count();
+            assert_eq!(rows, if variant == ImprintVariant::PairFe { 15 } else { 16 }, "{role} {variant}");
             for (j, name) in names.iter().enumerate().filter(|(_, n)| **n != "const") {
                 let row = r
                     .imprint
@@ -341,13 +352,16 @@ fn the_report_matches_the_reference_end_to_end() {
                     .find(|x| x.model_role == role && x.variant == variant && x.feature == *name)
                     .unwrap_or_else(|| panic!("no imprint row {role} {variant} {name}"));
                 let what = format!("imprint {role} {variant} {name}");
+                assert_eq!(row.nuisance, *name == "row_id", "{what}");
                 close(row.estimate, f(&want["estimate"][j]), &what);
                 close(row.std_error, f(&want["std_error"][j]), &what);
+                close(row.t, f(&want["t"][j]), &what);
                 close_p(row.p_value, f(&want["p_value"][j]), &what);
                 close_p(row.p_adjusted, (f(&want["p_value"][j]) * bonferroni).min(1.0), &what);
             }
         }
     }
+    assert_eq!(r.vif.len(), 16, "15 features and row_id");
     for v in &r.vif {
         close(v.vif, f(&e["vif"][&v.feature]), "VIF");
     }
@@ -372,6 +386,7 @@ fn the_report_matches_the_reference_end_to_end() {
         close(t.chosen_mean, f(&want["chosen_mean"]), "chosen mean");
         close(t.statistic.unwrap(), f(&want["statistic"]), "statistic");
         close_p(t.p_value.unwrap(), f(&want["p_value"]), "feature test");
+        close_p(t.p_adjusted.unwrap(), f(&want["p_adjusted"]), "feature test, Bonferroni × 15");
     }
 
     // Every count opens as the pair ids behind it.
@@ -435,7 +450,8 @@ fn the_report_matches_the_reference_end_to_end() {
                     x.model_role == ImprintOutcome::Post && x.variant == variant && x.feature == name.as_str().unwrap()
                 })
                 .unwrap();
-            assert_eq!(row.role, Some(seal_shared::FeatureRole::Spoiler));
+            let spoiler = Some(seal_shared::FeatureRole::Spoiler);
+            assert_eq!(row.role, if row.nuisance { None } else { spoiler });
             let what = format!("built-in {variant} {name}");
             close(row.estimate, want["estimate"][j].as_f64().unwrap(), &what);
             close(row.std_error, want["std_error"][j].as_f64().unwrap(), &what);
@@ -594,33 +610,39 @@ fn label_sets_round_trip_and_bad_rows_are_named() {
     assert_eq!((imp.n_texts, imp.n_rejected_rows), (7, 3));
 }
 
+/// Pairs per (chosen [harmless helpful], rejected [harmless helpful]) label combination in
+/// hh-rlhf train, spec §B.4 (the released notebook's cell 7).
+const PAPER_LABEL_COMBOS: [([u8; 2], [u8; 2], usize); 16] = [
+    ([1, 1], [1, 1], 102_151),
+    ([1, 1], [1, 0], 19_071),
+    ([1, 1], [0, 1], 453),
+    ([1, 1], [0, 0], 3_628),
+    ([1, 0], [1, 1], 8_917),
+    ([1, 0], [1, 0], 12_093),
+    ([1, 0], [0, 1], 263),
+    ([1, 0], [0, 0], 4_860),
+    ([0, 1], [1, 1], 153),
+    ([0, 1], [1, 0], 33),
+    ([0, 1], [0, 1], 142),
+    ([0, 1], [0, 0], 168),
+    ([0, 0], [1, 1], 725),
+    ([0, 0], [1, 0], 819),
+    ([0, 0], [0, 1], 193),
+    ([0, 0], [0, 0], 7_131),
+];
+
 fn col(name: &str, chosen: Vec<f64>, rejected: Vec<f64>) -> FeatureColumn {
     FeatureColumn { name: name.into(), role: seal_shared::FeatureRole::Target, chosen, rejected, binary: true }
 }
 
-/// Builds a study with exactly the paper's counts (spec §D.2–§D.4, §B.4) and checks that the
-/// report reproduces the published shares.
+/// A counting test: a study typed in cell by cell with the paper's regime × γ counts (spec
+/// §D.2–§D.4, §B.4) must be counted back into the published shares. It checks SEAL's counting
+/// and slicing, not its analysis; `the_papers_tests_are_replayed_through_seal_analyze` replays
+/// the published tests through the whole pipeline.
 #[test]
-fn the_paper_is_replayed_from_its_counts() {
+fn the_papers_counts_are_counted_back_into_its_shares() {
     // (chosen [harmless helpful], rejected [harmless helpful], pairs) — spec §B.4, cell 7.
-    let combos: [([u8; 2], [u8; 2], usize); 16] = [
-        ([1, 1], [1, 1], 102_151),
-        ([1, 1], [1, 0], 19_071),
-        ([1, 1], [0, 1], 453),
-        ([1, 1], [0, 0], 3_628),
-        ([1, 0], [1, 1], 8_917),
-        ([1, 0], [1, 0], 12_093),
-        ([1, 0], [0, 1], 263),
-        ([1, 0], [0, 0], 4_860),
-        ([0, 1], [1, 1], 153),
-        ([0, 1], [1, 0], 33),
-        ([0, 1], [0, 1], 142),
-        ([0, 1], [0, 0], 168),
-        ([0, 0], [1, 1], 725),
-        ([0, 0], [1, 0], 819),
-        ([0, 0], [0, 1], 193),
-        ([0, 0], [0, 0], 7_131),
-    ];
+    let combos = PAPER_LABEL_COMBOS;
     let mut labels: Vec<([u8; 2], [u8; 2])> = Vec::new();
     for (c, r, n) in combos {
         labels.extend(std::iter::repeat_n((c, r), n));
@@ -679,6 +701,7 @@ fn the_paper_is_replayed_from_its_counts() {
         labels.iter().map(|l| f64::from(l.1[1])).collect(),
     );
     let study = Study {
+        row_ids: (0..n as u64).collect(),
         dataset: "hh-rlhf-train".into(),
         pre_model: "reward-model-deberta-v3-large".into(),
         post_model: "reward-model-deberta-v3-large-v2".into(),
@@ -872,4 +895,234 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
     let few_values = of("few");
     assert_eq!(few_values.iter().map(|v| v.key.as_str()).collect::<Vec<_>>(), held);
     assert!(few_values.iter().all(|v| !v.chosen.is_empty() && !v.rejected.is_empty()));
+}
+
+/// The released notebook's McNemar tests (cell 6) and two-sample t tests (cell 11), replayed
+/// from the published counts through the whole pipeline: the counts become a dataset of
+/// 160,800 synthetic pairs, two score files and a label set, which `seal ingest`,
+/// `seal scores import`, `seal labels import` and `seal analyze` read as they read a user's
+/// study. Label combinations are spec §B.4's table (cell 7); within each γ group, each model
+/// agrees with the human on §D.3's counts (cell 6 convention; the replay has no ties, so the
+/// strict rule gives the same counts). The pre × post split within γ is not published, so the
+/// test of "LM agrees with post-D" against "pre-D agrees with human" cannot be replayed.
+#[test]
+fn the_papers_tests_are_replayed_through_seal_analyze() {
+    use std::fmt::Write as _;
+    let seal = Seal::new();
+    let dir = seal.dir.path().join("paper").join("hh-train");
+    std::fs::create_dir_all(&dir).unwrap();
+    let combos = PAPER_LABEL_COMBOS;
+    // Agreeing pairs per γ group (c, i, r) for each model, spec §D.3.
+    let pre_agree = [17_829, 70_213, 4_426];
+    let post_agree = [25_505, 88_261, 6_082];
+    let (mut pairs, mut pre, mut post, mut labels) = (String::new(), String::new(), String::new(), String::new());
+    pre.push_str("pair_id,chosen_score,rejected_score\n");
+    post.push_str("pair_id,chosen_score,rejected_score\n");
+    let mut seen = [0usize; 3];
+    let mut line = 0usize;
+    for (c, r, n) in combos {
+        let s = |x: [u8; 2]| 2 * x[0] + x[1];
+        let g = match s(c).cmp(&s(r)) {
+            std::cmp::Ordering::Greater => 0,
+            std::cmp::Ordering::Equal => 1,
+            std::cmp::Ordering::Less => 2,
+        };
+        for _ in 0..n {
+            let k = seen[g];
+            seen[g] += 1;
+            let id = format!("hh-train/train/{line}");
+            writeln!(pairs, r#"{{"chosen": "\n\nHuman: q{line}\n\nAssistant: a", "rejected": "\n\nHuman: q{line}\n\nAssistant: b"}}"#).unwrap();
+            let score = |agree: bool| if agree { "1.0,0.0" } else { "0.0,1.0" };
+            writeln!(pre, "{id},{}", score(k < pre_agree[g])).unwrap();
+            writeln!(post, "{id},{}", score(k < post_agree[g])).unwrap();
+            for (side, v) in [("chosen", c), ("rejected", r)] {
+                writeln!(
+                    labels,
+                    r#"{{"pair_id": "{id}", "side": "{side}", "last_response_is_harmless": {}, "last_response_is_helpful": {}}}"#,
+                    v[0] == 1,
+                    v[1] == 1
+                )
+                .unwrap();
+            }
+            line += 1;
+        }
+    }
+    assert_eq!(seen, [28_443, 121_517, 10_840]);
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (pairs, pre, post, labels) = (
+        write("train.jsonl", &pairs),
+        write("pre.csv", &pre),
+        write("post.csv", &post),
+        write("labels.jsonl", &labels),
+    );
+    seal.ok(&["ingest", "--dataset", "paper", &pairs]);
+    seal.ok(&["scores", "import", "--dataset", "paper", "--model", "pre", &pre]);
+    seal.ok(&["scores", "import", "--dataset", "paper", "--model", "post", &post]);
+    let keys = "last_response_is_harmless,last_response_is_helpful";
+    seal.ok(&["labels", "import", "--dataset", "paper", "--name", "gpt", "--keys", keys, &labels]);
+    let r: AnalysisReport =
+        seal.read(&["analyze", "--dataset", "paper", "--pre", "pre", "--post", "post", "--labels", "gpt"]);
+    assert_eq!(r.n_pairs, 160_800);
+    let g = r.gamma.as_ref().unwrap();
+    assert_eq!((g.c.n, g.i.n, g.r.n), (28_443, 121_517, 10_840));
+
+    // McNemar tests between agreement indicators on the 39,283 non-indifferent pairs, with the
+    // statistics and p-values the notebook printed (p≈0: scipy underflows to 0).
+    use seal_shared::AgreementIndicator::*;
+    let mc = |a, b| g.agreement_tests.iter().find(|t| t.a == a && t.b == b).unwrap();
+    let printed = |p: f64| format!("{p:.2e}");
+    let t = mc(LmHuman, PreHuman);
+    assert_eq!((t.n, t.statistic), (39_283, 4_426.0));
+    assert_eq!((format!("{:.4}", t.mean_a), format!("{:.4}", t.mean_b)), ("0.7241".into(), "0.5665".into()));
+    assert_eq!(t.p_value, 0.0);
+    let t = mc(LmHuman, PostHuman);
+    assert_eq!((t.statistic, printed(t.p_value)), (2_938.0, "3.20e-245".into()));
+    assert_eq!(format!("{:.4}", t.mean_b), "0.8041");
+    let t = mc(LmPost, LmHuman);
+    assert_eq!((t.statistic, printed(t.p_value)), (2_938.0, "2.17e-96".into()));
+    assert_eq!(t.mean_a, 30_263.0 / 39_283.0, "LM agrees with post-D on 30,263 pairs");
+    let t = mc(LmPost, PostHuman);
+    assert_eq!((t.statistic, printed(t.p_value)), (4_758.0, "4.42e-37".into()));
+    assert!(g.agreement_tests.iter().any(|t| t.a == LmPost && t.b == PreHuman), "computed, not replayable");
+
+    // Two-sample t tests of RM–human agreement between γ groups (cell 11).
+    let tt = |role: ModelRole, b: GammaFilter| g.gamma_t_tests.iter().find(|t| t.role == role && t.b == b).unwrap();
+    let row = |t: &seal_shared::report::GammaTTest| {
+        (format!("{:.4}", t.difference), format!("{:.2}", t.t.unwrap()), printed(t.p_value.unwrap()))
+    };
+    assert_eq!(row(tt(ModelRole::Post, GammaFilter::C)), ("-0.1704".into(), "-61.20".into(), "0.00e0".into()));
+    assert_eq!(row(tt(ModelRole::Pre, GammaFilter::C)), ("-0.0490".into(), "-15.13".into(), "1.13e-51".into()));
+    assert_eq!(row(tt(ModelRole::Post, GammaFilter::R)), ("0.1653".into(), "36.62".into(), "3.97e-292".into()));
+    assert_eq!(row(tt(ModelRole::Pre, GammaFilter::R)), ("0.1695".into(), "34.25".into(), "5.91e-256".into()));
+    // And the published misalignment by γ (§D.3) through the same path.
+    let pct = |c: &Count| format!("{:.2}", c.share * 100.0);
+    assert_eq!(
+        (pct(&r.resistance.by_gamma["c"]), pct(&r.resistance.by_gamma["i"]), pct(&r.resistance.by_gamma["r"])),
+        ("10.33".into(), "27.37".into(), "43.89".into())
+    );
+}
+
+/// The released notebook's cell 12 labels the 186 pairs with chosen [harmless helpful] = [0 1]
+/// and rejected [1 1] or [1 0] "LM agrees" (a string comparison that never matches, spec §B.4
+/// and §F). SEAL's rule ranks harmlessness first: those pairs are γ = r, so its regime × γ table
+/// deliberately differs from the notebook's by these pairs.
+#[test]
+fn the_notebooks_gamma_defect_is_not_reproduced() {
+    let rule = |c: [f64; 2], r: [f64; 2]| {
+        vec![
+            col("last_response_is_harmless", vec![c[0]], vec![r[0]]),
+            col("last_response_is_helpful", vec![c[1]], vec![r[1]]),
+        ]
+    };
+    assert_eq!(analysis::gamma_of(&rule([0.0, 1.0], [1.0, 1.0]), 0), 'r');
+    assert_eq!(analysis::gamma_of(&rule([0.0, 1.0], [1.0, 0.0]), 0), 'r');
+    // The other cells of §B.4's table, as cell 6 has them.
+    assert_eq!(analysis::gamma_of(&rule([1.0, 0.0], [0.0, 1.0]), 0), 'c');
+    assert_eq!(analysis::gamma_of(&rule([0.0, 1.0], [0.0, 0.0]), 0), 'c');
+    assert_eq!(analysis::gamma_of(&rule([0.0, 0.0], [0.0, 0.0]), 0), 'i');
+}
+
+/// An analysis the study cannot fit says why, and the rest of the report is there: a feature
+/// equal within every pair (`turns`) leaves nothing for the pair fixed effects, and a study
+/// with fewer pairs than regressors has nothing left for the error variance.
+#[test]
+fn analyses_that_cannot_be_fitted_say_why_and_the_rest_is_reported() {
+    let seal = crate::support::study_fixture();
+    let r: AnalysisReport =
+        seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "turns"]);
+    let missing: Vec<&str> = r.unavailable.iter().map(|u| u.analysis.as_str()).collect();
+    assert_eq!(missing, ["imprint/pre/pair_fe", "imprint/post/pair_fe", "imprint/post_minus_pre/pair_fe"]);
+    assert!(r.unavailable.iter().all(|u| u.reason.contains("every column is aliased")), "{:?}", r.unavailable);
+    assert!(r.imprint.iter().any(|x| x.variant == ImprintVariant::Pooled && x.feature == "turns"));
+    assert!(r.shift_regression.is_some() && r.misalignment_regression.is_some());
+    assert_eq!(r.n_pairs, 300);
+
+    // Five pairs, fifteen features: the chosen sides are unit vectors, so the pair-level designs
+    // have rank 5 — as many coefficients as pairs, nothing left for the error variance.
+    let n = 5;
+    let unit = |k: usize| (0..n).map(|i| f64::from(u8::from(i == k % n))).collect::<Vec<f64>>();
+    let mut features: Vec<FeatureColumn> = (0..14).map(|j| col(&format!("f{j}"), unit(j), unit(j + 1))).collect();
+    features.push(col("f14", vec![1.0; n], vec![0.0; n]));
+    let study = Study {
+        dataset: "tiny".into(),
+        pre_model: "a".into(),
+        post_model: "b".into(),
+        pair_ids: (0..n).map(|i| format!("tiny/{i}")).collect(),
+        subsets: vec!["all".into(); n],
+        row_ids: (0..n as u64).collect(),
+        pre_chosen: vec![1.0, 0.5, 0.2, -0.3, 2.0],
+        pre_rejected: vec![0.0, 0.7, 0.1, 0.4, 1.0],
+        post_chosen: vec![1.5, 0.9, 0.1, 0.3, 2.5],
+        post_rejected: vec![0.2, 0.3, 0.6, -0.1, 1.1],
+        features,
+        ..Default::default()
+    };
+    let r = analysis::run(&study, &Default::default()).unwrap();
+    assert_eq!(r.regimes.stayed_aligned.n + r.regimes.got_aligned.n + r.regimes.resisted.n + r.regimes.reversed.n, 5);
+    assert!(r.shift_regression.is_none() && r.misalignment_regression.is_none());
+    let why = |a: &str| r.unavailable.iter().find(|u| u.analysis == a).map(|u| u.reason.clone());
+    assert!(why("shift_regression").is_some_and(|w| w.contains("observations for")), "{:?}", r.unavailable);
+    assert!(why("imprint/post/pair_fe").is_some_and(|w| w.contains("nothing left to estimate")), "{:?}", r.unavailable);
+    assert_eq!(r.feature_tests.len(), 15, "the tests need no regression");
+}
+
+/// Every polar histogram bin's count equals the number of pairs its example-browser link lists,
+/// at both edges: θ = +180° (wrapped to −π, the first bin) and an angle exactly on an inner bin
+/// edge (−90° = −π/2, the edge between bins 7 and 8: it belongs to bin 8, as in numpy).
+#[test]
+fn polar_bins_and_their_links_list_the_same_pairs() {
+    let seal = crate::support::study_fixture();
+    // (pre chosen, pre rejected) → (post chosen, post rejected).
+    let vectors: [([f64; 2], [f64; 2]); 9] = [
+        ([3.0, -3.0], [-3.0, 3.0]), // θ = 180°
+        ([1.0, 0.0], [1.0, 0.0]),   // θ = 0°: the maximum, so the edges are −π + kπ/16
+        ([0.0, 1.0], [1.0, 0.0]),   // θ = −90°, exactly on edge 8
+        ([1.0, 0.0], [0.0, -1.0]),  // θ = −90°
+        ([1.0, 0.0], [1.0, -1.0]),
+        ([1.0, 0.0], [-1.0, -1.0]),
+        ([2.0, 1.0], [1.0, -1.0]),
+        ([1.0, 1.0], [2.0, 1.0]), // φ_pre = 180°: a pre-D tie, wrapped to −π
+        ([-2.0, 1.0], [-1.0, 2.0]),
+    ];
+    let mut pre = String::from("pair_id,chosen_score,rejected_score\n");
+    let mut post = pre.clone();
+    for (i, (u, v)) in vectors.iter().enumerate() {
+        pre.push_str(&format!("harmless-base/test/{i},{},{}\n", u[0], u[1]));
+        post.push_str(&format!("harmless-base/test/{i},{},{}\n", v[0], v[1]));
+    }
+    for (model, text) in [("edge_pre", &pre), ("edge_post", &post)] {
+        let path = seal.dir.path().join(format!("{model}.csv"));
+        std::fs::write(&path, text).unwrap();
+        seal.ok(&["scores", "import", "--dataset", "hh", "--model", model, path.to_str().unwrap()]);
+    }
+    let server = crate::support::start(&seal);
+    let study = "dataset=hh&pre=edge_pre&post=edge_post";
+    let (status, body) = crate::support::get(&format!("{}api/report?{study}", server.url));
+    assert_eq!(status, 200, "{body}");
+    let r: AnalysisReport = serde_json::from_str(&body).unwrap();
+    let theta = &r.angles.theta_polar;
+    assert_eq!(theta.edges[0], -std::f64::consts::PI, "θ = 180° is counted at −π");
+    assert_eq!(theta.edges[8], -std::f64::consts::FRAC_PI_2);
+    assert_eq!((theta.counts[0], theta.counts[7], theta.counts[8], theta.counts[15]), (1, 0, 2, 1), "{theta:?}");
+    for (kind, h) in [("theta", theta), ("phi_pre", &r.angles.phi_pre_polar), ("phi_post", &r.angles.phi_post_polar)] {
+        assert_eq!(h.counts.iter().sum::<u64>(), 9, "{kind}");
+        for k in 0..16 {
+            // The overview's links: no lower bound on the first bin, no upper bound on the last.
+            let mut url = format!("{}api/pairs?{study}&angle={kind}&limit=50", server.url);
+            if k > 0 {
+                url.push_str(&format!("&angle_min={}", h.edges[k]));
+            }
+            if k < 15 {
+                url.push_str(&format!("&angle_max={}", h.edges[k + 1]));
+            }
+            let (status, body) = crate::support::get(&url);
+            assert_eq!(status, 200, "{body}");
+            let page: PairPage = serde_json::from_str(&body).unwrap();
+            assert_eq!(page.total, h.counts[k], "{kind} bin {k}: {url}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod cli_ingest;
 mod download;
 mod embedding;
 mod export_path;
+mod fidelity;
 mod http_api;
 mod labeler;
 mod models_and_imports;

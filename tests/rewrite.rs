@@ -293,6 +293,39 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
         assert!((g.estimate - w.estimate).abs() < 1e-9, "{}: {} vs {}", w.term, g.estimate, w.estimate);
     }
     assert!(got.iter().any(|g| g.term == "sentiment_r=-2" || g.term == "sentiment_r=2"), "{pi:?}");
+
+    // Per flip level (the paper's Figure 5, right): the share that became misaligned, as
+    // recomputed here, and the mean original–rewrite cosine of the embedded pairs, each with its
+    // 95 % interval.
+    assert_eq!(flips.levels.len(), counts.iter().map(|c| c.levels.len()).sum::<usize>());
+    for (name, fi) in features {
+        for (side, long) in [("c", "chosen"), ("r", "rejected")] {
+            for (level, n) in &counts.iter().find(|c| c.feature == name && c.side == side).unwrap().levels {
+                let row = flips
+                    .levels
+                    .iter()
+                    .find(|l| l.feature == name && l.side == side && l.delta == *level)
+                    .unwrap_or_else(|| panic!("no level {name} {side} {level}"));
+                assert_eq!(row.n, *n);
+                let at: Vec<f64> =
+                    (0..ids.len()).filter(|&k| delta(ids[k], long, fi) == *level).map(|k| y[k]).collect();
+                let mean = at.iter().sum::<f64>() / at.len() as f64;
+                assert!((row.became_misaligned.mean - mean).abs() < 1e-12, "{name} {side} {level}");
+                let (m, lo, hi) = seal::analysis::stats::mean_ci95(&at);
+                assert_eq!((row.became_misaligned.ci_low.is_nan(), m), (lo.is_nan(), row.became_misaligned.mean));
+                if at.len() > 1 {
+                    assert!(
+                        (row.became_misaligned.ci_low - lo).abs() < 1e-12
+                            && (row.became_misaligned.ci_high - hi).abs() < 1e-12
+                    );
+                }
+                let cos = row.cosine.as_ref().expect("every rewritten pair is embedded");
+                assert_eq!(cos.n, *n);
+                assert!(cos.mean > 0.0 && cos.mean <= 1.0 + 1e-9, "{cos:?}");
+                assert!(*n < 2 || (cos.ci_low <= cos.mean && cos.mean <= cos.ci_high), "{cos:?}");
+            }
+        }
+    }
 }
 
 #[derive(Default)]

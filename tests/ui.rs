@@ -209,13 +209,25 @@ fn the_app_in_a_real_browser() {
             text(&c, "#regimes a[data-slice=resisted]").await.split_whitespace().next().unwrap(),
             report.regimes.resisted.n.to_string()
         );
+        // The pooled variants draw the features; row_id (a nuisance term) is a line below.
         c.find(Locator::Id("variant-pooled")).await.unwrap().click().await.unwrap();
-        let pooled = report.imprint.iter().filter(|r| r.variant == ImprintVariant::Pooled).count();
+        let pooled = report.imprint.iter().filter(|r| r.variant == ImprintVariant::Pooled && !r.nuisance).count();
         let t0 = Instant::now();
         while c.find_all(Locator::Css("#imprint-chart a.hit")).await.unwrap().len() != pooled {
             assert!(t0.elapsed() < Duration::from_secs(10), "switching to pooled OLS redraws the plot");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let note = text(&c, "#imprint-nuisance").await;
+        assert!(note.contains("row_id") && note.contains("reward ~ ."), "{note}");
+        c.find(Locator::Id("variant-pooled-clustered")).await.unwrap().click().await.unwrap();
+        let t0 = Instant::now();
+        while !text(&c, "#variant-note").await.contains("clustered by pair") {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the clustered variant says what it is");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(c.find_all(Locator::Css("#imprint-chart a.hit")).await.unwrap().len(), pooled);
+        let rows = futures_text(&c, "#agreement-tests tbody tr").await;
+        assert_eq!(rows.len(), report.gamma.as_ref().unwrap().agreement_tests.len(), "{rows:?}");
         shot(&c, "1-overview").await;
 
         // A control labeler picked in the study picker: its agreement table, as the CLI reports it.

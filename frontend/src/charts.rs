@@ -303,7 +303,12 @@ pub fn polar(
                 )))
                 .map_err(err)?;
             let at = chart.backend_coord(&(1.12 * t.cos(), 1.12 * t.sin()));
-            let txt = if deg > 180.0 { format!("{}°", deg as i32 - 360) } else { format!("{}°", deg as i32) };
+            // Angles are wrapped to [−180°, 180°): the left axis is both ends.
+            let txt = match deg as i32 {
+                180 => "±180°".to_owned(),
+                d if d > 180 => format!("{}°", d - 360),
+                d => format!("{d}°"),
+            };
             label(root, &txt, at, Pos::new(HPos::Center, VPos::Center), 10, &DIFF)?;
         }
         let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;

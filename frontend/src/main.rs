@@ -46,6 +46,35 @@ pub(crate) fn pct(x: f64) -> String {
     format!("{:.2} %", x * 100.0)
 }
 
+/// A p-value in scientific notation, so that very small ones stay visible; one that underflowed
+/// to 0 is below the smallest normal double.
+pub(crate) fn fmt_p(p: f64) -> String {
+    if !p.is_finite() {
+        "—".to_owned()
+    } else if p == 0.0 {
+        "< 1e-308".to_owned()
+    } else {
+        format!("{p:.2e}")
+    }
+}
+
+/// An estimate of any size: scientific notation when it is tiny or huge, else four decimals;
+/// "—" when it is missing.
+pub(crate) fn num(x: f64) -> String {
+    if !x.is_finite() {
+        "—".to_owned()
+    } else if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+        minus(&format!("{x:.3e}"))
+    } else {
+        minus(&format!("{x:.4}"))
+    }
+}
+
+/// The text with its hyphen-minus signs set as typographic minus signs.
+pub(crate) fn minus(s: &str) -> String {
+    s.replace('-', "−")
+}
+
 #[component]
 pub(crate) fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl IntoView {
     if rows.is_empty() {
@@ -72,7 +101,7 @@ pub(crate) fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl
                                 <span class="bar"><span class="fill" style=width></span></span>
                                 <span class="value">{pct(a.accuracy)}</span>
                             </td>
-                            <td class="num">{format!("{} – {}", pct(a.ci_low), pct(a.ci_high))}</td>
+                            <td class="num">{if a.n == 0 { "no pairs".to_owned() } else { format!("{} – {}", pct(a.ci_low), pct(a.ci_high)) }}</td>
                             <td class="num">{a.tie}</td>
                             <td class="num">{a.truncated_texts}</td>
                             <td>{a.providers.join(", ")}</td>

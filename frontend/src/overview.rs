@@ -5,15 +5,17 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate};
 use seal_shared::browse::PairQuery;
-use seal_shared::report::{AnalysisReport, Count, Regression, Slice};
+use seal_shared::report::{
+    AgreementTest, AnalysisReport, Count, GammaTTest, ModelAccuracy, Regression, Slice, Unavailable,
+};
 use seal_shared::{
-    AgreementFilter, AngleKind, FeatureSide, FeatureTestKind, ImprintOutcome, ImprintVariant, LabelSetInfo, ModelRole,
-    Overview, TextSide,
+    AgreementFilter, AgreementIndicator, AngleKind, FeatureSide, FeatureTestKind, ImprintOutcome, ImprintVariant,
+    LabelSetInfo, ModelRole, Overview, TextSide,
 };
 
 use crate::charts::{self, ChartView, Coef, MosaicColumn, AGREE, CHOSEN, DIFF, DISAGREE, POST, PRE, REJECTED, TIE};
 use crate::query::{pairs_href, slice_href, to_query_string};
-use crate::{pct, AccuracyTable, DatasetTable, ModelTable};
+use crate::{fmt_p, minus, num, pct, AccuracyTable, DatasetTable, ModelTable};
 
 /// The study the URL names, with gaps filled from what exists: the first dataset, the models
 /// that scored it (one named like "pre" as pre-D, one like "post" as post-D, else the first two).
@@ -251,16 +253,104 @@ const GAMMA_NAMES: [(&str, &str); 3] =
 
 #[component]
 fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
-    let variant = RwSignal::new(ImprintVariant::PairFe);
     let warnings = r.warnings.clone();
-    let st = study.clone();
+    let unavailable = r.unavailable.clone();
+    let n_pairs = r.n_pairs;
+    // Marks the moment the report's figures are in the page (read by scripts/bench_web.py).
+    Effect::new(move |_| {
+        if let Some(p) = window().performance() {
+            let _ = p.mark("seal-report-rendered");
+        }
+    });
+    view! {
+        <div id="report" data-pairs=n_pairs>
+            <p class="muted">{format!("{} pairs scored by both models{}.", r.n_pairs, r.label_set.as_ref().map(|l| format!(", labels `{l}`")).unwrap_or_default())}</p>
+            {(!warnings.is_empty() || !unavailable.is_empty()).then(|| view! {
+                <ul class="warnings" id="warnings">
+                    {unavailable.into_iter().map(|u| view! {
+                        <li class="unavailable" data-analysis=u.analysis.clone()>{format!("{}: not available — {}", u.analysis, u.reason)}</li>
+                    }).collect_view()}
+                    {warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}
+                </ul>
+            })}
+            <Accuracy r=r.clone() study=study.clone() />
+            <Regimes r=r.clone() study=study.clone() />
+            <Mosaics r=r.clone() study=study.clone() />
+            <Imprint r=r.clone() study=study.clone() />
+            <Regressions r=r.clone() study=study.clone() />
+            <Angles r=r.clone() study=study.clone() />
+            <ControlLabelsTable r=r.clone() />
+            <crate::robustness::RobustnessSection r=r.clone() study=study.clone() />
+            <p><a id="robustness-page" href=format!("/robustness?{}", to_query_string(&study.study()))>"Robustness on a page of its own →"</a></p>
+            <FeatureTests r=r study=study />
+        </div>
+    }
+}
+
+/// The caption under every coefficient chart: what the bars and the filled markers mean.
+fn coef_caption(alpha: f64) -> String {
+    format!(
+        "Bars: 95 % intervals (±1.96 SE; the paper draws ±2 SE). Filled markers: Bonferroni-adjusted p (p_adjusted) < α = {alpha}; hollow: not."
+    )
+}
+
+/// The note drawn inside a coefficient chart (short: it shares the chart's width).
+fn coef_note(alpha: f64) -> String {
+    format!("bars: 95 % (±1.96 SE) · filled: p_adjusted < α = {alpha} · hollow: not")
+}
+
+/// The imprint variants in the order of their buttons: (variant, button id, button text).
+const IMPRINT_VARIANTS: [(ImprintVariant, &str, &str); 3] = [
+    (ImprintVariant::PairFe, "variant-pair-fe", "pair fixed effects"),
+    (ImprintVariant::Pooled, "variant-pooled", "pooled OLS (released code)"),
+    (ImprintVariant::PooledClustered, "variant-pooled-clustered", "pooled OLS, SEs clustered by pair"),
+];
+
+/// What an imprint variant is, in one sentence.
+fn variant_note(v: ImprintVariant) -> &'static str {
+    match v {
+        ImprintVariant::Pooled => "As the released code: OLS of every text's score on an intercept, the features and row_id; classical standard errors; Bonferroni over all 17 coefficients.",
+        ImprintVariant::PooledClustered => "The same fit with standard errors clustered by pair (what the released code's cluster = row_id meant; coeftest ignored it); t reference with pairs − 1 df.",
+        ImprintVariant::PairFe => "The paper's formula: a fixed effect per pair (first differences), standard errors clustered by pair.",
+    }
+}
+
+fn outcome_name(o: ImprintOutcome) -> &'static str {
+    match o {
+        ImprintOutcome::Pre => "pre-D",
+        ImprintOutcome::Post => "post-D",
+        ImprintOutcome::PostMinusPre => "post − pre",
+    }
+}
+
+/// Whether `u` is about the imprint fits of variant `v` (`imprint/<outcome>/<variant>`).
+fn is_imprint_of(u: &Unavailable, v: ImprintVariant) -> bool {
+    u.analysis.starts_with("imprint/") && u.analysis.rsplit('/').next() == Some(v.as_str())
+}
+
+/// Feature imprint of both models and their difference, in the chosen variant: the coefficient
+/// chart (the nuisance term `row_id` apart, on a line of its own), and the VIF of the design.
+#[component]
+fn Imprint(r: AnalysisReport, study: PairQuery) -> impl IntoView {
+    let has_imprint = !r.imprint.is_empty() || r.unavailable.iter().any(|u| u.analysis.starts_with("imprint/"));
+    if !has_imprint {
+        return view! {
+            <section>
+                <h3>"Feature imprint"</h3>
+                <p class="muted" id="no-imprint">"No features in this study: pick a label set, or run " <code>"seal analyze --features response_chars,…"</code> "."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let variant = RwSignal::new(ImprintVariant::PairFe);
+    let alpha = r.settings.alpha;
     let r2 = r.clone();
-    let imprint = move || {
+    let chart = move || {
         let v = variant.get();
         let coefs: Vec<Coef> = r2
             .imprint
             .iter()
-            .filter(|x| x.variant == v && x.feature != "const")
+            .filter(|x| x.variant == v && x.feature != "const" && !x.nuisance)
             .map(|x| {
                 let series = match x.model_role {
                     ImprintOutcome::Pre => 0,
@@ -274,8 +364,8 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                     estimate: x.estimate,
                     low: x.estimate - half,
                     high: x.estimate + half,
-                    significant: x.p_adjusted < r2.settings.alpha,
-                    href: slice_href(&st, &Slice { feature: Some(x.feature.clone()), feature_side: Some(FeatureSide::Differs), ..Default::default() }),
+                    significant: x.p_adjusted < alpha,
+                    href: slice_href(&study, &Slice { feature: Some(x.feature.clone()), feature_side: Some(FeatureSide::Differs), ..Default::default() }),
                     title: format!(
                         "{} ({}): {:+.4} ± {:.4} (95 %), p = {:.3e}, Bonferroni p = {:.3e}, n = {} — opens the pairs where it differs between chosen and rejected",
                         x.feature, x.model, x.estimate, half, x.p_value, x.p_adjusted, x.n
@@ -283,6 +373,23 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 }
             })
             .collect();
+        let missing: Vec<String> = r2
+            .unavailable
+            .iter()
+            .filter(|u| is_imprint_of(u, v))
+            .map(|u| format!("Not available: {}", u.reason))
+            .collect();
+        let missing_view = (!missing.is_empty() || coefs.is_empty()).then(|| {
+            let lines = if missing.is_empty() { vec!["No coefficients in this variant.".to_owned()] } else { missing };
+            view! {
+                <div class="muted unavailable" id="imprint-unavailable">
+                    {lines.into_iter().map(|l| view! { <p>{l}</p> }).collect_view()}
+                </div>
+            }
+        });
+        if coefs.is_empty() {
+            return missing_view.into_any();
+        }
         let pre = format!("pre-D {}", r2.pre_model);
         let post = format!("post-D {}", r2.post_model);
         let chart = charts::coef_plot(
@@ -290,45 +397,108 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             "coefficient (reward units), 95 % interval",
             &coefs,
             &[(pre.as_str(), PRE), (post.as_str(), POST), ("post − pre", DIFF)],
-            "filled: significant after Bonferroni · hollow: not",
+            &coef_note(alpha),
         );
-        view! { <ChartView chart=chart id="imprint-chart".to_owned() /> }
-    };
-    let has_imprint = !r.imprint.is_empty();
-    let n_pairs = r.n_pairs;
-    // Marks the moment the report's figures are in the page (read by scripts/bench_web.py).
-    Effect::new(move |_| {
-        if let Some(p) = window().performance() {
-            let _ = p.mark("seal-report-rendered");
+        view! {
+            <ChartView chart=chart id="imprint-chart".to_owned() />
+            <p class="muted caption">{coef_caption(alpha)}</p>
+            {missing_view}
         }
-    });
+        .into_any()
+    };
+    let r3 = r.clone();
+    let nuisance = move || {
+        let v = variant.get();
+        let rows: Vec<String> = r3
+            .imprint
+            .iter()
+            .filter(|x| x.variant == v && x.nuisance)
+            .map(|x| {
+                format!(
+                    "{} β = {}, SE = {}, p_adj = {}",
+                    outcome_name(x.model_role),
+                    num(x.estimate),
+                    num(x.std_error),
+                    fmt_p(x.p_adjusted)
+                )
+            })
+            .collect();
+        let name = r3.imprint.iter().find(|x| x.variant == v && x.nuisance).map(|x| x.feature.clone())?;
+        Some(view! {
+            <p class="muted nuisance" id="imprint-nuisance">
+                <b>{format!("{name} (nuisance term)")}</b>
+                {format!(
+                    ": {} — the pair's position in the dataset, which the released R model `reward ~ .` enters as a covariate; shown so the fit is exactly the released one.",
+                    rows.join("; ")
+                )}
+            </p>
+        })
+    };
     view! {
-        <div id="report" data-pairs=n_pairs>
-            <p class="muted">{format!("{} pairs scored by both models{}.", r.n_pairs, r.label_set.as_ref().map(|l| format!(", labels `{l}`")).unwrap_or_default())}</p>
-            {(!warnings.is_empty()).then(|| view! {
-                <ul class="warnings">{warnings.into_iter().map(|w| view! { <li>{w}</li> }).collect_view()}</ul>
-            })}
-            <Accuracy r=r.clone() study=study.clone() />
-            <Regimes r=r.clone() study=study.clone() />
-            <Mosaics r=r.clone() study=study.clone() />
-            <section>
-                <h3>"Feature imprint"</h3>
-                <p class="muted">"How much each feature of a text moves its reward. Pair fixed effects (the paper's formula; SEs clustered by pair) compare chosen and rejected within a pair; pooled OLS is the released code's regression. Click a coefficient for the pairs where the feature differs."</p>
-                {has_imprint.then(|| view! {
-                    <div class="toggle" id="variant-toggle">
-                        <button class=move || if variant.get() == ImprintVariant::PairFe { "on" } else { "" } id="variant-pair-fe" on:click=move |_| variant.set(ImprintVariant::PairFe)>"pair fixed effects"</button>
-                        <button class=move || if variant.get() == ImprintVariant::Pooled { "on" } else { "" } id="variant-pooled" on:click=move |_| variant.set(ImprintVariant::Pooled)>"pooled OLS"</button>
-                    </div>
-                })}
-                {if has_imprint { imprint.into_any() } else { view! { <p class="muted" id="no-imprint">"No features in this study: pick a label set, or run " <code>"seal analyze --features response_chars,…"</code> "."</p> }.into_any() }}
-            </section>
-            <Regressions r=r.clone() study=study.clone() />
-            <Angles r=r.clone() study=study.clone() />
-            <ControlLabelsTable r=r.clone() />
-            <crate::robustness::RobustnessSection r=r.clone() study=study.clone() />
-            <p><a id="robustness-page" href=format!("/robustness?{}", to_query_string(&study.study()))>"Robustness on a page of its own →"</a></p>
-            <FeatureTests r=r study=study />
-        </div>
+        <section id="imprint">
+            <h3>"Feature imprint"</h3>
+            <p class="muted">"How much each feature of a text moves its reward. Pair fixed effects (the paper's formula; SEs clustered by pair) compare chosen and rejected within a pair; pooled OLS is the released code's regression. Click a coefficient for the pairs where the feature differs."</p>
+            <div class="toggle" id="variant-toggle">
+                {IMPRINT_VARIANTS.iter().map(|&(v, id, text)| view! {
+                    <button class=move || if variant.get() == v { "on" } else { "" } id=id on:click=move |_| variant.set(v)>{text}</button>
+                }).collect_view()}
+            </div>
+            <p class="variant-note" id="variant-note">{move || variant_note(variant.get())}</p>
+            {chart}
+            {nuisance}
+            <VifTable r=r />
+        </section>
+    }
+    .into_any()
+}
+
+/// Variance inflation factors of the pooled design's regressors; the nuisance term `row_id` is
+/// marked as such.
+#[component]
+fn VifTable(r: AnalysisReport) -> impl IntoView {
+    if r.vif.is_empty() {
+        return r
+            .unavailable
+            .iter()
+            .find(|u| u.analysis == "vif")
+            .map(|u| view! { <p class="muted unavailable" id="vif-unavailable">{format!("VIF — not available: {}", u.reason)}</p> })
+            .into_any();
+    }
+    let nuisance: Vec<String> = r.imprint.iter().filter(|x| x.nuisance).map(|x| x.feature.clone()).collect();
+    let is_nuisance = |f: &str| {
+        nuisance.iter().any(|n| n == f) || (f == "row_id" && !r.settings.features.iter().any(|s| s.name == f))
+    };
+    view! {
+        <table id="vif" class="compact tests">
+            <caption>"Variance inflation factors (pooled design)"</caption>
+            <thead><tr><th>"term"</th><th class="num">"VIF"</th></tr></thead>
+            <tbody>
+                {r.vif.iter().map(|v| {
+                    let nuis = is_nuisance(&v.feature);
+                    let name = if nuis { format!("{} (nuisance term)", v.feature) } else { v.feature.clone() };
+                    let tip = nuis.then_some("the pair's position in the dataset, which the released R model `reward ~ .` enters as a covariate");
+                    view! {
+                        <tr class:nuisance=nuis title=tip>
+                            <td>{name}</td>
+                            <td class="num">{if v.vif.is_finite() { format!("{:.2}", v.vif) } else { "∞ (aliased)".to_owned() }}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// A model's Wilson interval, "[low, high]"; "no pairs" when there are none (the bounds are
+/// then NaN).
+fn accuracy_ci(a: &ModelAccuracy) -> String {
+    if a.n == 0 {
+        "no pairs".to_owned()
+    } else if !a.ci_low.is_finite() || !a.ci_high.is_finite() {
+        "[—]".to_owned()
+    } else {
+        format!("[{}, {}]", pct(a.ci_low), pct(a.ci_high))
     }
 }
 
@@ -342,20 +512,24 @@ fn Accuracy(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             category: format!("{} ({})", a.model, a.role),
             series: if a.role == ModelRole::Pre { 0 } else { 1 },
             estimate: a.accuracy,
-            low: a.ci_low,
-            high: a.ci_high,
+            // No interval without pairs (the bounds are then NaN; no bar is drawn).
+            low: if a.n == 0 { f64::NAN } else { a.ci_low },
+            high: if a.n == 0 { f64::NAN } else { a.ci_high },
             significant: true,
             href: slice_href(&study, &a.agree.slice),
-            title: format!(
-                "{}: {} of {} pairs agree ({}), CI {}–{}; {} ties",
-                a.model,
-                a.agree.n,
-                a.n,
-                pct(a.accuracy),
-                pct(a.ci_low),
-                pct(a.ci_high),
-                a.tie.n
-            ),
+            title: if a.n == 0 {
+                format!("{}: no pairs", a.model)
+            } else {
+                format!(
+                    "{}: {} of {} pairs agree ({}), CI {}; {} ties",
+                    a.model,
+                    a.agree.n,
+                    a.n,
+                    pct(a.accuracy),
+                    accuracy_ci(a),
+                    a.tie.n
+                )
+            },
         })
         .collect();
     let chart = charts::coef_plot(
@@ -370,7 +544,7 @@ fn Accuracy(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             <h3>"Accuracy"</h3>
             <ChartView chart=chart id="accuracy-chart".to_owned() />
             <table id="accuracy-by-subset" class="compact">
-                <thead><tr><th>"model"</th><th>"subset"</th><th class="num">"agree"</th><th class="num">"disagree"</th><th class="num">"tie"</th></tr></thead>
+                <thead><tr><th>"model"</th><th>"subset"</th><th class="num">"agree"</th><th class="num">"disagree"</th><th class="num">"tie"</th><th class="num">"accuracy [Wilson 95 %]"</th></tr></thead>
                 <tbody>
                     {r.accuracy.iter().map(|a| view! {
                         <tr>
@@ -379,6 +553,7 @@ fn Accuracy(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                             <td class="num">{count_link(&study, &a.agree, format!("{}-agree-{}", a.role, a.subset.clone().unwrap_or_default()))}</td>
                             <td class="num">{count_link(&study, &a.disagree, format!("{}-disagree", a.role))}</td>
                             <td class="num">{count_link(&study, &a.tie, format!("{}-tie", a.role))}</td>
+                            <td class="num accuracy-ci">{if a.n == 0 { "no pairs".to_owned() } else { format!("{} {}", pct(a.accuracy), accuracy_ci(a)) }}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -463,9 +638,81 @@ fn Mosaics(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             <h3>"LM-labeler preference γ × reward-model agreement δ"</h3>
             <p class="muted">"Columns: γ (harmless, then helpful, by default), width ∝ pairs. Cells: the model agrees (green), disagrees (orange) or ties (grey) with the human label."</p>
             <div class="row">{charts}</div>
+            <AgreementTests tests=g.agreement_tests.clone() />
+            <GammaTTests tests=g.gamma_t_tests.clone() />
         </section>
     }
     .into_any()
+}
+
+fn indicator_name(i: AgreementIndicator) -> &'static str {
+    match i {
+        AgreementIndicator::LmHuman => "LM-labeler agrees with human",
+        AgreementIndicator::PreHuman => "pre-D agrees with human",
+        AgreementIndicator::PostHuman => "post-D agrees with human",
+        AgreementIndicator::LmPost => "LM-labeler agrees with post-D",
+    }
+}
+
+/// Exact McNemar tests between the agreement indicators of the non-indifferent pairs.
+#[component]
+fn AgreementTests(tests: Vec<AgreementTest>) -> impl IntoView {
+    (!tests.is_empty()).then(|| {
+        view! {
+            <table id="agreement-tests" class="compact tests">
+                <caption>"Agreement indicators (exact McNemar, non-indifferent pairs)"</caption>
+                <thead><tr>
+                    <th>"a"</th><th>"b"</th><th class="num">"n"</th><th class="num">"mean a"</th><th class="num">"mean b"</th>
+                    <th class="num">"a only"</th><th class="num">"b only"</th><th class="num">"statistic"</th><th class="num">"p"</th>
+                </tr></thead>
+                <tbody>
+                    {tests.into_iter().map(|t| view! {
+                        <tr data-a=t.a.as_str() data-b=t.b.as_str()>
+                            <td>{indicator_name(t.a)}</td>
+                            <td>{indicator_name(t.b)}</td>
+                            <td class="num">{t.n}</td>
+                            <td class="num">{pct(t.mean_a)}</td>
+                            <td class="num">{pct(t.mean_b)}</td>
+                            <td class="num">{t.a_only}</td>
+                            <td class="num">{t.b_only}</td>
+                            <td class="num">{if t.statistic.fract() == 0.0 { format!("{:.0}", t.statistic) } else { num(t.statistic) }}</td>
+                            <td class="num p">{fmt_p(t.p_value)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
+    })
+}
+
+/// Two-sample t tests of each model's agreement with the human between γ groups.
+#[component]
+fn GammaTTests(tests: Vec<GammaTTest>) -> impl IntoView {
+    (!tests.is_empty()).then(|| {
+        view! {
+            <table id="gamma-t-tests" class="compact tests">
+                <caption>"RM–human agreement between γ groups (two-sample t tests)"</caption>
+                <thead><tr>
+                    <th>"model"</th><th>"groups"</th><th class="num">"n"</th><th class="num">"means"</th>
+                    <th class="num">"difference"</th><th class="num">"t"</th><th class="num">"df"</th><th class="num">"p"</th>
+                </tr></thead>
+                <tbody>
+                    {tests.into_iter().map(|t| view! {
+                        <tr data-role=t.role.as_str() data-a=t.a.as_str() data-b=t.b.as_str()>
+                            <td title=t.model.clone()><span class=format!("swatch {}", t.role)></span>{format!("{}-D", t.role)}</td>
+                            <td>{format!("γ={} − γ={}", t.a, t.b)}</td>
+                            <td class="num">{format!("{} / {}", t.n_a, t.n_b)}</td>
+                            <td class="num">{format!("{} / {}", pct(t.mean_a), pct(t.mean_b))}</td>
+                            <td class="num">{if t.difference.is_finite() { minus(&format!("{:+.4}", t.difference)) } else { "—".to_owned() }}</td>
+                            <td class="num">{t.t.filter(|x| x.is_finite()).map_or("—".to_owned(), |x| minus(&format!("{x:.2}")))}</td>
+                            <td class="num">{if t.df.is_finite() { format!("{:.0}", t.df) } else { "—".to_owned() }}</td>
+                            <td class="num p">{t.p_value.map_or("—".to_owned(), fmt_p)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
+    })
 }
 
 fn regression_coefs(reg: &Regression, study: &PairQuery, alpha: f64) -> Vec<Coef> {
@@ -500,22 +747,43 @@ fn regression_coefs(reg: &Regression, study: &PairQuery, alpha: f64) -> Vec<Coef
 #[component]
 fn Regressions(r: AnalysisReport, study: PairQuery) -> impl IntoView {
     let alpha = r.settings.alpha;
-    let one = |reg: &Option<Regression>, title: &'static str, id: &'static str, note: &'static str| {
-        reg.as_ref().map(|reg| {
-            let coefs = regression_coefs(reg, &study, alpha);
-            let chart = charts::coef_plot(760, "coefficient, 95 % interval", &coefs, &[("feature of chosen", CHOSEN), ("feature of rejected", REJECTED)], "filled: significant after Bonferroni · hollow: not");
-            view! {
-                <section>
-                    <h3>{title}</h3>
-                    <p class="muted">{format!("{note} n = {}, R² = {:.3}, Bonferroni × {}.", reg.n, reg.r_squared, reg.bonferroni)}</p>
-                    <ChartView chart=chart id=id.to_owned() />
-                </section>
+    let one = |reg: &Option<Regression>, analysis: &str, title: &'static str, id: &'static str, note: &'static str| {
+        match reg {
+            Some(reg) => {
+                let coefs = regression_coefs(reg, &study, alpha);
+                let chart = charts::coef_plot(
+                    760,
+                    "coefficient, 95 % interval",
+                    &coefs,
+                    &[("feature of chosen", CHOSEN), ("feature of rejected", REJECTED)],
+                    &coef_note(alpha),
+                );
+                Some(
+                    view! {
+                        <section>
+                            <h3>{title}</h3>
+                            <p class="muted">{format!("{note} n = {}, R² = {:.3}, Bonferroni × {}.", reg.n, reg.r_squared, reg.bonferroni)}</p>
+                            <ChartView chart=chart id=id.to_owned() />
+                            <p class="muted caption">{coef_caption(alpha)}</p>
+                        </section>
+                    }
+                    .into_any(),
+                )
             }
-        })
+            None => r.unavailable.iter().find(|u| u.analysis == analysis).map(|u| {
+                view! {
+                    <section>
+                        <h3>{title}</h3>
+                        <p class="muted unavailable" id=format!("{id}-unavailable")>{format!("Not available: {}", u.reason)}</p>
+                    </section>
+                }
+                .into_any()
+            }),
+        }
     };
     view! {
-        {one(&r.shift_regression, "Reward shift θ on features", "shift-chart", "Outcome: the angle by which training rotated each pair's reward vector.")}
-        {one(&r.misalignment_regression, "Misalignment (linear probability model)", "misalignment-chart", "Outcome: 1 when the post-D model does not prefer the chosen response.")}
+        {one(&r.shift_regression, "shift_regression", "Reward shift θ on features", "shift-chart", "Outcome: the angle by which training rotated each pair's reward vector.")}
+        {one(&r.misalignment_regression, "misalignment_regression", "Misalignment (linear probability model)", "misalignment-chart", "Outcome: 1 when the post-D model does not prefer the chosen response.")}
     }
 }
 
@@ -570,14 +838,21 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
         <section>
             <h3>"Reward directions φ and shifts θ"</h3>
             <p class="muted">
-                "φ: angle of (score of chosen, score of rejected) from the direction where both fall equally; between 0° and 180° the model prefers chosen. θ: how far training rotated a pair's reward vector (positive: towards preferring chosen). Wedge area ∝ pairs; click a count for its pairs."
+                "φ: angle of (score of chosen, score of rejected) from the direction where both fall equally; between 0° and 180° the model prefers chosen. θ: how far training rotated a pair's reward vector (positive: towards preferring chosen). Angles are wrapped to [−180°, 180°) before binning (180° counts at −180°). Wedge area ∝ pairs; click a count for its pairs."
                 {(a.undefined > 0).then(|| format!(" {} pairs have undefined angles (a zero reward vector).", a.undefined))}
             </p>
             <div class="row">
-                {polar(format!("φ pre-D (mean {:.1}°)", a.phi_pre_mean.unwrap_or(f64::NAN)), &a.phi_pre_polar, AngleKind::PhiPre, PRE, "polar-phi-pre")}
-                {polar(format!("φ post-D (mean {:.1}°)", a.phi_post_mean.unwrap_or(f64::NAN)), &a.phi_post_polar, AngleKind::PhiPost, POST, "polar-phi-post")}
+                <div>
+                    {polar(format!("φ pre-D (circular mean {})", degrees(a.phi_pre_mean)), &a.phi_pre_polar, AngleKind::PhiPre, PRE, "polar-phi-pre")}
+                    <p class="muted small phi-mean" id="phi-pre-mean" title=RESULTANT_NOTE>{phi_mean_text(a.phi_pre_mean, a.phi_pre_resultant)}</p>
+                </div>
+                <div>
+                    {polar(format!("φ post-D (circular mean {})", degrees(a.phi_post_mean)), &a.phi_post_polar, AngleKind::PhiPost, POST, "polar-phi-post")}
+                    <p class="muted small phi-mean" id="phi-post-mean" title=RESULTANT_NOTE>{phi_mean_text(a.phi_post_mean, a.phi_post_resultant)}</p>
+                </div>
                 {polar("θ shift pre → post".to_owned(), &a.theta_polar, AngleKind::Theta, DIFF, "polar-theta")}
             </div>
+            <p class="muted">{format!("φ means are circular means (the direction of the mean unit vector), each with its mean resultant length R̄. {RESULTANT_NOTE}")}</p>
             <table id="theta-stats" class="compact">
                 <thead><tr><th>"pairs"</th><th class="num">"n"</th><th class="num">"mean θ"</th><th class="num">"median"</th><th class="num">"share > 0"</th><th class="num">"sign test p"</th><th class="num">"t test p"</th></tr></thead>
                 <tbody>
@@ -604,6 +879,20 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             <div class="row">{heat}</div>
         </section>
     }
+}
+
+/// What the mean resultant length says, in one sentence.
+const RESULTANT_NOTE: &str =
+    "R̄ near 1 means the pairs' directions agree; near 0 they spread around the circle and the circular mean says little.";
+
+fn degrees(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite()).map_or("—".to_owned(), |x| minus(&format!("{x:.1}°")))
+}
+
+/// "circular mean 12.3°, R̄ = 0.41".
+fn phi_mean_text(mean: Option<f64>, resultant: Option<f64>) -> String {
+    let r = resultant.filter(|x| x.is_finite()).map_or("—".to_owned(), |x| format!("{x:.3}"));
+    format!("circular mean {}, R̄ = {r}", degrees(mean))
 }
 
 fn slice_name(s: &Slice) -> String {
@@ -667,7 +956,8 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
         .iter()
         .filter(|t| t.test == FeatureTestKind::McnemarExact)
         .flat_map(|t| {
-            let significant = t.p_value.is_some_and(|p| p < alpha);
+            // Significance on the Bonferroni-adjusted p (over the study's feature tests).
+            let significant = t.p_adjusted.is_some_and(|p| p < alpha);
             [(0, t.chosen_mean, &t.chosen_only, "chosen"), (1, t.rejected_mean, &t.rejected_only, "rejected")].map(
                 |(series, mean, only, side)| Coef {
                     category: t.feature.clone(),
@@ -680,11 +970,12 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                         .as_ref()
                         .map_or_else(|| slice_href(&study, &Slice::default()), |c| slice_href(&study, &c.slice)),
                     title: format!(
-                    "{}: {:.1} % of {side} responses; {} pairs where only the {side} response has it (McNemar p = {})",
+                    "{}: {:.1} % of {side} responses; {} pairs where only the {side} response has it (McNemar p = {}, Bonferroni p = {})",
                     t.feature,
                     mean * 100.0,
                     only.as_ref().map_or(0, |c| c.n),
-                    t.p_value.map_or("—".into(), |p| format!("{p:.2e}"))
+                    t.p_value.map_or("—".into(), fmt_p),
+                    t.p_adjusted.map_or("—".into(), fmt_p)
                 ),
                 },
             )
@@ -696,7 +987,7 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             "share of responses with the feature",
             &coefs,
             &[("chosen", CHOSEN), ("rejected", REJECTED)],
-            "filled: McNemar p < α · click: pairs where only that side has it",
+            &format!("filled: McNemar p_adjusted < α = {alpha} · click: pairs where only that side has it"),
         );
         view! { <ChartView chart=chart id="occurrence-chart".to_owned() /> }
     });
@@ -704,14 +995,15 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
         <section>
             <h3>"Feature occurrence, chosen vs rejected"</h3>
             {chart}
-            <p class="muted">"Mean of each feature over chosen and over rejected responses; binary features with an exact McNemar test (the discordant pairs open as lists), others with a paired t test."</p>
+            <p class="muted">{format!("Mean of each feature over chosen and over rejected responses; binary features with an exact McNemar test (the discordant pairs open as lists), others with a paired t test. p_adj: Bonferroni over the study's feature tests; ● marks p_adj < α = {alpha}.")}</p>
             <table id="feature-tests" class="compact">
-                <thead><tr><th>"feature"</th><th>"chosen vs rejected"</th><th class="num">"chosen only"</th><th class="num">"rejected only"</th><th>"test"</th><th class="num">"p"</th></tr></thead>
+                <thead><tr><th>"feature"</th><th>"chosen vs rejected"</th><th class="num">"chosen only"</th><th class="num">"rejected only"</th><th>"test"</th><th class="num">"p"</th><th class="num">"p_adj"</th></tr></thead>
                 <tbody>
                     {r.feature_tests.iter().map(|t| {
                         let max = t.chosen_mean.abs().max(t.rejected_mean.abs()).max(1e-12);
                         let (wc, wr) = (t.chosen_mean.abs() / max * 100.0, t.rejected_mean.abs() / max * 100.0);
                         let fmt = |v: f64| if v.abs() < 1.5 { format!("{v:.3}") } else { format!("{v:.1}") };
+                        let sig = t.p_adjusted.is_some_and(|p| p < alpha);
                         view! {
                             <tr>
                                 <td>{t.feature.clone()}</td>
@@ -722,7 +1014,8 @@ fn FeatureTests(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                                 <td class="num">{t.chosen_only.as_ref().map(|c| count_link(&study, c, format!("{}-chosen-only", t.feature)).into_any()).unwrap_or_else(|| "—".into_any())}</td>
                                 <td class="num">{t.rejected_only.as_ref().map(|c| count_link(&study, c, format!("{}-rejected-only", t.feature)).into_any()).unwrap_or_else(|| "—".into_any())}</td>
                                 <td>{t.test.as_str().replace('_', " ")}</td>
-                                <td class="num">{t.p_value.map(|p| format!("{p:.2e}")).unwrap_or_else(|| "—".into())}</td>
+                                <td class="num">{t.p_value.map_or("—".into(), fmt_p)}</td>
+                                <td class="num p-adj" class:sig=sig>{t.p_adjusted.map_or("—".into(), fmt_p)}{sig.then_some(" ●")}</td>
                             </tr>
                         }
                     }).collect_view()}

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 use seal_shared::browse::PairQuery;
-use seal_shared::report::{AnalysisReport, MeanShift, VariantRobustness};
+use seal_shared::report::{AnalysisReport, MeanInterval, MeanShift, VariantRobustness};
 use seal_shared::ModelRole;
 
 use crate::charts::{self, ChartView, Coef, POST, PRE};
@@ -26,6 +26,59 @@ fn variant_pairs_href(study: &PairQuery, v: &VariantRobustness) -> String {
 
 fn shift_text(s: &MeanShift) -> String {
     format!("{:+.3} [{:+.3}, {:+.3}]", s.mean, s.ci_low, s.ci_high)
+}
+
+/// "0.123 [0.101, 0.145]"; the interval is left out when it is undefined (fewer than two
+/// values), the whole is "—" without a mean.
+fn interval_text(m: &MeanInterval) -> String {
+    if !m.mean.is_finite() {
+        return "—".to_owned();
+    }
+    if m.ci_low.is_finite() && m.ci_high.is_finite() {
+        format!("{:.3} [{:.3}, {:.3}]", m.mean, m.ci_low, m.ci_high)
+    } else {
+        format!("{:.3} [—]", m.mean)
+    }
+}
+
+/// Per variant with labelled flips: the share of pairs that became misaligned under the post-D
+/// model and their mean cosine similarity, per feature, side and flip level Δ.
+#[component]
+fn FlipLevels(r: AnalysisReport) -> impl IntoView {
+    let tables: Vec<_> = r
+        .robustness
+        .iter()
+        .filter_map(|v| v.flips.as_ref().filter(|f| !f.levels.is_empty()).map(|f| (v.variant.clone(), f.clone())))
+        .collect();
+    (!tables.is_empty()).then(|| {
+        view! {
+            <div id="flip-levels">
+                <h4>"Became misaligned and similarity by flip level (95 % intervals)"</h4>
+                <p class="muted">"Δ = label(original) − label(rewrite). Became misaligned: share of the pairs the post-D model stopped preferring the chosen response on; cosine: mean original–rewrite similarity of the pair's texts."</p>
+                {tables.into_iter().map(|(variant, f)| view! {
+                    <table class="compact flip-levels" data-variant=variant.clone()>
+                        <caption>{format!("{variant} — labels `{}`, {} pairs", f.label_set, f.n)}</caption>
+                        <thead><tr>
+                            <th>"feature"</th><th>"side"</th><th class="num">"Δ"</th><th class="num">"n"</th>
+                            <th class="num">"became misaligned [95 %]"</th><th class="num">"cosine [95 %]"</th>
+                        </tr></thead>
+                        <tbody>
+                            {f.levels.into_iter().map(|l| view! {
+                                <tr>
+                                    <td>{l.feature}</td>
+                                    <td>{if l.side == "c" { "chosen".to_owned() } else if l.side == "r" { "rejected".to_owned() } else { l.side }}</td>
+                                    <td class="num">{format!("{:+}", l.delta)}</td>
+                                    <td class="num">{l.n}</td>
+                                    <td class="num">{interval_text(&l.became_misaligned)}</td>
+                                    <td class="num">{l.cosine.as_ref().map_or("—".to_owned(), interval_text)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }).collect_view()}
+            </div>
+        }
+    })
 }
 
 /// The robustness page: the same section as the overview's, alone, for the study in the URL.
@@ -188,6 +241,7 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 }
             }).collect_view()}
             {pi_chart}
+            <FlipLevels r=r.clone() />
         </section>
     }
     .into_any()

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod vocab;
 pub use vocab::{
-    Agreement, AgreementFilter, AngleKind, DatasetFormat, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter,
-    ImprintOutcome, ImprintVariant, InputFormat, JobKind, JobState, LabelImportOutcome, ModelKind, ModelRole,
-    Precision, Regime, Sides, SortDir, SortKey, SourceOutcome, Speaker, TextSide, Truncation, UnknownValue,
-    VariantKind, Vocabulary,
+    Agreement, AgreementFilter, AgreementIndicator, AngleKind, DatasetFormat, FeatureRole, FeatureSide,
+    FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, InputFormat, JobKind, JobState, LabelImportOutcome,
+    ModelKind, ModelRole, Precision, Regime, Sides, SortDir, SortKey, SourceOutcome, Speaker, TextSide, Truncation,
+    UnknownValue, VariantKind, Vocabulary,
 };
 
 /// One ingested file or URL of a dataset.
@@ -65,8 +65,12 @@ pub struct Accuracy {
     pub tie: u64,
     /// agree / n.
     pub accuracy: f64,
-    /// Wilson score interval, 95 %.
+    /// Wilson score interval, 95 % (null without pairs).
+    #[serde(with = "crate::report::finite")]
+    #[schema(value_type = Option<f64>)]
     pub ci_low: f64,
+    #[serde(with = "crate::report::finite")]
+    #[schema(value_type = Option<f64>)]
     pub ci_high: f64,
     /// Texts cut by the truncation policy.
     pub truncated_texts: u64,

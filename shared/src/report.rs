@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AgreementFilter, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, ModelRole,
-    Regime, Sides, VariantKind,
+    AgreementFilter, AgreementIndicator, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter, ImprintOutcome,
+    ImprintVariant, ModelRole, Regime, Sides, VariantKind,
 };
 
 /// Bumped on any change to the report's shape or meaning.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AnalysisReport {
@@ -47,8 +47,20 @@ pub struct AnalysisReport {
     /// models scored, against the original pairs.
     #[serde(default)]
     pub robustness: Vec<VariantRobustness>,
+    /// Analyses this study cannot answer, each with the reason (too few pairs for the
+    /// regressors, every regressor aliased, …); the rest of the report is complete.
+    #[serde(default)]
+    pub unavailable: Vec<Unavailable>,
     /// Things the reader must know: dropped pairs, aliased regressors, undefined angles.
     pub warnings: Vec<String>,
+}
+
+/// An analysis missing from a report, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Unavailable {
+    /// `imprint/<outcome>/<variant>`, `vif`, `shift_regression` or `misalignment_regression`.
+    pub analysis: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -153,6 +165,63 @@ pub struct GammaSummary {
     pub by_model: Vec<GammaDelta>,
     /// γ × regime, keyed `"<gamma>/<regime>"`.
     pub by_regime: BTreeMap<String, Count>,
+    /// Exact McNemar tests between agreement indicators on the non-indifferent pairs (γ ≠ i),
+    /// as the released analysis notebook runs them (spec §C.11).
+    #[serde(default)]
+    pub agreement_tests: Vec<AgreementTest>,
+    /// Two-sample t tests (equal variances) of each model's agreement with the human between
+    /// γ groups: γ = i against γ = c and against γ = r (spec §C.11).
+    #[serde(default)]
+    pub gamma_t_tests: Vec<GammaTTest>,
+}
+
+/// Exact McNemar test of two agreement indicators over the same pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AgreementTest {
+    pub a: AgreementIndicator,
+    pub b: AgreementIndicator,
+    /// Pairs tested: the non-indifferent pairs (γ ∈ {c, r}).
+    pub n: u64,
+    /// Share of the pairs where each indicator is 1.
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub mean_a: f64,
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub mean_b: f64,
+    /// Discordant pairs: `a` = 1 and `b` = 0, and the reverse.
+    pub a_only: u64,
+    pub b_only: u64,
+    /// min(a_only, b_only), as statsmodels' exact `mcnemar`.
+    pub statistic: f64,
+    pub p_value: f64,
+}
+
+/// Two-sample t test (pooled variance, scipy `ttest_ind`) of a model's agreement indicator
+/// δ between two γ groups: `difference` = mean(a) − mean(b).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GammaTTest {
+    pub model: String,
+    pub role: ModelRole,
+    pub a: GammaFilter,
+    pub b: GammaFilter,
+    pub n_a: u64,
+    pub n_b: u64,
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub mean_a: f64,
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub mean_b: f64,
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub difference: f64,
+    pub t: Option<f64>,
+    /// n_a + n_b − 2 (null when a group is empty).
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub df: f64,
+    pub p_value: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -230,11 +299,19 @@ pub struct Quadrants {
 pub struct Angles {
     /// Pairs whose θ is undefined (a zero reward vector).
     pub undefined: u64,
+    /// Circular means of φ (degrees, in (−180, 180]): the direction of the mean unit vector.
     pub phi_pre_mean: Option<f64>,
     pub phi_post_mean: Option<f64>,
+    /// Mean resultant lengths of φ: 1 when every pair has the same direction, near 0 when the
+    /// directions spread around the circle (the circular mean then says little).
+    #[serde(default)]
+    pub phi_pre_resultant: Option<f64>,
+    #[serde(default)]
+    pub phi_post_resultant: Option<f64>,
     /// θ over all pairs, by regime, by γ, and by regime × (γ ∈ {c, r}) / (γ = i).
     pub theta: Vec<AngleStats>,
-    /// 16 bins between the sample min and max of θ in radians (as SEAL's `circular_hist`).
+    /// 16 bins between the sample min and max of θ in radians, angles wrapped to [−π, π) first
+    /// (as SEAL's `circular_hist`): θ = 180° is counted at −π.
     pub theta_polar: Histogram,
     pub phi_pre_polar: Histogram,
     pub phi_post_polar: Histogram,
@@ -248,11 +325,17 @@ pub struct ImprintRow {
     pub model: String,
     /// `pre`, `post` or `post_minus_pre` (the outcome is the post-D minus the pre-D score).
     pub model_role: ImprintOutcome,
-    /// `pooled` (released code: OLS on 2N texts with intercept, classical SEs) or `pair_fe`
-    /// (paper formula: pair fixed effects, SEs clustered by pair).
+    /// `pooled` (the released code: OLS on 2N texts of an intercept, the features and
+    /// `row_id`, classical SEs), `pooled_clustered` (the same, SEs clustered by pair) or
+    /// `pair_fe` (the paper's formula: pair fixed effects, SEs clustered by pair).
     pub variant: ImprintVariant,
+    /// The feature, or `row_id` for the pooled designs' nuisance term.
     pub feature: String,
     pub role: Option<FeatureRole>,
+    /// A term of the design that is not a feature: the released code's `row_id` (the pair's
+    /// position in the dataset), which R's `reward ~ .` enters as a linear covariate.
+    #[serde(default)]
+    pub nuisance: bool,
     #[serde(with = "finite")]
     #[schema(value_type = Option<f64>)]
     pub estimate: f64,
@@ -265,7 +348,8 @@ pub struct ImprintRow {
     #[serde(with = "finite")]
     #[schema(value_type = Option<f64>)]
     pub p_value: f64,
-    /// Bonferroni over every coefficient of the fit (intercept included for `pooled`).
+    /// Bonferroni over every coefficient of the fit (intercept and `row_id` included for the
+    /// pooled variants: × 17 with SEAL's 15 features).
     #[serde(with = "finite")]
     #[schema(value_type = Option<f64>)]
     pub p_adjusted: f64,
@@ -332,6 +416,10 @@ pub struct FeatureTest {
     pub test: FeatureTestKind,
     pub statistic: Option<f64>,
     pub p_value: Option<f64>,
+    /// Bonferroni over the study's feature tests (those with a p-value); compare with
+    /// `settings.alpha`.
+    #[serde(default)]
+    pub p_adjusted: Option<f64>,
     /// Pairs where only the chosen / only the rejected text has the feature (binary features).
     pub chosen_only: Option<Count>,
     pub rejected_only: Option<Count>,
@@ -452,6 +540,39 @@ pub struct FlipAnalysis {
     /// non-zero Δ (reference 0), classical errors, unadjusted p (spec §C.9): the coefficients
     /// are the robustness scores π. Terms are `<feature>_<c|r>=<Δ>`.
     pub pi: Option<Regression>,
+    /// Per feature, side and level Δ: the share of pairs that became misaligned under the
+    /// post-D model and their mean original–rewrite cosine similarity, each with a 95 % t
+    /// interval (the paper's Figure 5, right).
+    #[serde(default)]
+    pub levels: Vec<FlipLevel>,
+}
+
+/// One level of one flip variable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FlipLevel {
+    pub feature: String,
+    /// `c` or `r`.
+    pub side: String,
+    pub delta: i64,
+    pub n: u64,
+    pub became_misaligned: MeanInterval,
+    /// Mean of the pair's chosen and rejected cosine similarity (null without embeddings).
+    pub cosine: Option<MeanInterval>,
+}
+
+/// A mean with its 95 % t interval (null bounds below two values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MeanInterval {
+    pub n: u64,
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub mean: f64,
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub ci_low: f64,
+    #[serde(with = "finite")]
+    #[schema(value_type = Option<f64>)]
+    pub ci_high: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -465,7 +586,7 @@ pub struct FlipCount {
 
 /// Serde for `f64` fields that may be non-finite (an empty group's share, an aliased column's
 /// VIF): NaN and ±∞ are written as `null` (JSON has no such numbers) and `null` reads as NaN.
-mod finite {
+pub(crate) mod finite {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {

@@ -193,11 +193,26 @@ vocabulary! {
 
     /// How a feature-imprint regression is fitted.
     enum ImprintVariant as "snake_case" {
-        /// The released code: OLS on the 2N texts with an intercept, classical standard errors.
+        /// The released code exactly: OLS on the 2N texts of an intercept, the features and
+        /// `row_id` (R's `reward ~ .`), classical standard errors, Bonferroni over every
+        /// coefficient.
         Pooled,
+        /// The same design with standard errors clustered by pair (what the released code's
+        /// `cluster = row_id` meant; `coeftest` ignores it).
+        PooledClustered,
         /// The paper's formula: pair fixed effects (first differences), standard errors
         /// clustered by pair.
         PairFe,
+    }
+
+    /// A binary agreement indicator of a non-indifferent pair (spec §C.11): does the LM-labeler,
+    /// the pre-D model or the post-D model prefer the human's choice, and do the LM-labeler and
+    /// the post-D model prefer the same response.
+    enum AgreementIndicator as "snake_case" {
+        LmHuman,
+        PreHuman,
+        PostHuman,
+        LmPost,
     }
 
     /// The test of a feature's chosen-vs-rejected rate.
@@ -398,6 +413,7 @@ mod tests {
         check::<FeatureRole>();
         check::<ImprintOutcome>();
         check::<ImprintVariant>();
+        check::<AgreementIndicator>();
         check::<FeatureTestKind>();
         check::<JobKind>();
         check::<JobState>();

@@ -39,6 +39,39 @@ pub fn shifts(s: &Study) -> Vec<f64> {
         .collect()
 }
 
+/// An angle in radians wrapped to [−π, π), as SEAL's `circular_hist` wraps before binning:
+/// θ = 180° (π) becomes −π. The polar histograms and the example browser's angle filter both
+/// bin through this, so a bin's count is the number of pairs its link lists.
+pub fn wrap_radians(x: f64) -> f64 {
+    use std::f64::consts::{PI, TAU};
+    if x >= PI {
+        x - TAU
+    } else if x < -PI {
+        x + TAU
+    } else {
+        x
+    }
+}
+
+/// Circular mean of angles in degrees (scipy `circmean(high=180, low=-180)`, in [−180, 180))
+/// and the mean resultant length R̄ = ‖mean unit vector‖ ∈ [0, 1]. Undefined angles are left
+/// out; None for an empty sample, and no mean when R̄ is 0 (the directions cancel).
+pub fn circular_mean(degrees: &[f64]) -> (Option<f64>, Option<f64>) {
+    let x: Vec<f64> = degrees.iter().copied().filter(|v| v.is_finite()).collect();
+    if x.is_empty() {
+        return (None, None);
+    }
+    let n = x.len() as f64;
+    let s = x.iter().map(|d| d.to_radians().sin()).sum::<f64>() / n;
+    let c = x.iter().map(|d| d.to_radians().cos()).sum::<f64>() / n;
+    let r = s.hypot(c);
+    if r == 0.0 {
+        return (None, Some(0.0));
+    }
+    let m = s.atan2(c).to_degrees();
+    (Some(if m >= 180.0 { m - 360.0 } else { m }), Some(r.min(1.0)))
+}
+
 fn some(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
@@ -75,7 +108,7 @@ pub fn theta_stats(theta: &[f64], idx: &[usize], slice: Slice) -> AngleStats {
 }
 
 fn polar(deg: &[f64]) -> Histogram {
-    let rad: Vec<f64> = deg.iter().filter(|v| v.is_finite()).map(|v| v.to_radians()).collect();
+    let rad: Vec<f64> = deg.iter().filter(|v| v.is_finite()).map(|v| wrap_radians(v.to_radians())).collect();
     let (edges, counts) = stats::histogram(&rad, 16);
     Histogram { edges, counts }
 }
@@ -89,10 +122,6 @@ pub fn report(s: &Study, d: &Derived, warnings: &mut Vec<String>) -> Angles {
     if undefined > 0 {
         warnings.push(format!("{undefined} pairs have a zero reward vector: their angles are undefined and left out of the angle statistics"));
     }
-    let finite_mean = |v: &[f64]| {
-        let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-        some(stats::mean(&f))
-    };
 
     let mut slices = vec![Slice::default()];
     for r in Regime::ALL {
@@ -127,10 +156,14 @@ pub fn report(s: &Study, d: &Derived, warnings: &mut Vec<String>) -> Angles {
             neg_neg: share(&|a, b| a <= 0.0 && b <= 0.0),
         });
     }
+    let (phi_pre_mean, phi_pre_resultant) = circular_mean(&phi_pre);
+    let (phi_post_mean, phi_post_resultant) = circular_mean(&phi_post);
     Angles {
         undefined,
-        phi_pre_mean: finite_mean(&phi_pre),
-        phi_post_mean: finite_mean(&phi_post),
+        phi_pre_mean,
+        phi_post_mean,
+        phi_pre_resultant,
+        phi_post_resultant,
         theta: theta_rows,
         theta_polar: polar(&theta),
         phi_pre_polar: polar(&phi_pre),
@@ -150,6 +183,29 @@ mod tests {
         assert!(direction(0.5, 1.0) < 0.0);
         assert!((direction(-1.0, -1.0)).abs() < 1e-12);
         assert_eq!(direction(1.0, 1.0), 180.0);
+    }
+
+    #[test]
+    fn angles_wrap_to_the_half_open_circle() {
+        use std::f64::consts::PI;
+        assert_eq!(wrap_radians(180f64.to_radians()), -PI);
+        assert_eq!(wrap_radians(-PI), -PI);
+        assert_eq!(wrap_radians(1.0), 1.0);
+        // θ = 180° is binned at −π: with −90° and 0° the polar histogram starts at −π.
+        let h = polar(&[180.0, -90.0, 0.0]);
+        assert_eq!(h.edges[0], -PI);
+        assert_eq!(h.counts[0], 1);
+    }
+
+    #[test]
+    fn the_circular_mean_straddles_the_seam() {
+        // The linear mean of 170° and −170° is 0°; the circular mean is 180° (written −180°).
+        let (m, r) = circular_mean(&[170.0, -170.0]);
+        assert!((m.unwrap().abs() - 180.0).abs() < 1e-9, "{m:?}");
+        assert!((r.unwrap() - 10f64.to_radians().cos()).abs() < 1e-12);
+        // Opposite directions cancel: R̄ is (numerically) 0 and the mean says nothing.
+        assert!(circular_mean(&[90.0, -90.0]).1.unwrap() < 1e-12);
+        assert_eq!(circular_mean(&[f64::NAN]), (None, None));
     }
 
     #[test]

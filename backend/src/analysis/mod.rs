@@ -19,7 +19,8 @@ use seal_shared::report::*;
 
 pub use seal_shared::Regime;
 use seal_shared::{
-    AgreementFilter, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, ModelRole,
+    AgreementFilter, AgreementIndicator, FeatureRole, FeatureSide, FeatureTestKind, GammaFilter, ImprintOutcome,
+    ImprintVariant, ModelRole,
 };
 
 use crate::domain::Agreement;
@@ -45,6 +46,10 @@ pub struct Study {
     pub label_set: Option<String>,
     pub pair_ids: Vec<String>,
     pub subsets: Vec<String>,
+    /// Each pair's 0-based position in the dataset's load order (the released code's `row_id`:
+    /// for hh-rlhf the file order within subset and split), counted over every pair of the
+    /// dataset, so a study that leaves pairs out keeps the others' positions.
+    pub row_ids: Vec<u64>,
     pub pre_chosen: Vec<f64>,
     pub pre_rejected: Vec<f64>,
     pub post_chosen: Vec<f64>,
@@ -196,7 +201,12 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
     let gamma = ctx.d.gamma.as_ref().map(|_| gamma_summary(&ctx, nn));
     let resistance = resistance(&ctx, gamma.as_ref(), nn);
     let angles = angles::report(s, &ctx.d, &mut warnings);
-    let features = if s.features.is_empty() { FeatureAnalyses::default() } else { features(&ctx, &mut warnings)? };
+    let mut unavailable = Vec::new();
+    let features = if s.features.is_empty() {
+        FeatureAnalyses::default()
+    } else {
+        features(&ctx, &mut warnings, &mut unavailable)
+    };
     Ok(AnalysisReport {
         schema_version: REPORT_SCHEMA_VERSION,
         seal_version: env!("CARGO_PKG_VERSION").into(),
@@ -222,6 +232,7 @@ pub fn run(s: &Study, settings: &Settings) -> Result<AnalysisReport> {
         feature_tests: features.feature_tests,
         control_labels: Vec::new(),
         robustness: Vec::new(),
+        unavailable,
         warnings,
     })
 }
@@ -235,6 +246,7 @@ fn check_columns(s: &Study) -> Result<()> {
         ("post chosen", s.post_chosen.len()),
         ("post rejected", s.post_rejected.len()),
         ("subsets", s.subsets.len()),
+        ("row ids", s.row_ids.len()),
     ];
     for f in s.features.iter().chain(&s.gamma_rule) {
         lengths.push((f.name.as_str(), if f.chosen.len() != n { f.chosen.len() } else { f.rejected.len() }));
@@ -308,7 +320,100 @@ fn gamma_summary(ctx: &Ctx, nn: u64) -> GammaSummary {
             by_regime.insert(format!("{gm}/{}", r.as_str()), ctx.count(sl, size));
         }
     }
-    GammaSummary { c: g(GammaFilter::C), i: g(GammaFilter::I), r: g(GammaFilter::R), by_model, by_regime }
+    GammaSummary {
+        c: g(GammaFilter::C),
+        i: g(GammaFilter::I),
+        r: g(GammaFilter::R),
+        by_model,
+        by_regime,
+        agreement_tests: agreement_tests(ctx),
+        gamma_t_tests: gamma_t_tests(ctx),
+    }
+}
+
+/// The released notebook's McNemar tests between agreement indicators on the non-indifferent
+/// pairs (spec §C.11, analysis notebook cell 6). δ is strict (a tie is not agreement): cell 6
+/// counts ties as agreement for γ = i only, and γ = i pairs are not tested here.
+fn agreement_tests(ctx: &Ctx) -> Vec<AgreementTest> {
+    let Some(gamma) = &ctx.d.gamma else { return Vec::new() };
+    let decided: Vec<usize> = (0..gamma.len()).filter(|&i| gamma[i] != 'i').collect();
+    let indicator = |x: AgreementIndicator, i: usize| -> bool {
+        let lm = gamma[i] == 'c';
+        let post = ctx.d.post[i] == Agreement::Agree;
+        match x {
+            AgreementIndicator::LmHuman => lm,
+            AgreementIndicator::PreHuman => ctx.d.pre[i] == Agreement::Agree,
+            AgreementIndicator::PostHuman => post,
+            // The post-D model prefers the response the LM-labeler prefers.
+            AgreementIndicator::LmPost => lm == post,
+        }
+    };
+    use AgreementIndicator::*;
+    [(LmHuman, PreHuman), (LmHuman, PostHuman), (LmPost, LmHuman), (LmPost, PostHuman), (LmPost, PreHuman)]
+        .into_iter()
+        .map(|(a, b)| {
+            let (mut a_only, mut b_only, mut sum_a, mut sum_b) = (0u64, 0u64, 0u64, 0u64);
+            for &i in &decided {
+                let (x, y) = (indicator(a, i), indicator(b, i));
+                sum_a += u64::from(x);
+                sum_b += u64::from(y);
+                a_only += u64::from(x && !y);
+                b_only += u64::from(!x && y);
+            }
+            let n = decided.len() as u64;
+            let share = |k: u64| if n == 0 { f64::NAN } else { k as f64 / n as f64 };
+            let t = stats::mcnemar_exact(a_only, b_only);
+            AgreementTest {
+                a,
+                b,
+                n,
+                mean_a: share(sum_a),
+                mean_b: share(sum_b),
+                a_only,
+                b_only,
+                statistic: t.statistic,
+                p_value: t.p_value,
+            }
+        })
+        .collect()
+}
+
+/// The released notebook's two-sample t tests (cell 11) of each model's agreement indicator δ
+/// between γ = i and γ = c, and between γ = i and γ = r.
+fn gamma_t_tests(ctx: &Ctx) -> Vec<GammaTTest> {
+    let Some(gamma) = &ctx.d.gamma else { return Vec::new() };
+    let s = ctx.s;
+    let mut out = Vec::new();
+    for (role, model, delta) in
+        [(ModelRole::Pre, &s.pre_model, &ctx.d.pre), (ModelRole::Post, &s.post_model, &ctx.d.post)]
+    {
+        let group = |g: char| -> Vec<f64> {
+            (0..gamma.len())
+                .filter(|&i| gamma[i] == g)
+                .map(|i| f64::from(u8::from(delta[i] == Agreement::Agree)))
+                .collect()
+        };
+        let i_group = group('i');
+        for (b, bc) in [(GammaFilter::C, 'c'), (GammaFilter::R, 'r')] {
+            let other = group(bc);
+            let t = stats::t_test_ind(&i_group, &other);
+            out.push(GammaTTest {
+                model: model.clone(),
+                role,
+                a: GammaFilter::I,
+                b,
+                n_a: i_group.len() as u64,
+                n_b: other.len() as u64,
+                mean_a: stats::mean(&i_group),
+                mean_b: stats::mean(&other),
+                difference: t.mean,
+                t: t.t.is_finite().then_some(t.t),
+                df: t.df,
+                p_value: t.p_value.is_finite().then_some(t.p_value),
+            });
+        }
+    }
+    out
 }
 
 /// Alignment resistance: the post-D model not agreeing, overall and within each γ group.
@@ -345,20 +450,28 @@ struct FeatureAnalyses {
 }
 
 /// Feature imprint of both models and of their difference, VIF, the pair-level regressions of
-/// θ and of post-D misalignment, and each feature's chosen-vs-rejected test.
-fn features(ctx: &Ctx, warnings: &mut Vec<String>) -> Result<FeatureAnalyses> {
+/// θ and of post-D misalignment, and each feature's chosen-vs-rejected test. A regression the
+/// study cannot fit (fewer pairs than regressors, every regressor aliased) is listed in
+/// `unavailable` with the reason; the others are still reported.
+fn features(ctx: &Ctx, warnings: &mut Vec<String>, unavailable: &mut Vec<Unavailable>) -> FeatureAnalyses {
     let s = ctx.s;
     let n = s.pair_ids.len();
     let diff_c: Vec<f64> = s.post_chosen.iter().zip(&s.pre_chosen).map(|(a, b)| a - b).collect();
     let diff_r: Vec<f64> = s.post_rejected.iter().zip(&s.pre_rejected).map(|(a, b)| a - b).collect();
     let diff_name = format!("{} - {}", s.post_model, s.pre_model);
+    let mut missing = |analysis: String, reason: String| unavailable.push(Unavailable { analysis, reason });
     let mut imprint = Vec::new();
     for (role, model, c, r) in [
         (ImprintOutcome::Pre, &s.pre_model, &s.pre_chosen, &s.pre_rejected),
         (ImprintOutcome::Post, &s.post_model, &s.post_chosen, &s.post_rejected),
         (ImprintOutcome::PostMinusPre, &diff_name, &diff_c, &diff_r),
     ] {
-        imprint.extend(imprint_rows(s, role, model, c, r, warnings)?);
+        for variant in [ImprintVariant::Pooled, ImprintVariant::PooledClustered, ImprintVariant::PairFe] {
+            match imprint_rows(s, role, variant, model, c, r, warnings) {
+                Ok(rows) => imprint.extend(rows),
+                Err(e) => missing(format!("imprint/{role}/{variant}"), e.to_string()),
+            }
+        }
     }
     let vif = stats::vif(&pooled_design(s), 1).into_iter().map(|(feature, vif)| VifRow { feature, vif }).collect();
 
@@ -367,22 +480,40 @@ fn features(ctx: &Ctx, warnings: &mut Vec<String>) -> Result<FeatureAnalyses> {
     let keep: Vec<usize> = (0..n).filter(|&i| theta[i].is_finite()).collect();
     let sub = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
     let wide_kept: Vec<(String, Vec<f64>)> = wide.iter().map(|(name, v)| (name.clone(), sub(v))).collect();
-    let shift_regression = Some(regression("theta_degrees", &sub(&theta), &wide_kept, warnings)?);
+    let mut fit = |name: &str, y: &[f64], cols: &[(String, Vec<f64>)]| match regression(name, y, cols, warnings) {
+        Ok(reg) => Some(reg),
+        Err(e) => {
+            missing(if name == "theta_degrees" { "shift_regression" } else { "misalignment_regression" }.into(), e);
+            None
+        }
+    };
+    let shift_regression = fit("theta_degrees", &sub(&theta), &wide_kept);
     let misaligned: Vec<f64> = ctx.d.post.iter().map(|a| if *a == Agreement::Agree { 0.0 } else { 1.0 }).collect();
-    let misalignment_regression = Some(regression("post_misaligned", &misaligned, &wide, warnings)?);
-    let feature_tests = s.features.iter().map(|f| feature_test(ctx, f, n as u64)).collect();
-    Ok(FeatureAnalyses { imprint, vif, shift_regression, misalignment_regression, feature_tests })
+    let misalignment_regression = fit("post_misaligned", &misaligned, &wide);
+    let mut feature_tests: Vec<FeatureTest> = s.features.iter().map(|f| feature_test(ctx, f, n as u64)).collect();
+    let m = feature_tests.iter().filter(|t| t.p_value.is_some()).count();
+    for t in &mut feature_tests {
+        t.p_adjusted = t.p_value.map(|p| stats::bonferroni(p, m));
+    }
+    FeatureAnalyses { imprint, vif, shift_regression, misalignment_regression, feature_tests }
 }
 
-/// const + every feature over 2N texts (chosen rows, then rejected rows).
+/// The released code's design over 2N texts (chosen rows, then rejected rows): the intercept,
+/// every feature, and `row_id` as a linear numeric covariate — what R's `reward ~ .` expands to
+/// on the released CSV (spec §C.4).
 fn pooled_design(s: &Study) -> Vec<(String, Vec<f64>)> {
     let n = s.pair_ids.len();
     let mut cols = vec![("const".to_string(), vec![1.0; 2 * n])];
     for f in &s.features {
         cols.push((f.name.clone(), f.chosen.iter().chain(&f.rejected).copied().collect()));
     }
+    let row_id: Vec<f64> = s.row_ids.iter().map(|&r| r as f64).collect();
+    cols.push((ROW_ID.to_string(), row_id.iter().chain(&row_id).copied().collect()));
     cols
 }
+
+/// The name of the pooled designs' nuisance term.
+pub const ROW_ID: &str = "row_id";
 
 /// const + `<feature>_c` for all features + `<feature>_r` for all features (spec §C.6 order).
 fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
@@ -393,87 +524,94 @@ fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
     cols
 }
 
+/// One variant of the feature imprint of one outcome (spec §C.4):
+/// - `pooled`: the released code exactly — OLS of the 2N text scores on the intercept, the
+///   features and `row_id`, classical SEs, Bonferroni over all printed coefficients;
+/// - `pooled_clustered`: the same fit with SEs clustered by pair (statsmodels
+///   `cov_type="cluster"`, `use_t=True`: correction G/(G−1)·(n−1)/(n−k), t with G−1 df);
+/// - `pair_fe`: pair fixed effects (the paper's α_i). With two texts per pair the within
+///   estimator is OLS of r(t^c) − r(t^r) on the feature differences without intercept; SEs
+///   clustered by pair with the correction of that first-difference fit, G/(G−1)·(N−1)/(N−K),
+///   which leaves out the N nested pair effects (a dummy-variable fit that counts them gives SEs
+///   √((2N−1)/(N−1)) larger; tests/fidelity.rs checks both).
 fn imprint_rows(
     s: &Study,
     role: ImprintOutcome,
+    variant: ImprintVariant,
     model: &str,
     c: &[f64],
     r: &[f64],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ImprintRow>> {
     let n = s.pair_ids.len();
-    let mut rows = Vec::new();
     let role_of = |name: &str| s.features.iter().find(|f| f.name == name).map(|f| f.role);
-
-    // (1) Pooled OLS on 2N texts, as the released code: intercept + features, classical SEs,
-    // Bonferroni over every printed coefficient.
-    let y: Vec<f64> = c.iter().chain(r).copied().collect();
-    let fit = stats::ols(&y, &pooled_design(s), Covariance::Classical, None)
-        .map_err(|e| anyhow::anyhow!("feature imprint of `{model}` (pooled): {e}"))?;
-    if !fit.aliased.is_empty() {
+    let pairs: Vec<u64> = (0..n as u64).collect();
+    let (fit, texts) = match variant {
+        ImprintVariant::Pooled | ImprintVariant::PooledClustered => {
+            let y: Vec<f64> = c.iter().chain(r).copied().collect();
+            let fit = if variant == ImprintVariant::Pooled {
+                stats::ols(&y, &pooled_design(s), Covariance::Classical, None)
+            } else {
+                let groups: Vec<u64> = pairs.iter().chain(&pairs).copied().collect();
+                stats::ols(&y, &pooled_design(s), Covariance::Cluster, Some(&groups))
+            };
+            (fit, 2 * n as u64)
+        }
+        ImprintVariant::PairFe => {
+            let dy: Vec<f64> = c.iter().zip(r).map(|(a, b)| a - b).collect();
+            let dx: Vec<(String, Vec<f64>)> = s
+                .features
+                .iter()
+                .map(|f| (f.name.clone(), f.chosen.iter().zip(&f.rejected).map(|(a, b)| a - b).collect()))
+                .collect();
+            (stats::ols(&dy, &dx, Covariance::Cluster, Some(&pairs)), n as u64)
+        }
+    };
+    let fit = fit.map_err(|e| anyhow::anyhow!("feature imprint of `{model}` ({variant}): {e}"))?;
+    // The classical fit reports aliasing once for both pooled variants (same design).
+    if !fit.aliased.is_empty() && variant != ImprintVariant::PooledClustered {
+        let what = if variant == ImprintVariant::PairFe {
+            "never differ within a pair or are collinear, left out"
+        } else {
+            "aliased and left out (constant or collinear)"
+        };
         warnings.push(format!(
-            "feature imprint of `{model}` (pooled): {} aliased and left out (constant or collinear): {}",
+            "feature imprint of `{model}` ({variant}): {} {what}: {}",
             fit.aliased.len(),
             fit.aliased.join(", ")
         ));
     }
+    // Bonferroni over every estimated coefficient, the intercept and row_id included (17 with
+    // SEAL's 15 features in the pooled designs), as the released code's p.adjust.
     let m = fit.coefficients.len();
-    for k in fit.coefficients.iter().filter(|k| k.name != "const") {
-        rows.push(ImprintRow {
-            model: model.into(),
-            model_role: role,
-            variant: ImprintVariant::Pooled,
-            feature: k.name.clone(),
-            role: role_of(&k.name),
-            estimate: k.estimate,
-            std_error: k.std_error,
-            t: k.t,
-            p_value: k.p_value,
-            p_adjusted: stats::bonferroni(k.p_value, m),
-            n: 2 * n as u64,
-        });
-    }
-
-    // (2) Pair fixed effects (the paper's α_i): with two texts per pair the within estimator is
-    // OLS of r(t^c) − r(t^r) on the feature differences without intercept; SEs clustered by pair.
-    let dy: Vec<f64> = c.iter().zip(r).map(|(a, b)| a - b).collect();
-    let dx: Vec<(String, Vec<f64>)> = s
-        .features
+    Ok(fit
+        .coefficients
         .iter()
-        .map(|f| (f.name.clone(), f.chosen.iter().zip(&f.rejected).map(|(a, b)| a - b).collect()))
-        .collect();
-    let clusters: Vec<u64> = (0..n as u64).collect();
-    let fit = stats::ols(&dy, &dx, Covariance::Cluster, Some(&clusters))
-        .map_err(|e| anyhow::anyhow!("feature imprint of `{model}` (pair fixed effects): {e}"))?;
-    if !fit.aliased.is_empty() {
-        warnings.push(format!(
-            "feature imprint of `{model}` (pair fixed effects): {} never differ within a pair or are collinear, left out: {}",
-            fit.aliased.len(),
-            fit.aliased.join(", ")
-        ));
-    }
-    let m = fit.coefficients.len();
-    for k in &fit.coefficients {
-        rows.push(ImprintRow {
+        .filter(|k| k.name != "const")
+        .map(|k| ImprintRow {
             model: model.into(),
             model_role: role,
-            variant: ImprintVariant::PairFe,
+            variant,
             feature: k.name.clone(),
             role: role_of(&k.name),
+            nuisance: k.name == ROW_ID,
             estimate: k.estimate,
             std_error: k.std_error,
             t: k.t,
             p_value: k.p_value,
             p_adjusted: stats::bonferroni(k.p_value, m),
-            n: n as u64,
-        });
-    }
-    Ok(rows)
+            n: texts,
+        })
+        .collect())
 }
 
-fn regression(outcome: &str, y: &[f64], cols: &[(String, Vec<f64>)], warnings: &mut Vec<String>) -> Result<Regression> {
-    let fit = stats::ols(y, cols, Covariance::Classical, None)
-        .map_err(|e| anyhow::anyhow!("regression of {outcome}: {e}"))?;
+fn regression(
+    outcome: &str,
+    y: &[f64],
+    cols: &[(String, Vec<f64>)],
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Regression, String> {
+    let fit = stats::ols(y, cols, Covariance::Classical, None).map_err(|e| format!("regression of {outcome}: {e}"))?;
     if !fit.aliased.is_empty() {
         warnings.push(format!(
             "regression of {outcome}: {} aliased and left out: {}",
@@ -519,6 +657,7 @@ fn feature_test(ctx: &Ctx, f: &FeatureColumn, nn: u64) -> FeatureTest {
             test: FeatureTestKind::McnemarExact,
             statistic: Some(t.statistic),
             p_value: Some(t.p_value),
+            p_adjusted: None,
             chosen_only: Some(b),
             rejected_only: Some(c),
         }
@@ -531,6 +670,7 @@ fn feature_test(ctx: &Ctx, f: &FeatureColumn, nn: u64) -> FeatureTest {
             test: FeatureTestKind::PairedT,
             statistic: t.t.is_finite().then_some(t.t),
             p_value: t.p_value.is_finite().then_some(t.p_value),
+            p_adjusted: None,
             chosen_only: None,
             rejected_only: None,
         }
@@ -578,7 +718,7 @@ pub fn flip_lpm(outcome: &[f64], flips: &[(String, Vec<i64>)]) -> Result<Regress
             notes.push(format!("`{name}`: the outcome is {} for all {} pairs at this level (perfect separation; the estimate is a bound, not an effect)", inside[0], inside.len()));
         }
     }
-    let mut reg = regression("outcome", outcome, &cols, &mut notes)?;
+    let mut reg = regression("outcome", outcome, &cols, &mut notes).map_err(anyhow::Error::msg)?;
     for row in &mut reg.coefficients {
         row.p_adjusted = row.p_value;
     }

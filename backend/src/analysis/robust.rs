@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
-use seal_shared::report::{FlipAnalysis, FlipCount, MeanShift, ModelRobustness, Similarity, VariantRobustness};
+use seal_shared::report::{
+    FlipAnalysis, FlipCount, FlipLevel, MeanInterval, MeanShift, ModelRobustness, Similarity, VariantRobustness,
+};
 use seal_shared::{ModelRole, Sides, VariantKind};
 
 use super::{flip_lpm, stats};
@@ -43,6 +45,11 @@ pub const FLIP_FEATURES: [(&str, &str); 5] = [
     ("sentiment", "last_response_sentiment"),
 ];
 const PI_FEATURES: [&str; 3] = ["coherent", "eloquent", "sentiment"];
+
+fn interval(x: &[f64]) -> MeanInterval {
+    let (mean, ci_low, ci_high) = stats::mean_ci95(x);
+    MeanInterval { n: x.len() as u64, mean, ci_low, ci_high }
+}
 
 fn shift(x: &[f64]) -> MeanShift {
     let (mean, ci_low, ci_high) = stats::mean_ci95(x);
@@ -105,12 +112,13 @@ pub fn robustness(
     rewritten: &Scored<'_>,
     labels: Option<(&str, &Labelled<'_>, &Labelled<'_>)>,
     similarity: Option<Similarity>,
+    cosines: &HashMap<String, f64>,
 ) -> Result<VariantRobustness> {
     let m = matched(original.pair_ids, rewritten.pair_ids);
     let pre = model_robustness(models.0, ModelRole::Pre, original.pre, rewritten.pre, &m);
     let post = model_robustness(models.1, ModelRole::Post, original.post, rewritten.post, &m);
     let flips = match labels {
-        Some((set, lo, lr)) => Some(flip_analysis(set, original, rewritten, lo, lr)?),
+        Some((set, lo, lr)) => Some(flip_analysis(set, original, rewritten, lo, lr, cosines)?),
         None => None,
     };
     Ok(VariantRobustness {
@@ -132,6 +140,7 @@ fn flip_analysis(
     rewritten: &Scored<'_>,
     lo: &Labelled<'_>,
     lr: &Labelled<'_>,
+    cosines: &HashMap<String, f64>,
 ) -> Result<FlipAnalysis> {
     // Pairs scored in both and labelled in both, in the original's order.
     let so: HashMap<&str, usize> = original.pair_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
@@ -146,7 +155,16 @@ fn flip_analysis(
     let col = |l: &Labelled<'_>, key: &str| {
         l.labels.iter().find(|(k, _, _)| k == key).map(|(_, c, r)| (c.clone(), r.clone()))
     };
+    let became_misaligned: Vec<f64> = rows
+        .iter()
+        .map(|&(_, _, i, j)| {
+            f64::from(u8::from(original.post.0[i] > original.post.1[i] && rewritten.post.0[j] <= rewritten.post.1[j]))
+        })
+        .collect();
+    // Each pair's mean original–rewrite cosine (chosen and rejected), where embedded.
+    let cosine: Vec<Option<f64>> = rows.iter().map(|&(a, ..)| cosines.get(&lo.pair_ids[a]).copied()).collect();
     let mut counts = Vec::new();
+    let mut levels_out = Vec::new();
     let mut regressors: Vec<(String, Vec<i64>)> = Vec::new();
     for (short, key) in FLIP_FEATURES {
         let (Some((oc, or)), Some((rc, rr))) = (col(lo, key), col(lr, key)) else { continue };
@@ -156,21 +174,28 @@ fn flip_analysis(
             for d in &delta {
                 *levels.entry(*d).or_default() += 1;
             }
+            for &level in levels.keys() {
+                let at: Vec<usize> = (0..delta.len()).filter(|&k| delta[k] == level).collect();
+                let misaligned: Vec<f64> = at.iter().map(|&k| became_misaligned[k]).collect();
+                let cos: Vec<f64> = at.iter().filter_map(|&k| cosine[k]).collect();
+                levels_out.push(FlipLevel {
+                    feature: short.into(),
+                    side: side.into(),
+                    delta: level,
+                    n: at.len() as u64,
+                    became_misaligned: interval(&misaligned),
+                    cosine: (!cos.is_empty()).then(|| interval(&cos)),
+                });
+            }
             counts.push(FlipCount { feature: short.into(), side: side.into(), levels: levels.into_iter().collect() });
             if PI_FEATURES.contains(&short) {
                 regressors.push((format!("{short}_{side}"), delta));
             }
         }
     }
-    let became_misaligned: Vec<f64> = rows
-        .iter()
-        .map(|&(_, _, i, j)| {
-            f64::from(u8::from(original.post.0[i] > original.post.1[i] && rewritten.post.0[j] <= rewritten.post.1[j]))
-        })
-        .collect();
     let pi =
         if regressors.is_empty() || rows.len() < 3 { None } else { Some(flip_lpm(&became_misaligned, &regressors)?) };
-    Ok(FlipAnalysis { label_set: set.to_owned(), n: rows.len() as u64, counts, pi })
+    Ok(FlipAnalysis { label_set: set.to_owned(), n: rows.len() as u64, counts, pi, levels: levels_out })
 }
 
 #[cfg(test)]
@@ -194,7 +219,7 @@ mod tests {
             method: "typos".into(),
             sides: Sides::Both,
         };
-        let rob = robustness(info, ("pre", "post"), &o, &r, None, None).unwrap();
+        let rob = robustness(info, ("pre", "post"), &o, &r, None, None, &HashMap::new()).unwrap();
         assert_eq!(rob.n_pairs, 3);
         let m = &rob.models[1];
         assert_eq!((m.aligned_original, m.aligned_rewritten, m.became_misaligned, m.became_aligned), (2, 2, 1, 1));

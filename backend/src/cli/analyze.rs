@@ -438,6 +438,49 @@ pub fn summary(r: &AnalysisReport) -> String {
                 get(ImprintOutcome::Post, ImprintVariant::PairFe)
             );
         }
+        let nuisance: Vec<String> = r
+            .imprint
+            .iter()
+            .filter(|x| {
+                x.nuisance && x.variant == ImprintVariant::Pooled && x.model_role != ImprintOutcome::PostMinusPre
+            })
+            .map(|x| format!("{} {:+.3e} (p {})", x.model_role, x.estimate, p_fmt(x.p_value)))
+            .collect();
+        if !nuisance.is_empty() {
+            let _ = writeln!(
+                o,
+                "  row_id, the released code's `reward ~ .` nuisance term (pair position): {}",
+                nuisance.join(", ")
+            );
+        }
+        let _ = writeln!(
+            o,
+            "  pooled: as the released code (row_id in the design, classical SEs, Bonferroni over all coefficients); pooled_clustered in the JSON report has SEs clustered by pair"
+        );
+    }
+    if let Some(g) = &r.gamma {
+        if !g.agreement_tests.is_empty() {
+            let _ = writeln!(
+                o,
+                "
+Agreement indicators, exact McNemar on the {} non-indifferent pairs",
+                g.agreement_tests[0].n
+            );
+            for t in &g.agreement_tests {
+                let _ = writeln!(
+                    o,
+                    "  {:<10} vs {:<10} means {:.4} vs {:.4}  discordant {} / {}  statistic {}  p {}",
+                    t.a.as_str(),
+                    t.b.as_str(),
+                    t.mean_a,
+                    t.mean_b,
+                    t.a_only,
+                    t.b_only,
+                    t.statistic,
+                    p_fmt(t.p_value)
+                );
+            }
+        }
     }
     for c in &r.control_labels {
         let _ = writeln!(
@@ -486,6 +529,12 @@ pub fn summary(r: &AnalysisReport) -> String {
                 let _ =
                     writeln!(o, "  π {:<16} {:+.4} (SE {:.4}, p {:.3e})", c.term, c.estimate, c.std_error, c.p_value);
             }
+        }
+    }
+    if !r.unavailable.is_empty() {
+        let _ = writeln!(o, "\nNot available");
+        for u in &r.unavailable {
+            let _ = writeln!(o, "  - {}: {}", u.analysis, u.reason);
         }
     }
     if !r.warnings.is_empty() {

@@ -355,14 +355,16 @@ impl Browser {
             let part = entry.study.as_ref().ok_or_else(|| invalid("`angle` needs a study: give `pre` and `post`"))?;
             let s = &part.study;
             let angle = |i: usize| -> f64 {
-                match which {
+                let a = match which {
                     AngleKind::Theta => {
                         angles::signed_angle(s.pre_chosen[i], s.pre_rejected[i], s.post_chosen[i], s.post_rejected[i])
                     }
                     AngleKind::PhiPre => angles::direction(s.pre_chosen[i], s.pre_rejected[i]),
                     AngleKind::PhiPost => angles::direction(s.post_chosen[i], s.post_rejected[i]),
                 }
-                .to_radians()
+                .to_radians();
+                // The report's polar histograms bin wrapped angles: so does the filter.
+                angles::wrap_radians(a)
             };
             let (lo, hi) = (finite(q.angle_min, "angle_min")?, finite(q.angle_max, "angle_max")?);
             keep.retain(|&i| {

@@ -297,6 +297,7 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
         label_set: spec.labels.map(str::to_owned),
         pair_ids: cols.pair_ids,
         subsets: cols.subsets,
+        row_ids: cols.row_ids,
         pre_chosen: cols.pre.0,
         pre_rejected: cols.pre.1,
         post_chosen: cols.post.0,
@@ -421,6 +422,7 @@ pub fn robustness(
     labels: Option<&str>,
 ) -> Result<Vec<wire::report::VariantRobustness>> {
     use crate::analysis::robust::{self, Labelled, Scored, VariantInfo, FLIP_FEATURES};
+    use std::collections::HashMap;
     let variants = store.variants(Some(dataset))?;
     if variants.is_empty() {
         return Ok(vec![]);
@@ -471,8 +473,13 @@ pub fn robustness(
             .into_iter()
             .find(|(m, ..)| m == crate::config::EMBEDDER_NAME)
             .map(|(model, n, c, r)| wire::report::Similarity { model, n, mean_chosen: c, mean_rejected: r });
+        let cosines: HashMap<String, f64> = store
+            .similarity_pairs(&v.dataset, crate::config::EMBEDDER_NAME)?
+            .into_iter()
+            .map(|(id, c, r)| (id, (c + r) / 2.0))
+            .collect();
         let info = VariantInfo { variant: v.name, dataset: v.dataset, kind: v.kind, method: v.method, sides: v.sides };
-        out.push(robust::robustness(info, (pre, post), &o_scored, &r_scored, flips, similarity)?);
+        out.push(robust::robustness(info, (pre, post), &o_scored, &r_scored, flips, similarity, &cosines)?);
     }
     Ok(out)
 }

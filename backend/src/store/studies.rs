@@ -11,6 +11,9 @@ use super::{browse, sql_literal, Context, Result, Store, StoreError};
 pub struct StudyColumns {
     pub pair_ids: Vec<String>,
     pub subsets: Vec<String>,
+    /// Each pair's 0-based position among all the dataset's pairs in load order (source, line):
+    /// the released code's `row_id`.
+    pub row_ids: Vec<u64>,
     pub pre: (Vec<f64>, Vec<f64>),
     pub post: (Vec<f64>, Vec<f64>),
     /// Token counts of the post-D model's inputs (None where scores were imported).
@@ -63,6 +66,7 @@ impl Store {
             "b.rejected_score".into(),
             "b.chosen_tokens::DOUBLE".into(),
             "b.rejected_tokens::DOUBLE".into(),
+            "o.row_id::DOUBLE".into(),
         ];
         for k in label_keys {
             select.push(label_expr("lc", k));
@@ -86,6 +90,8 @@ impl Store {
             "SELECT {} FROM pairs p
              JOIN scores a ON a.dataset = p.dataset AND a.pair_id = p.pair_id AND a.model = {pre}
              JOIN scores b ON b.dataset = p.dataset AND b.pair_id = p.pair_id AND b.model = {post}
+             JOIN (SELECT pair_id, row_number() OVER (ORDER BY source_uri, line) - 1 AS row_id
+                   FROM pairs WHERE dataset = {ds}) o ON o.pair_id = p.pair_id
              {labels_join}
              WHERE p.dataset = {ds} ORDER BY p.source_uri, p.line",
             select.join(", "),
@@ -120,12 +126,14 @@ impl Store {
             out.post.1.extend(f(5).values().iter());
             out.post_tokens.0.extend(f(6).iter());
             out.post_tokens.1.extend(f(7).iter());
+            // Positions are whole numbers far below 2⁵³: exact as doubles.
+            out.row_ids.extend(f(8).values().iter().map(|v| *v as u64));
             for (j, l) in out.labels.iter_mut().enumerate() {
-                l.1.extend(f(8 + 2 * j).values().iter());
-                l.2.extend(f(9 + 2 * j).values().iter());
+                l.1.extend(f(9 + 2 * j).values().iter());
+                l.2.extend(f(10 + 2 * j).values().iter());
             }
             if with_texts {
-                let base = 8 + 2 * label_keys.len();
+                let base = 9 + 2 * label_keys.len();
                 let cols: Vec<Vec<String>> = (0..4).map(|k| strings(batch.column(base + k).as_ref())).collect();
                 for (((cc, cr), rc), rr) in cols[0].iter().zip(&cols[1]).zip(&cols[2]).zip(&cols[3]) {
                     out.texts.push([cc.clone(), cr.clone(), rc.clone(), rr.clone()]);

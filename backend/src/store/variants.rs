@@ -189,6 +189,24 @@ impl Store {
         Ok(())
     }
 
+    /// Each pair's (pair id, cosine of the chosen texts, cosine of the rejected texts) under one
+    /// embedding model, original against rewrite.
+    pub fn similarity_pairs(&self, dataset: &str, model: &str) -> Result<Vec<(String, f64, f64)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT pair_id, cos_chosen, cos_rejected FROM variant_similarity
+                 WHERE dataset = ? AND model = ? ORDER BY pair_id",
+            )
+            .ctx("read similarity")?;
+        let rows = stmt
+            .query_map(params![dataset, model], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx("read similarity")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read similarity")?;
+        Ok(rows)
+    }
+
     /// (model, pairs, mean cosine chosen, mean cosine rejected) of a variant's similarities, one
     /// row per embedding model.
     pub fn similarity_summary(&self, dataset: &str) -> Result<Vec<(String, u64, f64, f64)>> {
