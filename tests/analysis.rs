@@ -1126,3 +1126,26 @@ fn polar_bins_and_their_links_list_the_same_pairs() {
         }
     }
 }
+
+/// `row_id` is the pair's position among all the dataset's pairs (the released code numbers
+/// the whole loaded dataset), not its position among the pairs a study keeps.
+#[test]
+fn row_ids_count_every_pair_of_the_dataset() {
+    let seal = crate::support::study_fixture();
+    let ids = [1_500, 17, 5];
+    for model in ["gap_pre", "gap_post"] {
+        let mut csv = String::from("pair_id,chosen_score,rejected_score\n");
+        for (k, i) in ids.iter().enumerate() {
+            csv.push_str(&format!("harmless-base/test/{i},{},0.5\n", k as f64));
+        }
+        let path = seal.dir.path().join(format!("{model}.csv"));
+        std::fs::write(&path, csv).unwrap();
+        seal.ok(&["scores", "import", "--dataset", "hh", "--model", model, path.to_str().unwrap()]);
+    }
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let cols = store.study("hh", "gap_pre", "gap_post", None, &[], false).unwrap();
+    assert_eq!(cols.pair_ids, ["harmless-base/test/5", "harmless-base/test/17", "harmless-base/test/1500"]);
+    assert_eq!(cols.row_ids, [5, 17, 1_500]);
+    let full = store.study("hh", "pre", "post", None, &[], false).unwrap();
+    assert_eq!(full.row_ids, (0..300).collect::<Vec<u64>>());
+}

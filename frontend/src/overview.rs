@@ -309,9 +309,9 @@ const IMPRINT_VARIANTS: [(ImprintVariant, &str, &str); 3] = [
 /// What an imprint variant is, in one sentence.
 fn variant_note(v: ImprintVariant) -> &'static str {
     match v {
-        ImprintVariant::Pooled => "As the released code: OLS of every text's score on an intercept, the features and row_id; classical standard errors; Bonferroni over all 17 coefficients.",
+        ImprintVariant::Pooled => "As the released code: OLS of every text's score on an intercept, the features and row_id; classical standard errors, t reference with n − k df; Bonferroni over every coefficient (17 with SEAL's 15 features).",
         ImprintVariant::PooledClustered => "The same fit with standard errors clustered by pair (what the released code's cluster = row_id meant; coeftest ignored it); t reference with pairs − 1 df.",
-        ImprintVariant::PairFe => "The paper's formula: a fixed effect per pair (first differences), standard errors clustered by pair.",
+        ImprintVariant::PairFe => "The paper's formula: a fixed effect per pair (first differences), standard errors clustered by pair, t reference with pairs − 1 df; Bonferroni over the features.",
     }
 }
 

@@ -163,6 +163,11 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
         &[(pre.as_str(), PRE), (post.as_str(), POST)],
         "filled: the mean shift differs from 0 (t test, p < 0.05) · hollow: not",
     );
+    let pi_missing: Vec<(String, String)> = r
+        .robustness
+        .iter()
+        .filter_map(|v| v.flips.as_ref().and_then(|f| f.pi_unavailable.clone()).map(|why| (v.variant.clone(), why)))
+        .collect();
     let pis: Vec<Coef> = r
         .robustness
         .iter()
@@ -203,6 +208,12 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             <ChartView chart=chart id="pi-chart".to_owned() />
         }
     });
+    let pi_chart = view! {
+        {pi_chart}
+        {pi_missing.into_iter().map(|(variant, why)| view! {
+            <p class="muted pi-unavailable">{format!("π of `{variant}` not available: {why}")}</p>
+        }).collect_view()}
+    };
     view! {
         <section id="robustness">
             <h3>"Robustness"</h3>
@@ -229,7 +240,7 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                                     <td class="num">{format!("{} → {}", pct(m.accuracy_original), pct(m.accuracy_rewritten))}</td>
                                     <td class="num became-misaligned">{m.became_misaligned}</td>
                                     <td class="num became-aligned">{m.became_aligned}</td>
-                                    <td class="num">{format!("{:.3}", m.mcnemar_p)}</td>
+                                    <td class="num">{crate::fmt_p(m.mcnemar_p)}</td>
                                     <td class="num">{shift_text(&m.margin_shift)}</td>
                                     <td class="num">{shift_text(&m.chosen_shift)}</td>
                                     <td class="num">{shift_text(&m.rejected_shift)}</td>

@@ -58,7 +58,7 @@ pub struct AnalysisReport {
 /// An analysis missing from a report, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Unavailable {
-    /// `imprint/<outcome>/<variant>`, `vif`, `shift_regression` or `misalignment_regression`.
+    /// `imprint/<outcome>/<variant>`, `shift_regression` or `misalignment_regression`.
     pub analysis: String,
     pub reason: String,
 }
@@ -299,7 +299,8 @@ pub struct Quadrants {
 pub struct Angles {
     /// Pairs whose θ is undefined (a zero reward vector).
     pub undefined: u64,
-    /// Circular means of φ (degrees, in (−180, 180]): the direction of the mean unit vector.
+    /// Circular means of φ (degrees, in [−180, 180), as scipy's `circmean`): the direction of
+    /// the mean unit vector.
     pub phi_pre_mean: Option<f64>,
     pub phi_post_mean: Option<f64>,
     /// Mean resultant lengths of φ: 1 when every pair has the same direction, near 0 when the
@@ -545,6 +546,9 @@ pub struct FlipAnalysis {
     /// interval (the paper's Figure 5, right).
     #[serde(default)]
     pub levels: Vec<FlipLevel>,
+    /// Why `pi` is missing when the LPM cannot be fitted (e.g. more flip indicators than pairs).
+    #[serde(default)]
+    pub pi_unavailable: Option<String>,
 }
 
 /// One level of one flip variable.

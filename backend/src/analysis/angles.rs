@@ -55,7 +55,8 @@ pub fn wrap_radians(x: f64) -> f64 {
 
 /// Circular mean of angles in degrees (scipy `circmean(high=180, low=-180)`, in [−180, 180))
 /// and the mean resultant length R̄ = ‖mean unit vector‖ ∈ [0, 1]. Undefined angles are left
-/// out; None for an empty sample, and no mean when R̄ is 0 (the directions cancel).
+/// out; None for an empty sample. When the directions cancel, R̄ is (numerically) 0 and the
+/// mean, like scipy's, says nothing; no mean only when the sums are exactly 0.
 pub fn circular_mean(degrees: &[f64]) -> (Option<f64>, Option<f64>) {
     let x: Vec<f64> = degrees.iter().copied().filter(|v| v.is_finite()).collect();
     if x.is_empty() {

@@ -193,9 +193,16 @@ fn flip_analysis(
             }
         }
     }
-    let pi =
-        if regressors.is_empty() || rows.len() < 3 { None } else { Some(flip_lpm(&became_misaligned, &regressors)?) };
-    Ok(FlipAnalysis { label_set: set.to_owned(), n: rows.len() as u64, counts, pi, levels: levels_out })
+    // π cannot always be fitted (more flip indicators than pairs): say why, keep the rest.
+    let (pi, pi_unavailable) = if regressors.is_empty() {
+        (None, Some("no flip variable of coherent, eloquent or sentiment in both label sets".to_owned()))
+    } else {
+        match flip_lpm(&became_misaligned, &regressors) {
+            Ok(reg) => (Some(reg), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    };
+    Ok(FlipAnalysis { label_set: set.to_owned(), n: rows.len() as u64, counts, pi, levels: levels_out, pi_unavailable })
 }
 
 #[cfg(test)]
@@ -212,14 +219,14 @@ mod tests {
         let (rc, rr) = (vec![1.0, 1.5, 0.0, 9.0], vec![0.0, 0.0, 1.0, 9.0]);
         let o = Scored { pair_ids: &ids, pre: (&oc, &or), post: (&oc, &or) };
         let r = Scored { pair_ids: &rids, pre: (&rc, &rr), post: (&rc, &rr) };
-        let info = VariantInfo {
+        let info = || VariantInfo {
             variant: "v".into(),
             dataset: "d@v".into(),
             kind: VariantKind::Perturbation,
             method: "typos".into(),
             sides: Sides::Both,
         };
-        let rob = robustness(info, ("pre", "post"), &o, &r, None, None, &HashMap::new()).unwrap();
+        let rob = robustness(info(), ("pre", "post"), &o, &r, None, None, &HashMap::new()).unwrap();
         assert_eq!(rob.n_pairs, 3);
         let m = &rob.models[1];
         assert_eq!((m.aligned_original, m.aligned_rewritten, m.became_misaligned, m.became_aligned), (2, 2, 1, 1));
@@ -228,5 +235,28 @@ mod tests {
         assert!((m.margin_shift.mean - (-1.0 / 6.0)).abs() < 1e-12);
         assert!(m.margin_shift.ci_low < m.margin_shift.mean && m.margin_shift.mean < m.margin_shift.ci_high);
         assert_eq!(m.mcnemar_p, 1.0);
+
+        // Labelled on both sides with a flip on every pair: more indicators than pairs, so π is
+        // missing with the reason and the flip counts and levels are still there.
+        let labels_o = vec![
+            ("last_response_is_coherent".to_string(), vec![1.0, 0.0, 1.0, 1.0], vec![0.0, 1.0, 1.0, 0.0]),
+            ("last_response_is_eloquent".to_string(), vec![0.0, 0.0, 1.0, 0.0], vec![0.0; 4]),
+        ];
+        let labels_r = vec![
+            ("last_response_is_coherent".to_string(), vec![0.0, 1.0, 0.0, 0.0], vec![1.0, 0.0, 0.0, 1.0]),
+            ("last_response_is_eloquent".to_string(), vec![0.0; 4], vec![0.0; 4]),
+        ];
+        let lo = Labelled { pair_ids: &ids, labels: &labels_o };
+        let lr = Labelled { pair_ids: &rids, labels: &labels_r };
+        let rob = robustness(info(), ("pre", "post"), &o, &r, Some(("lab", &lo, &lr)), None, &HashMap::new()).unwrap();
+        let flips = rob.flips.unwrap();
+        assert_eq!(flips.n, 3);
+        assert!(flips.pi.is_none());
+        assert!(
+            flips.pi_unavailable.as_deref().is_some_and(|w| w.contains("observations")),
+            "{:?}",
+            flips.pi_unavailable
+        );
+        assert_eq!(flips.levels.iter().map(|l| l.n).sum::<u64>(), 12, "three pairs, two features, two sides");
     }
 }

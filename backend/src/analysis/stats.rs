@@ -386,8 +386,17 @@ pub fn t_test_ind(a: &[f64], b: &[f64]) -> TTest {
         x.iter().map(|v| (v - m) * (v - m)).sum::<f64>()
     };
     let pooled = (ss(a) + ss(b)) / df;
-    let t = diff / (pooled * (1.0 / na + 1.0 / nb)).sqrt();
-    let t = if t.is_finite() { t } else { f64::NAN };
+    let se = (pooled * (1.0 / na + 1.0 / nb)).sqrt();
+    if se == 0.0 {
+        // Two constant groups: no spread at all. Equal means are undefined; different means are
+        // infinitely far apart (scipy: t = ±inf, p = 0).
+        return if diff == 0.0 || diff.is_nan() {
+            TTest { n, mean: diff, t: f64::NAN, df, p_value: f64::NAN }
+        } else {
+            TTest { n, mean: diff, t: diff.signum() * f64::INFINITY, df, p_value: 0.0 }
+        };
+    }
+    let t = diff / se;
     TTest { n, mean: diff, t, df, p_value: t_two_sided(t, df) }
 }
 
@@ -597,6 +606,9 @@ mod tests {
     #[test]
     fn two_sample_t_of_constant_groups_is_undefined() {
         assert!(t_test_ind(&[1.0, 1.0], &[1.0, 1.0]).t.is_nan());
+        // scipy.stats.ttest_ind([0, 0], [1, 1]): t = -inf, p = 0.
+        let t = t_test_ind(&[0.0, 0.0], &[1.0, 1.0]);
+        assert_eq!((t.t, t.p_value), (f64::NEG_INFINITY, 0.0));
         assert!(t_test_ind(&[], &[1.0, 2.0]).p_value.is_nan());
         // scipy.stats.ttest_ind([1, 2, 3], [2, 4, 6, 8]): t = -1.872563351797078, p = 0.120017637741894
         let t = t_test_ind(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0, 8.0]);
