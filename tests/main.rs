@@ -18,5 +18,6 @@ mod models_and_imports;
 mod resume;
 mod rewrite;
 mod scoring;
+mod server_safety;
 mod tidy;
 mod ui;

@@ -23,6 +23,9 @@ use crate::store::Store;
 /// What every command handler gets: where the data lives and how to report.
 pub struct Ctx {
     pub data: DataDir,
+    /// The settings file and environment (`crate::settings`).
+    pub settings: crate::settings::Settings,
+    pub config_file: Option<std::path::PathBuf>,
     /// `--json`: machine-readable output on stdout instead of tables and sentences.
     pub json: bool,
 }
@@ -45,7 +48,9 @@ impl Ctx {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let ctx = Ctx { data: DataDir::resolve(cli.data_dir.clone()), json: cli.json };
+    let settings = crate::settings::Settings::load(cli.config.as_deref())?;
+    let data = DataDir::resolve(cli.data_dir.clone().or_else(|| settings.server.data_dir.clone()));
+    let ctx = Ctx { data, settings, config_file: cli.config.clone(), json: cli.json };
     match cli.command {
         Command::Ingest(a) => ingest(&ctx, a),
         Command::Datasets(cmd) => datasets(&ctx, cmd),
@@ -59,9 +64,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Variants(cmd) => rewrite::variants(&ctx, &cmd),
         Command::Analyze(a) => analyze::analyze(&ctx, &a),
         Command::Pairs(a) => analyze::pairs(&ctx, &a),
-        Command::Serve(a) => serve(ctx.open_store()?, &ctx.data, &a),
-        Command::Demo(a) => demo::run(&ctx.data, &a),
+        Command::Serve(a) => serve(ctx.open_store()?, &ctx, &a),
+        Command::Demo(a) => demo::run(&ctx, &a),
         Command::Runtime(cmd) => runtime(&ctx, cmd),
+        Command::Config(ConfigCmd::Check) => config_check(&ctx),
     }
 }
 
@@ -384,11 +390,26 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
     Ok(out)
 }
 
-pub fn serve(store: Store, data: &DataDir, a: &ServeArgs) -> Result<()> {
-    let host = a.host.clone();
-    crate::http::serve(store, data.clone(), &a.host, a.port, |addr| {
-        let shown = if host == "0.0.0.0" { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+/// `seal serve` (and the demo's last step): flags over the environment over the settings file.
+pub fn serve(store: Store, ctx: &Ctx, a: &ServeArgs) -> Result<()> {
+    let host = a.host.clone().unwrap_or_else(|| ctx.settings.server.host.clone());
+    let port = a.port.unwrap_or(ctx.settings.server.port);
+    let policy = ctx.settings.host_policy(&host);
+    let shown_host = host.clone();
+    crate::http::serve(store, ctx.data.clone(), &host, port, policy, |addr| {
+        let shown = if shown_host == "0.0.0.0" { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
         println!("Serving SEAL Lab at http://{shown}/  (Ctrl-C to stop)");
     })
-    .with_context(|| format!("serving on {}:{}", a.host, a.port))
+    .with_context(|| format!("serving on {host}:{port}"))
+}
+
+/// `seal config check`: the settings in effect, after the file and the environment.
+fn config_check(ctx: &Ctx) -> Result<()> {
+    ctx.emit(&ctx.settings, |s| {
+        match &ctx.config_file {
+            Some(f) => println!("# settings from {} and the SEAL_* environment: OK", f.display()),
+            None => println!("# no settings file (--config / SEAL_CONFIG); defaults and the SEAL_* environment: OK"),
+        }
+        print!("{}", toml::to_string(s).unwrap_or_default());
+    })
 }

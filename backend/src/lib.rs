@@ -32,6 +32,7 @@ pub mod rewrite;
 pub mod runtime;
 pub mod score;
 pub mod search;
+pub mod settings;
 pub mod store;
 
 pub mod telemetry {

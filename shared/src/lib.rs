@@ -152,6 +152,8 @@ pub enum ErrorCode {
     Conflict,
     Busy,
     Internal,
+    /// The request's `Host` is not one the server answers for (421).
+    MisdirectedHost,
 }
 pub mod browse;
 pub mod jobs;

@@ -11,9 +11,13 @@ use crate::pipeline;
 #[derive(Parser, Debug)]
 #[command(name = "seal", version, about = "SEAL Lab: what did your reward model learn?")]
 pub struct Cli {
-    /// Folder of the store (seal.duckdb) and downloads.
-    #[arg(long, env = "SEAL_DATA_DIR", global = true)]
+    /// Folder of the store (seal.duckdb) and downloads [env: SEAL_DATA_DIR; setting
+    /// server.data_dir].
+    #[arg(long, global = true)]
     pub data_dir: Option<PathBuf>,
+    /// The settings file (TOML; every key overridable by SEAL_<SECTION>_<KEY>).
+    #[arg(long, env = "SEAL_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -69,6 +73,9 @@ pub enum Command {
     /// Install or locate ONNX Runtime.
     #[command(subcommand)]
     Runtime(RuntimeCmd),
+    /// Check the settings (file, environment) and print the ones in effect.
+    #[command(subcommand)]
+    Config(ConfigCmd),
 }
 
 #[derive(Args, Debug)]
@@ -244,11 +251,19 @@ pub enum ExportCmd {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    #[arg(long, env = "SEAL_HOST", default_value = "127.0.0.1")]
-    pub host: String,
-    /// 0 picks a free port.
-    #[arg(long, env = "SEAL_PORT", default_value_t = 8080)]
-    pub port: u16,
+    /// Address to bind [default: 127.0.0.1; env: SEAL_HOST; setting server.host].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to bind; 0 picks a free one [default: 8080; env: SEAL_PORT; setting server.port].
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Read the settings file (--config / SEAL_CONFIG) and the SEAL_* environment, report any
+    /// error by key, and print the settings in effect (TOML; JSON with --json).
+    Check,
 }
 
 #[derive(Args, Debug)]

@@ -9,7 +9,7 @@
 use anyhow::{bail, Result};
 
 use super::{DemoArgs, ScoreArgs};
-use crate::config::{self, DataDir};
+use crate::config;
 use crate::domain::{InputFormat, Truncation};
 use crate::pipeline::{self, AddModel, IngestOptions, SourceFormat};
 use crate::store::Store;
@@ -22,7 +22,8 @@ const HUB_MODELS: [(&str, &str); 2] = [
     ("oa-deberta-v3-large-v2", "OpenAssistant/reward-model-deberta-v3-large-v2"),
 ];
 
-pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
+pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
+    let data = &ctx.data;
     if config::find_ort(data, false).is_err() {
         eprintln!("ONNX Runtime is not installed yet; fetching it from PyPI");
         crate::runtime::install(&config::project_dir().join("onnxruntime"), false, "https://pypi.org/simple")?;
@@ -107,5 +108,5 @@ pub fn run(data: &DataDir, a: &DemoArgs) -> Result<()> {
     if a.no_serve {
         return Ok(());
     }
-    super::serve(store, data, &a.serve)
+    super::serve(store, ctx, &a.serve)
 }

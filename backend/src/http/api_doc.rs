@@ -50,9 +50,17 @@ impl Modify for InternalError {
             .description("An unexpected failure; the details are in the server log")
             .content("application/json", body)
             .build();
+        let misdirected: Response = openapi::ResponseBuilder::new()
+            .description("The request's Host is not one this server answers for (server.allowed_hosts)")
+            .content(
+                "application/json",
+                openapi::ContentBuilder::new().schema(Some(openapi::Ref::from_schema_name("ApiError"))).build(),
+            )
+            .build();
         for item in doc.paths.paths.values_mut() {
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {
                 op.responses.responses.insert("500".into(), internal.clone().into());
+                op.responses.responses.insert("421".into(), misdirected.clone().into());
             }
         }
     }

@@ -46,6 +46,7 @@ impl ResponseError for ApiError {
             wire::ErrorCode::Conflict => StatusCode::CONFLICT,
             wire::ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
             wire::ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            wire::ErrorCode::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -467,6 +468,56 @@ async fn api_not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError(wire::ApiError { code: wire::ErrorCode::NotFound, message: "no such API route".into() }))
 }
 
+/// Headers on every response: the Content-Security-Policy allows this origin's scripts, styles,
+/// images and API only (and WebAssembly compilation, which the app needs; inline `style`
+/// attributes, which its charts use), no framing, no plugins; no MIME sniffing; no referrer
+/// to other sites.
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+}
+
+/// Answers only requests whose `Host` the server is for (`server.allowed_hosts`): a page of
+/// another site that rebinds its name to this address gets 421, not the lab's data.
+fn check_host<S>(
+    hosts: &crate::settings::HostPolicy,
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> futures_util::future::Either<
+    S::Future,
+    std::future::Ready<Result<actix_web::dev::ServiceResponse, actix_web::Error>>,
+>
+where
+    S: actix_web::dev::Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let host = req.headers().get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if hosts.allows(host) {
+        return futures_util::future::Either::Left(srv.call(req));
+    }
+    let body = wire::ApiError {
+        code: wire::ErrorCode::MisdirectedHost,
+        message: format!(
+            "this server does not answer for Host {:?}; it answers {} (add the name to server.allowed_hosts in the settings file, or SEAL_SERVER_ALLOWED_HOSTS)",
+            host.unwrap_or_default(),
+            hosts.names().join(", ")
+        ),
+    };
+    let response = HttpResponse::build(StatusCode::MISDIRECTED_REQUEST).json(body);
+    futures_util::future::Either::Right(std::future::ready(Ok(req.into_response(response))))
+}
+
 /// Static files of the UI; unknown paths get index.html so client-side routes survive a reload.
 async fn asset(path: web::Path<String>) -> HttpResponse {
     let path = path.into_inner();
@@ -535,13 +586,21 @@ pub fn serve(
     data: crate::config::DataDir,
     host: &str,
     port: u16,
+    hosts: crate::settings::HostPolicy,
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let app = configure(AppState::new(store, data));
+    let hosts = std::sync::Arc::new(hosts);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || {
-            App::new().configure(app.clone()).wrap_fn(log_request).wrap(actix_web::middleware::Compress::default())
+            let hosts = hosts.clone();
+            App::new()
+                .configure(app.clone())
+                .wrap_fn(move |req, srv| check_host(&hosts, req, srv))
+                .wrap_fn(log_request)
+                .wrap(security_headers())
+                .wrap(actix_web::middleware::Compress::default())
         })
         .workers(2)
         .bind((host, port))?;
