@@ -36,7 +36,7 @@ fn close(got: f64, want: f64, what: &str) {
 /// p-values: 1e-6 relative, however small (SEAL's p-values live between 1e-10 and 1e-300); 0
 /// only where the reference underflows to 0.
 #[track_caller]
-pub fn close_p(got: f64, want: f64, what: &str) {
+fn close_p(got: f64, want: f64, what: &str) {
     if want == 0.0 {
         assert!(got < 1e-300, "{what}: p {got:.6e}, want 0 (underflow)");
         return;

@@ -460,6 +460,7 @@ fn features(ctx: &Ctx, warnings: &mut Vec<String>, unavailable: &mut Vec<Unavail
     let diff_r: Vec<f64> = s.post_rejected.iter().zip(&s.pre_rejected).map(|(a, b)| a - b).collect();
     let diff_name = format!("{} - {}", s.post_model, s.pre_model);
     let mut missing = |analysis: String, reason: String| unavailable.push(Unavailable { analysis, reason });
+    let designs = ImprintDesigns::of(s);
     let mut imprint = Vec::new();
     for (role, model, c, r) in [
         (ImprintOutcome::Pre, &s.pre_model, &s.pre_chosen, &s.pre_rejected),
@@ -467,29 +468,25 @@ fn features(ctx: &Ctx, warnings: &mut Vec<String>, unavailable: &mut Vec<Unavail
         (ImprintOutcome::PostMinusPre, &diff_name, &diff_c, &diff_r),
     ] {
         for variant in [ImprintVariant::Pooled, ImprintVariant::PooledClustered, ImprintVariant::PairFe] {
-            match imprint_rows(s, role, variant, model, c, r, warnings) {
+            match imprint_rows(s, &designs, role, variant, model, c, r, warnings) {
                 Ok(rows) => imprint.extend(rows),
                 Err(e) => missing(format!("imprint/{role}/{variant}"), e.to_string()),
             }
         }
     }
-    let vif = stats::vif(&pooled_design(s), 1).into_iter().map(|(feature, vif)| VifRow { feature, vif }).collect();
+    let vif = stats::vif(&designs.pooled, 1).into_iter().map(|(feature, vif)| VifRow { feature, vif }).collect();
 
     let wide = wide_design(s);
     let theta = angles::shifts(s);
     let keep: Vec<usize> = (0..n).filter(|&i| theta[i].is_finite()).collect();
     let sub = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
     let wide_kept: Vec<(String, Vec<f64>)> = wide.iter().map(|(name, v)| (name.clone(), sub(v))).collect();
-    let mut fit = |name: &str, y: &[f64], cols: &[(String, Vec<f64>)]| match regression(name, y, cols, warnings) {
-        Ok(reg) => Some(reg),
-        Err(e) => {
-            missing(if name == "theta_degrees" { "shift_regression" } else { "misalignment_regression" }.into(), e);
-            None
-        }
+    let mut fit = |analysis: &str, outcome: &str, y: &[f64], cols: &[(String, Vec<f64>)]| {
+        regression(outcome, y, cols, warnings).map_err(|e| missing(analysis.into(), e)).ok()
     };
-    let shift_regression = fit("theta_degrees", &sub(&theta), &wide_kept);
+    let shift_regression = fit("shift_regression", "theta_degrees", &sub(&theta), &wide_kept);
     let misaligned: Vec<f64> = ctx.d.post.iter().map(|a| if *a == Agreement::Agree { 0.0 } else { 1.0 }).collect();
-    let misalignment_regression = fit("post_misaligned", &misaligned, &wide);
+    let misalignment_regression = fit("misalignment_regression", "post_misaligned", &misaligned, &wide);
     let mut feature_tests: Vec<FeatureTest> = s.features.iter().map(|f| feature_test(ctx, f, n as u64)).collect();
     let m = feature_tests.iter().filter(|t| t.p_value.is_some()).count();
     for t in &mut feature_tests {
@@ -510,6 +507,33 @@ fn pooled_design(s: &Study) -> Vec<(String, Vec<f64>)> {
     let row_id: Vec<f64> = s.row_ids.iter().map(|&r| r as f64).collect();
     cols.push((ROW_ID.to_string(), row_id.iter().chain(&row_id).copied().collect()));
     cols
+}
+
+/// The regressors of the imprint fits, built once per study (each outcome and variant reuses
+/// them): the pooled design over 2N texts, the within-pair feature differences, and the cluster
+/// (pair) of every row of each.
+struct ImprintDesigns {
+    pooled: Vec<(String, Vec<f64>)>,
+    text_pairs: Vec<u64>,
+    diffs: Vec<(String, Vec<f64>)>,
+    pairs: Vec<u64>,
+}
+
+impl ImprintDesigns {
+    fn of(s: &Study) -> ImprintDesigns {
+        let pairs: Vec<u64> = (0..s.pair_ids.len() as u64).collect();
+        let diffs = s
+            .features
+            .iter()
+            .map(|f| (f.name.clone(), f.chosen.iter().zip(&f.rejected).map(|(a, b)| a - b).collect()))
+            .collect();
+        ImprintDesigns {
+            pooled: pooled_design(s),
+            text_pairs: pairs.iter().chain(&pairs).copied().collect(),
+            diffs,
+            pairs,
+        }
+    }
 }
 
 /// The name of the pooled designs' nuisance term.
@@ -534,8 +558,10 @@ fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
 ///   clustered by pair with the correction of that first-difference fit, G/(G−1)·(N−1)/(N−K),
 ///   which leaves out the N nested pair effects (a dummy-variable fit that counts them gives SEs
 ///   √((2N−1)/(N−1)) larger; tests/fidelity.rs checks both).
+#[allow(clippy::too_many_arguments)]
 fn imprint_rows(
     s: &Study,
+    d: &ImprintDesigns,
     role: ImprintOutcome,
     variant: ImprintVariant,
     model: &str,
@@ -543,28 +569,21 @@ fn imprint_rows(
     r: &[f64],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ImprintRow>> {
-    let n = s.pair_ids.len();
+    let n = s.pair_ids.len() as u64;
     let role_of = |name: &str| s.features.iter().find(|f| f.name == name).map(|f| f.role);
-    let pairs: Vec<u64> = (0..n as u64).collect();
     let (fit, texts) = match variant {
         ImprintVariant::Pooled | ImprintVariant::PooledClustered => {
             let y: Vec<f64> = c.iter().chain(r).copied().collect();
-            let fit = if variant == ImprintVariant::Pooled {
-                stats::ols(&y, &pooled_design(s), Covariance::Classical, None)
+            let (cov, groups) = if variant == ImprintVariant::Pooled {
+                (Covariance::Classical, None)
             } else {
-                let groups: Vec<u64> = pairs.iter().chain(&pairs).copied().collect();
-                stats::ols(&y, &pooled_design(s), Covariance::Cluster, Some(&groups))
+                (Covariance::Cluster, Some(d.text_pairs.as_slice()))
             };
-            (fit, 2 * n as u64)
+            (stats::ols(&y, &d.pooled, cov, groups), 2 * n)
         }
         ImprintVariant::PairFe => {
             let dy: Vec<f64> = c.iter().zip(r).map(|(a, b)| a - b).collect();
-            let dx: Vec<(String, Vec<f64>)> = s
-                .features
-                .iter()
-                .map(|f| (f.name.clone(), f.chosen.iter().zip(&f.rejected).map(|(a, b)| a - b).collect()))
-                .collect();
-            (stats::ols(&dy, &dx, Covariance::Cluster, Some(&pairs)), n as u64)
+            (stats::ols(&dy, &d.diffs, Covariance::Cluster, Some(&d.pairs)), n)
         }
     };
     let fit = fit.map_err(|e| anyhow::anyhow!("feature imprint of `{model}` ({variant}): {e}"))?;
