@@ -134,9 +134,8 @@ async fn handlers_answer_in_process() {
     use actix_web::{http::header::ContentType, test, App};
     let seal = prepared();
     let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
-    let app =
-        test::init_service(App::new().configure(seal::http::configure(seal::http::AppState::new(store, seal.data()))))
-            .await;
+    let state = seal::http::AppState::new(store, seal.data(), &seal::settings::Settings::default()).unwrap();
+    let app = test::init_service(App::new().configure(seal::http::configure(state))).await;
 
     let (status, body) = call!(&app, "GET", "/api/overview", test::TestRequest::get());
     assert_eq!(status, 200);

@@ -5,6 +5,7 @@
 mod contract;
 mod support;
 
+mod access;
 mod analysis;
 mod browse_api;
 mod cli_ingest;

@@ -351,3 +351,81 @@ async fn futures_text(c: &Client, css: &str) -> Vec<String> {
     }
     out
 }
+
+/// Signs in through the sign-in page.
+async fn sign_in(c: &Client, name: &str) {
+    wait_for(c, "#sign-in-name").await.send_keys(name).await.unwrap();
+    wait_for(c, "#sign-in-password").await.send_keys(crate::access::PASSWORD).await.unwrap();
+    c.find(Locator::Id("sign-in-submit")).await.unwrap().click().await.unwrap();
+}
+
+#[test]
+#[ignore = "needs headless Chromium and the web bundle; `cargo xtask test` runs it"]
+fn accounts_in_a_real_browser() {
+    let seal = crate::support::study_fixture();
+    crate::access::add_user(&seal, "rita", "reviewer");
+    crate::access::add_user(&seal, "ana", "admin");
+    let server = start(&seal);
+    let driver = chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = browser(&driver).await;
+        let pair = format!("{}pair/hh/harmless-base/test/3", server.url);
+        c.goto(&pair).await.unwrap();
+        // Nobody is signed in: the app asks, and shows nothing else.
+        wait_for(&c, "#sign-in-form").await;
+        assert!(c.find(Locator::Css("#pair-title")).await.is_err());
+        wait_for(&c, "#sign-in-name").await.send_keys("rita").await.unwrap();
+        wait_for(&c, "#sign-in-password").await.send_keys("not her password").await.unwrap();
+        c.find(Locator::Id("sign-in-submit")).await.unwrap().click().await.unwrap();
+        let t0 = Instant::now();
+        while text(&c, "#sign-in-error").await.is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "no error shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(text(&c, "#sign-in-error").await.contains("wrong user name or password"));
+        c.goto(&pair).await.unwrap();
+        sign_in(&c, "rita").await;
+        wait_title(&c, "harmless-base/test/3").await;
+        assert_eq!(text(&c, "#who-name").await, "rita");
+        assert_eq!(text(&c, "#who-role").await, "reviewer");
+        // A reviewer writes notes under their own name, through the session's CSRF token.
+        assert!(c.find(Locator::Css("#note-author")).await.is_err(), "the author is the signed-in user");
+        wait_for(&c, "#note-text").await.send_keys("signed note").await.unwrap();
+        c.find(Locator::Css("#note-form button")).await.unwrap().click().await.unwrap();
+        let note = wait_for(&c, "ul.notes li").await;
+        let t0 = Instant::now();
+        while !note.text().await.unwrap_or_default().contains("signed note") {
+            assert!(t0.elapsed() < Duration::from_secs(30), "the note never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(note.text().await.unwrap().starts_with("rita"), "{}", note.text().await.unwrap());
+        // No admin link; the jobs page is read-only for a reviewer.
+        assert!(c.find(Locator::Css("nav a[href='/admin']")).await.is_err());
+        c.goto(&format!("{}jobs", server.url)).await.unwrap();
+        wait_for(&c, "#jobs-read-only").await;
+        assert!(c.find(Locator::Id("job-form")).await.is_err());
+        shot(&c, "7-signed-in-reviewer").await;
+        c.find(Locator::Id("sign-out")).await.unwrap().click().await.unwrap();
+        wait_for(&c, "#sign-in-form").await;
+        // The admin manages users and tokens from the admin page.
+        sign_in(&c, "ana").await;
+        wait_for(&c, "nav a[href='/admin']").await.click().await.unwrap();
+        wait_for(&c, "#user-list tr[data-user='rita']").await;
+        wait_for(&c, "#token-user").await.send_keys("rita").await.unwrap();
+        c.find(Locator::Id("token-create")).await.unwrap().click().await.unwrap();
+        let token = text(&c, "#token-value").await;
+        assert!(token.starts_with("seal_pat_"), "{token}");
+        wait_for(&c, "#audit-list").await;
+        shot(&c, "8-admin").await;
+        c.close().await.unwrap();
+        // The token the page showed works.
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let resp = agent
+            .get(&format!("{}api/session", server.url))
+            .header("authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    });
+}

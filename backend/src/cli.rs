@@ -1,5 +1,6 @@
 //! The `seal` command line: argument parsing and terminal output. Work is done by `pipeline`.
 
+mod accounts;
 mod analyze;
 mod args;
 pub mod demo;
@@ -68,6 +69,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(&ctx, &a),
         Command::Runtime(cmd) => runtime(&ctx, cmd),
         Command::Config(ConfigCmd::Check) => config_check(&ctx),
+        Command::Users(cmd) => accounts::users(&ctx, cmd),
+        Command::Tokens(cmd) => accounts::tokens(&ctx, cmd),
+        Command::Audit(a) => accounts::audit(&ctx, &a),
     }
 }
 
@@ -394,22 +398,54 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
 pub fn serve(store: Store, ctx: &Ctx, a: &ServeArgs) -> Result<()> {
     let host = a.host.clone().unwrap_or_else(|| ctx.settings.server.host.clone());
     let port = a.port.unwrap_or(ctx.settings.server.port);
-    let policy = ctx.settings.host_policy(&host);
     let shown_host = host.clone();
-    crate::http::serve(store, ctx.data.clone(), &host, port, policy, |addr| {
+    let mode = access_mode(ctx, Some(store.count_users().map_err(|e| e.to_string())));
+    crate::http::serve(store, ctx.data.clone(), &ctx.settings, &host, port, |addr| {
         let shown = if shown_host == "0.0.0.0" { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
-        println!("Serving SEAL Lab at http://{shown}/  (Ctrl-C to stop)");
+        println!("Serving SEAL Lab at http://{shown}/  (Ctrl-C to stop; {mode})");
     })
     .with_context(|| format!("serving on {host}:{port}"))
 }
 
-/// `seal config check`: the settings in effect, after the file and the environment.
+/// One sentence on who may use the server, for `seal serve` and `seal config check`.
+fn access_mode(ctx: &Ctx, users: Option<Result<u64, String>>) -> String {
+    use seal_shared::AuthMode;
+    match (ctx.settings.auth.mode, users) {
+        (AuthMode::None, _) => "auth.mode = none: open single-user mode, answering only direct requests on this \
+            machine (a reverse proxy cannot publish it)"
+            .into(),
+        (AuthMode::Local, Some(Ok(0))) => "no accounts yet: open single-user mode, answering only direct requests on \
+            this machine (a reverse proxy cannot publish it); `seal users add NAME --role admin` ends it"
+            .into(),
+        (AuthMode::Local, Some(Ok(n))) => format!("{n} account(s): sign-in and API tokens required"),
+        (AuthMode::Proxy, _) => format!(
+            "proxy sign-in: the user named in {} by {}",
+            ctx.settings.auth.proxy.header,
+            ctx.settings.auth.proxy.trusted.join(", ")
+        ),
+        (AuthMode::Local, None) => "local accounts (the store was not read)".into(),
+        (AuthMode::Local, Some(Err(e))) => format!("local accounts; the store could not be read: {e}"),
+    }
+}
+
+/// `seal config check`: the settings in effect, after the file and the environment, and who
+/// may use a server started with them.
 fn config_check(ctx: &Ctx) -> Result<()> {
+    // Read the store only if it exists: checking the settings creates nothing.
+    let mode = if ctx.data.store_file().exists() {
+        match ctx.open_store() {
+            Ok(s) => access_mode(ctx, Some(s.count_users().map_err(|e| e.to_string()))),
+            Err(e) => format!("{} (accounts not counted: {e})", access_mode(ctx, None)),
+        }
+    } else {
+        access_mode(ctx, Some(Ok(0)))
+    };
     ctx.emit(&ctx.settings, |s| {
         match &ctx.config_file {
             Some(f) => println!("# settings from {} and the SEAL_* environment: OK", f.display()),
             None => println!("# no settings file (--config / SEAL_CONFIG); defaults and the SEAL_* environment: OK"),
         }
+        println!("# access: {mode}");
         print!("{}", toml::to_string(s).unwrap_or_default());
     })
 }

@@ -9,6 +9,15 @@
 //! port = 8080
 //! data_dir = "/srv/seal"
 //! allowed_hosts = ["seal.lab.example"]
+//! public_url = "https://seal.lab.example/"
+//!
+//! [auth]
+//! mode = "local"            # "local" (accounts of this server), "proxy" or "none"
+//!
+//! [auth.proxy]              # with mode = "proxy"
+//! header = "X-Forwarded-User"
+//! trusted = ["127.0.0.1", "10.0.0.0/8"]
+//! default_role = "viewer"
 //! ```
 //!
 //! Reading is strict: an unknown section or key, in the file or in a `SEAL_SERVER_*` variable, is
@@ -19,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use seal_shared::{AuthMode, Role};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The address `seal serve` binds by default: loopback only.
@@ -30,6 +40,67 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub struct Settings {
     #[serde(default)]
     pub server: ServerSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+/// Who may use the server (`[auth]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// `local`: accounts of this server (`seal users add`), signed in with a password or an API
+    /// token; while the store has no account, a loopback server stays in the open single-user
+    /// mode. `proxy`: a reverse proxy signs users in and names them in a header. `none`: no
+    /// accounts, loopback only.
+    pub mode: AuthMode,
+    /// How long a browser session lasts after sign-in, in hours.
+    pub session_hours: u32,
+    pub proxy: ProxySettings,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings { mode: AuthMode::Local, session_hours: 7 * 24, proxy: ProxySettings::default() }
+    }
+}
+
+/// `[auth.proxy]`: the reverse proxy that signs users in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySettings {
+    /// The request header holding the signed-in user's name.
+    pub header: String,
+    /// Addresses (or CIDR networks) of the proxies whose header is believed; from anyone else
+    /// it is ignored. `SEAL_AUTH_PROXY_TRUSTED` takes a comma-separated list.
+    #[serde(deserialize_with = "names")]
+    pub trusted: Vec<String>,
+    /// The role of a user the proxy names for the first time.
+    pub default_role: Role,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            header: "X-Forwarded-User".into(),
+            trusted: vec!["127.0.0.1".into(), "::1".into()],
+            default_role: Role::Viewer,
+        }
+    }
+}
+
+impl ProxySettings {
+    /// The trusted networks, parsed (the settings were checked at load).
+    pub fn trusted_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted.iter().filter_map(|t| parse_network(t).ok()).collect()
+    }
+}
+
+/// An address (a one-address network) or a CIDR network.
+fn parse_network(s: &str) -> Result<ipnet::IpNet, String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    s.parse::<ipnet::IpNet>().map_err(|_| format!("{s:?} is not an IP address or a CIDR network"))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,11 +120,22 @@ pub struct ServerSettings {
     /// `SEAL_SERVER_ALLOWED_HOSTS` takes a comma-separated list.
     #[serde(deserialize_with = "names")]
     pub allowed_hosts: Vec<String>,
+    /// The address users reach the server at (`https://seal.lab.example/`), when it is not the
+    /// bind address, e.g. behind a reverse proxy: cookie sessions are `Secure` when it is https,
+    /// and writes from a browser must come from its origin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { host: DEFAULT_HOST.into(), port: DEFAULT_PORT, data_dir: None, allowed_hosts: Vec::new() }
+        ServerSettings {
+            host: DEFAULT_HOST.into(),
+            port: DEFAULT_PORT,
+            data_dir: None,
+            allowed_hosts: Vec::new(),
+            public_url: None,
+        }
     }
 }
 
@@ -72,17 +154,20 @@ fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(list.into_iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
 }
 
+/// The sections of the settings, as `SEAL_<SECTION>_<KEY>` spells them (longest first).
+const SECTIONS: &[(&str, &str)] = &[("auth_proxy_", "auth.proxy."), ("server_", "server."), ("auth_", "auth.")];
+
 /// The environment variables of the settings: `SEAL_<SECTION>_<KEY>` and the short names.
 /// Other `SEAL_*` variables (`SEAL_CONFIG`, `SEAL_HUB_URL`, …) belong to other parts and are
 /// not settings.
 fn env() -> Env {
     Env::prefixed("SEAL_").filter_map(|key| {
         let key = key.as_str().to_ascii_lowercase();
-        let path = match key.as_str() {
-            "host" | "port" | "data_dir" => format!("server.{key}"),
-            _ => format!("server.{}", key.strip_prefix("server_")?),
-        };
-        Some(path.into())
+        if matches!(key.as_str(), "host" | "port" | "data_dir") {
+            return Some(format!("server.{key}").into());
+        }
+        let (prefix, section) = SECTIONS.iter().find(|(prefix, _)| key.starts_with(prefix))?;
+        Some(format!("{section}{}", &key[prefix.len()..]).into())
     })
 }
 
@@ -115,7 +200,42 @@ impl Settings {
                 anyhow::bail!("server.allowed_hosts: {name:?} is not a host name or IP address (no scheme, no port)");
             }
         }
+        if let Some(url) = &s.public_url {
+            public_origin(url)?;
+        }
+        let proxy = &self.auth.proxy;
+        for t in &proxy.trusted {
+            if t == "*" {
+                anyhow::bail!(
+                    "auth.proxy.trusted: \"*\" would believe the user header from anyone; name the proxies' addresses"
+                );
+            }
+            parse_network(t).map_err(|e| anyhow::anyhow!("auth.proxy.trusted: {e}"))?;
+        }
+        if self.auth.mode == AuthMode::Proxy {
+            if proxy.trusted.is_empty() {
+                anyhow::bail!("auth.proxy.trusted is empty: with auth.mode = \"proxy\" name the proxies whose user header is believed");
+            }
+            if proxy.header.is_empty()
+                || !proxy.header.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                anyhow::bail!("auth.proxy.header = {:?} is not a header name", proxy.header);
+            }
+        }
+        if self.auth.session_hours == 0 {
+            anyhow::bail!("auth.session_hours must be at least 1");
+        }
         Ok(())
+    }
+
+    /// The origin (`scheme://host[:port]`) of `server.public_url`, if set.
+    pub fn public_origin(&self) -> Option<String> {
+        self.server.public_url.as_deref().and_then(|u| public_origin(u).ok())
+    }
+
+    /// Whether users reach the server over https (cookies are then `Secure`).
+    pub fn https(&self) -> bool {
+        self.public_origin().is_some_and(|o| o.starts_with("https://"))
     }
 
     /// The `Host` policy of a server bound to `host`.
@@ -128,6 +248,21 @@ impl Settings {
         names.extend(self.server.allowed_hosts.iter().cloned());
         HostPolicy { any: self.server.allowed_hosts.iter().any(|n| n == "*"), names }
     }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lower-cased; an error names what is wrong.
+fn public_origin(url: &str) -> anyhow::Result<String> {
+    let bad = || anyhow::anyhow!("server.public_url = {url:?} is not an http:// or https:// URL");
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad());
+    }
+    Ok(format!("{scheme}://{authority}"))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -185,6 +320,7 @@ mod tests {
     fn the_host_header_is_matched_without_its_port() {
         let s = Settings {
             server: ServerSettings { allowed_hosts: vec!["seal.lab.example".into()], ..Default::default() },
+            ..Default::default()
         };
         let p = s.host_policy("127.0.0.1");
         for ok in ["127.0.0.1:8080", "localhost", "LOCALHOST:1", "[::1]:8080", "seal.lab.example", "seal.lab.example."]
@@ -198,8 +334,19 @@ mod tests {
         // Bound to every address: the bind address is no name anyone sends.
         assert!(!s.host_policy("0.0.0.0").allows(Some("0.0.0.0")));
         assert!(s.host_policy("10.1.2.3").allows(Some("10.1.2.3:8080")));
-        let any = Settings { server: ServerSettings { allowed_hosts: vec!["*".into()], ..Default::default() } };
+        let any = Settings {
+            server: ServerSettings { allowed_hosts: vec!["*".into()], ..Default::default() },
+            ..Default::default()
+        };
         assert!(any.host_policy("0.0.0.0").allows(Some("anything.example")));
+    }
+
+    #[test]
+    fn public_urls_give_their_origin() {
+        assert_eq!(public_origin("HTTPS://Seal.Lab.example:8443/seal/?x").unwrap(), "https://seal.lab.example:8443");
+        for bad in ["seal.lab.example", "ftp://x", "https://", "https://user@evil.example/"] {
+            assert!(public_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,6 +3,11 @@
 
 use std::fmt;
 
+use std::cell::RefCell;
+
+use seal_shared::auth::{
+    AuditEntry, NewToken, NewTokenRequest, NewUser, SessionInfo, SignIn, TokenInfo, UserChange, UserInfo,
+};
 use seal_shared::browse::{NewNote, Note, PairDetail, PairPage, PairQuery};
 use seal_shared::jobs::{JobRequest, JobStatus};
 use seal_shared::report::AnalysisReport;
@@ -47,6 +52,47 @@ async fn answer<T: serde::de::DeserializeOwned>(path: &str, resp: gloo_net::http
     resp.json::<T>().await.map_err(|e| CallError::transport(path, e))
 }
 
+thread_local! {
+    /// The CSRF token of the browser session (set at sign-in, or read from `GET /api/session`):
+    /// every write sends it in `X-CSRF-Token`.
+    static CSRF: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+pub fn set_csrf(token: Option<String>) {
+    CSRF.with(|c| *c.borrow_mut() = token);
+}
+
+/// A write request (`POST`, `PATCH`, `DELETE`) with the session's CSRF token.
+fn write_request(method: gloo_net::http::Method, path: &str) -> gloo_net::http::RequestBuilder {
+    let mut req = gloo_net::http::RequestBuilder::new(path).method(method);
+    if let Some(token) = CSRF.with(|c| c.borrow().clone()) {
+        req = req.header("X-CSRF-Token", &token);
+    }
+    req
+}
+
+async fn send_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    method: gloo_net::http::Method,
+    path: &str,
+    body: &B,
+) -> ApiResult<T> {
+    let req = write_request(method, path).json(body).map_err(|e| CallError::transport(path, e))?;
+    let resp = req.send().await.map_err(|e| CallError::transport(path, e))?;
+    answer(path, resp).await
+}
+
+/// A write without a body whose answer is empty (204).
+async fn send_empty(method: gloo_net::http::Method, path: &str) -> ApiResult<()> {
+    let resp = write_request(method, path).send().await.map_err(|e| CallError::transport(path, e))?;
+    if resp.ok() {
+        return Ok(());
+    }
+    Err(match resp.json::<ApiError>().await {
+        Ok(e) => CallError { code: Some(e.code), message: e.message },
+        Err(_) => CallError::transport(path, format!("HTTP {}", resp.status())),
+    })
+}
+
 async fn get<T: serde::de::DeserializeOwned>(path: &str) -> ApiResult<T> {
     let resp = gloo_net::http::Request::get(path).send().await.map_err(|e| CallError::transport(path, e))?;
     answer(path, resp).await
@@ -79,9 +125,58 @@ pub async fn pair(dataset: String, id: String) -> ApiResult<PairDetail> {
 
 pub async fn add_note(dataset: String, id: String, note: NewNote) -> ApiResult<Note> {
     let path = format!("/api/datasets/{}/notes/{}", encode_path(&dataset), encode_path(&id));
-    let req = gloo_net::http::Request::post(&path).json(&note).map_err(|e| CallError::transport(&path, e))?;
-    let resp = req.send().await.map_err(|e| CallError::transport(&path, e))?;
-    answer(&path, resp).await
+    send_json(gloo_net::http::Method::POST, &path, &note).await
+}
+
+/// Who is signed in; `Unauthorized` when nobody is.
+pub async fn session() -> ApiResult<SessionInfo> {
+    let s: SessionInfo = get("/api/session").await?;
+    set_csrf(s.csrf_token.clone());
+    Ok(s)
+}
+
+pub async fn sign_in(name: String, password: String) -> ApiResult<SessionInfo> {
+    let s: SessionInfo = send_json(gloo_net::http::Method::POST, "/api/session", &SignIn { name, password }).await?;
+    set_csrf(s.csrf_token.clone());
+    Ok(s)
+}
+
+pub async fn sign_out() -> ApiResult<()> {
+    send_empty(gloo_net::http::Method::DELETE, "/api/session").await?;
+    set_csrf(None);
+    Ok(())
+}
+
+pub async fn users() -> ApiResult<Vec<UserInfo>> {
+    get("/api/users").await
+}
+
+pub async fn add_user(u: NewUser) -> ApiResult<UserInfo> {
+    send_json(gloo_net::http::Method::POST, "/api/users", &u).await
+}
+
+pub async fn change_user(name: String, c: UserChange) -> ApiResult<UserInfo> {
+    send_json(gloo_net::http::Method::PATCH, &format!("/api/users/{}", encode_path(&name)), &c).await
+}
+
+pub async fn remove_user(name: String) -> ApiResult<()> {
+    send_empty(gloo_net::http::Method::DELETE, &format!("/api/users/{}", encode_path(&name))).await
+}
+
+pub async fn tokens() -> ApiResult<Vec<TokenInfo>> {
+    get("/api/tokens").await
+}
+
+pub async fn create_token(t: NewTokenRequest) -> ApiResult<NewToken> {
+    send_json(gloo_net::http::Method::POST, "/api/tokens", &t).await
+}
+
+pub async fn revoke_token(id: String) -> ApiResult<()> {
+    send_empty(gloo_net::http::Method::DELETE, &format!("/api/tokens/{}", encode_path(&id))).await
+}
+
+pub async fn audit() -> ApiResult<Vec<AuditEntry>> {
+    get("/api/audit?limit=500").await
 }
 
 pub async fn jobs() -> ApiResult<Vec<JobStatus>> {
@@ -89,10 +184,7 @@ pub async fn jobs() -> ApiResult<Vec<JobStatus>> {
 }
 
 pub async fn start_job(req: JobRequest) -> ApiResult<JobStatus> {
-    let path = "/api/jobs";
-    let r = gloo_net::http::Request::post(path).json(&req).map_err(|e| CallError::transport(path, e))?;
-    let resp = r.send().await.map_err(|e| CallError::transport(path, e))?;
-    answer(path, resp).await
+    send_json(gloo_net::http::Method::POST, "/api/jobs", &req).await
 }
 
 /// Follows job `id` through its Server-Sent Events stream (`GET /api/jobs/{id}/events`):

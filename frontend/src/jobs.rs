@@ -70,9 +70,11 @@ pub fn JobsPage() -> impl IntoView {
             )
         })
     };
+    let may_start = crate::session::can(seal_shared::Role::Editor);
     view! {
         <section id="jobs">
             <h2>"Jobs"</h2>
+            <Show when=may_start fallback=|| view! { <p class="muted" id="jobs-read-only">"Editors and admins start jobs; you can follow them here."</p> }>
             <form id="job-form" class="filters" on:submit=submit>
                 <label>"job "
                     <select id="job-kind" on:change=move |ev| if let Ok(k) = event_target_value(&ev).parse() { kind.set(k) }>
@@ -96,6 +98,7 @@ pub fn JobsPage() -> impl IntoView {
                 <button type="submit" id="job-start">"start"</button>
                 <span class="error" id="job-error">{move || error.get()}</span>
             </form>
+            </Show>
             {move || {
                 let list = jobs.get();
                 if list.is_empty() {

@@ -9,6 +9,7 @@ mod pair;
 mod pairs;
 mod query;
 mod robustness;
+mod session;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
@@ -22,21 +23,36 @@ fn main() {
 
 #[component]
 fn App() -> impl IntoView {
+    let current = RwSignal::new(session::Session::Loading);
+    provide_context(current);
+    session::load(current);
+    let is_admin = session::can(seal_shared::Role::Admin);
     view! {
         <Router>
             <header class="top">
                 <h1><A href="/">"SEAL Lab"</A></h1>
                 <span class="tagline">"what did your reward model learn?"</span>
-                <nav><A href="/">"overview"</A> " · " <A href="/jobs">"jobs"</A></nav>
+                <nav>
+                    <A href="/">"overview"</A> " · " <A href="/jobs">"jobs"</A>
+                    {move || is_admin().then(|| view! { " · " <A href="/admin">"admin"</A> })}
+                </nav>
+                <session::WhoAmI />
             </header>
             <main>
-                <Routes fallback=|| view! { <p class="error" id="not-found">"No such page."</p> }>
-                    <Route path=path!("/") view=overview::OverviewPage />
-                    <Route path=path!("/pairs") view=pairs::PairsPage />
-                    <Route path=path!("/pair/:dataset/*id") view=pair::PairPage />
-                    <Route path=path!("/jobs") view=jobs::JobsPage />
-                    <Route path=path!("/robustness") view=robustness::RobustnessPage />
-                </Routes>
+                {move || match current.get() {
+                    session::Session::Loading => view! { <p class="muted" id="session-loading">"Loading…"</p> }.into_any(),
+                    session::Session::SignedOut(_) => view! { <session::SignInPage /> }.into_any(),
+                    session::Session::SignedIn(_) => view! {
+                        <Routes fallback=|| view! { <p class="error" id="not-found">"No such page."</p> }>
+                            <Route path=path!("/") view=overview::OverviewPage />
+                            <Route path=path!("/pairs") view=pairs::PairsPage />
+                            <Route path=path!("/pair/:dataset/*id") view=pair::PairPage />
+                            <Route path=path!("/jobs") view=jobs::JobsPage />
+                            <Route path=path!("/robustness") view=robustness::RobustnessPage />
+                            <Route path=path!("/admin") view=session::AdminPage />
+                        </Routes>
+                    }.into_any(),
+                }}
             </main>
         </Router>
     }

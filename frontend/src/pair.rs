@@ -284,6 +284,9 @@ fn Rewrites(d: PairDetail) -> impl IntoView {
 
 #[component]
 fn Notes(notes: Vec<seal_shared::browse::Note>, dataset: String, id: String, reload: RwSignal<u32>) -> impl IntoView {
+    // With accounts, a note is the signed-in user's; without, the author is typed in.
+    let signed_in_as = crate::session::user_name();
+    let may_write = crate::session::can(seal_shared::Role::Reviewer);
     let author = RwSignal::new(
         window()
             .local_storage()
@@ -294,11 +297,12 @@ fn Notes(notes: Vec<seal_shared::browse::Note>, dataset: String, id: String, rel
     );
     let text = RwSignal::new(String::new());
     let error = RwSignal::new(String::new());
+    let typed_author = signed_in_as.is_none();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let note = NewNote { author: author.get_untracked(), text: text.get_untracked() };
-        if let Some(s) = window().local_storage().ok().flatten() {
-            let _ = s.set_item("seal-author", &note.author);
+        let note = NewNote { author: typed_author.then(|| author.get_untracked()), text: text.get_untracked() };
+        if let (Some(a), Some(s)) = (&note.author, window().local_storage().ok().flatten()) {
+            let _ = s.set_item("seal-author", a);
         }
         let (d, i) = (dataset.clone(), id.clone());
         wasm_bindgen_futures::spawn_local(async move {
@@ -324,12 +328,14 @@ fn Notes(notes: Vec<seal_shared::browse::Note>, dataset: String, id: String, rel
                     </ul>
                 }.into_any()
             }}
-            <form id="note-form" on:submit=submit>
-                <input id="note-author" placeholder="your name" bind:value=author />
-                <textarea id="note-text" placeholder="a note on this pair" bind:value=text></textarea>
-                <button type="submit">"add note"</button>
-                <span class="error">{move || error.get()}</span>
-            </form>
+            {move || may_write().then(|| view! {
+                <form id="note-form" on:submit=submit.clone()>
+                    {typed_author.then(|| view! { <input id="note-author" placeholder="your name" bind:value=author /> })}
+                    <textarea id="note-text" placeholder="a note on this pair" bind:value=text></textarea>
+                    <button type="submit">{match &signed_in_as { Some(u) => format!("add note as {u}"), None => "add note".to_owned() }}</button>
+                    <span class="error">{move || error.get()}</span>
+                </form>
+            })}
         </section>
     }
 }

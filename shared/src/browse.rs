@@ -287,7 +287,10 @@ pub struct Note {
 /// Body of `POST …/notes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewNote {
-    pub author: String,
+    /// Only in the open single-user mode, which has no accounts; otherwise the note is the
+    /// signed-in user's and a body that names another author is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     pub text: String,
 }
 

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod vocab;
 pub use vocab::{
-    Agreement, AgreementFilter, AgreementIndicator, AngleKind, DatasetFormat, FeatureRole, FeatureSide,
+    Agreement, AgreementFilter, AgreementIndicator, AngleKind, AuthMode, DatasetFormat, FeatureRole, FeatureSide,
     FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, InputFormat, JobKind, JobState, LabelImportOutcome,
-    ModelKind, ModelRole, Precision, Regime, Sides, SortDir, SortKey, SourceOutcome, Speaker, TextSide, Truncation,
-    UnknownValue, VariantKind, Vocabulary,
+    ModelKind, ModelRole, Precision, Regime, Role, Sides, SortDir, SortKey, SourceOutcome, Speaker, TextSide,
+    Truncation, UnknownValue, VariantKind, Vocabulary,
 };
 
 /// One ingested file or URL of a dataset.
@@ -154,7 +154,14 @@ pub enum ErrorCode {
     Internal,
     /// The request's `Host` is not one the server answers for (421).
     MisdirectedHost,
+    /// No valid credentials: sign in or send a token (401).
+    Unauthorized,
+    /// Signed in, but the role (or the share link) does not allow this (403).
+    Forbidden,
+    /// Too many failed sign-ins; try again later (429).
+    TooManyRequests,
 }
+pub mod auth;
 pub mod browse;
 pub mod jobs;
 pub mod report;

@@ -230,6 +230,28 @@ vocabulary! {
         Analyze,
     }
 
+    /// What a user may do; each role may do everything the ones before it may.
+    enum Role as "lowercase" {
+        /// Reads every dataset, model, report and pair.
+        Viewer,
+        /// Also writes notes and creates share links.
+        Reviewer,
+        /// Also starts jobs and uploads data.
+        Editor,
+        /// Also manages users, tokens and models, and reads the audit log.
+        Admin,
+    }
+
+    /// How the server tells who is asking (`auth.mode`).
+    enum AuthMode as "lowercase" {
+        /// No accounts: a single user on a loopback address, who may do everything.
+        None,
+        /// Accounts of this server: sign-in with a password, API tokens.
+        Local,
+        /// A reverse proxy in front signs users in and names them in a header.
+        Proxy,
+    }
+
     /// Where a job is.
     enum JobState as "snake_case" {
         Running,

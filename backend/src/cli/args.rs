@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::{analyze, label, rewrite};
+use super::{accounts, analyze, label, rewrite};
 use crate::domain::{InputFormat, Truncation};
 use crate::pipeline;
 
@@ -76,6 +76,14 @@ pub enum Command {
     /// Check the settings (file, environment) and print the ones in effect.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Manage user accounts and their roles (viewer, reviewer, editor, admin).
+    #[command(subcommand)]
+    Users(accounts::UsersCmd),
+    /// Create, list and revoke API tokens (`Authorization: Bearer seal_pat_…`).
+    #[command(subcommand)]
+    Tokens(accounts::TokensCmd),
+    /// Show the audit log: sign-ins, account and role changes, tokens, jobs.
+    Audit(accounts::AuditArgs),
 }
 
 #[derive(Args, Debug)]

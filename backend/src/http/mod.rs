@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use seal_shared as wire;
 use wire::browse::{NewNote, PairQuery};
@@ -13,7 +13,10 @@ use wire::jobs::JobRequest;
 
 use crate::store::{Store, StoreError};
 
+mod access;
+mod accounts;
 mod api_doc;
+pub use access::{rules as access_rules, Rule as AccessRule, CSRF_HEADER};
 pub use api_doc::document as openapi_document;
 
 /// The built web UI (`cargo xtask dist` writes it to `dist/`). Release builds embed it; debug
@@ -47,6 +50,9 @@ impl ResponseError for ApiError {
             wire::ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
             wire::ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             wire::ErrorCode::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
+            wire::ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            wire::ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            wire::ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -64,6 +70,8 @@ impl From<crate::pipeline::Error> for ApiError {
             E::NotFound(m) => (wire::ErrorCode::NotFound, m),
             E::Conflict(m) => (wire::ErrorCode::Conflict, m),
             E::Busy(m) => (wire::ErrorCode::Busy, m),
+            E::Unauthorized(m) => (wire::ErrorCode::Unauthorized, m),
+            E::Forbidden(m) => (wire::ErrorCode::Forbidden, m),
             E::Internal(e) => {
                 tracing::error!("{e:#}");
                 (wire::ErrorCode::Internal, "internal error; see the server log".into())
@@ -71,6 +79,10 @@ impl From<crate::pipeline::Error> for ApiError {
         };
         ApiError(wire::ApiError { code, message })
     }
+}
+
+fn error(code: wire::ErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError(wire::ApiError { code, message: message.into() })
 }
 
 /// An internal failure of the server itself (a lost worker, a poisoned lock): a 500.
@@ -85,12 +97,13 @@ impl From<StoreError> for ApiError {
 }
 
 /// The server's shared state: the store connection handlers read through, the example
-/// browser's caches and the jobs of this process.
+/// browser's caches, the jobs of this process and the access policy with its accounts.
 pub struct AppState {
     store: Mutex<Store>,
     data: crate::config::DataDir,
     browser: std::sync::Arc<crate::pipeline::browse::Browser>,
     jobs: crate::pipeline::jobs::Jobs,
+    access: access::Access,
 }
 
 /// Runs `f` on the blocking pool with a store connection of its own; its error is the typed pipeline one.
@@ -110,26 +123,44 @@ fn store_of(state: &web::Data<AppState>) -> Result<Store, ApiError> {
 }
 
 /// Liveness and version.
-#[utoipa::path(get, path = "/api/health", tag = "server", responses((status = 200, body = wire::Health)))]
+#[utoipa::path(get, path = "/api/health", tag = "server", security(()), responses((status = 200, body = wire::Health)))]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(wire::Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
 }
 
 /// Datasets, models and every model's accuracy on every dataset.
-#[utoipa::path(get, path = "/api/overview", tag = "data", responses((status = 200, body = wire::Overview)))]
+#[utoipa::path(
+    get,
+    path = "/api/overview",
+    tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    responses((status = 200, body = wire::Overview))
+)]
 async fn overview(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let o = read(&state, crate::pipeline::overview).await?;
     Ok(HttpResponse::Ok().json(o))
 }
 
 /// Datasets with their pair counts, sources and rejected lines.
-#[utoipa::path(get, path = "/api/datasets", tag = "data", responses((status = 200, body = Vec<wire::DatasetInfo>)))]
+#[utoipa::path(
+    get,
+    path = "/api/datasets",
+    tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    responses((status = 200, body = Vec<wire::DatasetInfo>))
+)]
 async fn datasets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(read(&state, crate::pipeline::datasets).await?))
 }
 
 /// Registered reward models.
-#[utoipa::path(get, path = "/api/models", tag = "data", responses((status = 200, body = Vec<wire::ModelInfo>)))]
+#[utoipa::path(
+    get,
+    path = "/api/models",
+    tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    responses((status = 200, body = Vec<wire::ModelInfo>))
+)]
 async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let m = read(&state, |s| Ok(s.models()?.iter().map(crate::pipeline::model_info).collect::<Vec<_>>())).await?;
     Ok(HttpResponse::Ok().json(m))
@@ -143,6 +174,7 @@ async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     get,
     path = "/api/accuracy/{dataset}/{model}",
     tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("dataset" = String, Path), ("model" = String, Path, description = "A registered model's name")),
     responses(
         (status = 200, body = wire::Accuracy),
@@ -169,6 +201,7 @@ async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>)
     get,
     path = "/api/report",
     tag = "analysis",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(PairQuery),
     responses(
         (status = 200, body = wire::report::AnalysisReport),
@@ -190,6 +223,7 @@ async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result
     get,
     path = "/api/pairs",
     tag = "pairs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(PairQuery),
     responses(
         (status = 200, body = wire::browse::PairPage),
@@ -208,6 +242,7 @@ async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<
     get,
     path = "/api/datasets/{dataset}/pairs/{pair_id}",
     tag = "pairs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(
         ("dataset" = String, Path),
         ("pair_id" = String, Path, description = "May contain slashes, e.g. harmless-base/test/17"),
@@ -228,6 +263,7 @@ async fn pair(state: web::Data<AppState>, path: web::Path<(String, String)>) -> 
     post,
     path = "/api/datasets/{dataset}/notes/{pair_id}",
     tag = "pairs",
+    security(("token" = ["reviewer"]), ("session" = ["reviewer"])),
     operation_id = "addNote",
     params(
         ("dataset" = String, Path),
@@ -242,12 +278,23 @@ async fn pair(state: web::Data<AppState>, path: web::Path<(String, String)>) -> 
 )]
 async fn add_note(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
     JsonBody(note): JsonBody<NewNote>,
 ) -> Result<HttpResponse, ApiError> {
     let (dataset, id) = path.into_inner();
-    let n =
-        read(&state, move |s| crate::pipeline::browse::add_note(s, &dataset, &id, &note.author, &note.text)).await?;
+    let author = match accounts::principal_of(&req).and_then(|p| p.user) {
+        Some(user) => match note.author {
+            Some(a) if a.trim() != user => {
+                return Err(invalid(format!(
+                    "request body field `author`: notes are written under the signed-in user's name (`{user}`); leave it out"
+                )))
+            }
+            _ => user,
+        },
+        None => note.author.unwrap_or_default(),
+    };
+    let n = read(&state, move |s| crate::pipeline::browse::add_note(s, &dataset, &id, &author, &note.text)).await?;
     Ok(HttpResponse::Created().json(n))
 }
 
@@ -256,6 +303,7 @@ async fn add_note(
     get,
     path = "/api/label-sets",
     tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     operation_id = "labelSets",
     params(DatasetFilter),
     responses(
@@ -283,6 +331,7 @@ struct DatasetFilter {
     post,
     path = "/api/jobs",
     tag = "jobs",
+    security(("token" = ["editor"]), ("session" = ["editor"])),
     operation_id = "startJob",
     request_body = wire::jobs::JobRequest,
     responses(
@@ -291,14 +340,40 @@ struct DatasetFilter {
         (status = 404, description = "No such dataset or model", body = wire::ApiError),
     )
 )]
-async fn start_job(state: web::Data<AppState>, JsonBody(req): JsonBody<JobRequest>) -> Result<HttpResponse, ApiError> {
+async fn start_job(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    JsonBody(job): JsonBody<JobRequest>,
+) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
-    let job = read(&state, move |s| st.jobs.start(s, &st.data, st.browser.clone(), req)).await?;
-    Ok(HttpResponse::Accepted().json(job))
+    let actor = accounts::principal_of(&req).and_then(|p| p.user);
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let started = read(&state, move |s| {
+        let started = st.jobs.start(s, &st.data, st.browser.clone(), job)?;
+        let id = started.id.to_string();
+        let kind = started.kind.as_str();
+        let record = crate::store::AuditRecord {
+            actor: Some(actor.as_deref().unwrap_or("open")),
+            action: "job_started",
+            target: Some(&id),
+            detail: Some(kind),
+            peer: peer.as_deref(),
+        };
+        s.audit(&record)?;
+        Ok(started)
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(started))
 }
 
 /// Jobs of this server process, oldest first.
-#[utoipa::path(get, path = "/api/jobs", tag = "jobs", responses((status = 200, body = Vec<wire::jobs::JobStatus>)))]
+#[utoipa::path(
+    get,
+    path = "/api/jobs",
+    tag = "jobs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    responses((status = 200, body = Vec<wire::jobs::JobStatus>))
+)]
 async fn jobs(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.jobs.list())
 }
@@ -312,6 +387,7 @@ fn no_job(id: u64) -> ApiError {
     get,
     path = "/api/jobs/{id}",
     tag = "jobs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("id" = u64, Path)),
     responses((status = 200, body = wire::jobs::JobStatus), (status = 404, description = "No such job", body = wire::ApiError))
 )]
@@ -329,6 +405,7 @@ async fn job(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpRes
     get,
     path = "/api/jobs/{id}/events",
     tag = "jobs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     operation_id = "jobEvents",
     params(("id" = u64, Path)),
     responses(
@@ -362,6 +439,7 @@ async fn job_events(state: web::Data<AppState>, path: web::Path<u64>) -> Result<
     get,
     path = "/api/openapi.json",
     tag = "server",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     responses((status = 200, description = "The API's OpenAPI 3.1 description", body = Object))
 )]
 async fn openapi() -> HttpResponse {
@@ -536,34 +614,86 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
         .body(file.data.into_owned())
 }
 
+/// The `/api` scope being built, and the (method, pattern) of every route added to it: the
+/// list is what the server registers, by construction, so a test can hold it against the API
+/// document.
+struct Api {
+    scope: actix_web::Scope,
+    registered: Vec<(Method, String)>,
+}
+
+impl Api {
+    fn route<F, Args>(mut self, method: Method, path: &str, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.registered.push((method.clone(), format!("/api{path}")));
+        self.scope = self.scope.route(path, web::method(method).to(handler));
+        self
+    }
+}
+
+fn api() -> Api {
+    let api = Api { scope: web::scope("/api"), registered: Vec::new() };
+    api.route(Method::GET, "/health", health)
+        .route(Method::POST, "/session", accounts::sign_in)
+        .route(Method::GET, "/session", accounts::who_am_i)
+        .route(Method::DELETE, "/session", accounts::sign_out)
+        .route(Method::GET, "/users", accounts::users)
+        .route(Method::POST, "/users", accounts::add_user)
+        .route(Method::PATCH, "/users/{name}", accounts::change_user)
+        .route(Method::DELETE, "/users/{name}", accounts::remove_user)
+        .route(Method::GET, "/tokens", accounts::tokens)
+        .route(Method::POST, "/tokens", accounts::create_token)
+        .route(Method::DELETE, "/tokens/{id}", accounts::revoke_token)
+        .route(Method::GET, "/audit", accounts::audit)
+        .route(Method::GET, "/overview", overview)
+        .route(Method::GET, "/datasets", datasets)
+        .route(Method::GET, "/models", models)
+        .route(Method::GET, "/accuracy/{dataset}/{model}", accuracy)
+        .route(Method::GET, "/label-sets", label_sets)
+        .route(Method::GET, "/report", report)
+        .route(Method::GET, "/pairs", pairs)
+        .route(Method::GET, "/datasets/{dataset}/pairs/{pair_id:.*}", pair)
+        .route(Method::POST, "/datasets/{dataset}/notes/{pair_id:.*}", add_note)
+        .route(Method::GET, "/openapi.json", openapi)
+        .route(Method::POST, "/jobs", start_job)
+        .route(Method::GET, "/jobs", jobs)
+        .route(Method::GET, "/jobs/{id}", job)
+        .route(Method::GET, "/jobs/{id}/events", job_events)
+}
+
+/// Every API route the server registers, as (method, path in the API document's spelling).
+pub fn registered_routes() -> Vec<(String, String)> {
+    api().registered.into_iter().map(|(m, p)| (m.to_string(), access::documented_path(&p))).collect()
+}
+
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/api")
-            .route("/health", web::get().to(health))
-            .route("/overview", web::get().to(overview))
-            .route("/datasets", web::get().to(datasets))
-            .route("/models", web::get().to(models))
-            .route("/accuracy/{dataset}/{model}", web::get().to(accuracy))
-            .route("/label-sets", web::get().to(label_sets))
-            .route("/report", web::get().to(report))
-            .route("/pairs", web::get().to(pairs))
-            .route("/datasets/{dataset}/pairs/{pair_id:.*}", web::get().to(pair))
-            .route("/datasets/{dataset}/notes/{pair_id:.*}", web::post().to(add_note))
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/jobs", web::post().to(start_job))
-            .route("/jobs", web::get().to(jobs))
-            .route("/jobs/{id}", web::get().to(job))
-            .route("/jobs/{id}/events", web::get().to(job_events))
-            .default_service(web::to(api_not_found)),
+        api().scope.wrap(actix_web::middleware::from_fn(access::authorize)).default_service(web::to(api_not_found)),
     )
     .route("/{path:.*}", web::get().to(asset));
 }
 
 impl AppState {
-    /// The state of a server over `store` (search indexes kept under the data dir).
-    pub fn new(store: Store, data: crate::config::DataDir) -> web::Data<AppState> {
+    /// The state of a server over `store` (search indexes kept under the data dir) with the
+    /// installation's settings.
+    pub fn new(
+        store: Store,
+        data: crate::config::DataDir,
+        settings: &crate::settings::Settings,
+    ) -> anyhow::Result<web::Data<AppState>> {
         let browser = std::sync::Arc::new(crate::pipeline::browse::Browser::new(Some(data.search_indexes())));
-        web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs: Default::default() })
+        let directory = std::sync::Arc::new(crate::pipeline::accounts::Directory::load(&store)?);
+        let access = access::Access::new(settings, directory)?;
+        Ok(web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs: Default::default(), access }))
+    }
+
+    /// Whether it runs in the open single-user mode (no accounts).
+    pub fn open(&self) -> bool {
+        self.access.open()
     }
 }
 
@@ -580,17 +710,27 @@ pub fn configure(state: web::Data<AppState>) -> impl Fn(&mut web::ServiceConfig)
 }
 
 /// Serves the API and UI until the process is stopped. `on_bound` receives the bound address
-/// (port 0 picks a free one).
+/// (port 0 picks a free one). A server without accounts binds only loopback addresses.
 pub fn serve(
     store: Store,
     data: crate::config::DataDir,
+    settings: &crate::settings::Settings,
     host: &str,
     port: u16,
-    hosts: crate::settings::HostPolicy,
     on_bound: impl FnOnce(SocketAddr),
-) -> std::io::Result<()> {
-    let app = configure(AppState::new(store, data));
-    let hosts = std::sync::Arc::new(hosts);
+) -> anyhow::Result<()> {
+    let state = AppState::new(store, data, settings)?;
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if state.open() && !loopback {
+        anyhow::bail!("{}", open_mode_refusal(host, settings.auth.mode));
+    }
+    let app = configure(state);
+    let hosts = std::sync::Arc::new(settings.host_policy(host));
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || {
@@ -608,5 +748,20 @@ pub fn serve(
             on_bound(*addr);
         }
         server.run().await
-    })
+    })?;
+    Ok(())
+}
+
+/// Why a server without accounts does not bind `host`, and what to do instead.
+pub fn open_mode_refusal(host: &str, mode: wire::AuthMode) -> String {
+    let why = if mode == wire::AuthMode::None {
+        "auth.mode = \"none\" serves everyone who can reach the port as an admin"
+    } else {
+        "the store has no accounts yet, so anyone who can reach the port would be an admin"
+    };
+    format!(
+        "refusing to serve on {host}, which is reachable from other machines: {why}. Create an admin first \
+         (`seal users add NAME --role admin --password-stdin`), set auth.mode = \"local\" or \"proxy\", \
+         or bind 127.0.0.1"
+    )
 }

@@ -22,6 +22,12 @@ pub enum Error {
     /// The store is held by another process.
     #[error("{0}")]
     Busy(String),
+    /// No valid credentials (a wrong password, an expired or revoked token).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials whose role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     /// Anything else: a bug or the machine, never the caller's input.
     #[error("{0:#}")]
     Internal(anyhow::Error),
@@ -45,6 +51,8 @@ impl Error {
             Error::NotFound(m) => Error::NotFound(m.clone()),
             Error::Conflict(m) => Error::Conflict(m.clone()),
             Error::Busy(m) => Error::Busy(m.clone()),
+            Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
+            Error::Forbidden(m) => Error::Forbidden(m.clone()),
             Error::Internal(e) => Error::Internal(anyhow::anyhow!("{e:#}")),
         }
     }
@@ -75,6 +83,8 @@ impl From<anyhow::Error> for Error {
                 Error::NotFound(_) => Error::NotFound(message),
                 Error::Conflict(_) => Error::Conflict(message),
                 Error::Busy(_) => Error::Busy(message),
+                Error::Unauthorized(_) => Error::Unauthorized(message),
+                Error::Forbidden(_) => Error::Forbidden(message),
                 Error::Internal(_) => Error::Internal(e),
             };
         }

@@ -1,6 +1,7 @@
 //! The only place that composes stages: ingest → store, store → score → store, model
 //! registration, imports. The CLI and the HTTP server both call these functions.
 
+pub mod accounts;
 pub mod browse;
 mod error;
 pub mod jobs;

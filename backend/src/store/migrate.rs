@@ -13,6 +13,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (5, include_str!("migrations/0005_variants.sql")),
     (6, include_str!("migrations/0006_label_keys.sql")),
     (7, include_str!("migrations/0007_model_precision.sql")),
+    (8, include_str!("migrations/0008_accounts.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

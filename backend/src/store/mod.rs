@@ -4,10 +4,12 @@
 //!
 //! One file per table family, each with its own `impl Store`: `pairs` (datasets, sources, pairs,
 //! rejected lines), `models`, `scores` (scores and score runs), `labels` (label sets), `studies`
-//! (the study join), `variants`, `llm` (the LM answer cache, label failures) and `browse` (the
-//! example browser's reads, notes, the data version). This file keeps the `Store` itself and
+//! (the study join), `variants`, `llm` (the LM answer cache, label failures), `browse` (the
+//! example browser's reads, notes, the data version) and `accounts` (users, API tokens,
+//! sessions, the audit log). This file keeps the `Store` itself and
 //! the helpers they share.
 
+mod accounts;
 mod browse;
 mod labels;
 mod llm;
@@ -18,6 +20,7 @@ mod scores;
 mod studies;
 mod variants;
 
+pub use accounts::{unix_now, AuditRecord, SessionRecord, TokenRecord, UserRecord};
 pub use browse::{score_pair, PairIndexColumns, PairRecord, PreviewTexts, Transcript};
 pub use labels::{LabelColumns, LabelSetRecord};
 pub use llm::{CacheEntry, CachedAnswer, LabelFailure};

@@ -1,0 +1,370 @@
+//! Who may call what. Every operation of the API document states its rule as an OpenAPI
+//! security requirement whose scopes are role names (`security(("token" = ["editor"]), …)`;
+//! an empty requirement is public), and this module enforces exactly those rules: the table is
+//! built from the generated document at start, so the documented rule and the enforced one
+//! cannot differ. A registered route the document does not describe is refused (fail closed).
+//!
+//! Credentials, in order: `Authorization: Bearer seal_pat_…` (an API token), the session cookie
+//! (writes also need a matching `Origin` and the session's `X-CSRF-Token`), the trusted reverse
+//! proxy's user header (`auth.mode = "proxy"`), and the open single-user mode (no accounts, a
+//! direct loopback request).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, ResponseError};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use seal_shared as wire;
+use wire::{AuthMode, Role};
+
+use super::{ApiError, AppState};
+use crate::pipeline::accounts::{self, Directory, Principal, Via, SESSION_COOKIE, TOKEN_PREFIX};
+use crate::settings::Settings;
+
+/// The header a browser session sends its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The rule of one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Public,
+    AtLeast(Role),
+}
+
+/// The rules of the API document: (method, path as documented) → rule.
+pub fn rules(doc: &utoipa::openapi::OpenApi) -> Result<HashMap<(Method, String), Rule>, String> {
+    let mut out = HashMap::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            let requirements = op.security.as_ref().ok_or_else(|| format!("{method} {path} states no access rule"))?;
+            let json = serde_json::to_value(requirements).map_err(|e| e.to_string())?;
+            let mut rule: Option<Rule> = None;
+            for req in json.as_array().into_iter().flatten() {
+                let Some(schemes) = req.as_object() else { continue };
+                if schemes.is_empty() {
+                    rule = Some(Rule::Public);
+                    continue;
+                }
+                for scopes in schemes.values() {
+                    for scope in scopes.as_array().into_iter().flatten() {
+                        let role: Role = scope
+                            .as_str()
+                            .unwrap_or_default()
+                            .parse()
+                            .map_err(|e| format!("{method} {path}: security scope {e}"))?;
+                        rule = Some(match rule {
+                            Some(Rule::Public) => Rule::Public,
+                            Some(Rule::AtLeast(r)) => Rule::AtLeast(r.min(role)),
+                            None => Rule::AtLeast(role),
+                        });
+                    }
+                }
+            }
+            let rule = rule.ok_or_else(|| format!("{method} {path}: its security requirement names no role"))?;
+            out.insert((method, path.clone()), rule);
+        }
+    }
+    Ok(out)
+}
+
+/// A route pattern as actix registers it (`/datasets/{pair_id:.*}`) in the document's spelling
+/// (`/datasets/{pair_id}`).
+pub(super) fn documented_path(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let (mut depth, mut in_regex) = (0usize, false);
+    for c in pattern.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if !in_regex {
+                    out.push(c);
+                }
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    in_regex = false;
+                }
+                if !in_regex {
+                    out.push(c);
+                }
+            }
+            ':' if depth == 1 => in_regex = true,
+            _ if in_regex => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The server's access policy and the state it checks against.
+pub struct Access {
+    rules: HashMap<(Method, String), Rule>,
+    pub(super) directory: Arc<Directory>,
+    pub(super) mode: AuthMode,
+    proxy: Option<Proxy>,
+    public_origin: Option<String>,
+    pub(super) secure_cookies: bool,
+    pub(super) session_hours: u32,
+    sign_in_by_name: DefaultKeyedRateLimiter<String>,
+    sign_in_by_peer: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+struct Proxy {
+    header: header::HeaderName,
+    trusted: Vec<ipnet::IpNet>,
+    default_role: Role,
+}
+
+impl Access {
+    pub fn new(settings: &Settings, directory: Arc<Directory>) -> anyhow::Result<Access> {
+        let rules = rules(&super::api_doc::document()).map_err(|e| anyhow::anyhow!("the API document: {e}"))?;
+        let proxy = (settings.auth.mode == AuthMode::Proxy)
+            .then(|| -> anyhow::Result<Proxy> {
+                Ok(Proxy {
+                    header: header::HeaderName::from_bytes(settings.auth.proxy.header.as_bytes())?,
+                    trusted: settings.auth.proxy.trusted_networks(),
+                    default_role: settings.auth.proxy.default_role,
+                })
+            })
+            .transpose()?;
+        // Five sign-ins per name, then one a minute (Grafana's 5 failures / 5 min, a little
+        // stricter); thirty per client address, then one every two seconds.
+        let per_name = Quota::per_minute(NonZeroU32::MIN).allow_burst(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN));
+        let per_peer = Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN));
+        Ok(Access {
+            rules,
+            directory,
+            mode: settings.auth.mode,
+            proxy,
+            public_origin: settings.public_origin(),
+            secure_cookies: settings.https(),
+            session_hours: settings.auth.session_hours,
+            sign_in_by_name: RateLimiter::keyed(per_name),
+            sign_in_by_peer: RateLimiter::keyed(per_peer),
+        })
+    }
+
+    /// Whether the server runs without accounts: `auth.mode = "none"`, or local accounts with
+    /// none created yet.
+    pub fn open(&self) -> bool {
+        self.mode == AuthMode::None || (self.mode == AuthMode::Local && !self.directory.has_users())
+    }
+
+    /// Whether another sign-in for `name` from `peer` may be tried now.
+    pub fn sign_in_allowed(&self, name: &str, peer: Option<IpAddr>) -> bool {
+        let by_name = self.sign_in_by_name.check_key(&name.to_ascii_lowercase()).is_ok();
+        let by_peer = peer.is_none_or(|p| self.sign_in_by_peer.check_key(&p).is_ok());
+        by_name && by_peer
+    }
+
+    /// Whether `origin` (an `Origin` header) is this server's: the configured public URL's
+    /// origin, or else any scheme with the request's own `Host`.
+    pub fn same_origin(&self, origin: &str, host: Option<&str>) -> bool {
+        let origin = origin.trim().to_ascii_lowercase();
+        match &self.public_origin {
+            Some(public) => origin == *public,
+            None => {
+                let Some(host) = host else { return false };
+                let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
+                authority == Some(host.trim().to_ascii_lowercase().as_str())
+            }
+        }
+    }
+
+    fn rule(&self, method: &Method, pattern: &str) -> Option<Rule> {
+        self.rules.get(&(method.clone(), documented_path(pattern))).copied()
+    }
+}
+
+fn error(code: wire::ErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError(wire::ApiError { code, message: message.into() })
+}
+
+fn reply(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(e.error_response())
+}
+
+/// Requests that reached the server through a proxy name the original client or host.
+const FORWARDING_HEADERS: [&str; 5] =
+    ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"];
+
+fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else { return true };
+    let host = host.trim().to_ascii_lowercase();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default().to_owned(),
+        None => host.rsplit_once(':').map_or(host.clone(), |(n, _)| n.to_owned()),
+    };
+    name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Who is asking; `Ok(None)` for nobody, `Err` for credentials that are refused outright.
+async fn principal(
+    access: &Access,
+    state: &web::Data<AppState>,
+    req: &ServiceRequest,
+) -> Result<Option<Principal>, ApiError> {
+    let headers = req.headers();
+    // Only our own tokens are credentials here: other schemes (a proxy's basic auth passed
+    // along, an SSO's bearer token) are not ours to judge and prove nothing.
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|a| a.to_str().ok()).unwrap_or_default().trim();
+    let bearer = authorization.strip_prefix("Bearer ").or_else(|| authorization.strip_prefix("bearer "));
+    if let Some(token) = bearer.map(str::trim).filter(|t| t.starts_with(TOKEN_PREFIX)) {
+        return access.directory.check_token(token).map(Some).map_err(ApiError::from);
+    }
+    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+        if let Some(p) = access.directory.check_session(cookie.value()) {
+            return Ok(Some(p));
+        }
+    }
+    if let Some(proxy) = &access.proxy {
+        let peer = req.peer_addr().map(|a| a.ip());
+        let trusted = peer.is_some_and(|ip| proxy.trusted.iter().any(|n| n.contains(&ip)));
+        if let (true, Some(name)) = (trusted, headers.get(&proxy.header)) {
+            let name = name.to_str().unwrap_or_default().trim().to_owned();
+            if !name.is_empty() {
+                let user = match access.directory.user(&name) {
+                    Some(u) => u,
+                    None => {
+                        let (role, st) = (proxy.default_role, state.clone());
+                        let peer = peer.map(|p| p.to_string());
+                        super::read(state, move |s| {
+                            let u = accounts::proxy_user(s, &name, role, peer.as_deref())?;
+                            st.access.directory.reload(s)?;
+                            Ok(u)
+                        })
+                        .await?
+                    }
+                };
+                return Ok(Some(Principal { user: Some(user.name), role: user.role, via: Via::Proxy }));
+            }
+        }
+    }
+    if access.open() {
+        let proxied = FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h));
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if proxied || !loopback_host(host) {
+            return Err(error(
+                wire::ErrorCode::Forbidden,
+                "this server has no accounts and answers only requests made directly on its own machine; \
+                 to publish it, create an admin (`seal users add NAME --role admin`) and restart it",
+            ));
+        }
+        return Ok(Some(Principal { user: None, role: Role::Admin, via: Via::Open }));
+    }
+    Ok(None)
+}
+
+/// The access check around every `/api` request.
+pub async fn authorize(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(reply(req, error(wire::ErrorCode::Internal, "the server has no state")));
+    };
+    let access = &state.access;
+    let Some(pattern) = req.match_pattern() else {
+        // No such route: the API's 404.
+        return next.call(req).await;
+    };
+    let Some(rule) = access.rule(req.method(), &pattern) else {
+        tracing::error!("{} {pattern} is registered but not in the API document; refused", req.method());
+        return Ok(reply(req, error(wire::ErrorCode::Forbidden, "this route has no access rule")));
+    };
+    if req.query_string().contains(TOKEN_PREFIX) {
+        return Ok(reply(
+            req,
+            error(
+                wire::ErrorCode::InvalidInput,
+                "tokens are not accepted in query strings (they end up in logs and histories); send `Authorization: Bearer <token>`",
+            ),
+        ));
+    }
+    let who = match principal(access, &state, &req).await {
+        Ok(p) => p,
+        Err(e) if rule == Rule::Public && e.0.code != wire::ErrorCode::Unauthorized => None,
+        Err(e) => return Ok(reply(req, e)),
+    };
+    if let Rule::AtLeast(role) = rule {
+        let Some(p) = &who else {
+            return Ok(reply(
+                req,
+                error(wire::ErrorCode::Unauthorized, "sign in, or send `Authorization: Bearer <token>`"),
+            ));
+        };
+        if p.role < role {
+            return Ok(reply(
+                req,
+                error(wire::ErrorCode::Forbidden, format!("this needs the {role} role; you have {}", p.role)),
+            ));
+        }
+    }
+    // Sign-in checks its own Origin; it acts on no session, whatever cookie comes with it.
+    if let (Some(Principal { via: Via::Session { csrf_token, .. }, .. }), Rule::AtLeast(_)) = (&who, rule) {
+        if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            let headers = req.headers();
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let origin_ok =
+                headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_some_and(|o| access.same_origin(o, host));
+            if !origin_ok {
+                return Ok(reply(
+                    req,
+                    error(
+                        wire::ErrorCode::Forbidden,
+                        "a write from a browser must come from this server's own pages (Origin)",
+                    ),
+                ));
+            }
+            let csrf_ok = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) == Some(csrf_token.as_str());
+            if !csrf_ok {
+                return Ok(reply(
+                    req,
+                    error(wire::ErrorCode::Forbidden, "the X-CSRF-Token header is missing or wrong"),
+                ));
+            }
+        }
+    }
+    if let Some(p) = who {
+        req.extensions_mut().insert(p);
+    }
+    next.call(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_patterns_are_read_as_documented() {
+        assert_eq!(
+            documented_path("/api/datasets/{dataset}/pairs/{pair_id:.*}"),
+            "/api/datasets/{dataset}/pairs/{pair_id}"
+        );
+        assert_eq!(documented_path("/api/jobs/{id}"), "/api/jobs/{id}");
+        assert_eq!(documented_path("/api/health"), "/api/health");
+        assert_eq!(documented_path("/a/{id:\\d{3}}/b"), "/a/{id}/b");
+    }
+
+    #[test]
+    fn loopback_names_are_told_apart() {
+        for ok in [None, Some("localhost:8080"), Some("127.0.0.1"), Some("[::1]:80"), Some("127.0.0.2")] {
+            assert!(loopback_host(ok), "{ok:?}");
+        }
+        for bad in ["seal.lab.example", "10.0.0.1:8080", "[::2]"] {
+            assert!(!loopback_host(Some(bad)), "{bad}");
+        }
+    }
+}

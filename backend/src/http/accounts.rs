@@ -1,0 +1,341 @@
+//! Sign-in, sessions, and the admin's routes for users, API tokens and the audit log.
+
+use actix_web::cookie::{time::Duration as CookieAge, Cookie, SameSite};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use seal_shared as wire;
+use wire::auth::{
+    AuditEntry, NewToken, NewTokenRequest, NewUser, SessionInfo, SignIn, TokenInfo, UserChange, UserInfo,
+};
+
+use super::{read, ApiError, AppState, JsonBody};
+use crate::pipeline::accounts::{self, Actor, Principal, Via, SESSION_COOKIE};
+
+/// The principal the access check found (every non-public route has one).
+pub(super) fn principal_of(req: &HttpRequest) -> Option<Principal> {
+    req.extensions().get::<Principal>().cloned()
+}
+
+fn peer_of(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn session_info(state: &AppState, p: &Principal) -> SessionInfo {
+    SessionInfo {
+        user: p.user.clone(),
+        role: p.role,
+        mode: state.access.mode,
+        via: p.via.name().into(),
+        csrf_token: match &p.via {
+            Via::Session { csrf_token, .. } => Some(csrf_token.clone()),
+            _ => None,
+        },
+    }
+}
+
+fn session_cookie(state: &AppState, value: String, age: CookieAge) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.access.secure_cookies)
+        .max_age(age)
+        .finish()
+}
+
+/// Signs in with a name and password.
+///
+/// Sets the session cookie (HttpOnly, SameSite=Lax, Secure when the server's public URL is
+/// https); the session id is new at every sign-in. The answer holds the CSRF token that writes
+/// must send in `X-CSRF-Token`. A wrong name and a wrong password get the same 401; too many
+/// attempts for one name or from one address get 429.
+#[utoipa::path(
+    post,
+    path = "/api/session",
+    tag = "accounts",
+    operation_id = "signIn",
+    request_body = wire::auth::SignIn,
+    security(()),
+    responses(
+        (status = 200, description = "Signed in; the cookie is set", body = wire::auth::SessionInfo),
+        (status = 400, description = "The body is not a name and password", body = wire::ApiError),
+        (status = 401, description = "Wrong user name or password", body = wire::ApiError),
+        (status = 403, description = "The request came from another site's page (Origin)", body = wire::ApiError),
+        (status = 429, description = "Too many sign-ins; wait a minute", body = wire::ApiError),
+    )
+)]
+pub(super) async fn sign_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<SignIn>,
+) -> Result<HttpResponse, ApiError> {
+    let access = &state.access;
+    if let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        let host = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
+        if !access.same_origin(origin, host) {
+            return Err(super::error(wire::ErrorCode::Forbidden, "sign in from this server's own pages (Origin)"));
+        }
+    }
+    if !access.sign_in_allowed(&body.name, req.peer_addr().map(|a| a.ip())) {
+        return Err(super::error(
+            wire::ErrorCode::TooManyRequests,
+            "too many sign-in attempts; wait a minute and try again",
+        ));
+    }
+    let replaces = req.cookie(SESSION_COOKIE).map(|c| accounts::sha256_hex(c.value()));
+    let (hours, peer, st) = (access.session_hours, peer_of(&req), state.clone());
+    let session = read(&state, move |s| {
+        let out = accounts::sign_in(s, &body.name, &body.password, hours, replaces.as_deref(), peer.as_deref());
+        // A failed sign-in changes no account; a successful one adds a session.
+        if out.is_ok() {
+            st.access.directory.reload(s)?;
+        }
+        out
+    })
+    .await?;
+    let principal = access
+        .directory
+        .check_session(&session.cookie)
+        .ok_or_else(|| super::internal("the new session is not in the directory"))?;
+    let cookie = session_cookie(&state, session.cookie, CookieAge::hours(i64::from(hours)));
+    Ok(HttpResponse::Ok().cookie(cookie).json(session_info(&state, &principal)))
+}
+
+/// Who is signed in, with which role, and how.
+#[utoipa::path(
+    get,
+    path = "/api/session",
+    tag = "accounts",
+    operation_id = "whoAmI",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    responses((status = 200, body = wire::auth::SessionInfo))
+)]
+pub(super) async fn who_am_i(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let p = principal_of(&req).ok_or_else(|| super::internal("no principal"))?;
+    Ok(HttpResponse::Ok().json(session_info(&state, &p)))
+}
+
+/// Signs out: the session ends and the cookie is cleared.
+#[utoipa::path(
+    delete,
+    path = "/api/session",
+    tag = "accounts",
+    operation_id = "signOut",
+    security(("session" = ["viewer"])),
+    responses((status = 204, description = "Signed out"))
+)]
+pub(super) async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let p = principal_of(&req).ok_or_else(|| super::internal("no principal"))?;
+    if let Via::Session { id_sha256, .. } = p.via {
+        let (st, peer) = (state.clone(), peer_of(&req));
+        read(&state, move |s| {
+            let actor = Actor { name: p.user.as_deref(), peer: peer.as_deref() };
+            let record = crate::store::AuditRecord {
+                actor: actor.name,
+                action: "sign_out",
+                target: actor.name,
+                detail: None,
+                peer: actor.peer,
+            };
+            s.end_session(&id_sha256, &record)?;
+            st.access.directory.reload(s)
+        })
+        .await?;
+    }
+    let cookie = session_cookie(&state, String::new(), CookieAge::ZERO);
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// Runs an account change as the request's user and reloads the directory after it.
+async fn change<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    f: impl FnOnce(&crate::store::Store, Actor<'_>) -> crate::pipeline::PipelineResult<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let user = principal_of(req).and_then(|p| p.user);
+    let (peer, st) = (peer_of(req), state.clone());
+    read(state, move |s| {
+        let out = f(s, Actor { name: Some(user.as_deref().unwrap_or("open")), peer: peer.as_deref() })?;
+        st.access.directory.reload(s)?;
+        Ok(out)
+    })
+    .await
+}
+
+/// Every user.
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "accounts",
+    operation_id = "listUsers",
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses((status = 200, body = Vec<wire::auth::UserInfo>))
+)]
+pub(super) async fn users(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let users: Vec<UserInfo> = read(&state, |s| Ok(s.users()?.iter().map(accounts::user_info).collect())).await?;
+    Ok(HttpResponse::Ok().json(users))
+}
+
+/// Adds a user.
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "accounts",
+    operation_id = "addUser",
+    request_body = wire::auth::NewUser,
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses(
+        (status = 201, body = wire::auth::UserInfo),
+        (status = 400, description = "A bad name, role or password", body = wire::ApiError),
+        (status = 409, description = "The name is taken", body = wire::ApiError),
+    )
+)]
+pub(super) async fn add_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonBody(u): JsonBody<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let info =
+        change(&state, &req, move |s, actor| accounts::add_user(s, &u.name, u.role, u.password.as_deref(), actor))
+            .await?;
+    Ok(HttpResponse::Created().json(info))
+}
+
+/// Changes a user's role or password; either ends the user's sessions.
+#[utoipa::path(
+    patch,
+    path = "/api/users/{name}",
+    tag = "accounts",
+    operation_id = "changeUser",
+    params(("name" = String, Path)),
+    request_body = wire::auth::UserChange,
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses(
+        (status = 200, body = wire::auth::UserInfo),
+        (status = 400, description = "A bad role or password", body = wire::ApiError),
+        (status = 404, description = "No such user", body = wire::ApiError),
+    )
+)]
+pub(super) async fn change_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    JsonBody(c): JsonBody<UserChange>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    let info = change(&state, &req, move |s, actor| {
+        if let Some(role) = c.role {
+            accounts::set_role(s, &name, role, actor)?;
+        }
+        if let Some(pw) = &c.password {
+            accounts::set_password(s, &name, pw, actor)?;
+        }
+        let u = s.user(&name)?.ok_or_else(|| crate::pipeline::Error::not_found(format!("no user named `{name}`")))?;
+        Ok(accounts::user_info(&u))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+/// Removes a user: their sessions end and their tokens are revoked.
+#[utoipa::path(
+    delete,
+    path = "/api/users/{name}",
+    tag = "accounts",
+    operation_id = "removeUser",
+    params(("name" = String, Path)),
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such user", body = wire::ApiError))
+)]
+pub(super) async fn remove_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    change(&state, &req, move |s, actor| accounts::remove_user(s, &name, actor)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every API token (without secrets).
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    tag = "accounts",
+    operation_id = "listTokens",
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses((status = 200, body = Vec<wire::auth::TokenInfo>))
+)]
+pub(super) async fn tokens(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let t: Vec<TokenInfo> = read(&state, accounts::list_tokens).await?;
+    Ok(HttpResponse::Ok().json(t))
+}
+
+/// Creates an API token; the answer is the only place its secret appears.
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    tag = "accounts",
+    operation_id = "createToken",
+    request_body = wire::auth::NewTokenRequest,
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses(
+        (status = 201, body = wire::auth::NewToken),
+        (status = 400, description = "A cap above the owner's role", body = wire::ApiError),
+        (status = 404, description = "No such user", body = wire::ApiError),
+    )
+)]
+pub(super) async fn create_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonBody(t): JsonBody<NewTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let token: NewToken = change(&state, &req, move |s, actor| {
+        let expires = t.expires_in_days.map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400));
+        accounts::create_token(s, &t.user, t.name.as_deref(), expires, t.role, actor)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(token))
+}
+
+/// Revokes an API token at once.
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    tag = "accounts",
+    operation_id = "revokeToken",
+    params(("id" = String, Path)),
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such token", body = wire::ApiError))
+)]
+pub(super) async fn revoke_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    change(&state, &req, move |s, actor| accounts::revoke_token(s, &id, actor)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AuditQuery {
+    /// At most this many rows, newest first (default 200, at most 10,000).
+    limit: Option<u64>,
+}
+
+/// The audit log, newest first: sign-ins and failures, account and role changes, tokens, jobs.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "accounts",
+    operation_id = "auditLog",
+    params(AuditQuery),
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses((status = 200, body = Vec<wire::auth::AuditEntry>))
+)]
+pub(super) async fn audit(state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(200).min(10_000);
+    let rows: Vec<AuditEntry> = read(&state, move |s| Ok(s.audit_log(limit)?)).await?;
+    Ok(HttpResponse::Ok().json(rows))
+}

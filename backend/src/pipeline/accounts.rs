@@ -1,0 +1,440 @@
+//! Accounts: users and their roles, passwords (argon2id), API tokens, browser sessions, and
+//! the [`Directory`] a running server checks credentials against.
+//!
+//! A credential is an id plus a secret. API tokens read `seal_pat_<id>_<secret>`: the store keeps
+//! the SHA-256 of the secret and finds the token by id, so checking one costs a hash and a map
+//! lookup (argon2 is for passwords only). A session cookie is one random value, stored as its
+//! SHA-256. Nothing that could sign someone in is stored in the clear.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::distr::{Alphanumeric, SampleString};
+use rand::TryRngCore;
+use seal_shared::auth::{NewToken, TokenInfo, UserInfo};
+use seal_shared::Role;
+use sha2::{Digest, Sha256};
+
+use super::{Error, PipelineResult as Result};
+use crate::store::{unix_now, AuditRecord, SessionRecord, Store, TokenRecord, UserRecord};
+
+/// The prefix of API tokens.
+pub const TOKEN_PREFIX: &str = "seal_pat_";
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "seal_session";
+/// The shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+const TOKEN_ID_LEN: usize = 12;
+const SECRET_LEN: usize = 40;
+
+/// Who is asking, and how they proved it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The user; `None` in the open single-user mode.
+    pub user: Option<String>,
+    pub role: Role,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Via {
+    /// The open single-user mode: no accounts, loopback only.
+    Open,
+    /// A browser session: writes must also carry its CSRF token.
+    Session { id_sha256: String, csrf_token: String },
+    /// An API token.
+    Token { id: String },
+    /// The trusted reverse proxy named the user.
+    Proxy,
+}
+
+impl Via {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Via::Open => "open",
+            Via::Session { .. } => "session",
+            Via::Token { .. } => "token",
+            Via::Proxy => "proxy",
+        }
+    }
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// A random string of letters and digits from the operating system's generator.
+fn random_alphanumeric(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng.unwrap_err(), len)
+}
+
+/// A fresh 16-byte salt from the operating system's generator.
+fn new_salt() -> Result<SaltString> {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng.unwrap_err(), &mut bytes);
+    SaltString::encode_b64(&bytes).map_err(|e| Error::Internal(anyhow::anyhow!("salt: {e}")))
+}
+
+/// The argon2id PHC string of a password, with a fresh salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::invalid(format!("the password must have at least {MIN_PASSWORD_LEN} characters")));
+    }
+    let salt = new_salt()?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("hashing a password: {e}")))
+}
+
+/// Whether `password` matches the PHC string `hash` (any argon2 variant and parameters).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the user does not exist, so that a wrong name takes as long
+/// to refuse as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        new_salt()
+            .ok()
+            .and_then(|salt| {
+                Argon2::default().hash_password(b"no user has this password", &salt).ok().map(|h| h.to_string())
+            })
+            .unwrap_or_default()
+    });
+    &DECOY
+}
+
+/// User names: 1–64 letters, digits, `.`, `_`, `-` or `@` (e-mail addresses fit, as a proxy
+/// may send them).
+pub fn check_user_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("user name {name:?}: use 1–64 letters, digits, '.', '_', '-' or '@'")))
+    }
+}
+
+/// Splits `seal_pat_<id>_<secret>` into id and secret.
+pub fn parse_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == TOKEN_ID_LEN && secret.len() == SECRET_LEN).then_some((id, secret))
+}
+
+/// Who changes what, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// A user name, or `cli` for the command line.
+    pub name: Option<&'a str>,
+    pub peer: Option<&'a str>,
+}
+
+impl<'a> Actor<'a> {
+    pub const CLI: Actor<'static> = Actor { name: Some("cli"), peer: None };
+
+    fn record(self, action: &'a str, target: Option<&'a str>, detail: Option<&'a str>) -> AuditRecord<'a> {
+        AuditRecord { actor: self.name, action, target, detail, peer: self.peer }
+    }
+}
+
+pub fn user_info(u: &UserRecord) -> UserInfo {
+    UserInfo {
+        name: u.name.clone(),
+        role: u.role,
+        source: u.source.clone(),
+        has_password: u.password_hash.is_some(),
+        created_at: rfc3339(u.created_at),
+    }
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn rfc3339(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `seal users add`.
+pub fn add_user(store: &Store, name: &str, role: Role, password: Option<&str>, actor: Actor<'_>) -> Result<UserInfo> {
+    check_user_name(name)?;
+    let hash = password.map(hash_password).transpose()?;
+    let user =
+        UserRecord { name: name.to_owned(), role, password_hash: hash, source: "local".into(), created_at: unix_now() };
+    store.add_user(&user, &actor.record("user_added", Some(name), Some(role.as_str())))?;
+    Ok(user_info(&user))
+}
+
+/// `seal users set-role`: the user's sessions end.
+pub fn set_role(store: &Store, name: &str, role: Role, actor: Actor<'_>) -> Result<()> {
+    Ok(store.set_role(name, role, &actor.record("role_changed", Some(name), Some(role.as_str())))?)
+}
+
+/// `seal users set-password`: the user's sessions end.
+pub fn set_password(store: &Store, name: &str, password: &str, actor: Actor<'_>) -> Result<()> {
+    let hash = hash_password(password)?;
+    Ok(store.set_password(name, &hash, &actor.record("password_changed", Some(name), None))?)
+}
+
+/// `seal users remove`: sessions end, tokens are revoked.
+pub fn remove_user(store: &Store, name: &str, actor: Actor<'_>) -> Result<()> {
+    Ok(store.remove_user(name, unix_now(), &actor.record("user_removed", Some(name), None))?)
+}
+
+/// The role a token acts with: its owner's, capped by its own.
+fn token_role(owner: Role, cap: Option<Role>) -> Role {
+    cap.map_or(owner, |c| c.min(owner))
+}
+
+pub fn token_info(t: &TokenRecord, owner_role: Option<Role>) -> TokenInfo {
+    TokenInfo {
+        id: t.id.clone(),
+        user: t.user.clone(),
+        name: t.label.clone(),
+        role: token_role(owner_role.unwrap_or(Role::Viewer), t.role_cap),
+        role_cap: t.role_cap,
+        created_at: rfc3339(t.created_at),
+        expires_at: t.expires_at.map(rfc3339),
+        revoked_at: t.revoked_at.map(rfc3339),
+    }
+}
+
+/// `seal tokens create`: the token is in the answer and nowhere else.
+pub fn create_token(
+    store: &Store,
+    user: &str,
+    label: Option<&str>,
+    expires_in: Option<std::time::Duration>,
+    cap: Option<Role>,
+    actor: Actor<'_>,
+) -> Result<NewToken> {
+    let owner = store.user(user)?.ok_or_else(|| Error::not_found(format!("no user named `{user}`")))?;
+    if let Some(c) = cap {
+        if c > owner.role {
+            return Err(Error::invalid(format!(
+                "--role {c}: a token cannot have more rights than its owner `{user}` ({})",
+                owner.role
+            )));
+        }
+    }
+    let now = unix_now();
+    let id = random_alphanumeric(TOKEN_ID_LEN);
+    let secret = random_alphanumeric(SECRET_LEN);
+    let record = TokenRecord {
+        id: id.clone(),
+        user: user.to_owned(),
+        label: label.map(str::to_owned),
+        role_cap: cap,
+        secret_sha256: sha256_hex(&secret),
+        created_at: now,
+        expires_at: expires_in.map(|d| now.saturating_add(d.as_secs() as i64)),
+        revoked_at: None,
+    };
+    let detail = cap.map(|c| format!("role cap {c}"));
+    store.add_token(&record, &actor.record("token_created", Some(&id), detail.as_deref()))?;
+    Ok(NewToken { token: format!("{TOKEN_PREFIX}{id}_{secret}"), info: token_info(&record, Some(owner.role)) })
+}
+
+/// Every token, with the role each acts with now.
+pub fn list_tokens(store: &Store) -> Result<Vec<TokenInfo>> {
+    let roles: HashMap<String, Role> = store.users()?.into_iter().map(|u| (u.name, u.role)).collect();
+    Ok(store.tokens()?.iter().map(|t| token_info(t, roles.get(&t.user).copied())).collect())
+}
+
+/// `seal tokens revoke`: takes effect on the next request. Accepts the id or the whole token.
+pub fn revoke_token(store: &Store, id_or_token: &str, actor: Actor<'_>) -> Result<bool> {
+    let id = parse_token(id_or_token).map_or(id_or_token, |(id, _)| id);
+    Ok(store.revoke_token(id, unix_now(), &actor.record("token_revoked", Some(id), None))?)
+}
+
+/// A session just started: the cookie's value goes to the browser, the record to the store.
+pub struct NewSession {
+    pub cookie: String,
+    pub record: SessionRecord,
+}
+
+/// Checks a name and password and starts a session, ending `replaces` (the session the
+/// browser held before: the id always changes at sign-in). A wrong name and a wrong password
+/// get the same answer and take about as long; both are audited.
+pub fn sign_in(
+    store: &Store,
+    name: &str,
+    password: &str,
+    hours: u32,
+    replaces: Option<&str>,
+    peer: Option<&str>,
+) -> Result<NewSession> {
+    let user = store.user(name)?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let ok = verify_password(password, hash.unwrap_or_else(|| decoy_hash())) && hash.is_some();
+    let Some(user) = user.filter(|_| ok) else {
+        let actor = Actor { name: None, peer };
+        let target = name.chars().take(64).collect::<String>();
+        store.audit(&actor.record("sign_in_failed", Some(&target), None))?;
+        return Err(Error::Unauthorized("wrong user name or password".into()));
+    };
+    let cookie = random_alphanumeric(SECRET_LEN);
+    let now = unix_now();
+    let record = SessionRecord {
+        id_sha256: sha256_hex(&cookie),
+        user: user.name.clone(),
+        csrf_token: random_alphanumeric(32),
+        created_at: now,
+        expires_at: now + i64::from(hours) * 3600,
+    };
+    let actor = Actor { name: Some(&user.name), peer };
+    store.add_session(&record, replaces, &actor.record("sign_in", Some(&user.name), None))?;
+    Ok(NewSession { cookie, record })
+}
+
+/// A user the reverse proxy names: found, or created with the configured role.
+pub fn proxy_user(store: &Store, name: &str, default_role: Role, peer: Option<&str>) -> Result<UserRecord> {
+    check_user_name(name).map_err(|e| Error::Unauthorized(format!("the proxy's user header: {e}")))?;
+    if let Some(u) = store.user(name)? {
+        return Ok(u);
+    }
+    let user = UserRecord {
+        name: name.to_owned(),
+        role: default_role,
+        password_hash: None,
+        source: "proxy".into(),
+        created_at: unix_now(),
+    };
+    let actor = Actor { name: Some(name), peer };
+    match store.add_user(&user, &actor.record("user_added", Some(name), Some(default_role.as_str()))) {
+        Ok(()) => Ok(user),
+        // Two first requests at once: the other one created it.
+        Err(crate::store::StoreError::Conflict(_)) => store.user(name)?.ok_or_else(|| Error::not_found(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What a running server checks credentials against: the users, tokens and live sessions of
+/// the store, held in memory and reloaded after every change the server makes. While the
+/// server runs it holds the store, so no other process changes these tables behind its back.
+#[derive(Default)]
+pub struct Directory {
+    snapshot: RwLock<Snapshot>,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    users: HashMap<String, UserRecord>,
+    tokens: HashMap<String, TokenRecord>,
+    sessions: HashMap<String, SessionRecord>,
+}
+
+impl Directory {
+    pub fn load(store: &Store) -> Result<Directory> {
+        let d = Directory::default();
+        d.reload(store)?;
+        Ok(d)
+    }
+
+    /// Reads the tables again (after a sign-in, a role change, a revocation …).
+    pub fn reload(&self, store: &Store) -> Result<()> {
+        let snapshot = Snapshot {
+            users: store.users()?.into_iter().map(|u| (u.name.clone(), u)).collect(),
+            tokens: store.tokens()?.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            sessions: store.sessions(unix_now())?.into_iter().map(|s| (s.id_sha256.clone(), s)).collect(),
+        };
+        *self.snapshot.write().map_err(|_| Error::Internal(anyhow::anyhow!("account directory lock poisoned")))? =
+            snapshot;
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        self.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn has_users(&self) -> bool {
+        !self.read().users.is_empty()
+    }
+
+    pub fn user(&self, name: &str) -> Option<UserRecord> {
+        self.read().users.get(name).cloned()
+    }
+
+    /// The principal of an API token, or why it is refused (always 401).
+    pub fn check_token(&self, token: &str) -> Result<Principal> {
+        let unauthorized = |why: &str| Error::Unauthorized(format!("the API token {why}"));
+        let (id, secret) = parse_token(token).ok_or_else(|| unauthorized("is malformed"))?;
+        let snap = self.read();
+        let t = snap.tokens.get(id).ok_or_else(|| unauthorized("is unknown"))?;
+        let digest = sha256_hex(secret);
+        // Compare digests, not secrets: equal-length hex strings leak nothing by their timing
+        // that would help guess the secret.
+        if digest != t.secret_sha256 {
+            return Err(unauthorized("is unknown"));
+        }
+        if t.revoked_at.is_some() {
+            return Err(unauthorized("was revoked"));
+        }
+        if t.expires_at.is_some_and(|e| e <= unix_now()) {
+            return Err(unauthorized("has expired"));
+        }
+        let owner = snap.users.get(&t.user).ok_or_else(|| unauthorized("belongs to a removed user"))?;
+        Ok(Principal {
+            user: Some(owner.name.clone()),
+            role: token_role(owner.role, t.role_cap),
+            via: Via::Token { id: t.id.clone() },
+        })
+    }
+
+    /// The principal of a session cookie, if it names a live session of an existing user.
+    pub fn check_session(&self, cookie: &str) -> Option<Principal> {
+        let snap = self.read();
+        let s = snap.sessions.get(&sha256_hex(cookie))?;
+        if s.expires_at <= unix_now() {
+            return None;
+        }
+        let user = snap.users.get(&s.user)?;
+        Some(Principal {
+            user: Some(user.name.clone()),
+            role: user.role,
+            via: Via::Session { id_sha256: s.id_sha256.clone(), csrf_token: s.csrf_token.clone() },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_083_199), "2026-11-30T23:59:59Z");
+    }
+
+    #[test]
+    fn tokens_parse_only_in_their_shape() {
+        let t = format!("{TOKEN_PREFIX}{}_{}", "a".repeat(TOKEN_ID_LEN), "b".repeat(SECRET_LEN));
+        assert_eq!(parse_token(&t), Some(("aaaaaaaaaaaa", &*"b".repeat(SECRET_LEN))));
+        assert_eq!(parse_token(&t[1..]), None);
+        assert_eq!(parse_token(&format!("{t}x")), None);
+    }
+
+    #[test]
+    fn passwords_are_argon2id_and_verified() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse battery!", &h));
+        assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn a_token_acts_with_the_lower_of_its_cap_and_its_owners_role() {
+        assert_eq!(token_role(Role::Admin, Some(Role::Viewer)), Role::Viewer);
+        assert_eq!(token_role(Role::Viewer, Some(Role::Admin)), Role::Viewer);
+        assert_eq!(token_role(Role::Editor, None), Role::Editor);
+    }
+}

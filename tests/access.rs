@@ -1,0 +1,727 @@
+//! Accounts, roles, tokens, sessions and the audit log, against a real `seal serve` on loopback
+//! with accounts made by the real `seal users` and `seal tokens` commands.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use seal_shared::auth::{SessionInfo, TokenInfo, UserInfo};
+use seal_shared::{ErrorCode, Role};
+use serde_json::{json, Value};
+
+use crate::support::{start, study_fixture, Seal, Server};
+
+pub const PASSWORD: &str = "a long enough password";
+
+/// One HTTP exchange: (status, headers lower-cased, body). Every `/api` answer is checked
+/// against the API document.
+fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Vec<(String, String)>, String) {
+    let (status, headers, text) = exchange(method, url, headers, body);
+    crate::contract::check(method, url, status, &text);
+    (status, headers, text)
+}
+
+/// [`call`] without the document check (for answers of the reverse proxy itself).
+fn exchange(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = match body {
+        Some(b) => agent.run(req.header("content-type", "application/json").body(b.to_owned()).unwrap()),
+        None => agent.run(req.body(()).unwrap()),
+    }
+    .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (status, headers, text)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn code_of(body: &str) -> ErrorCode {
+    serde_json::from_str::<seal_shared::ApiError>(body).unwrap_or_else(|e| panic!("{e}: {body}")).code
+}
+
+/// `seal users add NAME --role ROLE --password-stdin`.
+pub fn add_user(seal: &Seal, name: &str, role: &str) {
+    let mut child = seal
+        .cmd()
+        .args(["users", "add", name, "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `seal tokens create --user NAME [ARGS]`: the token, alone on stdout.
+fn token(seal: &Seal, user: &str, args: &[&str]) -> String {
+    let out = seal.ok(&[&["tokens", "create", "--user", user], args].concat());
+    let token = out.trim().to_owned();
+    assert!(token.starts_with("seal_pat_") && !token.contains(char::is_whitespace), "{out:?}");
+    token
+}
+
+/// A store with the analysis fixture study, one user per role and a token for each.
+struct Lab {
+    seal: Seal,
+    tokens: Vec<(Role, String)>,
+}
+
+fn lab() -> Lab {
+    let seal = study_fixture();
+    let mut tokens = Vec::new();
+    for role in [Role::Viewer, Role::Reviewer, Role::Editor, Role::Admin] {
+        add_user(&seal, role.as_str(), role.as_str());
+        tokens.push((role, token(&seal, role.as_str(), &[])));
+    }
+    Lab { seal, tokens }
+}
+
+impl Lab {
+    fn token(&self, role: Role) -> &str {
+        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+}
+
+/// What the test itself expects of each operation: the least role, or `None` for public.
+/// The API document must say the same, and the server must do it.
+fn expected_rule(operation: &str) -> Option<Role> {
+    match operation {
+        "health" | "signIn" => None,
+        "addNote" => Some(Role::Reviewer),
+        "startJob" => Some(Role::Editor),
+        "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
+        | "auditLog" => Some(Role::Admin),
+        "whoAmI" | "signOut" | "overview" | "datasets" | "models" | "accuracy" | "labelSets" | "report" | "pairs"
+        | "pair" | "openapi" | "jobs" | "job" | "jobEvents" => Some(Role::Viewer),
+        other => panic!("operation {other} is new: give it an expected rule here"),
+    }
+}
+
+/// The least role the document's `security` allows, `None` if one requirement is empty.
+fn documented_rule(op: &Value) -> Option<Role> {
+    let reqs = op["security"].as_array().unwrap_or_else(|| panic!("no security: {op}"));
+    if reqs.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())) {
+        return None;
+    }
+    reqs.iter()
+        .flat_map(|r| r.as_object().unwrap().values())
+        .flat_map(|scopes| scopes.as_array().unwrap().iter())
+        .map(|s| s.as_str().unwrap().parse::<Role>().unwrap())
+        .min()
+}
+
+#[test]
+fn the_routes_the_server_registers_are_exactly_the_documented_ones() {
+    let doc = serde_json::to_value(seal::http::openapi_document()).unwrap();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_ascii_uppercase(), path.clone())))
+        .collect();
+    let mut registered = seal::http::registered_routes();
+    documented.sort();
+    registered.sort();
+    assert_eq!(registered, documented);
+    // Every operation states a rule, and the server's table reads it back.
+    let rules = seal::http::access_rules(&seal::http::openapi_document()).unwrap();
+    assert_eq!(rules.len(), documented.len());
+}
+
+/// A request that does what the operation is for, with fresh objects where it destroys one.
+fn request_for(server: &Server, lab_admin: &str, operation: &str, path: &str, n: usize) -> (String, Option<String>) {
+    let base = server.url.trim_end_matches('/');
+    let fresh_user = |tag: &str| {
+        let name = format!("victim-{tag}-{n}");
+        let (s, _, b) = call(
+            "POST",
+            &format!("{base}/api/users"),
+            &[("authorization", &bearer(lab_admin))],
+            Some(&json!({"name": name, "role": "viewer"}).to_string()),
+        );
+        assert_eq!(s, 201, "{b}");
+        name
+    };
+    let concrete =
+        path.replace("{dataset}", "hh").replace("{model}", "post").replace("{pair_id}", "harmless-base/test/3");
+    let (concrete, body) = match operation {
+        "report" => (format!("{concrete}?dataset=hh&pre=pre&post=post"), None),
+        "pairs" => (format!("{concrete}?dataset=hh&pre=pre&post=post&per_page=5"), None),
+        "job" | "jobEvents" => (concrete.replace("{id}", "1"), None),
+        "addNote" => (concrete, Some(json!({"text": "route check"}).to_string())),
+        "startJob" => {
+            (concrete, Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"}).to_string()))
+        }
+        "signIn" => (concrete, Some(json!({"name": "viewer", "password": PASSWORD}).to_string())),
+        "addUser" => (concrete, Some(json!({"name": format!("new-{n}"), "role": "viewer"}).to_string())),
+        "changeUser" => {
+            (concrete.replace("{name}", &fresh_user("change")), Some(json!({"role": "reviewer"}).to_string()))
+        }
+        "removeUser" => (concrete.replace("{name}", &fresh_user("remove")), None),
+        "createToken" => (concrete, Some(json!({"user": "viewer", "name": format!("t{n}")}).to_string())),
+        "revokeToken" => {
+            let owner = fresh_user("token");
+            let (s, _, b) = call(
+                "POST",
+                &format!("{base}/api/tokens"),
+                &[("authorization", &bearer(lab_admin))],
+                Some(&json!({"user": owner}).to_string()),
+            );
+            assert_eq!(s, 201, "{b}");
+            let id = serde_json::from_str::<seal_shared::auth::NewToken>(&b).unwrap().info.id;
+            (concrete.replace("{id}", &id), None)
+        }
+        _ => (concrete, None),
+    };
+    (format!("{base}{concrete}"), body)
+}
+
+/// The role × route matrix: every documented operation, called anonymously and with a token of
+/// each role, answers 401, 403 or success exactly as its rule says.
+#[test]
+fn every_route_answers_each_role_as_its_rule_says() {
+    let lab = lab();
+    let server = start(&lab.seal);
+    let admin = lab.token(Role::Admin).to_owned();
+    // The served document, read with a token: it is not public.
+    let (status, _, body) = call("GET", &format!("{}api/openapi.json", server.url), &[], None);
+    assert_eq!((status, code_of(&body)), (401, ErrorCode::Unauthorized));
+    let (status, _, body) =
+        call("GET", &format!("{}api/openapi.json", server.url), &[("authorization", &bearer(&admin))], None);
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut n = 0;
+    let mut public = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let operation = op["operationId"].as_str().unwrap();
+            let rule = documented_rule(op);
+            assert_eq!(rule, expected_rule(operation), "{method} {path} ({operation}): documented rule");
+            if rule.is_none() {
+                public.push(format!("{method} {path}"));
+            }
+            let callers: Vec<(Option<Role>, Option<&str>)> = std::iter::once((None, None))
+                .chain(lab.tokens.iter().map(|(r, t)| (Some(*r), Some(t.as_str()))))
+                .collect();
+            for (role, token) in callers {
+                n += 1;
+                let (url, body) = request_for(&server, &admin, operation, path, n);
+                let auth = token.map(bearer);
+                let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+                let (status, _, answer) = call(&method.to_ascii_uppercase(), &url, &headers, body.as_deref());
+                let who = role.map_or("anonymous".to_owned(), |r| r.to_string());
+                match (rule, role) {
+                    (Some(_), None) => {
+                        assert_eq!(status, 401, "{who}: {method} {url}: {answer}");
+                        assert_eq!(code_of(&answer), ErrorCode::Unauthorized);
+                    }
+                    (Some(need), Some(have)) if have < need => {
+                        assert_eq!(status, 403, "{who}: {method} {url}: {answer}");
+                        assert_eq!(code_of(&answer), ErrorCode::Forbidden);
+                    }
+                    _ => assert!((200..300).contains(&status), "{who}: {method} {url} answered {status}: {answer}"),
+                }
+            }
+        }
+    }
+    public.sort();
+    assert_eq!(public, ["get /api/health", "post /api/session"]);
+}
+
+/// Reads the store of a stopped server.
+fn store_of(seal: &Seal) -> seal::store::Store {
+    seal::store::Store::open(&seal.data().store_file()).unwrap()
+}
+
+#[test]
+fn tokens_are_checked_capped_revoked_and_expired_and_only_their_hashes_are_stored() {
+    let seal = study_fixture();
+    add_user(&seal, "ana", "admin");
+    let full = token(&seal, "ana", &["--name", "ci"]);
+    let capped = token(&seal, "ana", &["--role", "viewer"]);
+    let revoked = token(&seal, "ana", &[]);
+    let expiring = token(&seal, "ana", &["--expires", "2s"]);
+    // A cap above the owner's role is refused.
+    add_user(&seal, "vic", "viewer");
+    let err = seal.fails(&["tokens", "create", "--user", "vic", "--role", "editor"]);
+    assert!(err.contains("cannot have more rights than its owner"), "{err}");
+    let listed: Vec<TokenInfo> = seal.read(&["tokens", "list"]);
+    assert_eq!(listed.len(), 4);
+    let id_of = |t: &str| t.trim_start_matches("seal_pat_").split('_').next().unwrap().to_owned();
+    seal.ok(&["tokens", "revoke", &id_of(&revoked)]);
+    assert_eq!(seal.json(&["tokens", "revoke", &id_of(&revoked)])["revoked"], false);
+
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let server = start(&seal);
+    let users = format!("{}api/users", server.url);
+    let overview = format!("{}api/overview", server.url);
+    let (status, _, _) = call("GET", &users, &[("authorization", &bearer(&full))], None);
+    assert_eq!(status, 200);
+    let (status, _, body) = call("GET", &users, &[("authorization", &bearer(&capped))], None);
+    assert_eq!((status, code_of(&body)), (403, ErrorCode::Forbidden), "{body}");
+    assert!(body.contains("admin role; you have viewer"), "{body}");
+    let (status, _, _) = call("GET", &overview, &[("authorization", &bearer(&capped))], None);
+    assert_eq!(status, 200);
+    for (t, why) in [(&revoked, "was revoked"), (&expiring, "has expired")] {
+        let (status, _, body) = call("GET", &overview, &[("authorization", &bearer(t))], None);
+        assert_eq!((status, code_of(&body)), (401, ErrorCode::Unauthorized), "{body}");
+        assert!(body.contains(why), "{body}");
+    }
+    // A changed secret, a foreign scheme, and a token in the query string.
+    let forged = format!("{}x", &full[..full.len() - 1]);
+    let (status, _, _) = call("GET", &overview, &[("authorization", &bearer(&forged))], None);
+    assert_eq!(status, 401);
+    let (status, _, _) = call("GET", &overview, &[("authorization", "Basic YW5hOng=")], None);
+    assert_eq!(status, 401);
+    let (status, _, body) = call("GET", &format!("{overview}?access_token={full}"), &[], None);
+    assert_eq!((status, code_of(&body)), (400, ErrorCode::InvalidInput), "{body}");
+    // Demoting the owner caps every token at once.
+    let (status, _, _) = call(
+        "PATCH",
+        &format!("{}api/users/vic", server.url),
+        &[("authorization", &bearer(&full))],
+        Some(r#"{"role": "editor"}"#),
+    );
+    assert_eq!(status, 200);
+    drop(server);
+
+    // The store holds argon2id hashes and SHA-256 digests, never a secret.
+    let store = store_of(&seal);
+    for u in store.users().unwrap() {
+        assert!(u.password_hash.as_deref().unwrap().starts_with("$argon2id$v=19$"), "{u:?}");
+    }
+    drop(store);
+    let raw = std::fs::read(seal.data().store_file()).unwrap();
+    let wal = std::fs::read(seal.data().store_file().with_extension("duckdb.wal")).unwrap_or_default();
+    for t in [&full, &capped, &revoked, &expiring] {
+        let secret = t.rsplit('_').next().unwrap();
+        for bytes in [&raw, &wal] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a token secret is in the store");
+        }
+    }
+    assert!(!raw.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()), "a password is in the store");
+}
+
+fn cookie_of(headers: &[(String, String)]) -> Option<String> {
+    headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone())
+}
+
+/// Signs in; returns (the cookie's `name=value`, the Set-Cookie header, the session info).
+fn sign_in(server: &Server, name: &str, password: &str) -> (u16, String, String, String) {
+    let (status, headers, body) = call(
+        "POST",
+        &format!("{}api/session", server.url),
+        &[],
+        Some(&json!({"name": name, "password": password}).to_string()),
+    );
+    let set = cookie_of(&headers).unwrap_or_default();
+    let pair = set.split(';').next().unwrap_or_default().to_owned();
+    (status, pair, set, body)
+}
+
+#[test]
+fn browser_sessions_need_their_origin_and_csrf_token_and_end_with_the_role() {
+    let seal = study_fixture();
+    add_user(&seal, "rita", "reviewer");
+    add_user(&seal, "ana", "admin");
+    let admin = token(&seal, "ana", &[]);
+    let server = start(&seal);
+    let origin = server.url.trim_end_matches('/').to_owned();
+    let host = origin.trim_start_matches("http://").to_owned();
+
+    let (status, cookie, set, body) = sign_in(&server, "rita", PASSWORD);
+    assert_eq!(status, 200, "{body}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http: {set}");
+    let info: SessionInfo = serde_json::from_str(&body).unwrap();
+    assert_eq!((info.user.as_deref(), info.role, info.via.as_str()), (Some("rita"), Role::Reviewer, "session"));
+    let csrf = info.csrf_token.unwrap();
+
+    let me = format!("{}api/session", server.url);
+    let (status, _, body) = call("GET", &me, &[("cookie", &cookie)], None);
+    assert_eq!(status, 200, "{body}");
+    let notes = format!("{}api/datasets/hh/notes/harmless-base/test/3", server.url);
+    let note = r#"{"text": "looks mislabelled"}"#;
+    for (headers, why) in [
+        (vec![("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str())], "Origin"),
+        (
+            vec![("cookie", cookie.as_str()), ("origin", "http://evil.example"), ("x-csrf-token", csrf.as_str())],
+            "Origin",
+        ),
+        (vec![("cookie", cookie.as_str()), ("origin", origin.as_str())], "CSRF"),
+        (vec![("cookie", cookie.as_str()), ("origin", origin.as_str()), ("x-csrf-token", "wrong")], "CSRF"),
+    ] {
+        let (status, _, body) = call("POST", &notes, &headers, Some(note));
+        assert_eq!((status, code_of(&body)), (403, ErrorCode::Forbidden), "{headers:?}: {body}");
+        assert!(body.contains(why), "{body}");
+    }
+    let good = [("cookie", cookie.as_str()), ("origin", origin.as_str()), ("x-csrf-token", csrf.as_str())];
+    let (status, _, body) = call("POST", &notes, &good, Some(note));
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["author"], "rita");
+    // The body cannot set the author.
+    let (status, _, body) = call("POST", &notes, &good, Some(r#"{"author": "ana", "text": "x"}"#));
+    assert_eq!((status, code_of(&body)), (400, ErrorCode::InvalidInput), "{body}");
+    assert!(body.contains("`author`"), "{body}");
+
+    // A second browser signing in gets a session of its own and leaves the first one alone.
+    let (status, cookie2, _, _) = sign_in(&server, "rita", PASSWORD);
+    assert_eq!(status, 200);
+    assert_ne!(cookie2, cookie);
+    let (status, _, _) = call("GET", &me, &[("cookie", &cookie)], None);
+    assert_eq!(status, 200);
+    // A browser that signs in again gets a new session id, and the one it held ends.
+    let (status, _, body) =
+        call("POST", &me, &[("cookie", &cookie)], Some(&json!({"name": "rita", "password": PASSWORD}).to_string()));
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = call("GET", &me, &[("cookie", &cookie)], None);
+    assert_eq!(status, 401, "the session the browser held before signing in again has ended");
+
+    // A role change ends the user's sessions.
+    let (status, _, _) = call("GET", &me, &[("cookie", &cookie2)], None);
+    assert_eq!(status, 200);
+    let (status, _, body) = call(
+        "PATCH",
+        &format!("{}api/users/rita", server.url),
+        &[("authorization", &bearer(&admin))],
+        Some(r#"{"role": "viewer"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = call("GET", &me, &[("cookie", &cookie2)], None);
+    assert_eq!(status, 401);
+
+    // Sign-out ends the session and clears the cookie.
+    let (_, cookie3, _, body) = sign_in(&server, "rita", PASSWORD);
+    let csrf3 = serde_json::from_str::<SessionInfo>(&body).unwrap().csrf_token.unwrap();
+    let (status, headers, _) = call(
+        "DELETE",
+        &me,
+        &[("cookie", &cookie3), ("origin", &format!("http://{host}")), ("x-csrf-token", &csrf3)],
+        None,
+    );
+    assert_eq!(status, 204);
+    assert!(cookie_of(&headers).unwrap().contains("Max-Age=0"), "{headers:?}");
+    let (status, _, _) = call("GET", &me, &[("cookie", &cookie3)], None);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn wrong_names_and_passwords_look_alike_and_repeated_failures_are_throttled() {
+    let seal = study_fixture();
+    add_user(&seal, "rita", "reviewer");
+    let server = start(&seal);
+    let (s1, c1, _, b1) = sign_in(&server, "rita", "not the password at all");
+    let (s2, c2, _, b2) = sign_in(&server, "nobody", "not the password at all");
+    assert_eq!((s1, s2), (401, 401));
+    assert_eq!(b1, b2, "a wrong name and a wrong password get the same answer");
+    assert!(c1.is_empty() && c2.is_empty());
+    // Five tries per name, then 429 — even with the right password.
+    for _ in 0..4 {
+        assert_eq!(sign_in(&server, "rita", "still wrong, still wrong").0, 401);
+    }
+    let (status, _, _, body) = sign_in(&server, "rita", PASSWORD);
+    assert_eq!((status, code_of(&body)), (429, ErrorCode::TooManyRequests), "{body}");
+    // Another name is not held back by rita's failures.
+    assert_eq!(sign_in(&server, "nobody-else", "not the password at all").0, 401);
+}
+
+#[test]
+fn a_secure_public_url_makes_the_cookie_secure() {
+    let seal = study_fixture();
+    add_user(&seal, "rita", "reviewer");
+    let server = spawn_server(
+        seal.cmd()
+            .args(["serve", "--port", "0"])
+            .env("SEAL_SERVER_PUBLIC_URL", "https://seal.lab.example/")
+            .env("SEAL_SERVER_ALLOWED_HOSTS", "seal.lab.example"),
+    );
+    let (status, _, set, _) = sign_in(&server, "rita", PASSWORD);
+    assert_eq!(status, 200);
+    assert!(set.contains("Secure"), "{set}");
+    // Writes must now come from the public origin.
+    let (_, cookie, _, body) = sign_in(&server, "rita", PASSWORD);
+    let csrf = serde_json::from_str::<SessionInfo>(&body).unwrap().csrf_token.unwrap();
+    let notes = format!("{}api/datasets/hh/notes/harmless-base/test/3", server.url);
+    let local = server.url.trim_end_matches('/').to_owned();
+    for (origin, want) in [(local.as_str(), 403), ("https://seal.lab.example", 201)] {
+        let (status, _, body) = call(
+            "POST",
+            &notes,
+            &[("cookie", &cookie), ("origin", origin), ("x-csrf-token", &csrf)],
+            Some(r#"{"text": "x"}"#),
+        );
+        assert_eq!(status, want, "{origin}: {body}");
+    }
+}
+
+/// Starts a `seal serve` command and reads the URL it prints.
+fn spawn_server(cmd: &mut std::process::Command) -> Server {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("serve prints its URL").to_owned();
+    Server { child, url }
+}
+
+/// `GET path` over a raw socket with these extra header lines: (status, body).
+fn raw_get(server: &Server, path: &str, extra: &str) -> (u16, String) {
+    use std::io::Read;
+    let addr = server.url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\n{extra}Connection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn every_audited_action_writes_exactly_one_row() {
+    let seal = study_fixture();
+    let rows = |seal: &Seal| -> Vec<seal_shared::auth::AuditEntry> { seal.read(&["audit", "--limit", "1000"]) };
+    let count =
+        |rows: &[seal_shared::auth::AuditEntry], action: &str| rows.iter().filter(|r| r.action == action).count();
+    add_user(&seal, "ana", "admin");
+    add_user(&seal, "eve", "editor");
+    let t = token(&seal, "ana", &[]);
+    seal.ok(&["users", "set-role", "eve", "viewer"]);
+    let before = rows(&seal);
+    assert_eq!(count(&before, "user_added"), 2);
+    assert_eq!(count(&before, "token_created"), 1);
+    assert_eq!(count(&before, "role_changed"), 1);
+    assert!(before.iter().all(|r| r.actor.as_deref() == Some("cli")), "{before:?}");
+    assert_eq!(before.len(), 4);
+
+    let server = start(&seal);
+    let auth = bearer(&t);
+    let api = |p: &str| format!("{}api/{p}", server.url);
+    assert_eq!(sign_in(&server, "ana", PASSWORD).0, 200);
+    assert_eq!(sign_in(&server, "ana", "wrong wrong wrong").0, 401);
+    let (s, _, b) =
+        call("POST", &api("users"), &[("authorization", &auth)], Some(r#"{"name": "bo", "role": "viewer"}"#));
+    assert_eq!(s, 201, "{b}");
+    let (s, _, _) = call(
+        "PATCH",
+        &api("users/bo"),
+        &[("authorization", &auth)],
+        Some(r#"{"role": "editor", "password": "bo's long password"}"#),
+    );
+    assert_eq!(s, 200);
+    let (s, _, b) =
+        call("POST", &api("tokens"), &[("authorization", &auth)], Some(r#"{"user": "bo", "expires_in_days": 1}"#));
+    assert_eq!(s, 201);
+    let id = serde_json::from_str::<seal_shared::auth::NewToken>(&b).unwrap().info.id;
+    let (s, _, _) = call("DELETE", &api(&format!("tokens/{id}")), &[("authorization", &auth)], None);
+    assert_eq!(s, 204);
+    let job = r#"{"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"}"#;
+    let (s, _, _) = call("POST", &api("jobs"), &[("authorization", &auth)], Some(job));
+    assert_eq!(s, 202);
+    let (s, _, _) = call("DELETE", &api("users/bo"), &[("authorization", &auth)], None);
+    assert_eq!(s, 204);
+    // Reads write nothing.
+    let (s, _, _) = call("GET", &api("overview"), &[("authorization", &auth)], None);
+    assert_eq!(s, 200);
+    let (s, _, b) = call("GET", &api("audit"), &[("authorization", &auth)], None);
+    assert_eq!(s, 200);
+    let served: Vec<seal_shared::auth::AuditEntry> = serde_json::from_str(&b).unwrap();
+    drop(server);
+
+    let after = rows(&seal);
+    assert_eq!(served, after, "the API and the CLI read the same log");
+    let new: Vec<_> = after.iter().filter(|r| !before.iter().any(|b| b.id == r.id)).collect();
+    let mut actions: Vec<&str> = new.iter().map(|r| r.action.as_str()).collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "job_started",
+            "password_changed",
+            "role_changed",
+            "sign_in",
+            "sign_in_failed",
+            "token_created",
+            "token_revoked",
+            "user_added",
+            "user_removed"
+        ]
+    );
+    let by = |a: &str| new.iter().find(|r| r.action == a).unwrap();
+    assert_eq!(by("sign_in_failed").actor, None);
+    assert_eq!(by("sign_in_failed").peer.as_deref(), Some("127.0.0.1"));
+    assert_eq!(by("user_added").actor.as_deref(), Some("ana"));
+    assert_eq!(by("job_started").detail.as_deref(), Some("analyze"));
+    let users: Vec<UserInfo> = seal.read(&["users", "list"]);
+    assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["ana", "eve"]);
+}
+
+#[test]
+fn a_server_without_accounts_stays_on_this_machine() {
+    let seal = Seal::new();
+    // No accounts: loopback only, and only direct requests.
+    let err = seal.fails(&["serve", "--host", "0.0.0.0", "--port", "0"]);
+    assert!(err.contains("refusing to serve on 0.0.0.0") && err.contains("seal users add"), "{err}");
+    let out = seal.ok(&["config", "check"]);
+    assert!(out.contains("open single-user mode"), "{out}");
+    let server =
+        spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_SERVER_ALLOWED_HOSTS", "seal.lab.example"));
+    let (status, _) = raw_get(&server, "/api/overview", "Host: 127.0.0.1\r\n");
+    assert_eq!(status, 200, "a direct request on this machine");
+    for extra in [
+        "Host: 127.0.0.1\r\nX-Forwarded-For: 203.0.113.9\r\n",
+        "Host: localhost\r\nForwarded: for=203.0.113.9\r\n",
+        "Host: seal.lab.example\r\n",
+    ] {
+        let (status, body) = raw_get(&server, "/api/overview", extra);
+        assert_eq!((status, code_of(&body)), (403, ErrorCode::Forbidden), "{extra:?}: {body}");
+        assert!(body.contains("seal users add"), "{body}");
+    }
+    drop(server);
+    // auth.mode = "none" is refused on a public address even with accounts.
+    add_user(&seal, "ana", "admin");
+    let out =
+        seal.cmd().args(["serve", "--host", "0.0.0.0", "--port", "0"]).env("SEAL_AUTH_MODE", "none").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("auth.mode = \"none\""), "{err}");
+    let out = seal.ok(&["config", "check"]);
+    assert!(out.contains("1 account(s)"), "{out}");
+}
+
+/// A request straight to the server from another loopback address (127.0.0.2): (status, body).
+fn from_127_0_0_2(server: &Server, path: &str, extra: &str) -> (u16, String) {
+    use std::io::Read;
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let mut s: std::net::TcpStream = socket.into();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_owned())
+}
+
+/// Debian's caddy in front, doing basic auth and naming the user in `X-Forwarded-User`.
+struct Caddy {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn caddy(upstream: &str, users: &[(&str, &str)]) -> Caddy {
+    let hash = |pw: &str| {
+        let out = std::process::Command::new("caddy")
+            .args(["hash-password", "--plaintext", pw])
+            .output()
+            .expect("caddy is needed for the proxy tests (apt-get install caddy)");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let accounts: String = users.iter().map(|(u, pw)| format!("        {u} {}\n", hash(pw))).collect();
+    let upstream = upstream.trim_start_matches("http://").trim_end_matches('/');
+    let config = format!(
+        "{{\n    admin off\n    auto_https off\n}}\nhttp://127.0.0.1:{port} {{\n    basicauth {{\n{accounts}    }}\n    \
+         reverse_proxy {upstream} {{\n        header_up X-Forwarded-User {{http.auth.user.id}}\n    }}\n}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("Caddyfile");
+    std::fs::write(&file, config).unwrap();
+    let child = std::process::Command::new("caddy")
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&file)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "caddy did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Caddy { child, url: format!("http://127.0.0.1:{port}/"), _dir: dir }
+}
+
+#[test]
+#[ignore = "needs caddy (apt-get install caddy); `cargo xtask test` runs it"]
+fn a_trusted_reverse_proxy_signs_users_in_and_nobody_else_can() {
+    let seal = study_fixture();
+    // An admin without a password: the proxy signs them in.
+    seal.ok(&["users", "add", "ana", "--role", "admin"]);
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_AUTH_MODE", "proxy"));
+    let proxy = caddy(&server.url, &[("ana", "ana's proxy password"), ("rita", "rita's proxy password")]);
+    let basic = |user: &str, pw: &str| {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}")))
+    };
+    let me = format!("{}api/session", proxy.url);
+    let (status, headers, _) = exchange("GET", &me, &[], None);
+    assert_eq!(status, 401, "caddy asks for basic auth");
+    assert!(headers.iter().any(|(k, v)| k == "www-authenticate" && v.starts_with("Basic")), "{headers:?}");
+    let (status, _, body) = call("GET", &me, &[("authorization", &basic("ana", "ana's proxy password"))], None);
+    assert_eq!(status, 200, "{body}");
+    let info: SessionInfo = serde_json::from_str(&body).unwrap();
+    assert_eq!((info.user.as_deref(), info.role, info.via.as_str()), (Some("ana"), Role::Admin, "proxy"));
+    // A user the proxy names for the first time gets the default role (viewer).
+    let (status, _, body) = call("GET", &me, &[("authorization", &basic("rita", "rita's proxy password"))], None);
+    assert_eq!(status, 200, "{body}");
+    let info: SessionInfo = serde_json::from_str(&body).unwrap();
+    assert_eq!((info.user.as_deref(), info.role), (Some("rita"), Role::Viewer));
+    // The same header sent straight to the server from an untrusted address is ignored.
+    let (status, body) = from_127_0_0_2(&server, "/api/session", "X-Forwarded-User: ana\r\n");
+    assert_eq!((status, code_of(&body)), (401, ErrorCode::Unauthorized), "{body}");
+    let (status, _) = from_127_0_0_2(&server, "/api/users", "X-Forwarded-User: ana\r\n");
+    assert_eq!(status, 401);
+    drop(proxy);
+    drop(server);
+    let users: Vec<UserInfo> = seal.read(&["users", "list"]);
+    let rita = users.iter().find(|u| u.name == "rita").unwrap();
+    assert_eq!((rita.role, rita.source.as_str(), rita.has_password), (Role::Viewer, "proxy", false));
+    // A proxy trusted from everywhere is refused at start.
+    let out = seal
+        .cmd()
+        .args(["config", "check"])
+        .env("SEAL_AUTH_MODE", "proxy")
+        .env("SEAL_AUTH_PROXY_TRUSTED", "*")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("auth.proxy.trusted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
