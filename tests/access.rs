@@ -14,7 +14,12 @@ pub const PASSWORD: &str = "a long enough password";
 
 /// One HTTP exchange: (status, headers lower-cased, body). Every `/api` answer is checked
 /// against the API document.
-fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Vec<(String, String)>, String) {
+pub fn call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Vec<(String, String)>, String) {
     let (status, headers, text) = exchange(method, url, headers, body);
     crate::contract::check(method, url, status, &text);
     (status, headers, text)
@@ -47,11 +52,11 @@ fn exchange(
     (status, headers, text)
 }
 
-fn bearer(token: &str) -> String {
+pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn code_of(body: &str) -> ErrorCode {
+pub fn code_of(body: &str) -> ErrorCode {
     serde_json::from_str::<seal_shared::ApiError>(body).unwrap_or_else(|e| panic!("{e}: {body}")).code
 }
 
@@ -71,7 +76,7 @@ pub fn add_user(seal: &Seal, name: &str, role: &str) {
 }
 
 /// `seal tokens create --user NAME [ARGS]`: the token, alone on stdout.
-fn token(seal: &Seal, user: &str, args: &[&str]) -> String {
+pub fn token(seal: &Seal, user: &str, args: &[&str]) -> String {
     let out = seal.ok(&[&["tokens", "create", "--user", user], args].concat());
     let token = out.trim().to_owned();
     assert!(token.starts_with("seal_pat_") && !token.contains(char::is_whitespace), "{out:?}");
@@ -245,6 +250,23 @@ fn every_route_answers_each_role_as_its_rule_says() {
     }
     public.sort();
     assert_eq!(public, ["get /api/health", "post /api/session"]);
+
+    // The check runs on the route that answers, however the path is spelt.
+    let base = server.url.trim_end_matches('/');
+    for path in ["/api/%75sers", "/api/%74okens", "/api/aud%69t", "/api/users/", "/api//users"] {
+        let (status, _, body) = exchange("GET", &format!("{base}{path}"), &[], None);
+        assert!(status == 401 || status == 404, "{path}: {status} {body}");
+        assert!(!body.contains("\"name\""), "{path}: {body}");
+    }
+    let (status, _, body) = exchange("POST", &format!("{base}/api/%74okens"), &[], Some(r#"{"user": "admin"}"#));
+    assert_eq!(status, 401, "{body}");
+    // A method the route does not take is 405, not a refusal.
+    let (status, _, _) = exchange("PUT", &format!("{base}/api/users"), &[("authorization", &bearer(&admin))], None);
+    assert_eq!(status, 405);
+    // Public routes answer whatever credentials come along.
+    let (status, _, _) =
+        call("GET", &format!("{base}/api/health"), &[("authorization", "Bearer seal_pat_nonsense")], None);
+    assert_eq!(status, 200);
 }
 
 /// Reads the store of a stopped server.
@@ -444,6 +466,14 @@ fn wrong_names_and_passwords_look_alike_and_repeated_failures_are_throttled() {
     assert_eq!((status, code_of(&body)), (429, ErrorCode::TooManyRequests), "{body}");
     // Another name is not held back by rita's failures.
     assert_eq!(sign_in(&server, "nobody-else", "not the password at all").0, 401);
+    drop(server);
+    // A failed sign-in for a name that is no account keeps no trace of what was typed (often
+    // a password in the wrong field); one for an account names it.
+    let rows: Vec<seal_shared::auth::AuditEntry> = seal.read(&["audit"]);
+    let failed: Vec<&str> =
+        rows.iter().filter(|r| r.action == "sign_in_failed").filter_map(|r| r.target.as_deref()).collect();
+    assert!(failed.contains(&"rita") && failed.contains(&"(no such user)"), "{failed:?}");
+    assert!(!failed.iter().any(|t| t.contains("nobody")), "{failed:?}");
 }
 
 #[test]
@@ -476,7 +506,7 @@ fn a_secure_public_url_makes_the_cookie_secure() {
 }
 
 /// Starts a `seal serve` command and reads the URL it prints.
-fn spawn_server(cmd: &mut std::process::Command) -> Server {
+pub fn spawn_server(cmd: &mut std::process::Command) -> Server {
     use std::io::BufRead;
     let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
@@ -575,6 +605,11 @@ fn every_audited_action_writes_exactly_one_row() {
     assert_eq!(by("job_started").detail.as_deref(), Some("analyze"));
     let users: Vec<UserInfo> = seal.read(&["users", "list"]);
     assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["ana", "eve"]);
+    // The only admin can be neither demoted nor removed while others remain.
+    let err = seal.fails(&["users", "set-role", "ana", "editor"]);
+    assert!(err.contains("only admin"), "{err}");
+    let err = seal.fails(&["users", "remove", "ana"]);
+    assert!(err.contains("only admin"), "{err}");
 }
 
 #[test]
@@ -589,6 +624,14 @@ fn a_server_without_accounts_stays_on_this_machine() {
         spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_SERVER_ALLOWED_HOSTS", "seal.lab.example"));
     let (status, _) = raw_get(&server, "/api/overview", "Host: 127.0.0.1\r\n");
     assert_eq!(status, 200, "a direct request on this machine");
+    // A browser page of another site cannot write to an open server either.
+    let (status, _, body) = call(
+        "POST",
+        &format!("{}api/jobs", server.url),
+        &[("origin", "http://evil.example")],
+        Some(r#"{"kind": "analyze", "dataset": "none", "pre": "a", "post": "b"}"#),
+    );
+    assert_eq!((status, code_of(&body)), (403, ErrorCode::Forbidden), "{body}");
     for extra in [
         "Host: 127.0.0.1\r\nX-Forwarded-For: 203.0.113.9\r\n",
         "Host: localhost\r\nForwarded: for=203.0.113.9\r\n",

@@ -345,7 +345,16 @@ fn jobs_run_on_the_server_with_live_progress() {
     let seal = Seal::new();
     seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
     seal.ok(&["models", "add", "--name", "post", fixture_model("post").to_str().unwrap()]);
-    let server = start(&seal);
+    // Web ingest reads the hh-rlhf folder and one of bad files.
+    let imports = tempfile::tempdir().unwrap();
+    let bad = imports.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"chosen\": 1}\n").unwrap();
+    let hh_dir = hh_rlhf_test_file().parent().unwrap().to_owned();
+    let server = crate::access::spawn_server(
+        seal.cmd()
+            .args(["serve", "--port", "0"])
+            .env("SEAL_INGEST_IMPORT_DIRS", format!("{},{}", hh_dir.display(), imports.path().display())),
+    );
     let jobs = format!("{}api/jobs", server.url);
 
     // Score 600 pairs: progress rises to 600 of 600, then done.
@@ -362,7 +371,7 @@ fn jobs_run_on_the_server_with_live_progress() {
     let acc: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
     assert_eq!(acc.n, 600, "the scores are in the store");
 
-    // An ingest job writes a new dataset; a missing file fails with its path in the message.
+    // An ingest job writes a new dataset; a bad file fails with its path and line.
     let src = hh_rlhf_test_file();
     let (status, body) =
         post(&jobs, &format!(r#"{{"kind": "ingest", "dataset": "again", "sources": [{:?}]}}"#, src.to_str().unwrap()));
@@ -371,12 +380,13 @@ fn jobs_run_on_the_server_with_live_progress() {
     let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
     assert_eq!(last.state, JobState::Done, "{last:?}");
     assert_eq!(last.done, 2312);
-    let (status, body) = post(&jobs, r#"{"kind": "ingest", "dataset": "none", "sources": ["/no/such/file.jsonl"]}"#);
+    let (status, body) =
+        post(&jobs, &format!(r#"{{"kind": "ingest", "dataset": "none", "sources": [{:?}]}}"#, bad.to_str().unwrap()));
     assert_eq!(status, 202, "{body}");
     let id = serde_json::from_str::<JobStatus>(&body).unwrap().id;
     let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
     assert_eq!(last.state, JobState::Failed);
-    assert!(last.message.as_deref().unwrap().contains("/no/such/file.jsonl"), "{last:?}");
+    assert!(last.message.as_deref().unwrap().contains("bad.jsonl:1"), "{last:?}");
 
     // The list holds all three, oldest first; bad requests never start.
     let (_, body) = get(&jobs);
@@ -388,6 +398,7 @@ fn jobs_run_on_the_server_with_live_progress() {
         (r#"{"kind": "score", "dataset": "gone", "model": "post"}"#, 404, "gone"),
         (r#"{"kind": "analyze", "dataset": "hh", "pre": "post"}"#, 400, "`pre` and `post`"),
         (r#"{"kind": "score"}"#, 400, "dataset"),
+        (r#"{"kind": "ingest", "dataset": "x", "sources": ["/no/such/file.jsonl"]}"#, 400, "ingest.import_dirs"),
     ] {
         let (got, body) = post(&jobs, req);
         assert_eq!(got, status, "{req}: {body}");

@@ -10,7 +10,8 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use crate::support::{hh_rlhf_test_file, Seal};
 
 /// Serves `files` (path → bytes) on 127.0.0.1 from a background thread; returns the base URL.
-fn serve(files: HashMap<String, (Vec<u8>, &'static str)>) -> String {
+/// An entry of type `redirect` answers 302 to the URL its bytes hold.
+pub fn serve(files: HashMap<String, (Vec<u8>, &'static str)>) -> String {
     let files = Arc::new(files);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -21,6 +22,9 @@ fn serve(files: HashMap<String, (Vec<u8>, &'static str)>) -> String {
                     let files = files.clone();
                     async move {
                         match files.get(req.path()) {
+                            Some((to, "redirect")) => HttpResponse::Found()
+                                .insert_header(("location", String::from_utf8_lossy(to).into_owned()))
+                                .finish(),
                             Some((body, ctype)) => HttpResponse::Ok().content_type(*ctype).body(body.clone()),
                             None => HttpResponse::NotFound().body("not found"),
                         }

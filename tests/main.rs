@@ -22,3 +22,4 @@ mod scoring;
 mod server_safety;
 mod tidy;
 mod ui;
+mod web_ingest;

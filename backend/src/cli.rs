@@ -92,6 +92,7 @@ fn ingest(ctx: &Ctx, a: IngestArgs) -> Result<()> {
         subset: a.subset,
         split: a.split,
         hub_url: a.hub_url,
+        policy: None,
     };
     let summary = pipeline::ingest(&mut store, &ctx.data, &a.dataset, &a.sources, &opts)?;
     ctx.emit(&summary, |summary| {

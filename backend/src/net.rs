@@ -81,6 +81,95 @@ fn download(url: &str, cache_dir: &Path, fresh: bool) -> Result<PathBuf> {
     Ok(dest)
 }
 
+/// The scheme, host (without brackets) and port of an http(s) URL.
+pub fn url_parts(url: &str) -> Result<(String, String, u16)> {
+    let uri: ureq::http::Uri = url.parse().with_context(|| format!("{url} is not a URL"))?;
+    let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Ok((scheme, host, port))
+}
+
+/// What a guarded download may do: every URL it visits (the first and each redirect) must
+/// pass `check`, the body may hold at most `max_bytes`, and the whole must end within
+/// `timeout`.
+pub struct Guard<'a> {
+    pub check: &'a dyn Fn(&str) -> std::result::Result<(), String>,
+    pub max_bytes: u64,
+    pub timeout: std::time::Duration,
+}
+
+/// Downloads `url` into `cache_dir` as [`download_fresh`] does, but within `guard`: redirects
+/// are followed one at a time (at most five), each checked before it is requested.
+pub fn download_guarded(url: &str, cache_dir: &Path, guard: &Guard<'_>) -> Result<PathBuf> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls())
+        .timeout_connect(Some(std::time::Duration::from_secs(15)))
+        .timeout_global(Some(guard.timeout))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut current = url.to_owned();
+    let mut response = None;
+    for _ in 0..=5 {
+        (guard.check)(&current).map_err(|why| anyhow::anyhow!("{current}: {why}"))?;
+        let resp = agent.get(&current).call().map_err(|e| anyhow::anyhow!("{current}: {e}"))?;
+        let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| anyhow::anyhow!("{current}: HTTP {status} without a Location"))?;
+            current = if location.starts_with("http://") || location.starts_with("https://") {
+                location.to_owned()
+            } else {
+                let (scheme, host, port) = url_parts(&current)?;
+                format!("{scheme}://{host}:{port}/{}", location.trim_start_matches('/'))
+            };
+            continue;
+        }
+        if status >= 400 {
+            anyhow::bail!("{current}: HTTP {status}");
+        }
+        response = Some(resp);
+        break;
+    }
+    let resp = response.ok_or_else(|| anyhow::anyhow!("{url}: more than five redirects"))?;
+    let declared =
+        resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let cap_mb = guard.max_bytes / 1_000_000;
+    if declared.is_some_and(|n| n > guard.max_bytes) {
+        anyhow::bail!("{url}: the file is larger than the {cap_mb} MB download cap (ingest.max_download_mb)");
+    }
+    let key = hex::encode(&Sha256::digest(url.as_bytes())[..8]);
+    let name = url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download");
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    let dir = cache_dir.join(key);
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let dest = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.partial"));
+    let mut reader = resp.into_body().into_reader().take(guard.max_bytes + 1);
+    let written = (|| -> Result<()> {
+        let mut file = std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?;
+        let n = std::io::copy(&mut reader, &mut file).with_context(|| format!("{url}: download interrupted"))?;
+        if n > guard.max_bytes {
+            anyhow::bail!("{url}: the file is larger than the {cap_mb} MB download cap (ingest.max_download_mb)");
+        }
+        file.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
+}
+
 /// Checks that a URL answers at all (any HTTP status below 500), with a short timeout.
 pub fn probe(url: &str) -> Result<()> {
     let agent: ureq::Agent = ureq::Agent::config_builder()

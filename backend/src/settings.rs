@@ -42,6 +42,45 @@ pub struct Settings {
     pub server: ServerSettings,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub ingest: IngestSettings,
+}
+
+/// What ingest jobs started from the web may read (`[ingest]`). The command line is not bound
+/// by these: whoever runs `seal ingest` on the server's machine may read what they can.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// Folders whose files (after resolving symlinks) web ingest jobs may read; none by
+    /// default. `SEAL_INGEST_IMPORT_DIRS` takes a comma-separated list.
+    #[serde(deserialize_with = "paths")]
+    pub import_dirs: Vec<PathBuf>,
+    /// Hosts web ingest jobs may download from, with their subdomains; the default is the
+    /// Hugging Face hub. Names that resolve to loopback, private or link-local addresses are
+    /// refused; an address written here as an IP literal is allowed as it is.
+    #[serde(deserialize_with = "names")]
+    pub allowed_hosts: Vec<String>,
+    /// Where `hf://datasets/…` sources are fetched from.
+    pub hub_url: String,
+    /// The largest download, in MB.
+    pub max_download_mb: u64,
+    /// The largest source after decompression, in MB (a gzip bomb stops here).
+    pub max_decompressed_mb: u64,
+    /// The longest download, in seconds.
+    pub download_timeout_s: u64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            import_dirs: Vec::new(),
+            allowed_hosts: vec!["huggingface.co".into(), "hf.co".into()],
+            hub_url: "https://huggingface.co".into(),
+            max_download_mb: 2048,
+            max_decompressed_mb: 8192,
+            download_timeout_s: 1800,
+        }
+    }
 }
 
 /// Who may use the server (`[auth]`).
@@ -155,7 +194,22 @@ fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
 }
 
 /// The sections of the settings, as `SEAL_<SECTION>_<KEY>` spells them (longest first).
-const SECTIONS: &[(&str, &str)] = &[("auth_proxy_", "auth.proxy."), ("server_", "server."), ("auth_", "auth.")];
+const SECTIONS: &[(&str, &str)] =
+    &[("auth_proxy_", "auth.proxy."), ("server_", "server."), ("auth_", "auth."), ("ingest_", "ingest.")];
+
+/// A list of paths, from a TOML array or a comma-separated string (environment variables).
+fn paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
+        List::Many(v) => v,
+    })
+}
 
 /// The environment variables of the settings: `SEAL_<SECTION>_<KEY>` and the short names.
 /// Other `SEAL_*` variables (`SEAL_CONFIG`, `SEAL_HUB_URL`, …) belong to other parts and are
@@ -210,7 +264,12 @@ impl Settings {
                     "auth.proxy.trusted: \"*\" would believe the user header from anyone; name the proxies' addresses"
                 );
             }
-            parse_network(t).map_err(|e| anyhow::anyhow!("auth.proxy.trusted: {e}"))?;
+            let net = parse_network(t).map_err(|e| anyhow::anyhow!("auth.proxy.trusted: {e}"))?;
+            if net.prefix_len() == 0 {
+                anyhow::bail!(
+                    "auth.proxy.trusted: {t:?} would believe the user header from anyone; name the proxies' addresses"
+                );
+            }
         }
         if self.auth.mode == AuthMode::Proxy {
             if proxy.trusted.is_empty() {
@@ -224,6 +283,23 @@ impl Settings {
         }
         if self.auth.session_hours == 0 {
             anyhow::bail!("auth.session_hours must be at least 1");
+        }
+        let ingest = &self.ingest;
+        for dir in &ingest.import_dirs {
+            if !dir.is_absolute() {
+                anyhow::bail!("ingest.import_dirs: {} is not an absolute path", dir.display());
+            }
+        }
+        for name in &ingest.allowed_hosts {
+            if name.parse::<IpAddr>().is_err() && !valid_name(name) {
+                anyhow::bail!("ingest.allowed_hosts: {name:?} is not a host name or IP address (no scheme, no port)");
+            }
+        }
+        if !(ingest.hub_url.starts_with("https://") || ingest.hub_url.starts_with("http://")) {
+            anyhow::bail!("ingest.hub_url = {:?} is not an http(s) URL", ingest.hub_url);
+        }
+        if ingest.max_download_mb == 0 || ingest.max_decompressed_mb == 0 || ingest.download_timeout_s == 0 {
+            anyhow::bail!("ingest.max_download_mb, max_decompressed_mb and download_timeout_s must be positive");
         }
         Ok(())
     }
@@ -262,7 +338,18 @@ fn public_origin(url: &str) -> anyhow::Result<String> {
     if authority.is_empty() || authority.contains('@') {
         return Err(bad());
     }
-    Ok(format!("{scheme}://{authority}"))
+    Ok(without_default_port(&format!("{scheme}://{authority}")))
+}
+
+/// An origin without the port its scheme implies (`https://x:443` is `https://x`), as browsers
+/// send it.
+pub fn without_default_port(origin: &str) -> String {
+    origin
+        .strip_suffix(":443")
+        .filter(|_| origin.starts_with("https://"))
+        .or_else(|| origin.strip_suffix(":80").filter(|_| origin.starts_with("http://")))
+        .unwrap_or(origin)
+        .to_owned()
 }
 
 fn valid_name(name: &str) -> bool {
@@ -344,6 +431,8 @@ mod tests {
     #[test]
     fn public_urls_give_their_origin() {
         assert_eq!(public_origin("HTTPS://Seal.Lab.example:8443/seal/?x").unwrap(), "https://seal.lab.example:8443");
+        assert_eq!(public_origin("https://seal.lab.example:443/").unwrap(), "https://seal.lab.example");
+        assert_eq!(public_origin("http://seal.lab.example:80").unwrap(), "http://seal.lab.example");
         for bad in ["seal.lab.example", "ftp://x", "https://", "https://user@evil.example/"] {
             assert!(public_origin(bad).is_err(), "{bad}");
         }

@@ -65,6 +65,7 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
         subset: None,
         split: None,
         hub_url: a.hub_url.clone(),
+        policy: None,
     };
     let summary = pipeline::ingest(&mut store, data, DATASET, &[source], &opts)?;
     for s in &summary.sources {

@@ -143,7 +143,7 @@ impl Access {
             })
             .transpose()?;
         // Five sign-ins per name, then one a minute (Grafana's 5 failures / 5 min, a little
-        // stricter); thirty per client address, then one every two seconds.
+        // stricter); thirty per client address, then one a second.
         let per_name = Quota::per_minute(NonZeroU32::MIN).allow_burst(NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN));
         let per_peer = Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN));
         Ok(Access {
@@ -165,17 +165,29 @@ impl Access {
         self.mode == AuthMode::None || (self.mode == AuthMode::Local && !self.directory.has_users())
     }
 
-    /// Whether another sign-in for `name` from `peer` may be tried now.
+    /// Whether another sign-in for `name` from `peer` may be tried now. The client's address
+    /// is charged first (an IPv6 client by its /64), and only a well-formed name is charged
+    /// for itself; the limiters forget keys whose budget has refilled.
     pub fn sign_in_allowed(&self, name: &str, peer: Option<IpAddr>) -> bool {
-        let by_name = self.sign_in_by_name.check_key(&name.to_ascii_lowercase()).is_ok();
-        let by_peer = peer.is_none_or(|p| self.sign_in_by_peer.check_key(&p).is_ok());
-        by_name && by_peer
+        self.sign_in_by_name.retain_recent();
+        self.sign_in_by_peer.retain_recent();
+        let peer = peer.map(|ip| match ip {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
+        });
+        if peer.is_some_and(|p| self.sign_in_by_peer.check_key(&p).is_err()) {
+            return false;
+        }
+        accounts::check_user_name(name).is_err() || self.sign_in_by_name.check_key(&name.to_ascii_lowercase()).is_ok()
     }
 
     /// Whether `origin` (an `Origin` header) is this server's: the configured public URL's
     /// origin, or else any scheme with the request's own `Host`.
     pub fn same_origin(&self, origin: &str, host: Option<&str>) -> bool {
-        let origin = origin.trim().to_ascii_lowercase();
+        let origin = crate::settings::without_default_port(&origin.trim().to_ascii_lowercase());
         match &self.public_origin {
             Some(public) => origin == *public,
             None => {
@@ -184,10 +196,6 @@ impl Access {
                 authority == Some(host.trim().to_ascii_lowercase().as_str())
             }
         }
-    }
-
-    fn rule(&self, method: &Method, pattern: &str) -> Option<Rule> {
-        self.rules.get(&(method.clone(), documented_path(pattern))).copied()
     }
 }
 
@@ -202,6 +210,14 @@ fn reply(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {
 /// Requests that reached the server through a proxy name the original client or host.
 const FORWARDING_HEADERS: [&str; 5] =
     ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"];
+
+/// The peer's address, an IPv4-mapped IPv6 address read as the IPv4 one.
+fn peer_ip(req: &ServiceRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|a| match a.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    })
+}
 
 fn loopback_host(host: Option<&str>) -> bool {
     let Some(host) = host else { return true };
@@ -233,7 +249,7 @@ async fn principal(
         }
     }
     if let Some(proxy) = &access.proxy {
-        let peer = req.peer_addr().map(|a| a.ip());
+        let peer = peer_ip(req);
         let trusted = peer.is_some_and(|ip| proxy.trusted.iter().any(|n| n.contains(&ip)));
         if let (true, Some(name)) = (trusted, headers.get(&proxy.header)) {
             let name = name.to_str().unwrap_or_default().trim().to_owned();
@@ -258,7 +274,9 @@ async fn principal(
     if access.open() {
         let proxied = FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h));
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        if proxied || !loopback_host(host) {
+        // A request without a peer address is one made in-process (tests).
+        let remote = peer_ip(req).is_some_and(|ip| !ip.is_loopback());
+        if proxied || remote || !loopback_host(host) {
             return Err(error(
                 wire::ErrorCode::Forbidden,
                 "this server has no accounts and answers only requests made directly on its own machine; \
@@ -270,18 +288,29 @@ async fn principal(
     Ok(None)
 }
 
-/// The access check around every `/api` request.
-pub async fn authorize(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+/// What the access check of one resource knows: its path as documented and the methods it
+/// has routes for.
+pub(super) struct Guard {
+    pub(super) path: String,
+    pub(super) methods: Vec<Method>,
+}
+
+/// The access check around every `/api` resource, after routing.
+pub(super) async fn authorize(
+    guard: std::rc::Rc<Guard>,
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(reply(req, error(wire::ErrorCode::Internal, "the server has no state")));
     };
     let access = &state.access;
-    let Some(pattern) = req.match_pattern() else {
-        // No such route: the API's 404.
+    if !guard.methods.contains(req.method()) {
+        // No route of this resource takes the method: the resource answers 405, no handler runs.
         return next.call(req).await;
-    };
-    let Some(rule) = access.rule(req.method(), &pattern) else {
-        tracing::error!("{} {pattern} is registered but not in the API document; refused", req.method());
+    }
+    let Some(rule) = access.rules.get(&(req.method().clone(), guard.path.clone())).copied() else {
+        tracing::error!("{} {} is registered but not in the API document; refused", req.method(), guard.path);
         return Ok(reply(req, error(wire::ErrorCode::Forbidden, "this route has no access rule")));
     };
     if req.query_string().contains(TOKEN_PREFIX) {
@@ -295,7 +324,8 @@ pub async fn authorize(req: ServiceRequest, next: Next<BoxBody>) -> Result<Servi
     }
     let who = match principal(access, &state, &req).await {
         Ok(p) => p,
-        Err(e) if rule == Rule::Public && e.0.code != wire::ErrorCode::Unauthorized => None,
+        // A public route answers anyone, whatever credentials come with the request.
+        Err(_) if rule == Rule::Public => None,
         Err(e) => return Ok(reply(req, e)),
     };
     if let Rule::AtLeast(role) = rule {
@@ -312,29 +342,33 @@ pub async fn authorize(req: ServiceRequest, next: Next<BoxBody>) -> Result<Servi
             ));
         }
     }
-    // Sign-in checks its own Origin; it acts on no session, whatever cookie comes with it.
-    if let (Some(Principal { via: Via::Session { csrf_token, .. }, .. }), Rule::AtLeast(_)) = (&who, rule) {
-        if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-            let headers = req.headers();
-            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-            let origin_ok =
-                headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_some_and(|o| access.same_origin(o, host));
-            if !origin_ok {
-                return Ok(reply(
-                    req,
-                    error(
-                        wire::ErrorCode::Forbidden,
-                        "a write from a browser must come from this server's own pages (Origin)",
-                    ),
-                ));
+    // Writes of a browser must come from this server's pages. A cookie session must say so
+    // (Origin) and prove it (its CSRF token); a browser the proxy signed in, or the open mode's,
+    // is held to its Origin when it sends one (scripts send none). Sign-in checks its own Origin
+    // and acts on no session, whatever cookie comes with it.
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if let (true, Some(p), Rule::AtLeast(_)) = (write, &who, rule) {
+        let headers = req.headers();
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        let from_here = origin.is_some_and(|o| access.same_origin(o, host));
+        let refusal = match &p.via {
+            Via::Session { csrf_token, .. } => {
+                if !from_here {
+                    Some("a write from a browser must come from this server's own pages (Origin)")
+                } else if headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some(csrf_token.as_str()) {
+                    Some("the X-CSRF-Token header is missing or wrong")
+                } else {
+                    None
+                }
             }
-            let csrf_ok = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) == Some(csrf_token.as_str());
-            if !csrf_ok {
-                return Ok(reply(
-                    req,
-                    error(wire::ErrorCode::Forbidden, "the X-CSRF-Token header is missing or wrong"),
-                ));
+            Via::Proxy | Via::Open if origin.is_some() && !from_here => {
+                Some("a write from a browser must come from this server's own pages (Origin)")
             }
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            return Ok(reply(req, error(wire::ErrorCode::Forbidden, why)));
         }
     }
     if let Some(p) = who {

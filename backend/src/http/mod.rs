@@ -104,6 +104,7 @@ pub struct AppState {
     browser: std::sync::Arc<crate::pipeline::browse::Browser>,
     jobs: crate::pipeline::jobs::Jobs,
     access: access::Access,
+    sources: std::sync::Arc<crate::pipeline::sources::SourcePolicy>,
 }
 
 /// Runs `f` on the blocking pool with a store connection of its own; its error is the typed pipeline one.
@@ -349,7 +350,7 @@ async fn start_job(
     let actor = accounts::principal_of(&req).and_then(|p| p.user);
     let peer = req.peer_addr().map(|a| a.ip().to_string());
     let started = read(&state, move |s| {
-        let started = st.jobs.start(s, &st.data, st.browser.clone(), job)?;
+        let started = st.jobs.start(s, &st.data, st.browser.clone(), st.sources.clone(), job)?;
         let id = started.id.to_string();
         let kind = started.kind.as_str();
         let record = crate::store::AuditRecord {
@@ -374,8 +375,21 @@ async fn start_job(
     security(("token" = ["viewer"]), ("session" = ["viewer"])),
     responses((status = 200, body = Vec<wire::jobs::JobStatus>))
 )]
-async fn jobs(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.jobs.list())
+async fn jobs(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    let shown = for_reader(&req);
+    HttpResponse::Ok().json(state.jobs.list().into_iter().map(shown).collect::<Vec<_>>())
+}
+
+/// A job's status as the request's user may see it: for anyone but an admin, server paths in
+/// a failed job's message are replaced.
+fn for_reader(req: &actix_web::HttpRequest) -> impl Fn(wire::jobs::JobStatus) -> wire::jobs::JobStatus + 'static {
+    let admin = accounts::principal_of(req).is_some_and(|p| p.role == wire::Role::Admin);
+    move |mut s| {
+        if !admin {
+            s.message = s.message.map(|m| crate::pipeline::sources::scrub_paths(&m));
+        }
+        s
+    }
 }
 
 fn no_job(id: u64) -> ApiError {
@@ -391,10 +405,14 @@ fn no_job(id: u64) -> ApiError {
     params(("id" = u64, Path)),
     responses((status = 200, body = wire::jobs::JobStatus), (status = 404, description = "No such job", body = wire::ApiError))
 )]
-async fn job(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+async fn job(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let s = state.jobs.get(id).ok_or_else(|| no_job(id))?;
-    Ok(HttpResponse::Ok().json(s))
+    Ok(HttpResponse::Ok().json(for_reader(&req)(s)))
 }
 
 /// A job's progress as Server-Sent Events.
@@ -413,17 +431,25 @@ async fn job(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpRes
         (status = 404, description = "No such job", body = wire::ApiError),
     )
 )]
-async fn job_events(state: web::Data<AppState>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+async fn job_events(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let rx = state.jobs.watch(id).ok_or_else(|| no_job(id))?;
-    let stream = futures_util::stream::unfold((rx, false), |(mut rx, ended)| async move {
-        if ended || rx.changed().await.is_err() {
-            return None;
+    let shown = std::rc::Rc::new(for_reader(&req));
+    let stream = futures_util::stream::unfold((rx, false), move |(mut rx, ended)| {
+        let shown = shown.clone();
+        async move {
+            if ended || rx.changed().await.is_err() {
+                return None;
+            }
+            let status = shown(rx.borrow_and_update().clone());
+            let end = status.state != wire::JobState::Running;
+            let event = format!("data: {}\n\n", serde_json::to_string(&status).ok()?);
+            Some((Ok::<_, std::convert::Infallible>(web::Bytes::from(event)), (rx, end)))
         }
-        let status = rx.borrow_and_update().clone();
-        let end = status.state != wire::JobState::Running;
-        let event = format!("data: {}\n\n", serde_json::to_string(&status).ok()?);
-        Some((Ok::<_, std::convert::Infallible>(web::Bytes::from(event)), (rx, end)))
     });
     // `identity` keeps the compression middleware off the stream: gzip would hold events back
     // until its buffer fills.
@@ -614,12 +640,10 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
         .body(file.data.into_owned())
 }
 
-/// The `/api` scope being built, and the (method, pattern) of every route added to it: the
-/// list is what the server registers, by construction, so a test can hold it against the API
-/// document.
+/// The `/api` routes being declared: (method, pattern, route) in order. The list is what the
+/// server registers, by construction, so a test can hold it against the API document.
 struct Api {
-    scope: actix_web::Scope,
-    registered: Vec<(Method, String)>,
+    routes: Vec<(Method, String, actix_web::Route)>,
 }
 
 impl Api {
@@ -629,14 +653,41 @@ impl Api {
         Args: actix_web::FromRequest + 'static,
         F::Output: actix_web::Responder + 'static,
     {
-        self.registered.push((method.clone(), format!("/api{path}")));
-        self.scope = self.scope.route(path, web::method(method).to(handler));
+        self.routes.push((method.clone(), path.to_owned(), web::method(method).to(handler)));
         self
+    }
+
+    /// The `/api` scope: one resource per path, each behind the access check of its routes.
+    /// The check runs after routing, on the resource that will answer, so no spelling of a path
+    /// (percent-encoded letters, say) reaches a handler around it.
+    fn scope(self) -> actix_web::Scope {
+        let mut paths: Vec<(String, Vec<(Method, actix_web::Route)>)> = Vec::new();
+        for (method, path, route) in self.routes {
+            match paths.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, routes)) => routes.push((method, route)),
+                None => paths.push((path, vec![(method, route)])),
+            }
+        }
+        let mut scope = web::scope("/api");
+        for (path, routes) in paths {
+            let documented = access::documented_path(&format!("/api{path}"));
+            let methods: Vec<Method> = routes.iter().map(|(m, _)| m.clone()).collect();
+            let mut resource = web::resource(path.as_str());
+            for (_, route) in routes {
+                resource = resource.route(route);
+            }
+            let guard = std::rc::Rc::new(access::Guard { path: documented, methods });
+            scope = scope
+                .service(resource.wrap(actix_web::middleware::from_fn(move |req, next| {
+                    access::authorize(guard.clone(), req, next)
+                })));
+        }
+        scope.default_service(web::to(api_not_found))
     }
 }
 
 fn api() -> Api {
-    let api = Api { scope: web::scope("/api"), registered: Vec::new() };
+    let api = Api { routes: Vec::new() };
     api.route(Method::GET, "/health", health)
         .route(Method::POST, "/session", accounts::sign_in)
         .route(Method::GET, "/session", accounts::who_am_i)
@@ -667,14 +718,11 @@ fn api() -> Api {
 
 /// Every API route the server registers, as (method, path in the API document's spelling).
 pub fn registered_routes() -> Vec<(String, String)> {
-    api().registered.into_iter().map(|(m, p)| (m.to_string(), access::documented_path(&p))).collect()
+    api().routes.into_iter().map(|(m, p, _)| (m.to_string(), access::documented_path(&format!("/api{p}")))).collect()
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        api().scope.wrap(actix_web::middleware::from_fn(access::authorize)).default_service(web::to(api_not_found)),
-    )
-    .route("/{path:.*}", web::get().to(asset));
+    cfg.service(api().scope()).route("/{path:.*}", web::get().to(asset));
 }
 
 impl AppState {
@@ -688,7 +736,23 @@ impl AppState {
         let browser = std::sync::Arc::new(crate::pipeline::browse::Browser::new(Some(data.search_indexes())));
         let directory = std::sync::Arc::new(crate::pipeline::accounts::Directory::load(&store)?);
         let access = access::Access::new(settings, directory)?;
-        Ok(web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs: Default::default(), access }))
+        let i = &settings.ingest;
+        let sources = std::sync::Arc::new(crate::pipeline::sources::SourcePolicy::new(
+            &i.import_dirs,
+            &i.allowed_hosts,
+            &i.hub_url,
+            i.max_download_mb,
+            i.max_decompressed_mb,
+            i.download_timeout_s,
+        ));
+        Ok(web::Data::new(AppState {
+            store: Mutex::new(store),
+            data,
+            browser,
+            jobs: Default::default(),
+            access,
+            sources,
+        }))
     }
 
     /// Whether it runs in the open single-user mode (no accounts).

@@ -44,12 +44,35 @@ pub struct RawSource {
 
 /// Reads a local file, decompressing gzip (detected by its magic bytes), and hashes its bytes.
 pub fn read_source(uri: &str, path: &Path) -> Result<RawSource, IngestError> {
+    read_source_capped(uri, path, None)
+}
+
+/// [`read_source`] that refuses a source larger than `cap` bytes, compressed or not (a gzip
+/// bomb stops at the cap instead of filling memory).
+pub fn read_source_capped(uri: &str, path: &Path, cap: Option<u64>) -> Result<RawSource, IngestError> {
     let io = |source| IngestError::Io { file: uri.to_owned(), source };
-    let bytes = std::fs::read(path).map_err(io)?;
+    let too_big = |cap: u64| {
+        io(std::io::Error::other(format!(
+            "more than {} MB after decompression, the cap of web ingest (ingest.max_decompressed_mb)",
+            cap / 1_000_000
+        )))
+    };
+    let limit = cap.unwrap_or(u64::MAX);
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes)).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(limit));
+    }
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let text_bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(bytes.len() * 4);
-        flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(io)?;
+        let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit as usize));
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(io)?;
+        if out.len() as u64 > limit {
+            return Err(too_big(limit));
+        }
         out
     } else {
         bytes

@@ -171,8 +171,23 @@ pub fn add_user(store: &Store, name: &str, role: Role, password: Option<&str>, a
     Ok(user_info(&user))
 }
 
+/// Refuses a change that would leave the server with users but no admin.
+fn keep_an_admin(store: &Store, name: &str, what: &str) -> Result<()> {
+    let users = store.users()?;
+    let admins: Vec<&UserRecord> = users.iter().filter(|u| u.role == Role::Admin).collect();
+    if admins.len() == 1 && admins[0].name == name && users.len() > 1 {
+        return Err(Error::Conflict(format!(
+            "`{name}` is the only admin; {what} would leave nobody to manage the server (make another admin first)"
+        )));
+    }
+    Ok(())
+}
+
 /// `seal users set-role`: the user's sessions end.
 pub fn set_role(store: &Store, name: &str, role: Role, actor: Actor<'_>) -> Result<()> {
+    if role != Role::Admin {
+        keep_an_admin(store, name, "demoting them")?;
+    }
     Ok(store.set_role(name, role, &actor.record("role_changed", Some(name), Some(role.as_str())))?)
 }
 
@@ -184,6 +199,7 @@ pub fn set_password(store: &Store, name: &str, password: &str, actor: Actor<'_>)
 
 /// `seal users remove`: sessions end, tokens are revoked.
 pub fn remove_user(store: &Store, name: &str, actor: Actor<'_>) -> Result<()> {
+    keep_an_admin(store, name, "removing them")?;
     Ok(store.remove_user(name, unix_now(), &actor.record("user_removed", Some(name), None))?)
 }
 
@@ -275,8 +291,11 @@ pub fn sign_in(
     let ok = verify_password(password, hash.unwrap_or_else(|| decoy_hash())) && hash.is_some();
     let Some(user) = user.filter(|_| ok) else {
         let actor = Actor { name: None, peer };
-        let target = name.chars().take(64).collect::<String>();
-        store.audit(&actor.record("sign_in_failed", Some(&target), None))?;
+        // The name only when it is an account's: what people type into the wrong field is
+        // often a password, which the log must not keep.
+        let exists = store.user(name)?.is_some();
+        let target = if exists { name } else { "(no such user)" };
+        store.audit(&actor.record("sign_in_failed", Some(target), None))?;
         return Err(Error::Unauthorized("wrong user name or password".into()));
     };
     let cookie = random_alphanumeric(SECRET_LEN);
@@ -321,6 +340,9 @@ pub fn proxy_user(store: &Store, name: &str, default_role: Role, peer: Option<&s
 #[derive(Default)]
 pub struct Directory {
     snapshot: RwLock<Snapshot>,
+    /// Held from reading the tables to replacing the snapshot, so that two reloads cannot
+    /// finish in the wrong order and put back what a later change removed.
+    reloading: std::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -339,6 +361,7 @@ impl Directory {
 
     /// Reads the tables again (after a sign-in, a role change, a revocation …).
     pub fn reload(&self, store: &Store) -> Result<()> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let snapshot = Snapshot {
             users: store.users()?.into_iter().map(|u| (u.name.clone(), u)).collect(),
             tokens: store.tokens()?.into_iter().map(|t| (t.id.clone(), t)).collect(),

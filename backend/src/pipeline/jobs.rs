@@ -14,6 +14,7 @@ use seal_shared::{JobKind, JobState, ModelRole};
 use tokio::sync::watch;
 
 use super::browse::Browser;
+use super::sources::SourcePolicy;
 use super::{IngestOptions, ScoreJob, SourceFormat};
 use crate::config::DataDir;
 use crate::score::Device;
@@ -86,6 +87,7 @@ impl Jobs {
         store: &Store,
         data: &DataDir,
         browser: Arc<Browser>,
+        policy: Arc<SourcePolicy>,
         req: JobRequest,
     ) -> super::PipelineResult<JobStatus> {
         if req.dataset.trim().is_empty() {
@@ -95,6 +97,10 @@ impl Jobs {
             JobKind::Ingest => {
                 if req.sources.is_empty() {
                     return Err(bad("an ingest job needs `sources`"));
+                }
+                // Every source is judged before anything is read.
+                for source in &req.sources {
+                    policy.check(source)?;
                 }
                 format!("ingest {} into {}", req.sources.join(", "), req.dataset)
             }
@@ -141,7 +147,7 @@ impl Jobs {
         std::thread::Builder::new()
             .name(format!("job-{id}"))
             .spawn(move || {
-                let outcome = run(&mut store, &data, &browser, &req, &runner);
+                let outcome = run(&mut store, &data, &browser, &policy, &req, &runner);
                 runner.update(|s| match outcome {
                     Ok(msg) => {
                         s.state = JobState::Done;
@@ -158,7 +164,14 @@ impl Jobs {
     }
 }
 
-fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, job: &Job) -> Result<String> {
+fn run(
+    store: &mut Store,
+    data: &DataDir,
+    browser: &Browser,
+    policy: &Arc<SourcePolicy>,
+    req: &JobRequest,
+    job: &Job,
+) -> Result<String> {
     match req.kind {
         JobKind::Ingest => {
             let opts = IngestOptions {
@@ -168,7 +181,8 @@ fn run(store: &mut Store, data: &DataDir, browser: &Browser, req: &JobRequest, j
                 columns: Default::default(),
                 subset: None,
                 split: None,
-                hub_url: super::DEFAULT_HUB_URL.into(),
+                hub_url: policy.hub_url.clone(),
+                policy: Some(policy.clone()),
             };
             let s = super::ingest(store, data, &req.dataset, &req.sources, &opts)?;
             let pairs: u64 = s.sources.iter().map(|x| x.n_pairs).sum();

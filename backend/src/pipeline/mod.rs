@@ -7,6 +7,7 @@ mod error;
 pub mod jobs;
 pub mod label;
 pub mod rewrite;
+pub mod sources;
 pub mod study;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,9 @@ pub struct IngestOptions {
     pub subset: Option<String>,
     pub split: Option<String>,
     pub hub_url: String,
+    /// For jobs started from the web: what may be read, and the caps (`sources`). The command
+    /// line reads whatever its user can.
+    pub policy: Option<std::sync::Arc<sources::SourcePolicy>>,
 }
 
 /// `hf://datasets/ORG/NAME/PATH` → `{hub}/datasets/ORG/NAME/resolve/main/PATH`; http(s) URLs
@@ -83,12 +87,25 @@ pub fn ingest(
     let mut done = Vec::new();
     for source in sources {
         let started = Instant::now();
-        let path: PathBuf = match resolve_url(source, &opts.hub_url) {
-            Some(url) => {
+        let path: PathBuf = match (resolve_url(source, &opts.hub_url), &opts.policy) {
+            (Some(url), None) => {
                 tracing::info!("Downloading {url}");
                 crate::net::download_fresh(&url, &data.downloads())?
             }
-            None => {
+            (Some(url), Some(policy)) => {
+                tracing::info!("Downloading {url}");
+                let check = |u: &str| policy.check_url(u);
+                let guard = crate::net::Guard {
+                    check: &check,
+                    max_bytes: policy.max_download_bytes,
+                    timeout: policy.download_timeout,
+                };
+                crate::net::download_guarded(&url, &data.downloads(), &guard)?
+            }
+            // Checked again as it is read: the canonical path, so that a symlink changed since
+            // the job started is judged by where it points now.
+            (None, Some(policy)) => policy.check_path(source)?,
+            (None, None) => {
                 let p = PathBuf::from(source);
                 if !p.is_file() {
                     bail!("{source}: no such file");
@@ -96,7 +113,8 @@ pub fn ingest(
                 p
             }
         };
-        let raw = ingest::read_source(source, &path)?;
+        let cap = opts.policy.as_ref().map(|p| p.max_decompressed_bytes);
+        let raw = ingest::read_source_capped(source, &path, cap)?;
         if store.source_sha256(dataset, source)?.as_deref() == Some(raw.sha256.as_str()) {
             let n = store
                 .datasets()?

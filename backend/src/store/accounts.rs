@@ -102,7 +102,7 @@ impl Store {
         if self.user(&u.name)?.is_some() {
             return Err(StoreError::Conflict(format!("a user named `{}` exists", u.name)));
         }
-        self.in_transaction("add user", |s| {
+        let added = self.in_transaction("add user", |s| {
             s.conn
                 .execute(
                     &format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
@@ -110,7 +110,14 @@ impl Store {
                 )
                 .ctx("add user")?;
             s.audit(audit)
-        })
+        });
+        // Another connection may have added the same name since the check above.
+        match added {
+            Err(StoreError::Db { .. }) if self.user(&u.name)?.is_some() => {
+                Err(StoreError::Conflict(format!("a user named `{}` exists", u.name)))
+            }
+            other => other,
+        }
     }
 
     fn require_user(&self, name: &str) -> Result<UserRecord> {
