@@ -54,22 +54,38 @@ pub fn download_fresh(url: &str, cache_dir: &Path) -> Result<PathBuf> {
     download(url, cache_dir, true)
 }
 
-fn download(url: &str, cache_dir: &Path, fresh: bool) -> Result<PathBuf> {
+/// Where `url` is cached: `cache_dir/<hash of the URL>/<its file name>`.
+fn cache_path(url: &str, cache_dir: &Path) -> PathBuf {
     let key = hex::encode(&Sha256::digest(url.as_bytes())[..8]);
     let name = url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download");
     let name: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
-    let dir = cache_dir.join(key);
-    let dest = dir.join(&name);
-    if dest.is_file() && !fresh {
-        return Ok(dest);
-    }
-    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-    let mut reader = get(url, None)?.into_body().into_reader();
+    cache_dir.join(key).join(name)
+}
+
+/// Writes `reader` to `dest` through a `.partial` file renamed into place, so a killed or
+/// failed download leaves no half file; more than `max_bytes` is the error `too_big` makes.
+fn write_atomically(
+    url: &str,
+    mut reader: impl Read,
+    dest: &Path,
+    max_bytes: Option<u64>,
+    too_big: impl FnOnce() -> anyhow::Error,
+) -> Result<PathBuf> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("download");
     let tmp = dir.join(format!(".{name}.partial"));
     let written = (|| -> Result<()> {
         let mut file = std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?;
-        std::io::copy(&mut reader, &mut file).with_context(|| format!("{url}: download interrupted"))?;
+        let n = match max_bytes {
+            Some(max) => std::io::copy(&mut (&mut reader).take(max.saturating_add(1)), &mut file),
+            None => std::io::copy(&mut reader, &mut file),
+        }
+        .with_context(|| format!("{url}: download interrupted"))?;
+        if max_bytes.is_some_and(|max| n > max) {
+            return Err(too_big());
+        }
         file.sync_all()?;
         Ok(())
     })();
@@ -77,8 +93,17 @@ fn download(url: &str, cache_dir: &Path, fresh: bool) -> Result<PathBuf> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    std::fs::rename(&tmp, &dest)?;
-    Ok(dest)
+    std::fs::rename(&tmp, dest)?;
+    Ok(dest.to_owned())
+}
+
+fn download(url: &str, cache_dir: &Path, fresh: bool) -> Result<PathBuf> {
+    let dest = cache_path(url, cache_dir);
+    if dest.is_file() && !fresh {
+        return Ok(dest);
+    }
+    let reader = get(url, None)?.into_body().into_reader();
+    write_atomically(url, reader, &dest, None, || anyhow::anyhow!("{url}: too large"))
 }
 
 /// The scheme, host (without brackets) and port of an http(s) URL.
@@ -144,30 +169,9 @@ pub fn download_guarded(url: &str, cache_dir: &Path, guard: &Guard<'_>) -> Resul
     if declared.is_some_and(|n| n > guard.max_bytes) {
         anyhow::bail!("{url}: the file is larger than the {cap_mb} MB download cap (ingest.max_download_mb)");
     }
-    let key = hex::encode(&Sha256::digest(url.as_bytes())[..8]);
-    let name = url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download");
-    let name: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
-    let dir = cache_dir.join(key);
-    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-    let dest = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.partial"));
-    let mut reader = resp.into_body().into_reader().take(guard.max_bytes + 1);
-    let written = (|| -> Result<()> {
-        let mut file = std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?;
-        let n = std::io::copy(&mut reader, &mut file).with_context(|| format!("{url}: download interrupted"))?;
-        if n > guard.max_bytes {
-            anyhow::bail!("{url}: the file is larger than the {cap_mb} MB download cap (ingest.max_download_mb)");
-        }
-        file.sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, &dest)?;
-    Ok(dest)
+    let too_big =
+        || anyhow::anyhow!("{url}: the file is larger than the {cap_mb} MB download cap (ingest.max_download_mb)");
+    write_atomically(url, resp.into_body().into_reader(), &cache_path(url, cache_dir), Some(guard.max_bytes), too_big)
 }
 
 /// Checks that a URL answers at all (any HTTP status below 500), with a short timeout.
