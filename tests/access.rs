@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 use seal_shared::auth::{SessionInfo, TokenInfo, UserInfo};
-use seal_shared::{ErrorCode, Role};
+use seal_shared::{ErrorCode, Role, ShareKind};
 use serde_json::{json, Value};
 
 use crate::support::{start, study_fixture, Seal, Server};
@@ -105,32 +105,55 @@ impl Lab {
     }
 }
 
-/// What the test itself expects of each operation: the least role, or `None` for public.
-/// The API document must say the same, and the server must do it.
-fn expected_rule(operation: &str) -> Option<Role> {
-    match operation {
-        "health" | "signIn" => None,
-        "addNote" => Some(Role::Reviewer),
-        "startJob" => Some(Role::Editor),
-        "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
-        | "auditLog" => Some(Role::Admin),
-        "whoAmI" | "signOut" | "overview" | "datasets" | "models" | "accuracy" | "labelSets" | "report" | "pairs"
-        | "pair" | "openapi" | "jobs" | "job" | "jobEvents" => Some(Role::Viewer),
-        other => panic!("operation {other} is new: give it an expected rule here"),
-    }
+/// The rule of an operation: public, or the least role (if any) and the kinds of share link
+/// that may call it.
+#[derive(Debug, PartialEq)]
+struct Expected {
+    public: bool,
+    role: Option<Role>,
+    shares: Vec<ShareKind>,
 }
 
-/// The least role the document's `security` allows, `None` if one requirement is empty.
-fn documented_rule(op: &Value) -> Option<Role> {
+/// What the test itself expects of each operation. The API document must say the same, and
+/// the server must do it.
+fn expected_rule(operation: &str) -> Expected {
+    use ShareKind::{Pair, Report, View};
+    let (role, shares): (Option<Role>, Vec<ShareKind>) = match operation {
+        "health" | "signIn" => return Expected { public: true, role: None, shares: vec![] },
+        "addNote" | "createShare" | "listShares" | "revokeShare" => (Some(Role::Reviewer), vec![]),
+        "startJob" => (Some(Role::Editor), vec![]),
+        "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
+        | "auditLog" => (Some(Role::Admin), vec![]),
+        "currentShare" => (None, vec![Pair, View, Report]),
+        "whoAmI" | "pair" => (Some(Role::Viewer), vec![Pair, View, Report]),
+        "pairs" => (Some(Role::Viewer), vec![View, Report]),
+        "overview" | "accuracy" | "labelSets" | "report" => (Some(Role::Viewer), vec![Report]),
+        "signOut" | "datasets" | "models" | "openapi" | "jobs" | "job" | "jobEvents" => (Some(Role::Viewer), vec![]),
+        other => panic!("operation {other} is new: give it an expected rule here"),
+    };
+    Expected { public: false, role, shares }
+}
+
+/// The rule the document's `security` states: role scopes and share scopes.
+fn documented_rule(op: &Value) -> Expected {
     let reqs = op["security"].as_array().unwrap_or_else(|| panic!("no security: {op}"));
-    if reqs.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())) {
-        return None;
+    let public = reqs.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty()));
+    let mut role: Option<Role> = None;
+    let mut shares = Vec::new();
+    for (scheme, scopes) in reqs.iter().flat_map(|r| r.as_object().unwrap()) {
+        for scope in scopes.as_array().unwrap() {
+            let word = scope.as_str().unwrap();
+            if scheme == "share" {
+                shares.push(word.parse::<ShareKind>().unwrap());
+            } else {
+                let r = word.parse::<Role>().unwrap();
+                role = Some(role.map_or(r, |x| x.min(r)));
+            }
+        }
     }
-    reqs.iter()
-        .flat_map(|r| r.as_object().unwrap().values())
-        .flat_map(|scopes| scopes.as_array().unwrap().iter())
-        .map(|s| s.as_str().unwrap().parse::<Role>().unwrap())
-        .min()
+    shares.sort();
+    shares.dedup();
+    Expected { public, role, shares }
 }
 
 #[test]
@@ -152,7 +175,14 @@ fn the_routes_the_server_registers_are_exactly_the_documented_ones() {
 }
 
 /// A request that does what the operation is for, with fresh objects where it destroys one.
-fn request_for(server: &Server, lab_admin: &str, operation: &str, path: &str, n: usize) -> (String, Option<String>) {
+fn request_for(
+    server: &Server,
+    lab_admin: &str,
+    caller: Option<&str>,
+    operation: &str,
+    path: &str,
+    n: usize,
+) -> (String, Option<String>) {
     let base = server.url.trim_end_matches('/');
     let fresh_user = |tag: &str| {
         let name = format!("victim-{tag}-{n}");
@@ -175,7 +205,26 @@ fn request_for(server: &Server, lab_admin: &str, operation: &str, path: &str, n:
         "startJob" => {
             (concrete, Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"}).to_string()))
         }
-        "signIn" => (concrete, Some(json!({"name": "viewer", "password": PASSWORD}).to_string())),
+        "labelSets" => (format!("{concrete}?dataset=hh"), None),
+        "createShare" => (concrete, Some(SHARED_PAIR.to_owned())),
+        "revokeShare" => {
+            // A link of the caller's own when it may make one; else the admin's.
+            let create = |t: &str| {
+                call("POST", &format!("{base}/api/shares"), &[("authorization", &bearer(t))], Some(SHARED_PAIR))
+            };
+            let mut made = caller.filter(|t| t.starts_with("seal_pat_")).map(create);
+            if made.as_ref().is_none_or(|(s, _, _)| *s != 201) {
+                made = Some(create(lab_admin));
+            }
+            let (_, _, b) = made.unwrap();
+            let id = serde_json::from_str::<seal_shared::auth::CreatedShare>(&b).unwrap().id;
+            (concrete.replace("{id}", &id), None)
+        }
+        // Spread over the four accounts: each name may sign in five times a minute.
+        "signIn" => {
+            let name = ["viewer", "reviewer", "editor", "admin"][n % 4];
+            (concrete, Some(json!({"name": name, "password": PASSWORD}).to_string()))
+        }
         "addUser" => (concrete, Some(json!({"name": format!("new-{n}"), "role": "viewer"}).to_string())),
         "changeUser" => {
             (concrete.replace("{name}", &fresh_user("change")), Some(json!({"role": "reviewer"}).to_string()))
@@ -199,8 +248,15 @@ fn request_for(server: &Server, lab_admin: &str, operation: &str, path: &str, n:
     (format!("{base}{concrete}"), body)
 }
 
-/// The role × route matrix: every documented operation, called anonymously and with a token of
-/// each role, answers 401, 403 or success exactly as its rule says.
+/// Who calls in the matrix: a name, a role or a share kind, and the token.
+type Caller<'a> = (String, Option<Role>, Option<ShareKind>, Option<&'a str>);
+
+/// The pair the matrix's share link of a pair shows.
+const SHARED_PAIR: &str = r#"{"target": {"pair": {"dataset": "hh", "pair_id": "harmless-base/test/3"}}}"#;
+
+/// The role × route matrix: every documented operation, called anonymously, with a token of
+/// each role and with a share link of each kind (whose targets are what the requests ask
+/// for), answers 401, 403 or success exactly as its rule says.
 #[test]
 fn every_route_answers_each_role_as_its_rule_says() {
     let lab = lab();
@@ -214,6 +270,21 @@ fn every_route_answers_each_role_as_its_rule_says() {
     assert_eq!(status, 200);
     let doc: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
+    // One link of each kind, made by the reviewer.
+    let reviewer = lab.token(Role::Reviewer).to_owned();
+    let shares: Vec<(ShareKind, String)> = [
+        (ShareKind::Pair, SHARED_PAIR.to_owned()),
+        (ShareKind::View, json!({"target": {"view": "dataset=hh&pre=pre&post=post"}}).to_string()),
+        (ShareKind::Report, json!({"target": {"report": {"dataset": "hh", "pre": "pre", "post": "post"}}}).to_string()),
+    ]
+    .into_iter()
+    .map(|(kind, body)| {
+        let (status, _, b) =
+            call("POST", &format!("{}api/shares", server.url), &[("authorization", &bearer(&reviewer))], Some(&body));
+        assert_eq!(status, 201, "{b}");
+        (kind, serde_json::from_str::<seal_shared::auth::CreatedShare>(&b).unwrap().token)
+    })
+    .collect();
     let mut n = 0;
     let mut public = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
@@ -221,29 +292,35 @@ fn every_route_answers_each_role_as_its_rule_says() {
             let operation = op["operationId"].as_str().unwrap();
             let rule = documented_rule(op);
             assert_eq!(rule, expected_rule(operation), "{method} {path} ({operation}): documented rule");
-            if rule.is_none() {
+            if rule.public {
                 public.push(format!("{method} {path}"));
             }
-            let callers: Vec<(Option<Role>, Option<&str>)> = std::iter::once((None, None))
-                .chain(lab.tokens.iter().map(|(r, t)| (Some(*r), Some(t.as_str()))))
+            let callers: Vec<Caller<'_>> = std::iter::once(("anonymous".to_owned(), None, None, None))
+                .chain(lab.tokens.iter().map(|(r, t)| (r.to_string(), Some(*r), None, Some(t.as_str()))))
+                .chain(shares.iter().map(|(k, t)| (format!("{k} share"), None, Some(*k), Some(t.as_str()))))
                 .collect();
-            for (role, token) in callers {
+            for (who, role, kind, token) in callers {
                 n += 1;
-                let (url, body) = request_for(&server, &admin, operation, path, n);
+                let (url, body) = request_for(&server, &admin, token, operation, path, n);
                 let auth = token.map(bearer);
                 let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
                 let (status, _, answer) = call(&method.to_ascii_uppercase(), &url, &headers, body.as_deref());
-                let who = role.map_or("anonymous".to_owned(), |r| r.to_string());
-                match (rule, role) {
-                    (Some(_), None) => {
-                        assert_eq!(status, 401, "{who}: {method} {url}: {answer}");
-                        assert_eq!(code_of(&answer), ErrorCode::Unauthorized);
-                    }
-                    (Some(need), Some(have)) if have < need => {
-                        assert_eq!(status, 403, "{who}: {method} {url}: {answer}");
-                        assert_eq!(code_of(&answer), ErrorCode::Forbidden);
-                    }
-                    _ => assert!((200..300).contains(&status), "{who}: {method} {url} answered {status}: {answer}"),
+                let allowed = rule.public
+                    || match (role, kind) {
+                        (Some(have), _) => rule.role.is_some_and(|need| have >= need),
+                        (None, Some(k)) => rule.shares.contains(&k),
+                        (None, None) => false,
+                    };
+                if allowed {
+                    assert!((200..300).contains(&status), "{who}: {method} {url} answered {status}: {answer}");
+                } else if token.is_none() {
+                    assert_eq!((status, code_of(&answer)), (401, ErrorCode::Unauthorized), "{who}: {method} {url}");
+                } else {
+                    assert_eq!(
+                        (status, code_of(&answer)),
+                        (403, ErrorCode::Forbidden),
+                        "{who}: {method} {url}: {answer}"
+                    );
                 }
             }
         }
@@ -767,4 +844,145 @@ fn a_trusted_reverse_proxy_signs_users_in_and_nobody_else_can() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// POST /api/shares as `token`: the created link.
+fn share(base: &str, token: &str, body: &Value) -> seal_shared::auth::CreatedShare {
+    let (status, _, b) =
+        call("POST", &format!("{base}/api/shares"), &[("authorization", &bearer(token))], Some(&body.to_string()));
+    assert_eq!(status, 201, "{body}: {b}");
+    serde_json::from_str(&b).unwrap()
+}
+
+#[test]
+fn share_links_show_exactly_their_target_until_revoked_or_expired() {
+    let seal = study_fixture();
+    let dir = crate::support::fixtures().join("analysis").join("study");
+    let other = dir.join("scores_pre.csv");
+    seal.ok(&["scores", "import", "--dataset", "hh", "--model", "other", other.to_str().unwrap()]);
+    add_user(&seal, "rita", "reviewer");
+    add_user(&seal, "vic", "viewer");
+    add_user(&seal, "ana", "admin");
+    let (rita, vic, ana) = (token(&seal, "rita", &[]), token(&seal, "vic", &[]), token(&seal, "ana", &[]));
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let server = spawn_server(
+        seal.cmd().args(["serve", "--port", "0"]).env("RUST_LOG", "info").stderr(Stdio::from(log.reopen().unwrap())),
+    );
+    let base = server.url.trim_end_matches('/').to_owned();
+    let get =
+        |path: &str, token: &str| call("GET", &format!("{base}{path}"), &[("authorization", &bearer(token))], None);
+
+    // Viewers cannot share; reviewers can.
+    let (status, _, _) =
+        call("POST", &format!("{base}/api/shares"), &[("authorization", &bearer(&vic))], Some(SHARED_PAIR));
+    assert_eq!(status, 403);
+    let pair = share(&base, &rita, &serde_json::from_str(SHARED_PAIR).unwrap());
+    assert!(pair.token.starts_with("seal_shr_") && pair.url == format!("{base}/s/{}", pair.token), "{pair:?}");
+    let t = pair.token.as_str();
+    let (status, headers, _) = get("/api/datasets/hh/pairs/harmless-base/test/3", t);
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, v)| k == "x-robots-tag" && v == "noindex"), "{headers:?}");
+    for other in ["/api/datasets/hh/pairs/harmless-base/test/4", "/api/jobs", "/api/overview", "/api/pairs?dataset=hh"]
+    {
+        let (status, _, body) = get(other, t);
+        assert_eq!((status, code_of(&body)), (403, ErrorCode::Forbidden), "{other}: {body}");
+        assert!(body.contains("shares the pair harmless-base/test/3 of hh only"), "{body}");
+    }
+    let (status, _, body) = get("/api/share", t);
+    assert_eq!(status, 200, "{body}");
+    let info: seal_shared::auth::ShareInfo = serde_json::from_str(&body).unwrap();
+    assert_eq!((info.kind, info.created_by.as_str()), (ShareKind::Pair, "rita"));
+    // The page a link opens is not for search engines.
+    let (status, headers, _) = exchange("GET", &pair.url, &[], None);
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, v)| k == "x-robots-tag" && v == "noindex"), "{headers:?}");
+
+    // A view: its filters are fixed, paging and sorting are not; its pairs open, others do not.
+    let view_q = "dataset=hh&pre=pre&post=post&regime=resisted";
+    let view = share(&base, &rita, &json!({"target": {"view": view_q}}));
+    let v = view.token.as_str();
+    let (status, _, body) = get(&format!("/api/pairs?{view_q}&limit=3&sort=post_margin&dir=desc"), v);
+    assert_eq!(status, 200, "{body}");
+    let inside = serde_json::from_str::<seal_shared::browse::PairPage>(&body).unwrap().rows[0].pair_id.clone();
+    let (status, _, _) = get("/api/pairs?dataset=hh&pre=pre&post=post&regime=reversed", v);
+    assert_eq!(status, 403);
+    let (_, _, body) = get("/api/pairs?dataset=hh&pre=pre&post=post&regime=reversed&limit=1", &ana);
+    let outside = serde_json::from_str::<seal_shared::browse::PairPage>(&body).unwrap().rows[0].pair_id.clone();
+    assert_eq!(get(&format!("/api/datasets/hh/pairs/{inside}"), v).0, 200);
+    assert_eq!(get(&format!("/api/datasets/hh/pairs/{outside}"), v).0, 403);
+
+    // A report: its study, and an overview that shows nothing else of the server.
+    let report = share(&base, &rita, &json!({"target": {"report": {"dataset": "hh", "pre": "pre", "post": "post"}}}));
+    let r = report.token.as_str();
+    assert_eq!(get("/api/report?dataset=hh&pre=pre&post=post", r).0, 200);
+    assert_eq!(get("/api/report?dataset=hh&pre=pre&post=other", r).0, 403);
+    let (_, _, body) = get("/api/overview", r);
+    let o: seal_shared::Overview = serde_json::from_str(&body).unwrap();
+    let mut models: Vec<&str> = o.models.iter().map(|m| m.name.as_str()).collect();
+    models.sort_unstable();
+    assert_eq!(models, ["post", "pre"]);
+    assert!(o.accuracy.iter().all(|a| a.model != "other"));
+    assert_eq!(get("/api/accuracy/hh/post", r).0, 200);
+    assert_eq!(get("/api/accuracy/hh/other", r).0, 403);
+
+    // Lifetimes: capped, and an expired link answers 410.
+    let (status, _, body) = call(
+        "POST",
+        &format!("{base}/api/shares"),
+        &[("authorization", &bearer(&rita))],
+        Some(&json!({"target": {"view": view_q}, "expires_in_days": 31}).to_string()),
+    );
+    assert_eq!((status, code_of(&body)), (400, ErrorCode::InvalidInput), "{body}");
+    assert!(body.contains("shares.max_days"), "{body}");
+    let brief = share(&base, &rita, &json!({"target": {"view": view_q}, "expires_in_days": 2.0 / 86_400.0}));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (status, _, body) = get("/api/share", &brief.token);
+    assert_eq!((status, code_of(&body)), (410, ErrorCode::Gone), "{body}");
+
+    // Lists: one's own, or all for an admin; a viewer has none.
+    let list = |token: &str| {
+        let (status, _, body) = get("/api/shares", token);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Vec<seal_shared::auth::ShareInfo>>(&body).unwrap()
+    };
+    let admins = share(&base, &ana, &serde_json::from_str(SHARED_PAIR).unwrap());
+    assert_eq!(list(&rita).len(), 4);
+    assert_eq!(list(&ana).len(), 5);
+    assert_eq!(get("/api/shares", &vic).0, 403);
+    // Revoking: at once; one's own (an admin's any).
+    let (status, _, _) =
+        call("DELETE", &format!("{base}/api/shares/{}", admins.id), &[("authorization", &bearer(&rita))], None);
+    assert_eq!(status, 404, "not rita's");
+    let (status, _, _) =
+        call("DELETE", &format!("{base}/api/shares/{}", pair.id), &[("authorization", &bearer(&rita))], None);
+    assert_eq!(status, 204);
+    let (status, _, body) = get("/api/datasets/hh/pairs/harmless-base/test/3", t);
+    assert_eq!((status, code_of(&body)), (404, ErrorCode::NotFound), "{body}");
+    assert!(body.contains("revoked"), "{body}");
+    let (status, _, _) =
+        call("DELETE", &format!("{base}/api/shares/{}", view.id), &[("authorization", &bearer(&ana))], None);
+    assert_eq!(status, 204);
+    drop(server);
+
+    // Share tokens never reach the log.
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(logged.contains("/s/{path}") || logged.contains("request"), "the log was written: {logged}");
+    for created in [&pair, &view, &report, &brief, &admins] {
+        let secret = created.token.rsplit('_').next().unwrap();
+        assert!(!logged.contains(secret), "a share token is in the log");
+    }
+    let rows: Vec<seal_shared::auth::AuditEntry> = seal.read(&["audit"]);
+    assert_eq!(rows.iter().filter(|r| r.action == "share_created").count(), 5);
+    assert_eq!(rows.iter().filter(|r| r.action == "share_revoked").count(), 2);
+
+    // Sharing can be turned off: no new links, and the existing ones stop.
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_SHARES_ENABLED", "false"));
+    let base = server.url.trim_end_matches('/').to_owned();
+    let (status, _, body) =
+        call("POST", &format!("{base}/api/shares"), &[("authorization", &bearer(&rita))], Some(SHARED_PAIR));
+    assert_eq!((status, code_of(&body)), (403, ErrorCode::Forbidden), "{body}");
+    let (status, _, body) =
+        call("GET", &format!("{base}/api/report?dataset=hh&pre=pre&post=post"), &[("authorization", &bearer(r))], None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("shares.enabled"), "{body}");
 }

@@ -44,6 +44,24 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub ingest: IngestSettings,
+    #[serde(default)]
+    pub shares: ShareSettings,
+}
+
+/// Share links for reviewers (`[shares]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShareSettings {
+    /// Whether reviewers may create share links; turning it off also stops the existing ones.
+    pub enabled: bool,
+    /// The longest lifetime of a link, in days.
+    pub max_days: u32,
+}
+
+impl Default for ShareSettings {
+    fn default() -> Self {
+        ShareSettings { enabled: true, max_days: 30 }
+    }
 }
 
 /// What ingest jobs started from the web may read (`[ingest]`). The command line is not bound
@@ -194,8 +212,13 @@ fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
 }
 
 /// The sections of the settings, as `SEAL_<SECTION>_<KEY>` spells them (longest first).
-const SECTIONS: &[(&str, &str)] =
-    &[("auth_proxy_", "auth.proxy."), ("server_", "server."), ("auth_", "auth."), ("ingest_", "ingest.")];
+const SECTIONS: &[(&str, &str)] = &[
+    ("auth_proxy_", "auth.proxy."),
+    ("server_", "server."),
+    ("auth_", "auth."),
+    ("ingest_", "ingest."),
+    ("shares_", "shares."),
+];
 
 /// A list of paths, from a TOML array or a comma-separated string (environment variables).
 fn paths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
@@ -283,6 +306,9 @@ impl Settings {
         }
         if self.auth.session_hours == 0 {
             anyhow::bail!("auth.session_hours must be at least 1");
+        }
+        if self.shares.max_days == 0 {
+            anyhow::bail!("shares.max_days must be at least 1");
         }
         let ingest = &self.ingest;
         for dir in &ingest.import_dirs {

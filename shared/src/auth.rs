@@ -121,3 +121,67 @@ pub struct NewTokenRequest {
     #[serde(default)]
     pub role: Option<Role>,
 }
+
+/// What a share link shows: exactly one of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ShareTarget {
+    /// One pair.
+    Pair { dataset: String, pair_id: String },
+    /// One example-browser view: its query string (`dataset=hh&regime=resisted&…`); paging
+    /// and sorting stay free, the filters do not.
+    View(String),
+    /// One study's report.
+    Report {
+        dataset: String,
+        pre: String,
+        post: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        labels: Option<String>,
+    },
+}
+
+impl ShareTarget {
+    pub fn kind(&self) -> crate::ShareKind {
+        match self {
+            ShareTarget::Pair { .. } => crate::ShareKind::Pair,
+            ShareTarget::View(_) => crate::ShareKind::View,
+            ShareTarget::Report { .. } => crate::ShareKind::Report,
+        }
+    }
+}
+
+/// Body of `POST /api/shares`: a target and a lifetime.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShare {
+    pub target: ShareTarget,
+    /// Days until the link stops working (default 7, at most the server's `shares.max_days`);
+    /// fractions are allowed.
+    #[serde(default)]
+    pub expires_in_days: Option<f64>,
+}
+
+/// A share link, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShareInfo {
+    pub id: String,
+    pub kind: crate::ShareKind,
+    pub target: ShareTarget,
+    pub created_by: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A share link just created: `token` and `url` hold its secret and are shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedShare {
+    pub id: String,
+    /// `seal_shr_…`: sent as `Authorization: Bearer` it reads exactly the target.
+    pub token: String,
+    /// The page that opens the target for someone without an account (`/s/<token>`).
+    pub url: String,
+    pub share: ShareInfo,
+}

@@ -8,8 +8,8 @@ pub mod vocab;
 pub use vocab::{
     Agreement, AgreementFilter, AgreementIndicator, AngleKind, AuthMode, DatasetFormat, FeatureRole, FeatureSide,
     FeatureTestKind, GammaFilter, ImprintOutcome, ImprintVariant, InputFormat, JobKind, JobState, LabelImportOutcome,
-    ModelKind, ModelRole, Precision, Regime, Role, Sides, SortDir, SortKey, SourceOutcome, Speaker, TextSide,
-    Truncation, UnknownValue, VariantKind, Vocabulary,
+    ModelKind, ModelRole, Precision, Regime, Role, ShareKind, Sides, SortDir, SortKey, SourceOutcome, Speaker,
+    TextSide, Truncation, UnknownValue, VariantKind, Vocabulary,
 };
 
 /// One ingested file or URL of a dataset.
@@ -160,6 +160,8 @@ pub enum ErrorCode {
     Forbidden,
     /// Too many failed sign-ins; try again later (429).
     TooManyRequests,
+    /// A share link that has expired (410).
+    Gone,
 }
 pub mod auth;
 pub mod browse;

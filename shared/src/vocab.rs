@@ -242,6 +242,16 @@ vocabulary! {
         Admin,
     }
 
+    /// What a share link shows.
+    enum ShareKind as "lowercase" {
+        /// One pair's page.
+        Pair,
+        /// One example-browser view and the pairs in it.
+        View,
+        /// One study's report, and the pairs behind its numbers.
+        Report,
+    }
+
     /// How the server tells who is asking (`auth.mode`).
     enum AuthMode as "lowercase" {
         /// No accounts: a single user on a loopback address, who may do everything.

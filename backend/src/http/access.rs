@@ -21,21 +21,28 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use seal_shared as wire;
-use wire::{AuthMode, Role};
+use wire::auth::ShareTarget;
+use wire::browse::PairQuery;
+use wire::{AuthMode, Role, ShareKind};
 
 use super::{ApiError, AppState};
-use crate::pipeline::accounts::{self, Directory, Principal, Via, SESSION_COOKIE, TOKEN_PREFIX};
+use crate::pipeline::accounts::{self, Directory, Principal, Via, SESSION_COOKIE, SHARE_PREFIX, TOKEN_PREFIX};
 use crate::settings::Settings;
 
 /// The header a browser session sends its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The rule of one operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    Public,
-    AtLeast(Role),
+/// The rule of one operation: public, or the least role that may call it and the kinds of
+/// share link that may (each still held to its own target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub public: bool,
+    pub role: Option<Role>,
+    pub shares: Vec<ShareKind>,
 }
+
+/// The security scheme of share links in the API document; its scopes are share kinds.
+pub const SHARE_SCHEME: &str = "share";
 
 /// The rules of the API document: (method, path as documented) → rule.
 pub fn rules(doc: &utoipa::openapi::OpenApi) -> Result<HashMap<(Method, String), Rule>, String> {
@@ -52,29 +59,31 @@ pub fn rules(doc: &utoipa::openapi::OpenApi) -> Result<HashMap<(Method, String),
             let Some(op) = op else { continue };
             let requirements = op.security.as_ref().ok_or_else(|| format!("{method} {path} states no access rule"))?;
             let json = serde_json::to_value(requirements).map_err(|e| e.to_string())?;
-            let mut rule: Option<Rule> = None;
+            let mut rule = Rule { public: false, role: None, shares: Vec::new() };
             for req in json.as_array().into_iter().flatten() {
                 let Some(schemes) = req.as_object() else { continue };
                 if schemes.is_empty() {
-                    rule = Some(Rule::Public);
-                    continue;
+                    rule.public = true;
                 }
-                for scopes in schemes.values() {
+                for (scheme, scopes) in schemes {
                     for scope in scopes.as_array().into_iter().flatten() {
-                        let role: Role = scope
-                            .as_str()
-                            .unwrap_or_default()
-                            .parse()
-                            .map_err(|e| format!("{method} {path}: security scope {e}"))?;
-                        rule = Some(match rule {
-                            Some(Rule::Public) => Rule::Public,
-                            Some(Rule::AtLeast(r)) => Rule::AtLeast(r.min(role)),
-                            None => Rule::AtLeast(role),
-                        });
+                        let word = scope.as_str().unwrap_or_default();
+                        let bad = |e: wire::UnknownValue| format!("{method} {path}: security scope of {scheme}: {e}");
+                        if scheme == SHARE_SCHEME {
+                            let kind: ShareKind = word.parse().map_err(bad)?;
+                            if !rule.shares.contains(&kind) {
+                                rule.shares.push(kind);
+                            }
+                        } else {
+                            let role: Role = word.parse().map_err(bad)?;
+                            rule.role = Some(rule.role.map_or(role, |r| r.min(role)));
+                        }
                     }
                 }
             }
-            let rule = rule.ok_or_else(|| format!("{method} {path}: its security requirement names no role"))?;
+            if !rule.public && rule.role.is_none() && rule.shares.is_empty() {
+                return Err(format!("{method} {path}: its security requirement names no role"));
+            }
             out.insert((method, path.clone()), rule);
         }
     }
@@ -120,6 +129,9 @@ pub struct Access {
     public_origin: Option<String>,
     pub(super) secure_cookies: bool,
     pub(super) session_hours: u32,
+    pub(super) shares_enabled: bool,
+    pub(super) share_max_days: u32,
+    pub(super) public_url: Option<String>,
     sign_in_by_name: DefaultKeyedRateLimiter<String>,
     sign_in_by_peer: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -154,6 +166,9 @@ impl Access {
             public_origin: settings.public_origin(),
             secure_cookies: settings.https(),
             session_hours: settings.auth.session_hours,
+            shares_enabled: settings.shares.enabled,
+            share_max_days: settings.shares.max_days,
+            public_url: settings.server.public_url.clone(),
             sign_in_by_name: RateLimiter::keyed(per_name),
             sign_in_by_peer: RateLimiter::keyed(per_peer),
         })
@@ -243,6 +258,12 @@ async fn principal(
     if let Some(token) = bearer.map(str::trim).filter(|t| t.starts_with(TOKEN_PREFIX)) {
         return access.directory.check_token(token).map(Some).map_err(ApiError::from);
     }
+    if let Some(token) = bearer.map(str::trim).filter(|t| t.starts_with(SHARE_PREFIX)) {
+        if !access.shares_enabled {
+            return Err(error(wire::ErrorCode::Forbidden, "sharing is turned off on this server (shares.enabled)"));
+        }
+        return access.directory.check_share(token).map(Some).map_err(ApiError::from);
+    }
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         if let Some(p) = access.directory.check_session(cookie.value()) {
             return Ok(Some(p));
@@ -288,6 +309,88 @@ async fn principal(
     Ok(None)
 }
 
+/// A share's target in a sentence.
+pub(super) fn describe(target: &ShareTarget) -> String {
+    match target {
+        ShareTarget::Pair { dataset, pair_id } => format!("the pair {pair_id} of {dataset}"),
+        ShareTarget::View(q) => format!("the view `{q}`"),
+        ShareTarget::Report { dataset, pre, post, .. } => format!("the report of {dataset}, {pre} → {post}"),
+    }
+}
+
+/// A view's filters: what a share of it fixes (paging, sorting and the pair the page is
+/// around stay free).
+fn filters(mut q: PairQuery) -> PairQuery {
+    q.sort = None;
+    q.dir = None;
+    q.limit = None;
+    q.offset = None;
+    q.around = None;
+    q
+}
+
+/// Whether a share link's target covers this request (a route its kind may call).
+async fn share_allows(
+    state: &web::Data<AppState>,
+    target: &ShareTarget,
+    path: &str,
+    req: &ServiceRequest,
+) -> Result<bool, actix_web::Error> {
+    let param = |name: &str| req.match_info().get(name).map(str::to_owned);
+    let query = || PairQuery::from_query(req.query_string()).ok();
+    let always = matches!(path, "/api/share" | "/api/session");
+    Ok(match target {
+        _ if always => true,
+        ShareTarget::Pair { dataset, pair_id } => {
+            path == "/api/datasets/{dataset}/pairs/{pair_id}"
+                && param("dataset").as_deref() == Some(dataset)
+                && param("pair_id").as_deref() == Some(pair_id)
+        }
+        ShareTarget::View(view) => {
+            let Ok(view) = PairQuery::from_query(view) else { return Ok(false) };
+            match path {
+                "/api/pairs" => query().is_some_and(|q| filters(q) == filters(view.clone())),
+                "/api/datasets/{dataset}/pairs/{pair_id}" => {
+                    let (Some(dataset), Some(id)) = (param("dataset"), param("pair_id")) else { return Ok(false) };
+                    if dataset != view.dataset {
+                        return Ok(false);
+                    }
+                    // In the view when the view's filters can page around it.
+                    let mut around = filters(view);
+                    around.around = Some(id);
+                    let st = state.clone();
+                    super::read(state, move |s| Ok(st.browser.page(s, &around).is_ok())).await?
+                }
+                _ => false,
+            }
+        }
+        ShareTarget::Report { dataset, pre, post, labels } => {
+            let same_study = |q: &PairQuery| {
+                q.dataset == *dataset
+                    && q.pre.as_ref() == Some(pre)
+                    && q.post.as_ref() == Some(post)
+                    && q.labels == *labels
+            };
+            match path {
+                "/api/report" | "/api/pairs" => query().is_some_and(|q| same_study(&q)),
+                "/api/datasets/{dataset}/pairs/{pair_id}" => param("dataset").as_deref() == Some(dataset),
+                "/api/overview" => true,
+                "/api/label-sets" => form_dataset(req.query_string()).as_deref() == Some(dataset.as_str()),
+                "/api/accuracy/{dataset}/{model}" => {
+                    param("dataset").as_deref() == Some(dataset)
+                        && param("model").is_some_and(|m| m == *pre || m == *post)
+                }
+                _ => false,
+            }
+        }
+    })
+}
+
+/// The `dataset` parameter of a query string.
+fn form_dataset(query: &str) -> Option<String> {
+    web::Query::<HashMap<String, String>>::from_query(query).ok().and_then(|q| q.get("dataset").cloned())
+}
+
 /// What the access check of one resource knows: its path as documented and the methods it
 /// has routes for.
 pub(super) struct Guard {
@@ -309,11 +412,11 @@ pub(super) async fn authorize(
         // No route of this resource takes the method: the resource answers 405, no handler runs.
         return next.call(req).await;
     }
-    let Some(rule) = access.rules.get(&(req.method().clone(), guard.path.clone())).copied() else {
+    let Some(rule) = access.rules.get(&(req.method().clone(), guard.path.clone())).cloned() else {
         tracing::error!("{} {} is registered but not in the API document; refused", req.method(), guard.path);
         return Ok(reply(req, error(wire::ErrorCode::Forbidden, "this route has no access rule")));
     };
-    if req.query_string().contains(TOKEN_PREFIX) {
+    if req.query_string().contains(TOKEN_PREFIX) || req.query_string().contains(SHARE_PREFIX) {
         return Ok(reply(
             req,
             error(
@@ -325,21 +428,30 @@ pub(super) async fn authorize(
     let who = match principal(access, &state, &req).await {
         Ok(p) => p,
         // A public route answers anyone, whatever credentials come with the request.
-        Err(_) if rule == Rule::Public => None,
+        Err(_) if rule.public => None,
         Err(e) => return Ok(reply(req, e)),
     };
-    if let Rule::AtLeast(role) = rule {
+    if !rule.public {
         let Some(p) = &who else {
             return Ok(reply(
                 req,
                 error(wire::ErrorCode::Unauthorized, "sign in, or send `Authorization: Bearer <token>`"),
             ));
         };
-        if p.role < role {
-            return Ok(reply(
-                req,
-                error(wire::ErrorCode::Forbidden, format!("this needs the {role} role; you have {}", p.role)),
-            ));
+        let refusal = match (&p.via, rule.role) {
+            (Via::Share { target, .. }, _) => {
+                if !rule.shares.contains(&target.kind()) || !share_allows(&state, target, &guard.path, &req).await? {
+                    Some(format!("this link shares {} only; sign in to see more", describe(target)))
+                } else {
+                    None
+                }
+            }
+            (_, None) => Some("this route is for share links".to_owned()),
+            (_, Some(role)) if p.role < role => Some(format!("this needs the {role} role; you have {}", p.role)),
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            return Ok(reply(req, error(wire::ErrorCode::Forbidden, why)));
         }
     }
     // Writes of a browser must come from this server's pages. A cookie session must say so
@@ -347,7 +459,7 @@ pub(super) async fn authorize(
     // is held to its Origin when it sends one (scripts send none). Sign-in checks its own Origin
     // and acts on no session, whatever cookie comes with it.
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if let (true, Some(p), Rule::AtLeast(_)) = (write, &who, rule) {
+    if let (true, Some(p), false) = (write, &who, rule.public) {
         let headers = req.headers();
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
@@ -371,10 +483,17 @@ pub(super) async fn authorize(
             return Ok(reply(req, error(wire::ErrorCode::Forbidden, why)));
         }
     }
+    let shared = matches!(&who, Some(Principal { via: Via::Share { .. }, .. }));
     if let Some(p) = who {
         req.extensions_mut().insert(p);
     }
-    next.call(req).await
+    let mut res = next.call(req).await?;
+    if shared {
+        // What a share link opens is not for search engines.
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-robots-tag"), header::HeaderValue::from_static("noindex"));
+    }
+    Ok(res)
 }
 
 #[cfg(test)]

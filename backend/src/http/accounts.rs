@@ -106,7 +106,7 @@ pub(super) async fn sign_in(
     path = "/api/session",
     tag = "accounts",
     operation_id = "whoAmI",
-    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["pair", "view", "report"])),
     responses((status = 200, body = wire::auth::SessionInfo))
 )]
 pub(super) async fn who_am_i(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -338,4 +338,109 @@ pub(super) async fn audit(state: web::Data<AppState>, q: web::Query<AuditQuery>)
     let limit = q.limit.unwrap_or(200).min(10_000);
     let rows: Vec<AuditEntry> = read(&state, move |s| Ok(s.audit_log(limit)?)).await?;
     Ok(HttpResponse::Ok().json(rows))
+}
+
+/// The base of links to this server: `server.public_url`, or the address the request came to.
+fn base_url(state: &AppState, req: &HttpRequest) -> String {
+    match &state.access.public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+/// Creates a share link: read-only access to one pair, one example-browser view or one report
+/// for anyone who has the link, until it expires or is revoked.
+#[utoipa::path(
+    post,
+    path = "/api/shares",
+    tag = "shares",
+    operation_id = "createShare",
+    request_body = wire::auth::NewShare,
+    security(("token" = ["reviewer"]), ("session" = ["reviewer"])),
+    responses(
+        (status = 201, description = "The link; its token and URL are shown this once", body = wire::auth::CreatedShare),
+        (status = 404, description = "The target does not exist", body = wire::ApiError),
+    )
+)]
+pub(super) async fn create_share(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<wire::auth::NewShare>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.access.shares_enabled {
+        return Err(super::error(wire::ErrorCode::Forbidden, "sharing is turned off on this server (shares.enabled)"));
+    }
+    let (max_days, base) = (state.access.share_max_days, base_url(&state, &req));
+    let created = change(&state, &req, move |s, actor| {
+        accounts::create_share(s, body.target, body.expires_in_days, max_days, &base, actor)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Share links: your own, or every one for an admin; newest first.
+#[utoipa::path(
+    get,
+    path = "/api/shares",
+    tag = "shares",
+    operation_id = "listShares",
+    security(("token" = ["reviewer"]), ("session" = ["reviewer"])),
+    responses((status = 200, body = Vec<wire::auth::ShareInfo>))
+)]
+pub(super) async fn shares(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let p = principal_of(&req).ok_or_else(|| super::internal("no principal"))?;
+    let user = if p.role == wire::Role::Admin { None } else { p.user.clone() };
+    let list = read(&state, move |s| accounts::list_shares(s, user.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Revokes a share link at once (your own; an admin's any).
+#[utoipa::path(
+    delete,
+    path = "/api/shares/{id}",
+    tag = "shares",
+    operation_id = "revokeShare",
+    params(("id" = String, Path)),
+    security(("token" = ["reviewer"]), ("session" = ["reviewer"])),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such link of yours", body = wire::ApiError))
+)]
+pub(super) async fn revoke_share(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let any = principal_of(&req).is_some_and(|p| p.role == wire::Role::Admin);
+    change(&state, &req, move |s, actor| accounts::revoke_share(s, &id, any, actor)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The share link the request was made with: what it shows and until when.
+///
+/// 404 once it is revoked, 410 once it has expired.
+#[utoipa::path(
+    get,
+    path = "/api/share",
+    tag = "shares",
+    operation_id = "currentShare",
+    security(("share" = ["pair", "view", "report"])),
+    responses(
+        (status = 200, body = wire::auth::ShareInfo),
+        (status = 404, description = "The link was revoked or never existed", body = wire::ApiError),
+        (status = 410, description = "The link has expired", body = wire::ApiError),
+    )
+)]
+pub(super) async fn current_share(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let Some(Principal { via: Via::Share { id, .. }, .. }) = principal_of(&req) else {
+        return Err(super::internal("no share principal"));
+    };
+    let info = read(&state, move |s| {
+        let r = s.share(&id)?.ok_or_else(|| crate::pipeline::Error::not_found("this share link does not exist"))?;
+        accounts::share_info(&r)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(info))
 }

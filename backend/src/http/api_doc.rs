@@ -41,6 +41,10 @@ use utoipa::{Modify, OpenApi};
         super::accounts::create_token,
         super::accounts::revoke_token,
         super::accounts::audit,
+        super::accounts::create_share,
+        super::accounts::shares,
+        super::accounts::revoke_share,
+        super::accounts::current_share,
     ),
     tags(
         (name = "server", description = "The server itself"),
@@ -49,6 +53,7 @@ use utoipa::{Modify, OpenApi};
         (name = "pairs", description = "The example browser: pages of pairs, one pair, reviewer notes"),
         (name = "jobs", description = "Ingest, score and analyze jobs and their progress"),
         (name = "accounts", description = "Sign-in, users, API tokens and the audit log"),
+        (name = "shares", description = "Share links: one pair, view or report, read-only, for anyone with the link"),
     ),
     modifiers(&InternalError, &Access)
 )]
@@ -103,6 +108,18 @@ impl Modify for Access {
                 "The browser session of `POST /api/session`; writes also need the `Origin` of this server and \
                  the session's CSRF token in `X-CSRF-Token`",
             ))),
+        );
+        components.add_security_scheme(
+            "share",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A share link's token (`seal_shr_…`); its scopes are the kinds of link that may call the \
+                         operation, each for its own target only",
+                    ))
+                    .build(),
+            ),
         );
         let error = |description: &str| -> Response {
             openapi::ResponseBuilder::new()

@@ -53,6 +53,7 @@ impl ResponseError for ApiError {
             wire::ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             wire::ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             wire::ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            wire::ErrorCode::Gone => StatusCode::GONE,
         }
     }
 
@@ -72,6 +73,7 @@ impl From<crate::pipeline::Error> for ApiError {
             E::Busy(m) => (wire::ErrorCode::Busy, m),
             E::Unauthorized(m) => (wire::ErrorCode::Unauthorized, m),
             E::Forbidden(m) => (wire::ErrorCode::Forbidden, m),
+            E::Gone(m) => (wire::ErrorCode::Gone, m),
             E::Internal(e) => {
                 tracing::error!("{e:#}");
                 (wire::ErrorCode::Internal, "internal error; see the server log".into())
@@ -134,11 +136,25 @@ async fn health() -> HttpResponse {
     get,
     path = "/api/overview",
     tag = "data",
-    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["report"])),
     responses((status = 200, body = wire::Overview))
 )]
-async fn overview(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let o = read(&state, crate::pipeline::overview).await?;
+async fn overview(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let mut o = read(&state, crate::pipeline::overview).await?;
+    // A report's share link sees its study's dataset and models, nothing else of the server.
+    if let Some(crate::pipeline::accounts::Principal {
+        via:
+            crate::pipeline::accounts::Via::Share {
+                target: wire::auth::ShareTarget::Report { dataset, pre, post, .. }, ..
+            },
+        ..
+    }) = accounts::principal_of(&req)
+    {
+        let model = |m: &str| m == pre || m == post;
+        o.datasets.retain(|d| d.name == dataset);
+        o.models.retain(|m| model(&m.name));
+        o.accuracy.retain(|a| a.dataset == dataset && model(&a.model));
+    }
     Ok(HttpResponse::Ok().json(o))
 }
 
@@ -175,7 +191,7 @@ async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     get,
     path = "/api/accuracy/{dataset}/{model}",
     tag = "data",
-    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["report"])),
     params(("dataset" = String, Path), ("model" = String, Path, description = "A registered model's name")),
     responses(
         (status = 200, body = wire::Accuracy),
@@ -202,7 +218,7 @@ async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>)
     get,
     path = "/api/report",
     tag = "analysis",
-    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["report"])),
     params(PairQuery),
     responses(
         (status = 200, body = wire::report::AnalysisReport),
@@ -224,7 +240,7 @@ async fn report(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result
     get,
     path = "/api/pairs",
     tag = "pairs",
-    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["view", "report"])),
     params(PairQuery),
     responses(
         (status = 200, body = wire::browse::PairPage),
@@ -243,7 +259,7 @@ async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<
     get,
     path = "/api/datasets/{dataset}/pairs/{pair_id}",
     tag = "pairs",
-    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["pair", "view", "report"])),
     params(
         ("dataset" = String, Path),
         ("pair_id" = String, Path, description = "May contain slashes, e.g. harmless-base/test/17"),
@@ -304,7 +320,7 @@ async fn add_note(
     get,
     path = "/api/label-sets",
     tag = "data",
-    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["report"])),
     operation_id = "labelSets",
     params(DatasetFilter),
     responses(
@@ -634,10 +650,13 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
     };
     let mime = mime_guess::from_path(name).first_or_octet_stream();
     let cache = if name == "index.html" { "no-cache" } else { "public, max-age=3600" };
-    HttpResponse::Ok()
-        .content_type(mime.as_ref())
-        .insert_header((header::CACHE_CONTROL, cache))
-        .body(file.data.into_owned())
+    let mut response = HttpResponse::Ok();
+    response.content_type(mime.as_ref()).insert_header((header::CACHE_CONTROL, cache));
+    // A share link's page (`/s/<token>`) is not for search engines.
+    if path.starts_with("s/") {
+        response.insert_header(("x-robots-tag", "noindex"));
+    }
+    response.body(file.data.into_owned())
 }
 
 /// The `/api` routes being declared: (method, pattern, route) in order. The list is what the
@@ -700,6 +719,10 @@ fn api() -> Api {
         .route(Method::POST, "/tokens", accounts::create_token)
         .route(Method::DELETE, "/tokens/{id}", accounts::revoke_token)
         .route(Method::GET, "/audit", accounts::audit)
+        .route(Method::POST, "/shares", accounts::create_share)
+        .route(Method::GET, "/shares", accounts::shares)
+        .route(Method::DELETE, "/shares/{id}", accounts::revoke_share)
+        .route(Method::GET, "/share", accounts::current_share)
         .route(Method::GET, "/overview", overview)
         .route(Method::GET, "/datasets", datasets)
         .route(Method::GET, "/models", models)

@@ -13,15 +13,17 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::TryRngCore;
-use seal_shared::auth::{NewToken, TokenInfo, UserInfo};
+use seal_shared::auth::{CreatedShare, NewToken, ShareInfo, ShareTarget, TokenInfo, UserInfo};
 use seal_shared::Role;
 use sha2::{Digest, Sha256};
 
 use super::{Error, PipelineResult as Result};
-use crate::store::{unix_now, AuditRecord, SessionRecord, Store, TokenRecord, UserRecord};
+use crate::store::{unix_now, AuditRecord, SessionRecord, ShareRecord, Store, TokenRecord, UserRecord};
 
 /// The prefix of API tokens.
 pub const TOKEN_PREFIX: &str = "seal_pat_";
+/// The prefix of share-link tokens.
+pub const SHARE_PREFIX: &str = "seal_shr_";
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "seal_session";
 /// The shortest password accepted.
@@ -49,6 +51,8 @@ pub enum Via {
     Token { id: String },
     /// The trusted reverse proxy named the user.
     Proxy,
+    /// A share link: read-only, exactly its target.
+    Share { id: String, target: ShareTarget },
 }
 
 impl Via {
@@ -58,6 +62,7 @@ impl Via {
             Via::Session { .. } => "session",
             Via::Token { .. } => "token",
             Via::Proxy => "proxy",
+            Via::Share { .. } => "share",
         }
     }
 }
@@ -124,7 +129,12 @@ pub fn check_user_name(name: &str) -> Result<()> {
 
 /// Splits `seal_pat_<id>_<secret>` into id and secret.
 pub fn parse_token(token: &str) -> Option<(&str, &str)> {
-    let rest = token.strip_prefix(TOKEN_PREFIX)?;
+    parse_secret(token, TOKEN_PREFIX)
+}
+
+/// Splits `<prefix><id>_<secret>` into id and secret.
+fn parse_secret<'a>(token: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+    let rest = token.strip_prefix(prefix)?;
     let (id, secret) = rest.split_once('_')?;
     (id.len() == TOKEN_ID_LEN && secret.len() == SECRET_LEN).then_some((id, secret))
 }
@@ -334,6 +344,106 @@ pub fn proxy_user(store: &Store, name: &str, default_role: Role, peer: Option<&s
     }
 }
 
+pub fn share_info(r: &ShareRecord) -> Result<ShareInfo> {
+    let target: ShareTarget = serde_json::from_str(&r.target)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("share {}: stored target: {e}", r.id)))?;
+    Ok(ShareInfo {
+        id: r.id.clone(),
+        kind: r.kind,
+        target,
+        created_by: r.created_by.clone(),
+        created_at: rfc3339(r.created_at),
+        expires_at: rfc3339(r.expires_at),
+        revoked_at: r.revoked_at.map(rfc3339),
+    })
+}
+
+/// Checks that a share's target exists (and a view reads as one).
+fn check_target(store: &Store, target: &ShareTarget) -> Result<()> {
+    match target {
+        ShareTarget::Pair { dataset, pair_id } => {
+            store.require_dataset(dataset)?;
+            store.pair_record(dataset, pair_id)?;
+        }
+        ShareTarget::View(query) => {
+            let q = seal_shared::browse::PairQuery::from_query(query)
+                .map_err(|e| Error::invalid(format!("target `view`: {e}")))?;
+            if q.dataset.is_empty() {
+                return Err(Error::invalid("target `view`: the view names no dataset"));
+            }
+            store.require_dataset(&q.dataset)?;
+        }
+        ShareTarget::Report { dataset, pre, post, labels } => {
+            store.require_dataset(dataset)?;
+            store.model(pre)?;
+            store.model(post)?;
+            if let Some(l) = labels {
+                store.require_label_set(dataset, l)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates a share link to `target` for `days` days (default 7, at most `max_days`). The token
+/// is in the answer and nowhere else; `base` is the server's address for the link.
+pub fn create_share(
+    store: &Store,
+    target: ShareTarget,
+    days: Option<f64>,
+    max_days: u32,
+    base: &str,
+    actor: Actor<'_>,
+) -> Result<CreatedShare> {
+    let days = days.unwrap_or(7.0);
+    if !(days > 0.0 && days <= f64::from(max_days)) {
+        return Err(Error::invalid(format!(
+            "`expires_in_days` must be more than 0 and at most {max_days} (shares.max_days)"
+        )));
+    }
+    check_target(store, &target)?;
+    let now = unix_now();
+    let id = random_alphanumeric(TOKEN_ID_LEN);
+    let secret = random_alphanumeric(SECRET_LEN);
+    let record = ShareRecord {
+        id: id.clone(),
+        secret_sha256: sha256_hex(&secret),
+        created_by: actor.name.unwrap_or("open").to_owned(),
+        kind: target.kind(),
+        target: serde_json::to_string(&target).map_err(|e| Error::Internal(e.into()))?,
+        created_at: now,
+        expires_at: now + (days * 86_400.0).round().max(1.0) as i64,
+        revoked_at: None,
+    };
+    store.add_share(&record, &actor.record("share_created", Some(&id), Some(record.kind.as_str())))?;
+    let token = format!("{SHARE_PREFIX}{id}_{secret}");
+    Ok(CreatedShare {
+        id,
+        url: format!("{}/s/{token}", base.trim_end_matches('/')),
+        token,
+        share: share_info(&record)?,
+    })
+}
+
+/// The share links `user` created, or every one (`None`, for an admin), newest first.
+pub fn list_shares(store: &Store, user: Option<&str>) -> Result<Vec<ShareInfo>> {
+    let mut out = Vec::new();
+    for r in store.shares()?.iter().rev().filter(|r| user.is_none_or(|u| r.created_by == u)) {
+        out.push(share_info(r)?);
+    }
+    Ok(out)
+}
+
+/// Revokes a share link at once. Its creator may, and an admin (`any`).
+pub fn revoke_share(store: &Store, id: &str, any: bool, actor: Actor<'_>) -> Result<()> {
+    let sh = store.share(id)?.ok_or_else(|| Error::not_found(format!("no share link `{id}`")))?;
+    if !any && Some(sh.created_by.as_str()) != actor.name {
+        return Err(Error::not_found(format!("no share link `{id}` of yours")));
+    }
+    store.revoke_share(id, unix_now(), &actor.record("share_revoked", Some(id), None))?;
+    Ok(())
+}
+
 /// What a running server checks credentials against: the users, tokens and live sessions of
 /// the store, held in memory and reloaded after every change the server makes. While the
 /// server runs it holds the store, so no other process changes these tables behind its back.
@@ -350,6 +460,7 @@ struct Snapshot {
     users: HashMap<String, UserRecord>,
     tokens: HashMap<String, TokenRecord>,
     sessions: HashMap<String, SessionRecord>,
+    shares: HashMap<String, ShareRecord>,
 }
 
 impl Directory {
@@ -366,6 +477,7 @@ impl Directory {
             users: store.users()?.into_iter().map(|u| (u.name.clone(), u)).collect(),
             tokens: store.tokens()?.into_iter().map(|t| (t.id.clone(), t)).collect(),
             sessions: store.sessions(unix_now())?.into_iter().map(|s| (s.id_sha256.clone(), s)).collect(),
+            shares: store.shares()?.into_iter().map(|s| (s.id.clone(), s)).collect(),
         };
         *self.snapshot.write().map_err(|_| Error::Internal(anyhow::anyhow!("account directory lock poisoned")))? =
             snapshot;
@@ -408,6 +520,26 @@ impl Directory {
             role: token_role(owner.role, t.role_cap),
             via: Via::Token { id: t.id.clone() },
         })
+    }
+
+    /// The principal of a share link's token: 404 when it is unknown or revoked, 410 when it
+    /// has expired.
+    pub fn check_share(&self, token: &str) -> Result<Principal> {
+        let missing = || Error::not_found("this share link does not exist or was revoked");
+        let (id, secret) = parse_secret(token, SHARE_PREFIX).ok_or_else(missing)?;
+        let snap = self.read();
+        let sh = snap.shares.get(id).ok_or_else(missing)?;
+        if sha256_hex(secret) != sh.secret_sha256 {
+            return Err(missing());
+        }
+        if sh.revoked_at.is_some() {
+            return Err(Error::not_found("this share link was revoked"));
+        }
+        if sh.expires_at <= unix_now() {
+            return Err(Error::Gone(format!("this share link expired at {}", rfc3339(sh.expires_at))));
+        }
+        let target = share_info(sh)?.target;
+        Ok(Principal { user: None, role: Role::Viewer, via: Via::Share { id: sh.id.clone(), target } })
     }
 
     /// The principal of a session cookie, if it names a live session of an existing user.

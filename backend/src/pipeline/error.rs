@@ -28,6 +28,9 @@ pub enum Error {
     /// Valid credentials whose role does not allow this.
     #[error("{0}")]
     Forbidden(String),
+    /// Something that existed and has ended (an expired share link).
+    #[error("{0}")]
+    Gone(String),
     /// Anything else: a bug or the machine, never the caller's input.
     #[error("{0:#}")]
     Internal(anyhow::Error),
@@ -53,6 +56,7 @@ impl Error {
             Error::Busy(m) => Error::Busy(m.clone()),
             Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
             Error::Forbidden(m) => Error::Forbidden(m.clone()),
+            Error::Gone(m) => Error::Gone(m.clone()),
             Error::Internal(e) => Error::Internal(anyhow::anyhow!("{e:#}")),
         }
     }
@@ -85,6 +89,7 @@ impl From<anyhow::Error> for Error {
                 Error::Busy(_) => Error::Busy(message),
                 Error::Unauthorized(_) => Error::Unauthorized(message),
                 Error::Forbidden(_) => Error::Forbidden(message),
+                Error::Gone(_) => Error::Gone(message),
                 Error::Internal(_) => Error::Internal(e),
             };
         }

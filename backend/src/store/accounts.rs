@@ -39,6 +39,34 @@ pub struct SessionRecord {
     pub expires_at: i64,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareRecord {
+    pub id: String,
+    pub secret_sha256: String,
+    pub created_by: String,
+    pub kind: seal_shared::ShareKind,
+    /// `ShareTarget` as JSON.
+    pub target: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+const SHARE_COLUMNS: &str = "id, secret_sha256, created_by, kind, target, created_at, expires_at, revoked_at";
+
+fn share_row(r: &duckdb::Row<'_>) -> duckdb::Result<ShareRecord> {
+    Ok(ShareRecord {
+        id: r.get(0)?,
+        secret_sha256: r.get(1)?,
+        created_by: r.get(2)?,
+        kind: word_at(r, 3)?,
+        target: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+    })
+}
+
 const USER_COLUMNS: &str = "name, role, password_hash, source, created_at";
 const TOKEN_COLUMNS: &str = "id, user_name, label, role_cap, secret_sha256, created_at, expires_at, revoked_at";
 
@@ -252,6 +280,51 @@ impl Store {
             s.conn.execute("DELETE FROM sessions WHERE id_sha256 = ?", params![id_sha256]).ctx("end session")?;
             s.audit(audit)
         })
+    }
+
+    pub fn shares(&self) -> Result<Vec<ShareRecord>> {
+        self.rows(&format!("SELECT {SHARE_COLUMNS} FROM shares ORDER BY created_at, id"), share_row, "read shares")
+    }
+
+    pub fn share(&self, id: &str) -> Result<Option<ShareRecord>> {
+        self.conn
+            .query_row(&format!("SELECT {SHARE_COLUMNS} FROM shares WHERE id = ?"), params![id], share_row)
+            .optional()
+            .ctx("read share")
+    }
+
+    pub fn add_share(&self, sh: &ShareRecord, audit: &AuditRecord<'_>) -> Result<()> {
+        self.in_transaction("add share", |s| {
+            s.conn
+                .execute(
+                    &format!("INSERT INTO shares ({SHARE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                    params![
+                        sh.id,
+                        sh.secret_sha256,
+                        sh.created_by,
+                        sh.kind.as_str(),
+                        sh.target,
+                        sh.created_at,
+                        sh.expires_at,
+                        sh.revoked_at
+                    ],
+                )
+                .ctx("add share")?;
+            s.audit(audit)
+        })
+    }
+
+    /// Revokes a share link; revoking it again changes nothing and writes no audit row.
+    pub fn revoke_share(&self, id: &str, now: i64, audit: &AuditRecord<'_>) -> Result<bool> {
+        let sh = self.share(id)?.ok_or_else(|| StoreError::NotFound(format!("no share link `{id}`")))?;
+        if sh.revoked_at.is_some() {
+            return Ok(false);
+        }
+        self.in_transaction("revoke share", |s| {
+            s.conn.execute("UPDATE shares SET revoked_at = ? WHERE id = ?", params![now, id]).ctx("revoke share")?;
+            s.audit(audit)
+        })?;
+        Ok(true)
     }
 
     /// Appends one row to the audit log.

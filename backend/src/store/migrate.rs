@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (6, include_str!("migrations/0006_label_keys.sql")),
     (7, include_str!("migrations/0007_model_precision.sql")),
     (8, include_str!("migrations/0008_accounts.sql")),
+    (9, include_str!("migrations/0009_shares.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

@@ -20,7 +20,7 @@ mod scores;
 mod studies;
 mod variants;
 
-pub use accounts::{unix_now, AuditRecord, SessionRecord, TokenRecord, UserRecord};
+pub use accounts::{unix_now, AuditRecord, SessionRecord, ShareRecord, TokenRecord, UserRecord};
 pub use browse::{score_pair, PairIndexColumns, PairRecord, PreviewTexts, Transcript};
 pub use labels::{LabelColumns, LabelSetRecord};
 pub use llm::{CacheEntry, CachedAnswer, LabelFailure};
