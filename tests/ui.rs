@@ -429,3 +429,94 @@ fn accounts_in_a_real_browser() {
         assert_eq!(resp.status().as_u16(), 200);
     });
 }
+
+/// Waits until `css` holds some text; returns it.
+async fn filled(c: &Client, css: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            let v = e.prop("value").await.ok().flatten().filter(|v| !v.is_empty());
+            if let Some(v) = v {
+                return v;
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{css} stayed empty");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+#[ignore = "needs headless Chromium and the web bundle; `cargo xtask test` runs it"]
+fn share_links_in_a_real_browser() {
+    let seal = crate::support::study_fixture();
+    crate::access::add_user(&seal, "rita", "reviewer");
+    let rita = crate::access::token(&seal, "rita", &[]);
+    let server = start(&seal);
+    let driver = chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // A reviewer makes a link on a pair page.
+        let c = browser(&driver).await;
+        c.goto(&format!("{}pair/hh/harmless-base/test/3", server.url)).await.unwrap();
+        sign_in(&c, "rita").await;
+        wait_title(&c, "harmless-base/test/3").await;
+        wait_for(&c, "#share-open").await.click().await.unwrap();
+        let days = wait_for(&c, "#share-days").await;
+        days.clear().await.unwrap();
+        days.send_keys("2").await.unwrap();
+        c.find(Locator::Id("share-create")).await.unwrap().click().await.unwrap();
+        let link = filled(&c, "#share-url").await;
+        assert!(link.starts_with(&format!("{}s/seal_shr_", server.url)), "{link}");
+        shot(&c, "9-share-dialog").await;
+
+        // Someone without an account opens it and sees the pair, and nothing else.
+        let guest = browser(&driver).await;
+        guest.goto(&link).await.unwrap();
+        wait_title(&guest, "harmless-base/test/3").await;
+        assert_eq!(text(&guest, "#who-share").await, "shared link");
+        assert!(guest.current_url().await.unwrap().as_str().ends_with("/pair/hh/harmless-base/test/3"), "the token leaves the address bar");
+        assert!(guest.find(Locator::Id("note-form")).await.is_err(), "read-only");
+        shot(&guest, "10-shared-pair").await;
+        guest.goto(&format!("{}pair/hh/harmless-base/test/4", server.url)).await.unwrap();
+        wait_for(&guest, "#not-shared").await;
+        wait_for(&guest, "#sign-in-form").await;
+        guest.goto(&format!("{}jobs", server.url)).await.unwrap();
+        wait_for(&guest, "#not-shared").await;
+        // The link it was opened with still shows its pair.
+        guest.goto(&format!("{}pair/hh/harmless-base/test/3", server.url)).await.unwrap();
+        wait_title(&guest, "harmless-base/test/3").await;
+
+        // The reviewer revokes it on the shares page: the link says so.
+        c.goto(&format!("{}shares", server.url)).await.unwrap();
+        wait_for(&c, "#share-list .share-revoke").await.click().await.unwrap();
+        let t0 = Instant::now();
+        while c.find(Locator::Css("#share-list .share-revoke")).await.is_ok() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "the link was never shown revoked");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shot(&c, "11-shares").await;
+        let fresh = browser(&driver).await;
+        fresh.goto(&link).await.unwrap();
+        assert!(text(&fresh, "#share-revoked").await.contains("revoked"));
+        fresh.close().await.unwrap();
+
+        // A link past its time says it expired.
+        let body = serde_json::json!({"target": {"pair": {"dataset": "hh", "pair_id": "harmless-base/test/3"}}, "expires_in_days": 1.0 / 86_400.0});
+        let (status, _, answer) = crate::access::call(
+            "POST",
+            &format!("{}api/shares", server.url),
+            &[("authorization", &crate::access::bearer(&rita))],
+            Some(&body.to_string()),
+        );
+        assert_eq!(status, 201, "{answer}");
+        let brief = serde_json::from_str::<seal_shared::auth::CreatedShare>(&answer).unwrap().url;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let late = browser(&driver).await;
+        late.goto(&brief).await.unwrap();
+        assert!(text(&late, "#share-expired").await.contains("expired"));
+        shot(&late, "12-share-expired").await;
+        for b in [late, guest, c] {
+            b.close().await.unwrap();
+        }
+    });
+}

@@ -1,12 +1,12 @@
 //! The only module that talks to the server: typed calls to the SEAL Lab API and the jobs'
 //! Server-Sent Events streams.
 
+use std::cell::RefCell;
 use std::fmt;
 
-use std::cell::RefCell;
-
 use seal_shared::auth::{
-    AuditEntry, NewToken, NewTokenRequest, NewUser, SessionInfo, SignIn, TokenInfo, UserChange, UserInfo,
+    AuditEntry, CreatedShare, NewShare, NewToken, NewTokenRequest, NewUser, SessionInfo, ShareInfo, SignIn, TokenInfo,
+    UserChange, UserInfo,
 };
 use seal_shared::browse::{NewNote, Note, PairDetail, PairPage, PairQuery};
 use seal_shared::jobs::{JobRequest, JobStatus};
@@ -62,6 +62,29 @@ pub fn set_csrf(token: Option<String>) {
     CSRF.with(|c| *c.borrow_mut() = token);
 }
 
+/// Where the share link this tab was opened with is kept (`sessionStorage`: this tab only, gone
+/// with it).
+const SHARE_KEY: &str = "seal-share";
+
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.session_storage().ok().flatten())
+}
+
+/// The share link's token this tab reads with, if it was opened with one.
+pub fn share_token() -> Option<String> {
+    session_storage().and_then(|s| s.get_item(SHARE_KEY).ok().flatten())
+}
+
+/// Reads with a share link's token from now on (`None`: as oneself again).
+pub fn set_share_token(token: Option<&str>) {
+    if let Some(s) = session_storage() {
+        let _ = match token {
+            Some(t) => s.set_item(SHARE_KEY, t),
+            None => s.remove_item(SHARE_KEY),
+        };
+    }
+}
+
 /// A write request (`POST`, `PATCH`, `DELETE`) with the session's CSRF token.
 fn write_request(method: gloo_net::http::Method, path: &str) -> gloo_net::http::RequestBuilder {
     let mut req = gloo_net::http::RequestBuilder::new(path).method(method);
@@ -94,7 +117,11 @@ async fn send_empty(method: gloo_net::http::Method, path: &str) -> ApiResult<()>
 }
 
 async fn get<T: serde::de::DeserializeOwned>(path: &str) -> ApiResult<T> {
-    let resp = gloo_net::http::Request::get(path).send().await.map_err(|e| CallError::transport(path, e))?;
+    let mut req = gloo_net::http::Request::get(path);
+    if let Some(token) = share_token() {
+        req = req.header("Authorization", &format!("Bearer {token}"));
+    }
+    let resp = req.send().await.map_err(|e| CallError::transport(path, e))?;
     answer(path, resp).await
 }
 
@@ -138,6 +165,8 @@ pub async fn session() -> ApiResult<SessionInfo> {
 pub async fn sign_in(name: String, password: String) -> ApiResult<SessionInfo> {
     let s: SessionInfo = send_json(gloo_net::http::Method::POST, "/api/session", &SignIn { name, password }).await?;
     set_csrf(s.csrf_token.clone());
+    // Signed in, the tab reads as its user again, not through a share link.
+    set_share_token(None);
     Ok(s)
 }
 
@@ -173,6 +202,23 @@ pub async fn create_token(t: NewTokenRequest) -> ApiResult<NewToken> {
 
 pub async fn revoke_token(id: String) -> ApiResult<()> {
     send_empty(gloo_net::http::Method::DELETE, &format!("/api/tokens/{}", encode_path(&id))).await
+}
+
+/// The share link this tab reads with.
+pub async fn current_share() -> ApiResult<ShareInfo> {
+    get("/api/share").await
+}
+
+pub async fn create_share(s: NewShare) -> ApiResult<CreatedShare> {
+    send_json(gloo_net::http::Method::POST, "/api/shares", &s).await
+}
+
+pub async fn shares() -> ApiResult<Vec<ShareInfo>> {
+    get("/api/shares").await
+}
+
+pub async fn revoke_share(id: String) -> ApiResult<()> {
+    send_empty(gloo_net::http::Method::DELETE, &format!("/api/shares/{}", encode_path(&id))).await
 }
 
 pub async fn audit() -> ApiResult<Vec<AuditEntry>> {

@@ -10,6 +10,7 @@ mod pairs;
 mod query;
 mod robustness;
 mod session;
+mod share;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes, A};
@@ -25,8 +26,9 @@ fn main() {
 fn App() -> impl IntoView {
     let current = RwSignal::new(session::Session::Loading);
     provide_context(current);
-    session::load(current);
+    provide_context(RwSignal::new(None::<seal_shared::auth::ShareInfo>));
     let is_admin = session::can(seal_shared::Role::Admin);
+    let is_reviewer = session::can(seal_shared::Role::Reviewer);
     view! {
         <Router>
             <header class="top">
@@ -34,27 +36,71 @@ fn App() -> impl IntoView {
                 <span class="tagline">"what did your reward model learn?"</span>
                 <nav>
                     <A href="/">"overview"</A> " · " <A href="/jobs">"jobs"</A>
+                    {move || is_reviewer().then(|| view! { " · " <A href="/shares">"shares"</A> })}
                     {move || is_admin().then(|| view! { " · " <A href="/admin">"admin"</A> })}
                 </nav>
                 <session::WhoAmI />
             </header>
             <main>
-                {move || match current.get() {
-                    session::Session::Loading => view! { <p class="muted" id="session-loading">"Loading…"</p> }.into_any(),
-                    session::Session::SignedOut(_) => view! { <session::SignInPage /> }.into_any(),
-                    session::Session::SignedIn(_) => view! {
-                        <Routes fallback=|| view! { <p class="error" id="not-found">"No such page."</p> }>
-                            <Route path=path!("/") view=overview::OverviewPage />
-                            <Route path=path!("/pairs") view=pairs::PairsPage />
-                            <Route path=path!("/pair/:dataset/*id") view=pair::PairPage />
-                            <Route path=path!("/jobs") view=jobs::JobsPage />
-                            <Route path=path!("/robustness") view=robustness::RobustnessPage />
-                            <Route path=path!("/admin") view=session::AdminPage />
-                        </Routes>
-                    }.into_any(),
-                }}
+                <Main />
             </main>
         </Router>
+    }
+}
+
+/// What the main area shows: a share link being opened, the sign-in page, a page a share link
+/// does not show, or the app's pages.
+#[derive(Debug, Clone, PartialEq)]
+enum Gate {
+    OpeningShare,
+    Loading,
+    SignIn,
+    NotShared(seal_shared::auth::ShareTarget),
+    Pages,
+}
+
+#[component]
+fn Main() -> impl IntoView {
+    let current = session::session();
+    let share = share::current();
+    let location = leptos_router::hooks::use_location();
+    // The session is asked for unless the tab is opening a share link, which asks itself.
+    if !location.pathname.get_untracked().starts_with("/s/") {
+        session::load(current);
+    }
+    let gate = Memo::new(move |_| {
+        let path = location.pathname.get();
+        if path.starts_with("/s/") {
+            return Gate::OpeningShare;
+        }
+        match current.get() {
+            session::Session::Loading => Gate::Loading,
+            session::Session::SignedOut(_) => Gate::SignIn,
+            session::Session::SignedIn(info) if info.via == "share" => match share.get() {
+                Some(s) if !share::shows(&s.target, &path) => Gate::NotShared(s.target),
+                Some(_) => Gate::Pages,
+                None => Gate::Loading,
+            },
+            session::Session::SignedIn(_) => Gate::Pages,
+        }
+    });
+    move || match gate.get() {
+        Gate::OpeningShare => view! { <share::SharePage /> }.into_any(),
+        Gate::Loading => view! { <p class="muted" id="session-loading">"Loading…"</p> }.into_any(),
+        Gate::SignIn => view! { <session::SignInPage /> }.into_any(),
+        Gate::NotShared(target) => view! { <share::NotShared target=target /> }.into_any(),
+        Gate::Pages => view! {
+            <Routes fallback=|| view! { <p class="error" id="not-found">"No such page."</p> }>
+                <Route path=path!("/") view=overview::OverviewPage />
+                <Route path=path!("/pairs") view=pairs::PairsPage />
+                <Route path=path!("/pair/:dataset/*id") view=pair::PairPage />
+                <Route path=path!("/jobs") view=jobs::JobsPage />
+                <Route path=path!("/robustness") view=robustness::RobustnessPage />
+                <Route path=path!("/admin") view=session::AdminPage />
+                <Route path=path!("/shares") view=share::SharesPage />
+            </Routes>
+        }
+        .into_any(),
     }
 }
 

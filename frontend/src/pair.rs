@@ -154,8 +154,10 @@ fn PairView(d: PairDetail, reload: RwSignal<u32>) -> impl IntoView {
     };
     let same_context = d.chosen.context == d.rejected.context;
     let (dataset, id) = (d.dataset.clone(), d.pair_id.clone());
+    let target = seal_shared::auth::ShareTarget::Pair { dataset: dataset.clone(), pair_id: id.clone() };
     view! {
         <h2 id="pair-title">{d.pair_id.clone()}</h2>
+        <crate::share::ShareButton target=Signal::stored(target) />
         <p class="muted">{format!("dataset {} · {} / {} · {} line {}", d.dataset, d.subset, d.split, d.source_uri, d.line)}</p>
         <p class="permalink">
             <input id="permalink" readonly=true value=permalink.clone() size="60" />

@@ -110,9 +110,18 @@ pub fn PairsPage() -> impl IntoView {
             crate::api::pairs(q).await
         }
     });
+    // The view a share link fixes: the filters, not the page or the order.
+    let view_target = Signal::derive(move || {
+        let mut q = query.get();
+        q.limit = None;
+        q.offset = None;
+        q.around = None;
+        seal_shared::auth::ShareTarget::View(crate::query::to_query_string(&q))
+    });
     view! {
         <section id="pairs">
             <h2>"Pairs"</h2>
+            {move || (!query.get().dataset.is_empty()).then(|| view! { <crate::share::ShareButton target=view_target /> })}
             <Filters query=query />
             <Suspense fallback=|| view! { <p class="muted" id="pairs-loading">"Loading pairs…"</p> }>
                 {move || Suspend::new(async move {

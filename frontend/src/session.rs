@@ -3,7 +3,7 @@
 //! Controls a role cannot use are hidden; the server refuses them anyway.
 
 use leptos::prelude::*;
-use seal_shared::auth::{NewTokenRequest, NewUser, SessionInfo, UserChange};
+use seal_shared::auth::{NewTokenRequest, NewUser, SessionInfo, ShareTarget, UserChange};
 use seal_shared::{AuthMode, ErrorCode, Role, Vocabulary};
 
 /// The session as the app knows it: loading, signed out (with a reason), or signed in.
@@ -33,15 +33,34 @@ pub fn user_name() -> Option<String> {
     }
 }
 
-/// Asks the server who is signed in.
+/// Asks the server who is asking: a signed-in user, or the share link this tab was opened with
+/// (whose target then goes to the share context). A link that stopped working is forgotten.
 pub fn load(s: RwSignal<Session>) {
+    let share = crate::share::current();
     wasm_bindgen_futures::spawn_local(async move {
-        s.set(match crate::api::session().await {
+        let mut answer = crate::api::session().await;
+        if answer.is_err() && crate::api::share_token().is_some() {
+            crate::api::set_share_token(None);
+            answer = crate::api::session().await;
+        }
+        if matches!(&answer, Ok(info) if info.via == "share") {
+            share.set(crate::api::current_share().await.ok());
+        }
+        s.set(match answer {
             Ok(info) => Session::SignedIn(info),
             Err(e) if e.code == Some(ErrorCode::Unauthorized) => Session::SignedOut(None),
             Err(e) => Session::SignedOut(Some(e.to_string())),
         });
     });
+}
+
+/// A share link's target in words.
+pub fn describe_target(target: &ShareTarget) -> String {
+    match target {
+        ShareTarget::Pair { dataset, pair_id } => format!("the pair {pair_id} of {dataset}"),
+        ShareTarget::View(q) => format!("a view of the example browser ({q})"),
+        ShareTarget::Report { dataset, pre, post, .. } => format!("the report of {dataset}, {pre} → {post}"),
+    }
 }
 
 #[component]
@@ -94,18 +113,32 @@ pub fn WhoAmI() -> impl IntoView {
             s.set(Session::SignedOut(None));
         });
     };
+    let leave_share = move |_| {
+        crate::api::set_share_token(None);
+        crate::share::current().set(None);
+        s.set(Session::SignedOut(None));
+    };
     move || {
         match s.get() {
-        Session::SignedIn(info) if info.mode == AuthMode::None || info.user.is_none() => {
-            view! { <span class="who muted" id="who" title="no accounts: this server answers only on this machine">"single-user mode"</span> }.into_any()
+        Session::SignedIn(info) if info.via == "share" => view! {
+            <span class="who" id="who">
+                <span class="tag" id="who-share">"shared link"</span>
+                " " <button class="link" id="share-sign-in" on:click=leave_share>"sign in"</button>
+            </span>
         }
+        .into_any(),
+        Session::SignedIn(info) if info.mode == AuthMode::None || info.user.is_none() => view! {
+            <span class="who muted" id="who" title="no accounts: this server answers only on this machine">"single-user mode"</span>
+        }
+        .into_any(),
         Session::SignedIn(info) => {
-            let signed_out_by_proxy = info.via != "session";
+            // Sessions sign out here; the proxy's and a token's users sign out elsewhere.
+            let own_session = info.via == "session";
             view! {
                 <span class="who" id="who">
                     <b id="who-name">{info.user.clone().unwrap_or_default()}</b>
                     " " <span class="tag" id="who-role">{info.role.as_str()}</span>
-                    {(!signed_out_by_proxy).then(|| view! { " " <button class="link" id="sign-out" on:click=sign_out>"sign out"</button> })}
+                    {own_session.then(|| view! { " " <button class="link" id="sign-out" on:click=sign_out>"sign out"</button> })}
                 </span>
             }
             .into_any()
