@@ -33,6 +33,24 @@ pub fn user_name() -> Option<String> {
     }
 }
 
+/// Runs a change on the server; then the list shows it again (`reload`), or `error` says why
+/// it failed.
+pub fn change_then_reload(
+    change: impl std::future::Future<Output = crate::api::ApiResult<()>> + 'static,
+    reload: RwSignal<u32>,
+    error: RwSignal<String>,
+) {
+    wasm_bindgen_futures::spawn_local(async move {
+        match change.await {
+            Ok(()) => {
+                error.set(String::new());
+                reload.update(|n| *n += 1);
+            }
+            Err(e) => error.set(e.to_string()),
+        }
+    });
+}
+
 /// Asks the server who is asking: a signed-in user, or the share link this tab was opened with
 /// (whose target then goes to the share context). A link that stopped working is forgotten.
 pub fn load(s: RwSignal<Session>) {
@@ -304,15 +322,7 @@ fn Tokens() -> impl IntoView {
                                 {list.into_iter().map(|t| {
                                     let id = t.id.clone();
                                     let live = t.revoked_at.is_none();
-                                    let revoke = move |_| {
-                                        let id = id.clone();
-                                        wasm_bindgen_futures::spawn_local(async move {
-                                            match crate::api::revoke_token(id).await {
-                                                Ok(()) => reload.update(|n| *n += 1),
-                                                Err(e) => error.set(e.to_string()),
-                                            }
-                                        });
-                                    };
+                                    let revoke = move |_| change_then_reload(crate::api::revoke_token(id.clone()), reload, error);
                                     let state = match (&t.revoked_at, &t.expires_at) {
                                         (Some(r), _) => format!("revoked {r}"),
                                         (None, Some(e)) => format!("expires {e}"),

@@ -168,13 +168,7 @@ pub fn SharesPage() -> impl IntoView {
                                     let id = s.id.clone();
                                     let live = s.revoked_at.is_none();
                                     let revoke = move |_| {
-                                        let id = id.clone();
-                                        wasm_bindgen_futures::spawn_local(async move {
-                                            match crate::api::revoke_share(id).await {
-                                                Ok(()) => reload.update(|n| *n += 1),
-                                                Err(e) => error.set(e.to_string()),
-                                            }
-                                        });
+                                        crate::session::change_then_reload(crate::api::revoke_share(id.clone()), reload, error)
                                     };
                                     let state = match &s.revoked_at {
                                         Some(r) => format!("revoked {r}"),
