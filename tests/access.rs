@@ -120,7 +120,10 @@ fn expected_rule(operation: &str) -> Expected {
     use ShareKind::{Pair, Report, View};
     let (role, shares): (Option<Role>, Vec<ShareKind>) = match operation {
         "health" | "signIn" => return Expected { public: true, role: None, shares: vec![] },
-        "addNote" | "createShare" | "listShares" | "revokeShare" => (Some(Role::Reviewer), vec![]),
+        "addNote" | "editNote" | "deleteNote" | "createShare" | "listShares" | "revokeShare" => {
+            (Some(Role::Reviewer), vec![])
+        }
+        "hideNote" => (Some(Role::Admin), vec![]),
         "startJob" => (Some(Role::Editor), vec![]),
         "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
         | "auditLog" => (Some(Role::Admin), vec![]),
@@ -206,6 +209,30 @@ fn request_for(
             (concrete, Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"}).to_string()))
         }
         "labelSets" => (format!("{concrete}?dataset=hh"), None),
+        "editNote" | "deleteNote" | "hideNote" => {
+            // A note of the caller's own when it may write one; else the admin's.
+            let add = |t: &str| {
+                call(
+                    "POST",
+                    &format!("{base}/api/datasets/hh/notes/harmless-base/test/3"),
+                    &[("authorization", &bearer(t))],
+                    Some(r#"{"text": "to be changed"}"#),
+                )
+            };
+            let author = if operation == "hideNote" { None } else { caller.filter(|t| t.starts_with("seal_pat_")) };
+            let mut made = author.map(add);
+            if made.as_ref().is_none_or(|(s, _, _)| *s != 201) {
+                made = Some(add(lab_admin));
+            }
+            let (_, _, b) = made.unwrap();
+            let id = serde_json::from_str::<Value>(&b).unwrap()["id"].as_i64().unwrap();
+            let body = match operation {
+                "editNote" => Some(r#"{"text": "changed"}"#.to_owned()),
+                "hideNote" => Some(r#"{"hidden": true}"#.to_owned()),
+                _ => None,
+            };
+            (concrete.replace("{id}", &id.to_string()), body)
+        }
         "createShare" => (concrete, Some(SHARED_PAIR.to_owned())),
         "revokeShare" => {
             // A link of the caller's own when it may make one; else the admin's.
@@ -985,4 +1012,59 @@ fn share_links_show_exactly_their_target_until_revoked_or_expired() {
         call("GET", &format!("{base}/api/report?dataset=hh&pre=pre&post=post"), &[("authorization", &bearer(r))], None);
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("shares.enabled"), "{body}");
+}
+
+#[test]
+fn notes_are_their_authors_and_admins_hide_them() {
+    let seal = study_fixture();
+    add_user(&seal, "rita", "reviewer");
+    add_user(&seal, "rob", "reviewer");
+    add_user(&seal, "ana", "admin");
+    let (rita, rob, ana) = (token(&seal, "rita", &[]), token(&seal, "rob", &[]), token(&seal, "ana", &[]));
+    let server = start(&seal);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let as_ = |t: &str, method: &str, path: &str, body: Option<&str>| {
+        call(method, &format!("{base}{path}"), &[("authorization", &bearer(t))], body)
+    };
+    let (status, _, body) =
+        as_(&rita, "POST", "/api/datasets/hh/notes/harmless-base/test/3", Some(r#"{"text": "first"}"#));
+    assert_eq!(status, 201, "{body}");
+    let note: seal_shared::browse::Note = serde_json::from_str(&body).unwrap();
+    assert_eq!((note.author.as_str(), note.edited_at.is_none(), note.hidden), ("rita", true, false));
+    let path = format!("/api/notes/{}", note.id);
+    let notes_of = |t: &str| {
+        let (_, _, body) = as_(t, "GET", "/api/datasets/hh/pairs/harmless-base/test/3", None);
+        serde_json::from_str::<seal_shared::browse::PairDetail>(&body).unwrap().notes
+    };
+
+    // Only its author changes or deletes it, an admin included.
+    for (who, t) in [("rob", &rob), ("ana", &ana)] {
+        let (status, _, body) = as_(t, "PATCH", &path, Some(r#"{"text": "mine now"}"#));
+        assert_eq!((status, code_of(&body)), (403, ErrorCode::Forbidden), "{who}: {body}");
+        assert!(body.contains("only its author"), "{body}");
+        assert_eq!(as_(t, "DELETE", &path, None).0, 403, "{who}");
+    }
+    let (status, _, body) = as_(&rita, "PATCH", &path, Some(r#"{"text": "  "}"#));
+    assert_eq!((status, code_of(&body)), (400, ErrorCode::InvalidInput), "{body}");
+    let (status, _, body) = as_(&rita, "PATCH", &path, Some(r#"{"text": "second thoughts"}"#));
+    assert_eq!(status, 200, "{body}");
+    let edited: seal_shared::browse::Note = serde_json::from_str(&body).unwrap();
+    assert_eq!(edited.text, "second thoughts");
+    assert!(edited.edited_at.is_some());
+
+    // An admin hides it from everyone else, and shows it again.
+    assert_eq!(as_(&rob, "POST", &format!("{path}/hidden"), Some(r#"{"hidden": true}"#)).0, 403);
+    let (status, _, body) = as_(&ana, "POST", &format!("{path}/hidden"), Some(r#"{"hidden": true}"#));
+    assert_eq!(status, 200, "{body}");
+    assert!(notes_of(&rita).is_empty() && notes_of(&rob).is_empty());
+    let seen = notes_of(&ana);
+    assert_eq!((seen.len(), seen[0].hidden), (1, true));
+    as_(&ana, "POST", &format!("{path}/hidden"), Some(r#"{"hidden": false}"#));
+    assert_eq!(notes_of(&rob).len(), 1);
+
+    // Its author deletes it.
+    assert_eq!(as_(&rita, "DELETE", &path, None).0, 204);
+    assert!(notes_of(&ana).is_empty());
+    let (status, _, _) = as_(&rita, "PATCH", &path, Some(r#"{"text": "x"}"#));
+    assert_eq!(status, 404);
 }

@@ -120,7 +120,8 @@ fn responses_that_drift_from_the_document_are_refused() {
     let e = check_against(doc, "GET", "http://x/api/jobs", 200, &job.to_string()).unwrap_err();
     assert!(e.contains("/0/state"), "{e}");
     // Error bodies are checked too.
-    let e = check_against(doc, "GET", "http://x/api/jobs/9", 404, r#"{"code": "gone", "message": "x"}"#).unwrap_err();
+    let e =
+        check_against(doc, "GET", "http://x/api/jobs/9", 404, r#"{"code": "vanished", "message": "x"}"#).unwrap_err();
     assert!(e.contains("/code"), "{e}");
     check_against(doc, "GET", "http://x/api/nowhere", 404, r#"{"code": "not_found", "message": "no such API route"}"#)
         .unwrap();

@@ -352,6 +352,23 @@ async fn futures_text(c: &Client, css: &str) -> Vec<String> {
     out
 }
 
+/// Waits until the element `css` (found afresh each time: the page may redraw it) holds
+/// `needle`; returns its text.
+async fn text_with(c: &Client, css: &str, needle: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                if t.contains(needle) {
+                    return t;
+                }
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{css} never showed {needle:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Signs in through the sign-in page.
 async fn sign_in(c: &Client, name: &str) {
     wait_for(c, "#sign-in-name").await.send_keys(name).await.unwrap();
@@ -393,13 +410,17 @@ fn accounts_in_a_real_browser() {
         assert!(c.find(Locator::Css("#note-author")).await.is_err(), "the author is the signed-in user");
         wait_for(&c, "#note-text").await.send_keys("signed note").await.unwrap();
         c.find(Locator::Css("#note-form button")).await.unwrap().click().await.unwrap();
-        let note = wait_for(&c, "ul.notes li").await;
-        let t0 = Instant::now();
-        while !note.text().await.unwrap_or_default().contains("signed note") {
-            assert!(t0.elapsed() < Duration::from_secs(30), "the note never appeared");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(note.text().await.unwrap().starts_with("rita"), "{}", note.text().await.unwrap());
+        let note = text_with(&c, "ul.notes li", "signed note").await;
+        assert!(note.starts_with("rita"), "{note}");
+        // Her own note: she edits it.
+        wait_for(&c, "ul.notes li .note-edit-open").await.click().await.unwrap();
+        let area = wait_for(&c, "ul.notes li .note-edit-text").await;
+        area.clear().await.unwrap();
+        area.send_keys("signed and edited").await.unwrap();
+        c.find(Locator::Css("ul.notes li .note-save")).await.unwrap().click().await.unwrap();
+        let shown = text_with(&c, "ul.notes li", "signed and edited").await;
+        assert!(shown.contains("(edited)"), "{shown}");
+        assert!(c.find(Locator::Css(".note-hide")).await.is_err(), "hiding is for admins");
         // No admin link; the jobs page is read-only for a reviewer.
         assert!(c.find(Locator::Css("nav a[href='/admin']")).await.is_err());
         c.goto(&format!("{}jobs", server.url)).await.unwrap();
@@ -408,8 +429,13 @@ fn accounts_in_a_real_browser() {
         shot(&c, "7-signed-in-reviewer").await;
         c.find(Locator::Id("sign-out")).await.unwrap().click().await.unwrap();
         wait_for(&c, "#sign-in-form").await;
-        // The admin manages users and tokens from the admin page.
+        // The admin can hide any note; it stays visible to admins, marked.
         sign_in(&c, "ana").await;
+        c.goto(&format!("{}pair/hh/harmless-base/test/3", server.url)).await.unwrap();
+        wait_for(&c, "ul.notes li .note-hide").await.click().await.unwrap();
+        wait_for(&c, "ul.notes li.hidden-note").await;
+        assert!(c.find(Locator::Css("ul.notes li .note-edit-open")).await.is_err(), "not hers to edit");
+        // The admin manages users and tokens from the admin page.
         wait_for(&c, "nav a[href='/admin']").await.click().await.unwrap();
         wait_for(&c, "#user-list tr[data-user='rita']").await;
         wait_for(&c, "#token-user").await.send_keys("rita").await.unwrap();

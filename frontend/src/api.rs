@@ -155,6 +155,19 @@ pub async fn add_note(dataset: String, id: String, note: NewNote) -> ApiResult<N
     send_json(gloo_net::http::Method::POST, &path, &note).await
 }
 
+pub async fn edit_note(id: i64, text: String) -> ApiResult<Note> {
+    send_json(gloo_net::http::Method::PATCH, &format!("/api/notes/{id}"), &seal_shared::browse::NoteEdit { text }).await
+}
+
+pub async fn delete_note(id: i64) -> ApiResult<()> {
+    send_empty(gloo_net::http::Method::DELETE, &format!("/api/notes/{id}")).await
+}
+
+pub async fn hide_note(id: i64, hidden: bool) -> ApiResult<Note> {
+    let body = seal_shared::browse::NoteVisibility { hidden };
+    send_json(gloo_net::http::Method::POST, &format!("/api/notes/{id}/hidden"), &body).await
+}
+
 /// Who is signed in; `Unauthorized` when nobody is.
 pub async fn session() -> ApiResult<SessionInfo> {
     let s: SessionInfo = get("/api/session").await?;

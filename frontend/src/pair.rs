@@ -326,7 +326,7 @@ fn Notes(notes: Vec<seal_shared::browse::Note>, dataset: String, id: String, rel
             } else {
                 view! {
                     <ul class="notes">
-                        {notes.into_iter().map(|n| view! { <li><b>{n.author}</b> <span class="muted">{n.created_at}</span><p>{n.text}</p></li> }).collect_view()}
+                        {notes.into_iter().map(|n| view! { <NoteItem note=n reload=reload /> }).collect_view()}
                     </ul>
                 }.into_any()
             }}
@@ -339,5 +339,64 @@ fn Notes(notes: Vec<seal_shared::browse::Note>, dataset: String, id: String, rel
                 </form>
             })}
         </section>
+    }
+}
+
+/// One note: its author may edit or delete it, an admin may hide it (or show it again).
+#[component]
+fn NoteItem(note: seal_shared::browse::Note, reload: RwSignal<u32>) -> impl IntoView {
+    let user = crate::session::user_name();
+    let is_admin = crate::session::can(seal_shared::Role::Admin);
+    // In the open single-user mode every note is the one user's.
+    let own = crate::session::can(seal_shared::Role::Reviewer)() && user.as_ref().is_none_or(|u| *u == note.author);
+    let editing = RwSignal::new(false);
+    let text = RwSignal::new(note.text.clone());
+    let error = RwSignal::new(String::new());
+    let id = note.id;
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let t = text.get_untracked();
+        crate::session::change_then_reload(
+            async move { crate::api::edit_note(id, t).await.map(|_| ()) },
+            reload,
+            error,
+        );
+    };
+    let delete = move |_| crate::session::change_then_reload(crate::api::delete_note(id), reload, error);
+    let hidden = note.hidden;
+    let toggle = move |_| {
+        crate::session::change_then_reload(
+            async move { crate::api::hide_note(id, !hidden).await.map(|_| ()) },
+            reload,
+            error,
+        )
+    };
+    let class = if hidden { "note hidden-note" } else { "note" };
+    view! {
+        <li class=class data-note=id>
+            <b>{note.author.clone()}</b> " " <span class="muted">{note.created_at.clone()}</span>
+            {note.edited_at.clone().map(|e| view! { " " <span class="muted" title=e>"(edited)"</span> })}
+            {hidden.then(|| view! { " " <span class="tag">"hidden"</span> })}
+            {move || if editing.get() {
+                view! {
+                    <form class="note-edit" on:submit=save>
+                        <textarea class="note-edit-text" bind:value=text></textarea>
+                        <button type="submit" class="note-save">"save"</button>
+                    </form>
+                }.into_any()
+            } else {
+                view! { <p>{text.get_untracked()}</p> }.into_any()
+            }}
+            <span class="note-actions">
+                {own.then(|| view! {
+                    <button class="link note-edit-open" on:click=move |_| editing.set(true)>"edit"</button>
+                    " " <button class="link note-delete" on:click=delete>"delete"</button>
+                })}
+                {move || is_admin().then(|| view! {
+                    " " <button class="link note-hide" on:click=toggle>{if hidden { "show" } else { "hide" }}</button>
+                })}
+            </span>
+            <span class="error">{move || error.get()}</span>
+        </li>
     }
 }

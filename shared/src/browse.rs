@@ -282,6 +282,26 @@ pub struct Note {
     pub text: String,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// When its author last changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// Hidden by an admin: only admins see it, marked so.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// Body of `PATCH /api/notes/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteEdit {
+    pub text: String,
+}
+
+/// Body of `POST /api/notes/{id}/hidden`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteVisibility {
+    pub hidden: bool,
 }
 
 /// Body of `POST …/notes`.

@@ -269,10 +269,92 @@ async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<
         (status = 404, description = "No such dataset or pair", body = wire::ApiError),
     )
 )]
-async fn pair(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn pair(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (dataset, id) = path.into_inner();
-    let d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id)).await?;
+    // Hidden notes are for admins (a share link's reader never is one).
+    let admin = accounts::principal_of(&req).is_some_and(|p| p.role == wire::Role::Admin);
+    let d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id, admin)).await?;
     Ok(HttpResponse::Ok().json(d))
+}
+
+/// Changes the text of one of your notes.
+#[utoipa::path(
+    patch,
+    path = "/api/notes/{id}",
+    tag = "pairs",
+    operation_id = "editNote",
+    security(("token" = ["reviewer"]), ("session" = ["reviewer"])),
+    params(("id" = i64, Path)),
+    request_body = wire::browse::NoteEdit,
+    responses(
+        (status = 200, description = "The note as stored", body = wire::browse::Note),
+        (status = 403, description = "Someone else's note", body = wire::ApiError),
+        (status = 404, description = "No such note", body = wire::ApiError),
+    )
+)]
+async fn edit_note(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<i64>,
+    JsonBody(edit): JsonBody<wire::browse::NoteEdit>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = (path.into_inner(), accounts::principal_of(&req).and_then(|p| p.user));
+    let n = read(&state, move |s| crate::pipeline::browse::edit_note(s, id, &edit.text, user.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(n))
+}
+
+/// Deletes one of your notes.
+#[utoipa::path(
+    delete,
+    path = "/api/notes/{id}",
+    tag = "pairs",
+    operation_id = "deleteNote",
+    security(("token" = ["reviewer"]), ("session" = ["reviewer"])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Someone else's note", body = wire::ApiError),
+        (status = 404, description = "No such note", body = wire::ApiError),
+    )
+)]
+async fn delete_note(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, user) = (path.into_inner(), accounts::principal_of(&req).and_then(|p| p.user));
+    read(&state, move |s| crate::pipeline::browse::delete_note(s, id, user.as_deref())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Hides any note from everyone but admins, or shows it again.
+#[utoipa::path(
+    post,
+    path = "/api/notes/{id}/hidden",
+    tag = "pairs",
+    operation_id = "hideNote",
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    params(("id" = i64, Path)),
+    request_body = wire::browse::NoteVisibility,
+    responses(
+        (status = 200, description = "The note as stored", body = wire::browse::Note),
+        (status = 404, description = "No such note", body = wire::ApiError),
+    )
+)]
+async fn hide_note(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<i64>,
+    JsonBody(v): JsonBody<wire::browse::NoteVisibility>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let admin = accounts::principal_of(&req).and_then(|p| p.user).unwrap_or_else(|| "open".into());
+    let n = read(&state, move |s| crate::pipeline::browse::hide_note(s, id, v.hidden, &admin)).await?;
+    Ok(HttpResponse::Ok().json(n))
 }
 
 /// Adds a reviewer's note to a pair.
@@ -732,6 +814,9 @@ fn api() -> Api {
         .route(Method::GET, "/pairs", pairs)
         .route(Method::GET, "/datasets/{dataset}/pairs/{pair_id:.*}", pair)
         .route(Method::POST, "/datasets/{dataset}/notes/{pair_id:.*}", add_note)
+        .route(Method::PATCH, "/notes/{id}", edit_note)
+        .route(Method::DELETE, "/notes/{id}", delete_note)
+        .route(Method::POST, "/notes/{id}/hidden", hide_note)
         .route(Method::GET, "/openapi.json", openapi)
         .route(Method::POST, "/jobs", start_job)
         .route(Method::GET, "/jobs", jobs)

@@ -455,8 +455,14 @@ fn side(context: &str, response: &str) -> PairSide {
     PairSide { context: context.to_owned(), response: response.to_owned(), turns }
 }
 
-/// One pair in full: both transcripts, every model's scores, every label set's labels, notes.
-pub fn pair_detail(store: &Store, dataset: &str, pair_id: &str) -> super::PipelineResult<PairDetail> {
+/// One pair in full: both transcripts, every model's scores, every label set's labels, notes
+/// (the hidden ones only for admins, `include_hidden`).
+pub fn pair_detail(
+    store: &Store,
+    dataset: &str,
+    pair_id: &str,
+    include_hidden: bool,
+) -> super::PipelineResult<PairDetail> {
     let p = store.pair_record(dataset, pair_id)?;
     Ok(PairDetail {
         dataset: dataset.to_owned(),
@@ -469,7 +475,7 @@ pub fn pair_detail(store: &Store, dataset: &str, pair_id: &str) -> super::Pipeli
         rejected: side(&p.rejected_context, &p.rejected_response),
         scores: store.pair_scores(dataset, pair_id)?,
         labels: store.pair_labels(dataset, pair_id)?,
-        notes: store.notes(dataset, pair_id)?,
+        notes: store.notes(dataset, pair_id, include_hidden)?,
         variants: pair_variants(store, dataset, pair_id)?,
     })
 }
@@ -501,6 +507,60 @@ fn pair_variants(store: &Store, dataset: &str, pair_id: &str) -> Result<Vec<seal
     Ok(out)
 }
 
+/// A note's text: not blank, at most 10,000 characters.
+fn note_text(text: &str) -> super::PipelineResult<&str> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(super::Error::invalid("note field `text` is empty"));
+    }
+    if text.chars().count() > 10_000 {
+        return Err(super::Error::invalid("note field `text` is longer than 10,000 characters"));
+    }
+    Ok(text)
+}
+
+/// A note that `user` wrote (`None`: the open single-user mode, whose user wrote them all).
+fn own_note(store: &Store, id: i64, user: Option<&str>) -> super::PipelineResult<seal_shared::browse::Note> {
+    let (note, _, _) = store.note(id)?.ok_or_else(|| super::Error::not_found(format!("no note {id}")))?;
+    if user.is_some_and(|u| u != note.author) {
+        return Err(super::Error::Forbidden(format!(
+            "note {id} is {}'s: only its author changes it (an admin can hide it)",
+            note.author
+        )));
+    }
+    Ok(note)
+}
+
+/// Changes the text of a note of `user`'s.
+pub fn edit_note(
+    store: &Store,
+    id: i64,
+    text: &str,
+    user: Option<&str>,
+) -> super::PipelineResult<seal_shared::browse::Note> {
+    own_note(store, id, user)?;
+    store.edit_note(id, note_text(text)?)?;
+    Ok(store.note(id)?.ok_or_else(|| super::Error::not_found(format!("no note {id}")))?.0)
+}
+
+/// Deletes a note of `user`'s.
+pub fn delete_note(store: &Store, id: i64, user: Option<&str>) -> super::PipelineResult<()> {
+    own_note(store, id, user)?;
+    Ok(store.delete_note(id)?)
+}
+
+/// Hides any note from everyone but admins (`hidden`), or shows it again.
+pub fn hide_note(
+    store: &Store,
+    id: i64,
+    hidden: bool,
+    admin: &str,
+) -> super::PipelineResult<seal_shared::browse::Note> {
+    store.note(id)?.ok_or_else(|| super::Error::not_found(format!("no note {id}")))?;
+    store.set_note_hidden(id, hidden.then_some(admin))?;
+    Ok(store.note(id)?.ok_or_else(|| super::Error::not_found(format!("no note {id}")))?.0)
+}
+
 /// Adds a reviewer's note; author and text must not be blank.
 pub fn add_note(
     store: &Store,
@@ -513,11 +573,5 @@ pub fn add_note(
     if author.is_empty() {
         return Err(super::Error::invalid("note field `author` is empty"));
     }
-    if text.is_empty() {
-        return Err(super::Error::invalid("note field `text` is empty"));
-    }
-    if text.chars().count() > 10_000 {
-        return Err(super::Error::invalid("note field `text` is longer than 10,000 characters"));
-    }
-    Ok(store.add_note(dataset, pair_id, author, text)?)
+    Ok(store.add_note(dataset, pair_id, author, note_text(text)?)?)
 }

@@ -310,36 +310,75 @@ impl Store {
     /// Adds a reviewer's note to a pair (which must exist).
     pub fn add_note(&self, dataset: &str, pair_id: &str, author: &str, text: &str) -> Result<Note> {
         self.pair_record(dataset, pair_id)?;
-        self.conn
+        let id: i64 = self
+            .conn
             .query_row(
-                "INSERT INTO notes (dataset, pair_id, author, text) VALUES (?, ?, ?, ?)
-                 RETURNING id, author, text, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ')",
+                "INSERT INTO notes (dataset, pair_id, author, text) VALUES (?, ?, ?, ?) RETURNING id",
                 params![dataset, pair_id, author, text],
-                note_row,
+                |r| r.get(0),
             )
-            .ctx("add note")
+            .ctx("add note")?;
+        self.note(id)?.map(|(n, _, _)| n).ok_or_else(|| StoreError::NotFound(format!("no note {id}")))
     }
 
-    /// A pair's notes, oldest first.
-    pub fn notes(&self, dataset: &str, pair_id: &str) -> Result<Vec<Note>> {
+    /// A pair's notes, oldest first; hidden ones only with `include_hidden`.
+    pub fn notes(&self, dataset: &str, pair_id: &str, include_hidden: bool) -> Result<Vec<Note>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, author, text, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') FROM notes
-                 WHERE dataset = ? AND pair_id = ? ORDER BY id",
-            )
+            .prepare(&format!(
+                "SELECT {NOTE_COLUMNS} FROM notes WHERE dataset = ? AND pair_id = ? AND (? OR hidden_by IS NULL) ORDER BY id"
+            ))
             .ctx("read notes")?;
         let rows = stmt
-            .query_map(params![dataset, pair_id], note_row)
+            .query_map(params![dataset, pair_id, include_hidden], note_row)
             .ctx("read notes")?
             .collect::<std::result::Result<Vec<_>, _>>()
             .ctx("read notes")?;
         Ok(rows)
     }
+
+    /// One note with the dataset and pair it is on.
+    pub fn note(&self, id: i64) -> Result<Option<(Note, String, String)>> {
+        self.conn
+            .query_row(&format!("SELECT {NOTE_COLUMNS}, dataset, pair_id FROM notes WHERE id = ?"), params![id], |r| {
+                Ok((note_row(r)?, r.get(6)?, r.get(7)?))
+            })
+            .optional()
+            .ctx("read note")
+    }
+
+    /// Replaces a note's text.
+    pub fn edit_note(&self, id: i64, text: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE notes SET text = ?, edited_at = current_timestamp WHERE id = ?", params![text, id])
+            .ctx("edit note")?;
+        Ok(())
+    }
+
+    pub fn delete_note(&self, id: i64) -> Result<()> {
+        self.conn.execute("DELETE FROM notes WHERE id = ?", params![id]).ctx("delete note")?;
+        Ok(())
+    }
+
+    /// Hides a note (`by` the admin) or shows it again (`None`).
+    pub fn set_note_hidden(&self, id: i64, by: Option<&str>) -> Result<()> {
+        self.conn.execute("UPDATE notes SET hidden_by = ? WHERE id = ?", params![by, id]).ctx("hide note")?;
+        Ok(())
+    }
 }
 
+const NOTE_COLUMNS: &str = "id, author, text, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ'), \
+    strftime(edited_at, '%Y-%m-%dT%H:%M:%SZ'), hidden_by IS NOT NULL";
+
 fn note_row(r: &duckdb::Row<'_>) -> duckdb::Result<Note> {
-    Ok(Note { id: r.get(0)?, author: r.get(1)?, text: r.get(2)?, created_at: r.get(3)? })
+    Ok(Note {
+        id: r.get(0)?,
+        author: r.get(1)?,
+        text: r.get(2)?,
+        created_at: r.get(3)?,
+        edited_at: r.get(4)?,
+        hidden: r.get(5)?,
+    })
 }
 
 /// A model's two scores as the wire shows them.

@@ -15,6 +15,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (7, include_str!("migrations/0007_model_precision.sql")),
     (8, include_str!("migrations/0008_accounts.sql")),
     (9, include_str!("migrations/0009_shares.sql")),
+    (10, include_str!("migrations/0010_note_moderation.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");
