@@ -431,6 +431,7 @@ fn accounts_in_a_real_browser() {
         wait_for(&c, "#sign-in-form").await;
         // The admin can hide any note; it stays visible to admins, marked.
         sign_in(&c, "ana").await;
+        text_with(&c, "#who-name", "ana").await;
         c.goto(&format!("{}pair/hh/harmless-base/test/3", server.url)).await.unwrap();
         wait_for(&c, "ul.notes li .note-hide").await.click().await.unwrap();
         wait_for(&c, "ul.notes li.hidden-note").await;

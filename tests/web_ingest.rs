@@ -49,11 +49,17 @@ fn web_ingest_reads_only_what_the_settings_allow() {
     .unwrap();
     let link = imports.path().join("link.jsonl");
     std::os::unix::fs::symlink(&secret, &link).unwrap();
-    // 40 MB of zeros in 40 kB of gzip, against a 16 MB cap.
+    // 40 MB of zeros in 40 kB of gzip, against a 16 MB cap; and the same with its size record
+    // (the last four bytes) zeroed, so that only decompressing finds it out.
     let bomb = imports.path().join("bomb.jsonl.gz");
     let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&bomb).unwrap(), flate2::Compression::best());
     gz.write_all(&vec![0u8; 40_000_000]).unwrap();
     gz.finish().unwrap();
+    let mut lying = std::fs::read(&bomb).unwrap();
+    let n = lying.len();
+    lying[n - 4..].copy_from_slice(&[0, 0, 0, 0]);
+    let quiet_bomb = imports.path().join("quiet-bomb.jsonl.gz");
+    std::fs::write(&quiet_bomb, lying).unwrap();
 
     let hf_path = "/datasets/Anthropic/hh-rlhf/resolve/main/harmless-base/test.jsonl.gz";
     let mut files = HashMap::from([
@@ -91,6 +97,8 @@ fn web_ingest_reads_only_what_the_settings_allow() {
         ("http://10.0.0.1/x.jsonl".to_owned(), "host 10.0.0.1 is not in ingest.allowed_hosts"),
         ("http://169.254.169.254/latest/meta-data".to_owned(), "is not in ingest.allowed_hosts"),
         ("file:///etc/passwd".to_owned(), "absolute path"),
+        // A gzip bomb that says what it is: refused before a byte is decompressed.
+        (bomb.to_str().unwrap().to_owned(), "holds 40 MB (after decompression), more than the 16 MB cap"),
     ];
     for (source, why) in &refused {
         let (status, _, body) = start("refused", source);
@@ -102,7 +110,7 @@ fn web_ingest_reads_only_what_the_settings_allow() {
 
     // Allowed, but over a cap or redirected off the allow-list: the job fails, naming why.
     let failing = [
-        ("bomb", bomb.to_str().unwrap().to_owned(), "more than 16 MB after decompression"),
+        ("bomb", quiet_bomb.to_str().unwrap().to_owned(), "more than 16 MB after decompression"),
         ("big", format!("{hub}/big.jsonl"), "larger than the 1 MB download cap"),
         ("hop", format!("{hub}/hop"), "resolves to 127.0.0.1, a loopback address"),
     ];

@@ -112,6 +112,15 @@ impl SourcePolicy {
         if !real.is_file() {
             return Err(refuse("is not a file".into()));
         }
+        if let Some(size) = declared_size(&real) {
+            if size > self.max_decompressed_bytes {
+                return Err(refuse(format!(
+                    "holds {} MB (after decompression), more than the {} MB cap (ingest.max_decompressed_mb)",
+                    size / MB,
+                    self.max_decompressed_bytes / MB
+                )));
+            }
+        }
         Ok(real)
     }
 
@@ -145,6 +154,23 @@ impl SourcePolicy {
         }
         Ok(())
     }
+}
+
+/// The size a file says it holds: a gzip file's own record of its decompressed size (the last
+/// four bytes, modulo 4 GiB, of its last member), else its length. The cap is enforced again
+/// while reading, so a file that understates its size still stops at the cap.
+fn declared_size(path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut magic = [0u8; 2];
+    if len < 18 || f.read_exact(&mut magic).is_err() || magic != [0x1f, 0x8b] {
+        return Some(len);
+    }
+    let mut isize = [0u8; 4];
+    f.seek(SeekFrom::End(-4)).ok()?;
+    f.read_exact(&mut isize).ok()?;
+    Some(u64::from(u32::from_le_bytes(isize)).max(len))
 }
 
 /// The message of a failed job as someone other than an admin sees it: server paths replaced,
