@@ -297,13 +297,13 @@ pub fn sign_in(
     peer: Option<&str>,
 ) -> Result<NewSession> {
     let user = store.user(name)?;
+    let exists = user.is_some();
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let ok = verify_password(password, hash.unwrap_or_else(|| decoy_hash())) && hash.is_some();
     let Some(user) = user.filter(|_| ok) else {
         let actor = Actor { name: None, peer };
         // The name only when it is an account's: what people type into the wrong field is
         // often a password, which the log must not keep.
-        let exists = store.user(name)?.is_some();
         let target = if exists { name } else { "(no such user)" };
         store.audit(&actor.record("sign_in_failed", Some(target), None))?;
         return Err(Error::Unauthorized("wrong user name or password".into()));

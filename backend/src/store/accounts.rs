@@ -227,13 +227,24 @@ impl Store {
     /// whether it was revoked now.
     pub fn revoke_token(&self, id: &str, now: i64, audit: &AuditRecord<'_>) -> Result<bool> {
         let t = self.token(id)?.ok_or_else(|| StoreError::NotFound(format!("no token `{id}`")))?;
-        if t.revoked_at.is_some() {
+        self.mark_revoked("api_tokens", id, t.revoked_at, now, audit)
+    }
+
+    /// Sets `revoked_at` of row `id` of `table` with its audit row, unless it is revoked already.
+    fn mark_revoked(
+        &self,
+        table: &str,
+        id: &str,
+        revoked_at: Option<i64>,
+        now: i64,
+        audit: &AuditRecord<'_>,
+    ) -> Result<bool> {
+        if revoked_at.is_some() {
             return Ok(false);
         }
-        self.in_transaction("revoke token", |s| {
-            s.conn
-                .execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", params![now, id])
-                .ctx("revoke token")?;
+        let what = format!("revoke in {table}");
+        self.in_transaction(&what, |s| {
+            s.conn.execute(&format!("UPDATE {table} SET revoked_at = ? WHERE id = ?"), params![now, id]).ctx(&what)?;
             s.audit(audit)
         })?;
         Ok(true)
@@ -317,14 +328,7 @@ impl Store {
     /// Revokes a share link; revoking it again changes nothing and writes no audit row.
     pub fn revoke_share(&self, id: &str, now: i64, audit: &AuditRecord<'_>) -> Result<bool> {
         let sh = self.share(id)?.ok_or_else(|| StoreError::NotFound(format!("no share link `{id}`")))?;
-        if sh.revoked_at.is_some() {
-            return Ok(false);
-        }
-        self.in_transaction("revoke share", |s| {
-            s.conn.execute("UPDATE shares SET revoked_at = ? WHERE id = ?", params![now, id]).ctx("revoke share")?;
-            s.audit(audit)
-        })?;
-        Ok(true)
+        self.mark_revoked("shares", id, sh.revoked_at, now, audit)
     }
 
     /// Appends one row to the audit log.
