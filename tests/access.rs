@@ -124,7 +124,7 @@ fn expected_rule(operation: &str) -> Expected {
             (Some(Role::Reviewer), vec![])
         }
         "hideNote" => (Some(Role::Admin), vec![]),
-        "startJob" => (Some(Role::Editor), vec![]),
+        "startJob" | "cancelJob" | "retryJob" => (Some(Role::Editor), vec![]),
         "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
         | "auditLog" => (Some(Role::Admin), vec![]),
         "currentShare" => (None, vec![Pair, View, Report]),
@@ -177,9 +177,16 @@ fn the_routes_the_server_registers_are_exactly_the_documented_ones() {
     assert_eq!(rules.len(), documented.len());
 }
 
+/// The matrix's server, and the base URL of its source server whose downloads hang.
+struct MatrixServer {
+    url: String,
+    stall: String,
+    _server: Server,
+}
+
 /// A request that does what the operation is for, with fresh objects where it destroys one.
 fn request_for(
-    server: &Server,
+    server: &MatrixServer,
     lab_admin: &str,
     caller: Option<&str>,
     operation: &str,
@@ -204,10 +211,32 @@ fn request_for(
         "report" => (format!("{concrete}?dataset=hh&pre=pre&post=post"), None),
         "pairs" => (format!("{concrete}?dataset=hh&pre=pre&post=post&per_page=5"), None),
         "job" | "jobEvents" => (concrete.replace("{id}", "1"), None),
-        "addNote" => (concrete, Some(json!({"text": "route check"}).to_string())),
-        "startJob" => {
-            (concrete, Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"}).to_string()))
+        "cancelJob" | "retryJob" => {
+            // A job of the caller's own when it may start one, else the admin's: queued behind
+            // the download that hangs (job 2), and for a retry cancelled first.
+            let queue = |t: &str| {
+                let job = json!({"kind": "ingest", "dataset": format!("queued-{n}"), "sources": [format!("{}/q{n}.jsonl", server.stall)]});
+                call("POST", &format!("{base}/api/jobs"), &[("authorization", &bearer(t))], Some(&job.to_string()))
+            };
+            let mut made = caller.filter(|t| t.starts_with("seal_pat_")).map(queue);
+            if made.as_ref().is_none_or(|(s, _, _)| *s != 202) {
+                made = Some(queue(lab_admin));
+            }
+            let (_, _, b) = made.unwrap();
+            let id = serde_json::from_str::<seal_shared::jobs::JobStatus>(&b).unwrap().id;
+            if operation == "retryJob" {
+                let (s, _, b) =
+                    call("DELETE", &format!("{base}/api/jobs/{id}"), &[("authorization", &bearer(lab_admin))], None);
+                assert_eq!(s, 202, "{b}");
+            }
+            (concrete.replace("{id}", &id.to_string()), None)
         }
+        "addNote" => (concrete, Some(json!({"text": "route check"}).to_string())),
+        // A limit of its own each time: an identical request would be refused while one runs.
+        "startJob" => (
+            concrete,
+            Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post", "limit": n}).to_string()),
+        ),
         "labelSets" => (format!("{concrete}?dataset=hh"), None),
         "editNote" | "deleteNote" | "hideNote" => {
             // A note of the caller's own when it may write one; else the admin's.
@@ -287,8 +316,27 @@ const SHARED_PAIR: &str = r#"{"target": {"pair": {"dataset": "hh", "pair_id": "h
 #[test]
 fn every_route_answers_each_role_as_its_rule_says() {
     let lab = lab();
-    let server = start(&lab.seal);
+    // Downloads from here hang: the first ingest job holds the one ingest slot, and the jobs
+    // the matrix cancels and retries wait behind it.
+    let stall = crate::support::source_server(usize::MAX, Vec::new());
+    let server = spawn_server(
+        lab.seal.cmd().args(["serve", "--port", "0"]).env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1"),
+    );
+    let server = MatrixServer { url: server.url.clone(), stall, _server: server };
     let admin = lab.token(Role::Admin).to_owned();
+    // Job 1 has ended (the job routes read it, and its event stream ends); job 2 hangs.
+    let first = json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"});
+    let blocker = json!({"kind": "ingest", "dataset": "blocker", "sources": [format!("{}/blocker.jsonl", server.stall)]});
+    for (id, job) in [(1, first), (2, blocker)] {
+        let (status, _, body) =
+            call("POST", &format!("{}api/jobs", server.url), &[("authorization", &bearer(&admin))], Some(&job.to_string()));
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(serde_json::from_str::<seal_shared::jobs::JobStatus>(&body).unwrap().id, id);
+        if id == 1 {
+            let events = crate::support::follow_with(&format!("{}api/jobs/1/events", server.url), Some(&admin));
+            assert_eq!(events.last().unwrap().state, seal_shared::JobState::Done);
+        }
+    }
     // The served document, read with a token: it is not public.
     let (status, _, body) = call("GET", &format!("{}api/openapi.json", server.url), &[], None);
     assert_eq!((status, code_of(&body)), (401, ErrorCode::Unauthorized));

@@ -9,7 +9,7 @@ use seal_shared::report::AnalysisReport;
 use seal_shared::{Agreement, ApiError, ErrorCode, JobState, Regime, Speaker};
 use serde_json::Value;
 
-use crate::support::{fixture_model, get, hh_rlhf_lines, hh_rlhf_test_file, post, start, Seal};
+use crate::support::{fixture_model, follow, get, hh_rlhf_lines, hh_rlhf_test_file, post, start, Seal};
 
 const SCORED: usize = 300;
 
@@ -304,7 +304,7 @@ fn job_events_arrive_uncompressed_while_the_job_runs() {
         assert!(reader.read_line(&mut line).unwrap() > 0, "the stream closed before the job ended");
         if let Some(data) = line.trim().strip_prefix("data: ") {
             let s: JobStatus = serde_json::from_str(data).unwrap();
-            if s.state == JobState::Running {
+            if s.state.is_active() {
                 running.push(s.done);
             } else {
                 ended = Some(s);
@@ -314,30 +314,6 @@ fn job_events_arrive_uncompressed_while_the_job_runs() {
     assert_eq!(ended.unwrap().state, JobState::Done);
     assert!(!running.is_empty(), "no event arrived while the job ran");
     assert!(running.windows(2).all(|w| w[0] <= w[1]), "{running:?}");
-}
-
-/// Reads a Server-Sent Events stream until the job ends; returns every status sent.
-fn follow(url: &str) -> Vec<seal_shared::jobs::JobStatus> {
-    use std::io::BufRead;
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut resp = agent.get(url).call().unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(resp.headers().get("content-type").unwrap().to_str().unwrap(), "text/event-stream");
-    let reader = std::io::BufReader::new(resp.body_mut().as_reader());
-    let mut out = Vec::new();
-    for line in reader.lines() {
-        let line = line.unwrap();
-        if let Some(data) = line.strip_prefix("data: ") {
-            crate::contract::check_schema("JobStatus", data);
-            let s: JobStatus = serde_json::from_str(data).unwrap();
-            let end = s.state != JobState::Running;
-            out.push(s);
-            if end {
-                break;
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod embedding;
 mod export_path;
 mod fidelity;
 mod http_api;
+mod jobs;
 mod labeler;
 mod models_and_imports;
 mod resume;

@@ -218,3 +218,77 @@ pub fn post(url: &str, body: &str) -> (u16, String) {
     crate::contract::check("POST", url, status, &answer);
     (status, answer)
 }
+
+/// Reads a job's Server-Sent Events stream until the job ends (neither queued nor running);
+/// returns every status sent, each checked against the API document.
+pub fn follow(url: &str) -> Vec<seal_shared::jobs::JobStatus> {
+    follow_until(url, |_| false)
+}
+
+/// [`follow`] with a bearer token.
+pub fn follow_with(url: &str, token: Option<&str>) -> Vec<seal_shared::jobs::JobStatus> {
+    read_events(url, token, |_| false)
+}
+
+/// [`follow`], stopping early at the first status for which `enough` holds.
+pub fn follow_until(
+    url: &str,
+    enough: impl FnMut(&seal_shared::jobs::JobStatus) -> bool,
+) -> Vec<seal_shared::jobs::JobStatus> {
+    read_events(url, None, enough)
+}
+
+fn read_events(
+    url: &str,
+    token: Option<&str>,
+    mut enough: impl FnMut(&seal_shared::jobs::JobStatus) -> bool,
+) -> Vec<seal_shared::jobs::JobStatus> {
+    use std::io::BufRead;
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.call().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers().get("content-type").unwrap().to_str().unwrap(), "text/event-stream");
+    let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            crate::contract::check_schema("JobStatus", data);
+            let s: seal_shared::jobs::JobStatus = serde_json::from_str(data).unwrap();
+            let end = !s.state.is_active() || enough(&s);
+            out.push(s);
+            if end {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A plain HTTP server on loopback for download sources: the first `stalls` connections are
+/// accepted and never answered (a download that hangs), every later one gets `body` whatever
+/// the path. Returns its base URL (`http://127.0.0.1:PORT`).
+pub fn source_server(stalls: usize, body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            if held.len() < stalls {
+                held.push(conn);
+                continue;
+            }
+            let mut head = [0u8; 4096];
+            let _ = conn.read(&mut head);
+            let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = conn.write_all(&body);
+        }
+    });
+    url
+}

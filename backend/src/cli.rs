@@ -93,6 +93,7 @@ fn ingest(ctx: &Ctx, a: IngestArgs) -> Result<()> {
         split: a.split,
         hub_url: a.hub_url,
         policy: None,
+        stop: None,
     };
     let summary = pipeline::ingest(&mut store, &ctx.data, &a.dataset, &a.sources, &opts)?;
     ctx.emit(&summary, |summary| {
@@ -329,6 +330,7 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
         threads: a.threads,
         commit_every: a.commit_every,
         limit: a.limit.map(|n| n as u64),
+        stop: None,
     };
     let mut out = Vec::new();
     let tty = std::io::stderr().is_terminal();

@@ -46,6 +46,27 @@ pub struct Settings {
     pub ingest: IngestSettings,
     #[serde(default)]
     pub shares: ShareSettings,
+    #[serde(default)]
+    pub jobs: JobSettings,
+}
+
+/// The job queue (`[jobs]`): how many jobs of each kind run at once, and how many may wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Scoring jobs running at once; one by default, since one uses every core (or the GPU).
+    pub max_running_score: usize,
+    pub max_running_ingest: usize,
+    pub max_running_analyze: usize,
+    /// Jobs waiting in the queue, all kinds together; beyond it a new job gets 503 with
+    /// `Retry-After`.
+    pub max_queued: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings { max_running_score: 1, max_running_ingest: 1, max_running_analyze: 2, max_queued: 32 }
+    }
 }
 
 /// Share links for reviewers (`[shares]`).
@@ -218,6 +239,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("auth_", "auth."),
     ("ingest_", "ingest."),
     ("shares_", "shares."),
+    ("jobs_", "jobs."),
 ];
 
 /// A list of paths, from a TOML array or a comma-separated string (environment variables).
@@ -309,6 +331,10 @@ impl Settings {
         }
         if self.shares.max_days == 0 {
             anyhow::bail!("shares.max_days must be at least 1");
+        }
+        let j = &self.jobs;
+        if j.max_running_score == 0 || j.max_running_ingest == 0 || j.max_running_analyze == 0 {
+            anyhow::bail!("jobs.max_running_score, max_running_ingest and max_running_analyze must be at least 1");
         }
         let ingest = &self.ingest;
         for dir in &ingest.import_dirs {

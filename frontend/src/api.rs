@@ -11,7 +11,7 @@ use seal_shared::auth::{
 use seal_shared::browse::{NewNote, Note, PairDetail, PairPage, PairQuery};
 use seal_shared::jobs::{JobRequest, JobStatus};
 use seal_shared::report::AnalysisReport;
-use seal_shared::{ApiError, ErrorCode, JobState, LabelSetInfo, Overview};
+use seal_shared::{ApiError, ErrorCode, LabelSetInfo, Overview};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -246,9 +246,23 @@ pub async fn start_job(req: JobRequest) -> ApiResult<JobStatus> {
     send_json(gloo_net::http::Method::POST, "/api/jobs", &req).await
 }
 
+/// Cancels job `id` (a running one stops at its next chunk boundary).
+pub async fn cancel_job(id: u64) -> ApiResult<JobStatus> {
+    let path = format!("/api/jobs/{id}");
+    let resp = write_request(gloo_net::http::Method::DELETE, &path).send().await.map_err(|e| CallError::transport(&path, e))?;
+    answer(&path, resp).await
+}
+
+/// Queues a failed, cancelled or interrupted job again.
+pub async fn retry_job(id: u64) -> ApiResult<JobStatus> {
+    let path = format!("/api/jobs/{id}/retry");
+    let resp = write_request(gloo_net::http::Method::POST, &path).send().await.map_err(|e| CallError::transport(&path, e))?;
+    answer(&path, resp).await
+}
+
 /// Follows job `id` through its Server-Sent Events stream (`GET /api/jobs/{id}/events`):
 /// `on_status` gets every status the server pushes, and the stream is closed after the first
-/// one that is no longer running.
+/// one that has ended (neither queued nor running).
 pub fn watch_job(id: u64, mut on_status: impl FnMut(JobStatus) + 'static) -> ApiResult<()> {
     let path = format!("/api/jobs/{id}/events");
     let es = web_sys::EventSource::new(&path).map_err(|e| CallError::transport(&path, format!("{e:?}")))?;
@@ -256,7 +270,7 @@ pub fn watch_job(id: u64, mut on_status: impl FnMut(JobStatus) + 'static) -> Api
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
         let Some(text) = ev.data().as_string() else { return };
         let Ok(status) = serde_json::from_str::<JobStatus>(&text) else { return };
-        let ended = status.state != JobState::Running;
+        let ended = !status.state.is_active();
         on_status(status);
         if ended {
             stream.close();

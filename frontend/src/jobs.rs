@@ -1,11 +1,13 @@
-//! The jobs page: start ingest, score and analyze jobs on the server and follow them live (one
-//! Server-Sent Events stream per running job); failures show their message.
+//! The jobs page: queue ingest, score and analyze jobs on the server and follow them live (one
+//! Server-Sent Events stream per queued or running job), with who started each, the time left,
+//! and buttons to cancel a queued or running job and to retry a failed, cancelled or
+//! interrupted one; failures show their message.
 
 use leptos::prelude::*;
 use seal_shared::jobs::{JobRequest, JobStatus};
 use seal_shared::{JobKind, JobState};
 
-/// Follows a running job until it ends, keeping its row of `jobs` current.
+/// Follows a queued or running job until it ends, keeping its row of `jobs` current.
 fn watch(id: u64, jobs: RwSignal<Vec<JobStatus>>) {
     let _ = crate::api::watch_job(id, move |status| {
         jobs.update(|v| match v.iter_mut().find(|x| x.id == status.id) {
@@ -21,7 +23,7 @@ pub fn JobsPage() -> impl IntoView {
     let overview = LocalResource::new(crate::api::overview);
     wasm_bindgen_futures::spawn_local(async move {
         if let Ok(list) = crate::api::jobs().await {
-            for j in list.iter().filter(|j| j.state == JobState::Running) {
+            for j in list.iter().filter(|j| j.state.is_active()) {
                 watch(j.id, jobs);
             }
             jobs.set(list);
@@ -52,9 +54,9 @@ pub fn JobsPage() -> impl IntoView {
             match crate::api::start_job(req).await {
                 Ok(s) => {
                     error.set(String::new());
-                    let (id, running) = (s.id, s.state == JobState::Running);
+                    let (id, active) = (s.id, s.state.is_active());
                     jobs.update(|v| v.push(s));
-                    if running {
+                    if active {
                         watch(id, jobs);
                     }
                 }
@@ -71,6 +73,26 @@ pub fn JobsPage() -> impl IntoView {
         })
     };
     let may_start = crate::session::can(seal_shared::Role::Editor);
+    let control = move |id: u64, retry: bool| {
+        wasm_bindgen_futures::spawn_local(async move {
+            let answer = if retry { crate::api::retry_job(id).await } else { crate::api::cancel_job(id).await };
+            match answer {
+                Ok(s) => {
+                    error.set(String::new());
+                    let active = s.state.is_active();
+                    jobs.update(|v| {
+                        if let Some(x) = v.iter_mut().find(|x| x.id == s.id) {
+                            *x = s;
+                        }
+                    });
+                    if retry && active {
+                        watch(id, jobs);
+                    }
+                }
+                Err(e) => error.set(e.to_string()),
+            }
+        });
+    };
     view! {
         <section id="jobs">
             <h2>"Jobs"</h2>
@@ -102,26 +124,36 @@ pub fn JobsPage() -> impl IntoView {
             {move || {
                 let list = jobs.get();
                 if list.is_empty() {
-                    return view! { <p class="muted" id="no-jobs">"No jobs yet in this server session."</p> }.into_any();
+                    return view! { <p class="muted" id="no-jobs">"No jobs yet."</p> }.into_any();
                 }
                 view! {
                     <table id="job-list" class="compact">
-                        <thead><tr><th>"#"</th><th>"job"</th><th>"progress"</th><th>"state"</th><th class="num">"time"</th><th>"outcome"</th></tr></thead>
+                        <thead><tr><th>"#"</th><th>"job"</th><th>"by"</th><th>"progress"</th><th>"state"</th><th class="num">"time"</th><th>"outcome"</th><th></th></tr></thead>
                         <tbody>
                             {list.into_iter().rev().map(|j| {
                                 let pct = if j.total > 0 { 100.0 * j.done as f64 / j.total as f64 } else if j.state == JobState::Done { 100.0 } else { 0.0 };
                                 let class = format!("job {}", j.state);
+                                let id = j.id;
                                 view! {
                                     <tr class=class data-job=j.id data-state=j.state.as_str()>
                                         <td>{j.id}</td>
                                         <td>{j.title.clone()}</td>
+                                        <td class="by">{j.started_by.clone().unwrap_or_default()}</td>
                                         <td class="progress">
                                             <span class="bar"><span class="fill" style=format!("width:{pct:.1}%")></span></span>
                                             {if j.total > 0 { format!("{} / {}", j.done, j.total) } else { String::new() }}
                                         </td>
-                                        <td class="state">{j.state.as_str()}</td>
-                                        <td class="num">{format!("{:.1} s", j.elapsed_s)}</td>
+                                        <td class="state">{state_text(&j)}</td>
+                                        <td class="num">{time_text(&j)}</td>
                                         <td class=if j.state == JobState::Failed { "message error" } else { "message" }>{j.message.clone().unwrap_or_default()}</td>
+                                        <td class="actions">
+                                            {(may_start() && j.state.is_active()).then(|| view! {
+                                                <button class="job-cancel" on:click=move |_| control(id, false)>"cancel"</button>
+                                            })}
+                                            {(may_start() && j.state.can_retry()).then(|| view! {
+                                                <button class="job-retry" on:click=move |_| control(id, true)>"retry"</button>
+                                            })}
+                                        </td>
                                     </tr>
                                 }
                             }).collect_view()}
@@ -130,5 +162,35 @@ pub fn JobsPage() -> impl IntoView {
                 }.into_any()
             }}
         </section>
+    }
+}
+
+/// The state, with the place in the queue while queued and the attempt after a retry.
+fn state_text(j: &JobStatus) -> String {
+    let mut text = j.state.as_str().to_owned();
+    if let Some(ahead) = j.queue_position {
+        text.push_str(&format!(" ({ahead} ahead)"));
+    }
+    if j.attempts > 1 {
+        text.push_str(&format!(", attempt {}", j.attempts));
+    }
+    text
+}
+
+/// Time spent, and the estimate of the time left while it runs.
+fn time_text(j: &JobStatus) -> String {
+    let spent = format!("{:.1} s", j.elapsed_s);
+    match j.eta_s {
+        Some(left) if j.state == JobState::Running => format!("{spent}, ~{} left", human(left)),
+        _ => spent,
+    }
+}
+
+fn human(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=99 => format!("{s} s"),
+        100..=5999 => format!("{} min", (s + 30) / 60),
+        _ => format!("{:.1} h", s as f64 / 3600.0),
     }
 }

@@ -40,6 +40,40 @@ pub struct JobStatus {
     pub total: u64,
     /// The outcome in words when done, the error when failed.
     pub message: Option<String>,
-    /// Seconds since the job started (at the time of this status).
+    /// Seconds the job has run, over every attempt (at the time of this status).
     pub elapsed_s: f64,
+    /// Who started it (absent in the open single-user mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// When it was queued (RFC 3339, UTC).
+    #[serde(default)]
+    pub created_at: String,
+    /// When it ended (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Runs so far: 1, plus one per retry.
+    #[serde(default = "one")]
+    pub attempts: u32,
+    /// Estimated seconds left while it runs, from its pace so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<f64>,
+    /// While queued: jobs ahead of it in the queue of its kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl JobState {
+    /// Queued or running: the job has not ended.
+    pub fn is_active(self) -> bool {
+        matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    /// Ended in a way a retry can continue from.
+    pub fn can_retry(self) -> bool {
+        matches!(self, JobState::Failed | JobState::Cancelled | JobState::Interrupted)
+    }
 }

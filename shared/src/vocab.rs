@@ -264,9 +264,15 @@ vocabulary! {
 
     /// Where a job is.
     enum JobState as "snake_case" {
+        /// Waiting for a free slot of its kind.
+        Queued,
         Running,
         Done,
         Failed,
+        /// Stopped by a user, at a chunk boundary: what it committed before stays.
+        Cancelled,
+        /// Running when the server stopped; retry resumes it.
+        Interrupted,
     }
 
     /// How a pair moved from the pre-D to the post-D model (SEAL's Table 1; a tie is δ = 0).

@@ -66,6 +66,7 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
         split: None,
         hub_url: a.hub_url.clone(),
         policy: None,
+        stop: None,
     };
     let summary = pipeline::ingest(&mut store, data, DATASET, &[source], &opts)?;
     for s in &summary.sources {

@@ -33,6 +33,8 @@ use utoipa::{Modify, OpenApi};
         super::start_job,
         super::job,
         super::job_events,
+        super::cancel_job,
+        super::retry_job,
         super::accounts::sign_in,
         super::accounts::who_am_i,
         super::accounts::sign_out,

@@ -102,11 +102,9 @@ impl From<StoreError> for ApiError {
 /// browser's caches, the jobs of this process and the access policy with its accounts.
 pub struct AppState {
     store: Mutex<Store>,
-    data: crate::config::DataDir,
     browser: std::sync::Arc<crate::pipeline::browse::Browser>,
     jobs: crate::pipeline::jobs::Jobs,
     access: access::Access,
-    sources: std::sync::Arc<crate::pipeline::sources::SourcePolicy>,
 }
 
 /// Runs `f` on the blocking pool with a store connection of its own; its error is the typed pipeline one.
@@ -423,9 +421,10 @@ struct DatasetFilter {
     dataset: Option<String>,
 }
 
-/// Starts an ingest, score or analyze job.
+/// Queues an ingest, score or analyze job.
 ///
-/// The request is checked first: a bad one never starts.
+/// The request is checked first: a bad one never starts. The job runs when fewer jobs of its
+/// kind run than the server allows (`[jobs]`).
 #[utoipa::path(
     post,
     path = "/api/jobs",
@@ -434,9 +433,11 @@ struct DatasetFilter {
     operation_id = "startJob",
     request_body = wire::jobs::JobRequest,
     responses(
-        (status = 202, description = "The job, started", body = wire::jobs::JobStatus),
+        (status = 202, description = "The job, queued (and started when a slot was free)", body = wire::jobs::JobStatus),
         (status = 400, description = "The request names a bad kind, field or value", body = wire::ApiError),
         (status = 404, description = "No such dataset or model", body = wire::ApiError),
+        (status = 409, description = "An identical job is queued or running: the message names it, and `Location` is its address", body = wire::ApiError),
+        (status = 503, description = "The queue is full; `Retry-After` says when to try again", body = wire::ApiError),
     )
 )]
 async fn start_job(
@@ -445,27 +446,153 @@ async fn start_job(
     JsonBody(job): JsonBody<JobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
-    let actor = accounts::principal_of(&req).and_then(|p| p.user);
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
-    let started = read(&state, move |s| {
-        let started = st.jobs.start(s, &st.data, st.browser.clone(), st.sources.clone(), job)?;
-        let id = started.id.to_string();
-        let kind = started.kind.as_str();
-        let record = crate::store::AuditRecord {
-            actor: Some(actor.as_deref().unwrap_or("open")),
-            action: "job_started",
-            target: Some(&id),
-            detail: Some(kind),
-            peer: peer.as_deref(),
-        };
-        s.audit(&record)?;
-        Ok(started)
+    let actor = JobActor::of(&req);
+    let queued = read(&state, move |s| {
+        let queued = st.jobs.start(s, actor.user.as_deref(), job)?;
+        if let crate::pipeline::jobs::Queued::Accepted(started) = &queued {
+            actor.audit(s, "job_started", started)?;
+        }
+        Ok(queued)
     })
     .await?;
-    Ok(HttpResponse::Accepted().json(started))
+    Ok(queued_reply(&req, queued))
 }
 
-/// Jobs of this server process, oldest first.
+/// Who asks, for the audit rows of job actions: the user (`open` without accounts) and address.
+struct JobActor {
+    user: Option<String>,
+    peer: Option<String>,
+}
+
+impl JobActor {
+    fn of(req: &actix_web::HttpRequest) -> JobActor {
+        JobActor {
+            user: accounts::principal_of(req).and_then(|p| p.user),
+            peer: req.peer_addr().map(|a| a.ip().to_string()),
+        }
+    }
+
+    /// One audit row: `action` on job `status`.
+    fn audit(&self, s: &Store, action: &str, status: &wire::jobs::JobStatus) -> crate::pipeline::PipelineResult<()> {
+        let target = status.id.to_string();
+        s.audit(&crate::store::AuditRecord {
+            actor: Some(self.user.as_deref().unwrap_or("open")),
+            action,
+            target: Some(&target),
+            detail: Some(status.kind.as_str()),
+            peer: self.peer.as_deref(),
+        })?;
+        Ok(())
+    }
+}
+
+/// The answer to a job queued, refused as a duplicate, or refused for a full queue.
+fn queued_reply(req: &actix_web::HttpRequest, queued: crate::pipeline::jobs::Queued) -> HttpResponse {
+    use crate::pipeline::jobs::Queued;
+    match queued {
+        Queued::Accepted(s) => HttpResponse::Accepted().json(for_reader(req)(s)),
+        Queued::Duplicate(s) => HttpResponse::Conflict()
+            .insert_header((header::LOCATION, format!("/api/jobs/{}", s.id)))
+            .json(wire::ApiError {
+                code: wire::ErrorCode::Conflict,
+                message: format!("an identical job is {} already: job {}", s.state, s.id),
+            }),
+        Queued::Full { retry_after_s } => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, retry_after_s.to_string()))
+            .json(wire::ApiError {
+                code: wire::ErrorCode::Busy,
+                message: format!("the job queue is full; try again in {retry_after_s} s"),
+            }),
+    }
+}
+
+/// Whether the request's user may cancel or retry job `id`: an admin any job, an editor the
+/// jobs they started.
+fn may_control(state: &AppState, req: &actix_web::HttpRequest, id: u64) -> Result<(), ApiError> {
+    let owner = state.jobs.owner(id).ok_or_else(|| no_job(id))?;
+    let p = accounts::principal_of(req).ok_or_else(|| internal("no principal"))?;
+    if p.role == wire::Role::Admin || (p.user.is_some() && p.user == owner) {
+        return Ok(());
+    }
+    Err(error(wire::ErrorCode::Forbidden, format!("job {id} was started by someone else; an admin may stop or retry it")))
+}
+
+/// Cancels a job.
+///
+/// A queued job is cancelled at once; a running one stops at its next chunk boundary, keeping
+/// what it committed (its state turns `cancelled` then, on the job's event stream).
+#[utoipa::path(
+    delete,
+    path = "/api/jobs/{id}",
+    tag = "jobs",
+    operation_id = "cancelJob",
+    security(("token" = ["editor"]), ("session" = ["editor"])),
+    params(("id" = u64, Path)),
+    responses(
+        (status = 202, description = "Cancelled, or cancelling", body = wire::jobs::JobStatus),
+        (status = 403, description = "Someone else's job", body = wire::ApiError),
+        (status = 404, description = "No such job", body = wire::ApiError),
+        (status = 409, description = "The job has ended", body = wire::ApiError),
+    )
+)]
+async fn cancel_job(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    may_control(&state, &req, id)?;
+    let st = state.clone();
+    let actor = JobActor::of(&req);
+    let status = read(&state, move |s| {
+        let status = st.jobs.cancel(id)?;
+        actor.audit(s, "job_cancelled", &status)?;
+        Ok(status)
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(for_reader(&req)(status)))
+}
+
+/// Queues a failed, cancelled or interrupted job again.
+///
+/// It continues from what it had committed: ingest skips the sources it stored, scoring the
+/// pairs it scored.
+#[utoipa::path(
+    post,
+    path = "/api/jobs/{id}/retry",
+    tag = "jobs",
+    operation_id = "retryJob",
+    security(("token" = ["editor"]), ("session" = ["editor"])),
+    params(("id" = u64, Path)),
+    responses(
+        (status = 202, description = "Queued again", body = wire::jobs::JobStatus),
+        (status = 403, description = "Someone else's job", body = wire::ApiError),
+        (status = 404, description = "No such job", body = wire::ApiError),
+        (status = 409, description = "The job is queued, running or done, or an identical job is", body = wire::ApiError),
+        (status = 503, description = "The queue is full; `Retry-After` says when to try again", body = wire::ApiError),
+    )
+)]
+async fn retry_job(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    may_control(&state, &req, id)?;
+    let st = state.clone();
+    let actor = JobActor::of(&req);
+    let queued = read(&state, move |s| {
+        let queued = st.jobs.retry(id)?;
+        if let crate::pipeline::jobs::Queued::Accepted(status) = &queued {
+            actor.audit(s, "job_retried", status)?;
+        }
+        Ok(queued)
+    })
+    .await?;
+    Ok(queued_reply(&req, queued))
+}
+
+/// Every job the server remembers, oldest first.
 #[utoipa::path(
     get,
     path = "/api/jobs",
@@ -516,7 +643,8 @@ async fn job(
 /// A job's progress as Server-Sent Events.
 ///
 /// One `data:` line holding the job's status (a `JobStatus` as JSON) at once and after every
-/// change, pushed as the job publishes it; the stream ends with the job.
+/// change, pushed as the job publishes it: through `queued` and `running` to the state it
+/// ends in, with which the stream ends.
 #[utoipa::path(
     get,
     path = "/api/jobs/{id}/events",
@@ -544,7 +672,7 @@ async fn job_events(
                 return None;
             }
             let status = shown(rx.borrow_and_update().clone());
-            let end = status.state != wire::JobState::Running;
+            let end = !status.state.is_active();
             let event = format!("data: {}\n\n", serde_json::to_string(&status).ok()?);
             Some((Ok::<_, std::convert::Infallible>(web::Bytes::from(event)), (rx, end)))
         }
@@ -821,6 +949,8 @@ fn api() -> Api {
         .route(Method::POST, "/jobs", start_job)
         .route(Method::GET, "/jobs", jobs)
         .route(Method::GET, "/jobs/{id}", job)
+        .route(Method::DELETE, "/jobs/{id}", cancel_job)
+        .route(Method::POST, "/jobs/{id}/retry", retry_job)
         .route(Method::GET, "/jobs/{id}/events", job_events)
 }
 
@@ -853,14 +983,9 @@ impl AppState {
             i.max_decompressed_mb,
             i.download_timeout_s,
         ));
-        Ok(web::Data::new(AppState {
-            store: Mutex::new(store),
-            data,
-            browser,
-            jobs: Default::default(),
-            access,
-            sources,
-        }))
+        let jobs =
+            crate::pipeline::jobs::Jobs::load(&store, data, browser.clone(), sources, settings.jobs.clone())?;
+        Ok(web::Data::new(AppState { store: Mutex::new(store), browser, jobs, access }))
     }
 
     /// Whether it runs in the open single-user mode (no accounts).

@@ -1,11 +1,20 @@
-//! Jobs started from the web app: ingest, score and analyze run on a thread of their own, with
-//! their own store connection, and publish their progress as a [`JobStatus`] on a watch channel
-//! (the HTTP layer turns each change into a Server-Sent Event). Requests are checked before a
-//! job starts, so bad input is an error of the request, not a failed job.
+//! Jobs: ingest, score and analyze runs started through the API. Each is a row of the store
+//! (`jobs`), so the list outlives the process: a job that was running when the server stopped
+//! is `interrupted` at the next start and can be retried, which resumes it (every stage it runs
+//! is resumable: ingest skips unchanged sources, scoring the pairs already scored).
+//!
+//! A new job is checked first (bad input is an error of the request, never a failed job), then
+//! queued. A job leaves the queue for a thread of its own when fewer jobs of its kind run than
+//! `[jobs]` allows; it runs with its own store connection and publishes its status on a watch
+//! channel (the HTTP layer turns each change into a Server-Sent Event). Cancelling sets the
+//! job's stop flag, which the stage checks between committed chunks; a panic inside a job fails
+//! it with the panic's message.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use seal_shared::browse::PairQuery;
@@ -13,43 +22,129 @@ use seal_shared::jobs::{JobRequest, JobStatus};
 use seal_shared::{JobKind, JobState, ModelRole};
 use tokio::sync::watch;
 
+use super::accounts::rfc3339;
 use super::browse::Browser;
 use super::sources::SourcePolicy;
-use super::{IngestOptions, ScoreJob, SourceFormat};
+use super::{Cancelled, IngestOptions, ScoreJob, SourceFormat, Stop};
 use crate::config::DataDir;
 use crate::score::Device;
-use crate::store::Store;
+use crate::settings::JobSettings;
+use crate::store::{unix_now, JobRecord, Store};
+
+/// How often, at most, a running job's progress is written to the store.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a running attempt knows beyond its row.
+struct Attempt {
+    since: Instant,
+    /// Units done when it started: the pace (and so the time left) counts this attempt's work only.
+    done_at_start: u64,
+}
 
 struct Job {
-    id: u64,
-    /// The latest status; every change wakes the job's watchers.
+    req: JobRequest,
+    /// The stored row: the truth about the job.
+    record: Mutex<JobRecord>,
+    attempt: Mutex<Option<Attempt>>,
+    last_saved: Mutex<Instant>,
+    /// Every change wakes the job's watchers.
     status: watch::Sender<JobStatus>,
-    started: Instant,
+    stop: Stop,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Job {
-    fn update(&self, f: impl FnOnce(&mut JobStatus)) {
-        self.status.send_modify(|s| {
-            f(s);
-            s.elapsed_s = self.started.elapsed().as_secs_f64();
-        });
+    fn new(record: JobRecord, req: JobRequest) -> Job {
+        let (status, _) = watch::channel(to_status(&record, None, None));
+        Job {
+            req,
+            record: Mutex::new(record),
+            attempt: Mutex::new(None),
+            last_saved: Mutex::new(Instant::now()),
+            status,
+            stop: Default::default(),
+        }
     }
 
-    fn snapshot(&self) -> JobStatus {
-        let mut s = self.status.borrow().clone();
-        if s.state == JobState::Running {
-            s.elapsed_s = self.started.elapsed().as_secs_f64();
-        }
-        s
+    fn id(&self) -> u64 {
+        lock(&self.record).id
+    }
+
+    fn state(&self) -> JobState {
+        lock(&self.record).state
+    }
+
+    fn snapshot(&self, position: Option<u32>) -> JobStatus {
+        let record = lock(&self.record);
+        to_status(&record, lock(&self.attempt).as_ref(), position)
     }
 }
 
-/// The jobs of one server process (newest last). They are not persisted: each is a run of a
-/// resumable pipeline stage, so one cut short by a restart is started again from the page.
-#[derive(Default)]
+fn to_status(r: &JobRecord, attempt: Option<&Attempt>, position: Option<u32>) -> JobStatus {
+    let running = r.state == JobState::Running;
+    let current = attempt.filter(|_| running);
+    let this_run = current.map_or(0.0, |a| a.since.elapsed().as_secs_f64());
+    let eta_s = current.and_then(|a| {
+        let gained = r.done.saturating_sub(a.done_at_start);
+        (gained > 0 && r.total >= r.done && this_run > 0.0)
+            .then(|| (r.total - r.done) as f64 * this_run / gained as f64)
+    });
+    JobStatus {
+        id: r.id,
+        kind: r.kind,
+        title: r.title.clone(),
+        state: r.state,
+        done: r.done,
+        total: r.total,
+        message: r.message.clone(),
+        elapsed_s: r.run_seconds + this_run,
+        started_by: r.started_by.clone(),
+        created_at: rfc3339(r.created_at),
+        finished_at: r.finished_at.map(rfc3339),
+        attempts: r.attempts,
+        eta_s,
+        queue_position: position.filter(|_| r.state == JobState::Queued),
+    }
+}
+
+/// What became of a request to start (or retry) a job.
+pub enum Queued {
+    /// Queued (and started, when a slot was free).
+    Accepted(JobStatus),
+    /// An identical job is queued or running already: this one.
+    Duplicate(JobStatus),
+    /// The queue is full; try again in this many seconds.
+    Full { retry_after_s: u64 },
+}
+
+struct Inner {
+    jobs: Vec<Arc<Job>>,
+    /// Queued jobs in the order they run.
+    queue: VecDeque<Arc<Job>>,
+    running: HashMap<JobKind, usize>,
+    next: u64,
+}
+
+/// What runs a job: [`run`], or in tests a stand-in.
+type Runner = fn(&mut Store, &Arc<Shared>, &Arc<Job>) -> Result<String>;
+
+struct Shared {
+    inner: Mutex<Inner>,
+    runner: Runner,
+    /// The connection job rows are written through, and cloned for each job.
+    book: Mutex<Store>,
+    data: DataDir,
+    browser: Arc<Browser>,
+    policy: Arc<SourcePolicy>,
+    limits: JobSettings,
+}
+
+/// The jobs of a server: every one the store remembers, the queue, and the running ones.
 pub struct Jobs {
-    jobs: Mutex<Vec<Arc<Job>>>,
-    next: AtomicU64,
+    shared: Arc<Shared>,
 }
 
 fn bad(msg: impl Into<String>) -> super::Error {
@@ -57,121 +152,384 @@ fn bad(msg: impl Into<String>) -> super::Error {
 }
 
 impl Jobs {
-    pub fn new() -> Jobs {
-        Jobs::default()
+    /// The jobs of `store`. Those that were running when the last server stopped become
+    /// `interrupted`; those still queued run again in their order.
+    pub fn load(
+        store: &Store,
+        data: DataDir,
+        browser: Arc<Browser>,
+        policy: Arc<SourcePolicy>,
+        limits: JobSettings,
+    ) -> Result<Jobs> {
+        Jobs::load_with(store, data, browser, policy, limits, run)
     }
 
+    fn load_with(
+        store: &Store,
+        data: DataDir,
+        browser: Arc<Browser>,
+        policy: Arc<SourcePolicy>,
+        limits: JobSettings,
+        runner: Runner,
+    ) -> Result<Jobs> {
+        let book = store.try_clone()?;
+        let interrupted = book.interrupt_running_jobs(unix_now())?;
+        if interrupted > 0 {
+            tracing::warn!("{interrupted} job(s) were running when the server stopped: now interrupted");
+        }
+        let mut inner = Inner { jobs: Vec::new(), queue: VecDeque::new(), running: HashMap::new(), next: 1 };
+        for record in book.jobs()? {
+            let req: JobRequest = serde_json::from_str(&record.request)
+                .map_err(|e| anyhow!("job {} in the store: unreadable request: {e}", record.id))?;
+            inner.next = inner.next.max(record.id + 1);
+            let queued = record.state == JobState::Queued;
+            let job = Arc::new(Job::new(record, req));
+            if queued {
+                inner.queue.push_back(job.clone());
+            }
+            inner.jobs.push(job);
+        }
+        let shared = Arc::new(Shared { inner: Mutex::new(inner), runner, book: Mutex::new(book), data, browser, policy, limits });
+        pump(&shared);
+        Ok(Jobs { shared })
+    }
+
+    /// Every job, oldest first.
     pub fn list(&self) -> Vec<JobStatus> {
-        self.jobs.lock().map(|j| j.iter().map(|x| x.snapshot()).collect()).unwrap_or_default()
+        let inner = lock(&self.shared.inner);
+        inner.jobs.iter().map(|j| j.snapshot(position(&inner, j))).collect()
     }
 
     fn find(&self, id: u64) -> Option<Arc<Job>> {
-        self.jobs.lock().ok()?.iter().find(|j| j.id == id).cloned()
+        lock(&self.shared.inner).jobs.iter().find(|j| j.id() == id).cloned()
     }
 
     /// A job's status now.
     pub fn get(&self, id: u64) -> Option<JobStatus> {
-        Some(self.find(id)?.snapshot())
+        let job = self.find(id)?;
+        let inner = lock(&self.shared.inner);
+        Some(job.snapshot(position(&inner, &job)))
+    }
+
+    /// Who started a job (`None` in the open mode), if it exists.
+    pub fn owner(&self, id: u64) -> Option<Option<String>> {
+        Some(lock(&self.find(id)?.record).started_by.clone())
     }
 
     /// A receiver of a job's statuses: the current one is unseen, and each change wakes it.
     pub fn watch(&self, id: u64) -> Option<watch::Receiver<JobStatus>> {
-        let mut rx = self.find(id)?.status.subscribe();
+        let job = self.find(id)?;
+        publish(&self.shared, &job);
+        let mut rx = job.status.subscribe();
         rx.mark_changed();
         Some(rx)
     }
 
-    /// Checks the request and starts the job on its own thread.
-    pub fn start(
-        &self,
-        store: &Store,
-        data: &DataDir,
-        browser: Arc<Browser>,
-        policy: Arc<SourcePolicy>,
-        req: JobRequest,
-    ) -> super::PipelineResult<JobStatus> {
-        if req.dataset.trim().is_empty() {
-            return Err(bad("job field `dataset` is empty"));
+    /// Checks the request and queues the job for `user`.
+    pub fn start(&self, store: &Store, user: Option<&str>, req: JobRequest) -> super::PipelineResult<Queued> {
+        let title = check(store, &self.shared.policy, &req)?;
+        let fingerprint = serde_json::to_string(&req).map_err(|e| super::Error::Internal(e.into()))?;
+        let shared = &self.shared;
+        let mut inner = lock(&shared.inner);
+        if let Some(same) = inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
+        {
+            return Ok(Queued::Duplicate(same.snapshot(position(&inner, same))));
         }
-        let title = match req.kind {
-            JobKind::Ingest => {
-                if req.sources.is_empty() {
-                    return Err(bad("an ingest job needs `sources`"));
-                }
-                // Every source is judged before anything is read.
-                for source in &req.sources {
-                    policy.check(source)?;
-                }
-                format!("ingest {} into {}", req.sources.join(", "), req.dataset)
-            }
-            JobKind::Score => {
-                store.require_dataset(&req.dataset)?;
-                let model = req.model.as_deref().ok_or_else(|| bad("a score job needs `model`"))?;
-                store.model(model)?;
-                format!("score {} with {model}", req.dataset)
-            }
-            JobKind::Analyze => {
-                store.require_dataset(&req.dataset)?;
-                let (pre, post) = match (&req.pre, &req.post) {
-                    (Some(a), Some(b)) => (a, b),
-                    _ => return Err(bad("an analyze job needs `pre` and `post`")),
-                };
-                store.model(pre)?;
-                store.model(post)?;
-                if let Some(l) = &req.labels {
-                    store.require_label_set(&req.dataset, l)?;
-                }
-                format!(
-                    "analyze {}: {pre} → {post}{}",
-                    req.dataset,
-                    req.labels.as_ref().map(|l| format!(", labels {l}")).unwrap_or_default()
-                )
-            }
-        };
-        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        let (status, _) = watch::channel(JobStatus {
-            id,
+        if is_full(shared, &inner, req.kind) {
+            return Ok(Queued::Full { retry_after_s: 10 });
+        }
+        let record = JobRecord {
+            id: inner.next,
             kind: req.kind,
+            request: fingerprint.clone(),
+            fingerprint,
             title,
-            state: JobState::Running,
+            started_by: user.map(str::to_owned),
+            state: JobState::Queued,
             done: 0,
             total: 0,
             message: None,
-            elapsed_s: 0.0,
-        });
-        let job = Arc::new(Job { id, status, started: Instant::now() });
-        self.jobs.lock().map_err(|_| anyhow!("job list poisoned"))?.push(job.clone());
-        let mut store = store.try_clone()?;
-        let data = data.clone();
-        let runner = job.clone();
-        std::thread::Builder::new()
-            .name(format!("job-{id}"))
-            .spawn(move || {
-                let outcome = run(&mut store, &data, &browser, &policy, &req, &runner);
-                runner.update(|s| match outcome {
-                    Ok(msg) => {
-                        s.state = JobState::Done;
-                        s.message = Some(msg);
-                    }
-                    Err(e) => {
-                        s.state = JobState::Failed;
-                        s.message = Some(format!("{e:#}"));
-                    }
-                });
-            })
-            .map_err(|e| super::Error::Internal(e.into()))?;
-        Ok(job.snapshot())
+            attempts: 1,
+            created_at: unix_now(),
+            started_at: None,
+            finished_at: None,
+            run_seconds: 0.0,
+        };
+        lock(&shared.book).save_job(&record)?;
+        inner.next += 1;
+        let job = Arc::new(Job::new(record, req));
+        inner.jobs.push(job.clone());
+        inner.queue.push_back(job.clone());
+        drop(inner);
+        pump(shared);
+        let inner = lock(&shared.inner);
+        Ok(Queued::Accepted(job.snapshot(position(&inner, &job))))
+    }
+
+    /// Cancels a job: a queued one at once, a running one at its next chunk boundary (what it
+    /// committed stays). A job that has ended is a conflict.
+    pub fn cancel(&self, id: u64) -> super::PipelineResult<JobStatus> {
+        let job = self.find(id).ok_or_else(|| super::Error::not_found(format!("no job {id}")))?;
+        let shared = &self.shared;
+        let mut inner = lock(&shared.inner);
+        match job.state() {
+            JobState::Queued => {
+                inner.queue.retain(|j| !Arc::ptr_eq(j, &job));
+                drop(inner);
+                end(shared, &job, JobState::Cancelled, Some("cancelled before it started".into()));
+                publish_queue(shared);
+            }
+            JobState::Running => {
+                job.stop.store(true, Ordering::SeqCst);
+                drop(inner);
+                change(shared, &job, true, |r| r.message = Some("cancelling at the next chunk boundary".into()));
+            }
+            ended => {
+                return Err(super::Error::Conflict(format!("job {id} has already ended ({ended})")));
+            }
+        }
+        Ok(job.snapshot(None))
+    }
+
+    /// Queues a failed, cancelled or interrupted job again; it continues from what it had
+    /// committed.
+    pub fn retry(&self, id: u64) -> super::PipelineResult<Queued> {
+        let job = self.find(id).ok_or_else(|| super::Error::not_found(format!("no job {id}")))?;
+        let shared = &self.shared;
+        let mut inner = lock(&shared.inner);
+        let state = job.state();
+        if !state.can_retry() {
+            return Err(super::Error::Conflict(format!(
+                "job {id} is {state}: only a failed, cancelled or interrupted job can be retried"
+            )));
+        }
+        let fingerprint = lock(&job.record).fingerprint.clone();
+        if let Some(same) = inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
+        {
+            return Ok(Queued::Duplicate(same.snapshot(position(&inner, same))));
+        }
+        if is_full(shared, &inner, job.req.kind) {
+            return Ok(Queued::Full { retry_after_s: 10 });
+        }
+        job.stop.store(false, Ordering::SeqCst);
+        {
+            let mut r = lock(&job.record);
+            r.state = JobState::Queued;
+            r.attempts += 1;
+            r.message = None;
+            r.finished_at = None;
+            lock(&shared.book).save_job(&r)?;
+        }
+        inner.queue.push_back(job.clone());
+        drop(inner);
+        publish(shared, &job);
+        pump(shared);
+        let inner = lock(&shared.inner);
+        Ok(Queued::Accepted(job.snapshot(position(&inner, &job))))
     }
 }
 
-fn run(
-    store: &mut Store,
-    data: &DataDir,
-    browser: &Browser,
-    policy: &Arc<SourcePolicy>,
-    req: &JobRequest,
-    job: &Job,
-) -> Result<String> {
+fn limit(limits: &JobSettings, kind: JobKind) -> usize {
+    match kind {
+        JobKind::Score => limits.max_running_score,
+        JobKind::Ingest => limits.max_running_ingest,
+        JobKind::Analyze => limits.max_running_analyze,
+    }
+}
+
+/// Whether a job of `kind` would have to wait in a queue that is already full.
+fn is_full(shared: &Shared, inner: &Inner, kind: JobKind) -> bool {
+    let free = inner.running.get(&kind).copied().unwrap_or(0) < limit(&shared.limits, kind)
+        && !inner.queue.iter().any(|j| j.req.kind == kind);
+    !free && inner.queue.len() >= shared.limits.max_queued
+}
+
+/// Jobs ahead of `job` in the queue of its kind, while it is queued.
+fn position(inner: &Inner, job: &Arc<Job>) -> Option<u32> {
+    let kind = job.req.kind;
+    let mut ahead = 0u32;
+    for j in &inner.queue {
+        if Arc::ptr_eq(j, job) {
+            return Some(ahead);
+        }
+        if j.req.kind == kind {
+            ahead += 1;
+        }
+    }
+    None
+}
+
+fn publish(shared: &Shared, job: &Arc<Job>) {
+    let status = {
+        let inner = lock(&shared.inner);
+        job.snapshot(position(&inner, job))
+    };
+    job.status.send_replace(status);
+}
+
+/// Queued jobs' positions change whenever the queue does.
+fn publish_queue(shared: &Shared) {
+    let queued: Vec<Arc<Job>> = lock(&shared.inner).queue.iter().cloned().collect();
+    for job in &queued {
+        publish(shared, job);
+    }
+}
+
+/// Changes a job's row and publishes the new status; the row is written when `save` is set,
+/// or when the last write is old enough.
+fn change(shared: &Shared, job: &Arc<Job>, save: bool, f: impl FnOnce(&mut JobRecord)) {
+    {
+        let mut r = lock(&job.record);
+        f(&mut r);
+        let mut last = lock(&job.last_saved);
+        if save || last.elapsed() >= SAVE_EVERY {
+            let mut row = r.clone();
+            if let Some(a) = lock(&job.attempt).as_ref() {
+                row.run_seconds += a.since.elapsed().as_secs_f64();
+            }
+            if let Err(e) = lock(&shared.book).save_job(&row) {
+                tracing::error!("job {}: saving its state: {e}", row.id);
+            }
+            *last = Instant::now();
+        }
+    }
+    publish(shared, job);
+}
+
+/// Ends a job's attempt in `state`.
+fn end(shared: &Shared, job: &Arc<Job>, state: JobState, message: Option<String>) {
+    let spent = lock(&job.attempt).take().map_or(0.0, |a| a.since.elapsed().as_secs_f64());
+    change(shared, job, true, |r| {
+        r.state = state;
+        r.message = message;
+        r.finished_at = Some(unix_now());
+        r.run_seconds += spent;
+    });
+}
+
+/// Starts queued jobs while their kinds have free slots.
+fn pump(shared: &Arc<Shared>) {
+    let mut started = Vec::new();
+    {
+        let mut inner = lock(&shared.inner);
+        let mut i = 0;
+        while i < inner.queue.len() {
+            let kind = inner.queue[i].req.kind;
+            let running = inner.running.get(&kind).copied().unwrap_or(0);
+            if running < limit(&shared.limits, kind) {
+                let job = inner.queue.remove(i).expect("index in range");
+                *inner.running.entry(kind).or_default() += 1;
+                started.push(job);
+            } else {
+                i += 1;
+            }
+        }
+    }
+    for job in started {
+        launch(shared.clone(), job);
+    }
+    publish_queue(shared);
+}
+
+fn launch(shared: Arc<Shared>, job: Arc<Job>) {
+    let done = lock(&job.record).done;
+    *lock(&job.attempt) = Some(Attempt { since: Instant::now(), done_at_start: done });
+    change(&shared, &job, true, |r| {
+        r.state = JobState::Running;
+        r.started_at.get_or_insert(unix_now());
+    });
+    let id = job.id();
+    let runner = (shared.clone(), job.clone());
+    let spawned = std::thread::Builder::new().name(format!("job-{id}")).spawn(move || {
+        let (shared, job) = runner;
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut store = lock(&shared.book).try_clone()?;
+            (shared.runner)(&mut store, &shared, &job)
+        }));
+        let (state, message) = match outcome {
+            Ok(Ok(msg)) => (JobState::Done, msg),
+            Ok(Err(e)) if e.downcast_ref::<Cancelled>().is_some() => {
+                (JobState::Cancelled, "cancelled; what it had committed stays, and retry continues from there".into())
+            }
+            Ok(Err(e)) => (JobState::Failed, format!("{e:#}")),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                tracing::error!("job {id} panicked: {what}");
+                (JobState::Failed, format!("internal error (panic): {what}"))
+            }
+        };
+        end(&shared, &job, state, Some(message));
+        if let Some(n) = lock(&shared.inner).running.get_mut(&job.req.kind) {
+            *n = n.saturating_sub(1);
+        }
+        pump(&shared);
+    });
+    if let Err(e) = spawned {
+        end(&shared, &job, JobState::Failed, Some(format!("could not start a thread: {e}")));
+        if let Some(n) = lock(&shared.inner).running.get_mut(&job.req.kind) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Checks a job's request against the store and the source policy; its title in words.
+fn check(store: &Store, policy: &SourcePolicy, req: &JobRequest) -> super::PipelineResult<String> {
+    if req.dataset.trim().is_empty() {
+        return Err(bad("job field `dataset` is empty"));
+    }
+    Ok(match req.kind {
+        JobKind::Ingest => {
+            if req.sources.is_empty() {
+                return Err(bad("an ingest job needs `sources`"));
+            }
+            // Every source is judged before anything is read.
+            for source in &req.sources {
+                policy.check(source)?;
+            }
+            format!("ingest {} into {}", req.sources.join(", "), req.dataset)
+        }
+        JobKind::Score => {
+            store.require_dataset(&req.dataset)?;
+            let model = req.model.as_deref().ok_or_else(|| bad("a score job needs `model`"))?;
+            store.model(model)?;
+            format!("score {} with {model}", req.dataset)
+        }
+        JobKind::Analyze => {
+            store.require_dataset(&req.dataset)?;
+            let (pre, post) = match (&req.pre, &req.post) {
+                (Some(a), Some(b)) => (a, b),
+                _ => return Err(bad("an analyze job needs `pre` and `post`")),
+            };
+            store.model(pre)?;
+            store.model(post)?;
+            if let Some(l) = &req.labels {
+                store.require_label_set(&req.dataset, l)?;
+            }
+            format!(
+                "analyze {}: {pre} → {post}{}",
+                req.dataset,
+                req.labels.as_ref().map(|l| format!(", labels {l}")).unwrap_or_default()
+            )
+        }
+    })
+}
+
+fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String> {
+    let req = &job.req;
+    let progress = |done: Option<u64>, total: Option<u64>| {
+        change(shared, job, false, |r| {
+            if let Some(t) = total {
+                r.total = t;
+            }
+            if let Some(d) = done {
+                r.done = d;
+            }
+        })
+    };
     match req.kind {
         JobKind::Ingest => {
             let opts = IngestOptions {
@@ -181,19 +539,22 @@ fn run(
                 columns: Default::default(),
                 subset: None,
                 split: None,
-                hub_url: policy.hub_url.clone(),
-                policy: Some(policy.clone()),
+                hub_url: shared.policy.hub_url.clone(),
+                policy: Some(shared.policy.clone()),
+                stop: Some(job.stop.clone()),
             };
-            let s = super::ingest(store, data, &req.dataset, &req.sources, &opts)?;
+            let s = super::ingest(store, &shared.data, &req.dataset, &req.sources, &opts)?;
             let pairs: u64 = s.sources.iter().map(|x| x.n_pairs).sum();
-            job.update(|st| {
-                st.done = pairs;
-                st.total = pairs;
-            });
+            progress(Some(pairs), Some(pairs));
             Ok(format!("{pairs} pairs in {} source(s)", s.sources.len()))
         }
         JobKind::Score => {
             let model = req.model.as_deref().unwrap_or_default();
+            // Without a limit, progress counts the dataset's pairs that have scores, so that a
+            // retry goes on from where the last attempt stopped. With one, it counts the pairs
+            // this job scored, as committed (so it is exact after a kill), and a retry scores
+            // only what the limit leaves.
+            let before = lock(&job.record).done;
             let spec = ScoreJob {
                 dataset: req.dataset.clone(),
                 device: Device::Cpu,
@@ -201,27 +562,43 @@ fn run(
                 max_batch: super::default_max_batch(Device::Cpu),
                 threads: None,
                 commit_every: 64,
-                limit: req.limit,
+                limit: req.limit.map(|l| l.saturating_sub(before)),
+                stop: Some(job.stop.clone()),
             };
+            let limited = req.limit.is_some();
+            let mut base = 0u64;
             let mut done = 0u64;
-            let s = super::score_model(store, data, &spec, model, |p| match p {
-                super::Progress::Start { todo, .. } => job.update(|st| st.total = todo),
+            let s = super::score_model(store, &shared.data, &spec, model, |p| match p {
+                super::Progress::Start { todo, .. } if limited => {
+                    base = before;
+                    progress(Some(before), Some(before + todo));
+                }
+                super::Progress::Start { total, todo, .. } => {
+                    base = total - todo;
+                    progress(Some(base), Some(total));
+                }
                 super::Progress::Pairs(n) => {
                     done += n;
-                    job.update(|st| st.done = done);
+                    if !limited {
+                        progress(Some(base + done), None);
+                    }
                 }
                 super::Progress::Committed { done: d, .. } => {
                     done = d;
-                    job.update(|st| st.done = d);
+                    progress(Some(base + d), None);
                 }
                 super::Progress::Finish => {}
             })?;
+            if s.scored_now == 0 && !limited {
+                progress(Some(s.total_pairs), Some(s.total_pairs));
+            }
             Ok(format!(
                 "{} pairs scored now, {} already scored ({:.1} pairs/s)",
                 s.scored_now, s.already_scored, s.pairs_per_second
             ))
         }
         JobKind::Analyze => {
+            super::check_stop(Some(&job.stop))?;
             let q = PairQuery {
                 dataset: req.dataset.clone(),
                 pre: req.pre.clone(),
@@ -229,11 +606,8 @@ fn run(
                 labels: req.labels.clone(),
                 ..Default::default()
             };
-            let r = browser.report(store, &q)?;
-            job.update(|st| {
-                st.done = r.n_pairs;
-                st.total = r.n_pairs;
-            });
+            let r = shared.browser.report(store, &q)?;
+            progress(Some(r.n_pairs), Some(r.n_pairs));
             Ok(format!(
                 "{} pairs; post-D accuracy {:.1} %, resistance {:.1} %",
                 r.n_pairs,
@@ -243,6 +617,151 @@ fn run(
                     .map_or(f64::NAN, |a| a.accuracy * 100.0),
                 r.resistance.overall.share * 100.0
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in job: panics for dataset `boom`, else runs until it is cancelled.
+    fn until_stopped(_: &mut Store, _: &Arc<Shared>, job: &Arc<Job>) -> Result<String> {
+        if job.req.dataset == "boom" {
+            panic!("boom at pair 7");
+        }
+        while !job.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(Cancelled.into())
+    }
+
+    struct Bench {
+        _dir: tempfile::TempDir,
+        store: Store,
+        source: String,
+        data: DataDir,
+        policy: Arc<SourcePolicy>,
+    }
+
+    fn bench() -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
+        let source = dir.path().join("pairs.jsonl");
+        std::fs::write(&source, "{}\n").unwrap();
+        let policy = Arc::new(SourcePolicy::new(&[dir.path().to_owned()], &[], "https://hub.invalid", 1, 1, 1));
+        let data = DataDir(dir.path().to_owned());
+        Bench { store, source: source.to_str().unwrap().to_owned(), data, policy, _dir: dir }
+    }
+
+    fn jobs(b: &Bench, limits: JobSettings) -> Jobs {
+        Jobs::load_with(&b.store, b.data.clone(), Arc::new(Browser::new(None)), b.policy.clone(), limits, until_stopped)
+            .unwrap()
+    }
+
+    fn ingest(b: &Bench, dataset: &str) -> JobRequest {
+        JobRequest {
+            kind: JobKind::Ingest,
+            dataset: dataset.into(),
+            sources: vec![b.source.clone()],
+            model: None,
+            limit: None,
+            pre: None,
+            post: None,
+            labels: None,
+        }
+    }
+
+    fn accepted(q: Queued) -> JobStatus {
+        match q {
+            Queued::Accepted(s) => s,
+            Queued::Duplicate(s) => panic!("duplicate of job {}", s.id),
+            Queued::Full { .. } => panic!("queue full"),
+        }
+    }
+
+    fn wait_for(jobs: &Jobs, id: u64, state: JobState) -> JobStatus {
+        for _ in 0..1000 {
+            let s = jobs.get(id).unwrap();
+            if s.state == state {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("job {id} never became {state}: {:?}", jobs.get(id));
+    }
+
+    #[test]
+    fn the_queue_holds_jobs_beyond_the_slots_refuses_duplicates_and_overflow_and_cancels() {
+        let b = bench();
+        let limits = JobSettings { max_running_ingest: 1, max_queued: 1, ..Default::default() };
+        let jobs = jobs(&b, limits);
+        let a = accepted(jobs.start(&b.store, Some("ed"), ingest(&b, "a")).unwrap());
+        let a = wait_for(&jobs, a.id, JobState::Running);
+        assert_eq!(a.started_by.as_deref(), Some("ed"));
+        let q = accepted(jobs.start(&b.store, None, ingest(&b, "b")).unwrap());
+        assert_eq!((q.state, q.queue_position), (JobState::Queued, Some(0)));
+        // The same request again names the job that has it.
+        assert!(matches!(jobs.start(&b.store, None, ingest(&b, "a")).unwrap(), Queued::Duplicate(s) if s.id == a.id));
+        assert!(matches!(jobs.start(&b.store, None, ingest(&b, "c")).unwrap(), Queued::Full { retry_after_s } if retry_after_s > 0));
+        // A bad request is an error of the request, never a job.
+        let mut bad = ingest(&b, "d");
+        bad.sources = vec!["/etc/passwd".into()];
+        assert!(jobs.start(&b.store, None, bad).is_err());
+
+        assert_eq!(jobs.cancel(q.id).unwrap().state, JobState::Cancelled);
+        assert!(matches!(jobs.cancel(q.id), Err(super::super::Error::Conflict(_))));
+        assert!(matches!(jobs.retry(a.id), Err(super::super::Error::Conflict(_))), "a running job is not retried");
+        jobs.cancel(a.id).unwrap();
+        let cancelled = wait_for(&jobs, a.id, JobState::Cancelled);
+        assert!(cancelled.finished_at.is_some());
+        // Retry queues it again as a new attempt, and it runs.
+        let again = accepted(jobs.retry(a.id).unwrap());
+        assert_eq!(again.attempts, 2);
+        wait_for(&jobs, a.id, JobState::Running);
+        // Rows in the store say the same.
+        let rows = b.store.jobs().unwrap();
+        assert_eq!(rows.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(), [(a.id, JobState::Running), (q.id, JobState::Cancelled)]);
+        jobs.cancel(a.id).unwrap();
+        wait_for(&jobs, a.id, JobState::Cancelled);
+    }
+
+    #[test]
+    fn a_panic_fails_the_job_with_its_message_and_frees_its_slot() {
+        let b = bench();
+        let jobs = jobs(&b, JobSettings { max_running_ingest: 1, ..Default::default() });
+        let boom = accepted(jobs.start(&b.store, None, ingest(&b, "boom")).unwrap());
+        let next = accepted(jobs.start(&b.store, None, ingest(&b, "next")).unwrap());
+        let failed = wait_for(&jobs, boom.id, JobState::Failed);
+        assert!(failed.message.as_deref().unwrap().contains("panic): boom at pair 7"), "{failed:?}");
+        wait_for(&jobs, next.id, JobState::Running);
+        jobs.cancel(next.id).unwrap();
+        wait_for(&jobs, next.id, JobState::Cancelled);
+    }
+
+    #[test]
+    fn after_a_restart_running_jobs_are_interrupted_and_queued_ones_run() {
+        let b = bench();
+        let limits = JobSettings { max_running_ingest: 1, ..Default::default() };
+        let first = jobs(&b, limits.clone());
+        let a = accepted(first.start(&b.store, None, ingest(&b, "a")).unwrap());
+        wait_for(&first, a.id, JobState::Running);
+        let q = accepted(first.start(&b.store, None, ingest(&b, "b")).unwrap());
+        // The server "stops": its jobs stay as the store has them (the stand-in runs on, stopped
+        // below only to end the test's thread).
+        let second = jobs(&b, limits);
+        let interrupted = second.get(a.id).unwrap();
+        assert_eq!(interrupted.state, JobState::Interrupted);
+        assert!(interrupted.message.unwrap().contains("retry"));
+        wait_for(&second, q.id, JobState::Running);
+        let next = second.start(&b.store, None, ingest(&b, "c")).unwrap();
+        assert!(matches!(next, Queued::Accepted(s) if s.id == q.id + 1), "ids go on after the stored ones");
+        for j in [&first, &second] {
+            for s in j.list() {
+                if s.state.is_active() {
+                    j.cancel(s.id).unwrap();
+                }
+            }
         }
     }
 }

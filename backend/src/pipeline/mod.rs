@@ -54,6 +54,24 @@ pub struct IngestOptions {
     /// For jobs started from the web: what may be read, and the caps (`sources`). The command
     /// line reads whatever its user can.
     pub policy: Option<std::sync::Arc<sources::SourcePolicy>>,
+    /// Set by whoever cancels the job; checked before each source.
+    pub stop: Option<Stop>,
+}
+
+/// A job's cancel flag, shared by the job and whoever may cancel it.
+pub type Stop = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+/// The error a stage returns when its [`Stop`] flag was set: it stopped at a chunk boundary,
+/// keeping what it had committed.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+pub struct Cancelled;
+
+fn check_stop(stop: Option<&Stop>) -> Result<()> {
+    match stop {
+        Some(s) if s.load(std::sync::atomic::Ordering::SeqCst) => Err(Cancelled.into()),
+        _ => Ok(()),
+    }
 }
 
 /// `hf://datasets/ORG/NAME/PATH` → `{hub}/datasets/ORG/NAME/resolve/main/PATH`; http(s) URLs
@@ -86,6 +104,7 @@ pub fn ingest(
     }
     let mut done = Vec::new();
     for source in sources {
+        check_stop(opts.stop.as_ref())?;
         let started = Instant::now();
         let path: PathBuf = match (resolve_url(source, &opts.hub_url), &opts.policy) {
             (Some(url), None) => {
@@ -298,6 +317,8 @@ pub struct ScoreJob {
     pub commit_every: usize,
     /// Score at most this many pairs in this run.
     pub limit: Option<u64>,
+    /// Set by whoever cancels the job; checked before each chunk.
+    pub stop: Option<Stop>,
 }
 
 /// Progress events of a scoring run.
@@ -376,6 +397,11 @@ pub fn score_model(
     })?;
     progress(Progress::Start { model: model_name, total, todo });
     loop {
+        if let Err(e) = check_stop(job.stop.as_ref()) {
+            // The run ends here as a run: what it scored stays, and a retry continues.
+            store.finish_run(run_id)?;
+            return Err(e);
+        }
         let left = todo - summary.scored_now;
         let want = (job.commit_every.max(1) as u64).min(left) as usize;
         if want == 0 {

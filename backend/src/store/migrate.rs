@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (8, include_str!("migrations/0008_accounts.sql")),
     (9, include_str!("migrations/0009_shares.sql")),
     (10, include_str!("migrations/0010_note_moderation.sql")),
+    (11, include_str!("migrations/0011_jobs.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");
@@ -29,6 +30,10 @@ pub(super) fn run(conn: &Connection) -> Result<()> {
     let applied: i64 = conn
         .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
         .ctx("read migrations")?;
+    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if applied > i64::from(known) {
+        return Err(StoreError::NewerSchema { path: String::new(), found: applied, known });
+    }
     for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| i64::from(*v) > applied) {
         let apply = || -> duckdb::Result<()> {
             conn.execute_batch("BEGIN TRANSACTION")?;

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod browse;
+mod jobs;
 mod labels;
 mod llm;
 mod migrate;
@@ -21,6 +22,7 @@ mod studies;
 mod variants;
 
 pub use accounts::{unix_now, AuditRecord, SessionRecord, ShareRecord, TokenRecord, UserRecord};
+pub use jobs::JobRecord;
 pub use browse::{score_pair, PairIndexColumns, PairRecord, PreviewTexts, Transcript};
 pub use labels::{LabelColumns, LabelSetRecord};
 pub use llm::{CacheEntry, CachedAnswer, LabelFailure};
@@ -41,6 +43,8 @@ pub enum StoreError {
     Locked { path: String, detail: String },
     #[error("store {path}: {source}")]
     Open { path: String, source: duckdb::Error },
+    #[error("the store {path} has schema version {found}, newer than the newest this seal {version} knows ({known}); use a newer seal, or restore a backup made by this version", version = env!("CARGO_PKG_VERSION"))]
+    NewerSchema { path: String, found: i64, known: u32 },
     #[error("schema migration {version} failed: {source}")]
     Migration { version: u32, source: duckdb::Error },
     #[error("{0}")]
@@ -158,7 +162,10 @@ impl Store {
             }
         })?;
         let store = Store { conn, path: path.to_owned(), version: Default::default() };
-        migrate::run(&store.conn)?;
+        migrate::run(&store.conn).map_err(|e| match e {
+            StoreError::NewerSchema { found, known, .. } => StoreError::NewerSchema { path: display, found, known },
+            other => other,
+        })?;
         Ok(store)
     }
 

@@ -33,6 +33,20 @@ fn score(id: &str) -> PairScore {
 }
 
 #[test]
+fn a_store_of_a_newer_schema_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seal.duckdb");
+    let store = Store::open(&path).unwrap();
+    let known = migrate::MIGRATIONS.last().unwrap().0;
+    store.conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", [known + 1]).unwrap();
+    drop(store);
+    let e = Store::open(&path).err().expect("a newer schema is refused").to_string();
+    let newer = format!("schema version {}", known + 1);
+    assert!(e.contains(&newer) && e.contains(&format!("knows ({known})")), "{e}");
+    assert!(e.contains(&path.display().to_string()), "{e}");
+}
+
+#[test]
 fn migrations_apply_once_and_reopen_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("seal.duckdb");

@@ -1,0 +1,180 @@
+//! Jobs a lab can trust, on a real `seal serve`: rows of the store that outlive the process,
+//! a queue with a slot per kind, cancel at a chunk boundary, retry that continues, and a server
+//! killed with SIGKILL mid-job whose jobs come back `interrupted` and complete on retry with
+//! nothing lost or scored twice.
+
+use seal_shared::jobs::JobStatus;
+use seal_shared::{Accuracy, JobState};
+use serde_json::json;
+
+use crate::access::{call, spawn_server};
+use crate::support::{fixture_model, follow, follow_until, hh_rlhf_test_file, source_server, Seal};
+
+fn status_of(body: &str) -> JobStatus {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// How many pairs of `hh` the model has scores for, as the server says.
+fn scored(base: &str, model: &str) -> u64 {
+    let (status, _, body) = call("GET", &format!("{base}api/accuracy/hh/{model}"), &[], None);
+    if status == 404 {
+        return 0;
+    }
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Accuracy>(&body).unwrap().n
+}
+
+#[test]
+fn a_scoring_job_is_queued_refused_twice_cancelled_at_a_chunk_boundary_and_retried_without_loss() {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let base = server.url.clone();
+    let jobs = format!("{base}api/jobs");
+    let score = json!({"kind": "score", "dataset": "hh", "model": "pre"}).to_string();
+
+    let (status, _, body) = call("POST", &jobs, &[], Some(&score));
+    assert_eq!(status, 202, "{body}");
+    let first = status_of(&body);
+    assert!(first.state.is_active());
+    // The same request while it runs: 409, naming the job.
+    let (status, headers, body) = call("POST", &jobs, &[], Some(&score));
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains(&format!("job {}", first.id)), "{body}");
+    let location = headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.clone());
+    assert_eq!(location, Some(format!("/api/jobs/{}", first.id)));
+    // Another scoring job waits: one scoring job runs at a time.
+    let limited = json!({"kind": "score", "dataset": "hh", "model": "pre", "limit": 100}).to_string();
+    let (status, _, body) = call("POST", &jobs, &[], Some(&limited));
+    assert_eq!(status, 202, "{body}");
+    let second = status_of(&body);
+    assert_eq!((second.state, second.queue_position), (JobState::Queued, Some(0)));
+    // Cancelling the queued one ends it at once; its event stream says so and ends.
+    let (status, _, body) = call("DELETE", &format!("{jobs}/{}", second.id), &[], None);
+    assert_eq!((status, status_of(&body).state), (202, JobState::Cancelled), "{body}");
+    assert_eq!(follow(&format!("{jobs}/{}/events", second.id)).last().unwrap().state, JobState::Cancelled);
+    let (status, _, body) = call("DELETE", &format!("{jobs}/{}", second.id), &[], None);
+    assert_eq!(status, 409, "an ended job is not cancelled again: {body}");
+
+    // Cancel the running one once it has scored 200 pairs: it stops at a chunk boundary.
+    let seen = follow_until(&format!("{jobs}/{}/events", first.id), |s| s.done >= 200);
+    assert!(seen.last().unwrap().state == JobState::Running, "the job ended before 200 pairs: {seen:?}");
+    let (status, _, body) = call("DELETE", &format!("{jobs}/{}", first.id), &[], None);
+    assert_eq!(status, 202, "{body}");
+    let ended = follow(&format!("{jobs}/{}/events", first.id)).pop().unwrap();
+    assert_eq!(ended.state, JobState::Cancelled, "{ended:?}");
+    let kept = scored(&base, "pre");
+    assert!((200..2312).contains(&kept), "{kept} pairs scored before the cancel took effect");
+    assert_eq!(kept % 64, 0, "only whole chunks of 64 were committed: {kept}");
+    let (status, _, body) = call("POST", &format!("{jobs}/{}/retry", second.id + 5), &[], None);
+    assert_eq!(status, 404, "{body}");
+
+    // Retry continues from what was committed, and finishes the dataset.
+    let (status, _, body) = call("POST", &format!("{jobs}/{}/retry", first.id), &[], None);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(status_of(&body).attempts, 2);
+    let done = follow(&format!("{jobs}/{}/events", first.id)).pop().unwrap();
+    assert_eq!((done.state, done.done, done.total), (JobState::Done, 2312, 2312), "{done:?}");
+    let message = done.message.unwrap();
+    assert!(message.contains(&format!("{} pairs scored now, {kept} already scored", 2312 - kept)), "{message}");
+    let (status, _, body) = call("POST", &format!("{jobs}/{}/retry", first.id), &[], None);
+    assert_eq!(status, 409, "a finished job is not retried: {body}");
+
+    // Who did what is in the audit log.
+    let (_, _, body) = call("GET", &format!("{base}api/audit"), &[], None);
+    let audit: Vec<seal_shared::auth::AuditEntry> = serde_json::from_str(&body).unwrap();
+    let actions: Vec<(&str, Option<&str>)> =
+        audit.iter().map(|e| (e.action.as_str(), e.target.as_deref())).filter(|(a, _)| a.starts_with("job_")).collect();
+    let (a, b) = (first.id.to_string(), second.id.to_string());
+    for want in [("job_started", a.as_str()), ("job_cancelled", b.as_str()), ("job_cancelled", &a), ("job_retried", &a)] {
+        assert!(actions.contains(&(want.0, Some(want.1))), "{want:?} in {actions:?}");
+    }
+    drop(server);
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (2312, 2312), "one score per pair");
+}
+
+#[test]
+fn a_killed_server_leaves_its_jobs_interrupted_and_retry_completes_them() {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    // The first download hangs (the kill lands mid-ingest); later ones get the real file.
+    let source = source_server(1, std::fs::read(hh_rlhf_test_file()).unwrap());
+    let serve = || {
+        spawn_server(
+            seal.cmd()
+                .args(["serve", "--port", "0"])
+                .env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1")
+                .env("SEAL_INGEST_DOWNLOAD_TIMEOUT_S", "300"),
+        )
+    };
+    let mut server = serve();
+    let jobs = format!("{}api/jobs", server.url);
+    let ingest = json!({"kind": "ingest", "dataset": "web", "sources": [format!("{source}/test.jsonl.gz")]});
+    let (status, _, body) = call("POST", &jobs, &[], Some(&ingest.to_string()));
+    assert_eq!(status, 202, "{body}");
+    let ingest_id = status_of(&body).id;
+    let (status, _, body) = call("POST", &jobs, &[], Some(r#"{"kind": "score", "dataset": "hh", "model": "pre"}"#));
+    assert_eq!(status, 202, "{body}");
+    let score_id = status_of(&body).id;
+    let seen = follow_until(&format!("{jobs}/{score_id}/events"), |s| s.done >= 100);
+    assert_eq!(seen.last().unwrap().state, JobState::Running);
+    server.child.kill().unwrap(); // SIGKILL: nothing of the server's runs after this
+    server.child.wait().unwrap();
+
+    let server = serve();
+    let base = server.url.clone();
+    let jobs = format!("{base}api/jobs");
+    let (_, _, body) = call("GET", &jobs, &[], None);
+    let list: Vec<JobStatus> = serde_json::from_str(&body).unwrap();
+    let states: Vec<(u64, JobState)> = list.iter().map(|j| (j.id, j.state)).collect();
+    assert_eq!(states, [(ingest_id, JobState::Interrupted), (score_id, JobState::Interrupted)]);
+    assert!(list[0].message.as_deref().unwrap().contains("retry"), "{:?}", list[0]);
+    // Nothing half-written: no part of the interrupted ingest, whole chunks of scores.
+    let (_, _, body) = call("GET", &format!("{base}api/datasets"), &[], None);
+    assert!(!body.contains("\"web\""), "{body}");
+    let kept = scored(&base, "pre");
+    assert!(kept < 2312 && kept.is_multiple_of(64), "{kept}");
+
+    for id in [ingest_id, score_id] {
+        let (status, _, body) = call("POST", &format!("{jobs}/{id}/retry"), &[], None);
+        assert_eq!(status, 202, "{body}");
+        let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+        assert_eq!((last.state, last.done), (JobState::Done, 2312), "{last:?}");
+        assert_eq!(last.attempts, 2);
+    }
+    assert_eq!(scored(&base, "pre"), 2312);
+    drop(server);
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (2312, 2312), "nothing lost or scored twice");
+    assert_eq!(store.count_pairs("web").unwrap(), 2312);
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after() {
+    let seal = Seal::new();
+    let stall = source_server(usize::MAX, Vec::new());
+    let server = spawn_server(
+        seal.cmd()
+            .args(["serve", "--port", "0"])
+            .env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1")
+            .env("SEAL_JOBS_MAX_QUEUED", "1"),
+    );
+    let jobs = format!("{}api/jobs", server.url);
+    let job = |n: u32| json!({"kind": "ingest", "dataset": format!("d{n}"), "sources": [format!("{stall}/{n}.jsonl")]});
+    let states: Vec<JobState> = (1..=2)
+        .map(|n| {
+            let (status, _, body) = call("POST", &jobs, &[], Some(&job(n).to_string()));
+            assert_eq!(status, 202, "{body}");
+            status_of(&body).state
+        })
+        .collect();
+    assert_eq!(states, [JobState::Running, JobState::Queued]);
+    let (status, headers, body) = call("POST", &jobs, &[], Some(&job(3).to_string()));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("queue is full"), "{body}");
+    let retry_after = headers.iter().find(|(k, _)| k == "retry-after").map(|(_, v)| v.parse::<u64>().unwrap());
+    assert!(retry_after.is_some_and(|s| s > 0), "{headers:?}");
+}
