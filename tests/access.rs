@@ -126,7 +126,7 @@ fn expected_rule(operation: &str) -> Expected {
         "hideNote" => (Some(Role::Admin), vec![]),
         "startJob" | "cancelJob" | "retryJob" => (Some(Role::Editor), vec![]),
         "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
-        | "auditLog" => (Some(Role::Admin), vec![]),
+        | "auditLog" | "createBackup" => (Some(Role::Admin), vec![]),
         "currentShare" => (None, vec![Pair, View, Report]),
         "whoAmI" | "pair" => (Some(Role::Viewer), vec![Pair, View, Report]),
         "pairs" => (Some(Role::Viewer), vec![View, Report]),

@@ -134,7 +134,7 @@ async fn handlers_answer_in_process() {
     use actix_web::{http::header::ContentType, test, App};
     let seal = prepared();
     let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
-    let state = seal::http::AppState::new(store, seal.data(), &seal::settings::Settings::default()).unwrap();
+    let state = seal::http::AppState::new(store, seal.data(), &seal::settings::Settings::default(), None).unwrap();
     let app = test::init_service(App::new().configure(seal::http::configure(state))).await;
 
     let (status, body) = call!(&app, "GET", "/api/overview", test::TestRequest::get());

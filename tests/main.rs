@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod analysis;
+mod backup;
 mod browse_api;
 mod cli_ingest;
 mod download;

@@ -72,7 +72,77 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Users(cmd) => accounts::users(&ctx, cmd),
         Command::Tokens(cmd) => accounts::tokens(&ctx, cmd),
         Command::Audit(a) => accounts::audit(&ctx, &a),
+        Command::Backup(a) => backup(&ctx, &a),
+        Command::Restore(a) => restore(&ctx, &a),
     }
+}
+
+/// `seal backup`: from the store, or through the server that holds it (its control file), or
+/// through `--server` with a token; `seal backup verify FILE`.
+fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<()> {
+    use crate::pipeline::backup;
+    if let Some(BackupCmd::Verify { file }) = &a.action {
+        let m = backup::verify(file)?;
+        return ctx.emit(&m, |m| {
+            println!(
+                "{}: a whole backup of schema version {} made by seal {} at {} ({} tables, {} rows, SHA-256 {})",
+                file.display(),
+                m.schema_version,
+                m.seal_version,
+                m.created_at,
+                m.tables.len(),
+                m.tables.values().sum::<u64>(),
+                m.store_sha256
+            )
+        });
+    }
+    let out = a.out.as_deref().context("name the backup file: seal backup --out FILE")?;
+    let remote = |url: &str, bearer: &str| -> Result<backup::Manifest> {
+        let endpoint = format!("{}/api/backup", url.trim_end_matches('/'));
+        crate::net::post_to_file(&endpoint, bearer, out)?;
+        backup::verify(out).with_context(|| format!("the backup {endpoint} sent"))
+    };
+    let (manifest, via) = match (&a.server, &a.token) {
+        (Some(url), Some(token)) => (remote(url, token)?, format!("through {url}")),
+        (Some(_), None) => bail!("--server needs an admin's API token: --token or SEAL_TOKEN"),
+        (None, _) => match ctx.open_store() {
+            Ok(store) => (backup::create(&store, out)?, "from the store".to_owned()),
+            Err(e) if e.downcast_ref::<crate::store::StoreError>().is_some_and(|s| matches!(s, crate::store::StoreError::Locked { .. })) => {
+                let control = crate::config::Control::read(&ctx.data.control_file()).with_context(|| {
+                    format!("{e}; no running seal serve left a control file in {}", ctx.data.0.display())
+                })?;
+                let m = remote(&control.url, &control.secret)
+                    .with_context(|| format!("the store is held by the server at {} (pid {})", control.url, control.pid))?;
+                (m, format!("through the server at {}", control.url))
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    ctx.emit(&manifest, |m| {
+        println!(
+            "{}: backup of schema version {} ({} rows in {} tables), {via}; SHA-256 of the store copy {}",
+            out.display(),
+            m.schema_version,
+            m.tables.values().sum::<u64>(),
+            m.tables.len(),
+            m.store_sha256
+        )
+    })
+}
+
+/// `seal restore FILE --data-dir DIR`.
+fn restore(ctx: &Ctx, a: &RestoreArgs) -> Result<()> {
+    let m = crate::pipeline::backup::restore(&a.file, &ctx.data, a.force)?;
+    ctx.emit(&m, |m| {
+        println!(
+            "restored {} into {} (schema version {}, {} rows in {} tables)",
+            a.file.display(),
+            ctx.data.0.display(),
+            m.schema_version,
+            m.tables.values().sum::<u64>(),
+            m.tables.len()
+        )
+    })
 }
 
 /// `seal ingest`.

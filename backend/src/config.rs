@@ -17,6 +17,12 @@ impl DataDir {
         self.0.join("seal.duckdb")
     }
 
+    /// Where a running `seal serve` leaves its address and control secret for the `seal`
+    /// commands of the same machine (see [`Control`]).
+    pub fn control_file(&self) -> PathBuf {
+        self.0.join("server.json")
+    }
+
     pub fn downloads(&self) -> PathBuf {
         self.0.join("downloads")
     }
@@ -114,4 +120,38 @@ pub fn shared_data_file(relative: &str) -> Option<PathBuf> {
         roots.extend(cwd.ancestors().map(Path::to_owned));
     }
     roots.iter().filter_map(|r| r.parent().map(|p| p.join("shared").join("data").join(relative))).find(|p| p.is_file())
+}
+
+/// What a running server writes to its data dir's control file: its local address and a secret
+/// made at start. The file is readable by its owner only; whoever can read it is the server's
+/// own user, and the `seal` commands of that user send their work through the server with it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Control {
+    /// `http://127.0.0.1:PORT/`
+    pub url: String,
+    /// `seal_local_…`, sent as `Authorization: Bearer`.
+    pub secret: String,
+    pub pid: u32,
+}
+
+impl Control {
+    /// Writes the control file, readable and writable by its owner only, in one rename.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let part = path.with_extension("json.part");
+        let _ = std::fs::remove_file(&part);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&part)?;
+        f.write_all(serde_json::to_string_pretty(self).map_err(std::io::Error::other)?.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&part, path)
+    }
+
+    /// The control file of a data dir, if a server left one.
+    pub fn read(path: &Path) -> Option<Control> {
+        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+    }
 }

@@ -188,3 +188,33 @@ pub fn probe(url: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// `POST url` with a bearer credential and no body, writing the answer's body to `out` (which
+/// appears only when the body is complete). A refusal is an error with the server's message.
+pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls())
+        .timeout_connect(Some(std::time::Duration::from_secs(15)))
+        .http_status_as_error(false)
+        .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let resp = agent
+        .post(url)
+        .header("Authorization", &format!("Bearer {bearer}"))
+        .send_empty()
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let status = resp.status();
+    let body = resp.into_body().into_reader();
+    if !status.is_success() {
+        let mut text = String::new();
+        let _ = body.take(64 * 1024).read_to_string(&mut text);
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        anyhow::bail!("{url}: HTTP {}: {message}", status.as_u16());
+    }
+    write_atomically(url, body, out, None, || anyhow::anyhow!("{url}: too large"))?;
+    Ok(std::fs::metadata(out).with_context(|| out.display().to_string())?.len())
+}

@@ -84,6 +84,42 @@ pub enum Command {
     Tokens(accounts::TokensCmd),
     /// Show the audit log: sign-ins, account and role changes, tokens, jobs.
     Audit(accounts::AuditArgs),
+    /// Back up the store into one file (while a server runs too: through it), or verify a backup.
+    Backup(BackupArgs),
+    /// Restore a backup as the store of an empty data dir (--data-dir).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupCmd>,
+    /// The backup file to write (a zip of manifest.json and seal.duckdb).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Take the backup through the server at this URL, with an admin's API token (--token).
+    #[arg(long)]
+    pub server: Option<String>,
+    /// An admin's API token for --server.
+    #[arg(long, env = "SEAL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCmd {
+    /// Check a backup: its manifest, the store copy's size and SHA-256, its schema version and
+    /// the rows of every table.
+    Verify { file: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup file.
+    pub file: PathBuf,
+    /// Replace the store of a data dir that is not empty.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

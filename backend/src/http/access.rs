@@ -4,7 +4,8 @@
 //! built from the generated document at start, so the documented rule and the enforced one
 //! cannot differ. A registered route the document does not describe is refused (fail closed).
 //!
-//! Credentials, in order: `Authorization: Bearer seal_pat_…` (an API token), the session cookie
+//! Credentials, in order: `Authorization: Bearer seal_pat_…` (an API token), `seal_local_…` (the
+//! control secret of this server's control file, from this machine only), the session cookie
 //! (writes also need a matching `Origin` and the session's `X-CSRF-Token`), the trusted reverse
 //! proxy's user header (`auth.mode = "proxy"`), and the open single-user mode (no accounts, a
 //! direct loopback request).
@@ -134,6 +135,9 @@ pub struct Access {
     pub(super) public_url: Option<String>,
     sign_in_by_name: DefaultKeyedRateLimiter<String>,
     sign_in_by_peer: DefaultKeyedRateLimiter<IpAddr>,
+    /// The SHA-256 of this server's control secret (`seal serve` writes the secret to the data
+    /// dir's control file), taken from loopback peers only.
+    local_secret_sha256: Option<String>,
 }
 
 struct Proxy {
@@ -143,7 +147,7 @@ struct Proxy {
 }
 
 impl Access {
-    pub fn new(settings: &Settings, directory: Arc<Directory>) -> anyhow::Result<Access> {
+    pub fn new(settings: &Settings, directory: Arc<Directory>, local_secret: Option<&str>) -> anyhow::Result<Access> {
         let rules = rules(&super::api_doc::document()).map_err(|e| anyhow::anyhow!("the API document: {e}"))?;
         let proxy = (settings.auth.mode == AuthMode::Proxy)
             .then(|| -> anyhow::Result<Proxy> {
@@ -171,6 +175,7 @@ impl Access {
             public_url: settings.server.public_url.clone(),
             sign_in_by_name: RateLimiter::keyed(per_name),
             sign_in_by_peer: RateLimiter::keyed(per_peer),
+            local_secret_sha256: local_secret.map(accounts::sha256_hex),
         })
     }
 
@@ -257,6 +262,18 @@ async fn principal(
     let bearer = authorization.strip_prefix("Bearer ").or_else(|| authorization.strip_prefix("bearer "));
     if let Some(token) = bearer.map(str::trim).filter(|t| t.starts_with(TOKEN_PREFIX)) {
         return access.directory.check_token(token).map(Some).map_err(ApiError::from);
+    }
+    if let Some(secret) = bearer.map(str::trim).filter(|t| t.starts_with(accounts::LOCAL_PREFIX)) {
+        // Hashes compared, not the secrets: equal-length digests, whatever was sent.
+        let ours = access.local_secret_sha256.as_deref().is_some_and(|h| h == accounts::sha256_hex(secret));
+        let local = peer_ip(req).is_none_or(|ip| ip.is_loopback());
+        if !(ours && local) {
+            return Err(error(
+                wire::ErrorCode::Unauthorized,
+                "this control secret is not this server's (it is remade at every start), or was sent from another machine",
+            ));
+        }
+        return Ok(Some(Principal { user: None, role: Role::Admin, via: Via::Local }));
     }
     if let Some(token) = bearer.map(str::trim).filter(|t| t.starts_with(SHARE_PREFIX)) {
         if !access.shares_enabled {

@@ -35,6 +35,7 @@ use utoipa::{Modify, OpenApi};
         super::job_events,
         super::cancel_job,
         super::retry_job,
+        super::create_backup,
         super::accounts::sign_in,
         super::accounts::who_am_i,
         super::accounts::sign_out,

@@ -102,6 +102,7 @@ impl From<StoreError> for ApiError {
 /// browser's caches, the jobs of this process and the access policy with its accounts.
 pub struct AppState {
     store: Mutex<Store>,
+    data: crate::config::DataDir,
     browser: std::sync::Arc<crate::pipeline::browse::Browser>,
     jobs: crate::pipeline::jobs::Jobs,
     access: access::Access,
@@ -592,6 +593,66 @@ async fn retry_job(
     Ok(queued_reply(&req, queued))
 }
 
+/// A backup of the whole store, made now.
+///
+/// A zip file of `manifest.json` (seal and schema versions, the store copy's size and SHA-256,
+/// the rows of every table) and `seal.duckdb`, a copy of the store as one transaction saw it:
+/// jobs writing meanwhile are in it wholly or not at all. `seal backup verify FILE` checks it;
+/// `seal restore FILE` puts it in place.
+#[utoipa::path(
+    post,
+    path = "/api/backup",
+    tag = "server",
+    operation_id = "createBackup",
+    security(("token" = ["admin"]), ("session" = ["admin"])),
+    responses(
+        (status = 200, description = "The backup", content_type = "application/zip", body = Vec<u8>),
+    )
+)]
+async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    use std::io::Read;
+    let dir = state.data.0.clone();
+    let actor = JobActor::of(&req);
+    let (work, manifest) = read(&state, move |s| {
+        let work = tempfile::Builder::new()
+            .prefix(".seal-backup-")
+            .tempdir_in(&dir)
+            .map_err(|e| crate::pipeline::Error::Internal(e.into()))?;
+        let manifest = crate::pipeline::backup::create(s, &work.path().join("backup.zip"))?;
+        s.audit(&crate::store::AuditRecord {
+            actor: Some(actor.user.as_deref().unwrap_or("open")),
+            action: "backup_created",
+            target: None,
+            detail: Some(&manifest.store_sha256),
+            peer: actor.peer.as_deref(),
+        })?;
+        Ok((work, manifest))
+    })
+    .await?;
+    let path = work.path().join("backup.zip");
+    let len = std::fs::metadata(&path).map_err(internal)?.len();
+    let file = std::fs::File::open(&path).map_err(internal)?;
+    // Read a MiB at a time on the blocking pool; the folder goes when the stream ends.
+    let chunks = futures_util::stream::unfold((file, work), |(mut file, work)| async move {
+        let (file, chunk) = web::block(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await
+        .ok()?
+        .ok()?;
+        (!chunk.is_empty()).then(|| (Ok::<_, std::io::Error>(web::Bytes::from(chunk)), (file, work)))
+    });
+    let name = format!("seal-backup-{}.zip", manifest.created_at.replace(':', ""));
+    Ok(HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
+        .insert_header((header::CONTENT_ENCODING, "identity"))
+        .body(actix_web::body::SizedStream::new(len, chunks)))
+}
+
 /// Every job the server remembers, oldest first.
 #[utoipa::path(
     get,
@@ -951,6 +1012,7 @@ fn api() -> Api {
         .route(Method::GET, "/jobs/{id}", job)
         .route(Method::DELETE, "/jobs/{id}", cancel_job)
         .route(Method::POST, "/jobs/{id}/retry", retry_job)
+        .route(Method::POST, "/backup", create_backup)
         .route(Method::GET, "/jobs/{id}/events", job_events)
 }
 
@@ -966,14 +1028,16 @@ fn routes(cfg: &mut web::ServiceConfig) {
 impl AppState {
     /// The state of a server over `store` (search indexes kept under the data dir) with the
     /// installation's settings.
+    /// `local_secret`: the control secret `serve` writes to the data dir's control file.
     pub fn new(
         store: Store,
         data: crate::config::DataDir,
         settings: &crate::settings::Settings,
+        local_secret: Option<&str>,
     ) -> anyhow::Result<web::Data<AppState>> {
         let browser = std::sync::Arc::new(crate::pipeline::browse::Browser::new(Some(data.search_indexes())));
         let directory = std::sync::Arc::new(crate::pipeline::accounts::Directory::load(&store)?);
-        let access = access::Access::new(settings, directory)?;
+        let access = access::Access::new(settings, directory, local_secret)?;
         let i = &settings.ingest;
         let sources = std::sync::Arc::new(crate::pipeline::sources::SourcePolicy::new(
             &i.import_dirs,
@@ -984,8 +1048,8 @@ impl AppState {
             i.download_timeout_s,
         ));
         let jobs =
-            crate::pipeline::jobs::Jobs::load(&store, data, browser.clone(), sources, settings.jobs.clone())?;
-        Ok(web::Data::new(AppState { store: Mutex::new(store), browser, jobs, access }))
+            crate::pipeline::jobs::Jobs::load(&store, data.clone(), browser.clone(), sources, settings.jobs.clone())?;
+        Ok(web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs, access }))
     }
 
     /// Whether it runs in the open single-user mode (no accounts).
@@ -1016,7 +1080,9 @@ pub fn serve(
     port: u16,
     on_bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
-    let state = AppState::new(store, data, settings)?;
+    let secret = crate::pipeline::accounts::new_local_secret();
+    let control_file = data.control_file();
+    let state = AppState::new(store, data, settings, Some(&secret))?;
     let loopback = host == "localhost"
         || host
             .trim_start_matches('[')
@@ -1041,10 +1107,26 @@ pub fn serve(
         })
         .workers(2)
         .bind((host, port))?;
-        if let Some(addr) = server.addrs().first() {
-            on_bound(*addr);
+        let Some(addr) = server.addrs().first().copied() else {
+            return Err(std::io::Error::other(format!("nothing bound on {host}:{port}")));
+        };
+        // The `seal` commands of this machine find the server here (and send their work to it).
+        let local = if addr.ip().is_unspecified() {
+            let ip: std::net::IpAddr =
+                if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+            SocketAddr::new(ip, addr.port())
+        } else {
+            addr
+        };
+        let control = crate::config::Control { url: format!("http://{local}/"), secret, pid: std::process::id() };
+        control.write(&control_file).map_err(|e| std::io::Error::other(format!("{}: {e}", control_file.display())))?;
+        on_bound(addr);
+        let ran = server.run().await;
+        // Gone with the server (a killed one leaves it; the secret then opens nothing).
+        if crate::config::Control::read(&control_file).is_some_and(|c| c.pid == std::process::id()) {
+            let _ = std::fs::remove_file(&control_file);
         }
-        server.run().await
+        ran
     })?;
     Ok(())
 }

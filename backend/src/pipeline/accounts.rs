@@ -53,6 +53,9 @@ pub enum Via {
     Proxy,
     /// A share link: read-only, exactly its target.
     Share { id: String, target: ShareTarget },
+    /// A `seal` command on the server's own machine, with the secret of the server's control
+    /// file (readable by its owner only): the machine's user, as an admin, not an account.
+    Local,
 }
 
 impl Via {
@@ -63,12 +66,21 @@ impl Via {
             Via::Token { .. } => "token",
             Via::Proxy => "proxy",
             Via::Share { .. } => "share",
+            Via::Local => "local",
         }
     }
 }
 
 pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The prefix of a server's control secret as a bearer credential.
+pub const LOCAL_PREFIX: &str = "seal_local_";
+
+/// A fresh control secret for a server's control file.
+pub fn new_local_secret() -> String {
+    format!("{LOCAL_PREFIX}{}", random_alphanumeric(43))
 }
 
 /// A random string of letters and digits from the operating system's generator.

@@ -2,6 +2,7 @@
 //! registration, imports. The CLI and the HTTP server both call these functions.
 
 pub mod accounts;
+pub mod backup;
 pub mod browse;
 mod error;
 pub mod jobs;

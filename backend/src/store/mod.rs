@@ -211,3 +211,48 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+/// Backups: a consistent copy of the whole store, and what a copy holds.
+impl Store {
+    /// Copies the whole store, as one transaction sees it, into a new DuckDB file `out` (which
+    /// must not exist): a scoring job that commits meanwhile is in the copy wholly or not at all.
+    pub fn snapshot_to(&self, out: &Path) -> Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let db: String = self.conn.query_row("SELECT current_database()", [], |r| r.get(0)).ctx("name the store")?;
+        let alias = format!("seal_snapshot_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let out = out.to_str().ok_or_else(|| StoreError::Invalid(format!("{}: not UTF-8", out.display())))?;
+        self.conn.execute_batch(&format!("ATTACH {} AS {alias}", sql_literal(out))).ctx("attach the copy")?;
+        let copied = self.conn.execute_batch(&format!("COPY FROM DATABASE \"{}\" TO {alias}", db.replace('"', "\"\"")));
+        let detached = self.conn.execute_batch(&format!("DETACH {alias}"));
+        copied.ctx("copy the store")?;
+        detached.ctx("detach the copy")
+    }
+
+    /// The newest schema migration applied.
+    pub fn schema_version(&self) -> Result<u32> {
+        self.conn
+            .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+            .ctx("read the schema version")
+    }
+
+    /// Rows of every table, by name.
+    pub fn table_counts(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let names: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' ORDER BY table_name")
+                .ctx("list tables")?;
+            let rows = stmt.query_map([], |r| r.get(0)).ctx("list tables")?;
+            rows.collect::<duckdb::Result<_>>().ctx("list tables")?
+        };
+        let mut out = std::collections::BTreeMap::new();
+        for name in names {
+            let n: i64 = self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\"")), [], |r| r.get(0))
+                .ctx("count rows")?;
+            out.insert(name, n as u64);
+        }
+        Ok(out)
+    }
+}
