@@ -319,17 +319,21 @@ fn every_route_answers_each_role_as_its_rule_says() {
     // Downloads from here hang: the first ingest job holds the one ingest slot, and the jobs
     // the matrix cancels and retries wait behind it.
     let stall = crate::support::source_server(usize::MAX, Vec::new());
-    let server = spawn_server(
-        lab.seal.cmd().args(["serve", "--port", "0"]).env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1"),
-    );
+    let server =
+        spawn_server(lab.seal.cmd().args(["serve", "--port", "0"]).env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1"));
     let server = MatrixServer { url: server.url.clone(), stall, _server: server };
     let admin = lab.token(Role::Admin).to_owned();
     // Job 1 has ended (the job routes read it, and its event stream ends); job 2 hangs.
     let first = json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"});
-    let blocker = json!({"kind": "ingest", "dataset": "blocker", "sources": [format!("{}/blocker.jsonl", server.stall)]});
+    let blocker =
+        json!({"kind": "ingest", "dataset": "blocker", "sources": [format!("{}/blocker.jsonl", server.stall)]});
     for (id, job) in [(1, first), (2, blocker)] {
-        let (status, _, body) =
-            call("POST", &format!("{}api/jobs", server.url), &[("authorization", &bearer(&admin))], Some(&job.to_string()));
+        let (status, _, body) = call(
+            "POST",
+            &format!("{}api/jobs", server.url),
+            &[("authorization", &bearer(&admin))],
+            Some(&job.to_string()),
+        );
         assert_eq!(status, 202, "{body}");
         assert_eq!(serde_json::from_str::<seal_shared::jobs::JobStatus>(&body).unwrap().id, id);
         if id == 1 {

@@ -23,7 +23,8 @@ fn a_backup_taken_while_a_scoring_job_writes_restores_to_the_store_at_that_point
     seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
     let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
     let jobs = format!("{}api/jobs", server.url);
-    let (status, _, body) = call("POST", &jobs, &[], Some(&json!({"kind": "score", "dataset": "hh", "model": "pre"}).to_string()));
+    let (status, _, body) =
+        call("POST", &jobs, &[], Some(&json!({"kind": "score", "dataset": "hh", "model": "pre"}).to_string()));
     assert_eq!(status, 202, "{body}");
     let id = serde_json::from_str::<seal_shared::jobs::JobStatus>(&body).unwrap().id;
     let seen = follow_until(&format!("{jobs}/{id}/events"), |s| s.done >= 100);
@@ -40,7 +41,8 @@ fn a_backup_taken_while_a_scoring_job_writes_restores_to_the_store_at_that_point
     assert_eq!(manifest["tables"]["pairs"], 2312);
 
     // The control secret is this server's, and only from this machine's commands.
-    let (status, _, _) = call("POST", &format!("{}api/backup", server.url), &[("authorization", &bearer("seal_local_forged"))], None);
+    let (status, _, _) =
+        call("POST", &format!("{}api/backup", server.url), &[("authorization", &bearer("seal_local_forged"))], None);
     assert_eq!(status, 401);
     let control: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(seal.data().0.join("server.json")).unwrap()).unwrap();

@@ -87,7 +87,8 @@ fn a_scoring_job_is_queued_refused_twice_cancelled_at_a_chunk_boundary_and_retri
     let actions: Vec<(&str, Option<&str>)> =
         audit.iter().map(|e| (e.action.as_str(), e.target.as_deref())).filter(|(a, _)| a.starts_with("job_")).collect();
     let (a, b) = (first.id.to_string(), second.id.to_string());
-    for want in [("job_started", a.as_str()), ("job_cancelled", b.as_str()), ("job_cancelled", &a), ("job_retried", &a)] {
+    for want in [("job_started", a.as_str()), ("job_cancelled", b.as_str()), ("job_cancelled", &a), ("job_retried", &a)]
+    {
         assert!(actions.contains(&(want.0, Some(want.1))), "{want:?} in {actions:?}");
     }
     drop(server);

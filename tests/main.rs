@@ -9,6 +9,7 @@ mod access;
 mod analysis;
 mod backup;
 mod browse_api;
+mod cli_beside_server;
 mod cli_ingest;
 mod download;
 mod embedding;

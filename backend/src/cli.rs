@@ -5,6 +5,7 @@ mod analyze;
 mod args;
 pub mod demo;
 mod label;
+mod remote;
 mod rewrite;
 
 pub use args::*;
@@ -105,17 +106,13 @@ fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<()> {
     let (manifest, via) = match (&a.server, &a.token) {
         (Some(url), Some(token)) => (remote(url, token)?, format!("through {url}")),
         (Some(_), None) => bail!("--server needs an admin's API token: --token or SEAL_TOKEN"),
-        (None, _) => match ctx.open_store() {
+        (None, _) => match ctx.store_or_server()? {
             Ok(store) => (backup::create(&store, out)?, "from the store".to_owned()),
-            Err(e) if e.downcast_ref::<crate::store::StoreError>().is_some_and(|s| matches!(s, crate::store::StoreError::Locked { .. })) => {
-                let control = crate::config::Control::read(&ctx.data.control_file()).with_context(|| {
-                    format!("{e}; no running seal serve left a control file in {}", ctx.data.0.display())
-                })?;
-                let m = remote(&control.url, &control.secret)
-                    .with_context(|| format!("the store is held by the server at {} (pid {})", control.url, control.pid))?;
-                (m, format!("through the server at {}", control.url))
+            Err(server) => {
+                let m = remote(&server.url, &server.bearer)
+                    .with_context(|| format!("the store is held by the server at {}", server.url))?;
+                (m, format!("through the server at {}", server.url))
             }
-            Err(e) => return Err(e),
         },
     };
     ctx.emit(&manifest, |m| {
@@ -147,7 +144,10 @@ fn restore(ctx: &Ctx, a: &RestoreArgs) -> Result<()> {
 
 /// `seal ingest`.
 fn ingest(ctx: &Ctx, a: IngestArgs) -> Result<()> {
-    let mut store = ctx.open_store()?;
+    let mut store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return remote::ingest(ctx, &server, &a),
+    };
     let opts = IngestOptions {
         format: if a.format == "pairs" { SourceFormat::Pairs } else { SourceFormat::HhRlhf },
         skip_invalid: a.skip_invalid,
@@ -188,26 +188,13 @@ fn ingest(ctx: &Ctx, a: IngestArgs) -> Result<()> {
 
 /// `seal datasets list | rejected`.
 fn datasets(ctx: &Ctx, cmd: DatasetsCmd) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = match (ctx.store_or_server()?, &cmd) {
+        (Ok(store), _) => store,
+        (Err(server), DatasetsCmd::List) => return list_datasets(ctx, &remote::datasets(&server)?),
+        (Err(server), _) => bail!("the store is held by the server at {}; stop it to read rejected lines", server.url),
+    };
     match cmd {
-        DatasetsCmd::List => ctx.emit(&pipeline::datasets(&store)?, |list| {
-            if list.is_empty() {
-                println!("no datasets yet; add one with `seal ingest --dataset NAME FILE`");
-                return;
-            }
-            println!("{:<28} {:<8} {:>9} {:>9}  sources", "dataset", "format", "pairs", "rejected");
-            for d in list {
-                let sources: Vec<&str> = d.sources.iter().map(|s| s.uri.as_str()).collect();
-                println!(
-                    "{:<28} {:<8} {:>9} {:>9}  {}",
-                    d.name,
-                    d.format.as_str(),
-                    d.n_pairs,
-                    d.n_rejected,
-                    sources.join(", ")
-                );
-            }
-        }),
+        DatasetsCmd::List => list_datasets(ctx, &pipeline::datasets(&store)?),
         DatasetsCmd::Rejected { name } => {
             store.require_dataset(&name)?;
             let rows = store.rejected_lines(&name)?;
@@ -222,6 +209,28 @@ fn datasets(ctx: &Ctx, cmd: DatasetsCmd) -> Result<()> {
             })
         }
     }
+}
+
+/// `seal datasets list`: the table (or JSON) of datasets.
+fn list_datasets(ctx: &Ctx, list: &[seal_shared::DatasetInfo]) -> Result<()> {
+    ctx.emit(list, |list| {
+        if list.is_empty() {
+            println!("no datasets yet; add one with `seal ingest --dataset NAME FILE`");
+            return;
+        }
+        println!("{:<28} {:<8} {:>9} {:>9}  sources", "dataset", "format", "pairs", "rejected");
+        for d in list {
+            let sources: Vec<&str> = d.sources.iter().map(|s| s.uri.as_str()).collect();
+            println!(
+                "{:<28} {:<8} {:>9} {:>9}  {}",
+                d.name,
+                d.format.as_str(),
+                d.n_pairs,
+                d.n_rejected,
+                sources.join(", ")
+            );
+        }
+    })
 }
 
 /// `seal models add | list | export | python`.
@@ -329,7 +338,10 @@ fn import_scores(ctx: &Ctx, dataset: &str, model: &str, file: &std::path::Path) 
 
 /// `seal score`.
 fn score_cmd(ctx: &Ctx, a: &ScoreArgs) -> Result<()> {
-    let mut store = ctx.open_store()?;
+    let mut store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return remote::score(ctx, &server, a),
+    };
     let summaries = score(&mut store, &ctx.data, a, ctx.json)?;
     // The human form was printed model by model as each finished.
     ctx.emit(&summaries, |_| {})

@@ -192,14 +192,7 @@ pub fn probe(url: &str) -> Result<()> {
 /// `POST url` with a bearer credential and no body, writing the answer's body to `out` (which
 /// appears only when the body is complete). A refusal is an error with the server's message.
 pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls())
-        .timeout_connect(Some(std::time::Duration::from_secs(15)))
-        .http_status_as_error(false)
-        .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let resp = agent
+    let resp = api_agent()
         .post(url)
         .header("Authorization", &format!("Bearer {bearer}"))
         .send_empty()
@@ -217,4 +210,67 @@ pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
     }
     write_atomically(url, body, out, None, || anyhow::anyhow!("{url}: too large"))?;
     Ok(std::fs::metadata(out).with_context(|| out.display().to_string())?.len())
+}
+
+/// An agent for a SEAL Lab server's API: statuses are answers, not errors.
+fn api_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .tls_config(tls())
+        .timeout_connect(Some(std::time::Duration::from_secs(15)))
+        .http_status_as_error(false)
+        .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// One call of a SEAL Lab server's API with a bearer credential: the JSON answer, or an error
+/// with the server's message.
+pub fn api_call(method: &str, url: &str, bearer: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value> {
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("Authorization", format!("Bearer {bearer}"))
+        .header("Accept", "application/json");
+    let sent = match body {
+        Some(b) => api_agent().run(req.header("Content-Type", "application/json").body(b.to_string())?),
+        None => api_agent().run(req.body(())?),
+    };
+    let mut resp = sent.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let status = resp.status();
+    let text = resp.body_mut().read_to_string().with_context(|| format!("{url}: reading the answer"))?;
+    let value: serde_json::Value = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("{url}: HTTP {}: not JSON", status.as_u16()))?
+    };
+    if !status.is_success() {
+        let message = value["message"].as_str().map_or_else(|| text.clone(), str::to_owned);
+        anyhow::bail!("{message} ({method} {url}: HTTP {})", status.as_u16());
+    }
+    Ok(value)
+}
+
+/// Follows a Server-Sent Events stream of a SEAL Lab server, handing each `data:` value to `on`
+/// until it returns false or the stream ends.
+pub fn follow_events(url: &str, bearer: &str, mut on: impl FnMut(serde_json::Value) -> bool) -> Result<()> {
+    use std::io::BufRead;
+    let resp = api_agent()
+        .get(url)
+        .header("Authorization", &format!("Bearer {bearer}"))
+        .header("Accept", "text/event-stream")
+        .call()
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    if !resp.status().is_success() {
+        anyhow::bail!("{url}: HTTP {}", resp.status().as_u16());
+    }
+    for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
+        let line = line.with_context(|| format!("{url}: the event stream broke"))?;
+        if let Some(data) = line.strip_prefix("data: ") {
+            let value = serde_json::from_str(data).with_context(|| format!("{url}: an event that is not JSON"))?;
+            if !on(value) {
+                break;
+            }
+        }
+    }
+    Ok(())
 }

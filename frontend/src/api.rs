@@ -249,14 +249,18 @@ pub async fn start_job(req: JobRequest) -> ApiResult<JobStatus> {
 /// Cancels job `id` (a running one stops at its next chunk boundary).
 pub async fn cancel_job(id: u64) -> ApiResult<JobStatus> {
     let path = format!("/api/jobs/{id}");
-    let resp = write_request(gloo_net::http::Method::DELETE, &path).send().await.map_err(|e| CallError::transport(&path, e))?;
+    let resp = write_request(gloo_net::http::Method::DELETE, &path)
+        .send()
+        .await
+        .map_err(|e| CallError::transport(&path, e))?;
     answer(&path, resp).await
 }
 
 /// Queues a failed, cancelled or interrupted job again.
 pub async fn retry_job(id: u64) -> ApiResult<JobStatus> {
     let path = format!("/api/jobs/{id}/retry");
-    let resp = write_request(gloo_net::http::Method::POST, &path).send().await.map_err(|e| CallError::transport(&path, e))?;
+    let resp =
+        write_request(gloo_net::http::Method::POST, &path).send().await.map_err(|e| CallError::transport(&path, e))?;
     answer(&path, resp).await
 }
 

@@ -448,8 +448,9 @@ async fn start_job(
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
     let actor = JobActor::of(&req);
+    let local = accounts::principal_of(&req).is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local);
     let queued = read(&state, move |s| {
-        let queued = st.jobs.start(s, actor.user.as_deref(), job)?;
+        let queued = st.jobs.start(s, actor.user.as_deref(), local, job)?;
         if let crate::pipeline::jobs::Queued::Accepted(started) = &queued {
             actor.audit(s, "job_started", started)?;
         }
@@ -462,22 +463,26 @@ async fn start_job(
 /// Who asks, for the audit rows of job actions: the user (`open` without accounts) and address.
 struct JobActor {
     user: Option<String>,
+    /// The audit log's actor: the user, `local` for a command of the server's own machine,
+    /// `open` without accounts.
+    name: String,
     peer: Option<String>,
 }
 
 impl JobActor {
     fn of(req: &actix_web::HttpRequest) -> JobActor {
-        JobActor {
-            user: accounts::principal_of(req).and_then(|p| p.user),
-            peer: req.peer_addr().map(|a| a.ip().to_string()),
-        }
+        let p = accounts::principal_of(req);
+        let local = p.as_ref().is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local);
+        let user = p.and_then(|p| p.user);
+        let name = user.clone().unwrap_or_else(|| if local { "local" } else { "open" }.to_owned());
+        JobActor { user, name, peer: req.peer_addr().map(|a| a.ip().to_string()) }
     }
 
     /// One audit row: `action` on job `status`.
     fn audit(&self, s: &Store, action: &str, status: &wire::jobs::JobStatus) -> crate::pipeline::PipelineResult<()> {
         let target = status.id.to_string();
         s.audit(&crate::store::AuditRecord {
-            actor: Some(self.user.as_deref().unwrap_or("open")),
+            actor: Some(&self.name),
             action,
             target: Some(&target),
             detail: Some(status.kind.as_str()),
@@ -515,7 +520,10 @@ fn may_control(state: &AppState, req: &actix_web::HttpRequest, id: u64) -> Resul
     if p.role == wire::Role::Admin || (p.user.is_some() && p.user == owner) {
         return Ok(());
     }
-    Err(error(wire::ErrorCode::Forbidden, format!("job {id} was started by someone else; an admin may stop or retry it")))
+    Err(error(
+        wire::ErrorCode::Forbidden,
+        format!("job {id} was started by someone else; an admin may stop or retry it"),
+    ))
 }
 
 /// Cancels a job.
@@ -620,7 +628,7 @@ async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) 
             .map_err(|e| crate::pipeline::Error::Internal(e.into()))?;
         let manifest = crate::pipeline::backup::create(s, &work.path().join("backup.zip"))?;
         s.audit(&crate::store::AuditRecord {
-            actor: Some(actor.user.as_deref().unwrap_or("open")),
+            actor: Some(&actor.name),
             action: "backup_created",
             target: None,
             detail: Some(&manifest.store_sha256),
@@ -1112,8 +1120,11 @@ pub fn serve(
         };
         // The `seal` commands of this machine find the server here (and send their work to it).
         let local = if addr.ip().is_unspecified() {
-            let ip: std::net::IpAddr =
-                if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+            let ip: std::net::IpAddr = if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            };
             SocketAddr::new(ip, addr.port())
         } else {
             addr

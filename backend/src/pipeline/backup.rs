@@ -41,7 +41,10 @@ pub struct Manifest {
 pub fn create(store: &Store, out: &Path) -> Result<Manifest> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
-    let work = tempfile::Builder::new().prefix(".seal-backup-").tempdir_in(dir).with_context(|| format!("{}", dir.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix(".seal-backup-")
+        .tempdir_in(dir)
+        .with_context(|| format!("{}", dir.display()))?;
     let copy = work.path().join(STORE);
     store.snapshot_to(&copy)?;
     let (schema_version, tables) = {
@@ -176,7 +179,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let source = DataDir(dir.path().join("source"));
         let store = Store::open(&source.store_file()).unwrap();
-        store.audit(&crate::store::AuditRecord { actor: Some("ana"), action: "test", target: None, detail: None, peer: None }).unwrap();
+        store
+            .audit(&crate::store::AuditRecord {
+                actor: Some("ana"),
+                action: "test",
+                target: None,
+                detail: None,
+                peer: None,
+            })
+            .unwrap();
         let file = dir.path().join("b.sealbak");
         let made = create(&store, &file).unwrap();
         assert_eq!(made.tables["audit_log"], 1);

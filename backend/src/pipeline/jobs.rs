@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -189,7 +190,15 @@ impl Jobs {
             }
             inner.jobs.push(job);
         }
-        let shared = Arc::new(Shared { inner: Mutex::new(inner), runner, book: Mutex::new(book), data, browser, policy, limits });
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(inner),
+            runner,
+            book: Mutex::new(book),
+            data,
+            browser,
+            policy,
+            limits,
+        });
         pump(&shared);
         Ok(Jobs { shared })
     }
@@ -225,13 +234,22 @@ impl Jobs {
         Some(rx)
     }
 
-    /// Checks the request and queues the job for `user`.
-    pub fn start(&self, store: &Store, user: Option<&str>, req: JobRequest) -> super::PipelineResult<Queued> {
-        let title = check(store, &self.shared.policy, &req)?;
+    /// Checks the request and queues the job for `user`. `local`: sent by a `seal` command of
+    /// the server's own machine, whose paths are read as named (the import-dir rule of web
+    /// users does not apply to the machine's own user).
+    pub fn start(
+        &self,
+        store: &Store,
+        user: Option<&str>,
+        local: bool,
+        req: JobRequest,
+    ) -> super::PipelineResult<Queued> {
+        let title = check(store, (!local).then_some(&*self.shared.policy), &req)?;
         let fingerprint = serde_json::to_string(&req).map_err(|e| super::Error::Internal(e.into()))?;
         let shared = &self.shared;
         let mut inner = lock(&shared.inner);
-        if let Some(same) = inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
+        if let Some(same) =
+            inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
         {
             return Ok(Queued::Duplicate(same.snapshot(position(&inner, same))));
         }
@@ -254,6 +272,7 @@ impl Jobs {
             started_at: None,
             finished_at: None,
             run_seconds: 0.0,
+            local_sources: local,
         };
         lock(&shared.book).save_job(&record)?;
         inner.next += 1;
@@ -304,7 +323,8 @@ impl Jobs {
             )));
         }
         let fingerprint = lock(&job.record).fingerprint.clone();
-        if let Some(same) = inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
+        if let Some(same) =
+            inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
         {
             return Ok(Queued::Duplicate(same.snapshot(position(&inner, same))));
         }
@@ -476,8 +496,9 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
     }
 }
 
-/// Checks a job's request against the store and the source policy; its title in words.
-fn check(store: &Store, policy: &SourcePolicy, req: &JobRequest) -> super::PipelineResult<String> {
+/// Checks a job's request against the store and the source policy (none for the server
+/// machine's own commands); its title in words.
+fn check(store: &Store, policy: Option<&SourcePolicy>, req: &JobRequest) -> super::PipelineResult<String> {
     if req.dataset.trim().is_empty() {
         return Err(bad("job field `dataset` is empty"));
     }
@@ -488,7 +509,13 @@ fn check(store: &Store, policy: &SourcePolicy, req: &JobRequest) -> super::Pipel
             }
             // Every source is judged before anything is read.
             for source in &req.sources {
-                policy.check(source)?;
+                match policy {
+                    Some(p) => p.check(source)?,
+                    None if super::resolve_url(source, "").is_none() && !Path::new(source).is_file() => {
+                        return Err(bad(format!("{source}: no such file")));
+                    }
+                    None => {}
+                }
             }
             format!("ingest {} into {}", req.sources.join(", "), req.dataset)
         }
@@ -540,7 +567,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 subset: None,
                 split: None,
                 hub_url: shared.policy.hub_url.clone(),
-                policy: Some(shared.policy.clone()),
+                policy: (!lock(&job.record).local_sources).then(|| shared.policy.clone()),
                 stop: Some(job.stop.clone()),
             };
             let s = super::ingest(store, &shared.data, &req.dataset, &req.sources, &opts)?;
@@ -696,18 +723,22 @@ mod tests {
         let b = bench();
         let limits = JobSettings { max_running_ingest: 1, max_queued: 1, ..Default::default() };
         let jobs = jobs(&b, limits);
-        let a = accepted(jobs.start(&b.store, Some("ed"), ingest(&b, "a")).unwrap());
+        let a = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "a")).unwrap());
         let a = wait_for(&jobs, a.id, JobState::Running);
         assert_eq!(a.started_by.as_deref(), Some("ed"));
-        let q = accepted(jobs.start(&b.store, None, ingest(&b, "b")).unwrap());
+        let q = accepted(jobs.start(&b.store, None, false, ingest(&b, "b")).unwrap());
         assert_eq!((q.state, q.queue_position), (JobState::Queued, Some(0)));
         // The same request again names the job that has it.
-        assert!(matches!(jobs.start(&b.store, None, ingest(&b, "a")).unwrap(), Queued::Duplicate(s) if s.id == a.id));
-        assert!(matches!(jobs.start(&b.store, None, ingest(&b, "c")).unwrap(), Queued::Full { retry_after_s } if retry_after_s > 0));
+        assert!(
+            matches!(jobs.start(&b.store, None, false, ingest(&b, "a")).unwrap(), Queued::Duplicate(s) if s.id == a.id)
+        );
+        assert!(
+            matches!(jobs.start(&b.store, None, false, ingest(&b, "c")).unwrap(), Queued::Full { retry_after_s } if retry_after_s > 0)
+        );
         // A bad request is an error of the request, never a job.
         let mut bad = ingest(&b, "d");
         bad.sources = vec!["/etc/passwd".into()];
-        assert!(jobs.start(&b.store, None, bad).is_err());
+        assert!(jobs.start(&b.store, None, false, bad).is_err());
 
         assert_eq!(jobs.cancel(q.id).unwrap().state, JobState::Cancelled);
         assert!(matches!(jobs.cancel(q.id), Err(super::super::Error::Conflict(_))));
@@ -721,7 +752,10 @@ mod tests {
         wait_for(&jobs, a.id, JobState::Running);
         // Rows in the store say the same.
         let rows = b.store.jobs().unwrap();
-        assert_eq!(rows.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(), [(a.id, JobState::Running), (q.id, JobState::Cancelled)]);
+        assert_eq!(
+            rows.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(),
+            [(a.id, JobState::Running), (q.id, JobState::Cancelled)]
+        );
         jobs.cancel(a.id).unwrap();
         wait_for(&jobs, a.id, JobState::Cancelled);
     }
@@ -730,8 +764,8 @@ mod tests {
     fn a_panic_fails_the_job_with_its_message_and_frees_its_slot() {
         let b = bench();
         let jobs = jobs(&b, JobSettings { max_running_ingest: 1, ..Default::default() });
-        let boom = accepted(jobs.start(&b.store, None, ingest(&b, "boom")).unwrap());
-        let next = accepted(jobs.start(&b.store, None, ingest(&b, "next")).unwrap());
+        let boom = accepted(jobs.start(&b.store, None, false, ingest(&b, "boom")).unwrap());
+        let next = accepted(jobs.start(&b.store, None, false, ingest(&b, "next")).unwrap());
         let failed = wait_for(&jobs, boom.id, JobState::Failed);
         assert!(failed.message.as_deref().unwrap().contains("panic): boom at pair 7"), "{failed:?}");
         wait_for(&jobs, next.id, JobState::Running);
@@ -744,9 +778,9 @@ mod tests {
         let b = bench();
         let limits = JobSettings { max_running_ingest: 1, ..Default::default() };
         let first = jobs(&b, limits.clone());
-        let a = accepted(first.start(&b.store, None, ingest(&b, "a")).unwrap());
+        let a = accepted(first.start(&b.store, None, false, ingest(&b, "a")).unwrap());
         wait_for(&first, a.id, JobState::Running);
-        let q = accepted(first.start(&b.store, None, ingest(&b, "b")).unwrap());
+        let q = accepted(first.start(&b.store, None, false, ingest(&b, "b")).unwrap());
         // The server "stops": its jobs stay as the store has them (the stand-in runs on, stopped
         // below only to end the test's thread).
         let second = jobs(&b, limits);
@@ -754,7 +788,7 @@ mod tests {
         assert_eq!(interrupted.state, JobState::Interrupted);
         assert!(interrupted.message.unwrap().contains("retry"));
         wait_for(&second, q.id, JobState::Running);
-        let next = second.start(&b.store, None, ingest(&b, "c")).unwrap();
+        let next = second.start(&b.store, None, false, ingest(&b, "c")).unwrap();
         assert!(matches!(next, Queued::Accepted(s) if s.id == q.id + 1), "ids go on after the stored ones");
         for j in [&first, &second] {
             for s in j.list() {

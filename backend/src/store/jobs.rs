@@ -26,10 +26,12 @@ pub struct JobRecord {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub run_seconds: f64,
+    /// Sent by a `seal` command of the server's machine: its paths skip the import-dir rule.
+    pub local_sources: bool,
 }
 
 const COLUMNS: &str = "id, kind, request, fingerprint, title, started_by, state, done, total, message, attempts, \
-                       created_at, started_at, finished_at, run_seconds";
+                       created_at, started_at, finished_at, run_seconds, local_sources";
 
 fn job_row(r: &duckdb::Row<'_>) -> duckdb::Result<JobRecord> {
     Ok(JobRecord {
@@ -48,6 +50,7 @@ fn job_row(r: &duckdb::Row<'_>) -> duckdb::Result<JobRecord> {
         started_at: r.get(12)?,
         finished_at: r.get(13)?,
         run_seconds: r.get(14)?,
+        local_sources: r.get(15)?,
     })
 }
 
@@ -64,7 +67,7 @@ impl Store {
         self.conn
             .execute(
                 &format!(
-                    "INSERT INTO jobs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    "INSERT INTO jobs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done,
                         total = excluded.total, message = excluded.message, attempts = excluded.attempts,
                         started_at = excluded.started_at, finished_at = excluded.finished_at,
@@ -86,6 +89,7 @@ impl Store {
                     j.started_at,
                     j.finished_at,
                     j.run_seconds,
+                    j.local_sources,
                 ],
             )
             .ctx("save job")?;

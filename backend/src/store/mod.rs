@@ -22,8 +22,8 @@ mod studies;
 mod variants;
 
 pub use accounts::{unix_now, AuditRecord, SessionRecord, ShareRecord, TokenRecord, UserRecord};
-pub use jobs::JobRecord;
 pub use browse::{score_pair, PairIndexColumns, PairRecord, PreviewTexts, Transcript};
+pub use jobs::JobRecord;
 pub use labels::{LabelColumns, LabelSetRecord};
 pub use llm::{CacheEntry, CachedAnswer, LabelFailure};
 pub use pairs::{DatasetSummary, IngestOutcome, SourceRecord};

@@ -17,5 +17,8 @@ CREATE TABLE jobs (
     started_at BIGINT,
     finished_at BIGINT,
     -- Seconds spent running, over every attempt.
-    run_seconds DOUBLE NOT NULL DEFAULT 0
+    run_seconds DOUBLE NOT NULL DEFAULT 0,
+    -- Sent by a `seal` command of the server's own machine: its paths are read as that user
+    -- named them, without the import-dir rule of web users.
+    local_sources BOOLEAN NOT NULL DEFAULT false
 );

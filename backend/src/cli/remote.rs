@@ -1,0 +1,153 @@
+//! The `seal` commands of a data dir whose store a running `seal serve` holds. DuckDB lets one
+//! process open a store for writing, so while the server runs, the commands that can send their
+//! work to it do: writes as jobs of the server (the command follows the job's progress and ends
+//! with it), reads through the API. The server is found by the control file it leaves in the
+//! data dir (its loopback address and a secret made at start, readable by its owner only).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use seal_shared::jobs::{JobRequest, JobStatus};
+use seal_shared::{JobKind, JobState};
+
+use super::{Ctx, IngestArgs, ScoreArgs};
+use crate::store::{Store, StoreError};
+
+/// A server to send work to: its base URL and the bearer credential.
+pub struct Remote {
+    pub url: String,
+    pub bearer: String,
+}
+
+impl Remote {
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}/api/{path}", self.url.trim_end_matches('/'))
+    }
+}
+
+impl Ctx {
+    /// The store of the data dir, or, while a running server holds it, that server.
+    pub fn store_or_server(&self) -> Result<Result<Store, Remote>> {
+        match self.open_store() {
+            Ok(store) => Ok(Ok(store)),
+            Err(e) if e.downcast_ref::<StoreError>().is_some_and(|s| matches!(s, StoreError::Locked { .. })) => {
+                let control = crate::config::Control::read(&self.data.control_file()).with_context(|| {
+                    format!("{e}; no running seal serve left a control file in {}", self.data.0.display())
+                })?;
+                Ok(Err(Remote { url: control.url, bearer: control.secret }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Queues a job on the server and follows it to its end, showing its progress on a terminal.
+/// A job that does not finish is an error with its message.
+pub fn run_job(remote: &Remote, req: &JobRequest) -> Result<JobStatus> {
+    let body = serde_json::to_value(req)?;
+    let queued: JobStatus =
+        serde_json::from_value(crate::net::api_call("POST", &remote.endpoint("jobs"), &remote.bearer, Some(&body))?)?;
+    let id = queued.id;
+    eprintln!("job {id} on the server at {}: {}", remote.url, queued.title);
+    let tty = std::io::stderr().is_terminal();
+    let mut last_shown = Instant::now() - Duration::from_secs(10);
+    let mut last = queued;
+    crate::net::follow_events(&remote.endpoint(&format!("jobs/{id}/events")), &remote.bearer, |v| {
+        let Ok(status) = serde_json::from_value::<JobStatus>(v) else { return true };
+        if status.state.is_active() && last_shown.elapsed() >= Duration::from_secs(if tty { 1 } else { 10 }) {
+            let eta = status.eta_s.map(|s| format!(", ~{s:.0} s left")).unwrap_or_default();
+            eprintln!("  {} {} / {}{eta}", status.state, status.done, status.total);
+            last_shown = Instant::now();
+        }
+        let more = status.state.is_active();
+        last = status;
+        more
+    })?;
+    if last.state.is_active() {
+        bail!("the server's event stream of job {id} ended while the job was {}", last.state);
+    }
+    if last.state != JobState::Done {
+        bail!("job {id} {}: {}", last.state, last.message.clone().unwrap_or_default());
+    }
+    Ok(last)
+}
+
+/// `seal ingest` through the server: hh-rlhf files or URLs, as named (the files are this
+/// machine's user's own).
+pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
+    let plain = a.format == "hh-rlhf"
+        && !a.skip_invalid
+        && !a.replace
+        && a.subset.is_none()
+        && a.split.is_none()
+        && (a.prompt_column.as_str(), a.chosen_column.as_str(), a.rejected_column.as_str())
+            == ("prompt", "chosen", "rejected")
+        && a.id_column.is_none()
+        && a.subset_column.is_none();
+    if !plain {
+        bail!(
+            "the store is held by the server at {}; through it, `seal ingest` takes hh-rlhf sources without \
+             --format pairs, column, subset, split, --skip-invalid or --replace options (stop the server to use them)",
+            remote.url
+        );
+    }
+    let sources = a
+        .sources
+        .iter()
+        .map(|s| {
+            if crate::pipeline::resolve_url(s, "").is_some() {
+                return Ok(s.clone());
+            }
+            let p = std::path::Path::new(s).canonicalize().with_context(|| format!("{s}: no such file"))?;
+            p.to_str().map(str::to_owned).with_context(|| format!("{}: not UTF-8", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let req = JobRequest { kind: JobKind::Ingest, dataset: a.dataset.clone(), sources, ..blank(JobKind::Ingest) };
+    let done = run_job(remote, &req)?;
+    ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
+}
+
+/// `seal score` through the server: one job per model, on the server's CPU settings.
+pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
+    if a.device != "cpu" || a.max_batch.is_some() || a.threads.is_some() || a.batch_tokens != 8192 {
+        bail!(
+            "the store is held by the server at {}; its scoring jobs use its own device and batch settings \
+             (drop --device, --batch-tokens, --max-batch and --threads, or stop the server)",
+            remote.url
+        );
+    }
+    let mut out = Vec::new();
+    for model in &a.models {
+        let req = JobRequest {
+            dataset: a.dataset.clone(),
+            model: Some(model.clone()),
+            limit: a.limit.map(|n| n as u64),
+            ..blank(JobKind::Score)
+        };
+        let done = run_job(remote, &req)?;
+        if !ctx.json {
+            println!("{}: {}", done.title, done.message.clone().unwrap_or_default());
+        }
+        out.push(done);
+    }
+    ctx.emit(&out, |_| {})
+}
+
+/// `seal datasets list` through the API.
+pub fn datasets(remote: &Remote) -> Result<Vec<seal_shared::DatasetInfo>> {
+    Ok(serde_json::from_value(crate::net::api_call("GET", &remote.endpoint("datasets"), &remote.bearer, None)?)?)
+}
+
+fn blank(kind: JobKind) -> JobRequest {
+    JobRequest {
+        kind,
+        dataset: String::new(),
+        sources: Vec::new(),
+        model: None,
+        limit: None,
+        pre: None,
+        post: None,
+        labels: None,
+    }
+}

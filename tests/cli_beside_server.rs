@@ -1,0 +1,49 @@
+//! `seal` commands on the data dir of a running `seal serve`: the store is the server's, so the
+//! commands send their work to it (found by its control file) and their results appear in the
+//! web app; with accounts too, since the control secret is not an account.
+
+use seal_shared::jobs::JobStatus;
+use seal_shared::{Accuracy, DatasetInfo, JobState};
+
+use crate::access::{add_user, bearer, call, spawn_server, token};
+use crate::support::{fixture_model, hh_rlhf_test_file, Seal};
+
+#[test]
+fn ingest_score_and_list_go_through_a_running_server() {
+    let seal = Seal::new();
+    seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    add_user(&seal, "ana", "admin");
+    let admin = token(&seal, "ana", &[]);
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let auth = bearer(&admin);
+    let headers = [("authorization", auth.as_str())];
+
+    // The server reads the file the command names (the machine's own user's).
+    let file = hh_rlhf_test_file();
+    let ingested: JobStatus = seal.read(&["ingest", "--dataset", "web", file.to_str().unwrap()]);
+    assert_eq!((ingested.state, ingested.done), (JobState::Done, 2312), "{ingested:?}");
+    assert_eq!(ingested.started_by, None, "sent by the machine's own user, not an account");
+    let listed: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
+    assert_eq!(listed.iter().map(|d| (d.name.as_str(), d.n_pairs)).collect::<Vec<_>>(), [("web", 2312)]);
+    let scored: Vec<JobStatus> = seal.read(&["score", "--dataset", "web", "--model", "pre", "--limit", "300"]);
+    assert_eq!((scored[0].state, scored[0].done, scored[0].total), (JobState::Done, 300, 300), "{scored:?}");
+    // The human form lists it too.
+    let said = seal.ok(&["datasets", "list"]);
+    assert!(said.contains("web") && said.contains("2312"), "{said}");
+
+    // The web app shows the results, and the audit log names the command line.
+    let (status, _, body) = call("GET", &format!("{}api/accuracy/web/pre", server.url), &headers, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Accuracy>(&body).unwrap().n, 300);
+    let (_, _, body) = call("GET", &format!("{}api/audit", server.url), &headers, None);
+    let audit: Vec<seal_shared::auth::AuditEntry> = serde_json::from_str(&body).unwrap();
+    assert!(audit.iter().any(|e| e.action == "job_started" && e.actor.as_deref() == Some("local")), "{body}");
+
+    // What the server cannot do for it is refused, saying why; bad input names the file.
+    let e = seal.fails(&["ingest", "--dataset", "x", "--replace", file.to_str().unwrap()]);
+    assert!(e.contains("held by the server") && e.contains("--replace"), "{e}");
+    let e = seal.fails(&["ingest", "--dataset", "x", "/no/such/file.jsonl"]);
+    assert!(e.contains("/no/such/file.jsonl"), "{e}");
+    let e = seal.fails(&["score", "--dataset", "web", "--model", "nope"]);
+    assert!(e.contains("nope"), "{e}");
+}
