@@ -1048,6 +1048,10 @@ fn share_links_show_exactly_their_target_until_revoked_or_expired() {
     // Share tokens never reach the log.
     let logged = std::fs::read_to_string(log.path()).unwrap();
     assert!(logged.contains("/s/{path}") || logged.contains("request"), "the log was written: {logged}");
+    // Requests are logged with who made them: a user, or a share link by its id.
+    assert!(logged.contains("user=\"rita\""), "{logged}");
+    assert!(logged.contains(&format!("user=\"share:{}\"", pair.id)), "{logged}");
+    assert!(!logged.contains(&format!("/s/{}", pair.token)), "raw paths stay out of the log");
     for created in [&pair, &view, &report, &brief, &admins] {
         let secret = created.token.rsplit('_').next().unwrap();
         assert!(!logged.contains(secret), "a share token is in the log");

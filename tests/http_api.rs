@@ -77,6 +77,8 @@ fn the_server_logs_each_request_with_route_status_and_duration() {
         "{logged:?}"
     );
     assert!(logged[1].contains("route=\"/api/overview\"") && logged[1].contains("status=200"), "{logged:?}");
+    // Who asked: here the open single-user mode.
+    assert!(logged[1].contains("user=\"open\""), "{logged:?}");
 }
 
 #[test]

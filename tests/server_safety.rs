@@ -148,3 +148,38 @@ fn settings_are_read_strictly_and_checked() {
     let err = seal.fails(&["--config", "/no/such/seal.toml", "config", "check"]);
     assert!(err.contains("/no/such/seal.toml") && err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn config_check_flags_unsafe_settings() {
+    let seal = Seal::new();
+    let file = seal.dir.path().join("seal.toml");
+    std::fs::write(&file, "[server]\nhost = \"127.0.0.1\"\n").unwrap();
+    let config = file.to_str().unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let safe = seal.ok(&["--config", config, "config", "check"]);
+    assert!(!safe.contains("warning"), "{safe}");
+    std::fs::write(
+        &file,
+        "[server]\nhost = \"0.0.0.0\"\nallowed_hosts = [\"*\"]\npublic_url = \"http://seal.lab.example/\"\n\
+         [auth]\nmode = \"none\"\n[shares]\nmax_days = 365\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let out = seal.ok(&["--config", config, "config", "check"]);
+    for needle in [
+        "no accounts (auth.mode = none)",
+        "answers any Host",
+        "public_url is http://",
+        "shares.max_days = 365",
+        #[cfg(unix)]
+        "can be changed by other users (mode 666)",
+    ] {
+        assert!(out.lines().any(|l| l.starts_with("# warning: ") && l.contains(needle)), "{needle}: {out}");
+    }
+    // Under --json the settings stay the document on stdout; the warnings go to stderr.
+    let run = seal.cmd().args(["--json", "--config", config, "config", "check"]).output().unwrap();
+    assert!(serde_json::from_slice::<Value>(&run.stdout).is_ok());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("warning: shares.max_days = 365"));
+}

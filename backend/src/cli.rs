@@ -517,20 +517,30 @@ fn access_mode(ctx: &Ctx, users: Option<Result<u64, String>>) -> String {
 /// may use a server started with them.
 fn config_check(ctx: &Ctx) -> Result<()> {
     // Read the store only if it exists: checking the settings creates nothing.
-    let mode = if ctx.data.store_file().exists() {
-        match ctx.open_store() {
-            Ok(s) => access_mode(ctx, Some(s.count_users().map_err(|e| e.to_string()))),
-            Err(e) => format!("{} (accounts not counted: {e})", access_mode(ctx, None)),
-        }
+    let users = if ctx.data.store_file().exists() {
+        ctx.open_store().map_err(|e| e.to_string()).and_then(|s| s.count_users().map_err(|e| e.to_string()))
     } else {
-        access_mode(ctx, Some(Ok(0)))
+        Ok(0)
     };
+    let mode = match &users {
+        Ok(_) => access_mode(ctx, Some(users.clone())),
+        Err(e) => format!("{} (accounts not counted: {e})", access_mode(ctx, None)),
+    };
+    let warnings = ctx.settings.warnings(users.ok(), ctx.config_file.as_deref(), &ctx.data.store_file());
+    if ctx.json {
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     ctx.emit(&ctx.settings, |s| {
         match &ctx.config_file {
             Some(f) => println!("# settings from {} and the SEAL_* environment: OK", f.display()),
             None => println!("# no settings file (--config / SEAL_CONFIG); defaults and the SEAL_* environment: OK"),
         }
         println!("# access: {mode}");
+        for w in &warnings {
+            println!("# warning: {w}");
+        }
         print!("{}", toml::to_string(s).unwrap_or_default());
     })
 }

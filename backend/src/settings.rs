@@ -288,6 +288,72 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Settings that work but are unsafe for a shared server, each in a sentence with what to do
+    /// instead. `users`: accounts in the store (unknown: `None`); `config_file` and `store_file`
+    /// are checked for who may read them.
+    pub fn warnings(&self, users: Option<u64>, config_file: Option<&Path>, store_file: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let s = &self.server;
+        let public = !(s.host == "localhost" || s.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+        let open = self.auth.mode == AuthMode::None || (self.auth.mode == AuthMode::Local && users == Some(0));
+        if public && open {
+            out.push(format!(
+                "server.host = {:?} is reachable from other machines, and the server has no accounts (auth.mode = {}{}): seal serve refuses it; create an admin or bind 127.0.0.1",
+                s.host,
+                self.auth.mode,
+                if self.auth.mode == AuthMode::Local { ", no user yet" } else { "" }
+            ));
+        }
+        if s.allowed_hosts.iter().any(|h| h == "*") {
+            out.push(
+                "server.allowed_hosts = [\"*\"] answers any Host: a web page can reach the server by rebinding \
+                 its own name to it; list the names users type"
+                    .into(),
+            );
+        }
+        if public && s.public_url.as_deref().is_some_and(|u| u.starts_with("http://")) {
+            out.push(
+                "server.public_url is http://: session cookies and tokens cross the network unencrypted; \
+                 put a TLS proxy in front and make it https://"
+                    .into(),
+            );
+        }
+        if self.shares.enabled && self.shares.max_days > 90 {
+            out.push(format!(
+                "shares.max_days = {}: a forwarded link keeps working for months; 30 or less keeps \
+                 reviewers' links short-lived",
+                self.shares.max_days
+            ));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).ok().map(|m| m.permissions().mode());
+            if let Some(m) = config_file.and_then(mode) {
+                if m & 0o022 != 0 {
+                    out.push(format!(
+                        "{} can be changed by other users (mode {:o}): chmod go-w",
+                        config_file.map(|p| p.display().to_string()).unwrap_or_default(),
+                        m & 0o777
+                    ));
+                }
+            }
+            if let Some(m) = mode(store_file) {
+                if m & 0o004 != 0 {
+                    out.push(format!(
+                        "{} is readable by every user of this machine (mode {:o}), and holds password and \
+                         token hashes and the lab's data: chmod o-r (or 600)",
+                        store_file.display(),
+                        m & 0o777
+                    ));
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (config_file, store_file);
+        out
+    }
+
     /// What a file and the environment cannot say wrongly without the server misbehaving later.
     fn check(&self) -> anyhow::Result<()> {
         let s = &self.server;

@@ -787,10 +787,20 @@ where
     let response = srv.call(req);
     async move {
         let response = response.await?;
+        // Who asked: the user, or how (a share link by its id, never its token).
+        let user = match accounts::principal_of(response.request()) {
+            Some(p) => match (&p.user, &p.via) {
+                (_, crate::pipeline::accounts::Via::Share { id, .. }) => format!("share:{id}"),
+                (Some(name), _) => name.clone(),
+                (None, via) => via.name().to_owned(),
+            },
+            None => "-".to_owned(),
+        };
         tracing::info!(
             target: "seal::http",
             %method,
             route,
+            user,
             status = response.status().as_u16(),
             ms = started.elapsed().as_secs_f64() * 1e3,
             "request"
