@@ -323,20 +323,37 @@ fn the_app_in_a_real_browser() {
         assert_eq!(wait_for(&c, "#sort").await.prop("value").await.unwrap().as_deref(), Some("post_margin"));
         shot(&c, "5-filtered-after-reload").await;
 
-        // Jobs: an analyze job runs to the end; a score job of imported scores fails, saying why.
+        // Jobs: the form offers what exists and says what the job will do; an analyze job runs
+        // to the end.
         c.goto(&format!("{base}/jobs")).await.unwrap();
         wait_for(&c, "#no-jobs").await;
         wait_for(&c, "#job-kind").await.select_by_value("analyze").await.unwrap();
-        wait_for(&c, "#job-dataset").await.send_keys("hh").await.unwrap();
-        wait_for(&c, "#job-pre").await.send_keys("pre").await.unwrap();
-        wait_for(&c, "#job-post").await.send_keys("post").await.unwrap();
-        wait_for(&c, "#job-labels").await.send_keys("gpt").await.unwrap();
+        text_with(&c, "#job-dataset", "hh").await;
+        wait_for(&c, "#job-dataset").await.select_by_value("hh").await.unwrap();
+        wait_for(&c, "#job-pre").await.select_by_value("pre").await.unwrap();
+        wait_for(&c, "#job-post").await.select_by_value("post").await.unwrap();
+        text_with(&c, "#job-labels", "gpt").await;
+        wait_for(&c, "#job-labels").await.select_by_value("gpt").await.unwrap();
+        let plan = text_with(&c, "#job-plan", "Analyzes").await;
+        assert!(
+            plan.contains("300 pairs of hh that both models scored (2312 in all): pre → post, with the label set gpt"),
+            "{plan}"
+        );
         c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
         let done = wait_for(&c, "tr.job[data-state='done']").await;
         assert!(done.text().await.unwrap().contains("300 pairs"), "{}", done.text().await.unwrap());
+        // Scoring offers only models with an ONNX graph: these imported ones are not offered.
         wait_for(&c, "#job-kind").await.select_by_value("score").await.unwrap();
-        wait_for(&c, "#job-model").await.send_keys("post").await.unwrap();
-        c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
+        let offered = text_with(&c, "#job-model", "—").await;
+        assert!(!offered.contains("post"), "{offered}");
+        // A job started elsewhere (the API) that fails shows up on a reload, saying why.
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let status = agent
+            .post(&format!("{base}/api/jobs"))
+            .header("content-type", "application/json")
+            .send(r#"{"kind": "score", "dataset": "hh", "model": "post"}"#);
+        assert_eq!(status.unwrap().status().as_u16(), 202);
+        c.refresh().await.unwrap();
         let failed = wait_for(&c, "tr.job[data-state='failed'] td.message").await;
         assert!(failed.text().await.unwrap().contains("imported scores"), "{}", failed.text().await.unwrap());
         // Retry queues it again: it runs a second attempt (and fails the same way).

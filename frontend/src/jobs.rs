@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use seal_shared::jobs::{JobRequest, JobStatus};
-use seal_shared::{JobKind, JobState};
+use seal_shared::{JobKind, JobState, ModelKind};
 
 /// Follows a queued or running job until it ends, keeping its row of `jobs` current.
 fn watch(id: u64, jobs: RwSignal<Vec<JobStatus>>) {
@@ -64,12 +64,81 @@ pub fn JobsPage() -> impl IntoView {
             }
         });
     };
-    let names = move || {
-        overview.get().and_then(Result::ok).map(|o| {
-            (
-                o.datasets.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
-                o.models.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
-            )
+    // The forms offer what exists: datasets, models (ONNX ones for scoring), the dataset's
+    // label sets.
+    let ov = move || overview.get().and_then(Result::ok);
+    let datasets = move || -> Vec<String> {
+        ov().map(|o| o.datasets.iter().map(|d| d.name.clone()).collect()).unwrap_or_default()
+    };
+    let all_models =
+        move || -> Vec<String> { ov().map(|o| o.models.iter().map(|m| m.name.clone()).collect()).unwrap_or_default() };
+    let onnx_models = move || -> Vec<String> {
+        ov().map(|o| o.models.iter().filter(|m| m.kind == ModelKind::Onnx).map(|m| m.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    let label_sets = LocalResource::new(move || {
+        let d = dataset.get();
+        async move {
+            if d.is_empty() {
+                return Vec::new();
+            }
+            crate::api::label_sets(d).await.map(|v| v.into_iter().map(|l| l.name).collect()).unwrap_or_default()
+        }
+    });
+    let label_names = move || label_sets.get().unwrap_or_default();
+    // What the job will do, before it starts.
+    let plan = move || {
+        let o = ov()?;
+        let d = dataset.get();
+        let info = o.datasets.iter().find(|x| x.name == d);
+        Some(match kind.get() {
+            JobKind::Ingest => {
+                let n = sources.get().split_whitespace().count();
+                if n == 0 || d.trim().is_empty() {
+                    return None;
+                }
+                match info {
+                    Some(i) => format!(
+                        "Reads {n} source(s) into {d}, which has {} pairs; unchanged sources are skipped.",
+                        i.n_pairs
+                    ),
+                    None => format!("Reads {n} source(s) into a new dataset {d}."),
+                }
+            }
+            JobKind::Score => {
+                let (i, m) = (info?, model.get());
+                if m.is_empty() {
+                    return None;
+                }
+                let scored = o.accuracy.iter().find(|a| a.dataset == d && a.model == m).map_or(0, |a| a.n);
+                let todo = i.n_pairs.saturating_sub(scored);
+                let pace = jobs.with(|v| {
+                    v.iter()
+                        .rev()
+                        .find(|j| {
+                            j.kind == JobKind::Score && j.state == JobState::Done && j.done > 0 && j.elapsed_s > 0.0
+                        })
+                        .map(|j| j.done as f64 / j.elapsed_s)
+                });
+                let eta = pace
+                    .map(|p| format!(", about {} at the last scoring job's pace", human(todo as f64 / p)))
+                    .unwrap_or_default();
+                format!("Scores {todo} of {} pairs of {d} with {m} ({scored} already scored){eta}.", i.n_pairs)
+            }
+            JobKind::Analyze => {
+                let (i, a, b) = (info?, pre.get(), post.get());
+                if a.is_empty() || b.is_empty() {
+                    return None;
+                }
+                let l = labels.get();
+                let with = if l.is_empty() { "without labels".to_owned() } else { format!("with the label set {l}") };
+                let scored = |m: &str| o.accuracy.iter().find(|x| x.dataset == d && x.model == m).map_or(0, |x| x.n);
+                let both = scored(&a).min(scored(&b));
+                format!(
+                    "Analyzes the {both} pairs of {d} that both models scored ({} in all): {a} → {b}, {with}.",
+                    i.n_pairs
+                )
+            }
         })
     };
     let may_start = crate::session::can(seal_shared::Role::Editor);
@@ -105,18 +174,27 @@ pub fn JobsPage() -> impl IntoView {
                         <option value="ingest">"ingest (hh-rlhf)"</option>
                     </select>
                 </label>
-                <label>"dataset " <input id="job-dataset" list="dataset-names" bind:value=dataset /></label>
-                <datalist id="dataset-names">{move || names().map(|(d, _)| d.into_iter().map(|n| view! { <option value=n></option> }).collect_view())}</datalist>
-                <datalist id="model-names">{move || names().map(|(_, m)| m.into_iter().map(|n| view! { <option value=n></option> }).collect_view())}</datalist>
+                {move || if kind.get() == JobKind::Ingest {
+                    view! {
+                        <label>"dataset " <input id="job-dataset" list="dataset-names" placeholder="new or existing" bind:value=dataset /></label>
+                        <datalist id="dataset-names">{move || datasets().into_iter().map(|n| view! { <option value=n></option> }).collect_view()}</datalist>
+                        <label>"sources " <input id="job-sources" size="50" placeholder="paths, URLs or hf://datasets/… (space-separated)" bind:value=sources /></label>
+                    }.into_any()
+                } else {
+                    view! {
+                        <label>"dataset " {choice("job-dataset", dataset, Signal::derive(datasets))}</label>
+                    }.into_any()
+                }}
                 {move || match kind.get() {
-                    JobKind::Ingest => view! { <label>"sources " <input id="job-sources" size="50" placeholder="paths, URLs or hf://datasets/… (space-separated)" bind:value=sources /></label> }.into_any(),
-                    JobKind::Score => view! { <label>"model " <input id="job-model" list="model-names" bind:value=model /></label> }.into_any(),
+                    JobKind::Ingest => ().into_any(),
+                    JobKind::Score => view! { <label>"model " {choice("job-model", model, Signal::derive(onnx_models))}</label> }.into_any(),
                     JobKind::Analyze => view! {
-                        <label>"pre-D " <input id="job-pre" list="model-names" bind:value=pre /></label>
-                        <label>"post-D " <input id="job-post" list="model-names" bind:value=post /></label>
-                        <label>"labels " <input id="job-labels" bind:value=labels /></label>
+                        <label>"pre-D " {choice("job-pre", pre, Signal::derive(all_models))}</label>
+                        <label>"post-D " {choice("job-post", post, Signal::derive(all_models))}</label>
+                        <label>"labels " {choice("job-labels", labels, Signal::derive(label_names))}</label>
                     }.into_any(),
                 }}
+                <p class="muted" id="job-plan">{plan}</p>
                 <button type="submit" id="job-start">"start"</button>
                 <span class="error" id="job-error">{move || error.get()}</span>
             </form>
@@ -192,5 +270,18 @@ fn human(seconds: f64) -> String {
         0..=99 => format!("{s} s"),
         100..=5999 => format!("{} min", (s + 30) / 60),
         _ => format!("{:.1} h", s as f64 / 3600.0),
+    }
+}
+
+/// A drop-down of `options` bound to `value`, with an empty first choice.
+fn choice(id: &'static str, value: RwSignal<String>, options: Signal<Vec<String>>) -> impl IntoView {
+    view! {
+        <select id=id on:change=move |ev| value.set(event_target_value(&ev))>
+            <option value="" selected=move || value.get().is_empty()>"—"</option>
+            {move || options.get().into_iter().map(|n| {
+                let (chosen, shown) = (n.clone(), n.clone());
+                view! { <option value=n selected=move || value.get() == chosen>{shown}</option> }
+            }).collect_view()}
+        </select>
     }
 }
