@@ -131,7 +131,9 @@ fn expected_rule(operation: &str) -> Expected {
         "whoAmI" | "pair" => (Some(Role::Viewer), vec![Pair, View, Report]),
         "pairs" => (Some(Role::Viewer), vec![View, Report]),
         "overview" | "accuracy" | "labelSets" | "report" => (Some(Role::Viewer), vec![Report]),
-        "signOut" | "datasets" | "models" | "openapi" | "jobs" | "job" | "jobEvents" => (Some(Role::Viewer), vec![]),
+        "signOut" | "datasets" | "models" | "openapi" | "jobs" | "job" | "jobEvents" | "metrics" => {
+            (Some(Role::Viewer), vec![])
+        }
         other => panic!("operation {other} is new: give it an expected rule here"),
     };
     Expected { public: false, role, shares }
@@ -319,8 +321,13 @@ fn every_route_answers_each_role_as_its_rule_says() {
     // Downloads from here hang: the first ingest job holds the one ingest slot, and the jobs
     // the matrix cancels and retries wait behind it.
     let stall = crate::support::source_server(usize::MAX, Vec::new());
-    let server =
-        spawn_server(lab.seal.cmd().args(["serve", "--port", "0"]).env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1"));
+    let server = spawn_server(
+        lab.seal
+            .cmd()
+            .args(["serve", "--port", "0"])
+            .env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1")
+            .env("SEAL_METRICS_ENABLED", "true"),
+    );
     let server = MatrixServer { url: server.url.clone(), stall, _server: server };
     let admin = lab.token(Role::Admin).to_owned();
     // Job 1 has ended (the job routes read it, and its event stream ends); job 2 hangs.

@@ -179,3 +179,38 @@ fn a_full_queue_answers_503_with_retry_after() {
     let retry_after = headers.iter().find(|(k, _)| k == "retry-after").map(|(_, v)| v.parse::<u64>().unwrap());
     assert!(retry_after.is_some_and(|s| s > 0), "{headers:?}");
 }
+
+#[test]
+fn metrics_are_off_by_default_and_count_requests_jobs_and_scored_pairs_when_on() {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    let off = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let (status, _, body) = call("GET", &format!("{}api/metrics", off.url), &[], None);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("metrics.enabled"), "{body}");
+    drop(off);
+
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_METRICS_ENABLED", "true"));
+    let jobs = format!("{}api/jobs", server.url);
+    let (status, _, body) =
+        call("POST", &jobs, &[], Some(r#"{"kind": "score", "dataset": "hh", "model": "pre", "limit": 128}"#));
+    assert_eq!(status, 202, "{body}");
+    let id = status_of(&body).id;
+    assert_eq!(follow(&format!("{jobs}/{id}/events")).pop().unwrap().state, JobState::Done);
+    let (status, headers, text) = call("GET", &format!("{}api/metrics", server.url), &[], None);
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/plain")), "{headers:?}");
+    for line in [
+        "seal_scored_pairs_total 128",
+        "seal_jobs_queued 0",
+        r#"seal_jobs_running{kind="score"} 0"#,
+        r#"seal_job_duration_seconds_count{kind="score",state="done"} 1"#,
+        r#"seal_http_requests_total{route="/api/jobs",method="POST",status="202"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    // Routes are templates: no job id, pair id or token becomes a label.
+    assert!(text.contains(r#"route="/api/jobs/{id}/events""#), "{text}");
+    assert!(!text.contains(&format!("/api/jobs/{id}/events")), "{text}");
+}

@@ -25,6 +25,7 @@ pub mod features;
 pub mod http;
 pub mod ingest;
 pub mod llm;
+pub mod metrics;
 pub mod net;
 pub mod pipeline;
 pub mod pyenv;

@@ -48,6 +48,17 @@ pub struct Settings {
     pub shares: ShareSettings,
     #[serde(default)]
     pub jobs: JobSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `GET /api/metrics` in the Prometheus text format (`[metrics]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Off by default; when on, the route takes the API's credentials like any other (a
+    /// Prometheus scrape job sends a viewer's API token as its bearer token).
+    pub enabled: bool,
 }
 
 /// The job queue (`[jobs]`): how many jobs of each kind run at once, and how many may wait.
@@ -240,6 +251,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("ingest_", "ingest."),
     ("shares_", "shares."),
     ("jobs_", "jobs."),
+    ("metrics_", "metrics."),
 ];
 
 /// A list of paths, from a TOML array or a comma-separated string (environment variables).

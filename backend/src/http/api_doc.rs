@@ -36,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         super::cancel_job,
         super::retry_job,
         super::create_backup,
+        super::metrics,
         super::accounts::sign_in,
         super::accounts::who_am_i,
         super::accounts::sign_out,

@@ -106,6 +106,7 @@ pub struct AppState {
     browser: std::sync::Arc<crate::pipeline::browse::Browser>,
     jobs: crate::pipeline::jobs::Jobs,
     access: access::Access,
+    metrics_enabled: bool,
 }
 
 /// Runs `f` on the blocking pool with a store connection of its own; its error is the typed pipeline one.
@@ -661,6 +662,29 @@ async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) 
         .body(actix_web::body::SizedStream::new(len, chunks)))
 }
 
+/// The server's metrics in the Prometheus text format.
+///
+/// Requests by route template, method and status, and their durations; the job queue and
+/// running jobs; job durations by kind and outcome; pairs scored by jobs. Off unless
+/// `metrics.enabled`; a scrape job sends an API token.
+#[utoipa::path(
+    get,
+    path = "/api/metrics",
+    tag = "server",
+    operation_id = "metrics",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    responses(
+        (status = 200, description = "Metrics", content_type = "text/plain", body = String),
+        (status = 404, description = "Metrics are off (`metrics.enabled`)", body = wire::ApiError),
+    )
+)]
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.metrics_enabled {
+        return Err(error(wire::ErrorCode::NotFound, "metrics are off on this server (metrics.enabled)"));
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(crate::metrics::render()))
+}
+
 /// Every job the server remembers, oldest first.
 #[utoipa::path(
     get,
@@ -796,6 +820,7 @@ where
             },
             None => "-".to_owned(),
         };
+        crate::metrics::request(&route, method.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
         tracing::info!(
             target: "seal::http",
             %method,
@@ -1031,6 +1056,7 @@ fn api() -> Api {
         .route(Method::DELETE, "/jobs/{id}", cancel_job)
         .route(Method::POST, "/jobs/{id}/retry", retry_job)
         .route(Method::POST, "/backup", create_backup)
+        .route(Method::GET, "/metrics", metrics)
         .route(Method::GET, "/jobs/{id}/events", job_events)
 }
 
@@ -1067,7 +1093,8 @@ impl AppState {
         ));
         let jobs =
             crate::pipeline::jobs::Jobs::load(&store, data.clone(), browser.clone(), sources, settings.jobs.clone())?;
-        Ok(web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs, access }))
+        let metrics_enabled = settings.metrics.enabled;
+        Ok(web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs, access, metrics_enabled }))
     }
 
     /// Whether it runs in the open single-user mode (no accounts).

@@ -389,7 +389,15 @@ fn publish(shared: &Shared, job: &Arc<Job>) {
 
 /// Queued jobs' positions change whenever the queue does.
 fn publish_queue(shared: &Shared) {
-    let queued: Vec<Arc<Job>> = lock(&shared.inner).queue.iter().cloned().collect();
+    let queued: Vec<Arc<Job>> = {
+        let inner = lock(&shared.inner);
+        let running: Vec<(&str, usize)> = [JobKind::Ingest, JobKind::Score, JobKind::Analyze]
+            .into_iter()
+            .map(|k| (k.as_str(), inner.running.get(&k).copied().unwrap_or(0)))
+            .collect();
+        crate::metrics::jobs(inner.queue.len(), &running);
+        inner.queue.iter().cloned().collect()
+    };
     for job in &queued {
         publish(shared, job);
     }
@@ -418,7 +426,11 @@ fn change(shared: &Shared, job: &Arc<Job>, save: bool, f: impl FnOnce(&mut JobRe
 
 /// Ends a job's attempt in `state`.
 fn end(shared: &Shared, job: &Arc<Job>, state: JobState, message: Option<String>) {
-    let spent = lock(&job.attempt).take().map_or(0.0, |a| a.since.elapsed().as_secs_f64());
+    let attempt = lock(&job.attempt).take();
+    let spent = attempt.as_ref().map_or(0.0, |a| a.since.elapsed().as_secs_f64());
+    if attempt.is_some() {
+        crate::metrics::job_ended(job.req.kind.as_str(), state.as_str(), spent);
+    }
     change(shared, job, true, |r| {
         r.state = state;
         r.message = message;
@@ -595,6 +607,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             let limited = req.limit.is_some();
             let mut base = 0u64;
             let mut done = 0u64;
+            let mut committed = 0u64;
             let s = super::score_model(store, &shared.data, &spec, model, |p| match p {
                 super::Progress::Start { todo, .. } if limited => {
                     base = before;
@@ -611,6 +624,8 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                     }
                 }
                 super::Progress::Committed { done: d, .. } => {
+                    crate::metrics::scored(d.saturating_sub(committed));
+                    committed = d;
                     done = d;
                     progress(Some(base + d), None);
                 }
