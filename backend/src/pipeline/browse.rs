@@ -1,6 +1,7 @@
 //! The example browser and the report behind the web UI: filtered, sorted pages of pairs, one
-//! pair in full, and the analysis report — over a small cache of loaded studies, keyed by the
-//! store's data version so that new pairs, scores or labels are seen at once.
+//! pair in full, and the analysis report — over a small cache of loaded studies, each keyed by
+//! the version of what it reads (its dataset's pairs, labels and variants, its two models'
+//! scores), so new data is seen at once and a scoring job of another model leaves it cached.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ const INDEX_ENTRIES: usize = 2;
 /// Filtered, sorted orders kept per study (paging through one view reuses its order).
 const ORDER_ENTRIES: usize = 16;
 
-/// A loaded study: the store's data version and the study part of the query.
+/// A loaded study: the version of what it reads and the study part of the query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     version: String,
@@ -64,7 +65,7 @@ struct Entry {
 /// repeating it.
 pub struct Browser {
     studies: Cache<Key, Arc<Entry>>,
-    /// Dataset indexes with previews by (data version, dataset).
+    /// Dataset indexes with previews by (the dataset's version, dataset).
     indexes: Cache<(String, String), Arc<PairIndexColumns>>,
     /// Where search indexes are kept (in memory when `None`).
     search_root: Option<PathBuf>,
@@ -138,14 +139,19 @@ impl Browser {
             return Err(invalid("`control` label sets are compared with the study's `labels`: give `labels` too"));
         }
         // Control labelers change only the report's agreement table, not the study.
-        let key = Key { version: store.data_version()?, study: PairQuery { control: None, ..q.study() }.to_query() };
-        self.studies.get_or_insert_with(&key, || self.load_entry(store, &key.version, q)).map_err(super::Error::into)
+        // Keyed by what the study reads: another model's scores arriving leave it cached.
+        let models: Vec<&str> = q.pre.iter().chain(&q.post).map(String::as_str).collect();
+        let key = Key {
+            version: store.study_version(&q.dataset, &models)?,
+            study: PairQuery { control: None, ..q.study() }.to_query(),
+        };
+        self.studies.get_or_insert_with(&key, || self.load_entry(store, q)).map_err(super::Error::into)
     }
 
     /// Reads what a study's pages are served from: the dataset index, the study's columns
     /// (with `pre` and `post`) and the search fingerprint.
-    fn load_entry(&self, store: &Store, version: &str, q: &PairQuery) -> super::error::Result<Arc<Entry>> {
-        let index = self.dataset_index(store, version, &q.dataset)?;
+    fn load_entry(&self, store: &Store, q: &PairQuery) -> super::error::Result<Arc<Entry>> {
+        let index = self.dataset_index(store, &q.dataset)?;
         let study = match (&q.pre, &q.post) {
             (Some(pre), Some(post)) => {
                 let spec = StudySpec {
@@ -178,9 +184,10 @@ impl Browser {
         Ok(entry)
     }
 
-    /// The pair index of a dataset with its previews, read once per data version.
-    fn dataset_index(&self, store: &Store, version: &str, dataset: &str) -> Result<Arc<PairIndexColumns>> {
-        let key = (version.to_owned(), dataset.to_owned());
+    /// The pair index of a dataset with its previews, read again only when the dataset's pairs
+    /// (or the models) change.
+    fn dataset_index(&self, store: &Store, dataset: &str) -> Result<Arc<PairIndexColumns>> {
+        let key = (store.study_version(dataset, &[])?, dataset.to_owned());
         self.indexes.get_or_insert_with(&key, || Ok(Arc::new(store.pair_index_with_previews(dataset, PREVIEW_CHARS)?)))
     }
 

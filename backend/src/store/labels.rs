@@ -156,7 +156,7 @@ impl Store {
         )
         .ctx("insert label set")?;
         tx.commit().ctx("commit labels")?;
-        self.changed();
+        self.changed_data(&set.dataset);
         Ok(true)
     }
 

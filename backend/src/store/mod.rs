@@ -144,6 +144,26 @@ pub struct Store {
 struct VersionCache {
     generation: AtomicU64,
     last: Mutex<Option<(u64, String)>>,
+    /// Writes by what they touch (see [`Scope`]), for readers that cache one study: a scoring
+    /// job's chunk of model M on dataset D changes the studies of D that read M, and no other.
+    scopes: Mutex<std::collections::HashMap<Scope, u64>>,
+}
+
+/// What a write touched. A dataset and its variants (`D@name`) count as one family: a study
+/// of D reads its variants for robustness.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Scope {
+    /// Pairs, labels, variants or similarities of a dataset family.
+    Data(String),
+    /// Scores (and score runs) of one model on a dataset family.
+    Scores(String, String),
+    /// The registered models.
+    Models,
+}
+
+/// The family of a dataset: `hh` for `hh` and for its variants `hh@…`.
+fn family(dataset: &str) -> String {
+    dataset.split('@').next().unwrap_or(dataset).to_owned()
 }
 
 impl Store {
@@ -183,8 +203,33 @@ impl Store {
     }
 
     /// Marks the data as changed (after a committed write of pairs, scores, labels or models).
-    fn changed(&self) {
+    fn changed(&self, scope: Scope) {
         self.version.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut scopes) = self.version.scopes.lock() {
+            *scopes.entry(scope).or_default() += 1;
+        }
+    }
+
+    fn changed_data(&self, dataset: &str) {
+        self.changed(Scope::Data(family(dataset)));
+    }
+
+    fn changed_scores(&self, dataset: &str, model: &str) {
+        self.changed(Scope::Scores(family(dataset), model.to_owned()));
+    }
+
+    /// A token that changes whenever a write through this process touches what a study of
+    /// `dataset` with these `models` reads (its family's pairs, labels and variants, these
+    /// models' scores, the models), and only then. DuckDB lets one process write a store, so
+    /// nothing else changes it meanwhile.
+    pub fn study_version(&self, dataset: &str, models: &[&str]) -> Result<String> {
+        let scopes = self.version.scopes.lock().map_err(|_| StoreError::Invalid("data version cache poisoned".into()))?;
+        let at = |s: Scope| scopes.get(&s).copied().unwrap_or(0);
+        let mut v = format!("{}:{}", at(Scope::Data(family(dataset))), at(Scope::Models));
+        for m in models {
+            v.push_str(&format!(":{}", at(Scope::Scores(family(dataset), (*m).to_owned()))));
+        }
+        Ok(v)
     }
 
     fn copy_to(&self, query: &str, out: &Path) -> Result<u64> {

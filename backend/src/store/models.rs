@@ -33,7 +33,7 @@ impl Store {
                 ],
             )
             .ctx("insert model")?;
-        self.changed();
+        self.changed(super::Scope::Models);
         Ok(())
     }
 

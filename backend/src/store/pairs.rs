@@ -188,7 +188,7 @@ impl Store {
         )
         .ctx("insert source")?;
         tx.commit().ctx("commit")?;
-        self.changed();
+        self.changed_data(dataset);
         Ok(if existed { IngestOutcome::Replaced { scores_invalidated: invalidated } } else { IngestOutcome::Added })
     }
 

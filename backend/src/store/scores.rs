@@ -99,7 +99,7 @@ impl Store {
                 |r| r.get(0),
             )
             .ctx("start run")
-            .inspect(|_| self.changed())
+            .inspect(|_| self.changed_scores(&run.dataset, &run.model))
     }
 
     pub fn finish_run(&self, run_id: i64) -> Result<()> {
@@ -110,7 +110,13 @@ impl Store {
                 params![run_id, run_id],
             )
             .ctx("finish run")?;
-        self.changed();
+        let (dataset, model): (String, String) = self
+            .conn
+            .query_row("SELECT dataset, model FROM score_runs WHERE run_id = ?", params![run_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .ctx("finish run")?;
+        self.changed_scores(&dataset, &model);
         Ok(())
     }
 
@@ -138,7 +144,7 @@ impl Store {
             app.flush().ctx("flush scores")?;
         }
         tx.commit().ctx("commit scores")?;
-        self.changed();
+        self.changed_scores(dataset, model);
         Ok(())
     }
 
@@ -226,7 +232,7 @@ impl Store {
         .ctx("finish import run")?;
         tx.execute_batch("DROP TABLE imported").ctx("drop staging")?;
         tx.commit().ctx("commit import")?;
-        self.changed();
+        self.changed_scores(dataset, model);
         Ok(n as u64)
     }
 

@@ -146,3 +146,32 @@ fn run_info() -> RunInfo {
         runtime_version: None,
     }
 }
+
+#[test]
+fn a_study_version_changes_with_what_the_study_reads_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    let pairs = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b")];
+    store.ingest_source("d", "hh-rlhf", &source("f", "h1", 2), &pairs, &[], false).unwrap();
+    for m in ["pre", "post", "other"] {
+        store.add_model(&imported_model(m), false).unwrap();
+    }
+    let study = |s: &Store| s.study_version("d", &["pre", "post"]).unwrap();
+    let before = study(&store);
+    // Another model's scores, another dataset's pairs: the study is as it was.
+    let run = store.start_run(&RunInfo { model: "other".into(), ..run_info() }).unwrap();
+    store.insert_scores("d", "other", run, &[score("s/test/0")]).unwrap();
+    store.finish_run(run).unwrap();
+    store.ingest_source("e", "hh-rlhf", &source("g", "h2", 2), &pairs, &[], false).unwrap();
+    assert_eq!(study(&store), before);
+    // One of its models' scores: changed.
+    let run = store.start_run(&RunInfo { model: "post".into(), ..run_info() }).unwrap();
+    let after_start = study(&store);
+    assert_ne!(after_start, before);
+    store.insert_scores("d", "post", run, &[score("s/test/1")]).unwrap();
+    assert_ne!(study(&store), after_start);
+    // Its dataset's pairs (or a variant of it): changed.
+    let now = study(&store);
+    store.ingest_source("d@typos", "hh-rlhf", &source("v", "h3", 2), &pairs, &[], false).unwrap();
+    assert_ne!(study(&store), now);
+}

@@ -92,7 +92,7 @@ impl Store {
                 ],
             )
             .ctx("record variant")?;
-        self.changed();
+        self.changed_data(&v.dataset);
         Ok(())
     }
 
@@ -170,7 +170,7 @@ impl Store {
         self.conn
             .execute("DELETE FROM variant_similarity WHERE dataset = ?", params![dataset])
             .ctx("clear similarity")?;
-        self.changed();
+        self.changed_data(dataset);
         Ok(())
     }
 
@@ -185,7 +185,7 @@ impl Store {
             app.flush().ctx("flush similarity")?;
         }
         tx.commit().ctx("commit similarity")?;
-        self.changed();
+        self.changed_data(dataset);
         Ok(())
     }
 
