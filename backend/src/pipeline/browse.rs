@@ -58,6 +58,16 @@ struct Entry {
     with_controls: Mutex<HashMap<Vec<String>, Arc<AnalysisReport>>>,
     /// Orders of recent views, by the query string without its paging.
     orders: Cache<String, Arc<[usize]>>,
+    /// Each sort key's rank of every row (its place in the whole study sorted by that key),
+    /// computed once: a new view then sorts its rows by integer rank, or walks the whole order
+    /// keeping its rows, instead of comparing scores afresh.
+    ranks: Mutex<HashMap<SortKey, Arc<SortRanks>>>,
+}
+
+/// One sort key over every row of an entry: the ascending order and each row's place in it.
+struct SortRanks {
+    order: Vec<u32>,
+    rank: Vec<u32>,
 }
 
 /// Loaded studies and the datasets' search indexes, shared by the server's workers. Each cache
@@ -180,6 +190,7 @@ impl Browser {
             report: OnceLock::new(),
             with_controls: Mutex::default(),
             orders: Cache::new(ORDER_ENTRIES),
+            ranks: Mutex::default(),
         });
         Ok(entry)
     }
@@ -419,15 +430,41 @@ fn margin_columns(s: &Study, model: ModelRole) -> (&[f64], &[f64]) {
     }
 }
 
-fn sort(entry: &Entry, q: &PairQuery, keep: &mut [usize]) -> Result<()> {
+fn sort(entry: &Entry, q: &PairQuery, keep: &mut Vec<usize>) -> Result<()> {
     let key = q.sort.unwrap_or(SortKey::Dataset);
     let desc = q.dir == Some(SortDir::Desc);
+    let ranks = ranks(entry, key)?;
+    let n = ranks.rank.len();
+    if keep.len() >= n / 8 {
+        // Many rows: walk the whole order once, keeping the matching rows.
+        let mut wanted = vec![false; n];
+        for &i in keep.iter() {
+            wanted[i] = true;
+        }
+        keep.clear();
+        keep.extend(ranks.order.iter().map(|&i| i as usize).filter(|&i| wanted[i]));
+    } else {
+        keep.sort_unstable_by_key(|&i| ranks.rank[i]);
+    }
+    if desc {
+        keep.reverse();
+    }
+    Ok(())
+}
+
+/// The ranks of every row of `entry` by `key`, computed on first use (ties by dataset order).
+fn ranks(entry: &Entry, key: SortKey) -> Result<Arc<SortRanks>> {
+    if let Some(r) = entry.ranks.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(r);
+    }
+    let n = entry.study.as_ref().map_or(entry.index.pair_ids.len(), |s| s.study.pair_ids.len());
     let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
+    let mut order: Vec<usize> = (0..n).collect();
     match key {
-        SortKey::Dataset => keep.sort_by_key(|&i| base(i)),
-        SortKey::PairId => keep.sort_by(|&a, &b| entry.index.pair_ids[base(a)].cmp(&entry.index.pair_ids[base(b)])),
+        SortKey::Dataset => order.sort_by_key(|&i| base(i)),
+        SortKey::PairId => order.sort_by(|&a, &b| entry.index.pair_ids[base(a)].cmp(&entry.index.pair_ids[base(b)])),
         SortKey::Length => {
-            keep.sort_by_key(|&i| (entry.index.chosen_chars[base(i)] + entry.index.rejected_chars[base(i)], base(i)))
+            order.sort_by_key(|&i| (entry.index.chosen_chars[base(i)] + entry.index.rejected_chars[base(i)], base(i)))
         }
         score_key => {
             let part = entry
@@ -445,13 +482,19 @@ fn sort(entry: &Entry, q: &PairQuery, keep: &mut [usize]) -> Result<()> {
                     _ => (s.post_chosen[i] - s.post_rejected[i]) - (s.pre_chosen[i] - s.pre_rejected[i]),
                 }
             };
-            keep.sort_by(|&a, &b| value(a).total_cmp(&value(b)).then(base(a).cmp(&base(b))));
+            let values: Vec<f64> = (0..n).map(value).collect();
+            order.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(base(a).cmp(&base(b))));
         }
     }
-    if desc {
-        keep.reverse();
+    let mut rank = vec![0u32; n];
+    for (place, &i) in order.iter().enumerate() {
+        rank[i] = place as u32;
     }
-    Ok(())
+    let computed = Arc::new(SortRanks { order: order.into_iter().map(|i| i as u32).collect(), rank });
+    if let Ok(mut m) = entry.ranks.lock() {
+        m.insert(key, computed.clone());
+    }
+    Ok(computed)
 }
 
 fn side(context: &str, response: &str) -> PairSide {
