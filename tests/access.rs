@@ -131,9 +131,8 @@ fn expected_rule(operation: &str) -> Expected {
         "whoAmI" | "pair" => (Some(Role::Viewer), vec![Pair, View, Report]),
         "pairs" => (Some(Role::Viewer), vec![View, Report]),
         "overview" | "accuracy" | "labelSets" | "report" => (Some(Role::Viewer), vec![Report]),
-        "signOut" | "datasets" | "models" | "openapi" | "jobs" | "job" | "jobEvents" | "metrics" => {
-            (Some(Role::Viewer), vec![])
-        }
+        "signOut" | "datasets" | "models" | "openapi" | "jobs" | "job" | "jobEvents" | "metrics" | "exportPairs"
+        | "exportScores" | "exportLabels" => (Some(Role::Viewer), vec![]),
         other => panic!("operation {other} is new: give it an expected rule here"),
     };
     Expected { public: false, role, shares }
@@ -240,6 +239,7 @@ fn request_for(
             Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post", "limit": n}).to_string()),
         ),
         "labelSets" => (format!("{concrete}?dataset=hh"), None),
+        "exportLabels" => (concrete.replace("{name}", "gpt"), None),
         "editNote" | "deleteNote" | "hideNote" => {
             // A note of the caller's own when it may write one; else the admin's.
             let add = |t: &str| {

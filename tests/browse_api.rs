@@ -385,3 +385,48 @@ fn jobs_run_on_the_server_with_live_progress() {
     let (status, _) = get(&format!("{jobs}/99/events"));
     assert_eq!(status, 404);
 }
+
+/// Every export downloads from the web app in CSV, JSONL and Parquet, the same file the
+/// command line writes.
+#[test]
+fn exports_download_as_csv_jsonl_and_parquet() {
+    let seal = crate::support::study_fixture();
+    let server = start(&seal);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let fetch = |path: &str| -> (u16, String, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut resp = agent.get(&format!("{base}{path}")).call().unwrap();
+        let status = resp.status().as_u16();
+        let disposition =
+            resp.headers().get("content-disposition").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = resp.body_mut().with_config().limit(u64::MAX).read_to_vec().unwrap();
+        crate::contract::check("GET", &format!("{base}{path}"), status, &String::from_utf8_lossy(&body));
+        (status, disposition, body)
+    };
+    let (status, disposition, csv) = fetch("/api/datasets/hh/export");
+    assert_eq!(status, 200);
+    assert!(disposition.contains("filename=\"hh-pairs.csv\""), "{disposition}");
+    assert_eq!(csv::Reader::from_reader(&csv[..]).records().count(), 2312, "a header and 2312 pairs");
+    let (_, _, jsonl) = fetch("/api/datasets/hh/export?format=jsonl");
+    assert_eq!(String::from_utf8(jsonl).unwrap().lines().count(), 2312);
+    let (_, _, parquet) = fetch("/api/datasets/hh/scores/pre/export?format=parquet");
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"), "a Parquet file");
+    let (status, disposition, labels) = fetch("/api/datasets/hh/label-sets/gpt/export");
+    assert_eq!(status, 200);
+    assert!(disposition.contains("hh-labels-gpt.csv"), "{disposition}");
+    assert!(csv::Reader::from_reader(&labels[..]).records().count() > 0);
+    for (path, want) in [
+        ("/api/datasets/hh/export?format=xlsx", 400),
+        ("/api/datasets/nope/export", 404),
+        ("/api/datasets/hh/scores/nope/export", 404),
+        ("/api/datasets/hh/label-sets/nope/export", 404),
+    ] {
+        let (status, _, body) = fetch(path);
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    drop(server);
+    // The command line writes the same file.
+    let out = seal.dir.path().join("cli.csv");
+    seal.ok(&["export", "pairs", "--dataset", "hh", "--out", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(out).unwrap(), csv);
+}

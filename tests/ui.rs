@@ -186,6 +186,9 @@ fn the_app_in_a_real_browser() {
         // Overview: every figure drawn, one link per coefficient.
         c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt")).await.unwrap();
         wait_for(&c, "#imprint-chart svg").await;
+        // The datasets table links the pairs' downloads.
+        let link = wait_for(&c, "#datasets a.download:last-of-type").await;
+        assert_eq!(link.attr("href").await.unwrap().as_deref(), Some("/api/datasets/hh/export?format=parquet"));
         for id in [
             "accuracy-chart",
             "mosaic-pre",

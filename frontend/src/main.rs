@@ -178,13 +178,17 @@ pub(crate) fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl
 
 #[component]
 pub(crate) fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
+    // Signed-in readers (not share links) download the pairs.
+    let may_download = crate::session::can(seal_shared::Role::Viewer);
     view! {
         <table id="datasets">
             <thead><tr>
-                <th>"dataset"</th><th>"format"</th><th class="num">"pairs"</th><th class="num">"rejected lines"</th><th>"sources"</th>
+                <th>"dataset"</th><th>"format"</th><th class="num">"pairs"</th><th class="num">"rejected lines"</th><th>"sources"</th><th>"download"</th>
             </tr></thead>
             <tbody>
-                {rows.into_iter().map(|d| view! {
+                {rows.into_iter().map(|d| {
+                    let at = format!("/api/datasets/{}/export", crate::api::encode_path(&d.name));
+                    view! {
                     <tr>
                         <td>{d.name}</td>
                         <td>{d.format.as_str()}</td>
@@ -198,8 +202,13 @@ pub(crate) fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
                                 </div>
                             }).collect_view()}
                         </td>
+                        <td class="downloads">
+                            {move || may_download().then(|| ["csv", "jsonl", "parquet"].map(|f| view! {
+                                <a class="download" href=format!("{at}?format={f}") download="">{f}</a>" "
+                            }).collect_view())}
+                        </td>
                     </tr>
-                }).collect_view()}
+                }}).collect_view()}
             </tbody>
         </table>
     }

@@ -619,7 +619,6 @@ async fn retry_job(
     )
 )]
 async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    use std::io::Read;
     let dir = state.data.0.clone();
     let actor = JobActor::of(&req);
     let (work, manifest) = read(&state, move |s| {
@@ -638,10 +637,17 @@ async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) 
         Ok((work, manifest))
     })
     .await?;
-    let path = work.path().join("backup.zip");
+    let name = format!("seal-backup-{}.zip", manifest.created_at.replace(':', ""));
+    stream_file(work, "backup.zip", "application/zip", &name)
+}
+
+/// Streams `work/file` as an attachment named `name`, a MiB at a time read on the blocking
+/// pool; the folder goes when the stream ends.
+fn stream_file(work: tempfile::TempDir, file: &str, content_type: &str, name: &str) -> Result<HttpResponse, ApiError> {
+    use std::io::Read;
+    let path = work.path().join(file);
     let len = std::fs::metadata(&path).map_err(internal)?.len();
     let file = std::fs::File::open(&path).map_err(internal)?;
-    // Read a MiB at a time on the blocking pool; the folder goes when the stream ends.
     let chunks = futures_util::stream::unfold((file, work), |(mut file, work)| async move {
         let (file, chunk) = web::block(move || {
             let mut buf = vec![0u8; 1 << 20];
@@ -654,12 +660,145 @@ async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) 
         .ok()?;
         (!chunk.is_empty()).then(|| (Ok::<_, std::io::Error>(web::Bytes::from(chunk)), (file, work)))
     });
-    let name = format!("seal-backup-{}.zip", manifest.created_at.replace(':', ""));
     Ok(HttpResponse::Ok()
-        .content_type("application/zip")
+        .content_type(content_type)
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
         .insert_header((header::CONTENT_ENCODING, "identity"))
         .body(actix_web::body::SizedStream::new(len, chunks)))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ExportQuery {
+    /// `csv` (the default), `jsonl` or `parquet`.
+    format: Option<String>,
+}
+
+/// A file export: writes it with `write` into a folder of its own under the data dir, then
+/// streams it as `<stem>.<format>`.
+async fn export_file(
+    state: &web::Data<AppState>,
+    q: ExportQuery,
+    stem: String,
+    write: impl FnOnce(&Store, &std::path::Path) -> crate::pipeline::PipelineResult<u64> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let (ext, content_type) = match q.format.as_deref().unwrap_or("csv") {
+        "csv" => ("csv", "text/csv; charset=utf-8"),
+        "jsonl" => ("jsonl", "application/x-ndjson"),
+        "parquet" => ("parquet", "application/vnd.apache.parquet"),
+        other => {
+            return Err(error(
+                wire::ErrorCode::InvalidInput,
+                format!("query string `format`: {other:?} is not one of `csv`, `jsonl`, `parquet`"),
+            ))
+        }
+    };
+    let dir = state.data.0.clone();
+    let file = format!("export.{ext}");
+    let at = file.clone();
+    let work = read(state, move |s| {
+        let work = tempfile::Builder::new()
+            .prefix(".seal-export-")
+            .tempdir_in(&dir)
+            .map_err(|e| crate::pipeline::Error::Internal(e.into()))?;
+        write(s, &work.path().join(&at))?;
+        Ok(work)
+    })
+    .await?;
+    let safe: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' }).collect();
+    stream_file(work, &file, content_type, &format!("{safe}.{ext}"))
+}
+
+/// A dataset's pairs as a file.
+///
+/// pair_id, subset, split, source line, context and both responses; CSV, JSONL or Parquet.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{dataset}/export",
+    tag = "data",
+    operation_id = "exportPairs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    params(("dataset" = String, Path), ExportQuery),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "An unknown format", body = wire::ApiError),
+        (status = 404, description = "No such dataset", body = wire::ApiError),
+    )
+)]
+async fn export_pairs(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let dataset = path.into_inner();
+    let stem = format!("{dataset}-pairs");
+    export_file(&state, q.into_inner(), stem, move |s, out| {
+        s.require_dataset(&dataset)?;
+        Ok(s.export_pairs(&dataset, out)?)
+    })
+    .await
+}
+
+/// One model's scores of a dataset as a file.
+///
+/// pair_id, chosen_score, rejected_score, margin, agreement and provenance; CSV, JSONL or Parquet.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{dataset}/scores/{model}/export",
+    tag = "data",
+    operation_id = "exportScores",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    params(("dataset" = String, Path), ("model" = String, Path), ExportQuery),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "An unknown format", body = wire::ApiError),
+        (status = 404, description = "No such dataset or model", body = wire::ApiError),
+    )
+)]
+async fn export_scores(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (dataset, model) = path.into_inner();
+    let stem = format!("{dataset}-scores-{model}");
+    export_file(&state, q.into_inner(), stem, move |s, out| {
+        s.require_dataset(&dataset)?;
+        s.model(&model)?;
+        Ok(s.export_scores(&dataset, &model, out)?)
+    })
+    .await
+}
+
+/// A label set of a dataset as a file.
+///
+/// One row per labelled text (pair_id, side, and its labels); CSV, JSONL or Parquet.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{dataset}/label-sets/{name}/export",
+    tag = "data",
+    operation_id = "exportLabels",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    params(("dataset" = String, Path), ("name" = String, Path), ExportQuery),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "An unknown format", body = wire::ApiError),
+        (status = 404, description = "No such dataset or label set", body = wire::ApiError),
+    )
+)]
+async fn export_labels(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (dataset, name) = path.into_inner();
+    let stem = format!("{dataset}-labels-{name}");
+    export_file(&state, q.into_inner(), stem, move |s, out| {
+        s.require_label_set(&dataset, &name)?;
+        Ok(s.export_labels(&dataset, &name, out)?)
+    })
+    .await
 }
 
 /// The server's metrics in the Prometheus text format.
@@ -1057,6 +1196,9 @@ fn api() -> Api {
         .route(Method::POST, "/jobs/{id}/retry", retry_job)
         .route(Method::POST, "/backup", create_backup)
         .route(Method::GET, "/metrics", metrics)
+        .route(Method::GET, "/datasets/{dataset}/export", export_pairs)
+        .route(Method::GET, "/datasets/{dataset}/scores/{model}/export", export_scores)
+        .route(Method::GET, "/datasets/{dataset}/label-sets/{name}/export", export_labels)
         .route(Method::GET, "/jobs/{id}/events", job_events)
 }
 

@@ -223,7 +223,8 @@ impl Store {
     /// models' scores, the models), and only then. DuckDB lets one process write a store, so
     /// nothing else changes it meanwhile.
     pub fn study_version(&self, dataset: &str, models: &[&str]) -> Result<String> {
-        let scopes = self.version.scopes.lock().map_err(|_| StoreError::Invalid("data version cache poisoned".into()))?;
+        let scopes =
+            self.version.scopes.lock().map_err(|_| StoreError::Invalid("data version cache poisoned".into()))?;
         let at = |s: Scope| scopes.get(&s).copied().unwrap_or(0);
         let mut v = format!("{}:{}", at(Scope::Data(family(dataset))), at(Scope::Models));
         for m in models {
