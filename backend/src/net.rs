@@ -12,9 +12,16 @@ pub(crate) fn tls() -> ureq::tls::TlsConfig {
 }
 
 fn agent() -> ureq::Agent {
+    agent_with(true)
+}
+
+/// `status_as_error`: whether a 4xx or 5xx answer is an error (downloads) or an answer to read
+/// (a SEAL Lab server's API, whose errors carry their message).
+fn agent_with(status_as_error: bool) -> ureq::Agent {
     ureq::Agent::config_builder()
         .tls_config(tls())
         .timeout_connect(Some(std::time::Duration::from_secs(15)))
+        .http_status_as_error(status_as_error)
         .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -192,7 +199,7 @@ pub fn probe(url: &str) -> Result<()> {
 /// `POST url` with a bearer credential and no body, writing the answer's body to `out` (which
 /// appears only when the body is complete). A refusal is an error with the server's message.
 pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
-    let resp = api_agent()
+    let resp = agent_with(false)
         .post(url)
         .header("Authorization", &format!("Bearer {bearer}"))
         .send_empty()
@@ -212,17 +219,6 @@ pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
     Ok(std::fs::metadata(out).with_context(|| out.display().to_string())?.len())
 }
 
-/// An agent for a SEAL Lab server's API: statuses are answers, not errors.
-fn api_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .tls_config(tls())
-        .timeout_connect(Some(std::time::Duration::from_secs(15)))
-        .http_status_as_error(false)
-        .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
-
 /// One call of a SEAL Lab server's API with a bearer credential: the JSON answer, or an error
 /// with the server's message.
 pub fn api_call(method: &str, url: &str, bearer: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value> {
@@ -232,8 +228,8 @@ pub fn api_call(method: &str, url: &str, bearer: &str, body: Option<&serde_json:
         .header("Authorization", format!("Bearer {bearer}"))
         .header("Accept", "application/json");
     let sent = match body {
-        Some(b) => api_agent().run(req.header("Content-Type", "application/json").body(b.to_string())?),
-        None => api_agent().run(req.body(())?),
+        Some(b) => agent_with(false).run(req.header("Content-Type", "application/json").body(b.to_string())?),
+        None => agent_with(false).run(req.body(())?),
     };
     let mut resp = sent.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let status = resp.status();
@@ -254,7 +250,7 @@ pub fn api_call(method: &str, url: &str, bearer: &str, body: Option<&serde_json:
 /// until it returns false or the stream ends.
 pub fn follow_events(url: &str, bearer: &str, mut on: impl FnMut(serde_json::Value) -> bool) -> Result<()> {
     use std::io::BufRead;
-    let resp = api_agent()
+    let resp = agent_with(false)
         .get(url)
         .header("Authorization", &format!("Bearer {bearer}"))
         .header("Accept", "text/event-stream")

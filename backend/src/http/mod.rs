@@ -212,7 +212,7 @@ async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>)
 /// The SEAL analysis report of a study.
 ///
 /// A study is a dataset, a pre-D and a post-D model and optionally a label set; the report is
-/// computed once per study and data version. Its fields are described in docs/report-schema.md.
+/// computed once per study and version of its data. Its fields are described in docs/report-schema.md.
 /// The example browser's filters are accepted and ignored.
 #[utoipa::path(
     get,
@@ -448,7 +448,7 @@ async fn start_job(
     JsonBody(job): JsonBody<JobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
-    let actor = JobActor::of(&req);
+    let actor = Actor::of(&req);
     let local = accounts::principal_of(&req).is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local);
     let queued = read(&state, move |s| {
         let queued = st.jobs.start(s, actor.user.as_deref(), local, job)?;
@@ -461,8 +461,8 @@ async fn start_job(
     Ok(queued_reply(&req, queued))
 }
 
-/// Who asks, for the audit rows of job actions: the user (`open` without accounts) and address.
-struct JobActor {
+/// Who asks, for the audit rows of job and backup actions: the user and the address.
+struct Actor {
     user: Option<String>,
     /// The audit log's actor: the user, `local` for a command of the server's own machine,
     /// `open` without accounts.
@@ -470,13 +470,13 @@ struct JobActor {
     peer: Option<String>,
 }
 
-impl JobActor {
-    fn of(req: &actix_web::HttpRequest) -> JobActor {
+impl Actor {
+    fn of(req: &actix_web::HttpRequest) -> Actor {
         let p = accounts::principal_of(req);
         let local = p.as_ref().is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local);
         let user = p.and_then(|p| p.user);
         let name = user.clone().unwrap_or_else(|| if local { "local" } else { "open" }.to_owned());
-        JobActor { user, name, peer: req.peer_addr().map(|a| a.ip().to_string()) }
+        Actor { user, name, peer: req.peer_addr().map(|a| a.ip().to_string()) }
     }
 
     /// One audit row: `action` on job `status`.
@@ -553,7 +553,7 @@ async fn cancel_job(
     let id = path.into_inner();
     may_control(&state, &req, id)?;
     let st = state.clone();
-    let actor = JobActor::of(&req);
+    let actor = Actor::of(&req);
     let status = read(&state, move |s| {
         let status = st.jobs.cancel(id)?;
         actor.audit(s, "job_cancelled", &status)?;
@@ -590,7 +590,7 @@ async fn retry_job(
     let id = path.into_inner();
     may_control(&state, &req, id)?;
     let st = state.clone();
-    let actor = JobActor::of(&req);
+    let actor = Actor::of(&req);
     let queued = read(&state, move |s| {
         let queued = st.jobs.retry(id)?;
         if let crate::pipeline::jobs::Queued::Accepted(status) = &queued {
@@ -620,7 +620,7 @@ async fn retry_job(
 )]
 async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let dir = state.data.0.clone();
-    let actor = JobActor::of(&req);
+    let actor = Actor::of(&req);
     let (work, manifest) = read(&state, move |s| {
         let work = tempfile::Builder::new()
             .prefix(".seal-backup-")

@@ -61,7 +61,7 @@ struct Entry {
     /// Each sort key's rank of every row (its place in the whole study sorted by that key),
     /// computed once: a new view then sorts its rows by integer rank, or walks the whole order
     /// keeping its rows, instead of comparing scores afresh.
-    ranks: Mutex<HashMap<SortKey, Arc<SortRanks>>>,
+    ranks: Cache<SortKey, Arc<SortRanks>>,
 }
 
 /// One sort key over every row of an entry: the ascending order and each row's place in it.
@@ -190,7 +190,7 @@ impl Browser {
             report: OnceLock::new(),
             with_controls: Mutex::default(),
             orders: Cache::new(ORDER_ENTRIES),
-            ranks: Mutex::default(),
+            ranks: Cache::new(<SortKey as seal_shared::Vocabulary>::words().len()),
         });
         Ok(entry)
     }
@@ -202,7 +202,7 @@ impl Browser {
         self.indexes.get_or_insert_with(&key, || Ok(Arc::new(store.pair_index_with_previews(dataset, PREVIEW_CHARS)?)))
     }
 
-    /// The SEAL report of a study (computed once per data version), with the agreement of the
+    /// The SEAL report of a study (computed once per study version), with the agreement of the
     /// `control` label sets with the study's labels.
     pub fn report(&self, store: &Store, q: &PairQuery) -> super::PipelineResult<Arc<AnalysisReport>> {
         if q.pre.is_none() {
@@ -452,11 +452,12 @@ fn sort(entry: &Entry, q: &PairQuery, keep: &mut Vec<usize>) -> Result<()> {
     Ok(())
 }
 
-/// The ranks of every row of `entry` by `key`, computed on first use (ties by dataset order).
+/// The ranks of every row of `entry` by `key`, computed once (ties by dataset order).
 fn ranks(entry: &Entry, key: SortKey) -> Result<Arc<SortRanks>> {
-    if let Some(r) = entry.ranks.lock().ok().and_then(|m| m.get(&key).cloned()) {
-        return Ok(r);
-    }
+    entry.ranks.get_or_insert_with(&key, || compute_ranks(entry, key))
+}
+
+fn compute_ranks(entry: &Entry, key: SortKey) -> Result<Arc<SortRanks>> {
     let n = entry.study.as_ref().map_or(entry.index.pair_ids.len(), |s| s.study.pair_ids.len());
     let base = |i: usize| entry.study.as_ref().map_or(i, |s| s.pos[i]);
     let mut order: Vec<usize> = (0..n).collect();
@@ -490,11 +491,7 @@ fn ranks(entry: &Entry, key: SortKey) -> Result<Arc<SortRanks>> {
     for (place, &i) in order.iter().enumerate() {
         rank[i] = place as u32;
     }
-    let computed = Arc::new(SortRanks { order: order.into_iter().map(|i| i as u32).collect(), rank });
-    if let Ok(mut m) = entry.ranks.lock() {
-        m.insert(key, computed.clone());
-    }
-    Ok(computed)
+    Ok(Arc::new(SortRanks { order: order.into_iter().map(|i| i as u32).collect(), rank }))
 }
 
 fn side(context: &str, response: &str) -> PairSide {

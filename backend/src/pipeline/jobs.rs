@@ -43,6 +43,7 @@ struct Attempt {
 }
 
 struct Job {
+    id: u64,
     req: JobRequest,
     /// The stored row: the truth about the job.
     record: Mutex<JobRecord>,
@@ -61,6 +62,7 @@ impl Job {
     fn new(record: JobRecord, req: JobRequest) -> Job {
         let (status, _) = watch::channel(to_status(&record, None, None));
         Job {
+            id: record.id,
             req,
             record: Mutex::new(record),
             attempt: Mutex::new(None),
@@ -68,10 +70,6 @@ impl Job {
             status,
             stop: Default::default(),
         }
-    }
-
-    fn id(&self) -> u64 {
-        lock(&self.record).id
     }
 
     fn state(&self) -> JobState {
@@ -210,7 +208,7 @@ impl Jobs {
     }
 
     fn find(&self, id: u64) -> Option<Arc<Job>> {
-        lock(&self.shared.inner).jobs.iter().find(|j| j.id() == id).cloned()
+        lock(&self.shared.inner).jobs.iter().find(|j| j.id == id).cloned()
     }
 
     /// A job's status now.
@@ -245,22 +243,16 @@ impl Jobs {
         req: JobRequest,
     ) -> super::PipelineResult<Queued> {
         let title = check(store, (!local).then_some(&*self.shared.policy), &req)?;
-        let fingerprint = serde_json::to_string(&req).map_err(|e| super::Error::Internal(e.into()))?;
+        let request = serde_json::to_string(&req).map_err(|e| super::Error::Internal(e.into()))?;
         let shared = &self.shared;
         let mut inner = lock(&shared.inner);
-        if let Some(same) =
-            inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
-        {
-            return Ok(Queued::Duplicate(same.snapshot(position(&inner, same))));
-        }
-        if is_full(shared, &inner, req.kind) {
-            return Ok(Queued::Full { retry_after_s: 10 });
+        if let Some(refused) = refusal(shared, &inner, req.kind, &request) {
+            return Ok(refused);
         }
         let record = JobRecord {
             id: inner.next,
             kind: req.kind,
-            request: fingerprint.clone(),
-            fingerprint,
+            request,
             title,
             started_by: user.map(str::to_owned),
             state: JobState::Queued,
@@ -322,14 +314,9 @@ impl Jobs {
                 "job {id} is {state}: only a failed, cancelled or interrupted job can be retried"
             )));
         }
-        let fingerprint = lock(&job.record).fingerprint.clone();
-        if let Some(same) =
-            inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).fingerprint == fingerprint)
-        {
-            return Ok(Queued::Duplicate(same.snapshot(position(&inner, same))));
-        }
-        if is_full(shared, &inner, job.req.kind) {
-            return Ok(Queued::Full { retry_after_s: 10 });
+        let request = lock(&job.record).request.clone();
+        if let Some(refused) = refusal(shared, &inner, job.req.kind, &request) {
+            return Ok(refused);
         }
         job.stop.store(false, Ordering::SeqCst);
         {
@@ -357,11 +344,22 @@ fn limit(limits: &JobSettings, kind: JobKind) -> usize {
     }
 }
 
-/// Whether a job of `kind` would have to wait in a queue that is already full.
-fn is_full(shared: &Shared, inner: &Inner, kind: JobKind) -> bool {
+/// Why a job of `kind` with this request is not queued: an identical job is queued or running,
+/// or it would have to wait in a queue that is already full.
+fn refusal(shared: &Shared, inner: &Inner, kind: JobKind, request: &str) -> Option<Queued> {
+    if let Some(same) = inner.jobs.iter().find(|j| j.state().is_active() && lock(&j.record).request == request) {
+        return Some(Queued::Duplicate(same.snapshot(position(inner, same))));
+    }
     let free = inner.running.get(&kind).copied().unwrap_or(0) < limit(&shared.limits, kind)
         && !inner.queue.iter().any(|j| j.req.kind == kind);
-    !free && inner.queue.len() >= shared.limits.max_queued
+    (!free && inner.queue.len() >= shared.limits.max_queued).then_some(Queued::Full { retry_after_s: 10 })
+}
+
+/// A job of `kind` left its slot.
+fn release(shared: &Shared, kind: JobKind) {
+    if let Some(n) = lock(&shared.inner).running.get_mut(&kind) {
+        *n = n.saturating_sub(1);
+    }
 }
 
 /// Jobs ahead of `job` in the queue of its kind, while it is queued.
@@ -470,7 +468,7 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
         r.state = JobState::Running;
         r.started_at.get_or_insert(unix_now());
     });
-    let id = job.id();
+    let id = job.id;
     let runner = (shared.clone(), job.clone());
     let spawned = std::thread::Builder::new().name(format!("job-{id}")).spawn(move || {
         let (shared, job) = runner;
@@ -495,16 +493,12 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
             }
         };
         end(&shared, &job, state, Some(message));
-        if let Some(n) = lock(&shared.inner).running.get_mut(&job.req.kind) {
-            *n = n.saturating_sub(1);
-        }
+        release(&shared, job.req.kind);
         pump(&shared);
     });
     if let Err(e) = spawned {
         end(&shared, &job, JobState::Failed, Some(format!("could not start a thread: {e}")));
-        if let Some(n) = lock(&shared.inner).running.get_mut(&job.req.kind) {
-            *n = n.saturating_sub(1);
-        }
+        release(&shared, job.req.kind);
     }
 }
 

@@ -5,8 +5,6 @@ use duckdb::arrow::datatypes::{DataType, Int64Type};
 use duckdb::{params, OptionalExt};
 use seal_shared::browse::{LabelValue, Note, PairLabels, PairScore, ScorePair};
 
-use std::sync::atomic::Ordering;
-
 use super::{Context, Result, Store, StoreError};
 use crate::domain::Agreement;
 
@@ -105,34 +103,6 @@ fn each_arrow_str(col: &dyn Array, mut f: impl FnMut(&str)) {
 }
 
 impl Store {
-    /// A token that changes whenever pairs, scores, labels or models change, so readers can
-    /// cache what they derive from them. Computed once per write through this process.
-    pub fn data_version(&self) -> Result<String> {
-        let generation = self.version.generation.load(Ordering::SeqCst);
-        let mut last =
-            self.version.last.lock().map_err(|_| StoreError::Invalid("data version cache poisoned".into()))?;
-        if let Some((g, v)) = last.as_ref() {
-            if *g == generation {
-                return Ok(v.clone());
-            }
-        }
-        let v: String = self
-            .conn
-            .query_row(
-                "SELECT concat_ws(':', (SELECT count(*) FROM pairs)::VARCHAR, (SELECT count(*) FROM scores)::VARCHAR,
-                        (SELECT coalesce(max(run_id), 0) FROM score_runs)::VARCHAR, (SELECT count(*) FROM labels)::VARCHAR,
-                        (SELECT count(*) FROM label_sets)::VARCHAR, (SELECT count(*) FROM models)::VARCHAR,
-                        (SELECT coalesce(max(imported_at)::VARCHAR, '') FROM label_sets),
-                        (SELECT coalesce(max(added_at)::VARCHAR, '') FROM models),
-                        (SELECT coalesce(max(ingested_at)::VARCHAR, '') FROM sources))",
-                [],
-                |r| r.get(0),
-            )
-            .ctx("read data version")?;
-        *last = Some((generation, v.clone()));
-        Ok(v)
-    }
-
     /// Every pair of a dataset, in dataset order.
     pub fn pair_index(&self, dataset: &str) -> Result<PairIndexColumns> {
         self.read_pair_index(dataset, None)

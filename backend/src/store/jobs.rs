@@ -12,9 +12,8 @@ use super::{u64_at, word_at, Context, Result, Store};
 pub struct JobRecord {
     pub id: u64,
     pub kind: JobKind,
-    /// The `JobRequest` as JSON.
+    /// The `JobRequest` as JSON (serialized one way, so equal requests are equal strings).
     pub request: String,
-    pub fingerprint: String,
     pub title: String,
     pub started_by: Option<String>,
     pub state: JobState,
@@ -30,7 +29,7 @@ pub struct JobRecord {
     pub local_sources: bool,
 }
 
-const COLUMNS: &str = "id, kind, request, fingerprint, title, started_by, state, done, total, message, attempts, \
+const COLUMNS: &str = "id, kind, request, title, started_by, state, done, total, message, attempts, \
                        created_at, started_at, finished_at, run_seconds, local_sources";
 
 fn job_row(r: &duckdb::Row<'_>) -> duckdb::Result<JobRecord> {
@@ -38,19 +37,18 @@ fn job_row(r: &duckdb::Row<'_>) -> duckdb::Result<JobRecord> {
         id: u64_at(r, 0)?,
         kind: word_at(r, 1)?,
         request: r.get(2)?,
-        fingerprint: r.get(3)?,
-        title: r.get(4)?,
-        started_by: r.get(5)?,
-        state: word_at(r, 6)?,
-        done: u64_at(r, 7)?,
-        total: u64_at(r, 8)?,
-        message: r.get(9)?,
-        attempts: r.get(10)?,
-        created_at: r.get(11)?,
-        started_at: r.get(12)?,
-        finished_at: r.get(13)?,
-        run_seconds: r.get(14)?,
-        local_sources: r.get(15)?,
+        title: r.get(3)?,
+        started_by: r.get(4)?,
+        state: word_at(r, 5)?,
+        done: u64_at(r, 6)?,
+        total: u64_at(r, 7)?,
+        message: r.get(8)?,
+        attempts: r.get(9)?,
+        created_at: r.get(10)?,
+        started_at: r.get(11)?,
+        finished_at: r.get(12)?,
+        run_seconds: r.get(13)?,
+        local_sources: r.get(14)?,
     })
 }
 
@@ -67,7 +65,7 @@ impl Store {
         self.conn
             .execute(
                 &format!(
-                    "INSERT INTO jobs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    "INSERT INTO jobs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (id) DO UPDATE SET state = excluded.state, done = excluded.done,
                         total = excluded.total, message = excluded.message, attempts = excluded.attempts,
                         started_at = excluded.started_at, finished_at = excluded.finished_at,
@@ -77,7 +75,6 @@ impl Store {
                     j.id as i64,
                     j.kind.as_str(),
                     j.request,
-                    j.fingerprint,
                     j.title,
                     j.started_by,
                     j.state.as_str(),

@@ -5,7 +5,7 @@
 //! One file per table family, each with its own `impl Store`: `pairs` (datasets, sources, pairs,
 //! rejected lines), `models`, `scores` (scores and score runs), `labels` (label sets), `studies`
 //! (the study join), `variants`, `llm` (the LM answer cache, label failures), `browse` (the
-//! example browser's reads, notes, the data version) and `accounts` (users, API tokens,
+//! example browser's reads, notes, the versions readers cache by) and `accounts` (users, API tokens,
 //! sessions, the audit log). This file keeps the `Store` itself and
 //! the helpers they share.
 
@@ -137,15 +137,12 @@ pub struct Store {
     version: Arc<VersionCache>,
 }
 
-/// What readers cache by: a counter that every write through this process bumps, and the data
-/// version last computed for it. DuckDB lets one process open a store file for writing, so no
-/// other process changes the data behind a running server's back.
+/// What readers cache by: a counter per [`Scope`] that every write through this process bumps.
+/// DuckDB lets one process open a store file for writing, so no other process changes the data
+/// behind a running server's back. A scoring job's chunk of model M on dataset D changes the
+/// studies of D that read M, and no other.
 #[derive(Default)]
 struct VersionCache {
-    generation: AtomicU64,
-    last: Mutex<Option<(u64, String)>>,
-    /// Writes by what they touch (see [`Scope`]), for readers that cache one study: a scoring
-    /// job's chunk of model M on dataset D changes the studies of D that read M, and no other.
     scopes: Mutex<std::collections::HashMap<Scope, u64>>,
 }
 
@@ -204,7 +201,6 @@ impl Store {
 
     /// Marks the data as changed (after a committed write of pairs, scores, labels or models).
     fn changed(&self, scope: Scope) {
-        self.version.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut scopes) = self.version.scopes.lock() {
             *scopes.entry(scope).or_default() += 1;
         }

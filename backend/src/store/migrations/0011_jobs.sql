@@ -1,11 +1,10 @@
 -- Jobs started from the web app (and, later, sent by the CLI): one row per job, kept across
--- restarts. `request` is the job's `JobRequest` as JSON; `fingerprint` the canonical form of it
--- by which an identical queued or running job is found. Times are Unix seconds.
+-- restarts. `request` is the job's `JobRequest` as JSON, by which an identical queued or running
+-- job is found. Times are Unix seconds.
 CREATE TABLE jobs (
     id BIGINT PRIMARY KEY,
     kind TEXT NOT NULL,
     request TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
     title TEXT NOT NULL,
     started_by TEXT,
     state TEXT NOT NULL,
