@@ -48,6 +48,8 @@ def split(text):
 
 
 def find_hh():
+    if os.environ.get("SEAL_HH_TEST"):
+        return os.environ["SEAL_HH_TEST"]
     for base in (os.path.join(ROOT, ".."), os.getcwd()):
         p = os.path.join(base, "shared", "data", "hh-rlhf", "harmless-base", "test.jsonl.gz")
         if os.path.isfile(p):
@@ -55,11 +57,11 @@ def find_hh():
     sys.exit("hh-rlhf harmless-base test.jsonl.gz not found in ../shared/data")
 
 
-def build_model(folder, texts, export=True):
+def build_model(folder, texts, export=True, shape="base", head_std=None):
     hf = os.path.join(folder, "hf")
     seal = os.path.join(folder, "seal")
     if not os.path.isfile(os.path.join(hf, "config.json")):
-        make_hf_model(hf, texts)
+        make_hf_model(hf, texts, shape, head_std)
     if export and not os.path.isfile(os.path.join(seal, "seal-export.json")):
         subprocess.run([sys.executable, os.path.join(ROOT, "python", "seal_export.py"), hf, "--out", seal],
                        check=True)
@@ -92,7 +94,17 @@ def drift(scores, reference):
             "decision_flips": int(flips), "pairs": len(reference)}
 
 
-def make_hf_model(hf, texts):
+# deberta-v3-base and -large (the paper's RMs), and a tiny one for checking scripts.
+SHAPES = {
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128),
+}
+
+
+def make_hf_model(hf, texts, shape="base", head_std=None):
+    """A random-init model; `head_std` re-draws the score head's weights with that standard
+    deviation (the default init's 0.02 gives scores with a spread of a few hundredths)."""
     tok = Tokenizer(models.Unigram())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
@@ -107,12 +119,13 @@ def make_hf_model(hf, texts):
                                    sep_token="[SEP]", mask_token="[MASK]", model_max_length=512,
                                    model_input_names=["input_ids", "token_type_ids", "attention_mask"])
     torch.manual_seed(0)
-    cfg = DebertaV2Config(vocab_size=128100, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                          intermediate_size=3072, max_position_embeddings=512, type_vocab_size=0,
+    cfg = DebertaV2Config(vocab_size=128100, **SHAPES[shape], max_position_embeddings=512, type_vocab_size=0,
                           relative_attention=True, position_buckets=256, max_relative_positions=-1,
                           pos_att_type=["p2c", "c2p"], position_biased_input=False, norm_rel_ebd="layer_norm",
                           share_att_key=True, hidden_act="gelu", num_labels=1, pad_token_id=0)
     model = DebertaV2ForSequenceClassification(cfg)
+    if head_std:
+        torch.nn.init.normal_(model.classifier.weight, std=head_std)
     model.save_pretrained(hf)
     fast.save_pretrained(hf)
 

@@ -144,3 +144,60 @@ fn longest_first_needs_a_max_length() {
             .to_string();
     assert!(err.contains("needs a maximum length"), "{err}");
 }
+
+#[test]
+fn devices_share_a_run_and_agree_with_one() {
+    use seal::pipeline::{score_model, ScoreJob};
+    use seal::score::Device;
+    use seal_shared::ScoreSummary;
+
+    use crate::support::{hh_rlhf_test_file, Seal};
+
+    assert_eq!(Device::parse_list("cuda:0,cuda:1").unwrap(), vec![Device::Cuda(0), Device::Cuda(1)]);
+    assert_eq!(Device::parse_list("cuda").unwrap(), vec![Device::Cuda(0)]);
+    assert!(Device::parse_list("cuda:1,cuda:1").unwrap_err().contains("twice"));
+    assert!(Device::parse_list("cpu,cuda:0").unwrap_err().contains("GPUs only"));
+    assert!(Device::parse_list("tpu").unwrap_err().contains("`tpu`"));
+
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    for name in ["one", "two"] {
+        seal.ok(&["models", "add", "--name", name, fixture_model("pre").to_str().unwrap()]);
+    }
+    assert!(seal.fails(&["score", "--dataset", "hh", "--model", "one", "--tf32"]).contains("GPU mode"));
+    assert!(seal.fails(&["score", "--dataset", "hh", "--model", "one", "--device", "cuda:0,cpu"]).contains("--device"));
+
+    let one: Vec<ScoreSummary> = seal.read(&["score", "--dataset", "hh", "--model", "one", "--limit", "40"]);
+    assert_eq!(one[0].device, "cpu");
+    assert!(one[0].load_seconds > 0.0 && one[0].load_seconds < one[0].seconds, "{:?}", one[0]);
+
+    // Two sessions, as two GPUs would be: each chunk is split between them and scored on two
+    // threads at once; the merged scores are those of one session, pair by pair.
+    let data = seal.data();
+    let mut store = seal::store::Store::open(&data.store_file()).unwrap();
+    let job = ScoreJob {
+        dataset: "hh".into(),
+        devices: vec![Device::Cpu, Device::Cpu],
+        tf32: false,
+        batch_tokens: 8192,
+        max_batch: 4,
+        threads: Some(1),
+        commit_every: 15,
+        limit: Some(40),
+        stop: None,
+    };
+    let two = score_model(&mut store, &data, &job, "two", |_| {}).unwrap();
+    assert_eq!((two.scored_now, two.device.as_str()), (40, "cpu"));
+    let by_pair = |model: &str| -> std::collections::HashMap<String, (f64, f64)> {
+        store.scores("hh", model).unwrap().into_iter().map(|(id, c, r, _)| (id, (c, r))).collect()
+    };
+    let (a, b) = (by_pair("one"), by_pair("two"));
+    assert_eq!(a.len(), 40);
+    assert_eq!(a.keys().collect::<std::collections::BTreeSet<_>>(), b.keys().collect());
+    for (id, (c, r)) in &a {
+        let (c2, r2) = b[id];
+        assert!((c - c2).abs() < 1e-4 && (r - r2).abs() < 1e-4, "{id}: ({c}, {r}) vs ({c2}, {r2})");
+    }
+    assert_eq!(store.score_row_counts("hh", "two").unwrap(), (40, 40), "one score per pair");
+    assert_eq!(store.run_providers("hh", "two").unwrap(), vec!["CPUExecutionProvider".to_owned()]);
+}

@@ -366,6 +366,9 @@ fn runtime(ctx: &Ctx, cmd: RuntimeCmd) -> Result<()> {
             let root = dir.unwrap_or_else(|| crate::config::project_dir().join("onnxruntime"));
             let lib = crate::runtime::install(&root, gpu, &index_url)?;
             println!("{}", lib.display());
+            if gpu {
+                eprintln!("{}", crate::runtime::find_cuda_libraries());
+            }
             if !no_embedder {
                 let embedder = crate::config::embedder_dir();
                 let parent = embedder.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
@@ -374,7 +377,7 @@ fn runtime(ctx: &Ctx, cmd: RuntimeCmd) -> Result<()> {
             }
             Ok(())
         }
-        RuntimeCmd::Info => match crate::config::find_ort(&ctx.data, false) {
+        RuntimeCmd::Info { gpu: false } => match crate::config::find_ort(&ctx.data, false) {
             Ok(lib) => {
                 let version = pipeline::init_runtime(&ctx.data, false)?;
                 println!("ONNX Runtime {version} from {}", lib.display());
@@ -385,32 +388,79 @@ fn runtime(ctx: &Ctx, cmd: RuntimeCmd) -> Result<()> {
                 bail!("ONNX Runtime not found; run `seal runtime install`. Looked in:\n{}", list.join("\n"));
             }
         },
+        RuntimeCmd::Info { gpu: true } => {
+            // Nothing is loaded here: a missing library must not abort the report.
+            let lib = crate::config::find_ort(&ctx.data, true);
+            let report = crate::runtime::find_cuda_libraries();
+            let provider = lib.as_ref().ok().map(|l| l.with_file_name("libonnxruntime_providers_cuda.so"));
+            if ctx.json {
+                let value = serde_json::json!({
+                    "onnxruntime": lib.as_ref().ok(),
+                    "cuda_provider": provider.as_ref().filter(|p| p.is_file()),
+                    "cuda": &report,
+                });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                match (&lib, &provider) {
+                    (Ok(lib), Some(p)) if p.is_file() => println!("ONNX Runtime (CUDA build) {}", lib.display()),
+                    (Ok(lib), _) => println!(
+                        "ONNX Runtime {} has no CUDA provider beside it (libonnxruntime_providers_cuda.so); run `seal runtime install --gpu`",
+                        lib.display()
+                    ),
+                    (Err(_), _) => println!("ONNX Runtime's CUDA build is not installed; run `seal runtime install --gpu`"),
+                }
+                println!("{report}");
+            }
+            let missing = report.missing_required();
+            if lib.is_err() || !provider.is_some_and(|p| p.is_file()) || !missing.is_empty() {
+                bail!("the GPU runtime is not ready (see above)");
+            }
+            Ok(())
+        }
     }
 }
 
-pub fn parse_device(s: &str) -> Result<Device> {
-    match s {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" | "gpu" => Ok(Device::Cuda(0)),
-        other => match other.strip_prefix("cuda:").map(str::parse::<i32>) {
-            Some(Ok(id)) if id >= 0 => Ok(Device::Cuda(id)),
-            _ => bail!("--device: expected cpu, cuda or cuda:N, got `{other}`"),
-        },
+/// ONNX Runtime's CUDA provider opens CUDA and cuDNN by name, and the dynamic loader reads
+/// `LD_LIBRARY_PATH` only when a process starts: when the libraries were found in folders it
+/// lacks (a Python's `nvidia-*` packages, `CUDA_HOME`), `seal` starts itself again, once, with
+/// them in front. Returns only when nothing needs adding.
+pub(crate) fn with_cuda_library_path() -> Result<()> {
+    const MARK: &str = "SEAL_CUDA_PATH_SET";
+    if std::env::var_os(MARK).is_some() {
+        return Ok(());
     }
+    let Some(path) = crate::runtime::cuda_library_path(&crate::runtime::find_cuda_libraries()) else {
+        return Ok(());
+    };
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("locating the seal binary")?;
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("LD_LIBRARY_PATH", path)
+        .env(MARK, "1")
+        .exec();
+    Err(err).context("restarting seal with the CUDA libraries on LD_LIBRARY_PATH")
 }
 
 /// Runs scoring for each model with a progress bar on a terminal, or one line per committed
 /// chunk (at most one a second) otherwise.
 pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> Result<Vec<seal_shared::ScoreSummary>> {
-    let device = parse_device(&a.device)?;
-    let default_batch = pipeline::default_max_batch(device);
+    let devices = Device::parse_list(&a.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    if a.tf32 && devices == [Device::Cpu] {
+        bail!("--tf32: TF32 is a GPU mode; add --device cuda");
+    }
+    if devices[0] != Device::Cpu {
+        with_cuda_library_path()?;
+    }
+    let first = devices[0];
     let job = ScoreJob {
         dataset: a.dataset.clone(),
-        device,
-        batch_tokens: a.batch_tokens,
-        max_batch: a.max_batch.unwrap_or(default_batch),
+        batch_tokens: a.batch_tokens.unwrap_or(pipeline::default_batch_tokens(first)),
+        max_batch: a.max_batch.unwrap_or(pipeline::default_max_batch(first)),
+        devices,
+        tf32: a.tf32,
         threads: a.threads,
-        commit_every: a.commit_every,
+        commit_every: a.commit_every.unwrap_or(pipeline::default_commit_every(first)),
         limit: a.limit.map(|n| n as u64),
         stop: None,
     };

@@ -158,3 +158,298 @@ fn platform_tag() -> Result<(&'static str, &'static str)> {
         }
     })
 }
+
+/// A library the CUDA build of ONNX Runtime loads, and where it was found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CudaLibrary {
+    /// The file name asked for (`libcudart.so.13`), or its stem where any version will do.
+    pub name: &'static str,
+    pub what: &'static str,
+    /// Scoring fails without it; the others only some operators load.
+    pub required: bool,
+    pub found: Option<PathBuf>,
+}
+
+/// What `seal runtime info --gpu` and `seal runtime install --gpu` report: each library the
+/// CUDA provider needs, found or missing, and every folder that was searched.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CudaReport {
+    pub libraries: Vec<CudaLibrary>,
+    pub looked_in: Vec<PathBuf>,
+}
+
+/// The libraries of ONNX Runtime's CUDA 13 build (`libonnxruntime_providers_cuda.so` links the
+/// first five; cuDNN, cuFFT and NVRTC it opens by name at run time), in the order they load.
+const CUDA_LIBRARIES: [(&str, &str, bool); 8] = [
+    ("libcuda.so.1", "NVIDIA driver", true),
+    ("libcudart.so.13", "CUDA 13 runtime", true),
+    ("libcublasLt.so.13", "cuBLASLt 13", true),
+    ("libcublas.so.13", "cuBLAS 13", true),
+    ("libcurand.so.10", "cuRAND 10", true),
+    ("libcudnn.so.9", "cuDNN 9", true),
+    ("libcufft.so", "cuFFT (FFT operators only)", false),
+    ("libnvrtc.so.13", "NVRTC 13 (run-time compiled kernels only)", false),
+];
+
+impl CudaReport {
+    pub fn missing_required(&self) -> Vec<&CudaLibrary> {
+        self.libraries.iter().filter(|l| l.required && l.found.is_none()).collect()
+    }
+
+    /// The folders that hold what was found, for `LD_LIBRARY_PATH`.
+    pub fn library_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for dir in self.libraries.iter().filter_map(|l| l.found.as_ref()?.parent().map(Path::to_owned)) {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        dirs
+    }
+}
+
+impl std::fmt::Display for CudaReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "CUDA libraries for ONNX Runtime's CUDA provider:")?;
+        for lib in &self.libraries {
+            match &lib.found {
+                Some(p) => writeln!(f, "  found    {:<20} {} ({})", lib.name, p.display(), lib.what)?,
+                None if lib.required => writeln!(f, "  MISSING  {:<20} ({})", lib.name, lib.what)?,
+                None => writeln!(f, "  absent   {:<20} ({}; optional)", lib.name, lib.what)?,
+            }
+        }
+        writeln!(f, "Looked in (in this order):")?;
+        for dir in &self.looked_in {
+            writeln!(f, "  {}", dir.display())?;
+        }
+        let missing = self.missing_required();
+        if missing.is_empty() {
+            write!(f, "`seal score --device cuda` adds their folders to LD_LIBRARY_PATH itself.")
+        } else {
+            write!(
+                f,
+                "Missing {}: install the NVIDIA driver, or CUDA 13 and cuDNN 9 (e.g. `pip install nvidia-cuda-runtime nvidia-cublas nvidia-curand nvidia-cudnn-cu13` into any Python on this machine), or point CUDA_HOME or LD_LIBRARY_PATH at them.",
+                missing.iter().map(|l| l.name).collect::<Vec<_>>().join(", ")
+            )
+        }
+    }
+}
+
+/// Folders searched for CUDA libraries, in order: `LD_LIBRARY_PATH`, `CUDA_HOME` / `CUDA_PATH`,
+/// the `nvidia-*` pip packages of the Pythons on `PATH`, of the active virtual or conda
+/// environment and of the usual environment folders, then the system's CUDA and driver folders.
+/// Only folders that exist are listed.
+pub fn cuda_search_dirs() -> Vec<PathBuf> {
+    let env_paths = |name: &str| std::env::var_os(name).map(|v| std::env::split_paths(&v).collect::<Vec<_>>());
+    let mut dirs: Vec<PathBuf> = env_paths("LD_LIBRARY_PATH").unwrap_or_default();
+    for var in ["CUDA_HOME", "CUDA_PATH"] {
+        if let Some(root) = std::env::var_os(var).map(PathBuf::from) {
+            dirs.extend(["lib64", "lib", "targets/x86_64-linux/lib", "targets/sbsa-linux/lib"].map(|d| root.join(d)));
+        }
+    }
+    // Python environments: a `bin/python3` on PATH has its prefix one folder up.
+    let mut prefixes: Vec<PathBuf> = Vec::new();
+    for var in ["VIRTUAL_ENV", "CONDA_PREFIX"] {
+        prefixes.extend(std::env::var_os(var).map(PathBuf::from));
+    }
+    for bin in env_paths("PATH").unwrap_or_default() {
+        if bin.join("python3").is_file() || bin.join("python").is_file() {
+            prefixes.extend(bin.parent().map(Path::to_owned));
+        }
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    for pattern in ["/opt/*/.venv", "/opt/*/venv", "/opt/conda", "/usr/local", "/usr"] {
+        prefixes.extend(glob_dirs(Path::new("/"), pattern.trim_start_matches('/')));
+    }
+    if let Some(home) = &home {
+        for pattern in [".venv", "venv", "miniconda3", "anaconda3", "miniforge3", ".local"] {
+            prefixes.extend(glob_dirs(home, pattern));
+        }
+    }
+    prefixes.extend(crate::config::project_root().join(".seal").canonicalize().ok().map(|p| p.join("export-env")));
+    for prefix in prefixes {
+        for site in glob_dirs(&prefix, "lib/python3*/site-packages")
+            .into_iter()
+            .chain(glob_dirs(&prefix, "lib/python3*/dist-packages"))
+            .chain(glob_dirs(&prefix, "lib/python3/dist-packages"))
+        {
+            // nvidia/cu13/lib (CUDA 13 wheels), nvidia/cudnn/lib, nvidia/cublas/lib (CUDA 12 ones)…
+            dirs.extend(glob_dirs(&site, "nvidia/*/lib"));
+        }
+    }
+    dirs.extend(glob_dirs(Path::new("/usr/local"), "cuda/lib64"));
+    dirs.extend(glob_dirs(Path::new("/usr/local"), "cuda/targets/*/lib"));
+    dirs.extend(glob_dirs(Path::new("/usr/local"), "cuda-*/lib64"));
+    dirs.extend(
+        [
+            "/usr/local/nvidia/lib64",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib/wsl/lib",
+        ]
+        .map(PathBuf::from),
+    );
+    let mut seen = Vec::new();
+    for d in dirs {
+        let d = d.canonicalize().unwrap_or(d);
+        if d.is_dir() && !seen.contains(&d) {
+            seen.push(d);
+        }
+    }
+    seen
+}
+
+/// Folders under `root` matching `pattern`, whose parts may hold one `*` each (sorted, newest
+/// version last within a part).
+fn glob_dirs(root: &Path, pattern: &str) -> Vec<PathBuf> {
+    let mut found = vec![root.to_owned()];
+    for part in pattern.split('/').filter(|p| !p.is_empty()) {
+        let mut next = Vec::new();
+        for dir in &found {
+            match part.split_once('*') {
+                None => next.push(dir.join(part)),
+                Some((head, tail)) => {
+                    let Ok(entries) = std::fs::read_dir(dir) else { continue };
+                    let mut names: Vec<String> = entries
+                        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .filter(|n| n.len() >= head.len() + tail.len() && n.starts_with(head) && n.ends_with(tail))
+                        .collect();
+                    names.sort();
+                    next.extend(names.into_iter().map(|n| dir.join(n)));
+                }
+            }
+        }
+        found = next;
+    }
+    found.into_iter().filter(|d| d.is_dir()).collect()
+}
+
+/// Looks for each CUDA library in [`cuda_search_dirs`]; a name without a version
+/// (`libcufft.so`) matches any `libcufft.so.N`.
+pub fn find_cuda_libraries() -> CudaReport {
+    let mut report = find_cuda_libraries_in(cuda_search_dirs());
+    // Last, the dynamic loader's own cache (`ldconfig -p`), which names folders of its own.
+    if report.libraries.iter().any(|l| l.found.is_none()) {
+        let cache = ["/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig"]
+            .iter()
+            .find_map(|cmd| std::process::Command::new(cmd).arg("-p").output().ok().filter(|o| o.status.success()));
+        if let Some(out) = cache {
+            let text = String::from_utf8_lossy(&out.stdout);
+            for lib in report.libraries.iter_mut().filter(|l| l.found.is_none()) {
+                // `	libcudart.so.13 (libc6,x86-64) => /usr/local/cuda/lib64/libcudart.so.13`
+                lib.found = text.lines().find_map(|line| {
+                    let (name, path) = line.trim().split_once(" => ")?;
+                    let name = name.split(' ').next()?;
+                    let matches = name == lib.name
+                        || (lib.name.ends_with(".so")
+                            && name.strip_prefix(lib.name).is_some_and(|v| v.starts_with('.')));
+                    matches.then(|| PathBuf::from(path))
+                });
+            }
+            report.looked_in.push(PathBuf::from("(the ldconfig cache)"));
+        }
+    }
+    report
+}
+
+fn find_cuda_libraries_in(looked_in: Vec<PathBuf>) -> CudaReport {
+    let libraries = CUDA_LIBRARIES
+        .iter()
+        .map(|&(name, what, required)| {
+            let found = looked_in.iter().find_map(|dir| {
+                let exact = dir.join(name);
+                if exact.is_file() {
+                    return Some(exact);
+                }
+                if name.ends_with(".so") {
+                    let mut versions: Vec<PathBuf> = std::fs::read_dir(dir)
+                        .ok()?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                                n.strip_prefix(name)
+                                    .and_then(|v| v.strip_prefix('.'))
+                                    .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                            })
+                        })
+                        .collect();
+                    versions.sort();
+                    return versions.into_iter().next();
+                }
+                None
+            });
+            CudaLibrary { name, what, required, found }
+        })
+        .collect();
+    CudaReport { libraries, looked_in }
+}
+
+/// The `LD_LIBRARY_PATH` under which the CUDA provider finds what the report found: the
+/// report's folders that the current one lacks, in front of it; `None` when nothing is to add.
+/// The dynamic loader reads the variable only when a process starts, so `seal` starts itself
+/// again under it (see `cli::score`).
+pub fn cuda_library_path(report: &CudaReport) -> Option<std::ffi::OsString> {
+    let current: Vec<PathBuf> =
+        std::env::var_os("LD_LIBRARY_PATH").map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
+    let system =
+        [Path::new("/usr/lib/x86_64-linux-gnu"), Path::new("/usr/lib/aarch64-linux-gnu"), Path::new("/usr/lib64")];
+    let add: Vec<PathBuf> =
+        report.library_dirs().into_iter().filter(|d| !current.contains(d) && !system.contains(&d.as_path())).collect();
+    if add.is_empty() {
+        return None;
+    }
+    std::env::join_paths(add.iter().chain(current.iter())).ok()
+}
+
+/// The GPU's name as the driver reports it (`nvidia-smi`), for a score run's provenance.
+pub fn gpu_name(index: i32) -> Option<String> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name", "--format=csv,noheader", &format!("--id={index}")])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_libraries_are_found_in_pip_layouts_and_missing_ones_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let site = tmp.path().join("env/lib/python3.12/site-packages");
+        let cu13 = site.join("nvidia/cu13/lib");
+        let cudnn = site.join("nvidia/cudnn/lib");
+        std::fs::create_dir_all(&cu13).unwrap();
+        std::fs::create_dir_all(&cudnn).unwrap();
+        for f in ["libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcufft.so.12", "libcufft.so.12.0.0"] {
+            std::fs::write(cu13.join(f), b"").unwrap();
+        }
+        std::fs::write(cudnn.join("libcudnn.so.9"), b"").unwrap();
+        let dirs = glob_dirs(&tmp.path().join("env"), "lib/python3*/site-packages")
+            .iter()
+            .flat_map(|s| glob_dirs(s, "nvidia/*/lib"))
+            .collect::<Vec<_>>();
+        assert_eq!(dirs, vec![cu13.clone(), cudnn.clone()]);
+        let report = find_cuda_libraries_in(dirs);
+        let found = |name: &str| report.libraries.iter().find(|l| l.name == name).unwrap().found.clone();
+        assert_eq!(found("libcudart.so.13"), Some(cu13.join("libcudart.so.13")));
+        assert_eq!(found("libcudnn.so.9"), Some(cudnn.join("libcudnn.so.9")));
+        // Any version of an unversioned name; the shortest (the soname) first.
+        assert_eq!(found("libcufft.so"), Some(cu13.join("libcufft.so.12")));
+        let missing: Vec<&str> = report.missing_required().iter().map(|l| l.name).collect();
+        assert_eq!(missing, vec!["libcuda.so.1", "libcurand.so.10"]);
+        assert_eq!(report.library_dirs(), vec![cu13.clone(), cudnn.clone()]);
+        let text = report.to_string();
+        assert!(text.contains("MISSING  libcurand.so.10"), "{text}");
+        assert!(text.contains("absent   libnvrtc.so.13"), "{text}");
+        assert!(text.contains("Missing libcuda.so.1, libcurand.so.10"), "{text}");
+        // Both folders go in front of whatever LD_LIBRARY_PATH holds.
+        let path = cuda_library_path(&report).unwrap();
+        let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        assert_eq!(dirs[..2], [cu13, cudnn]);
+    }
+}

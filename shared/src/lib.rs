@@ -111,13 +111,22 @@ pub struct ScoreSummary {
     pub dataset: String,
     pub model: String,
     pub provider: String,
+    /// `cpu`, or the GPU(s) with their names and whether TF32 was allowed.
+    #[serde(default)]
+    pub device: String,
     pub total_pairs: u64,
     /// Pairs scored by this run.
     pub scored_now: u64,
     /// Pairs that already had scores and were left alone.
     pub already_scored: u64,
     pub truncated_texts: u64,
+    /// The whole run, loading the model included.
     pub seconds: f64,
+    /// Loading the model (reading the graph, optimizing it, starting the device); part of
+    /// `seconds`.
+    #[serde(default)]
+    pub load_seconds: f64,
+    /// Pairs scored per second of the whole run.
     pub pairs_per_second: f64,
 }
 

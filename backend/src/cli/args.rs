@@ -253,21 +253,27 @@ pub struct ScoreArgs {
     /// Registered model(s) to run.
     #[arg(long = "model", required = true)]
     pub models: Vec<String>,
-    /// `cpu`, `cuda` or `cuda:N`.
+    /// `cpu`, `cuda`, `cuda:N`, or several GPUs (`cuda:0,cuda:1`) that share the work.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Padded tokens per batch.
-    #[arg(long, default_value_t = 8192)]
-    pub batch_tokens: usize,
+    /// Padded tokens per batch [default: 8192 on the CPU, 32768 on a GPU].
+    #[arg(long)]
+    pub batch_tokens: Option<usize>,
+    /// On a GPU, let float32 matrix products use TF32 tensor cores: faster, but scores drift
+    /// from the paper's fp32 arithmetic (about 1e-3 relative). Recorded in the run's provenance.
+    #[arg(long)]
+    pub tf32: bool,
     /// Texts per batch at most (1 = one text at a time, the fastest on few CPU cores).
     #[arg(long)]
     pub max_batch: Option<usize>,
     /// Inference threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Pairs per committed chunk; a killed run loses at most this much work.
-    #[arg(long, default_value_t = 256)]
-    pub commit_every: usize,
+    /// Pairs per committed chunk; a killed run loses at most this much work. Texts are sorted
+    /// by length within a chunk, so larger chunks pad less [default: 256 on the CPU, 2048 on a
+    /// GPU].
+    #[arg(long)]
+    pub commit_every: Option<usize>,
     /// Score at most N more pairs per model in this run.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -342,5 +348,10 @@ pub enum RuntimeCmd {
         no_embedder: bool,
     },
     /// Show which ONNX Runtime `seal` would load.
-    Info,
+    Info {
+        /// The CUDA build, and each CUDA / cuDNN library it needs: where it was found, or that
+        /// it is missing, and every folder searched. Fails when a required one is missing.
+        #[arg(long)]
+        gpu: bool,
+    },
 }

@@ -22,8 +22,21 @@ const HUB_MODELS: [(&str, &str); 2] = [
     ("oa-deberta-v3-large-v2", "OpenAssistant/reward-model-deberta-v3-large-v2"),
 ];
 
+/// Whether `seal score --device cuda` can work here: the CUDA build of ONNX Runtime is installed
+/// (its CUDA provider beside it) and every CUDA library it needs was found.
+fn gpu_ready(data: &config::DataDir) -> bool {
+    config::find_ort(data, true).is_ok_and(|lib| lib.with_file_name("libonnxruntime_providers_cuda.so").is_file())
+        && crate::runtime::find_cuda_libraries().missing_required().is_empty()
+}
+
 pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
     let data = &ctx.data;
+    // A machine with the GPU runtime installed and its CUDA libraries found scores on its GPU.
+    let gpu = gpu_ready(data);
+    if gpu {
+        eprintln!("Scoring on the GPU (ONNX Runtime's CUDA build and the CUDA libraries were found)");
+        super::with_cuda_library_path()?;
+    }
     if config::find_ort(data, false).is_err() {
         eprintln!("ONNX Runtime is not installed yet; fetching it from PyPI");
         crate::runtime::install(&config::project_dir().join("onnxruntime"), false, "https://pypi.org/simple")?;
@@ -94,11 +107,12 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
     let args = ScoreArgs {
         dataset: DATASET.to_owned(),
         models: models.iter().map(|(n, _)| n.clone()).collect(),
-        device: "cpu".into(),
-        batch_tokens: 8192,
+        device: if gpu { "cuda" } else { "cpu" }.into(),
+        batch_tokens: None,
+        tf32: false,
         max_batch: None,
         threads: None,
-        commit_every: 256,
+        commit_every: None,
         limit: a.limit,
     };
     super::score(&mut store, data, &args, false)?;

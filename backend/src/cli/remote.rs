@@ -110,10 +110,10 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
 
 /// `seal score` through the server: one job per model, on the server's CPU settings.
 pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
-    if a.device != "cpu" || a.max_batch.is_some() || a.threads.is_some() || a.batch_tokens != 8192 {
+    if a.device != "cpu" || a.max_batch.is_some() || a.threads.is_some() || a.batch_tokens.is_some() || a.tf32 {
         bail!(
             "the store is held by the server at {}; its scoring jobs use its own device and batch settings \
-             (drop --device, --batch-tokens, --max-batch and --threads, or stop the server)",
+             (drop --device, --tf32, --batch-tokens, --max-batch and --threads, or stop the server)",
             remote.url
         );
     }

@@ -590,8 +590,9 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             let before = lock(&job.record).done;
             let spec = ScoreJob {
                 dataset: req.dataset.clone(),
-                device: Device::Cpu,
-                batch_tokens: 8192,
+                devices: vec![Device::Cpu],
+                tf32: false,
+                batch_tokens: super::default_batch_tokens(Device::Cpu),
                 max_batch: super::default_max_batch(Device::Cpu),
                 threads: None,
                 commit_every: 64,

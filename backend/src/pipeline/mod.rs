@@ -219,6 +219,14 @@ pub fn init_runtime(data: &DataDir, gpu: bool) -> Result<&'static str> {
             looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"),
         )
     })?;
+    if gpu {
+        static CUDA: std::sync::Once = std::sync::Once::new();
+        CUDA.call_once(|| {
+            for lib in crate::runtime::find_cuda_libraries().missing_required() {
+                tracing::warn!("{} ({}) not found; `seal runtime info --gpu` says where it looked", lib.name, lib.what);
+            }
+        });
+    }
     Ok(score::init_runtime(&lib)?)
 }
 
@@ -296,6 +304,23 @@ pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
     }
 }
 
+/// Padded tokens per batch when not given: on a GPU, batches large enough to fill it.
+pub fn default_batch_tokens(device: Device) -> usize {
+    match device {
+        Device::Cpu => 8192,
+        Device::Cuda(_) => 16384,
+    }
+}
+
+/// Pairs per committed chunk when not given: on a GPU a chunk takes about as long as 256 pairs
+/// on a CPU takes, and larger chunks sort more texts by length.
+pub fn default_commit_every(device: Device) -> usize {
+    match device {
+        Device::Cpu => 256,
+        Device::Cuda(_) => 2048,
+    }
+}
+
 /// Texts per batch when not given: on a CPU with few cores one text at a time wins (no padding,
 /// no attention over pads; docs/benchmarks.md); on more cores small batches, on CUDA large
 /// length-sorted ones.
@@ -310,7 +335,10 @@ pub fn default_max_batch(device: Device) -> usize {
 #[derive(Debug, Clone)]
 pub struct ScoreJob {
     pub dataset: String,
-    pub device: Device,
+    /// One device, or several GPUs that share each chunk.
+    pub devices: Vec<Device>,
+    /// On CUDA, allow TF32 matrix products (see [`ScoreOptions::tf32`]).
+    pub tf32: bool,
     pub batch_tokens: usize,
     pub max_batch: usize,
     pub threads: Option<usize>,
@@ -349,23 +377,26 @@ pub fn score_model(
     let total = store.count_pairs(&job.dataset)?;
     let unscored = store.count_unscored(&job.dataset, model_name)?;
     let todo = job.limit.map_or(unscored, |l| l.min(unscored));
-    let provider = job.device.provider_name().to_owned();
+    let first = *job.devices.first().context("no device to score on")?;
+    let provider = first.provider_name().to_owned();
     let mut summary = wire::ScoreSummary {
         dataset: job.dataset.clone(),
         model: model_name.to_owned(),
         provider: provider.clone(),
+        device: job.devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         total_pairs: total,
         scored_now: 0,
         already_scored: total - unscored,
         truncated_texts: 0,
         seconds: 0.0,
+        load_seconds: 0.0,
         pairs_per_second: 0.0,
     };
     if todo == 0 {
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
-    let runtime_version = init_runtime(data, matches!(job.device, Device::Cuda(_)))?;
+    let runtime_version = init_runtime(data, matches!(first, Device::Cuda(_)))?;
     for (file, expected) in [("model.onnx", &record.onnx_sha256), ("tokenizer.json", &record.tokenizer_sha256)] {
         let actual =
             score::sha256_file(&folder.join(file)).with_context(|| format!("{}", folder.join(file).display()))?;
@@ -376,16 +407,22 @@ pub fn score_model(
             );
         }
     }
-    let opts = ScoreOptions {
-        input_format: record.input_format,
-        truncation: record.truncation,
-        max_length: record.max_length,
-        batch_tokens: job.batch_tokens,
-        max_batch: job.max_batch,
-        device: job.device,
-        threads: job.threads,
-    };
-    let mut model = RewardModel::load(&folder, opts)?;
+    let mut models = Vec::with_capacity(job.devices.len());
+    for &device in &job.devices {
+        let opts = ScoreOptions {
+            input_format: record.input_format,
+            truncation: record.truncation,
+            max_length: record.max_length,
+            batch_tokens: job.batch_tokens,
+            max_batch: job.max_batch,
+            device,
+            threads: job.threads,
+            tf32: job.tf32,
+        };
+        models.push(RewardModel::load(&folder, opts)?);
+    }
+    summary.device = describe_devices(&job.devices, job.tf32);
+    summary.load_seconds = started.elapsed().as_secs_f64();
     let run_id = store.start_run(&RunInfo {
         dataset: job.dataset.clone(),
         model: model_name.to_owned(),
@@ -395,6 +432,7 @@ pub fn score_model(
         max_length: record.max_length,
         batch_tokens: Some(job.batch_tokens as u32),
         runtime_version: Some(runtime_version.to_owned()),
+        device: Some(summary.device.clone()),
     })?;
     progress(Progress::Start { model: model_name, total, todo });
     loop {
@@ -413,15 +451,21 @@ pub fn score_model(
             break;
         }
         let texts: Vec<&crate::domain::Side> = chunk.iter().flat_map(|p| [&p.chosen, &p.rejected]).collect();
-        let mut half = 0usize;
-        let scores = model.score(&texts, |n| {
-            half += n;
-            let whole = half / 2;
-            half %= 2;
-            if whole > 0 {
-                progress(Progress::Pairs(whole as u64));
-            }
-        })?;
+        let scores = if let [model] = models.as_mut_slice() {
+            let mut half = 0usize;
+            model.score(&texts, |n| {
+                half += n;
+                let whole = half / 2;
+                half %= 2;
+                if whole > 0 {
+                    progress(Progress::Pairs(whole as u64));
+                }
+            })?
+        } else {
+            let scores = score_shared(&mut models, &texts)?;
+            progress(Progress::Pairs(chunk.len() as u64));
+            scores
+        };
         let rows: Vec<PairScore> = chunk
             .iter()
             .zip(scores.chunks_exact(2))
@@ -438,6 +482,48 @@ pub fn score_model(
     summary.seconds = started.elapsed().as_secs_f64();
     summary.pairs_per_second = summary.scored_now as f64 / summary.seconds.max(1e-9);
     Ok(summary)
+}
+
+/// A run's device for its provenance: `cpu`, or each GPU with the name its driver gives, and
+/// whether TF32 was allowed (`cuda:0 (NVIDIA H200); TF32 off`).
+pub fn describe_devices(devices: &[Device], tf32: bool) -> String {
+    if devices.iter().all(|d| *d == Device::Cpu) {
+        return "cpu".into();
+    }
+    let gpus: Vec<String> = devices
+        .iter()
+        .map(|d| match d {
+            Device::Cuda(id) => match crate::runtime::gpu_name(*id) {
+                Some(name) => format!("{d} ({name})"),
+                None => d.to_string(),
+            },
+            Device::Cpu => d.to_string(),
+        })
+        .collect();
+    format!("{}; TF32 {}", gpus.join(", "), if tf32 { "on" } else { "off" })
+}
+
+/// Scores `texts` on several devices at once: each takes an equal contiguous share (the
+/// texts of a chunk arrive in dataset order, so their lengths mix alike), batches it by
+/// length on its own, and the results come back in input order.
+fn score_shared(models: &mut [RewardModel], texts: &[&crate::domain::Side]) -> Result<Vec<crate::domain::TextScore>> {
+    let share = texts.len().div_ceil(models.len().max(1)).max(1);
+    let parts: Vec<Result<Vec<crate::domain::TextScore>, score::ScoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = models
+            .iter_mut()
+            .zip(texts.chunks(share))
+            .map(|(model, part)| scope.spawn(move || model.score(part, |_| {})))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(score::ScoreError::Inference("a scoring thread panicked".into()))))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(texts.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// Registers scores computed elsewhere as a model of kind `imported`.
@@ -473,6 +559,7 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
         max_length: None,
         batch_tokens: None,
         runtime_version: None,
+        device: None,
     };
     Ok(store.import_scores(dataset, model, file, &run)?)
 }

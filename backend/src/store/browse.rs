@@ -206,7 +206,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT s.model, s.chosen_score, s.rejected_score, s.chosen_tokens, s.rejected_tokens,
-                        s.chosen_truncated, s.rejected_truncated, r.provider
+                        s.chosen_truncated, s.rejected_truncated,
+                        CASE WHEN r.device IS NULL OR r.device = 'cpu' THEN r.provider ELSE r.provider || ' on ' || r.device END
                  FROM scores s JOIN score_runs r USING (run_id)
                  WHERE s.dataset = ? AND s.pair_id = ? ORDER BY s.model",
             )

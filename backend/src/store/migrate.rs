@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (9, include_str!("migrations/0009_shares.sql")),
     (10, include_str!("migrations/0010_note_moderation.sql")),
     (11, include_str!("migrations/0011_jobs.sql")),
+    (12, include_str!("migrations/0012_run_device.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

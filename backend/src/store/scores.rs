@@ -30,6 +30,8 @@ pub struct RunInfo {
     pub max_length: Option<u32>,
     pub batch_tokens: Option<u32>,
     pub runtime_version: Option<String>,
+    /// Where it ran: `cpu`, or the GPU(s) with their names and the TF32 setting.
+    pub device: Option<String>,
 }
 
 impl Store {
@@ -84,7 +86,7 @@ impl Store {
         self.conn
             .query_row(
                 "INSERT INTO score_runs (dataset, model, model_sha256, provider, truncation, max_length,
-                    batch_tokens, runtime_version, seal_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
+                    batch_tokens, runtime_version, seal_version, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
                 params![
                     run.dataset,
                     run.model,
@@ -94,7 +96,8 @@ impl Store {
                     run.max_length,
                     run.batch_tokens,
                     run.runtime_version,
-                    env!("CARGO_PKG_VERSION")
+                    env!("CARGO_PKG_VERSION"),
+                    run.device
                 ],
                 |r| r.get(0),
             )
@@ -304,10 +307,15 @@ impl Store {
             .ctx("count scores")
     }
 
+    /// The providers of a model's runs on a dataset, each with the GPU it ran on where it ran on
+    /// one (`CUDAExecutionProvider on cuda:0 (NVIDIA H200); TF32 off`).
     pub fn run_providers(&self, dataset: &str, model: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT provider FROM score_runs WHERE dataset = ? AND model = ? ORDER BY provider")
+            .prepare(
+                "SELECT DISTINCT CASE WHEN r.device IS NULL OR r.device = 'cpu' THEN r.provider ELSE r.provider || ' on ' || r.device END AS p
+                 FROM score_runs r WHERE dataset = ? AND model = ? ORDER BY p",
+            )
             .ctx("list runs")?;
         let rows = stmt
             .query_map(params![dataset, model], |r| r.get(0))

@@ -144,6 +144,7 @@ fn run_info() -> RunInfo {
         max_length: None,
         batch_tokens: None,
         runtime_version: None,
+        device: None,
     }
 }
 

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""`seal score --device cuda` measured on one GPU, in one run: parity, batching, throughput.
+
+1. Parity (deberta-v3-base shape, random init, exported with python/seal_export.py): the same
+   real hh-rlhf pairs scored by `seal score` on the CPU (fp32) and on the GPU (fp32, TF32 off),
+   and on the GPU one text at a time against its default length-sorted batches. Reported: the
+   largest |difference|, and the pairs whose chosen-vs-rejected decision differs where the CPU
+   margin exceeds 1e-3; the model's score standard deviation (a near-constant model would make
+   parity trivial).
+2. Throughput (deberta-v3-large shape, the paper's RMs): `seal score --device cuda` in fp32
+   with TF32 off (the paper's arithmetic), with `--tf32`, and on an fp16 export, against
+   transformers on the same GPU and pairs: RewardBench-style padded batches of 8 under
+   no_grad, one text at a time under no_grad, and the paper's own loop (one text at a time,
+   autograd on, gc.collect() after every pair). seal's pairs/s exclude loading the model
+   (reported apart as load seconds), as the baselines' do. TF32 and fp16 are reported with
+   their drift from seal's fp32 scores, like the int8 export's.
+
+The models are generated and exported on the machine that runs this (the large one is 1.7 GB
+as ONNX); the tokenizer is trained on the pairs (the hub is not reachable). Each stage appends
+its results to --out as it finishes, so a run cut short still reports what it measured.
+
+Usage: bench_gpu.py --seal PATH --work DIR --out results.json [--parity-pairs 200] [--pairs 500]
+                    [--loop-pairs 100] [--shape large] [--device cuda] [--torch-device cuda]
+"""
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_score as bs  # noqa: E402
+
+import torch  # noqa: E402
+from transformers import DebertaV2ForSequenceClassification, PreTrainedTokenizerFast  # noqa: E402
+
+# Forward FLOPs per token of deberta-v3-large on hh-rlhf-length texts (2 x non-embedding
+# weights plus attention), and the dense fp32 peak of an H100/H200 SXM.
+LARGE_GFLOP_PER_TOKEN = 0.67
+FP32_PEAK_TFLOPS = 67.0
+
+
+class Seal:
+    def __init__(self, binary, data):
+        self.binary, self.data = binary, data
+
+    def __call__(self, *args, check=True):
+        cmd = [self.binary, "--data-dir", self.data, "--json", *args]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-4000:]}")
+        return res
+
+    def score(self, dataset, model, *extra):
+        out = json.loads(self("score", "--dataset", dataset, "--model", model, *extra).stdout)[0]
+        compute = out["seconds"] - out.get("load_seconds", 0.0)
+        out["compute_seconds"] = compute
+        out["pairs_per_s_compute"] = out["scored_now"] / compute if compute > 0 else None
+        return out
+
+    def scores(self, dataset, model, work):
+        path = os.path.join(work, f"{dataset}-{model}.jsonl")
+        self("export", "scores", "--dataset", dataset, "--model", model, "--out", path)
+        rows = {}
+        tokens = 0
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                rows[int(r["pair_id"].rsplit("/", 1)[1])] = (r["chosen_score"], r["rejected_score"])
+                tokens += r["chosen_tokens"] + r["rejected_tokens"]
+        return rows, tokens
+
+
+def compare(a, b, margin_floor=1e-3):
+    """Largest |a - b| over both scores of every pair, and decisions that differ where a's
+    margin is larger than margin_floor."""
+    keys = sorted(set(a) & set(b))
+    diff = max(abs(a[k][j] - b[k][j]) for k in keys for j in (0, 1))
+    flips = sum(1 for k in keys if abs(a[k][0] - a[k][1]) > margin_floor and (a[k][0] > a[k][1]) != (b[k][0] > b[k][1]))
+    return {"pairs": len(keys), "max_abs_diff": diff, "decision_differs_where_margin_gt_1e-3": flips}
+
+
+def ingest(seal, work, name, pairs):
+    path = os.path.join(work, name, "harmless-base", "test.jsonl")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        for p in pairs:
+            f.write(json.dumps(p) + "\n")
+    seal("ingest", "--dataset", name, path)
+
+
+def export_fp16(hf, fp32_folder, out, device="cuda"):
+    """The same model in fp16 (weights and arithmetic), its logits cast back to float32 so
+    that `seal score` reads them as from any export. Exported on the GPU."""
+    if os.path.isfile(os.path.join(out, "model.onnx")):
+        return out
+    import shutil
+
+    os.makedirs(out, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        shutil.copy(os.path.join(fp32_folder, name), os.path.join(out, name))
+    model = DebertaV2ForSequenceClassification.from_pretrained(hf).half().to(device).eval()
+
+    class Fp32Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+
+    ids = torch.ones((1, 8), dtype=torch.long, device=device)
+    with torch.no_grad():
+        torch.onnx.export(Fp32Logits(model), (ids, torch.ones_like(ids)), os.path.join(out, "model.onnx.partial"),
+                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
+                                        "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
+                          opset_version=17, do_constant_folding=True, dynamo=False)
+    os.replace(os.path.join(out, "model.onnx.partial"), os.path.join(out, "model.onnx"))
+    del model
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seal", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--parity-pairs", type=int, default=200)
+    ap.add_argument("--pairs", type=int, default=500)
+    ap.add_argument("--loop-pairs", type=int, default=100, help="pairs for the two one-text-at-a-time baselines")
+    ap.add_argument("--parity-shape", default="base")
+    ap.add_argument("--shape", default="large")
+    ap.add_argument("--device", default="cuda", help="seal's GPU device(s)")
+    ap.add_argument("--torch-device", default="cuda")
+    ap.add_argument("--head-std", type=float, default=0.5,
+                    help="std of the random score head (spreads the scores; see bench_score.make_hf_model)")
+    ap.add_argument("--batch-tokens", default="16384,8192,32768",
+                    help="seal's fp32 legs, one per padded-token budget; the first is the headline")
+    ap.add_argument("--skip", default="", help="comma-separated stages to skip: parity,throughput,tf32,fp16,baselines")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    os.makedirs(args.work, exist_ok=True)
+    results = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "device": args.device}
+
+    def save(stage, value):
+        results[stage] = value
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"== {stage}: {json.dumps(value)}", file=sys.stderr, flush=True)
+
+    if torch.cuda.is_available():
+        save("gpu", {"name": torch.cuda.get_device_name(), "torch": torch.__version__, "cuda": torch.version.cuda})
+    with gzip.open(bs.find_hh(), "rt", encoding="utf-8") as f:
+        raw = [json.loads(line) for line in f]
+    texts = [p[k] for p in raw for k in ("chosen", "rejected")]
+    seal = Seal(args.seal, os.path.join(args.work, "data"))
+    info = seal("runtime", "info", "--gpu", check=False)
+    save("runtime_info", {"rc": info.returncode, "report": info.stdout[-3000:] + info.stderr[-1000:]})
+
+    if "parity" not in skip:
+        try:
+            t0 = time.perf_counter()
+            _, folder = bs.build_model(os.path.join(args.work, args.parity_shape), texts, shape=args.parity_shape,
+                                       head_std=args.head_std)
+            ingest(seal, args.work, "parity", raw[:args.parity_pairs])
+            for name in ("p-cpu", "p-gpu", "p-gpu-b1"):
+                seal("models", "add", "--name", name, folder)
+            legs = {"p-cpu": seal.score("parity", "p-cpu", "--device", "cpu"),
+                    "p-gpu": seal.score("parity", "p-gpu", "--device", args.device),
+                    "p-gpu-b1": seal.score("parity", "p-gpu-b1", "--device", args.device, "--max-batch", "1")}
+            cpu, _ = seal.scores("parity", "p-cpu", args.work)
+            gpu, _ = seal.scores("parity", "p-gpu", args.work)
+            b1, _ = seal.scores("parity", "p-gpu-b1", args.work)
+            flat = [s for pair in cpu.values() for s in pair]
+            mean = sum(flat) / len(flat)
+            save("parity", {
+                "shape": args.parity_shape,
+                "score_std": (sum((x - mean) ** 2 for x in flat) / len(flat)) ** 0.5,
+                "gpu_vs_cpu": compare(cpu, gpu),
+                "gpu_batched_vs_gpu_batch1": compare(b1, gpu),
+                "runs": {k: {f: v[f] for f in ("device", "provider", "pairs_per_second", "load_seconds", "seconds")}
+                         for k, v in legs.items()},
+                "stage_seconds": time.perf_counter() - t0,
+            })
+        except Exception as e:  # noqa: BLE001 — record it and go on to the next stage
+            save("parity_error", str(e)[-3000:])
+
+    if "throughput" not in skip:
+        try:
+            t0 = time.perf_counter()
+            sel = raw[:args.pairs]
+            hf, folder = bs.build_model(os.path.join(args.work, args.shape), texts, shape=args.shape,
+                                        head_std=args.head_std)
+            ingest(seal, args.work, "bench", sel)
+            save("build_large", {"seconds": time.perf_counter() - t0})
+            runs = {}
+            budgets = args.batch_tokens.split(",")
+            for i, tokens_per_batch in enumerate(budgets):
+                name = f"fp32-bt{tokens_per_batch}"
+                seal("models", "add", "--name", name, folder)
+                runs[f"seal_fp32_batch_tokens_{tokens_per_batch}"] = seal.score(
+                    "bench", name, "--device", args.device, "--batch-tokens", tokens_per_batch)
+                if i == 0:
+                    runs["seal_fp32"] = runs[f"seal_fp32_batch_tokens_{tokens_per_batch}"]
+                    fp32, tokens = seal.scores("bench", name, args.work)
+                    save("seal_fp32", runs["seal_fp32"])
+                    drifts = {}
+                    if "tf32" not in skip:
+                        seal("models", "add", "--name", "tf32", folder)
+                        runs["seal_tf32"] = seal.score("bench", "tf32", "--device", args.device, "--tf32",
+                                                       "--batch-tokens", tokens_per_batch)
+                        drifts["tf32"] = bs.drift(
+                            [seal.scores("bench", "tf32", args.work)[0][i] for i in range(len(sel))],
+                            [fp32[i] for i in range(len(sel))])
+                        save("seal_tf32", {"run": runs["seal_tf32"], "drift_from_fp32": drifts["tf32"]})
+            save("seal_batch_tokens", {k: v for k, v in runs.items() if "batch_tokens" in k})
+            if "fp16" not in skip:
+                t1 = time.perf_counter()
+                f16 = export_fp16(hf, folder, os.path.join(args.work, args.shape, "seal-fp16"), args.torch_device)
+                seal("models", "add", "--name", "fp16", f16)
+                runs["seal_fp16"] = seal.score("bench", "fp16", "--device", args.device)
+                drifts["fp16"] = bs.drift([seal.scores("bench", "fp16", args.work)[0][i] for i in range(len(sel))],
+                                          [fp32[i] for i in range(len(sel))])
+                save("seal_fp16", {"run": runs["seal_fp16"], "drift_from_fp32": drifts["fp16"],
+                                   "export_seconds": time.perf_counter() - t1})
+            mean_tokens = tokens / (2 * len(sel))
+            best = runs["seal_fp32"]["pairs_per_s_compute"]
+            achieved = best * 2 * mean_tokens * LARGE_GFLOP_PER_TOKEN / 1e3
+            summary = {"pairs": len(sel), "mean_tokens_per_text": mean_tokens,
+                       "seal_fp32_pairs_per_s": best,
+                       "fp32_tflops_achieved": achieved if args.shape == "large" else None,
+                       "fp32_fraction_of_peak": achieved / FP32_PEAK_TFLOPS if args.shape == "large" else None}
+            if "baselines" not in skip:
+                bs.DEVICE = args.torch_device
+                torch.backends.cuda.matmul.allow_tf32 = False  # the paper's fp32, as seal's default
+                torch.backends.cudnn.allow_tf32 = False
+                tok = PreTrainedTokenizerFast.from_pretrained(hf)
+                model = DebertaV2ForSequenceClassification.from_pretrained(hf).to(args.torch_device).eval()
+                pairs = [(bs.split(p["chosen"]), bs.split(p["rejected"])) for p in sel]
+                baselines = {}
+                sync = torch.cuda.synchronize if args.torch_device.startswith("cuda") else (lambda: None)
+                for name, fn, subset in (("b_rewardbench_batch8", bs.baseline_b, pairs),
+                                         ("c_no_grad_batch1", bs.baseline_c, pairs[:args.loop_pairs]),
+                                         ("a_paper_loop", bs.baseline_a, pairs[:args.loop_pairs])):
+                    bs.baseline_b(model, tok, subset[:16])  # warm-up: CUDA context, kernels, allocator
+                    sync()
+                    t = time.perf_counter()
+                    scores = fn(model, tok, subset)
+                    sync()
+                    dt = time.perf_counter() - t
+                    baselines[name] = {"pairs": len(subset), "seconds": dt, "pairs_per_s": len(subset) / dt}
+                    if name == "b_rewardbench_batch8":
+                        baselines[name]["max_abs_diff_vs_seal_fp32"] = compare(
+                            {i: tuple(s) for i, s in enumerate(scores)}, fp32)["max_abs_diff"]
+                    save("baselines", baselines)
+                summary["ratios"] = {name: best / b["pairs_per_s"] for name, b in baselines.items()}
+                if "seal_tf32" in runs:
+                    summary["ratios_tf32"] = {n: runs["seal_tf32"]["pairs_per_s_compute"] / b["pairs_per_s"]
+                                              for n, b in baselines.items()}
+                if "seal_fp16" in runs:
+                    summary["ratios_fp16"] = {n: runs["seal_fp16"]["pairs_per_s_compute"] / b["pairs_per_s"]
+                                              for n, b in baselines.items()}
+            summary["seal_pairs_per_s"] = {k: v["pairs_per_s_compute"] for k, v in runs.items()}
+            summary["seal_load_seconds"] = {k: v["load_seconds"] for k, v in runs.items()}
+            summary["stage_seconds"] = time.perf_counter() - t0
+            save("throughput", summary)
+        except Exception as e:  # noqa: BLE001 — record it and go on to the next stage
+            save("throughput_error", str(e)[-3000:])
+
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
