@@ -23,6 +23,7 @@ mod resume;
 mod rewrite;
 mod scoring;
 mod server_safety;
+mod shards;
 mod tidy;
 mod ui;
 mod web_ingest;

@@ -72,8 +72,10 @@ fn imported_scores_become_a_model_and_export_back() {
         text.push_str(&format!("harmless-base/test/{i},{c},{r}\n"));
     }
     std::fs::write(&csv, &text).unwrap();
-    let acc: Accuracy =
+    let import: seal_shared::ScoresImport =
         seal.read(&["scores", "import", "--dataset", "hh", "--model", "elsewhere", csv.to_str().unwrap()]);
+    assert_eq!((import.files.len(), import.files[0].added, import.files[0].shard.as_deref()), (1, 2312, None));
+    let acc: Accuracy = import.accuracy;
     assert_eq!((acc.n, acc.tie), (2312, 24));
     assert_eq!(acc.agree, 1156 - 24, "even lines win, except the ties (all on even lines)");
     assert_eq!(acc.providers, ["import:scores.csv"]);

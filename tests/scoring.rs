@@ -179,6 +179,7 @@ fn devices_share_a_run_and_agree_with_one() {
         dataset: "hh".into(),
         devices: vec![Device::Cpu, Device::Cpu],
         tf32: false,
+        shard: None,
         batch_tokens: 8192,
         max_batch: 4,
         threads: Some(1),

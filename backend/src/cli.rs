@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ingest(a) => ingest(&ctx, a),
         Command::Datasets(cmd) => datasets(&ctx, cmd),
         Command::Models(cmd) => models(&ctx, cmd),
-        Command::Scores(ScoresCmd::Import { dataset, model, file }) => import_scores(&ctx, &dataset, &model, &file),
+        Command::Scores(ScoresCmd::Import { dataset, model, files }) => import_scores(&ctx, &dataset, &model, &files),
         Command::Score(a) => score_cmd(&ctx, &a),
         Command::Export(cmd) => export(&ctx, cmd),
         Command::Labels(cmd) => analyze::labels(&ctx, cmd),
@@ -327,12 +327,32 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
 }
 
 /// `seal scores import`.
-fn import_scores(ctx: &Ctx, dataset: &str, model: &str, file: &std::path::Path) -> Result<()> {
+fn import_scores(ctx: &Ctx, dataset: &str, model: &str, files: &[std::path::PathBuf]) -> Result<()> {
     let mut store = ctx.open_store()?;
-    let n = pipeline::import_scores(&mut store, dataset, model, file)?;
-    let acc = pipeline::accuracy(&store, dataset, model)?;
-    ctx.emit(&acc, |acc| {
-        println!("imported {n} scores as model `{model}` on `{dataset}`; accuracy {:.2} %", acc.accuracy * 100.0)
+    let mut done = Vec::new();
+    for file in files {
+        let outcome = pipeline::import_score_file(&mut store, dataset, model, file)?;
+        if !ctx.json {
+            match (&outcome.shard, &outcome.model_sha256) {
+                (shard, Some(sha)) => println!(
+                    "{}: shard {}, graph sha256 {}: added {} scores, {} pairs already had one{}",
+                    outcome.file,
+                    shard.as_deref().unwrap_or("(whole dataset)"),
+                    &sha[..12.min(sha.len())],
+                    outcome.added,
+                    outcome.already_scored,
+                    if outcome.added == 0 { " (nothing to do)" } else { "" }
+                ),
+                _ => println!("{}: imported {} scores as model `{model}`", outcome.file, outcome.added),
+            }
+        }
+        done.push(outcome);
+    }
+    let accuracy = pipeline::accuracy(&store, dataset, model)?;
+    let out = seal_shared::ScoresImport { files: done, accuracy };
+    ctx.emit(&out, |out| {
+        let accuracy = &out.accuracy;
+        println!("`{model}` on `{dataset}`: {} pairs scored, accuracy {:.2} %", accuracy.n, accuracy.accuracy * 100.0)
     })
 }
 
@@ -446,6 +466,9 @@ pub(crate) fn with_cuda_library_path() -> Result<()> {
 /// chunk (at most one a second) otherwise.
 pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> Result<Vec<seal_shared::ScoreSummary>> {
     let devices = Device::parse_list(&a.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    if a.out.is_some() && a.models.len() != 1 {
+        bail!("--out writes one model's scores; give one --model");
+    }
     if a.tf32 && devices == [Device::Cpu] {
         bail!("--tf32: TF32 is a GPU mode; add --device cuda");
     }
@@ -461,6 +484,7 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
         tf32: a.tf32,
         threads: a.threads,
         commit_every: a.commit_every.unwrap_or(pipeline::default_commit_every(first)),
+        shard: a.shard,
         limit: a.limit.map(|n| n as u64),
         stop: None,
     };
@@ -521,6 +545,16 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
                     acc.ci_low * 100.0,
                     acc.ci_high * 100.0,
                     acc.tie
+                );
+            }
+        }
+        if let Some(file) = &a.out {
+            let n = store.export_shard_scores(&a.dataset, model, a.shard, file)?;
+            if !quiet {
+                eprintln!(
+                    "wrote {n} scores of `{model}`{} with their provenance to {} (merge with `seal scores import`)",
+                    a.shard.map(|s| format!(" (shard {s})")).unwrap_or_default(),
+                    file.display()
                 );
             }
         }

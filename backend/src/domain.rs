@@ -98,3 +98,34 @@ mod tests {
         assert_eq!(ModelKind::Imported.as_str(), "imported");
     }
 }
+
+/// One of `count` disjoint parts of a dataset's pairs, for scoring on several machines: a pair
+/// belongs to part `md5(pair_id) mod count` (as DuckDB's `md5_number`), so every machine with a
+/// copy of the dataset computes the same parts, whatever order it holds the pairs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based, below `count`.
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `I/N` with 0 ≤ I < N (`0/3`, `1/3`, `2/3`).
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || format!("expected I/N with 0 <= I < N (e.g. 0/3), got `{text}`");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}

@@ -130,6 +130,28 @@ pub struct ScoreSummary {
     pub pairs_per_second: f64,
 }
 
+/// What `seal scores import` did with one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScoreFileImport {
+    pub file: String,
+    /// For a shard file of `seal score --out`: the shard it holds (`1/3`), when it was one.
+    pub shard: Option<String>,
+    /// For a shard file: the sha256 of the graph that scored it (checked against the model's).
+    pub model_sha256: Option<String>,
+    /// Scores stored from this file.
+    pub added: u64,
+    /// Pairs of a shard file that already had a score from the model and were left as they
+    /// were (importing a shard twice adds nothing).
+    pub already_scored: u64,
+}
+
+/// What `seal scores import` did: each file, then the model's accuracy on the dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScoresImport {
+    pub files: Vec<ScoreFileImport>,
+    pub accuracy: Accuracy,
+}
+
 /// What `seal export` and `seal labels export` wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportSummary {

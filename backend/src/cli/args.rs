@@ -236,13 +236,16 @@ pub struct AddModelArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ScoresCmd {
-    /// Import pair_id, chosen_score, rejected_score from CSV, JSONL or Parquet as a model.
+    /// Import pair_id, chosen_score, rejected_score from CSV, JSONL or Parquet as a model; or
+    /// merge the shard files of `seal score --shard I/N --out FILE` into a model's scores (the
+    /// same graph's sha256 required; a shard imported twice adds nothing).
     Import {
         #[arg(long)]
         dataset: String,
         #[arg(long)]
         model: String,
-        file: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -277,6 +280,14 @@ pub struct ScoreArgs {
     /// Score at most N more pairs per model in this run.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Score only part I of N of the dataset (0 <= I < N; a pair's part is the MD5 of its id
+    /// modulo N, the same on every machine), for a batch cluster's array jobs.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::domain::Shard>,
+    /// Afterwards, write the model's scores (of the shard) with their provenance to this CSV,
+    /// JSONL or Parquet file, for `seal scores import` on the machine that gathers them.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

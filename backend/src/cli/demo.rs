@@ -114,6 +114,8 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
         threads: None,
         commit_every: None,
         limit: a.limit,
+        shard: None,
+        out: None,
     };
     super::score(&mut store, data, &args, false)?;
     if test_models {

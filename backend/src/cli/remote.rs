@@ -110,10 +110,17 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
 
 /// `seal score` through the server: one job per model, on the server's CPU settings.
 pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
-    if a.device != "cpu" || a.max_batch.is_some() || a.threads.is_some() || a.batch_tokens.is_some() || a.tf32 {
+    if a.device != "cpu"
+        || a.max_batch.is_some()
+        || a.threads.is_some()
+        || a.batch_tokens.is_some()
+        || a.tf32
+        || a.shard.is_some()
+        || a.out.is_some()
+    {
         bail!(
             "the store is held by the server at {}; its scoring jobs use its own device and batch settings \
-             (drop --device, --tf32, --batch-tokens, --max-batch and --threads, or stop the server)",
+             (drop --device, --tf32, --batch-tokens, --max-batch, --threads, --shard and --out, or stop the server)",
             remote.url
         );
     }

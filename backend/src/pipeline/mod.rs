@@ -20,10 +20,10 @@ use seal_shared as wire;
 pub use error::{Error, Result as PipelineResult};
 
 use crate::config::DataDir;
-use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, Truncation};
+use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, Shard, Truncation};
 use crate::ingest::{self, Columns, IdScheme};
 use crate::score::{self, Device, RewardModel, ScoreOptions};
-use crate::store::{AgreementCounts, IngestOutcome, RunInfo, SourceRecord, Store};
+use crate::store::{AgreementCounts, IngestOutcome, RunInfo, ShardImport, SourceRecord, Store};
 
 /// The Hugging Face hub; configurable so tests serve files from a local server.
 pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
@@ -339,6 +339,8 @@ pub struct ScoreJob {
     pub devices: Vec<Device>,
     /// On CUDA, allow TF32 matrix products (see [`ScoreOptions::tf32`]).
     pub tf32: bool,
+    /// Score only this part of the dataset (`seal score --shard I/N`).
+    pub shard: Option<Shard>,
     pub batch_tokens: usize,
     pub max_batch: usize,
     pub threads: Option<usize>,
@@ -374,8 +376,8 @@ pub fn score_model(
     }
     let folder = PathBuf::from(record.folder.clone().unwrap_or_default());
     let started = Instant::now();
-    let total = store.count_pairs(&job.dataset)?;
-    let unscored = store.count_unscored(&job.dataset, model_name)?;
+    let total = store.count_shard_pairs(&job.dataset, job.shard)?;
+    let unscored = store.count_unscored(&job.dataset, model_name, job.shard)?;
     let todo = job.limit.map_or(unscored, |l| l.min(unscored));
     let first = *job.devices.first().context("no device to score on")?;
     let provider = first.provider_name().to_owned();
@@ -446,7 +448,7 @@ pub fn score_model(
         if want == 0 {
             break;
         }
-        let chunk = store.unscored_pairs(&job.dataset, model_name, want)?;
+        let chunk = store.unscored_pairs(&job.dataset, model_name, want, job.shard)?;
         if chunk.is_empty() {
             break;
         }
@@ -526,6 +528,61 @@ fn score_shared(models: &mut [RewardModel], texts: &[&crate::domain::Side]) -> R
     Ok(out)
 }
 
+/// Imports one file of scores into `model`. A shard file of `seal score --out` (it carries the
+/// model's sha256 and each score's provenance) is merged: its graph must be the model's (the
+/// registered ONNX model's sha256, or that of the model's earlier imported shards), and only
+/// pairs without a score are added, so importing a shard twice changes nothing. Any other file
+/// registers its scores as a model of kind `imported`, replacing that model's scores of the
+/// same pairs.
+pub fn import_score_file(store: &mut Store, dataset: &str, model: &str, file: &Path) -> Result<wire::ScoreFileImport> {
+    if !store.file_columns(file)?.iter().any(|c| c == "model_sha256") {
+        let added = import_scores(store, dataset, model, file)?;
+        return Ok(wire::ScoreFileImport {
+            file: file.display().to_string(),
+            shard: None,
+            model_sha256: None,
+            added,
+            already_scored: 0,
+        });
+    }
+    let existing = store.model(model).ok();
+    let expected = match &existing {
+        Some(m) if m.kind != ModelKind::Imported => {
+            Some(m.onnx_sha256.clone().context("the registered model has no sha256")?)
+        }
+        _ => match store.run_model_sha256s(model)?.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            many => {
+                bail!("model `{model}` already holds scores of {} different graphs ({})", many.len(), many.join(", "))
+            }
+        },
+    };
+    let outcome = store.import_shard(dataset, model, file, expected.as_deref())?;
+    if existing.is_none() {
+        store.add_model(&imported_model(model), false)?;
+    }
+    let ShardImport { file, shard, model_sha256, added, already_scored } = outcome;
+    Ok(wire::ScoreFileImport { file, shard, model_sha256: Some(model_sha256), added, already_scored })
+}
+
+/// The registry entry of a model whose scores were computed elsewhere.
+fn imported_model(name: &str) -> ModelRecord {
+    ModelRecord {
+        name: name.to_owned(),
+        kind: ModelKind::Imported,
+        folder: None,
+        onnx_sha256: None,
+        tokenizer_sha256: None,
+        inputs: Vec::new(),
+        input_format: InputFormat::Pair,
+        max_length: None,
+        truncation: Truncation::None,
+        is_test_model: false,
+        precision: None,
+    }
+}
+
 /// Registers scores computed elsewhere as a model of kind `imported`.
 pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path) -> Result<u64> {
     match store.model(model) {
@@ -533,22 +590,7 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
             bail!("model `{model}` is an ONNX model; import scores under another name")
         }
         Ok(_) => {}
-        Err(_) => store.add_model(
-            &ModelRecord {
-                name: model.to_owned(),
-                kind: ModelKind::Imported,
-                folder: None,
-                onnx_sha256: None,
-                tokenizer_sha256: None,
-                inputs: Vec::new(),
-                input_format: InputFormat::Pair,
-                max_length: None,
-                truncation: Truncation::None,
-                is_test_model: false,
-                precision: None,
-            },
-            false,
-        )?,
+        Err(_) => store.add_model(&imported_model(model), false)?,
     }
     let run = RunInfo {
         dataset: dataset.to_owned(),

@@ -7,7 +7,7 @@ use duckdb::params;
 
 use super::pairs::pair_texts_row;
 use super::{sql_literal, u64_at, Context, FileFormat, Result, Store, StoreError};
-use crate::domain::{Agreement, PairScore, PairTexts, Truncation};
+use crate::domain::{Agreement, PairScore, PairTexts, Shard, Truncation};
 
 /// Accuracy counts of one model on one dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,12 +50,16 @@ impl Store {
         self.copy_to(&query, out)
     }
 
-    pub fn count_unscored(&self, dataset: &str, model: &str) -> Result<u64> {
+    /// Pairs of the dataset (of one shard of it) that `model` has not scored.
+    pub fn count_unscored(&self, dataset: &str, model: &str, shard: Option<Shard>) -> Result<u64> {
         let n: i64 = self
             .conn
             .query_row(
-                "SELECT count(*) FROM pairs p WHERE p.dataset = ? AND NOT EXISTS
-                 (SELECT 1 FROM scores s WHERE s.dataset = p.dataset AND s.model = ? AND s.pair_id = p.pair_id)",
+                &format!(
+                    "SELECT count(*) FROM pairs p WHERE p.dataset = ? AND NOT EXISTS
+                     (SELECT 1 FROM scores s WHERE s.dataset = p.dataset AND s.model = ? AND s.pair_id = p.pair_id){}",
+                    shard_clause(shard, "p.pair_id")
+                ),
                 params![dataset, model],
                 |r| r.get(0),
             )
@@ -63,16 +67,36 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// The next `limit` pairs without a score from `model`, in a stable order.
-    pub fn unscored_pairs(&self, dataset: &str, model: &str, limit: usize) -> Result<Vec<PairTexts>> {
+    /// Pairs of the dataset, or of one shard of it.
+    pub fn count_shard_pairs(&self, dataset: &str, shard: Option<Shard>) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM pairs p WHERE p.dataset = ?{}", shard_clause(shard, "p.pair_id")),
+                params![dataset],
+                |r| r.get(0),
+            )
+            .ctx("count pairs")?;
+        Ok(n as u64)
+    }
+
+    /// The next `limit` pairs (of one shard) without a score from `model`, in a stable order.
+    pub fn unscored_pairs(
+        &self,
+        dataset: &str,
+        model: &str,
+        limit: usize,
+        shard: Option<Shard>,
+    ) -> Result<Vec<PairTexts>> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT p.pair_id, p.chosen_context, p.chosen_response, p.rejected_context, p.rejected_response
                  FROM pairs p WHERE p.dataset = ? AND NOT EXISTS
-                 (SELECT 1 FROM scores s WHERE s.dataset = p.dataset AND s.model = ? AND s.pair_id = p.pair_id)
+                 (SELECT 1 FROM scores s WHERE s.dataset = p.dataset AND s.model = ? AND s.pair_id = p.pair_id){}
                  ORDER BY p.subset, p.split, p.line LIMIT ?",
-            )
+                shard_clause(shard, "p.pair_id")
+            ))
             .ctx("read unscored")?;
         let rows = stmt
             .query_map(params![dataset, model, limit as i64], pair_texts_row)
@@ -159,55 +183,7 @@ impl Store {
         let fmt = FileFormat::from_path(file)?;
         let shown = file.display().to_string();
         let tx = self.conn.transaction().ctx("begin")?;
-        tx.execute_batch(&format!(
-            "CREATE OR REPLACE TEMP TABLE imported AS SELECT row_number() OVER () AS _row, * FROM {}",
-            fmt.reader(&file.to_string_lossy())
-        ))
-        .ctx(&format!("read {shown}"))?;
-        let mut stmt = tx.prepare("SELECT column_name FROM (DESCRIBE imported)").ctx("describe")?;
-        let columns: Vec<String> =
-            stmt.query_map([], |r| r.get(0)).ctx("describe")?.collect::<std::result::Result<_, _>>().ctx("describe")?;
-        drop(stmt);
-        for needed in ["pair_id", "chosen_score", "rejected_score"] {
-            if !columns.iter().any(|c| c == needed) {
-                return Err(StoreError::Invalid(format!(
-                    "{shown}: missing column `{needed}` (found: {})",
-                    columns[1..].join(", ")
-                )));
-            }
-        }
-        let line_base = if fmt == FileFormat::Csv { 1 } else { 0 };
-        let problems: Vec<String> = {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT _row + {line_base}, CASE
-                        WHEN i.pair_id IS NULL THEN 'missing pair_id'
-                        WHEN TRY_CAST(i.chosen_score AS DOUBLE) IS NULL THEN 'chosen_score is missing or not a number'
-                        WHEN TRY_CAST(i.rejected_score AS DOUBLE) IS NULL THEN 'rejected_score is missing or not a number'
-                        WHEN NOT isfinite(TRY_CAST(i.chosen_score AS DOUBLE)) OR NOT isfinite(TRY_CAST(i.rejected_score AS DOUBLE))
-                            THEN 'score is not finite'
-                        WHEN p.pair_id IS NULL THEN 'unknown pair_id `' || i.pair_id::VARCHAR || '` in dataset {ds}'
-                        WHEN count(*) OVER (PARTITION BY i.pair_id) > 1 THEN 'pair_id `' || i.pair_id::VARCHAR || '` appears more than once'
-                     END AS problem
-                     FROM imported i LEFT JOIN pairs p ON p.dataset = {ds_lit} AND p.pair_id = i.pair_id::VARCHAR
-                     QUALIFY problem IS NOT NULL ORDER BY _row LIMIT 21",
-                    ds = dataset.replace('\'', "''"),
-                    ds_lit = sql_literal(dataset)
-                ))
-                .ctx("validate import")?;
-            let rows = stmt
-                .query_map([], |r| Ok(format!("  {shown}:{}: {}", r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .ctx("validate import")?;
-            rows.collect::<std::result::Result<_, _>>().ctx("validate import")?
-        };
-        if !problems.is_empty() {
-            let more = if problems.len() > 20 { "\n  … and more" } else { "" };
-            let list: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
-            return Err(StoreError::Invalid(format!(
-                "{shown}: invalid rows; nothing was stored:\n{}{more}",
-                list.join("\n")
-            )));
-        }
+        stage_import(&tx, fmt, file, &shown, dataset, &[])?;
         let run_id: i64 = tx
             .query_row(
                 "INSERT INTO score_runs (dataset, model, provider, truncation, seal_version)
@@ -324,4 +300,265 @@ impl Store {
             .ctx("list runs")?;
         Ok(rows)
     }
+}
+
+/// The SQL condition that keeps one shard's pairs (see [`Shard`]); empty for all pairs.
+fn shard_clause(shard: Option<Shard>, column: &str) -> String {
+    match shard {
+        None => String::new(),
+        Some(s) => format!(" AND md5_number({column}) % {} = {}", s.count, s.index),
+    }
+}
+
+/// What importing one shard file did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShardImport {
+    pub file: String,
+    /// `I/N` as the file names it.
+    pub shard: Option<String>,
+    pub model_sha256: String,
+    /// Scores added.
+    pub added: u64,
+    /// Pairs that already had a score from the model (an earlier import of the same shard, or
+    /// a run here), left as they were.
+    pub already_scored: u64,
+}
+
+/// The columns a shard file of `seal score --out` holds, beyond the scores.
+const SHARD_PROVENANCE: [&str; 9] = [
+    "model_sha256",
+    "provider",
+    "device",
+    "runtime_version",
+    "seal_version",
+    "truncation",
+    "max_length",
+    "batch_tokens",
+    "shard",
+];
+
+impl Store {
+    /// Writes one model's scores on a dataset (on one shard of it) with each score's provenance
+    /// — the model's sha256, provider, device, versions, truncation, batch budget, the shard — to
+    /// CSV, JSONL or Parquet: the file `seal scores import` merges.
+    pub fn export_shard_scores(&self, dataset: &str, model: &str, shard: Option<Shard>, out: &Path) -> Result<u64> {
+        self.require_dataset(dataset)?;
+        let query = format!(
+            "SELECT s.pair_id, s.chosen_score, s.rejected_score, s.chosen_tokens, s.rejected_tokens,
+                    s.chosen_truncated, s.rejected_truncated, s.dataset, s.model,
+                    r.model_sha256, r.provider, r.device, r.runtime_version, r.seal_version, r.truncation,
+                    r.max_length, r.batch_tokens, {} AS shard
+             FROM scores s JOIN score_runs r USING (run_id) JOIN pairs p ON p.dataset = s.dataset AND p.pair_id = s.pair_id
+             WHERE s.dataset = {} AND s.model = {}{} ORDER BY p.subset, p.split, p.line",
+            shard.map_or("NULL::VARCHAR".to_owned(), |s| sql_literal(&s.to_string())),
+            sql_literal(dataset),
+            sql_literal(model),
+            shard_clause(shard, "s.pair_id")
+        );
+        self.copy_to(&query, out)
+    }
+
+    /// The column names of a CSV, JSONL or Parquet file.
+    pub fn file_columns(&self, file: &Path) -> Result<Vec<String>> {
+        let fmt = FileFormat::from_path(file)?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT column_name FROM (DESCRIBE SELECT * FROM {})",
+                fmt.reader(&file.to_string_lossy())
+            ))
+            .ctx(&format!("read {}", file.display()))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .ctx(&format!("read {}", file.display()))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx(&format!("read {}", file.display()))?;
+        Ok(rows)
+    }
+
+    /// The sha256s of the graphs behind a model's scores, over all its runs.
+    pub fn run_model_sha256s(&self, model: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT model_sha256 FROM score_runs WHERE model = ? AND model_sha256 IS NOT NULL ORDER BY 1",
+            )
+            .ctx("list runs")?;
+        let rows = stmt
+            .query_map(params![model], |r| r.get(0))
+            .ctx("list runs")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("list runs")?;
+        Ok(rows)
+    }
+
+    /// Merges a shard file written by `seal score --shard I/N --out FILE` into `model`'s scores:
+    /// every row checked (as [`Store::import_scores`] does), the file's model sha256 required to
+    /// be `expected_sha256` when given, and only pairs the model has not scored added, so
+    /// importing a shard again changes nothing. The file's provenance becomes the run's.
+    pub fn import_shard(
+        &mut self,
+        dataset: &str,
+        model: &str,
+        file: &Path,
+        expected_sha256: Option<&str>,
+    ) -> Result<ShardImport> {
+        self.require_dataset(dataset)?;
+        let fmt = FileFormat::from_path(file)?;
+        let shown = file.display().to_string();
+        let tx = self.conn.transaction().ctx("begin")?;
+        stage_import(&tx, fmt, file, &shown, dataset, &SHARD_PROVENANCE)?;
+        let (shas, shard): (Vec<String>, Option<String>) = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT DISTINCT model_sha256::VARCHAR FROM imported WHERE model_sha256 IS NOT NULL ORDER BY 1",
+                )
+                .ctx("read shard")?;
+            let shas = stmt
+                .query_map([], |r| r.get(0))
+                .ctx("read shard")?
+                .collect::<std::result::Result<Vec<String>, _>>()
+                .ctx("read shard")?;
+            let shard = tx.query_row("SELECT min(shard::VARCHAR) FROM imported", [], |r| r.get(0)).ctx("read shard")?;
+            (shas, shard)
+        };
+        let sha = match shas.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(StoreError::Invalid(format!(
+                    "{shown}: no model_sha256; it is not a shard file of `seal score --out`"
+                )))
+            }
+            many => {
+                return Err(StoreError::Invalid(format!(
+                    "{shown}: scores of {} different graphs (model_sha256 {}); a shard file holds one model's",
+                    many.len(),
+                    many.join(", ")
+                )))
+            }
+        };
+        if let Some(expected) = expected_sha256.filter(|e| *e != sha) {
+            return Err(StoreError::Invalid(format!(
+                "{shown}: scored by the graph with sha256 {sha}, but `{model}`'s scores come from sha256 {expected}; nothing was stored (import it under another model name)"
+            )));
+        }
+        let already: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM imported i WHERE EXISTS
+                 (SELECT 1 FROM scores s WHERE s.dataset = ? AND s.model = ? AND s.pair_id = i.pair_id::VARCHAR)",
+                params![dataset, model],
+                |r| r.get(0),
+            )
+            .ctx("compare with stored scores")?;
+        let total: i64 = tx.query_row("SELECT count(*) FROM imported", [], |r| r.get(0)).ctx("count")?;
+        let mut added = 0usize;
+        if total > already {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+            let source = match &shard {
+                Some(s) => format!("{name}, shard {s}"),
+                None => name.to_owned(),
+            };
+            let run_id: i64 = tx
+                .query_row(
+                    "INSERT INTO score_runs (dataset, model, model_sha256, provider, device, runtime_version,
+                         seal_version, truncation, max_length, batch_tokens, source)
+                     SELECT ?, ?, ?, coalesce(min(provider::VARCHAR), 'import'), min(device::VARCHAR),
+                         min(runtime_version::VARCHAR), coalesce(min(seal_version::VARCHAR), 'unknown'),
+                         coalesce(min(truncation::VARCHAR), 'none'), min(TRY_CAST(max_length AS INTEGER)),
+                         min(TRY_CAST(batch_tokens AS INTEGER)), ?
+                     FROM imported RETURNING run_id",
+                    params![dataset, model, sha, source],
+                    |r| r.get(0),
+                )
+                .ctx("start import run")?;
+            added = tx
+                .execute(
+                    "INSERT INTO scores (dataset, model, pair_id, chosen_score, rejected_score, chosen_tokens,
+                         rejected_tokens, chosen_truncated, rejected_truncated, run_id)
+                     SELECT ?, ?, i.pair_id::VARCHAR, i.chosen_score::DOUBLE, i.rejected_score::DOUBLE,
+                         TRY_CAST(i.chosen_tokens AS INTEGER), TRY_CAST(i.rejected_tokens AS INTEGER),
+                         coalesce(TRY_CAST(i.chosen_truncated AS BOOLEAN), false),
+                         coalesce(TRY_CAST(i.rejected_truncated AS BOOLEAN), false), ?
+                     FROM imported i WHERE NOT EXISTS
+                     (SELECT 1 FROM scores s WHERE s.dataset = ? AND s.model = ? AND s.pair_id = i.pair_id::VARCHAR)",
+                    params![dataset, model, run_id, dataset, model],
+                )
+                .ctx("insert shard scores")?;
+            tx.execute(
+                "UPDATE score_runs SET finished_at = current_timestamp, n_scored = ? WHERE run_id = ?",
+                params![added as i64, run_id],
+            )
+            .ctx("finish import run")?;
+        }
+        tx.execute_batch("DROP TABLE imported").ctx("drop staging")?;
+        tx.commit().ctx("commit import")?;
+        if added > 0 {
+            self.changed_scores(dataset, model);
+        }
+        Ok(ShardImport { file: shown, shard, model_sha256: sha, added: added as u64, already_scored: already as u64 })
+    }
+}
+
+/// Reads an import file into the temporary table `imported` (with its row numbers) inside
+/// `tx`, and checks it: the score columns and `extra` ones present, every row's pair id known in
+/// the dataset and given once, both scores finite numbers. The error names each bad row (up to
+/// 20) by line.
+fn stage_import(
+    tx: &duckdb::Transaction<'_>,
+    fmt: FileFormat,
+    file: &Path,
+    shown: &str,
+    dataset: &str,
+    extra: &[&str],
+) -> Result<()> {
+    tx.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP TABLE imported AS SELECT row_number() OVER () AS _row, * FROM {}",
+        fmt.reader(&file.to_string_lossy())
+    ))
+    .ctx(&format!("read {shown}"))?;
+    let mut stmt = tx.prepare("SELECT column_name FROM (DESCRIBE imported)").ctx("describe")?;
+    let columns: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).ctx("describe")?.collect::<std::result::Result<_, _>>().ctx("describe")?;
+    drop(stmt);
+    for needed in ["pair_id", "chosen_score", "rejected_score"].iter().chain(extra) {
+        if !columns.iter().any(|c| c == *needed) {
+            return Err(StoreError::Invalid(format!(
+                "{shown}: missing column `{needed}` (found: {})",
+                columns[1..].join(", ")
+            )));
+        }
+    }
+    let line_base = if fmt == FileFormat::Csv { 1 } else { 0 };
+    let problems: Vec<String> = {
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT _row + {line_base}, CASE
+                    WHEN i.pair_id IS NULL THEN 'missing pair_id'
+                    WHEN TRY_CAST(i.chosen_score AS DOUBLE) IS NULL THEN 'chosen_score is missing or not a number'
+                    WHEN TRY_CAST(i.rejected_score AS DOUBLE) IS NULL THEN 'rejected_score is missing or not a number'
+                    WHEN NOT isfinite(TRY_CAST(i.chosen_score AS DOUBLE)) OR NOT isfinite(TRY_CAST(i.rejected_score AS DOUBLE))
+                        THEN 'score is not finite'
+                    WHEN p.pair_id IS NULL THEN 'unknown pair_id `' || i.pair_id::VARCHAR || '` in dataset {ds}'
+                    WHEN count(*) OVER (PARTITION BY i.pair_id) > 1 THEN 'pair_id `' || i.pair_id::VARCHAR || '` appears more than once'
+                 END AS problem
+                 FROM imported i LEFT JOIN pairs p ON p.dataset = {ds_lit} AND p.pair_id = i.pair_id::VARCHAR
+                 QUALIFY problem IS NOT NULL ORDER BY _row LIMIT 21",
+                ds = dataset.replace('\'', "''"),
+                ds_lit = sql_literal(dataset)
+            ))
+            .ctx("validate import")?;
+        let rows = stmt
+            .query_map([], |r| Ok(format!("  {shown}:{}: {}", r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .ctx("validate import")?;
+        rows.collect::<std::result::Result<_, _>>().ctx("validate import")?
+    };
+    if !problems.is_empty() {
+        let more = if problems.len() > 20 { "\n  … and more" } else { "" };
+        let list: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+        return Err(StoreError::Invalid(format!(
+            "{shown}: invalid rows; nothing was stored:\n{}{more}",
+            list.join("\n")
+        )));
+    }
+    Ok(())
 }

@@ -115,7 +115,7 @@ fn a_pair_cannot_be_scored_twice_by_one_model() {
     store.insert_scores("d", "m", run, &[score("s/test/0")]).unwrap();
     assert!(store.insert_scores("d", "m", run, &[score("s/test/0")]).is_err());
     assert_eq!(store.score_row_counts("d", "m").unwrap(), (1, 1));
-    assert_eq!(store.count_unscored("d", "m").unwrap(), 0);
+    assert_eq!(store.count_unscored("d", "m", None).unwrap(), 0);
 }
 
 fn imported_model(name: &str) -> ModelRecord {

@@ -1,0 +1,58 @@
+#!/bin/bash
+# Scores one dataset with one reward model as a Slurm job array: task I of N scores shard I/N
+# on its own GPU, in a data dir of its own, and writes its scores with their provenance to
+# $OUT_DIR/scores-I.parquet. A killed or preempted task resumes where it stopped when it is
+# run again (requeue it): its data dir keeps what it committed.
+#
+#   mkdir -p logs && sbatch --array=0-7 deploy/slurm/score-array.sh
+#   # then, on the machine that holds the lab's store (the same model registered there):
+#   seal scores import --dataset hh --model oa-v2 shards/scores-*.parquet
+#
+# Each node needs the dataset with the same pair ids as the lab's store, either
+#   SOURCES: the same source files `seal ingest` read there (pair ids come from a file's subset,
+#            split and line, so the same files give the same ids), with any INGEST_ARGS; or
+#   BACKUP:  a `seal backup` of the lab's store, restored into the task's data dir.
+# and the model folder with the same files (its sha256 is checked on import).
+#
+#SBATCH --job-name=seal-score
+#SBATCH --gres=gpu:1
+#SBATCH --cpus-per-task=8
+#SBATCH --mem=32G
+#SBATCH --time=04:00:00
+#SBATCH --output=logs/seal-score-%A_%a.out
+#SBATCH --requeue
+set -euo pipefail
+
+SEAL="${SEAL:-seal}"                           # the seal binary on the nodes
+DATASET="${DATASET:-hh}"
+SOURCES="${SOURCES:-}"                         # e.g. "data/hh-rlhf/harmless-base/test.jsonl.gz"
+INGEST_ARGS="${INGEST_ARGS:-}"                 # e.g. "--format pairs --id-column id"
+BACKUP="${BACKUP:-}"                           # e.g. backups/seal-2026-11-30.zip
+MODEL_NAME="${MODEL_NAME:?set MODEL_NAME, the model's name in the lab's store}"
+MODEL_DIR="${MODEL_DIR:?set MODEL_DIR, the exported model folder}"
+OUT_DIR="${OUT_DIR:-shards}"
+SCORE_ARGS="${SCORE_ARGS:-}"                   # e.g. "--tf32" or "--batch-tokens 16384"
+# Node-local by default; a shared folder keeps a requeued task's progress if it lands elsewhere.
+DATA="${DATA_ROOT:-${TMPDIR:-/tmp}}/seal-${SLURM_ARRAY_JOB_ID:-0}-${SLURM_ARRAY_TASK_ID:-0}"
+
+count="${SLURM_ARRAY_TASK_COUNT:?run as a job array: sbatch --array=0-N-1 $0}"
+index="${SLURM_ARRAY_TASK_ID:?run as a job array}"
+mkdir -p "$OUT_DIR"
+
+if [ ! -f "$DATA/seal.duckdb" ]; then
+  if [ -n "$BACKUP" ]; then
+    "$SEAL" restore "$BACKUP" --data-dir "$DATA"
+  elif [ -n "$SOURCES" ]; then
+    # shellcheck disable=SC2086 # INGEST_ARGS and SOURCES are word lists
+    "$SEAL" --data-dir "$DATA" ingest --dataset "$DATASET" $INGEST_ARGS $SOURCES
+  else
+    echo "set SOURCES (the files the lab's store ingested) or BACKUP (a seal backup)" >&2
+    exit 2
+  fi
+fi
+# Registered here from this node's copy of the folder; import checks it is the same graph.
+"$SEAL" --data-dir "$DATA" models add --name "$MODEL_NAME" --replace "$MODEL_DIR"
+
+# shellcheck disable=SC2086
+"$SEAL" --data-dir "$DATA" score --dataset "$DATASET" --model "$MODEL_NAME" --device cuda \
+  --shard "$index/$count" --out "$OUT_DIR/scores-$index.parquet" $SCORE_ARGS

@@ -1,0 +1,127 @@
+//! Sharded scoring for batch clusters: three machines each score one part of a dataset with
+//! `seal score --shard I/3 --out FILE`, and `seal scores import` merges the files into exactly
+//! what one unsharded run gives; a shard imported twice adds nothing, and a shard scored by
+//! another graph is refused.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use seal_shared::{ScoreSummary, ScoresImport};
+
+use crate::support::{fixture_model, hh_rlhf_lines, Seal};
+
+/// A machine with its own data dir holding the same dataset, and `folder` registered as `pre`.
+fn machine(source: &Path, folder: &Path) -> Seal {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", source.to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "pre", folder.to_str().unwrap()]);
+    seal
+}
+
+type Scores = HashMap<String, (f64, f64, Option<u64>, Option<u64>)>;
+
+fn scores(seal: &Seal) -> Scores {
+    let out = seal.dir.path().join("all.jsonl");
+    seal.ok(&["export", "scores", "--dataset", "hh", "--model", "pre", "--out", out.to_str().unwrap()]);
+    std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|r| {
+            let id = r["pair_id"].as_str().unwrap().to_owned();
+            (
+                id,
+                (
+                    r["chosen_score"].as_f64().unwrap(),
+                    r["rejected_score"].as_f64().unwrap(),
+                    r["chosen_tokens"].as_u64(),
+                    r["rejected_tokens"].as_u64(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_shards_scored_apart_and_merged_equal_one_run() {
+    // The first 240 pairs of the real hh-rlhf harmless-base test file, small enough to score
+    // five times.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("harmless-base").join("test.jsonl");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    std::fs::write(&source, hh_rlhf_lines()[..240].join("\n") + "\n").unwrap();
+    let pre = fixture_model("pre");
+
+    let whole = machine(&source, &pre);
+    whole.ok(&["score", "--dataset", "hh", "--model", "pre"]);
+    let want = scores(&whole);
+    assert_eq!(want.len(), 240);
+
+    let mut files = Vec::new();
+    let mut sizes = Vec::new();
+    for i in 0..3 {
+        let node = machine(&source, &pre);
+        let file = dir.path().join(format!("scores-{i}.parquet"));
+        let shard = format!("{i}/3");
+        let args = ["score", "--dataset", "hh", "--model", "pre", "--shard", &shard, "--out", file.to_str().unwrap()];
+        let s: Vec<ScoreSummary> = node.read(&args);
+        assert_eq!(s[0].scored_now, s[0].total_pairs, "a shard's total is its own pairs");
+        assert!((40..120).contains(&s[0].scored_now), "shard {shard} holds about a third: {}", s[0].scored_now);
+        // Run again, a shard is done: nothing scored, the file written again the same.
+        let again: Vec<ScoreSummary> = node.read(&args);
+        assert_eq!((again[0].scored_now, again[0].already_scored), (0, s[0].scored_now));
+        sizes.push(s[0].scored_now);
+        files.push(file);
+    }
+    assert_eq!(sizes.iter().sum::<u64>(), 240, "the shards are disjoint and cover the dataset: {sizes:?}");
+    assert!(machine(&source, &pre)
+        .fails(&["score", "--dataset", "hh", "--model", "pre", "--shard", "3/3"])
+        .contains("0 <= I < N"));
+
+    let gather = machine(&source, &pre);
+    let mut args = vec!["scores", "import", "--dataset", "hh", "--model", "pre"];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let merged: ScoresImport = gather.read(&args);
+    let registered = seal::store::Store::open(&gather.data().store_file()).unwrap().model("pre").unwrap().onnx_sha256;
+    for (i, f) in merged.files.iter().enumerate() {
+        assert_eq!((f.shard.as_deref(), f.added, f.already_scored), (Some(format!("{i}/3").as_str()), sizes[i], 0));
+        assert_eq!(f.model_sha256, registered);
+    }
+    assert_eq!(merged.accuracy.n, 240);
+    let got = scores(&gather);
+    assert_eq!(got.len(), 240);
+    for (id, w) in &want {
+        let g = got[id];
+        assert!((g.0 - w.0).abs() < 1e-5 && (g.1 - w.1).abs() < 1e-5, "{id}: {g:?} vs {w:?}");
+        assert_eq!((g.2, g.3), (w.2, w.3), "{id}: token counts travel with the scores");
+    }
+    // Provenance travels too: each shard is one run of the CPU provider, from its file.
+    let store = seal::store::Store::open(&gather.data().store_file()).unwrap();
+    assert_eq!(store.run_providers("hh", "pre").unwrap(), vec!["CPUExecutionProvider".to_owned()]);
+    drop(store);
+    let with_provenance = dir.path().join("gathered.jsonl");
+    gather.ok(&["score", "--dataset", "hh", "--model", "pre", "--out", with_provenance.to_str().unwrap()]);
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(&with_provenance).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 240);
+    assert!(rows.iter().all(|r| r["model_sha256"].as_str() == registered.as_deref() && r["device"] == "cpu"));
+
+    // The same shard again: nothing added, nothing duplicated.
+    let again: ScoresImport =
+        gather.read(&["scores", "import", "--dataset", "hh", "--model", "pre", files[1].to_str().unwrap()]);
+    assert_eq!((again.files[0].added, again.files[0].already_scored), (0, sizes[1]));
+    let store = seal::store::Store::open(&gather.data().store_file()).unwrap();
+    assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (240, 240));
+    drop(store);
+
+    // A shard scored by another graph under the same name is refused before anything is stored.
+    let other = machine(&source, &fixture_model("post"));
+    let foreign = dir.path().join("foreign.parquet");
+    other.ok(&["score", "--dataset", "hh", "--model", "pre", "--shard", "0/3", "--out", foreign.to_str().unwrap()]);
+    let fresh = machine(&source, &pre);
+    let err = fresh.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", foreign.to_str().unwrap()]);
+    assert!(err.contains("foreign.parquet: scored by the graph with sha256"), "{err}");
+    assert!(err.contains("nothing was stored"), "{err}");
+    let store = seal::store::Store::open(&fresh.data().store_file()).unwrap();
+    assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (0, 0));
+}
