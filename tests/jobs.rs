@@ -198,8 +198,14 @@ fn metrics_are_off_by_default_and_count_requests_jobs_and_scored_pairs_when_on()
     assert_eq!(status, 202, "{body}");
     let id = status_of(&body).id;
     assert_eq!(follow(&format!("{jobs}/{id}/events")).pop().unwrap().state, JobState::Done);
+    for stray in ["api/no-such-route-7f3a", "wp-admin-7f3a/setup.php"] {
+        call("GET", &format!("{}{stray}", server.url), &[], None);
+    }
     let (status, headers, text) = call("GET", &format!("{}api/metrics", server.url), &[], None);
     assert_eq!(status, 200);
+    // Paths that match no route are counted by kind, never by path.
+    assert!(!text.contains("7f3a"), "{text}");
+    assert!(text.contains(r#"route="unmatched /api",method="GET",status="404""#), "{text}");
     assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/plain")), "{headers:?}");
     for line in [
         "seal_scored_pairs_total 128",

@@ -167,6 +167,15 @@ fn devices_share_a_run_and_agree_with_one() {
     assert!(seal.fails(&["score", "--dataset", "hh", "--model", "one", "--tf32"]).contains("GPU mode"));
     assert!(seal.fails(&["score", "--dataset", "hh", "--model", "one", "--device", "cuda:0,cpu"]).contains("--device"));
 
+    // Without a GPU runtime, asking for one fails at once and says how to find out why.
+    if seal.cmd().args(["runtime", "info", "--gpu"]).output().is_ok_and(|o| !o.status.success()) {
+        let err = seal.fails(&["score", "--dataset", "hh", "--model", "one", "--device", "cuda", "--limit", "2"]);
+        assert!(err.contains("the CUDA execution provider is not available"), "{err}");
+        assert!(err.contains("seal runtime info --gpu"), "{err}");
+        let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+        assert_eq!(store.score_row_counts("hh", "one").unwrap(), (0, 0), "nothing scored");
+    }
+
     let one: Vec<ScoreSummary> = seal.read(&["score", "--dataset", "hh", "--model", "one", "--limit", "40"]);
     assert_eq!(one[0].device, "cpu");
     assert!(one[0].load_seconds > 0.0 && one[0].load_seconds < one[0].seconds, "{:?}", one[0]);

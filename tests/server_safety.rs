@@ -183,3 +183,19 @@ fn config_check_flags_unsafe_settings() {
     assert!(serde_json::from_slice::<Value>(&run.stdout).is_ok());
     assert!(String::from_utf8_lossy(&run.stderr).contains("warning: shares.max_days = 365"));
 }
+
+#[test]
+fn a_new_data_dir_and_store_are_their_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("lab").join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seal"))
+        .env("SEAL_DATA_DIR", &data)
+        .args(["datasets", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data dir");
+    assert_eq!(mode(&data.join("seal.duckdb")), 0o600, "the store");
+}

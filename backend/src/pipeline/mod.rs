@@ -222,8 +222,13 @@ pub fn init_runtime(data: &DataDir, gpu: bool) -> Result<&'static str> {
     if gpu {
         static CUDA: std::sync::Once = std::sync::Once::new();
         CUDA.call_once(|| {
-            for lib in crate::runtime::find_cuda_libraries().missing_required() {
-                tracing::warn!("{} ({}) not found; `seal runtime info --gpu` says where it looked", lib.name, lib.what);
+            let report = crate::runtime::find_cuda_libraries();
+            let missing: Vec<&str> = report.missing_required().iter().map(|l| l.name).collect();
+            if !missing.is_empty() {
+                tracing::warn!(
+                    "CUDA libraries not found: {}; `seal runtime info --gpu` says where it looked",
+                    missing.join(", ")
+                );
             }
         });
     }

@@ -113,6 +113,18 @@ impl FileFormat {
     }
 }
 
+#[cfg(unix)]
+fn owner_only(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn owner_only(_path: &Path, _mode: u32) -> Result<()> {
+    Ok(())
+}
+
 fn sql_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -165,10 +177,18 @@ fn family(dataset: &str) -> String {
 
 impl Store {
     /// Opens (creating if needed) the store file and brings its schema up to date.
+    /// Opens (or creates) the store. A data dir and store file it creates are its owner's
+    /// alone (0700, 0600): the store holds password hashes, token hashes and the audit log, and
+    /// DuckDB's write-ahead log beside it inherits the folder's protection.
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let fresh = !parent.exists();
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Invalid(format!("{}: {e}", parent.display())))?;
+            if fresh {
+                owner_only(parent, 0o700)?;
+            }
         }
+        let new_file = !path.exists();
         let display = path.display().to_string();
         let conn = Connection::open(path).map_err(|source| {
             let msg = source.to_string();
@@ -178,6 +198,9 @@ impl Store {
                 StoreError::Open { path: display.clone(), source }
             }
         })?;
+        if new_file {
+            owner_only(path, 0o600)?;
+        }
         let store = Store { conn, path: path.to_owned(), version: Default::default() };
         migrate::run(&store.conn).map_err(|e| match e {
             StoreError::NewerSchema { found, known, .. } => StoreError::NewerSchema { path: display, found, known },
