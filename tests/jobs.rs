@@ -198,6 +198,10 @@ fn metrics_are_off_by_default_and_count_requests_jobs_and_scored_pairs_when_on()
     assert_eq!(status, 202, "{body}");
     let id = status_of(&body).id;
     assert_eq!(follow(&format!("{jobs}/{id}/events")).pop().unwrap().state, JobState::Done);
+    // The example browser's caches: the first read of a study loads it, the next finds it.
+    for _ in 0..2 {
+        assert_eq!(call("GET", &format!("{}api/pairs?dataset=hh&limit=5", server.url), &[], None).0, 200);
+    }
     for stray in ["api/no-such-route-7f3a", "wp-admin-7f3a/setup.php"] {
         call("GET", &format!("{}{stray}", server.url), &[], None);
     }
@@ -216,6 +220,13 @@ fn metrics_are_off_by_default_and_count_requests_jobs_and_scored_pairs_when_on()
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
     }
+    let count = |labels: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("seal_cache_requests_total{{{labels}}} ")))
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    assert_eq!(count(r#"cache="study",result="miss""#), 1, "{text}");
+    assert!(count(r#"cache="study",result="hit""#) >= 1, "{text}");
     // Routes are templates: no job id, pair id or token becomes a label.
     assert!(text.contains(r#"route="/api/jobs/{id}/events""#), "{text}");
     assert!(!text.contains(&format!("/api/jobs/{id}/events")), "{text}");

@@ -1,6 +1,7 @@
 //! The server's metrics in the Prometheus text format (`GET /api/metrics` when
 //! `metrics.enabled`): requests by route template and status with their durations, the job
-//! queue, job durations by kind and outcome, and pairs scored by jobs. One registry per process;
+//! queue, job durations by kind and outcome, pairs scored by jobs, and the example browser's
+//! cache hits and misses. One registry per process;
 //! the request log's middleware and the job runner record into it.
 
 use std::sync::LazyLock;
@@ -32,6 +33,7 @@ pub struct Metrics {
     jobs_running: Family<Labels, Gauge>,
     job_seconds: Family<Labels, Histogram, Seconds>,
     scored_pairs: Counter,
+    cache_requests: Family<Labels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -42,6 +44,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let jobs_running = Family::<Labels, Gauge>::default();
     let job_seconds = Family::new_with_constructor(Seconds);
     let scored_pairs = Counter::default();
+    let cache_requests = Family::<Labels, Counter>::default();
     registry.register("http_requests", "API and UI requests by route template, method and status", requests.clone());
     registry.register("http_request_duration_seconds", "Time to answer, by route template", request_seconds.clone());
     registry.register("jobs_queued", "Jobs waiting for a slot", jobs_queued.clone());
@@ -52,7 +55,21 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Pairs scored by jobs of this server (rate: scoring throughput)",
         scored_pairs.clone(),
     );
-    Metrics { registry, requests, request_seconds, jobs_queued, jobs_running, job_seconds, scored_pairs }
+    registry.register(
+        "cache_requests",
+        "Lookups in the example browser's caches (study, pair_index, view, sort_ranks), by result (hit, miss)",
+        cache_requests.clone(),
+    );
+    Metrics {
+        registry,
+        requests,
+        request_seconds,
+        jobs_queued,
+        jobs_running,
+        job_seconds,
+        scored_pairs,
+        cache_requests,
+    }
 });
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -82,6 +99,14 @@ pub fn job_ended(kind: &str, state: &str, seconds: f64) {
 /// Pairs a job committed scores for.
 pub fn scored(pairs: u64) {
     METRICS.scored_pairs.inc_by(pairs);
+}
+
+/// One lookup in a cache of the example browser: found, or loaded now.
+pub fn cache(cache: &str, hit: bool) {
+    METRICS
+        .cache_requests
+        .get_or_create(&labels(&[("cache", cache), ("result", if hit { "hit" } else { "miss" })]))
+        .inc();
 }
 
 /// Every metric, in the Prometheus text format.

@@ -946,15 +946,14 @@ where
 {
     let started = std::time::Instant::now();
     let method = req.method().clone();
-    let pattern = req.match_pattern();
-    // Metrics label requests that match no route by kind only: a label per stray path would
-    // let anyone grow the series without bound.
-    let metric_route = match &pattern {
-        Some(p) => p.clone(),
+    // A request that matches no route is named by its kind only, in the log and the metrics:
+    // a raw path can hold a secret (a mistyped share link), and a metrics label per stray path
+    // would let anyone grow the series without bound.
+    let route = match req.match_pattern() {
+        Some(p) => p,
         None if req.path().starts_with("/api/") => "unmatched /api".to_owned(),
         None => "ui".to_owned(),
     };
-    let route = pattern.unwrap_or_else(|| req.path().to_owned());
     let response = srv.call(req);
     async move {
         let response = response.await?;
@@ -967,12 +966,7 @@ where
             },
             None => "-".to_owned(),
         };
-        crate::metrics::request(
-            &metric_route,
-            method.as_str(),
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        crate::metrics::request(&route, method.as_str(), response.status().as_u16(), started.elapsed().as_secs_f64());
         tracing::info!(
             target: "seal::http",
             %method,

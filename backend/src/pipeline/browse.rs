@@ -155,7 +155,13 @@ impl Browser {
             version: store.study_version(&q.dataset, &models)?,
             study: PairQuery { control: None, ..q.study() }.to_query(),
         };
-        self.studies.get_or_insert_with(&key, || self.load_entry(store, q)).map_err(super::Error::into)
+        let mut missed = false;
+        let entry = self.studies.get_or_insert_with(&key, || {
+            missed = true;
+            self.load_entry(store, q)
+        });
+        crate::metrics::cache("study", !missed);
+        entry.map_err(super::Error::into)
     }
 
     /// Reads what a study's pages are served from: the dataset index, the study's columns
@@ -199,7 +205,13 @@ impl Browser {
     /// (or the models) change.
     fn dataset_index(&self, store: &Store, dataset: &str) -> Result<Arc<PairIndexColumns>> {
         let key = (store.study_version(dataset, &[])?, dataset.to_owned());
-        self.indexes.get_or_insert_with(&key, || Ok(Arc::new(store.pair_index_with_previews(dataset, PREVIEW_CHARS)?)))
+        let mut missed = false;
+        let index = self.indexes.get_or_insert_with(&key, || {
+            missed = true;
+            Ok(Arc::new(store.pair_index_with_previews(dataset, PREVIEW_CHARS)?))
+        });
+        crate::metrics::cache("pair_index", !missed);
+        index
     }
 
     /// The SEAL report of a study (computed once per study version), with the agreement of the
@@ -321,7 +333,13 @@ impl Browser {
     /// The matching pairs of `q` in order: from the entry's recent views, else computed.
     fn order(&self, store: &Store, entry: &Entry, q: &PairQuery) -> Result<Arc<[usize]>> {
         let view = PairQuery { limit: None, offset: None, around: None, ..q.clone() }.to_query();
-        entry.orders.get_or_insert_with(&view, || Ok(Arc::from(self.matching(store, entry, q)?)))
+        let mut missed = false;
+        let order = entry.orders.get_or_insert_with(&view, || {
+            missed = true;
+            Ok(Arc::from(self.matching(store, entry, q)?))
+        });
+        crate::metrics::cache("view", !missed);
+        order
     }
 
     /// Indices (into the study when there is one, else into the dataset index) of the pairs that
@@ -454,7 +472,13 @@ fn sort(entry: &Entry, q: &PairQuery, keep: &mut Vec<usize>) -> Result<()> {
 
 /// The ranks of every row of `entry` by `key`, computed once (ties by dataset order).
 fn ranks(entry: &Entry, key: SortKey) -> Result<Arc<SortRanks>> {
-    entry.ranks.get_or_insert_with(&key, || compute_ranks(entry, key))
+    let mut missed = false;
+    let ranks = entry.ranks.get_or_insert_with(&key, || {
+        missed = true;
+        compute_ranks(entry, key)
+    });
+    crate::metrics::cache("sort_ranks", !missed);
+    ranks
 }
 
 fn compute_ranks(entry: &Entry, key: SortKey) -> Result<Arc<SortRanks>> {

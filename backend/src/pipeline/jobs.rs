@@ -595,7 +595,8 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 shard: None,
                 batch_tokens: super::default_batch_tokens(Device::Cpu),
                 max_batch: super::default_max_batch(Device::Cpu),
-                threads: None,
+                // One core is left to the readers of the web app.
+                threads: Some(std::thread::available_parallelism().map_or(1, usize::from).saturating_sub(1).max(1)),
                 commit_every: 64,
                 limit: req.limit.map(|l| l.saturating_sub(before)),
                 stop: Some(job.stop.clone()),
