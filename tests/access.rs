@@ -8,7 +8,7 @@ use seal_shared::auth::{SessionInfo, TokenInfo, UserInfo};
 use seal_shared::{ErrorCode, Role, ShareKind};
 use serde_json::{json, Value};
 
-use crate::support::{start, study_fixture, Seal, Server};
+use crate::support::{fixture_model, start, study_fixture, Seal, Server};
 
 pub const PASSWORD: &str = "a long enough password";
 
@@ -124,7 +124,7 @@ fn expected_rule(operation: &str) -> Expected {
             (Some(Role::Reviewer), vec![])
         }
         "hideNote" => (Some(Role::Admin), vec![]),
-        "startJob" | "cancelJob" | "retryJob" => (Some(Role::Editor), vec![]),
+        "startJob" | "cancelJob" | "retryJob" | "addModel" => (Some(Role::Editor), vec![]),
         "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
         | "auditLog" | "createBackup" => (Some(Role::Admin), vec![]),
         "currentShare" => (None, vec![Pair, View, Report]),
@@ -233,6 +233,10 @@ fn request_for(
             (concrete.replace("{id}", &id.to_string()), None)
         }
         "addNote" => (concrete, Some(json!({"text": "route check"}).to_string())),
+        // Under the matrix server's import folder; replaced each time.
+        "addModel" => {
+            (concrete, Some(json!({"name": "matrix-rm", "folder": fixture_model("pre"), "replace": true}).to_string()))
+        }
         // A limit of its own each time: an identical request would be refused while one runs.
         "startJob" => (
             concrete,
@@ -326,6 +330,7 @@ fn every_route_answers_each_role_as_its_rule_says() {
             .cmd()
             .args(["serve", "--port", "0"])
             .env("SEAL_INGEST_ALLOWED_HOSTS", "127.0.0.1")
+            .env("SEAL_INGEST_IMPORT_DIRS", crate::support::fixtures().join("models").canonicalize().unwrap())
             .env("SEAL_METRICS_ENABLED", "true"),
     );
     let server = MatrixServer { url: server.url.clone(), stall, _server: server };

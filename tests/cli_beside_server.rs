@@ -39,6 +39,23 @@ fn ingest_score_and_list_go_through_a_running_server() {
     let audit: Vec<seal_shared::auth::AuditEntry> = serde_json::from_str(&body).unwrap();
     assert!(audit.iter().any(|e| e.action == "job_started" && e.actor.as_deref() == Some("local")), "{body}");
 
+    // A model registered from the command line is the server's at once.
+    let added: seal_shared::ModelInfo =
+        seal.read(&["models", "add", "--name", "post", fixture_model("post").to_str().unwrap()]);
+    assert_eq!(added.name, "post");
+    let (_, _, body) = call("GET", &format!("{}api/models", server.url), &headers, None);
+    let models: Vec<seal_shared::ModelInfo> = serde_json::from_str(&body).unwrap();
+    assert!(models.iter().any(|m| m.name == "post" && m.onnx_sha256 == added.onnx_sha256), "{body}");
+    let e = seal.fails(&["models", "add", "--name", "post", fixture_model("post").to_str().unwrap()]);
+    assert!(e.contains("exists"), "{e}");
+    // A web user may register only folders under ingest.import_dirs (none here).
+    let web = serde_json::json!({"name": "web-rm", "folder": fixture_model("pre")}).to_string();
+    let (status, _, body) = call("POST", &format!("{}api/models", server.url), &headers, Some(&web));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("ingest.import_dirs"), "{body}");
+    let (_, _, body) = call("GET", &format!("{}api/audit", server.url), &headers, None);
+    assert!(body.contains("model_added"), "{body}");
+
     // What the server cannot do for it is refused, saying why; bad input names the file.
     let e = seal.fails(&["ingest", "--dataset", "x", "--replace", file.to_str().unwrap()]);
     assert!(e.contains("held by the server") && e.contains("--replace"), "{e}");

@@ -237,7 +237,14 @@ fn list_datasets(ctx: &Ctx, list: &[seal_shared::DatasetInfo]) -> Result<()> {
 fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
     match cmd {
         ModelsCmd::Add(a) => {
-            let store = ctx.open_store()?;
+            let store = match ctx.store_or_server()? {
+                Ok(store) => store,
+                Err(server) => {
+                    let info = remote::add_model(&server, &a)?;
+                    return ctx
+                        .emit(&info, |info| println!("added model `{}` on the server at {}", info.name, server.url));
+                }
+            };
             let info = pipeline::add_model(
                 &store,
                 &ctx.data,

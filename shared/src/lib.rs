@@ -34,6 +34,25 @@ pub struct DatasetInfo {
     pub sources: Vec<SourceInfo>,
 }
 
+/// Registers an exported model folder (`model.onnx`, `tokenizer.json`) of the server's machine
+/// as a reward model: `POST /api/models`, and `seal models add` beside a running server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddModelRequest {
+    pub name: String,
+    /// An absolute path on the server's machine; for web users, under `ingest.import_dirs`.
+    pub folder: String,
+    /// Register again under a name in use (its scores stay).
+    #[serde(default)]
+    pub replace: bool,
+    #[serde(default)]
+    pub input_format: Option<InputFormat>,
+    #[serde(default)]
+    pub max_length: Option<u32>,
+    #[serde(default)]
+    pub truncation: Option<Truncation>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     pub name: String,

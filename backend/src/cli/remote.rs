@@ -142,6 +142,25 @@ pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
 }
 
 /// `seal datasets list` through the API.
+/// `seal models add` through the server: the folder as this machine's user names it.
+pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_shared::ModelInfo> {
+    let folder = a.folder.canonicalize().with_context(|| format!("{}: no such folder", a.folder.display()))?;
+    let req = seal_shared::AddModelRequest {
+        name: a.name.clone(),
+        folder: folder.display().to_string(),
+        replace: a.replace,
+        input_format: Some(a.input_format),
+        max_length: a.max_length,
+        truncation: Some(a.truncation),
+    };
+    Ok(serde_json::from_value(crate::net::api_call(
+        "POST",
+        &remote.endpoint("models"),
+        &remote.bearer,
+        Some(&serde_json::to_value(&req)?),
+    )?)?)
+}
+
 pub fn datasets(remote: &Remote) -> Result<Vec<seal_shared::DatasetInfo>> {
     Ok(serde_json::from_value(crate::net::api_call("GET", &remote.endpoint("datasets"), &remote.bearer, None)?)?)
 }

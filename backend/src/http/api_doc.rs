@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         super::overview,
         super::datasets,
         super::models,
+        super::add_model,
         super::accuracy,
         super::label_sets,
         super::report,

@@ -183,6 +183,49 @@ async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(m))
 }
 
+/// Registers a reward model: an exported folder (`model.onnx`, `tokenizer.json`) on the
+/// server's machine.
+///
+/// A web user's folder must lie under `ingest.import_dirs` (symlinks followed); a `seal models
+/// add` of the server's own machine may name any folder its user can read. Audited as
+/// `model_added`.
+#[utoipa::path(
+    post,
+    path = "/api/models",
+    tag = "data",
+    security(("token" = ["editor"]), ("session" = ["editor"])),
+    operation_id = "addModel",
+    request_body = wire::AddModelRequest,
+    responses(
+        (status = 201, description = "The model, registered", body = wire::ModelInfo),
+        (status = 400, description = "A bad name, or a folder outside `ingest.import_dirs` or without `model.onnx` and `tokenizer.json`", body = wire::ApiError),
+        (status = 409, description = "A model of that name exists and `replace` is not set", body = wire::ApiError),
+    )
+)]
+async fn add_model(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    JsonBody(body): JsonBody<wire::AddModelRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = Actor::of(&req);
+    let local = from_local(&req);
+    let policy = (!local).then(|| state.jobs.policy());
+    let data = state.data.clone();
+    let info = read(&state, move |s| {
+        let info = crate::pipeline::register_model(s, &data, policy.as_deref(), &body)?;
+        s.audit(&crate::store::AuditRecord {
+            actor: Some(&actor.name),
+            action: "model_added",
+            target: Some(&info.name),
+            detail: info.folder.as_deref(),
+            peer: actor.peer.as_deref(),
+        })?;
+        Ok(info)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(info))
+}
+
 /// One model's accuracy on one dataset.
 ///
 /// The share of pairs whose chosen text the model scores higher, with its Wilson 95 % interval;
@@ -449,7 +492,7 @@ async fn start_job(
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
     let actor = Actor::of(&req);
-    let local = accounts::principal_of(&req).is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local);
+    let local = from_local(&req);
     let queued = read(&state, move |s| {
         let queued = st.jobs.start(s, actor.user.as_deref(), local, job)?;
         if let crate::pipeline::jobs::Queued::Accepted(started) = &queued {
@@ -459,6 +502,12 @@ async fn start_job(
     })
     .await?;
     Ok(queued_reply(&req, queued))
+}
+
+/// Whether the request comes from a `seal` command of the server's own machine (its control
+/// secret): such a request's paths are read as that user named them.
+fn from_local(req: &actix_web::HttpRequest) -> bool {
+    accounts::principal_of(req).is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local)
 }
 
 /// Who asks, for the audit rows of job and backup actions: the user and the address.
@@ -1186,6 +1235,7 @@ fn api() -> Api {
         .route(Method::GET, "/overview", overview)
         .route(Method::GET, "/datasets", datasets)
         .route(Method::GET, "/models", models)
+        .route(Method::POST, "/models", add_model)
         .route(Method::GET, "/accuracy/{dataset}/{model}", accuracy)
         .route(Method::GET, "/label-sets", label_sets)
         .route(Method::GET, "/report", report)

@@ -151,6 +151,11 @@ fn bad(msg: impl Into<String>) -> super::Error {
 }
 
 impl Jobs {
+    /// What files and hosts web users' requests may read.
+    pub fn policy(&self) -> Arc<SourcePolicy> {
+        self.shared.policy.clone()
+    }
+
     /// The jobs of `store`. Those that were running when the last server stopped become
     /// `interrupted`; those still queued run again in their order.
     pub fn load(

@@ -269,6 +269,45 @@ pub struct AddModel {
     pub is_test_model: bool,
 }
 
+/// Registers a model folder for a request of the API (`POST /api/models`): with `policy` (a web
+/// user's request), the folder must lie under the import folders. A name in use without
+/// `replace` is a conflict; a folder without a model or tokenizer is the caller's to fix.
+pub fn register_model(
+    store: &Store,
+    data: &DataDir,
+    policy: Option<&sources::SourcePolicy>,
+    req: &wire::AddModelRequest,
+) -> error::Result<wire::ModelInfo> {
+    if req.name.trim().is_empty() || req.name.contains('/') {
+        return Err(Error::invalid(format!("name {:?}: give a name without `/`", req.name)));
+    }
+    let folder = match policy {
+        Some(p) => p.check_folder(&req.folder)?,
+        None => PathBuf::from(&req.folder),
+    };
+    for file in ["model.onnx", "tokenizer.json"] {
+        if !folder.join(file).is_file() {
+            return Err(Error::invalid(format!(
+                "folder {:?} has no {file} (a model folder is what `seal models export` writes)",
+                req.folder
+            )));
+        }
+    }
+    if !req.replace && store.models()?.iter().any(|m| m.name == req.name) {
+        return Err(Error::Conflict(format!("a model named `{}` exists; pick another name or replace it", req.name)));
+    }
+    let m = AddModel {
+        name: req.name.clone(),
+        folder,
+        input_format: req.input_format.unwrap_or(InputFormat::Pair),
+        max_length: req.max_length,
+        truncation: req.truncation.unwrap_or(Truncation::None),
+        replace: req.replace,
+        is_test_model: false,
+    };
+    add_model(store, data, &m).map_err(Error::Internal)
+}
+
 pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
     init_runtime(data, false)?;
     let folder = m.folder.canonicalize().with_context(|| format!("{}: no such folder", m.folder.display()))?;

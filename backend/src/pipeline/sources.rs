@@ -124,6 +124,28 @@ impl SourcePolicy {
         Ok(real)
     }
 
+    /// The canonical path of a model folder under an import folder, or why it is refused.
+    pub fn check_folder(&self, folder: &str) -> Result<PathBuf, Error> {
+        let refuse = |why: &str| Error::invalid(format!("folder {folder:?}: {why}"));
+        if self.import_dirs.is_empty() {
+            return Err(refuse(
+                "this server reads no folders for web users; an admin can allow folders with ingest.import_dirs",
+            ));
+        }
+        if !Path::new(folder).is_absolute() {
+            return Err(refuse("give an absolute path under one of ingest.import_dirs"));
+        }
+        let real = Path::new(folder)
+            .canonicalize()
+            .ok()
+            .filter(|r| self.import_dirs.iter().any(|d| r.starts_with(d)))
+            .ok_or_else(|| refuse("is not under ingest.import_dirs (symlinks are followed)"))?;
+        if !real.is_dir() {
+            return Err(refuse("is not a folder"));
+        }
+        Ok(real)
+    }
+
     /// Whether `url` may be fetched: http(s), an allowed host, and (unless the host is an IP
     /// literal listed as allowed) only public addresses after name resolution.
     pub fn check_url(&self, url: &str) -> Result<(), String> {
