@@ -64,3 +64,20 @@ fn ingest_score_and_list_go_through_a_running_server() {
     let e = seal.fails(&["score", "--dataset", "web", "--model", "nope"]);
     assert!(e.contains("nope"), "{e}");
 }
+
+#[test]
+fn analyze_beside_a_running_server_prints_the_servers_report_of_the_same_study() {
+    let seal = crate::support::study_fixture();
+    let study = ["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"];
+    let alone: serde_json::Value = seal.read(&study);
+    let _server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let out = seal.dir.path().join("report.json");
+    let through: serde_json::Value = seal.read(&[&study[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(through, alone, "the server's report is the one the command computes on its own");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(written, alone);
+    let said = seal.ok(&study);
+    assert!(said.contains("accuracy") || said.contains("Accuracy"), "{said}");
+    let e = seal.fails(&[&study[..], &["--role", "is_helpful=target"]].concat());
+    assert!(e.contains("held by the server") && e.contains("--role"), "{e}");
+}

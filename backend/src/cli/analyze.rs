@@ -285,16 +285,25 @@ pub fn labels(ctx: &Ctx, cmd: LabelsCmd) -> Result<()> {
 }
 
 pub fn analyze(ctx: &Ctx, a: &AnalyzeArgs) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        // The server computes the same report (and keeps it for the web app).
+        Err(server) => return present(ctx, a, &super::remote::report(&server, a)?),
+    };
     let spec = a.study.spec()?;
     let mut report = study::analyze(&store, &spec, &analysis::Settings::default())?;
     report.control_labels =
         study::control_labels(&store, &a.study.dataset, a.study.labels.as_deref(), &a.control_labels)?;
     report.robustness = study::robustness(&store, spec.dataset, spec.pre, spec.post, spec.labels)?;
+    present(ctx, a, &report)
+}
+
+/// Writes `--out` and prints the summary (or the JSON).
+fn present(ctx: &Ctx, a: &AnalyzeArgs, report: &AnalysisReport) -> Result<()> {
     if let Some(out) = &a.out {
         write_atomic(out, &serde_json::to_vec_pretty(&report)?)?;
     }
-    ctx.emit(&report, |report| {
+    ctx.emit(report, |report| {
         print!("{}", summary(report));
         if let Some(out) = &a.out {
             println!("\nreport written to {}", out.display());

@@ -34,8 +34,9 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
     // A machine with the GPU runtime installed and its CUDA libraries found scores on its GPU.
     let gpu = gpu_ready(data);
     if gpu {
-        eprintln!("Scoring on the GPU (ONNX Runtime's CUDA build and the CUDA libraries were found)");
+        // Restarts the demo once with the CUDA libraries on LD_LIBRARY_PATH, when they are elsewhere.
         super::with_cuda_library_path()?;
+        eprintln!("Scoring on the GPU (ONNX Runtime's CUDA build and the CUDA libraries were found)");
     }
     if config::find_ort(data, false).is_err() {
         eprintln!("ONNX Runtime is not installed yet; fetching it from PyPI");

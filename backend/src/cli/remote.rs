@@ -161,6 +161,34 @@ pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_
     )?)?)
 }
 
+/// `seal analyze` through the server: its report of the study (`GET /api/report`), the same
+/// analysis the command runs on a store of its own.
+pub fn report(remote: &Remote, a: &super::analyze::AnalyzeArgs) -> Result<seal_shared::report::AnalysisReport> {
+    let s = &a.study;
+    if !s.roles.is_empty() {
+        bail!(
+            "the store is held by the server at {}; its reports use the features' own roles (drop --role, or stop the server)",
+            remote.url
+        );
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("dataset", &s.dataset).append_pair("pre", &s.pre).append_pair("post", &s.post);
+    if let Some(labels) = &s.labels {
+        query.append_pair("labels", labels);
+    }
+    if let Some(features) = &s.features {
+        query.append_pair("features", &features.join(","));
+    }
+    if let Some(rule) = &s.gamma_rule {
+        query.append_pair("gamma_rule", &rule.join(","));
+    }
+    if !a.control_labels.is_empty() {
+        query.append_pair("control", &a.control_labels.join(","));
+    }
+    let url = format!("{}?{}", remote.endpoint("report"), query.finish());
+    Ok(serde_json::from_value(crate::net::api_call("GET", &url, &remote.bearer, None)?)?)
+}
+
 pub fn datasets(remote: &Remote) -> Result<Vec<seal_shared::DatasetInfo>> {
     Ok(serde_json::from_value(crate::net::api_call("GET", &remote.endpoint("datasets"), &remote.bearer, None)?)?)
 }
