@@ -311,11 +311,7 @@ impl Store {
     }
 
     pub fn count_pairs(&self, dataset: &str) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM pairs WHERE dataset = ?", params![dataset], |r| r.get(0))
-            .ctx("count pairs")?;
-        Ok(n as u64)
+        self.count_shard_pairs(dataset, None)
     }
 }
 
