@@ -24,6 +24,7 @@ mod resume;
 mod rewrite;
 mod scoring;
 mod server_safety;
+mod serving;
 mod shards;
 mod tidy;
 mod ui;

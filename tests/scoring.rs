@@ -59,7 +59,7 @@ fn tokenization_matches_transformers() {
     let enc = rm.encode(&refs).unwrap();
     for (k, p) in r["pairs"].as_array().unwrap().iter().enumerate() {
         for (j, side) in ["chosen", "rejected"].iter().enumerate() {
-            let (e, n, truncated) = &enc[2 * k + j];
+            let (e, n, truncated) = &enc.items()[2 * k + j];
             let ids: Vec<u32> =
                 p[format!("{side}_input_ids")].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
             let types: Vec<u32> = p[format!("{side}_token_type_ids")]
@@ -112,7 +112,7 @@ fn context_left_truncation_keeps_the_response_and_is_counted() {
     let cut = rm.encode(&refs).unwrap();
     let whole = full.encode(&refs).unwrap();
     let mut n_cut = 0;
-    for ((c, n, truncated), (w, _, _)) in cut.iter().zip(&whole) {
+    for ((c, n, truncated), (w, _, _)) in cut.items().iter().zip(whole.items()) {
         assert_eq!(*n as usize, w.len(), "n_tokens is the length before truncation");
         assert_eq!(*truncated, w.len() > 512);
         assert!(c.len() <= 512);
@@ -194,6 +194,7 @@ fn devices_share_a_run_and_agree_with_one() {
         threads: Some(1),
         commit_every: 15,
         limit: Some(40),
+        in_flight: 1,
         stop: None,
     };
     let two = score_model(&mut store, &data, &job, "two", |_| {}).unwrap();

@@ -1,7 +1,7 @@
 //! Helpers: the `seal` binary, temporary data dirs, fixtures, the real hh-rlhf file.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use seal::config::DataDir;
@@ -291,4 +291,130 @@ pub fn source_server(stalls: usize, body: Vec<u8>) -> String {
         }
     });
     url
+}
+
+/// The Python with KServe and onnxruntime that the inference-server tests run
+/// `tests/servers/kserve_onnx.py` with: `SEAL_TEST_KSERVE_PYTHON`, or a venv under the user's
+/// cache made from PyPI the first time (once per process).
+pub fn kserve_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("SEAL_TEST_KSERVE_PYTHON") {
+                return PathBuf::from(p);
+            }
+            let venv = dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("seal").join("kserve-venv");
+            let python = venv.join("bin").join("python");
+            let works = |p: &Path| {
+                Command::new(p)
+                    .args(["-c", "import kserve, onnxruntime"])
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            if !works(&python) {
+                let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().unwrap().success()
+                    && Command::new(venv.join("bin").join("pip"))
+                        .args(["install", "-q", "kserve==0.21.0", "onnxruntime==1.32.0"])
+                        .status()
+                        .unwrap()
+                        .success();
+                assert!(ok && works(&python), "installing kserve and onnxruntime from PyPI into {}", venv.display());
+            }
+            python
+        })
+        .clone()
+}
+
+/// A free loopback port (bound, then released for a server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A real KServe model server (Open Inference Protocol over REST and gRPC) serving a model
+/// folder's model.onnx through onnxruntime on the CPU, on loopback ports; killed when dropped.
+pub struct KServe {
+    child: Child,
+    pub http: u16,
+    pub grpc: u16,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// How a test's KServe server behaves (see `tests/servers/kserve_onnx.py`).
+#[derive(Default, Clone)]
+pub struct KServeOptions {
+    /// List the inputs and the `logits` output in the model's metadata.
+    pub declare_metadata: bool,
+    /// Answer typed JSON outputs even when raw ones are asked for.
+    pub json_outputs: bool,
+    /// A faults file the server reads before each inference.
+    pub faults: Option<PathBuf>,
+}
+
+impl KServe {
+    pub fn start(folder: &Path, name: &str, opts: &KServeOptions) -> KServe {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let (http, grpc) = (free_port(), free_port());
+        let mut cmd = Command::new(kserve_python());
+        cmd.env("PYTHONUNBUFFERED", "1");
+        cmd.arg(root().join("tests").join("servers").join("kserve_onnx.py"))
+            .args(["--model-dir", folder.to_str().unwrap(), "--name", name])
+            .args(["--http-port", &http.to_string(), "--grpc-port", &grpc.to_string()])
+            .current_dir(dir.path())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::OpenOptions::new().append(true).open(&log).unwrap());
+        if opts.declare_metadata {
+            cmd.arg("--declare-metadata");
+        }
+        if opts.json_outputs {
+            cmd.arg("--json-outputs");
+        }
+        if let Some(f) = &opts.faults {
+            cmd.args(["--faults", f.to_str().unwrap()]);
+        }
+        let mut server = KServe { child: cmd.spawn().unwrap(), http, grpc, log, _dir: dir };
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let ready = format!("http://127.0.0.1:{http}/v2/health/ready");
+        let started = std::time::Instant::now();
+        while agent.get(&ready).call().map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the KServe server exited with {status}:\n{}", server.log_text());
+            }
+            assert!(started.elapsed().as_secs() < 90, "the KServe server is not ready:\n{}", server.log_text());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// `http://127.0.0.1:PORT/v2/models/NAME`.
+    pub fn rest_url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/v2/models/{name}", self.http)
+    }
+
+    /// `grpc://127.0.0.1:PORT/NAME`.
+    pub fn grpc_url(&self, name: &str) -> String {
+        format!("grpc://127.0.0.1:{}/{name}", self.grpc)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Inference requests the server has answered (its access log's `POST …/infer` lines).
+    pub fn infer_requests(&self) -> usize {
+        self.log_text().lines().filter(|l| l.contains("POST /v2/models/") && l.contains("/infer")).count()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for KServe {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

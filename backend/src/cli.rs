@@ -256,6 +256,7 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                     truncation: a.truncation,
                     replace: a.replace,
                     is_test_model: false,
+                    endpoints: a.endpoints,
                 },
             )?;
             ctx.emit(&info, |info| {
@@ -493,6 +494,7 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
         commit_every: a.commit_every.unwrap_or(pipeline::default_commit_every(first)),
         shard: a.shard,
         limit: a.limit.map(|n| n as u64),
+        in_flight: a.in_flight,
         stop: None,
     };
     let mut out = Vec::new();

@@ -56,6 +56,8 @@ pub struct ModelRecord {
     pub is_test_model: bool,
     /// `fp32` or `int8`, from the folder's export report; `None` when no report describes the graph.
     pub precision: Option<Precision>,
+    /// A served model's inference-server URLs (Open Inference Protocol); empty otherwise.
+    pub endpoints: Vec<String>,
 }
 
 /// The texts of a pair as the scorer needs them.

@@ -27,6 +27,7 @@ pub mod ingest;
 pub mod llm;
 pub mod metrics;
 pub mod net;
+pub mod oip;
 pub mod pipeline;
 pub mod pyenv;
 pub mod rewrite;

@@ -73,8 +73,14 @@ pub fn JobsPage() -> impl IntoView {
     let all_models =
         move || -> Vec<String> { ov().map(|o| o.models.iter().map(|m| m.name.clone()).collect()).unwrap_or_default() };
     let onnx_models = move || -> Vec<String> {
-        ov().map(|o| o.models.iter().filter(|m| m.kind == ModelKind::Onnx).map(|m| m.name.clone()).collect())
-            .unwrap_or_default()
+        ov().map(|o| {
+            o.models
+                .iter()
+                .filter(|m| matches!(m.kind, ModelKind::Onnx | ModelKind::Served))
+                .map(|m| m.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
     };
     let label_sets = LocalResource::new(move || {
         let d = dataset.get();

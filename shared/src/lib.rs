@@ -51,6 +51,11 @@ pub struct AddModelRequest {
     pub max_length: Option<u32>,
     #[serde(default)]
     pub truncation: Option<Truncation>,
+    /// Inference servers that run the model (Open Inference Protocol URLs,
+    /// `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]`); the folder then needs only the
+    /// tokenizer. Only `seal models add --endpoint` on the server's machine may give them.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -70,6 +75,9 @@ pub struct ModelInfo {
     /// seal-export.json); `null` when unknown.
     #[serde(default)]
     pub precision: Option<Precision>,
+    /// For a served model, the inference servers' URLs.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
 }
 
 /// How often a model prefers the human-chosen response. Agreement is strict

@@ -92,6 +92,8 @@ vocabulary! {
         Onnx,
         /// Scores computed elsewhere and imported.
         Imported,
+        /// Served by inference servers (Open Inference Protocol); the folder holds its tokenizer.
+        Served,
     }
 
     /// How a reward model receives (context, response).

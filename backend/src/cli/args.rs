@@ -231,6 +231,12 @@ pub struct AddModelArgs {
     /// Replace a model of the same name.
     #[arg(long)]
     pub replace: bool,
+    /// An inference server that runs the model (Open Inference Protocol):
+    /// `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]`. Repeat to spread the work over
+    /// several. FOLDER then needs only the tokenizer (as an export writes it); with the
+    /// export's model.onnx too, each run first checks a canary batch against it.
+    #[arg(long = "endpoint", value_name = "URL")]
+    pub endpoints: Vec<String>,
     pub folder: PathBuf,
 }
 
@@ -280,6 +286,9 @@ pub struct ScoreArgs {
     /// Score at most N more pairs per model in this run.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// For a served model: requests in flight per inference endpoint at most.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
     /// Score only part I of N of the dataset (0 <= I < N; a pair's part is the MD5 of its id
     /// modulo N, the same on every machine), for a batch cluster's array jobs.
     #[arg(long, value_name = "I/N")]

@@ -101,6 +101,7 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
                     truncation: Truncation::None,
                     replace: true,
                     is_test_model: test_models,
+                    endpoints: Vec::new(),
                 },
             )?;
         }
@@ -115,6 +116,7 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
         threads: None,
         commit_every: None,
         limit: a.limit,
+        in_flight: 4,
         shard: None,
         out: None,
     };

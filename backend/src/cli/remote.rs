@@ -152,6 +152,7 @@ pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_
         input_format: Some(a.input_format),
         max_length: a.max_length,
         truncation: Some(a.truncation),
+        endpoints: a.endpoints.clone(),
     };
     Ok(serde_json::from_value(crate::net::api_call(
         "POST",

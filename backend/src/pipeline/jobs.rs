@@ -604,6 +604,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 threads: Some(std::thread::available_parallelism().map_or(1, usize::from).saturating_sub(1).max(1)),
                 commit_every: 64,
                 limit: req.limit.map(|l| l.saturating_sub(before)),
+                in_flight: crate::oip::ServeOptions::default().in_flight,
                 stop: Some(job.stop.clone()),
             };
             let limited = req.limit.is_some();

@@ -22,6 +22,7 @@ pub use error::{Error, Result as PipelineResult};
 use crate::config::DataDir;
 use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, Shard, Truncation};
 use crate::ingest::{self, Columns, IdScheme};
+use crate::oip;
 use crate::score::{self, Device, RewardModel, ScoreOptions};
 use crate::store::{AgreementCounts, IngestOutcome, RunInfo, ShardImport, SourceRecord, Store};
 
@@ -267,6 +268,9 @@ pub struct AddModel {
     pub truncation: Truncation,
     pub replace: bool,
     pub is_test_model: bool,
+    /// Inference-server URLs of a served model (Open Inference Protocol); empty for a model
+    /// SEAL Lab runs itself.
+    pub endpoints: Vec<String>,
 }
 
 /// Registers a model folder for a request of the API (`POST /api/models`): with `policy` (a web
@@ -281,11 +285,20 @@ pub fn register_model(
     if req.name.trim().is_empty() || req.name.contains('/') {
         return Err(Error::invalid(format!("name {:?}: give a name without `/`", req.name)));
     }
+    if policy.is_some() && !req.endpoints.is_empty() {
+        // The server would send requests wherever a web user points it.
+        return Err(Error::invalid(
+            "endpoints: served models are registered with `seal models add --endpoint` on the server's machine"
+                .to_owned(),
+        ));
+    }
     let folder = match policy {
         Some(p) => p.check_folder(&req.folder)?,
         None => PathBuf::from(&req.folder),
     };
-    for file in ["model.onnx", "tokenizer.json"] {
+    let needed: &[&str] =
+        if req.endpoints.is_empty() { &["model.onnx", "tokenizer.json"] } else { &["tokenizer.json"] };
+    for file in needed {
         if !folder.join(file).is_file() {
             return Err(Error::invalid(format!(
                 "folder {:?} has no {file} (a model folder is what `seal models export` writes)",
@@ -304,11 +317,19 @@ pub fn register_model(
         truncation: req.truncation.unwrap_or(Truncation::None),
         replace: req.replace,
         is_test_model: false,
+        endpoints: req.endpoints.clone(),
     };
+    if !m.endpoints.is_empty() {
+        // Unreachable or unsuitable servers are the caller's to fix.
+        return add_model(store, data, &m).map_err(|e| Error::invalid(format!("{e:#}")));
+    }
     add_model(store, data, &m).map_err(Error::Internal)
 }
 
 pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
+    if !m.endpoints.is_empty() {
+        return add_served_model(store, data, m);
+    }
     init_runtime(data, false)?;
     let folder = m.folder.canonicalize().with_context(|| format!("{}: no such folder", m.folder.display()))?;
     let info = score::inspect(&folder)?;
@@ -324,12 +345,68 @@ pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::Mo
         truncation: m.truncation,
         is_test_model: m.is_test_model,
         precision: info.precision,
+        endpoints: Vec::new(),
     };
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
     }
     store.add_model(&record, m.replace)?;
     Ok(model_info(&record))
+}
+
+/// Registers a model that inference servers run: the folder gives the tokenizer (and, when it
+/// holds the export's model.onnx, the inputs and the graph a canary batch is checked against);
+/// every endpoint must be ready and serve a reward model's inputs and `logits`.
+fn add_served_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
+    let folder = m.folder.canonicalize().with_context(|| format!("{}: no such folder", m.folder.display()))?;
+    let urls = parse_endpoints(&m.endpoints)?;
+    let local = if folder.join("model.onnx").is_file() {
+        init_runtime(data, false)?;
+        Some(score::inspect(&folder)?)
+    } else {
+        None
+    };
+    let fallback = local.as_ref().map(|i| i.inputs.clone()).unwrap_or_default();
+    let opts = ScoreOptions {
+        input_format: m.input_format,
+        truncation: m.truncation,
+        max_length: m.max_length,
+        ..Default::default()
+    };
+    let served = oip::ServedModel::connect(&folder, &urls, opts, oip::ServeOptions::default(), &fallback)?;
+    let record = ModelRecord {
+        name: m.name.clone(),
+        kind: ModelKind::Served,
+        folder: Some(folder.display().to_string()),
+        onnx_sha256: local.as_ref().map(|i| i.onnx_sha256.clone()),
+        tokenizer_sha256: Some(
+            score::sha256_file(&folder.join("tokenizer.json"))
+                .with_context(|| format!("{}/tokenizer.json", folder.display()))?,
+        ),
+        inputs: served.inputs().iter().map(|i| i.name.clone()).collect(),
+        input_format: m.input_format,
+        max_length: m.max_length.or_else(|| local.as_ref().and_then(|i| i.max_length)),
+        truncation: m.truncation,
+        is_test_model: m.is_test_model,
+        precision: local.as_ref().and_then(|i| i.precision),
+        endpoints: urls.iter().map(|u| u.url.clone()).collect(),
+    };
+    if record.truncation != Truncation::None && record.max_length.is_none() {
+        bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
+    }
+    store.add_model(&record, m.replace)?;
+    Ok(model_info(&record))
+}
+
+fn parse_endpoints(urls: &[String]) -> Result<Vec<oip::EndpointUrl>> {
+    let parsed =
+        urls.iter().map(|u| u.parse::<oip::EndpointUrl>().map_err(anyhow::Error::msg)).collect::<Result<Vec<_>>>()?;
+    for (i, u) in parsed.iter().enumerate() {
+        if parsed[..i].iter().any(|p| p.url == u.url) {
+            bail!("endpoint {} is listed twice", u.url);
+        }
+    }
+    Ok(parsed)
 }
 
 pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
@@ -345,6 +422,7 @@ pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
         truncation: m.truncation,
         is_test_model: m.is_test_model,
         precision: m.precision,
+        endpoints: m.endpoints.clone(),
     }
 }
 
@@ -392,6 +470,8 @@ pub struct ScoreJob {
     pub commit_every: usize,
     /// Score at most this many pairs in this run.
     pub limit: Option<u64>,
+    /// For a served model, requests in flight per endpoint at most.
+    pub in_flight: usize,
     /// Set by whoever cancels the job; checked before each chunk.
     pub stop: Option<Stop>,
 }
@@ -442,42 +522,36 @@ pub fn score_model(
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
-    let runtime_version = init_runtime(data, matches!(first, Device::Cuda(_)))?;
-    for (file, expected) in [("model.onnx", &record.onnx_sha256), ("tokenizer.json", &record.tokenizer_sha256)] {
-        let actual =
-            score::sha256_file(&folder.join(file)).with_context(|| format!("{}", folder.join(file).display()))?;
-        if Some(&actual) != expected.as_ref() {
-            bail!(
-                "{}: changed since `seal models add` (sha256 {actual}); register it again with --replace (under a new name to keep old scores apart)",
-                folder.join(file).display()
-            );
+    let (mut scorer, runtime_version) = if record.kind == ModelKind::Served {
+        let served = connect_served(store, data, job, &record, &folder)?;
+        summary.provider = "OpenInferenceProtocol".into();
+        summary.device = served.describe();
+        let servers: Vec<String> =
+            served.endpoints().iter().map(|e| format!("{} {}", e.server.name, e.server.version)).collect();
+        let mut servers_distinct = servers.clone();
+        servers_distinct.sort();
+        servers_distinct.dedup();
+        (Scorer::Served(Box::new(served)), servers_distinct.join(", "))
+    } else {
+        let runtime_version = init_runtime(data, matches!(first, Device::Cuda(_)))?.to_owned();
+        check_folder_unchanged(&record, &folder, &["model.onnx", "tokenizer.json"])?;
+        let mut models = Vec::with_capacity(job.devices.len());
+        for &device in &job.devices {
+            models.push(RewardModel::load(&folder, score_options(&record, job, device))?);
         }
-    }
-    let mut models = Vec::with_capacity(job.devices.len());
-    for &device in &job.devices {
-        let opts = ScoreOptions {
-            input_format: record.input_format,
-            truncation: record.truncation,
-            max_length: record.max_length,
-            batch_tokens: job.batch_tokens,
-            max_batch: job.max_batch,
-            device,
-            threads: job.threads,
-            tf32: job.tf32,
-        };
-        models.push(RewardModel::load(&folder, opts)?);
-    }
-    summary.device = describe_devices(&job.devices, job.tf32);
+        summary.device = describe_devices(&job.devices, job.tf32);
+        (Scorer::Local(models), runtime_version)
+    };
     summary.load_seconds = started.elapsed().as_secs_f64();
     let run_id = store.start_run(&RunInfo {
         dataset: job.dataset.clone(),
         model: model_name.to_owned(),
         model_sha256: record.onnx_sha256.clone(),
-        provider: provider.clone(),
+        provider: summary.provider.clone(),
         truncation: record.truncation,
         max_length: record.max_length,
         batch_tokens: Some(job.batch_tokens as u32),
-        runtime_version: Some(runtime_version.to_owned()),
+        runtime_version: Some(runtime_version),
         device: Some(summary.device.clone()),
     })?;
     progress(Progress::Start { model: model_name, total, todo });
@@ -497,20 +571,32 @@ pub fn score_model(
             break;
         }
         let texts: Vec<&crate::domain::Side> = chunk.iter().flat_map(|p| [&p.chosen, &p.rejected]).collect();
-        let scores = if let [model] = models.as_mut_slice() {
-            let mut half = 0usize;
-            model.score(&texts, |n| {
-                half += n;
-                let whole = half / 2;
-                half %= 2;
-                if whole > 0 {
-                    progress(Progress::Pairs(whole as u64));
+        let mut half = 0usize;
+        let mut texts_done = |n: usize| {
+            half += n;
+            let whole = half / 2;
+            half %= 2;
+            if whole > 0 {
+                progress(Progress::Pairs(whole as u64));
+            }
+        };
+        let scores = match &mut scorer {
+            Scorer::Local(models) => {
+                if let [model] = models.as_mut_slice() {
+                    model.score(&texts, texts_done)?
+                } else {
+                    let scores = score_shared(models, &texts)?;
+                    texts_done(texts.len());
+                    scores
                 }
-            })?
-        } else {
-            let scores = score_shared(&mut models, &texts)?;
-            progress(Progress::Pairs(chunk.len() as u64));
-            scores
+            }
+            Scorer::Served(served) => match served.score(&texts, texts_done) {
+                Ok(s) => s,
+                Err(e) => {
+                    store.finish_run(run_id)?;
+                    return Err(e.into());
+                }
+            },
         };
         let rows: Vec<PairScore> = chunk
             .iter()
@@ -528,6 +614,101 @@ pub fn score_model(
     summary.seconds = started.elapsed().as_secs_f64();
     summary.pairs_per_second = summary.scored_now as f64 / summary.seconds.max(1e-9);
     Ok(summary)
+}
+
+/// How a scoring job runs a registered model on `device`.
+fn score_options(record: &ModelRecord, job: &ScoreJob, device: Device) -> ScoreOptions {
+    ScoreOptions {
+        input_format: record.input_format,
+        truncation: record.truncation,
+        max_length: record.max_length,
+        batch_tokens: job.batch_tokens,
+        max_batch: job.max_batch,
+        device,
+        threads: job.threads,
+        tf32: job.tf32,
+    }
+}
+
+/// What runs a model's graph during a scoring run.
+enum Scorer {
+    /// One ONNX Runtime session per device.
+    Local(Vec<RewardModel>),
+    /// Inference servers.
+    Served(Box<oip::ServedModel>),
+}
+
+/// Fails when a file of the model folder changed since `seal models add`.
+fn check_folder_unchanged(record: &ModelRecord, folder: &Path, files: &[&str]) -> Result<()> {
+    for &file in files {
+        let expected = match file {
+            "model.onnx" => &record.onnx_sha256,
+            _ => &record.tokenizer_sha256,
+        };
+        let actual =
+            score::sha256_file(&folder.join(file)).with_context(|| format!("{}", folder.join(file).display()))?;
+        if Some(&actual) != expected.as_ref() {
+            bail!(
+                "{}: changed since `seal models add` (sha256 {actual}); register it again with --replace (under a new name to keep old scores apart)",
+                folder.join(file).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Pairs in a canary batch: sent to every endpoint before any work and compared with the
+/// folder's own graph.
+const CANARY_PAIRS: usize = 8;
+/// The largest |Δ| a canary score may differ from the local graph's (the GPU parity bound).
+pub const CANARY_TOLERANCE: f64 = 1e-3;
+
+/// Connects a served model's endpoints (ready, metadata) and, when the folder holds the
+/// registered model.onnx, scores a canary batch on each endpoint and on this machine: a
+/// mismatch refuses the run before any work.
+fn connect_served(
+    store: &Store,
+    data: &DataDir,
+    job: &ScoreJob,
+    record: &ModelRecord,
+    folder: &Path,
+) -> Result<oip::ServedModel> {
+    check_folder_unchanged(record, folder, &["tokenizer.json"])?;
+    let urls = parse_endpoints(&record.endpoints)?;
+    let opts = score_options(record, job, Device::Cpu);
+    let serve = oip::ServeOptions { in_flight: job.in_flight.max(1), ..Default::default() };
+    let served = oip::ServedModel::connect(folder, &urls, opts.clone(), serve, &record.inputs)?;
+    if record.onnx_sha256.is_none() || !folder.join("model.onnx").is_file() {
+        tracing::info!("{}: no model.onnx to check a canary batch against", folder.display());
+        return Ok(served);
+    }
+    check_folder_unchanged(record, folder, &["model.onnx"])?;
+    init_runtime(data, false)?;
+    let canary = store.unscored_pairs(&job.dataset, &record.name, CANARY_PAIRS, job.shard)?;
+    let texts: Vec<&crate::domain::Side> = canary.iter().flat_map(|p| [&p.chosen, &p.rejected]).collect();
+    if texts.is_empty() {
+        return Ok(served);
+    }
+    let mut local = RewardModel::load(folder, ScoreOptions { max_batch: 1, threads: Some(1), ..opts })?;
+    let expected = local.score(&texts, |_| {})?;
+    for (i, endpoint) in served.endpoints().iter().enumerate() {
+        let got = served.score_at(i, &texts)?;
+        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+            let delta = (g.score - e.score).abs();
+            if delta.is_nan() || delta > CANARY_TOLERANCE {
+                let pair = &canary[k / 2];
+                bail!(
+                    "canary batch: {} scores the {} text of pair {} {:.6}, where the folder's model.onnx scores {:.6} (|Δ| {delta:.2e} > {CANARY_TOLERANCE:e}); the server runs another model or another version, so nothing was scored",
+                    endpoint.url.url,
+                    if k % 2 == 0 { "chosen" } else { "rejected" },
+                    pair.pair_id,
+                    g.score,
+                    e.score,
+                );
+            }
+        }
+    }
+    Ok(served)
 }
 
 /// A run's device for its provenance: `cpu`, or each GPU with the name its driver gives, and
@@ -624,6 +805,7 @@ fn imported_model(name: &str) -> ModelRecord {
         truncation: Truncation::None,
         is_test_model: false,
         precision: None,
+        endpoints: Vec::new(),
     }
 }
 

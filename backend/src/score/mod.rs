@@ -112,13 +112,19 @@ fn environment() -> Result<&'static ort::environment::Environment, ScoreError> {
 /// A graph's inputs by name, as a session runs them.
 pub(crate) type NamedInputs = Vec<(Cow<'static, str>, SessionInputValue<'static>)>;
 
-/// The graph's named inputs (`input_ids`, `attention_mask`, `token_type_ids`) for rows padded
-/// on the right with `pad_id` to the longest; returns the padded width too.
-pub(crate) fn padded_inputs(
-    rows: &[&Encoding],
-    pad_id: i64,
-    names: &[String],
-) -> Result<(usize, NamedInputs), ScoreError> {
+/// Rows of token ids padded on the right to the longest, as plain row-major `i64` columns:
+/// what a session or an inference server receives.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    pub rows: usize,
+    pub width: usize,
+    /// (input name, `rows × width` values), in the order the names were asked for.
+    pub columns: Vec<(String, Vec<i64>)>,
+}
+
+/// Packs encodings into the named columns (`input_ids`, `attention_mask`, `token_type_ids`),
+/// padding with `pad_id`.
+fn pack_rows(rows: &[&Encoding], pad_id: i64, names: &[String]) -> Result<Packed, ScoreError> {
     let width = rows.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
     let n = rows.len();
     let mut ids = vec![pad_id; n * width];
@@ -132,8 +138,7 @@ pub(crate) fn padded_inputs(
             types[base + k] = i64::from(t);
         }
     }
-    let shape = [n as i64, width as i64];
-    let mut feed = Vec::with_capacity(names.len());
+    let mut columns = Vec::with_capacity(names.len());
     for name in names {
         let data = match name.as_str() {
             "input_ids" => std::mem::take(&mut ids),
@@ -141,10 +146,30 @@ pub(crate) fn padded_inputs(
             "token_type_ids" => std::mem::take(&mut types),
             other => return Err(ScoreError::Inference(format!("unsupported input `{other}`"))),
         };
-        let tensor = Tensor::from_array((shape, data)).map_err(|e| ScoreError::Inference(e.to_string()))?;
-        feed.push((Cow::Owned(name.clone()), tensor.into()));
+        columns.push((name.clone(), data));
     }
-    Ok((width, feed))
+    Ok(Packed { rows: n, width, columns })
+}
+
+/// The graph's named inputs for rows padded on the right with `pad_id` to the longest;
+/// returns the padded width too.
+pub(crate) fn padded_inputs(
+    rows: &[&Encoding],
+    pad_id: i64,
+    names: &[String],
+) -> Result<(usize, NamedInputs), ScoreError> {
+    to_feed(pack_rows(rows, pad_id, names)?)
+}
+
+/// A session's named input tensors from packed columns; returns the padded width too.
+fn to_feed(packed: Packed) -> Result<(usize, NamedInputs), ScoreError> {
+    let shape = [packed.rows as i64, packed.width as i64];
+    let mut feed = Vec::with_capacity(packed.columns.len());
+    for (name, data) in packed.columns {
+        let tensor = Tensor::from_array((shape, data)).map_err(|e| ScoreError::Inference(e.to_string()))?;
+        feed.push((Cow::Owned(name), tensor.into()));
+    }
+    Ok((packed.width, feed))
 }
 
 /// What `seal models add` records about a model folder.
@@ -276,19 +301,55 @@ impl Default for ScoreOptions {
     }
 }
 
-/// A loaded reward model: one ORT session and its tokenizer.
-pub struct RewardModel {
-    session: Session,
+/// A reward model's tokenizer, set up as SEAL calls it: text pairs with the tokenizer's
+/// template, no padding, truncation only when a policy asks for it.
+#[derive(Clone)]
+pub struct Encoder {
     tokenizer: Tokenizer,
     truncating: Option<Tokenizer>,
-    inputs: Vec<String>,
-    output: String,
     pad_id: i64,
-    opts: ScoreOptions,
+    input_format: InputFormat,
+    max_length: Option<u32>,
 }
 
-impl RewardModel {
-    pub fn load(folder: &Path, mut opts: ScoreOptions) -> Result<RewardModel, ScoreError> {
+/// Encoded texts, in input order.
+pub struct Encoded {
+    items: Vec<(Encoding, u32, bool)>,
+    pad_id: i64,
+}
+
+impl Encoded {
+    /// Each text's encoding (as scored), its token count before truncation, and whether it
+    /// was truncated.
+    pub fn items(&self) -> &[(Encoding, u32, bool)] {
+        &self.items
+    }
+
+    /// Tokens of each text as it will be scored (after any truncation).
+    pub fn lengths(&self) -> Vec<usize> {
+        self.items.iter().map(|(e, _, _)| e.len()).collect()
+    }
+
+    /// The texts at `indices`, padded into the named input columns.
+    pub fn pack(&self, indices: &[usize], names: &[String]) -> Result<Packed, ScoreError> {
+        let rows: Vec<&Encoding> = indices.iter().map(|&i| &self.items[i].0).collect();
+        pack_rows(&rows, self.pad_id, names)
+    }
+
+    /// Joins each text's score (in input order) with its token count and truncation flag.
+    pub fn finish(&self, scores: Vec<f64>) -> Vec<TextScore> {
+        self.items
+            .iter()
+            .zip(scores)
+            .map(|((_, n, truncated), score)| TextScore { score, n_tokens: *n, truncated: *truncated })
+            .collect()
+    }
+}
+
+impl Encoder {
+    /// Loads `tokenizer.json` (and `tokenizer_config.json`, when there) from a model folder;
+    /// `opts.max_length` falls back to the config's `model_max_length`.
+    pub fn load(folder: &Path, opts: &mut ScoreOptions) -> Result<Encoder, ScoreError> {
         let fail = |detail: String| ScoreError::Model { folder: folder.display().to_string(), detail };
         let cfg = tokenizer_config(folder);
         let mut tokenizer =
@@ -321,34 +382,19 @@ impl RewardModel {
                 Some(t)
             }
         };
-        let mut builder = Session::builder(environment()?)
-            .map_err(|e| fail(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| fail(e.to_string()))?;
-        if let Some(n) = opts.threads {
-            builder = builder.with_intra_threads(n).map_err(|e| fail(e.to_string()))?;
-        }
-        if let Device::Cuda(id) = opts.device {
-            // ONNX Runtime turns TF32 on unless told; SEAL's scores are fp32 unless asked.
-            let cuda = ort::ep::CUDA::default().with_device_id(id).with_tf32(opts.tf32).build().error_on_failure();
-            builder =
-                builder.with_execution_providers([cuda]).map_err(|e| ScoreError::CudaUnavailable(e.to_string()))?;
-        }
-        let session =
-            builder.commit_from_file(folder.join("model.onnx")).map_err(|e| fail(format!("model.onnx: {e}")))?;
-        let inputs = session.inputs().iter().map(|i| i.name().to_owned()).collect();
-        let output = session.outputs().first().map(|o| o.name().to_owned()).ok_or_else(|| fail("no outputs".into()))?;
-        Ok(RewardModel { session, tokenizer, truncating, inputs, output, pad_id: i64::from(pad_id), opts })
-    }
-
-    pub fn options(&self) -> &ScoreOptions {
-        &self.opts
+        Ok(Encoder {
+            tokenizer,
+            truncating,
+            pad_id: i64::from(pad_id),
+            input_format: opts.input_format,
+            max_length: opts.max_length,
+        })
     }
 
     /// Tokenizes texts (in parallel) as SEAL does: a text pair (context, response) with the
     /// tokenizer's template, no padding; truncation only when a policy asks for it.
-    pub fn encode(&self, texts: &[&Side]) -> Result<Vec<(Encoding, u32, bool)>, ScoreError> {
-        let format = self.opts.input_format;
+    pub fn encode(&self, texts: &[&Side]) -> Result<Encoded, ScoreError> {
+        let format = self.input_format;
         fn inputs<'a>(format: InputFormat, t: &'a Side) -> EncodeInput<'a> {
             match format {
                 InputFormat::Pair => (t.context.as_str(), t.response.as_str()).into(),
@@ -359,8 +405,9 @@ impl RewardModel {
             .tokenizer
             .encode_batch_fast(texts.iter().map(|t| inputs(format, t)).collect(), true)
             .map_err(|e| ScoreError::Tokenize(e.to_string()))?;
-        let (Some(trunc), Some(max)) = (&self.truncating, self.opts.max_length) else {
-            return Ok(full.into_iter().map(|e| (e.len() as u32, e)).map(|(n, e)| (e, n, false)).collect());
+        let (Some(trunc), Some(max)) = (&self.truncating, self.max_length) else {
+            let items = full.into_iter().map(|e| (e.len() as u32, e)).map(|(n, e)| (e, n, false)).collect();
+            return Ok(Encoded { items, pad_id: self.pad_id });
         };
         let mut out = Vec::with_capacity(full.len());
         for (t, enc) in texts.iter().zip(full) {
@@ -381,35 +428,72 @@ impl RewardModel {
             };
             out.push((cut, n, true));
         }
-        Ok(out)
+        Ok(Encoded { items: out, pad_id: self.pad_id })
+    }
+}
+
+/// A loaded reward model: one ORT session and its tokenizer.
+pub struct RewardModel {
+    session: Session,
+    encoder: Encoder,
+    inputs: Vec<String>,
+    output: String,
+    opts: ScoreOptions,
+}
+
+impl RewardModel {
+    pub fn load(folder: &Path, mut opts: ScoreOptions) -> Result<RewardModel, ScoreError> {
+        let fail = |detail: String| ScoreError::Model { folder: folder.display().to_string(), detail };
+        let encoder = Encoder::load(folder, &mut opts)?;
+        let mut builder = Session::builder(environment()?)
+            .map_err(|e| fail(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| fail(e.to_string()))?;
+        if let Some(n) = opts.threads {
+            builder = builder.with_intra_threads(n).map_err(|e| fail(e.to_string()))?;
+        }
+        if let Device::Cuda(id) = opts.device {
+            // ONNX Runtime turns TF32 on unless told; SEAL's scores are fp32 unless asked.
+            let cuda = ort::ep::CUDA::default().with_device_id(id).with_tf32(opts.tf32).build().error_on_failure();
+            builder =
+                builder.with_execution_providers([cuda]).map_err(|e| ScoreError::CudaUnavailable(e.to_string()))?;
+        }
+        let session =
+            builder.commit_from_file(folder.join("model.onnx")).map_err(|e| fail(format!("model.onnx: {e}")))?;
+        let inputs = session.inputs().iter().map(|i| i.name().to_owned()).collect();
+        let output = session.outputs().first().map(|o| o.name().to_owned()).ok_or_else(|| fail("no outputs".into()))?;
+        Ok(RewardModel { session, encoder, inputs, output, opts })
+    }
+
+    pub fn options(&self) -> &ScoreOptions {
+        &self.opts
+    }
+
+    /// Tokenizes texts as [`Encoder::encode`] does.
+    pub fn encode(&self, texts: &[&Side]) -> Result<Encoded, ScoreError> {
+        self.encoder.encode(texts)
     }
 
     /// Scores texts; results come back in input order. `progress` is called with the number
     /// of texts finished after each batch.
     pub fn score(&mut self, texts: &[&Side], mut progress: impl FnMut(usize)) -> Result<Vec<TextScore>, ScoreError> {
-        let encoded = self.encode(texts)?;
-        let lengths: Vec<usize> = encoded.iter().map(|(e, _, _)| e.len()).collect();
-        let plan = batch::plan(&lengths, self.opts.batch_tokens, self.opts.max_batch);
+        let encoded = self.encoder.encode(texts)?;
+        let plan = batch::plan(&encoded.lengths(), self.opts.batch_tokens, self.opts.max_batch);
         let mut scores = vec![f64::NAN; texts.len()];
         for b in plan {
-            let rows: Vec<&Encoding> = b.iter().map(|&i| &encoded[i].0).collect();
-            let logits = self.run_batch(&rows)?;
+            let logits = self.run_batch(encoded.pack(&b, &self.inputs)?)?;
             for (k, &i) in b.iter().enumerate() {
                 scores[i] = logits[k];
             }
             progress(b.len());
         }
-        Ok(encoded
-            .iter()
-            .zip(scores)
-            .map(|((_, n, truncated), score)| TextScore { score, n_tokens: *n, truncated: *truncated })
-            .collect())
+        Ok(encoded.finish(scores))
     }
 
     /// One forward pass over right-padded rows; returns `logits[i][0]` per row.
-    fn run_batch(&mut self, rows: &[&Encoding]) -> Result<Vec<f64>, ScoreError> {
-        let n = rows.len();
-        let (_, feed) = padded_inputs(rows, self.pad_id, &self.inputs)?;
+    fn run_batch(&mut self, packed: Packed) -> Result<Vec<f64>, ScoreError> {
+        let n = packed.rows;
+        let (_, feed) = to_feed(packed)?;
         let outputs = self.session.run(feed).map_err(|e| ScoreError::Inference(e.to_string()))?;
         let (out_shape, data) = outputs[self.output.as_str()]
             .try_extract_tensor::<f32>()

@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (10, include_str!("migrations/0010_note_moderation.sql")),
     (11, include_str!("migrations/0011_jobs.sql")),
     (12, include_str!("migrations/0012_run_device.sql")),
+    (13, include_str!("migrations/0013_served_models.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

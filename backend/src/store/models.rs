@@ -16,8 +16,8 @@ impl Store {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO models (name, kind, folder, onnx_sha256, tokenizer_sha256, inputs,
-                    input_format, max_length, truncation, is_test_model, precision)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    input_format, max_length, truncation, is_test_model, precision, endpoints)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params![
                     m.name,
                     m.kind.as_str(),
@@ -29,7 +29,8 @@ impl Store {
                     m.max_length,
                     m.truncation.to_string(),
                     m.is_test_model,
-                    m.precision.map(Precision::as_str)
+                    m.precision.map(Precision::as_str),
+                    (!m.endpoints.is_empty()).then(|| m.endpoints.join("\n"))
                 ],
             )
             .ctx("insert model")?;
@@ -61,7 +62,7 @@ impl Store {
 }
 
 const MODEL_COLUMNS: &str = "SELECT name, kind, folder, onnx_sha256, tokenizer_sha256, inputs, input_format,
-    max_length, truncation, is_test_model, precision FROM models";
+    max_length, truncation, is_test_model, precision, endpoints FROM models";
 
 fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRecord> {
     let inputs: String = r.get(5)?;
@@ -81,5 +82,6 @@ fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRecord> {
             .map(|p| p.parse())
             .transpose()
             .map_err(|e| duckdb::Error::FromSqlConversionFailure(10, duckdb::types::Type::Text, Box::new(e)))?,
+        endpoints: r.get::<_, Option<String>>(11)?.map(|e| e.lines().map(str::to_owned).collect()).unwrap_or_default(),
     })
 }

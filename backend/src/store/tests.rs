@@ -131,6 +131,7 @@ fn imported_model(name: &str) -> ModelRecord {
         truncation: Truncation::None,
         is_test_model: false,
         precision: None,
+        endpoints: Vec::new(),
     }
 }
 

@@ -1,0 +1,406 @@
+//! The Open Inference Protocol over gRPC (`inference.GRPCInferenceService`): readiness,
+//! metadata and `ModelInfer` with the tensors in `raw_input_contents`, reading raw
+//! (`raw_output_contents`) or typed (`contents`) outputs. The messages below are the subset of
+//! the protocol's `grpc_predict_v2.proto` that SEAL Lab uses, with its field numbers; fields
+//! left out (parameters, the other tensor types) are skipped when they arrive.
+//!
+//! Calls are blocking for the scoring workers: each runs its request on a small shared tokio
+//! runtime, and the requests of all workers share one HTTP/2 connection per endpoint.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::Channel;
+
+use super::{Datatype, EndpointUrl, InputSpec, ModelMetadata, OipError, OutputChoice, ServerMetadata, TensorMetadata};
+use crate::score::Packed;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ServerReadyRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ServerReadyResponse {
+    #[prost(bool, tag = "1")]
+    ready: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ModelReadyRequest {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    version: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ModelReadyResponse {
+    #[prost(bool, tag = "1")]
+    ready: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ServerMetadataRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ServerMetadataResponse {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    version: String,
+    #[prost(string, repeated, tag = "3")]
+    extensions: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ModelMetadataRequest {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    version: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct TensorMetadataMessage {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    datatype: String,
+    #[prost(int64, repeated, tag = "3")]
+    shape: Vec<i64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ModelMetadataResponse {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, repeated, tag = "2")]
+    versions: Vec<String>,
+    #[prost(string, tag = "3")]
+    platform: String,
+    #[prost(message, repeated, tag = "4")]
+    inputs: Vec<TensorMetadataMessage>,
+    #[prost(message, repeated, tag = "5")]
+    outputs: Vec<TensorMetadataMessage>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct InferInputTensor {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    datatype: String,
+    #[prost(int64, repeated, tag = "3")]
+    shape: Vec<i64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct InferRequestedOutputTensor {
+    #[prost(string, tag = "1")]
+    name: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ModelInferRequest {
+    #[prost(string, tag = "1")]
+    model_name: String,
+    #[prost(string, tag = "2")]
+    model_version: String,
+    #[prost(string, tag = "3")]
+    id: String,
+    #[prost(message, repeated, tag = "5")]
+    inputs: Vec<InferInputTensor>,
+    #[prost(message, repeated, tag = "6")]
+    outputs: Vec<InferRequestedOutputTensor>,
+    #[prost(bytes = "vec", repeated, tag = "7")]
+    raw_input_contents: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct InferTensorContents {
+    #[prost(int32, repeated, tag = "2")]
+    int_contents: Vec<i32>,
+    #[prost(int64, repeated, tag = "3")]
+    int64_contents: Vec<i64>,
+    #[prost(float, repeated, tag = "6")]
+    fp32_contents: Vec<f32>,
+    #[prost(double, repeated, tag = "7")]
+    fp64_contents: Vec<f64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct InferOutputTensor {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    datatype: String,
+    #[prost(int64, repeated, tag = "3")]
+    shape: Vec<i64>,
+    #[prost(message, optional, tag = "5")]
+    contents: Option<InferTensorContents>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ModelInferResponse {
+    #[prost(string, tag = "1")]
+    model_name: String,
+    #[prost(string, tag = "2")]
+    model_version: String,
+    #[prost(string, tag = "3")]
+    id: String,
+    #[prost(message, repeated, tag = "5")]
+    outputs: Vec<InferOutputTensor>,
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    raw_output_contents: Vec<Vec<u8>>,
+}
+
+const SERVICE: &str = "/inference.GRPCInferenceService/";
+
+/// The runtime every gRPC call of the process runs on (two threads: the calls are I/O).
+fn runtime() -> Result<&'static tokio::runtime::Runtime, OipError> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("seal-grpc")
+        .enable_all()
+        .build()
+        .map_err(|e| OipError::Refused(format!("starting the gRPC client: {e}")))?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
+pub(super) struct GrpcEndpoint {
+    url: EndpointUrl,
+    channel: Channel,
+    timeout: Duration,
+}
+
+impl GrpcEndpoint {
+    pub(super) fn new(url: EndpointUrl, timeout: Duration) -> Result<GrpcEndpoint, OipError> {
+        let target = url.base.replacen("grpc://", "http://", 1);
+        let endpoint = Channel::from_shared(target)
+            .map_err(|e| OipError::Refused(format!("{}: {e}", url.url)))?
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout);
+        let _inside = runtime()?.enter();
+        // Connects on first use, and again after the server comes back.
+        let channel = endpoint.connect_lazy();
+        Ok(GrpcEndpoint { url, channel, timeout })
+    }
+
+    fn call<Req, Resp>(&self, method: &'static str, request: Req) -> Result<Resp, OipError>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let path = PathAndQuery::try_from(format!("{SERVICE}{method}"))
+            .map_err(|e| OipError::Refused(format!("{}: {e}", self.url.url)))?;
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        let url = &self.url.url;
+        let answer = runtime()?.block_on(async move {
+            grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+            grpc.unary(tonic::Request::new(request), path, codec).await
+        });
+        answer.map(tonic::Response::into_inner).map_err(|status| rpc_error(url, method, self.timeout, status))
+    }
+
+    fn model_version(&self) -> String {
+        self.url.version.clone().unwrap_or_default()
+    }
+
+    /// Server and model both ready.
+    pub(super) fn ready(&self) -> Result<(), OipError> {
+        let server: ServerReadyResponse = self.call("ServerReady", ServerReadyRequest {})?;
+        if !server.ready {
+            return Err(not_ready(&self.url.url, "the server"));
+        }
+        let model: ModelReadyResponse =
+            self.call("ModelReady", ModelReadyRequest { name: self.url.model.clone(), version: self.model_version() })?;
+        if !model.ready {
+            return Err(not_ready(&self.url.url, "the model"));
+        }
+        Ok(())
+    }
+
+    pub(super) fn server_metadata(&self) -> Result<ServerMetadata, OipError> {
+        let m: ServerMetadataResponse = self.call("ServerMetadata", ServerMetadataRequest {})?;
+        Ok(ServerMetadata { name: m.name, version: m.version })
+    }
+
+    pub(super) fn model_metadata(&self) -> Result<ModelMetadata, OipError> {
+        let m: ModelMetadataResponse = self.call(
+            "ModelMetadata",
+            ModelMetadataRequest { name: self.url.model.clone(), version: self.model_version() },
+        )?;
+        let tensors = |list: Vec<TensorMetadataMessage>| {
+            list.into_iter().map(|t| TensorMetadata { name: t.name, datatype: t.datatype, shape: t.shape }).collect()
+        };
+        Ok(ModelMetadata {
+            name: m.name,
+            versions: m.versions,
+            platform: m.platform,
+            inputs: tensors(m.inputs),
+            outputs: tensors(m.outputs),
+        })
+    }
+
+    /// One `ModelInfer`: the packed columns as raw tensors; returns `output[i][0]` per row.
+    pub(super) fn infer(
+        &self,
+        id: &str,
+        packed: &Packed,
+        inputs: &[InputSpec],
+        output: &OutputChoice,
+    ) -> Result<Vec<f64>, OipError> {
+        let shape = vec![packed.rows as i64, packed.width as i64];
+        let mut request = ModelInferRequest {
+            model_name: self.url.model.clone(),
+            model_version: self.model_version(),
+            id: id.to_owned(),
+            ..Default::default()
+        };
+        for spec in inputs {
+            let raw = super::raw_column(packed, spec)?;
+            request.inputs.push(InferInputTensor {
+                name: spec.name.clone(),
+                datatype: spec.datatype.as_str().to_owned(),
+                shape: shape.clone(),
+            });
+            request.raw_input_contents.push(raw);
+        }
+        if let OutputChoice::Named(name) = output {
+            request.outputs.push(InferRequestedOutputTensor { name: name.clone() });
+        }
+        let answer: ModelInferResponse = self.call("ModelInfer", request)?;
+        read_output(&self.url.url, answer, output, packed.rows)
+    }
+}
+
+fn not_ready(url: &str, what: &str) -> OipError {
+    OipError::Rpc {
+        url: url.to_owned(),
+        code: "UNAVAILABLE".into(),
+        message: format!("{what} is not ready"),
+        retry: true,
+    }
+}
+
+/// A gRPC status as an error; UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED and
+/// INTERNAL are worth another try, the rest (INVALID_ARGUMENT, NOT_FOUND, …) are not.
+fn rpc_error(url: &str, method: &str, timeout: Duration, status: tonic::Status) -> OipError {
+    use tonic::Code;
+    if status.code() == Code::DeadlineExceeded {
+        return OipError::Timeout { url: url.to_owned(), after: timeout };
+    }
+    let retry = matches!(status.code(), Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Internal);
+    OipError::Rpc {
+        url: url.to_owned(),
+        code: code_name(status.code()),
+        message: format!("{method}: {}", super::short(status.message())),
+        retry,
+    }
+}
+
+/// A status code as the protocol writes it (`INVALID_ARGUMENT`).
+fn code_name(code: tonic::Code) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// The chosen output of a `ModelInfer` answer, raw or typed, as `output[i][0]` per row.
+fn read_output(
+    url: &str,
+    answer: ModelInferResponse,
+    choice: &OutputChoice,
+    rows: usize,
+) -> Result<Vec<f64>, OipError> {
+    let bad = |detail: String| OipError::Protocol { url: url.to_owned(), detail };
+    let n = answer.outputs.len();
+    let index = answer
+        .outputs
+        .iter()
+        .position(|o| match choice {
+            OutputChoice::Named(name) => o.name == *name,
+            OutputChoice::Only => n == 1 || o.name == "logits",
+        })
+        .ok_or_else(|| {
+            bad(match choice {
+                OutputChoice::Named(name) => format!("answer has no output `{name}`"),
+                OutputChoice::Only => "answer has several outputs and none is `logits`".into(),
+            })
+        })?;
+    let o = &answer.outputs[index];
+    let datatype: Datatype = o.datatype.parse().map_err(bad)?;
+    let shape: Vec<usize> = o
+        .shape
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| bad(format!("output shape {:?}", o.shape))))
+        .collect::<Result<_, _>>()?;
+    let values = if answer.raw_output_contents.is_empty() {
+        let c = o.contents.clone().unwrap_or_default();
+        match datatype {
+            Datatype::Fp32 => c.fp32_contents.into_iter().map(f64::from).collect(),
+            Datatype::Fp64 => c.fp64_contents,
+            Datatype::Int32 => c.int_contents.into_iter().map(f64::from).collect(),
+            Datatype::Int64 => c.int64_contents.into_iter().map(|v| v as f64).collect(),
+        }
+    } else {
+        let raw = answer
+            .raw_output_contents
+            .get(index)
+            .ok_or_else(|| bad(format!("{} raw outputs for {n} outputs", answer.raw_output_contents.len())))?;
+        datatype.read_le(raw).map_err(bad)?
+    };
+    super::first_column(&shape, &values, rows).map_err(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(raw: bool) -> ModelInferResponse {
+        let values = [0.5f32, -1.25];
+        ModelInferResponse {
+            outputs: vec![InferOutputTensor {
+                name: "logits".into(),
+                datatype: "FP32".into(),
+                shape: vec![2, 1],
+                contents: (!raw).then(|| InferTensorContents { fp32_contents: values.to_vec(), ..Default::default() }),
+            }],
+            raw_output_contents: if raw { vec![values.iter().flat_map(|f| f.to_le_bytes()).collect()] } else { vec![] },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn raw_and_typed_outputs_read_alike() {
+        let named = OutputChoice::Named("logits".into());
+        assert_eq!(read_output("u", answer(true), &named, 2).unwrap(), vec![0.5, -1.25]);
+        assert_eq!(read_output("u", answer(false), &OutputChoice::Only, 2).unwrap(), vec![0.5, -1.25]);
+        let e = read_output("u", answer(true), &OutputChoice::Named("scores".into()), 2).unwrap_err().to_string();
+        assert!(e.contains("no output `scores`"), "{e}");
+    }
+
+    #[test]
+    fn which_statuses_are_retried() {
+        let t = Duration::from_secs(1);
+        assert!(rpc_error("u", "ModelInfer", t, tonic::Status::unavailable("down")).retryable());
+        assert!(rpc_error("u", "ModelInfer", t, tonic::Status::resource_exhausted("busy")).retryable());
+        let bad = rpc_error("u", "ModelInfer", t, tonic::Status::invalid_argument("shape"));
+        assert!(!bad.retryable());
+        assert!(bad.to_string().contains("gRPC INVALID_ARGUMENT"), "{bad}");
+        assert!(matches!(
+            rpc_error("u", "ModelInfer", t, tonic::Status::deadline_exceeded("slow")),
+            OipError::Timeout { .. }
+        ));
+    }
+}

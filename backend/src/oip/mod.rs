@@ -1,0 +1,841 @@
+//! The only module that talks to inference servers: reward models served over the Open
+//! Inference Protocol (KServe v2, as Triton, KServe and Seldon MLServer speak it).
+//!
+//! A served model is a model folder's tokenizer plus one or more endpoint URLs. Scoring
+//! tokenizes and batches as for a local model, then spreads the batches over the endpoints:
+//! each batch goes to the endpoint with the fewest requests outstanding (at most
+//! `in_flight` per endpoint); 408/429/5xx answers, timeouts and dropped connections are retried
+//! with jittered exponential backoff that honours `Retry-After`; other 4xx answers fail the run
+//! at once; an endpoint that fails `eject_after` times in a row leaves the rotation and comes
+//! back when its `/v2/health/ready` (and the model's `ready`) answers again.
+
+mod grpc;
+mod rest;
+
+use std::collections::VecDeque;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use backon::BackoffBuilder;
+
+use crate::domain::{Side, TextScore};
+use crate::score::{batch, Encoder, Packed, ScoreError, ScoreOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OipError {
+    #[error("{url}: HTTP {status}: {body}")]
+    Status { url: String, status: u16, body: String, retry_after: Option<Duration> },
+    #[error("{url}: no answer within {after:?}")]
+    Timeout { url: String, after: Duration },
+    #[error("{url}: {detail}")]
+    Transport { url: String, detail: String },
+    #[error("{url}: {detail}")]
+    Protocol { url: String, detail: String },
+    #[error("{url}: gRPC {code}: {message}")]
+    Rpc { url: String, code: String, message: String, retry: bool },
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+}
+
+impl OipError {
+    /// Worth another try, possibly elsewhere: overload, server errors, timeouts, dropped
+    /// connections. A 4xx other than 408/429 is the request's fault and fails at once.
+    pub fn retryable(&self) -> bool {
+        match self {
+            OipError::Status { status, .. } => matches!(status, 408 | 429) || *status >= 500,
+            OipError::Timeout { .. } | OipError::Transport { .. } => true,
+            OipError::Rpc { retry, .. } => *retry,
+            OipError::Protocol { .. } | OipError::Refused(_) | OipError::Score(_) => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            OipError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn short(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
+/// How an endpoint is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Rest,
+    Grpc,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Rest => "REST",
+            Protocol::Grpc => "gRPC",
+        })
+    }
+}
+
+/// A served model's URL: `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]` (REST) or
+/// `grpc://HOST:PORT/MODEL[/V]` (gRPC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointUrl {
+    pub url: String,
+    pub protocol: Protocol,
+    /// `scheme://host:port`.
+    pub base: String,
+    pub model: String,
+    pub version: Option<String>,
+}
+
+impl FromStr for EndpointUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<EndpointUrl, String> {
+        let url = text.trim().trim_end_matches('/');
+        let form = "give http(s)://HOST:PORT/v2/models/MODEL[/versions/V] or grpc://HOST:PORT/MODEL[/V]";
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("endpoint `{text}`: {form}"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        if authority.is_empty() || authority.contains('@') {
+            return Err(format!("endpoint `{text}`: no host (or credentials in the URL); {form}"));
+        }
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let named = |model: &str, version: Option<&str>| -> Result<(String, Option<String>), String> {
+            let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok(model) || version.is_some_and(|v| !ok(v)) {
+                return Err(format!("endpoint `{text}`: model names and versions are letters, digits, `-`, `_`, `.`"));
+            }
+            Ok((model.to_owned(), version.map(str::to_owned)))
+        };
+        let (protocol, (model, version)) = match scheme.as_str() {
+            "http" | "https" => match segments.as_slice() {
+                ["v2", "models", m] => (Protocol::Rest, named(m, None)?),
+                ["v2", "models", m, "versions", v] => (Protocol::Rest, named(m, Some(v))?),
+                _ => return Err(format!("endpoint `{text}`: the path must name the model; {form}")),
+            },
+            "grpc" => match segments.as_slice() {
+                [m] => (Protocol::Grpc, named(m, None)?),
+                [m, v] => (Protocol::Grpc, named(m, Some(v))?),
+                _ => return Err(format!("endpoint `{text}`: the path must name the model; {form}")),
+            },
+            other => return Err(format!("endpoint `{text}`: unknown scheme `{other}`; {form}")),
+        };
+        Ok(EndpointUrl { url: url.to_owned(), protocol, base: format!("{scheme}://{authority}"), model, version })
+    }
+}
+
+/// Tensor element types SEAL Lab sends and reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Datatype {
+    Int64,
+    Int32,
+    Fp32,
+    Fp64,
+}
+
+impl FromStr for Datatype {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Datatype, String> {
+        Ok(match s {
+            "INT64" => Datatype::Int64,
+            "INT32" => Datatype::Int32,
+            "FP32" => Datatype::Fp32,
+            "FP64" => Datatype::Fp64,
+            other => return Err(format!("unsupported datatype `{other}` (SEAL Lab reads INT64, INT32, FP32, FP64)")),
+        })
+    }
+}
+
+impl Datatype {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Datatype::Int64 => "INT64",
+            Datatype::Int32 => "INT32",
+            Datatype::Fp32 => "FP32",
+            Datatype::Fp64 => "FP64",
+        }
+    }
+
+    /// Appends integer values as this type's little-endian bytes.
+    fn append_le(self, values: &[i64], out: &mut Vec<u8>) {
+        match self {
+            Datatype::Int32 => out.extend(values.iter().flat_map(|&v| (v as i32).to_le_bytes())),
+            _ => out.extend(values.iter().flat_map(|&v| v.to_le_bytes())),
+        }
+    }
+
+    /// Reads little-endian values of this type.
+    fn read_le(self, bytes: &[u8]) -> Result<Vec<f64>, String> {
+        let width = match self {
+            Datatype::Int32 | Datatype::Fp32 => 4,
+            Datatype::Int64 | Datatype::Fp64 => 8,
+        };
+        if !bytes.len().is_multiple_of(width) {
+            return Err(format!("{} raw output of {} bytes", self.as_str(), bytes.len()));
+        }
+        Ok(bytes
+            .chunks_exact(width)
+            .map(|c| match self {
+                Datatype::Fp32 => f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                Datatype::Int32 => f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                Datatype::Fp64 => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                Datatype::Int64 => i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f64,
+            })
+            .collect())
+    }
+}
+
+/// `values[i][0]` per row of an output of `shape` (`[rows]` or `[rows, k, …]`).
+fn first_column(shape: &[usize], values: &[f64], rows: usize) -> Result<Vec<f64>, String> {
+    let got_rows = shape.first().copied().unwrap_or(1);
+    let stride: usize = shape.iter().skip(1).product::<usize>().max(1);
+    if got_rows != rows {
+        return Err(format!("the output has {got_rows} rows (shape {shape:?}) where {rows} were sent"));
+    }
+    if values.len() < rows * stride {
+        return Err(format!("the output holds {} values for shape {shape:?}", values.len()));
+    }
+    Ok((0..rows).map(|r| values[r * stride]).collect())
+}
+
+/// A packed input column as the little-endian bytes of the type `spec` asks for.
+fn raw_column(packed: &Packed, spec: &InputSpec) -> Result<Vec<u8>, OipError> {
+    let column = packed
+        .columns
+        .iter()
+        .find(|(name, _)| *name == spec.name)
+        .map(|(_, data)| data)
+        .ok_or_else(|| OipError::Refused(format!("no `{}` column was packed", spec.name)))?;
+    let mut raw = Vec::with_capacity(column.len() * 8);
+    spec.datatype.append_le(column, &mut raw);
+    Ok(raw)
+}
+
+/// An input the server's model takes, and the type it wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    pub name: String,
+    pub datatype: Datatype,
+}
+
+/// Which output holds the scores: one the metadata names, or (when the metadata lists none)
+/// the only one, or the one called `logits`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputChoice {
+    Named(String),
+    Only,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerMetadata {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TensorMetadata {
+    pub name: String,
+    pub datatype: String,
+    pub shape: Vec<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelMetadata {
+    pub name: String,
+    pub versions: Vec<String>,
+    pub platform: String,
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
+}
+
+const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
+
+/// What a model's metadata asks SEAL Lab to send and read. `fallback` are the inputs of the
+/// folder's own export, used when the server lists none (KServe's custom models do not).
+pub fn contract(
+    meta: &ModelMetadata,
+    fallback: &[String],
+    url: &str,
+) -> Result<(Vec<InputSpec>, OutputChoice), OipError> {
+    let refuse = |detail: String| OipError::Refused(format!("{url}: {detail}"));
+    let inputs = if meta.inputs.is_empty() {
+        if fallback.is_empty() {
+            return Err(refuse(
+                "the server's model metadata lists no inputs and the folder has no model.onnx to take them from".into(),
+            ));
+        }
+        fallback.iter().map(|n| InputSpec { name: n.clone(), datatype: Datatype::Int64 }).collect()
+    } else {
+        let mut specs = Vec::new();
+        for t in &meta.inputs {
+            if !KNOWN_INPUTS.contains(&t.name.as_str()) {
+                return Err(refuse(format!(
+                    "the model wants input `{}`; a reward model gets {}",
+                    t.name,
+                    KNOWN_INPUTS.join(", ")
+                )));
+            }
+            let datatype = match t.datatype.as_str() {
+                "INT64" => Datatype::Int64,
+                "INT32" => Datatype::Int32,
+                other => {
+                    return Err(refuse(format!("input `{}` is {other}; token ids are sent as INT64 or INT32", t.name)))
+                }
+            };
+            specs.push(InputSpec { name: t.name.clone(), datatype });
+        }
+        specs
+    };
+    if !inputs.iter().any(|i| i.name == "input_ids") {
+        return Err(refuse("the model takes no `input_ids`".into()));
+    }
+    let output = match meta.outputs.as_slice() {
+        [] => OutputChoice::Only,
+        outs => {
+            let o = outs
+                .iter()
+                .find(|o| o.name == "logits")
+                .or(if outs.len() == 1 { outs.first() } else { None })
+                .ok_or_else(|| refuse(format!("no output `logits` among {}", names(outs))))?;
+            if o.datatype != "FP32" {
+                return Err(refuse(format!("output `{}` is {}; a reward model's logits are FP32", o.name, o.datatype)));
+            }
+            let rows_ok = o.shape.first().is_some_and(|&d| d == -1);
+            let cols_ok = o.shape.len() == 1 || (o.shape.len() == 2 && matches!(o.shape[1], 1 | -1));
+            if !(rows_ok && cols_ok) {
+                return Err(refuse(format!(
+                    "output `{}` has shape {:?}; a reward model's logits are [-1, 1] (dynamic batch, one score)",
+                    o.name, o.shape
+                )));
+            }
+            OutputChoice::Named(o.name.clone())
+        }
+    };
+    Ok((inputs, output))
+}
+
+fn names(ts: &[TensorMetadata]) -> String {
+    ts.iter().map(|t| format!("`{}`", t.name)).collect::<Vec<_>>().join(", ")
+}
+
+/// How a served model is driven.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Requests in flight per endpoint at most.
+    pub in_flight: usize,
+    /// Time allowed for one request.
+    pub timeout: Duration,
+    /// Tries of one batch after its first, over all endpoints.
+    pub retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// Consecutive failures after which an endpoint leaves the rotation.
+    pub eject_after: u32,
+    /// How often an ejected endpoint's readiness is probed.
+    pub probe_every: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            in_flight: 4,
+            timeout: Duration::from_secs(120),
+            retries: 8,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            eject_after: 3,
+            probe_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The wait before try `attempt + 1` of a batch: exponential from `min_delay` with jitter,
+/// or longer when the server's `Retry-After` asks for it (up to `max_delay`).
+fn retry_delay(opts: &ServeOptions, attempt: usize, e: &OipError) -> Duration {
+    let base = backon::ExponentialBuilder::default()
+        .with_min_delay(opts.min_delay)
+        .with_max_delay(opts.max_delay)
+        .with_max_times(attempt + 1)
+        .with_jitter()
+        .build()
+        .last()
+        .unwrap_or(opts.min_delay);
+    e.retry_after().map_or(base, |asked| asked.clamp(base, opts.max_delay.max(base)))
+}
+
+/// One endpoint as the client knows it.
+pub struct Endpoint {
+    pub url: EndpointUrl,
+    pub server: ServerMetadata,
+    pub model: ModelMetadata,
+    transport: Transport,
+}
+
+enum Transport {
+    Rest(rest::RestEndpoint),
+    Grpc(grpc::GrpcEndpoint),
+}
+
+impl Endpoint {
+    /// Connects to one endpoint: server and model ready, their metadata read.
+    pub fn connect(url: &EndpointUrl, timeout: Duration) -> Result<Endpoint, OipError> {
+        let transport = match url.protocol {
+            Protocol::Rest => Transport::Rest(rest::RestEndpoint::new(url.clone(), timeout)),
+            Protocol::Grpc => Transport::Grpc(grpc::GrpcEndpoint::new(url.clone(), timeout)?),
+        };
+        let (server, model) = match &transport {
+            Transport::Rest(t) => {
+                t.ready()?;
+                (t.server_metadata()?, t.model_metadata()?)
+            }
+            Transport::Grpc(t) => {
+                t.ready()?;
+                (t.server_metadata()?, t.model_metadata()?)
+            }
+        };
+        Ok(Endpoint { url: url.clone(), server, model, transport })
+    }
+
+    /// Server and model ready (REST: `/v2/health/ready` and the model's `ready`; gRPC:
+    /// `ServerReady` and `ModelReady`).
+    fn ready(&self) -> Result<(), OipError> {
+        match &self.transport {
+            Transport::Rest(t) => t.ready(),
+            Transport::Grpc(t) => t.ready(),
+        }
+    }
+
+    fn infer(
+        &self,
+        id: &str,
+        packed: &Packed,
+        inputs: &[InputSpec],
+        output: &OutputChoice,
+    ) -> Result<Vec<f64>, OipError> {
+        match &self.transport {
+            Transport::Rest(t) => t.infer(id, packed, inputs, output),
+            Transport::Grpc(t) => t.infer(id, packed, inputs, output),
+        }
+    }
+}
+
+#[derive(Default)]
+struct SlotState {
+    outstanding: usize,
+    failures: u32,
+    ejected_since: Option<Instant>,
+    probing: bool,
+    sent: u64,
+}
+
+/// What the workers share while a set of batches is scored.
+struct Shared {
+    slots: Vec<SlotState>,
+    queue: VecDeque<(usize, usize)>,
+    results: Vec<Option<Vec<f64>>>,
+    done: usize,
+}
+
+/// A served model: the folder's tokenizer and the endpoints that run the graph.
+pub struct ServedModel {
+    encoder: Encoder,
+    endpoints: Vec<Endpoint>,
+    inputs: Vec<InputSpec>,
+    output: OutputChoice,
+    score_opts: ScoreOptions,
+    opts: ServeOptions,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl ServedModel {
+    /// Connects to every endpoint (each must be ready and serve the same inputs and output)
+    /// and loads the folder's tokenizer. `fallback_inputs` are the folder export's inputs.
+    pub fn connect(
+        folder: &std::path::Path,
+        urls: &[EndpointUrl],
+        mut score_opts: ScoreOptions,
+        opts: ServeOptions,
+        fallback_inputs: &[String],
+    ) -> Result<ServedModel, OipError> {
+        if urls.is_empty() {
+            return Err(OipError::Refused("a served model needs at least one endpoint".into()));
+        }
+        let encoder = Encoder::load(folder, &mut score_opts)?;
+        let mut endpoints = Vec::with_capacity(urls.len());
+        let mut contract_of_first: Option<(Vec<InputSpec>, OutputChoice)> = None;
+        for url in urls {
+            let ep = Endpoint::connect(url, opts.timeout).map_err(|e| match e {
+                OipError::Refused(_) => e,
+                other => OipError::Refused(format!("endpoint {} is not usable: {other}", url.url)),
+            })?;
+            let c = contract(&ep.model, fallback_inputs, &url.url)?;
+            match &contract_of_first {
+                None => contract_of_first = Some(c),
+                Some(first) if *first != c => {
+                    return Err(OipError::Refused(format!(
+                    "{} serves other inputs or outputs than {} ({:?} vs {:?}); all endpoints must serve the same model",
+                    url.url, urls[0].url, c, first
+                )))
+                }
+                Some(_) => {}
+            }
+            endpoints.push(ep);
+        }
+        let (inputs, output) = contract_of_first.unwrap_or((Vec::new(), OutputChoice::Only));
+        Ok(ServedModel {
+            encoder,
+            endpoints,
+            inputs,
+            output,
+            score_opts,
+            opts,
+            requests: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// The inputs sent, as the metadata (or the folder's export) names them.
+    pub fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+
+    /// Provenance of a run: protocol, each endpoint with its server's name and version, and
+    /// the model's name and version.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .endpoints
+            .iter()
+            .map(|e| {
+                let version = e.url.version.clone().or_else(|| e.model.versions.first().cloned());
+                format!(
+                    "{} ({} {}; model {}{})",
+                    e.url.url,
+                    e.server.name,
+                    e.server.version,
+                    e.model.name,
+                    version.map(|v| format!(" version {v}")).unwrap_or_default()
+                )
+            })
+            .collect();
+        format!("Open Inference Protocol over {}: {}", self.endpoints[0].url.protocol, parts.join(", "))
+    }
+
+    /// Scores texts through the endpoints; results come back in input order. `progress` is
+    /// called with the number of texts finished after each batch.
+    pub fn score(&self, texts: &[&Side], progress: impl FnMut(usize)) -> Result<Vec<TextScore>, OipError> {
+        self.score_on(None, texts, progress)
+    }
+
+    /// Scores texts on one endpoint only (a canary batch is sent to each).
+    pub fn score_at(&self, endpoint: usize, texts: &[&Side]) -> Result<Vec<TextScore>, OipError> {
+        self.score_on(Some(endpoint), texts, |_| {})
+    }
+
+    fn score_on(
+        &self,
+        only: Option<usize>,
+        texts: &[&Side],
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<TextScore>, OipError> {
+        let encoded = self.encoder.encode(texts)?;
+        let plan = batch::plan(&encoded.lengths(), self.score_opts.batch_tokens, self.score_opts.max_batch);
+        let names: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+        let packed: Vec<Packed> = plan.iter().map(|b| encoded.pack(b, &names)).collect::<Result<_, _>>()?;
+        let logits = self.run_batches(only, &packed, |i| progress(plan[i].len()))?;
+        let mut scores = vec![f64::NAN; texts.len()];
+        for (b, values) in plan.iter().zip(logits) {
+            for (k, &i) in b.iter().enumerate() {
+                scores[i] = values[k];
+            }
+        }
+        Ok(encoded.finish(scores))
+    }
+
+    /// Runs every batch on the endpoints, each at most `in_flight` at a time, the least
+    /// loaded first; retries and ejection as the module says. `done(i)` is called on this
+    /// thread as batch `i` finishes.
+    fn run_batches(
+        &self,
+        only: Option<usize>,
+        batches: &[Packed],
+        mut done: impl FnMut(usize),
+    ) -> Result<Vec<Vec<f64>>, OipError> {
+        let usable: Vec<usize> = match only {
+            Some(i) => vec![i],
+            None => (0..self.endpoints.len()).collect(),
+        };
+        let shared = Mutex::new(Shared {
+            slots: (0..self.endpoints.len()).map(|_| SlotState::default()).collect(),
+            queue: (0..batches.len()).map(|i| (i, 0)).collect(),
+            results: vec![None; batches.len()],
+            done: 0,
+        });
+        let wake = Condvar::new();
+        let abort = AtomicBool::new(false);
+        let failure: Mutex<Option<OipError>> = Mutex::new(None);
+        let workers = (usable.len() * self.opts.in_flight.max(1)).min(batches.len()).max(1);
+        let (tx, rx) = mpsc::channel::<usize>();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (shared, wake, abort, failure, usable) = (&shared, &wake, &abort, &failure, &usable);
+                scope.spawn(move || {
+                    if let Err(e) = self.worker(shared, wake, abort, usable, batches, &tx) {
+                        abort.store(true, Ordering::SeqCst);
+                        let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert(e);
+                        wake.notify_all();
+                    }
+                });
+            }
+            drop(tx);
+            for i in rx {
+                done(i);
+            }
+        });
+        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
+        let shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+        shared
+            .results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.ok_or_else(|| OipError::Refused(format!("batch {i} was never scored"))))
+            .collect()
+    }
+
+    fn worker(
+        &self,
+        shared: &Mutex<Shared>,
+        wake: &Condvar,
+        abort: &AtomicBool,
+        usable: &[usize],
+        batches: &[Packed],
+        tx: &mpsc::Sender<usize>,
+    ) -> Result<(), OipError> {
+        let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if abort.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            // Take a batch, or leave when none is left.
+            let Some((index, attempt)) = lock().queue.pop_front() else { return Ok(()) };
+            let slot = match self.acquire(shared, wake, abort, usable)? {
+                Some(s) => s,
+                None => return Ok(()),
+            };
+            let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
+            let answer = self.endpoints[slot].infer(&id, &batches[index], &self.inputs, &self.output);
+            let mut g = lock();
+            g.slots[slot].outstanding -= 1;
+            match answer {
+                Ok(values) => {
+                    g.slots[slot].failures = 0;
+                    g.results[index] = Some(values);
+                    g.done += 1;
+                    drop(g);
+                    wake.notify_all();
+                    let _ = tx.send(index);
+                }
+                Err(e) if e.retryable() => {
+                    let s = &mut g.slots[slot];
+                    s.failures += 1;
+                    if s.failures >= self.opts.eject_after && s.ejected_since.is_none() {
+                        s.ejected_since = Some(Instant::now());
+                        tracing::warn!(
+                            "{} leaves the rotation after {} failures: {e}",
+                            self.endpoints[slot].url.url,
+                            s.failures
+                        );
+                    }
+                    drop(g);
+                    wake.notify_all();
+                    if attempt >= self.opts.retries {
+                        return Err(e);
+                    }
+                    let delay = retry_delay(&self.opts, attempt, &e);
+                    tracing::warn!("{e}; batch {index} tried again in {delay:?}");
+                    std::thread::sleep(delay);
+                    lock().queue.push_back((index, attempt + 1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits for an endpoint in the rotation with room for one more request and books it;
+    /// probes ejected endpoints when their time comes. `None` when the run is aborted.
+    fn acquire(
+        &self,
+        shared: &Mutex<Shared>,
+        wake: &Condvar,
+        abort: &AtomicBool,
+        usable: &[usize],
+    ) -> Result<Option<usize>, OipError> {
+        let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let started = Instant::now();
+        loop {
+            if abort.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let best = usable
+                .iter()
+                .copied()
+                .filter(|&i| g.slots[i].ejected_since.is_none() && g.slots[i].outstanding < self.opts.in_flight.max(1))
+                .min_by_key(|&i| (g.slots[i].outstanding, g.slots[i].sent));
+            if let Some(i) = best {
+                g.slots[i].outstanding += 1;
+                g.slots[i].sent += 1;
+                return Ok(Some(i));
+            }
+            // Probe an ejected endpoint whose turn has come.
+            let due = usable.iter().copied().find(|&i| {
+                let s = &g.slots[i];
+                !s.probing && s.ejected_since.is_some_and(|t| t.elapsed() >= self.opts.probe_every)
+            });
+            if let Some(i) = due {
+                g.slots[i].probing = true;
+                drop(g);
+                let ready = self.endpoints[i].ready();
+                g = shared.lock().unwrap_or_else(|p| p.into_inner());
+                let s = &mut g.slots[i];
+                s.probing = false;
+                match ready {
+                    Ok(()) => {
+                        tracing::info!("{} is ready again and rejoins the rotation", self.endpoints[i].url.url);
+                        s.ejected_since = None;
+                        s.failures = 0;
+                    }
+                    Err(_) => s.ejected_since = Some(Instant::now()),
+                }
+                continue;
+            }
+            let all_out = usable.iter().all(|&i| g.slots[i].ejected_since.is_some());
+            let waited = started.elapsed();
+            let limit = self.opts.max_delay.max(self.opts.probe_every) * (self.opts.retries as u32 + 1);
+            if all_out && waited > limit {
+                return Err(OipError::Refused(format!(
+                    "every endpoint has left the rotation and none became ready within {waited:?}: {}",
+                    usable.iter().map(|&i| self.endpoints[i].url.url.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let (next, _) = wake
+                .wait_timeout(g, self.opts.probe_every.min(Duration::from_millis(250)))
+                .unwrap_or_else(|p| p.into_inner());
+            g = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_parse_and_bad_ones_say_the_form() {
+        let e: EndpointUrl = "http://127.0.0.1:8000/v2/models/rm".parse().unwrap();
+        assert_eq!(
+            (e.protocol, e.base.as_str(), e.model.as_str(), e.version),
+            (Protocol::Rest, "http://127.0.0.1:8000", "rm", None)
+        );
+        let e: EndpointUrl = "https://h:443/v2/models/rm/versions/3/".parse().unwrap();
+        assert_eq!((e.model.as_str(), e.version.as_deref()), ("rm", Some("3")));
+        let e: EndpointUrl = "grpc://h:8001/rm/2".parse().unwrap();
+        assert_eq!((e.protocol, e.model.as_str(), e.version.as_deref()), (Protocol::Grpc, "rm", Some("2")));
+        for bad in ["h:8000/v2/models/rm", "http://h:8000/v2/rm", "ftp://h/v2/models/rm", "http://u:p@h/v2/models/rm"] {
+            let err = bad.parse::<EndpointUrl>().unwrap_err();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn which_errors_are_retried() {
+        let status = |s| OipError::Status { url: "u".into(), status: s, body: String::new(), retry_after: None };
+        assert!(status(503).retryable() && status(429).retryable() && status(500).retryable());
+        assert!(!status(400).retryable() && !status(404).retryable());
+        assert!(OipError::Transport { url: "u".into(), detail: "refused".into() }.retryable());
+        assert!(!OipError::Protocol { url: "u".into(), detail: String::new() }.retryable());
+    }
+
+    fn meta(inputs: &[(&str, &str)], outputs: &[(&str, &str, Vec<i64>)]) -> ModelMetadata {
+        ModelMetadata {
+            name: "rm".into(),
+            versions: vec![],
+            platform: String::new(),
+            inputs: inputs
+                .iter()
+                .map(|(n, d)| TensorMetadata { name: (*n).into(), datatype: (*d).into(), shape: vec![-1, -1] })
+                .collect(),
+            outputs: outputs
+                .iter()
+                .map(|(n, d, s)| TensorMetadata { name: (*n).into(), datatype: (*d).into(), shape: s.clone() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn metadata_decides_what_is_sent_and_refuses_what_a_reward_model_is_not() {
+        let fallback = vec!["input_ids".to_owned(), "attention_mask".to_owned()];
+        let (inputs, out) = contract(&meta(&[], &[]), &fallback, "u").unwrap();
+        assert_eq!(inputs.len(), 2);
+        assert_eq!(out, OutputChoice::Only);
+        let (inputs, out) =
+            contract(&meta(&[("input_ids", "INT32")], &[("logits", "FP32", vec![-1, 1])]), &fallback, "u").unwrap();
+        assert_eq!(inputs, vec![InputSpec { name: "input_ids".into(), datatype: Datatype::Int32 }]);
+        assert_eq!(out, OutputChoice::Named("logits".into()));
+        let refused = |m: ModelMetadata| contract(&m, &fallback, "u").unwrap_err().to_string();
+        assert!(refused(meta(&[("pixel_values", "FP32")], &[])).contains("pixel_values"));
+        assert!(refused(meta(&[("input_ids", "FP32")], &[])).contains("INT64 or INT32"));
+        assert!(refused(meta(&[("input_ids", "INT64")], &[("logits", "FP16", vec![-1, 1])])).contains("FP32"));
+        assert!(refused(meta(&[("input_ids", "INT64")], &[("logits", "FP32", vec![-1, 2])])).contains("[-1, 1]"));
+        assert!(refused(meta(&[("input_ids", "INT64")], &[("logits", "FP32", vec![8, 1])])).contains("[-1, 1]"));
+        assert!(contract(&meta(&[], &[]), &[], "u").unwrap_err().to_string().contains("no model.onnx"));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_longest_delay() {
+        let opts = ServeOptions::default();
+        let busy = |secs: f64| OipError::Status {
+            url: "u".into(),
+            status: 503,
+            body: String::new(),
+            retry_after: Some(Duration::from_secs_f64(secs)),
+        };
+        let d = retry_delay(&opts, 0, &busy(5.0));
+        assert_eq!(d, Duration::from_secs(5));
+        assert_eq!(retry_delay(&opts, 0, &busy(3600.0)), opts.max_delay);
+        let plain = OipError::Timeout { url: "u".into(), after: Duration::from_secs(1) };
+        for attempt in 0..6 {
+            let d = retry_delay(&opts, attempt, &plain);
+            assert!(d >= opts.min_delay && d <= opts.max_delay * 2, "attempt {attempt}: {d:?}");
+        }
+        assert!(retry_delay(&opts, 5, &plain) > retry_delay(&opts, 0, &plain), "delays grow");
+    }
+
+    #[test]
+    fn raw_values_decode_by_type() {
+        let b: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|f| f.to_le_bytes()).collect();
+        assert_eq!(Datatype::Fp32.read_le(&b).unwrap(), vec![1.5, -2.0]);
+        assert!(Datatype::Fp64.read_le(&b[..6]).is_err());
+        let mut out = Vec::new();
+        Datatype::Int32.append_le(&[1, 2], &mut out);
+        assert_eq!(out, vec![1, 0, 0, 0, 2, 0, 0, 0]);
+        assert_eq!(first_column(&[2, 2], &[1.0, 2.0, 3.0, 4.0], 2).unwrap(), vec![1.0, 3.0]);
+        assert_eq!(first_column(&[2], &[1.0, 2.0], 2).unwrap(), vec![1.0, 2.0]);
+    }
+}

@@ -1,0 +1,309 @@
+//! The Open Inference Protocol over HTTP: health, metadata and inference with the binary
+//! tensor extension (a JSON header of `Inference-Header-Content-Length` bytes, then the raw
+//! little-endian tensors), reading raw or typed (JSON `data`) outputs.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{Datatype, EndpointUrl, InputSpec, ModelMetadata, OipError, OutputChoice, ServerMetadata, TensorMetadata};
+use crate::score::Packed;
+
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
+pub(super) struct RestEndpoint {
+    url: EndpointUrl,
+    agent: ureq::Agent,
+    timeout: Duration,
+}
+
+impl RestEndpoint {
+    pub(super) fn new(url: EndpointUrl, timeout: Duration) -> RestEndpoint {
+        let agent = ureq::Agent::config_builder()
+            .tls_config(crate::net::tls())
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+            .http_status_as_error(false)
+            .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        RestEndpoint { url, agent, timeout }
+    }
+
+    fn model_path(&self) -> String {
+        match &self.url.version {
+            Some(v) => format!("{}/v2/models/{}/versions/{}", self.url.base, self.url.model, v),
+            None => format!("{}/v2/models/{}", self.url.base, self.url.model),
+        }
+    }
+
+    fn failed(&self, url: &str, e: ureq::Error) -> OipError {
+        match e {
+            ureq::Error::Timeout(_) => OipError::Timeout { url: url.to_owned(), after: self.timeout },
+            other => OipError::Transport { url: url.to_owned(), detail: other.to_string() },
+        }
+    }
+
+    /// The answer's status, `Retry-After`, headers and body; statuses other than 2xx become
+    /// [`OipError::Status`].
+    fn read(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, OipError> {
+        let mut resp = resp.map_err(|e| self.failed(url, e))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let retry_after = header("retry-after")
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let json_length = header(HEADER_LENGTH);
+        let body = resp.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| self.failed(url, e))?;
+        if !(200..300).contains(&status) {
+            return Err(OipError::Status {
+                url: url.to_owned(),
+                status,
+                body: super::short(&String::from_utf8_lossy(&body)),
+                retry_after,
+            });
+        }
+        Ok(Answer { json_length, body })
+    }
+
+    fn get_json(&self, url: &str) -> Result<Value, OipError> {
+        let answer = self.read(url, self.agent.get(url).call())?;
+        serde_json::from_slice(&answer.body).map_err(|e| OipError::Protocol {
+            url: url.to_owned(),
+            detail: format!("not JSON ({e}): {}", super::short(&String::from_utf8_lossy(&answer.body))),
+        })
+    }
+
+    /// Server and model both ready.
+    pub(super) fn ready(&self) -> Result<(), OipError> {
+        let server = format!("{}/v2/health/ready", self.url.base);
+        self.read(&server, self.agent.get(&server).call())?;
+        let model = format!("{}/ready", self.model_path());
+        self.read(&model, self.agent.get(&model).call())?;
+        Ok(())
+    }
+
+    pub(super) fn server_metadata(&self) -> Result<ServerMetadata, OipError> {
+        let url = format!("{}/v2", self.url.base);
+        let v = self.get_json(&url)?;
+        Ok(ServerMetadata {
+            name: v.get("name").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
+            version: v.get("version").and_then(Value::as_str).unwrap_or("unknown").to_owned(),
+        })
+    }
+
+    pub(super) fn model_metadata(&self) -> Result<ModelMetadata, OipError> {
+        let url = self.model_path();
+        let v = self.get_json(&url)?;
+        let tensors = |key: &str| -> Result<Vec<TensorMetadata>, OipError> {
+            let Some(list) = v.get(key).and_then(Value::as_array) else { return Ok(Vec::new()) };
+            list.iter()
+                .map(|t| {
+                    let bad = |what: &str| OipError::Protocol {
+                        url: url.clone(),
+                        detail: format!("metadata `{key}` entry without {what}: {t}"),
+                    };
+                    Ok(TensorMetadata {
+                        name: t.get("name").and_then(Value::as_str).ok_or_else(|| bad("a name"))?.to_owned(),
+                        datatype: t
+                            .get("datatype")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| bad("a datatype"))?
+                            .to_owned(),
+                        shape: t
+                            .get("shape")
+                            .and_then(Value::as_array)
+                            .ok_or_else(|| bad("a shape"))?
+                            .iter()
+                            .map(|d| d.as_i64().ok_or_else(|| bad("integer dims")))
+                            .collect::<Result<_, _>>()?,
+                    })
+                })
+                .collect()
+        };
+        Ok(ModelMetadata {
+            name: v.get("name").and_then(Value::as_str).unwrap_or(&self.url.model).to_owned(),
+            versions: v
+                .get("versions")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+            platform: v.get("platform").and_then(Value::as_str).unwrap_or("").to_owned(),
+            inputs: tensors("inputs")?,
+            outputs: tensors("outputs")?,
+        })
+    }
+
+    /// One inference: the packed columns as binary tensors; returns `output[i][0]` per row.
+    pub(super) fn infer(
+        &self,
+        id: &str,
+        packed: &Packed,
+        inputs: &[InputSpec],
+        output: &OutputChoice,
+    ) -> Result<Vec<f64>, OipError> {
+        let url = format!("{}/infer", self.model_path());
+        let shape = [packed.rows, packed.width];
+        let mut raw: Vec<u8> = Vec::new();
+        let mut declared = Vec::with_capacity(inputs.len());
+        for spec in inputs {
+            let column = super::raw_column(packed, spec)?;
+            declared.push(json!({
+                "name": spec.name,
+                "shape": shape,
+                "datatype": spec.datatype.as_str(),
+                "parameters": {"binary_data_size": column.len()},
+            }));
+            raw.extend_from_slice(&column);
+        }
+        let mut header = json!({"id": id, "inputs": declared});
+        match output {
+            OutputChoice::Named(name) => {
+                header["outputs"] = json!([{"name": name, "parameters": {"binary_data": true}}])
+            }
+            OutputChoice::Only => header["parameters"] = json!({"binary_data_output": true}),
+        }
+        let header = serde_json::to_vec(&header).map_err(|e| OipError::Refused(e.to_string()))?;
+        let mut body = header.clone();
+        body.extend_from_slice(&raw);
+        let answer = self.read(
+            &url,
+            self.agent
+                .post(&url)
+                .header("content-type", "application/octet-stream")
+                .header("Inference-Header-Content-Length", header.len().to_string())
+                .send(&body[..]),
+        )?;
+        parse_outputs(&url, &answer, output, packed.rows)
+    }
+}
+
+struct Answer {
+    json_length: Option<String>,
+    body: Vec<u8>,
+}
+
+/// Reads the chosen output of an inference answer, raw (binary extension) or typed (JSON
+/// `data`), as `output[i][0]` per row.
+fn parse_outputs(url: &str, answer: &Answer, choice: &OutputChoice, rows: usize) -> Result<Vec<f64>, OipError> {
+    let bad = |detail: String| OipError::Protocol { url: url.to_owned(), detail };
+    let json_len = match &answer.json_length {
+        Some(n) => n.trim().parse::<usize>().map_err(|_| bad(format!("bad {HEADER_LENGTH} `{n}`")))?,
+        None => answer.body.len(),
+    };
+    if json_len > answer.body.len() {
+        return Err(bad(format!("{HEADER_LENGTH} {json_len} exceeds the body's {} bytes", answer.body.len())));
+    }
+    let (json_part, mut raw) = answer.body.split_at(json_len);
+    let v: Value = serde_json::from_slice(json_part).map_err(|e| bad(format!("answer header is not JSON: {e}")))?;
+    let outputs = v.get("outputs").and_then(Value::as_array).ok_or_else(|| bad("answer has no `outputs`".into()))?;
+    let mut found = None;
+    for o in outputs {
+        let name = o.get("name").and_then(Value::as_str).unwrap_or("");
+        let size = o.get("parameters").and_then(|p| p.get("binary_data_size")).and_then(Value::as_u64);
+        let (mine, rest) = match size {
+            Some(n) if n as usize <= raw.len() => raw.split_at(n as usize),
+            Some(n) => return Err(bad(format!("output `{name}` claims {n} bytes; {} remain", raw.len()))),
+            None => (&raw[..0], raw),
+        };
+        raw = rest;
+        let wanted = match choice {
+            OutputChoice::Named(n) => n == name,
+            OutputChoice::Only => outputs.len() == 1 || name == "logits",
+        };
+        if wanted && found.is_none() {
+            found = Some((o, size.map(|_| mine)));
+        }
+    }
+    let (o, bytes) = found.ok_or_else(|| {
+        bad(match choice {
+            OutputChoice::Named(n) => format!("answer has no output `{n}`"),
+            OutputChoice::Only => "answer has several outputs and none is `logits`".into(),
+        })
+    })?;
+    let datatype: Datatype = o
+        .get("datatype")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("output without a datatype".into()))?
+        .parse()
+        .map_err(bad)?;
+    let shape: Vec<usize> = o
+        .get("shape")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("output without a shape".into()))?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize))
+        .collect::<Option<_>>()
+        .ok_or_else(|| bad("output shape is not a list of sizes".into()))?;
+    let values = match bytes {
+        Some(b) => datatype.read_le(b).map_err(bad)?,
+        None => o
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("output has neither binary data nor `data`".into()))?
+            .iter()
+            .map(|x| x.as_f64())
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| bad("output `data` holds a non-number".into()))?,
+    };
+    super::first_column(&shape, &values, rows).map_err(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(json: &str, raw: &[u8]) -> Answer {
+        let mut body = json.as_bytes().to_vec();
+        body.extend_from_slice(raw);
+        Answer { json_length: Some(json.len().to_string()), body }
+    }
+
+    #[test]
+    fn raw_and_typed_outputs_read_alike() {
+        let floats: Vec<u8> = [0.5f32, -1.25].iter().flat_map(|f| f.to_le_bytes()).collect();
+        let raw = answer(
+            r#"{"outputs":[{"name":"logits","shape":[2,1],"datatype":"FP32","parameters":{"binary_data_size":8}}]}"#,
+            &floats,
+        );
+        let named = OutputChoice::Named("logits".into());
+        assert_eq!(parse_outputs("u", &raw, &named, 2).unwrap(), vec![0.5, -1.25]);
+        let typed = Answer {
+            json_length: None,
+            body: br#"{"outputs":[{"name":"logits","shape":[2,1],"datatype":"FP32","data":[0.5,-1.25]}]}"#.to_vec(),
+        };
+        assert_eq!(parse_outputs("u", &typed, &OutputChoice::Only, 2).unwrap(), vec![0.5, -1.25]);
+    }
+
+    #[test]
+    fn a_second_raw_output_is_skipped_by_its_size() {
+        let mut raw: Vec<u8> = [9.0f64].iter().flat_map(|f| f.to_le_bytes()).collect();
+        raw.extend([1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|f| f.to_le_bytes()));
+        let a = answer(
+            r#"{"outputs":[{"name":"other","shape":[1],"datatype":"FP64","parameters":{"binary_data_size":8}},
+                {"name":"logits","shape":[2,2],"datatype":"FP32","parameters":{"binary_data_size":16}}]}"#,
+            &raw,
+        );
+        assert_eq!(parse_outputs("u", &a, &OutputChoice::Only, 2).unwrap(), vec![1.0, 3.0]);
+    }
+
+    #[test]
+    fn malformed_answers_say_what_is_wrong() {
+        let short = answer(
+            r#"{"outputs":[{"name":"logits","shape":[2,1],"datatype":"FP32","parameters":{"binary_data_size":8}}]}"#,
+            &[0, 0, 0, 0],
+        );
+        let e = parse_outputs("u", &short, &OutputChoice::Only, 2).unwrap_err().to_string();
+        assert!(e.contains("claims 8 bytes; 4 remain"), "{e}");
+        let few = Answer {
+            json_length: None,
+            body: br#"{"outputs":[{"name":"logits","shape":[1,1],"datatype":"FP32","data":[0.5]}]}"#.to_vec(),
+        };
+        let e = parse_outputs("u", &few, &OutputChoice::Only, 2).unwrap_err().to_string();
+        assert!(e.contains("1 rows") && e.contains("2 were sent"), "{e}");
+        let missing = Answer { json_length: None, body: br#"{"outputs":[]}"#.to_vec() };
+        let e = parse_outputs("u", &missing, &OutputChoice::Named("logits".into()), 1).unwrap_err().to_string();
+        assert!(e.contains("no output `logits`"), "{e}");
+    }
+}

@@ -1,0 +1,118 @@
+"""A KServe model server (Open Inference Protocol, REST and gRPC) that serves an exported SEAL
+Lab model folder's model.onnx through onnxruntime on the CPU. The integration tests start it
+on loopback ports.
+
+--declare-metadata makes the model's metadata list its inputs and the `logits` output, as
+Triton does; without it the metadata lists none, as KServe's custom models do.
+
+--faults FILE reads FILE before each inference: {"status": 503, "count": 3, "retry_after": 1}
+answers the next `count` requests with that status instead of scoring them (the count is
+written back), so tests can watch a client retry or give up. --json-outputs answers typed JSON
+data even when the client asks for raw binary outputs.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+from kserve.errors import InvalidInput, ModelNotReady
+
+DTYPES = {"tensor(int64)": "INT64", "tensor(int32)": "INT32", "tensor(float)": "FP32"}
+
+
+class Injected(Exception):
+    pass
+
+
+class OnnxRewardModel(Model):
+    def __init__(self, name, folder, declare, faults, json_outputs):
+        super().__init__(name)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            os.path.join(folder, "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self.declare = declare
+        self.faults = faults
+        self.json_outputs = json_outputs
+        self.ready = True
+
+    def get_input_types(self):
+        if not self.declare:
+            return []
+        return [
+            {"name": i.name, "datatype": DTYPES[i.type], "shape": [-1, -1]}
+            for i in self.session.get_inputs()
+        ]
+
+    def get_output_types(self):
+        if not self.declare:
+            return []
+        return [{"name": "logits", "datatype": "FP32", "shape": [-1, 1]}]
+
+    def injected_fault(self):
+        if not self.faults or not os.path.exists(self.faults):
+            return
+        with open(self.faults) as f:
+            fault = json.load(f)
+        if fault.get("count", 0) <= 0:
+            return
+        fault["count"] -= 1
+        with open(self.faults, "w") as f:
+            json.dump(fault, f)
+        status = fault["status"]
+        if status == 400:
+            raise InvalidInput("injected fault")
+        if status == 503:
+            busy = ModelNotReady(self.name, "injected fault")
+            # KServe's gRPC error mapping reads `reason`, which this exception lacks.
+            busy.reason = str(busy)
+            raise busy
+        raise RuntimeError(f"injected fault {status}")
+
+    def predict(self, payload: InferRequest, headers=None):
+        self.injected_fault()
+        feed = {}
+        wanted = {i.name: i.type for i in self.session.get_inputs()}
+        for tensor in payload.inputs:
+            if tensor.name not in wanted:
+                raise InvalidInput(f"unexpected input {tensor.name}")
+            array = tensor.as_numpy()
+            feed[tensor.name] = array.astype(np.int64 if wanted[tensor.name] == "tensor(int64)" else array.dtype)
+        missing = set(wanted) - set(feed)
+        if missing:
+            raise InvalidInput(f"missing inputs {sorted(missing)}")
+        (logits,) = self.session.run(None, feed)[:1]
+        logits = np.ascontiguousarray(logits, dtype=np.float32)
+        out = InferOutput(name="logits", shape=list(logits.shape), datatype="FP32")
+        out.set_data_from_numpy(logits, binary_data=False)
+        if self.json_outputs:
+            return InferResponse(model_name=self.name, infer_outputs=[out], response_id=payload.id or "")
+        return InferResponse(
+            model_name=self.name,
+            infer_outputs=[out],
+            response_id=payload.id or "",
+            use_binary_outputs=payload.use_binary_outputs,
+            requested_outputs=payload.request_outputs,
+        )
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--http-port", type=int, required=True)
+    p.add_argument("--grpc-port", type=int, required=True)
+    p.add_argument("--declare-metadata", action="store_true")
+    p.add_argument("--faults")
+    p.add_argument("--json-outputs", action="store_true", help="answer typed JSON data even when raw is asked")
+    a = p.parse_args()
+    model = OnnxRewardModel(a.name, a.model_dir, a.declare_metadata, a.faults, a.json_outputs)
+    ModelServer(http_port=a.http_port, grpc_port=a.grpc_port, workers=1).start([model])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+//! Reward models served by inference servers (Open Inference Protocol): real KServe model
+//! servers, started here on loopback ports, serve the fixture graph through onnxruntime; `seal`
+//! tokenizes, batches and sends the tensors, and its scores must equal the ones it computes
+//! itself. Several endpoints share the work; 503s are retried and a 400 fails at once; a
+//! server killed mid-run leaves its batches to the others; a server running another graph
+//! is caught by the canary batch before any work.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use seal_shared::ScoreSummary;
+
+use crate::support::{fixture_model, hh_rlhf_lines, KServe, KServeOptions, Seal};
+
+/// A data dir holding the first `n` real hh-rlhf pairs as `hh`, and the fixture `pre` graph
+/// registered as `local`.
+fn lab(n: usize) -> (Seal, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("harmless-base").join("test.jsonl");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    std::fs::write(&source, hh_rlhf_lines()[..n].join("\n") + "\n").unwrap();
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", source.to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "local", fixture_model("pre").to_str().unwrap()]);
+    (seal, dir)
+}
+
+/// A folder with the fixture model's tokenizer files only (what a served model needs).
+fn tokenizer_only(dir: &Path) -> PathBuf {
+    let folder = dir.join("tokenizer-only");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json", "config.json"] {
+        let from = fixture_model("pre").join(f);
+        if from.is_file() {
+            std::fs::copy(from, folder.join(f)).unwrap();
+        }
+    }
+    folder
+}
+
+fn scores(seal: &Seal, model: &str) -> HashMap<String, (f64, f64)> {
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    store.scores("hh", model).unwrap().into_iter().map(|(id, c, r, _)| (id, (c, r))).collect()
+}
+
+fn assert_same(got: &HashMap<String, (f64, f64)>, want: &HashMap<String, (f64, f64)>, tolerance: f64) {
+    assert_eq!(got.len(), want.len());
+    let mut worst = 0f64;
+    for (id, w) in want {
+        let g = got.get(id).unwrap_or_else(|| panic!("{id} has no score"));
+        worst = worst.max((g.0 - w.0).abs()).max((g.1 - w.1).abs());
+    }
+    assert!(worst <= tolerance, "max |Δ| {worst:e} > {tolerance:e}");
+}
+
+fn counts(seal: &Seal, model: &str) -> (u64, u64) {
+    seal::store::Store::open(&seal.data().store_file()).unwrap().score_row_counts("hh", model).unwrap()
+}
+
+#[test]
+fn served_scores_equal_local_ones_over_rest_with_raw_and_typed_outputs() {
+    let (seal, dir) = lab(120);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    let want = scores(&seal, "local");
+
+    // KServe's custom model lists no inputs: they come from the folder's export, and the
+    // canary batch is checked against its model.onnx.
+    let plain = KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default());
+    let url = plain.rest_url("rm");
+    let info: seal_shared::ModelInfo =
+        seal.read(&["models", "add", "--name", "served", "--endpoint", &url, fixture_model("pre").to_str().unwrap()]);
+    assert_eq!(info.kind, seal_shared::ModelKind::Served);
+    assert_eq!(info.endpoints, vec![url.clone()]);
+    assert_eq!(info.inputs, vec!["input_ids", "attention_mask", "token_type_ids"]);
+    // Part of the run, then the rest: nothing scored twice.
+    seal.ok(&["score", "--dataset", "hh", "--model", "served", "--limit", "50", "--commit-every", "25"]);
+    assert_eq!(counts(&seal, "served"), (50, 50));
+    let s: Vec<ScoreSummary> = seal.read(&["score", "--dataset", "hh", "--model", "served"]);
+    assert_eq!((s[0].scored_now, s[0].already_scored), (70, 50));
+    assert_eq!(s[0].provider, "OpenInferenceProtocol");
+    assert!(
+        s[0].device.contains(&url) && s[0].device.contains("kserve 0.21.0") && s[0].device.contains("REST"),
+        "{}",
+        s[0].device
+    );
+    assert_same(&scores(&seal, "served"), &want, 1e-5);
+    assert_eq!(counts(&seal, "served"), (120, 120));
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let providers = store.run_providers("hh", "served").unwrap();
+    assert_eq!(providers.len(), 1, "{providers:?}");
+    assert!(providers[0].contains("model rm") && providers[0].contains(&url), "{providers:?}");
+    drop(store);
+
+    // The same server over gRPC: `ModelInfer` with raw_input_contents, raw outputs back.
+    let grpc = plain.grpc_url("rm");
+    seal.ok(&["models", "add", "--name", "served-grpc", "--endpoint", &grpc, fixture_model("pre").to_str().unwrap()]);
+    let s: Vec<ScoreSummary> = seal.read(&["score", "--dataset", "hh", "--model", "served-grpc"]);
+    assert!(s[0].device.contains(&grpc) && s[0].device.contains("gRPC"), "{}", s[0].device);
+    assert_same(&scores(&seal, "served-grpc"), &want, 1e-5);
+
+    // A server whose metadata declares inputs and logits, and that answers typed data (JSON
+    // `data` over REST, `contents` over gRPC): a folder with the tokenizer alone is enough,
+    // and the scores are the same.
+    let typed = KServe::start(
+        &fixture_model("pre"),
+        "rm",
+        &KServeOptions { declare_metadata: true, json_outputs: true, faults: None },
+    );
+    let folder = tokenizer_only(dir.path());
+    seal.ok(&["models", "add", "--name", "typed", "--endpoint", &typed.rest_url("rm"), folder.to_str().unwrap()]);
+    seal.ok(&["score", "--dataset", "hh", "--model", "typed"]);
+    assert_same(&scores(&seal, "typed"), &want, 1e-5);
+    seal.ok(&["models", "add", "--name", "typed-grpc", "--endpoint", &typed.grpc_url("rm"), folder.to_str().unwrap()]);
+    seal.ok(&["score", "--dataset", "hh", "--model", "typed-grpc"]);
+    assert_same(&scores(&seal, "typed-grpc"), &want, 1e-5);
+
+    // Without the export's model.onnx and without inputs in the metadata there is nothing to
+    // say what to send: refused at registration, naming the endpoint.
+    let err = seal.fails(&["models", "add", "--name", "blind", "--endpoint", &url, folder.to_str().unwrap()]);
+    assert!(err.contains(&url) && err.contains("lists no inputs"), "{err}");
+    // A server that is not there, and a URL that names no model, say which.
+    let gone = format!("http://127.0.0.1:{}/v2/models/rm", crate::support::free_port());
+    let err = seal.fails(&["models", "add", "--name", "gone", "--endpoint", &gone, folder.to_str().unwrap()]);
+    assert!(err.contains(&gone), "{err}");
+    let err = seal.fails(&[
+        "models",
+        "add",
+        "--name",
+        "bad",
+        "--endpoint",
+        "http://127.0.0.1:1/v2/rm",
+        folder.to_str().unwrap(),
+    ]);
+    assert!(err.contains("the path must name the model"), "{err}");
+}
+
+#[test]
+fn three_endpoints_share_the_work_and_give_what_one_gives() {
+    let (seal, _dir) = lab(160);
+    let servers: Vec<KServe> =
+        (0..3).map(|_| KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default())).collect();
+    let folder = fixture_model("pre");
+    seal.ok(&["models", "add", "--name", "one", "--endpoint", &servers[0].rest_url("rm"), folder.to_str().unwrap()]);
+    seal.ok(&["score", "--dataset", "hh", "--model", "one"]);
+    let before: Vec<usize> = servers.iter().map(KServe::infer_requests).collect();
+
+    let mut args = vec!["models".to_owned(), "add".into(), "--name".into(), "three".into()];
+    for s in &servers {
+        args.extend(["--endpoint".into(), s.rest_url("rm")]);
+    }
+    args.push(folder.to_str().unwrap().into());
+    seal.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    seal.ok(&["score", "--dataset", "hh", "--model", "three", "--max-batch", "4"]);
+    assert_same(&scores(&seal, "three"), &scores(&seal, "one"), 0.0);
+    let after: Vec<usize> = servers.iter().map(KServe::infer_requests).collect();
+    let share: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    // 320 texts in batches of 4 are 80 batches, and the canary's 16 texts are 4 more on each
+    // endpoint: every batch was sent once, and each endpoint took part of the run.
+    assert_eq!(share.iter().sum::<usize>(), 80 + 3 * 4, "requests per endpoint {share:?}");
+    assert!(share.iter().all(|&n| n >= 4 + 5), "requests per endpoint {share:?}");
+}
+
+/// Writes a fault for the server to act on: `status` for the next `count` inferences.
+fn fault(file: &Path, status: u16, count: u32) {
+    std::fs::write(file, serde_json::json!({"status": status, "count": count}).to_string()).unwrap();
+}
+
+fn faults_left(file: &Path) -> u64 {
+    serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(file).unwrap()).unwrap()["count"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn overloaded_servers_are_retried_and_a_bad_request_fails_at_once() {
+    let (seal, dir) = lab(60);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    let faults = dir.path().join("faults.json");
+    let server = KServe::start(
+        &fixture_model("pre"),
+        "rm",
+        &KServeOptions { faults: Some(faults.clone()), ..Default::default() },
+    );
+    let url = server.rest_url("rm");
+    seal.ok(&["models", "add", "--name", "served", "--endpoint", &url, fixture_model("pre").to_str().unwrap()]);
+
+    // Five 503s in a row: retried with backoff (one endpoint, so it leaves the rotation and
+    // is probed back), and the run completes.
+    fault(&faults, 503, 5);
+    let s: Vec<ScoreSummary> = seal.read(&["score", "--dataset", "hh", "--model", "served"]);
+    assert_eq!(s[0].scored_now, 60);
+    assert_eq!(faults_left(&faults), 0, "every injected 503 was met");
+    assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
+
+    // A 400 is the request's fault: one try, no retry, and nothing stored (one request in
+    // flight, so exactly one is sent).
+    let (other, _) = lab(60);
+    other.ok(&["models", "add", "--name", "served", "--endpoint", &url, fixture_model("pre").to_str().unwrap()]);
+    fault(&faults, 400, 5);
+    let started = Instant::now();
+    let err = other.fails(&["score", "--dataset", "hh", "--model", "served", "--in-flight", "1"]);
+    assert!(err.contains("HTTP 400") && err.contains(&url), "{err}");
+    assert_eq!(faults_left(&faults), 4, "exactly one request was sent");
+    assert!(started.elapsed() < Duration::from_secs(30), "failing fast took {:?}", started.elapsed());
+    assert_eq!(counts(&other, "served"), (0, 0));
+
+    // Over gRPC: UNAVAILABLE is retried, INVALID_ARGUMENT fails at once.
+    let grpc = server.grpc_url("rm");
+    let (third, _) = lab(60);
+    third.ok(&["models", "add", "--name", "served", "--endpoint", &grpc, fixture_model("pre").to_str().unwrap()]);
+    fault(&faults, 503, 3);
+    let s: Vec<ScoreSummary> = third.read(&["score", "--dataset", "hh", "--model", "served", "--limit", "30"]);
+    assert_eq!(s[0].scored_now, 30);
+    assert_eq!(faults_left(&faults), 0, "every injected UNAVAILABLE was met");
+    fault(&faults, 400, 5);
+    let err = third.fails(&["score", "--dataset", "hh", "--model", "served", "--in-flight", "1"]);
+    assert!(err.contains("gRPC INVALID_ARGUMENT") && err.contains(&grpc), "{err}");
+    assert_eq!(faults_left(&faults), 4, "exactly one request was sent");
+    assert_eq!(counts(&third, "served"), (30, 30));
+}
+
+#[test]
+fn a_server_killed_mid_run_leaves_its_batches_to_the_others() {
+    let (seal, _dir) = lab(240);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    let mut servers: Vec<KServe> =
+        (0..3).map(|_| KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default())).collect();
+    let mut args = vec!["models".to_owned(), "add".into(), "--name".into(), "served".into()];
+    for s in &servers {
+        args.extend(["--endpoint".into(), s.rest_url("rm")]);
+    }
+    args.push(fixture_model("pre").to_str().unwrap().into());
+    seal.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let run = seal
+        .cmd()
+        .args(["--json", "score", "--dataset", "hh", "--model", "served", "--max-batch", "2", "--commit-every", "40"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the second server has answered a few batches, kill it.
+    let started = Instant::now();
+    while servers[1].infer_requests() < 8 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the run never reached the second server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    servers[1].kill();
+    let answered_before_kill = servers[1].infer_requests();
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "the run failed after one of three servers died");
+    let s: Vec<ScoreSummary> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s[0].scored_now, 240);
+    assert_eq!(counts(&seal, "served"), (240, 240), "nothing lost, nothing twice");
+    assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
+    let others = servers[0].infer_requests() + servers[2].infer_requests();
+    assert!(
+        others + answered_before_kill >= 240,
+        "480 texts in batches of 2 went somewhere: {others} + {answered_before_kill}"
+    );
+}
+
+#[test]
+fn a_server_running_another_graph_is_refused_before_any_work() {
+    let (seal, _dir) = lab(40);
+    // The server runs `post`; the folder registered with it holds `pre`'s export.
+    let server = KServe::start(&fixture_model("post"), "rm", &KServeOptions::default());
+    seal.ok(&[
+        "models",
+        "add",
+        "--name",
+        "served",
+        "--endpoint",
+        &server.rest_url("rm"),
+        fixture_model("pre").to_str().unwrap(),
+    ]);
+    let err = seal.fails(&["score", "--dataset", "hh", "--model", "served"]);
+    assert!(
+        err.contains("canary batch") && err.contains(&server.rest_url("rm")) && err.contains("nothing was scored"),
+        "{err}"
+    );
+    assert_eq!(counts(&seal, "served"), (0, 0));
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    assert!(store.run_providers("hh", "served").unwrap().is_empty(), "no run was started");
+}
+
+#[test]
+fn beside_a_running_server_served_models_are_registered_from_its_machine_and_scored_as_jobs() {
+    use crate::access::{add_user, bearer, call, spawn_server, token};
+    let (seal, _dir) = lab(80);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    let kserve = KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default());
+    add_user(&seal, "ana", "admin");
+    let admin = token(&seal, "ana", &[]);
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let auth = bearer(&admin);
+    let headers = [("authorization", auth.as_str())];
+
+    // A web user, even an admin, cannot point the server at an address of their choosing.
+    let web =
+        serde_json::json!({"name": "web-rm", "folder": fixture_model("pre"), "endpoints": [kserve.rest_url("rm")]});
+    let (status, _, body) = call("POST", &format!("{}api/models", server.url), &headers, Some(&web.to_string()));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("seal models add --endpoint") && body.contains("server's machine"), "{body}");
+
+    // The command line on the server's machine may, and the scoring job runs through it.
+    let added: seal_shared::ModelInfo = seal.read(&[
+        "models",
+        "add",
+        "--name",
+        "served",
+        "--endpoint",
+        &kserve.rest_url("rm"),
+        fixture_model("pre").to_str().unwrap(),
+    ]);
+    assert_eq!((added.kind, added.endpoints.clone()), (seal_shared::ModelKind::Served, vec![kserve.rest_url("rm")]));
+    let jobs: Vec<seal_shared::jobs::JobStatus> = seal.read(&["score", "--dataset", "hh", "--model", "served"]);
+    assert_eq!((jobs[0].state, jobs[0].done), (seal_shared::JobState::Done, 80), "{jobs:?}");
+    let (status, _, body) = call("GET", &format!("{}api/accuracy/hh/served", server.url), &headers, None);
+    assert_eq!(status, 200, "{body}");
+    let served: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
+    let (_, _, body) = call("GET", &format!("{}api/accuracy/hh/local", server.url), &headers, None);
+    let local: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
+    assert_eq!((served.n, served.agree, served.tie), (local.n, local.agree, local.tie));
+}
