@@ -467,6 +467,27 @@ fn the_report_matches_the_reference_end_to_end() {
     );
     let asks = b.feature_tests.iter().find(|t| t.feature == "asks_question").unwrap();
     assert_eq!(asks.test, FeatureTestKind::McnemarExact);
+
+    // Without a label set and without --features, a study uses the built-in text features (so
+    // the overview of a dataset nobody labelled has an imprint and feature tests), and their
+    // numbers are those of the same features asked for by name.
+    let default: AnalysisReport = seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post"]);
+    let names: Vec<&str> = default.settings.features.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["response_chars", "vader_compound", "refusal_phrase", "has_list", "asks_question"]);
+    assert!(default.imprint.iter().any(|x| x.variant == ImprintVariant::PairFe && x.feature == "response_chars"));
+    assert_eq!(default.feature_tests.len(), 5);
+    let named: AnalysisReport = seal.read(&[
+        "analyze",
+        "--dataset",
+        "hh",
+        "--pre",
+        "pre",
+        "--post",
+        "post",
+        "--features",
+        "response_chars,vader_compound,refusal_phrase,has_list,asks_question",
+    ]);
+    assert_eq!(serde_json::to_value(&default.imprint).unwrap(), serde_json::to_value(&named.imprint).unwrap());
     let err = seal.fails(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--features", "length"]);
     assert!(err.contains("unknown feature `length`"), "{err}");
     let err = seal.fails(&[

@@ -109,3 +109,43 @@ fn every_setting_is_documented_with_its_default() {
     }
     assert!(set.len() > defaults.len(), "public_url appears once set");
 }
+
+/// The `name`/`data_type`/`dims` entries of one block (`input [ … ]`) of a Triton config.
+fn tensors(config: &str, block: &str) -> Vec<(String, String, String)> {
+    let start = config.find(&format!("\n{block} [")).unwrap_or_else(|| panic!("no `{block}` block"));
+    let body = &config[start..];
+    let body = &body[..body.find("\n]").unwrap()];
+    body.split('}')
+        .filter(|entry| entry.contains("name:"))
+        .map(|entry| {
+            let field = |key: &str| {
+                let at = entry.find(key).unwrap_or_else(|| panic!("{block} entry without {key}: {entry}"));
+                entry[at + key.len()..].lines().next().unwrap().trim().trim_matches('"').to_owned()
+            };
+            (field("name:"), field("data_type:"), field("dims:"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_triton_model_repository_declares_what_an_export_takes_and_gives() {
+    crate::support::init_runtime();
+    let config = std::fs::read_to_string(root().join("deploy/triton/model_repository/seal-rm/config.pbtxt")).unwrap();
+    let info = seal::score::inspect(&crate::support::fixture_model("pre")).unwrap();
+    let inputs = tensors(&config, "input");
+    let names: Vec<&str> = inputs.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, info.inputs, "the config's inputs are an export's graph inputs, in order");
+    assert!(inputs.iter().all(|(_, t, d)| t == "TYPE_INT64" && d == "[ -1 ]"), "{inputs:?}");
+    assert_eq!(tensors(&config, "output"), vec![("logits".into(), "TYPE_FP32".into(), "[ 1 ]".into())]);
+    let max_batch: u32 = config
+        .lines()
+        .find_map(|l| l.strip_prefix("max_batch_size:"))
+        .expect("a dynamic batch dimension")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(max_batch >= 64, "room for SEAL Lab's batches: {max_batch}");
+    assert!(config.contains("\ndynamic_batching {"), "dynamic batching");
+    assert!(config.contains("kind: KIND_GPU") && config.contains("count: 1"), "one instance per GPU");
+    assert!(config.contains("backend: \"onnxruntime\""));
+}

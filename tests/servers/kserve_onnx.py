@@ -28,10 +28,10 @@ class Injected(Exception):
 
 
 class OnnxRewardModel(Model):
-    def __init__(self, name, folder, declare, faults, json_outputs):
+    def __init__(self, name, folder, declare, faults, json_outputs, threads):
         super().__init__(name)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(
             os.path.join(folder, "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
@@ -109,8 +109,9 @@ def main():
     p.add_argument("--declare-metadata", action="store_true")
     p.add_argument("--faults")
     p.add_argument("--json-outputs", action="store_true", help="answer typed JSON data even when raw is asked")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     a = p.parse_args()
-    model = OnnxRewardModel(a.name, a.model_dir, a.declare_metadata, a.faults, a.json_outputs)
+    model = OnnxRewardModel(a.name, a.model_dir, a.declare_metadata, a.faults, a.json_outputs, a.threads)
     ModelServer(http_port=a.http_port, grpc_port=a.grpc_port, workers=1).start([model])
 
 

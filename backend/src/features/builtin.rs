@@ -31,6 +31,13 @@ pub const BUILTIN: [&str; 8] = [
     "tokens",
 ];
 
+/// The regression features of a study without a label set (the web app's overview of a
+/// dataset nobody has labelled yet, `seal analyze` without `--labels`): cheap, computed from
+/// the texts alone, and about what the paper's spoiler features are about (length, sentiment,
+/// refusals, formatting, questions).
+pub const WITHOUT_LABELS: [&str; 5] =
+    ["response_chars", "vader_compound", "refusal_phrase", "has_list", "asks_question"];
+
 /// Roles of built-in features: all spoilers (none of them is a value the RM should reward).
 pub fn is_builtin(name: &str) -> bool {
     BUILTIN.contains(&name)

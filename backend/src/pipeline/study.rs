@@ -147,7 +147,7 @@ pub struct StudySpec<'a> {
     pub post: &'a str,
     pub labels: Option<&'a str>,
     /// Regression features: label keys and built-in names. None = SEAL's 15 label features when
-    /// a label set is given, else none.
+    /// a label set is given, else the built-in text features of [`builtin::WITHOUT_LABELS`].
     pub features: Option<Vec<String>>,
     /// Features of the γ rule (label keys), most important first. None = SEAL's rule
     /// ([`features::DEFAULT_GAMMA_RULE`]) with the keys the label set holds.
@@ -177,6 +177,7 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
     };
     let features: Vec<String> = match &spec.features {
         Some(f) => f.clone(),
+        None if set.is_none() => builtin::WITHOUT_LABELS.iter().map(|f| f.to_string()).collect(),
         None => held(&features::REGRESSION_FEATURES, "regression features", &mut warnings),
     };
     let gamma_rule: Vec<String> = match &spec.gamma_rule {
