@@ -103,7 +103,14 @@ fn every_setting_is_documented_with_its_default() {
     }
     // Keys without a default are documented too; given a value, they appear in effect.
     let mut set = Vec::new();
-    leaves("", &run(&[("SEAL_SERVER_PUBLIC_URL", "https://seal.lab.example/")]), &mut set);
+    leaves(
+        "",
+        &run(&[
+            ("SEAL_SERVER_PUBLIC_URL", "https://seal.lab.example/"),
+            ("SEAL_LLM_BASE_URL", "http://127.0.0.1:11434/v1"),
+        ]),
+        &mut set,
+    );
     for (sec, key, _) in set.iter().filter(|l| !defaults.iter().any(|d| d.0 == l.0 && d.1 == l.1)) {
         assert!(section(sec).contains(&format!("| `{key}` |")), "docs/settings.md [{sec}] lacks `{key}`");
     }

@@ -372,3 +372,89 @@ fn batch_api_files_round_trip_through_the_cache() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("batch-out.jsonl:1") && err.contains("chosen:nope"), "{err}");
 }
+
+#[test]
+fn a_labelling_job_of_the_server_survives_a_kill_resumes_from_the_cache_and_never_shows_the_key() {
+    use crate::access::{call, spawn_server};
+    use crate::support::{follow, follow_until};
+    use seal_shared::jobs::JobStatus;
+    use seal_shared::JobState;
+
+    let seal = Seal::new();
+    dataset(&seal);
+    let (url, fake) = serve_fake();
+    let serve = |llm: bool| {
+        let mut cmd = seal.cmd();
+        cmd.args(["serve", "--port", "0"])
+            .env("SEAL_LLM_MODELS", "slow-model,m")
+            .env("SEAL_LLM_API_KEY_ENV", "SEAL_TEST_LM_KEY")
+            .env("SEAL_TEST_LM_KEY", "test-key")
+            .env("SEAL_LLM_CONCURRENCY", "1")
+            .env("SEAL_LLM_TIMEOUT_S", "1")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL");
+        if llm {
+            cmd.env("SEAL_LLM_BASE_URL", &url);
+        }
+        spawn_server(&mut cmd)
+    };
+    let job = json!({"kind": "label", "dataset": "d", "labels": "web", "model": "slow-model"}).to_string();
+
+    // Without an LM server in the settings, or for a model it does not list, nothing starts.
+    let server = serve(false);
+    let (status, _, body) = call("POST", &format!("{}api/jobs", server.url), &[], Some(&job));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("[llm] base_url"), "{body}");
+    drop(server);
+    let mut server = serve(true);
+    let jobs = format!("{}api/jobs", server.url);
+    let other = json!({"kind": "label", "dataset": "d", "labels": "web", "model": "gpt-5"}).to_string();
+    let (status, _, body) = call("POST", &jobs, &[], Some(&other));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("gpt-5") && body.contains("slow-model, m"), "{body}");
+
+    // Started, then the server is killed mid-run.
+    let (status, _, body) = call("POST", &jobs, &[], Some(&job));
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<JobStatus>(&body).unwrap().id;
+    let seen = follow_until(&format!("{jobs}/{id}/events"), |s| s.done >= 4);
+    assert_eq!((seen.last().unwrap().state, seen.last().unwrap().total), (JobState::Running, 12));
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let asked_before = fake.received.load(Ordering::SeqCst);
+
+    let server = serve(true);
+    let jobs = format!("{}api/jobs", server.url);
+    let (_, _, body) = call("GET", &jobs, &[], None);
+    let list: Vec<JobStatus> = serde_json::from_str(&body).unwrap();
+    assert_eq!(list.iter().map(|j| (j.id, j.state)).collect::<Vec<_>>(), [(id, JobState::Interrupted)]);
+    let (status, _, body) = call("POST", &format!("{jobs}/{id}/retry"), &[], None);
+    assert_eq!(status, 202, "{body}");
+    let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+    assert_eq!((last.state, last.done, last.total), (JobState::Done, 12, 12), "{last:?}");
+    let message = last.message.clone().unwrap();
+    assert!(message.contains("10 of 12 texts labelled") && message.contains("answers from the cache"), "{message}");
+    // Answers given before the kill came from the cache: each plain text was asked once, but
+    // for the one in flight when the server died.
+    let asked_twice: usize = fake
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("slow-model\0") && !k.contains("MARK_"))
+        .map(|(_, n)| n - 1)
+        .sum();
+    assert!(asked_twice <= 1, "{asked_twice} plain texts were asked again (before the kill: {asked_before})");
+    let (_, _, body) = call("GET", &format!("{}api/label-sets?dataset=d", server.url), &[], None);
+    assert!(body.contains("\"web\""), "{body}");
+
+    // The key is nowhere: not in the API's answers, not in the stored job.
+    for path in ["api/jobs", &format!("api/jobs/{id}")] {
+        let (_, _, body) = call("GET", &format!("{}{path}", server.url), &[], None);
+        assert!(!body.contains("test-key"), "{path}: {body}");
+    }
+    drop(server);
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let rows = store.jobs().unwrap();
+    assert!(rows.iter().all(|r| !r.request.contains("test-key") && !r.request.contains("SEAL_TEST_LM_KEY")));
+}

@@ -361,8 +361,9 @@ fn the_app_in_a_real_browser() {
         assert!(failed.text().await.unwrap().contains("imported scores"), "{}", failed.text().await.unwrap());
         // Retry queues it again: it runs a second attempt (and fails the same way).
         wait_for(&c, "tr.job[data-state='failed'] button.job-retry").await.click().await.unwrap();
-        let again = text_with(&c, "tr.job[data-state='failed'] td.state", "attempt 2").await;
-        assert!(again.contains("failed"), "{again}");
+        // (The row's state attribute and its text change one after the other: wait for both.)
+        let again = text_with(&c, "tr.job[data-state='failed'] td.state", "failed, attempt 2").await;
+        assert!(again.starts_with("failed"), "{again}");
         shot(&c, "6-jobs").await;
         c.close().await.unwrap();
     });

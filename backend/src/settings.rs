@@ -50,6 +50,51 @@ pub struct Settings {
     pub jobs: JobSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub llm: LlmSettings,
+}
+
+/// The OpenAI-compatible LM server that labelling jobs started from the web use (`[llm]`).
+/// Its API key is read, when a job starts, from the environment variable `api_key_env`
+/// names: it is never part of the settings, never returned by the API and never logged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// Base URL up to the API version (`https://api.openai.com/v1`, `http://localhost:11434/v1`
+    /// for Ollama); unset, labelling jobs are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key (none needed when it is unset or empty).
+    pub api_key_env: String,
+    /// Models a job may ask for; empty allows any. `SEAL_LLM_MODELS` is comma-separated.
+    #[serde(deserialize_with = "words")]
+    pub models: Vec<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Seconds to wait for one answer.
+    pub timeout_s: u64,
+    /// Answers per text at most (an invalid answer is asked again, saying what was wrong).
+    pub max_attempts: u32,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            base_url: None,
+            api_key_env: "OPENAI_API_KEY".into(),
+            models: Vec::new(),
+            concurrency: 8,
+            timeout_s: 120,
+            max_attempts: 3,
+        }
+    }
+}
+
+impl LlmSettings {
+    /// The API key, from the environment variable the settings name.
+    pub fn api_key(&self) -> Option<String> {
+        std::env::var(&self.api_key_env).ok().filter(|k| !k.is_empty())
+    }
 }
 
 /// `GET /api/metrics` in the Prometheus text format (`[metrics]`).
@@ -69,6 +114,8 @@ pub struct JobSettings {
     pub max_running_score: usize,
     pub max_running_ingest: usize,
     pub max_running_analyze: usize,
+    /// Labelling jobs running at once (each sends `[llm] concurrency` requests at a time).
+    pub max_running_label: usize,
     /// Jobs waiting in the queue, all kinds together; beyond it a new job gets 503 with
     /// `Retry-After`.
     pub max_queued: usize,
@@ -76,7 +123,13 @@ pub struct JobSettings {
 
 impl Default for JobSettings {
     fn default() -> Self {
-        JobSettings { max_running_score: 1, max_running_ingest: 1, max_running_analyze: 2, max_queued: 32 }
+        JobSettings {
+            max_running_score: 1,
+            max_running_ingest: 1,
+            max_running_analyze: 2,
+            max_running_label: 1,
+            max_queued: 32,
+        }
     }
 }
 
@@ -228,8 +281,8 @@ impl Default for ServerSettings {
     }
 }
 
-/// A list of names, from a TOML array or a comma-separated string (environment variables).
-fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// A list of words, from a TOML array or a comma-separated string (environment variables).
+fn words<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum List {
@@ -240,7 +293,13 @@ fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         List::One(s) => s.split(',').map(str::to_owned).collect(),
         List::Many(v) => v,
     };
-    Ok(list.into_iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
+    Ok(list.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+}
+
+/// A list of names, from a TOML array or a comma-separated string (environment variables),
+/// in lower case.
+fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(words(d)?.into_iter().map(|s| s.to_ascii_lowercase()).collect())
 }
 
 /// The sections of the settings, as `SEAL_<SECTION>_<KEY>` spells them (longest first).
@@ -252,6 +311,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("shares_", "shares."),
     ("jobs_", "jobs."),
     ("metrics_", "metrics."),
+    ("llm_", "llm."),
 ];
 
 /// A list of paths, from a TOML array or a comma-separated string (environment variables).
@@ -411,8 +471,14 @@ impl Settings {
             anyhow::bail!("shares.max_days must be at least 1");
         }
         let j = &self.jobs;
-        if j.max_running_score == 0 || j.max_running_ingest == 0 || j.max_running_analyze == 0 {
-            anyhow::bail!("jobs.max_running_score, max_running_ingest and max_running_analyze must be at least 1");
+        if j.max_running_score == 0
+            || j.max_running_ingest == 0
+            || j.max_running_analyze == 0
+            || j.max_running_label == 0
+        {
+            anyhow::bail!(
+                "jobs.max_running_score, max_running_ingest, max_running_analyze and max_running_label must be at least 1"
+            );
         }
         let ingest = &self.ingest;
         for dir in &ingest.import_dirs {
@@ -430,6 +496,15 @@ impl Settings {
         }
         if ingest.max_download_mb == 0 || ingest.max_decompressed_mb == 0 || ingest.download_timeout_s == 0 {
             anyhow::bail!("ingest.max_download_mb, max_decompressed_mb and download_timeout_s must be positive");
+        }
+        let llm = &self.llm;
+        if let Some(url) = &llm.base_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                anyhow::bail!("llm.base_url = {url:?} is not an http(s) URL");
+            }
+        }
+        if llm.concurrency == 0 || llm.timeout_s == 0 || llm.max_attempts == 0 {
+            anyhow::bail!("llm.concurrency, timeout_s and max_attempts must be at least 1");
         }
         Ok(())
     }

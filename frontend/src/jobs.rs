@@ -36,6 +36,8 @@ pub fn JobsPage() -> impl IntoView {
     let pre = RwSignal::new(String::new());
     let post = RwSignal::new(String::new());
     let labels = RwSignal::new(String::new());
+    let keys = RwSignal::new(String::new());
+    let sample = RwSignal::new(String::new());
     let error = RwSignal::new(String::new());
     let opt = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -49,6 +51,8 @@ pub fn JobsPage() -> impl IntoView {
             pre: opt(pre.get_untracked()),
             post: opt(post.get_untracked()),
             labels: opt(labels.get_untracked()),
+            keys: opt(keys.get_untracked()),
+            sample: sample.get_untracked().trim().parse().ok(),
         };
         wasm_bindgen_futures::spawn_local(async move {
             match crate::api::start_job(req).await {
@@ -131,6 +135,18 @@ pub fn JobsPage() -> impl IntoView {
                     .unwrap_or_default();
                 format!("Scores {todo} of {} pairs of {d} with {m} ({scored} already scored){eta}.", i.n_pairs)
             }
+            JobKind::Label => {
+                let (i, name, m) = (info?, labels.get(), model.get());
+                if name.trim().is_empty() || m.trim().is_empty() {
+                    return None;
+                }
+                let n = sample.get().trim().parse::<u64>().map_or(i.n_pairs, |n| n.min(i.n_pairs));
+                format!(
+                    "Labels {n} of the {} pairs of {d} ({} texts) as the label set {name}, asking {m} through the server's LM endpoint; answers it gave before are taken from the cache.",
+                    i.n_pairs,
+                    2 * n
+                )
+            }
             JobKind::Analyze => {
                 let (i, a, b) = (info?, pre.get(), post.get());
                 if a.is_empty() || b.is_empty() {
@@ -178,6 +194,7 @@ pub fn JobsPage() -> impl IntoView {
                         <option value="score" selected=true>"score"</option>
                         <option value="analyze">"analyze"</option>
                         <option value="ingest">"ingest (hh-rlhf)"</option>
+                        <option value="label">"label (LM)"</option>
                     </select>
                 </label>
                 {move || if kind.get() == JobKind::Ingest {
@@ -194,6 +211,12 @@ pub fn JobsPage() -> impl IntoView {
                 {move || match kind.get() {
                     JobKind::Ingest => ().into_any(),
                     JobKind::Score => view! { <label>"model " {choice("job-model", model, Signal::derive(onnx_models))}</label> }.into_any(),
+                    JobKind::Label => view! {
+                        <label>"label set " <input id="job-label-set" placeholder="name of the new set" bind:value=labels /></label>
+                        <label>"LM " <input id="job-lm" placeholder="e.g. gpt-4o-mini" bind:value=model /></label>
+                        <label>"keys " <input id="job-keys" placeholder="all" bind:value=keys /></label>
+                        <label>"pairs " <input id="job-sample" type="number" min="1" placeholder="all" bind:value=sample /></label>
+                    }.into_any(),
                     JobKind::Analyze => view! {
                         <label>"pre-D " {choice("job-pre", pre, Signal::derive(all_models))}</label>
                         <label>"post-D " {choice("job-post", post, Signal::derive(all_models))}</label>

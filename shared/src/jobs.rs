@@ -12,7 +12,8 @@ pub struct JobRequest {
     /// ingest: paths on the server, http(s) URLs or `hf://datasets/…` sources (hh-rlhf format).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
-    /// score: the registered model to run.
+    /// score: the registered model to run. label: the LM to ask (one of the server's
+    /// `[llm] models` when it lists them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// score: at most this many more pairs.
@@ -23,8 +24,16 @@ pub struct JobRequest {
     pub pre: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post: Option<String>,
+    /// analyze: the study's label set. label: the name of the label set to make.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<String>,
+    /// label: the taxonomy keys to ask for, comma-separated by full or short name (all 19 of
+    /// SEAL's when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<String>,
+    /// label: label this many pairs (both texts of each), drawn reproducibly; all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u64>,
 }
 
 /// A job's state, as listed and as pushed by `GET /api/jobs/{id}/events`.

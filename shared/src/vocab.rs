@@ -230,6 +230,8 @@ vocabulary! {
         Ingest,
         Score,
         Analyze,
+        /// SEAL's LM-labeler over the server's `[llm]` endpoint.
+        Label,
     }
 
     /// What a user may do; each role may do everything the ones before it may.

@@ -182,7 +182,7 @@ pub fn label(ctx: &Ctx, a: &LabelArgs) -> Result<()> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let summary = label::run(&mut store, &client, &job, plan, &|done, _| bar.set_position(done))?;
+    let summary = label::run(&mut store, &client, &job, plan, &|done, _| bar.set_position(done), None)?;
     bar.finish_and_clear();
     ctx.emit(&summary, |summary| {
         println!(

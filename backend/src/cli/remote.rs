@@ -204,5 +204,7 @@ fn blank(kind: JobKind) -> JobRequest {
         pre: None,
         post: None,
         labels: None,
+        keys: None,
+        sample: None,
     }
 }

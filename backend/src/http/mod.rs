@@ -1290,8 +1290,14 @@ impl AppState {
             i.max_decompressed_mb,
             i.download_timeout_s,
         ));
-        let jobs =
-            crate::pipeline::jobs::Jobs::load(&store, data.clone(), browser.clone(), sources, settings.jobs.clone())?;
+        let jobs = crate::pipeline::jobs::Jobs::load(
+            &store,
+            data.clone(),
+            browser.clone(),
+            sources,
+            settings.jobs.clone(),
+            settings.llm.clone(),
+        )?;
         let metrics_enabled = settings.metrics.enabled;
         Ok(web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs, access, metrics_enabled }))
     }

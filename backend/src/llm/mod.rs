@@ -11,14 +11,25 @@ use backon::BackoffBuilder;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// Where requests go: `OPENAI_BASE_URL` / `OPENAI_API_KEY` by convention.
-#[derive(Debug, Clone, PartialEq)]
+/// Where requests go: `OPENAI_BASE_URL` / `OPENAI_API_KEY` by convention. Its `Debug` form
+/// shows whether a key is set, never the key.
+#[derive(Clone, PartialEq)]
 pub struct Endpoint {
     /// Up to and including the API version, e.g. `https://api.openai.com/v1`,
     /// `http://localhost:11434/v1` (Ollama), `http://localhost:8000/v1` (vLLM).
     pub base_url: String,
     pub api_key: Option<String>,
     pub model: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .finish()
+    }
 }
 
 impl Endpoint {
@@ -246,6 +257,13 @@ mod tests {
         assert_eq!(a.finish_reason.as_deref(), Some("stop"));
         assert_eq!(parse_completion("{}").unwrap_err(), "no `choices[0]`");
         assert!(parse_completion("<html>").unwrap_err().starts_with("not JSON"));
+    }
+
+    #[test]
+    fn an_endpoints_debug_form_hides_its_key() {
+        let e = Endpoint { base_url: "http://h/v1".into(), api_key: Some("sk-secret-1".into()), model: "m".into() };
+        let shown = format!("{e:?}");
+        assert!(!shown.contains("sk-secret-1") && shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use super::sources::SourcePolicy;
 use super::{Cancelled, IngestOptions, ScoreJob, SourceFormat, Stop};
 use crate::config::DataDir;
 use crate::score::Device;
-use crate::settings::JobSettings;
+use crate::settings::{JobSettings, LlmSettings};
 use crate::store::{unix_now, JobRecord, Store};
 
 /// How often, at most, a running job's progress is written to the store.
@@ -139,6 +139,8 @@ struct Shared {
     browser: Arc<Browser>,
     policy: Arc<SourcePolicy>,
     limits: JobSettings,
+    /// The LM server of labelling jobs.
+    llm: LlmSettings,
 }
 
 /// The jobs of a server: every one the store remembers, the queue, and the running ones.
@@ -164,8 +166,9 @@ impl Jobs {
         browser: Arc<Browser>,
         policy: Arc<SourcePolicy>,
         limits: JobSettings,
+        llm: LlmSettings,
     ) -> Result<Jobs> {
-        Jobs::load_with(store, data, browser, policy, limits, run)
+        Jobs::load_with(store, data, browser, policy, limits, llm, run)
     }
 
     fn load_with(
@@ -174,6 +177,7 @@ impl Jobs {
         browser: Arc<Browser>,
         policy: Arc<SourcePolicy>,
         limits: JobSettings,
+        llm: LlmSettings,
         runner: Runner,
     ) -> Result<Jobs> {
         let book = store.try_clone()?;
@@ -201,6 +205,7 @@ impl Jobs {
             browser,
             policy,
             limits,
+            llm,
         });
         pump(&shared);
         Ok(Jobs { shared })
@@ -247,7 +252,7 @@ impl Jobs {
         local: bool,
         req: JobRequest,
     ) -> super::PipelineResult<Queued> {
-        let title = check(store, (!local).then_some(&*self.shared.policy), &req)?;
+        let title = check(store, (!local).then_some(&*self.shared.policy), &self.shared.llm, &req)?;
         let request = serde_json::to_string(&req).map_err(|e| super::Error::Internal(e.into()))?;
         let shared = &self.shared;
         let mut inner = lock(&shared.inner);
@@ -346,6 +351,7 @@ fn limit(limits: &JobSettings, kind: JobKind) -> usize {
         JobKind::Score => limits.max_running_score,
         JobKind::Ingest => limits.max_running_ingest,
         JobKind::Analyze => limits.max_running_analyze,
+        JobKind::Label => limits.max_running_label,
     }
 }
 
@@ -394,7 +400,7 @@ fn publish(shared: &Shared, job: &Arc<Job>) {
 fn publish_queue(shared: &Shared) {
     let queued: Vec<Arc<Job>> = {
         let inner = lock(&shared.inner);
-        let running: Vec<(&str, usize)> = [JobKind::Ingest, JobKind::Score, JobKind::Analyze]
+        let running: Vec<(&str, usize)> = [JobKind::Ingest, JobKind::Score, JobKind::Analyze, JobKind::Label]
             .into_iter()
             .map(|k| (k.as_str(), inner.running.get(&k).copied().unwrap_or(0)))
             .collect();
@@ -509,7 +515,12 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
 
 /// Checks a job's request against the store and the source policy (none for the server
 /// machine's own commands); its title in words.
-fn check(store: &Store, policy: Option<&SourcePolicy>, req: &JobRequest) -> super::PipelineResult<String> {
+fn check(
+    store: &Store,
+    policy: Option<&SourcePolicy>,
+    llm: &LlmSettings,
+    req: &JobRequest,
+) -> super::PipelineResult<String> {
     if req.dataset.trim().is_empty() {
         return Err(bad("job field `dataset` is empty"));
     }
@@ -551,6 +562,35 @@ fn check(store: &Store, policy: Option<&SourcePolicy>, req: &JobRequest) -> supe
                 "analyze {}: {pre} → {post}{}",
                 req.dataset,
                 req.labels.as_ref().map(|l| format!(", labels {l}")).unwrap_or_default()
+            )
+        }
+        JobKind::Label => {
+            store.require_dataset(&req.dataset)?;
+            if llm.base_url.is_none() {
+                return Err(bad("labelling jobs need an LM server: set `[llm] base_url` in the server's settings"));
+            }
+            let name = req.labels.as_deref().filter(|n| !n.trim().is_empty());
+            let name = name.ok_or_else(|| bad("a label job needs `labels`: the name of the label set to make"))?;
+            let model = req.model.as_deref().filter(|m| !m.trim().is_empty());
+            let model = model.ok_or_else(|| bad("a label job needs `model`: the LM to ask"))?;
+            if !llm.models.is_empty() && !llm.models.iter().any(|m| m == model) {
+                return Err(bad(format!(
+                    "model `{model}` is not one of the server's LM models ({}; `[llm] models`)",
+                    llm.models.join(", ")
+                )));
+            }
+            crate::features::parse_keys(req.keys.as_deref().unwrap_or("all"))
+                .map_err(|e| bad(format!("job field `keys`: {e}")))?;
+            if store.require_label_set(&req.dataset, name).is_ok() {
+                return Err(super::Error::Conflict(format!(
+                    "dataset `{}` has a label set `{name}`; pick another name",
+                    req.dataset
+                )));
+            }
+            format!(
+                "label {} as {name} with {model}{}",
+                req.dataset,
+                req.sample.map(|n| format!(", {n} pairs")).unwrap_or_default()
             )
         }
     })
@@ -642,6 +682,42 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 s.scored_now, s.already_scored, s.pairs_per_second
             ))
         }
+        JobKind::Label => {
+            let llm = &shared.llm;
+            let model = req.model.clone().unwrap_or_default();
+            let endpoint = crate::llm::Endpoint {
+                base_url: llm.base_url.clone().unwrap_or_default(),
+                api_key: llm.api_key(),
+                model: model.clone(),
+            };
+            let client =
+                crate::llm::ChatClient::new(endpoint, Duration::from_secs(llm.timeout_s), crate::llm::Retry::default());
+            let spec = super::label::LabelJob {
+                dataset: req.dataset.clone(),
+                name: req.labels.clone().unwrap_or_default(),
+                sample: req.sample.map(|n| n as usize),
+                seed: 0,
+                keys: crate::features::parse_keys(req.keys.as_deref().unwrap_or("all")).map_err(|e| anyhow!(e))?,
+                params: crate::llm::ChatParams { temperature: 0.0, json_mode: true, max_tokens: None, seed: None },
+                max_attempts: llm.max_attempts,
+                concurrency: llm.concurrency,
+                replace: false,
+            };
+            let plan = super::label::plan(store, &client, &spec, None)?;
+            progress(Some(0), Some(plan.estimate.texts));
+            let s = super::label::run(
+                store,
+                &client,
+                &spec,
+                plan,
+                &|done, total| progress(Some(done), Some(total)),
+                Some(&job.stop),
+            )?;
+            Ok(format!(
+                "label set {} {}: {} of {} texts labelled, {} failed; {} requests sent, {} answers from the cache",
+                s.name, s.outcome, s.n_labelled, s.n_texts, s.n_failed, s.requests_sent, s.cached_answers
+            ))
+        }
         JobKind::Analyze => {
             super::check_stop(Some(&job.stop))?;
             let q = PairQuery {
@@ -700,8 +776,16 @@ mod tests {
     }
 
     fn jobs(b: &Bench, limits: JobSettings) -> Jobs {
-        Jobs::load_with(&b.store, b.data.clone(), Arc::new(Browser::new(None)), b.policy.clone(), limits, until_stopped)
-            .unwrap()
+        Jobs::load_with(
+            &b.store,
+            b.data.clone(),
+            Arc::new(Browser::new(None)),
+            b.policy.clone(),
+            limits,
+            LlmSettings::default(),
+            until_stopped,
+        )
+        .unwrap()
     }
 
     fn ingest(b: &Bench, dataset: &str) -> JobRequest {
@@ -714,6 +798,8 @@ mod tests {
             pre: None,
             post: None,
             labels: None,
+            keys: None,
+            sample: None,
         }
     }
 

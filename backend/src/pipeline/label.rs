@@ -339,13 +339,15 @@ fn label_one(
 }
 
 /// Labels every text of the plan (`concurrency` requests at a time), records failures and
-/// stores the label set. `progress(done, total)` is called as texts finish.
+/// stores the label set. `progress(done, total)` is called as texts finish; a set `stop`
+/// ends the run before the next text (every answer so far stays in the cache).
 pub fn run(
     store: &mut Store,
     client: &ChatClient,
     job: &LabelJob,
     plan: LabelPlan,
     progress: &(dyn Fn(u64, u64) + Sync),
+    stop: Option<&super::Stop>,
 ) -> Result<LabelRunSummary> {
     let params = serde_json::to_string(&job.params)?;
     let total = plan.tasks.len() as u64;
@@ -364,6 +366,8 @@ pub fn run(
             .par_iter()
             .with_max_len(1)
             .map(|task| {
+                // Cancelled: what was answered is cached, so a retry sends only the rest.
+                super::check_stop(stop)?;
                 let out = connections.with(|conn| label_one(conn, client, job, &params, task, &c))?;
                 progress(c.done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 out
