@@ -1,4 +1,5 @@
-//! HTTP downloads (datasets, the ONNX Runtime wheel), with errors that name the URL.
+//! HTTP downloads (datasets, the ONNX Runtime wheel), with errors that name the URL; the TLS
+//! settings and error-message trimming of the clients of remote servers.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,16 @@ use sha2::{Digest, Sha256};
 /// TLS trusts the operating system's certificate store, so lab proxies with their own CA work.
 pub(crate) fn tls() -> ureq::tls::TlsConfig {
     ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build()
+}
+
+/// A server's answer for an error message: trimmed, and cut after 300 characters.
+pub(crate) fn short(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else {
+        s.to_owned()
+    }
 }
 
 fn agent() -> ureq::Agent {

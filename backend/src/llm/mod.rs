@@ -125,15 +125,6 @@ pub struct ChatClient {
     retry: Retry,
 }
 
-fn short(s: &str) -> String {
-    let s = s.trim();
-    if s.chars().count() > 300 {
-        format!("{}…", s.chars().take(300).collect::<String>())
-    } else {
-        s.to_owned()
-    }
-}
-
 impl ChatClient {
     pub fn new(endpoint: Endpoint, timeout: Duration, retry: Retry) -> ChatClient {
         let agent = ureq::Agent::config_builder()
@@ -216,9 +207,9 @@ impl ChatClient {
             .map(Duration::from_secs_f64);
         let text = resp.body_mut().read_to_string().map_err(failed)?;
         if !(200..300).contains(&status) {
-            return Err(LlmError::Status { url, status, body: short(&text), retry_after });
+            return Err(LlmError::Status { url, status, body: crate::net::short(&text), retry_after });
         }
-        parse_completion(&text).map_err(|detail| LlmError::Protocol { url, detail, body: short(&text) })
+        parse_completion(&text).map_err(|detail| LlmError::Protocol { url, detail, body: crate::net::short(&text) })
     }
 }
 

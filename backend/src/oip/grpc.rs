@@ -299,7 +299,7 @@ fn rpc_error(url: &str, method: &str, timeout: Duration, status: tonic::Status) 
     OipError::Rpc {
         url: url.to_owned(),
         code: code_name(status.code()),
-        message: format!("{method}: {}", super::short(status.message())),
+        message: format!("{method}: {}", crate::net::short(status.message())),
         retry,
     }
 }

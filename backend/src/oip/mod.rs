@@ -61,15 +61,6 @@ impl OipError {
     }
 }
 
-pub(crate) fn short(s: &str) -> String {
-    let s = s.trim();
-    if s.chars().count() > 300 {
-        format!("{}…", s.chars().take(300).collect::<String>())
-    } else {
-        s.to_owned()
-    }
-}
-
 /// How an endpoint is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -444,7 +435,6 @@ struct Shared {
     slots: Vec<SlotState>,
     queue: VecDeque<(usize, usize)>,
     results: Vec<Option<Vec<f64>>>,
-    done: usize,
 }
 
 /// A served model: the folder's tokenizer and the endpoints that run the graph.
@@ -582,7 +572,6 @@ impl ServedModel {
             slots: (0..self.endpoints.len()).map(|_| SlotState::default()).collect(),
             queue: (0..batches.len()).map(|i| (i, 0)).collect(),
             results: vec![None; batches.len()],
-            done: 0,
         });
         let wake = Condvar::new();
         let abort = AtomicBool::new(false);
@@ -647,7 +636,6 @@ impl ServedModel {
                 Ok(values) => {
                     g.slots[slot].failures = 0;
                     g.results[index] = Some(values);
-                    g.done += 1;
                     drop(g);
                     wake.notify_all();
                     let _ = tx.send(index);

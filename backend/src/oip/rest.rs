@@ -60,7 +60,7 @@ impl RestEndpoint {
             return Err(OipError::Status {
                 url: url.to_owned(),
                 status,
-                body: super::short(&String::from_utf8_lossy(&body)),
+                body: crate::net::short(&String::from_utf8_lossy(&body)),
                 retry_after,
             });
         }
@@ -71,7 +71,7 @@ impl RestEndpoint {
         let answer = self.read(url, self.agent.get(url).call())?;
         serde_json::from_slice(&answer.body).map_err(|e| OipError::Protocol {
             url: url.to_owned(),
-            detail: format!("not JSON ({e}): {}", super::short(&String::from_utf8_lossy(&answer.body))),
+            detail: format!("not JSON ({e}): {}", crate::net::short(&String::from_utf8_lossy(&answer.body))),
         })
     }
 
@@ -164,15 +164,15 @@ impl RestEndpoint {
             }
             OutputChoice::Only => header["parameters"] = json!({"binary_data_output": true}),
         }
-        let header = serde_json::to_vec(&header).map_err(|e| OipError::Refused(e.to_string()))?;
-        let mut body = header.clone();
+        let mut body = serde_json::to_vec(&header).map_err(|e| OipError::Refused(e.to_string()))?;
+        let header_length = body.len();
         body.extend_from_slice(&raw);
         let answer = self.read(
             &url,
             self.agent
                 .post(&url)
                 .header("content-type", "application/octet-stream")
-                .header("Inference-Header-Content-Length", header.len().to_string())
+                .header("Inference-Header-Content-Length", header_length.to_string())
                 .send(&body[..]),
         )?;
         parse_outputs(&url, &answer, output, packed.rows)

@@ -526,12 +526,11 @@ pub fn score_model(
         let served = connect_served(store, data, job, &record, &folder)?;
         summary.provider = "OpenInferenceProtocol".into();
         summary.device = served.describe();
-        let servers: Vec<String> =
+        let mut servers: Vec<String> =
             served.endpoints().iter().map(|e| format!("{} {}", e.server.name, e.server.version)).collect();
-        let mut servers_distinct = servers.clone();
-        servers_distinct.sort();
-        servers_distinct.dedup();
-        (Scorer::Served(Box::new(served)), servers_distinct.join(", "))
+        servers.sort();
+        servers.dedup();
+        (Scorer::Served(Box::new(served)), servers.join(", "))
     } else {
         let runtime_version = init_runtime(data, matches!(first, Device::Cuda(_)))?.to_owned();
         check_folder_unchanged(&record, &folder, &["model.onnx", "tokenizer.json"])?;
