@@ -8,7 +8,9 @@
    margin exceeds 1e-3; the model's score standard deviation (a near-constant model would make
    parity trivial).
 2. Throughput (deberta-v3-large shape, the paper's RMs): `seal score --device cuda` in fp32
-   with TF32 off (the paper's arithmetic), with `--tf32`, and on an fp16 export, against
+   with TF32 off (the paper's arithmetic) in several legs (--legs: I/O binding off, more
+   sessions per GPU, other token budgets), each compared with the default leg's scores; then
+   with `--tf32` and on an fp16 export (with the fastest leg's arguments), against
    transformers on the same GPU and pairs: RewardBench-style padded batches of 8 under
    no_grad, one text at a time under no_grad, and the paper's own loop (one text at a time,
    autograd on, gc.collect() after every pair). seal's pairs/s exclude loading the model
@@ -21,6 +23,7 @@ its results to --out as it finishes, so a run cut short still reports what it me
 
 Usage: bench_gpu.py --seal PATH --work DIR --out results.json [--parity-pairs 200] [--pairs 500]
                     [--loop-pairs 100] [--shape large] [--device cuda] [--torch-device cuda]
+                    [--legs 'default:;i2:--instances 2'] [--skip parity,tf32,fp16,baselines]
 """
 import argparse
 import gzip
@@ -139,8 +142,10 @@ def main():
     ap.add_argument("--torch-device", default="cuda")
     ap.add_argument("--head-std", type=float, default=0.5,
                     help="std of the random score head (spreads the scores; see bench_score.make_hf_model)")
-    ap.add_argument("--batch-tokens", default="16384,8192,32768",
-                    help="seal's fp32 legs, one per padded-token budget; the first is the headline")
+    ap.add_argument("--legs", default="default:;nobind:--io-binding off;i2:--instances 2;"
+                                      "bt8192:--batch-tokens 8192;i2-bt8192:--instances 2 --batch-tokens 8192",
+                    help="seal's fp32 legs, `name:extra args` separated by `;`; the first is the default "
+                         "run the others are compared with; TF32 and fp16 run with the fastest leg's args")
     ap.add_argument("--skip", default="", help="comma-separated stages to skip: parity,throughput,tf32,fp16,baselines")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -158,7 +163,9 @@ def main():
     with gzip.open(bs.find_hh(), "rt", encoding="utf-8") as f:
         raw = [json.loads(line) for line in f]
     texts = [p[k] for p in raw for k in ("chosen", "rejected")]
-    seal = Seal(args.seal, os.path.join(args.work, "data"))
+    # A store of its own for every invocation (the generated models are kept in --work), so
+    # that a second call on a warm machine can reuse the names of the legs.
+    seal = Seal(args.seal, os.path.join(args.work, "data-" + time.strftime("%Y%m%dT%H%M%S")))
     info = seal("runtime", "info", "--gpu", check=False)
     save("runtime_info", {"rc": info.returncode, "report": info.stdout[-3000:] + info.stderr[-1000:]})
 
@@ -191,86 +198,95 @@ def main():
             save("parity_error", str(e)[-3000:])
 
     if "throughput" not in skip:
-        try:
-            t0 = time.perf_counter()
-            sel = raw[:args.pairs]
-            hf, folder = bs.build_model(os.path.join(args.work, args.shape), texts, shape=args.shape,
-                                        head_std=args.head_std)
-            ingest(seal, args.work, "bench", sel)
-            save("build_large", {"seconds": time.perf_counter() - t0})
-            runs = {}
-            budgets = args.batch_tokens.split(",")
-            for i, tokens_per_batch in enumerate(budgets):
-                name = f"fp32-bt{tokens_per_batch}"
-                seal("models", "add", "--name", name, folder)
-                runs[f"seal_fp32_batch_tokens_{tokens_per_batch}"] = seal.score(
-                    "bench", name, "--device", args.device, "--batch-tokens", tokens_per_batch)
-                if i == 0:
-                    runs["seal_fp32"] = runs[f"seal_fp32_batch_tokens_{tokens_per_batch}"]
-                    fp32, tokens = seal.scores("bench", name, args.work)
-                    save("seal_fp32", runs["seal_fp32"])
-                    drifts = {}
-                    if "tf32" not in skip:
-                        seal("models", "add", "--name", "tf32", folder)
-                        runs["seal_tf32"] = seal.score("bench", "tf32", "--device", args.device, "--tf32",
-                                                       "--batch-tokens", tokens_per_batch)
-                        drifts["tf32"] = bs.drift(
-                            [seal.scores("bench", "tf32", args.work)[0][i] for i in range(len(sel))],
-                            [fp32[i] for i in range(len(sel))])
-                        save("seal_tf32", {"run": runs["seal_tf32"], "drift_from_fp32": drifts["tf32"]})
-            save("seal_batch_tokens", {k: v for k, v in runs.items() if "batch_tokens" in k})
-            if "fp16" not in skip:
-                t1 = time.perf_counter()
-                f16 = export_fp16(hf, folder, os.path.join(args.work, args.shape, "seal-fp16"), args.torch_device)
-                seal("models", "add", "--name", "fp16", f16)
-                runs["seal_fp16"] = seal.score("bench", "fp16", "--device", args.device)
-                drifts["fp16"] = bs.drift([seal.scores("bench", "fp16", args.work)[0][i] for i in range(len(sel))],
-                                          [fp32[i] for i in range(len(sel))])
-                save("seal_fp16", {"run": runs["seal_fp16"], "drift_from_fp32": drifts["fp16"],
-                                   "export_seconds": time.perf_counter() - t1})
-            mean_tokens = tokens / (2 * len(sel))
-            best = runs["seal_fp32"]["pairs_per_s_compute"]
-            achieved = best * 2 * mean_tokens * LARGE_GFLOP_PER_TOKEN / 1e3
-            summary = {"pairs": len(sel), "mean_tokens_per_text": mean_tokens,
-                       "seal_fp32_pairs_per_s": best,
-                       "fp32_tflops_achieved": achieved if args.shape == "large" else None,
-                       "fp32_fraction_of_peak": achieved / FP32_PEAK_TFLOPS if args.shape == "large" else None}
-            if "baselines" not in skip:
+        t0 = time.perf_counter()
+        sel = raw[:args.pairs]
+        hf, folder = bs.build_model(os.path.join(args.work, args.shape), texts, shape=args.shape,
+                                    head_std=args.head_std)
+        ingest(seal, args.work, "bench", sel)
+        save("build_large", {"seconds": time.perf_counter() - t0})
+        runs, drifts, baselines = {}, {}, {}
+        ref = {}
+
+        def leg(name, extra, model_folder=folder):
+            """One `seal score` run over all the pairs, under its own model name; its scores
+            are compared with the first leg's (the default fp32 run)."""
+            try:
+                seal("models", "add", "--name", name, model_folder)
+                run = seal.score("bench", name, "--device", args.device, *extra)
+                scores, tokens = seal.scores("bench", name, args.work)
+                if not ref:
+                    ref.update(scores=scores, tokens=tokens)
+                else:
+                    keys = range(len(sel))
+                    run["vs_default"] = bs.drift([scores[i] for i in keys], [ref["scores"][i] for i in keys])
+                runs[name] = run
+                save(f"leg_{name}", run)
+            except Exception as e:  # noqa: BLE001 — record it and go on to the next leg
+                save(f"leg_{name}_error", str(e)[-3000:])
+
+        def baseline(name, fn, subset):
+            try:
                 bs.DEVICE = args.torch_device
                 torch.backends.cuda.matmul.allow_tf32 = False  # the paper's fp32, as seal's default
                 torch.backends.cudnn.allow_tf32 = False
-                tok = PreTrainedTokenizerFast.from_pretrained(hf)
-                model = DebertaV2ForSequenceClassification.from_pretrained(hf).to(args.torch_device).eval()
-                pairs = [(bs.split(p["chosen"]), bs.split(p["rejected"])) for p in sel]
-                baselines = {}
+                if "model" not in baseline.__dict__:
+                    baseline.tok = PreTrainedTokenizerFast.from_pretrained(hf)
+                    baseline.model = DebertaV2ForSequenceClassification.from_pretrained(hf).to(
+                        args.torch_device).eval()
+                model, tok = baseline.model, baseline.tok
                 sync = torch.cuda.synchronize if args.torch_device.startswith("cuda") else (lambda: None)
-                for name, fn, subset in (("b_rewardbench_batch8", bs.baseline_b, pairs),
-                                         ("c_no_grad_batch1", bs.baseline_c, pairs[:args.loop_pairs]),
-                                         ("a_paper_loop", bs.baseline_a, pairs[:args.loop_pairs])):
-                    bs.baseline_b(model, tok, subset[:16])  # warm-up: CUDA context, kernels, allocator
-                    sync()
-                    t = time.perf_counter()
-                    scores = fn(model, tok, subset)
-                    sync()
-                    dt = time.perf_counter() - t
-                    baselines[name] = {"pairs": len(subset), "seconds": dt, "pairs_per_s": len(subset) / dt}
-                    if name == "b_rewardbench_batch8":
-                        baselines[name]["max_abs_diff_vs_seal_fp32"] = compare(
-                            {i: tuple(s) for i, s in enumerate(scores)}, fp32)["max_abs_diff"]
-                    save("baselines", baselines)
-                summary["ratios"] = {name: best / b["pairs_per_s"] for name, b in baselines.items()}
-                if "seal_tf32" in runs:
-                    summary["ratios_tf32"] = {n: runs["seal_tf32"]["pairs_per_s_compute"] / b["pairs_per_s"]
-                                              for n, b in baselines.items()}
-                if "seal_fp16" in runs:
-                    summary["ratios_fp16"] = {n: runs["seal_fp16"]["pairs_per_s_compute"] / b["pairs_per_s"]
-                                              for n, b in baselines.items()}
-            summary["seal_pairs_per_s"] = {k: v["pairs_per_s_compute"] for k, v in runs.items()}
-            summary["seal_load_seconds"] = {k: v["load_seconds"] for k, v in runs.items()}
+                bs.baseline_b(model, tok, subset[:16])  # warm-up: CUDA context, kernels, allocator
+                sync()
+                t = time.perf_counter()
+                scores = fn(model, tok, subset)
+                sync()
+                dt = time.perf_counter() - t
+                baselines[name] = {"pairs": len(subset), "seconds": dt, "pairs_per_s": len(subset) / dt}
+                if ref:
+                    baselines[name]["max_abs_diff_vs_seal_fp32"] = compare(
+                        {i: tuple(x) for i, x in enumerate(scores)}, ref["scores"])["max_abs_diff"]
+                save("baselines", baselines)
+            except Exception as e:  # noqa: BLE001
+                save(f"baseline_{name}_error", str(e)[-3000:])
+
+        pairs = [(bs.split(p["chosen"]), bs.split(p["rejected"])) for p in sel]
+        legs = [spec.split(":", 1) for spec in args.legs.split(";") if spec]
+        # The default leg, then RewardBench-style batches in the same run (the headline ratio),
+        # then the other fp32 legs.
+        leg(legs[0][0], legs[0][1].split())
+        if "baselines" not in skip:
+            baseline("b_rewardbench_batch8", bs.baseline_b, pairs)
+        for name, extra in legs[1:]:
+            leg(name, extra.split())
+        fp32_legs = {k: v for k, v in runs.items()}
+        best = max(fp32_legs, key=lambda k: fp32_legs[k]["pairs_per_s_compute"]) if fp32_legs else None
+        best_extra = dict(legs).get(best, "").split() if best else []
+        if "tf32" not in skip and best:
+            leg("tf32", ["--tf32", *best_extra])
+        if "baselines" not in skip:
+            baseline("c_no_grad_batch1", bs.baseline_c, pairs[:args.loop_pairs])
+            baseline("a_paper_loop", bs.baseline_a, pairs[:args.loop_pairs])
+        if "fp16" not in skip and best:
+            try:
+                t1 = time.perf_counter()
+                f16 = export_fp16(hf, folder, os.path.join(args.work, args.shape, "seal-fp16"), args.torch_device)
+                save("fp16_export", {"seconds": time.perf_counter() - t1})
+                leg("fp16", best_extra, f16)
+            except Exception as e:  # noqa: BLE001
+                save("fp16_error", str(e)[-3000:])
+        if ref:
+            mean_tokens = ref["tokens"] / (2 * len(sel))
+            summary = {"pairs": len(sel), "mean_tokens_per_text": mean_tokens, "best_fp32_leg": best,
+                       "seal_pairs_per_s": {k: v["pairs_per_s_compute"] for k, v in runs.items()},
+                       "seal_load_seconds": {k: v["load_seconds"] for k, v in runs.items()}}
+            if args.shape == "large":
+                summary["fp32_fraction_of_peak"] = {
+                    k: v["pairs_per_s_compute"] * 2 * mean_tokens * LARGE_GFLOP_PER_TOKEN / 1e3 / FP32_PEAK_TFLOPS
+                    for k, v in fp32_legs.items()}
+            summary["ratios"] = {leg_name: {b: r["pairs_per_s_compute"] / x["pairs_per_s"] for b, x in baselines.items()}
+                                 for leg_name, r in runs.items()}
             summary["stage_seconds"] = time.perf_counter() - t0
             save("throughput", summary)
-        except Exception as e:  # noqa: BLE001 — record it and go on to the next stage
-            save("throughput_error", str(e)[-3000:])
 
     print(json.dumps(results, indent=2))
 

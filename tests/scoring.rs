@@ -188,6 +188,8 @@ fn devices_share_a_run_and_agree_with_one() {
         dataset: "hh".into(),
         devices: vec![Device::Cpu, Device::Cpu],
         tf32: false,
+        instances: 1,
+        io_binding: None,
         shard: None,
         batch_tokens: 8192,
         max_batch: 4,
@@ -211,4 +213,48 @@ fn devices_share_a_run_and_agree_with_one() {
     }
     assert_eq!(store.score_row_counts("hh", "two").unwrap(), (40, 40), "one score per pair");
     assert_eq!(store.run_providers("hh", "two").unwrap(), vec!["CPUExecutionProvider".to_owned()]);
+    drop(store);
+
+    // Three sessions on one device, through I/O binding, from the command line: the batches
+    // are shared from one queue, and the scores are again those of one plain session.
+    assert!(seal.fails(&["score", "--dataset", "hh", "--model", "one", "--instances", "0"]).contains("--instances"));
+    seal.ok(&["models", "add", "--name", "three", fixture_model("pre").to_str().unwrap()]);
+    let three: Vec<ScoreSummary> = seal.read(&[
+        "score",
+        "--dataset",
+        "hh",
+        "--model",
+        "three",
+        "--instances",
+        "3",
+        "--io-binding",
+        "on",
+        "--max-batch",
+        "2",
+        "--commit-every",
+        "20",
+        "--limit",
+        "40",
+    ]);
+    assert_eq!((three[0].scored_now, three[0].device.as_str()), (40, "cpu; 3 sessions per device"));
+    let store = seal::store::Store::open(&data.store_file()).unwrap();
+    let c: std::collections::HashMap<String, (f64, f64)> =
+        store.scores("hh", "three").unwrap().into_iter().map(|(id, c, r, _)| (id, (c, r))).collect();
+    assert_eq!(c.len(), 40);
+    for (id, (c1, r1)) in &a {
+        let (c3, r3) = c[id];
+        assert!((c1 - c3).abs() < 1e-4 && (r1 - r3).abs() < 1e-4, "{id}: ({c1}, {r1}) vs ({c3}, {r3})");
+    }
+    assert_eq!(store.score_row_counts("hh", "three").unwrap(), (40, 40), "one score per pair");
+}
+
+#[test]
+fn io_binding_gives_the_scores_of_a_plain_run() {
+    let (r, texts) = reference_texts();
+    let opts = ScoreOptions { max_batch: 16, batch_tokens: 16 * 1600, ..ScoreOptions::default() };
+    let plain = score_all("pre", opts.clone(), &texts);
+    let bound = score_all("pre", ScoreOptions { io_binding: true, ..opts }, &texts);
+    assert_close(&bound, &expected(&r, "pre"), 1e-4, "bound vs transformers");
+    // The same batches through the same kernels: the same numbers.
+    assert_close(&bound, &plain, 1e-6, "bound vs plain");
 }

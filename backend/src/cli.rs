@@ -490,6 +490,12 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
         max_batch: a.max_batch.unwrap_or(pipeline::default_max_batch(first)),
         devices,
         tf32: a.tf32,
+        instances: match a.instances {
+            Some(0) => bail!("--instances: at least 1"),
+            Some(n) => n,
+            None => pipeline::default_instances(first),
+        },
+        io_binding: a.io_binding.map(bool::from),
         threads: a.threads,
         commit_every: a.commit_every.unwrap_or(pipeline::default_commit_every(first)),
         shard: a.shard,

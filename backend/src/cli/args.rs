@@ -265,7 +265,7 @@ pub struct ScoreArgs {
     /// `cpu`, `cuda`, `cuda:N`, or several GPUs (`cuda:0,cuda:1`) that share the work.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Padded tokens per batch [default: 8192 on the CPU, 32768 on a GPU].
+    /// Padded tokens per batch [default: 8192 on the CPU, 4096 on a GPU].
     #[arg(long)]
     pub batch_tokens: Option<usize>,
     /// On a GPU, let float32 matrix products use TF32 tensor cores: faster, but scores drift
@@ -275,9 +275,18 @@ pub struct ScoreArgs {
     /// Texts per batch at most (1 = one text at a time, the fastest on few CPU cores).
     #[arg(long)]
     pub max_batch: Option<usize>,
-    /// Inference threads (default: all cores).
+    /// Inference threads per session (default: all cores, shared out among the sessions).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// ONNX Runtime sessions of the model per device, each taking the next length-sorted
+    /// batch from one queue; on a GPU, a second session keeps it busy between another's
+    /// kernels (docs/benchmarks.md) [default: 2 on a GPU, 1 on the CPU].
+    #[arg(long)]
+    pub instances: Option<usize>,
+    /// ONNX Runtime's I/O binding: inputs in page-locked host memory, the output bound to
+    /// host memory [default: on for GPUs, off on the CPU].
+    #[arg(long, value_name = "on|off")]
+    pub io_binding: Option<OnOff>,
     /// Pairs per committed chunk; a killed run loses at most this much work. Texts are sorted
     /// by length within a chunk, so larger chunks pad less [default: 256 on the CPU, 2048 on a
     /// GPU].
@@ -374,4 +383,17 @@ pub enum RuntimeCmd {
         #[arg(long)]
         gpu: bool,
     },
+}
+
+/// A switch given on the command line as `on` or `off`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl From<OnOff> for bool {
+    fn from(v: OnOff) -> bool {
+        v == OnOff::On
+    }
 }

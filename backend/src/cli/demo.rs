@@ -114,6 +114,8 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
         tf32: false,
         max_batch: None,
         threads: None,
+        instances: None,
+        io_binding: None,
         commit_every: None,
         limit: a.limit,
         in_flight: 4,

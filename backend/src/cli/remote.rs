@@ -115,12 +115,14 @@ pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
         || a.threads.is_some()
         || a.batch_tokens.is_some()
         || a.tf32
+        || a.instances.is_some()
+        || a.io_binding.is_some()
         || a.shard.is_some()
         || a.out.is_some()
     {
         bail!(
             "the store is held by the server at {}; its scoring jobs use its own device and batch settings \
-             (drop --device, --tf32, --batch-tokens, --max-batch, --threads, --shard and --out, or stop the server)",
+             (drop --device, --tf32, --batch-tokens, --max-batch, --threads, --instances, --io-binding, --shard and --out, or stop the server)",
             remote.url
         );
     }

@@ -637,6 +637,8 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 dataset: req.dataset.clone(),
                 devices: vec![Device::Cpu],
                 tf32: false,
+                instances: 1,
+                io_binding: None,
                 shard: None,
                 batch_tokens: super::default_batch_tokens(Device::Cpu),
                 max_batch: super::default_max_batch(Device::Cpu),

@@ -426,11 +426,13 @@ pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
     }
 }
 
-/// Padded tokens per batch when not given: on a GPU, batches large enough to fill it.
+/// Padded tokens per batch when not given. On an H200 with two sessions, 4,096 beat 8,192 and
+/// 16,384 (docs/benchmarks.md): DeBERTa's relative-position tensors of smaller batches stay
+/// nearer the cache, and the other session fills the gaps between a batch's kernels.
 pub fn default_batch_tokens(device: Device) -> usize {
     match device {
         Device::Cpu => 8192,
-        Device::Cuda(_) => 16384,
+        Device::Cuda(_) => 4096,
     }
 }
 
@@ -440,6 +442,15 @@ pub fn default_commit_every(device: Device) -> usize {
     match device {
         Device::Cpu => 256,
         Device::Cuda(_) => 2048,
+    }
+}
+
+/// ONNX Runtime sessions per device when not given: on a GPU two (9 % faster than one on an
+/// H200, and three or four were no faster; docs/benchmarks.md), on the CPU one with all cores.
+pub fn default_instances(device: Device) -> usize {
+    match device {
+        Device::Cpu => 1,
+        Device::Cuda(_) => 2,
     }
 }
 
@@ -461,6 +472,10 @@ pub struct ScoreJob {
     pub devices: Vec<Device>,
     /// On CUDA, allow TF32 matrix products (see [`ScoreOptions::tf32`]).
     pub tf32: bool,
+    /// ONNX Runtime sessions per device, all taking batches from one queue.
+    pub instances: usize,
+    /// ONNX Runtime's I/O binding (see [`ScoreOptions::io_binding`]); `None`: on GPUs only.
+    pub io_binding: Option<bool>,
     /// Score only this part of the dataset (`seal score --shard I/N`).
     pub shard: Option<Shard>,
     pub batch_tokens: usize,
@@ -534,11 +549,13 @@ pub fn score_model(
     } else {
         let runtime_version = init_runtime(data, matches!(first, Device::Cuda(_)))?.to_owned();
         check_folder_unchanged(&record, &folder, &["model.onnx", "tokenizer.json"])?;
-        let mut models = Vec::with_capacity(job.devices.len());
-        for &device in &job.devices {
-            models.push(RewardModel::load(&folder, score_options(&record, job, device))?);
-        }
-        summary.device = describe_devices(&job.devices, job.tf32);
+        let opts = job
+            .devices
+            .iter()
+            .flat_map(|&device| std::iter::repeat_n(score_options(&record, job, device), job.instances.max(1)))
+            .collect();
+        let models = RewardModel::load_many(&folder, opts)?;
+        summary.device = describe_devices(&job.devices, job.tf32, job.instances);
         (Scorer::Local(models), runtime_version)
     };
     summary.load_seconds = started.elapsed().as_secs_f64();
@@ -571,7 +588,7 @@ pub fn score_model(
         }
         let texts: Vec<&crate::domain::Side> = chunk.iter().flat_map(|p| [&p.chosen, &p.rejected]).collect();
         let mut half = 0usize;
-        let mut texts_done = |n: usize| {
+        let texts_done = |n: usize| {
             half += n;
             let whole = half / 2;
             half %= 2;
@@ -580,15 +597,7 @@ pub fn score_model(
             }
         };
         let scores = match &mut scorer {
-            Scorer::Local(models) => {
-                if let [model] = models.as_mut_slice() {
-                    model.score(&texts, texts_done)?
-                } else {
-                    let scores = score_shared(models, &texts)?;
-                    texts_done(texts.len());
-                    scores
-                }
-            }
+            Scorer::Local(models) => score::score_pool(models, &texts, texts_done)?,
             Scorer::Served(served) => match served.score(&texts, texts_done) {
                 Ok(s) => s,
                 Err(e) => {
@@ -624,8 +633,13 @@ fn score_options(record: &ModelRecord, job: &ScoreJob, device: Device) -> ScoreO
         batch_tokens: job.batch_tokens,
         max_batch: job.max_batch,
         device,
-        threads: job.threads,
+        // Sessions sharing the CPU share its cores.
+        threads: job.threads.or_else(|| {
+            (device == Device::Cpu && job.instances > 1)
+                .then(|| (std::thread::available_parallelism().map_or(1, usize::from) / job.instances).max(1))
+        }),
         tf32: job.tf32,
+        io_binding: job.io_binding.unwrap_or(matches!(device, Device::Cuda(_))),
     }
 }
 
@@ -711,10 +725,12 @@ fn connect_served(
 }
 
 /// A run's device for its provenance: `cpu`, or each GPU with the name its driver gives, and
-/// whether TF32 was allowed (`cuda:0 (NVIDIA H200); TF32 off`).
-pub fn describe_devices(devices: &[Device], tf32: bool) -> String {
+/// whether TF32 was allowed (`cuda:0 (NVIDIA H200); TF32 off`); sessions per device when more
+/// than one.
+pub fn describe_devices(devices: &[Device], tf32: bool, instances: usize) -> String {
+    let sessions = if instances > 1 { format!("; {instances} sessions per device") } else { String::new() };
     if devices.iter().all(|d| *d == Device::Cpu) {
-        return "cpu".into();
+        return format!("cpu{sessions}");
     }
     let gpus: Vec<String> = devices
         .iter()
@@ -726,30 +742,7 @@ pub fn describe_devices(devices: &[Device], tf32: bool) -> String {
             Device::Cpu => d.to_string(),
         })
         .collect();
-    format!("{}; TF32 {}", gpus.join(", "), if tf32 { "on" } else { "off" })
-}
-
-/// Scores `texts` on several devices at once: each takes an equal contiguous share (the
-/// texts of a chunk arrive in dataset order, so their lengths mix alike), batches it by
-/// length on its own, and the results come back in input order.
-fn score_shared(models: &mut [RewardModel], texts: &[&crate::domain::Side]) -> Result<Vec<crate::domain::TextScore>> {
-    let share = texts.len().div_ceil(models.len().max(1)).max(1);
-    let parts: Vec<Result<Vec<crate::domain::TextScore>, score::ScoreError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = models
-            .iter_mut()
-            .zip(texts.chunks(share))
-            .map(|(model, part)| scope.spawn(move || model.score(part, |_| {})))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(score::ScoreError::Inference("a scoring thread panicked".into()))))
-            .collect()
-    });
-    let mut out = Vec::with_capacity(texts.len());
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
+    format!("{}; TF32 {}{sessions}", gpus.join(", "), if tf32 { "on" } else { "off" })
 }
 
 /// Imports one file of scores into `model`. A shard file of `seal score --out` (it carries the

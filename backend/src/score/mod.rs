@@ -7,9 +7,11 @@ pub mod embed;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
 
-use ort::session::{builder::GraphOptimizationLevel, Session, SessionInputValue};
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::{builder::GraphOptimizationLevel, IoBinding, Session, SessionInputValue};
 use ort::value::Tensor;
 use sha2::{Digest, Sha256};
 use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
@@ -284,6 +286,9 @@ pub struct ScoreOptions {
     /// On CUDA, let float32 matrix products use TF32 tensor cores (faster, ~1e-3 relative
     /// error). Off by default: the paper's scores are plain fp32.
     pub tf32: bool,
+    /// Run through ONNX Runtime's I/O binding: inputs written into host memory the device
+    /// copies from directly (page-locked, on CUDA), the output bound to host memory.
+    pub io_binding: bool,
 }
 
 impl Default for ScoreOptions {
@@ -297,6 +302,7 @@ impl Default for ScoreOptions {
             device: Device::Cpu,
             threads: None,
             tf32: false,
+            io_binding: false,
         }
     }
 }
@@ -439,6 +445,30 @@ pub struct RewardModel {
     inputs: Vec<String>,
     output: String,
     opts: ScoreOptions,
+    binding: Option<Binding>,
+}
+
+/// A session's I/O binding: where its input tensors are allocated (page-locked host memory
+/// on CUDA, so the copy to the device needs no staging) and where its output goes (host
+/// memory).
+struct Binding {
+    io: IoBinding,
+    inputs: Allocator,
+    output: MemoryInfo<'static>,
+}
+
+impl Binding {
+    fn new(session: &Session, device: Device) -> ort::Result<Binding> {
+        let inputs = match device {
+            Device::Cuda(id) => Allocator::new(
+                session,
+                MemoryInfo::new(AllocationDevice::CUDA_PINNED, id, AllocatorType::Device, MemoryType::CPUInput)?,
+            )?,
+            Device::Cpu => Allocator::default(),
+        };
+        let output = MemoryInfo::new(AllocationDevice::CPU, 0, AllocatorType::Device, MemoryType::Default)?;
+        Ok(Binding { io: session.create_binding()?, inputs, output })
+    }
 }
 
 impl RewardModel {
@@ -462,7 +492,24 @@ impl RewardModel {
             builder.commit_from_file(folder.join("model.onnx")).map_err(|e| fail(format!("model.onnx: {e}")))?;
         let inputs = session.inputs().iter().map(|i| i.name().to_owned()).collect();
         let output = session.outputs().first().map(|o| o.name().to_owned()).ok_or_else(|| fail("no outputs".into()))?;
-        Ok(RewardModel { session, encoder, inputs, output, opts })
+        let binding = if opts.io_binding {
+            Some(Binding::new(&session, opts.device).map_err(|e| fail(format!("I/O binding: {e}")))?)
+        } else {
+            None
+        };
+        Ok(RewardModel { session, encoder, inputs, output, opts, binding })
+    }
+
+    /// Loads one session per entry of `opts` (each its own device, or several on one device)
+    /// at once.
+    pub fn load_many(folder: &Path, opts: Vec<ScoreOptions>) -> Result<Vec<RewardModel>, ScoreError> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = opts.into_iter().map(|o| scope.spawn(move || RewardModel::load(folder, o))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(ScoreError::Inference("loading a session panicked".into()))))
+                .collect()
+        })
     }
 
     pub fn options(&self) -> &ScoreOptions {
@@ -476,25 +523,29 @@ impl RewardModel {
 
     /// Scores texts; results come back in input order. `progress` is called with the number
     /// of texts finished after each batch.
-    pub fn score(&mut self, texts: &[&Side], mut progress: impl FnMut(usize)) -> Result<Vec<TextScore>, ScoreError> {
-        let encoded = self.encoder.encode(texts)?;
-        let plan = batch::plan(&encoded.lengths(), self.opts.batch_tokens, self.opts.max_batch);
-        let mut scores = vec![f64::NAN; texts.len()];
-        for b in plan {
-            let logits = self.run_batch(encoded.pack(&b, &self.inputs)?)?;
-            for (k, &i) in b.iter().enumerate() {
-                scores[i] = logits[k];
-            }
-            progress(b.len());
-        }
-        Ok(encoded.finish(scores))
+    pub fn score(&mut self, texts: &[&Side], progress: impl FnMut(usize)) -> Result<Vec<TextScore>, ScoreError> {
+        score_pool(std::slice::from_mut(self), texts, progress)
     }
 
     /// One forward pass over right-padded rows; returns `logits[i][0]` per row.
     fn run_batch(&mut self, packed: Packed) -> Result<Vec<f64>, ScoreError> {
         let n = packed.rows;
-        let (_, feed) = to_feed(packed)?;
-        let outputs = self.session.run(feed).map_err(|e| ScoreError::Inference(e.to_string()))?;
+        let inference = |e: ort::Error| ScoreError::Inference(e.to_string());
+        let outputs = match &mut self.binding {
+            None => {
+                let (_, feed) = to_feed(packed)?;
+                self.session.run(feed).map_err(inference)?
+            }
+            Some(b) => {
+                for (name, data) in &packed.columns {
+                    let mut tensor = Tensor::<i64>::new(&b.inputs, [packed.rows, packed.width]).map_err(inference)?;
+                    tensor.extract_tensor_mut().1.copy_from_slice(data);
+                    b.io.bind_input(name.as_str(), &tensor).map_err(inference)?;
+                }
+                b.io.bind_output_to_device(self.output.as_str(), &b.output).map_err(inference)?;
+                self.session.run_binding(&b.io).map_err(inference)?
+            }
+        };
         let (out_shape, data) = outputs[self.output.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(|e| ScoreError::Inference(format!("output `{}`: {e}", self.output)))?;
@@ -507,4 +558,76 @@ impl RewardModel {
         }
         Ok((0..n).map(|r| f64::from(data[r * cols])).collect())
     }
+}
+
+/// Scores texts with one or more sessions of the same model (on several GPUs, or several on
+/// one): the texts are tokenized once, cut into length-sorted batches, and each session takes
+/// the next batch (the longest first) as soon as it is free. Results come back in input order;
+/// `progress` is called with the texts of each finished batch. The first error stops the
+/// other sessions after their current batch.
+pub fn score_pool(
+    models: &mut [RewardModel],
+    texts: &[&Side],
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<TextScore>, ScoreError> {
+    let Some(first) = models.first() else {
+        return Err(ScoreError::Inference("no session to score with".into()));
+    };
+    let encoded = first.encode(texts)?;
+    let plan = batch::plan(&encoded.lengths(), first.opts.batch_tokens, first.opts.max_batch);
+    let mut scores = vec![f64::NAN; texts.len()];
+    let mut place = |b: usize, logits: Vec<f64>| {
+        for (k, &i) in plan[b].iter().enumerate() {
+            scores[i] = logits[k];
+        }
+    };
+    if let [model] = models {
+        for (b, rows) in plan.iter().enumerate() {
+            let logits = model.run_batch(encoded.pack(rows, &model.inputs)?)?;
+            place(b, logits);
+            progress(rows.len());
+        }
+        return Ok(encoded.finish(scores));
+    }
+    let next = AtomicUsize::new(0);
+    let mut failure = None;
+    let mut finished = 0usize;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<(usize, Result<Vec<f64>, ScoreError>)>();
+        for model in models.iter_mut() {
+            let (tx, next, plan, encoded) = (tx.clone(), &next, &plan, &encoded);
+            scope.spawn(move || loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= plan.len() {
+                    break;
+                }
+                let result = encoded.pack(&plan[b], &model.inputs).and_then(|p| model.run_batch(p));
+                let failed = result.is_err();
+                if tx.send((b, result)).is_err() || failed {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (b, result) in rx {
+            match result {
+                Ok(logits) => {
+                    place(b, logits);
+                    finished += 1;
+                    progress(plan[b].len());
+                }
+                Err(e) => {
+                    next.store(plan.len(), Ordering::Relaxed);
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if finished != plan.len() {
+        return Err(ScoreError::Inference(format!("{} of {} batches came back", finished, plan.len())));
+    }
+    Ok(encoded.finish(scores))
 }
