@@ -495,3 +495,98 @@ fn a_killed_rewrite_resumes_without_asking_twice_or_storing_half() {
     assert!(s.cached_answers as usize + 1 >= before, "{s:?}");
     assert_eq!(exported(&seal, "pairs", "d@slow", None).len(), 8);
 }
+
+#[test]
+fn rewrite_jobs_of_the_server_make_variants_and_an_lm_rewrite_survives_a_kill() {
+    use crate::access::{call, spawn_server};
+    use crate::support::{follow, follow_until};
+    use seal_shared::jobs::JobStatus;
+    use seal_shared::JobState;
+
+    let seal = questions(&["plain"; 8]);
+    let (url, fake) = serve_fake();
+    let serve = || {
+        let mut cmd = seal.cmd();
+        cmd.args(["serve", "--port", "0"])
+            .env("SEAL_LLM_BASE_URL", &url)
+            .env("SEAL_LLM_MODELS", "slow-model")
+            .env("SEAL_LLM_API_KEY_ENV", "SEAL_TEST_LM_KEY")
+            .env("SEAL_TEST_LM_KEY", "test-key")
+            .env("SEAL_LLM_CONCURRENCY", "1")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL");
+        spawn_server(&mut cmd)
+    };
+    let post = |jobs: &str, body: Value| call("POST", jobs, &[], Some(&body.to_string()));
+    let mut server = serve();
+    let jobs = format!("{}api/jobs", server.url);
+
+    // Bad requests are refused before anything is queued, saying what is wrong.
+    for (body, why) in [
+        (json!({"kind": "rewrite", "dataset": "d", "variant": "v", "perturbation": "shout"}), "one of polite-closing"),
+        (json!({"kind": "rewrite", "dataset": "d", "variant": "v"}), "needs `perturbation`"),
+        (
+            json!({"kind": "rewrite", "dataset": "d", "variant": "v", "perturbation": "typos", "model": "slow-model"}),
+            "not both",
+        ),
+        (json!({"kind": "rewrite", "dataset": "d", "variant": "v", "model": "gpt-5"}), "gpt-5"),
+        (json!({"kind": "rewrite", "dataset": "d", "perturbation": "typos"}), "needs `variant`"),
+        (json!({"kind": "rewrite", "dataset": "d", "variant": "a@b", "perturbation": "typos"}), "no `@`"),
+    ] {
+        let (status, _, answer) = post(&jobs, body);
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains(why), "{why}: {answer}");
+    }
+
+    // A built-in perturbation of the chosen texts: a variant dataset, and the same name again
+    // is a conflict.
+    let lower =
+        json!({"kind": "rewrite", "dataset": "d", "variant": "lower", "perturbation": "lowercase", "sides": "chosen"});
+    let (status, _, body) = post(&jobs, lower.clone());
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<JobStatus>(&body).unwrap().id;
+    let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+    assert_eq!((last.state, last.done, last.total), (JobState::Done, 8, 8), "{last:?}");
+    assert!(last.title.contains("rewrite d as lower with lowercase, chosen texts"), "{}", last.title);
+    assert!(last.message.as_deref().unwrap().contains("8 of 8 pairs rewritten into d@lower"), "{last:?}");
+    assert_eq!(post(&jobs, lower).0, 409);
+    assert_eq!(fake.received.load(Ordering::SeqCst), 0, "a perturbation asks no LM");
+
+    // SEAL's LM rewrite, killed mid-run with the server.
+    let slow = json!({"kind": "rewrite", "dataset": "d", "variant": "slow", "model": "slow-model"});
+    let (status, _, body) = post(&jobs, slow);
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<JobStatus>(&body).unwrap().id;
+    follow_until(&format!("{jobs}/{id}/events"), |s| s.done >= 3);
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let before = fake.answered.load(Ordering::SeqCst);
+    assert!((6..16).contains(&before), "killed mid-run after {before} answers");
+    // Nothing half-written: no variant `slow`, no dataset d@slow.
+    {
+        let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+        let names: Vec<String> = store.variants(Some("d")).unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["lower"]);
+        assert!(store.require_dataset("d@slow").is_err());
+    }
+
+    // After a restart the job is interrupted; a retry finishes it from the answer cache.
+    let server = serve();
+    let jobs = format!("{}api/jobs", server.url);
+    let (_, _, body) = call("GET", &format!("{jobs}/{id}"), &[], None);
+    assert_eq!(serde_json::from_str::<JobStatus>(&body).unwrap().state, JobState::Interrupted, "{body}");
+    let (status, _, body) = call("POST", &format!("{jobs}/{id}/retry"), &[], None);
+    assert_eq!(status, 202, "{body}");
+    let last = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+    assert_eq!((last.state, last.done, last.total), (JobState::Done, 8, 8), "{last:?}");
+    let message = last.message.unwrap();
+    assert!(message.contains("8 of 8 pairs rewritten into d@slow"), "{message}");
+    // 16 answers are needed in all; at most the one in flight at the kill was asked twice.
+    let asked = fake.received.load(Ordering::SeqCst);
+    assert!(asked <= 16 + 1, "{asked} requests for 16 texts ({before} answered before the kill)");
+    let (_, _, body) = call("GET", &jobs, &[], None);
+    assert!(!body.contains("test-key"), "{body}");
+    drop(server);
+    assert_eq!(exported(&seal, "pairs", "d@slow", None).len(), 8);
+    assert_eq!(exported(&seal, "pairs", "d@lower", None).len(), 8);
+}

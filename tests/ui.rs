@@ -345,6 +345,19 @@ fn the_app_in_a_real_browser() {
         c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
         let done = wait_for(&c, "tr.job[data-state='done']").await;
         assert!(done.text().await.unwrap().contains("300 pairs"), "{}", done.text().await.unwrap());
+        // A rewrite job: the form offers the built-in perturbations and says what it will make.
+        wait_for(&c, "#job-kind").await.select_by_value("rewrite").await.unwrap();
+        wait_for(&c, "#job-variant").await.send_keys("lower").await.unwrap();
+        wait_for(&c, "#job-how").await.select_by_value("lowercase").await.unwrap();
+        wait_for(&c, "#job-sample").await.send_keys("20").await.unwrap();
+        let plan = text_with(&c, "#job-plan", "Rewrites").await;
+        assert!(
+            plan.contains("Rewrites both texts of 20 of the 2312 pairs of hh with the built-in perturbation lowercase, into the dataset hh@lower"),
+            "{plan}"
+        );
+        c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
+        let rewritten = text_with(&c, "#job-list", "pairs rewritten into hh@lower").await;
+        assert!(rewritten.contains("rewrite hh as lower with lowercase, 20 pairs"), "{rewritten}");
         // Scoring offers only models with an ONNX graph: these imported ones are not offered.
         wait_for(&c, "#job-kind").await.select_by_value("score").await.unwrap();
         let offered = text_with(&c, "#job-model", "—").await;

@@ -54,14 +54,15 @@ pub struct Settings {
     pub llm: LlmSettings,
 }
 
-/// The OpenAI-compatible LM server that labelling jobs started from the web use (`[llm]`).
+/// The OpenAI-compatible LM server that labelling and rewrite jobs started from the web use
+/// (`[llm]`).
 /// Its API key is read, when a job starts, from the environment variable `api_key_env`
 /// names: it is never part of the settings, never returned by the API and never logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmSettings {
     /// Base URL up to the API version (`https://api.openai.com/v1`, `http://localhost:11434/v1`
-    /// for Ollama); unset, labelling jobs are refused.
+    /// for Ollama); unset, labelling and LM rewrite jobs are refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// The environment variable holding the API key (none needed when it is unset or empty).
@@ -116,6 +117,9 @@ pub struct JobSettings {
     pub max_running_analyze: usize,
     /// Labelling jobs running at once (each sends `[llm] concurrency` requests at a time).
     pub max_running_label: usize,
+    /// Rewrite jobs running at once (an LM rewrite sends `[llm] concurrency` requests at a
+    /// time).
+    pub max_running_rewrite: usize,
     /// Jobs waiting in the queue, all kinds together; beyond it a new job gets 503 with
     /// `Retry-After`.
     pub max_queued: usize,
@@ -128,6 +132,7 @@ impl Default for JobSettings {
             max_running_ingest: 1,
             max_running_analyze: 2,
             max_running_label: 1,
+            max_running_rewrite: 1,
             max_queued: 32,
         }
     }
@@ -475,9 +480,10 @@ impl Settings {
             || j.max_running_ingest == 0
             || j.max_running_analyze == 0
             || j.max_running_label == 0
+            || j.max_running_rewrite == 0
         {
             anyhow::bail!(
-                "jobs.max_running_score, max_running_ingest, max_running_analyze and max_running_label must be at least 1"
+                "jobs.max_running_score, max_running_ingest, max_running_analyze, max_running_label and max_running_rewrite must be at least 1"
             );
         }
         let ingest = &self.ingest;

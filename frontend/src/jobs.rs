@@ -38,6 +38,10 @@ pub fn JobsPage() -> impl IntoView {
     let labels = RwSignal::new(String::new());
     let keys = RwSignal::new(String::new());
     let sample = RwSignal::new(String::new());
+    let variant = RwSignal::new(String::new());
+    // A built-in perturbation's name, or "lm" for SEAL's rewrite by the server's LM.
+    let how = RwSignal::new(seal_shared::jobs::PERTURBATIONS[0].to_owned());
+    let sides = RwSignal::new("both".to_owned());
     let error = RwSignal::new(String::new());
     let opt = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -53,6 +57,20 @@ pub fn JobsPage() -> impl IntoView {
             labels: opt(labels.get_untracked()),
             keys: opt(keys.get_untracked()),
             sample: sample.get_untracked().trim().parse().ok(),
+            variant: opt(variant.get_untracked()),
+            perturbation: None,
+            sides: None,
+        };
+        let req = if req.kind == JobKind::Rewrite {
+            let lm = how.get_untracked() == "lm";
+            JobRequest {
+                perturbation: (!lm).then(|| how.get_untracked()),
+                model: if lm { req.model } else { None },
+                sides: sides.get_untracked().parse().ok(),
+                ..req
+            }
+        } else {
+            JobRequest { variant: None, ..req }
         };
         wasm_bindgen_futures::spawn_local(async move {
             match crate::api::start_job(req).await {
@@ -147,6 +165,28 @@ pub fn JobsPage() -> impl IntoView {
                     2 * n
                 )
             }
+            JobKind::Rewrite => {
+                let (i, name, h) = (info?, variant.get(), how.get());
+                let m = model.get();
+                if name.trim().is_empty() || (h == "lm" && m.trim().is_empty()) {
+                    return None;
+                }
+                let n = sample.get().trim().parse::<u64>().map_or(i.n_pairs, |n| n.min(i.n_pairs));
+                let with = if h == "lm" {
+                    format!("SEAL's rewrite prompt, asking {m} through the server's LM endpoint (answers it gave before come from the cache)")
+                } else {
+                    format!("the built-in perturbation {h}")
+                };
+                let which = match sides.get().as_str() {
+                    "both" => "both texts".to_owned(),
+                    one => format!("the {one} texts"),
+                };
+                format!(
+                    "Rewrites {which} of {n} of the {} pairs of {d} with {with}, into the dataset {d}@{}.",
+                    i.n_pairs,
+                    name.trim()
+                )
+            }
             JobKind::Analyze => {
                 let (i, a, b) = (info?, pre.get(), post.get());
                 if a.is_empty() || b.is_empty() {
@@ -195,6 +235,7 @@ pub fn JobsPage() -> impl IntoView {
                         <option value="analyze">"analyze"</option>
                         <option value="ingest">"ingest (hh-rlhf)"</option>
                         <option value="label">"label (LM)"</option>
+                        <option value="rewrite">"rewrite"</option>
                     </select>
                 </label>
                 {move || if kind.get() == JobKind::Ingest {
@@ -215,6 +256,29 @@ pub fn JobsPage() -> impl IntoView {
                         <label>"label set " <input id="job-label-set" placeholder="name of the new set" bind:value=labels /></label>
                         <label>"LM " <input id="job-lm" placeholder="e.g. gpt-4o-mini" bind:value=model /></label>
                         <label>"keys " <input id="job-keys" placeholder="all" bind:value=keys /></label>
+                        <label>"pairs " <input id="job-sample" type="number" min="1" placeholder="all" bind:value=sample /></label>
+                    }.into_any(),
+                    JobKind::Rewrite => view! {
+                        <label>"variant " <input id="job-variant" placeholder="name of the new variant" bind:value=variant /></label>
+                        <label>"with "
+                            <select id="job-how" on:change=move |ev| how.set(event_target_value(&ev))>
+                                {seal_shared::jobs::PERTURBATIONS.iter().map(|p| {
+                                    let p = *p;
+                                    view! { <option value=p selected=move || how.get() == p>{p}</option> }
+                                }).collect_view()}
+                                <option value="lm" selected=move || how.get() == "lm">"SEAL's LM rewrite"</option>
+                            </select>
+                        </label>
+                        {move || (how.get() == "lm").then(|| view! {
+                            <label>"LM " <input id="job-lm" placeholder="e.g. gpt-4o-mini" bind:value=model /></label>
+                        })}
+                        <label>"texts "
+                            <select id="job-sides" on:change=move |ev| sides.set(event_target_value(&ev))>
+                                <option value="both" selected=true>"both"</option>
+                                <option value="chosen">"chosen"</option>
+                                <option value="rejected">"rejected"</option>
+                            </select>
+                        </label>
                         <label>"pairs " <input id="job-sample" type="number" min="1" placeholder="all" bind:value=sample /></label>
                     }.into_any(),
                     JobKind::Analyze => view! {

@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{JobKind, JobState};
 
+/// The built-in perturbations a rewrite job may name (`seal variants perturbations` says what
+/// each does).
+pub const PERTURBATIONS: [&str; 7] =
+    ["polite-closing", "no-polite-closing", "markdown-list", "typos", "lowercase", "whitespace", "filler"];
+
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobRequest {
@@ -12,8 +17,8 @@ pub struct JobRequest {
     /// ingest: paths on the server, http(s) URLs or `hf://datasets/…` sources (hh-rlhf format).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
-    /// score: the registered model to run. label: the LM to ask (one of the server's
-    /// `[llm] models` when it lists them).
+    /// score: the registered model to run. label, rewrite: the LM to ask (one of the
+    /// server's `[llm] models` when it lists them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// score: at most this many more pairs.
@@ -32,8 +37,19 @@ pub struct JobRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<String>,
     /// label: label this many pairs (both texts of each), drawn reproducibly; all when absent.
+    /// rewrite: rewrite this many pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<u64>,
+    /// rewrite: the variant's name (its pairs become the dataset `<dataset>@<variant>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// rewrite: a built-in perturbation (no LM; `seal variants perturbations` lists them);
+    /// without one, `model` rewrites whole transcripts with SEAL's prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation: Option<String>,
+    /// rewrite: which texts of each pair to rewrite (both when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sides: Option<crate::Sides>,
 }
 
 /// A job's state, as listed and as pushed by `GET /api/jobs/{id}/events`.

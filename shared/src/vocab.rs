@@ -232,6 +232,9 @@ vocabulary! {
         Analyze,
         /// SEAL's LM-labeler over the server's `[llm]` endpoint.
         Label,
+        /// A rewritten variant of a dataset: a built-in perturbation, or SEAL's rewrite by
+        /// the server's `[llm]` endpoint.
+        Rewrite,
     }
 
     /// What a user may do; each role may do everything the ones before it may.

@@ -208,5 +208,8 @@ fn blank(kind: JobKind) -> JobRequest {
         labels: None,
         keys: None,
         sample: None,
+        variant: None,
+        perturbation: None,
+        sides: None,
     }
 }

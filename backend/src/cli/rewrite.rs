@@ -117,10 +117,16 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let s = rewrite::run(&mut store, &method, &job, &|done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })?;
+    let s = rewrite::run(
+        &mut store,
+        &method,
+        &job,
+        &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+        None,
+    )?;
     bar.finish_and_clear();
     let folder = crate::config::embedder_dir();
     let similarity = if a.no_similarity || s.n_rewritten == 0 {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use seal_shared::browse::PairQuery;
 use seal_shared::jobs::{JobRequest, JobStatus};
-use seal_shared::{JobKind, JobState, ModelRole};
+use seal_shared::{JobKind, JobState, ModelRole, Sides};
 use tokio::sync::watch;
 
 use super::accounts::rfc3339;
@@ -28,6 +28,7 @@ use super::browse::Browser;
 use super::sources::SourcePolicy;
 use super::{Cancelled, IngestOptions, ScoreJob, SourceFormat, Stop};
 use crate::config::DataDir;
+use crate::rewrite::perturb::Perturbation;
 use crate::score::Device;
 use crate::settings::{JobSettings, LlmSettings};
 use crate::store::{unix_now, JobRecord, Store};
@@ -352,6 +353,7 @@ fn limit(limits: &JobSettings, kind: JobKind) -> usize {
         JobKind::Ingest => limits.max_running_ingest,
         JobKind::Analyze => limits.max_running_analyze,
         JobKind::Label => limits.max_running_label,
+        JobKind::Rewrite => limits.max_running_rewrite,
     }
 }
 
@@ -400,10 +402,11 @@ fn publish(shared: &Shared, job: &Arc<Job>) {
 fn publish_queue(shared: &Shared) {
     let queued: Vec<Arc<Job>> = {
         let inner = lock(&shared.inner);
-        let running: Vec<(&str, usize)> = [JobKind::Ingest, JobKind::Score, JobKind::Analyze, JobKind::Label]
-            .into_iter()
-            .map(|k| (k.as_str(), inner.running.get(&k).copied().unwrap_or(0)))
-            .collect();
+        let running: Vec<(&str, usize)> =
+            [JobKind::Ingest, JobKind::Score, JobKind::Analyze, JobKind::Label, JobKind::Rewrite]
+                .into_iter()
+                .map(|k| (k.as_str(), inner.running.get(&k).copied().unwrap_or(0)))
+                .collect();
         crate::metrics::jobs(inner.queue.len(), &running);
         inner.queue.iter().cloned().collect()
     };
@@ -566,19 +569,9 @@ fn check(
         }
         JobKind::Label => {
             store.require_dataset(&req.dataset)?;
-            if llm.base_url.is_none() {
-                return Err(bad("labelling jobs need an LM server: set `[llm] base_url` in the server's settings"));
-            }
             let name = req.labels.as_deref().filter(|n| !n.trim().is_empty());
             let name = name.ok_or_else(|| bad("a label job needs `labels`: the name of the label set to make"))?;
-            let model = req.model.as_deref().filter(|m| !m.trim().is_empty());
-            let model = model.ok_or_else(|| bad("a label job needs `model`: the LM to ask"))?;
-            if !llm.models.is_empty() && !llm.models.iter().any(|m| m == model) {
-                return Err(bad(format!(
-                    "model `{model}` is not one of the server's LM models ({}; `[llm] models`)",
-                    llm.models.join(", ")
-                )));
-            }
+            let model = lm_model(llm, req, "labelling")?;
             crate::features::parse_keys(req.keys.as_deref().unwrap_or("all"))
                 .map_err(|e| bad(format!("job field `keys`: {e}")))?;
             if store.require_label_set(&req.dataset, name).is_ok() {
@@ -593,7 +586,72 @@ fn check(
                 req.sample.map(|n| format!(", {n} pairs")).unwrap_or_default()
             )
         }
+        JobKind::Rewrite => {
+            store.require_dataset(&req.dataset)?;
+            if store.variant_of(&req.dataset)?.is_some() {
+                return Err(bad(format!("`{}` is itself a variant; rewrite its base dataset", req.dataset)));
+            }
+            let name = req.variant.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            let name = name.ok_or_else(|| bad("a rewrite job needs `variant`: the name of the variant to make"))?;
+            if name.contains(['@', '/', ',']) {
+                return Err(bad(format!("job field `variant` {name:?}: a variant name has no `@`, `/` or `,`")));
+            }
+            let how = match (&req.perturbation, &req.model) {
+                (Some(p), None) => perturbation(p)?.name().to_owned(),
+                (None, Some(_)) => lm_model(llm, req, "LM rewrite")?.to_owned(),
+                (Some(_), Some(_)) => return Err(bad("a rewrite job takes `perturbation` or `model`, not both")),
+                (None, None) => return Err(bad(
+                    "a rewrite job needs `perturbation` (a built-in one) or `model` (an LM of the server's `[llm]`)",
+                )),
+            };
+            if store.variants(Some(&req.dataset))?.iter().any(|v| v.name == name) {
+                return Err(super::Error::Conflict(format!(
+                    "dataset `{}` has a variant `{name}`; pick another name",
+                    req.dataset
+                )));
+            }
+            format!(
+                "rewrite {} as {name} with {how}{}{}",
+                req.dataset,
+                req.sides.filter(|s| *s != Sides::Both).map(|s| format!(", {} texts", s.as_str())).unwrap_or_default(),
+                req.sample.map(|n| format!(", {n} pairs")).unwrap_or_default()
+            )
+        }
     })
+}
+
+/// The LM a labelling or rewrite job asks: the server must have an `[llm]` endpoint, and the
+/// model must be one of its `models` when it lists them.
+fn lm_model<'a>(llm: &LlmSettings, req: &'a JobRequest, what: &str) -> super::PipelineResult<&'a str> {
+    if llm.base_url.is_none() {
+        return Err(bad(format!("{what} jobs need an LM server: set `[llm] base_url` in the server's settings")));
+    }
+    let model = req.model.as_deref().filter(|m| !m.trim().is_empty());
+    let model = model.ok_or_else(|| bad(format!("a {what} job needs `model`: the LM to ask")))?;
+    if !llm.models.is_empty() && !llm.models.iter().any(|m| m == model) {
+        return Err(bad(format!(
+            "model `{model}` is not one of the server's LM models ({}; `[llm] models`)",
+            llm.models.join(", ")
+        )));
+    }
+    Ok(model)
+}
+
+fn perturbation(name: &str) -> super::PipelineResult<Perturbation> {
+    Perturbation::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Perturbation::ALL.iter().map(|p| p.name()).collect();
+        bad(format!("job field `perturbation` {name:?}: unknown; one of {}", names.join(", ")))
+    })
+}
+
+/// A client of the server's `[llm]` endpoint for `model`; the key comes from the environment.
+fn lm_client(llm: &LlmSettings, model: &str) -> crate::llm::ChatClient {
+    let endpoint = crate::llm::Endpoint {
+        base_url: llm.base_url.clone().unwrap_or_default(),
+        api_key: llm.api_key(),
+        model: model.to_owned(),
+    };
+    crate::llm::ChatClient::new(endpoint, Duration::from_secs(llm.timeout_s), crate::llm::Retry::default())
 }
 
 fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String> {
@@ -686,14 +744,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
         }
         JobKind::Label => {
             let llm = &shared.llm;
-            let model = req.model.clone().unwrap_or_default();
-            let endpoint = crate::llm::Endpoint {
-                base_url: llm.base_url.clone().unwrap_or_default(),
-                api_key: llm.api_key(),
-                model: model.clone(),
-            };
-            let client =
-                crate::llm::ChatClient::new(endpoint, Duration::from_secs(llm.timeout_s), crate::llm::Retry::default());
+            let client = lm_client(llm, req.model.as_deref().unwrap_or_default());
             let spec = super::label::LabelJob {
                 dataset: req.dataset.clone(),
                 name: req.labels.clone().unwrap_or_default(),
@@ -718,6 +769,52 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             Ok(format!(
                 "label set {} {}: {} of {} texts labelled, {} failed; {} requests sent, {} answers from the cache",
                 s.name, s.outcome, s.n_labelled, s.n_texts, s.n_failed, s.requests_sent, s.cached_answers
+            ))
+        }
+        JobKind::Rewrite => {
+            let spec = super::rewrite::RewriteJob {
+                dataset: req.dataset.clone(),
+                name: req.variant.clone().unwrap_or_default().trim().to_owned(),
+                sides: req.sides.unwrap_or(Sides::Both),
+                sample: req.sample.map(|n| n as usize),
+                seed: 0,
+                replace: false,
+            };
+            let client;
+            let method = match &req.perturbation {
+                Some(p) => super::rewrite::Method::Perturbation(perturbation(p)?),
+                None => {
+                    client = lm_client(&shared.llm, req.model.as_deref().unwrap_or_default());
+                    // SEAL's temperature for rewrites.
+                    let params =
+                        crate::llm::ChatParams { temperature: 0.1, json_mode: false, max_tokens: None, seed: None };
+                    super::rewrite::Method::Llm { client: &client, params, concurrency: shared.llm.concurrency }
+                }
+            };
+            let s = super::rewrite::run(
+                store,
+                &method,
+                &spec,
+                &|done, total| progress(Some(done), Some(total)),
+                Some(&job.stop),
+            )?;
+            let folder = crate::config::embedder_dir();
+            let similarity = if s.n_rewritten > 0 && folder.join("model.onnx").is_file() {
+                super::check_stop(Some(&job.stop))?;
+                let m = super::rewrite::similarity(store, &shared.data, &s.variant_dataset, &folder, &|_| {})?;
+                format!(
+                    "; mean cosine similarity to the original {:.3} (chosen), {:.3} (rejected)",
+                    m.mean_chosen, m.mean_rejected
+                )
+            } else if s.n_rewritten > 0 {
+                "; meaning preservation not computed (no sentence-embedding model on the server)".to_owned()
+            } else {
+                String::new()
+            };
+            Ok(format!(
+                "variant {} {}: {} of {} pairs rewritten into {}, {} not applicable, {} skipped; {} requests sent, {} answers from the cache{similarity}",
+                s.variant, s.outcome, s.n_rewritten, s.n_pairs, s.variant_dataset, s.n_not_applicable, s.n_skipped,
+                s.requests_sent, s.cached_answers
             ))
         }
         JobKind::Analyze => {
@@ -802,6 +899,9 @@ mod tests {
             labels: None,
             keys: None,
             sample: None,
+            variant: None,
+            perturbation: None,
+            sides: None,
         }
     }
 

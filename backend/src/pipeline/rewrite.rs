@@ -139,11 +139,14 @@ fn job_pairs(store: &Store, job: &RewriteJob) -> Result<Vec<NewPair>> {
 }
 
 /// Rewrites the pairs of the job and stores the variant. `progress(done, total)` follows pairs.
+/// A set `stop` ends an LM rewrite after the requests in flight: their answers are cached (a
+/// retry asks nothing twice) and no variant is stored.
 pub fn run(
     store: &mut Store,
     method: &Method<'_>,
     job: &RewriteJob,
     progress: &(dyn Fn(u64, u64) + Sync),
+    stop: Option<&super::Stop>,
 ) -> Result<RewriteSummary> {
     if job.name.is_empty() || job.name.contains(['@', '/', ',']) {
         bail!("--name {:?}: a variant name is not empty and has no `@`, `/` or `,`", job.name);
@@ -181,6 +184,7 @@ pub fn run(
                     .par_iter()
                     .with_max_len(1)
                     .map(|pair| -> Result<Rewritten> {
+                        super::check_stop(stop)?;
                         let out = connections.with(|conn| -> Result<Rewritten> {
                             let one = |s: &Side, on: bool| -> Result<std::result::Result<Side, String>> {
                                 if on {

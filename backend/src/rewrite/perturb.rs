@@ -192,6 +192,15 @@ mod tests {
     const R: &str = "Assistant: Sure. You can bake bread at home with flour, water and yeast. Knead it well.";
 
     #[test]
+    fn the_web_app_offers_every_perturbation_by_its_name() {
+        let names: Vec<&str> = Perturbation::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(names, seal_shared::jobs::PERTURBATIONS);
+        for name in names {
+            assert_eq!(Perturbation::parse(name).map(Perturbation::name), Some(name));
+        }
+    }
+
+    #[test]
     fn every_perturbation_changes_the_response_and_keeps_the_tag() {
         for p in Perturbation::ALL {
             let out = p.apply(R, "7:hh/1:chosen");
