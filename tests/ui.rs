@@ -183,6 +183,16 @@ fn the_app_in_a_real_browser() {
     rt.block_on(async {
         let c = browser(&driver).await;
 
+        // The bare overview opens on the dataset's label set that labels most texts, so γ and
+        // the imprint are filled at once.
+        let sets: Vec<seal_shared::LabelSetInfo> =
+            serde_json::from_str(&get(&format!("{base}/api/label-sets?dataset=hh")).1).unwrap();
+        let most = sets.iter().max_by_key(|s| (s.n_texts, std::cmp::Reverse(s.name.clone()))).unwrap();
+        c.goto(&format!("{base}/")).await.unwrap();
+        wait_for(&c, "#imprint-chart svg").await;
+        let picked = wait_for(&c, "#pick-labels").await.prop("value").await.unwrap();
+        assert_eq!(picked.as_deref(), Some(most.name.as_str()), "{sets:?}");
+
         // Overview: every figure drawn, one link per coefficient.
         c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post&labels=gpt")).await.unwrap();
         wait_for(&c, "#imprint-chart svg").await;

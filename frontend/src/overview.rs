@@ -42,10 +42,32 @@ fn resolve(q: &PairQuery, o: &Overview) -> Option<PairQuery> {
     Some(s)
 }
 
+/// The label set a study opens on: the one that labels most texts (the first by name among
+/// equals).
+fn default_label_set(sets: &[LabelSetInfo]) -> Option<String> {
+    let most = sets.iter().map(|s| s.n_texts).max()?;
+    sets.iter().find(|s| s.n_texts == most).map(|s| s.name.clone())
+}
+
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let location = use_location();
     let overview = LocalResource::new(crate::api::overview);
+    // A study the URL does not name opens on its dataset's label set (the one that labels most
+    // texts), so γ and the imprint are filled at once; a study the user picked keeps "none".
+    let default_labels = LocalResource::new(move || {
+        let q = crate::query::from_query_string(&location.search.get());
+        async move {
+            if q.pre.is_some() || q.post.is_some() || q.labels.is_some() {
+                return None;
+            }
+            let dataset = match q.dataset.as_str() {
+                "" => overview.await.ok()?.datasets.first()?.name.clone(),
+                d => d.to_owned(),
+            };
+            default_label_set(&crate::api::label_sets(dataset).await.ok()?)
+        }
+    });
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
@@ -53,7 +75,10 @@ pub fn OverviewPage() -> impl IntoView {
                 Suspend::new(async move {
                     match overview.await {
                         Ok(o) => {
-                            let q = crate::query::from_query_string(&search);
+                            let mut q = crate::query::from_query_string(&search);
+                            if q.labels.is_none() {
+                                q.labels = default_labels.await;
+                            }
                             view! { <OverviewBody o=o q=q /> }.into_any()
                         }
                         Err(e) => view! { <p class="error" id="load-error">{e.to_string()}</p> }.into_any(),
