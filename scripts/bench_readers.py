@@ -10,7 +10,12 @@ both cached views and fresh filtering and sorting are measured. The scoring job 
 of scores every 64 pairs; it must not empty the readers' caches (the study read does not include
 the model being scored) nor take every core.
 
-Usage: bench_readers.py SEAL_BINARY DATA_DIR MODEL_FOLDER [--clients 20] [--seconds 60]
+With --label, a third phase runs while the scoring job and a labelling job write at once: the
+labelling job asks a local OpenAI-compatible server this script starts (it answers every key
+asked with `false`, at once), so the store takes the answer cache's and the label set's writes
+as fast as the server's `[llm] concurrency` lets it.
+
+Usage: bench_readers.py SEAL_BINARY DATA_DIR MODEL_FOLDER [--clients 20] [--seconds 60] [--label]
 """
 import argparse
 import json
@@ -35,6 +40,51 @@ def request(method, url, body=None):
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:
         return r.status, r.read()
+
+
+def fake_lm():
+    """A local OpenAI-compatible chat server answering every key a labelling prompt asks with
+    `false`; returns (server, base URL up to /v1, counter of requests answered)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answered = [0]
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt = body["messages"][0]["content"]
+            keys = [line[2:].split(": ", 1)[0] for line in prompt.splitlines()
+                    if line.startswith("- ") and ": " in line and " " not in line[2:].split(": ", 1)[0]]
+            content = json.dumps({k: False for k in keys})
+            answer = json.dumps({
+                "id": "bench", "object": "chat.completion", "model": body.get("model", "m"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            with lock:
+                answered[0] += 1
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{port}/v1", answered
+
+
+def wait_running(base, job_id):
+    t0 = time.time()
+    while json.loads(request("GET", f"{base}/api/jobs/{job_id}")[1])["state"] != "running":
+        if time.time() - t0 > 120:
+            raise SystemExit(f"job {job_id} never started")
+        time.sleep(0.2)
 
 
 def phase(base, clients, seconds, seed):
@@ -84,8 +134,13 @@ def main():
     ap.add_argument("model_folder")
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--label", action="store_true", help="a third phase with a labelling job writing too")
     args = ap.parse_args()
     env = dict(os.environ, SEAL_DATA_DIR=args.data)
+    lm = None
+    if args.label:
+        lm, lm_url, answered = fake_lm()
+        env.update(SEAL_LLM_BASE_URL=lm_url, SEAL_LLM_MODELS="bench-lm", SEAL_LLM_CONCURRENCY="4")
     subprocess.run([args.seal, "models", "add", "--name", MODEL, "--replace", args.model_folder], env=env,
                    check=True, capture_output=True)
     port = free_port()
@@ -99,19 +154,35 @@ def main():
         out["idle"] = phase(base, args.clients, args.seconds, 1)
         status, body = request("POST", f"{base}/api/jobs", {"kind": "score", "dataset": "train", "model": MODEL})
         job = json.loads(body)
-        t0 = time.time()
-        while json.loads(request("GET", f"{base}/api/jobs/{job['id']}")[1])["state"] != "running":
-            if time.time() - t0 > 60:
-                raise SystemExit("the scoring job never started")
-            time.sleep(0.2)
+        wait_running(base, job["id"])
+        before = json.loads(request("GET", f"{base}/api/jobs/{job['id']}")[1])["done"]
         out["during_scoring"] = phase(base, args.clients, args.seconds, 2)
         state = json.loads(request("GET", f"{base}/api/jobs/{job['id']}")[1])
-        out["job"] = {"state": state["state"], "pairs_done": state["done"], "total": state["total"]}
-        request("DELETE", f"{base}/api/jobs/{job['id']}")
+        out["job"] = {"state": state["state"], "pairs_done_in_phase": state["done"] - before, "total": state["total"]}
         out["p95_ratio"] = round(out["during_scoring"]["p95_ms"] / out["idle"]["p95_ms"], 2)
+        if args.label:
+            name = f"bench-readers-{int(time.time())}"
+            status, body = request("POST", f"{base}/api/jobs", {"kind": "label", "dataset": "train", "labels": name,
+                                                                "model": "bench-lm", "keys": "is_helpful,is_harmless"})
+            label_job = json.loads(body)
+            wait_running(base, label_job["id"])
+            scored = json.loads(request("GET", f"{base}/api/jobs/{job['id']}")[1])["done"]
+            asked = answered[0]
+            out["during_scoring_and_labelling"] = phase(base, args.clients, args.seconds, 3)
+            labelled = json.loads(request("GET", f"{base}/api/jobs/{label_job['id']}")[1])
+            scoring = json.loads(request("GET", f"{base}/api/jobs/{job['id']}")[1])
+            out["label_job"] = {"state": labelled["state"], "texts_done_in_phase": labelled["done"],
+                                "total": labelled["total"], "lm_answers_in_phase": answered[0] - asked}
+            out["score_job_in_label_phase"] = {"state": scoring["state"], "pairs_done": scoring["done"] - scored}
+            out["p95_ratio_with_labelling"] = round(
+                out["during_scoring_and_labelling"]["p95_ms"] / out["idle"]["p95_ms"], 2)
+            request("DELETE", f"{base}/api/jobs/{label_job['id']}")
+        request("DELETE", f"{base}/api/jobs/{job['id']}")
     finally:
         server.terminate()
         server.wait(timeout=60)
+        if lm is not None:
+            lm.shutdown()
     print(json.dumps(out, indent=2))
 
 

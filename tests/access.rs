@@ -38,6 +38,11 @@ fn exchange(
         req = req.header(*k, *v);
     }
     let mut resp = match body {
+        Some(b) if b.starts_with(&format!("--{FORM_BOUNDARY}\r\n")) => agent.run(
+            req.header("content-type", format!("multipart/form-data; boundary={FORM_BOUNDARY}"))
+                .body(b.to_owned())
+                .unwrap(),
+        ),
         Some(b) => agent.run(req.header("content-type", "application/json").body(b.to_owned()).unwrap()),
         None => agent.run(req.body(()).unwrap()),
     }
@@ -50,6 +55,28 @@ fn exchange(
         .collect();
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     (status, headers, text)
+}
+
+/// The boundary of the multipart bodies [`form`] writes; [`call`] sends a body that starts
+/// with it as `multipart/form-data`.
+pub const FORM_BOUNDARY: &str = "seal-test-form-boundary";
+
+/// A `multipart/form-data` body: (field, file name, content) per part.
+pub fn form(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (field, file, content) in parts {
+        out.extend_from_slice(format!("--{FORM_BOUNDARY}\r\n").as_bytes());
+        let name = file.map(|f| format!("; filename=\"{f}\"")).unwrap_or_default();
+        out.extend_from_slice(format!("Content-Disposition: form-data; name=\"{field}\"{name}\r\n").as_bytes());
+        if file.is_some() {
+            out.extend_from_slice(b"Content-Type: application/octet-stream\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(content);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{FORM_BOUNDARY}--\r\n").as_bytes());
+    out
 }
 
 pub fn bearer(token: &str) -> String {
@@ -124,7 +151,9 @@ fn expected_rule(operation: &str) -> Expected {
             (Some(Role::Reviewer), vec![])
         }
         "hideNote" => (Some(Role::Admin), vec![]),
-        "startJob" | "cancelJob" | "retryJob" | "addModel" => (Some(Role::Editor), vec![]),
+        "startJob" | "planJob" | "cancelJob" | "retryJob" | "addModel" | "uploadFile" | "llmInfo" => {
+            (Some(Role::Editor), vec![])
+        }
         "listUsers" | "addUser" | "changeUser" | "removeUser" | "listTokens" | "createToken" | "revokeToken"
         | "auditLog" | "createBackup" => (Some(Role::Admin), vec![]),
         "currentShare" => (None, vec![Pair, View, Report]),
@@ -242,6 +271,14 @@ fn request_for(
             concrete,
             Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post", "limit": n}).to_string()),
         ),
+        "planJob" => {
+            (concrete, Some(json!({"kind": "analyze", "dataset": "hh", "pre": "pre", "post": "post"}).to_string()))
+        }
+        "uploadFile" => {
+            let pair = r#"{"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"}"#;
+            let body = form(&[("file", Some("test.jsonl"), format!("{pair}\n").as_bytes())]);
+            (concrete, Some(String::from_utf8(body).unwrap()))
+        }
         "labelSets" => (format!("{concrete}?dataset=hh"), None),
         "exportLabels" => (concrete.replace("{name}", "gpt"), None),
         "editNote" | "deleteNote" | "hideNote" => {
@@ -839,20 +876,7 @@ fn from_127_0_0_2(server: &Server, path: &str, extra: &str) -> (u16, String) {
 }
 
 /// Debian's caddy in front, doing basic auth and naming the user in `X-Forwarded-User`.
-struct Caddy {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Caddy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn caddy(upstream: &str, users: &[(&str, &str)]) -> Caddy {
+fn caddy(upstream: &str, users: &[(&str, &str)]) -> crate::support::Caddy {
     let hash = |pw: &str| {
         let out = std::process::Command::new("caddy")
             .args(["hash-password", "--plaintext", pw])
@@ -870,22 +894,7 @@ fn caddy(upstream: &str, users: &[(&str, &str)]) -> Caddy {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("Caddyfile");
     std::fs::write(&file, config).unwrap();
-    let child = std::process::Command::new("caddy")
-        .args(["run", "--adapter", "caddyfile", "--config"])
-        .arg(&file)
-        .env("HOME", dir.path())
-        .env("XDG_DATA_HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "caddy did not start");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Caddy { child, url: format!("http://127.0.0.1:{port}/"), _dir: dir }
+    crate::support::run_caddy(&file, port, &[])
 }
 
 #[test]

@@ -231,3 +231,14 @@ fn metrics_are_off_by_default_and_count_requests_jobs_and_scored_pairs_when_on()
     assert!(text.contains(r#"route="/api/jobs/{id}/events""#), "{text}");
     assert!(!text.contains(&format!("/api/jobs/{id}/events")), "{text}");
 }
+
+#[test]
+fn a_scoring_device_the_server_cannot_use_stops_it_at_start_naming_the_setting() {
+    let seal = crate::support::Seal::new();
+    for (device, said) in [("tpu", "`tpu`"), ("cpu,cuda:0", "cannot share"), ("cuda:0,cuda:0", "twice")] {
+        let out = seal.cmd().args(["serve", "--port", "0"]).env("SEAL_JOBS_SCORE_DEVICE", device).output().unwrap();
+        assert!(!out.status.success(), "{device}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("jobs.score_device") && err.contains(said), "{device}: {err}");
+    }
+}

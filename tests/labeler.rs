@@ -458,3 +458,84 @@ fn a_labelling_job_of_the_server_survives_a_kill_resumes_from_the_cache_and_neve
     let rows = store.jobs().unwrap();
     assert!(rows.iter().all(|r| !r.request.contains("test-key") && !r.request.contains("SEAL_TEST_LM_KEY")));
 }
+
+#[test]
+fn label_and_rewrite_beside_a_running_server_are_estimated_by_it_and_run_as_its_jobs() {
+    use crate::access::{call, spawn_server};
+    use seal_shared::jobs::{JobPlan, JobStatus, LlmInfo};
+    use seal_shared::runs::RewriteEstimate;
+    use seal_shared::JobState;
+
+    let seal = Seal::new();
+    dataset(&seal);
+    let (url, fake) = serve_fake();
+    let server = spawn_server(
+        seal.cmd()
+            .args(["serve", "--port", "0"])
+            .env("SEAL_LLM_BASE_URL", &url)
+            .env("SEAL_LLM_MODELS", "m")
+            .env("SEAL_LLM_API_KEY_ENV", "SEAL_TEST_LM_KEY")
+            .env("SEAL_TEST_LM_KEY", "test-key")
+            .env("SEAL_LLM_TIMEOUT_S", "1")
+            .env_remove("OPENAI_API_KEY"),
+    );
+    // The jobs page's pickers: the server has an LM endpoint and allows one model; its address
+    // and key are not shown.
+    let (status, _, body) = call("GET", &format!("{}api/llm", server.url), &[], None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<LlmInfo>(&body).unwrap(), LlmInfo { configured: true, models: vec!["m".into()] });
+    assert!(!body.contains(&url) && !body.contains("test-key"), "{body}");
+
+    // The server's estimate: 6 pairs, 12 texts, nothing asked yet, no request sent for it.
+    let job = json!({"kind": "label", "dataset": "d", "labels": "cli", "model": "m"}).to_string();
+    let (status, _, body) = call("POST", &format!("{}api/jobs/plan", server.url), &[], Some(&job));
+    assert_eq!(status, 200, "{body}");
+    let plan: JobPlan = serde_json::from_str(&body).unwrap();
+    let e = plan.label.expect("a labelling plan has an estimate");
+    assert_eq!((e.texts, e.cached, e.to_send, e.model.as_str()), (12, 0, 12, "m"), "{e:?}");
+    assert!(e.prompt_tokens > 12 * 100 && e.completion_tokens > 0, "{e:?}");
+    assert!(plan.title.contains("label d as cli with m"), "{}", plan.title);
+    // A model the server does not allow is refused by the plan as by the job.
+    let other = json!({"kind": "label", "dataset": "d", "labels": "cli", "model": "gpt-5"}).to_string();
+    let (status, _, body) = call("POST", &format!("{}api/jobs/plan", server.url), &[], Some(&other));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(fake.received.load(Ordering::SeqCst), 0, "estimates ask nothing");
+
+    // `seal label` beside the server: the same estimate, priced as asked, then its job.
+    let cli = |extra: &[&str]| {
+        let mut c = seal.cmd();
+        c.env_remove("OPENAI_API_KEY").env_remove("OPENAI_BASE_URL");
+        c.args(["--json", "label", "--dataset", "d", "--name", "cli", "--model", "m"]).args(extra);
+        c
+    };
+    let said: LabelEstimate = run_json(cli(&["--estimate", "--price-in", "1", "--price-out", "2"]));
+    assert_eq!((said.texts, said.to_send, said.prompt_tokens), (12, 12, e.prompt_tokens));
+    let cost = (e.prompt_tokens as f64 + 2.0 * e.completion_tokens as f64) / 1e6;
+    assert!((said.cost_usd.unwrap() - cost).abs() < 1e-12 && said.price_source == "the prices given", "{said:?}");
+    let done: JobStatus = run_json(cli(&["--yes"]));
+    assert_eq!((done.state, done.total), (JobState::Done, 12), "{done:?}");
+    assert!(done.message.as_deref().unwrap_or_default().contains("of 12 texts labelled"), "{done:?}");
+    let (_, _, body) = call("GET", &format!("{}api/label-sets?dataset=d", server.url), &[], None);
+    assert!(body.contains("\"cli\""), "{body}");
+    // Asked again under another name, the answers come from the server's cache.
+    let again = json!({"kind": "label", "dataset": "d", "labels": "again", "model": "m"}).to_string();
+    let (_, _, body) = call("POST", &format!("{}api/jobs/plan", server.url), &[], Some(&again));
+    let e2 = serde_json::from_str::<JobPlan>(&body).unwrap().label.unwrap();
+    assert!(e2.cached >= 10 && e2.to_send == 12 - e2.cached, "{e2:?}");
+    // What the server's jobs do not take is refused, naming it.
+    let e = seal.fails(&["label", "--dataset", "d", "--name", "x", "--model", "m", "--replace", "--yes"]);
+    assert!(e.contains("held by the server") && e.contains("--replace"), "{e}");
+
+    // `seal rewrite` beside the server: a perturbation as a job; an LM rewrite's estimate.
+    let rewritten: JobStatus = seal.read(&["rewrite", "--dataset", "d", "--perturbation", "lowercase"]);
+    assert_eq!(rewritten.state, JobState::Done, "{rewritten:?}");
+    let (_, _, body) = call("GET", &format!("{}api/datasets", server.url), &[], None);
+    assert!(body.contains("d@lowercase"), "{body}");
+    let asked = fake.received.load(Ordering::SeqCst);
+    let e: RewriteEstimate =
+        seal.read(&["rewrite", "--dataset", "d", "--name", "lm", "--model", "m", "--sides", "chosen", "--estimate"]);
+    assert_eq!((e.texts, e.to_send, e.model.as_str()), (6, 6, "m"), "{e:?}");
+    assert_eq!(fake.received.load(Ordering::SeqCst), asked, "estimates ask nothing");
+    let e = seal.fails(&["rewrite", "--dataset", "d", "--perturbation", "typos", "--seed", "3"]);
+    assert!(e.contains("held by the server") && e.contains("--seed"), "{e}");
+}

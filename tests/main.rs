@@ -11,6 +11,7 @@ mod backup;
 mod browse_api;
 mod cli_beside_server;
 mod cli_ingest;
+mod demo;
 mod deploy;
 mod download;
 mod embedding;

@@ -418,3 +418,41 @@ impl Drop for KServe {
         self.kill();
     }
 }
+
+/// Debian's caddy running a Caddyfile on a loopback port, stopped when dropped.
+pub struct Caddy {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `caddy` with the Caddyfile `config` and the environment `envs` (read by its `{$…}`
+/// placeholders), once it listens on `port`.
+pub fn run_caddy(config: &Path, port: u16, envs: &[(&str, &str)]) -> Caddy {
+    let home = tempfile::tempdir().unwrap();
+    let child = Command::new("caddy")
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(config)
+        .envs(envs.iter().copied())
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("caddy is needed for the proxy tests (apt-get install caddy)");
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "caddy did not start with {}", config.display());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Caddy { child, url: format!("http://127.0.0.1:{port}/"), _home: home }
+}

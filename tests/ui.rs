@@ -368,6 +368,59 @@ fn the_app_in_a_real_browser() {
         c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
         let rewritten = text_with(&c, "#job-list", "pairs rewritten into hh@lower").await;
         assert!(rewritten.contains("rewrite hh as lower with lowercase, 20 pairs"), "{rewritten}");
+        // An ingest job of a file picked on this computer: it is uploaded, then ingested.
+        let picked = seal.dir.path().join("picked.jsonl");
+        std::fs::write(&picked, crate::support::hh_rlhf_lines()[..30].join("\n") + "\n").unwrap();
+        wait_for(&c, "#job-kind").await.select_by_value("ingest").await.unwrap();
+        let field = wait_for(&c, "#job-dataset").await;
+        field.clear().await.unwrap();
+        field.send_keys("picked").await.unwrap();
+        wait_for(&c, "#job-file").await.send_keys(picked.to_str().unwrap()).await.unwrap();
+        wait_for(&c, "#job-subset").await.send_keys("harmless-base").await.unwrap();
+        let plan = text_with(&c, "#job-plan", "Reads").await;
+        assert!(plan.contains("Reads 1 source(s) into a new dataset picked"), "{plan}");
+        c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
+        text_with(&c, "#job-list", "30 pairs in 1 source(s)").await;
+        let (status, pair) = get(&format!("{base}/api/datasets/picked/pairs/harmless-base/picked/29"));
+        assert_eq!(status, 200, "{pair}");
+        // A model registered from an archive of its folder sent from this computer: the scoring
+        // form offers it at once.
+        let archive = seal.dir.path().join("rm.tar.gz");
+        let packed = Command::new("tar")
+            .arg("czf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(crate::support::fixture_model("pre"))
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(packed.success());
+        wait_for(&c, "#model-name").await.send_keys("from-archive").await.unwrap();
+        wait_for(&c, "#model-file").await.send_keys(archive.to_str().unwrap()).await.unwrap();
+        c.find(Locator::Id("model-add")).await.unwrap().click().await.unwrap();
+        text_with(&c, "#model-said", "Registered the model from-archive").await;
+        wait_for(&c, "#job-kind").await.select_by_value("score").await.unwrap();
+        text_with(&c, "#job-model", "from-archive").await;
+        // The overview follows the jobs that change the data: a scoring job started elsewhere
+        // (the API) while it is open fills its accuracy table in, with no reload.
+        c.goto(&format!("{base}/?dataset=hh&pre=pre&post=post")).await.unwrap();
+        let before = text_with(&c, "#accuracy", "hh").await;
+        assert!(!before.contains("from-archive"), "{before}");
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let started = agent
+            .post(&format!("{base}/api/jobs"))
+            .header("content-type", "application/json")
+            .send(r#"{"kind": "score", "dataset": "picked", "model": "from-archive"}"#);
+        assert_eq!(started.unwrap().status().as_u16(), 202);
+        let filled = text_with(&c, "#accuracy", "from-archive").await;
+        assert!(filled.contains("picked"), "{filled}");
+        shot(&c, "5b-overview-filled-in").await;
+        c.goto(&format!("{base}/jobs")).await.unwrap();
+        wait_for(&c, "#job-form").await;
+        // Labelling needs the server's LM endpoint: this server has none, and says so.
+        wait_for(&c, "#job-kind").await.select_by_value("label").await.unwrap();
+        let said = text_with(&c, "#job-no-llm", "no LM endpoint").await;
+        assert!(said.contains("[llm] base_url"), "{said}");
         // Scoring offers only models with an ONNX graph: these imported ones are not offered.
         wait_for(&c, "#job-kind").await.select_by_value("score").await.unwrap();
         let offered = text_with(&c, "#job-model", "—").await;
@@ -593,5 +646,84 @@ fn share_links_in_a_real_browser() {
         for b in [late, guest, c] {
             b.close().await.unwrap();
         }
+    });
+}
+
+/// Debian's caddy running the site of `deploy/Caddyfile` on a free loopback port, in front of
+/// `upstream` (`127.0.0.1:PORT`).
+fn caddy_site(upstream: &str) -> crate::support::Caddy {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = crate::support::root().join("deploy").join("Caddyfile");
+    let site = format!("http://127.0.0.1:{port}");
+    crate::support::run_caddy(
+        &config,
+        port,
+        &[("SEAL_SITE", &site), ("SEAL_UPSTREAM", upstream), ("SEAL_CADDY_ADMIN", "off")],
+    )
+}
+
+/// The path of the page the browser shows.
+async fn browser_path(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+#[test]
+#[ignore = "needs headless Chromium, caddy and the web bundle; `cargo xtask test` runs it"]
+fn the_app_under_a_sub_path_behind_the_caddy_site_of_deploy() {
+    let seal = crate::support::study_fixture();
+    crate::access::add_user(&seal, "ana", "admin");
+    let server =
+        crate::access::spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_SERVER_BASE_PATH", "/seal"));
+    assert!(server.url.ends_with("/seal/"), "serve names the app's address: {}", server.url);
+    let upstream = server.url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    let site = caddy_site(&upstream);
+    let base = format!("{}seal", site.url);
+
+    // Through the proxy: the page names its files under the sub-path; the bare sub-path and the
+    // site's root lead to the app; the API answers under it.
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let mut page = agent.get(&format!("{base}/")).call().unwrap();
+    let html = page.body_mut().read_to_string().unwrap();
+    assert!(html.contains(r#"src="/seal/boot.js""#) && html.contains(r#"content="/seal""#), "{html}");
+    let bare = agent.get(&base).call().unwrap();
+    assert_eq!(bare.status().as_u16(), 308);
+    assert_eq!(bare.headers()["location"], "/seal/");
+    let root = agent.get(&site.url).call().unwrap();
+    assert_eq!((root.status().as_u16(), root.headers()["location"].to_str().unwrap()), (302, "/seal/"));
+    let health = agent.get(&format!("{base}/api/health")).call().unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    // The server itself answers only under its base path.
+    let outside = agent.get(&format!("http://{upstream}/api/health")).call().unwrap();
+    assert_ne!(outside.status().as_u16(), 200);
+
+    let driver = chromedriver();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = browser(&driver).await;
+        // A permalink under the sub-path: sign in (the session cookie is the sub-path's), and
+        // the pair opens.
+        c.goto(&format!("{base}/pair/hh/harmless-base/test/3")).await.unwrap();
+        sign_in(&c, "ana").await;
+        wait_title(&c, "harmless-base/test/3").await;
+        assert_eq!(browser_path(&c).await, "/seal/pair/hh/harmless-base/test/3");
+        // The navigation's links stay under it, and the pages they open load their data.
+        wait_for(&c, "nav a[href='/seal/jobs']").await.click().await.unwrap();
+        wait_for(&c, "#job-form").await;
+        assert_eq!(browser_path(&c).await, "/seal/jobs");
+        wait_for(&c, "nav a[href='/seal/']").await.click().await.unwrap();
+        let datasets = text_with(&c, "#datasets", "hh").await;
+        assert!(datasets.contains("2312"), "{datasets}");
+        assert_eq!(browser_path(&c).await, "/seal/");
+        // The example browser: its filters navigate under the sub-path, its rows open pairs.
+        c.goto(&format!("{base}/pairs?dataset=hh&pre=pre&post=post")).await.unwrap();
+        wait_for(&c, "a.pair-link").await.click().await.unwrap();
+        wait_for(&c, "#pair-title").await;
+        let at = browser_path(&c).await;
+        assert!(at.starts_with("/seal/pair/hh/"), "{at}");
+        wait_for(&c, "#back-to-list").await.click().await.unwrap();
+        wait_for(&c, "a.pair-link").await;
+        assert_eq!(browser_path(&c).await, "/seal/pairs");
+        shot(&c, "13-under-a-sub-path").await;
+        c.close().await.unwrap();
     });
 }

@@ -149,3 +149,245 @@ fn web_ingest_reads_only_what_the_settings_allow() {
     names.sort_unstable();
     assert_eq!(names, ["hub", "local"], "nothing of a refused or failed source is stored");
 }
+
+/// `POST /api/uploads` with a multipart body as `token`: the status and body (checked against
+/// the API document).
+fn upload(base: &str, token: &str, body: Vec<u8>) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{base}/api/uploads");
+    let mut resp = agent
+        .post(&url)
+        .header("authorization", &bearer(token))
+        .header("content-type", &format!("multipart/form-data; boundary={}", crate::access::FORM_BOUNDARY))
+        .send(&body[..])
+        .unwrap();
+    let (status, text) = (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default());
+    crate::contract::check("POST", &url, status, &text);
+    (status, text)
+}
+
+/// Files in the uploads folder (temporary ones included).
+fn kept_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn uploaded_files_are_capped_kept_once_and_ingested_by_a_job() {
+    use crate::access::form;
+    use sha2::Digest;
+
+    let seal = Seal::new();
+    add_user(&seal, "eve", "editor");
+    add_user(&seal, "vic", "viewer");
+    let editor = token(&seal, "eve", &[]);
+    let viewer = token(&seal, "vic", &[]);
+    let server = spawn_server(
+        seal.cmd()
+            .args(["serve", "--port", "0"])
+            .env("SEAL_INGEST_MAX_UPLOAD_MB", "1")
+            .env("SEAL_INGEST_MAX_DECOMPRESSED_MB", "16"),
+    );
+    let base = server.url.trim_end_matches('/').to_owned();
+    let uploads = seal.data().uploads();
+
+    // The first 60 real hh-rlhf pairs, gzipped, sent as harmless-base's test file.
+    let lines: Vec<String> = crate::support::hh_rlhf_lines().into_iter().take(60).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all((lines.join("\n") + "\n").as_bytes()).unwrap();
+    let file = gz.finish().unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(&file));
+    let body = || form(&[("subset", None, b"harmless-base"), ("file", Some("../hh/test.jsonl.gz"), &file)]);
+    let (status, answer) = upload(&base, &viewer, body());
+    assert_eq!((status, code_of(&answer)), (403, ErrorCode::Forbidden), "{answer}");
+    let (status, answer) = upload(&base, &editor, body());
+    assert_eq!(status, 201, "{answer}");
+    let up: seal_shared::jobs::Upload = serde_json::from_str(&answer).unwrap();
+    assert_eq!(up.source, format!("upload:{}/harmless-base/test.jsonl.gz", &sha[..16]));
+    assert_eq!((up.name.as_str(), up.bytes, up.sha256.as_str()), ("test.jsonl.gz", file.len() as u64, sha.as_str()));
+    // The same file again is the same source, kept once.
+    let (status, again) = upload(&base, &editor, body());
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(serde_json::from_str::<seal_shared::jobs::Upload>(&again).unwrap(), up);
+    assert_eq!(kept_files(&uploads), [uploads.join(&sha[..16]).join("harmless-base").join("test.jsonl.gz")]);
+
+    // An ingest job reads it; its pairs are named by the subset and the file's split.
+    let job = |dataset: &str, source: &str| {
+        let body = serde_json::json!({"kind": "ingest", "dataset": dataset, "sources": [source]}).to_string();
+        call("POST", &format!("{base}/api/jobs"), &[("authorization", &bearer(&editor))], Some(&body))
+    };
+    let (status, _, answer) = job("up", &up.source);
+    assert_eq!(status, 202, "{answer}");
+    let done = wait(&base, serde_json::from_str::<JobStatus>(&answer).unwrap().id, &editor);
+    assert_eq!(done.state, JobState::Done, "{done:?}");
+    let (status, _, pair) = call(
+        "GET",
+        &format!("{base}/api/datasets/up/pairs/harmless-base/test/59"),
+        &[("authorization", &bearer(&viewer))],
+        None,
+    );
+    assert_eq!(status, 200, "{pair}");
+    let (_, _, datasets) = call("GET", &format!("{base}/api/datasets"), &[("authorization", &bearer(&viewer))], None);
+    let datasets: Vec<seal_shared::DatasetInfo> = serde_json::from_str(&datasets).unwrap();
+    assert_eq!(datasets.iter().find(|d| d.name == "up").map(|d| d.n_pairs), Some(60));
+
+    // Sources that name no upload, or climb out of the folder, are refused before queueing.
+    for source in ["upload:0000000000000000/test.jsonl", "upload:../server.json", "upload:x/../../server.json"] {
+        let (status, _, answer) = job("other", source);
+        assert_eq!(status, 400, "{source}: {answer}");
+        assert!(answer.contains("no such upload"), "{answer}");
+    }
+
+    // Over the cap: 413, and nothing is kept, not even a partial file.
+    let big: Vec<u8> = (0..1_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let (status, answer) = upload(&base, &editor, form(&[("file", Some("big.jsonl"), &big)]));
+    assert_eq!((status, code_of(&answer)), (413, ErrorCode::TooLarge), "{answer}");
+    assert!(answer.contains("ingest.max_upload_mb"), "{answer}");
+    assert_eq!(kept_files(&uploads).len(), 1, "{:?}", kept_files(&uploads));
+
+    // A small file that decompresses past ingest.max_decompressed_mb is kept, but the job
+    // that reads it fails saying so, and stores nothing.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 40_000_000]).unwrap();
+    let bomb = gz.finish().unwrap();
+    let (status, answer) = upload(&base, &editor, form(&[("file", Some("bomb.jsonl.gz"), &bomb)]));
+    assert_eq!(status, 201, "{answer}");
+    let source = serde_json::from_str::<seal_shared::jobs::Upload>(&answer).unwrap().source;
+    let (status, _, answer) = job("bomb", &source);
+    assert_eq!(status, 202, "{answer}");
+    let failed = wait(&base, serde_json::from_str::<JobStatus>(&answer).unwrap().id, &editor);
+    assert_eq!(failed.state, JobState::Failed, "{failed:?}");
+    assert!(failed.message.as_deref().unwrap_or_default().contains("ingest.max_decompressed_mb"), "{failed:?}");
+    let (_, _, datasets) = call("GET", &format!("{base}/api/datasets"), &[("authorization", &bearer(&viewer))], None);
+    assert!(!datasets.contains("\"bomb\""), "{datasets}");
+
+    // Malformed forms say what is wrong.
+    for (parts, why) in [
+        (form(&[("subset", None, b"harmless-base")]), "no `file` part"),
+        (form(&[("file", None, b"x")]), "no file name"),
+        (form(&[("subset", None, b"../up"), ("file", Some("t.jsonl"), b"x")]), "form field `subset`"),
+        (form(&[("notes", None, b"x")]), "unknown field `notes`"),
+    ] {
+        let (status, answer) = upload(&base, &editor, parts);
+        assert_eq!(status, 400, "{why}: {answer}");
+        assert!(answer.contains(why), "{why}: {answer}");
+    }
+}
+
+/// A tar.gz of `folder`'s files under `top/` (GNU tar, as a user would pack it); `extra` adds
+/// a symbolic link `top/<name>` → target.
+fn tar_gz(folder: &std::path::Path, top: &str, link: Option<(&str, &str)>) -> Vec<u8> {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join(top);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(folder).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    if let Some((name, target)) = link {
+        std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
+    }
+    let out = work.path().join("model.tar.gz");
+    let status =
+        std::process::Command::new("tar").arg("czf").arg(&out).arg("-C").arg(work.path()).arg(top).status().unwrap();
+    assert!(status.success());
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn model_archives_sent_from_the_web_are_unpacked_once_and_registered() {
+    use crate::access::form;
+    use sha2::Digest;
+
+    let seal = Seal::new();
+    add_user(&seal, "eve", "editor");
+    let editor = token(&seal, "eve", &[]);
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_INGEST_MAX_DECOMPRESSED_MB", "1"));
+    let base = server.url.trim_end_matches('/').to_owned();
+    let auth = [("authorization", bearer(&editor))];
+    let headers: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let folder = crate::support::fixture_model("pre");
+    let onnx_sha = hex::encode(sha2::Sha256::digest(std::fs::read(folder.join("model.onnx")).unwrap()));
+    let send = |name: &str, bytes: &[u8]| -> String {
+        let (status, answer) = upload(&base, &editor, form(&[("file", Some(name), bytes)]));
+        assert_eq!(status, 201, "{answer}");
+        serde_json::from_str::<seal_shared::jobs::Upload>(&answer).unwrap().source
+    };
+    let register = |name: &str, source: &str| {
+        let body = serde_json::json!({"name": name, "folder": source}).to_string();
+        call("POST", &format!("{base}/api/models"), &headers, Some(&body))
+    };
+
+    // A tar.gz of an export's folder registers as that model; the same archive again under
+    // another name is not unpacked twice.
+    let packed = tar_gz(&folder, "rm-export", None);
+    let source = send("rm-export.tar.gz", &packed);
+    let (status, _, answer) = register("from-tar", &source);
+    assert_eq!(status, 201, "{answer}");
+    let info: seal_shared::ModelInfo = serde_json::from_str(&answer).unwrap();
+    assert_eq!(info.onnx_sha256.as_deref(), Some(onnx_sha.as_str()));
+    let unpacked = seal.data().models();
+    assert_eq!(std::fs::read_dir(&unpacked).unwrap().count(), 1);
+    let (status, _, again) = register("from-tar-again", &source);
+    assert_eq!(status, 201, "{again}");
+    let again: seal_shared::ModelInfo = serde_json::from_str(&again).unwrap();
+    assert_eq!(again.folder, info.folder);
+    assert_eq!(std::fs::read_dir(&unpacked).unwrap().count(), 1, "unpacked once");
+
+    // A zip with the files at its top.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for e in std::fs::read_dir(&folder).unwrap().flatten() {
+        zip.start_file(e.file_name().to_str().unwrap(), zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(&std::fs::read(e.path()).unwrap()).unwrap();
+    }
+    let zipped = zip.finish().unwrap().into_inner();
+    let (status, _, answer) = register("from-zip", &send("rm.zip", &zipped));
+    assert_eq!(status, 201, "{answer}");
+    let info: seal_shared::ModelInfo = serde_json::from_str(&answer).unwrap();
+    assert_eq!(info.onnx_sha256.as_deref(), Some(onnx_sha.as_str()));
+
+    // Refused, naming why, with nothing left behind: a link inside, an archive larger unpacked
+    // than the cap, a file that is no archive, a folder without a model.
+    let linked = tar_gz(&folder, "linked", Some(("notes.txt", "/etc/passwd")));
+    let (status, _, answer) = register("linked", &send("linked.tar.gz", &linked));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("linked/notes.txt") && answer.contains("files and folders only"), "{answer}");
+    let big = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&folder).unwrap().flatten() {
+        std::fs::copy(e.path(), big.path().join(e.file_name())).unwrap();
+    }
+    std::fs::write(big.path().join("padding.bin"), vec![7u8; 1_100_000]).unwrap();
+    let (status, _, answer) = register("big", &send("big.tar.gz", &tar_gz(big.path(), "big", None)));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("ingest.max_decompressed_mb"), "{answer}");
+    let (status, _, answer) = register("plain", &send("notes.txt", b"not an archive"));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("not a model archive"), "{answer}");
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("readme.md"), "no model here").unwrap();
+    let (status, _, answer) = register("empty", &send("empty.tar.gz", &tar_gz(empty.path(), "empty", None)));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("no model folder"), "{answer}");
+    let left: Vec<String> = std::fs::read_dir(&unpacked)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "half-unpacked folders left: {left:?}");
+    let (_, _, body) = call("GET", &format!("{base}/api/models"), &headers, None);
+    let models: Vec<seal_shared::ModelInfo> = serde_json::from_str(&body).unwrap();
+    let mut names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["from-tar", "from-tar-again", "from-zip"]);
+}

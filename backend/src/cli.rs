@@ -23,6 +23,7 @@ use crate::score::Device;
 use crate::store::Store;
 
 /// What every command handler gets: where the data lives and how to report.
+#[derive(Clone)]
 pub struct Ctx {
     pub data: DataDir,
     /// The settings file and environment (`crate::settings`).
@@ -66,7 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Variants(cmd) => rewrite::variants(&ctx, &cmd),
         Command::Analyze(a) => analyze::analyze(&ctx, &a),
         Command::Pairs(a) => analyze::pairs(&ctx, &a),
-        Command::Serve(a) => serve(ctx.open_store()?, &ctx, &a),
+        Command::Serve(a) => serve(ctx.open_store()?, &ctx, &a, Vec::new()),
         Command::Demo(a) => demo::run(&ctx, &a),
         Command::Runtime(cmd) => runtime(&ctx, cmd),
         Command::Config(ConfigCmd::Check) => config_check(&ctx),
@@ -579,14 +580,20 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
 }
 
 /// `seal serve` (and the demo's last step): flags over the environment over the settings file.
-pub fn serve(store: Store, ctx: &Ctx, a: &ServeArgs) -> Result<()> {
+/// `jobs` are queued as the server starts, as the machine's own user's.
+pub fn serve(store: Store, ctx: &Ctx, a: &ServeArgs, jobs: Vec<seal_shared::jobs::JobRequest>) -> Result<()> {
+    if ctx.settings.jobs.score_device != "cpu" {
+        // Scoring jobs run on a GPU: the CUDA libraries must be on the library path.
+        with_cuda_library_path()?;
+    }
     let host = a.host.clone().unwrap_or_else(|| ctx.settings.server.host.clone());
     let port = a.port.unwrap_or(ctx.settings.server.port);
     let shown_host = host.clone();
+    let base = ctx.settings.server.base_path.clone();
     let mode = access_mode(ctx, Some(store.count_users().map_err(|e| e.to_string())));
-    crate::http::serve(store, ctx.data.clone(), &ctx.settings, &host, port, |addr| {
+    crate::http::serve(store, ctx.data.clone(), &ctx.settings, &host, port, jobs, |addr| {
         let shown = if shown_host == "0.0.0.0" { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
-        println!("Serving SEAL Lab at http://{shown}/  (Ctrl-C to stop; {mode})");
+        println!("Serving SEAL Lab at http://{shown}{base}/  (Ctrl-C to stop; {mode})");
     })
     .with_context(|| format!("serving on {host}:{port}"))
 }

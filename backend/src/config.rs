@@ -27,6 +27,16 @@ impl DataDir {
         self.0.join("downloads")
     }
 
+    /// Files received by `POST /api/uploads`, by content.
+    pub fn uploads(&self) -> PathBuf {
+        self.0.join("uploads")
+    }
+
+    /// Model folders unpacked from archives received by `POST /api/uploads`, one per archive.
+    pub fn models(&self) -> PathBuf {
+        self.0.join("models")
+    }
+
     /// Full-text search indexes, one folder per dataset (rebuilt from the store when stale).
     pub fn search_indexes(&self) -> PathBuf {
         self.0.join("search")

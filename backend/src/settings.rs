@@ -123,6 +123,9 @@ pub struct JobSettings {
     /// Jobs waiting in the queue, all kinds together; beyond it a new job gets 503 with
     /// `Retry-After`.
     pub max_queued: usize,
+    /// Where scoring jobs run: `cpu` (every core but one, left to the web app's readers),
+    /// `cuda`, `cuda:N`, or GPUs sharing each job (`cuda:0,cuda:1`).
+    pub score_device: String,
 }
 
 impl Default for JobSettings {
@@ -134,6 +137,7 @@ impl Default for JobSettings {
             max_running_label: 1,
             max_running_rewrite: 1,
             max_queued: 32,
+            score_device: "cpu".into(),
         }
     }
 }
@@ -172,6 +176,8 @@ pub struct IngestSettings {
     pub hub_url: String,
     /// The largest download, in MB.
     pub max_download_mb: u64,
+    /// The largest file `POST /api/uploads` takes, in MB.
+    pub max_upload_mb: u64,
     /// The largest source after decompression, in MB (a gzip bomb stops here).
     pub max_decompressed_mb: u64,
     /// The longest download, in seconds.
@@ -185,6 +191,7 @@ impl Default for IngestSettings {
             allowed_hosts: vec!["huggingface.co".into(), "hf.co".into()],
             hub_url: "https://huggingface.co".into(),
             max_download_mb: 2048,
+            max_upload_mb: 512,
             max_decompressed_mb: 8192,
             download_timeout_s: 1800,
         }
@@ -272,6 +279,10 @@ pub struct ServerSettings {
     /// and writes from a browser must come from its origin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// The path the app is served under behind a reverse proxy (`/seal`: the app at
+    /// `https://lab.example/seal/`, its API at `/seal/api/`); empty: the root. The proxy passes
+    /// the path on unchanged.
+    pub base_path: String,
 }
 
 impl Default for ServerSettings {
@@ -282,6 +293,7 @@ impl Default for ServerSettings {
             data_dir: None,
             allowed_hosts: Vec::new(),
             public_url: None,
+            base_path: String::new(),
         }
     }
 }
@@ -444,6 +456,18 @@ impl Settings {
         }
         if let Some(url) = &s.public_url {
             public_origin(url)?;
+        }
+        let base = &s.base_path;
+        let well_formed = base.starts_with('/')
+            && !base.ends_with('/')
+            && !base.contains("//")
+            && base.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'))
+            && base.split('/').all(|part| part != "." && part != "..");
+        if !base.is_empty() && !well_formed {
+            anyhow::bail!(
+                "server.base_path = {base:?}: a path such as \"/seal\" (starting with `/`, not ending with one; \
+                 letters, digits, `-`, `_`, `.`, `~`), or empty for the root"
+            );
         }
         let proxy = &self.auth.proxy;
         for t in &proxy.trusted {
@@ -646,6 +670,21 @@ mod tests {
         assert_eq!(public_origin("http://seal.lab.example:80").unwrap(), "http://seal.lab.example");
         for bad in ["seal.lab.example", "ftp://x", "https://", "https://user@evil.example/"] {
             assert!(public_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_paths_are_checked() {
+        let with = |base: &str| Settings {
+            server: ServerSettings { base_path: base.into(), ..Default::default() },
+            ..Default::default()
+        };
+        for ok in ["", "/seal", "/lab/seal-1", "/a.b_c~d"] {
+            assert!(with(ok).check().is_ok(), "{ok}");
+        }
+        for bad in ["seal", "/seal/", "/", "//seal", "/a//b", "/../x", "/a/./b", "/se al", "/s?x", "/s#x"] {
+            let e = with(bad).check().unwrap_err().to_string();
+            assert!(e.contains("server.base_path"), "{bad}: {e}");
         }
     }
 

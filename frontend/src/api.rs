@@ -87,7 +87,7 @@ pub fn set_share_token(token: Option<&str>) {
 
 /// A write request (`POST`, `PATCH`, `DELETE`) with the session's CSRF token.
 fn write_request(method: gloo_net::http::Method, path: &str) -> gloo_net::http::RequestBuilder {
-    let mut req = gloo_net::http::RequestBuilder::new(path).method(method);
+    let mut req = gloo_net::http::RequestBuilder::new(&crate::at(path)).method(method);
     if let Some(token) = CSRF.with(|c| c.borrow().clone()) {
         req = req.header("X-CSRF-Token", &token);
     }
@@ -117,7 +117,7 @@ async fn send_empty(method: gloo_net::http::Method, path: &str) -> ApiResult<()>
 }
 
 async fn get<T: serde::de::DeserializeOwned>(path: &str) -> ApiResult<T> {
-    let mut req = gloo_net::http::Request::get(path);
+    let mut req = gloo_net::http::Request::get(&crate::at(path));
     if let Some(token) = share_token() {
         req = req.header("Authorization", &format!("Bearer {token}"));
     }
@@ -242,8 +242,39 @@ pub async fn jobs() -> ApiResult<Vec<JobStatus>> {
     get("/api/jobs").await
 }
 
+/// Sends a file for ingest jobs (`POST /api/uploads`); the answer's `source` names it in one.
+pub async fn upload(file: web_sys::File, subset: Option<String>) -> ApiResult<seal_shared::jobs::Upload> {
+    let path = "/api/uploads";
+    let fail = |what: &str| CallError::transport(path, what);
+    let form = web_sys::FormData::new().map_err(|_| fail("no FormData in this browser"))?;
+    if let Some(s) = subset {
+        form.append_with_str("subset", &s).map_err(|_| fail("the form field `subset`"))?;
+    }
+    form.append_with_blob_and_filename("file", &file, &file.name()).map_err(|_| fail("the form field `file`"))?;
+    // No Content-Type of our own: the browser writes the multipart one with its boundary.
+    let req =
+        write_request(gloo_net::http::Method::POST, path).body(form).map_err(|e| CallError::transport(path, e))?;
+    let resp = req.send().await.map_err(|e| CallError::transport(path, e))?;
+    answer(path, resp).await
+}
+
 pub async fn start_job(req: JobRequest) -> ApiResult<JobStatus> {
     send_json(gloo_net::http::Method::POST, "/api/jobs", &req).await
+}
+
+/// Registers a reward model: a folder on the server, or an uploaded archive's `source`.
+pub async fn add_model(req: seal_shared::AddModelRequest) -> ApiResult<seal_shared::ModelInfo> {
+    send_json(gloo_net::http::Method::POST, "/api/models", &req).await
+}
+
+/// What a job would do, checked by the server with nothing started (`POST /api/jobs/plan`).
+pub async fn plan_job(req: JobRequest) -> ApiResult<seal_shared::jobs::JobPlan> {
+    send_json(gloo_net::http::Method::POST, "/api/jobs/plan", &req).await
+}
+
+/// The server's LM endpoint for labelling and LM rewrites: whether it has one, and its models.
+pub async fn llm_info() -> ApiResult<seal_shared::jobs::LlmInfo> {
+    get("/api/llm").await
 }
 
 /// Cancels job `id` (a running one stops at its next chunk boundary).
@@ -269,7 +300,7 @@ pub async fn retry_job(id: u64) -> ApiResult<JobStatus> {
 /// one that has ended (neither queued nor running).
 pub fn watch_job(id: u64, mut on_status: impl FnMut(JobStatus) + 'static) -> ApiResult<()> {
     let path = format!("/api/jobs/{id}/events");
-    let es = web_sys::EventSource::new(&path).map_err(|e| CallError::transport(&path, format!("{e:?}")))?;
+    let es = web_sys::EventSource::new(&crate::at(&path)).map_err(|e| CallError::transport(&path, format!("{e:?}")))?;
     let stream = es.clone();
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
         let Some(text) = ev.data().as_string() else { return };

@@ -17,6 +17,32 @@ fn watch(id: u64, jobs: RwSignal<Vec<JobStatus>>) {
     });
 }
 
+/// The server's estimate of an LM job in words (what `seal label` shows before it starts).
+fn estimate_text(plan: &seal_shared::jobs::JobPlan) -> String {
+    if let Some(e) = &plan.label {
+        let cost = match e.cost_usd {
+            Some(c) => format!("about ${c:.2} ({})", e.price_source),
+            None => format!("cost unknown ({})", e.price_source),
+        };
+        format!(
+            "{} requests to send ({} texts, {} answered before); about {} + {} tokens{}; {cost}.",
+            e.to_send,
+            e.texts,
+            e.cached,
+            e.prompt_tokens,
+            e.completion_tokens,
+            if e.extrapolated { " (extrapolated from a sample)" } else { "" }
+        )
+    } else if let Some(e) = &plan.rewrite {
+        format!(
+            "{} requests to send ({} texts, {} answered before); about {} + {} tokens.",
+            e.to_send, e.texts, e.cached, e.prompt_tokens, e.completion_tokens
+        )
+    } else {
+        String::new()
+    }
+}
+
 #[component]
 pub fn JobsPage() -> impl IntoView {
     let jobs = RwSignal::new(Vec::<JobStatus>::new());
@@ -38,41 +64,65 @@ pub fn JobsPage() -> impl IntoView {
     let labels = RwSignal::new(String::new());
     let keys = RwSignal::new(String::new());
     let sample = RwSignal::new(String::new());
+    // Ingest: a file of this computer, sent to the server before the job starts.
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let file_name = RwSignal::new(String::new());
+    let subset = RwSignal::new(String::new());
     let variant = RwSignal::new(String::new());
     // A built-in perturbation's name, or "lm" for SEAL's rewrite by the server's LM.
     let how = RwSignal::new(seal_shared::jobs::PERTURBATIONS[0].to_owned());
     let sides = RwSignal::new("both".to_owned());
     let error = RwSignal::new(String::new());
     let opt = |s: String| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    // The job the form describes (tracked: the server's estimate follows the form).
+    let request = move || {
         let req = JobRequest {
-            kind: kind.get_untracked(),
-            dataset: dataset.get_untracked().trim().to_owned(),
-            sources: sources.get_untracked().split_whitespace().map(str::to_owned).collect(),
-            model: opt(model.get_untracked()),
+            kind: kind.get(),
+            dataset: dataset.get().trim().to_owned(),
+            sources: sources.get().split_whitespace().map(str::to_owned).collect(),
+            model: opt(model.get()),
             limit: None,
-            pre: opt(pre.get_untracked()),
-            post: opt(post.get_untracked()),
-            labels: opt(labels.get_untracked()),
-            keys: opt(keys.get_untracked()),
-            sample: sample.get_untracked().trim().parse().ok(),
-            variant: opt(variant.get_untracked()),
+            pre: opt(pre.get()),
+            post: opt(post.get()),
+            labels: opt(labels.get()),
+            keys: opt(keys.get()),
+            sample: sample.get().trim().parse().ok(),
+            variant: opt(variant.get()),
             perturbation: None,
             sides: None,
         };
-        let req = if req.kind == JobKind::Rewrite {
-            let lm = how.get_untracked() == "lm";
+        if req.kind == JobKind::Rewrite {
+            let lm = how.get() == "lm";
             JobRequest {
-                perturbation: (!lm).then(|| how.get_untracked()),
+                perturbation: (!lm).then(|| how.get()),
                 model: if lm { req.model } else { None },
-                sides: sides.get_untracked().parse().ok(),
+                sides: sides.get().parse().ok(),
                 ..req
             }
         } else {
             JobRequest { variant: None, ..req }
-        };
+        }
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let req = untrack(request);
+        let picked = (req.kind == JobKind::Ingest)
+            .then(|| file_input.get_untracked())
+            .flatten()
+            .and_then(|i| i.files())
+            .and_then(|f| f.get(0));
+        let subset = opt(subset.get_untracked());
         wasm_bindgen_futures::spawn_local(async move {
+            let mut req = req;
+            if let Some(file) = picked {
+                match crate::api::upload(file, subset).await {
+                    Ok(up) => req.sources.push(up.source),
+                    Err(e) => {
+                        error.set(e.to_string());
+                        return;
+                    }
+                }
+            }
             match crate::api::start_job(req).await {
                 Ok(s) => {
                     error.set(String::new());
@@ -114,6 +164,41 @@ pub fn JobsPage() -> impl IntoView {
         }
     });
     let label_names = move || label_sets.get().unwrap_or_default();
+    // The server's LM endpoint: its models to pick from, or why LM jobs cannot start.
+    let llm = LocalResource::new(crate::api::llm_info);
+    let lm_models = move || llm.get().and_then(Result::ok).map(|l| l.models).unwrap_or_default();
+    let no_llm = move || llm.get().and_then(Result::ok).is_some_and(|l| !l.configured);
+    let lm_field = move || {
+        if lm_models().is_empty() {
+            view! { <label>"LM " <input id="job-lm" placeholder="e.g. gpt-4o-mini" bind:value=model /></label> }
+                .into_any()
+        } else {
+            view! { <label>"LM " {choice("job-lm", model, Signal::derive(lm_models))}</label> }.into_any()
+        }
+    };
+    // For labelling and LM rewrites, the server's estimate: requests, tokens and cost.
+    let estimate = LocalResource::new(move || {
+        let req = request();
+        let asks_lm = match req.kind {
+            JobKind::Label => req.labels.is_some() && req.model.is_some(),
+            JobKind::Rewrite => req.variant.is_some() && req.model.is_some(),
+            _ => false,
+        };
+        async move {
+            if !asks_lm || req.dataset.is_empty() {
+                return None;
+            }
+            // Asked once typing pauses, for the form as it is then.
+            gloo_timers::future::TimeoutFuture::new(400).await;
+            if untrack(request) != req {
+                return None;
+            }
+            Some(match crate::api::plan_job(req).await {
+                Ok(plan) => estimate_text(&plan),
+                Err(e) => e.to_string(),
+            })
+        }
+    });
     // What the job will do, before it starts.
     let plan = move || {
         let o = ov()?;
@@ -121,7 +206,7 @@ pub fn JobsPage() -> impl IntoView {
         let info = o.datasets.iter().find(|x| x.name == d);
         Some(match kind.get() {
             JobKind::Ingest => {
-                let n = sources.get().split_whitespace().count();
+                let n = sources.get().split_whitespace().count() + usize::from(!file_name.get().is_empty());
                 if n == 0 || d.trim().is_empty() {
                     return None;
                 }
@@ -204,6 +289,57 @@ pub fn JobsPage() -> impl IntoView {
         })
     };
     let may_start = crate::session::can(seal_shared::Role::Editor);
+    // Registering a model: a folder on the server, or an archive of one sent from this computer.
+    let model_name = RwSignal::new(String::new());
+    let model_folder = RwSignal::new(String::new());
+    let model_file = NodeRef::<leptos::html::Input>::new();
+    let model_said = RwSignal::new(String::new());
+    let model_error = RwSignal::new(String::new());
+    let add_model = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let name = model_name.get_untracked().trim().to_owned();
+        let folder = model_folder.get_untracked().trim().to_owned();
+        let picked = model_file.get_untracked().and_then(|i| i.files()).and_then(|f| f.get(0));
+        model_said.set(String::new());
+        model_error.set(String::new());
+        wasm_bindgen_futures::spawn_local(async move {
+            let folder = match picked {
+                Some(file) => {
+                    model_said.set(format!("sending {}…", file.name()));
+                    match crate::api::upload(file, None).await {
+                        Ok(up) => up.source,
+                        Err(e) => {
+                            model_said.set(String::new());
+                            model_error.set(e.to_string());
+                            return;
+                        }
+                    }
+                }
+                None => folder,
+            };
+            let req = seal_shared::AddModelRequest {
+                name,
+                folder,
+                replace: false,
+                input_format: None,
+                max_length: None,
+                truncation: None,
+                endpoints: Vec::new(),
+            };
+            match crate::api::add_model(req).await {
+                Ok(m) => {
+                    let sha = m.onnx_sha256.unwrap_or_default().chars().take(12).collect::<String>();
+                    model_said
+                        .set(format!("Registered the model {} (model.onnx {sha}…); it can be scored now.", m.name));
+                    overview.refetch();
+                }
+                Err(e) => {
+                    model_said.set(String::new());
+                    model_error.set(e.to_string());
+                }
+            }
+        });
+    };
     let control = move |id: u64, retry: bool| {
         wasm_bindgen_futures::spawn_local(async move {
             let answer = if retry { crate::api::retry_job(id).await } else { crate::api::cancel_job(id).await };
@@ -243,6 +379,9 @@ pub fn JobsPage() -> impl IntoView {
                         <label>"dataset " <input id="job-dataset" list="dataset-names" placeholder="new or existing" bind:value=dataset /></label>
                         <datalist id="dataset-names">{move || datasets().into_iter().map(|n| view! { <option value=n></option> }).collect_view()}</datalist>
                         <label>"sources " <input id="job-sources" size="50" placeholder="paths, URLs or hf://datasets/… (space-separated)" bind:value=sources /></label>
+                        <label>"or a file " <input id="job-file" type="file" accept=".jsonl,.json,.gz,.csv,.parquet" node_ref=file_input
+                            on:change=move |ev| file_name.set(event_target_value(&ev)) /></label>
+                        <label>"subset " <input id="job-subset" size="14" placeholder="default" bind:value=subset /></label>
                     }.into_any()
                 } else {
                     view! {
@@ -254,7 +393,7 @@ pub fn JobsPage() -> impl IntoView {
                     JobKind::Score => view! { <label>"model " {choice("job-model", model, Signal::derive(onnx_models))}</label> }.into_any(),
                     JobKind::Label => view! {
                         <label>"label set " <input id="job-label-set" placeholder="name of the new set" bind:value=labels /></label>
-                        <label>"LM " <input id="job-lm" placeholder="e.g. gpt-4o-mini" bind:value=model /></label>
+                        {lm_field}
                         <label>"keys " <input id="job-keys" placeholder="all" bind:value=keys /></label>
                         <label>"pairs " <input id="job-sample" type="number" min="1" placeholder="all" bind:value=sample /></label>
                     }.into_any(),
@@ -269,9 +408,7 @@ pub fn JobsPage() -> impl IntoView {
                                 <option value="lm" selected=move || how.get() == "lm">"SEAL's LM rewrite"</option>
                             </select>
                         </label>
-                        {move || (how.get() == "lm").then(|| view! {
-                            <label>"LM " <input id="job-lm" placeholder="e.g. gpt-4o-mini" bind:value=model /></label>
-                        })}
+                        {move || (how.get() == "lm").then(lm_field)}
                         <label>"texts "
                             <select id="job-sides" on:change=move |ev| sides.set(event_target_value(&ev))>
                                 <option value="both" selected=true>"both"</option>
@@ -288,9 +425,26 @@ pub fn JobsPage() -> impl IntoView {
                     }.into_any(),
                 }}
                 <p class="muted" id="job-plan">{plan}</p>
+                {move || {
+                    let lm = kind.get() == JobKind::Label || (kind.get() == JobKind::Rewrite && how.get() == "lm");
+                    (lm && no_llm()).then(|| view! {
+                        <p class="error" id="job-no-llm">"This server has no LM endpoint: an admin sets `[llm] base_url` in its settings."</p>
+                    })
+                }}
+                <p class="muted" id="job-estimate">{move || estimate.get().flatten()}</p>
                 <button type="submit" id="job-start">"start"</button>
                 <span class="error" id="job-error">{move || error.get()}</span>
             </form>
+            <h3>"Register a reward model"</h3>
+            <form id="model-form" class="filters" on:submit=add_model>
+                <label>"name " <input id="model-name" placeholder="e.g. rm-v2" bind:value=model_name /></label>
+                <label>"folder " <input id="model-folder" size="40" placeholder="on the server, under its import folders" bind:value=model_folder /></label>
+                <label>"or an archive " <input id="model-file" type="file" accept=".tar.gz,.tgz,.tar,.zip" node_ref=model_file /></label>
+                <button type="submit" id="model-add">"register"</button>
+                <span class="muted" id="model-said">{move || model_said.get()}</span>
+                <span class="error" id="model-error">{move || model_error.get()}</span>
+            </form>
+            <p class="muted">"A model is the folder `seal models export` writes (model.onnx, tokenizer.json), or a .tar.gz or .zip of it."</p>
             </Show>
             {move || {
                 let list = jobs.get();

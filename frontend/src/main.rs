@@ -17,6 +17,36 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 use seal_shared::{Accuracy, DatasetInfo, InputFormat, ModelInfo, Precision, Truncation};
 
+/// The path the server serves the app under (`server.base_path`, named by the page's
+/// `seal-base` meta element); empty at the root.
+pub fn base() -> &'static str {
+    static BASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        document()
+            .query_selector("meta[name='seal-base']")
+            .ok()
+            .flatten()
+            .and_then(|m| m.get_attribute("content"))
+            .map(|b| b.trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+    })
+}
+
+/// The browser's address of an app path (`/pairs?…`): under the base path. Links and API
+/// calls go through it; `navigate` adds the base itself.
+pub fn at(path: &str) -> String {
+    format!("{}{path}", base())
+}
+
+/// The app path of the browser's path (the base path taken off).
+pub fn app_path(path: &str) -> &str {
+    match path.strip_prefix(base()) {
+        Some("") => "/",
+        Some(p) if p.starts_with('/') => p,
+        _ => path,
+    }
+}
+
 fn main() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
@@ -30,14 +60,14 @@ fn App() -> impl IntoView {
     let is_admin = session::can(seal_shared::Role::Admin);
     let is_reviewer = session::can(seal_shared::Role::Reviewer);
     view! {
-        <Router>
+        <Router base=base()>
             <header class="top">
-                <h1><A href="/">"SEAL Lab"</A></h1>
+                <h1><A href=at("/")>"SEAL Lab"</A></h1>
                 <span class="tagline">"what did your reward model learn?"</span>
                 <nav>
-                    <A href="/">"overview"</A> " · " <A href="/jobs">"jobs"</A>
-                    {move || is_reviewer().then(|| view! { " · " <A href="/shares">"shares"</A> })}
-                    {move || is_admin().then(|| view! { " · " <A href="/admin">"admin"</A> })}
+                    <A href=at("/")>"overview"</A> " · " <A href=at("/jobs")>"jobs"</A>
+                    {move || is_reviewer().then(|| view! { " · " <A href=at("/shares")>"shares"</A> })}
+                    {move || is_admin().then(|| view! { " · " <A href=at("/admin")>"admin"</A> })}
                 </nav>
                 <session::WhoAmI />
             </header>
@@ -65,11 +95,11 @@ fn Main() -> impl IntoView {
     let share = share::current();
     let location = leptos_router::hooks::use_location();
     // The session is asked for unless the tab is opening a share link, which asks itself.
-    if !location.pathname.get_untracked().starts_with("/s/") {
+    if !app_path(&location.pathname.get_untracked()).starts_with("/s/") {
         session::load(current);
     }
     let gate = Memo::new(move |_| {
-        let path = location.pathname.get();
+        let path = app_path(&location.pathname.get()).to_owned();
         if path.starts_with("/s/") {
             return Gate::OpeningShare;
         }
@@ -187,7 +217,7 @@ pub(crate) fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|d| {
-                    let at = format!("/api/datasets/{}/export", crate::api::encode_path(&d.name));
+                    let at = at(&format!("/api/datasets/{}/export", crate::api::encode_path(&d.name)));
                     view! {
                     <tr>
                         <td>{d.name}</td>

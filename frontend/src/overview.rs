@@ -5,12 +5,13 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate};
 use seal_shared::browse::PairQuery;
+use seal_shared::jobs::JobStatus;
 use seal_shared::report::{
     AgreementTest, AnalysisReport, Count, GammaTTest, ModelAccuracy, Regression, Slice, Unavailable,
 };
 use seal_shared::{
     AgreementFilter, AgreementIndicator, AngleKind, FeatureSide, FeatureTestKind, ImprintOutcome, ImprintVariant,
-    LabelSetInfo, ModelRole, Overview, TextSide,
+    JobKind, JobState, LabelSetInfo, ModelRole, Overview, TextSide,
 };
 
 use crate::charts::{self, ChartView, Coef, MosaicColumn, AGREE, CHOSEN, DIFF, DISAGREE, POST, PRE, REJECTED, TIE};
@@ -68,8 +69,56 @@ pub fn OverviewPage() -> impl IntoView {
             default_label_set(&crate::api::label_sets(dataset).await.ok()?)
         }
     });
+    // Jobs that change the data (ingest, score, label, rewrite), followed every few seconds: the
+    // page says what runs, and its figures fill in as the jobs commit (at most every 15 s while
+    // one runs, and when one ends).
+    let running = RwSignal::new(Vec::<JobStatus>::new());
+    let seen = StoredValue::new(None::<Vec<(u64, JobState)>>);
+    let refreshed = StoredValue::new(js_sys::Date::now());
+    let listable = StoredValue::new(true);
+    let follow = move || {
+        if !listable.get_value() {
+            return;
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            // Share links may not list jobs: nothing to follow.
+            let Ok(list) = crate::api::jobs().await else {
+                listable.set_value(false);
+                return;
+            };
+            let writes: Vec<JobStatus> = list.into_iter().filter(|j| j.kind != JobKind::Analyze).collect();
+            let states: Vec<(u64, JobState)> = writes.iter().map(|j| (j.id, j.state)).collect();
+            let active: Vec<JobStatus> = writes.into_iter().filter(|j| j.state.is_active()).collect();
+            let progressed = active.iter().any(|j| j.done > 0);
+            let ended = seen.with_value(|before| before.as_ref().is_some_and(|b| *b != states));
+            let due = progressed && js_sys::Date::now() - refreshed.get_value() > 15_000.0;
+            seen.set_value(Some(states));
+            running.set(active);
+            if ended || due {
+                refreshed.set_value(js_sys::Date::now());
+                overview.refetch();
+            }
+        });
+    };
+    follow();
+    if let Ok(handle) = set_interval_with_handle(follow, std::time::Duration::from_secs(3)) {
+        on_cleanup(move || handle.clear());
+    }
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        {move || {
+            let list = running.get();
+            (!list.is_empty()).then(|| view! {
+                <p class="banner" id="overview-jobs">
+                    {list.into_iter().map(|j| {
+                        let left = j.eta_s.map(|s| format!(", about {s:.0} s left")).unwrap_or_default();
+                        let progress = if j.total > 0 { format!(": {} of {}{left}", j.done, j.total) } else { format!(" ({})", j.state) };
+                        view! { <span class="job">{j.title} {progress}</span> " " }
+                    }).collect_view()}
+                    <a href=crate::at("/jobs")>"jobs →"</a>
+                </p>
+            })
+        }}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 let search = location.search.get();
                 Suspend::new(async move {
@@ -85,7 +134,7 @@ pub fn OverviewPage() -> impl IntoView {
                     }
                 })
             }}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -306,7 +355,7 @@ fn Report(r: AnalysisReport, study: PairQuery) -> impl IntoView {
             <Angles r=r.clone() study=study.clone() />
             <ControlLabelsTable r=r.clone() />
             <crate::robustness::RobustnessSection r=r.clone() study=study.clone() />
-            <p><a id="robustness-page" href=format!("/robustness?{}", to_query_string(&study.study()))>"Robustness on a page of its own →"</a></p>
+            <p><a id="robustness-page" href=crate::at(&format!("/robustness?{}", to_query_string(&study.study())))>"Robustness on a page of its own →"</a></p>
             <FeatureTests r=r study=study />
         </div>
     }

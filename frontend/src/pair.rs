@@ -62,7 +62,11 @@ pub fn PairPage() -> impl IntoView {
         if let Some(id) = target {
             let (d, _) = key.get_untracked();
             let q = within.get_untracked();
-            navigate(&pair_href(&d, &id, Some(&q)), Default::default());
+            // The link is the browser's address already (under the base path).
+            navigate(
+                &pair_href(&d, &id, Some(&q)),
+                leptos_router::NavigateOptions { resolve: false, ..Default::default() },
+            );
         }
     };
     let go = std::rc::Rc::new(go);
@@ -94,7 +98,7 @@ pub fn PairPage() -> impl IntoView {
                     (!q.dataset.is_empty()).then(|| {
                         let mut back = q.clone();
                         back.around = None;
-                        view! { <a href=format!("/pairs?{}", crate::query::to_query_string(&back)) id="back-to-list">"← back to the list"</a> }
+                        view! { <a href=crate::at(&format!("/pairs?{}", crate::query::to_query_string(&back))) id="back-to-list">"← back to the list"</a> }
                     })
                 }}
                 <button id="prev-pair" disabled=move || neighbour(false).is_none() on:click=move |_| g1(neighbour(false))>"← previous"</button>

@@ -154,7 +154,7 @@ fn Filters(query: Memo<PairQuery>) -> impl IntoView {
     let has_study = move || query.get().pre.is_some();
     let overview = move || {
         let q = query.get().study();
-        format!("/?{}", to_query_string(&q))
+        crate::at(&format!("/?{}", to_query_string(&q)))
     };
     view! {
         <div class="filters">
@@ -213,7 +213,7 @@ fn Filters(query: Memo<PairQuery>) -> impl IntoView {
             })}
             <div class="chips" id="chips">
                 {move || chips(&query.get()).into_iter().map(|(label, q)| {
-                    let href = format!("/pairs?{}", to_query_string(&q));
+                    let href = crate::at(&format!("/pairs?{}", to_query_string(&q)));
                     view! { <a class="chip" href=href title="remove this filter">{label} " ×"</a> }
                 }).collect_view()}
             </div>
@@ -240,7 +240,7 @@ fn PairTable(page: PairPage, q: PairQuery) -> impl IntoView {
     let nav = |offset: u64| {
         let mut n = q.clone();
         n.offset = (offset > 0).then_some(offset);
-        format!("/pairs?{}", to_query_string(&n))
+        crate::at(&format!("/pairs?{}", to_query_string(&n)))
     };
     let limit = q.limit.unwrap_or(PAGE as u64);
     let prev = (page.offset > 0).then(|| nav(page.offset.saturating_sub(limit)));

@@ -18,7 +18,7 @@ pub fn from_query_string(search: &str) -> PairQuery {
 pub fn pairs_href(study: &PairQuery, edit: impl FnOnce(&mut PairQuery)) -> String {
     let mut q = study.clone();
     edit(&mut q);
-    format!("/pairs?{}", to_query_string(&q))
+    crate::at(&format!("/pairs?{}", to_query_string(&q)))
 }
 
 /// Link to the pairs behind a report slice.
@@ -28,7 +28,7 @@ pub fn slice_href(study: &PairQuery, slice: &Slice) -> String {
 
 /// Link to a pair's page; `within` (the list's filter) gives next / previous.
 pub fn pair_href(dataset: &str, id: &str, within: Option<&PairQuery>) -> String {
-    let base = format!("/pair/{}/{}", crate::api::encode_path(dataset), crate::api::encode_path(id));
+    let base = crate::at(&format!("/pair/{}/{}", crate::api::encode_path(dataset), crate::api::encode_path(id)));
     match within {
         Some(q) => {
             let mut q = q.clone();

@@ -103,7 +103,7 @@ pub fn RobustnessPage() -> impl IntoView {
                 let study = study.get_untracked();
                 match report.await {
                     Ok(r) => view! {
-                        <p><a href=format!("/?{}", to_query_string(&study))>"← the study's overview"</a></p>
+                        <p><a href=crate::at(&format!("/?{}", to_query_string(&study)))>"← the study's overview"</a></p>
                         <RobustnessSection r=r study=study />
                     }.into_any(),
                     Err(e) => view! { <p class="error" id="robustness-error">{e.to_string()}</p> }.into_any(),

@@ -12,10 +12,12 @@ pub fn current() -> RwSignal<Option<ShareInfo>> {
     use_context::<RwSignal<Option<ShareInfo>>>().unwrap_or_else(|| RwSignal::new(None))
 }
 
-/// The app's page that shows a target.
+/// The app's page that shows a target (an app path: links put it under the base path).
 pub fn href(target: &ShareTarget) -> String {
     match target {
-        ShareTarget::Pair { dataset, pair_id } => crate::query::pair_href(dataset, pair_id, None),
+        ShareTarget::Pair { dataset, pair_id } => {
+            crate::app_path(&crate::query::pair_href(dataset, pair_id, None)).to_owned()
+        }
         ShareTarget::View(q) => format!("/pairs?{q}"),
         ShareTarget::Report { dataset, pre, post, labels } => {
             let q = PairQuery {
@@ -43,7 +45,7 @@ pub fn shows(target: &ShareTarget, path: &str) -> bool {
 #[component]
 pub fn SharePage() -> impl IntoView {
     let location = leptos_router::hooks::use_location();
-    let token = location.pathname.get_untracked().trim_start_matches("/s/").to_owned();
+    let token = crate::app_path(&location.pathname.get_untracked()).trim_start_matches("/s/").to_owned();
     let problem = RwSignal::new(None::<(&'static str, String)>);
     let share = current();
     let session = crate::session::session();
@@ -75,7 +77,7 @@ pub fn SharePage() -> impl IntoView {
             <section class="sign-in">
                 <h2>{match id { "share-expired" => "This link has expired", "share-revoked" => "This link was revoked", _ => "This link does not work" }}</h2>
                 <p id=id>{message}</p>
-                <p class="muted">"Ask whoever sent it for a new one, or " <a href="/" id="share-to-sign-in">"sign in"</a> "."</p>
+                <p class="muted">"Ask whoever sent it for a new one, or " <a href=crate::at("/") id="share-to-sign-in">"sign in"</a> "."</p>
             </section>
         }.into_any(),
     }
@@ -85,7 +87,7 @@ pub fn SharePage() -> impl IntoView {
 /// A page a share link does not show: what the link is for, and the sign-in form.
 #[component]
 pub fn NotShared(target: ShareTarget) -> impl IntoView {
-    let back = href(&target);
+    let back = crate::at(&href(&target));
     view! {
         <p class="notice" id="not-shared">"The link you opened shows " {crate::session::describe_target(&target)}
             " only (" <a href=back>"back to it"</a> "). Sign in to see more."</p>
@@ -174,7 +176,7 @@ pub fn SharesPage() -> impl IntoView {
                                         Some(r) => format!("revoked {r}"),
                                         None => format!("until {}", s.expires_at),
                                     };
-                                    let to = href(&s.target);
+                                    let to = crate::at(&href(&s.target));
                                     view! {
                                         <tr data-share=s.id.clone()>
                                             <td><a href=to>{crate::session::describe_target(&s.target)}</a></td>

@@ -9,6 +9,19 @@ use crate::{JobKind, JobState};
 pub const PERTURBATIONS: [&str; 7] =
     ["polite-closing", "no-polite-closing", "markdown-list", "typos", "lowercase", "whitespace", "filler"];
 
+/// A file received by `POST /api/uploads`, kept on the server for ingest jobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Upload {
+    /// The source an ingest job names to read it (`upload:<id>/[<subset>/]<file name>`); its
+    /// folder (or the `subset` field) gives the pairs' subset, its name's first part the split.
+    pub source: String,
+    /// The file's name as sent (any folders dropped, other characters than letters, digits,
+    /// `.`, `_` and `-` replaced by `_`).
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobRequest {
@@ -50,6 +63,51 @@ pub struct JobRequest {
     /// rewrite: which texts of each pair to rewrite (both when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sides: Option<crate::Sides>,
+}
+
+impl JobRequest {
+    /// A request of `kind` on `dataset` with every other field unset.
+    pub fn new(kind: JobKind, dataset: impl Into<String>) -> JobRequest {
+        JobRequest {
+            kind,
+            dataset: dataset.into(),
+            sources: Vec::new(),
+            model: None,
+            limit: None,
+            pre: None,
+            post: None,
+            labels: None,
+            keys: None,
+            sample: None,
+            variant: None,
+            perturbation: None,
+            sides: None,
+        }
+    }
+}
+
+/// What a job would do, said before it starts (`POST /api/jobs/plan`): the checks of `POST
+/// /api/jobs` passed, nothing queued.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JobPlan {
+    /// The job's title, as its row would show it.
+    pub title: String,
+    /// A labelling job's requests, tokens and cost (the estimate `seal label` shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<crate::runs::LabelEstimate>,
+    /// An LM rewrite's requests and tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<crate::runs::RewriteEstimate>,
+}
+
+/// The server's LM endpoint for labelling and LM rewrite jobs (`GET /api/llm`); its address and
+/// key stay on the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LlmInfo {
+    /// Whether `[llm] base_url` is set: without it, such jobs are refused.
+    pub configured: bool,
+    /// The models a job may ask for (`[llm] models`); empty: any model the endpoint serves.
+    pub models: Vec<String>,
 }
 
 /// A job's state, as listed and as pushed by `GET /api/jobs/{id}/events`.

@@ -40,7 +40,9 @@ pub struct DatasetInfo {
 #[serde(deny_unknown_fields)]
 pub struct AddModelRequest {
     pub name: String,
-    /// An absolute path on the server's machine; for web users, under `ingest.import_dirs`.
+    /// An absolute path on the server's machine (for web users, under `ingest.import_dirs`), or
+    /// the `source` of an archive of the folder sent to `POST /api/uploads` (`.tar.gz`, `.tgz`,
+    /// `.tar` or `.zip`), which the server unpacks once into its data dir.
     pub folder: String,
     /// Register again under a name in use (its scores stay).
     #[serde(default)]
@@ -220,6 +222,8 @@ pub enum ErrorCode {
     TooManyRequests,
     /// A share link that has expired (410).
     Gone,
+    /// The request body is larger than the server takes (413).
+    TooLarge,
 }
 pub mod auth;
 pub mod browse;

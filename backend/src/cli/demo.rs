@@ -1,5 +1,6 @@
 //! `seal demo`, the README's first command: install the runtime, ingest hh-rlhf harmless-base
-//! test, register a pre-D and a post-D reward model, score, and serve the app.
+//! test, register a pre-D and a post-D reward model, and serve the app at once, scoring with
+//! both models as jobs of the server (with `--no-serve`: scoring in the terminal instead).
 //!
 //! With the Hugging Face hub reachable it uses the paper's OpenAssistant RMs, exported by
 //! `seal models export`. Without it, it says so and falls back to local files: the hh-rlhf copy
@@ -7,6 +8,8 @@
 //! as test models everywhere their scores are shown.
 
 use anyhow::{bail, Result};
+use seal_shared::jobs::JobRequest;
+use seal_shared::JobKind;
 
 use super::{DemoArgs, ScoreArgs};
 use crate::config;
@@ -106,6 +109,37 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
             )?;
         }
     }
+    if !a.no_serve {
+        // The app serves at once; the scores come from jobs of the server, one per model, which
+        // the overview follows and fills in from as they commit.
+        let mut ctx_gpu;
+        let ctx = if gpu {
+            ctx_gpu = ctx.clone();
+            ctx_gpu.settings.jobs.score_device = "cuda".into();
+            &ctx_gpu
+        } else {
+            ctx
+        };
+        let jobs = models
+            .iter()
+            .map(|(name, _)| JobRequest {
+                model: Some(name.clone()),
+                limit: a.limit.map(|n| n as u64),
+                ..JobRequest::new(JobKind::Score, DATASET)
+            })
+            .collect();
+        eprintln!(
+            "Scoring {} with {} as jobs of the server: the overview shows their progress and fills in as scores arrive.",
+            DATASET,
+            models.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" and ")
+        );
+        if test_models {
+            eprintln!(
+                "NOTE: these scores come from generated TEST models (the hub was unreachable), not real reward models."
+            );
+        }
+        return super::serve(store, ctx, &a.serve, jobs);
+    }
     let args = ScoreArgs {
         dataset: DATASET.to_owned(),
         models: models.iter().map(|(n, _)| n.clone()).collect(),
@@ -128,8 +162,5 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
             "NOTE: these accuracies come from generated TEST models (the hub was unreachable), not real reward models."
         );
     }
-    if a.no_serve {
-        return Ok(());
-    }
-    super::serve(store, ctx, &a.serve)
+    Ok(())
 }

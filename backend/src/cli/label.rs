@@ -118,7 +118,7 @@ pub struct LabelArgs {
     pub batch_import: Option<PathBuf>,
 }
 
-fn describe(e: &LabelEstimate) -> String {
+pub(super) fn describe(e: &LabelEstimate) -> String {
     let cost = match e.cost_usd {
         Some(c) => format!("≈ ${c:.2} ({})", e.price_source),
         None => format!("unknown ({})", e.price_source),
@@ -139,7 +139,10 @@ fn describe(e: &LabelEstimate) -> String {
 
 pub fn label(ctx: &Ctx, a: &LabelArgs) -> Result<()> {
     let client = a.llm.client(&a.model)?;
-    let mut store = ctx.open_store()?;
+    let mut store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return super::remote::label(ctx, &server, a),
+    };
     let job = LabelJob {
         dataset: a.dataset.clone(),
         name: a.name.clone(),

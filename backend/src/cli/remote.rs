@@ -143,6 +143,126 @@ pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
     ctx.emit(&out, |_| {})
 }
 
+/// What a job would do, said by the server (`POST /api/jobs/plan`).
+fn plan(remote: &Remote, req: &JobRequest) -> Result<seal_shared::jobs::JobPlan> {
+    let body = serde_json::to_value(req)?;
+    Ok(serde_json::from_value(crate::net::api_call(
+        "POST",
+        &remote.endpoint("jobs/plan"),
+        &remote.bearer,
+        Some(&body),
+    )?)?)
+}
+
+/// The line that says a job goes to the server's LM endpoint rather than this command's.
+fn through_servers_lm(remote: &Remote) {
+    eprintln!(
+        "the store is held by the server at {}: its job asks the server's LM endpoint (`[llm]` of its settings); \
+         this command's --base-url, --api-key, --concurrency, --timeout and --retries are not used",
+        remote.url
+    );
+}
+
+/// `seal label` through the server: a labelling job on its `[llm]` endpoint, after the same
+/// estimate and confirmation as on a store of its own.
+pub fn label(ctx: &Ctx, remote: &Remote, a: &super::label::LabelArgs) -> Result<()> {
+    let mut refused = Vec::new();
+    for (set, flag) in [
+        (a.replace, "--replace"),
+        (a.seed != 0, "--seed"),
+        (a.temperature != 0.0, "--temperature"),
+        (a.max_attempts != 3, "--max-attempts"),
+        (a.batch_export.is_some(), "--batch-export"),
+        (a.batch_import.is_some(), "--batch-import"),
+    ] {
+        if set {
+            refused.push(flag);
+        }
+    }
+    if !refused.is_empty() {
+        bail!(
+            "the store is held by the server at {}; its labelling jobs use seed 0, temperature 0 and the server's \
+             `[llm] max_attempts`, and make new label sets only (drop {}, or stop the server)",
+            remote.url,
+            refused.join(", ")
+        );
+    }
+    crate::features::parse_keys(&a.keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
+    let req = JobRequest {
+        dataset: a.dataset.clone(),
+        labels: Some(a.name.clone()),
+        model: Some(a.model.clone()),
+        keys: Some(a.keys.clone()),
+        sample: a.sample.map(|n| n as u64),
+        ..blank(JobKind::Label)
+    };
+    through_servers_lm(remote);
+    let mut estimate = plan(remote, &req)?.label.context("the server's plan of a labelling job has no estimate")?;
+    if let Some((price_in, price_out)) = a.price_in.zip(a.price_out) {
+        estimate.cost_usd =
+            Some((estimate.prompt_tokens as f64 * price_in + estimate.completion_tokens as f64 * price_out) / 1e6);
+        estimate.price_source = "the prices given".into();
+    }
+    if a.estimate {
+        return ctx.emit(&estimate, |e| println!("{}", super::label::describe(e)));
+    }
+    eprintln!("{}", super::label::describe(&estimate));
+    super::label::confirm(estimate.to_send, a.yes)?;
+    let done = run_job(remote, &req)?;
+    ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
+}
+
+/// `seal rewrite` through the server: a rewrite job, a built-in perturbation or SEAL's LM
+/// rewrite on its `[llm]` endpoint (after the estimate and confirmation).
+pub fn rewrite(ctx: &Ctx, remote: &Remote, a: &super::rewrite::RewriteArgs) -> Result<()> {
+    let mut refused = Vec::new();
+    for (set, flag) in [
+        (a.replace, "--replace"),
+        (a.seed != 0, "--seed"),
+        (a.temperature != 0.1, "--temperature"),
+        (a.no_similarity, "--no-similarity"),
+    ] {
+        if set {
+            refused.push(flag);
+        }
+    }
+    if !refused.is_empty() {
+        bail!(
+            "the store is held by the server at {}; its rewrite jobs use seed 0 and SEAL's temperature 0.1, make new \
+             variants only and measure meaning preservation when the server has the embedding model (drop {}, or \
+             stop the server)",
+            remote.url,
+            refused.join(", ")
+        );
+    }
+    let name = match (&a.name, &a.perturbation) {
+        (Some(n), _) => n.clone(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => bail!("--name is required for an LLM rewrite (e.g. --name seal-rewrite)"),
+    };
+    let req = JobRequest {
+        dataset: a.dataset.clone(),
+        variant: Some(name),
+        perturbation: a.perturbation.clone(),
+        model: a.model.clone(),
+        sides: Some(a.sides),
+        sample: a.sample.map(|n| n as u64),
+        ..blank(JobKind::Rewrite)
+    };
+    if a.model.is_some() {
+        through_servers_lm(remote);
+        let e = plan(remote, &req)?.rewrite.context("the server's plan of an LM rewrite has no estimate")?;
+        let line = super::rewrite::describe(&e);
+        if a.estimate {
+            return ctx.emit(&e, |_| println!("{line}"));
+        }
+        eprintln!("{line}");
+        super::label::confirm(e.to_send, a.yes)?;
+    }
+    let done = run_job(remote, &req)?;
+    ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
+}
+
 /// `seal datasets list` through the API.
 /// `seal models add` through the server: the folder as this machine's user names it.
 pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_shared::ModelInfo> {
@@ -197,19 +317,5 @@ pub fn datasets(remote: &Remote) -> Result<Vec<seal_shared::DatasetInfo>> {
 }
 
 fn blank(kind: JobKind) -> JobRequest {
-    JobRequest {
-        kind,
-        dataset: String::new(),
-        sources: Vec::new(),
-        model: None,
-        limit: None,
-        pre: None,
-        post: None,
-        labels: None,
-        keys: None,
-        sample: None,
-        variant: None,
-        perturbation: None,
-        sides: None,
-    }
+    JobRequest::new(kind, "")
 }

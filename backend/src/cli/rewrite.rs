@@ -66,6 +66,14 @@ pub enum VariantsCmd {
     Perturbations,
 }
 
+/// An LM rewrite's estimate in words.
+pub(super) fn describe(e: &seal_shared::runs::RewriteEstimate) -> String {
+    format!(
+        "{} texts; {} answered before (cache); {} requests to send with `{}`; tokens ≈ {} in + {} out [{}]",
+        e.texts, e.cached, e.to_send, e.model, e.prompt_tokens, e.completion_tokens, e.tokenizer
+    )
+}
+
 pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
     let perturbation = match &a.perturbation {
         Some(p) => Some(Perturbation::parse(p).ok_or_else(|| {
@@ -87,7 +95,10 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
         seed: a.seed,
         replace: a.replace,
     };
-    let mut store = ctx.open_store()?;
+    let mut store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return super::remote::rewrite(ctx, &server, a),
+    };
     let client;
     let method = match (perturbation, &a.model) {
         (Some(p), _) => Method::Perturbation(p),
@@ -95,10 +106,7 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
             client = a.llm.client(model)?;
             let params = ChatParams { temperature: a.temperature, json_mode: false, max_tokens: None, seed: None };
             let e = rewrite::estimate(&store, &client, &params, &job)?;
-            let line = format!(
-                "{} texts; {} answered before (cache); {} requests to send with `{}`; tokens ≈ {} in + {} out [{}]",
-                e.texts, e.cached, e.to_send, e.model, e.prompt_tokens, e.completion_tokens, e.tokenizer
-            );
+            let line = describe(&e);
             if a.estimate {
                 return ctx.emit(&e, |_| println!("{line}"));
             }

@@ -33,8 +33,9 @@ fn session_info(state: &AppState, p: &Principal) -> SessionInfo {
 }
 
 fn session_cookie(state: &AppState, value: String, age: CookieAge) -> Cookie<'static> {
+    let path = if state.base_path.is_empty() { "/".to_owned() } else { state.base_path.clone() };
     Cookie::build(SESSION_COOKIE, value)
-        .path("/")
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.access.secure_cookies)
@@ -346,7 +347,7 @@ fn base_url(state: &AppState, req: &HttpRequest) -> String {
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => {
             let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
+            format!("{}://{}{}", info.scheme(), info.host(), state.base_path)
         }
     }
 }

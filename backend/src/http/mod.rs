@@ -54,6 +54,7 @@ impl ResponseError for ApiError {
             wire::ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             wire::ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             wire::ErrorCode::Gone => StatusCode::GONE,
+            wire::ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -107,6 +108,10 @@ pub struct AppState {
     jobs: crate::pipeline::jobs::Jobs,
     access: access::Access,
     metrics_enabled: bool,
+    /// The largest file `POST /api/uploads` takes (`ingest.max_upload_mb`).
+    max_upload_bytes: u64,
+    /// The path the app is served under (`server.base_path`; empty: the root).
+    pub(crate) base_path: String,
 }
 
 /// Runs `f` on the blocking pool with a store connection of its own; its error is the typed pipeline one.
@@ -183,12 +188,13 @@ async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(m))
 }
 
-/// Registers a reward model: an exported folder (`model.onnx`, `tokenizer.json`) on the
-/// server's machine.
+/// Registers a reward model: an exported folder (`model.onnx`, `tokenizer.json`).
 ///
-/// A web user's folder must lie under `ingest.import_dirs` (symlinks followed); a `seal models
-/// add` of the server's own machine may name any folder its user can read. Audited as
-/// `model_added`.
+/// The folder is on the server's machine, or sent as an archive to `POST /api/uploads` and named
+/// by its `source` (unpacked once into the data dir: files and folders only, within
+/// `ingest.max_decompressed_mb`). A web user's folder must lie under `ingest.import_dirs`
+/// (symlinks followed); a `seal models add` of the server's own machine may name any folder its
+/// user can read. Audited as `model_added`.
 #[utoipa::path(
     post,
     path = "/api/models",
@@ -198,7 +204,7 @@ async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     request_body = wire::AddModelRequest,
     responses(
         (status = 201, description = "The model, registered", body = wire::ModelInfo),
-        (status = 400, description = "A bad name, or a folder outside `ingest.import_dirs` or without `model.onnx` and `tokenizer.json`", body = wire::ApiError),
+        (status = 400, description = "A bad name, a folder outside `ingest.import_dirs` or without `model.onnx` and `tokenizer.json`, or an archive that is damaged, too large or holds links or paths outside it", body = wire::ApiError),
         (status = 409, description = "A model of that name exists and `replace` is not set", body = wire::ApiError),
     )
 )]
@@ -466,7 +472,7 @@ struct DatasetFilter {
     dataset: Option<String>,
 }
 
-/// Queues an ingest, score or analyze job.
+/// Queues a job: ingest, score, label, rewrite or analyze.
 ///
 /// The request is checked first: a bad one never starts. The job runs when fewer jobs of its
 /// kind run than the server allows (`[jobs]`).
@@ -502,6 +508,199 @@ async fn start_job(
     })
     .await?;
     Ok(queued_reply(&req, queued))
+}
+
+/// Says what a job would do, without starting it.
+///
+/// The request is checked as `POST /api/jobs` checks it, and nothing is queued. The answer
+/// gives the job's title, and for labelling and LM rewrites the requests still to send (answers
+/// in the cache cost nothing), their tokens and, for labelling, the cost at the model's listed
+/// prices: the estimate `seal label` shows before it starts.
+#[utoipa::path(
+    post,
+    path = "/api/jobs/plan",
+    tag = "jobs",
+    security(("token" = ["editor"]), ("session" = ["editor"])),
+    operation_id = "planJob",
+    request_body = wire::jobs::JobRequest,
+    responses(
+        (status = 200, description = "What the job would do", body = wire::jobs::JobPlan),
+        (status = 400, description = "The request names a bad kind, field or value", body = wire::ApiError),
+        (status = 404, description = "No such dataset or model", body = wire::ApiError),
+        (status = 409, description = "What the job would make exists already", body = wire::ApiError),
+    )
+)]
+async fn plan_job(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    JsonBody(job): JsonBody<JobRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state.clone();
+    let local = from_local(&req);
+    let plan = read(&state, move |s| st.jobs.plan(s, local, &job)).await?;
+    Ok(HttpResponse::Ok().json(plan))
+}
+
+/// The server's LM endpoint for labelling and LM rewrite jobs.
+///
+/// Whether one is set (`[llm] base_url`) and the models a job may ask for (`[llm] models`;
+/// empty: any). Its address and key are not shown.
+#[utoipa::path(
+    get,
+    path = "/api/llm",
+    tag = "jobs",
+    security(("token" = ["editor"]), ("session" = ["editor"])),
+    operation_id = "llmInfo",
+    responses((status = 200, body = wire::jobs::LlmInfo))
+)]
+async fn llm_info(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.jobs.llm())
+}
+
+/// The form of `POST /api/uploads` (for the API document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The file (hh-rlhf JSONL or another ingest format, gzip allowed).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// The pairs' subset (letters, digits, `.`, `_`, `-`); without it, `default`.
+    subset: Option<String>,
+}
+
+/// Receives a file for ingest jobs.
+///
+/// One multipart part `file` (with its file name) and optionally `subset`. The file is kept
+/// under the data dir's `uploads/` folder by content (the same file sent twice is kept once)
+/// and named by the returned `source`, which an ingest job (`POST /api/jobs`) then reads. A
+/// file larger than `ingest.max_upload_mb` is refused with 413 and nothing is kept; its size
+/// after decompression is capped, as any web source's, when the job reads it.
+#[utoipa::path(
+    post,
+    path = "/api/uploads",
+    tag = "jobs",
+    security(("token" = ["editor"]), ("session" = ["editor"])),
+    operation_id = "uploadFile",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The file, kept; `source` names it in an ingest job", body = wire::jobs::Upload),
+        (status = 400, description = "Not a multipart form with a named `file`, or a bad `subset`", body = wire::ApiError),
+        (status = 413, description = "The file is larger than `ingest.max_upload_mb`", body = wire::ApiError),
+    )
+)]
+async fn upload(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+
+    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+    let uploads = state.data.uploads();
+    let partial_dir = uploads.join(".partial");
+    std::fs::create_dir_all(&partial_dir).map_err(|e| internal(format!("{}: {e}", partial_dir.display())))?;
+    let mut subset: Option<String> = None;
+    // The received file: its temporary copy (removed when dropped), name, size and hash.
+    let mut file: Option<(tempfile::NamedTempFile, String, u64, String)> = None;
+    while let Some(part) = form.next().await {
+        let mut part = part.map_err(|e| invalid(format!("multipart form: {e}")))?;
+        match part.name() {
+            Some("subset") => {
+                let mut text = Vec::new();
+                while let Some(chunk) = part.next().await {
+                    text.extend_from_slice(&chunk.map_err(|e| invalid(format!("multipart form: {e}")))?);
+                    if text.len() > 200 {
+                        return Err(invalid("form field `subset`: longer than 200 bytes".into()));
+                    }
+                }
+                let text = String::from_utf8(text).map_err(|_| invalid("form field `subset`: not UTF-8".into()))?;
+                let text = text.trim();
+                if !text.is_empty() {
+                    if !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                        || text.starts_with('.')
+                    {
+                        return Err(invalid(format!(
+                            "form field `subset` {text:?}: letters, digits, `.`, `_` and `-` only, not starting with `.`"
+                        )));
+                    }
+                    subset = Some(text.to_owned());
+                }
+            }
+            Some("file") => {
+                if file.is_some() {
+                    return Err(invalid("multipart form: one `file` part per upload".into()));
+                }
+                let name = part
+                    .content_disposition()
+                    .and_then(|d| d.get_filename())
+                    .map(upload_name)
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| invalid("form field `file`: it has no file name".into()))?;
+                let mut tmp = tempfile::NamedTempFile::new_in(&partial_dir)
+                    .map_err(|e| internal(format!("{}: {e}", partial_dir.display())))?;
+                let (mut bytes, mut hash) = (0u64, Sha256::new());
+                while let Some(chunk) = part.next().await {
+                    let chunk = chunk.map_err(|e| invalid(format!("multipart form: {e}")))?;
+                    bytes += chunk.len() as u64;
+                    if bytes > state.max_upload_bytes {
+                        // The temporary file goes with `tmp`.
+                        return Err(ApiError(wire::ApiError {
+                            code: wire::ErrorCode::TooLarge,
+                            message: format!(
+                                "{name}: larger than the {} MB an upload may hold (ingest.max_upload_mb)",
+                                state.max_upload_bytes / 1_000_000
+                            ),
+                        }));
+                    }
+                    hash.update(&chunk);
+                    tmp.write_all(&chunk).map_err(|e| internal(format!("keeping the upload: {e}")))?;
+                }
+                file = Some((tmp, name, bytes, hex::encode(hash.finalize())));
+            }
+            Some(other) => return Err(invalid(format!("multipart form: unknown field `{other}` (file, subset)"))),
+            None => return Err(invalid("multipart form: a part without a name".into())),
+        }
+    }
+    let (tmp, name, bytes, sha256) = file.ok_or_else(|| invalid("multipart form: no `file` part".into()))?;
+    // Kept by content: the same file sent again (under the same name and subset) is one file.
+    let mut relative = std::path::PathBuf::from(&sha256[..16]);
+    if let Some(s) = &subset {
+        relative.push(s);
+    }
+    relative.push(&name);
+    let target = uploads.join(&relative);
+    if !target.is_file() {
+        let dir = target.parent().unwrap_or(&uploads);
+        std::fs::create_dir_all(dir).map_err(|e| internal(format!("{}: {e}", dir.display())))?;
+        tmp.persist(&target).map_err(|e| internal(format!("{}: {e}", target.display())))?;
+    }
+    let source = format!("upload:{}", relative.to_string_lossy());
+    let out = wire::jobs::Upload { source, name, bytes, sha256 };
+    let actor = Actor::of(&req);
+    let target = out.source.clone();
+    read(&state, move |s| {
+        s.audit(&crate::store::AuditRecord {
+            actor: Some(&actor.name),
+            action: "file_uploaded",
+            target: Some(&target),
+            detail: None,
+            peer: actor.peer.as_deref(),
+        })?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(out))
+}
+
+/// An uploaded file's name as kept: its last path component, other characters than ASCII
+/// letters, digits, `.`, `_` and `-` replaced by `_`, and no leading dots.
+fn upload_name(sent: &str) -> String {
+    let base = sent.rsplit(['/', '\\']).next().unwrap_or_default();
+    let kept: String =
+        base.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    kept.trim_start_matches('.').to_owned()
 }
 
 /// Whether the request comes from a `seal` command of the server's own machine (its control
@@ -1000,7 +1199,7 @@ where
     // would let anyone grow the series without bound.
     let route = match req.match_pattern() {
         Some(p) => p,
-        None if req.path().starts_with("/api/") => "unmatched /api".to_owned(),
+        None if req.path().contains("/api/") => "unmatched /api".to_owned(),
         None => "ui".to_owned(),
     };
     let response = srv.call(req);
@@ -1148,7 +1347,7 @@ where
 }
 
 /// Static files of the UI; unknown paths get index.html so client-side routes survive a reload.
-async fn asset(path: web::Path<String>) -> HttpResponse {
+async fn asset(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let path = path.into_inner();
     let (file, name) = match Assets::get(&path) {
         Some(f) if !path.is_empty() => (f, path.as_str()),
@@ -1165,7 +1364,24 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
     if path.starts_with("s/") {
         response.insert_header(("x-robots-tag", "noindex"));
     }
+    let base = &state.base_path;
+    if name == "index.html" && !base.is_empty() {
+        return response.body(under_base(&String::from_utf8_lossy(&file.data), base));
+    }
     response.body(file.data.into_owned())
+}
+
+/// The page's own addresses under `server.base_path`: its links and scripts, and the
+/// `seal-base` meta element the app reads its base from.
+fn under_base(page: &str, base: &str) -> String {
+    page.replace("href=\"/", &format!("href=\"{base}/"))
+        .replace("src=\"/", &format!("src=\"{base}/"))
+        .replace("<meta name=\"seal-base\" content=\"\">", &format!("<meta name=\"seal-base\" content=\"{base}\">"))
+}
+
+/// `server.base_path` without its trailing slash (and the server's root): sent on to the app.
+async fn to_base(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, format!("{}/", state.base_path))).finish()
 }
 
 /// The `/api` routes being declared: (method, pattern, route) in order. The list is what the
@@ -1247,6 +1463,10 @@ fn api() -> Api {
         .route(Method::POST, "/notes/{id}/hidden", hide_note)
         .route(Method::GET, "/openapi.json", openapi)
         .route(Method::POST, "/jobs", start_job)
+        // Before `/jobs/{id}`: the first resource whose path matches answers.
+        .route(Method::POST, "/jobs/plan", plan_job)
+        .route(Method::GET, "/llm", llm_info)
+        .route(Method::POST, "/uploads", upload)
         .route(Method::GET, "/jobs", jobs)
         .route(Method::GET, "/jobs/{id}", job)
         .route(Method::DELETE, "/jobs/{id}", cancel_job)
@@ -1264,8 +1484,15 @@ pub fn registered_routes() -> Vec<(String, String)> {
     api().routes.into_iter().map(|(m, p, _)| (m.to_string(), access::documented_path(&format!("/api{p}")))).collect()
 }
 
-fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(api().scope()).route("/{path:.*}", web::get().to(asset));
+fn routes(cfg: &mut web::ServiceConfig, base: &str) {
+    if base.is_empty() {
+        cfg.service(api().scope()).route("/{path:.*}", web::get().to(asset));
+    } else {
+        // Everything under the base path; its bare form and the root lead to the app.
+        cfg.route(base, web::get().to(to_base))
+            .route("/", web::get().to(to_base))
+            .service(web::scope(base).service(api().scope()).route("/{path:.*}", web::get().to(asset)));
+    }
 }
 
 impl AppState {
@@ -1299,7 +1526,17 @@ impl AppState {
             settings.llm.clone(),
         )?;
         let metrics_enabled = settings.metrics.enabled;
-        Ok(web::Data::new(AppState { store: Mutex::new(store), data, browser, jobs, access, metrics_enabled }))
+        let max_upload_bytes = settings.ingest.max_upload_mb.saturating_mul(1_000_000);
+        Ok(web::Data::new(AppState {
+            store: Mutex::new(store),
+            data,
+            browser,
+            jobs,
+            access,
+            metrics_enabled,
+            max_upload_bytes,
+            base_path: settings.server.base_path.clone(),
+        }))
     }
 
     /// Whether it runs in the open single-user mode (no accounts).
@@ -1316,23 +1553,34 @@ pub fn configure(state: web::Data<AppState>) -> impl Fn(&mut web::ServiceConfig)
         cfg.app_data(state.clone())
             .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
             .app_data(web::QueryConfig::default().error_handler(query_error));
-        routes(cfg);
+        routes(cfg, &state.base_path);
     }
 }
 
 /// Serves the API and UI until the process is stopped. `on_bound` receives the bound address
-/// (port 0 picks a free one). A server without accounts binds only loopback addresses.
+/// (port 0 picks a free one). A server without accounts binds only loopback addresses. `jobs`
+/// are queued at start as the server machine's own user's (the demo's scoring).
 pub fn serve(
     store: Store,
     data: crate::config::DataDir,
     settings: &crate::settings::Settings,
     host: &str,
     port: u16,
+    jobs: Vec<JobRequest>,
     on_bound: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let secret = crate::pipeline::accounts::new_local_secret();
     let control_file = data.control_file();
     let state = AppState::new(store, data, settings, Some(&secret))?;
+    for job in jobs {
+        let store = state.store.lock().map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+        match state.jobs.start(&store, None, true, job)? {
+            crate::pipeline::jobs::Queued::Accepted(s) | crate::pipeline::jobs::Queued::Duplicate(s) => {
+                tracing::info!("job {}: {}", s.id, s.title)
+            }
+            crate::pipeline::jobs::Queued::Full { .. } => anyhow::bail!("the job queue is full ([jobs] max_queued)"),
+        }
+    }
     let loopback = host == "localhost"
         || host
             .trim_start_matches('[')
@@ -1371,7 +1619,11 @@ pub fn serve(
         } else {
             addr
         };
-        let control = crate::config::Control { url: format!("http://{local}/"), secret, pid: std::process::id() };
+        let control = crate::config::Control {
+            url: format!("http://{local}{}/", settings.server.base_path),
+            secret,
+            pid: std::process::id(),
+        };
         control.write(&control_file).map_err(|e| std::io::Error::other(format!("{}: {e}", control_file.display())))?;
         on_bound(addr);
         let ran = server.run().await;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use seal_shared::browse::PairQuery;
-use seal_shared::jobs::{JobRequest, JobStatus};
+use seal_shared::jobs::{JobPlan, JobRequest, JobStatus, LlmInfo};
 use seal_shared::{JobKind, JobState, ModelRole, Sides};
 use tokio::sync::watch;
 
@@ -181,6 +181,7 @@ impl Jobs {
         llm: LlmSettings,
         runner: Runner,
     ) -> Result<Jobs> {
+        Device::parse_list(&limits.score_device).map_err(|e| anyhow!("jobs.score_device: {e}"))?;
         let book = store.try_clone()?;
         let interrupted = book.interrupt_running_jobs(unix_now())?;
         if interrupted > 0 {
@@ -253,7 +254,7 @@ impl Jobs {
         local: bool,
         req: JobRequest,
     ) -> super::PipelineResult<Queued> {
-        let title = check(store, (!local).then_some(&*self.shared.policy), &self.shared.llm, &req)?;
+        let title = check(store, &self.shared.data, (!local).then_some(&*self.shared.policy), &self.shared.llm, &req)?;
         let request = serde_json::to_string(&req).map_err(|e| super::Error::Internal(e.into()))?;
         let shared = &self.shared;
         let mut inner = lock(&shared.inner);
@@ -286,6 +287,34 @@ impl Jobs {
         pump(shared);
         let inner = lock(&shared.inner);
         Ok(Queued::Accepted(job.snapshot(position(&inner, &job))))
+    }
+
+    /// What `req` would do, checked as [`Jobs::start`] checks it, with nothing queued: its
+    /// title, and for labelling and LM rewrites the requests, tokens and (labelling) cost the
+    /// command line's estimate shows.
+    pub fn plan(&self, store: &Store, local: bool, req: &JobRequest) -> super::PipelineResult<JobPlan> {
+        let shared = &self.shared;
+        let title = check(store, &shared.data, (!local).then_some(&*shared.policy), &shared.llm, req)?;
+        let mut plan = JobPlan { title, label: None, rewrite: None };
+        match req.kind {
+            JobKind::Label => {
+                let client = lm_client(&shared.llm, req.model.as_deref().unwrap_or_default());
+                let spec = label_spec(&shared.llm, req)?;
+                plan.label = Some(super::label::plan(store, &client, &spec, None)?.estimate);
+            }
+            JobKind::Rewrite if req.perturbation.is_none() => {
+                let client = lm_client(&shared.llm, req.model.as_deref().unwrap_or_default());
+                let e = super::rewrite::estimate(store, &client, &REWRITE_PARAMS, &rewrite_spec(req))?;
+                plan.rewrite = Some(e);
+            }
+            _ => {}
+        }
+        Ok(plan)
+    }
+
+    /// The server's LM endpoint as jobs see it: whether it is set, and the models it allows.
+    pub fn llm(&self) -> LlmInfo {
+        LlmInfo { configured: self.shared.llm.base_url.is_some(), models: self.shared.llm.models.clone() }
     }
 
     /// Cancels a job: a queued one at once, a running one at its next chunk boundary (what it
@@ -520,6 +549,7 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
 /// machine's own commands); its title in words.
 fn check(
     store: &Store,
+    data: &DataDir,
     policy: Option<&SourcePolicy>,
     llm: &LlmSettings,
     req: &JobRequest,
@@ -534,6 +564,11 @@ fn check(
             }
             // Every source is judged before anything is read.
             for source in &req.sources {
+                // A file received by `POST /api/uploads`: the server's own copy.
+                if let Some(found) = super::upload_path(data, source) {
+                    found?;
+                    continue;
+                }
                 match policy {
                     Some(p) => p.check(source)?,
                     None if super::resolve_url(source, "").is_none() && !Path::new(source).is_file() => {
@@ -654,6 +689,37 @@ fn lm_client(llm: &LlmSettings, model: &str) -> crate::llm::ChatClient {
     crate::llm::ChatClient::new(endpoint, Duration::from_secs(llm.timeout_s), crate::llm::Retry::default())
 }
 
+/// The labelling a label job asks for, on the server's LM settings.
+fn label_spec(llm: &LlmSettings, req: &JobRequest) -> Result<super::label::LabelJob> {
+    Ok(super::label::LabelJob {
+        dataset: req.dataset.clone(),
+        name: req.labels.clone().unwrap_or_default(),
+        sample: req.sample.map(|n| n as usize),
+        seed: 0,
+        keys: crate::features::parse_keys(req.keys.as_deref().unwrap_or("all")).map_err(|e| anyhow!(e))?,
+        params: crate::llm::ChatParams { temperature: 0.0, json_mode: true, max_tokens: None, seed: None },
+        max_attempts: llm.max_attempts,
+        concurrency: llm.concurrency,
+        replace: false,
+    })
+}
+
+/// The rewrite a rewrite job asks for.
+fn rewrite_spec(req: &JobRequest) -> super::rewrite::RewriteJob {
+    super::rewrite::RewriteJob {
+        dataset: req.dataset.clone(),
+        name: req.variant.clone().unwrap_or_default().trim().to_owned(),
+        sides: req.sides.unwrap_or(Sides::Both),
+        sample: req.sample.map(|n| n as usize),
+        seed: 0,
+        replace: false,
+    }
+}
+
+/// SEAL's parameters for LM rewrites (temperature 0.1).
+const REWRITE_PARAMS: crate::llm::ChatParams =
+    crate::llm::ChatParams { temperature: 0.1, json_mode: false, max_tokens: None, seed: None };
+
 fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String> {
     let req = &job.req;
     let progress = |done: Option<u64>, total: Option<u64>| {
@@ -691,17 +757,21 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             // this job scored, as committed (so it is exact after a kill), and a retry scores
             // only what the limit leaves.
             let before = lock(&job.record).done;
+            let devices =
+                Device::parse_list(&shared.limits.score_device).map_err(|e| anyhow!("jobs.score_device: {e}"))?;
+            let first = devices[0];
             let spec = ScoreJob {
                 dataset: req.dataset.clone(),
-                devices: vec![Device::Cpu],
+                devices,
                 tf32: false,
-                instances: 1,
+                instances: super::default_instances(first),
                 io_binding: None,
                 shard: None,
-                batch_tokens: super::default_batch_tokens(Device::Cpu),
-                max_batch: super::default_max_batch(Device::Cpu),
-                // One core is left to the readers of the web app.
-                threads: Some(std::thread::available_parallelism().map_or(1, usize::from).saturating_sub(1).max(1)),
+                batch_tokens: super::default_batch_tokens(first),
+                max_batch: super::default_max_batch(first),
+                // On the CPU, one core is left to the readers of the web app.
+                threads: (first == Device::Cpu)
+                    .then(|| std::thread::available_parallelism().map_or(1, usize::from).saturating_sub(1).max(1)),
                 commit_every: 64,
                 limit: req.limit.map(|l| l.saturating_sub(before)),
                 in_flight: crate::oip::ServeOptions::default().in_flight,
@@ -745,17 +815,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
         JobKind::Label => {
             let llm = &shared.llm;
             let client = lm_client(llm, req.model.as_deref().unwrap_or_default());
-            let spec = super::label::LabelJob {
-                dataset: req.dataset.clone(),
-                name: req.labels.clone().unwrap_or_default(),
-                sample: req.sample.map(|n| n as usize),
-                seed: 0,
-                keys: crate::features::parse_keys(req.keys.as_deref().unwrap_or("all")).map_err(|e| anyhow!(e))?,
-                params: crate::llm::ChatParams { temperature: 0.0, json_mode: true, max_tokens: None, seed: None },
-                max_attempts: llm.max_attempts,
-                concurrency: llm.concurrency,
-                replace: false,
-            };
+            let spec = label_spec(llm, req)?;
             let plan = super::label::plan(store, &client, &spec, None)?;
             progress(Some(0), Some(plan.estimate.texts));
             let s = super::label::run(
@@ -772,22 +832,13 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             ))
         }
         JobKind::Rewrite => {
-            let spec = super::rewrite::RewriteJob {
-                dataset: req.dataset.clone(),
-                name: req.variant.clone().unwrap_or_default().trim().to_owned(),
-                sides: req.sides.unwrap_or(Sides::Both),
-                sample: req.sample.map(|n| n as usize),
-                seed: 0,
-                replace: false,
-            };
+            let spec = rewrite_spec(req);
             let client;
             let method = match &req.perturbation {
                 Some(p) => super::rewrite::Method::Perturbation(perturbation(p)?),
                 None => {
                     client = lm_client(&shared.llm, req.model.as_deref().unwrap_or_default());
-                    // SEAL's temperature for rewrites.
-                    let params =
-                        crate::llm::ChatParams { temperature: 0.1, json_mode: false, max_tokens: None, seed: None };
+                    let params = REWRITE_PARAMS;
                     super::rewrite::Method::Llm { client: &client, params, concurrency: shared.llm.concurrency }
                 }
             };
@@ -888,21 +939,7 @@ mod tests {
     }
 
     fn ingest(b: &Bench, dataset: &str) -> JobRequest {
-        JobRequest {
-            kind: JobKind::Ingest,
-            dataset: dataset.into(),
-            sources: vec![b.source.clone()],
-            model: None,
-            limit: None,
-            pre: None,
-            post: None,
-            labels: None,
-            keys: None,
-            sample: None,
-            variant: None,
-            perturbation: None,
-            sides: None,
-        }
+        JobRequest { sources: vec![b.source.clone()], ..JobRequest::new(JobKind::Ingest, dataset) }
     }
 
     fn accepted(q: Queued) -> JobStatus {

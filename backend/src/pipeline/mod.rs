@@ -2,6 +2,7 @@
 //! registration, imports. The CLI and the HTTP server both call these functions.
 
 pub mod accounts;
+pub mod archive;
 pub mod backup;
 pub mod browse;
 mod error;
@@ -87,6 +88,19 @@ pub fn resolve_url(source: &str, hub_url: &str) -> Option<String> {
     (source.starts_with("https://") || source.starts_with("http://")).then(|| source.to_owned())
 }
 
+/// The file an `upload:` source names in the data dir's uploads folder (`POST
+/// /api/uploads`); `None` for other sources.
+pub fn upload_path(data: &DataDir, source: &str) -> Option<PipelineResult<PathBuf>> {
+    let relative = Path::new(source.strip_prefix("upload:")?);
+    let plain = relative.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    let path = data.uploads().join(relative);
+    Some(if plain && relative.components().count() >= 2 && path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::invalid(format!("source {source:?}: no such upload (`POST /api/uploads` gives the names)")))
+    })
+}
+
 /// Ingests sources into a dataset. Each source is one transaction; an unchanged source
 /// (same content hash) is skipped.
 pub fn ingest(
@@ -108,12 +122,14 @@ pub fn ingest(
     for source in sources {
         check_stop(opts.stop.as_ref())?;
         let started = Instant::now();
-        let path: PathBuf = match (resolve_url(source, &opts.hub_url), &opts.policy) {
-            (Some(url), None) => {
+        let path: PathBuf = match (upload_path(data, source), resolve_url(source, &opts.hub_url), &opts.policy) {
+            // A file received by `POST /api/uploads`: the server's own copy.
+            (Some(found), _, _) => found?,
+            (None, Some(url), None) => {
                 tracing::info!("Downloading {url}");
                 crate::net::download_fresh(&url, &data.downloads())?
             }
-            (Some(url), Some(policy)) => {
+            (None, Some(url), Some(policy)) => {
                 tracing::info!("Downloading {url}");
                 let check = |u: &str| policy.check_url(u);
                 let guard = crate::net::Guard {
@@ -125,8 +141,8 @@ pub fn ingest(
             }
             // Checked again as it is read: the canonical path, so that a symlink changed since
             // the job started is judged by where it points now.
-            (None, Some(policy)) => policy.check_path(source)?,
-            (None, None) => {
+            (None, None, Some(policy)) => policy.check_path(source)?,
+            (None, None, None) => {
                 let p = PathBuf::from(source);
                 if !p.is_file() {
                     bail!("{source}: no such file");
@@ -292,9 +308,14 @@ pub fn register_model(
                 .to_owned(),
         ));
     }
-    let folder = match policy {
-        Some(p) => p.check_folder(&req.folder)?,
-        None => PathBuf::from(&req.folder),
+    let folder = match (upload_path(data, &req.folder), policy) {
+        // An archive received by `POST /api/uploads`: unpacked into the server's own folder.
+        (Some(archive), _) => {
+            let cap = policy.map_or(u64::MAX, |p| p.max_decompressed_bytes);
+            archive::unpack_model(data, &archive?, cap).map_err(|e| Error::invalid(format!("{e:#}")))?
+        }
+        (None, Some(p)) => p.check_folder(&req.folder)?,
+        (None, None) => PathBuf::from(&req.folder),
     };
     let needed: &[&str] =
         if req.endpoints.is_empty() { &["model.onnx", "tokenizer.json"] } else { &["tokenizer.json"] };
