@@ -81,3 +81,65 @@ fn analyze_beside_a_running_server_prints_the_servers_report_of_the_same_study()
     let e = seal.fails(&[&study[..], &["--role", "is_helpful=target"]].concat());
     assert!(e.contains("held by the server") && e.contains("--role"), "{e}");
 }
+
+#[test]
+fn with_server_and_token_a_remote_server_takes_the_work_and_the_files_named() {
+    let lab = Seal::new();
+    add_user(&lab, "eve", "editor");
+    let editor = token(&lab, "eve", &[]);
+    let server = spawn_server(lab.cmd().args(["serve", "--port", "0"]));
+    // Another machine's user: a data dir of their own, which stays empty.
+    let laptop = Seal::new();
+    let through = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["--server".to_owned(), server.url.clone(), "--token".to_owned(), editor.clone()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all
+    };
+    let run = |args: &[&str]| -> String {
+        let all = through(args);
+        laptop.ok(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    // The file travels with the request: the server has no access to this machine's files.
+    let file = laptop.dir.path().join("mine.jsonl");
+    std::fs::write(&file, crate::support::hh_rlhf_lines()[..40].join("\n") + "\n").unwrap();
+    let ingested: JobStatus =
+        serde_json::from_str(&run(&["--json", "ingest", "--dataset", "remote", file.to_str().unwrap()])).unwrap();
+    assert_eq!((ingested.state, ingested.done), (JobState::Done, 40), "{ingested:?}");
+    assert_eq!(ingested.started_by.as_deref(), Some("eve"));
+    // So does a model folder, packed; then it scores there.
+    let added: seal_shared::ModelInfo = serde_json::from_str(&run(&[
+        "--json",
+        "models",
+        "add",
+        "--name",
+        "laptop-rm",
+        fixture_model("pre").to_str().unwrap(),
+    ]))
+    .unwrap();
+    use sha2::Digest;
+    let onnx = std::fs::read(fixture_model("pre").join("model.onnx")).unwrap();
+    assert_eq!(added.onnx_sha256, Some(hex::encode(sha2::Sha256::digest(&onnx))));
+    let scored: Vec<JobStatus> =
+        serde_json::from_str(&run(&["--json", "score", "--dataset", "remote", "--model", "laptop-rm"])).unwrap();
+    assert_eq!((scored[0].state, scored[0].done), (JobState::Done, 40), "{scored:?}");
+    let listed: Vec<DatasetInfo> = serde_json::from_str(&run(&["--json", "datasets", "list"])).unwrap();
+    assert_eq!(listed.iter().map(|d| (d.name.as_str(), d.n_pairs)).collect::<Vec<_>>(), [("remote", 40)]);
+    let (_, _, body) = call(
+        "GET",
+        &format!("{}api/accuracy/remote/laptop-rm", server.url),
+        &[("authorization", &bearer(&editor))],
+        None,
+    );
+    assert_eq!(serde_json::from_str::<Accuracy>(&body).unwrap().n, 40, "{body}");
+    assert!(!laptop.data().store_file().exists(), "nothing was written on this machine");
+
+    // Commands that need a store of their own say so; a wrong token is the server's 401.
+    let all = through(&["pairs", "--dataset", "remote", "--pre", "laptop-rm", "--post", "laptop-rm"]);
+    let e = laptop.fails(&all.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("--server") && e.contains("store of this machine"), "{e}");
+    let e = laptop.fails(&["--server", &server.url, "--token", "seal_pat_wrong", "datasets", "list"]);
+    assert!(e.contains("401"), "{e}");
+    let e = laptop.fails(&["--server", &server.url, "datasets", "list"]);
+    assert!(e.contains("--token"), "{e}");
+}

@@ -31,11 +31,21 @@ pub struct Ctx {
     pub config_file: Option<std::path::PathBuf>,
     /// `--json`: machine-readable output on stdout instead of tables and sentences.
     pub json: bool,
+    /// `--server` and `--token`: a server to work through instead of the data dir's store.
+    pub server: Option<remote::Remote>,
 }
 
 impl Ctx {
-    /// The store of the data directory (created on first use).
+    /// The store of the data directory (created on first use). With `--server`, an error: the
+    /// command does not work through a server.
     pub fn open_store(&self) -> Result<Store> {
+        if let Some(server) = &self.server {
+            bail!(
+                "--server {}: this command works on a store of this machine; through a server: ingest, models add, \
+                 score, label, rewrite, analyze, datasets list and backup",
+                server.url
+            );
+        }
         Ok(Store::open(&self.data.store_file())?)
     }
 
@@ -53,7 +63,15 @@ impl Ctx {
 pub fn run(cli: Cli) -> Result<()> {
     let settings = crate::settings::Settings::load(cli.config.as_deref())?;
     let data = DataDir::resolve(cli.data_dir.clone().or_else(|| settings.server.data_dir.clone()));
-    let ctx = Ctx { data, settings, config_file: cli.config.clone(), json: cli.json };
+    let server = match (&cli.server, &cli.token) {
+        (Some(url), Some(token)) => {
+            let url = format!("{}/", url.trim_end_matches('/'));
+            Some(remote::Remote { url, bearer: token.clone(), local: false })
+        }
+        (Some(_), None) => bail!("--server needs an API token of that server: --token or SEAL_TOKEN"),
+        (None, _) => None,
+    };
+    let ctx = Ctx { data, settings, config_file: cli.config.clone(), json: cli.json, server };
     match cli.command {
         Command::Ingest(a) => ingest(&ctx, a),
         Command::Datasets(cmd) => datasets(&ctx, cmd),
@@ -104,17 +122,14 @@ fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<()> {
         crate::net::post_to_file(&endpoint, bearer, out)?;
         backup::verify(out).with_context(|| format!("the backup {endpoint} sent"))
     };
-    let (manifest, via) = match (&a.server, &a.token) {
-        (Some(url), Some(token)) => (remote(url, token)?, format!("through {url}")),
-        (Some(_), None) => bail!("--server needs an admin's API token: --token or SEAL_TOKEN"),
-        (None, _) => match ctx.store_or_server()? {
-            Ok(store) => (backup::create(&store, out)?, "from the store".to_owned()),
-            Err(server) => {
-                let m = remote(&server.url, &server.bearer)
-                    .with_context(|| format!("the store is held by the server at {}", server.url))?;
-                (m, format!("through the server at {}", server.url))
-            }
-        },
+    let (manifest, via) = match ctx.store_or_server()? {
+        Ok(store) => (backup::create(&store, out)?, "from the store".to_owned()),
+        Err(server) if !server.local => (remote(&server.url, &server.bearer)?, format!("through {}", server.url)),
+        Err(server) => {
+            let m = remote(&server.url, &server.bearer)
+                .with_context(|| format!("the store is held by the server at {}", server.url))?;
+            (m, format!("through the server at {}", server.url))
+        }
     };
     ctx.emit(&manifest, |m| {
         println!(

@@ -257,6 +257,29 @@ pub fn api_call(method: &str, url: &str, bearer: &str, body: Option<&serde_json:
     Ok(value)
 }
 
+/// Sends `file` as `name` to a SEAL Lab server's `POST /api/uploads` (a multipart form); its
+/// JSON answer.
+pub fn upload(url: &str, bearer: &str, file: &std::path::Path, name: &str) -> Result<serde_json::Value> {
+    use ureq::unversioned::multipart::{Form, Part};
+    let part = Part::file(file).with_context(|| file.display().to_string())?.file_name(name);
+    let form = Form::new().part("file", part);
+    let mut resp = agent_with(false)
+        .post(url)
+        .header("Authorization", &format!("Bearer {bearer}"))
+        .header("Accept", "application/json")
+        .send(form)
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let status = resp.status();
+    let text = resp.body_mut().read_to_string().with_context(|| format!("{url}: reading the answer"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{url}: HTTP {}: not JSON", status.as_u16()))?;
+    if !status.is_success() {
+        let message = value["message"].as_str().map_or_else(|| text.clone(), str::to_owned);
+        anyhow::bail!("{message} (POST {url}: HTTP {})", status.as_u16());
+    }
+    Ok(value)
+}
+
 /// Follows a Server-Sent Events stream of a SEAL Lab server, handing each `data:` value to `on`
 /// until it returns false or the stream ends.
 pub fn follow_events(url: &str, bearer: &str, mut on: impl FnMut(serde_json::Value) -> bool) -> Result<()> {

@@ -21,6 +21,15 @@ pub struct Cli {
     /// Print machine-readable JSON on stdout instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Work through the SEAL Lab server at this URL (`https://seal.lab.example/`) instead of a
+    /// store of this machine: the commands a running server takes (ingest, models add, score,
+    /// label, rewrite, analyze, datasets list, backup) send their work to it, with the files
+    /// they name.
+    #[arg(long, env = "SEAL_SERVER", global = true)]
+    pub server: Option<String>,
+    /// An API token of that server (`seal tokens create` there, or the admin page).
+    #[arg(long, env = "SEAL_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,15 +104,10 @@ pub enum Command {
 pub struct BackupArgs {
     #[command(subcommand)]
     pub action: Option<BackupCmd>,
-    /// The backup file to write (a zip of manifest.json and seal.duckdb).
+    /// The backup file to write (a zip of manifest.json and seal.duckdb). With --server, the
+    /// server's backup (an admin's token).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Take the backup through the server at this URL, with an admin's API token (--token).
-    #[arg(long)]
-    pub server: Option<String>,
-    /// An admin's API token for --server.
-    #[arg(long, env = "SEAL_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -15,9 +15,13 @@ use super::{Ctx, IngestArgs, ScoreArgs};
 use crate::store::{Store, StoreError};
 
 /// A server to send work to: its base URL and the bearer credential.
+#[derive(Debug, Clone)]
 pub struct Remote {
     pub url: String,
     pub bearer: String,
+    /// The server holding this machine's data dir (found by its control file): it reads the
+    /// files a command names where they are. Otherwise (`--server`) they are sent to it.
+    pub local: bool,
 }
 
 impl Remote {
@@ -27,15 +31,19 @@ impl Remote {
 }
 
 impl Ctx {
-    /// The store of the data dir, or, while a running server holds it, that server.
+    /// The store of the data dir, or, while a running server holds it, that server; with
+    /// `--server`, that one.
     pub fn store_or_server(&self) -> Result<Result<Store, Remote>> {
+        if let Some(server) = &self.server {
+            return Ok(Err(server.clone()));
+        }
         match self.open_store() {
             Ok(store) => Ok(Ok(store)),
             Err(e) if e.downcast_ref::<StoreError>().is_some_and(|s| matches!(s, StoreError::Locked { .. })) => {
                 let control = crate::config::Control::read(&self.data.control_file()).with_context(|| {
                     format!("{e}; no running seal serve left a control file in {}", self.data.0.display())
                 })?;
-                Ok(Err(Remote { url: control.url, bearer: control.secret }))
+                Ok(Err(Remote { url: control.url, bearer: control.secret, local: true }))
             }
             Err(e) => Err(e),
         }
@@ -100,6 +108,11 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
                 return Ok(s.clone());
             }
             let p = std::path::Path::new(s).canonicalize().with_context(|| format!("{s}: no such file"))?;
+            if !remote.local {
+                // The file travels with the request; the server keeps it by content.
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("pairs.jsonl").to_owned();
+                return upload(remote, &p, &name);
+            }
             p.to_str().map(str::to_owned).with_context(|| format!("{}: not UTF-8", p.display()))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -264,12 +277,33 @@ pub fn rewrite(ctx: &Ctx, remote: &Remote, a: &super::rewrite::RewriteArgs) -> R
 }
 
 /// `seal datasets list` through the API.
-/// `seal models add` through the server: the folder as this machine's user names it.
+/// Sends a file of this machine to the server (`POST /api/uploads`) as `name`; the source that
+/// names it there.
+fn upload(remote: &Remote, file: &std::path::Path, name: &str) -> Result<String> {
+    eprintln!("sending {} to {}", file.display(), remote.url);
+    let answer = crate::net::upload(&remote.endpoint("uploads"), &remote.bearer, file, name)?;
+    let up: seal_shared::jobs::Upload = serde_json::from_value(answer)?;
+    Ok(up.source)
+}
+
+/// `seal models add` through the server: the folder as this machine's user names it, or, for
+/// `--server`, the folder itself, sent as a .tar.gz.
 pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_shared::ModelInfo> {
     let folder = a.folder.canonicalize().with_context(|| format!("{}: no such folder", a.folder.display()))?;
+    let folder = if remote.local {
+        folder.display().to_string()
+    } else {
+        if !a.endpoints.is_empty() {
+            bail!("--endpoint: served models are registered on the server's own machine");
+        }
+        let packed = tempfile::Builder::new().prefix("seal-model-").suffix(".tar.gz").tempfile()?;
+        crate::pipeline::archive::pack_folder(&folder, packed.path())?;
+        let name = format!("{}.tar.gz", folder.file_name().and_then(|n| n.to_str()).unwrap_or("model"));
+        upload(remote, packed.path(), &name)?
+    };
     let req = seal_shared::AddModelRequest {
         name: a.name.clone(),
-        folder: folder.display().to_string(),
+        folder,
         replace: a.replace,
         input_format: Some(a.input_format),
         max_length: a.max_length,

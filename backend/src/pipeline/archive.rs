@@ -82,6 +82,16 @@ pub fn unpack_model(data: &DataDir, archive: &Path, cap: u64) -> Result<PathBuf>
     })
 }
 
+/// Packs `folder` (a model export) into the .tar.gz `out`, its files at the archive's top: what
+/// `seal models add --server` sends.
+pub fn pack_folder(folder: &Path, out: &Path) -> Result<()> {
+    let file = std::fs::File::create(out).with_context(|| out.display().to_string())?;
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()));
+    tar.append_dir_all(".", folder).with_context(|| format!("packing {}", folder.display()))?;
+    tar.into_inner()?.finish()?;
+    Ok(())
+}
+
 /// The folder of an unpacked archive that holds the model.
 fn model_folder(top: &Path) -> Option<PathBuf> {
     let holds = |p: &Path| p.join("model.onnx").is_file() && p.join("tokenizer.json").is_file();
