@@ -66,11 +66,37 @@ fn ingest_score_and_list_go_through_a_running_server() {
 }
 
 #[test]
-fn analyze_beside_a_running_server_prints_the_servers_report_of_the_same_study() {
+fn analyze_and_pairs_beside_a_running_server_give_the_servers_answer_for_the_same_study() {
     let seal = crate::support::study_fixture();
     let study = ["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"];
     let alone: serde_json::Value = seal.read(&study);
+    let slices: [&[&str]; 3] = [
+        &["pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt", "--regime", "resisted"],
+        &[
+            "pairs",
+            "--dataset",
+            "hh",
+            "--pre",
+            "pre",
+            "--post",
+            "post",
+            "--labels",
+            "gpt",
+            "--gamma",
+            "r",
+            "--limit",
+            "7",
+        ],
+        &["pairs", "--dataset", "hh", "--pre", "pre", "--post", "post", "--model", "post", "--agreement", "disagree"],
+    ];
+    let selected: Vec<serde_json::Value> = slices.iter().map(|a| seal.read(a)).collect();
     let _server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    // `seal pairs` through the server: its example browser selects the same pairs, in order.
+    for (args, alone) in slices.iter().zip(&selected) {
+        let through: serde_json::Value = seal.read(args);
+        assert_eq!(&through, alone, "{args:?}");
+        assert!(alone["pair_ids"].as_array().unwrap().len() > 1, "{args:?}: {alone}");
+    }
     let out = seal.dir.path().join("report.json");
     let through: serde_json::Value = seal.read(&[&study[..], &["--out", out.to_str().unwrap()]].concat());
     assert_eq!(through, alone, "the server's report is the one the command computes on its own");
@@ -135,7 +161,7 @@ fn with_server_and_token_a_remote_server_takes_the_work_and_the_files_named() {
     assert!(!laptop.data().store_file().exists(), "nothing was written on this machine");
 
     // Commands that need a store of their own say so; a wrong token is the server's 401.
-    let all = through(&["pairs", "--dataset", "remote", "--pre", "laptop-rm", "--post", "laptop-rm"]);
+    let all = through(&["variants", "list"]);
     let e = laptop.fails(&all.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(e.contains("--server") && e.contains("store of this machine"), "{e}");
     let e = laptop.fails(&["--server", &server.url, "--token", "seal_pat_wrong", "datasets", "list"]);

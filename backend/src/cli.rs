@@ -42,7 +42,7 @@ impl Ctx {
         if let Some(server) = &self.server {
             bail!(
                 "--server {}: this command works on a store of this machine; through a server: ingest, models add, \
-                 score, label, rewrite, analyze, datasets list and backup",
+                 score, label, rewrite, analyze, pairs, datasets list and backup",
                 server.url
             );
         }

@@ -322,8 +322,6 @@ fn write_atomic(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn pairs(ctx: &Ctx, a: &PairsArgs) -> Result<()> {
-    let store = ctx.open_store()?;
-    let s = study::load_study(&store, &a.study.spec()?)?;
     let slice = Slice {
         subset: a.subset.clone(),
         model: a.model,
@@ -333,9 +331,16 @@ pub fn pairs(ctx: &Ctx, a: &PairsArgs) -> Result<()> {
         feature: a.feature.clone(),
         feature_side: a.feature_side,
     };
-    let ids = analysis::select(&s, &slice)?;
-    let shown: Vec<String> = ids.iter().take(a.limit.unwrap_or(usize::MAX)).map(|id| id.to_string()).collect();
-    let out = seal_shared::report::SlicePairs { slice, n: ids.len() as u64, pair_ids: shown };
+    let out = match ctx.store_or_server()? {
+        Ok(store) => {
+            let s = study::load_study(&store, &a.study.spec()?)?;
+            let ids = analysis::select(&s, &slice)?;
+            let shown: Vec<String> = ids.iter().take(a.limit.unwrap_or(usize::MAX)).map(|id| id.to_string()).collect();
+            seal_shared::report::SlicePairs { slice, n: ids.len() as u64, pair_ids: shown }
+        }
+        // The server's example browser selects the same pairs, in the same order.
+        Err(server) => super::remote::pairs(&server, &a.study, slice, a.limit)?,
+    };
     ctx.emit(&out, |o| {
         for id in &o.pair_ids {
             println!("{id}");

@@ -23,8 +23,8 @@ pub struct Cli {
     pub json: bool,
     /// Work through the SEAL Lab server at this URL (`https://seal.lab.example/`) instead of a
     /// store of this machine: the commands a running server takes (ingest, models add, score,
-    /// label, rewrite, analyze, datasets list, backup) send their work to it, with the files
-    /// they name.
+    /// label, rewrite, analyze, pairs, datasets list, backup) send their work to it, with the
+    /// files they name.
     #[arg(long, env = "SEAL_SERVER", global = true)]
     pub server: Option<String>,
     /// An API token of that server (`seal tokens create` there, or the admin page).

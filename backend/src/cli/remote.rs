@@ -346,6 +346,47 @@ pub fn report(remote: &Remote, a: &super::analyze::AnalyzeArgs) -> Result<seal_s
     Ok(serde_json::from_value(crate::net::api_call("GET", &url, &remote.bearer, None)?)?)
 }
 
+/// `seal pairs` through the server: the ids of a slice, read from its example browser
+/// (`GET /api/pairs`, a page of up to 1,000 at a time, in source order).
+pub fn pairs(
+    remote: &Remote,
+    s: &super::analyze::StudyArgs,
+    slice: seal_shared::report::Slice,
+    limit: Option<usize>,
+) -> Result<seal_shared::report::SlicePairs> {
+    if !s.roles.is_empty() {
+        bail!("through the server at {}, studies use the features' own roles (drop --role)", remote.url);
+    }
+    let mut q = seal_shared::browse::PairQuery {
+        dataset: s.dataset.clone(),
+        pre: Some(s.pre.clone()),
+        post: Some(s.post.clone()),
+        labels: s.labels.clone(),
+        features: s.features.as_ref().map(|f| f.join(",")),
+        gamma_rule: s.gamma_rule.as_ref().map(|g| g.join(",")),
+        ..Default::default()
+    };
+    q.set_slice(slice.clone());
+    let want = limit.unwrap_or(usize::MAX);
+    let mut ids = Vec::new();
+    let mut total;
+    loop {
+        q.offset = Some(ids.len() as u64);
+        q.limit = Some(want.saturating_sub(ids.len()).clamp(1, 1000) as u64);
+        let url = format!("{}?{}", remote.endpoint("pairs"), q.to_query());
+        let page: seal_shared::browse::PairPage =
+            serde_json::from_value(crate::net::api_call("GET", &url, &remote.bearer, None)?)?;
+        total = page.total;
+        let read = page.rows.len();
+        ids.extend(page.rows.into_iter().map(|r| r.pair_id));
+        if read == 0 || ids.len() >= want || ids.len() as u64 >= total {
+            break;
+        }
+    }
+    ids.truncate(want);
+    Ok(seal_shared::report::SlicePairs { slice, n: total, pair_ids: ids })
+}
+
 pub fn datasets(remote: &Remote) -> Result<Vec<seal_shared::DatasetInfo>> {
     Ok(serde_json::from_value(crate::net::api_call("GET", &remote.endpoint("datasets"), &remote.bearer, None)?)?)
 }
