@@ -242,7 +242,12 @@ pub fn api_call(method: &str, url: &str, bearer: &str, body: Option<&serde_json:
         Some(b) => agent_with(false).run(req.header("Content-Type", "application/json").body(b.to_string())?),
         None => agent_with(false).run(req.body(())?),
     };
-    let mut resp = sent.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    json_answer(method, url, sent.map_err(|e| anyhow::anyhow!("{url}: {e}"))?)
+}
+
+/// A SEAL Lab server's JSON answer (`null` when empty); an error status is an error with the
+/// server's message.
+fn json_answer(method: &str, url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<serde_json::Value> {
     let status = resp.status();
     let text = resp.body_mut().read_to_string().with_context(|| format!("{url}: reading the answer"))?;
     let value: serde_json::Value = if text.is_empty() {
@@ -263,21 +268,13 @@ pub fn upload(url: &str, bearer: &str, file: &std::path::Path, name: &str) -> Re
     use ureq::unversioned::multipart::{Form, Part};
     let part = Part::file(file).with_context(|| file.display().to_string())?.file_name(name);
     let form = Form::new().part("file", part);
-    let mut resp = agent_with(false)
+    let resp = agent_with(false)
         .post(url)
         .header("Authorization", &format!("Bearer {bearer}"))
         .header("Accept", "application/json")
         .send(form)
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-    let status = resp.status();
-    let text = resp.body_mut().read_to_string().with_context(|| format!("{url}: reading the answer"))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{url}: HTTP {}: not JSON", status.as_u16()))?;
-    if !status.is_success() {
-        let message = value["message"].as_str().map_or_else(|| text.clone(), str::to_owned);
-        anyhow::bail!("{message} (POST {url}: HTTP {})", status.as_u16());
-    }
-    Ok(value)
+    json_answer("POST", url, resp)
 }
 
 /// Follows a Server-Sent Events stream of a SEAL Lab server, handing each `data:` value to `on`

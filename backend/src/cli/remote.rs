@@ -167,6 +167,11 @@ fn plan(remote: &Remote, req: &JobRequest) -> Result<seal_shared::jobs::JobPlan>
     )?)?)
 }
 
+/// The flags of `flags` that were given (their condition holds).
+fn given<'a>(flags: &[(bool, &'a str)]) -> Vec<&'a str> {
+    flags.iter().filter(|(set, _)| *set).map(|(_, flag)| *flag).collect()
+}
+
 /// The line that says a job goes to the server's LM endpoint rather than this command's.
 fn through_servers_lm(remote: &Remote) {
     eprintln!(
@@ -179,19 +184,14 @@ fn through_servers_lm(remote: &Remote) {
 /// `seal label` through the server: a labelling job on its `[llm]` endpoint, after the same
 /// estimate and confirmation as on a store of its own.
 pub fn label(ctx: &Ctx, remote: &Remote, a: &super::label::LabelArgs) -> Result<()> {
-    let mut refused = Vec::new();
-    for (set, flag) in [
+    let refused = given(&[
         (a.replace, "--replace"),
         (a.seed != 0, "--seed"),
         (a.temperature != 0.0, "--temperature"),
         (a.max_attempts != 3, "--max-attempts"),
         (a.batch_export.is_some(), "--batch-export"),
         (a.batch_import.is_some(), "--batch-import"),
-    ] {
-        if set {
-            refused.push(flag);
-        }
-    }
+    ]);
     if !refused.is_empty() {
         bail!(
             "the store is held by the server at {}; its labelling jobs use seed 0, temperature 0 and the server's \
@@ -211,9 +211,9 @@ pub fn label(ctx: &Ctx, remote: &Remote, a: &super::label::LabelArgs) -> Result<
     };
     through_servers_lm(remote);
     let mut estimate = plan(remote, &req)?.label.context("the server's plan of a labelling job has no estimate")?;
-    if let Some((price_in, price_out)) = a.price_in.zip(a.price_out) {
+    if let Some(prices) = a.price_in.zip(a.price_out) {
         estimate.cost_usd =
-            Some((estimate.prompt_tokens as f64 * price_in + estimate.completion_tokens as f64 * price_out) / 1e6);
+            Some(crate::pipeline::label::cost(estimate.prompt_tokens, estimate.completion_tokens, prices));
         estimate.price_source = "the prices given".into();
     }
     if a.estimate {
@@ -228,17 +228,12 @@ pub fn label(ctx: &Ctx, remote: &Remote, a: &super::label::LabelArgs) -> Result<
 /// `seal rewrite` through the server: a rewrite job, a built-in perturbation or SEAL's LM
 /// rewrite on its `[llm]` endpoint (after the estimate and confirmation).
 pub fn rewrite(ctx: &Ctx, remote: &Remote, a: &super::rewrite::RewriteArgs) -> Result<()> {
-    let mut refused = Vec::new();
-    for (set, flag) in [
+    let refused = given(&[
         (a.replace, "--replace"),
         (a.seed != 0, "--seed"),
         (a.temperature != 0.1, "--temperature"),
         (a.no_similarity, "--no-similarity"),
-    ] {
-        if set {
-            refused.push(flag);
-        }
-    }
+    ]);
     if !refused.is_empty() {
         bail!(
             "the store is held by the server at {}; its rewrite jobs use seed 0 and SEAL's temperature 0.1, make new \

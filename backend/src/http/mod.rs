@@ -112,6 +112,8 @@ pub struct AppState {
     max_upload_bytes: u64,
     /// The path the app is served under (`server.base_path`; empty: the root).
     pub(crate) base_path: String,
+    /// index.html with its addresses under the base path (made once, at start), when there is one.
+    index_page: Option<String>,
 }
 
 /// Runs `f` on the blocking pool with a store connection of its own; its error is the typed pipeline one.
@@ -1364,11 +1366,10 @@ async fn asset(state: web::Data<AppState>, path: web::Path<String>) -> HttpRespo
     if path.starts_with("s/") {
         response.insert_header(("x-robots-tag", "noindex"));
     }
-    let base = &state.base_path;
-    if name == "index.html" && !base.is_empty() {
-        return response.body(under_base(&String::from_utf8_lossy(&file.data), base));
+    match &state.index_page {
+        Some(page) if name == "index.html" => response.body(page.clone()),
+        _ => response.body(file.data.into_owned()),
     }
-    response.body(file.data.into_owned())
 }
 
 /// The page's own addresses under `server.base_path`: its links and scripts, and the
@@ -1527,6 +1528,11 @@ impl AppState {
         )?;
         let metrics_enabled = settings.metrics.enabled;
         let max_upload_bytes = settings.ingest.max_upload_mb.saturating_mul(1_000_000);
+        let base = &settings.server.base_path;
+        let index_page = (!base.is_empty())
+            .then(|| Assets::get("index.html"))
+            .flatten()
+            .map(|f| under_base(&String::from_utf8_lossy(&f.data), base));
         Ok(web::Data::new(AppState {
             store: Mutex::new(store),
             data,
@@ -1536,6 +1542,7 @@ impl AppState {
             metrics_enabled,
             max_upload_bytes,
             base_path: settings.server.base_path.clone(),
+            index_page,
         }))
     }
 

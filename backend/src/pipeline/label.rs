@@ -123,6 +123,11 @@ pub(crate) fn token_counter(model: &str) -> (&'static tiktoken_rs::CoreBPE, Stri
     }
 }
 
+/// US dollars for these tokens at (input, output) prices per million tokens.
+pub fn cost(prompt_tokens: u64, completion_tokens: u64, (price_in, price_out): (f64, f64)) -> f64 {
+    (prompt_tokens as f64 * price_in + completion_tokens as f64 * price_out) / 1e6
+}
+
 /// Lists the texts of a job and estimates tokens and cost of what is not cached yet.
 pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(f64, f64)>) -> Result<LabelPlan> {
     if job.max_attempts == 0 {
@@ -191,7 +196,7 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
             None => (None, "no price known for this model: pass --price-in and --price-out".to_string()),
         },
     };
-    let cost_usd = price.map(|(i, o)| (prompt_tokens as f64 * i + completion_tokens as f64 * o) / 1e6);
+    let cost_usd = price.map(|p| cost(prompt_tokens, completion_tokens, p));
     let estimate = LabelEstimate {
         model,
         texts: tasks.len() as u64,
