@@ -3,19 +3,24 @@
 //! web app; with accounts too, since the control secret is not an account.
 
 use seal_shared::jobs::JobStatus;
-use seal_shared::{Accuracy, DatasetInfo, JobState};
+use seal_shared::{Accuracy, DatasetInfo, JobKind, JobState, LabelSetInfo};
 
 use crate::access::{add_user, bearer, call, spawn_server, token};
 use crate::support::{fixture_model, hh_rlhf_test_file, Seal};
+
+/// `seal serve` on the data dir of `seal`, which gets an admin account: the server, and the
+/// `Authorization` value of the admin's token.
+fn served_with_admin(seal: &Seal) -> (crate::support::Server, String) {
+    add_user(seal, "ana", "admin");
+    let admin = token(seal, "ana", &[]);
+    (spawn_server(seal.cmd().args(["serve", "--port", "0"])), bearer(&admin))
+}
 
 #[test]
 fn ingest_score_and_list_go_through_a_running_server() {
     let seal = Seal::new();
     seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
-    add_user(&seal, "ana", "admin");
-    let admin = token(&seal, "ana", &[]);
-    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
-    let auth = bearer(&admin);
+    let (server, auth) = served_with_admin(&seal);
     let headers = [("authorization", auth.as_str())];
 
     // The server reads the file the command names (the machine's own user's).
@@ -63,6 +68,112 @@ fn ingest_score_and_list_go_through_a_running_server() {
     assert!(e.contains("/no/such/file.jsonl"), "{e}");
     let e = seal.fails(&["score", "--dataset", "web", "--model", "nope"]);
     assert!(e.contains("nope"), "{e}");
+}
+
+#[test]
+fn imports_of_scores_and_labels_go_through_a_running_server() {
+    let file = hh_rlhf_test_file();
+    let file = file.to_str().unwrap();
+    let study = crate::support::fixtures().join("analysis").join("study");
+    let p = |f: &str| study.join(f).to_str().unwrap().to_owned();
+    // Two shards of `pre` (1/8 of the pairs each), scored on another machine.
+    let node = Seal::new();
+    node.ok(&["ingest", "--dataset", "hh", file]);
+    node.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    let shards: Vec<String> = (0..2)
+        .map(|i| {
+            let out = node.dir.path().join(format!("shard-{i}.parquet"));
+            let shard = format!("{i}/8");
+            node.ok(&["score", "--dataset", "hh", "--model", "pre", "--shard", &shard, "--out", out.to_str().unwrap()]);
+            out.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let (scored_there, _) =
+        seal::store::Store::open(&node.data().store_file()).unwrap().score_row_counts("hh", "pre").unwrap();
+    assert!((400..800).contains(&scored_there), "{scored_there}");
+
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", file]);
+    seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    let (server, auth) = served_with_admin(&seal);
+    let headers = [("authorization", auth.as_str())];
+    let accuracy = |model: &str| -> Accuracy {
+        let (status, _, body) = call("GET", &format!("{}api/accuracy/hh/{model}", server.url), &headers, None);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+
+    // Scores computed elsewhere become an imported model, as a job of the server.
+    let done: JobStatus =
+        seal.read(&["scores", "import", "--dataset", "hh", "--model", "gpt-rm", &p("scores_pre.csv")]);
+    assert_eq!(
+        (done.kind, done.state, done.done, done.total),
+        (JobKind::ImportScores, JobState::Done, 1, 1),
+        "{done:?}"
+    );
+    let said = done.message.unwrap();
+    assert!(said.contains("300 scores") && said.contains("gpt-rm on hh: 300 pairs scored"), "{said}");
+    assert_eq!(accuracy("gpt-rm").n, 300);
+    // Shard files merge into the ONNX model; a shard merged before adds nothing.
+    let merged: JobStatus =
+        seal.read(&["scores", "import", "--dataset", "hh", "--model", "pre", &shards[0], &shards[1]]);
+    let said = merged.message.unwrap();
+    assert!(said.contains("shard 0/8: ") && said.contains("shard 1/8: "), "{said}");
+    assert_eq!(accuracy("pre").n, scored_there, "every pair the shards scored, once");
+    let again: JobStatus = seal.read(&["scores", "import", "--dataset", "hh", "--model", "pre", &shards[1]]);
+    assert!(again.message.unwrap().contains("shard 1/8: 0 added"));
+    assert_eq!(accuracy("pre").n, scored_there);
+    // A plain score file cannot join an ONNX model's scores: refused before any job, naming it.
+    let e = seal.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_post.csv")]);
+    assert!(e.contains("scores_post.csv") && e.contains("model_sha256"), "{e}");
+
+    // A label set.
+    let args =
+        ["labels", "import", "--dataset", "hh", "--name", "gpt", "--labeler", "synthetic", &p("labels_gpt.jsonl")];
+    let labelled: JobStatus = seal.read(&args);
+    assert_eq!((labelled.kind, labelled.state), (JobKind::ImportLabels, JobState::Done), "{labelled:?}");
+    let said = labelled.message.unwrap();
+    assert!(said.contains("label set gpt stored: 600 texts, 300 pairs labelled on both sides"), "{said}");
+    let (_, _, body) = call("GET", &format!("{}api/label-sets?dataset=hh", server.url), &headers, None);
+    let sets: Vec<LabelSetInfo> = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        sets.iter().map(|s| (s.name.as_str(), s.labeler.as_deref(), s.n_texts)).collect::<Vec<_>>(),
+        [("gpt", Some("synthetic"), 600)]
+    );
+    let again: JobStatus = seal.read(&args);
+    assert!(again.message.unwrap().contains("label set gpt unchanged"));
+    // A bad row fails the job, naming the file and line; nothing is stored.
+    let bad = seal.dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"pair_id\": \"harmless-base/test/0\", \"side\": \"chosen\"}\n").unwrap();
+    let e = seal.fails(&["labels", "import", "--dataset", "hh", "--name", "bad", bad.to_str().unwrap()]);
+    assert!(e.contains("failed") && e.contains("bad.jsonl:1"), "{e}");
+    let (_, _, body) = call("GET", &format!("{}api/label-sets?dataset=hh", server.url), &headers, None);
+    assert!(!body.contains("\"bad\""), "{body}");
+
+    // Web users' imports read uploads, or files under ingest.import_dirs (none here); no URLs,
+    // one label file, and no field the job does not know.
+    let post =
+        |body: serde_json::Value| call("POST", &format!("{}api/jobs", server.url), &headers, Some(&body.to_string()));
+    let (status, _, body) = post(serde_json::json!(
+        {"kind": "import_labels", "dataset": "hh", "labels": "x", "sources": [p("labels_gpt.jsonl")]}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("ingest.import_dirs"), "{body}");
+    let (status, _, body) = post(serde_json::json!(
+        {"kind": "import_scores", "dataset": "hh", "model": "m", "sources": ["https://example.org/s.csv"]}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not URLs"), "{body}");
+    let (status, _, body) = post(serde_json::json!(
+        {"kind": "import_labels", "dataset": "hh", "labels": "x", "sources": ["upload:a/b.jsonl", "upload:c/d.jsonl"]}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("one label file"), "{body}");
+    let (status, _, body) = post(serde_json::json!(
+        {"kind": "import_labels", "dataset": "hh", "labels": "x", "labeller": "me", "sources": ["upload:a/b.jsonl"]}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("labeller"), "{body}");
+    let (status, _, body) =
+        post(serde_json::json!({"kind": "import_scores", "dataset": "hh", "sources": ["upload:a/b.csv"]}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`model`"), "{body}");
 }
 
 #[test]
@@ -158,6 +269,54 @@ fn with_server_and_token_a_remote_server_takes_the_work_and_the_files_named() {
         None,
     );
     assert_eq!(serde_json::from_str::<Accuracy>(&body).unwrap().n, 40, "{body}");
+    // Files of a study made elsewhere: the pairs keep their ids (the subset is the folder's
+    // name), so the scores and labels made for them here import there.
+    let study = crate::support::fixtures().join("analysis").join("study");
+    let p = |f: &str| study.join(f).to_str().unwrap().to_owned();
+    let hh = hh_rlhf_test_file();
+    let ingested: JobStatus =
+        serde_json::from_str(&run(&["--json", "ingest", "--dataset", "hh", hh.to_str().unwrap()])).unwrap();
+    assert_eq!(ingested.done, 2312, "{ingested:?}");
+    let (status, _, body) = call(
+        "GET",
+        &format!("{}api/datasets/hh/pairs/harmless-base/test/7", server.url),
+        &[("authorization", &bearer(&editor))],
+        None,
+    );
+    assert_eq!(status, 200, "the pair ids of the folder: {body}");
+    let scores: JobStatus = serde_json::from_str(&run(&[
+        "--json",
+        "scores",
+        "import",
+        "--dataset",
+        "hh",
+        "--model",
+        "post",
+        &p("scores_post.csv"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (scores.kind, scores.state, scores.started_by.as_deref()),
+        (JobKind::ImportScores, JobState::Done, Some("eve"))
+    );
+    assert!(scores.title.contains("upload:"), "the server read its copy: {}", scores.title);
+    let labels: JobStatus = serde_json::from_str(&run(&[
+        "--json",
+        "labels",
+        "import",
+        "--dataset",
+        "hh",
+        "--name",
+        "gpt",
+        "--keys",
+        "all",
+        &p("labels_gpt.jsonl"),
+    ]))
+    .unwrap();
+    assert!(labels.message.as_deref().unwrap().contains("600 texts, 300 pairs"), "{labels:?}");
+    let (_, _, body) =
+        call("GET", &format!("{}api/accuracy/hh/post", server.url), &[("authorization", &bearer(&editor))], None);
+    assert_eq!(serde_json::from_str::<Accuracy>(&body).unwrap().n, 300, "{body}");
     assert!(!laptop.data().store_file().exists(), "nothing was written on this machine");
 
     // Commands that need a store of their own say so; a wrong token is the server's 401.

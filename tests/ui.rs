@@ -383,6 +383,35 @@ fn the_app_in_a_real_browser() {
         text_with(&c, "#job-list", "30 pairs in 1 source(s)").await;
         let (status, pair) = get(&format!("{base}/api/datasets/picked/pairs/harmless-base/picked/29"));
         assert_eq!(status, 200, "{pair}");
+        // Labels of those pairs, made elsewhere, from a file picked on this computer.
+        let labels = seal.dir.path().join("picked-labels.jsonl");
+        let rows: Vec<String> = std::fs::read_to_string(dir.join("labels_gpt.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["pair_id"].as_str().unwrap().rsplit('/').next().unwrap().parse::<u32>().unwrap() < 30)
+            .map(|mut r| {
+                r["pair_id"] = r["pair_id"].as_str().unwrap().replace("/test/", "/picked/").into();
+                r.to_string()
+            })
+            .collect();
+        assert_eq!(rows.len(), 60);
+        std::fs::write(&labels, rows.join("\n") + "\n").unwrap();
+        wait_for(&c, "#job-kind").await.select_by_value("import_labels").await.unwrap();
+        text_with(&c, "#job-dataset", "picked").await;
+        wait_for(&c, "#job-dataset").await.select_by_value("picked").await.unwrap();
+        wait_for(&c, "#job-file").await.send_keys(labels.to_str().unwrap()).await.unwrap();
+        let field = wait_for(&c, "#job-label-set").await;
+        field.clear().await.unwrap();
+        field.send_keys("picked-gpt").await.unwrap();
+        wait_for(&c, "#job-labeler").await.send_keys("synthetic").await.unwrap();
+        let plan = text_with(&c, "#job-plan", "Reads the labels").await;
+        assert!(plan.contains("into a new label set picked-gpt of picked (30 pairs)"), "{plan}");
+        c.find(Locator::Id("job-start")).await.unwrap().click().await.unwrap();
+        text_with(&c, "#job-list", "label set picked-gpt stored: 60 texts, 30 pairs labelled on both sides").await;
+        let (status, sets) = get(&format!("{base}/api/label-sets?dataset=picked"));
+        assert_eq!(status, 200, "{sets}");
+        assert!(sets.contains("\"labeler\":\"synthetic\""), "{sets}");
         // A model registered from an archive of its folder sent from this computer: the scoring
         // form offers it at once.
         let archive = seal.dir.path().join("rm.tar.gz");

@@ -42,7 +42,7 @@ impl Ctx {
         if let Some(server) = &self.server {
             bail!(
                 "--server {}: this command works on a store of this machine; through a server: ingest, models add, \
-                 score, label, rewrite, analyze, pairs, datasets list and backup",
+                 score, label, rewrite, analyze, pairs, scores import, labels import, datasets list and backup",
                 server.url
             );
         }
@@ -352,7 +352,10 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
 
 /// `seal scores import`.
 fn import_scores(ctx: &Ctx, dataset: &str, model: &str, files: &[std::path::PathBuf]) -> Result<()> {
-    let mut store = ctx.open_store()?;
+    let mut store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return remote::import_scores(ctx, &server, dataset, model, files),
+    };
     let mut done = Vec::new();
     for file in files {
         let outcome = pipeline::import_score_file(&mut store, dataset, model, file)?;

@@ -264,10 +264,19 @@ fn json_answer(method: &str, url: &str, mut resp: ureq::http::Response<ureq::Bod
 
 /// Sends `file` as `name` to a SEAL Lab server's `POST /api/uploads` (a multipart form); its
 /// JSON answer.
-pub fn upload(url: &str, bearer: &str, file: &std::path::Path, name: &str) -> Result<serde_json::Value> {
+pub fn upload(
+    url: &str,
+    bearer: &str,
+    file: &std::path::Path,
+    name: &str,
+    subset: Option<&str>,
+) -> Result<serde_json::Value> {
     use ureq::unversioned::multipart::{Form, Part};
     let part = Part::file(file).with_context(|| file.display().to_string())?.file_name(name);
-    let form = Form::new().part("file", part);
+    let mut form = Form::new().part("file", part);
+    if let Some(s) = subset {
+        form = form.text("subset", s);
+    }
     let resp = agent_with(false)
         .post(url)
         .header("Authorization", &format!("Bearer {bearer}"))

@@ -120,6 +120,8 @@ pub struct JobSettings {
     /// Rewrite jobs running at once (an LM rewrite sends `[llm] concurrency` requests at a
     /// time).
     pub max_running_rewrite: usize,
+    /// Score and label imports running at once (each reads one file at a time into the store).
+    pub max_running_import: usize,
     /// Jobs waiting in the queue, all kinds together; beyond it a new job gets 503 with
     /// `Retry-After`.
     pub max_queued: usize,
@@ -136,6 +138,7 @@ impl Default for JobSettings {
             max_running_analyze: 2,
             max_running_label: 1,
             max_running_rewrite: 1,
+            max_running_import: 1,
             max_queued: 32,
             score_device: "cpu".into(),
         }
@@ -505,9 +508,10 @@ impl Settings {
             || j.max_running_analyze == 0
             || j.max_running_label == 0
             || j.max_running_rewrite == 0
+            || j.max_running_import == 0
         {
             anyhow::bail!(
-                "jobs.max_running_score, max_running_ingest, max_running_analyze, max_running_label and max_running_rewrite must be at least 1"
+                "jobs.max_running_score, max_running_ingest, max_running_analyze, max_running_label, max_running_rewrite and max_running_import must be at least 1"
             );
         }
         let ingest = &self.ingest;

@@ -1,4 +1,5 @@
-//! The jobs page: queue ingest, score and analyze jobs on the server and follow them live (one
+//! The jobs page: queue ingest, score, label, rewrite, import and analyze jobs on the server and
+//! follow them live (one
 //! Server-Sent Events stream per queued or running job), with who started each, the time left,
 //! and buttons to cancel a queued or running job and to retry a failed, cancelled or
 //! interrupted one; failures show their message.
@@ -55,6 +56,18 @@ pub fn JobsPage() -> impl IntoView {
             jobs.set(list);
         }
     });
+    // Jobs that changed the data and ended: each one makes the forms read what exists again
+    // (a dataset an ingest made, a model an import made, a label set).
+    let data_changes = Memo::new(move |_| {
+        jobs.with(|v| v.iter().filter(|j| j.state == JobState::Done && j.kind != JobKind::Analyze).count())
+    });
+    Effect::new(move |seen: Option<usize>| {
+        let n = data_changes.get();
+        if seen.is_some_and(|before| before != n) {
+            overview.refetch();
+        }
+        n
+    });
     let kind = RwSignal::new(JobKind::Score);
     let dataset = RwSignal::new(String::new());
     let sources = RwSignal::new(String::new());
@@ -69,6 +82,8 @@ pub fn JobsPage() -> impl IntoView {
     let file_name = RwSignal::new(String::new());
     let subset = RwSignal::new(String::new());
     let variant = RwSignal::new(String::new());
+    // Label imports: who labelled.
+    let labeler = RwSignal::new(String::new());
     // A built-in perturbation's name, or "lm" for SEAL's rewrite by the server's LM.
     let how = RwSignal::new(seal_shared::jobs::PERTURBATIONS[0].to_owned());
     let sides = RwSignal::new("both".to_owned());
@@ -90,6 +105,10 @@ pub fn JobsPage() -> impl IntoView {
             variant: opt(variant.get()),
             perturbation: None,
             sides: None,
+            labeler: opt(labeler.get()).filter(|_| kind.get() == JobKind::ImportLabels),
+            prompt_version: None,
+            skip_invalid: false,
+            replace: false,
         };
         if req.kind == JobKind::Rewrite {
             let lm = how.get() == "lm";
@@ -106,7 +125,7 @@ pub fn JobsPage() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let req = untrack(request);
-        let picked = (req.kind == JobKind::Ingest)
+        let picked = reads_files(req.kind)
             .then(|| file_input.get_untracked())
             .flatten()
             .and_then(|i| i.files())
@@ -156,6 +175,7 @@ pub fn JobsPage() -> impl IntoView {
     };
     let label_sets = LocalResource::new(move || {
         let d = dataset.get();
+        data_changes.track();
         async move {
             if d.is_empty() {
                 return Vec::new();
@@ -272,6 +292,38 @@ pub fn JobsPage() -> impl IntoView {
                     name.trim()
                 )
             }
+            JobKind::ImportScores => {
+                let (i, m) = (info?, model.get());
+                let n = sources.get().split_whitespace().count() + usize::from(!file_name.get().is_empty());
+                if m.trim().is_empty() || n == 0 {
+                    return None;
+                }
+                let m = m.trim();
+                let into = match o.models.iter().find(|x| x.name == m) {
+                    Some(x) if x.kind != ModelKind::Imported => format!(
+                        "the ONNX model {m}: only shard files of `seal score --shard I/N --out FILE` with its graph's sha256 join it"
+                    ),
+                    Some(_) => format!("the imported model {m}, replacing its scores of the same pairs"),
+                    None => format!("a new imported model {m}"),
+                };
+                format!(
+                    "Imports the scores in {n} file(s) into {into}. {d} has {} pairs; a shard already merged adds nothing.",
+                    i.n_pairs
+                )
+            }
+            JobKind::ImportLabels => {
+                let (i, name) = (info?, labels.get());
+                let n = sources.get().split_whitespace().count() + usize::from(!file_name.get().is_empty());
+                if name.trim().is_empty() || n != 1 {
+                    return (n > 1).then(|| "A label import reads one file.".to_owned());
+                }
+                let exists = label_names().iter().any(|l| l == name.trim());
+                format!(
+                    "Reads the labels of one file (a row per text: pair_id, side and the taxonomy keys) into {} of {d} ({} pairs); any invalid row stops it, naming its line.",
+                    if exists { format!("the label set {}, which exists: the same labels leave it unchanged, other ones are refused", name.trim()) } else { format!("a new label set {}", name.trim()) },
+                    i.n_pairs
+                )
+            }
             JobKind::Analyze => {
                 let (i, a, b) = (info?, pre.get(), post.get());
                 if a.is_empty() || b.is_empty() {
@@ -366,12 +418,18 @@ pub fn JobsPage() -> impl IntoView {
             <Show when=may_start fallback=|| view! { <p class="muted" id="jobs-read-only">"Editors and admins start jobs; you can follow them here."</p> }>
             <form id="job-form" class="filters" on:submit=submit>
                 <label>"job "
-                    <select id="job-kind" on:change=move |ev| if let Ok(k) = event_target_value(&ev).parse() { kind.set(k) }>
+                    <select id="job-kind" on:change=move |ev| if let Ok(k) = event_target_value(&ev).parse() {
+                        // The file field is drawn anew for the kind: what it held is gone.
+                        file_name.set(String::new());
+                        kind.set(k)
+                    }>
                         <option value="score" selected=true>"score"</option>
                         <option value="analyze">"analyze"</option>
                         <option value="ingest">"ingest (hh-rlhf)"</option>
                         <option value="label">"label (LM)"</option>
                         <option value="rewrite">"rewrite"</option>
+                        <option value="import_scores">"import scores"</option>
+                        <option value="import_labels">"import labels"</option>
                     </select>
                 </label>
                 {move || if kind.get() == JobKind::Ingest {
@@ -382,6 +440,13 @@ pub fn JobsPage() -> impl IntoView {
                         <label>"or a file " <input id="job-file" type="file" accept=".jsonl,.json,.gz,.csv,.parquet" node_ref=file_input
                             on:change=move |ev| file_name.set(event_target_value(&ev)) /></label>
                         <label>"subset " <input id="job-subset" size="14" placeholder="default" bind:value=subset /></label>
+                    }.into_any()
+                } else if reads_files(kind.get()) {
+                    view! {
+                        <label>"dataset " {choice("job-dataset", dataset, Signal::derive(datasets))}</label>
+                        <label>"file " <input id="job-file" type="file" accept=".jsonl,.json,.gz,.csv,.parquet" node_ref=file_input
+                            on:change=move |ev| file_name.set(event_target_value(&ev)) /></label>
+                        <label>"or on the server " <input id="job-sources" size="40" placeholder="paths under its import folders" bind:value=sources /></label>
                     }.into_any()
                 } else {
                     view! {
@@ -417,6 +482,15 @@ pub fn JobsPage() -> impl IntoView {
                             </select>
                         </label>
                         <label>"pairs " <input id="job-sample" type="number" min="1" placeholder="all" bind:value=sample /></label>
+                    }.into_any(),
+                    JobKind::ImportScores => view! {
+                        <label>"model " <input id="job-model" list="model-names" placeholder="new or existing" bind:value=model /></label>
+                        <datalist id="model-names">{move || all_models().into_iter().map(|n| view! { <option value=n></option> }).collect_view()}</datalist>
+                    }.into_any(),
+                    JobKind::ImportLabels => view! {
+                        <label>"label set " <input id="job-label-set" placeholder="name" bind:value=labels /></label>
+                        <label>"labelled by " <input id="job-labeler" placeholder="LM or team" bind:value=labeler /></label>
+                        <label>"keys " <input id="job-keys" placeholder="all" bind:value=keys /></label>
                     }.into_any(),
                     JobKind::Analyze => view! {
                         <label>"pre-D " {choice("job-pre", pre, Signal::derive(all_models))}</label>
@@ -488,6 +562,11 @@ pub fn JobsPage() -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// Jobs that read files: sent from this computer first, or named on the server.
+fn reads_files(kind: JobKind) -> bool {
+    matches!(kind, JobKind::Ingest | JobKind::ImportScores | JobKind::ImportLabels)
 }
 
 /// The state, with the place in the queue while queued and the attempt after a retry.

@@ -24,14 +24,19 @@ pub struct Upload {
 
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JobRequest {
     pub kind: JobKind,
     pub dataset: String,
     /// ingest: paths on the server, http(s) URLs or `hf://datasets/…` sources (hh-rlhf format).
+    /// import_scores: score files; import_labels: one label file. Paths on the server (for web
+    /// users, under `ingest.import_dirs`) or `upload:` sources of `POST /api/uploads`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     /// score: the registered model to run. label, rewrite: the LM to ask (one of the
-    /// server's `[llm] models` when it lists them).
+    /// server's `[llm] models` when it lists them). import_scores: the model the scores are
+    /// of (a shard file's graph must be its graph; other files make or extend an imported
+    /// model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// score: at most this many more pairs.
@@ -42,11 +47,11 @@ pub struct JobRequest {
     pub pre: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post: Option<String>,
-    /// analyze: the study's label set. label: the name of the label set to make.
+    /// analyze: the study's label set. label, import_labels: the name of the label set to make.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<String>,
     /// label: the taxonomy keys to ask for, comma-separated by full or short name (all 19 of
-    /// SEAL's when absent).
+    /// SEAL's when absent). import_labels: the keys every row holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<String>,
     /// label: label this many pairs (both texts of each), drawn reproducibly; all when absent.
@@ -63,6 +68,23 @@ pub struct JobRequest {
     /// rewrite: which texts of each pair to rewrite (both when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sides: Option<crate::Sides>,
+    /// import_labels: who labelled (a model id or a team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labeler: Option<String>,
+    /// import_labels: the version of the labelling prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_version: Option<String>,
+    /// import_labels: store the valid rows and report the invalid ones, instead of storing
+    /// nothing when a row is invalid.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_invalid: bool,
+    /// import_labels: overwrite a label set of the same name that holds other labels.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub replace: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl JobRequest {
@@ -82,6 +104,10 @@ impl JobRequest {
             variant: None,
             perturbation: None,
             sides: None,
+            labeler: None,
+            prompt_version: None,
+            skip_invalid: false,
+            replace: false,
         }
     }
 }

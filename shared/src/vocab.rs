@@ -30,6 +30,11 @@ pub trait Vocabulary: Copy + 'static + VariantArray + VariantNames + Into<&'stat
         <Self as VariantNames>::VARIANTS
     }
 
+    /// Every value, in declaration order.
+    fn all() -> &'static [Self] {
+        <Self as VariantArray>::VARIANTS
+    }
+
     /// The value spelled `s`, or an error listing the accepted words.
     fn parse_word(s: &str) -> Result<Self, UnknownValue> {
         <Self as VariantArray>::VARIANTS
@@ -235,6 +240,11 @@ vocabulary! {
         /// A rewritten variant of a dataset: a built-in perturbation, or SEAL's rewrite by
         /// the server's `[llm]` endpoint.
         Rewrite,
+        /// Scores computed elsewhere (a file of pair_id, chosen_score, rejected_score, or the
+        /// shard files of `seal score --shard I/N --out FILE`) merged into a model's scores.
+        ImportScores,
+        /// A label set made elsewhere (SEAL's taxonomy keys per text).
+        ImportLabels,
     }
 
     /// What a user may do; each role may do everything the ones before it may.

@@ -170,7 +170,13 @@ pub struct PairsArgs {
 }
 
 pub fn labels(ctx: &Ctx, cmd: LabelsCmd) -> Result<()> {
-    let mut store = ctx.open_store()?;
+    let import = matches!(cmd, LabelsCmd::Import { .. });
+    let mut store = match (import, ctx.store_or_server()?) {
+        (_, Ok(store)) => store,
+        (true, Err(server)) => return super::remote::import_labels(ctx, &server, cmd),
+        // Other label commands read or change the store itself.
+        (_, Err(_)) => ctx.open_store()?,
+    };
     match cmd {
         LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } => {
             let keys = features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;

@@ -87,7 +87,7 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
     let plain = a.format == "hh-rlhf"
         && !a.skip_invalid
         && !a.replace
-        && a.subset.is_none()
+        && (a.subset.is_none() || !remote.local)
         && a.split.is_none()
         && (a.prompt_column.as_str(), a.chosen_column.as_str(), a.rejected_column.as_str())
             == ("prompt", "chosen", "rejected")
@@ -96,7 +96,8 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
     if !plain {
         bail!(
             "the store is held by the server at {}; through it, `seal ingest` takes hh-rlhf sources without \
-             --format pairs, column, subset, split, --skip-invalid or --replace options (stop the server to use them)",
+             --format pairs, column, subset, split, --skip-invalid or --replace options (stop the server to use them, \
+             or send the files with --server and --subset)",
             remote.url
         );
     }
@@ -107,13 +108,19 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
             if crate::pipeline::resolve_url(s, "").is_some() {
                 return Ok(s.clone());
             }
-            let p = std::path::Path::new(s).canonicalize().with_context(|| format!("{s}: no such file"))?;
-            if !remote.local {
-                // The file travels with the request; the server keeps it by content.
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("pairs.jsonl").to_owned();
-                return upload(remote, &p, &name);
+            let file = std::path::Path::new(s);
+            if remote.local {
+                return file_source(remote, file);
             }
-            p.to_str().map(str::to_owned).with_context(|| format!("{}: not UTF-8", p.display()))
+            // Sent, the file keeps the pair ids it has here: its subset is the folder's name
+            // (as `seal ingest` takes it from a path), or --subset.
+            let subset = match &a.subset {
+                Some(s) => s.clone(),
+                None => crate::ingest::IdScheme::from_uri(s).subset,
+            };
+            let p = file.canonicalize().with_context(|| format!("{s}: no such file"))?;
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("pairs.jsonl").to_owned();
+            upload(remote, &p, &name, (subset != "default").then_some(subset.as_str()))
         })
         .collect::<Result<Vec<_>>>()?;
     let req = JobRequest { kind: JobKind::Ingest, dataset: a.dataset.clone(), sources, ..blank(JobKind::Ingest) };
@@ -271,12 +278,64 @@ pub fn rewrite(ctx: &Ctx, remote: &Remote, a: &super::rewrite::RewriteArgs) -> R
     ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
 }
 
-/// `seal datasets list` through the API.
+/// `seal scores import` through the server: an import job of the files named.
+pub fn import_scores(
+    ctx: &Ctx,
+    remote: &Remote,
+    dataset: &str,
+    model: &str,
+    files: &[std::path::PathBuf],
+) -> Result<()> {
+    let sources = files.iter().map(|f| file_source(remote, f)).collect::<Result<Vec<_>>>()?;
+    let req = JobRequest {
+        dataset: dataset.to_owned(),
+        model: Some(model.to_owned()),
+        sources,
+        ..blank(JobKind::ImportScores)
+    };
+    let done = run_job(remote, &req)?;
+    ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
+}
+
+/// `seal labels import` through the server: an import job of the file named.
+pub fn import_labels(ctx: &Ctx, remote: &Remote, cmd: super::analyze::LabelsCmd) -> Result<()> {
+    let super::analyze::LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } =
+        cmd
+    else {
+        bail!("only `seal labels import` goes through a server");
+    };
+    crate::features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
+    let req = JobRequest {
+        dataset,
+        labels: Some(name),
+        keys: Some(keys),
+        labeler,
+        prompt_version,
+        skip_invalid,
+        replace,
+        sources: vec![file_source(remote, &file)?],
+        ..blank(JobKind::ImportLabels)
+    };
+    let done = run_job(remote, &req)?;
+    ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
+}
+
+/// How the server reads a file this machine's user names: by its path when the server holds
+/// this machine's data dir, else sent to it (`POST /api/uploads`, kept there by content).
+fn file_source(remote: &Remote, file: &std::path::Path) -> Result<String> {
+    let p = file.canonicalize().with_context(|| format!("{}: no such file", file.display()))?;
+    if !remote.local {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("data").to_owned();
+        return upload(remote, &p, &name, None);
+    }
+    p.to_str().map(str::to_owned).with_context(|| format!("{}: not UTF-8", p.display()))
+}
+
 /// Sends a file of this machine to the server (`POST /api/uploads`) as `name`; the source that
 /// names it there.
-fn upload(remote: &Remote, file: &std::path::Path, name: &str) -> Result<String> {
+fn upload(remote: &Remote, file: &std::path::Path, name: &str, subset: Option<&str>) -> Result<String> {
     eprintln!("sending {} to {}", file.display(), remote.url);
-    let answer = crate::net::upload(&remote.endpoint("uploads"), &remote.bearer, file, name)?;
+    let answer = crate::net::upload(&remote.endpoint("uploads"), &remote.bearer, file, name, subset)?;
     let up: seal_shared::jobs::Upload = serde_json::from_value(answer)?;
     Ok(up.source)
 }
@@ -294,7 +353,7 @@ pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_
         let packed = tempfile::Builder::new().prefix("seal-model-").suffix(".tar.gz").tempfile()?;
         crate::pipeline::archive::pack_folder(&folder, packed.path())?;
         let name = format!("{}.tar.gz", folder.file_name().and_then(|n| n.to_str()).unwrap_or("model"));
-        upload(remote, packed.path(), &name)?
+        upload(remote, packed.path(), &name, None)?
     };
     let req = seal_shared::AddModelRequest {
         name: a.name.clone(),
@@ -382,6 +441,7 @@ pub fn pairs(
     Ok(seal_shared::report::SlicePairs { slice, n: total, pair_ids: ids })
 }
 
+/// `seal datasets list` through the API.
 pub fn datasets(remote: &Remote) -> Result<Vec<seal_shared::DatasetInfo>> {
     Ok(serde_json::from_value(crate::net::api_call("GET", &remote.endpoint("datasets"), &remote.bearer, None)?)?)
 }

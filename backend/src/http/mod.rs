@@ -566,7 +566,8 @@ struct UploadForm {
     /// The file (hh-rlhf JSONL or another ingest format, gzip allowed).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// The pairs' subset (letters, digits, `.`, `_`, `-`); without it, `default`.
+    /// The pairs' subset, a folder name (no `/`, `\\`, `:` or control characters; not `.` or
+    /// `..`); without it, `default`.
     subset: Option<String>,
 }
 
@@ -620,11 +621,14 @@ async fn upload(
                 let text = String::from_utf8(text).map_err(|_| invalid("form field `subset`: not UTF-8".into()))?;
                 let text = text.trim();
                 if !text.is_empty() {
-                    if !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-                        || text.starts_with('.')
+                    // A folder name, as `seal ingest` takes a subset from a path: one path
+                    // component of the uploads folder.
+                    if text.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | ':'))
+                        || text == "."
+                        || text == ".."
                     {
                         return Err(invalid(format!(
-                            "form field `subset` {text:?}: letters, digits, `.`, `_` and `-` only, not starting with `.`"
+                            "form field `subset` {text:?}: a folder name (no `/`, `\\`, `:` or control characters; not `.` or `..`)"
                         )));
                     }
                     subset = Some(text.to_owned());

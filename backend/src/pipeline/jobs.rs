@@ -383,6 +383,7 @@ fn limit(limits: &JobSettings, kind: JobKind) -> usize {
         JobKind::Analyze => limits.max_running_analyze,
         JobKind::Label => limits.max_running_label,
         JobKind::Rewrite => limits.max_running_rewrite,
+        JobKind::ImportScores | JobKind::ImportLabels => limits.max_running_import,
     }
 }
 
@@ -431,11 +432,11 @@ fn publish(shared: &Shared, job: &Arc<Job>) {
 fn publish_queue(shared: &Shared) {
     let queued: Vec<Arc<Job>> = {
         let inner = lock(&shared.inner);
-        let running: Vec<(&str, usize)> =
-            [JobKind::Ingest, JobKind::Score, JobKind::Analyze, JobKind::Label, JobKind::Rewrite]
-                .into_iter()
-                .map(|k| (k.as_str(), inner.running.get(&k).copied().unwrap_or(0)))
-                .collect();
+        let running: Vec<(&str, usize)> = <JobKind as seal_shared::Vocabulary>::all()
+            .iter()
+            .copied()
+            .map(|k| (k.as_str(), inner.running.get(&k).copied().unwrap_or(0)))
+            .collect();
         crate::metrics::jobs(inner.queue.len(), &running);
         inner.queue.iter().cloned().collect()
     };
@@ -579,6 +580,48 @@ fn check(
             }
             format!("ingest {} into {}", req.sources.join(", "), req.dataset)
         }
+        JobKind::ImportScores => {
+            store.require_dataset(&req.dataset)?;
+            let model = req.model.as_deref().map(str::trim).filter(|m| !m.is_empty());
+            let model = model.ok_or_else(|| bad("an import_scores job needs `model`: the model the scores are of"))?;
+            if req.sources.is_empty() {
+                return Err(bad("an import_scores job needs `sources`: the score files"));
+            }
+            let registered = store.model(model).ok();
+            for source in &req.sources {
+                let file = import_file(data, policy, source)?;
+                // A plain score file makes or extends a model of kind `imported`; only shard
+                // files (they carry the graph's sha256) merge into an ONNX model's scores.
+                if registered.as_ref().is_some_and(|m| m.kind != seal_shared::ModelKind::Imported)
+                    && !store
+                        .file_columns(&file)
+                        .map_err(|e| bad(format!("{source}: {e}")))?
+                        .iter()
+                        .any(|c| c == "model_sha256")
+                {
+                    return Err(bad(format!(
+                        "{source}: a score file without model_sha256 cannot join the scores of the ONNX model `{model}`; \
+                         import it under another name, or send the shard files of `seal score --shard I/N --out FILE`"
+                    )));
+                }
+            }
+            format!("import scores of {model} into {} from {}", req.dataset, req.sources.join(", "))
+        }
+        JobKind::ImportLabels => {
+            store.require_dataset(&req.dataset)?;
+            let name = req.labels.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            let name = name.ok_or_else(|| bad("an import_labels job needs `labels`: the name of the label set"))?;
+            crate::features::parse_keys(req.keys.as_deref().unwrap_or("all"))
+                .map_err(|e| bad(format!("job field `keys`: {e}")))?;
+            let [source] = req.sources.as_slice() else {
+                return Err(bad(format!(
+                    "an import_labels job reads one label file in `sources` ({} given)",
+                    req.sources.len()
+                )));
+            };
+            import_file(data, policy, source)?;
+            format!("import labels {name} into {} from {source}", req.dataset)
+        }
         JobKind::Score => {
             store.require_dataset(&req.dataset)?;
             let model = req.model.as_deref().ok_or_else(|| bad("a score job needs `model`"))?;
@@ -653,6 +696,28 @@ fn check(
             )
         }
     })
+}
+
+/// The file an import job reads: an upload, or a path on the server (for web users, under
+/// `ingest.import_dirs`; the machine's own user's must exist). URLs are not read.
+fn import_file(
+    data: &DataDir,
+    policy: Option<&SourcePolicy>,
+    source: &str,
+) -> super::PipelineResult<std::path::PathBuf> {
+    if let Some(found) = super::upload_path(data, source) {
+        return found;
+    }
+    if super::resolve_url(source, "").is_some() || source.starts_with("hf://") {
+        return Err(bad(format!(
+            "source {source:?}: imports read files (a path on the server or an upload), not URLs"
+        )));
+    }
+    match policy {
+        Some(p) => p.check_path(source),
+        None if Path::new(source).is_file() => Ok(Path::new(source).to_owned()),
+        None => Err(bad(format!("{source}: no such file"))),
+    }
 }
 
 /// The LM a labelling or rewrite job asks: the server must have an `[llm]` endpoint, and the
@@ -866,6 +931,67 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 "variant {} {}: {} of {} pairs rewritten into {}, {} not applicable, {} skipped; {} requests sent, {} answers from the cache{similarity}",
                 s.variant, s.outcome, s.n_rewritten, s.n_pairs, s.variant_dataset, s.n_not_applicable, s.n_skipped,
                 s.requests_sent, s.cached_answers
+            ))
+        }
+        JobKind::ImportScores => {
+            let model = req.model.as_deref().unwrap_or_default().trim();
+            let policy = (!lock(&job.record).local_sources).then_some(&*shared.policy);
+            let n = req.sources.len() as u64;
+            progress(Some(0), Some(n));
+            let mut said = Vec::new();
+            // Each file is one transaction; a file already merged adds nothing, so a retry
+            // after a cancel or a kill goes on without duplicating a score.
+            for (i, source) in req.sources.iter().enumerate() {
+                super::check_stop(Some(&job.stop))?;
+                let file = import_file(&shared.data, policy, source)?;
+                let o = super::import_score_file(store, &req.dataset, model, &file)?;
+                said.push(match &o.shard {
+                    Some(shard) => format!("shard {shard}: {} added, {} already scored", o.added, o.already_scored),
+                    None => format!("{} scores", o.added),
+                });
+                progress(Some(i as u64 + 1), None);
+            }
+            let a = super::accuracy(store, &req.dataset, model)?;
+            Ok(format!(
+                "{}; {model} on {}: {} pairs scored, accuracy {:.2} %",
+                said.join("; "),
+                req.dataset,
+                a.n,
+                a.accuracy * 100.0
+            ))
+        }
+        JobKind::ImportLabels => {
+            let policy = (!lock(&job.record).local_sources).then_some(&*shared.policy);
+            let file = import_file(&shared.data, policy, &req.sources[0])?;
+            progress(Some(0), Some(1));
+            let keys = crate::features::parse_keys(req.keys.as_deref().unwrap_or("all")).map_err(|e| anyhow!(e))?;
+            let spec = super::study::LabelImport {
+                dataset: &req.dataset,
+                name: req.labels.as_deref().unwrap_or_default().trim(),
+                file: &file,
+                labeler: req.labeler.clone(),
+                prompt_version: req.prompt_version.clone(),
+                keys,
+                skip_invalid: req.skip_invalid,
+                replace: req.replace,
+            };
+            let s = super::study::import_labels(store, &spec)?;
+            progress(Some(1), None);
+            let left_out = if s.n_rejected_rows > 0 {
+                format!(
+                    "; {} invalid rows left out, e.g. {}",
+                    s.n_rejected_rows,
+                    s.rejected_rows.first().cloned().unwrap_or_default()
+                )
+            } else {
+                String::new()
+            };
+            Ok(format!(
+                "label set {} {}: {} texts, {} pairs labelled on both sides{left_out}",
+                s.name,
+                s.outcome.as_str(),
+                s.n_texts,
+                s.n_pairs_complete
             ))
         }
         JobKind::Analyze => {
