@@ -177,6 +177,62 @@ fn imports_of_scores_and_labels_go_through_a_running_server() {
 }
 
 #[test]
+fn accounts_and_the_audit_log_beside_a_running_server_go_through_it() {
+    let seal = Seal::new();
+    let (server, auth) = served_with_admin(&seal);
+    let datasets =
+        |token: &str| call("GET", &format!("{}api/datasets", server.url), &[("authorization", &bearer(token))], None).0;
+
+    // A user added while the server runs (the password on stdin, as with a store of its own).
+    add_user(&seal, "bob", "viewer");
+    let users: Vec<seal_shared::auth::UserInfo> = seal.read(&["users", "list"]);
+    assert_eq!(
+        users.iter().map(|u| (u.name.as_str(), u.role, u.has_password)).collect::<Vec<_>>(),
+        [("ana", seal_shared::Role::Admin, true), ("bob", seal_shared::Role::Viewer, true)]
+    );
+    let (status, _, body) = call(
+        "POST",
+        &format!("{}api/session", server.url),
+        &[],
+        Some(&serde_json::json!({"name": "bob", "password": crate::access::PASSWORD}).to_string()),
+    );
+    assert_eq!(status, 200, "bob signs in with the password given on stdin: {body}");
+    // Tokens: made, listed, used, revoked.
+    let bob = token(&seal, "bob", &["--name", "laptop", "--expires", "30d"]);
+    assert_eq!(datasets(&bob), 200);
+    let listed: Vec<seal_shared::auth::TokenInfo> = seal.read(&["tokens", "list"]);
+    let info = listed.iter().find(|t| t.user == "bob").unwrap();
+    assert!(info.name.as_deref() == Some("laptop") && info.expires_at.is_some(), "{info:?}");
+    seal.ok(&["tokens", "revoke", &bob]);
+    assert_eq!(datasets(&bob), 401, "a revoked token is refused at once");
+    let e = seal.fails(&["tokens", "create", "--user", "bob", "--expires", "12h"]);
+    assert!(e.contains("whole number of days"), "{e}");
+    // Roles change and users go, at once for the server.
+    seal.ok(&["users", "set-role", "bob", "editor"]);
+    let bob = token(&seal, "bob", &[]);
+    let (_, _, body) = call("GET", &format!("{}api/session", server.url), &[("authorization", &bearer(&bob))], None);
+    assert!(body.contains("\"editor\""), "{body}");
+    seal.ok(&["users", "remove", "bob"]);
+    assert_eq!(datasets(&bob), 401, "a removed user's tokens are revoked");
+    // The audit log names the machine's own commands `local`.
+    let audit: Vec<seal_shared::auth::AuditEntry> = seal.read(&["audit", "--limit", "50"]);
+    for action in ["user_added", "token_created", "token_revoked", "role_changed", "user_removed"] {
+        assert!(audit.iter().any(|e| e.action == action && e.actor.as_deref() == Some("local")), "{action}: {audit:?}");
+    }
+    // Through --server, an admin's token may do the same; an editor's may not.
+    let admin = auth.trim_start_matches("Bearer ");
+    let elsewhere = Seal::new();
+    let listed = elsewhere.ok(&["--server", &server.url, "--token", admin, "users", "list"]);
+    assert!(listed.contains("ana") && !listed.contains("bob"), "{listed}");
+    let e = elsewhere.fails(&["--server", &server.url, "--token", &bob, "users", "list"]);
+    assert!(e.contains("401"), "{e}");
+    seal.ok(&["users", "add", "eve", "--role", "editor"]);
+    let eve = token(&seal, "eve", &[]);
+    let e = elsewhere.fails(&["--server", &server.url, "--token", &eve, "audit"]);
+    assert!(e.contains("403"), "{e}");
+}
+
+#[test]
 fn analyze_and_pairs_beside_a_running_server_give_the_servers_answer_for_the_same_study() {
     let seal = crate::support::study_fixture();
     let study = ["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "gpt"];

@@ -1,5 +1,6 @@
 //! The deployment files in `deploy/`: the systemd unit passes `systemd-analyze verify` with no
-//! complaint, and the example settings pass `seal config check` without a warning.
+//! complaint, the example settings pass `seal config check` without a warning, and the container
+//! recipe builds an image that runs as its comments say.
 
 use std::process::Command;
 
@@ -155,4 +156,224 @@ fn the_triton_model_repository_declares_what_an_export_takes_and_gives() {
     assert!(config.contains("\ndynamic_batching {"), "dynamic batching");
     assert!(config.contains("kind: KIND_GPU") && config.contains("count: 1"), "one instance per GPU");
     assert!(config.contains("backend: \"onnxruntime\""));
+}
+
+/// Podman for the container test: its own settings file, and names of this run's own.
+struct Podman {
+    dir: tempfile::TempDir,
+    tag: String,
+    made: std::cell::RefCell<Vec<(&'static str, String)>>,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        let dir = tempfile::tempdir().unwrap();
+        // runc sets each container's resource limits from outside it (prlimit), which the
+        // sandboxes of some CI machines refuse; this runtime drops them from the OCI config, so
+        // the container keeps the limits it inherits. Elsewhere it changes nothing that matters.
+        let runtime = dir.path().join("runc-inherited-limits");
+        std::fs::write(
+            &runtime,
+            r#"#!/bin/sh
+prev=""
+for a in "$@"; do
+  f=""
+  case "$prev" in --bundle|-b) f="$a/config.json";; --process|-p) f="$a";; esac
+  case "$a" in --bundle=*) f="${a#--bundle=}/config.json";; --process=*) f="${a#--process=}";; esac
+  if [ -n "$f" ] && [ -f "$f" ]; then
+    python3 -c 'import json,sys; p=sys.argv[1]; c=json.load(open(p)); (c.get("process") or c).pop("rlimits",None); json.dump(c,open(p,"w"))' "$f"
+  fi
+  prev="$a"
+done
+exec runc "$@"
+"#,
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join("containers.conf"), format!("[engine]\nruntime = \"{}\"\n", runtime.display()))
+            .unwrap();
+        let tag = format!("seal-test-{}", std::process::id());
+        Podman { dir, tag, made: Default::default() }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"));
+        c
+    }
+
+    /// Runs podman; its stdout, or a panic with what it said.
+    fn ok(&self, args: &[&str]) -> String {
+        self.ok_with(args, None)
+    }
+
+    fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running podman");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "podman {args:?} failed:\n{stdout}\n{stderr}");
+        stdout.into_owned()
+    }
+
+    /// Remembers something to remove when the test ends (`podman KIND rm -f NAME`).
+    fn made(&self, kind: &'static str, name: &str) -> String {
+        self.made.borrow_mut().push((kind, name.to_owned()));
+        name.to_owned()
+    }
+
+    /// A bookworm image to build on: `debootstrap --variant=minbase` from Debian's mirror (this
+    /// machine reaches no image registry), with this machine's trusted certificates, so that
+    /// the build's downloads (PyPI) trust what this machine trusts. Made once per machine.
+    fn bookworm(&self) -> String {
+        let name = "localhost/seal-test-bookworm:12";
+        if self.cmd().args(["image", "exists", name]).status().unwrap().success() {
+            return name.to_owned();
+        }
+        let root = self.dir.path().join("bookworm");
+        let out = Command::new("debootstrap")
+            .args(["--variant=minbase", "bookworm"])
+            .arg(&root)
+            .arg("http://deb.debian.org/debian")
+            .output()
+            .expect("running debootstrap");
+        assert!(out.status.success(), "debootstrap: {}", String::from_utf8_lossy(&out.stderr));
+        let certs = root.join("usr/local/share/ca-certificates");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::copy("/etc/ssl/certs/ca-certificates.crt", certs.join("this-machine.crt")).unwrap();
+        let tar = self.dir.path().join("bookworm.tar");
+        let packed = Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        assert!(packed.success());
+        self.ok(&["import", "--change", "CMD [\"/bin/bash\"]", tar.to_str().unwrap(), name]);
+        std::fs::remove_dir_all(&root).ok();
+        name.to_owned()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        for (kind, name) in self.made.borrow().iter().rev() {
+            let _ = self.cmd().args([kind, "rm", "-f", name]).output();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs podman with runc, and debootstrap; run by `cargo xtask test`"]
+fn the_container_recipe_builds_an_image_that_serves_its_volume_as_its_comments_say() {
+    let podman = Podman::new();
+    let base = podman.bookworm();
+    // The recipe, packaging the binary under test (built on this bookworm machine).
+    let context = tempfile::tempdir().unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_seal"), context.path().join("seal")).unwrap();
+    let image = podman.made("image", &format!("localhost/{}:latest", podman.tag));
+    let recipe = root().join("deploy/container/Containerfile");
+    podman.ok(&[
+        "build",
+        "-f",
+        recipe.to_str().unwrap(),
+        "-t",
+        &image,
+        "--build-arg",
+        &format!("BUILDER={base}"),
+        "--build-arg",
+        &format!("BASE={base}"),
+        "--build-arg",
+        "SEAL_PREBUILT=seal",
+        context.path().to_str().unwrap(),
+    ]);
+    let volume = podman.made("volume", &format!("{}-data", podman.tag));
+    let mount = format!("{volume}:/data");
+
+    // As its comments say: the first admin, then the server on the published port. Without an
+    // account the server does not start on the container's every address.
+    let name = podman.made("container", &podman.tag);
+    let port = crate::support::free_port();
+    let publish = format!("127.0.0.1:{port}:8080");
+    let run = ["run", "-d", "--name", &name, "-p", &publish, "-v", &mount, "-e", "SEAL_SERVER_ALLOWED_HOSTS=127.0.0.1"];
+    podman.ok(&[&run[..], &[image.as_str()]].concat());
+    let exited = podman.ok(&["wait", &name]);
+    assert_eq!(exited.trim(), "1", "a store without accounts is not served on 0.0.0.0");
+    let said = podman.cmd().args(["logs", &name]).output().unwrap();
+    assert!(String::from_utf8_lossy(&said.stderr).contains("Create an admin first"), "{said:?}");
+    podman.ok(&["rm", &name]);
+    let added = podman.ok_with(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "-v",
+            &mount,
+            &image,
+            "seal",
+            "users",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(crate::access::PASSWORD),
+    );
+    assert!(added.contains("added alice (admin)"), "{added}");
+    podman.ok(&[&run[..], &[image.as_str()]].concat());
+    let base_url = format!("http://127.0.0.1:{port}/");
+    // (The port answers once the server listens: until then, connections are refused.)
+    let up = (0..150).any(|_| {
+        let ok = ureq::get(&format!("{base_url}api/health")).call().is_ok_and(|r| r.status() == 200);
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        ok
+    });
+    assert!(up, "the server never answered: {:?}", podman.cmd().args(["logs", &name]).output().unwrap());
+    assert_eq!(crate::support::get(&format!("{base_url}api/datasets")).0, 401, "accounts: sign-in required");
+    let (status, page) = crate::support::get(&base_url);
+    assert!(status == 200 && page.contains("<html"), "the embedded web app: {status}");
+
+    // It runs as its own user, its store private, with ONNX Runtime in the image.
+    assert_eq!(podman.ok(&["exec", &name, "id", "-u"]).trim(), "10001");
+    assert_eq!(podman.ok(&["exec", &name, "stat", "-c", "%a %U", "/data"]).trim(), "700 seal");
+    let info = podman.ok(&["exec", &name, "seal", "runtime", "info"]);
+    assert!(info.contains("ONNX Runtime 1.31.1"), "{info}");
+    // Commands in the container go through its running server: a token, a model, pairs and a
+    // scoring job, whose results the server answers with.
+    let token = podman.ok(&["exec", &name, "seal", "tokens", "create", "--user", "alice"]).trim().to_owned();
+    assert!(token.starts_with("seal_pat_"), "{token}");
+    podman.ok(&["cp", crate::support::fixture_model("pre").to_str().unwrap(), &format!("{name}:/tmp/pre")]);
+    let pairs = context.path().join("harmless-base");
+    std::fs::create_dir_all(&pairs).unwrap();
+    std::fs::write(pairs.join("test.jsonl"), crate::support::hh_rlhf_lines()[..40].join("\n") + "\n").unwrap();
+    podman.ok(&["cp", pairs.to_str().unwrap(), &format!("{name}:/tmp/harmless-base")]);
+    podman.ok(&["exec", &name, "seal", "models", "add", "--name", "pre", "/tmp/pre"]);
+    podman.ok(&["exec", &name, "seal", "ingest", "--dataset", "hh", "/tmp/harmless-base/test.jsonl"]);
+    podman.ok(&["exec", &name, "seal", "score", "--dataset", "hh", "--model", "pre"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut answer = agent
+        .get(&format!("{base_url}api/accuracy/hh/pre"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let body = answer.body_mut().read_to_string().unwrap();
+    assert_eq!(serde_json::from_str::<seal_shared::Accuracy>(&body).unwrap().n, 40, "{body}");
+
+    // `podman stop` sends SIGTERM: the server ends cleanly, and the volume keeps the store.
+    podman.ok(&["stop", "-t", "20", &name]);
+    assert_eq!(podman.ok(&["inspect", "--format", "{{.State.ExitCode}}", &name]).trim(), "0");
+    let listed = podman.ok(&["run", "--rm", "-v", &mount, &image, "seal", "--json", "datasets", "list"]);
+    let datasets: Vec<seal_shared::DatasetInfo> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(datasets.iter().map(|d| (d.name.as_str(), d.n_pairs)).collect::<Vec<_>>(), [("hh", 40)]);
 }

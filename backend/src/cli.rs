@@ -42,7 +42,8 @@ impl Ctx {
         if let Some(server) = &self.server {
             bail!(
                 "--server {}: this command works on a store of this machine; through a server: ingest, models add, \
-                 score, label, rewrite, analyze, pairs, scores import, labels import, datasets list and backup",
+                 score, label, rewrite, analyze, pairs, scores import, labels import, datasets list, users, tokens, \
+                 audit and backup",
                 server.url
             );
         }

@@ -102,7 +102,10 @@ fn password(from_stdin: bool, required: bool) -> Result<Option<String>> {
 }
 
 pub fn users(ctx: &Ctx, cmd: UsersCmd) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return users_through(ctx, &server, cmd),
+    };
     match cmd {
         UsersCmd::Add { name, role, password_stdin } => {
             let pw = password(password_stdin, false)?;
@@ -115,15 +118,7 @@ pub fn users(ctx: &Ctx, cmd: UsersCmd) -> Result<()> {
         }
         UsersCmd::List => {
             let users: Vec<_> = store.users()?.iter().map(accounts::user_info).collect();
-            ctx.emit(&users, |users| {
-                if users.is_empty() {
-                    println!("no users: the server runs in the open single-user mode on loopback addresses");
-                }
-                for u in users {
-                    let pw = if u.has_password { "password" } else { "no password" };
-                    println!("{:<24} {:<9} {:<6} {pw:<12} since {}", u.name, u.role, u.source, u.created_at);
-                }
-            })
+            ctx.emit(&users, |users| show_users(users))
         }
         UsersCmd::SetRole { name, role } => {
             accounts::set_role(&store, &name, role, Actor::CLI)?;
@@ -146,37 +141,19 @@ pub fn users(ctx: &Ctx, cmd: UsersCmd) -> Result<()> {
 }
 
 pub fn tokens(ctx: &Ctx, cmd: TokensCmd) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return tokens_through(ctx, &server, cmd),
+    };
     match cmd {
         TokensCmd::Create { user, name, expires, role } => {
             let t = accounts::create_token(&store, &user, name.as_deref(), expires, role, Actor::CLI)?;
-            if ctx.json {
-                println!("{}", serde_json::json!({"token": t.token, "info": t.info}));
-            } else {
-                // Alone on stdout, so `TOKEN=$(seal tokens create …)` works; the rest on stderr.
-                println!("{}", t.token);
-                eprintln!(
-                    "token {} for {} (acts as {}{}); it is shown this once",
-                    t.info.id,
-                    t.info.user,
-                    t.info.role,
-                    t.info.expires_at.as_deref().map(|e| format!(", expires {e}")).unwrap_or_default()
-                );
-            }
+            show_new_token(ctx, &t);
             Ok(())
         }
         TokensCmd::List => {
             let tokens = accounts::list_tokens(&store)?;
-            ctx.emit(&tokens, |tokens| {
-                for t in tokens {
-                    let state = match (&t.revoked_at, &t.expires_at) {
-                        (Some(r), _) => format!("revoked {r}"),
-                        (None, Some(e)) => format!("expires {e}"),
-                        (None, None) => "no expiry".into(),
-                    };
-                    println!("{}  {:<20} {:<9} {:<20} {state}", t.id, t.user, t.role, t.name.as_deref().unwrap_or("-"));
-                }
-            })
+            ctx.emit(&tokens, |tokens| show_tokens(tokens))
         }
         TokensCmd::Revoke { id } => {
             let now = accounts::revoke_token(&store, &id, Actor::CLI)?;
@@ -188,7 +165,10 @@ pub fn tokens(ctx: &Ctx, cmd: TokensCmd) -> Result<()> {
 }
 
 pub fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<()> {
-    let rows = ctx.open_store()?.audit_log(a.limit)?;
+    let rows = match ctx.store_or_server()? {
+        Ok(store) => store.audit_log(a.limit)?,
+        Err(server) => serde_json::from_value(server.call("GET", &format!("audit?limit={}", a.limit), None)?)?,
+    };
     ctx.emit(&rows, |rows| {
         for r in rows {
             println!(
@@ -202,4 +182,119 @@ pub fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<()> {
             );
         }
     })
+}
+
+fn show_users(users: &[seal_shared::auth::UserInfo]) {
+    if users.is_empty() {
+        println!("no users: the server runs in the open single-user mode on loopback addresses");
+    }
+    for u in users {
+        let pw = if u.has_password { "password" } else { "no password" };
+        println!("{:<24} {:<9} {:<6} {pw:<12} since {}", u.name, u.role, u.source, u.created_at);
+    }
+}
+
+fn show_tokens(tokens: &[seal_shared::auth::TokenInfo]) {
+    for t in tokens {
+        let state = match (&t.revoked_at, &t.expires_at) {
+            (Some(r), _) => format!("revoked {r}"),
+            (None, Some(e)) => format!("expires {e}"),
+            (None, None) => "no expiry".into(),
+        };
+        println!("{}  {:<20} {:<9} {:<20} {state}", t.id, t.user, t.role, t.name.as_deref().unwrap_or("-"));
+    }
+}
+
+fn show_new_token(ctx: &Ctx, t: &seal_shared::auth::NewToken) {
+    if ctx.json {
+        println!("{}", serde_json::json!({"token": t.token, "info": t.info}));
+    } else {
+        // Alone on stdout, so `TOKEN=$(seal tokens create …)` works; the rest on stderr.
+        println!("{}", t.token);
+        eprintln!(
+            "token {} for {} (acts as {}{}); it is shown this once",
+            t.info.id,
+            t.info.user,
+            t.info.role,
+            t.info.expires_at.as_deref().map(|e| format!(", expires {e}")).unwrap_or_default()
+        );
+    }
+}
+
+/// `seal users` through the server holding the store (its control secret acts as an admin of
+/// this machine), or through `--server` with an admin's token.
+fn users_through(ctx: &Ctx, server: &super::remote::Remote, cmd: UsersCmd) -> Result<()> {
+    use seal_shared::auth::{UserChange, UserInfo};
+    let one = |path: String| format!("users/{}", encode(&path));
+    match cmd {
+        UsersCmd::Add { name, role, password_stdin } => {
+            let pw = password(password_stdin, false)?;
+            let body = serde_json::to_value(seal_shared::auth::NewUser { name, role, password: pw })?;
+            let u: UserInfo = serde_json::from_value(server.call("POST", "users", Some(&body))?)?;
+            ctx.emit(&u, |u| {
+                let how =
+                    if u.has_password { "signs in with a password" } else { "has no password (proxy sign-in only)" };
+                println!("added {} ({}) through the server at {}; {how}", u.name, u.role, server.url);
+            })
+        }
+        UsersCmd::List => {
+            let users: Vec<UserInfo> = serde_json::from_value(server.call("GET", "users", None)?)?;
+            ctx.emit(&users, |users| show_users(users))
+        }
+        UsersCmd::SetRole { name, role } => {
+            let body = serde_json::to_value(UserChange { role: Some(role), password: None })?;
+            server.call("PATCH", &one(name.clone()), Some(&body))?;
+            ctx.emit(&serde_json::json!({"user": name, "role": role}), |_| {
+                println!("{name} is now {role}; their sessions ended")
+            })
+        }
+        UsersCmd::SetPassword { name, password_stdin } => {
+            let pw = password(password_stdin, true)?;
+            let body = serde_json::to_value(UserChange { role: None, password: pw })?;
+            server.call("PATCH", &one(name.clone()), Some(&body))?;
+            ctx.emit(&serde_json::json!({"user": name}), |_| println!("password of {name} set; their sessions ended"))
+        }
+        UsersCmd::Remove { name } => {
+            server.call("DELETE", &one(name.clone()), None)?;
+            ctx.emit(&serde_json::json!({"removed": name}), |_| {
+                println!("removed {name}; their sessions ended and tokens were revoked")
+            })
+        }
+    }
+}
+
+/// `seal tokens` through the server (as [`users_through`]).
+fn tokens_through(ctx: &Ctx, server: &super::remote::Remote, cmd: TokensCmd) -> Result<()> {
+    use seal_shared::auth::{NewToken, NewTokenRequest, TokenInfo};
+    match cmd {
+        TokensCmd::Create { user, name, expires, role } => {
+            // The API counts a token's lifetime in days.
+            let expires_in_days = match expires {
+                Some(d) if d.as_secs() % 86_400 != 0 || d.is_zero() => {
+                    bail!("--expires: through a server, a token's lifetime is a whole number of days (e.g. 30d)")
+                }
+                Some(d) => Some(u32::try_from(d.as_secs() / 86_400).context("--expires: too long")?),
+                None => None,
+            };
+            let body = serde_json::to_value(NewTokenRequest { user, name, expires_in_days, role })?;
+            let t: NewToken = serde_json::from_value(server.call("POST", "tokens", Some(&body))?)?;
+            show_new_token(ctx, &t);
+            Ok(())
+        }
+        TokensCmd::List => {
+            let tokens: Vec<TokenInfo> = serde_json::from_value(server.call("GET", "tokens", None)?)?;
+            ctx.emit(&tokens, |tokens| show_tokens(tokens))
+        }
+        TokensCmd::Revoke { id } => {
+            // A whole token names its id before the secret; only the id travels.
+            let id = accounts::parse_token(&id).map_or(id.clone(), |(id, _)| id.to_owned());
+            server.call("DELETE", &format!("tokens/{}", encode(&id)), None)?;
+            ctx.emit(&serde_json::json!({"revoked": true}), |_| println!("revoked"))
+        }
+    }
+}
+
+/// A path segment, percent-encoded.
+fn encode(segment: &str) -> String {
+    form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
 }

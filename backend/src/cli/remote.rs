@@ -28,6 +28,11 @@ impl Remote {
     fn endpoint(&self, path: &str) -> String {
         format!("{}/api/{path}", self.url.trim_end_matches('/'))
     }
+
+    /// `method /api/{path}` with this server's credential: the JSON answer (`null` when empty).
+    pub fn call(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value> {
+        crate::net::api_call(method, &self.endpoint(path), &self.bearer, body)
+    }
 }
 
 impl Ctx {

@@ -152,10 +152,13 @@ async fn change<T: Send + 'static>(
     req: &HttpRequest,
     f: impl FnOnce(&crate::store::Store, Actor<'_>) -> crate::pipeline::PipelineResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let user = principal_of(req).and_then(|p| p.user);
+    let principal = principal_of(req);
+    let local = principal.as_ref().is_some_and(|p| p.via == accounts::Via::Local);
+    // The audit log's actor: the user, `local` for a command of the server's own machine.
+    let user = principal.and_then(|p| p.user).unwrap_or_else(|| if local { "local" } else { "open" }.to_owned());
     let (peer, st) = (peer_of(req), state.clone());
     read(state, move |s| {
-        let out = f(s, Actor { name: Some(user.as_deref().unwrap_or("open")), peer: peer.as_deref() })?;
+        let out = f(s, Actor { name: Some(&user), peer: peer.as_deref() })?;
         st.access.directory.reload(s)?;
         Ok(out)
     })
