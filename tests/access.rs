@@ -161,7 +161,9 @@ fn expected_rule(operation: &str) -> Expected {
         "pairs" => (Some(Role::Viewer), vec![View, Report]),
         "overview" | "accuracy" | "labelSets" | "report" => (Some(Role::Viewer), vec![Report]),
         "signOut" | "datasets" | "models" | "openapi" | "jobs" | "job" | "jobEvents" | "metrics" | "exportPairs"
-        | "exportScores" | "exportLabels" => (Some(Role::Viewer), vec![]),
+        | "exportScores" | "exportLabels" | "labelFailures" | "compareLabels" | "rejectedLines" | "variants" => {
+            (Some(Role::Viewer), vec![])
+        }
         other => panic!("operation {other} is new: give it an expected rule here"),
     };
     Expected { public: false, role, shares }
@@ -280,7 +282,8 @@ fn request_for(
             (concrete, Some(String::from_utf8(body).unwrap()))
         }
         "labelSets" => (format!("{concrete}?dataset=hh"), None),
-        "exportLabels" => (concrete.replace("{name}", "gpt"), None),
+        "exportLabels" | "labelFailures" => (concrete.replace("{name}", "gpt"), None),
+        "compareLabels" => (format!("{concrete}?a=gpt&b=gpt"), None),
         "editNote" | "deleteNote" | "hideNote" => {
             // A note of the caller's own when it may write one; else the admin's.
             let add = |t: &str| {

@@ -150,6 +150,52 @@ fn imports_of_scores_and_labels_go_through_a_running_server() {
     let (_, _, body) = call("GET", &format!("{}api/label-sets?dataset=hh", server.url), &headers, None);
     assert!(!body.contains("\"bad\""), "{body}");
 
+    // Lists and files come from the server: the same rows a store of its own would write.
+    let sets: Vec<LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "hh"]);
+    assert_eq!(sets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["gpt"]);
+    let models: Vec<seal_shared::ModelInfo> = seal.read(&["models", "list"]);
+    assert_eq!(
+        models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+        ["pre", "gpt-rm"],
+        "in the order registered"
+    );
+    let out = seal.dir.path().join("gpt.jsonl");
+    let written: seal_shared::ExportSummary =
+        seal.read(&["labels", "export", "--dataset", "hh", "--name", "gpt", "--out", out.to_str().unwrap()]);
+    assert_eq!(written.rows, 600);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 600);
+    let out = seal.dir.path().join("pre.parquet");
+    let written: seal_shared::ExportSummary =
+        seal.read(&["export", "scores", "--dataset", "hh", "--model", "pre", "--out", out.to_str().unwrap()]);
+    assert_eq!(written.rows, scored_there);
+    let out = seal.dir.path().join("pairs.csv");
+    let said = seal.ok(&["export", "pairs", "--dataset", "hh", "--out", out.to_str().unwrap()]);
+    assert!(said.contains("wrote 2312 rows") && said.contains("from the server"), "{said}");
+    let e = seal.fails(&["export", "pairs", "--dataset", "hh", "--out", "pairs.csv.gz"]);
+    assert!(e.contains("compress it afterwards"), "{e}");
+    let e = seal.fails(&["export", "pairs", "--dataset", "nope", "--out", out.to_str().unwrap()]);
+    assert!(e.contains("nope") && e.contains("404"), "{e}");
+    // The other readers too, with the answers a store of its own gives.
+    let agreement: Vec<serde_json::Value> = seal.read(&[
+        "labels",
+        "compare",
+        "--dataset",
+        "hh",
+        "gpt",
+        "gpt",
+        "--features",
+        "last_response_is_helpful,last_response_is_harmless",
+    ]);
+    assert_eq!(agreement.len(), 2, "{agreement:?}");
+    assert!(agreement.iter().all(|r| r["n"] == 600 && r["agreement"] == 1.0), "{agreement:?}");
+    let failures: Vec<seal_shared::LabelFailureInfo> =
+        seal.read(&["labels", "failures", "--dataset", "hh", "--name", "gpt"]);
+    assert!(failures.is_empty());
+    let rejected: Vec<seal_shared::RejectedLineInfo> = seal.read(&["datasets", "rejected", "hh"]);
+    assert!(rejected.is_empty());
+    let e = seal.fails(&["datasets", "rejected", "nope"]);
+    assert!(e.contains("nope") && e.contains("404"), "{e}");
+
     // Web users' imports read uploads, or files under ingest.import_dirs (none here); no URLs,
     // one label file, and no field the job does not know.
     let post =
@@ -325,6 +371,12 @@ fn with_server_and_token_a_remote_server_takes_the_work_and_the_files_named() {
         None,
     );
     assert_eq!(serde_json::from_str::<Accuracy>(&body).unwrap().n, 40, "{body}");
+    // Exports come back as files of this machine.
+    let out = laptop.dir.path().join("remote.jsonl");
+    let said = run(&["export", "pairs", "--dataset", "remote", "--out", out.to_str().unwrap()]);
+    assert!(said.contains("wrote 40 rows"), "{said}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 40);
+
     // Files of a study made elsewhere: the pairs keep their ids (the subset is the folder's
     // name), so the scores and labels made for them here import there.
     let study = crate::support::fixtures().join("analysis").join("study");
@@ -375,8 +427,11 @@ fn with_server_and_token_a_remote_server_takes_the_work_and_the_files_named() {
     assert_eq!(serde_json::from_str::<Accuracy>(&body).unwrap().n, 300, "{body}");
     assert!(!laptop.data().store_file().exists(), "nothing was written on this machine");
 
+    let variants: Vec<seal_shared::VariantInfo> = serde_json::from_str(&run(&["--json", "variants", "list"])).unwrap();
+    assert!(variants.is_empty());
+
     // Commands that need a store of their own say so; a wrong token is the server's 401.
-    let all = through(&["variants", "list"]);
+    let all = through(&["serve", "--port", "0"]);
     let e = laptop.fails(&all.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(e.contains("--server") && e.contains("store of this machine"), "{e}");
     let e = laptop.fails(&["--server", &server.url, "--token", "seal_pat_wrong", "datasets", "list"]);

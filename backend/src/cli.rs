@@ -42,8 +42,8 @@ impl Ctx {
         if let Some(server) = &self.server {
             bail!(
                 "--server {}: this command works on a store of this machine; through a server: ingest, models add, \
-                 score, label, rewrite, analyze, pairs, scores import, labels import, datasets list, users, tokens, \
-                 audit and backup",
+                 score, label, rewrite, analyze, pairs, scores import, export, the datasets, models list, labels and \
+                 variants list commands, users, tokens, audit and backup",
                 server.url
             );
         }
@@ -205,23 +205,21 @@ fn ingest(ctx: &Ctx, a: IngestArgs) -> Result<()> {
 
 /// `seal datasets list | rejected`.
 fn datasets(ctx: &Ctx, cmd: DatasetsCmd) -> Result<()> {
-    let store = match (ctx.store_or_server()?, &cmd) {
-        (Ok(store), _) => store,
-        (Err(server), DatasetsCmd::List) => return list_datasets(ctx, &remote::datasets(&server)?),
-        (Err(server), _) => bail!("the store is held by the server at {}; stop it to read rejected lines", server.url),
-    };
-    match cmd {
-        DatasetsCmd::List => list_datasets(ctx, &pipeline::datasets(&store)?),
-        DatasetsCmd::Rejected { name } => {
-            store.require_dataset(&name)?;
-            let rows = store.rejected_lines(&name)?;
-            let json: Vec<_> = rows
-                .iter()
-                .map(|(uri, r)| serde_json::json!({"source": uri, "line": r.line, "reason": r.reason}))
-                .collect();
-            ctx.emit(&json, |_| {
-                for (uri, r) in &rows {
-                    println!("{uri}:{}: {}", r.line, r.reason);
+    match (ctx.store_or_server()?, cmd) {
+        (Ok(store), DatasetsCmd::List) => list_datasets(ctx, &pipeline::datasets(&store)?),
+        (Err(server), DatasetsCmd::List) => list_datasets(ctx, &remote::datasets(&server)?),
+        (found, DatasetsCmd::Rejected { name }) => {
+            let rows: Vec<seal_shared::RejectedLineInfo> = match found {
+                Ok(store) => pipeline::rejected_lines(&store, &name)?,
+                Err(server) => serde_json::from_value(server.call(
+                    "GET",
+                    &format!("datasets/{}/rejected", remote::segment(&name)),
+                    None,
+                )?)?,
+            };
+            ctx.emit(&rows, |rows| {
+                for r in rows {
+                    println!("{}:{}: {}", r.source, r.line, r.reason);
                 }
             })
         }
@@ -295,8 +293,10 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
             })
         }
         ModelsCmd::List => {
-            let store = ctx.open_store()?;
-            let models: Vec<_> = store.models()?.iter().map(pipeline::model_info).collect();
+            let models: Vec<seal_shared::ModelInfo> = match ctx.store_or_server()? {
+                Ok(store) => store.models()?.iter().map(pipeline::model_info).collect(),
+                Err(server) => serde_json::from_value(server.call("GET", "models", None)?)?,
+            };
             ctx.emit(&models, |models| {
                 if models.is_empty() {
                     println!("no models yet; register one with `seal models add --name NAME FOLDER`");
@@ -397,7 +397,21 @@ fn score_cmd(ctx: &Ctx, a: &ScoreArgs) -> Result<()> {
 
 /// `seal export pairs | scores`.
 fn export(ctx: &Ctx, cmd: ExportCmd) -> Result<()> {
-    let store = ctx.open_store()?;
+    let store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => {
+            let seg = remote::segment;
+            let (path, out) = match cmd {
+                ExportCmd::Pairs { dataset, out } => (format!("datasets/{}/export", seg(&dataset)), out),
+                ExportCmd::Scores { dataset, model, out } => {
+                    (format!("datasets/{}/scores/{}/export", seg(&dataset), seg(&model)), out)
+                }
+            };
+            let done = remote::download(&server, &path, &out)?;
+            return ctx
+                .emit(&done, |e| println!("wrote {} rows to {} (from the server at {})", e.rows, e.out, server.url));
+        }
+    };
     let (n, out) = match cmd {
         ExportCmd::Pairs { dataset, out } => (store.export_pairs(&dataset, &out)?, out),
         ExportCmd::Scores { dataset, model, out } => (store.export_scores(&dataset, &model, &out)?, out),

@@ -215,6 +215,26 @@ pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
         .header("Authorization", &format!("Bearer {bearer}"))
         .send_empty()
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    save_answer(url, resp, out)?;
+    Ok(std::fs::metadata(out).with_context(|| out.display().to_string())?.len())
+}
+
+/// `GET url` of a file export of a SEAL Lab server, written to `out` as [`post_to_file`]
+/// writes; the rows the file holds, as the server counts them.
+pub fn get_to_file(url: &str, bearer: &str, out: &Path) -> Result<Option<u64>> {
+    let resp = agent_with(false)
+        .get(url)
+        .header("Authorization", &format!("Bearer {bearer}"))
+        .call()
+        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let rows = resp.headers().get("x-seal-rows").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    save_answer(url, resp, out)?;
+    Ok(rows)
+}
+
+/// Writes a successful answer's body to `out` atomically; an error status is an error with the
+/// server's message.
+fn save_answer(url: &str, resp: ureq::http::Response<ureq::Body>, out: &Path) -> Result<()> {
     let status = resp.status();
     let body = resp.into_body().into_reader();
     if !status.is_success() {
@@ -227,7 +247,7 @@ pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
         anyhow::bail!("{url}: HTTP {}: {message}", status.as_u16());
     }
     write_atomically(url, body, out, None, || anyhow::anyhow!("{url}: too large"))?;
-    Ok(std::fs::metadata(out).with_context(|| out.display().to_string())?.len())
+    Ok(())
 }
 
 /// One call of a SEAL Lab server's API with a bearer credential: the JSON answer, or an error

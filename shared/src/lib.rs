@@ -263,3 +263,42 @@ pub struct LabelSetInfo {
     /// The taxonomy keys the set holds, in SEAL's order (all 19 unless chosen with `--keys`).
     pub keys: Vec<String>,
 }
+
+/// A text an LM-labeler run could not label: `seal labels failures` and the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LabelFailureInfo {
+    pub pair_id: String,
+    /// `chosen` or `rejected`.
+    pub side: String,
+    pub attempts: u32,
+    /// Why the last answer was refused (or the request failed).
+    pub error: String,
+    pub raw_answer: Option<String>,
+}
+
+/// A line of a dataset's source that `--skip-invalid` left out: `seal datasets rejected` and
+/// the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RejectedLineInfo {
+    pub source: String,
+    /// 1-based, as an editor shows it (rows for Parquet).
+    pub line: u64,
+    pub reason: String,
+}
+
+/// A rewritten variant of a dataset: `seal variants list` and the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VariantInfo {
+    /// The variant's own dataset, `<base>@<name>`.
+    pub dataset: String,
+    pub base_dataset: String,
+    pub name: String,
+    pub kind: VariantKind,
+    /// The perturbation, or the rewriting model.
+    pub method: String,
+    pub sides: Sides,
+    pub prompt_version: Option<String>,
+    pub n_pairs: u64,
+    /// Pairs left as they were (a perturbation that does not apply, or a failed rewrite).
+    pub n_skipped: u64,
+}

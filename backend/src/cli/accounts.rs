@@ -225,7 +225,7 @@ fn show_new_token(ctx: &Ctx, t: &seal_shared::auth::NewToken) {
 /// this machine), or through `--server` with an admin's token.
 fn users_through(ctx: &Ctx, server: &super::remote::Remote, cmd: UsersCmd) -> Result<()> {
     use seal_shared::auth::{UserChange, UserInfo};
-    let one = |path: String| format!("users/{}", encode(&path));
+    let one = |path: String| format!("users/{}", super::remote::segment(&path));
     match cmd {
         UsersCmd::Add { name, role, password_stdin } => {
             let pw = password(password_stdin, false)?;
@@ -288,13 +288,8 @@ fn tokens_through(ctx: &Ctx, server: &super::remote::Remote, cmd: TokensCmd) -> 
         TokensCmd::Revoke { id } => {
             // A whole token names its id before the secret; only the id travels.
             let id = accounts::parse_token(&id).map_or(id.clone(), |(id, _)| id.to_owned());
-            server.call("DELETE", &format!("tokens/{}", encode(&id)), None)?;
+            server.call("DELETE", &format!("tokens/{}", super::remote::segment(&id)), None)?;
             ctx.emit(&serde_json::json!({"revoked": true}), |_| println!("revoked"))
         }
     }
-}
-
-/// A path segment, percent-encoded.
-fn encode(segment: &str) -> String {
-    form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
 }

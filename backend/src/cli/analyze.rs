@@ -169,13 +169,99 @@ pub struct PairsArgs {
     pub limit: Option<usize>,
 }
 
+fn show_failures(ctx: &Ctx, dataset: &str, name: &str, failures: &[seal_shared::LabelFailureInfo]) -> Result<()> {
+    ctx.emit(failures, |failures| {
+        if failures.is_empty() {
+            println!("no failures recorded for label set `{name}` of `{dataset}`");
+        }
+        for f in failures {
+            println!("{} {} after {} attempt(s): {}", f.pair_id, f.side, f.attempts, f.error);
+            if let Some(raw) = &f.raw_answer {
+                println!("  answer: {}", raw.replace('\n', "\n  "));
+            }
+        }
+    })
+}
+
+fn show_agreement(ctx: &Ctx, rows: &[seal_shared::report::LabelAgreement]) -> Result<()> {
+    ctx.emit(rows, |rows| {
+        println!("{:<36} {:>7} {:>10} {:>8}", "feature", "texts", "agreement", "kappa");
+        for r in rows {
+            let kappa = r.kappa.map_or("-".into(), |k| format!("{k:.3}"));
+            println!("{:<36} {:>7} {:>9.1}% {:>8}", r.feature, r.n, r.agreement * 100.0, kappa);
+        }
+    })
+}
+
+fn show_label_sets(sets: &[seal_shared::LabelSetInfo]) {
+    if sets.is_empty() {
+        println!("no label sets yet; import one with `seal labels import --dataset D --name SET FILE`");
+        return;
+    }
+    println!("{:<20} {:<24} {:>8} {:>9} {:>5}  labeler / prompt", "dataset", "label set", "texts", "off-list", "keys");
+    let mut subsets = Vec::new();
+    for s in sets {
+        println!(
+            "{:<20} {:<24} {:>8} {:>9} {:>5}  {} / {}",
+            s.dataset,
+            s.name,
+            s.n_texts,
+            s.n_off_list,
+            s.keys.len(),
+            s.labeler.as_deref().unwrap_or("-"),
+            s.prompt_version.as_deref().unwrap_or("-")
+        );
+        if s.keys.len() < features::KEYS.len() {
+            subsets.push(format!("`{}` of `{}`: {}", s.name, s.dataset, s.keys.join(", ")));
+        }
+    }
+    for line in subsets {
+        println!("keys of {line}");
+    }
+}
+
+/// `seal labels` while a server holds the store (or with `--server`): imports as its jobs, the
+/// rest through its API.
+fn labels_through(ctx: &Ctx, server: &super::remote::Remote, cmd: LabelsCmd) -> Result<()> {
+    use super::remote::segment;
+    match cmd {
+        LabelsCmd::Import { .. } => super::remote::import_labels(ctx, server, cmd),
+        LabelsCmd::List { dataset } => {
+            let path = match &dataset {
+                Some(d) => format!("label-sets?dataset={}", segment(d)),
+                None => "label-sets".to_owned(),
+            };
+            let sets: Vec<seal_shared::LabelSetInfo> = serde_json::from_value(server.call("GET", &path, None)?)?;
+            ctx.emit(&sets, |sets| show_label_sets(sets))
+        }
+        LabelsCmd::Export { dataset, name, out } => {
+            let path = format!("datasets/{}/label-sets/{}/export", segment(&dataset), segment(&name));
+            let done = super::remote::download(server, &path, &out)?;
+            ctx.emit(&done, |e| println!("wrote {} rows to {} (from the server at {})", e.rows, e.out, server.url))
+        }
+        LabelsCmd::Failures { dataset, name } => {
+            let path = format!("datasets/{}/label-sets/{}/failures", segment(&dataset), segment(&name));
+            let failures: Vec<seal_shared::LabelFailureInfo> =
+                serde_json::from_value(server.call("GET", &path, None)?)?;
+            show_failures(ctx, &dataset, &name, &failures)
+        }
+        LabelsCmd::Compare { dataset, a, b, features } => {
+            let mut path =
+                format!("datasets/{}/label-sets/compare?a={}&b={}", segment(&dataset), segment(&a), segment(&b));
+            if !features.is_empty() {
+                path.push_str(&format!("&features={}", segment(&features.join(","))));
+            }
+            let rows: Vec<seal_shared::report::LabelAgreement> =
+                serde_json::from_value(server.call("GET", &path, None)?)?;
+            show_agreement(ctx, &rows)
+        }
+    }
+}
+
 pub fn labels(ctx: &Ctx, cmd: LabelsCmd) -> Result<()> {
-    let import = matches!(cmd, LabelsCmd::Import { .. });
-    let mut store = match (import, ctx.store_or_server()?) {
-        (_, Ok(store)) => store,
-        (true, Err(server)) => return super::remote::import_labels(ctx, &server, cmd),
-        // Other label commands read or change the store itself.
-        (_, Err(_)) => ctx.open_store()?,
+    let mut store = match ctx.store_or_server()? {
+        Ok(store) => store,
+        Err(server) => return labels_through(ctx, &server, cmd),
     };
     match cmd {
         LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } => {
@@ -224,68 +310,16 @@ pub fn labels(ctx: &Ctx, cmd: LabelsCmd) -> Result<()> {
             })
         }
         LabelsCmd::Failures { dataset, name } => {
-            store.require_dataset(&dataset)?;
-            let failures = store.label_failures(&dataset, &name)?;
-            let rows: Vec<serde_json::Value> = failures
-                .iter()
-                .map(|f| {
-                    serde_json::json!({"pair_id": f.pair_id, "side": f.side, "attempts": f.attempts,
-                                       "error": f.error, "raw_answer": f.raw_answer})
-                })
-                .collect();
-            ctx.emit(&rows, |_| {
-                if failures.is_empty() {
-                    println!("no failures recorded for label set `{name}` of `{dataset}`");
-                }
-                for f in &failures {
-                    println!("{} {} after {} attempt(s): {}", f.pair_id, f.side, f.attempts, f.error);
-                    if let Some(raw) = &f.raw_answer {
-                        println!("  answer: {}", raw.replace('\n', "\n  "));
-                    }
-                }
-            })
+            let failures = study::label_failures(&store, &dataset, &name)?;
+            show_failures(ctx, &dataset, &name, &failures)
         }
         LabelsCmd::List { dataset } => {
             let sets = crate::pipeline::study::label_sets(&store, dataset.as_deref())?;
-            ctx.emit(&sets, |sets| {
-                if sets.is_empty() {
-                    println!("no label sets yet; import one with `seal labels import --dataset D --name SET FILE`");
-                    return;
-                }
-                println!(
-                    "{:<20} {:<24} {:>8} {:>9} {:>5}  labeler / prompt",
-                    "dataset", "label set", "texts", "off-list", "keys"
-                );
-                let mut subsets = Vec::new();
-                for s in sets {
-                    println!(
-                        "{:<20} {:<24} {:>8} {:>9} {:>5}  {} / {}",
-                        s.dataset,
-                        s.name,
-                        s.n_texts,
-                        s.n_off_list,
-                        s.keys.len(),
-                        s.labeler.as_deref().unwrap_or("-"),
-                        s.prompt_version.as_deref().unwrap_or("-")
-                    );
-                    if s.keys.len() < features::KEYS.len() {
-                        subsets.push(format!("`{}` of `{}`: {}", s.name, s.dataset, s.keys.join(", ")));
-                    }
-                }
-                for line in subsets {
-                    println!("keys of {line}");
-                }
-            })
+            ctx.emit(&sets, |sets| show_label_sets(sets))
         }
         LabelsCmd::Compare { dataset, a, b, features } => {
             let rows = study::compare_labels(&store, &dataset, &a, &b, &features)?;
-            ctx.emit(&rows, |rows| {
-                println!("{:<36} {:>7} {:>10} {:>8}", "feature", "texts", "agreement", "kappa");
-                for r in rows {
-                    let kappa = r.kappa.map_or("-".into(), |k| format!("{k:.3}"));
-                    println!("{:<36} {:>7} {:>9.1}% {:>8}", r.feature, r.n, r.agreement * 100.0, kappa);
-                }
-            })
+            show_agreement(ctx, &rows)
         }
     }
 }

@@ -336,6 +336,29 @@ fn file_source(remote: &Remote, file: &std::path::Path) -> Result<String> {
     p.to_str().map(str::to_owned).with_context(|| format!("{}: not UTF-8", p.display()))
 }
 
+/// A file export of the server (`GET /api/{path}?format=…`, the format by `out`'s extension)
+/// written to `out` of this machine.
+pub fn download(remote: &Remote, path: &str, out: &std::path::Path) -> Result<seal_shared::ExportSummary> {
+    let format = match crate::store::FileFormat::from_path(out)? {
+        _ if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) => bail!(
+            "{}: through a server, files come as it sends them (.csv, .jsonl or .parquet); compress it afterwards",
+            out.display()
+        ),
+        crate::store::FileFormat::Csv => "csv",
+        crate::store::FileFormat::Jsonl => "jsonl",
+        crate::store::FileFormat::Parquet => "parquet",
+    };
+    let url = format!("{}?format={format}", remote.endpoint(path));
+    let rows = crate::net::get_to_file(&url, &remote.bearer, out)?
+        .with_context(|| format!("{url}: the answer does not say how many rows it holds"))?;
+    Ok(seal_shared::ExportSummary { rows, out: out.display().to_string() })
+}
+
+/// A path segment of an API route, percent-encoded.
+pub fn segment(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
 /// Sends a file of this machine to the server (`POST /api/uploads`) as `name`; the source that
 /// names it there.
 fn upload(remote: &Remote, file: &std::path::Path, name: &str, subset: Option<&str>) -> Result<String> {

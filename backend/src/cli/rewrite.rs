@@ -186,24 +186,21 @@ pub fn variants(ctx: &Ctx, cmd: &VariantsCmd) -> Result<()> {
             }
         }
         VariantsCmd::List { dataset } => {
-            let store = ctx.open_store()?;
-            if let Some(d) = dataset {
-                store.require_dataset(d)?;
-            }
-            let all = store.variants(dataset.as_deref())?;
-            let rows: Vec<_> = all
-                .iter()
-                .map(|v| {
-                    serde_json::json!({"dataset": v.dataset, "base_dataset": v.base_dataset, "name": v.name, "kind": v.kind,
-                        "method": v.method, "sides": v.sides, "prompt_version": v.prompt_version, "n_pairs": v.n_pairs,
-                        "n_skipped": v.n_skipped})
-                })
-                .collect();
-            return ctx.emit(&rows, |_| {
+            let all: Vec<seal_shared::VariantInfo> = match ctx.store_or_server()? {
+                Ok(store) => crate::pipeline::rewrite::variants(&store, dataset.as_deref())?,
+                Err(server) => {
+                    let path = match dataset {
+                        Some(d) => format!("variants?dataset={}", super::remote::segment(d)),
+                        None => "variants".to_owned(),
+                    };
+                    serde_json::from_value(server.call("GET", &path, None)?)?
+                }
+            };
+            return ctx.emit(&all, |all| {
                 if all.is_empty() {
                     println!("no variants; make one with `seal rewrite`");
                 }
-                for v in &all {
+                for v in all {
                     println!(
                         "{:<30} {:<12} {:<13} {:<28} {:>8} pairs {:>6} skipped",
                         v.dataset,

@@ -467,10 +467,115 @@ async fn label_sets(state: web::Data<AppState>, q: web::Query<DatasetFilter>) ->
     Ok(HttpResponse::Ok().json(sets))
 }
 
+/// The texts an LM-labeler run of a label set could not label, with the error and the raw
+/// answer.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{dataset}/label-sets/{name}/failures",
+    tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    operation_id = "labelFailures",
+    params(("dataset" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, body = Vec<wire::LabelFailureInfo>),
+        (status = 404, description = "No such dataset", body = wire::ApiError),
+    )
+)]
+async fn label_failures(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (dataset, name) = path.into_inner();
+    let rows = read(&state, move |s| crate::pipeline::study::label_failures(s, &dataset, &name)).await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CompareQuery {
+    /// The two label sets.
+    a: String,
+    b: String,
+    /// Keys to compare, comma-separated (default: SEAL's regression features both sets hold).
+    features: Option<String>,
+}
+
+/// Agreement and Cohen's κ of two label sets of a dataset, per feature, on the texts both
+/// label.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{dataset}/label-sets/compare",
+    tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    operation_id = "compareLabels",
+    params(("dataset" = String, Path), CompareQuery),
+    responses(
+        (status = 200, body = Vec<wire::report::LabelAgreement>),
+        (status = 404, description = "No such dataset or label set", body = wire::ApiError),
+    )
+)]
+async fn compare_labels(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<CompareQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (dataset, q) = (path.into_inner(), q.into_inner());
+    let keys: Vec<String> = q
+        .features
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let rows =
+        read(&state, move |s| Ok(crate::pipeline::study::compare_labels(s, &dataset, &q.a, &q.b, &keys)?)).await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+/// The lines of a dataset's sources that `--skip-invalid` left out, with the reason.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{dataset}/rejected",
+    tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    operation_id = "rejectedLines",
+    params(("dataset" = String, Path)),
+    responses(
+        (status = 200, body = Vec<wire::RejectedLineInfo>),
+        (status = 404, description = "No such dataset", body = wire::ApiError),
+    )
+)]
+async fn rejected_lines(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let dataset = path.into_inner();
+    let rows = read(&state, move |s| crate::pipeline::rejected_lines(s, &dataset)).await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+/// Rewritten variants, of one dataset or of all.
+#[utoipa::path(
+    get,
+    path = "/api/variants",
+    tag = "data",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
+    operation_id = "variants",
+    params(DatasetFilter),
+    responses(
+        (status = 200, body = Vec<wire::VariantInfo>),
+        (status = 404, description = "No such dataset", body = wire::ApiError),
+    )
+)]
+async fn variants(state: web::Data<AppState>, q: web::Query<DatasetFilter>) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let rows = read(&state, move |s| crate::pipeline::rewrite::variants(s, q.dataset.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct DatasetFilter {
-    /// Only this dataset's label sets.
+    /// Only this dataset's.
     dataset: Option<String>,
 }
 
@@ -892,12 +997,21 @@ async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) 
     })
     .await?;
     let name = format!("seal-backup-{}.zip", manifest.created_at.replace(':', ""));
-    stream_file(work, "backup.zip", "application/zip", &name)
+    stream_file(work, "backup.zip", "application/zip", &name, None)
 }
 
 /// Streams `work/file` as an attachment named `name`, a MiB at a time read on the blocking
 /// pool; the folder goes when the stream ends.
-fn stream_file(work: tempfile::TempDir, file: &str, content_type: &str, name: &str) -> Result<HttpResponse, ApiError> {
+/// The header of a file export that counts its rows.
+pub const ROWS_HEADER: &str = "x-seal-rows";
+
+fn stream_file(
+    work: tempfile::TempDir,
+    file: &str,
+    content_type: &str,
+    name: &str,
+    rows: Option<u64>,
+) -> Result<HttpResponse, ApiError> {
     use std::io::Read;
     let path = work.path().join(file);
     let len = std::fs::metadata(&path).map_err(internal)?.len();
@@ -914,11 +1028,15 @@ fn stream_file(work: tempfile::TempDir, file: &str, content_type: &str, name: &s
         .ok()?;
         (!chunk.is_empty()).then(|| (Ok::<_, std::io::Error>(web::Bytes::from(chunk)), (file, work)))
     });
-    Ok(HttpResponse::Ok()
+    let mut answer = HttpResponse::Ok();
+    answer
         .content_type(content_type)
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")))
-        .insert_header((header::CONTENT_ENCODING, "identity"))
-        .body(actix_web::body::SizedStream::new(len, chunks)))
+        .insert_header((header::CONTENT_ENCODING, "identity"));
+    if let Some(n) = rows {
+        answer.insert_header((ROWS_HEADER, n.to_string()));
+    }
+    Ok(answer.body(actix_web::body::SizedStream::new(len, chunks)))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -950,18 +1068,18 @@ async fn export_file(
     let dir = state.data.0.clone();
     let file = format!("export.{ext}");
     let at = file.clone();
-    let work = read(state, move |s| {
+    let (work, rows) = read(state, move |s| {
         let work = tempfile::Builder::new()
             .prefix(".seal-export-")
             .tempdir_in(&dir)
             .map_err(|e| crate::pipeline::Error::Internal(e.into()))?;
-        write(s, &work.path().join(&at))?;
-        Ok(work)
+        let rows = write(s, &work.path().join(&at))?;
+        Ok((work, rows))
     })
     .await?;
     let safe: String =
         stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.@".contains(c) { c } else { '_' }).collect();
-    stream_file(work, &file, content_type, &format!("{safe}.{ext}"))
+    stream_file(work, &file, content_type, &format!("{safe}.{ext}"), Some(rows))
 }
 
 /// A dataset's pairs as a file.
@@ -975,7 +1093,8 @@ async fn export_file(
     security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("dataset" = String, Path), ExportQuery),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("x-seal-rows" = u64, description = "The rows the file holds"))),
         (status = 400, description = "An unknown format", body = wire::ApiError),
         (status = 404, description = "No such dataset", body = wire::ApiError),
     )
@@ -1005,7 +1124,8 @@ async fn export_pairs(
     security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("dataset" = String, Path), ("model" = String, Path), ExportQuery),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("x-seal-rows" = u64, description = "The rows the file holds"))),
         (status = 400, description = "An unknown format", body = wire::ApiError),
         (status = 404, description = "No such dataset or model", body = wire::ApiError),
     )
@@ -1036,7 +1156,8 @@ async fn export_scores(
     security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("dataset" = String, Path), ("name" = String, Path), ExportQuery),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("x-seal-rows" = u64, description = "The rows the file holds"))),
         (status = 400, description = "An unknown format", body = wire::ApiError),
         (status = 404, description = "No such dataset or label set", body = wire::ApiError),
     )
@@ -1481,6 +1602,10 @@ fn api() -> Api {
         .route(Method::GET, "/datasets/{dataset}/export", export_pairs)
         .route(Method::GET, "/datasets/{dataset}/scores/{model}/export", export_scores)
         .route(Method::GET, "/datasets/{dataset}/label-sets/{name}/export", export_labels)
+        .route(Method::GET, "/datasets/{dataset}/label-sets/{name}/failures", label_failures)
+        .route(Method::GET, "/datasets/{dataset}/label-sets/compare", compare_labels)
+        .route(Method::GET, "/datasets/{dataset}/rejected", rejected_lines)
+        .route(Method::GET, "/variants", variants)
         .route(Method::GET, "/jobs/{id}/events", job_events)
 }
 

@@ -845,6 +845,16 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
     Ok(store.import_scores(dataset, model, file, &run)?)
 }
 
+/// The lines of a dataset's sources that `--skip-invalid` left out.
+pub fn rejected_lines(store: &Store, dataset: &str) -> PipelineResult<Vec<wire::RejectedLineInfo>> {
+    store.require_dataset(dataset)?;
+    Ok(store
+        .rejected_lines(dataset)?
+        .into_iter()
+        .map(|(source, r)| wire::RejectedLineInfo { source, line: r.line, reason: r.reason })
+        .collect())
+}
+
 pub use crate::analysis::stats::wilson;
 
 pub fn accuracy(store: &Store, dataset: &str, model: &str) -> error::Result<wire::Accuracy> {

@@ -382,3 +382,25 @@ pub fn similarity(
         .map_or((0, f64::NAN, f64::NAN), |(_, n, c, r)| (n, c, r));
     Ok(SimilaritySummary { dataset: variant.dataset, model, embedded_now: done, pairs, mean_chosen, mean_rejected })
 }
+
+/// The variants of one dataset, or of all.
+pub fn variants(store: &Store, dataset: Option<&str>) -> super::PipelineResult<Vec<seal_shared::VariantInfo>> {
+    if let Some(d) = dataset {
+        store.require_dataset(d)?;
+    }
+    Ok(store
+        .variants(dataset)?
+        .into_iter()
+        .map(|v| seal_shared::VariantInfo {
+            dataset: v.dataset,
+            base_dataset: v.base_dataset,
+            name: v.name,
+            kind: v.kind,
+            method: v.method,
+            sides: v.sides,
+            prompt_version: v.prompt_version,
+            n_pairs: v.n_pairs,
+            n_skipped: v.n_skipped,
+        })
+        .collect())
+}

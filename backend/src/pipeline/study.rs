@@ -394,6 +394,22 @@ pub fn compare_labels(
 }
 
 /// The label sets of one dataset or of all, as the CLI and the API list them.
+/// The texts an LM-labeler run of label set `name` could not label.
+pub fn label_failures(store: &Store, dataset: &str, name: &str) -> super::PipelineResult<Vec<wire::LabelFailureInfo>> {
+    store.require_dataset(dataset)?;
+    Ok(store
+        .label_failures(dataset, name)?
+        .into_iter()
+        .map(|f| wire::LabelFailureInfo {
+            pair_id: f.pair_id,
+            side: f.side,
+            attempts: f.attempts,
+            error: f.error,
+            raw_answer: f.raw_answer,
+        })
+        .collect())
+}
+
 pub fn label_sets(store: &Store, dataset: Option<&str>) -> super::PipelineResult<Vec<wire::LabelSetInfo>> {
     Ok(store
         .label_sets(dataset)?
