@@ -407,7 +407,10 @@ fn with_server_and_token_a_remote_server_takes_the_work_and_the_files_named() {
         (scores.kind, scores.state, scores.started_by.as_deref()),
         (JobKind::ImportScores, JobState::Done, Some("eve"))
     );
-    assert!(scores.title.contains("upload:"), "the server read its copy: {}", scores.title);
+    assert_eq!(
+        scores.title, "import scores of post into hh from scores_post.csv (uploaded)",
+        "the server read its copy"
+    );
     let labels: JobStatus = serde_json::from_str(&run(&[
         "--json",
         "labels",

@@ -578,7 +578,7 @@ fn check(
                     None => {}
                 }
             }
-            format!("ingest {} into {}", req.sources.join(", "), req.dataset)
+            format!("ingest {} into {}", shown(&req.sources), req.dataset)
         }
         JobKind::ImportScores => {
             store.require_dataset(&req.dataset)?;
@@ -605,7 +605,7 @@ fn check(
                     )));
                 }
             }
-            format!("import scores of {model} into {} from {}", req.dataset, req.sources.join(", "))
+            format!("import scores of {model} into {} from {}", req.dataset, shown(&req.sources))
         }
         JobKind::ImportLabels => {
             store.require_dataset(&req.dataset)?;
@@ -620,7 +620,7 @@ fn check(
                 )));
             };
             import_file(data, policy, source)?;
-            format!("import labels {name} into {} from {source}", req.dataset)
+            format!("import labels {name} into {} from {}", req.dataset, shown(std::slice::from_ref(source)))
         }
         JobKind::Score => {
             store.require_dataset(&req.dataset)?;
@@ -696,6 +696,15 @@ fn check(
             )
         }
     })
+}
+
+/// Sources in a job's title: a file sent to the server by its name, others as given.
+fn shown(sources: &[String]) -> String {
+    let one = |s: &String| match s.strip_prefix("upload:") {
+        Some(rest) => format!("{} (uploaded)", rest.rsplit('/').next().unwrap_or(rest)),
+        None => s.clone(),
+    };
+    sources.iter().map(one).collect::<Vec<_>>().join(", ")
 }
 
 /// The file an import job reads: an upload, or a path on the server (for web users, under
