@@ -179,7 +179,8 @@ pub struct IngestSettings {
     pub hub_url: String,
     /// The largest download, in MB.
     pub max_download_mb: u64,
-    /// The largest file `POST /api/uploads` takes, in MB.
+    /// The largest file `POST /api/uploads` takes, in MB: 2 GB by default, so that an fp32
+    /// export of a deberta-v3-large-sized reward model, packed, fits.
     pub max_upload_mb: u64,
     /// The largest source after decompression, in MB (a gzip bomb stops here).
     pub max_decompressed_mb: u64,
@@ -194,7 +195,7 @@ impl Default for IngestSettings {
             allowed_hosts: vec!["huggingface.co".into(), "hf.co".into()],
             hub_url: "https://huggingface.co".into(),
             max_download_mb: 2048,
-            max_upload_mb: 512,
+            max_upload_mb: 2048,
             max_decompressed_mb: 8192,
             download_timeout_s: 1800,
         }
