@@ -123,6 +123,44 @@ fn imports_of_scores_and_labels_go_through_a_running_server() {
     let again: JobStatus = seal.read(&["scores", "import", "--dataset", "hh", "--model", "pre", &shards[1]]);
     assert!(again.message.unwrap().contains("shard 1/8: 0 added"));
     assert_eq!(accuracy("pre").n, scored_there);
+    // A file is read under the name it is given here, not its symlink target's (a Hugging Face
+    // cache's blobs have none): the format comes from that name.
+    let blobs = seal.dir.path().join("blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::copy(p("scores_pre.csv"), blobs.join("0a1b2c")).unwrap();
+    let linked = seal.dir.path().join("scores-linked.csv");
+    std::os::unix::fs::symlink(blobs.join("0a1b2c"), &linked).unwrap();
+    let done: JobStatus =
+        seal.read(&["scores", "import", "--dataset", "hh", "--model", "linked", linked.to_str().unwrap()]);
+    assert_eq!((done.state, accuracy("linked").n), (JobState::Done, 300), "{done:?}");
+    // A bare file name in the working folder keeps the ids a store of its own gives it:
+    // subset `default`, not the folder's name.
+    let folder = seal.dir.path().join("work");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("mine.jsonl"), crate::support::hh_rlhf_lines()[..5].join("\n") + "\n").unwrap();
+    let out = seal.cmd().current_dir(&folder).args(["ingest", "--dataset", "bare", "mine.jsonl"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, _, body) =
+        call("GET", &format!("{}api/datasets/bare/pairs/default/mine/4", server.url), &headers, None);
+    assert_eq!(status, 200, "{body}");
+    // Files of two folders in one command: each source its folder's subset.
+    for sub in ["alpha", "beta"] {
+        std::fs::create_dir_all(folder.join(sub)).unwrap();
+        std::fs::write(folder.join(sub).join("t.jsonl"), crate::support::hh_rlhf_lines()[..3].join("\n") + "\n")
+            .unwrap();
+    }
+    let out = seal
+        .cmd()
+        .current_dir(&folder)
+        .args(["ingest", "--dataset", "two", "alpha/t.jsonl", "beta/t.jsonl"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for id in ["alpha/t/2", "beta/t/2"] {
+        let (status, _, body) = call("GET", &format!("{}api/datasets/two/pairs/{id}", server.url), &headers, None);
+        assert_eq!(status, 200, "{id}: {body}");
+    }
+
     // A plain score file cannot join an ONNX model's scores: refused before any job, naming it.
     let e = seal.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", &p("scores_post.csv")]);
     assert!(e.contains("scores_post.csv") && e.contains("model_sha256"), "{e}");
@@ -156,7 +194,7 @@ fn imports_of_scores_and_labels_go_through_a_running_server() {
     let models: Vec<seal_shared::ModelInfo> = seal.read(&["models", "list"]);
     assert_eq!(
         models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
-        ["pre", "gpt-rm"],
+        ["pre", "gpt-rm", "linked"],
         "in the order registered"
     );
     let out = seal.dir.path().join("gpt.jsonl");
@@ -251,6 +289,8 @@ fn accounts_and_the_audit_log_beside_a_running_server_go_through_it() {
     assert!(info.name.as_deref() == Some("laptop") && info.expires_at.is_some(), "{info:?}");
     seal.ok(&["tokens", "revoke", &bob]);
     assert_eq!(datasets(&bob), 401, "a revoked token is refused at once");
+    let e = seal.fails(&["users", "add", "local", "--role", "viewer"]);
+    assert!(e.contains("reserved"), "the audit log's name for this machine's commands: {e}");
     let e = seal.fails(&["tokens", "create", "--user", "bob", "--expires", "12h"]);
     assert!(e.contains("whole number of days"), "{e}");
     // Roles change and users go, at once for the server.

@@ -277,6 +277,9 @@ fn uploaded_files_are_capped_kept_once_and_ingested_by_a_job() {
         (form(&[("subset", None, b"harmless-base")]), "no `file` part"),
         (form(&[("file", None, b"x")]), "no file name"),
         (form(&[("subset", None, b"../up"), ("file", Some("t.jsonl"), b"x")]), "form field `subset`"),
+        // A pair id's subset ends at `?` or `#` where a source names it.
+        (form(&[("subset", None, b"v2#a"), ("file", Some("t.jsonl"), b"x")]), "form field `subset`"),
+        (form(&[("subset", None, b".."), ("file", Some("t.jsonl"), b"x")]), "form field `subset`"),
         (form(&[("notes", None, b"x")]), "unknown field `notes`"),
     ] {
         let (status, answer) = upload(&base, &editor, parts);

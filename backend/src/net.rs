@@ -221,15 +221,18 @@ pub fn post_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
 
 /// `GET url` of a file export of a SEAL Lab server, written to `out` as [`post_to_file`]
 /// writes; the rows the file holds, as the server counts them.
-pub fn get_to_file(url: &str, bearer: &str, out: &Path) -> Result<Option<u64>> {
+pub fn get_to_file(url: &str, bearer: &str, out: &Path) -> Result<u64> {
     let resp = agent_with(false)
         .get(url)
         .header("Authorization", &format!("Bearer {bearer}"))
         .call()
         .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let rows = resp.headers().get("x-seal-rows").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    if rows.is_none() && resp.status().is_success() {
+        anyhow::bail!("{url}: the answer does not say how many rows it holds (x-seal-rows); nothing was written");
+    }
     save_answer(url, resp, out)?;
-    Ok(rows)
+    Ok(rows.unwrap_or_default())
 }
 
 /// Writes a successful answer's body to `out` atomically; an error status is an error with the
@@ -284,19 +287,10 @@ fn json_answer(method: &str, url: &str, mut resp: ureq::http::Response<ureq::Bod
 
 /// Sends `file` as `name` to a SEAL Lab server's `POST /api/uploads` (a multipart form); its
 /// JSON answer.
-pub fn upload(
-    url: &str,
-    bearer: &str,
-    file: &std::path::Path,
-    name: &str,
-    subset: Option<&str>,
-) -> Result<serde_json::Value> {
+pub fn upload(url: &str, bearer: &str, file: &std::path::Path, name: &str) -> Result<serde_json::Value> {
     use ureq::unversioned::multipart::{Form, Part};
     let part = Part::file(file).with_context(|| file.display().to_string())?.file_name(name);
-    let mut form = Form::new().part("file", part);
-    if let Some(s) = subset {
-        form = form.text("subset", s);
-    }
+    let form = Form::new().part("file", part);
     let resp = agent_with(false)
         .post(url)
         .header("Authorization", &format!("Bearer {bearer}"))

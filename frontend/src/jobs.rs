@@ -105,6 +105,8 @@ pub fn JobsPage() -> impl IntoView {
             variant: opt(variant.get()),
             perturbation: None,
             sides: None,
+            // The page's uploads carry their subset.
+            subsets: Vec::new(),
             labeler: opt(labeler.get()).filter(|_| kind.get() == JobKind::ImportLabels),
             prompt_version: None,
             skip_invalid: false,

@@ -68,6 +68,11 @@ pub struct JobRequest {
     /// rewrite: which texts of each pair to rewrite (both when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sides: Option<crate::Sides>,
+    /// ingest: the subset in the pair ids (`<subset>/<split>/<line>`) of each source, in the
+    /// order of `sources`; when empty, each source's folder name (`default` for URLs and for
+    /// uploads sent without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subsets: Vec<String>,
     /// import_labels: who labelled (a model id or a team).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labeler: Option<String>,
@@ -104,6 +109,7 @@ impl JobRequest {
             variant: None,
             perturbation: None,
             sides: None,
+            subsets: Vec::new(),
             labeler: None,
             prompt_version: None,
             skip_invalid: false,

@@ -92,7 +92,6 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
     let plain = a.format == "hh-rlhf"
         && !a.skip_invalid
         && !a.replace
-        && (a.subset.is_none() || !remote.local)
         && a.split.is_none()
         && (a.prompt_column.as_str(), a.chosen_column.as_str(), a.rejected_column.as_str())
             == ("prompt", "chosen", "rejected")
@@ -101,34 +100,22 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
     if !plain {
         bail!(
             "the store is held by the server at {}; through it, `seal ingest` takes hh-rlhf sources without \
-             --format pairs, column, subset, split, --skip-invalid or --replace options (stop the server to use them, \
-             or send the files with --server and --subset)",
+             --format pairs, column, split, --skip-invalid or --replace options (stop the server to use them)",
             remote.url
         );
     }
-    let sources = a
-        .sources
-        .iter()
-        .map(|s| {
-            if crate::pipeline::resolve_url(s, "").is_some() {
-                return Ok(s.clone());
-            }
-            let file = std::path::Path::new(s);
-            if remote.local {
-                return file_source(remote, file);
-            }
-            // Sent, the file keeps the pair ids it has here: its subset is the folder's name
-            // (as `seal ingest` takes it from a path), or --subset.
-            let subset = match &a.subset {
-                Some(s) => s.clone(),
-                None => crate::ingest::IdScheme::from_uri(s).subset,
-            };
-            let p = file.canonicalize().with_context(|| format!("{s}: no such file"))?;
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("pairs.jsonl").to_owned();
-            upload(remote, &p, &name, (subset != "default").then_some(subset.as_str()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let req = JobRequest { kind: JobKind::Ingest, dataset: a.dataset.clone(), sources, ..blank(JobKind::Ingest) };
+    // Each source keeps the pair ids it has on a store of this machine's own: its subset is
+    // --subset, or the folder's name as given (`default` for a bare file name or a URL).
+    let mut sources = Vec::new();
+    let mut subsets = Vec::new();
+    for s in &a.sources {
+        subsets.push(a.subset.clone().unwrap_or_else(|| crate::ingest::IdScheme::from_uri(s).subset));
+        sources.push(match crate::pipeline::resolve_url(s, "") {
+            Some(_) => s.clone(),
+            None => file_source(remote, std::path::Path::new(s))?,
+        });
+    }
+    let req = JobRequest { dataset: a.dataset.clone(), sources, subsets, ..blank(JobKind::Ingest) };
     let done = run_job(remote, &req)?;
     ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
 }
@@ -325,14 +312,19 @@ pub fn import_labels(ctx: &Ctx, remote: &Remote, cmd: super::analyze::LabelsCmd)
     ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
 }
 
-/// How the server reads a file this machine's user names: by its path when the server holds
-/// this machine's data dir, else sent to it (`POST /api/uploads`, kept there by content).
+/// How the server reads a file this machine's user names: by its absolute path when the server
+/// holds this machine's data dir, else sent to it (`POST /api/uploads`, kept there by content).
+/// Either way under the name it is given here (not a symlink's target), which sets its format
+/// and the split of its pair ids.
 fn file_source(remote: &Remote, file: &std::path::Path) -> Result<String> {
-    let p = file.canonicalize().with_context(|| format!("{}: no such file", file.display()))?;
-    if !remote.local {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("data").to_owned();
-        return upload(remote, &p, &name, None);
+    if !file.is_file() {
+        bail!("{}: no such file", file.display());
     }
+    if !remote.local {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("data").to_owned();
+        return upload(remote, file, &name);
+    }
+    let p = std::path::absolute(file).with_context(|| file.display().to_string())?;
     p.to_str().map(str::to_owned).with_context(|| format!("{}: not UTF-8", p.display()))
 }
 
@@ -349,8 +341,7 @@ pub fn download(remote: &Remote, path: &str, out: &std::path::Path) -> Result<se
         crate::store::FileFormat::Parquet => "parquet",
     };
     let url = format!("{}?format={format}", remote.endpoint(path));
-    let rows = crate::net::get_to_file(&url, &remote.bearer, out)?
-        .with_context(|| format!("{url}: the answer does not say how many rows it holds"))?;
+    let rows = crate::net::get_to_file(&url, &remote.bearer, out)?;
     Ok(seal_shared::ExportSummary { rows, out: out.display().to_string() })
 }
 
@@ -361,9 +352,9 @@ pub fn segment(s: &str) -> String {
 
 /// Sends a file of this machine to the server (`POST /api/uploads`) as `name`; the source that
 /// names it there.
-fn upload(remote: &Remote, file: &std::path::Path, name: &str, subset: Option<&str>) -> Result<String> {
+fn upload(remote: &Remote, file: &std::path::Path, name: &str) -> Result<String> {
     eprintln!("sending {} to {}", file.display(), remote.url);
-    let answer = crate::net::upload(&remote.endpoint("uploads"), &remote.bearer, file, name, subset)?;
+    let answer = crate::net::upload(&remote.endpoint("uploads"), &remote.bearer, file, name)?;
     let up: seal_shared::jobs::Upload = serde_json::from_value(answer)?;
     Ok(up.source)
 }
@@ -381,7 +372,7 @@ pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_
         let packed = tempfile::Builder::new().prefix("seal-model-").suffix(".tar.gz").tempfile()?;
         crate::pipeline::archive::pack_folder(&folder, packed.path())?;
         let name = format!("{}.tar.gz", folder.file_name().and_then(|n| n.to_str()).unwrap_or("model"));
-        upload(remote, packed.path(), &name, None)?
+        upload(remote, packed.path(), &name)?
     };
     let req = seal_shared::AddModelRequest {
         name: a.name.clone(),

@@ -671,12 +671,12 @@ struct UploadForm {
     /// The file (hh-rlhf JSONL or another ingest format, gzip allowed).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// The pairs' subset, a folder name (no `/`, `\\`, `:` or control characters; not `.` or
-    /// `..`); without it, `default`.
+    /// The pairs' subset, a folder name (no `/`, `\\`, `:`, `?`, `#` or control characters; not
+    /// `.` or `..`); without it, `default`.
     subset: Option<String>,
 }
 
-/// Receives a file for ingest jobs.
+/// Receives a file for ingest and import jobs, or a model folder's archive.
 ///
 /// One multipart part `file` (with its file name) and optionally `subset`. The file is kept
 /// under the data dir's `uploads/` folder by content (the same file sent twice is kept once)
@@ -728,13 +728,8 @@ async fn upload(
                 if !text.is_empty() {
                     // A folder name, as `seal ingest` takes a subset from a path: one path
                     // component of the uploads folder.
-                    if text.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | ':'))
-                        || text == "."
-                        || text == ".."
-                    {
-                        return Err(invalid(format!(
-                            "form field `subset` {text:?}: a folder name (no `/`, `\\`, `:` or control characters; not `.` or `..`)"
-                        )));
+                    if let Err(why) = crate::pipeline::check_subset(text) {
+                        return Err(invalid(format!("form field `subset` {text:?}: {why}")));
                     }
                     subset = Some(text.to_owned());
                 }
@@ -1000,11 +995,11 @@ async fn create_backup(state: web::Data<AppState>, req: actix_web::HttpRequest) 
     stream_file(work, "backup.zip", "application/zip", &name, None)
 }
 
-/// Streams `work/file` as an attachment named `name`, a MiB at a time read on the blocking
-/// pool; the folder goes when the stream ends.
 /// The header of a file export that counts its rows.
 pub const ROWS_HEADER: &str = "x-seal-rows";
 
+/// Streams `work/file` as an attachment named `name`, a MiB at a time read on the blocking
+/// pool; the folder goes when the stream ends.
 fn stream_file(
     work: tempfile::TempDir,
     file: &str,
@@ -1218,6 +1213,7 @@ fn for_reader(req: &actix_web::HttpRequest) -> impl Fn(wire::jobs::JobStatus) ->
     let admin = accounts::principal_of(req).is_some_and(|p| p.role == wire::Role::Admin);
     move |mut s| {
         if !admin {
+            s.title = crate::pipeline::sources::scrub_paths(&s.title);
             s.message = s.message.map(|m| crate::pipeline::sources::scrub_paths(&m));
         }
         s

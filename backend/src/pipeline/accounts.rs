@@ -132,11 +132,14 @@ pub fn check_user_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!("user name {name:?}: use 1–64 letters, digits, '.', '_', '-' or '@'")))
+    if !ok {
+        return Err(Error::invalid(format!("user name {name:?}: use 1–64 letters, digits, '.', '_', '-' or '@'")));
     }
+    // The audit log's names for the machine's own commands and the open mode.
+    if matches!(name, "local" | "open" | "cli") {
+        return Err(Error::invalid(format!("user name {name:?} is reserved: the audit log names other actors so")));
+    }
+    Ok(())
 }
 
 /// Splits `seal_pat_<id>_<secret>` into id and secret.

@@ -563,6 +563,16 @@ fn check(
             if req.sources.is_empty() {
                 return Err(bad("an ingest job needs `sources`"));
             }
+            if !req.subsets.is_empty() && req.subsets.len() != req.sources.len() {
+                return Err(bad(format!(
+                    "job field `subsets`: one per source ({} sources, {} subsets), or none",
+                    req.sources.len(),
+                    req.subsets.len()
+                )));
+            }
+            for s in &req.subsets {
+                super::check_subset(s).map_err(|why| bad(format!("job field `subsets`: {s:?}: {why}")))?;
+            }
             // Every source is judged before anything is read.
             for source in &req.sources {
                 // A file received by `POST /api/uploads`: the server's own copy.
@@ -715,7 +725,11 @@ fn import_file(
     source: &str,
 ) -> super::PipelineResult<std::path::PathBuf> {
     if let Some(found) = super::upload_path(data, source) {
-        return found;
+        let path = found?;
+        if let Some(p) = policy {
+            p.check_size(source, &path)?;
+        }
+        return Ok(path);
     }
     if super::resolve_url(source, "").is_some() || source.starts_with("hf://") {
         return Err(bad(format!(
@@ -808,21 +822,31 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
     };
     match req.kind {
         JobKind::Ingest => {
-            let opts = IngestOptions {
+            let opts = |subset: Option<&String>| IngestOptions {
                 format: SourceFormat::HhRlhf,
                 skip_invalid: false,
                 replace: false,
                 columns: Default::default(),
-                subset: None,
+                subset: subset.cloned(),
                 split: None,
                 hub_url: shared.policy.hub_url.clone(),
                 policy: (!lock(&job.record).local_sources).then(|| shared.policy.clone()),
                 stop: Some(job.stop.clone()),
             };
-            let s = super::ingest(store, &shared.data, &req.dataset, &req.sources, &opts)?;
-            let pairs: u64 = s.sources.iter().map(|x| x.n_pairs).sum();
+            // With a subset per source, one source at a time (each is its own transaction).
+            let parts: Vec<(&[String], Option<&String>)> = if req.subsets.is_empty() {
+                vec![(&req.sources[..], None)]
+            } else {
+                req.sources.iter().zip(&req.subsets).map(|(s, sub)| (std::slice::from_ref(s), Some(sub))).collect()
+            };
+            let (mut pairs, mut n) = (0u64, 0usize);
+            for (sources, subset) in parts {
+                let s = super::ingest(store, &shared.data, &req.dataset, sources, &opts(subset))?;
+                pairs += s.sources.iter().map(|x| x.n_pairs).sum::<u64>();
+                n += s.sources.len();
+            }
             progress(Some(pairs), Some(pairs));
-            Ok(format!("{pairs} pairs in {} source(s)", s.sources.len()))
+            Ok(format!("{pairs} pairs in {n} source(s)"))
         }
         JobKind::Score => {
             let model = req.model.as_deref().unwrap_or_default();

@@ -88,6 +88,20 @@ pub fn resolve_url(source: &str, hub_url: &str) -> Option<String> {
     (source.starts_with("https://") || source.starts_with("http://")).then(|| source.to_owned())
 }
 
+/// Whether `subset` can name the subset of pair ids (`<subset>/<split>/<line>`): one folder name,
+/// as `seal ingest` takes it from a path; else why not.
+pub fn check_subset(subset: &str) -> std::result::Result<(), &'static str> {
+    let bad = subset.is_empty()
+        || subset == "."
+        || subset == ".."
+        || subset.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | ':' | '?' | '#'));
+    if bad {
+        Err("a folder name (no `/`, `\\`, `:`, `?`, `#` or control characters; not `.` or `..`)")
+    } else {
+        Ok(())
+    }
+}
+
 /// The file an `upload:` source names in the data dir's uploads folder (`POST
 /// /api/uploads`); `None` for other sources.
 pub fn upload_path(data: &DataDir, source: &str) -> Option<PipelineResult<PathBuf>> {

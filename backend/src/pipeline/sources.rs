@@ -95,7 +95,7 @@ impl SourcePolicy {
         let refuse = |why: String| Error::invalid(format!("source {source:?}: {why}"));
         if self.import_dirs.is_empty() {
             return Err(refuse(
-                "this server reads no files for web ingest jobs; an admin can allow folders with ingest.import_dirs"
+                "this server reads no files for web users' jobs; an admin can allow folders with ingest.import_dirs"
                     .into(),
             ));
         }
@@ -112,16 +112,21 @@ impl SourcePolicy {
         if !real.is_file() {
             return Err(refuse("is not a file".into()));
         }
-        if let Some(size) = declared_size(&real) {
-            if size > self.max_decompressed_bytes {
-                return Err(refuse(format!(
-                    "holds {} MB (after decompression), more than the {} MB cap (ingest.max_decompressed_mb)",
-                    size / MB,
-                    self.max_decompressed_bytes / MB
-                )));
-            }
-        }
+        self.check_size(source, &real)?;
         Ok(real)
+    }
+
+    /// Refuses a file that says it holds more than `ingest.max_decompressed_mb` (a gzip file's
+    /// record of its decompressed size, else its length).
+    pub fn check_size(&self, source: &str, path: &Path) -> Result<(), Error> {
+        match declared_size(path) {
+            Some(size) if size > self.max_decompressed_bytes => Err(Error::invalid(format!(
+                "source {source:?}: holds {} MB (after decompression), more than the {} MB cap (ingest.max_decompressed_mb)",
+                size / MB,
+                self.max_decompressed_bytes / MB
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The canonical path of a model folder under an import folder, or why it is refused.
@@ -205,9 +210,11 @@ pub fn scrub_paths(message: &str) -> String {
         }
         let start = word.find(|c: char| !matches!(c, '"' | '\'' | '`' | '(' | '[')).unwrap_or(word.len());
         let (lead, rest) = word.split_at(start);
+        // Past the last character that is not closing punctuation (which may be wider than a byte).
         let end = rest
-            .rfind(|c: char| !matches!(c, '"' | '\'' | '`' | ')' | ']' | ',' | ';' | '.' | ':'))
-            .map_or(0, |e| e + 1);
+            .char_indices()
+            .rfind(|(_, c)| !matches!(c, '"' | '\'' | '`' | ')' | ']' | ',' | ';' | '.' | ':'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let (body, trail) = rest.split_at(end);
         let looks_like_path = (body.starts_with('/') || body.starts_with("~/")) && body.len() > 1;
         out.push_str(lead);
@@ -230,6 +237,14 @@ pub fn scrub_paths(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubbing_keeps_words_of_any_width_and_hides_paths() {
+        assert_eq!(scrub_paths("analyze hh: pre → post"), "analyze hh: pre → post");
+        assert_eq!(scrub_paths("café, (naïve) ∑"), "café, (naïve) ∑");
+        assert_eq!(scrub_paths("ingest /home/ana/é.jsonl into hh"), "ingest <server path> into hh");
+        assert_eq!(scrub_paths("\"/srv/x.csv:12\": bad"), "\"<server path>:12\": bad");
+    }
 
     #[test]
     fn addresses_off_the_public_internet_are_named() {

@@ -393,7 +393,6 @@ pub fn compare_labels(
     Ok(analysis::label_agreement(&cols))
 }
 
-/// The label sets of one dataset or of all, as the CLI and the API list them.
 /// The texts an LM-labeler run of label set `name` could not label.
 pub fn label_failures(store: &Store, dataset: &str, name: &str) -> super::PipelineResult<Vec<wire::LabelFailureInfo>> {
     store.require_dataset(dataset)?;
@@ -410,6 +409,7 @@ pub fn label_failures(store: &Store, dataset: &str, name: &str) -> super::Pipeli
         .collect())
 }
 
+/// The label sets of one dataset or of all, as the CLI and the API list them.
 pub fn label_sets(store: &Store, dataset: Option<&str>) -> super::PipelineResult<Vec<wire::LabelSetInfo>> {
     Ok(store
         .label_sets(dataset)?
