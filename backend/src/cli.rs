@@ -211,11 +211,7 @@ fn datasets(ctx: &Ctx, cmd: DatasetsCmd) -> Result<()> {
         (found, DatasetsCmd::Rejected { name }) => {
             let rows: Vec<seal_shared::RejectedLineInfo> = match found {
                 Ok(store) => pipeline::rejected_lines(&store, &name)?,
-                Err(server) => serde_json::from_value(server.call(
-                    "GET",
-                    &format!("datasets/{}/rejected", remote::segment(&name)),
-                    None,
-                )?)?,
+                Err(server) => server.get(&format!("datasets/{}/rejected", remote::segment(&name)))?,
             };
             ctx.emit(&rows, |rows| {
                 for r in rows {
@@ -295,7 +291,7 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
         ModelsCmd::List => {
             let models: Vec<seal_shared::ModelInfo> = match ctx.store_or_server()? {
                 Ok(store) => store.models()?.iter().map(pipeline::model_info).collect(),
-                Err(server) => serde_json::from_value(server.call("GET", "models", None)?)?,
+                Err(server) => server.get("models")?,
             };
             ctx.emit(&models, |models| {
                 if models.is_empty() {

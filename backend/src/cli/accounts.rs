@@ -167,7 +167,7 @@ pub fn tokens(ctx: &Ctx, cmd: TokensCmd) -> Result<()> {
 pub fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<()> {
     let rows = match ctx.store_or_server()? {
         Ok(store) => store.audit_log(a.limit)?,
-        Err(server) => serde_json::from_value(server.call("GET", &format!("audit?limit={}", a.limit), None)?)?,
+        Err(server) => server.get(&format!("audit?limit={}", a.limit))?,
     };
     ctx.emit(&rows, |rows| {
         for r in rows {
@@ -229,8 +229,7 @@ fn users_through(ctx: &Ctx, server: &super::remote::Remote, cmd: UsersCmd) -> Re
     match cmd {
         UsersCmd::Add { name, role, password_stdin } => {
             let pw = password(password_stdin, false)?;
-            let body = serde_json::to_value(seal_shared::auth::NewUser { name, role, password: pw })?;
-            let u: UserInfo = serde_json::from_value(server.call("POST", "users", Some(&body))?)?;
+            let u: UserInfo = server.send("POST", "users", &seal_shared::auth::NewUser { name, role, password: pw })?;
             ctx.emit(&u, |u| {
                 let how =
                     if u.has_password { "signs in with a password" } else { "has no password (proxy sign-in only)" };
@@ -238,20 +237,19 @@ fn users_through(ctx: &Ctx, server: &super::remote::Remote, cmd: UsersCmd) -> Re
             })
         }
         UsersCmd::List => {
-            let users: Vec<UserInfo> = serde_json::from_value(server.call("GET", "users", None)?)?;
+            let users: Vec<UserInfo> = server.get("users")?;
             ctx.emit(&users, |users| show_users(users))
         }
         UsersCmd::SetRole { name, role } => {
-            let body = serde_json::to_value(UserChange { role: Some(role), password: None })?;
-            server.call("PATCH", &one(name.clone()), Some(&body))?;
+            let _: UserInfo =
+                server.send("PATCH", &one(name.clone()), &UserChange { role: Some(role), password: None })?;
             ctx.emit(&serde_json::json!({"user": name, "role": role}), |_| {
                 println!("{name} is now {role}; their sessions ended")
             })
         }
         UsersCmd::SetPassword { name, password_stdin } => {
             let pw = password(password_stdin, true)?;
-            let body = serde_json::to_value(UserChange { role: None, password: pw })?;
-            server.call("PATCH", &one(name.clone()), Some(&body))?;
+            let _: UserInfo = server.send("PATCH", &one(name.clone()), &UserChange { role: None, password: pw })?;
             ctx.emit(&serde_json::json!({"user": name}), |_| println!("password of {name} set; their sessions ended"))
         }
         UsersCmd::Remove { name } => {
@@ -276,13 +274,12 @@ fn tokens_through(ctx: &Ctx, server: &super::remote::Remote, cmd: TokensCmd) -> 
                 Some(d) => Some(u32::try_from(d.as_secs() / 86_400).context("--expires: too long")?),
                 None => None,
             };
-            let body = serde_json::to_value(NewTokenRequest { user, name, expires_in_days, role })?;
-            let t: NewToken = serde_json::from_value(server.call("POST", "tokens", Some(&body))?)?;
+            let t: NewToken = server.send("POST", "tokens", &NewTokenRequest { user, name, expires_in_days, role })?;
             show_new_token(ctx, &t);
             Ok(())
         }
         TokensCmd::List => {
-            let tokens: Vec<TokenInfo> = serde_json::from_value(server.call("GET", "tokens", None)?)?;
+            let tokens: Vec<TokenInfo> = server.get("tokens")?;
             ctx.emit(&tokens, |tokens| show_tokens(tokens))
         }
         TokensCmd::Revoke { id } => {

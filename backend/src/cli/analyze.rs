@@ -225,13 +225,25 @@ fn show_label_sets(sets: &[seal_shared::LabelSetInfo]) {
 fn labels_through(ctx: &Ctx, server: &super::remote::Remote, cmd: LabelsCmd) -> Result<()> {
     use super::remote::segment;
     match cmd {
-        LabelsCmd::Import { .. } => super::remote::import_labels(ctx, server, cmd),
+        LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } => {
+            features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
+            let req = seal_shared::jobs::JobRequest {
+                labels: Some(name),
+                keys: Some(keys),
+                labeler,
+                prompt_version,
+                skip_invalid,
+                replace,
+                ..seal_shared::jobs::JobRequest::new(seal_shared::JobKind::ImportLabels, dataset)
+            };
+            super::remote::import_labels(ctx, server, req, &file)
+        }
         LabelsCmd::List { dataset } => {
             let path = match &dataset {
                 Some(d) => format!("label-sets?dataset={}", segment(d)),
                 None => "label-sets".to_owned(),
             };
-            let sets: Vec<seal_shared::LabelSetInfo> = serde_json::from_value(server.call("GET", &path, None)?)?;
+            let sets: Vec<seal_shared::LabelSetInfo> = server.get(&path)?;
             ctx.emit(&sets, |sets| show_label_sets(sets))
         }
         LabelsCmd::Export { dataset, name, out } => {
@@ -241,8 +253,7 @@ fn labels_through(ctx: &Ctx, server: &super::remote::Remote, cmd: LabelsCmd) -> 
         }
         LabelsCmd::Failures { dataset, name } => {
             let path = format!("datasets/{}/label-sets/{}/failures", segment(&dataset), segment(&name));
-            let failures: Vec<seal_shared::LabelFailureInfo> =
-                serde_json::from_value(server.call("GET", &path, None)?)?;
+            let failures: Vec<seal_shared::LabelFailureInfo> = server.get(&path)?;
             show_failures(ctx, &dataset, &name, &failures)
         }
         LabelsCmd::Compare { dataset, a, b, features } => {
@@ -251,8 +262,7 @@ fn labels_through(ctx: &Ctx, server: &super::remote::Remote, cmd: LabelsCmd) -> 
             if !features.is_empty() {
                 path.push_str(&format!("&features={}", segment(&features.join(","))));
             }
-            let rows: Vec<seal_shared::report::LabelAgreement> =
-                serde_json::from_value(server.call("GET", &path, None)?)?;
+            let rows: Vec<seal_shared::report::LabelAgreement> = server.get(&path)?;
             show_agreement(ctx, &rows)
         }
     }

@@ -33,6 +33,21 @@ impl Remote {
     pub fn call(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<serde_json::Value> {
         crate::net::api_call(method, &self.endpoint(path), &self.bearer, body)
     }
+
+    /// `GET /api/{path}` (a query string included), read as `T`.
+    pub fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        Ok(serde_json::from_value(self.call("GET", path, None)?)?)
+    }
+
+    /// `method /api/{path}` with `body` as JSON, the answer read as `T`.
+    pub fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T> {
+        Ok(serde_json::from_value(self.call(method, path, Some(&serde_json::to_value(body)?))?)?)
+    }
 }
 
 impl Ctx {
@@ -58,9 +73,7 @@ impl Ctx {
 /// Queues a job on the server and follows it to its end, showing its progress on a terminal.
 /// A job that does not finish is an error with its message.
 pub fn run_job(remote: &Remote, req: &JobRequest) -> Result<JobStatus> {
-    let body = serde_json::to_value(req)?;
-    let queued: JobStatus =
-        serde_json::from_value(crate::net::api_call("POST", &remote.endpoint("jobs"), &remote.bearer, Some(&body))?)?;
+    let queued: JobStatus = remote.send("POST", "jobs", req)?;
     let id = queued.id;
     eprintln!("job {id} on the server at {}: {}", remote.url, queued.title);
     let tty = std::io::stderr().is_terminal();
@@ -157,13 +170,7 @@ pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
 
 /// What a job would do, said by the server (`POST /api/jobs/plan`).
 fn plan(remote: &Remote, req: &JobRequest) -> Result<seal_shared::jobs::JobPlan> {
-    let body = serde_json::to_value(req)?;
-    Ok(serde_json::from_value(crate::net::api_call(
-        "POST",
-        &remote.endpoint("jobs/plan"),
-        &remote.bearer,
-        Some(&body),
-    )?)?)
+    remote.send("POST", "jobs/plan", req)
 }
 
 /// The flags of `flags` that were given (their condition holds).
@@ -290,24 +297,9 @@ pub fn import_scores(
 }
 
 /// `seal labels import` through the server: an import job of the file named.
-pub fn import_labels(ctx: &Ctx, remote: &Remote, cmd: super::analyze::LabelsCmd) -> Result<()> {
-    let super::analyze::LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } =
-        cmd
-    else {
-        bail!("only `seal labels import` goes through a server");
-    };
-    crate::features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
-    let req = JobRequest {
-        dataset,
-        labels: Some(name),
-        keys: Some(keys),
-        labeler,
-        prompt_version,
-        skip_invalid,
-        replace,
-        sources: vec![file_source(remote, &file)?],
-        ..blank(JobKind::ImportLabels)
-    };
+/// `req` is the import without its source: `file`, as the server will read it, is added here.
+pub fn import_labels(ctx: &Ctx, remote: &Remote, req: JobRequest, file: &std::path::Path) -> Result<()> {
+    let req = JobRequest { sources: vec![file_source(remote, file)?], ..req };
     let done = run_job(remote, &req)?;
     ctx.emit(&done, |d| println!("{}: {}", d.title, d.message.clone().unwrap_or_default()))
 }
@@ -383,12 +375,7 @@ pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_
         truncation: Some(a.truncation),
         endpoints: a.endpoints.clone(),
     };
-    Ok(serde_json::from_value(crate::net::api_call(
-        "POST",
-        &remote.endpoint("models"),
-        &remote.bearer,
-        Some(&serde_json::to_value(&req)?),
-    )?)?)
+    remote.send("POST", "models", &req)
 }
 
 /// `seal analyze` through the server: its report of the study (`GET /api/report`), the same
@@ -415,8 +402,7 @@ pub fn report(remote: &Remote, a: &super::analyze::AnalyzeArgs) -> Result<seal_s
     if !a.control_labels.is_empty() {
         query.append_pair("control", &a.control_labels.join(","));
     }
-    let url = format!("{}?{}", remote.endpoint("report"), query.finish());
-    Ok(serde_json::from_value(crate::net::api_call("GET", &url, &remote.bearer, None)?)?)
+    remote.get(&format!("report?{}", query.finish()))
 }
 
 /// `seal pairs` through the server: the ids of a slice, read from its example browser
@@ -446,9 +432,7 @@ pub fn pairs(
     loop {
         q.offset = Some(ids.len() as u64);
         q.limit = Some(want.saturating_sub(ids.len()).clamp(1, 1000) as u64);
-        let url = format!("{}?{}", remote.endpoint("pairs"), q.to_query());
-        let page: seal_shared::browse::PairPage =
-            serde_json::from_value(crate::net::api_call("GET", &url, &remote.bearer, None)?)?;
+        let page: seal_shared::browse::PairPage = remote.get(&format!("pairs?{}", q.to_query()))?;
         total = page.total;
         let read = page.rows.len();
         ids.extend(page.rows.into_iter().map(|r| r.pair_id));
@@ -462,7 +446,7 @@ pub fn pairs(
 
 /// `seal datasets list` through the API.
 pub fn datasets(remote: &Remote) -> Result<Vec<seal_shared::DatasetInfo>> {
-    Ok(serde_json::from_value(crate::net::api_call("GET", &remote.endpoint("datasets"), &remote.bearer, None)?)?)
+    remote.get("datasets")
 }
 
 fn blank(kind: JobKind) -> JobRequest {

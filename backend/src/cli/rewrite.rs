@@ -193,7 +193,7 @@ pub fn variants(ctx: &Ctx, cmd: &VariantsCmd) -> Result<()> {
                         Some(d) => format!("variants?dataset={}", super::remote::segment(d)),
                         None => "variants".to_owned(),
                     };
-                    serde_json::from_value(server.call("GET", &path, None)?)?
+                    server.get(&path)?
                 }
             };
             return ctx.emit(&all, |all| {
