@@ -14,7 +14,17 @@ fp32 scores SEAL computes, so the report adds a `quantized` section: the int8 gr
 PyTorch fp32 on the same samples (largest and mean absolute difference, Pearson and Spearman
 correlation, and for sample pairs how many chosen-vs-rejected decisions flip).
 
+With `--attention windowed` (DeBERTa-v2/v3 models only) the disentangled attention is traced
+from a formulation that computes the same scores with less work: the queries and keys are
+multiplied only with the relative positions a sequence of that length can reach (at most
+2n - 1 of the 512 for n tokens), the projected positions are broadcast rather than copied per
+batch row, the scaling is applied to them rather than to two n x n products, and the
+content-to-position and position-to-content scores are picked with one flat index per
+(query, key) cell instead of an index tensor expanded per batch row and head. The parity
+check still compares the graph with the unmodified PyTorch model.
+
 Usage: seal_export.py SOURCE --out FOLDER [--samples FILE.jsonl] [--opset N] [--quantize int8]
+                      [--attention standard|windowed]
 SOURCE is a Hugging Face model id or a local folder. FILE.jsonl has lines
 {"context": ..., "response": ...} (one text) or {"chosen": ..., "rejected": ...} (an hh-rlhf
 pair of transcripts, split at the last "Assistant:" as SEAL does); without it a small built-in
@@ -22,11 +32,13 @@ set is used.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
 import time
+import types
 
 BUILTIN_SAMPLES = [
     {"context": "\n\nHuman: What is the capital of France?\n\n",
@@ -55,6 +67,8 @@ def main():
                     help="fail when an ONNX score differs from PyTorch by more than this")
     ap.add_argument("--quantize", choices=["int8"],
                     help="write an int8 dynamically quantized graph (its drift from fp32 is reported)")
+    ap.add_argument("--attention", choices=["standard", "windowed"], default="standard",
+                    help="how DeBERTa's disentangled attention is traced (windowed: the same scores, less work)")
     args = ap.parse_args()
 
     import numpy as np
@@ -83,8 +97,9 @@ def main():
     dummy = tuple(probe[n] for n in input_names)
     dynamic = {n: {0: "batch", 1: "sequence"} for n in input_names}
     dynamic["logits"] = {0: "batch"}
-    log(f"exporting ONNX (opset {args.opset}, inputs {input_names})")
-    with torch.no_grad():
+    log(f"exporting ONNX (opset {args.opset}, inputs {input_names}, {args.attention} attention)")
+    attention = windowed_attention(model, args.source) if args.attention == "windowed" else contextlib.nullcontext(0)
+    with torch.no_grad(), attention as patched_layers:
         torch.onnx.export(
             model, dummy, tmp_onnx, input_names=input_names, output_names=["logits"],
             dynamic_axes=dynamic, opset_version=args.opset, do_constant_folding=True, dynamo=False,
@@ -127,11 +142,13 @@ def main():
         "inputs": graph_inputs,
         "opset": args.opset,
         "precision": "fp32",
+        "attention": {"mode": args.attention, "layers": patched_layers},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "onnxruntime": ort.__version__},
         "parity": {"samples": len(rows), "max_abs_diff": max_diff, "rows": rows},
     }
-    summary = {"out": args.out, "precision": "fp32", "max_abs_diff": max_diff, "samples": len(rows)}
+    summary = {"out": args.out, "precision": "fp32", "attention": args.attention, "max_abs_diff": max_diff,
+               "samples": len(rows)}
     if args.quantize == "int8":
         report["precision"] = summary["precision"] = "int8"
         report["quantized"] = quantize_int8(model_path, graph_inputs, encodings, rows, pairs)
@@ -153,6 +170,118 @@ def sha256_file(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def windowed_attention(model, source):
+    """Traces every DeBERTa-v2 attention layer of `model` through `windowed_bias` while the
+    block runs; yields the number of layers it applies to."""
+    try:
+        from transformers.models.deberta_v2.modeling_deberta_v2 import DisentangledSelfAttention
+    except ImportError:
+        DisentangledSelfAttention = None
+    layers = [m for m in model.modules() if DisentangledSelfAttention and isinstance(m, DisentangledSelfAttention)]
+    layers = [m for m in layers if getattr(m, "relative_attention", False)]
+    if not layers:
+        sys.exit(f"{source}: --attention windowed applies to DeBERTa-v2/v3 models with relative attention; "
+                 f"{type(model).__name__} has none")
+    for m in layers:
+        missing = [a for a in ("pos_ebd_size", "pos_att_type", "share_att_key", "num_attention_heads",
+                               "attention_head_size", "transpose_for_scores") if not hasattr(m, a)]
+        if missing:
+            sys.exit(f"{source}: this transformers version's DeBERTa attention lacks {', '.join(missing)}; "
+                     f"export with --attention standard")
+        check_window(m, source)
+        m.disentangled_attention_bias = types.MethodType(windowed_bias, m)
+    try:
+        yield len(layers)
+    finally:
+        for m in layers:
+            del m.disentangled_attention_bias
+
+
+def check_window(layer, source):
+    """The window assumes that no relative distance lands in a bucket farther from 0 than the
+    distance itself (true of DeBERTa's log buckets when the largest position is at least e
+    times half the bucket count, as in every released DeBERTa-v2/v3 config); checked for every
+    distance the window is used for (|d| < the table's half size)."""
+    import torch
+    from transformers.models.deberta_v2 import modeling_deberta_v2 as hf
+
+    span = layer.pos_ebd_size
+    d = torch.arange(-span + 1, span, dtype=torch.long)
+    buckets, most = getattr(layer, "position_buckets", -1), getattr(layer, "max_relative_positions", -1)
+    b = hf.make_log_bucket_position(d, buckets, most).long() if buckets > 0 and most > 0 else d
+    bad = (b.abs() > d.abs()).nonzero()
+    if len(bad):
+        k = int(d[bad[0, 0]])
+        sys.exit(f"{source}: relative distance {k} falls in bucket {int(b[bad[0, 0]])} (position_buckets "
+                 f"{buckets}, max_relative_positions {most}), outside the window --attention windowed "
+                 f"computes; export with --attention standard")
+
+
+def windowed_bias(self, query_layer, key_layer, relative_pos, rel_embeddings, scale_factor):
+    """DeBERTa's content-to-position and position-to-content scores, as transformers'
+    `DisentangledSelfAttention.disentangled_attention_bias` defines them, computed on the
+    window of relative-position buckets that a sequence of this length reaches.
+
+    query_layer and key_layer are [batch x heads, n, head size]; relative_pos holds the bucket
+    of (query - key) for every cell. Bucket b is row b + span of the relative-position table,
+    so only rows lo..hi are ever read: those rows of the projected table are multiplied against
+    every batch row by broadcasting (transformers copies the whole table once per batch row),
+    and each score is read from the flattened product at (row x width + column), an index of
+    n x n entries shared by all batch rows and heads (transformers expands one per row and
+    head)."""
+    import torch
+    from transformers.models.deberta_v2 import modeling_deberta_v2 as hf
+
+    n_q, n_k = query_layer.size(-2), key_layer.size(-2)
+    if relative_pos is None:
+        relative_pos = hf.build_relative_position(query_layer, key_layer, bucket_size=self.position_buckets,
+                                                  max_position=self.max_relative_positions)
+    if n_q != n_k or relative_pos.numel() != n_q * n_k:
+        # Cross-attention or per-example positions: outside what the window is written for.
+        return type(self).disentangled_attention_bias(self, query_layer, key_layer, relative_pos, rel_embeddings,
+                                                      scale_factor)
+    heads, span, dev = self.num_attention_heads, self.pos_ebd_size, query_layer.device
+    # The positions, the window and the indices derive only from relative_pos and
+    # rel_embeddings, which every layer shares, so ONNX Runtime computes them once per batch
+    # (common subexpressions); the window's bounds are integer arithmetic on the length.
+    n = torch._shape_as_tensor(relative_pos)[-1]
+    rel = relative_pos.reshape(n, n).to(device=dev, dtype=torch.long)
+    cells = torch.arange(n, device=dev)
+    # A bucket is never farther from 0 than the distance it stands for (check_window), so rows
+    # span - (n - 1) .. span + (n - 1) of the table, clamped to it, hold every bucket read.
+    lo = (span + 1 - n).clamp(min=0)
+    width = (span + n).clamp(max=span * 2) - lo
+    rows = lo + torch.arange(width, device=dev)
+    table = rel_embeddings[0:span * 2, :].unsqueeze(0)
+    if self.share_att_key:
+        key_proj, query_proj = self.key_proj, self.query_proj
+    else:
+        key_proj, query_proj = getattr(self, "pos_key_proj", None), getattr(self, "pos_query_proj", None)
+    size = query_layer.size(-1)
+    # transformers divides each product by sqrt(head size x scale_factor); here the projected
+    # positions are divided instead (a [heads, 2 x span, size] tensor rather than two
+    # [batch x heads, n, n] ones). The whole table is projected, a constant of the graph that
+    # ONNX Runtime computes once when it loads the model; the window is cut from it.
+    scale = float(self.attention_head_size * scale_factor) ** 0.5
+    score = 0
+    if "c2p" in self.pos_att_type:
+        pos_key = (self.transpose_for_scores(key_proj(table), heads) / scale).index_select(1, rows)
+        att = query_layer.view(-1, heads, n, size).matmul(pos_key.unsqueeze(0).transpose(-1, -2))
+        # score[i, j] = att[i, c2p_pos[i, j] - lo]
+        c2p_pos = (rel + span).clamp(0, span * 2 - 1)
+        flat = (c2p_pos - lo) + cells.unsqueeze(1) * width
+        score = att.reshape(-1, n * width).index_select(1, flat.reshape(-1)).view(-1, n_q, n_k)
+    if "p2c" in self.pos_att_type:
+        pos_query = (self.transpose_for_scores(query_proj(table), heads) / scale).index_select(1, rows)
+        att = key_layer.view(-1, heads, n, size).matmul(pos_query.unsqueeze(0).transpose(-1, -2))
+        # score[i, j] = att[j, p2c_pos[j, i] - lo]: transformers' transpose folded into the index
+        p2c_pos = (span - rel).clamp(0, span * 2 - 1)
+        flat = (p2c_pos - lo).transpose(0, 1) + cells.unsqueeze(0) * width
+        score = score + att.reshape(-1, n * width).index_select(1, flat.reshape(-1)).view(-1, n_q, n_k)
+    return score
 
 
 def split_transcript(text):

@@ -16,6 +16,9 @@
    autograd on, gc.collect() after every pair). seal's pairs/s exclude loading the model
    (reported apart as load seconds), as the baselines' do. TF32 and fp16 are reported with
    their drift from seal's fp32 scores, like the int8 export's.
+3. Windowed attention (`seal models export --attention windowed`): the same model exported with
+   the windowed disentangled attention, scored in fp32 with the fastest leg's arguments and in
+   fp16, each with its difference from the standard graph's scores.
 
 The models are generated and exported on the machine that runs this (the large one is 1.7 GB
 as ONNX); the tokenizer is trained on the pairs (the hub is not reachable). Each stage appends
@@ -23,9 +26,10 @@ its results to --out as it finishes, so a run cut short still reports what it me
 
 Usage: bench_gpu.py --seal PATH --work DIR --out results.json [--parity-pairs 200] [--pairs 500]
                     [--loop-pairs 100] [--shape large] [--device cuda] [--torch-device cuda]
-                    [--legs 'default:;i2:--instances 2'] [--skip parity,tf32,fp16,baselines]
+                    [--legs 'default:;i2:--instances 2'] [--skip parity,tf32,fp16,windowed,baselines]
 """
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -34,7 +38,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 import bench_score as bs  # noqa: E402
+import seal_export  # noqa: E402
 
 import torch  # noqa: E402
 from transformers import DebertaV2ForSequenceClassification, PreTrainedTokenizerFast  # noqa: E402
@@ -94,9 +100,18 @@ def ingest(seal, work, name, pairs):
     seal("ingest", "--dataset", name, path)
 
 
-def export_fp16(hf, fp32_folder, out, device="cuda"):
+def export_windowed(hf, out):
+    """The same model exported by `seal models export --attention windowed`."""
+    if not os.path.isfile(os.path.join(out, "seal-export.json")):
+        subprocess.run([sys.executable, os.path.join(bs.ROOT, "python", "seal_export.py"), hf, "--out", out,
+                        "--attention", "windowed"], check=True)
+    return out
+
+
+def export_fp16(hf, fp32_folder, out, device="cuda", windowed=False):
     """The same model in fp16 (weights and arithmetic), its logits cast back to float32 so
-    that `seal score` reads them as from any export. Exported on the GPU."""
+    that `seal score` reads them as from any export. Exported on the GPU; `windowed` traces
+    the attention as `--attention windowed` does."""
     if os.path.isfile(os.path.join(out, "model.onnx")):
         return out
     import shutil
@@ -115,7 +130,8 @@ def export_fp16(hf, fp32_folder, out, device="cuda"):
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits.float()
 
     ids = torch.ones((1, 8), dtype=torch.long, device=device)
-    with torch.no_grad():
+    attention = seal_export.windowed_attention(model, hf) if windowed else contextlib.nullcontext()
+    with torch.no_grad(), attention:
         torch.onnx.export(Fp32Logits(model), (ids, torch.ones_like(ids)), os.path.join(out, "model.onnx.partial"),
                           input_names=["input_ids", "attention_mask"], output_names=["logits"],
                           dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
@@ -146,7 +162,8 @@ def main():
                                       "bt8192:--batch-tokens 8192;i2-bt8192:--instances 2 --batch-tokens 8192",
                     help="seal's fp32 legs, `name:extra args` separated by `;`; the first is the default "
                          "run the others are compared with; TF32 and fp16 run with the fastest leg's args")
-    ap.add_argument("--skip", default="", help="comma-separated stages to skip: parity,throughput,tf32,fp16,baselines")
+    ap.add_argument("--skip", default="",
+                    help="comma-separated stages to skip: parity,throughput,tf32,fp16,windowed,baselines")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     os.makedirs(args.work, exist_ok=True)
@@ -266,14 +283,27 @@ def main():
         if "baselines" not in skip:
             baseline("c_no_grad_batch1", bs.baseline_c, pairs[:args.loop_pairs])
             baseline("a_paper_loop", bs.baseline_a, pairs[:args.loop_pairs])
-        if "fp16" not in skip and best:
+        if "windowed" not in skip and best:
             try:
                 t1 = time.perf_counter()
-                f16 = export_fp16(hf, folder, os.path.join(args.work, args.shape, "seal-fp16"), args.torch_device)
-                save("fp16_export", {"seconds": time.perf_counter() - t1})
-                leg("fp16", best_extra, f16)
+                win = export_windowed(hf, os.path.join(args.work, args.shape, "seal-windowed"))
+                save("windowed_export", {"seconds": time.perf_counter() - t1})
+                leg("windowed", best_extra, win)
             except Exception as e:  # noqa: BLE001
-                save("fp16_error", str(e)[-3000:])
+                save("windowed_error", str(e)[-3000:])
+        if "fp16" not in skip and best:
+            for name, windowed in (("fp16", False), ("fp16-windowed", True)):
+                if windowed and "windowed" in skip:
+                    continue
+                try:
+                    t1 = time.perf_counter()
+                    f16 = export_fp16(hf, folder, os.path.join(args.work, args.shape, "seal-" + name),
+                                      args.torch_device, windowed)
+                    save(f"{name}_export", {"seconds": time.perf_counter() - t1})
+                    leg(name, best_extra, f16)
+                except Exception as e:  # noqa: BLE001
+                    save(f"{name}_error", str(e)[-3000:])
+        fp32_legs = {k: v for k, v in runs.items() if k != "tf32" and not k.startswith("fp16")}
         if ref:
             mean_tokens = ref["tokens"] / (2 * len(sel))
             summary = {"pairs": len(sel), "mean_tokens_per_text": mean_tokens, "best_fp32_leg": best,

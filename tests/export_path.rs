@@ -23,20 +23,27 @@ fn exporting_the_tiny_hf_model_reproduces_transformers_scores() {
 
     seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
     seal.ok(&["models", "add", "--name", "exported", folder.to_str().unwrap()]);
-    seal.ok(&["score", "--dataset", "hh", "--model", "exported"]);
+    let worst = scored_against_transformers(&seal, "exported");
+    assert!(worst < 1e-4, "exported model differs from transformers by {worst:e}");
+
+    let err = seal.fails(&["models", "export", "/nonexistent/model", "--out", out.path().join("x").to_str().unwrap()]);
+    assert!(err.contains("exporting /nonexistent/model failed"), "{err}");
+}
+
+/// Scores dataset `hh` with `model` and returns the largest difference from transformers' scores
+/// of the fixture's `pre` model (tests/fixtures/reference_scores.json).
+fn scored_against_transformers(seal: &Seal, model: &str) -> f64 {
+    seal.ok(&["score", "--dataset", "hh", "--model", model]);
     let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
     let scores: std::collections::HashMap<String, (f64, f64)> =
-        store.scores("hh", "exported").unwrap().into_iter().map(|(id, c, r, _)| (id, (c, r))).collect();
+        store.scores("hh", model).unwrap().into_iter().map(|(id, c, r, _)| (id, (c, r))).collect();
     let mut worst: f64 = 0.0;
     for p in reference()["pairs"].as_array().unwrap() {
         let (c, r) = scores[p["pair_id"].as_str().unwrap()];
         let want = p["scores"]["pre"].as_array().unwrap();
         worst = worst.max((c - want[0].as_f64().unwrap()).abs()).max((r - want[1].as_f64().unwrap()).abs());
     }
-    assert!(worst < 1e-4, "exported model differs from transformers by {worst:e}");
-
-    let err = seal.fails(&["models", "export", "/nonexistent/model", "--out", out.path().join("x").to_str().unwrap()]);
-    assert!(err.contains("exporting /nonexistent/model failed"), "{err}");
+    worst
 }
 
 /// `--quantize int8`: the folder holds a quantized graph, the report measures its drift from
@@ -144,4 +151,116 @@ fn an_int8_export_reports_its_drift_and_registers_as_int8() {
         "int8",
     ]);
     assert!(err.contains("bad.jsonl:2") && err.contains("Assistant:"), "{err}");
+}
+
+/// `--attention windowed`: DeBERTa's disentangled attention traced from the windowed
+/// formulation. The graph has no per-row index tensors (no GatherElements, Expand or Tile), and
+/// it gives the standard graph's and transformers' scores on texts shorter than half the
+/// position table (where the window is narrower than the table) and longer (where it is all of
+/// it), one at a time and in seal's padded batches. A model whose position buckets could fall
+/// outside the window is refused, naming the distance.
+#[test]
+#[ignore = "needs Python (its environment is prepared on first use); `cargo xtask test` runs it"]
+fn a_windowed_attention_export_gives_the_standard_scores() {
+    let seal = Seal::new();
+    let out = tempfile::tempdir().unwrap();
+    let hf = fixtures().join("models").join("pre").join("hf");
+    // The fixture's position_buckets is 64: its table has 128 rows, and texts of fewer than 64
+    // tokens read a window of it.
+    let lines = hh_rlhf_lines();
+    let mut samples: Vec<String> = lines[..10].to_vec();
+    let words: Vec<&str> = lines[20].split_whitespace().filter(|w| w.chars().all(|c| c.is_alphanumeric())).collect();
+    for n in [1, 3, 6, 10, 15, 22, 30] {
+        samples.push(
+            serde_json::json!({
+                "context": format!("\n\nHuman: {}\n\n", words[..n].join(" ")),
+                "response": format!("Assistant: {}", words[n..2 * n].join(" "))
+            })
+            .to_string(),
+        );
+    }
+    let samples_file = out.path().join("samples.jsonl");
+    std::fs::write(&samples_file, samples.join("\n") + "\n").unwrap();
+    let export = |attention: &str| {
+        let folder = out.path().join(attention);
+        let summary = seal.json(&[
+            "models",
+            "export",
+            hf.to_str().unwrap(),
+            "--out",
+            folder.to_str().unwrap(),
+            "--samples",
+            samples_file.to_str().unwrap(),
+            "--attention",
+            attention,
+        ]);
+        assert_eq!(summary["attention"], attention, "{summary}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(folder.join("seal-export.json")).unwrap()).unwrap();
+        (folder, report)
+    };
+    let (standard, std_report) = export("standard");
+    let (windowed, report) = export("windowed");
+    assert_eq!(report["attention"], serde_json::json!({"mode": "windowed", "layers": 2}));
+    assert_eq!(std_report["attention"]["mode"], "standard");
+    let rows = |r: &serde_json::Value| r["parity"]["rows"].as_array().unwrap().clone();
+    let (std_rows, rows) = (rows(&std_report), rows(&report));
+    assert_eq!(rows.len(), 27);
+    let tokens: Vec<u64> = rows.iter().map(|r| r["n_tokens"].as_u64().unwrap()).collect();
+    assert!(tokens.iter().filter(|&&n| n < 64).count() >= 5, "short texts: {tokens:?}");
+    assert!(tokens.iter().filter(|&&n| n > 128).count() >= 10, "long texts: {tokens:?}");
+    for (a, b) in std_rows.iter().zip(&rows) {
+        let (x, y) = (a["onnx"].as_f64().unwrap(), b["onnx"].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-5, "{} tokens: standard {x}, windowed {y}", b["n_tokens"]);
+        assert!(b["abs_diff"].as_f64().unwrap() < 1e-5, "windowed against transformers: {b}");
+    }
+
+    // The graph itself: no index tensor per batch row and head.
+    let python = seal.ok(&["models", "python"]);
+    let ops = |folder: &std::path::Path| {
+        let out = std::process::Command::new(python.trim())
+            .args([
+                "-c",
+                "import onnx, sys; print(' '.join(sorted({n.op_type for n in onnx.load(sys.argv[1]).graph.node})))",
+            ])
+            .arg(folder.join("model.onnx"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().split_whitespace().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let (std_ops, ops) = (ops(&standard), ops(&windowed));
+    for op in ["GatherElements", "Expand", "Tile"] {
+        assert!(std_ops.iter().any(|o| o == op), "transformers' graph has {op}: {std_ops:?}");
+        assert!(!ops.iter().any(|o| o == op), "the windowed graph has no {op}: {ops:?}");
+    }
+
+    // Scored by seal in padded, length-sorted batches: transformers' scores.
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "windowed", windowed.to_str().unwrap()]);
+    let worst = scored_against_transformers(&seal, "windowed");
+    assert!(worst < 1e-4, "the windowed graph differs from transformers by {worst:e}");
+
+    // Buckets that can land farther out than their distance (a largest position too close to
+    // the bucket count) would read outside the window: refused before anything is written.
+    let odd = out.path().join("odd-buckets");
+    let script = "import sys, shutil\n\
+        from transformers import DebertaV2Config, DebertaV2ForSequenceClassification\n\
+        cfg = DebertaV2Config.from_pretrained(sys.argv[1]); cfg.max_relative_positions = 70\n\
+        DebertaV2ForSequenceClassification(cfg).save_pretrained(sys.argv[2])\n\
+        [shutil.copy(f'{sys.argv[1]}/{f}', sys.argv[2]) for f in ('tokenizer.json', 'tokenizer_config.json')]\n";
+    let made = std::process::Command::new(python.trim()).args(["-c", script]).arg(&hf).arg(&odd).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let target = out.path().join("odd-out");
+    let err = seal.fails(&[
+        "models",
+        "export",
+        odd.to_str().unwrap(),
+        "--out",
+        target.to_str().unwrap(),
+        "--attention",
+        "windowed",
+    ]);
+    assert!(err.contains("relative distance -50 falls in bucket -51") && err.contains("--attention standard"), "{err}");
+    assert!(!target.join("model.onnx").exists(), "nothing exported");
 }

@@ -317,11 +317,17 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                 }
             })
         }
-        ModelsCmd::Export { source, out, samples, quantize } => {
-            let report = crate::pyenv::export(&source, &out, samples.as_deref(), quantize.map(Into::into))?;
+        ModelsCmd::Export { source, out, samples, quantize, attention } => {
+            let opts = crate::pyenv::ExportOptions {
+                samples: samples.as_deref(),
+                quantize: quantize.map(Into::into),
+                attention: attention.into(),
+            };
+            let report = crate::pyenv::export(&source, &out, opts)?;
             ctx.emit(&report, |report| {
+                let how = if report["attention"] == "windowed" { "windowed attention; " } else { "" };
                 println!(
-                    "exported {source} to {} (parity: max |onnx - torch| = {} on {} samples); register it with `seal models add --name NAME {}`",
+                    "exported {source} to {} ({how}parity: max |onnx - torch| = {} on {} samples); register it with `seal models add --name NAME {}`",
                     out.display(),
                     report["max_abs_diff"],
                     report["samples"],

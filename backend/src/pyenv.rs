@@ -87,13 +87,29 @@ pub enum Quantize {
     Int8,
 }
 
+/// How DeBERTa's disentangled attention is traced into the graph.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Attention {
+    /// As transformers writes it.
+    #[default]
+    Standard,
+    /// The same scores from less work: relative positions projected and multiplied only over
+    /// the window the sequence reaches, picked with one flat index shared by every batch row
+    /// and head (DeBERTa-v2/v3 models only).
+    Windowed,
+}
+
+/// What `seal models export` writes besides the plain fp32 graph.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportOptions<'a> {
+    /// Texts or hh-rlhf pairs for the parity report (a built-in handful without).
+    pub samples: Option<&'a Path>,
+    pub quantize: Option<Quantize>,
+    pub attention: Attention,
+}
+
 /// Runs the export script: `source` is a Hugging Face id or a local folder.
-pub fn export(
-    source: &str,
-    out: &Path,
-    samples: Option<&Path>,
-    quantize: Option<Quantize>,
-) -> Result<serde_json::Value> {
+pub fn export(source: &str, out: &Path, opts: ExportOptions) -> Result<serde_json::Value> {
     let python = ensure()?;
     let script = env_dir().join("seal_export.py");
     if std::fs::read_to_string(&script).ok().as_deref() != Some(EXPORT_SCRIPT) {
@@ -101,11 +117,14 @@ pub fn export(
     }
     let mut cmd = Command::new(python);
     cmd.arg(&script).arg(source).arg("--out").arg(out);
-    if let Some(s) = samples {
+    if let Some(s) = opts.samples {
         cmd.arg("--samples").arg(s);
     }
-    if let Some(Quantize::Int8) = quantize {
+    if let Some(Quantize::Int8) = opts.quantize {
         cmd.arg("--quantize").arg("int8");
+    }
+    if opts.attention == Attention::Windowed {
+        cmd.arg("--attention").arg("windowed");
     }
     let output = cmd.stderr(std::process::Stdio::inherit()).output().context("running the export script")?;
     if !output.status.success() {

@@ -197,6 +197,12 @@ pub enum ModelsCmd {
         /// report measures by how much on the samples.
         #[arg(long, value_enum)]
         quantize: Option<QuantizeArg>,
+        /// How DeBERTa-v2/v3's disentangled attention is traced. `windowed` computes the same
+        /// scores with less work: the relative positions are projected and multiplied only over
+        /// the window a text's length reaches, and picked with one index shared by every batch
+        /// row and head instead of one copied per row and head.
+        #[arg(long, value_enum, default_value = "standard")]
+        attention: AttentionArg,
     },
     /// Print the export environment's Python interpreter, preparing it on first use.
     Python,
@@ -207,6 +213,24 @@ pub enum ModelsCmd {
 pub enum QuantizeArg {
     /// MatMul weights int8 per output channel, activations quantized at run time.
     Int8,
+}
+
+/// `--attention` of `seal models export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttentionArg {
+    /// As transformers writes it.
+    Standard,
+    /// The same scores from less work (DeBERTa-v2/v3 models).
+    Windowed,
+}
+
+impl From<AttentionArg> for crate::pyenv::Attention {
+    fn from(a: AttentionArg) -> Self {
+        match a {
+            AttentionArg::Standard => crate::pyenv::Attention::Standard,
+            AttentionArg::Windowed => crate::pyenv::Attention::Windowed,
+        }
+    }
 }
 
 impl From<QuantizeArg> for crate::pyenv::Quantize {

@@ -53,7 +53,7 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
             for (name, id) in HUB_MODELS {
                 let out = data.0.join("models").join(name);
                 if !out.join("model.onnx").is_file() {
-                    crate::pyenv::export(id, &out, None, None)?;
+                    crate::pyenv::export(id, &out, Default::default())?;
                 }
                 models.push((name.to_owned(), out));
             }
