@@ -23,8 +23,12 @@ content-to-position and position-to-content scores are picked with one flat inde
 (query, key) cell instead of an index tensor expanded per batch row and head. The parity
 check still compares the graph with the unmodified PyTorch model.
 
+With `--dtype fp16` the folder's `model.onnx` is the model traced in half precision (weights and
+arithmetic; its logits cast back to float32), for GPUs: several times faster there, and its
+drift from fp32 is reported like the int8 graph's, in an `fp16` section.
+
 Usage: seal_export.py SOURCE --out FOLDER [--samples FILE.jsonl] [--opset N] [--quantize int8]
-                      [--attention standard|windowed]
+                      [--attention standard|windowed] [--dtype fp32|fp16]
 SOURCE is a Hugging Face model id or a local folder. FILE.jsonl has lines
 {"context": ..., "response": ...} (one text) or {"chosen": ..., "rejected": ...} (an hh-rlhf
 pair of transcripts, split at the last "Assistant:" as SEAL does); without it a small built-in
@@ -69,7 +73,11 @@ def main():
                     help="write an int8 dynamically quantized graph (its drift from fp32 is reported)")
     ap.add_argument("--attention", choices=["standard", "windowed"], default="standard",
                     help="how DeBERTa's disentangled attention is traced (windowed: the same scores, less work)")
+    ap.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32",
+                    help="fp16: half-precision weights and arithmetic for GPUs (its drift from fp32 is reported)")
     args = ap.parse_args()
+    if args.dtype == "fp16" and args.quantize:
+        sys.exit("--dtype fp16 and --quantize int8 each make their own graph from the fp32 one; choose one")
 
     import numpy as np
     import onnxruntime as ort
@@ -98,8 +106,11 @@ def main():
     dynamic = {n: {0: "batch", 1: "sequence"} for n in input_names}
     dynamic["logits"] = {0: "batch"}
     log(f"exporting ONNX (opset {args.opset}, inputs {input_names}, {args.attention} attention)")
-    attention = windowed_attention(model, args.source) if args.attention == "windowed" else contextlib.nullcontext(0)
-    with torch.no_grad(), attention as patched_layers:
+
+    def attention(m):
+        return windowed_attention(m, args.source) if args.attention == "windowed" else contextlib.nullcontext(0)
+
+    with torch.no_grad(), attention(model) as patched_layers:
         torch.onnx.export(
             model, dummy, tmp_onnx, input_names=input_names, output_names=["logits"],
             dynamic_axes=dynamic, opset_version=args.opset, do_constant_folding=True, dynamo=False,
@@ -151,11 +162,18 @@ def main():
                "samples": len(rows)}
     if args.quantize == "int8":
         report["precision"] = summary["precision"] = "int8"
-        report["quantized"] = quantize_int8(model_path, graph_inputs, encodings, rows, pairs)
+        report["quantized"] = quantize_int8(model_path, encodings, rows, pairs)
         q = report["quantized"]
         summary["quantized"] = {k: q[k] for k in ("max_abs_diff", "spearman", "pairs", "decision_flips")}
         log(f"int8: max |int8 - torch fp32| = {q['max_abs_diff']:.3g}, Spearman {q['spearman']:.4f}, "
             f"{q['decision_flips']} of {q['pairs']} sample pairs flip")
+    if args.dtype == "fp16":
+        report["precision"] = summary["precision"] = "fp16"
+        h = report["fp16"] = export_fp16(model, dummy, input_names, dynamic, args.opset, attention, model_path,
+                                         encodings, rows, pairs)
+        summary["fp16"] = {k: h[k] for k in ("max_abs_diff", "spearman", "pairs", "decision_flips")}
+        log(f"fp16: max |fp16 - torch fp32| = {h['max_abs_diff']:.3g}, Spearman {h['spearman']:.4f}, "
+            f"{h['decision_flips']} of {h['pairs']} sample pairs flip")
     # The report names the graph it describes, so `seal models add` can tell a stale one.
     report["model_sha256"] = sha256_file(model_path)
     with open(os.path.join(args.out, "seal-export.json"), "w") as f:
@@ -263,8 +281,10 @@ def windowed_bias(self, query_layer, key_layer, relative_pos, rel_embeddings, sc
     size = query_layer.size(-1)
     # transformers divides each product by sqrt(head size x scale_factor); here the projected
     # positions are divided instead (a [heads, 2 x span, size] tensor rather than two
-    # [batch x heads, n, n] ones). The whole table is projected, a constant of the graph that
-    # ONNX Runtime computes once when it loads the model; the window is cut from it.
+    # [batch x heads, n, n] ones). The whole table is projected, as transformers does; in an
+    # fp32 graph that is a constant ONNX Runtime folds when it loads the model (it has no CPU
+    # kernel to fold fp16 products, so an fp16 graph projects it per run, as the standard one
+    # does). The window is cut from the projected table.
     scale = float(self.attention_head_size * scale_factor) ** 0.5
     score = 0
     if "c2p" in self.pos_att_type:
@@ -322,9 +342,8 @@ def run_onnx(sess, graph_inputs, enc):
     return float(sess.run(["logits"], feeds)[0][0][0])
 
 
-def quantize_int8(model_path, graph_inputs, encodings, rows, pairs):
+def quantize_int8(model_path, encodings, rows, pairs):
     """Replaces model.onnx with its int8 dynamic quantization; compares it with PyTorch fp32."""
-    import numpy as np
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -332,29 +351,83 @@ def quantize_int8(model_path, graph_inputs, encodings, rows, pairs):
     log("quantizing MatMul weights to int8 (per channel, dynamic activations)")
     quantize_dynamic(model_path, partial, weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"])
-    sess = ort.InferenceSession(partial, providers=["CPUExecutionProvider"])
+    with removed_on_failure(partial):
+        sess = ort.InferenceSession(partial, providers=["CPUExecutionProvider"])
+        int8 = [run_onnx(sess, [i.name for i in sess.get_inputs()], enc) for enc in encodings]
+    os.replace(partial, model_path)
+    return drift("int8", "onnxruntime.quantization.quantize_dynamic: MatMul weights int8 per channel, activations "
+                         "quantized at run time", rows, int8, pairs)
+
+
+def export_fp16(model, dummy, input_names, dynamic, opset, attention, model_path, encodings, rows, pairs):
+    """Replaces model.onnx with the model traced in half precision (weights and arithmetic; the
+    logits cast back to float32, so the graph's output is what SEAL reads from any export);
+    compares it, run by ONNX Runtime, with PyTorch fp32. Traced on a GPU when torch sees one."""
+    import copy
+
+    import onnxruntime as ort
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    half = copy.deepcopy(model).half().to(device).eval()
+
+    class Fp32Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            return self.inner(**dict(zip(input_names, inputs))).logits.float()
+
+    partial = model_path + ".fp16.partial"
+    log(f"exporting the fp16 graph (traced on {device})")
+    with removed_on_failure(partial):
+        with torch.no_grad(), attention(half):
+            torch.onnx.export(Fp32Logits(half), tuple(t.to(device) for t in dummy), partial,
+                              input_names=input_names, output_names=["logits"], dynamic_axes=dynamic,
+                              opset_version=opset, do_constant_folding=True, dynamo=False)
+        del half
+        sess = ort.InferenceSession(partial, providers=["CPUExecutionProvider"])
+        fp16 = [run_onnx(sess, [i.name for i in sess.get_inputs()], enc) for enc in encodings]
+    os.replace(partial, model_path)
+    return drift("fp16", f"torch half-precision model traced on {device}, logits cast to float32; the scores "
+                         "below are ONNX Runtime's on the CPU", rows, fp16, pairs)
+
+
+@contextlib.contextmanager
+def removed_on_failure(path):
+    """A graph being written is removed when its step fails, so no partial file is left."""
+    try:
+        yield
+    except BaseException:
+        if os.path.exists(path):
+            os.remove(path)
+        raise
+
+
+def drift(name, method, rows, scores, pairs):
+    """A lower-precision graph's `scores` against PyTorch fp32 (`rows`) on the samples."""
+    import numpy as np
+
     fp32 = np.array([r["torch"] for r in rows])
-    int8 = np.array([run_onnx(sess, graph_inputs, enc) for enc in encodings])
-    diff = np.abs(int8 - fp32)
+    low = np.array(scores)
+    diff = np.abs(low - fp32)
     ranks = lambda a: np.argsort(np.argsort(a, kind="stable"), kind="stable")
     corr = lambda a, b: float(np.corrcoef(a, b)[0, 1]) if len(a) > 1 and a.std() > 0 and b.std() > 0 else None
-    flips = [i for i, (c, r) in enumerate(pairs) if (fp32[c] > fp32[r]) != (int8[c] > int8[r])]
-    os.replace(partial, model_path)
+    flips = [i for i, (c, r) in enumerate(pairs) if (fp32[c] > fp32[r]) != (low[c] > low[r])]
     return {
-        "method": "onnxruntime.quantization.quantize_dynamic: MatMul weights int8 per channel, activations "
-                  "quantized at run time",
+        "method": method,
         "samples": len(rows),
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "score_std_fp32": float(fp32.std()),
-        "pearson": corr(fp32, int8),
-        "spearman": corr(ranks(fp32).astype(float), ranks(int8).astype(float)),
+        "pearson": corr(fp32, low),
+        "spearman": corr(ranks(fp32).astype(float), ranks(low).astype(float)),
         "pairs": len(pairs),
         "decision_flips": len(flips),
         "flipped_pairs": flips,
-        "int8": [float(x) for x in int8],
+        name: [float(x) for x in low],
     }
-
 
 if __name__ == "__main__":
     main()

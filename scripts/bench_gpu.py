@@ -29,7 +29,6 @@ Usage: bench_gpu.py --seal PATH --work DIR --out results.json [--parity-pairs 20
                     [--legs 'default:;i2:--instances 2'] [--skip parity,tf32,fp16,windowed,baselines]
 """
 import argparse
-import contextlib
 import gzip
 import json
 import os
@@ -38,9 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 import bench_score as bs  # noqa: E402
-import seal_export  # noqa: E402
 
 import torch  # noqa: E402
 from transformers import DebertaV2ForSequenceClassification, PreTrainedTokenizerFast  # noqa: E402
@@ -100,47 +97,12 @@ def ingest(seal, work, name, pairs):
     seal("ingest", "--dataset", name, path)
 
 
-def export_windowed(hf, out):
-    """The same model exported by `seal models export --attention windowed`."""
+def export(hf, out, *flags):
+    """The model exported by `seal models export` (python/seal_export.py) with `flags`; an fp16
+    export is traced on the GPU."""
     if not os.path.isfile(os.path.join(out, "seal-export.json")):
-        subprocess.run([sys.executable, os.path.join(bs.ROOT, "python", "seal_export.py"), hf, "--out", out,
-                        "--attention", "windowed"], check=True)
-    return out
-
-
-def export_fp16(hf, fp32_folder, out, device="cuda", windowed=False):
-    """The same model in fp16 (weights and arithmetic), its logits cast back to float32 so
-    that `seal score` reads them as from any export. Exported on the GPU; `windowed` traces
-    the attention as `--attention windowed` does."""
-    if os.path.isfile(os.path.join(out, "model.onnx")):
-        return out
-    import shutil
-
-    os.makedirs(out, exist_ok=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
-        shutil.copy(os.path.join(fp32_folder, name), os.path.join(out, name))
-    model = DebertaV2ForSequenceClassification.from_pretrained(hf).half().to(device).eval()
-
-    class Fp32Logits(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, attention_mask):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-
-    ids = torch.ones((1, 8), dtype=torch.long, device=device)
-    attention = seal_export.windowed_attention(model, hf) if windowed else contextlib.nullcontext()
-    with torch.no_grad(), attention:
-        torch.onnx.export(Fp32Logits(model), (ids, torch.ones_like(ids)), os.path.join(out, "model.onnx.partial"),
-                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                          dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
-                                        "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}},
-                          opset_version=17, do_constant_folding=True, dynamo=False)
-    os.replace(os.path.join(out, "model.onnx.partial"), os.path.join(out, "model.onnx"))
-    del model
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
+        subprocess.run([sys.executable, os.path.join(bs.ROOT, "python", "seal_export.py"), hf, "--out", out, *flags],
+                       check=True)
     return out
 
 
@@ -286,7 +248,7 @@ def main():
         if "windowed" not in skip and best:
             try:
                 t1 = time.perf_counter()
-                win = export_windowed(hf, os.path.join(args.work, args.shape, "seal-windowed"))
+                win = export(hf, os.path.join(args.work, args.shape, "seal-windowed"), "--attention", "windowed")
                 save("windowed_export", {"seconds": time.perf_counter() - t1})
                 leg("windowed", best_extra, win)
             except Exception as e:  # noqa: BLE001
@@ -297,8 +259,8 @@ def main():
                     continue
                 try:
                     t1 = time.perf_counter()
-                    f16 = export_fp16(hf, folder, os.path.join(args.work, args.shape, "seal-" + name),
-                                      args.torch_device, windowed)
+                    f16 = export(hf, os.path.join(args.work, args.shape, "seal-" + name), "--dtype", "fp16",
+                                 "--attention", "windowed" if windowed else "standard")
                     save(f"{name}_export", {"seconds": time.perf_counter() - t1})
                     leg(name, best_extra, f16)
                 except Exception as e:  # noqa: BLE001

@@ -280,10 +280,11 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                     info.precision.map_or("unknown (no export report for this graph)", Precision::as_str),
                     info.onnx_sha256.as_deref().unwrap_or("-")
                 );
-                if info.precision == Some(Precision::Int8) {
+                if let Some(p) = info.precision.filter(|&p| p != Precision::Fp32) {
                     println!(
-                        "note: `{}` runs an int8 graph; its scores are not the fp32 scores SEAL computes",
-                        info.name
+                        "note: `{}` runs an {} graph; its scores are not the fp32 scores SEAL computes",
+                        info.name,
+                        p.as_str()
                     );
                 }
             })
@@ -317,11 +318,15 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                 }
             })
         }
-        ModelsCmd::Export { source, out, samples, quantize, attention } => {
+        ModelsCmd::Export { source, out, samples, quantize, attention, dtype } => {
+            if quantize.is_some() && dtype == args::DtypeArg::Fp16 {
+                bail!("--dtype fp16 and --quantize int8 each make their own graph from the fp32 one; choose one");
+            }
             let opts = crate::pyenv::ExportOptions {
                 samples: samples.as_deref(),
                 quantize: quantize.map(Into::into),
                 attention: attention.into(),
+                fp16: dtype == args::DtypeArg::Fp16,
             };
             let report = crate::pyenv::export(&source, &out, opts)?;
             ctx.emit(&report, |report| {
@@ -333,10 +338,13 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                     report["samples"],
                     out.display()
                 );
-                let q = &report["quantized"];
+                let (q, precision) = match &report["fp16"] {
+                    h if h.is_object() => (h, "fp16"),
+                    _ => (&report["quantized"], "int8"),
+                };
                 if q.is_object() {
                     println!(
-                        "the graph is int8: against PyTorch fp32 its scores differ by up to {} (Spearman {}), and {} of {} sample pairs change their decision; see {}",
+                        "the graph is {precision}: against PyTorch fp32 its scores differ by up to {} (Spearman {}), and {} of {} sample pairs change their decision; see {}",
                         q["max_abs_diff"],
                         q["spearman"],
                         q["decision_flips"],
@@ -542,8 +550,11 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
     let mut out = Vec::new();
     let tty = std::io::stderr().is_terminal();
     for model in &a.models {
-        if store.model(model).is_ok_and(|m| m.precision == Some(Precision::Int8)) {
-            eprintln!("note: `{model}` is an int8 graph; its scores drift from the fp32 scores SEAL computes (its folder's seal-export.json says by how much)");
+        if let Some(p) = store.model(model).ok().and_then(|m| m.precision).filter(|&p| p != Precision::Fp32) {
+            eprintln!(
+                "note: `{model}` is an {} graph; its scores drift from the fp32 scores SEAL computes (its folder's seal-export.json says by how much)",
+                p.as_str()
+            );
         }
         let bar = indicatif::ProgressBar::hidden();
         let mut last_line = Instant::now() - Duration::from_secs(10);

@@ -106,6 +106,8 @@ pub struct ExportOptions<'a> {
     pub samples: Option<&'a Path>,
     pub quantize: Option<Quantize>,
     pub attention: Attention,
+    /// Half-precision weights and arithmetic (for GPUs), its drift from fp32 reported.
+    pub fp16: bool,
 }
 
 /// Runs the export script: `source` is a Hugging Face id or a local folder.
@@ -125,6 +127,9 @@ pub fn export(source: &str, out: &Path, opts: ExportOptions) -> Result<serde_jso
     }
     if opts.attention == Attention::Windowed {
         cmd.arg("--attention").arg("windowed");
+    }
+    if opts.fp16 {
+        cmd.arg("--dtype").arg("fp16");
     }
     let output = cmd.stderr(std::process::Stdio::inherit()).output().context("running the export script")?;
     if !output.status.success() {

@@ -266,6 +266,9 @@ pub(crate) fn ModelTable(rows: Vec<ModelInfo>) -> impl IntoView {
                                 {(m.precision == Some(Precision::Int8)).then(|| view! {
                                     <span class="tag" title="an int8-quantized graph: faster on CPU, but its scores drift from the fp32 scores SEAL computes (see the folder's seal-export.json)">"int8"</span>
                                 })}
+                                {(m.precision == Some(Precision::Fp16)).then(|| view! {
+                                    <span class="tag" title="an fp16 graph: faster on GPUs, but its scores drift from the fp32 scores SEAL computes (see the folder's seal-export.json)">"fp16"</span>
+                                })}
                             </td>
                             <td>{m.kind.as_str()}</td>
                             <td>{format}</td>

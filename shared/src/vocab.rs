@@ -126,6 +126,9 @@ vocabulary! {
         Fp32,
         /// A dynamically quantized graph: faster on CPU, its scores drift from fp32.
         Int8,
+        /// Half-precision weights and arithmetic: several times faster on GPUs, its scores drift
+        /// from fp32.
+        Fp16,
     }
 
     /// Whether a model prefers the human-chosen response. Agreement is strict, as in SEAL:

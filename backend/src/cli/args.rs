@@ -203,6 +203,11 @@ pub enum ModelsCmd {
         /// row and head instead of one copied per row and head.
         #[arg(long, value_enum, default_value = "standard")]
         attention: AttentionArg,
+        /// `fp16`: the model traced in half precision (weights and arithmetic), for GPUs:
+        /// several times faster there (slower than fp32 on the CPU), but its scores drift from
+        /// the fp32 scores SEAL computes; the report measures by how much on the samples.
+        #[arg(long, value_enum, default_value = "fp32")]
+        dtype: DtypeArg,
     },
     /// Print the export environment's Python interpreter, preparing it on first use.
     Python,
@@ -213,6 +218,15 @@ pub enum ModelsCmd {
 pub enum QuantizeArg {
     /// MatMul weights int8 per output channel, activations quantized at run time.
     Int8,
+}
+
+/// `--dtype` of `seal models export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeArg {
+    /// Single precision, the paper's arithmetic.
+    Fp32,
+    /// Half precision, for GPUs.
+    Fp16,
 }
 
 /// `--attention` of `seal models export`.

@@ -218,9 +218,11 @@ pub fn load_study(store: &Store, spec: &StudySpec) -> Result<Study> {
         }
     }
     for model in [spec.pre, spec.post] {
-        if store.model(model).is_ok_and(|m| m.precision == Some(Precision::Int8)) {
+        let lower = store.model(model).ok().and_then(|m| m.precision).filter(|&p| p != Precision::Fp32);
+        if let Some(p) = lower {
+            let what = if p == Precision::Int8 { "an int8-quantized" } else { "an fp16" };
             warnings.push(format!(
-                "`{model}` runs an int8-quantized graph: its scores drift from the fp32 scores SEAL computes (its export report, seal-export.json, says by how much)"
+                "`{model}` runs {what} graph: its scores drift from the fp32 scores SEAL computes (its export report, seal-export.json, says by how much)"
             ));
         }
     }
