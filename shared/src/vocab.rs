@@ -488,7 +488,7 @@ mod tests {
         assert_eq!(Agreement::of(0.25, 0.25), Agreement::Tie);
         assert_eq!(DatasetFormat::words(), ["hh-rlhf", "pairs", "variant"]);
         assert_eq!(Truncation::words(), ["none", "context-left", "longest-first"]);
-        assert_eq!(Precision::words(), ["fp32", "int8"]);
+        assert_eq!(Precision::words(), ["fp32", "int8", "fp16"]);
         assert_eq!(Truncation::ContextLeft.to_string(), "context-left");
     }
 
