@@ -237,34 +237,27 @@ def main():
             baseline("b_rewardbench_batch8", bs.baseline_b, pairs)
         for name, extra in legs[1:]:
             leg(name, extra.split())
-        fp32_legs = {k: v for k, v in runs.items()}
-        best = max(fp32_legs, key=lambda k: fp32_legs[k]["pairs_per_s_compute"]) if fp32_legs else None
+        best = max(runs, key=lambda k: runs[k]["pairs_per_s_compute"]) if runs else None
         best_extra = dict(legs).get(best, "").split() if best else []
         if "tf32" not in skip and best:
             leg("tf32", ["--tf32", *best_extra])
         if "baselines" not in skip:
             baseline("c_no_grad_batch1", bs.baseline_c, pairs[:args.loop_pairs])
             baseline("a_paper_loop", bs.baseline_a, pairs[:args.loop_pairs])
-        if "windowed" not in skip and best:
+        # The other exports of the same model, each scored with the fastest fp32 leg's arguments.
+        exports = [("windowed", "windowed" not in skip, ["--attention", "windowed"]),
+                   ("fp16", "fp16" not in skip, ["--dtype", "fp16"]),
+                   ("fp16-windowed", not {"fp16", "windowed"} & skip, ["--dtype", "fp16", "--attention", "windowed"])]
+        for name, wanted, flags in exports:
+            if not (wanted and best):
+                continue
             try:
                 t1 = time.perf_counter()
-                win = export(hf, os.path.join(args.work, args.shape, "seal-windowed"), "--attention", "windowed")
-                save("windowed_export", {"seconds": time.perf_counter() - t1})
-                leg("windowed", best_extra, win)
+                exported = export(hf, os.path.join(args.work, args.shape, "seal-" + name), *flags)
+                save(f"{name}_export", {"seconds": time.perf_counter() - t1})
+                leg(name, best_extra, exported)
             except Exception as e:  # noqa: BLE001
-                save("windowed_error", str(e)[-3000:])
-        if "fp16" not in skip and best:
-            for name, windowed in (("fp16", False), ("fp16-windowed", True)):
-                if windowed and "windowed" in skip:
-                    continue
-                try:
-                    t1 = time.perf_counter()
-                    f16 = export(hf, os.path.join(args.work, args.shape, "seal-" + name), "--dtype", "fp16",
-                                 "--attention", "windowed" if windowed else "standard")
-                    save(f"{name}_export", {"seconds": time.perf_counter() - t1})
-                    leg(name, best_extra, f16)
-                except Exception as e:  # noqa: BLE001
-                    save(f"{name}_error", str(e)[-3000:])
+                save(f"{name}_error", str(e)[-3000:])
         fp32_legs = {k: v for k, v in runs.items() if k != "tf32" and not k.startswith("fp16")}
         if ref:
             mean_tokens = ref["tokens"] / (2 * len(sel))
