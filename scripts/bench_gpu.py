@@ -18,7 +18,8 @@
    their drift from seal's fp32 scores, like the int8 export's.
 3. Windowed attention (`seal models export --attention windowed`): the same model exported with
    the windowed disentangled attention, scored in fp32 with the fastest leg's arguments and in
-   fp16, each with its difference from the standard graph's scores.
+   fp16, each with its difference from the standard graph's scores, and in the further legs of
+   --export-legs (other batch sizes for those graphs).
 
 The models are generated and exported on the machine that runs this (the large one is 1.7 GB
 as ONNX); the tokenizer is trained on the pairs (the hub is not reachable). Each stage appends
@@ -26,7 +27,8 @@ its results to --out as it finishes, so a run cut short still reports what it me
 
 Usage: bench_gpu.py --seal PATH --work DIR --out results.json [--parity-pairs 200] [--pairs 500]
                     [--loop-pairs 100] [--shape large] [--device cuda] [--torch-device cuda]
-                    [--legs 'default:;i2:--instances 2'] [--skip parity,tf32,fp16,windowed,baselines]
+                    [--legs 'default:;i2:--instances 2'] [--export-legs 'fp16-windowed/bt16384:--batch-tokens 16384']
+                    [--skip parity,tf32,fp16,windowed,baselines]
 """
 import argparse
 import gzip
@@ -124,10 +126,22 @@ def main():
                                       "bt8192:--batch-tokens 8192;i2-bt8192:--instances 2 --batch-tokens 8192",
                     help="seal's fp32 legs, `name:extra args` separated by `;`; the first is the default "
                          "run the others are compared with; TF32 and fp16 run with the fastest leg's args")
+    ap.add_argument("--export-legs", default="fp16-windowed/bt16384:--instances 2 --batch-tokens 16384;"
+                                             "fp16-windowed/bt32768:--instances 2 --batch-tokens 32768 --max-batch 1024;"
+                                             "windowed/bt8192:--instances 2 --batch-tokens 8192",
+                    help="more legs on the other exports, `export/name:extra args` separated by `;`: an fp16 "
+                         "graph does a quarter of fp32's work per kernel launch, so it may want larger batches")
     ap.add_argument("--skip", default="",
                     help="comma-separated stages to skip: parity,throughput,tf32,fp16,windowed,baselines")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    export_legs = []  # (export, leg name, extra args), checked before anything runs
+    for spec in filter(None, args.export_legs.split(";")):
+        target, sep, rest = spec.partition("/")
+        label, sep2, extra = rest.partition(":")
+        if not (sep and sep2 and target and label):
+            ap.error(f"--export-legs: {spec!r} is not `export/name:extra args`")
+        export_legs.append((target, label, extra.split()))
     os.makedirs(args.work, exist_ok=True)
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "device": args.device}
 
@@ -256,6 +270,9 @@ def main():
                 exported = export(hf, os.path.join(args.work, args.shape, "seal-" + name), *flags)
                 save(f"{name}_export", {"seconds": time.perf_counter() - t1})
                 leg(name, best_extra, exported)
+                for target, label, extra in export_legs:
+                    if target == name:
+                        leg(f"{name}-{label}", extra, exported)
             except Exception as e:  # noqa: BLE001
                 save(f"{name}_error", str(e)[-3000:])
         fp32_legs = {k: v for k, v in runs.items() if k != "tf32" and not k.startswith("fp16")}
