@@ -378,8 +378,10 @@ fn agreement_tests(ctx: &Ctx) -> Vec<AgreementTest> {
         .collect()
 }
 
-/// The released notebook's two-sample t tests (cell 11) of each model's agreement indicator δ
-/// between γ = i and γ = c, and between γ = i and γ = r.
+/// Two-sample t tests of each model's agreement indicator δ between γ = i and γ = c, and
+/// between γ = i and γ = r, as the released notebook's cell 11 runs them, with the strict δ
+/// (a tie is not agreement; spec §F.7): the notebook counts ties as agreement within γ = i
+/// (cell 6), so on data with tied pairs its published values differ from these.
 fn gamma_t_tests(ctx: &Ctx) -> Vec<GammaTTest> {
     let Some(gamma) = &ctx.d.gamma else { return Vec::new() };
     let s = ctx.s;
@@ -486,7 +488,8 @@ fn features(ctx: &Ctx, warnings: &mut Vec<String>, unavailable: &mut Vec<Unavail
     };
     let shift_regression = fit("shift_regression", "theta_degrees", &sub(&theta), &wide_kept);
     let misaligned: Vec<f64> = ctx.d.post.iter().map(|a| if *a == Agreement::Agree { 0.0 } else { 1.0 }).collect();
-    let misalignment_regression = fit("misalignment_regression", "post_misaligned", &misaligned, &wide);
+    // The θ regression's rows and design (spec §C.7: the same design matrix and rows).
+    let misalignment_regression = fit("misalignment_regression", "post_misaligned", &sub(&misaligned), &wide_kept);
     let mut feature_tests: Vec<FeatureTest> = s.features.iter().map(|f| feature_test(ctx, f, n as u64)).collect();
     let m = feature_tests.iter().filter(|t| t.p_value.is_some()).count();
     for t in &mut feature_tests {

@@ -56,6 +56,8 @@ pub enum FitError {
     TooFew { n: usize, k: usize },
     #[error("every column is aliased (constant zero or collinear)")]
     AllAliased,
+    #[error("the outcome is {0} for every observation: there is no variation to explain")]
+    ConstantOutcome(f64),
 }
 
 /// Ordinary least squares of `y` on `columns` (named; add an explicit constant column for an
@@ -133,6 +135,11 @@ pub fn ols(
     } else {
         y.iter().map(|v| v * v).sum()
     };
+    // A constant outcome fits exactly (or, without an intercept, is 0): the estimates would be
+    // rounding noise with t statistics to match.
+    if y.iter().all(|&v| v == y[0]) && (has_const || y[0] == 0.0) {
+        return Err(FitError::ConstantOutcome(y[0]));
+    }
     let r_squared = if tss > 0.0 { 1.0 - rss / tss } else { f64::NAN };
     let df_resid = (n - k) as f64;
 
@@ -241,10 +248,15 @@ pub fn bonferroni(p: f64, m: usize) -> f64 {
     }
 }
 
+/// The share of an aliased column's norm below which a kept column has no part in it.
+const PART_TOL: f64 = 1e-6;
+
 /// Variance inflation factor of every column after the first `skip` (e.g. the constant):
 /// 1/(1 − R²_j) of column j regressed on the others plus an intercept — statsmodels'
 /// `variance_inflation_factor` on a design that includes the constant. Computed from one QR of the
-/// centered columns: VIF_j = [(X_cᵀX_c)⁻¹]_jj · ‖x_c,j‖². Columns aliased with earlier ones get ∞.
+/// centered columns: VIF_j = [(X_cᵀX_c)⁻¹]_jj · ‖x_c,j‖². A column in an exact linear dependency
+/// gets ∞: the aliased column, and every earlier one that enters its representation (as
+/// statsmodels' ≈ 1e15 and more would say; the earlier ones are not fitted with it left out).
 pub fn vif(columns: &[(String, Vec<f64>)], skip: usize) -> Vec<(String, f64)> {
     let cols = &columns[skip..];
     let names: Vec<String> = cols.iter().map(|c| c.0.clone()).collect();
@@ -258,6 +270,7 @@ pub fn vif(columns: &[(String, Vec<f64>)], skip: usize) -> Vec<(String, f64)> {
     let Some(n) = centered.first().map(|c| c.1.len()) else { return vec![] };
     // Find aliased columns with the same rule as `ols`, then invert on the rest.
     let mut keep: Vec<usize> = (0..centered.len()).collect();
+    let mut aliased: Vec<usize> = Vec::new();
     let mut out: Vec<f64> = vec![f64::INFINITY; centered.len()];
     loop {
         if keep.is_empty() {
@@ -265,9 +278,13 @@ pub fn vif(columns: &[(String, Vec<f64>)], skip: usize) -> Vec<(String, f64)> {
         }
         let x = DMatrix::from_fn(n, keep.len(), |i, j| centered[keep[j]].1[i]);
         let norms: Vec<f64> = (0..keep.len()).map(|j| x.column(j).norm()).collect();
-        let r = x.qr().r();
+        let qr = x.qr();
+        let r = qr.r();
         if let Some(j) = (0..keep.len()).find(|&j| j >= n || norms[j] == 0.0 || r[(j, j)].abs() <= ALIAS_TOL * norms[j])
         {
+            if j < n && norms[j] > 0.0 {
+                aliased.push(keep[j]);
+            }
             keep.remove(j);
             continue;
         }
@@ -276,6 +293,20 @@ pub fn vif(columns: &[(String, Vec<f64>)], skip: usize) -> Vec<(String, f64)> {
             for (j, &c) in keep.iter().enumerate() {
                 let d: f64 = r_inv.row(j).iter().map(|v| v * v).sum();
                 out[c] = d * norms[j] * norms[j];
+            }
+        }
+        // An aliased column is (nearly) a combination of kept ones: those with a part in it
+        // are just as collinear.
+        for &a in &aliased {
+            let mut qty = DVector::from_column_slice(&centered[a].1);
+            let size = qty.norm();
+            qr.q_tr_mul(&mut qty);
+            if let Some(beta) = r.solve_upper_triangular(&qty.rows(0, k).into_owned()) {
+                for (j, &c) in keep.iter().enumerate() {
+                    if (beta[j] * norms[j]).abs() > PART_TOL * size {
+                        out[c] = f64::INFINITY;
+                    }
+                }
             }
         }
         break;
@@ -325,7 +356,8 @@ pub struct TTest {
     pub p_value: f64,
 }
 
-/// One-sample t test against 0 (scipy `ttest_1samp`). NaN when n < 2 or the sample is constant.
+/// One-sample t test against 0 (scipy `ttest_1samp`). NaN when n < 2 or the sample is 0
+/// everywhere; a constant non-zero sample gives t = ±∞ and p = 0, as scipy.
 pub fn t_test_1samp(x: &[f64]) -> TTest {
     let n = x.len();
     let mean = mean(x);
@@ -335,8 +367,9 @@ pub fn t_test_1samp(x: &[f64]) -> TTest {
     let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n as f64 - 1.0);
     let t = mean / (var / n as f64).sqrt();
     let df = n as f64 - 1.0;
-    let t = if t.is_finite() { t } else { f64::NAN };
-    TTest { n, mean, t, df, p_value: t_two_sided(t, df) }
+    let t = if t.is_nan() { f64::NAN } else { t };
+    let p_value = if t.is_infinite() { 0.0 } else { t_two_sided(t, df) };
+    TTest { n, mean, t, df, p_value }
 }
 
 /// Mean of `x` with its 95 % t interval (scipy `t.interval(0.95, n − 1, mean, sem)`). The
@@ -553,6 +586,53 @@ mod tests {
         assert!((pearson(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 4.0, 5.0, 4.0, 5.0]) - 0.7745966692414834).abs() < 1e-12);
         assert!(pearson(&[1.0, 1.0], &[1.0, 2.0]).is_nan());
         assert!(mean_ci95(&[1.0]).1.is_nan());
+    }
+
+    #[test]
+    fn a_constant_outcome_is_refused_not_fitted_to_rounding_noise() {
+        let x: Vec<f64> = (0..50).map(|i| f64::from(i % 2)).collect();
+        let z: Vec<f64> = (0..50).map(|i| f64::from(i % 7)).collect();
+        let cols = vec![("const".to_string(), vec![1.0; 50]), ("x".to_string(), x.clone()), ("z".to_string(), z)];
+        let err = ols(&[1.0; 50], &cols, Covariance::Classical, None).unwrap_err();
+        assert_eq!(err, FitError::ConstantOutcome(1.0));
+        assert!(err.to_string().contains("no variation to explain"), "{err}");
+        // Without an intercept only an outcome of 0 everywhere is degenerate.
+        let no_const = vec![("x".to_string(), x)];
+        assert_eq!(
+            ols(&[0.0; 50], &no_const, Covariance::Classical, None).unwrap_err(),
+            FitError::ConstantOutcome(0.0)
+        );
+        assert!(ols(&[2.0; 50], &no_const, Covariance::Classical, None).is_ok());
+    }
+
+    #[test]
+    fn every_column_of_an_exact_dependency_has_an_infinite_vif() {
+        // statsmodels' variance_inflation_factor gives ≈ 3.5e29 and 8.6e28 for x1 and x2 = 1 − x1
+        // (∞ up to rounding) and a finite value for the unrelated x3.
+        let x1: Vec<f64> = (0..40).map(|i| f64::from(u8::from(i % 3 == 0))).collect();
+        let x2: Vec<f64> = x1.iter().map(|v| 1.0 - v).collect();
+        let x3: Vec<f64> = (0..40).map(|i| ((i * 37 % 11) as f64).sin()).collect();
+        let cols = vec![
+            ("const".to_string(), vec![1.0; 40]),
+            ("x1".to_string(), x1),
+            ("x3".to_string(), x3.clone()),
+            ("x2".to_string(), x2),
+        ];
+        let v = vif(&cols, 1);
+        assert_eq!(v.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["x1", "x3", "x2"]);
+        assert!(v[0].1.is_infinite() && v[2].1.is_infinite(), "{v:?}");
+        assert!(v[1].1.is_finite() && v[1].1 >= 1.0 && v[1].1 < 10.0, "{v:?}");
+    }
+
+    #[test]
+    fn a_constant_sample_away_from_zero_is_infinitely_significant_as_in_scipy() {
+        // scipy.stats.ttest_1samp([2, 2, 2], 0): t = inf, p = 0.
+        let t = t_test_1samp(&[2.0, 2.0, 2.0]);
+        assert!(t.t.is_infinite() && t.t > 0.0 && t.p_value == 0.0, "{t:?}");
+        let t = t_test_1samp(&[-2.0, -2.0]);
+        assert!(t.t == f64::NEG_INFINITY && t.p_value == 0.0, "{t:?}");
+        let t = t_test_1samp(&[0.0, 0.0, 0.0]);
+        assert!(t.t.is_nan() && t.p_value.is_nan(), "{t:?}");
     }
 
     #[test]
