@@ -717,6 +717,12 @@ fn the_app_under_a_sub_path_behind_the_caddy_site_of_deploy() {
     let bare = agent.get(&base).call().unwrap();
     assert_eq!(bare.status().as_u16(), 308);
     assert_eq!(bare.headers()["location"], "/seal/");
+    // The app's address of a study without the slash (as the router writes it) keeps its study.
+    let study = agent.get(&format!("{base}?dataset=hh&pre=pre&post=post")).call().unwrap();
+    assert_eq!(
+        (study.status().as_u16(), study.headers()["location"].to_str().unwrap()),
+        (308, "/seal/?dataset=hh&pre=pre&post=post")
+    );
     let root = agent.get(&site.url).call().unwrap();
     assert_eq!((root.status().as_u16(), root.headers()["location"].to_str().unwrap()), (302, "/seal/"));
     let health = agent.get(&format!("{base}/api/health")).call().unwrap();

@@ -297,8 +297,9 @@ pub async fn retry_job(id: u64) -> ApiResult<JobStatus> {
 
 /// Follows job `id` through its Server-Sent Events stream (`GET /api/jobs/{id}/events`):
 /// `on_status` gets every status the server pushes, and the stream is closed after the first
-/// one that has ended (neither queued nor running).
-pub fn watch_job(id: u64, mut on_status: impl FnMut(JobStatus) + 'static) -> ApiResult<()> {
+/// one that has ended (neither queued nor running). The stream is returned so that the page
+/// that follows it can close it when it goes.
+pub fn watch_job(id: u64, mut on_status: impl FnMut(JobStatus) + 'static) -> ApiResult<web_sys::EventSource> {
     let path = format!("/api/jobs/{id}/events");
     let es = web_sys::EventSource::new(&crate::at(&path)).map_err(|e| CallError::transport(&path, format!("{e:?}")))?;
     let stream = es.clone();
@@ -312,7 +313,7 @@ pub fn watch_job(id: u64, mut on_status: impl FnMut(JobStatus) + 'static) -> Api
         }
     });
     es.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // The stream lives as long as the job; the handler is released with the page.
+    // The handler lives as long as the stream: until the job ends or the page closes it.
     on_message.forget();
-    Ok(())
+    Ok(es)
 }

@@ -8,14 +8,23 @@ use leptos::prelude::*;
 use seal_shared::jobs::{JobRequest, JobStatus};
 use seal_shared::{JobKind, JobState, ModelKind};
 
+/// The page's open job streams. A browser holds few connections per host (six over HTTP/1.1),
+/// so they are closed when the page goes, not only when their jobs end.
+type Streams = StoredValue<Vec<web_sys::EventSource>, LocalStorage>;
+
 /// Follows a queued or running job until it ends, keeping its row of `jobs` current.
-fn watch(id: u64, jobs: RwSignal<Vec<JobStatus>>) {
-    let _ = crate::api::watch_job(id, move |status| {
-        jobs.update(|v| match v.iter_mut().find(|x| x.id == status.id) {
+fn watch(id: u64, jobs: RwSignal<Vec<JobStatus>>, streams: Streams) {
+    if let Ok(es) = crate::api::watch_job(id, move |status| {
+        let _ = jobs.try_update(|v| match v.iter_mut().find(|x| x.id == status.id) {
             Some(x) => *x = status,
             None => v.push(status),
         });
-    });
+    }) {
+        match streams.try_update_value(|v| v.push(es.clone())) {
+            Some(()) => {}
+            None => es.close(),
+        }
+    }
 }
 
 /// The server's estimate of an LM job in words (what `seal label` shows before it starts).
@@ -48,10 +57,19 @@ fn estimate_text(plan: &seal_shared::jobs::JobPlan) -> String {
 pub fn JobsPage() -> impl IntoView {
     let jobs = RwSignal::new(Vec::<JobStatus>::new());
     let overview = LocalResource::new(crate::api::overview);
+    let streams: Streams = StoredValue::new_local(Vec::new());
+    // Cleanups run before the page's values are dropped: the list is still there.
+    on_cleanup(move || {
+        streams.try_update_value(|v| v.drain(..).for_each(|es| es.close()));
+    });
     wasm_bindgen_futures::spawn_local(async move {
         if let Ok(list) = crate::api::jobs().await {
+            // The page may have gone while the list was on its way.
+            if jobs.is_disposed() {
+                return;
+            }
             for j in list.iter().filter(|j| j.state.is_active()) {
-                watch(j.id, jobs);
+                watch(j.id, jobs, streams);
             }
             jobs.set(list);
         }
@@ -150,7 +168,7 @@ pub fn JobsPage() -> impl IntoView {
                     let (id, active) = (s.id, s.state.is_active());
                     jobs.update(|v| v.push(s));
                     if active {
-                        watch(id, jobs);
+                        watch(id, jobs, streams);
                     }
                 }
                 Err(e) => error.set(e.to_string()),
@@ -407,7 +425,7 @@ pub fn JobsPage() -> impl IntoView {
                         }
                     });
                     if retry && active {
-                        watch(id, jobs);
+                        watch(id, jobs, streams);
                     }
                 }
                 Err(e) => error.set(e.to_string()),

@@ -134,8 +134,13 @@ fn Main() -> impl IntoView {
     }
 }
 
+/// A share as a percentage; "—" when it is missing (a share of no pairs).
 pub(crate) fn pct(x: f64) -> String {
-    format!("{:.2} %", x * 100.0)
+    if x.is_finite() {
+        format!("{:.2} %", x * 100.0)
+    } else {
+        "—".to_owned()
+    }
 }
 
 /// A p-value in scientific notation, so that very small ones stay visible; one that underflowed
@@ -191,7 +196,7 @@ pub(crate) fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl
                             <td class="num">{a.n}</td>
                             <td class="acc">
                                 <span class="bar"><span class="fill" style=width></span></span>
-                                <span class="value">{pct(a.accuracy)}</span>
+                                <span class="value">{if a.n == 0 { "—".to_owned() } else { pct(a.accuracy) }}</span>
                             </td>
                             <td class="num">{if a.n == 0 { "no pairs".to_owned() } else { format!("{} – {}", pct(a.ci_low), pct(a.ci_high)) }}</td>
                             <td class="num">{a.tie}</td>
@@ -209,7 +214,7 @@ pub(crate) fn AccuracyTable(rows: Vec<Accuracy>, models: Vec<ModelInfo>) -> impl
 #[component]
 pub(crate) fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
     // Signed-in readers (not share links) download the pairs.
-    let may_download = crate::session::can(seal_shared::Role::Viewer);
+    let may_download = crate::session::can_beyond_a_link(seal_shared::Role::Viewer);
     view! {
         <table id="datasets">
             <thead><tr>

@@ -76,13 +76,24 @@ pub fn OverviewPage() -> impl IntoView {
     let seen = StoredValue::new(None::<Vec<(u64, JobState)>>);
     let refreshed = StoredValue::new(js_sys::Date::now());
     let listable = StoredValue::new(true);
+    // One request at a time (a slow answer is not overtaken by a newer one), unless the one
+    // out has gone unanswered for half a minute.
+    let polling = StoredValue::new(None::<f64>);
     let follow = move || {
-        if !listable.get_value() {
+        let now = js_sys::Date::now();
+        if !listable.get_value() || polling.get_value().is_some_and(|since| now - since < 30_000.0) {
             return;
         }
+        polling.set_value(Some(now));
         wasm_bindgen_futures::spawn_local(async move {
             // Share links may not list jobs: nothing to follow.
-            let Ok(list) = crate::api::jobs().await else {
+            let list = crate::api::jobs().await;
+            // The page may have gone while the request ran: its values with it.
+            if seen.is_disposed() {
+                return;
+            }
+            polling.set_value(None);
+            let Ok(list) = list else {
                 listable.set_value(false);
                 return;
             };
@@ -441,8 +452,8 @@ fn Imprint(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                     significant: x.p_adjusted < alpha,
                     href: slice_href(&study, &Slice { feature: Some(x.feature.clone()), feature_side: Some(FeatureSide::Differs), ..Default::default() }),
                     title: format!(
-                        "{} ({}): {:+.4} ± {:.4} (95 %), p = {:.3e}, Bonferroni p = {:.3e}, n = {} — opens the pairs where it differs between chosen and rejected",
-                        x.feature, x.model, x.estimate, half, x.p_value, x.p_adjusted, x.n
+                        "{} ({}): {:+.4} ± {:.4} (95 %), p = {}, Bonferroni p = {}, n = {} — opens the pairs where it differs between chosen and rejected",
+                        x.feature, x.model, x.estimate, half, crate::fmt_p(x.p_value), crate::fmt_p(x.p_adjusted), x.n
                     ),
                 }
             })
@@ -812,7 +823,7 @@ fn regression_coefs(reg: &Regression, study: &PairQuery, alpha: f64) -> Vec<Coef
                     q.label_side = Some(side);
                     q.label_value = Some(1.0);
                 }),
-                title: format!("{} of the {side} response: {:+.4} ± {:.4}, Bonferroni p = {:.3e} — opens the pairs whose {side} response has it", feature, c.estimate, half, c.p_adjusted),
+                title: format!("{} of the {side} response: {:+.4} ± {:.4}, Bonferroni p = {} — opens the pairs whose {side} response has it", feature, c.estimate, half, crate::fmt_p(c.p_adjusted)),
             }
         })
         .collect()
@@ -941,8 +952,8 @@ fn Angles(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                                 <td class="num">{f(t.mean, 2)}</td>
                                 <td class="num">{f(t.median, 2)}</td>
                                 <td class="num">{t.share_positive.map(pct).unwrap_or_else(|| "—".into())}</td>
-                                <td class="num">{t.sign_p.map(|p| format!("{p:.2e}")).unwrap_or_else(|| "—".into())}</td>
-                                <td class="num">{t.t_p.map(|p| format!("{p:.2e}")).unwrap_or_else(|| "—".into())}</td>
+                                <td class="num">{t.sign_p.map(crate::fmt_p).unwrap_or_else(|| "—".into())}</td>
+                                <td class="num">{t.t_p.map(crate::fmt_p).unwrap_or_else(|| "—".into())}</td>
                             </tr>
                         }
                     }).collect_view()}

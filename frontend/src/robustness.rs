@@ -24,8 +24,16 @@ fn variant_pairs_href(study: &PairQuery, v: &VariantRobustness) -> String {
     pairs_href(&s, |q| q.sort = Some(seal_shared::SortKey::PostMargin))
 }
 
+/// "+0.123 [+0.101, +0.145]"; the interval is left out when it is undefined, the whole is "—"
+/// without a mean.
 fn shift_text(s: &MeanShift) -> String {
-    format!("{:+.3} [{:+.3}, {:+.3}]", s.mean, s.ci_low, s.ci_high)
+    if !s.mean.is_finite() {
+        "—".to_owned()
+    } else if !(s.ci_low.is_finite() && s.ci_high.is_finite()) {
+        format!("{:+.3}", s.mean)
+    } else {
+        format!("{:+.3} [{:+.3}, {:+.3}]", s.mean, s.ci_low, s.ci_high)
+    }
 }
 
 /// "0.123 [0.101, 0.145]"; the interval is left out when it is undefined (fewer than two
@@ -142,13 +150,13 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 significant: m.margin_shift.p_value < 0.05,
                 href: href.clone(),
                 title: format!(
-                    "{} on `{}` ({} {}): margin shift {} (95 %), p = {:.3e}, n = {} — opens the variant's pairs",
+                    "{} on `{}` ({} {}): margin shift {} (95 %), p = {}, n = {} — opens the variant's pairs",
                     m.model,
                     v.variant,
                     v.kind,
                     v.method,
                     shift_text(&m.margin_shift),
-                    m.margin_shift.p_value,
+                    crate::fmt_p(m.margin_shift.p_value),
                     m.margin_shift.n
                 ),
             })
@@ -183,12 +191,12 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                 significant: c.p_value < 0.05,
                 href: href.clone(),
                 title: format!(
-                    "π {} on `{}`: {:+.4} ± {:.4} (2 SE), p = {:.3e}, n = {}",
+                    "π {} on `{}`: {:+.4} ± {:.4} (2 SE), p = {}, n = {}",
                     c.term,
                     v.variant,
                     c.estimate,
                     2.0 * c.std_error,
-                    c.p_value,
+                    crate::fmt_p(c.p_value),
                     pi.n
                 ),
             })
@@ -244,7 +252,7 @@ pub fn RobustnessSection(r: AnalysisReport, study: PairQuery) -> impl IntoView {
                                     <td class="num">{shift_text(&m.margin_shift)}</td>
                                     <td class="num">{shift_text(&m.chosen_shift)}</td>
                                     <td class="num">{shift_text(&m.rejected_shift)}</td>
-                                    <td class="num">{format!("{:.3}", m.score_correlation)}</td>
+                                    <td class="num">{if m.score_correlation.is_finite() { format!("{:.3}", m.score_correlation) } else { "—".to_owned() }}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

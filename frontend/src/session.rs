@@ -25,6 +25,13 @@ pub fn can(role: Role) -> impl Fn() -> bool + Copy {
     move || matches!(s.get(), Session::SignedIn(info) if info.role >= role)
 }
 
+/// Whether the reader may do what `role` may and is not reading through a share link (a link
+/// reads its target only: no downloads, no other pages).
+pub fn can_beyond_a_link(role: Role) -> impl Fn() -> bool + Copy {
+    let s = session();
+    move || matches!(s.get(), Session::SignedIn(info) if info.role >= role && info.via != "share")
+}
+
 /// The signed-in user's name, if the server has accounts.
 pub fn user_name() -> Option<String> {
     match session().get_untracked() {
@@ -127,8 +134,16 @@ pub fn WhoAmI() -> impl IntoView {
     let s = session();
     let sign_out = move |_| {
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = crate::api::sign_out().await;
-            s.set(Session::SignedOut(None));
+            match crate::api::sign_out().await {
+                // A session that had ended already is as good as signed out.
+                Ok(_) => s.set(Session::SignedOut(None)),
+                Err(e) if e.code == Some(seal_shared::ErrorCode::Unauthorized) => s.set(Session::SignedOut(None)),
+                // The session lives on at the server: saying otherwise would leave it open on
+                // a shared computer.
+                Err(e) => {
+                    let _ = window().alert_with_message(&format!("Signing out failed ({e}): you are still signed in."));
+                }
+            }
         });
     };
     let leave_share = move |_| {

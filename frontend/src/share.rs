@@ -37,7 +37,10 @@ pub fn shows(target: &ShareTarget, path: &str) -> bool {
     match target {
         ShareTarget::Pair { .. } => href(target).split('?').next() == Some(path),
         ShareTarget::View(_) => path == "/pairs" || path.starts_with("/pair/"),
-        ShareTarget::Report { .. } => path == "/" || path == "/pairs" || path.starts_with("/pair/"),
+        // The report's robustness section has a page of its own (the same report).
+        ShareTarget::Report { .. } => {
+            path == "/" || path == "/robustness" || path == "/pairs" || path.starts_with("/pair/")
+        }
     }
 }
 

@@ -326,9 +326,27 @@ async fn pair(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (dataset, id) = path.into_inner();
+    let principal = accounts::principal_of(&req);
     // Hidden notes are for admins (a share link's reader never is one).
-    let admin = accounts::principal_of(&req).is_some_and(|p| p.role == wire::Role::Admin);
-    let d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id, admin)).await?;
+    let admin = principal.as_ref().is_some_and(|p| p.role == wire::Role::Admin);
+    let mut d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id, admin)).await?;
+    if let Some(crate::pipeline::accounts::Principal {
+        via: crate::pipeline::accounts::Via::Share { target, .. },
+        ..
+    }) = &principal
+    {
+        // A link's reader learns nothing of the server's files: the source by its file name.
+        let name = d.source_uri.rsplit(['/', '\\']).next().unwrap_or_default().to_owned();
+        d.source_uri = name;
+        // A report's link shows its study's two models, as its overview does.
+        if let wire::auth::ShareTarget::Report { pre, post, .. } = target {
+            let model = |s: &wire::browse::PairScore| s.score.model == *pre || s.score.model == *post;
+            d.scores.retain(model);
+            for v in &mut d.variants {
+                v.scores.retain(model);
+            }
+        }
+    }
     Ok(HttpResponse::Ok().json(d))
 }
 
@@ -1501,9 +1519,12 @@ fn under_base(page: &str, base: &str) -> String {
         .replace("<meta name=\"seal-base\" content=\"\">", &format!("<meta name=\"seal-base\" content=\"{base}\">"))
 }
 
-/// `server.base_path` without its trailing slash (and the server's root): sent on to the app.
-async fn to_base(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, format!("{}/", state.base_path))).finish()
+/// `server.base_path` without its trailing slash (and the server's root): sent on to the app,
+/// with the query string (the app's address of a study, say) kept.
+async fn to_base(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    let query = req.query_string();
+    let to = if query.is_empty() { format!("{}/", state.base_path) } else { format!("{}/?{query}", state.base_path) };
+    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, to)).finish()
 }
 
 /// The `/api` routes being declared: (method, pattern, route) in order. The list is what the
