@@ -526,6 +526,17 @@ fn tokens_are_checked_capped_revoked_and_expired_and_only_their_hashes_are_store
     assert_eq!(status, 401);
     let (status, _, body) = call("GET", &format!("{overview}?access_token={full}"), &[], None);
     assert_eq!((status, code_of(&body)), (400, ErrorCode::InvalidInput), "{body}");
+    // A lifetime longer than a token may have is refused, and the list still reads.
+    let tokens = format!("{}api/tokens", server.url);
+    let (status, _, body) = call(
+        "POST",
+        &tokens,
+        &[("authorization", &bearer(&full))],
+        Some(r#"{"user": "vic", "expires_in_days": 4000000}"#),
+    );
+    assert_eq!((status, code_of(&body)), (400, ErrorCode::InvalidInput), "{body}");
+    assert!(body.contains("at most 36500 days"), "{body}");
+    assert_eq!(call("GET", &tokens, &[("authorization", &bearer(&full))], None).0, 200);
     // Demoting the owner caps every token at once.
     let (status, _, _) = call(
         "PATCH",
@@ -629,6 +640,19 @@ fn browser_sessions_need_their_origin_and_csrf_token_and_end_with_the_role() {
     assert_eq!(status, 200, "{body}");
     let (status, _, _) = call("GET", &me, &[("cookie", &cookie)], None);
     assert_eq!(status, 401, "the session the browser held before signing in again has ended");
+
+    // A change that is refused changes nothing: not the role, before a password too short.
+    let rita_url = format!("{}api/users/rita", server.url);
+    let (status, _, body) = call(
+        "PATCH",
+        &rita_url,
+        &[("authorization", &bearer(&admin))],
+        Some(r#"{"role": "viewer", "password": "short"}"#),
+    );
+    assert_eq!((status, code_of(&body)), (400, ErrorCode::InvalidInput), "{body}");
+    let (_, _, body) = call("GET", &format!("{}api/users", server.url), &[("authorization", &bearer(&admin))], None);
+    let users: Vec<seal_shared::auth::UserInfo> = serde_json::from_str(&body).unwrap();
+    assert_eq!(users.iter().find(|u| u.name == "rita").map(|u| u.role), Some(Role::Reviewer), "{body}");
 
     // A role change ends the user's sessions.
     let (status, _, _) = call("GET", &me, &[("cookie", &cookie2)], None);
@@ -1029,6 +1053,21 @@ fn share_links_show_exactly_their_target_until_revoked_or_expired() {
     assert!(o.accuracy.iter().all(|a| a.model != "other"));
     assert_eq!(get("/api/accuracy/hh/post", r).0, 200);
     assert_eq!(get("/api/accuracy/hh/other", r).0, 403);
+    // Its pages of pairs show the study's two models too, and no server path.
+    let models_of = |token: &str| {
+        let (status, _, body) = get("/api/datasets/hh/pairs/harmless-base/test/3", token);
+        assert_eq!(status, 200, "{body}");
+        let d: seal_shared::browse::PairDetail = serde_json::from_str(&body).unwrap();
+        let mut models: Vec<String> = d.scores.iter().map(|s| s.score.model.clone()).collect();
+        models.sort_unstable();
+        (models, d.source_uri)
+    };
+    let (models, source) = models_of(r);
+    assert_eq!(models, ["post", "pre"]);
+    assert!(!source.contains('/') && !source.is_empty(), "{source}");
+    let (models, source) = models_of(&ana);
+    assert_eq!(models, ["other", "post", "pre"]);
+    assert!(source.contains('/'), "{source}");
 
     // Lifetimes: capped, and an expired link answers 410.
     let (status, _, body) = call(
@@ -1067,6 +1106,30 @@ fn share_links_show_exactly_their_target_until_revoked_or_expired() {
     let (status, _, _) =
         call("DELETE", &format!("{base}/api/shares/{}", view.id), &[("authorization", &bearer(&ana))], None);
     assert_eq!(status, 204);
+
+    // A link speaks for its creator: it stops while they may not share, and for good once they
+    // are removed.
+    let as_ana = |method: &str, path: &str, body: &str| {
+        call(method, &format!("{base}{path}"), &[("authorization", &bearer(&ana))], Some(body))
+    };
+    let study = "/api/report?dataset=hh&pre=pre&post=post";
+    assert_eq!(as_ana("PATCH", "/api/users/rita", r#"{"role": "viewer"}"#).0, 200);
+    let (status, _, body) = get(study, r);
+    assert_eq!((status, code_of(&body)), (404, ErrorCode::NotFound), "{body}");
+    assert!(body.contains("no longer works"), "{body}");
+    assert_eq!(as_ana("PATCH", "/api/users/rita", r#"{"role": "reviewer"}"#).0, 200);
+    assert_eq!(get(study, r).0, 200);
+    assert_eq!(as_ana("POST", "/api/users", r#"{"name": "rex", "role": "reviewer"}"#).0, 201);
+    let (status, _, body) = as_ana("POST", "/api/tokens", r#"{"user": "rex"}"#);
+    assert_eq!(status, 201, "{body}");
+    let rex = serde_json::from_str::<seal_shared::auth::NewToken>(&body).unwrap().token;
+    let rexs = share(&base, &rex, &json!({"target": {"report": {"dataset": "hh", "pre": "pre", "post": "post"}}}));
+    assert_eq!(get(study, &rexs.token).0, 200);
+    assert_eq!(call("DELETE", &format!("{base}/api/users/rex"), &[("authorization", &bearer(&ana))], None).0, 204);
+    let (status, _, body) = get(study, &rexs.token);
+    assert_eq!((status, code_of(&body)), (404, ErrorCode::NotFound), "{body}");
+    assert!(body.contains("revoked"), "{body}");
+    assert!(list(&ana).iter().any(|s| s.id == rexs.id && s.revoked_at.is_some()), "listed as revoked");
     drop(server);
 
     // Share tokens never reach the log.
@@ -1076,12 +1139,12 @@ fn share_links_show_exactly_their_target_until_revoked_or_expired() {
     assert!(logged.contains("user=\"rita\""), "{logged}");
     assert!(logged.contains(&format!("user=\"share:{}\"", pair.id)), "{logged}");
     assert!(!logged.contains(&format!("/s/{}", pair.token)), "raw paths stay out of the log");
-    for created in [&pair, &view, &report, &brief, &admins] {
+    for created in [&pair, &view, &report, &brief, &admins, &rexs] {
         let secret = created.token.rsplit('_').next().unwrap();
         assert!(!logged.contains(secret), "a share token is in the log");
     }
     let rows: Vec<seal_shared::auth::AuditEntry> = seal.read(&["audit"]);
-    assert_eq!(rows.iter().filter(|r| r.action == "share_created").count(), 5);
+    assert_eq!(rows.iter().filter(|r| r.action == "share_created").count(), 6);
     assert_eq!(rows.iter().filter(|r| r.action == "share_revoked").count(), 2);
 
     // Sharing can be turned off: no new links, and the existing ones stop.

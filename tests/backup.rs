@@ -56,6 +56,9 @@ fn a_backup_taken_while_a_scoring_job_writes_restores_to_the_store_at_that_point
 
     let done = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
     assert_eq!(done.state, JobState::Done);
+    // The store a running server holds is not replaced under it.
+    let e = seal.fails(&["restore", file.to_str().unwrap(), "--force"]);
+    assert!(e.contains("in use"), "{e}");
     drop(server);
 
     // Restored: nothing half-written, whole chunks, and every row as the source had it.

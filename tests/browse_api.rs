@@ -78,6 +78,9 @@ fn pairs_list_filters_sorts_and_pages() {
             "harmless-base/test/14"
         ]
     );
+    // An offset past the end, however large, is an empty page with nothing after it.
+    let far = page(&format!("{api}&limit=5&offset={}", u64::MAX));
+    assert_eq!((far.total, far.rows.len(), far.after.as_deref()), (2312, 0, None));
     assert_eq!(p.before.as_deref(), Some("harmless-base/test/9"));
     assert_eq!(p.after.as_deref(), Some("harmless-base/test/15"));
     assert!(p.rows[0].scores.is_empty(), "no study, no scores");

@@ -25,6 +25,10 @@ fn real_hh_rlhf_file_ingests_with_stable_ids_and_exports() {
     // Re-ingesting the same content is a no-op.
     let again: IngestSummary = seal.read(&["ingest", "--dataset", "hh", file]);
     assert_eq!(again.sources[0].outcome, SourceOutcome::Unchanged);
+    // The same bytes under another subset are other pair ids: not "unchanged", refused unless
+    // replaced.
+    let err = seal.fails(&["ingest", "--dataset", "hh", "--subset", "harmless-other", file]);
+    assert!(err.contains("already ingested into `hh` as subset `harmless-base`, split `test`"), "{err}");
 
     let list: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
     assert_eq!((list[0].name.as_str(), list[0].n_pairs, list[0].format), ("hh", 2312, DatasetFormat::HhRlhf));

@@ -205,11 +205,22 @@ fn metrics_are_off_by_default_and_count_requests_jobs_and_scored_pairs_when_on()
     for stray in ["api/no-such-route-7f3a", "wp-admin-7f3a/setup.php"] {
         call("GET", &format!("{}{stray}", server.url), &[], None);
     }
+    // A method of one's own making (HTTP allows any token) is counted as `other`.
+    {
+        use std::io::{Read, Write};
+        let host = server.url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+        let mut s = std::net::TcpStream::connect(&host).unwrap();
+        write!(s, "PROBE7F3A /api/health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    }
     let (status, headers, text) = call("GET", &format!("{}api/metrics", server.url), &[], None);
     assert_eq!(status, 200);
     // Paths that match no route are counted by kind, never by path.
     assert!(!text.contains("7f3a"), "{text}");
     assert!(text.contains(r#"route="unmatched /api",method="GET",status="404""#), "{text}");
+    assert!(text.contains(r#"method="other""#), "{text}");
     assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/plain")), "{headers:?}");
     for line in [
         "seal_scored_pairs_total 128",
@@ -238,6 +249,11 @@ fn a_scoring_device_the_server_cannot_use_stops_it_at_start_naming_the_setting()
     for (device, said) in [("tpu", "`tpu`"), ("cpu,cuda:0", "cannot share"), ("cuda:0,cuda:0", "twice")] {
         let out = seal.cmd().args(["serve", "--port", "0"]).env("SEAL_JOBS_SCORE_DEVICE", device).output().unwrap();
         assert!(!out.status.success(), "{device}: the server started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("jobs.score_device") && err.contains(said), "{device}: {err}");
+        // `seal config check` says so before a server is started.
+        let out = seal.cmd().args(["config", "check"]).env("SEAL_JOBS_SCORE_DEVICE", device).output().unwrap();
+        assert!(!out.status.success(), "{device}: config check passed");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("jobs.score_device") && err.contains(said), "{device}: {err}");
     }

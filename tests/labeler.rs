@@ -538,4 +538,13 @@ fn label_and_rewrite_beside_a_running_server_are_estimated_by_it_and_run_as_its_
     assert_eq!(fake.received.load(Ordering::SeqCst), asked, "estimates ask nothing");
     let e = seal.fails(&["rewrite", "--dataset", "d", "--perturbation", "typos", "--seed", "3"]);
     assert!(e.contains("held by the server") && e.contains("--seed"), "{e}");
+    let e = seal.fails(&["rewrite", "--dataset", "d", "--perturbation", "typos", "--estimate"]);
+    assert!(e.contains("--estimate is for an LM rewrite"), "{e}");
+    let (_, _, body) = call("GET", &format!("{}api/datasets", server.url), &[], None);
+    assert!(!body.contains("d@typos"), "nothing was written: {body}");
+    // Durations past a day are refused, not a panic.
+    for (flag, value) in [("--timeout", "inf"), ("--retry-delay", "1e300")] {
+        let e = seal.fails(&["label", "--dataset", "d", "--name", "x", "--model", "m", flag, value, "--yes"]);
+        assert!(e.contains(flag) && e.contains("at most 86400"), "{e}");
+    }
 }

@@ -96,6 +96,9 @@ fn imported_scores_become_a_model_and_export_back() {
     std::fs::write(&missing_col, "pair_id,chosen\nharmless-base/test/0,1\n").unwrap();
     let err = seal.fails(&["scores", "import", "--dataset", "hh", "--model", "other", missing_col.to_str().unwrap()]);
     assert!(err.contains("missing column `chosen_score`"), "{err}");
+    // A refused file registers no model either.
+    let models: Vec<serde_json::Value> = seal.read(&["models", "list"]);
+    assert!(models.iter().all(|m| m["name"] != "other"), "{models:?}");
 
     for ext in ["csv", "jsonl", "parquet"] {
         let out = dir.path().join(format!("out.{ext}"));

@@ -124,4 +124,32 @@ fn three_shards_scored_apart_and_merged_equal_one_run() {
     assert!(err.contains("nothing was stored"), "{err}");
     let store = seal::store::Store::open(&fresh.data().store_file()).unwrap();
     assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (0, 0));
+    drop(store);
+
+    // Scores of other texts under the same pair ids are refused, naming the pairs: here the
+    // gathering machine holds a version of the dataset whose pair 5 reads differently.
+    let mut lines = hh_rlhf_lines()[..240].to_vec();
+    let mut edited: serde_json::Value = serde_json::from_str(&lines[5]).unwrap();
+    edited["chosen"] = format!("{} Thanks.", edited["chosen"].as_str().unwrap()).into();
+    lines[5] = edited.to_string();
+    let changed = dir.path().join("changed").join("harmless-base").join("test.jsonl");
+    std::fs::create_dir_all(changed.parent().unwrap()).unwrap();
+    std::fs::write(&changed, lines.join("\n") + "\n").unwrap();
+    let elsewhere = machine(&changed, &pre);
+    let mut refused = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let args = ["scores", "import", "--dataset", "hh", "--model", "pre", f.to_str().unwrap()];
+        let out = elsewhere.cmd().args(args).output().unwrap();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(err.contains("scored on texts that differ from dataset `hh`'s"), "{err}");
+            assert!(err.contains(": pair `harmless-base/test/5`"), "{err}");
+            assert!(err.contains("nothing was stored"), "{err}");
+            refused.push(i);
+        }
+    }
+    assert_eq!(refused.len(), 1, "only the shard holding pair 5 is refused: {refused:?}");
+    let store = seal::store::Store::open(&elsewhere.data().store_file()).unwrap();
+    let stored = 240 - sizes[refused[0]];
+    assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (stored, stored), "the refused shard stored nothing");
 }

@@ -120,8 +120,22 @@ fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<()> {
     let out = a.out.as_deref().context("name the backup file: seal backup --out FILE")?;
     let remote = |url: &str, bearer: &str| -> Result<backup::Manifest> {
         let endpoint = format!("{}/api/backup", url.trim_end_matches('/'));
-        crate::net::post_to_file(&endpoint, bearer, out)?;
-        backup::verify(out).with_context(|| format!("the backup {endpoint} sent"))
+        // Checked before it takes the place of `out`: an answer that is not a backup (a proxy's
+        // sign-in page, say) leaves an earlier backup there as it was.
+        let mut name = out.as_os_str().to_owned();
+        name.push(".download");
+        let download = std::path::PathBuf::from(name);
+        crate::net::post_to_file(&endpoint, bearer, &download)?;
+        match backup::verify(&download) {
+            Ok(manifest) => {
+                std::fs::rename(&download, out).with_context(|| format!("{}", out.display()))?;
+                Ok(manifest)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&download);
+                Err(e.context(format!("the backup {endpoint} sent; {} was left as it was", out.display())))
+            }
+        }
     };
     let (manifest, via) = match ctx.store_or_server()? {
         Ok(store) => (backup::create(&store, out)?, "from the store".to_owned()),
@@ -668,6 +682,9 @@ fn access_mode(ctx: &Ctx, users: Option<Result<u64, String>>) -> String {
 /// `seal config check`: the settings in effect, after the file and the environment, and who
 /// may use a server started with them.
 fn config_check(ctx: &Ctx) -> Result<()> {
+    // What `seal serve` would refuse at start (the settings alone cannot read a device list).
+    crate::score::Device::parse_list(&ctx.settings.jobs.score_device)
+        .map_err(|e| anyhow::anyhow!("jobs.score_device: {e}"))?;
     // Read the store only if it exists: checking the settings creates nothing.
     let users = if ctx.data.store_file().exists() {
         ctx.open_store().map_err(|e| e.to_string()).and_then(|s| s.count_users().map_err(|e| e.to_string()))

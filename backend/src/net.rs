@@ -83,6 +83,7 @@ fn cache_path(url: &str, cache_dir: &Path) -> PathBuf {
 
 /// Writes `reader` to `dest` through a `.partial` file renamed into place, so a killed or
 /// failed download leaves no half file; more than `max_bytes` is the error `too_big` makes.
+/// Each download has a partial file of its own: two of the same URL at once do not mix.
 fn write_atomically(
     url: &str,
     mut reader: impl Read,
@@ -93,12 +94,18 @@ fn write_atomically(
     let dir = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("download");
-    let tmp = dir.join(format!(".{name}.partial"));
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    // As `File::create` makes files (the umask applies), not a temporary file's owner-only mode.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut partial = builder.tempfile_in(dir).with_context(|| dir.display().to_string())?;
     let written = (|| -> Result<()> {
-        let mut file = std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?;
+        let file = partial.as_file_mut();
         let n = match max_bytes {
-            Some(max) => std::io::copy(&mut (&mut reader).take(max.saturating_add(1)), &mut file),
-            None => std::io::copy(&mut reader, &mut file),
+            Some(max) => std::io::copy(&mut (&mut reader).take(max.saturating_add(1)), file),
+            None => std::io::copy(&mut reader, file),
         }
         .with_context(|| format!("{url}: download interrupted"))?;
         if max_bytes.is_some_and(|max| n > max) {
@@ -107,11 +114,9 @@ fn write_atomically(
         file.sync_all()?;
         Ok(())
     })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, dest)?;
+    // A failed download's partial file goes with `partial`.
+    written?;
+    partial.persist(dest).map_err(|e| anyhow::anyhow!("{}: {}", dest.display(), e.error))?;
     Ok(dest.to_owned())
 }
 
@@ -131,6 +136,14 @@ pub fn url_parts(url: &str) -> Result<(String, String, u16)> {
     let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
     Ok((scheme, host, port))
+}
+
+/// Where a redirect from `current` to `location` (absolute, or relative as RFC 3986 reads it)
+/// leads.
+fn redirect_target(current: &str, location: &str) -> Result<String> {
+    let base = url::Url::parse(current).with_context(|| format!("{current} is not a URL"))?;
+    let next = base.join(location).with_context(|| format!("{current}: redirect to {location:?}, not a URL"))?;
+    Ok(next.to_string())
 }
 
 /// What a guarded download may do: every URL it visits (the first and each redirect) must
@@ -166,12 +179,7 @@ pub fn download_guarded(url: &str, cache_dir: &Path, guard: &Guard<'_>) -> Resul
                 .get("location")
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| anyhow::anyhow!("{current}: HTTP {status} without a Location"))?;
-            current = if location.starts_with("http://") || location.starts_with("https://") {
-                location.to_owned()
-            } else {
-                let (scheme, host, port) = url_parts(&current)?;
-                format!("{scheme}://{host}:{port}/{}", location.trim_start_matches('/'))
-            };
+            current = redirect_target(&current, location)?;
             continue;
         }
         if status >= 400 {
@@ -268,11 +276,20 @@ pub fn api_call(method: &str, url: &str, bearer: &str, body: Option<&serde_json:
     json_answer(method, url, sent.map_err(|e| anyhow::anyhow!("{url}: {e}"))?)
 }
 
+/// The largest JSON answer read from a SEAL Lab server.
+const MAX_JSON_ANSWER: u64 = 1 << 30;
+
 /// A SEAL Lab server's JSON answer (`null` when empty); an error status is an error with the
 /// server's message.
 fn json_answer(method: &str, url: &str, mut resp: ureq::http::Response<ureq::Body>) -> Result<serde_json::Value> {
     let status = resp.status();
-    let text = resp.body_mut().read_to_string().with_context(|| format!("{url}: reading the answer"))?;
+    // ureq's default stops at 10 MiB; a large report or log through a server is bigger.
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_JSON_ANSWER)
+        .read_to_string()
+        .with_context(|| format!("{url}: reading the answer"))?;
     let value: serde_json::Value = if text.is_empty() {
         serde_json::Value::Null
     } else {
@@ -323,4 +340,20 @@ pub fn follow_events(url: &str, bearer: &str, mut on: impl FnMut(serde_json::Val
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_resolve_as_a_browser_resolves_them() {
+        let from = "https://hub.example/datasets/a/resolve/main/test.jsonl.gz";
+        assert_eq!(redirect_target(from, "https://cdn.example/x?sig=1").unwrap(), "https://cdn.example/x?sig=1");
+        assert_eq!(redirect_target(from, "/b/c.gz").unwrap(), "https://hub.example/b/c.gz");
+        assert_eq!(redirect_target(from, "other.gz").unwrap(), "https://hub.example/datasets/a/resolve/main/other.gz");
+        assert_eq!(redirect_target(from, "//cdn.example/y").unwrap(), "https://cdn.example/y");
+        assert_eq!(redirect_target("http://[::1]:8080/a/b", "c").unwrap(), "http://[::1]:8080/a/c");
+        assert!(redirect_target(from, "http://[::1").is_err());
+    }
 }

@@ -41,9 +41,9 @@ fn python_in(env: &Path) -> PathBuf {
 /// take turns on a lock file beside it: one builds, the others wait and find it ready.
 pub fn ensure() -> Result<PathBuf> {
     let env = env_dir();
-    let ready = env.join(".seal-ready");
+    let ready = env.join(READY);
     let python = python_in(&env);
-    if ready.is_file() && python.is_file() {
+    if is_ready(&env) && python.is_file() {
         return Ok(python);
     }
     if let Some(parent) = env.parent() {
@@ -52,9 +52,10 @@ pub fn ensure() -> Result<PathBuf> {
     let lock_path = env.with_extension("lock");
     let lock = std::fs::File::create(&lock_path).with_context(|| format!("{}", lock_path.display()))?;
     lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
-    if ready.is_file() && python.is_file() {
+    if is_ready(&env) && python.is_file() {
         return Ok(python);
     }
+    check_ours(&env)?;
     tracing::info!(
         "Preparing the Python environment for model export in {} (first use only: installs torch, transformers, onnx and onnxruntime from PyPI, several GB)",
         env.display()
@@ -64,6 +65,9 @@ pub fn ensure() -> Result<PathBuf> {
         .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
         .context("model export needs Python 3 (python3 on PATH) to prepare its environment")?;
     let _ = std::fs::remove_dir_all(&env);
+    // Marked first: a build cut short at any point is still recognised as this one's.
+    std::fs::create_dir_all(&env).with_context(|| format!("{}", env.display()))?;
+    std::fs::write(env.join(BUILDING), "")?;
     let status = Command::new(base).args(["-m", "venv"]).arg(&env).status().context("python3 -m venv")?;
     if !status.success() {
         bail!("could not create a virtual environment in {} (is the venv module installed?)", env.display());
@@ -77,7 +81,32 @@ pub fn ensure() -> Result<PathBuf> {
         bail!("pip could not install the export requirements into {}", env.display());
     }
     std::fs::write(&ready, requirements().join("\n"))?;
+    let _ = std::fs::remove_file(env.join(BUILDING));
     Ok(python)
+}
+
+/// Written last, with the requirements it was built for.
+const READY: &str = ".seal-ready";
+/// Written while the environment is being built.
+const BUILDING: &str = ".seal-building";
+
+/// Whether the environment was built, for these requirements (another `seal` version may pin
+/// another onnxruntime: its environment is built again).
+fn is_ready(env: &Path) -> bool {
+    std::fs::read_to_string(env.join(READY)).is_ok_and(|r| r == requirements().join("\n"))
+}
+
+/// The environment is rebuilt only in a folder `seal` made (or an empty one): `SEAL_PYTHON_ENV`
+/// pointed at someone's own environment must not be wiped.
+fn check_ours(env: &Path) -> Result<()> {
+    let empty = std::fs::read_dir(env).map_or(true, |mut d| d.next().is_none());
+    if empty || env.join(READY).is_file() || env.join(BUILDING).is_file() {
+        return Ok(());
+    }
+    bail!(
+        "{}: not an environment `seal` made (it has no {READY}); point SEAL_PYTHON_ENV at a new folder, or remove this one",
+        env.display()
+    )
 }
 
 /// A lower precision `seal models export` can write the graph in.
@@ -138,4 +167,28 @@ pub fn export(source: &str, out: &Path, opts: ExportOptions) -> Result<serde_jso
     let text = String::from_utf8_lossy(&output.stdout);
     let last = text.lines().last().unwrap_or("{}");
     serde_json::from_str(last).with_context(|| format!("export script printed: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_environment_seal_made_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("env");
+        assert!(check_ours(&env).is_ok(), "a folder that is not there yet");
+        std::fs::create_dir(&env).unwrap();
+        assert!(check_ours(&env).is_ok(), "an empty one");
+        std::fs::write(env.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        let err = check_ours(&env).unwrap_err().to_string();
+        assert!(err.contains("not an environment `seal` made"), "{err}");
+        std::fs::write(env.join(BUILDING), "").unwrap();
+        assert!(check_ours(&env).is_ok(), "one it was building");
+        // Ready only for the requirements it was built with.
+        std::fs::write(env.join(READY), "onnxruntime==0.0.1").unwrap();
+        assert!(!is_ready(&env));
+        std::fs::write(env.join(READY), requirements().join("\n")).unwrap();
+        assert!(is_ready(&env));
+    }
 }

@@ -38,7 +38,7 @@ pub enum UsersCmd {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Remove a user: their sessions end and their API tokens are revoked.
+    /// Remove a user: their sessions end, and their API tokens and share links are revoked.
     Remove { name: String },
 }
 

@@ -285,6 +285,7 @@ pub fn labels(ctx: &Ctx, cmd: LabelsCmd) -> Result<()> {
                 keys,
                 skip_invalid,
                 replace,
+                max_bytes: None,
             };
             let s = study::import_labels(&mut store, &job)?;
             ctx.emit(&s, |s| {

@@ -297,6 +297,9 @@ pub enum ScoresCmd {
     },
 }
 
+/// `seal score --in-flight`'s default: requests in flight per inference endpoint.
+pub const DEFAULT_IN_FLIGHT: usize = 4;
+
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
     #[arg(long)]
@@ -338,7 +341,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// For a served model: requests in flight per inference endpoint at most.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = DEFAULT_IN_FLIGHT)]
     pub in_flight: usize,
     /// Score only part I of N of the dataset (0 <= I < N; a pair's part is the MD5 of its id
     /// modulo N, the same on every machine), for a batch cluster's array jobs.

@@ -43,7 +43,8 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
     }
     if config::find_ort(data, false).is_err() {
         eprintln!("ONNX Runtime is not installed yet; fetching it from PyPI");
-        crate::runtime::install(&config::project_dir().join("onnxruntime"), false, "https://pypi.org/simple")?;
+        let index = std::env::var("SEAL_PYPI_URL").unwrap_or_else(|_| "https://pypi.org/simple".to_owned());
+        crate::runtime::install(&config::project_dir().join("onnxruntime"), false, &index)?;
     }
     let hub = crate::net::probe(&format!("{}/api/models/{}", a.hub_url.trim_end_matches('/'), HUB_MODELS[1].1));
     let mut store = Store::open(&data.store_file())?;
@@ -52,7 +53,8 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
             let mut models = Vec::new();
             for (name, id) in HUB_MODELS {
                 let out = data.0.join("models").join(name);
-                if !out.join("model.onnx").is_file() {
+                // The export's report is written last: without it the export did not finish.
+                if !out.join("seal-export.json").is_file() {
                     crate::pyenv::export(id, &out, Default::default())?;
                 }
                 models.push((name.to_owned(), out));
@@ -113,7 +115,8 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
         // The app serves at once; the scores come from jobs of the server, one per model, which
         // the overview follows and fills in from as they commit.
         let mut ctx_gpu;
-        let ctx = if gpu {
+        // A device the settings name other than the default is the user's choice.
+        let ctx = if gpu && ctx.settings.jobs.score_device == "cpu" {
             ctx_gpu = ctx.clone();
             ctx_gpu.settings.jobs.score_device = "cuda".into();
             &ctx_gpu
@@ -152,7 +155,7 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
         io_binding: None,
         commit_every: None,
         limit: a.limit,
-        in_flight: 4,
+        in_flight: super::args::DEFAULT_IN_FLIGHT,
         shard: None,
         out: None,
     };

@@ -36,8 +36,13 @@ pub struct LlmArgs {
 impl LlmArgs {
     /// A client for `model` on this server.
     pub fn client(&self, model: &str) -> Result<ChatClient> {
-        if !(self.timeout > 0.0 && self.retry_delay >= 0.0) {
-            bail!("--timeout must be positive and --retry-delay not negative");
+        // A day at most: longer is no timeout, and past ~1e19 s no duration at all.
+        const DAY: f64 = 86_400.0;
+        if !(self.timeout > 0.0 && self.timeout <= DAY) {
+            bail!("--timeout {}: give seconds, more than 0 and at most {DAY}", self.timeout);
+        }
+        if !(self.retry_delay >= 0.0 && self.retry_delay <= DAY) {
+            bail!("--retry-delay {}: give seconds, at least 0 and at most {DAY}", self.retry_delay);
         }
         let endpoint =
             Endpoint { base_url: self.base_url.clone(), api_key: self.api_key.clone(), model: model.to_owned() };

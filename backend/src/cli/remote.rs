@@ -117,6 +117,14 @@ pub fn ingest(ctx: &Ctx, remote: &Remote, a: &IngestArgs) -> Result<()> {
             remote.url
         );
     }
+    if a.hub_url != crate::pipeline::DEFAULT_HUB_URL && a.sources.iter().any(|s| s.starts_with("hf://")) {
+        bail!(
+            "the store is held by the server at {}; it resolves hf:// sources against its own ingest.hub_url, \
+             not --hub-url {} (set the server's, or stop it)",
+            remote.url,
+            a.hub_url
+        );
+    }
     // Each source keeps the pair ids it has on a store of this machine's own: its subset is
     // --subset, or the folder's name as given (`default` for a bare file name or a URL).
     let mut sources = Vec::new();
@@ -144,10 +152,12 @@ pub fn score(ctx: &Ctx, remote: &Remote, a: &ScoreArgs) -> Result<()> {
         || a.io_binding.is_some()
         || a.shard.is_some()
         || a.out.is_some()
+        || a.commit_every.is_some()
+        || a.in_flight != super::args::DEFAULT_IN_FLIGHT
     {
         bail!(
             "the store is held by the server at {}; its scoring jobs use its own device and batch settings \
-             (drop --device, --tf32, --batch-tokens, --max-batch, --threads, --instances, --io-binding, --shard and --out, or stop the server)",
+             (drop --device, --tf32, --batch-tokens, --max-batch, --threads, --instances, --io-binding, --commit-every, --in-flight, --shard and --out, or stop the server)",
             remote.url
         );
     }

@@ -82,6 +82,10 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
         })?),
         None => None,
     };
+    if a.estimate && perturbation.is_some() {
+        // An estimate promises that nothing is written; a perturbation has nothing to estimate.
+        bail!("--estimate is for an LM rewrite (what it would send); a perturbation sends nothing and costs nothing");
+    }
     let name = match (&a.name, perturbation) {
         (Some(n), _) => n.clone(),
         (None, Some(p)) => p.name().to_string(),

@@ -191,7 +191,7 @@ impl Access {
     pub fn sign_in_allowed(&self, name: &str, peer: Option<IpAddr>) -> bool {
         self.sign_in_by_name.retain_recent();
         self.sign_in_by_peer.retain_recent();
-        let peer = peer.map(|ip| match ip {
+        let peer = peer.map(|ip| match unmapped(ip) {
             IpAddr::V6(v6) => {
                 let s = v6.segments();
                 IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
@@ -233,10 +233,15 @@ const FORWARDING_HEADERS: [&str; 5] =
 
 /// The peer's address, an IPv4-mapped IPv6 address read as the IPv4 one.
 fn peer_ip(req: &ServiceRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| match a.ip() {
+    req.peer_addr().map(|a| unmapped(a.ip()))
+}
+
+/// An IPv4 client of a dual-stack socket arrives as `::ffff:a.b.c.d`: its IPv4 address.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
-    })
+    }
 }
 
 fn loopback_host(host: Option<&str>) -> bool {
@@ -526,6 +531,21 @@ mod tests {
         assert_eq!(documented_path("/api/jobs/{id}"), "/api/jobs/{id}");
         assert_eq!(documented_path("/api/health"), "/api/health");
         assert_eq!(documented_path("/a/{id:\\d{3}}/b"), "/a/{id}/b");
+    }
+
+    #[test]
+    fn sign_in_attempts_are_counted_per_client_address() {
+        let access = Access::new(&Settings::default(), Arc::default(), None).unwrap();
+        let mapped = |last: u8| Some(IpAddr::V6(std::net::Ipv4Addr::new(192, 0, 2, last).to_ipv6_mapped()));
+        // Names that are no account's are charged to the address only.
+        for i in 0..30 {
+            assert!(access.sign_in_allowed(&format!("not a name {i}"), mapped(1)), "attempt {i}");
+        }
+        assert!(!access.sign_in_allowed("not a name", mapped(1)), "the 31st from one address waits");
+        // Another IPv4 client of the same dual-stack socket has a budget of its own (an IPv4
+        // address mapped into IPv6 is not cut to its /64, which all of them share).
+        assert!(access.sign_in_allowed("not a name", mapped(2)));
+        assert!(access.sign_in_allowed("not a name", Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 3)))));
     }
 
     #[test]

@@ -158,9 +158,11 @@ async fn change<T: Send + 'static>(
     let user = principal.and_then(|p| p.user).unwrap_or_else(|| if local { "local" } else { "open" }.to_owned());
     let (peer, st) = (peer_of(req), state.clone());
     read(state, move |s| {
-        let out = f(s, Actor { name: Some(&user), peer: peer.as_deref() })?;
+        // Reloaded whatever the outcome: a change of several steps may fail after one of them
+        // was stored (a role set, then a password refused).
+        let out = f(s, Actor { name: Some(&user), peer: peer.as_deref() });
         st.access.directory.reload(s)?;
-        Ok(out)
+        out
     })
     .await
 }
@@ -227,6 +229,10 @@ pub(super) async fn change_user(
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
     let info = change(&state, &req, move |s, actor| {
+        // Checked before anything changes: a refused password leaves the role as it was.
+        if let Some(pw) = &c.password {
+            accounts::check_password(pw)?;
+        }
         if let Some(role) = c.role {
             accounts::set_role(s, &name, role, actor)?;
         }
@@ -240,7 +246,7 @@ pub(super) async fn change_user(
     Ok(HttpResponse::Ok().json(info))
 }
 
-/// Removes a user: their sessions end and their tokens are revoked.
+/// Removes a user: their sessions end, and their tokens and share links are revoked.
 #[utoipa::path(
     delete,
     path = "/api/users/{name}",

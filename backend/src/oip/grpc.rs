@@ -289,13 +289,22 @@ fn not_ready(url: &str, what: &str) -> OipError {
 }
 
 /// A gRPC status as an error; UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED and
-/// INTERNAL are worth another try, the rest (INVALID_ARGUMENT, NOT_FOUND, …) are not.
+/// INTERNAL are worth another try, the rest (INVALID_ARGUMENT, NOT_FOUND, …) are not. The
+/// client's own failures come as statuses too: its timeout as CANCELLED ("Timeout expired"),
+/// a connection that broke mid-call as CANCELLED or as UNKNOWN with the transport error as its
+/// source. This client never cancels a call itself, so those are retried like UNAVAILABLE; an
+/// UNKNOWN that the server sent is not.
 fn rpc_error(url: &str, method: &str, timeout: Duration, status: tonic::Status) -> OipError {
     use tonic::Code;
-    if status.code() == Code::DeadlineExceeded {
+    let client_timeout = status.code() == Code::Cancelled && status.message() == "Timeout expired";
+    if status.code() == Code::DeadlineExceeded || client_timeout {
         return OipError::Timeout { url: url.to_owned(), after: timeout };
     }
-    let retry = matches!(status.code(), Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Internal);
+    let transport = std::error::Error::source(&status).is_some();
+    let retry = matches!(
+        status.code(),
+        Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Internal | Code::Cancelled
+    ) || (status.code() == Code::Unknown && transport);
     OipError::Rpc {
         url: url.to_owned(),
         code: code_name(status.code()),
@@ -402,5 +411,17 @@ mod tests {
             rpc_error("u", "ModelInfer", t, tonic::Status::deadline_exceeded("slow")),
             OipError::Timeout { .. }
         ));
+        // The client's timeout, as tonic reports it.
+        assert!(matches!(
+            rpc_error("u", "ModelInfer", t, tonic::Status::cancelled("Timeout expired")),
+            OipError::Timeout { .. }
+        ));
+        // A connection that broke under the call is the client's transport error: retried;
+        // the same code sent by the server is not.
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
+        assert_eq!(broken.code(), tonic::Code::Unknown);
+        assert!(rpc_error("u", "ModelInfer", t, broken).retryable());
+        assert!(!rpc_error("u", "ModelInfer", t, tonic::Status::unknown("model failed")).retryable());
+        assert!(rpc_error("u", "ModelInfer", t, tonic::Status::cancelled("connection closed")).retryable());
     }
 }

@@ -190,13 +190,14 @@ impl Datatype {
 /// `values[i][0]` per row of an output of `shape` (`[rows]` or `[rows, k, …]`).
 fn first_column(shape: &[usize], values: &[f64], rows: usize) -> Result<Vec<f64>, String> {
     let got_rows = shape.first().copied().unwrap_or(1);
-    let stride: usize = shape.iter().skip(1).product::<usize>().max(1);
+    let stride = shape.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d)).map(|s| s.max(1));
     if got_rows != rows {
         return Err(format!("the output has {got_rows} rows (shape {shape:?}) where {rows} were sent"));
     }
-    if values.len() < rows * stride {
+    // A shape the values cannot fill (or whose size overflows) is the server's error.
+    let Some(stride) = stride.filter(|s| s.checked_mul(rows).is_some_and(|n| n <= values.len())) else {
         return Err(format!("the output holds {} values for shape {shape:?}", values.len()));
-    }
+    };
     Ok((0..rows).map(|r| values[r * stride]).collect())
 }
 
@@ -825,5 +826,9 @@ mod tests {
         assert_eq!(out, vec![1, 0, 0, 0, 2, 0, 0, 0]);
         assert_eq!(first_column(&[2, 2], &[1.0, 2.0, 3.0, 4.0], 2).unwrap(), vec![1.0, 3.0]);
         assert_eq!(first_column(&[2], &[1.0, 2.0], 2).unwrap(), vec![1.0, 2.0]);
+        // A shape whose size overflows, or that the values cannot fill, is an error, not a panic.
+        assert!(first_column(&[2, 1 << 63], &[1.0, 2.0], 2).is_err());
+        assert!(first_column(&[2, usize::MAX, 2], &[1.0, 2.0], 2).is_err());
+        assert!(first_column(&[2, 2], &[1.0, 2.0, 3.0], 2).is_err());
     }
 }

@@ -50,10 +50,7 @@ impl RestEndpoint {
         let mut resp = resp.map_err(|e| self.failed(url, e))?;
         let status = resp.status().as_u16();
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let retry_after = header("retry-after")
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+        let retry_after = header("retry-after").and_then(|s| retry_after(&s, std::time::SystemTime::now()));
         let json_length = header(HEADER_LENGTH);
         let body = resp.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| self.failed(url, e))?;
         if !(200..300).contains(&status) {
@@ -179,6 +176,30 @@ impl RestEndpoint {
     }
 }
 
+/// Appends the numbers of `data`, row-major when nested; false when it holds anything else.
+fn flatten(data: &[Value], out: &mut Vec<f64>) -> bool {
+    data.iter().all(|x| match x {
+        Value::Array(inner) => flatten(inner, out),
+        other => other.as_f64().map(|v| out.push(v)).is_some(),
+    })
+}
+
+/// The wait a `Retry-After` value asks for: a number of seconds or an HTTP-date (RFC 9110);
+/// a date in the past asks for none. Capped at a day (the caller caps it further), so that a
+/// huge value is a long wait, not a panic.
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    const DAY: f64 = 86_400.0;
+    let value = value.trim();
+    match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(DAY))),
+        Ok(_) => None,
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            Some(at.duration_since(now).unwrap_or_default().min(Duration::from_secs_f64(DAY)))
+        }
+    }
+}
+
 struct Answer {
     json_length: Option<String>,
     body: Vec<u8>,
@@ -238,14 +259,17 @@ fn parse_outputs(url: &str, answer: &Answer, choice: &OutputChoice, rows: usize)
         .ok_or_else(|| bad("output shape is not a list of sizes".into()))?;
     let values = match bytes {
         Some(b) => datatype.read_le(b).map_err(bad)?,
-        None => o
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad("output has neither binary data nor `data`".into()))?
-            .iter()
-            .map(|x| x.as_f64())
-            .collect::<Option<Vec<f64>>>()
-            .ok_or_else(|| bad("output `data` holds a non-number".into()))?,
+        None => {
+            let data = o
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad("output has neither binary data nor `data`".into()))?;
+            // Flat, or nested as the tensor's shape (both are the protocol's JSON forms).
+            let mut values = Vec::new();
+            flatten(data, &mut values)
+                .then_some(values)
+                .ok_or_else(|| bad("output `data` holds a non-number".into()))?
+        }
     };
     super::first_column(&shape, &values, rows).map_err(bad)
 }
@@ -274,6 +298,29 @@ mod tests {
             body: br#"{"outputs":[{"name":"logits","shape":[2,1],"datatype":"FP32","data":[0.5,-1.25]}]}"#.to_vec(),
         };
         assert_eq!(parse_outputs("u", &typed, &OutputChoice::Only, 2).unwrap(), vec![0.5, -1.25]);
+        // The JSON form nested as the shape.
+        let nested = Answer {
+            json_length: None,
+            body: br#"{"outputs":[{"name":"logits","shape":[2,1],"datatype":"FP32","data":[[0.5],[-1.25]]}]}"#.to_vec(),
+        };
+        assert_eq!(parse_outputs("u", &nested, &OutputChoice::Only, 2).unwrap(), vec![0.5, -1.25]);
+        let text = Answer {
+            json_length: None,
+            body: br#"{"outputs":[{"name":"logits","shape":[2,1],"datatype":"FP32","data":[["a"],[1]]}]}"#.to_vec(),
+        };
+        assert!(parse_outputs("u", &text, &OutputChoice::Only, 2).unwrap_err().to_string().contains("non-number"));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_never_panics() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(" 0.5 ", now), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO), "a date past");
+        assert_eq!(retry_after("1e20", now), Some(Duration::from_secs(86_400)));
+        assert_eq!(retry_after("-1", now), None);
+        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]

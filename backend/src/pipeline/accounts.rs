@@ -95,11 +95,17 @@ fn new_salt() -> Result<SaltString> {
     SaltString::encode_b64(&bytes).map_err(|e| Error::Internal(anyhow::anyhow!("salt: {e}")))
 }
 
-/// The argon2id PHC string of a password, with a fresh salt.
-pub fn hash_password(password: &str) -> Result<String> {
+/// Whether a password may be set.
+pub fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(Error::invalid(format!("the password must have at least {MIN_PASSWORD_LEN} characters")));
     }
+    Ok(())
+}
+
+/// The argon2id PHC string of a password, with a fresh salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    check_password(password)?;
     let salt = new_salt()?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -182,9 +188,16 @@ pub fn user_info(u: &UserRecord) -> UserInfo {
 
 /// Unix seconds as RFC 3339 (UTC).
 pub fn rfc3339(secs: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    // RFC 3339 has four-digit years: the last second of 9999 at most.
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.clamp(0, LAST_RFC3339_SECOND) as u64);
     humantime::format_rfc3339_seconds(t).to_string()
 }
+
+/// 9999-12-31T23:59:59Z.
+const LAST_RFC3339_SECOND: i64 = 253_402_300_799;
+
+/// The longest lifetime a token may be given (a token without one does not expire).
+pub const MAX_TOKEN_DAYS: u64 = 36_500;
 
 /// `seal users add`.
 pub fn add_user(store: &Store, name: &str, role: Role, password: Option<&str>, actor: Actor<'_>) -> Result<UserInfo> {
@@ -196,11 +209,12 @@ pub fn add_user(store: &Store, name: &str, role: Role, password: Option<&str>, a
     Ok(user_info(&user))
 }
 
-/// Refuses a change that would leave the server with users but no admin.
+/// Refuses a change that would leave the server without an admin (and, for the only user,
+/// without accounts: a running server would turn open).
 fn keep_an_admin(store: &Store, name: &str, what: &str) -> Result<()> {
     let users = store.users()?;
     let admins: Vec<&UserRecord> = users.iter().filter(|u| u.role == Role::Admin).collect();
-    if admins.len() == 1 && admins[0].name == name && users.len() > 1 {
+    if admins.len() == 1 && admins[0].name == name {
         return Err(Error::Conflict(format!(
             "`{name}` is the only admin; {what} would leave nobody to manage the server (make another admin first)"
         )));
@@ -222,7 +236,7 @@ pub fn set_password(store: &Store, name: &str, password: &str, actor: Actor<'_>)
     Ok(store.set_password(name, &hash, &actor.record("password_changed", Some(name), None))?)
 }
 
-/// `seal users remove`: sessions end, tokens are revoked.
+/// `seal users remove`: sessions end, tokens and share links are revoked.
 pub fn remove_user(store: &Store, name: &str, actor: Actor<'_>) -> Result<()> {
     keep_an_admin(store, name, "removing them")?;
     Ok(store.remove_user(name, unix_now(), &actor.record("user_removed", Some(name), None))?)
@@ -256,6 +270,11 @@ pub fn create_token(
     actor: Actor<'_>,
 ) -> Result<NewToken> {
     let owner = store.user(user)?.ok_or_else(|| Error::not_found(format!("no user named `{user}`")))?;
+    if expires_in.is_some_and(|d| d.as_secs() > MAX_TOKEN_DAYS * 86_400) {
+        return Err(Error::invalid(format!(
+            "a token's lifetime is at most {MAX_TOKEN_DAYS} days; leave it out for a token that does not expire"
+        )));
+    }
     if let Some(c) = cap {
         if c > owner.role {
             return Err(Error::invalid(format!(
@@ -553,6 +572,15 @@ impl Directory {
         if sh.expires_at <= unix_now() {
             return Err(Error::Gone(format!("this share link expired at {}", rfc3339(sh.expires_at))));
         }
+        // A link speaks for its creator: it stops when they are removed or may no longer share
+        // (the machine's own commands and the open mode create links under reserved names).
+        if check_user_name(&sh.created_by).is_ok()
+            && snap.users.get(&sh.created_by).is_none_or(|u| u.role < Role::Reviewer)
+        {
+            return Err(Error::not_found(
+                "this share link no longer works: the account that created it was removed or may no longer share",
+            ));
+        }
         let target = share_info(sh)?.target;
         Ok(Principal { user: None, role: Role::Viewer, via: Via::Share { id: sh.id.clone(), target } })
     }
@@ -582,6 +610,22 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_796_083_199), "2026-11-30T23:59:59Z");
+        // Beyond four-digit years: the last second RFC 3339 can write, not a panic.
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn the_only_admin_stays_even_when_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
+        let actor = Actor { name: None, peer: None };
+        add_user(&store, "ana", Role::Admin, None, actor).unwrap();
+        // Removing the last account would turn a running server open to anyone on its machine.
+        let err = remove_user(&store, "ana", actor).unwrap_err().to_string();
+        assert!(err.contains("only admin"), "{err}");
+        assert!(set_role(&store, "ana", Role::Viewer, actor).is_err());
+        add_user(&store, "bo", Role::Admin, None, actor).unwrap();
+        remove_user(&store, "ana", actor).unwrap();
     }
 
     #[test]

@@ -159,6 +159,16 @@ pub fn restore(file: &Path, data: &DataDir, force: bool) -> Result<Manifest> {
             data.0.display()
         );
     }
+    // A store another process holds (a running `seal serve`) would go on being written under
+    // its old name: DuckDB's lock on it says so.
+    if target.exists() {
+        if let Some(e) = crate::store::held_elsewhere(&target) {
+            bail!(
+                "{}: in use ({e}); stop the server or command that holds it before restoring over it",
+                target.display()
+            );
+        }
+    }
     std::fs::create_dir_all(&data.0).with_context(|| format!("{}", data.0.display()))?;
     let work = tempfile::Builder::new().prefix(".seal-restore-").tempdir_in(&data.0)?;
     let manifest = extract_verified(file, work.path())?;

@@ -316,7 +316,7 @@ impl Browser {
             })
             .collect();
         let before = offset.checked_sub(1).and_then(|i| order.get(i)).map(|&i| ids(i).to_owned());
-        let after = order.get(offset + limit).map(|&i| ids(i).to_owned());
+        let after = order.get(offset.saturating_add(limit)).map(|&i| ids(i).to_owned());
         Ok(PairPage {
             dataset: q.dataset.clone(),
             total: total as u64,

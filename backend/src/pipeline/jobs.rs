@@ -333,7 +333,12 @@ impl Jobs {
             JobState::Running => {
                 job.stop.store(true, Ordering::SeqCst);
                 drop(inner);
-                change(shared, &job, true, |r| r.message = Some("cancelling at the next chunk boundary".into()));
+                // Unless it ended meanwhile: its outcome stays as it was.
+                change(shared, &job, true, |r| {
+                    if r.state == JobState::Running {
+                        r.message = Some("cancelling at the next chunk boundary".into());
+                    }
+                });
             }
             ended => {
                 return Err(super::Error::Conflict(format!("job {id} has already ended ({ended})")));
@@ -483,26 +488,34 @@ fn end(shared: &Shared, job: &Arc<Job>, state: JobState, message: Option<String>
 
 /// Starts queued jobs while their kinds have free slots.
 fn pump(shared: &Arc<Shared>) {
-    let mut started = Vec::new();
-    {
-        let mut inner = lock(&shared.inner);
-        let mut i = 0;
-        while i < inner.queue.len() {
-            let kind = inner.queue[i].req.kind;
-            let running = inner.running.get(&kind).copied().unwrap_or(0);
-            if running < limit(&shared.limits, kind) {
-                let job = inner.queue.remove(i).expect("index in range");
-                *inner.running.entry(kind).or_default() += 1;
-                started.push(job);
-            } else {
-                i += 1;
-            }
-        }
-    }
-    for job in started {
+    for job in take_startable(shared) {
         launch(shared.clone(), job);
     }
     publish_queue(shared);
+}
+
+/// Takes the queued jobs that have a free slot off the queue, in order, and marks them
+/// running.
+fn take_startable(shared: &Shared) -> Vec<Arc<Job>> {
+    let mut started = Vec::new();
+    let mut inner = lock(&shared.inner);
+    let mut i = 0;
+    while i < inner.queue.len() {
+        let kind = inner.queue[i].req.kind;
+        let running = inner.running.get(&kind).copied().unwrap_or(0);
+        if running < limit(&shared.limits, kind) {
+            let job = inner.queue.remove(i).expect("index in range");
+            *inner.running.entry(kind).or_default() += 1;
+            // Running from here on, under the queue's lock: a cancel between this and the
+            // start of its thread stops it at its first chunk boundary (rather than ending a
+            // job that then runs anyway).
+            lock(&job.record).state = JobState::Running;
+            started.push(job);
+        } else {
+            i += 1;
+        }
+    }
+    started
 }
 
 fn launch(shared: Arc<Shared>, job: Arc<Job>) {
@@ -852,8 +865,9 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             let model = req.model.as_deref().unwrap_or_default();
             // Without a limit, progress counts the dataset's pairs that have scores, so that a
             // retry goes on from where the last attempt stopped. With one, it counts the pairs
-            // this job scored, as committed (so it is exact after a kill), and a retry scores
-            // only what the limit leaves.
+            // this job scored, saved with each committed chunk, and a retry scores only what the
+            // limit leaves (a kill between a chunk's commit and that save can let a retry score
+            // one chunk more than the limit).
             let before = lock(&job.record).done;
             let devices =
                 Device::parse_list(&shared.limits.score_device).map_err(|e| anyhow!("jobs.score_device: {e}"))?;
@@ -885,7 +899,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                     progress(Some(before), Some(before + todo));
                 }
                 super::Progress::Start { total, todo, .. } => {
-                    base = total - todo;
+                    base = total.saturating_sub(todo);
                     progress(Some(base), Some(total));
                 }
                 super::Progress::Pairs(n) => {
@@ -898,7 +912,8 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                     crate::metrics::scored(d.saturating_sub(committed));
                     committed = d;
                     done = d;
-                    progress(Some(base + d), None);
+                    // Saved at once: a retry of a limited job counts on it.
+                    change(shared, job, limited, |r| r.done = base + d);
                 }
                 super::Progress::Finish => {}
             })?;
@@ -1007,6 +1022,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 keys,
                 skip_invalid: req.skip_invalid,
                 replace: req.replace,
+                max_bytes: policy.map(|p| p.max_decompressed_bytes),
             };
             let s = super::study::import_labels(store, &spec)?;
             progress(Some(1), None);
@@ -1158,6 +1174,26 @@ mod tests {
             rows.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(),
             [(a.id, JobState::Running), (q.id, JobState::Cancelled)]
         );
+        jobs.cancel(a.id).unwrap();
+        wait_for(&jobs, a.id, JobState::Cancelled);
+    }
+
+    #[test]
+    fn a_job_cancelled_as_it_leaves_the_queue_stops_instead_of_running() {
+        let b = bench();
+        let jobs = jobs(&b, JobSettings { max_running_ingest: 1, ..Default::default() });
+        let a = accepted(jobs.start(&b.store, None, false, ingest(&b, "a")).unwrap());
+        wait_for(&jobs, a.id, JobState::Running);
+        let q = accepted(jobs.start(&b.store, None, false, ingest(&b, "b")).unwrap());
+        // A slot frees up and the queue hands `b` on; the cancel comes before its thread starts.
+        *lock(&jobs.shared.inner).running.get_mut(&JobKind::Ingest).unwrap() -= 1;
+        let taken = take_startable(&jobs.shared);
+        assert_eq!(taken.iter().map(|j| j.id).collect::<Vec<_>>(), [q.id]);
+        let status = jobs.cancel(q.id).unwrap();
+        assert_eq!(status.state, JobState::Running, "not reported as ended while it is about to run");
+        launch(jobs.shared.clone(), taken.into_iter().next().unwrap());
+        let stopped = wait_for(&jobs, q.id, JobState::Cancelled);
+        assert!(stopped.message.unwrap().contains("retry continues"), "it stopped through its stop flag");
         jobs.cancel(a.id).unwrap();
         wait_for(&jobs, a.id, JobState::Cancelled);
     }

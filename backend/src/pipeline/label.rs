@@ -139,16 +139,14 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
     let index = store.pair_index(&job.dataset)?;
     let chosen = job.sample.map(|n| sample_ids(&index.pair_ids, n, job.seed));
     let mut tasks = Vec::new();
-    let mut row = 0usize;
+    // Each text comes with its own pair id (an ingest may commit between the two reads).
     store.for_each_transcript(&job.dataset, |t| -> Result<()> {
-        let id = &index.pair_ids[row];
-        row += 1;
-        if chosen.as_ref().is_none_or(|c| c.contains(id)) {
+        if chosen.as_ref().is_none_or(|c| c.contains(t.pair_id)) {
             for (side, context, response) in [
                 (TextSide::Chosen, t.chosen_context, t.chosen_response),
                 (TextSide::Rejected, t.rejected_context, t.rejected_response),
             ] {
-                tasks.push(Task { pair_id: id.clone(), side, text: format!("{context}{response}") });
+                tasks.push(Task { pair_id: t.pair_id.to_owned(), side, text: format!("{context}{response}") });
             }
         }
         Ok(())
@@ -388,7 +386,6 @@ pub fn run(
             Outcome::Failed(f) => failures.push(f),
         }
     }
-    store.record_label_failures(&job.dataset, &job.name, &failures)?;
     let n_off_list = records.iter().filter(|r| !r.off_list.is_empty()).count() as u64;
     let outcome = if records.is_empty() {
         "nothing labelled".to_string()
@@ -416,6 +413,9 @@ pub fn run(
         let stored = store.import_labels(&set, &records, job.replace)?;
         (if stored { "stored" } else { "unchanged" }).to_string()
     };
+    // Only once the set is stored (or there is none): a run refused above, say for a set name
+    // another run took meanwhile, leaves that set's failure log as it was.
+    store.record_label_failures(&job.dataset, &job.name, &failures)?;
     Ok(LabelRunSummary {
         dataset: job.dataset.clone(),
         name: job.name.clone(),

@@ -21,7 +21,7 @@ use seal_shared as wire;
 pub use error::{Error, Result as PipelineResult};
 
 use crate::config::DataDir;
-use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, Shard, Truncation};
+use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, PairTexts, Shard, TextScore, Truncation};
 use crate::ingest::{self, Columns, IdScheme};
 use crate::oip;
 use crate::score::{self, Device, RewardModel, ScoreOptions};
@@ -166,7 +166,17 @@ pub fn ingest(
         };
         let cap = opts.policy.as_ref().map(|p| p.max_decompressed_bytes);
         let raw = ingest::read_source_capped(source, &path, cap)?;
-        if store.source_sha256(dataset, source)?.as_deref() == Some(raw.sha256.as_str()) {
+        let mut ids = IdScheme::from_uri(source);
+        if let Some(s) = &opts.subset {
+            ids.subset = s.clone();
+        }
+        if let Some(s) = &opts.split {
+            ids.split = s.clone();
+        }
+        // Unchanged: the same bytes under the same subset and split (other ones give other
+        // pair ids, so the source is read again).
+        let same = (raw.sha256.clone(), ids.subset.clone(), ids.split.clone());
+        if store.source_identity(dataset, source)?.as_ref() == Some(&same) {
             let n = store
                 .datasets()?
                 .into_iter()
@@ -183,13 +193,6 @@ pub fn ingest(
             });
             continue;
         }
-        let mut ids = IdScheme::from_uri(source);
-        if let Some(s) = &opts.subset {
-            ids.subset = s.clone();
-        }
-        if let Some(s) = &opts.split {
-            ids.split = s.clone();
-        }
         let parsed = match opts.format {
             SourceFormat::HhRlhf => ingest::parse_hh_rlhf(&raw, &ids),
             SourceFormat::Pairs => {
@@ -198,7 +201,7 @@ pub fn ingest(
                 let (rows, first_line) = if lower.ends_with(".csv") {
                     (ingest::csv_rows(&raw)?, 2)
                 } else if lower.ends_with(".parquet") {
-                    let rows = store.parquet_rows_as_json(&path)?;
+                    let rows = store.parquet_rows_as_json(&path, cap)?;
                     (rows.into_iter().map(|r| serde_json::from_str(&r).map_err(|e| e.to_string())).collect(), 1)
                 } else if lower.ends_with(".jsonl") || lower.ends_with(".json") || lower.ends_with(".ndjson") {
                     (ingest::jsonl_rows(&raw), 1)
@@ -562,7 +565,8 @@ pub fn score_model(
         device: job.devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         total_pairs: total,
         scored_now: 0,
-        already_scored: total - unscored,
+        // Counted apart: an ingest committed between the two counts must not underflow.
+        already_scored: total.saturating_sub(unscored),
         truncated_texts: 0,
         seconds: 0.0,
         load_seconds: 0.0,
@@ -631,15 +635,17 @@ pub fn score_model(
                 progress(Progress::Pairs(whole as u64));
             }
         };
-        let scores = match &mut scorer {
-            Scorer::Local(models) => score::score_pool(models, &texts, texts_done)?,
-            Scorer::Served(served) => match served.score(&texts, texts_done) {
-                Ok(s) => s,
-                Err(e) => {
-                    store.finish_run(run_id)?;
-                    return Err(e.into());
-                }
-            },
+        let scored: Result<Vec<TextScore>> = match &mut scorer {
+            Scorer::Local(models) => score::score_pool(models, &texts, texts_done).map_err(Into::into),
+            Scorer::Served(served) => served.score(&texts, texts_done).map_err(Into::into),
+        };
+        let scores = match scored.and_then(|s| all_finite(s, &chunk, model_name, &job.dataset)) {
+            Ok(s) => s,
+            Err(e) => {
+                // The run ends with what it committed; a retry continues after it.
+                store.finish_run(run_id)?;
+                return Err(e);
+            }
         };
         let rows: Vec<PairScore> = chunk
             .iter()
@@ -657,6 +663,20 @@ pub fn score_model(
     summary.seconds = started.elapsed().as_secs_f64();
     summary.pairs_per_second = summary.scored_now as f64 / summary.seconds.max(1e-9);
     Ok(summary)
+}
+
+/// A chunk's scores (chosen, rejected per pair), refused when the model gave a NaN or an
+/// infinity: such a score has no place in a comparison, and would be stored as a number.
+fn all_finite(scores: Vec<TextScore>, chunk: &[PairTexts], model: &str, dataset: &str) -> Result<Vec<TextScore>> {
+    if let Some(i) = scores.iter().position(|s| !s.score.is_finite()) {
+        let side = if i % 2 == 0 { "chosen" } else { "rejected" };
+        let pair = chunk.get(i / 2).map_or("?", |p| p.pair_id.as_str());
+        bail!(
+            "model `{model}` gave the {side} text of pair `{pair}` of {dataset} the score {}; nothing of its chunk was stored (the model's graph or its inputs are broken)",
+            scores[i].score
+        );
+    }
+    Ok(scores)
 }
 
 /// How a scoring job runs a registered model on `device`.
@@ -810,10 +830,8 @@ pub fn import_score_file(store: &mut Store, dataset: &str, model: &str, file: &P
             }
         },
     };
-    let outcome = store.import_shard(dataset, model, file, expected.as_deref())?;
-    if existing.is_none() {
-        store.add_model(&imported_model(model), false)?;
-    }
+    let register = existing.is_none().then(|| imported_model(model));
+    let outcome = store.import_shard(dataset, model, file, expected.as_deref(), register.as_ref())?;
     let ShardImport { file, shard, model_sha256, added, already_scored } = outcome;
     Ok(wire::ScoreFileImport { file, shard, model_sha256: Some(model_sha256), added, already_scored })
 }
@@ -838,13 +856,14 @@ fn imported_model(name: &str) -> ModelRecord {
 
 /// Registers scores computed elsewhere as a model of kind `imported`.
 pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path) -> Result<u64> {
-    match store.model(model) {
+    // Registered in the import's transaction: a refused file leaves no model behind.
+    let register = match store.model(model) {
         Ok(m) if m.kind != ModelKind::Imported => {
             bail!("model `{model}` is an ONNX model; import scores under another name")
         }
-        Ok(_) => {}
-        Err(_) => store.add_model(&imported_model(model), false)?,
-    }
+        Ok(_) => None,
+        Err(_) => Some(imported_model(model)),
+    };
     let run = RunInfo {
         dataset: dataset.to_owned(),
         model: model.to_owned(),
@@ -856,7 +875,7 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
         runtime_version: None,
         device: None,
     };
-    Ok(store.import_scores(dataset, model, file, &run)?)
+    Ok(store.import_scores(dataset, model, file, &run, register.as_ref())?)
 }
 
 /// The lines of a dataset's sources that `--skip-invalid` left out.
@@ -942,6 +961,23 @@ mod tests {
         assert!((hi - 0.662_667_014_758_898_8).abs() < 1e-9, "{hi}");
         // No trials: undefined, as statsmodels' (null in the report, "no pairs" in the app).
         assert!(wilson(0, 0).0.is_nan() && wilson(0, 0).1.is_nan());
+    }
+
+    #[test]
+    fn a_score_that_is_not_a_number_is_refused_naming_its_pair_and_side() {
+        let side = || crate::domain::Side { context: "Human: hi".into(), response: "Assistant: hello".into() };
+        let chunk: Vec<PairTexts> = ["a/1", "a/2"]
+            .iter()
+            .map(|id| PairTexts { pair_id: (*id).into(), chosen: side(), rejected: side() })
+            .collect();
+        let scores = |last: f64| {
+            [0.5, -1.0, 2.0, last].iter().map(|&score| TextScore { score, n_tokens: 3, truncated: false }).collect()
+        };
+        assert_eq!(all_finite(scores(0.25), &chunk, "rm", "hh").unwrap().len(), 4);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let err = all_finite(scores(bad), &chunk, "rm", "hh").unwrap_err().to_string();
+            assert!(err.contains("model `rm` gave the rejected text of pair `a/2` of hh the score"), "{err}");
+        }
     }
 
     #[test]

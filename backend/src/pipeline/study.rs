@@ -25,6 +25,9 @@ pub struct LabelImport<'a> {
     pub keys: Vec<&'static str>,
     pub skip_invalid: bool,
     pub replace: bool,
+    /// The most a file may hold once decompressed (`ingest.max_decompressed_mb` for a web
+    /// user's file).
+    pub max_bytes: Option<u64>,
 }
 
 /// Reads, validates and stores a label file (CSV, JSONL(.gz) or Parquet; one row per text keyed
@@ -41,7 +44,7 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
     let (rows, first_line): (Vec<Result<Value, String>>, u64) = if lower.ends_with(".csv") {
         (ingest::csv_rows(&raw)?, 2)
     } else if lower.ends_with(".parquet") {
-        let rows = store.parquet_rows_as_json(job.file)?;
+        let rows = store.parquet_rows_as_json(job.file, job.max_bytes)?;
         (rows.into_iter().map(|r| serde_json::from_str(&r).map_err(|e| e.to_string())).collect(), 1)
     } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
         (ingest::jsonl_rows(&raw), 1)

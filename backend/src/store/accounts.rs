@@ -174,7 +174,7 @@ impl Store {
         })
     }
 
-    /// Removes a user: their sessions end and their tokens are revoked.
+    /// Removes a user: their sessions end, and their tokens and share links are revoked.
     pub fn remove_user(&self, name: &str, now: i64, audit: &AuditRecord<'_>) -> Result<()> {
         self.require_user(name)?;
         self.in_transaction("remove user", |s| {
@@ -186,6 +186,12 @@ impl Store {
                     params![now, name],
                 )
                 .ctx("revoke tokens")?;
+            s.conn
+                .execute(
+                    "UPDATE shares SET revoked_at = ? WHERE created_by = ? AND revoked_at IS NULL",
+                    params![now, name],
+                )
+                .ctx("revoke share links")?;
             s.audit(audit)
         })
     }

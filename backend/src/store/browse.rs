@@ -80,6 +80,7 @@ impl PreviewTexts {
 /// The four texts of a pair, borrowed.
 #[derive(Debug, Clone, Copy)]
 pub struct Transcript<'a> {
+    pub pair_id: &'a str,
     pub chosen_context: &'a str,
     pub chosen_response: &'a str,
     pub rejected_context: &'a str,
@@ -159,14 +160,21 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT chosen_context, chosen_response, rejected_context, rejected_response
+                "SELECT pair_id, chosen_context, chosen_response, rejected_context, rejected_response
                  FROM pairs WHERE dataset = ? ORDER BY source_uri, line",
             )
             .ctx("read transcripts")?;
         for batch in stmt.query_arrow(params![dataset]).ctx("read transcripts")? {
-            let cols: Vec<Vec<String>> = (0..4).map(|c| arrow_strings(batch.column(c).as_ref())).collect();
-            for (((cc, cr), rc), rr) in cols[0].iter().zip(&cols[1]).zip(&cols[2]).zip(&cols[3]) {
-                f(Transcript { chosen_context: cc, chosen_response: cr, rejected_context: rc, rejected_response: rr })?;
+            let cols: Vec<Vec<String>> = (0..5).map(|c| arrow_strings(batch.column(c).as_ref())).collect();
+            let rows = cols[0].iter().zip(&cols[1]).zip(&cols[2]).zip(&cols[3]).zip(&cols[4]);
+            for ((((id, cc), cr), rc), rr) in rows {
+                f(Transcript {
+                    pair_id: id,
+                    chosen_context: cc,
+                    chosen_response: cr,
+                    rejected_context: rc,
+                    rejected_response: rr,
+                })?;
             }
         }
         Ok(())

@@ -61,16 +61,21 @@ impl Store {
         replace: bool,
     ) -> Result<bool> {
         self.require_dataset(&set.dataset)?;
-        let old: Option<String> = self
+        let keys = serde_json::to_string(&set.keys).expect("strings serialize");
+        // Unchanged: the same content read with the same keys (a file read again with other
+        // keys is another set).
+        let old: Option<(String, Option<String>, i64)> = self
             .conn
             .query_row(
-                "SELECT sha256 FROM label_sets WHERE dataset = ? AND name = ?",
+                "SELECT sha256, keys, n_texts FROM label_sets WHERE dataset = ? AND name = ?",
                 params![set.dataset, set.name],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .ctx("read label sets")?;
-        if old.as_deref() == Some(set.sha256.as_str()) {
+        if old.as_ref().is_some_and(|(sha, k, n)| {
+            *sha == set.sha256 && k.as_deref() == Some(keys.as_str()) && *n == records.len() as i64
+        }) {
             return Ok(false);
         }
         if old.is_some() && !replace {
@@ -151,7 +156,7 @@ impl Store {
                 set.sha256,
                 records.len() as i64,
                 set.n_off_list as i64,
-                serde_json::to_string(&set.keys).expect("strings serialize")
+                keys
             ],
         )
         .ctx("insert label set")?;

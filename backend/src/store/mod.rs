@@ -113,6 +113,13 @@ impl FileFormat {
     }
 }
 
+/// Why the store file at `path` cannot be opened here because another process holds it (a
+/// running `seal serve`): DuckDB's lock on it. `None` when it can be opened, or fails for
+/// another reason (damaged, of a newer DuckDB).
+pub fn held_elsewhere(path: &Path) -> Option<String> {
+    duckdb::Connection::open(path).err().map(|e| e.to_string()).filter(|e| e.contains("lock"))
+}
+
 #[cfg(unix)]
 fn owner_only(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

@@ -13,27 +13,7 @@ impl Store {
                 m.name
             )));
         }
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO models (name, kind, folder, onnx_sha256, tokenizer_sha256, inputs,
-                    input_format, max_length, truncation, is_test_model, precision, endpoints)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params![
-                    m.name,
-                    m.kind.as_str(),
-                    m.folder,
-                    m.onnx_sha256,
-                    m.tokenizer_sha256,
-                    m.inputs.join(","),
-                    m.input_format.to_string(),
-                    m.max_length,
-                    m.truncation.to_string(),
-                    m.is_test_model,
-                    m.precision.map(Precision::as_str),
-                    (!m.endpoints.is_empty()).then(|| m.endpoints.join("\n"))
-                ],
-            )
-            .ctx("insert model")?;
+        insert_model(&self.conn, m)?;
         self.changed(super::Scope::Models);
         Ok(())
     }
@@ -59,6 +39,31 @@ impl Store {
             .ctx("list models")?;
         Ok(rows)
     }
+}
+
+/// Registers a model through `conn` (the store's connection, or a transaction of it).
+pub(super) fn insert_model(conn: &duckdb::Connection, m: &ModelRecord) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO models (name, kind, folder, onnx_sha256, tokenizer_sha256, inputs,
+            input_format, max_length, truncation, is_test_model, precision, endpoints)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            m.name,
+            m.kind.as_str(),
+            m.folder,
+            m.onnx_sha256,
+            m.tokenizer_sha256,
+            m.inputs.join(","),
+            m.input_format.to_string(),
+            m.max_length,
+            m.truncation.to_string(),
+            m.is_test_model,
+            m.precision.map(Precision::as_str),
+            (!m.endpoints.is_empty()).then(|| m.endpoints.join("\n"))
+        ],
+    )
+    .ctx("insert model")?;
+    Ok(())
 }
 
 const MODEL_COLUMNS: &str = "SELECT name, kind, folder, onnx_sha256, tokenizer_sha256, inputs, input_format,

@@ -44,6 +44,18 @@ impl Store {
             .ctx("read sources")
     }
 
+    /// A source's sha256, subset and split as stored.
+    pub fn source_identity(&self, dataset: &str, uri: &str) -> Result<Option<(String, String, String)>> {
+        self.conn
+            .query_row(
+                "SELECT sha256, subset, split FROM sources WHERE dataset = ? AND uri = ?",
+                params![dataset, uri],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .ctx("read sources")
+    }
+
     pub fn dataset_format(&self, dataset: &str) -> Result<Option<String>> {
         self.conn
             .query_row("SELECT format FROM datasets WHERE name = ?", params![dataset], |r| r.get(0))
@@ -92,10 +104,16 @@ impl Store {
                 }
             }
         }
-        let existed = self.source_sha256(dataset, &source.uri)?.is_some();
-        if existed && !replace {
+        let stored = self.source_identity(dataset, &source.uri)?;
+        let existed = stored.is_some();
+        if let (Some((sha, subset, split)), false) = (&stored, replace) {
+            let what = if *sha == source.sha256 {
+                format!("as subset `{subset}`, split `{split}`")
+            } else {
+                "with other content".to_owned()
+            };
             return Err(StoreError::Conflict(format!(
-                "{}: already ingested into `{dataset}` with other content; pass --replace to re-ingest it",
+                "{}: already ingested into `{dataset}` {what}; pass --replace to re-ingest it",
                 source.uri
             )));
         }
@@ -285,14 +303,39 @@ impl Store {
     }
 
     /// Reads a Parquet file's rows as JSON objects (one string per row), for generic pair ingest.
-    pub fn parquet_rows_as_json(&self, path: &Path) -> Result<Vec<String>> {
+    /// With `cap`, a file whose pages hold more than `cap` bytes uncompressed (as its footer
+    /// says) is refused before it is read, and reading stops once the rows read hold more than
+    /// `cap` bytes (dictionary- or run-length-encoded columns say little in the footer): a
+    /// small, highly compressed file cannot fill memory.
+    pub fn parquet_rows_as_json(&self, path: &Path, cap: Option<u64>) -> Result<Vec<String>> {
+        if let Some(cap) = cap {
+            let size: i64 = self
+                .conn
+                .query_row(
+                    &format!(
+                        "SELECT coalesce(sum(total_uncompressed_size), 0)::BIGINT FROM parquet_metadata({})",
+                        sql_literal(&path.to_string_lossy())
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .ctx(&format!("read {}", path.display()))?;
+            if size.max(0) as u64 > cap {
+                return Err(too_big(path, cap));
+            }
+        }
         let sql = format!("SELECT to_json(t)::VARCHAR FROM {} t", FileFormat::Parquet.reader(&path.to_string_lossy()));
         let mut stmt = self.conn.prepare(&sql).ctx(&format!("read {}", path.display()))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .ctx(&format!("read {}", path.display()))?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .ctx(&format!("read {}", path.display()))?;
+        let mut rows = Vec::new();
+        let mut bytes = 0u64;
+        for row in stmt.query_map([], |r| r.get::<_, String>(0)).ctx(&format!("read {}", path.display()))? {
+            let row = row.ctx(&format!("read {}", path.display()))?;
+            bytes += row.len() as u64;
+            if cap.is_some_and(|cap| bytes > cap) {
+                return Err(too_big(path, cap.unwrap_or_default()));
+            }
+            rows.push(row);
+        }
         Ok(rows)
     }
 
@@ -313,6 +356,15 @@ impl Store {
     pub fn count_pairs(&self, dataset: &str) -> Result<u64> {
         self.count_shard_pairs(dataset, None)
     }
+}
+
+/// A Parquet file past `ingest.max_decompressed_mb`.
+fn too_big(path: &Path, cap: u64) -> StoreError {
+    StoreError::Invalid(format!(
+        "{}: holds more than the {} MB cap once decompressed (ingest.max_decompressed_mb)",
+        path.display(),
+        cap / (1 << 20)
+    ))
 }
 
 pub(super) fn pair_texts_row(r: &duckdb::Row<'_>) -> duckdb::Result<PairTexts> {

@@ -7,7 +7,7 @@ use duckdb::params;
 
 use super::pairs::pair_texts_row;
 use super::{sql_literal, u64_at, Context, FileFormat, Result, Store, StoreError};
-use crate::domain::{Agreement, PairScore, PairTexts, Shard, Truncation};
+use crate::domain::{Agreement, ModelRecord, PairScore, PairTexts, Shard, Truncation};
 
 /// Accuracy counts of one model on one dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -177,8 +177,16 @@ impl Store {
 
     /// Imports scores computed elsewhere from CSV, JSONL or Parquet with columns `pair_id`,
     /// `chosen_score`, `rejected_score`. Every id must name a pair of the dataset, once, with
-    /// finite scores; otherwise nothing is stored and the offending rows are listed.
-    pub fn import_scores(&mut self, dataset: &str, model: &str, file: &Path, run: &RunInfo) -> Result<u64> {
+    /// finite scores; otherwise nothing is stored and the offending rows are listed. `register`
+    /// is stored with the scores (a model not yet registered), or not at all.
+    pub fn import_scores(
+        &mut self,
+        dataset: &str,
+        model: &str,
+        file: &Path,
+        run: &RunInfo,
+        register: Option<&ModelRecord>,
+    ) -> Result<u64> {
         self.require_dataset(dataset)?;
         let fmt = FileFormat::from_path(file)?;
         let shown = file.display().to_string();
@@ -209,8 +217,14 @@ impl Store {
             params![n as i64, run_id],
         )
         .ctx("finish import run")?;
+        if let Some(m) = register {
+            super::models::insert_model(&tx, m)?;
+        }
         tx.execute_batch("DROP TABLE imported").ctx("drop staging")?;
         tx.commit().ctx("commit import")?;
+        if register.is_some() {
+            self.changed(super::Scope::Models);
+        }
         self.changed_scores(dataset, model);
         Ok(n as u64)
     }
@@ -337,6 +351,13 @@ const SHARD_PROVENANCE: [&str; 9] = [
     "shard",
 ];
 
+/// A pair's two texts as scored, hashed (pairs aliased `p`): a shard file carries it per pair
+/// (`texts_sha256`), so that scores of other texts under the same pair ids (a variant's,
+/// another version of the dataset) are refused. Shard files written before it are read
+/// without that check.
+const PAIR_TEXTS_SHA256: &str =
+    "sha256(p.chosen_context || p.chosen_response || chr(31) || p.rejected_context || p.rejected_response)";
+
 impl Store {
     /// Writes one model's scores on a dataset (on one shard of it) with each score's provenance
     /// — the model's sha256, provider, device, versions, truncation, batch budget, the shard — to
@@ -347,7 +368,7 @@ impl Store {
             "SELECT s.pair_id, s.chosen_score, s.rejected_score, s.chosen_tokens, s.rejected_tokens,
                     s.chosen_truncated, s.rejected_truncated, s.dataset, s.model,
                     r.model_sha256, r.provider, r.device, r.runtime_version, r.seal_version, r.truncation,
-                    r.max_length, r.batch_tokens, {} AS shard
+                    r.max_length, r.batch_tokens, {} AS shard, {PAIR_TEXTS_SHA256} AS texts_sha256
              FROM scores s JOIN score_runs r USING (run_id) JOIN pairs p ON p.dataset = s.dataset AND p.pair_id = s.pair_id
              WHERE s.dataset = {} AND s.model = {}{} ORDER BY p.subset, p.split, p.line",
             shard.map_or("NULL::VARCHAR".to_owned(), |s| sql_literal(&s.to_string())),
@@ -396,12 +417,14 @@ impl Store {
     /// every row checked (as [`Store::import_scores`] does), the file's model sha256 required to
     /// be `expected_sha256` when given, and only pairs the model has not scored added, so
     /// importing a shard again changes nothing. The file's provenance becomes the run's.
+    /// `register` is stored with the scores (a model not yet registered), or not at all.
     pub fn import_shard(
         &mut self,
         dataset: &str,
         model: &str,
         file: &Path,
         expected_sha256: Option<&str>,
+        register: Option<&ModelRecord>,
     ) -> Result<ShardImport> {
         self.require_dataset(dataset)?;
         let fmt = FileFormat::from_path(file)?;
@@ -440,6 +463,36 @@ impl Store {
         if let Some(expected) = expected_sha256.filter(|e| *e != sha) {
             return Err(StoreError::Invalid(format!(
                 "{shown}: scored by the graph with sha256 {sha}, but `{model}`'s scores come from sha256 {expected}; nothing was stored (import it under another model name)"
+            )));
+        }
+        let hashed: bool = tx
+            .query_row("SELECT count(*) > 0 FROM (DESCRIBE imported) WHERE column_name = 'texts_sha256'", [], |r| {
+                r.get(0)
+            })
+            .ctx("describe")?;
+        let other_texts: Vec<String> = if !hashed {
+            Vec::new()
+        } else {
+            let line_base = if fmt == FileFormat::Csv { 1 } else { 0 };
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT i._row + {line_base}, i.pair_id::VARCHAR FROM imported i
+                     JOIN pairs p ON p.dataset = ? AND p.pair_id = i.pair_id::VARCHAR
+                     WHERE i.texts_sha256::VARCHAR IS DISTINCT FROM {PAIR_TEXTS_SHA256} ORDER BY i._row LIMIT 21"
+                ))
+                .ctx("compare texts")?;
+            let rows = stmt
+                .query_map(params![dataset], |r| {
+                    Ok(format!("  {shown}:{}: pair `{}`", r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .ctx("compare texts")?;
+            rows.collect::<std::result::Result<_, _>>().ctx("compare texts")?
+        };
+        if !other_texts.is_empty() {
+            let more = if other_texts.len() > 20 { "\n  … and more" } else { "" };
+            return Err(StoreError::Invalid(format!(
+                "{shown}: scored on texts that differ from dataset `{dataset}`'s (another version of it, or a variant with the same pair ids); nothing was stored:\n{}{more}",
+                other_texts.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
             )));
         }
         let already: i64 = tx
@@ -490,8 +543,14 @@ impl Store {
             )
             .ctx("finish import run")?;
         }
+        if let Some(m) = register {
+            super::models::insert_model(&tx, m)?;
+        }
         tx.execute_batch("DROP TABLE imported").ctx("drop staging")?;
         tx.commit().ctx("commit import")?;
+        if register.is_some() {
+            self.changed(super::Scope::Models);
+        }
         if added > 0 {
             self.changed_scores(dataset, model);
         }

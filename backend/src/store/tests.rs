@@ -177,3 +177,24 @@ fn a_study_version_changes_with_what_the_study_reads_and_nothing_else() {
     store.ingest_source("d@typos", "hh-rlhf", &source("v", "h3", 2), &pairs, &[], false).unwrap();
     assert_ne!(study(&store), now);
 }
+
+#[test]
+fn a_parquet_file_larger_than_the_cap_uncompressed_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
+    // About 24 MB of text that compresses to a few kB.
+    let bomb = dir.path().join("pairs.parquet");
+    store
+        .conn
+        .execute_batch(&format!(
+            "COPY (SELECT i AS id, repeat('a', 3000) AS chosen, repeat('b', 3000) AS rejected FROM range(4000) t(i))
+             TO {} (FORMAT parquet, COMPRESSION zstd)",
+            sql_literal(&bomb.to_string_lossy())
+        ))
+        .unwrap();
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20, "small on disk");
+    let err = store.parquet_rows_as_json(&bomb, Some(8 << 20)).unwrap_err().to_string();
+    assert!(err.contains("pairs.parquet: holds more than the 8 MB cap once decompressed"), "{err}");
+    assert_eq!(store.parquet_rows_as_json(&bomb, Some(64 << 20)).unwrap().len(), 4000);
+    assert_eq!(store.parquet_rows_as_json(&bomb, None).unwrap().len(), 4000);
+}
