@@ -711,6 +711,49 @@ fn wrong_names_and_passwords_look_alike_and_repeated_failures_are_throttled() {
 }
 
 #[test]
+fn behind_a_trusted_proxy_each_client_is_throttled_and_logged_by_its_own_address() {
+    let seal = study_fixture();
+    add_user(&seal, "rita", "reviewer");
+    // 127.0.0.1 (the default trusted proxy) forwards; 127.0.0.2 is a client like any other.
+    let server = start(&seal);
+    let attempt = |client: &str, name: &str| {
+        call(
+            "POST",
+            &format!("{}api/session", server.url),
+            &[("x-forwarded-for", client)],
+            Some(&json!({"name": name, "password": "not the password at all"}).to_string()),
+        )
+        .0
+    };
+    // Thirty tries from one client (other names each time, so no name runs out), then 429.
+    for i in 0..30 {
+        assert_eq!(attempt("198.51.100.7, 203.0.113.1", &format!("nobody{i}")), 401, "try {i}");
+    }
+    assert_eq!(attempt("203.0.113.1", "nobody-more"), 429);
+    // What a client writes in front of the proxy's entry does not buy it a new budget.
+    assert_eq!(attempt("192.0.2.200, 203.0.113.1", "nobody-else"), 429);
+    // Another client behind the same proxy is not held back.
+    assert_eq!(attempt("203.0.113.2", "nobody-else"), 401);
+    // From an address that is no trusted proxy, X-Forwarded-For is not believed.
+    let body = json!({"name": "rita", "password": "not the password at all"}).to_string();
+    let (status, _) = send_from_127_0_0_2(&server, "POST", "/api/session", "X-Forwarded-For: 203.0.113.50\r\n", &body);
+    assert_eq!(status, 401);
+    drop(server);
+    let rows: Vec<seal_shared::auth::AuditEntry> = seal.read(&["audit"]);
+    let peers = |target: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.action == "sign_in_failed" && r.target.as_deref() == Some(target))
+            .filter_map(|r| r.peer.clone())
+            .collect()
+    };
+    assert_eq!(peers("rita"), ["127.0.0.2"], "{rows:?}");
+    let anonymous = peers("(no such user)");
+    assert!(anonymous.iter().filter(|p| *p == "203.0.113.1").count() >= 30, "{anonymous:?}");
+    assert!(anonymous.contains(&"203.0.113.2".to_owned()), "{anonymous:?}");
+    assert!(!anonymous.iter().any(|p| p == "198.51.100.7" || p == "192.0.2.200"), "{anonymous:?}");
+}
+
+#[test]
 fn a_secure_public_url_makes_the_cookie_secure() {
     let seal = study_fixture();
     add_user(&seal, "rita", "reviewer");
@@ -888,13 +931,23 @@ fn a_server_without_accounts_stays_on_this_machine() {
 
 /// A request straight to the server from another loopback address (127.0.0.2): (status, body).
 fn from_127_0_0_2(server: &Server, path: &str, extra: &str) -> (u16, String) {
+    send_from_127_0_0_2(server, "GET", path, extra, "")
+}
+
+/// [`from_127_0_0_2`] with a method and a JSON body.
+fn send_from_127_0_0_2(server: &Server, method: &str, path: &str, extra: &str, body: &str) -> (u16, String) {
     use std::io::Read;
     let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
     socket.connect(&addr.into()).unwrap();
     let mut s: std::net::TcpStream = socket.into();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n").unwrap();
+    let length = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+    };
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}{length}Connection: close\r\n\r\n{body}").unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -1212,4 +1265,85 @@ fn notes_are_their_authors_and_admins_hide_them() {
     assert!(notes_of(&ana).is_empty());
     let (status, _, _) = as_(&rita, "PATCH", &path, Some(r#"{"text": "x"}"#));
     assert_eq!(status, 404);
+}
+
+/// The strings of a JSON answer that are absolute paths.
+fn absolute_paths(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.starts_with('/') => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|x| absolute_paths(x, out)),
+        Value::Object(fields) => fields.values().for_each(|x| absolute_paths(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn only_admins_see_the_servers_paths() {
+    let seal = study_fixture();
+    let folder = fixture_model("pre").canonicalize().unwrap().to_str().unwrap().to_owned();
+    seal.ok(&["models", "add", "--name", "rm", &folder]);
+    // A source with a line that --skip-invalid leaves out, for the rejected lines.
+    let dir = tempfile::tempdir().unwrap();
+    let partial = dir.path().join("partial.jsonl");
+    let good = r#"{"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"}"#;
+    std::fs::write(&partial, format!("{good}\n{{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\"}}\n")).unwrap();
+    let partial = partial.to_str().unwrap().to_owned();
+    seal.ok(&["ingest", "--dataset", "partial", "--skip-invalid", &partial]);
+    for (name, role) in [("vic", "viewer"), ("rita", "reviewer"), ("eve", "editor"), ("ana", "admin")] {
+        add_user(&seal, name, role);
+    }
+    let server = start(&seal);
+    let base = server.url.trim_end_matches('/').to_owned();
+    let get = |path: &str, t: &str| -> String {
+        let (status, _, body) = call("GET", &format!("{base}{path}"), &[("authorization", &bearer(t))], None);
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    let ana = token(&seal, "ana", &[]);
+
+    // An admin sees the model's folder and the sources in full.
+    let models: Vec<seal_shared::ModelInfo> = serde_json::from_str(&get("/api/models", &ana)).unwrap();
+    let rm = models.iter().find(|m| m.name == "rm").unwrap();
+    assert_eq!(rm.folder.as_deref(), Some(folder.as_str()));
+    let o: seal_shared::Overview = serde_json::from_str(&get("/api/overview", &ana)).unwrap();
+    assert_eq!(o.models.iter().find(|m| m.name == "rm").unwrap().folder.as_deref(), Some(folder.as_str()));
+    let sources: Vec<String> = o.datasets.iter().flat_map(|d| d.sources.iter().map(|s| s.uri.clone())).collect();
+    assert!(sources.contains(&partial), "{sources:?}");
+    assert!(sources.iter().all(|s| s.starts_with('/')), "{sources:?}");
+    let rejected: Vec<seal_shared::RejectedLineInfo> =
+        serde_json::from_str(&get("/api/datasets/partial/rejected", &ana)).unwrap();
+    assert_eq!(rejected[0].source, partial);
+    let sets: Vec<seal_shared::LabelSetInfo> = serde_json::from_str(&get("/api/label-sets", &ana)).unwrap();
+    assert!(sets[0].source.starts_with('/'), "{sets:?}");
+    let pair = "/api/datasets/hh/pairs/harmless-base/test/3";
+    let d: seal_shared::browse::PairDetail = serde_json::from_str(&get(pair, &ana)).unwrap();
+    assert!(d.source_uri.starts_with('/'), "{}", d.source_uri);
+    let full: Vec<String> = sources.iter().cloned().chain([folder.clone(), sets[0].source.clone()]).collect();
+
+    // Anyone else sees the last component of each path, and no absolute path at all.
+    let name = |p: &str| p.rsplit('/').next().unwrap().to_owned();
+    let routes = ["/api/overview", "/api/datasets", "/api/models", "/api/label-sets", "/api/datasets/partial/rejected"];
+    for user in ["vic", "rita", "eve"] {
+        let t = token(&seal, user, &[]);
+        for route in routes {
+            let body = get(route, &t);
+            let mut found = Vec::new();
+            absolute_paths(&serde_json::from_str::<Value>(&body).unwrap(), &mut found);
+            assert!(found.is_empty(), "{user} {route}: {found:?}");
+            assert!(!full.iter().any(|p| body.contains(p.as_str())), "{user} {route}: {body}");
+        }
+        let models: Vec<seal_shared::ModelInfo> = serde_json::from_str(&get("/api/models", &t)).unwrap();
+        assert_eq!(models.iter().find(|m| m.name == "rm").unwrap().folder.as_deref(), Some("seal"), "{user}");
+        let o: seal_shared::Overview = serde_json::from_str(&get("/api/overview", &t)).unwrap();
+        assert_eq!(o.models.iter().find(|m| m.name == "rm").unwrap().folder.as_deref(), Some("seal"), "{user}");
+        let seen: Vec<String> = o.datasets.iter().flat_map(|d| d.sources.iter().map(|s| s.uri.clone())).collect();
+        assert_eq!(seen, sources.iter().map(|s| name(s.as_str())).collect::<Vec<_>>(), "{user}");
+        let datasets: Vec<seal_shared::DatasetInfo> = serde_json::from_str(&get("/api/datasets", &t)).unwrap();
+        assert!(datasets.iter().flat_map(|d| &d.sources).any(|s| s.uri == "partial.jsonl"), "{user}: {datasets:?}");
+        let rejected: Vec<seal_shared::RejectedLineInfo> =
+            serde_json::from_str(&get("/api/datasets/partial/rejected", &t)).unwrap();
+        assert_eq!(rejected[0].source, "partial.jsonl", "{user}");
+        let d: seal_shared::browse::PairDetail = serde_json::from_str(&get(pair, &t)).unwrap();
+        assert!(!d.source_uri.contains('/') && !d.source_uri.is_empty(), "{user}: {}", d.source_uri);
+    }
 }

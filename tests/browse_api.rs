@@ -262,6 +262,95 @@ fn a_pair_in_full_and_its_notes() {
     assert!(body.contains("harmless-base/test/99999"), "{body}");
 }
 
+/// Pair ids and dataset names a path could lose or change (`.`, `..`, `%`, `\`, spaces,
+/// non-ASCII, `?`, `#`) reach their pair through the API paths the web app writes
+/// (`seal_shared::link`), and links written before its escapes keep working.
+#[test]
+fn odd_pair_ids_and_dataset_names_round_trip_through_api_paths() {
+    use seal_shared::link::{encode_path, encode_segment};
+    let seal = Seal::new();
+    let input = tempfile::tempdir().unwrap();
+    let file = input.path().join("odd.jsonl");
+    let rows = [
+        ("s", "."),
+        ("s", ".."),
+        ("s", "a%2Fb"),
+        ("s", "x y"),
+        ("s", "é"),
+        ("s", "100%"),
+        ("s", "?#&+"),
+        ("s", "a\\b"),
+        ("s", "~2E"),
+        ("s", "%2e%2E"),
+        ("..", ".."),
+        (".", "7"),
+    ];
+    let lines: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (subset, id))| {
+            let chosen = format!("good {i}");
+            serde_json::json!({"subset": subset, "id": id, "prompt": "Q?", "chosen": chosen, "rejected": "bad"})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let datasets = ["..", "odd/é x"];
+    for d in datasets {
+        seal.ok(&[
+            "ingest",
+            "--dataset",
+            d,
+            "--format",
+            "pairs",
+            "--id-column",
+            "id",
+            "--subset-column",
+            "subset",
+            "--split",
+            "t",
+            file.to_str().unwrap(),
+        ]);
+    }
+    let server = start(&seal);
+    for d in datasets {
+        let query = form_urlencoded::byte_serialize(d.as_bytes()).collect::<String>();
+        let listed = page(&format!("{}api/pairs?dataset={query}&limit=100", server.url));
+        let mut ids: Vec<String> = listed.rows.iter().map(|r| r.pair_id.clone()).collect();
+        let mut want: Vec<String> = rows.iter().map(|(subset, id)| format!("{subset}/t/{id}")).collect();
+        ids.sort();
+        want.sort();
+        assert_eq!(ids, want, "{d}");
+        for (i, (subset, id)) in rows.iter().enumerate() {
+            let pair_id = format!("{subset}/t/{id}");
+            let url = format!("{}api/datasets/{}/pairs/{}", server.url, encode_segment(d), encode_path(&pair_id));
+            let (status, body) = get(&url);
+            assert_eq!(status, 200, "{url}: {body}");
+            let detail: PairDetail = serde_json::from_str(&body).unwrap();
+            assert_eq!((detail.dataset.as_str(), detail.pair_id.as_str()), (d, pair_id.as_str()), "{url}");
+            assert_eq!(detail.chosen.response, format!("good {i}"), "{url}");
+        }
+    }
+
+    // A note through the notes path of a `..` pair.
+    let notes = format!("{}api/datasets/{}/notes/{}", server.url, encode_segment(".."), encode_path("../t/.."));
+    let (status, body) = post(&notes, r#"{"author": "ana", "text": "two dots"}"#);
+    assert_eq!(status, 201, "{notes}: {body}");
+    let (_, body) = get(&format!("{}api/datasets/~2E~2E/pairs/~2E~2E/t/~2E~2E", server.url));
+    let detail: PairDetail = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail.notes.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), ["two dots"]);
+
+    // Links written before (`encodeURIComponent` of each part) still open their pair.
+    for (old, id) in
+        [("s/t/x%20y", "s/t/x y"), ("s/t/%C3%A9", "s/t/é"), ("s/t/100%25", "s/t/100%"), ("s/t/a%252Fb", "s/t/a%2Fb")]
+    {
+        let url = format!("{}api/datasets/odd%2F%C3%A9%20x/pairs/{old}", server.url);
+        let (status, body) = get(&url);
+        assert_eq!(status, 200, "{url}: {body}");
+        assert_eq!(serde_json::from_str::<PairDetail>(&body).unwrap().pair_id, id);
+    }
+}
+
 /// A browser's request for a job's events (it accepts gzip), over a plain socket so nothing
 /// between the server and the test decodes or buffers the stream.
 #[test]

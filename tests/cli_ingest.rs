@@ -213,3 +213,31 @@ fn generic_pairs_from_jsonl_csv_and_parquet() {
     let text = std::fs::read_to_string(&back).unwrap();
     assert!(text.contains(r#""chosen_response":"Assistant: Hello!""#), "{text}");
 }
+
+#[test]
+fn replace_reads_the_same_bytes_again_through_other_columns() {
+    let seal = Seal::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.jsonl");
+    std::fs::write(&file, r#"{"prompt": "What is 2+2?", "a": "4", "b": "5"}"#).unwrap();
+    let f = file.to_str().unwrap();
+    let ingest = |chosen: &str, rejected: &str, replace: bool| -> IngestSummary {
+        let mut args = vec!["ingest", "--dataset", "d", "--format", "pairs", "--chosen-column", chosen];
+        args.extend(["--rejected-column", rejected]);
+        if replace {
+            args.push("--replace");
+        }
+        args.push(f);
+        seal.read(&args)
+    };
+    assert_eq!(ingest("a", "b", false).sources[0].outcome, SourceOutcome::Added);
+    // The same bytes read through the columns swapped: with --replace they are read again.
+    let out = ingest("b", "a", true);
+    assert_eq!(out.sources[0].outcome, SourceOutcome::Replaced);
+    let back = dir.path().join("back.jsonl");
+    seal.ok(&["export", "pairs", "--dataset", "d", "--out", back.to_str().unwrap()]);
+    let row: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&back).unwrap().trim()).unwrap();
+    assert_eq!((row["chosen_response"].as_str(), row["rejected_response"].as_str()), (Some("5"), Some("4")), "{row}");
+    // Without --replace the same bytes under the same subset and split are unchanged.
+    assert_eq!(ingest("a", "b", false).sources[0].outcome, SourceOutcome::Unchanged);
+}

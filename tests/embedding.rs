@@ -51,3 +51,25 @@ fn minilm_embeddings_match_the_packages_runtime() {
     }
     assert!(seal::score::embed::cosine(&batched[0], &batched[2]) < 0.99);
 }
+
+#[test]
+fn a_long_transcript_is_compared_by_its_end() {
+    init_runtime();
+    let folder = seal::config::embedder_dir();
+    let long = hh_rlhf_lines()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["chosen"].as_str().unwrap().to_owned())
+        .max_by_key(String::len)
+        .unwrap();
+    // Two transcripts far past 256 tokens that differ only in their last words, as a rewrite
+    // of the last response leaves them.
+    let (a, b) = (format!("{long} It tastes good."), format!("{long} It tastes awful, I would never eat it."));
+    let cosine = seal::score::embed::cosine;
+    let mut start = seal::score::embed::Embedder::load(&folder, 256, None).unwrap();
+    let v = start.embed(&[&a, &b]).unwrap();
+    assert!((cosine(&v[0], &v[1]) - 1.0).abs() < 1e-6, "cut on the right, the change is out of sight");
+    let mut end = seal::score::embed::Embedder::load_keeping_end(&folder, 256, None).unwrap();
+    let v = end.embed(&[&a, &b]).unwrap();
+    assert!(cosine(&v[0], &v[1]) < 0.999, "{}", cosine(&v[0], &v[1]));
+    assert_eq!(end.truncated(), 2);
+}

@@ -1,9 +1,12 @@
 //! `seal label` against a local OpenAI-compatible server started by the test (real HTTP, real
 //! JSON): valid answers, invalid JSON and wrong keys asked again, 429 then success, timeouts,
-//! the answer cache (no request on a rerun), kill -9 and resume, the Batch API round trip.
+//! the answer cache (no request on a rerun), kill -9 and resume, requests left without an answer
+//! (no set stored; a rerun completes it, asking only those), the Batch API round trip and
+//! its check of which prompt an answer is for; pairs of plain strings shown to the LM (labeler
+//! and rewriter) as tagged transcripts.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +41,8 @@ struct Fake {
     answered: AtomicUsize,
     /// Requests seen per transcript, for "fail the first time" behaviours.
     seen: Mutex<HashMap<String, usize>>,
+    /// While set, every request for a transcript with `MARK_503` is answered 503.
+    failing: AtomicBool,
 }
 
 fn completion(content: &str) -> HttpResponse {
@@ -68,6 +73,9 @@ async fn chat(fake: web::Data<Fake>, req: HttpRequest, body: web::Json<Value>) -
     };
     if model == "slow-model" {
         actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+    }
+    if text.contains("MARK_503") && fake.failing.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().body("overloaded");
     }
     if text.contains("MARK_429") && n == 1 {
         return HttpResponse::TooManyRequests().insert_header(("retry-after", "0")).body("slow down");
@@ -109,11 +117,17 @@ const MARKS: [&str; 6] = ["plain", "MARK_BADJSON", "MARK_WRONGKEYS", "MARK_429",
 
 /// A dataset of one pair per behaviour; returns the transcripts by (pair_id, side).
 fn dataset(seal: &Seal) -> HashMap<(String, String), String> {
+    dataset_of(seal, &MARKS)
+}
+
+/// Dataset `d` of one pair per mark (pair i asks "Question i MARK?"); returns the transcripts the
+/// server is shown by (pair_id, side).
+fn dataset_of(seal: &Seal, marks: &[&str]) -> HashMap<(String, String), String> {
     let file = seal.dir.path().join("pairs").join("test.jsonl");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     let mut lines = Vec::new();
     let mut texts = HashMap::new();
-    for (i, mark) in MARKS.iter().enumerate() {
+    for (i, mark) in marks.iter().enumerate() {
         let chosen = format!("\n\nHuman: Question {i} {mark}?\n\nAssistant: A careful answer {}.", "x".repeat(i));
         let rejected = format!("\n\nHuman: Question {i} {mark}?\n\nAssistant: No.");
         texts.insert((format!("pairs/test/{i}"), "chosen".to_string()), chosen.trim_start_matches('\n').to_owned());
@@ -145,6 +159,15 @@ fn label_cmd(seal: &Seal, url: &str, name: &str, model: &str, extra: &[&str]) ->
     ]);
     c.args(extra);
     c
+}
+
+/// (pair id, side) of a Batch API `custom_id`: `side:pair_id:` and 16 hex digits of the
+/// request's cache key.
+fn text_of(custom_id: &str) -> (String, String) {
+    let (text, key) = custom_id.rsplit_once(':').unwrap();
+    assert!(key.len() == 16 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{custom_id}");
+    let (side, pair) = text.split_once(':').unwrap();
+    (pair.to_owned(), side.to_owned())
 }
 
 fn run_json<T: serde::de::DeserializeOwned>(mut c: std::process::Command) -> T {
@@ -316,6 +339,7 @@ fn batch_api_files_round_trip_through_the_cache() {
         &["--batch-export", requests.to_str().unwrap()],
     ));
     assert_eq!(out["requests"], 12);
+    assert_eq!(out["files"], json!([requests.to_str().unwrap()]), "12 requests fit one file");
     assert!(out["estimate"]["cost_usd"].as_f64().unwrap() > 0.0, "list price of gpt-4-turbo");
     let lines: Vec<Value> =
         std::fs::read_to_string(&requests).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -328,8 +352,7 @@ fn batch_api_files_round_trip_through_the_cache() {
         assert_eq!(l["body"]["model"], "gpt-4-turbo-2024-04-09");
         assert_eq!(l["body"]["response_format"]["type"], "json_object");
         let id = l["custom_id"].as_str().unwrap();
-        let (side, pair) = id.split_once(':').unwrap();
-        let text = &texts[&(pair.to_owned(), side.to_owned())];
+        let text = &texts[&text_of(id)];
         if i == 0 {
             results
                 .push(json!({"custom_id": id, "response": null, "error": {"code": "server_error", "message": "boom"}}));
@@ -340,19 +363,46 @@ fn batch_api_files_round_trip_through_the_cache() {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 900, "completion_tokens": 200}}}, "error": null}));
     }
+    // The outputs of two batches, imported together.
     let results_file = seal.dir.path().join("batch-out.jsonl");
-    std::fs::write(&results_file, results.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")).unwrap();
-    let s: LabelRunSummary = run_json(label_cmd(
+    let second_file = seal.dir.path().join("batch-out-2.jsonl");
+    let (first, second) = results.split_at(5);
+    let jsonl = |rows: &[Value]| rows.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    std::fs::write(&results_file, jsonl(first)).unwrap();
+    std::fs::write(&second_file, jsonl(second)).unwrap();
+    // The failed request is tried against the (unreachable) server: no answer, so no set.
+    let out = label_cmd(
         &seal,
         unreachable,
         "batch",
         "gpt-4-turbo-2024-04-09",
-        &["--yes", "--retries", "0", "--max-attempts", "1", "--batch-import", results_file.to_str().unwrap()],
-    ));
-    assert_eq!(s.cached_answers, 11);
-    assert_eq!(s.n_labelled, 11, "every answer from the file; {s:?}");
-    assert_eq!(s.n_failed, 1, "the failed request was tried against the (unreachable) server");
-    assert_eq!(s.requests_sent, 0);
+        &[
+            "--yes",
+            "--retries",
+            "0",
+            "--max-attempts",
+            "1",
+            "--batch-import",
+            results_file.to_str().unwrap(),
+            "--batch-import",
+            second_file.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("1 requests failed (") && err.contains(unreachable), "{err}");
+    assert!(err.contains("run again to retry them — the 11 answers received are cached"), "{err}");
+    let sets: Vec<seal_shared::LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "d"]);
+    assert!(sets.is_empty(), "{sets:?}");
+    // Run again against a server that answers: only that request is sent.
+    let (url, fake) = serve_fake();
+    let s: LabelRunSummary =
+        run_json(label_cmd(&seal, &url, "batch", "gpt-4-turbo-2024-04-09", &["--yes", "--max-attempts", "1"]));
+    assert_eq!((s.outcome.as_str(), s.n_labelled, s.n_failed), ("stored", 12, 0), "{s:?}");
+    assert_eq!((s.requests_sent, s.cached_answers), (1, 11));
+    assert_eq!(fake.received.load(Ordering::SeqCst), 1);
 
     // A result line that is not one of this job's texts is an error naming the line.
     std::fs::write(
@@ -371,6 +421,317 @@ fn batch_api_files_round_trip_through_the_cache() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("batch-out.jsonl:1") && err.contains("chosen:nope"), "{err}");
+}
+
+/// The label set `name` of dataset `d` as exported (JSONL rows), and as listed.
+fn label_set(seal: &Seal, name: &str) -> (String, seal_shared::LabelSetInfo) {
+    let out = seal.dir.path().join(format!("{name}-export.jsonl"));
+    seal.ok(&["labels", "export", "--dataset", "d", "--name", name, "--out", out.to_str().unwrap()]);
+    let sets: Vec<seal_shared::LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "d"]);
+    (std::fs::read_to_string(&out).unwrap(), sets.into_iter().find(|s| s.name == name).unwrap())
+}
+
+const FLAKY: [&str; 4] = ["plain", "MARK_503", "MARK_BADJSON", "MARK_OFFLIST"];
+
+#[test]
+fn requests_without_an_answer_store_no_set_and_a_rerun_completes_it() {
+    let seal = Seal::new();
+    dataset_of(&seal, &FLAKY);
+    let (url, fake) = serve_fake();
+    fake.failing.store(true, Ordering::SeqCst);
+    let flags = ["--yes", "--retries", "1"];
+    let out = label_cmd(&seal, &url, "lm", "test-model", &flags).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    // Both texts of pair 1, each tried twice; the other six answered (bad JSON asked again).
+    assert!(err.contains("2 requests failed (chosen:pairs/test/1: ") && err.contains("HTTP 503: overloaded"), "{err}");
+    assert!(err.contains("run again to retry them — the 8 answers received are cached"), "{err}");
+    assert_eq!((fake.received.load(Ordering::SeqCst), fake.answered.load(Ordering::SeqCst)), (8 + 2 * 2, 8));
+    // Nothing stored: no set to complete with --replace.
+    let sets: Vec<seal_shared::LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "d"]);
+    assert!(sets.is_empty(), "{sets:?}");
+
+    // The server is back: the same command completes the set, sending only what got no answer.
+    fake.failing.store(false, Ordering::SeqCst);
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "test-model", &flags));
+    assert_eq!((s.outcome.as_str(), s.n_labelled, s.n_failed), ("stored", 8, 0), "{s:?}");
+    assert_eq!((s.requests_sent, s.cached_answers), (2, 8), "{s:?}");
+    assert_eq!(fake.received.load(Ordering::SeqCst), 12 + 2);
+    let asked_twice: Vec<(String, usize)> = fake
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, n)| !k.contains("MARK_503") && **n > usize::from(k.contains("MARK_BADJSON")) + 1)
+        .map(|(k, n)| (k.clone(), *n))
+        .collect();
+    assert!(asked_twice.is_empty(), "answered texts asked again: {asked_twice:?}");
+
+    // The set a run that never failed stores.
+    let fresh = Seal::new();
+    dataset_of(&fresh, &FLAKY);
+    let (fresh_url, _) = serve_fake();
+    let r: LabelRunSummary = run_json(label_cmd(&fresh, &fresh_url, "lm", "test-model", &["--yes"]));
+    assert_eq!((r.n_labelled, r.n_failed, r.n_off_list), (s.n_labelled, s.n_failed, s.n_off_list));
+    let (rows, info) = label_set(&seal, "lm");
+    let (fresh_rows, fresh_info) = label_set(&fresh, "lm");
+    assert_eq!(rows, fresh_rows);
+    assert_eq!((info.sha256, info.n_texts), (fresh_info.sha256, 8));
+
+    // Complete, the set is kept: the same run again changes nothing, other content needs --replace.
+    let again: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "test-model", &flags));
+    assert_eq!((again.outcome.as_str(), again.requests_sent), ("unchanged", 0));
+    let out = label_cmd(&seal, &url, "lm", "test-model", &["--yes", "--keys", "is_helpful"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("pass --replace"), "{err}");
+}
+
+#[test]
+fn a_set_stored_without_the_texts_whose_requests_failed_is_completed_by_a_rerun() {
+    // As versions that stored a set despite requests without an answer left it: the labels of
+    // the texts answered, and the others in the failure log without a raw answer.
+    let seal = Seal::new();
+    let texts = dataset_of(&seal, &FLAKY);
+    let keys = seal::features::all_keys();
+    let unanswered = |pair: &str| pair == "pairs/test/1";
+    {
+        let mut store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+        let records: Vec<seal::features::LabelRecord> = texts
+            .iter()
+            .filter(|((pair, _), _)| !unanswered(pair.as_str()))
+            .map(|((pair, side), text)| {
+                let mut row = labels_for(text);
+                row.insert("pair_id".into(), json!(pair));
+                row.insert("side".into(), json!(side));
+                seal::features::parse_label_row(&row, &keys).unwrap()
+            })
+            .collect();
+        let set = seal::store::LabelSetRecord {
+            dataset: "d".into(),
+            name: "lm".into(),
+            labeler: Some("test-model".into()),
+            prompt_version: Some(seal::features::prompt::PROMPT_VERSION.into()),
+            source_uri: "http://127.0.0.1:9/v1/chat/completions (model test-model)".into(),
+            sha256: "partial".into(),
+            n_texts: records.len() as u64,
+            n_off_list: records.iter().filter(|r| !r.off_list.is_empty()).count() as u64,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+        };
+        assert!(store.import_labels(&set, &records, false).unwrap());
+        let failures: Vec<seal::store::LabelFailure> = ["chosen", "rejected"]
+            .into_iter()
+            .map(|side| seal::store::LabelFailure {
+                pair_id: "pairs/test/1".into(),
+                side: side.into(),
+                attempts: 1,
+                error: "http://127.0.0.1:9/v1/chat/completions: HTTP 503: overloaded".into(),
+                raw_answer: None,
+            })
+            .collect();
+        store.record_label_failures("d", "lm", &failures).unwrap();
+    }
+    let (url, fake) = serve_fake();
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
+    assert_eq!((s.outcome.as_str(), s.n_labelled, s.n_failed), ("stored", 8, 0), "{s:?}");
+    assert!(seal.json(&["labels", "failures", "--dataset", "d", "--name", "lm"]).as_array().unwrap().is_empty());
+    // The completed set is the one a new name gets from the same answers.
+    let asked = fake.received.load(Ordering::SeqCst);
+    let r: LabelRunSummary = run_json(label_cmd(&seal, &url, "ref", "test-model", &["--yes"]));
+    assert_eq!((r.outcome.as_str(), r.requests_sent), ("stored", 0));
+    assert_eq!(fake.received.load(Ordering::SeqCst), asked);
+    assert_eq!(label_set(&seal, "lm").1.sha256, label_set(&seal, "ref").1.sha256);
+    // Complete now, the set is kept: other content needs --replace.
+    let out = label_cmd(&seal, &url, "lm", "test-model", &["--yes", "--keys", "is_helpful"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("pass --replace"));
+}
+
+/// A Batch API result line answering request `id` with the labels of `text`.
+fn batch_result(id: &str, text: &str) -> String {
+    let content = Value::Object(labels_for(text)).to_string();
+    json!({"custom_id": id, "response": {"status_code": 200, "body": {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 900, "completion_tokens": 200}}}, "error": null})
+    .to_string()
+}
+
+#[test]
+fn batch_answers_are_used_only_for_the_prompts_they_answer() {
+    let seal = Seal::new();
+    let texts = dataset(&seal);
+    let unreachable = "http://127.0.0.1:9/v1";
+    let model = "gpt-4-turbo-2024-04-09";
+    let requests = seal.dir.path().join("batch-in.jsonl");
+    let out: Value =
+        run_json(label_cmd(&seal, unreachable, "batch", model, &["--batch-export", requests.to_str().unwrap()]));
+    assert_eq!(out["requests"], 12);
+    let results: Vec<String> = std::fs::read_to_string(&requests)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let id = serde_json::from_str::<Value>(l).unwrap()["custom_id"].as_str().unwrap().to_owned();
+            batch_result(&id, &texts[&text_of(&id)])
+        })
+        .collect();
+    let results_file = seal.dir.path().join("batch-out.jsonl");
+    std::fs::write(&results_file, results.join("\n") + "\n").unwrap();
+    // Imports the answers, then estimates what is left to send: (estimate, stderr).
+    let import = |extra: &[&str]| -> (LabelEstimate, String) {
+        let args = [&["--estimate", "--batch-import", results_file.to_str().unwrap()][..], extra].concat();
+        let out = label_cmd(&seal, unreachable, "batch", model, &args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        (serde_json::from_slice(&out.stdout).unwrap(), err)
+    };
+
+    // Other keys or another temperature make other prompts: no answer is used, each is named.
+    for other in [&["--keys", "is_helpful,last_response_sentiment"][..], &["--temperature", "0.5"]] {
+        let (e, err) = import(other);
+        assert_eq!((e.cached, e.to_send), (0, 12), "{other:?}: {err}");
+        assert!(err.contains("0 answers cached, 12 failed requests"), "{err}");
+        assert!(err.contains("answers another prompt") && err.contains("changed since the export"), "{err}");
+        assert!(err.contains("12 answers were for other prompts"), "{err}");
+    }
+    let e: LabelEstimate = run_json(label_cmd(&seal, unreachable, "batch", model, &["--estimate"]));
+    assert_eq!(e.cached, 0, "nothing was cached under the exported prompts either");
+
+    // With the export's options, every answer is used.
+    let (e, err) = import(&[]);
+    assert_eq!((e.cached, e.to_send), (12, 0), "{err}");
+    assert!(err.contains("12 answers cached, 0 failed requests"), "{err}");
+
+    // A text changed by a re-ingest between export and import: its answer is not used for it.
+    let source = seal.dir.path().join("pairs").join("test.jsonl");
+    let lines = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, lines.replacen("Question 0 plain?", "Question 0 changed?", 1)).unwrap();
+    seal.ok(&["ingest", "--dataset", "d", "--replace", source.to_str().unwrap()]);
+    let (e, err) = import(&[]);
+    assert_eq!((e.cached, e.to_send), (11, 1), "{err}");
+    assert!(err.contains("11 answers cached, 1 failed requests"), "{err}");
+    assert!(err.contains(": chosen:pairs/test/0:") && err.contains("answers another prompt"), "{err}");
+    assert!(err.contains("1 answers were for other prompts"), "{err}");
+
+    // A batch file of an earlier version (no key in its ids) is refused, asking for a new export.
+    let old = seal.dir.path().join("old.jsonl");
+    std::fs::write(
+        &old,
+        batch_result("chosen:pairs/test/0", &texts[&("pairs/test/0".to_string(), "chosen".to_string())]),
+    )
+    .unwrap();
+    let out = label_cmd(&seal, unreachable, "batch", model, &["--estimate", "--batch-import", old.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("old.jsonl:1") && err.contains("\"chosen:pairs/test/0\""), "{err}");
+    assert!(err.contains("export the batch again"), "{err}");
+}
+
+/// Dataset `d` in the pairs format: two pairs of plain strings, and one whose prompt carries the
+/// hh-rlhf tags itself. Returns the transcript each text is shown as, by (pair id, side).
+fn plain_pairs(seal: &Seal) -> HashMap<(String, String), String> {
+    let file = seal.dir.path().join("pairs").join("plain.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let rows = [
+        json!({"prompt": "What is the capital of France?", "chosen": "Paris.", "rejected": "Lyon, I think."}),
+        json!({"prompt": "Say hi.\n", "chosen": " Hi there!", "rejected": "Go away."}),
+        json!({"prompt": "\n\nHuman: Name a color.\n\nAssistant:", "chosen": " Blue.", "rejected": " Seven."}),
+    ];
+    let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    seal.ok(&["ingest", "--dataset", "d", "--format", "pairs", file.to_str().unwrap()]);
+    let shown = [
+        ("0", "chosen", "Human: What is the capital of France?\n\nAssistant: Paris."),
+        ("0", "rejected", "Human: What is the capital of France?\n\nAssistant: Lyon, I think."),
+        ("1", "chosen", "Human: Say hi.\n\nAssistant: Hi there!"),
+        ("1", "rejected", "Human: Say hi.\n\nAssistant: Go away."),
+        ("2", "chosen", "Human: Name a color.\n\nAssistant: Blue."),
+        ("2", "rejected", "Human: Name a color.\n\nAssistant: Seven."),
+    ];
+    shown.iter().map(|(i, side, t)| ((format!("pairs/plain/{i}"), side.to_string()), t.to_string())).collect()
+}
+
+#[test]
+fn plain_string_pairs_reach_the_labeler_as_tagged_transcripts() {
+    let seal = Seal::new();
+    let shown = plain_pairs(&seal);
+    let (url, fake) = serve_fake();
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
+    assert_eq!((s.n_texts, s.n_labelled, s.n_failed, s.requests_sent), (6, 6, 0, 6), "{s:?}");
+    // The conversations the server was sent (the prompt drops the transcript's leading newlines).
+    let mut sent: Vec<String> =
+        fake.seen.lock().unwrap().keys().map(|k| k.strip_prefix("test-model\0").unwrap().to_owned()).collect();
+    sent.sort();
+    let mut want: Vec<String> = shown.values().cloned().collect();
+    want.sort();
+    assert_eq!(sent, want);
+    // The labels are the labeler's for those transcripts.
+    let out = seal.dir.path().join("lm.jsonl");
+    seal.ok(&["labels", "export", "--dataset", "d", "--name", "lm", "--out", out.to_str().unwrap()]);
+    let rows: Vec<Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        let want =
+            labels_for(&shown[&(r["pair_id"].as_str().unwrap().to_owned(), r["side"].as_str().unwrap().to_owned())]);
+        assert_eq!(r["last_response_is_helpful"], want["last_response_is_helpful"], "{r}");
+        assert_eq!(r["last_response_sentiment"], want["last_response_sentiment"], "{r}");
+    }
+}
+
+/// A rewriter: records each excerpt and answers it with a few words swapped.
+async fn rewriter(seen: web::Data<Mutex<Vec<String>>>, body: web::Json<Value>) -> HttpResponse {
+    let b = body.into_inner();
+    let prompt = b["messages"][0]["content"].as_str().unwrap_or_default();
+    let excerpt = prompt.split("Excerpt:\n").nth(1).and_then(|t| t.split("\n\nRewriting:").next()).unwrap_or_default();
+    seen.lock().unwrap().push(excerpt.to_owned());
+    let content = excerpt
+        .trim()
+        .replace("capital", "main city")
+        .replace("Lyon", "Lyons")
+        .replace("Say", "Please say")
+        .replace("away", "off");
+    completion(&content)
+}
+
+#[test]
+fn plain_string_pairs_are_rewritten_as_transcripts_and_stored_as_pairs() {
+    let seal = Seal::new();
+    plain_pairs(&seal);
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let url = crate::support::serve_chat(seen.clone(), rewriter);
+    let out = crate::rewrite::rewrite_cmd(&seal, &url).arg("--yes").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &out["rewrite"];
+    // The tagged pair's rewrite is its own text (no word to swap): refused as in SEAL.
+    assert_eq!((&s["n_rewritten"], &s["n_skipped"]), (&json!(2), &json!(1)), "{s}");
+    let sent = seen.lock().unwrap().clone();
+    assert!(sent.contains(&"\n\nHuman: What is the capital of France?\n\nAssistant: Paris.".to_string()), "{sent:?}");
+    assert!(sent.contains(&"\n\nHuman: Say hi.\n\nAssistant: Hi there!".to_string()), "{sent:?}");
+    // Stored back as prompt and completion, in the originals' whitespace.
+    let file = seal.dir.path().join("variant.jsonl");
+    seal.ok(&["export", "pairs", "--dataset", "d@llm", "--out", file.to_str().unwrap()]);
+    let pairs: HashMap<String, Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["pair_id"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    assert_eq!(pairs.len(), 2);
+    let p = &pairs["pairs/plain/0"];
+    assert_eq!(
+        (&p["context"], &p["chosen_response"], &p["rejected_response"], &p["same_context"]),
+        (&json!("What is the main city of France?"), &json!("Paris."), &json!("Lyons, I think."), &json!(true)),
+        "{p}"
+    );
+    let p = &pairs["pairs/plain/1"];
+    assert_eq!(
+        (&p["context"], &p["chosen_response"], &p["rejected_response"]),
+        (&json!("Please say hi.\n"), &json!(" Hi there!"), &json!("Go off.")),
+        "{p}"
+    );
 }
 
 #[test]

@@ -1,15 +1,17 @@
 //! `seal rewrite`: built-in perturbations on real hh-rlhf pairs, re-scored by the fixture RMs and
 //! analysed for robustness (checked against the exported scores); SEAL's LLM rewrite against a
-//! local OpenAI-compatible server (its rejection rules, the answer cache, no request on rerun).
+//! local OpenAI-compatible server (its rejection rules, the answer cache, no request on rerun,
+//! requests left without an answer: no variant stored, a rerun completes it asking only those).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use seal_shared::browse::PairDetail;
 use seal_shared::report::AnalysisReport;
 use seal_shared::runs::{RewriteEstimate, RewriteOutput, RewriteSummary};
+use seal_shared::DatasetInfo;
 use serde_json::{json, Value};
 
 use crate::support::{fixture_model, get, hh_rlhf_lines, start, Seal};
@@ -332,6 +334,8 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
 struct Fake {
     received: AtomicUsize,
     answered: AtomicUsize,
+    /// While set, every request for a transcript with `MARK_503` is answered 503.
+    failing: AtomicBool,
 }
 
 /// A rewriter: swaps a few words, or breaks SEAL's rules for transcripts that ask for it.
@@ -344,6 +348,9 @@ async fn chat(fake: web::Data<Fake>, body: web::Json<Value>) -> HttpResponse {
     let text = prompt.split("Excerpt:\n").nth(1).and_then(|t| t.split("\n\nRewriting:").next()).unwrap_or_default();
     if b["model"] == "slow-model" {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    if text.contains("MARK_503") && fake.failing.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().body("overloaded");
     }
     let content = if text.contains("MARK_SAME") {
         text.to_owned()
@@ -392,22 +399,7 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
     let seal = questions(&["plain", "MARK_SAME", "MARK_EMPTY", "MARK_CHATTY", "also plain"]);
     let (url, fake) = serve_fake();
     let run = |extra: &[&str]| -> Vec<u8> {
-        let mut c = seal.cmd();
-        c.env("OPENAI_API_KEY", "k").env_remove("OPENAI_BASE_URL").args([
-            "--json",
-            "rewrite",
-            "--dataset",
-            "d",
-            "--name",
-            "llm",
-            "--model",
-            "m",
-            "--base-url",
-            &url,
-            "--timeout",
-            "2",
-            "--no-similarity",
-        ]);
+        let mut c = rewrite_cmd(&seal, &url);
         c.args(extra);
         let out = c.output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -444,6 +436,80 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
     assert_eq!((s.outcome.as_str(), s.requests_sent, s.cached_answers), ("unchanged", 0, 7));
     assert_eq!(fake.received.load(Ordering::SeqCst), before);
     assert_eq!(estimate(&["--estimate"]).to_send, 3, "the rejected texts of refused pairs were never sent");
+}
+
+/// `seal --json rewrite` of `d` as `llm` with model `m` at `url` (2 s a request, no
+/// similarity); more arguments go after.
+pub(crate) fn rewrite_cmd(seal: &Seal, url: &str) -> std::process::Command {
+    let mut c = seal.cmd();
+    c.env("OPENAI_API_KEY", "k").env_remove("OPENAI_BASE_URL").args([
+        "--json",
+        "rewrite",
+        "--dataset",
+        "d",
+        "--name",
+        "llm",
+        "--model",
+        "m",
+        "--base-url",
+        url,
+        "--timeout",
+        "2",
+        "--no-similarity",
+    ]);
+    c
+}
+
+/// [`rewrite_cmd`] with one retry, confirmed.
+fn llm_rewrite(seal: &Seal, url: &str) -> std::process::Output {
+    rewrite_cmd(seal, url).args(["--retries", "1", "--retry-delay", "0.01", "--yes"]).output().unwrap()
+}
+
+fn rewrite_summary(out: std::process::Output) -> RewriteSummary {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<RewriteOutput>(&out.stdout).unwrap().rewrite
+}
+
+#[test]
+fn requests_without_an_answer_store_no_variant_and_a_rerun_completes_it() {
+    let marks = ["plain", "MARK_503", "MARK_SAME", "also plain"];
+    let seal = questions(&marks);
+    let (url, fake) = serve_fake();
+    fake.failing.store(true, Ordering::SeqCst);
+    let out = llm_rewrite(&seal, &url);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    // Pair 1's chosen text, tried twice (its rejected one waits for it); five answers received.
+    assert!(err.contains("1 requests failed (chosen text of pair `pairs/test/1`: "), "{err}");
+    assert!(err.contains("HTTP 503: overloaded"), "{err}");
+    assert!(err.contains("run again to retry them — the 5 answers received are cached"), "{err}");
+    assert_eq!((fake.received.load(Ordering::SeqCst), fake.answered.load(Ordering::SeqCst)), (7, 5));
+    // Nothing stored: no variant, no dataset, no left-out line that names the failure.
+    assert_eq!(seal.json(&["variants", "list", "--dataset", "d"]), json!([]));
+    assert!(seal.fails(&["export", "pairs", "--dataset", "d@llm", "--out", "x.jsonl"]).contains("d@llm"));
+
+    // The server is back: the same command, without --replace, sends only pair 1's texts.
+    fake.failing.store(false, Ordering::SeqCst);
+    let s = rewrite_summary(llm_rewrite(&seal, &url));
+    assert_eq!((s.outcome.as_str(), s.n_rewritten, s.n_skipped), ("stored", 3, 1), "{s:?}");
+    assert_eq!((s.requests_sent, s.cached_answers), (2, 5), "{s:?}");
+    assert_eq!(fake.received.load(Ordering::SeqCst), 7 + 2);
+
+    // What a run that never failed stores: the same pairs, left-out lines and content hash.
+    let fresh = questions(&marks);
+    let (fresh_url, _) = serve_fake();
+    let f = rewrite_summary(llm_rewrite(&fresh, &fresh_url));
+    assert_eq!((f.n_rewritten, f.n_skipped, &f.skipped), (s.n_rewritten, s.n_skipped, &s.skipped));
+    assert_eq!(exported(&seal, "pairs", "d@llm", None), exported(&fresh, "pairs", "d@llm", None));
+    assert_eq!(seal.json(&["datasets", "rejected", "d@llm"]), fresh.json(&["datasets", "rejected", "d@llm"]));
+    let sources = |seal: &Seal| {
+        let listed: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
+        listed.into_iter().find(|d| d.name == "d@llm").unwrap().sources
+    };
+    assert_eq!(sources(&seal), sources(&fresh));
+    // And a rerun finds it unchanged, asking nothing.
+    let again = rewrite_summary(llm_rewrite(&seal, &url));
+    assert_eq!((again.outcome.as_str(), again.requests_sent), ("unchanged", 0));
 }
 
 #[test]

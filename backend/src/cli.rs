@@ -206,11 +206,11 @@ fn ingest(ctx: &Ctx, a: IngestArgs) -> Result<()> {
                 summary.dataset,
                 s.n_pairs,
                 s.n_rejected,
-                if s.scores_invalidated > 0 {
-                    format!(", {} stale scores deleted", s.scores_invalidated)
-                } else {
-                    String::new()
-                },
+                [(s.scores_invalidated, "scores"), (s.labels_invalidated, "labels")]
+                    .iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, what)| format!(", {n} stale {what} deleted"))
+                    .collect::<String>(),
                 s.seconds
             );
         }

@@ -51,6 +51,11 @@ pub fn project_dir() -> PathBuf {
 /// The sentence-embedding model of meaning preservation: all-MiniLM-L6-v2 as an int8 ONNX graph.
 pub const EMBEDDER_NAME: &str = "all-MiniLM-L6-v2-int8";
 
+/// The name meaning-preservation cosines are stored and reported under: the embedder and how it
+/// reads a long transcript (its last 256 tokens). Cosines stored under another name (those of
+/// the first 256 tokens, before) are not read; `seal rewrite` computes the missing ones.
+pub const SIMILARITY_MEASURE: &str = "all-MiniLM-L6-v2-int8/last-256";
+
 /// Where `seal runtime install` puts the sentence-embedding model (`SEAL_EMBEDDER_DIR` overrides).
 pub fn embedder_dir() -> PathBuf {
     std::env::var_os("SEAL_EMBEDDER_DIR")

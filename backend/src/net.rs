@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -146,32 +147,111 @@ fn redirect_target(current: &str, location: &str) -> Result<String> {
     Ok(next.to_string())
 }
 
+/// The wait a `Retry-After` value asks for: a number of seconds or an HTTP-date (RFC 9110);
+/// a date in the past asks for none. Capped at a day (callers cap it further), so that a huge value is a long wait, not a panic.
+pub fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    const DAY: Duration = Duration::from_secs(86_400);
+    let value = value.trim();
+    match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 => Some(Duration::try_from_secs_f64(s).map_or(DAY, |d| d.min(DAY))),
+        Ok(_) => None,
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            Some(at.duration_since(now).unwrap_or_default().min(DAY))
+        }
+    }
+}
+
+/// Judges an address that a URL's host (lowercase, without brackets) resolved to: `Err` says
+/// why no connection to it is made.
+pub type AddressCheck = std::sync::Arc<dyn Fn(&str, std::net::IpAddr) -> std::result::Result<(), String> + Send + Sync>;
+
 /// What a guarded download may do: every URL it visits (the first and each redirect) must
-/// pass `check`, the body may hold at most `max_bytes`, and the whole must end within
-/// `timeout`.
+/// pass `check`, every address it connects to must pass `check_address`, the body may hold at
+/// most `max_bytes`, and the whole must end within `timeout`.
 pub struct Guard<'a> {
     pub check: &'a dyn Fn(&str) -> std::result::Result<(), String>,
+    /// Asked when each connection is made, of the addresses it would use: the name is looked
+    /// up once, there, so the address connected to is the address checked (no DNS rebinding
+    /// between a check and the connection).
+    pub check_address: AddressCheck,
     pub max_bytes: u64,
     pub timeout: std::time::Duration,
 }
 
+/// A connection that `Guard::check_address` refused; its message is the check's.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves names as ureq does, then refuses the name when `check` refuses any of its
+/// addresses, so ureq connects only to addresses that were checked.
+struct CheckedResolver {
+    check: AddressCheck,
+}
+
+impl std::fmt::Debug for CheckedResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedResolver").finish_non_exhaustive()
+    }
+}
+
+impl ureq::unversioned::resolver::Resolver for CheckedResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        use ureq::unversioned::resolver::DefaultResolver;
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        // The proxy of the environment (`HTTPS_PROXY`, …) is the operator's choice; through it,
+        // the target's name is the proxy's to resolve.
+        if config.proxy().is_some_and(|p| p.uri() == uri) {
+            return Ok(addrs);
+        }
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        for addr in addrs.iter() {
+            (self.check)(&host, addr.ip()).map_err(|why| ureq::Error::Other(Box::new(Refused(why))))?;
+        }
+        Ok(addrs)
+    }
+}
+
+/// A failed request of a guarded download: a refused address reads as `check`'s refusals do.
+fn guarded_error(url: &str, e: ureq::Error) -> anyhow::Error {
+    match e {
+        ureq::Error::Other(why) if why.is::<Refused>() => anyhow::anyhow!("{url}: {why}"),
+        other => anyhow::anyhow!("{url}: {other}"),
+    }
+}
+
 /// Downloads `url` into `cache_dir` as [`download_fresh`] does, but within `guard`: redirects
-/// are followed one at a time (at most five), each checked before it is requested.
+/// are followed one at a time (at most five), each checked before it is requested, and each
+/// connection's addresses checked as it is made.
 pub fn download_guarded(url: &str, cache_dir: &Path, guard: &Guard<'_>) -> Result<PathBuf> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .tls_config(tls())
         .timeout_connect(Some(std::time::Duration::from_secs(15)))
         .timeout_global(Some(guard.timeout))
         .max_redirects(0)
         .http_status_as_error(false)
         .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
+        .build();
+    let resolver = CheckedResolver { check: guard.check_address.clone() };
+    let agent = ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::default(), resolver);
     let mut current = url.to_owned();
     let mut response = None;
     for _ in 0..=5 {
         (guard.check)(&current).map_err(|why| anyhow::anyhow!("{current}: {why}"))?;
-        let resp = agent.get(&current).call().map_err(|e| anyhow::anyhow!("{current}: {e}"))?;
+        let resp = agent.get(&current).call().map_err(|e| guarded_error(&current, e))?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
             let location = resp
@@ -344,7 +424,28 @@ pub fn follow_events(url: &str, bearer: &str, mut on: impl FnMut(serde_json::Val
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
     use super::*;
+
+    type Checked = std::result::Result<(), String>;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_never_panics() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(" 0.5 ", now), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO), "a date past");
+        assert_eq!(retry_after("1e20", now), Some(Duration::from_secs(86_400)));
+        assert_eq!(retry_after("1e300", now), Some(Duration::from_secs(86_400)));
+        assert_eq!(retry_after("-1", now), None);
+        assert_eq!(retry_after("NaN", now), None);
+        assert_eq!(retry_after("inf", now), None);
+        assert_eq!(retry_after("soon", now), None);
+    }
 
     #[test]
     fn redirects_resolve_as_a_browser_resolves_them() {
@@ -355,5 +456,82 @@ mod tests {
         assert_eq!(redirect_target(from, "//cdn.example/y").unwrap(), "https://cdn.example/y");
         assert_eq!(redirect_target("http://[::1]:8080/a/b", "c").unwrap(), "http://[::1]:8080/a/c");
         assert!(redirect_target(from, "http://[::1").is_err());
+    }
+
+    /// A server on 127.0.0.1 that answers each connection once from a thread: `/hop` redirects
+    /// to `localhost`'s `/x`, any other path is `body`. Its port and the connections it accepted.
+    fn serve(body: &'static str) -> (u16, Arc<AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (status, location, text) = if head.starts_with(b"GET /hop ") {
+                    ("302 Found", format!("Location: http://localhost:{port}/x\r\n"), "")
+                } else {
+                    ("200 OK", String::new(), body)
+                };
+                let length = text.len();
+                let answer = format!("HTTP/1.1 {status}\r\n{location}Content-Length: {length}\r\nConnection: close");
+                let _ = stream.write_all(format!("{answer}\r\n\r\n{text}").as_bytes());
+            }
+        });
+        (port, accepted)
+    }
+
+    /// Refuses loopback addresses of names, as the web ingest policy does; an IP literal passes
+    /// (as one listed in `ingest.allowed_hosts` does).
+    fn no_loopback_names() -> AddressCheck {
+        Arc::new(|host: &str, ip: IpAddr| {
+            if host.parse::<IpAddr>().is_err() && ip.is_loopback() {
+                Err(format!("host {host} resolves to {ip}, a loopback address"))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn guard<'a>(check: &'a dyn Fn(&str) -> Checked, check_address: AddressCheck) -> Guard<'a> {
+        Guard { check, check_address, max_bytes: 1_000_000, timeout: std::time::Duration::from_secs(20) }
+    }
+
+    #[test]
+    fn a_guarded_download_connects_only_to_checked_addresses() {
+        // The URL check passes everything, as a name that answered a public address to it would.
+        let any_url = |_: &str| -> Checked { Ok(()) };
+        let (port, accepted) = serve("hello");
+        let cache = tempfile::tempdir().unwrap();
+
+        let url = format!("http://localhost:{port}/x");
+        let err = download_guarded(&url, cache.path(), &guard(&any_url, no_loopback_names())).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{url}: host localhost resolves to ")), "{err}");
+        assert!(err.ends_with(", a loopback address"), "{err}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "refused before connecting");
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "nothing written");
+
+        // Each redirect's connection is checked too: the first hop (an IP literal) is served,
+        // the second (a name of loopback) is refused.
+        let hop = format!("http://127.0.0.1:{port}/hop");
+        let err = download_guarded(&hop, cache.path(), &guard(&any_url, no_loopback_names())).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{url}: host localhost resolves to ")), "{err}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "only the first hop connected");
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "nothing written");
+
+        // An address check that allows loopback lets the download through.
+        let any_address: AddressCheck = Arc::new(|_: &str, _: IpAddr| -> Checked { Ok(()) });
+        let path = download_guarded(&url, cache.path(), &guard(&any_url, any_address)).unwrap();
+        assert_eq!(std::fs::read_to_string(path).unwrap(), "hello");
     }
 }

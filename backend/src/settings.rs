@@ -253,6 +253,13 @@ impl ProxySettings {
     }
 }
 
+impl ServerSettings {
+    /// The trusted proxies' networks, parsed (the settings were checked at load).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies.iter().filter_map(|t| parse_network(t).ok()).collect()
+    }
+}
+
 /// An address (a one-address network) or a CIDR network.
 fn parse_network(s: &str) -> Result<ipnet::IpNet, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
@@ -287,6 +294,12 @@ pub struct ServerSettings {
     /// `https://lab.example/seal/`, its API at `/seal/api/`); empty: the root. The proxy passes
     /// the path on unchanged.
     pub base_path: String,
+    /// Addresses (or CIDR networks) of the reverse proxies in front of the server, whose
+    /// `X-Forwarded-For` is believed: the client's address, for sign-in rate limits and the
+    /// audit log, is the last address in it that is not one of these. From anyone else the
+    /// header is ignored. `SEAL_SERVER_TRUSTED_PROXIES` takes a comma-separated list.
+    #[serde(deserialize_with = "names")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -298,6 +311,7 @@ impl Default for ServerSettings {
             allowed_hosts: Vec::new(),
             public_url: None,
             base_path: String::new(),
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
         }
     }
 }
@@ -472,6 +486,15 @@ impl Settings {
                 "server.base_path = {base:?}: a path such as \"/seal\" (starting with `/`, not ending with one; \
                  letters, digits, `-`, `_`, `.`, `~`), or empty for the root"
             );
+        }
+        for t in &self.server.trusted_proxies {
+            let everyone = t == "*"
+                || parse_network(t).map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?.prefix_len() == 0;
+            if everyone {
+                anyhow::bail!(
+                    "server.trusted_proxies: {t:?} would believe a client's own X-Forwarded-For; name the proxies' addresses"
+                );
+            }
         }
         let proxy = &self.auth.proxy;
         for t in &proxy.trusted {

@@ -10,6 +10,7 @@ use seal_shared::auth::{
 };
 use seal_shared::browse::{NewNote, Note, PairDetail, PairPage, PairQuery};
 use seal_shared::jobs::{JobRequest, JobStatus};
+use seal_shared::link::{encode_path, encode_segment};
 use seal_shared::report::AnalysisReport;
 use seal_shared::{ApiError, ErrorCode, LabelSetInfo, Overview};
 use wasm_bindgen::prelude::*;
@@ -125,11 +126,6 @@ async fn get<T: serde::de::DeserializeOwned>(path: &str) -> ApiResult<T> {
     answer(path, resp).await
 }
 
-/// Encodes a path segment (pair ids keep their slashes: the server reads the rest of the path).
-pub fn encode_path(s: &str) -> String {
-    s.split('/').map(|part| String::from(js_sys::encode_uri_component(part))).collect::<Vec<_>>().join("/")
-}
-
 pub async fn overview() -> ApiResult<Overview> {
     get("/api/overview").await
 }
@@ -147,11 +143,11 @@ pub async fn pairs(q: PairQuery) -> ApiResult<PairPage> {
 }
 
 pub async fn pair(dataset: String, id: String) -> ApiResult<PairDetail> {
-    get(&format!("/api/datasets/{}/pairs/{}", encode_path(&dataset), encode_path(&id))).await
+    get(&format!("/api/datasets/{}/pairs/{}", encode_segment(&dataset), encode_path(&id))).await
 }
 
 pub async fn add_note(dataset: String, id: String, note: NewNote) -> ApiResult<Note> {
-    let path = format!("/api/datasets/{}/notes/{}", encode_path(&dataset), encode_path(&id));
+    let path = format!("/api/datasets/{}/notes/{}", encode_segment(&dataset), encode_path(&id));
     send_json(gloo_net::http::Method::POST, &path, &note).await
 }
 
@@ -198,11 +194,11 @@ pub async fn add_user(u: NewUser) -> ApiResult<UserInfo> {
 }
 
 pub async fn change_user(name: String, c: UserChange) -> ApiResult<UserInfo> {
-    send_json(gloo_net::http::Method::PATCH, &format!("/api/users/{}", encode_path(&name)), &c).await
+    send_json(gloo_net::http::Method::PATCH, &format!("/api/users/{}", encode_segment(&name)), &c).await
 }
 
 pub async fn remove_user(name: String) -> ApiResult<()> {
-    send_empty(gloo_net::http::Method::DELETE, &format!("/api/users/{}", encode_path(&name))).await
+    send_empty(gloo_net::http::Method::DELETE, &format!("/api/users/{}", encode_segment(&name))).await
 }
 
 pub async fn tokens() -> ApiResult<Vec<TokenInfo>> {
@@ -214,7 +210,7 @@ pub async fn create_token(t: NewTokenRequest) -> ApiResult<NewToken> {
 }
 
 pub async fn revoke_token(id: String) -> ApiResult<()> {
-    send_empty(gloo_net::http::Method::DELETE, &format!("/api/tokens/{}", encode_path(&id))).await
+    send_empty(gloo_net::http::Method::DELETE, &format!("/api/tokens/{}", encode_segment(&id))).await
 }
 
 /// The share link this tab reads with.
@@ -231,7 +227,7 @@ pub async fn shares() -> ApiResult<Vec<ShareInfo>> {
 }
 
 pub async fn revoke_share(id: String) -> ApiResult<()> {
-    send_empty(gloo_net::http::Method::DELETE, &format!("/api/shares/{}", encode_path(&id))).await
+    send_empty(gloo_net::http::Method::DELETE, &format!("/api/shares/{}", encode_segment(&id))).await
 }
 
 pub async fn audit() -> ApiResult<Vec<AuditEntry>> {

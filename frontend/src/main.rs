@@ -222,7 +222,7 @@ pub(crate) fn DatasetTable(rows: Vec<DatasetInfo>) -> impl IntoView {
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|d| {
-                    let at = at(&format!("/api/datasets/{}/export", crate::api::encode_path(&d.name)));
+                    let at = at(&format!("/api/datasets/{}/export", seal_shared::link::encode_segment(&d.name)));
                     view! {
                     <tr>
                         <td>{d.name}</td>

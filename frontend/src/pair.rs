@@ -3,12 +3,12 @@
 //! next / previous within the list it was opened from (buttons, or the arrow keys).
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_location, use_navigate, use_params_map};
+use leptos_router::hooks::{use_location, use_navigate};
 use seal_shared::browse::{NewNote, PairDetail, PairSide};
 use seal_shared::{Speaker, VariantKind};
 use similar::{ChangeTag, TextDiff};
 
-use crate::query::{from_query_string, pair_href};
+use crate::query::{from_query_string, pair_href, pair_of_path};
 
 /// Words of a text, each with its CSS class: `""` kept, `del` removed, `ins` added.
 pub type MarkedWords = Vec<(String, &'static str)>;
@@ -33,11 +33,10 @@ pub fn word_diff(a: &str, b: &str) -> (MarkedWords, MarkedWords) {
 
 #[component]
 pub fn PairPage() -> impl IntoView {
-    let params = use_params_map();
     let location = use_location();
-    let key = Memo::new(move |_| {
-        let p = params.get();
-        (p.get("dataset").unwrap_or_default(), p.get("id").unwrap_or_default())
+    // As the page goes, another page's path keeps the pair it shows.
+    let key = Memo::new(move |shown: Option<&(String, String)>| {
+        pair_of_path(crate::app_path(&location.pathname.get())).or_else(|| shown.cloned()).unwrap_or_default()
     });
     let within = Memo::new(move |_| from_query_string(&location.search.get()));
     let reload = RwSignal::new(0u32);

@@ -2,6 +2,7 @@
 //! as query strings under the same names the API uses, so every view is a shareable link.
 
 use seal_shared::browse::PairQuery;
+use seal_shared::link;
 use seal_shared::report::Slice;
 
 pub fn to_query_string(q: &PairQuery) -> String {
@@ -28,7 +29,7 @@ pub fn slice_href(study: &PairQuery, slice: &Slice) -> String {
 
 /// Link to a pair's page; `within` (the list's filter) gives next / previous.
 pub fn pair_href(dataset: &str, id: &str, within: Option<&PairQuery>) -> String {
-    let base = crate::at(&format!("/pair/{}/{}", crate::api::encode_path(dataset), crate::api::encode_path(id)));
+    let base = crate::at(&format!("/pair/{}/{}", link::encode_segment(dataset), link::encode_path(id)));
     match within {
         Some(q) => {
             let mut q = q.clone();
@@ -39,4 +40,12 @@ pub fn pair_href(dataset: &str, id: &str, within: Option<&PairQuery>) -> String 
         }
         None => base,
     }
+}
+
+/// The dataset and pair id of a pair page's app path (`/pair/{dataset}/{pair id}`, as
+/// `pair_href` writes it or as a link made before its `~` escapes), read as the server reads
+/// API paths: from the path as sent, since the router's parameters are already percent-decoded.
+pub fn pair_of_path(path: &str) -> Option<(String, String)> {
+    let (dataset, id) = path.strip_prefix("/pair/")?.split_once('/')?;
+    Some((link::decode(dataset), link::decode(id)))
 }

@@ -35,7 +35,9 @@ pub fn href(target: &ShareTarget) -> String {
 /// Whether a tab opened with a link to `target` may show the app's page `path`.
 pub fn shows(target: &ShareTarget, path: &str) -> bool {
     match target {
-        ShareTarget::Pair { .. } => href(target).split('?').next() == Some(path),
+        ShareTarget::Pair { dataset, pair_id } => {
+            crate::query::pair_of_path(path).is_some_and(|(d, id)| d == *dataset && id == *pair_id)
+        }
         ShareTarget::View(_) => path == "/pairs" || path.starts_with("/pair/"),
         // The report's robustness section has a page of its own (the same report).
         ShareTarget::Report { .. } => {

@@ -321,6 +321,7 @@ pub struct PairDetail {
     pub pair_id: String,
     pub subset: String,
     pub split: String,
+    /// As the dataset's `sources` show it.
     pub source_uri: String,
     /// 0-based line in the source.
     pub line: u64,

@@ -15,6 +15,7 @@ pub use vocab::{
 /// One ingested file or URL of a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SourceInfo {
+    /// The path or URL it was read from; a path by its file name for anyone but an admin.
     pub uri: String,
     pub sha256: String,
     pub subset: String,
@@ -64,6 +65,7 @@ pub struct AddModelRequest {
 pub struct ModelInfo {
     pub name: String,
     pub kind: ModelKind,
+    /// The model's folder on the server; its name only for anyone but an admin.
     pub folder: Option<String>,
     pub onnx_sha256: Option<String>,
     pub tokenizer_sha256: Option<String>,
@@ -125,6 +127,10 @@ pub struct IngestedSource {
     pub n_rejected: u64,
     /// Scores deleted because their pair's text changed (on `replaced`).
     pub scores_invalidated: u64,
+    /// Labels deleted because their text changed or vanished, over every label set of the
+    /// dataset (on `replaced`).
+    #[serde(default)]
+    pub labels_invalidated: u64,
     pub seconds: f64,
 }
 
@@ -228,6 +234,7 @@ pub enum ErrorCode {
 pub mod auth;
 pub mod browse;
 pub mod jobs;
+pub mod link;
 pub mod report;
 pub mod runs;
 
@@ -256,6 +263,7 @@ pub struct LabelSetInfo {
     pub name: String,
     pub labeler: Option<String>,
     pub prompt_version: Option<String>,
+    /// The label file (by its name for anyone but an admin), or the LM that labelled.
     pub source: String,
     pub sha256: String,
     pub n_texts: u64,
@@ -280,6 +288,7 @@ pub struct LabelFailureInfo {
 /// the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RejectedLineInfo {
+    /// As the dataset's `sources` show it.
     pub source: String,
     /// 1-based, as an editor shows it (rows for Parquet).
     pub line: u64,

@@ -223,7 +223,7 @@ fn show_label_sets(sets: &[seal_shared::LabelSetInfo]) {
 /// `seal labels` while a server holds the store (or with `--server`): imports as its jobs, the
 /// rest through its API.
 fn labels_through(ctx: &Ctx, server: &super::remote::Remote, cmd: LabelsCmd) -> Result<()> {
-    use super::remote::segment;
+    use super::remote::{query_value, segment};
     match cmd {
         LabelsCmd::Import { dataset, name, labeler, prompt_version, keys, skip_invalid, replace, file } => {
             features::parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
@@ -240,7 +240,7 @@ fn labels_through(ctx: &Ctx, server: &super::remote::Remote, cmd: LabelsCmd) -> 
         }
         LabelsCmd::List { dataset } => {
             let path = match &dataset {
-                Some(d) => format!("label-sets?dataset={}", segment(d)),
+                Some(d) => format!("label-sets?dataset={}", query_value(d)),
                 None => "label-sets".to_owned(),
             };
             let sets: Vec<seal_shared::LabelSetInfo> = server.get(&path)?;
@@ -257,10 +257,14 @@ fn labels_through(ctx: &Ctx, server: &super::remote::Remote, cmd: LabelsCmd) -> 
             show_failures(ctx, &dataset, &name, &failures)
         }
         LabelsCmd::Compare { dataset, a, b, features } => {
-            let mut path =
-                format!("datasets/{}/label-sets/compare?a={}&b={}", segment(&dataset), segment(&a), segment(&b));
+            let mut path = format!(
+                "datasets/{}/label-sets/compare?a={}&b={}",
+                segment(&dataset),
+                query_value(&a),
+                query_value(&b)
+            );
             if !features.is_empty() {
-                path.push_str(&format!("&features={}", segment(&features.join(","))));
+                path.push_str(&format!("&features={}", query_value(&features.join(","))));
             }
             let rows: Vec<seal_shared::report::LabelAgreement> = server.get(&path)?;
             show_agreement(ctx, &rows)

@@ -115,12 +115,14 @@ pub struct LabelArgs {
     /// Replace a label set of this name with other content.
     #[arg(long)]
     pub replace: bool,
-    /// Write the requests not yet answered as an OpenAI Batch API input file, and stop.
+    /// Write the requests not yet answered as an OpenAI Batch API input file, and stop. Past the
+    /// API's limits on one file (50,000 requests, 200 MB), as numbered parts: FILE-001.jsonl, …
     #[arg(long, conflicts_with = "batch_import")]
     pub batch_export: Option<PathBuf>,
-    /// Read an OpenAI Batch API output file into the answer cache, then label from it.
+    /// Read an OpenAI Batch API output file into the answer cache, then label from it; repeat
+    /// for the outputs of several batches.
     #[arg(long)]
-    pub batch_import: Option<PathBuf>,
+    pub batch_import: Vec<PathBuf>,
 }
 
 pub(super) fn describe(e: &LabelEstimate) -> String {
@@ -161,19 +163,35 @@ pub fn label(ctx: &Ctx, a: &LabelArgs) -> Result<()> {
     };
     let prices = a.price_in.zip(a.price_out);
     let mut plan = label::plan(&store, &client, &job, prices)?;
-    if let Some(file) = &a.batch_import {
+    for file in &a.batch_import {
         let imported = label::import_batch(&store, &client, &job, &plan, file)?;
         eprintln!("{}: {} answers cached, {} failed requests", file.display(), imported.cached, imported.failed.len());
         for f in imported.failed.iter().take(10) {
             eprintln!("  {f}");
         }
+    }
+    if !a.batch_import.is_empty() {
         plan = label::plan(&store, &client, &job, prices)?;
     }
     if let Some(out) = &a.batch_export {
-        let n = label::export_batch(&store, &client, &job, &plan, out)?;
-        return ctx.emit(&serde_json::json!({"requests": n, "out": out, "estimate": plan.estimate}), |_| {
+        let export = label::export_batch(&store, &client, &job, &plan, out)?;
+        let n = export.requests;
+        let value = serde_json::json!({"requests": n, "out": out, "files": export.files, "estimate": plan.estimate});
+        return ctx.emit(&value, |_| {
             println!("{}", describe(&plan.estimate));
-            println!("wrote {n} requests to {} (the Batch API bills them at half price)", out.display());
+            match &export.files[..] {
+                [one] => println!("wrote {n} requests to {} (the Batch API bills them at half price)", one.display()),
+                files => {
+                    println!(
+                        "wrote {n} requests to {} files, within the Batch API's 50,000 requests and 200 MB a file \
+                         (it bills them at half price):",
+                        files.len()
+                    );
+                    for f in files {
+                        println!("  {}", f.display());
+                    }
+                }
+            }
         });
     }
     if a.estimate {

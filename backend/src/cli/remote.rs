@@ -206,7 +206,7 @@ pub fn label(ctx: &Ctx, remote: &Remote, a: &super::label::LabelArgs) -> Result<
         (a.temperature != 0.0, "--temperature"),
         (a.max_attempts != 3, "--max-attempts"),
         (a.batch_export.is_some(), "--batch-export"),
-        (a.batch_import.is_some(), "--batch-import"),
+        (!a.batch_import.is_empty(), "--batch-import"),
     ]);
     if !refused.is_empty() {
         bail!(
@@ -347,8 +347,15 @@ pub fn download(remote: &Remote, path: &str, out: &std::path::Path) -> Result<se
     Ok(seal_shared::ExportSummary { rows, out: out.display().to_string() })
 }
 
-/// A path segment of an API route, percent-encoded.
+/// A path segment of an API route (a dataset, label set, user or token), as the web app writes
+/// it: percent-encoded, with `.`, `..` and what proxies would rewrite in `~` escapes, which the
+/// server reads back before routing.
 pub fn segment(s: &str) -> String {
+    seal_shared::link::encode_segment(s)
+}
+
+/// A value of an API route's query string, percent-encoded.
+pub fn query_value(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }
 

@@ -194,7 +194,7 @@ pub fn variants(ctx: &Ctx, cmd: &VariantsCmd) -> Result<()> {
                 Ok(store) => crate::pipeline::rewrite::variants(&store, dataset.as_deref())?,
                 Err(server) => {
                     let path = match dataset {
-                        Some(d) => format!("variants?dataset={}", super::remote::segment(d)),
+                        Some(d) => format!("variants?dataset={}", super::remote::query_value(d)),
                         None => "variants".to_owned(),
                     };
                     server.get(&path)?

@@ -301,7 +301,8 @@ fn parse_value(key: &str, kind: KeyKind, raw: &Value) -> Result<LabelValue, Stri
             },
             other => Err(format!("field `{key}`: expected a boolean, got {other}")),
         },
-        KeyKind::Sentiment => match raw.as_str().map(str::trim) {
+        // Any case, as booleans are read: an LM that answers "Positive" answered.
+        KeyKind::Sentiment => match raw.as_str().map(|s| s.trim().to_ascii_lowercase()).as_deref() {
             Some("negative") => Ok(LabelValue::Sentiment(-1)),
             Some("neutral") => Ok(LabelValue::Sentiment(0)),
             Some("positive") => Ok(LabelValue::Sentiment(1)),
@@ -425,6 +426,15 @@ mod tests {
         row.insert("last_response_is_helpful".into(), Value::Bool(false));
         let errs = parse_label_row(&row, &keys).unwrap_err();
         assert_eq!(errs, ["missing key `last_response_sentiment`"]);
+        // Answers in another case are read, as booleans are.
+        for (answer, value) in [(" Positive ", 1), ("NEGATIVE", -1)] {
+            row.insert("last_response_sentiment".into(), answer.into());
+            let r = parse_label_row(&row, &keys).unwrap();
+            assert_eq!(r.values["last_response_sentiment"], LabelValue::Sentiment(value));
+        }
+        row.insert("last_response_sentiment".into(), "mixed".into());
+        let errs = parse_label_row(&row, &keys).unwrap_err();
+        assert_eq!(errs, ["field `last_response_sentiment`: \"mixed\" is not one of negative, neutral, positive"]);
         row.insert("last_response_sentiment".into(), "neutral".into());
         let r = parse_label_row(&row, &keys).unwrap();
         assert_eq!(r.values.keys().copied().collect::<Vec<_>>(), keys, "only the set's keys are held");

@@ -135,6 +135,8 @@ pub struct Access {
     pub(super) public_url: Option<String>,
     sign_in_by_name: DefaultKeyedRateLimiter<String>,
     sign_in_by_peer: DefaultKeyedRateLimiter<IpAddr>,
+    /// `server.trusted_proxies`: the peers whose `X-Forwarded-For` names the client.
+    forwarders: Vec<ipnet::IpNet>,
     /// The SHA-256 of this server's control secret (`seal serve` writes the secret to the data
     /// dir's control file), taken from loopback peers only.
     local_secret_sha256: Option<String>,
@@ -175,6 +177,7 @@ impl Access {
             public_url: settings.server.public_url.clone(),
             sign_in_by_name: RateLimiter::keyed(per_name),
             sign_in_by_peer: RateLimiter::keyed(per_peer),
+            forwarders: settings.server.trusted_proxy_networks(),
             local_secret_sha256: local_secret.map(accounts::sha256_hex),
         })
     }
@@ -202,6 +205,31 @@ impl Access {
             return false;
         }
         accounts::check_user_name(name).is_err() || self.sign_in_by_name.check_key(&name.to_ascii_lowercase()).is_ok()
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the last address
+    /// of `X-Forwarded-For` (all such headers, in order) that is not a trusted proxy — the one
+    /// the nearest trusted proxy saw. An entry that is not an address ends the walk at the hop
+    /// after it. Decisions about the server's own machine use the peer, never this.
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &header::HeaderMap) -> Option<IpAddr> {
+        let trusted = |ip: IpAddr| self.forwarders.iter().any(|n| n.contains(&ip));
+        let mut client = unmapped(peer?);
+        if !trusted(client) {
+            return Some(client);
+        }
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+            .map(str::trim)
+            .collect();
+        for hop in hops.iter().rev() {
+            let Ok(ip) = hop.parse::<IpAddr>().map(unmapped) else { break };
+            client = ip;
+            if !trusted(ip) {
+                break;
+            }
+        }
+        Some(client)
     }
 
     /// Whether `origin` (an `Origin` header) is this server's: the configured public URL's
@@ -301,7 +329,7 @@ async fn principal(
                     Some(u) => u,
                     None => {
                         let (role, st) = (proxy.default_role, state.clone());
-                        let peer = peer.map(|p| p.to_string());
+                        let peer = access.client_ip(peer, headers).map(|p| p.to_string());
                         super::read(state, move |s| {
                             let u = accounts::proxy_user(s, &name, role, peer.as_deref())?;
                             st.access.directory.reload(s)?;
@@ -358,7 +386,11 @@ async fn share_allows(
     path: &str,
     req: &ServiceRequest,
 ) -> Result<bool, actix_web::Error> {
-    let param = |name: &str| req.match_info().get(name).map(str::to_owned);
+    // As the handlers' `web::Path` reads them: the escapes routing keeps (`%2F`, `%25`, `%2B`)
+    // decoded too, so that a link to `a/b` or `100%` is judged by the name it opens.
+    let param = |name: &str| {
+        req.match_info().get(name).map(|raw| percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned())
+    };
     let query = || PairQuery::from_query(req.query_string()).ok();
     let always = matches!(path, "/api/share" | "/api/session");
     Ok(match target {
@@ -546,6 +578,39 @@ mod tests {
         // address mapped into IPv6 is not cut to its /64, which all of them share).
         assert!(access.sign_in_allowed("not a name", mapped(2)));
         assert!(access.sign_in_allowed("not a name", Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 3)))));
+    }
+
+    #[test]
+    fn the_client_is_the_last_address_a_trusted_proxy_forwarded() {
+        let mut settings = Settings::default();
+        settings.server.trusted_proxies = vec!["127.0.0.1".into(), "10.0.0.0/8".into()];
+        let access = Access::new(&settings, Arc::default(), None).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let headers = |values: &[&str]| {
+            let mut h = header::HeaderMap::new();
+            for v in values {
+                h.append(header::HeaderName::from_static("x-forwarded-for"), header::HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        let client = |peer: &str, values: &[&str]| access.client_ip(Some(ip(peer)), &headers(values));
+        // One proxy: the address it saw.
+        assert_eq!(client("127.0.0.1", &["203.0.113.7"]), Some(ip("203.0.113.7")));
+        // A client's own claim in front is passed over: the last untrusted address counts.
+        assert_eq!(client("127.0.0.1", &["198.51.100.1, 203.0.113.7"]), Some(ip("203.0.113.7")));
+        // Two trusted proxies in a row, the header split over two lines.
+        assert_eq!(client("127.0.0.1", &["198.51.100.1, 203.0.113.7", "10.1.2.3"]), Some(ip("203.0.113.7")));
+        // From a peer that is no trusted proxy the header is ignored.
+        assert_eq!(client("192.0.2.9", &["203.0.113.7"]), Some(ip("192.0.2.9")));
+        // Garbage ends the walk at the hop the proxy vouches for.
+        assert_eq!(client("127.0.0.1", &["203.0.113.7, unknown"]), Some(ip("127.0.0.1")));
+        assert_eq!(client("127.0.0.1", &["unknown, 203.0.113.7"]), Some(ip("203.0.113.7")));
+        // No header: the proxy itself; every hop trusted: the first.
+        assert_eq!(client("127.0.0.1", &[]), Some(ip("127.0.0.1")));
+        assert_eq!(client("127.0.0.1", &["10.0.0.5, 10.0.0.6"]), Some(ip("10.0.0.5")));
+        // IPv4 clients of a dual-stack socket, and addresses written as mapped ones.
+        assert_eq!(client("::ffff:127.0.0.1", &["::ffff:203.0.113.7"]), Some(ip("203.0.113.7")));
+        assert_eq!(access.client_ip(None, &headers(&["203.0.113.7"])), None);
     }
 
     #[test]

@@ -15,8 +15,18 @@ pub(super) fn principal_of(req: &HttpRequest) -> Option<Principal> {
     req.extensions().get::<Principal>().cloned()
 }
 
-fn peer_of(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+/// The client's address (through the trusted proxies), for the audit log.
+pub(super) fn peer_of(req: &HttpRequest) -> Option<String> {
+    client_of(req).map(|ip| ip.to_string())
+}
+
+/// The client's address, through the trusted proxies (`server.trusted_proxies`).
+fn client_of(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.access.client_ip(peer, req.headers()),
+        None => peer,
+    }
 }
 
 fn session_info(state: &AppState, p: &Principal) -> SessionInfo {
@@ -76,7 +86,7 @@ pub(super) async fn sign_in(
             return Err(super::error(wire::ErrorCode::Forbidden, "sign in from this server's own pages (Origin)"));
         }
     }
-    if !access.sign_in_allowed(&body.name, req.peer_addr().map(|a| a.ip())) {
+    if !access.sign_in_allowed(&body.name, client_of(&req)) {
         return Err(super::error(
             wire::ErrorCode::TooManyRequests,
             "too many sign-in attempts; wait a minute and try again",

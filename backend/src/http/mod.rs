@@ -148,6 +148,9 @@ async fn health() -> HttpResponse {
 )]
 async fn overview(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let mut o = read(&state, crate::pipeline::overview).await?;
+    let paths = Paths::of(&req);
+    paths.datasets(&mut o.datasets);
+    paths.models(&mut o.models);
     // A report's share link sees its study's dataset and models, nothing else of the server.
     if let Some(crate::pipeline::accounts::Principal {
         via:
@@ -173,8 +176,10 @@ async fn overview(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Re
     security(("token" = ["viewer"]), ("session" = ["viewer"])),
     responses((status = 200, body = Vec<wire::DatasetInfo>))
 )]
-async fn datasets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(read(&state, crate::pipeline::datasets).await?))
+async fn datasets(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let mut d = read(&state, crate::pipeline::datasets).await?;
+    Paths::of(&req).datasets(&mut d);
+    Ok(HttpResponse::Ok().json(d))
 }
 
 /// Registered reward models.
@@ -185,8 +190,9 @@ async fn datasets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     security(("token" = ["viewer"]), ("session" = ["viewer"])),
     responses((status = 200, body = Vec<wire::ModelInfo>))
 )]
-async fn models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let m = read(&state, |s| Ok(s.models()?.iter().map(crate::pipeline::model_info).collect::<Vec<_>>())).await?;
+async fn models(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let mut m = read(&state, |s| Ok(s.models()?.iter().map(crate::pipeline::model_info).collect::<Vec<_>>())).await?;
+    Paths::of(&req).models(&mut m);
     Ok(HttpResponse::Ok().json(m))
 }
 
@@ -219,7 +225,7 @@ async fn add_model(
     let local = from_local(&req);
     let policy = (!local).then(|| state.jobs.policy());
     let data = state.data.clone();
-    let info = read(&state, move |s| {
+    let mut info = read(&state, move |s| {
         let info = crate::pipeline::register_model(s, &data, policy.as_deref(), &body)?;
         s.audit(&crate::store::AuditRecord {
             actor: Some(&actor.name),
@@ -231,6 +237,8 @@ async fn add_model(
         Ok(info)
     })
     .await?;
+    // The audit row keeps the folder in full; the answer shows it as the reader may see it.
+    Paths::of(&req).model(&mut info);
     Ok(HttpResponse::Created().json(info))
 }
 
@@ -313,7 +321,8 @@ async fn pairs(state: web::Data<AppState>, StudyQuery(q): StudyQuery) -> Result<
     security(("token" = ["viewer"]), ("session" = ["viewer"]), ("share" = ["pair", "view", "report"])),
     params(
         ("dataset" = String, Path),
-        ("pair_id" = String, Path, description = "May contain slashes, e.g. harmless-base/test/17"),
+        ("pair_id" = String, Path,
+            description = "May contain slashes (harmless-base/test/17); a part `.` or `..` is sent as `~2E`, `~2E~2E`"),
     ),
     responses(
         (status = 200, body = wire::browse::PairDetail),
@@ -330,21 +339,18 @@ async fn pair(
     // Hidden notes are for admins (a share link's reader never is one).
     let admin = principal.as_ref().is_some_and(|p| p.role == wire::Role::Admin);
     let mut d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id, admin)).await?;
+    // Anyone but an admin (a link's reader too) sees the source by its file name.
+    Paths::of(&req).shown(&mut d.source_uri);
+    // A report's link shows its study's two models, as its overview does.
     if let Some(crate::pipeline::accounts::Principal {
-        via: crate::pipeline::accounts::Via::Share { target, .. },
+        via: crate::pipeline::accounts::Via::Share { target: wire::auth::ShareTarget::Report { pre, post, .. }, .. },
         ..
     }) = &principal
     {
-        // A link's reader learns nothing of the server's files: the source by its file name.
-        let name = d.source_uri.rsplit(['/', '\\']).next().unwrap_or_default().to_owned();
-        d.source_uri = name;
-        // A report's link shows its study's two models, as its overview does.
-        if let wire::auth::ShareTarget::Report { pre, post, .. } = target {
-            let model = |s: &wire::browse::PairScore| s.score.model == *pre || s.score.model == *post;
-            d.scores.retain(model);
-            for v in &mut d.variants {
-                v.scores.retain(model);
-            }
+        let model = |s: &wire::browse::PairScore| s.score.model == *pre || s.score.model == *post;
+        d.scores.retain(model);
+        for v in &mut d.variants {
+            v.scores.retain(model);
         }
     }
     Ok(HttpResponse::Ok().json(d))
@@ -435,7 +441,8 @@ async fn hide_note(
     operation_id = "addNote",
     params(
         ("dataset" = String, Path),
-        ("pair_id" = String, Path, description = "May contain slashes, e.g. harmless-base/test/17"),
+        ("pair_id" = String, Path,
+            description = "May contain slashes (harmless-base/test/17); a part `.` or `..` is sent as `~2E`, `~2E~2E`"),
     ),
     request_body = wire::browse::NewNote,
     responses(
@@ -479,9 +486,17 @@ async fn add_note(
         (status = 404, description = "No such dataset", body = wire::ApiError),
     )
 )]
-async fn label_sets(state: web::Data<AppState>, q: web::Query<DatasetFilter>) -> Result<HttpResponse, ApiError> {
+async fn label_sets(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    q: web::Query<DatasetFilter>,
+) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let sets = read(&state, move |s| crate::pipeline::study::label_sets(s, q.dataset.as_deref())).await?;
+    let mut sets = read(&state, move |s| crate::pipeline::study::label_sets(s, q.dataset.as_deref())).await?;
+    let paths = Paths::of(&req);
+    for set in &mut sets {
+        paths.shown(&mut set.source);
+    }
     Ok(HttpResponse::Ok().json(sets))
 }
 
@@ -565,9 +580,17 @@ async fn compare_labels(
         (status = 404, description = "No such dataset", body = wire::ApiError),
     )
 )]
-async fn rejected_lines(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn rejected_lines(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let dataset = path.into_inner();
-    let rows = read(&state, move |s| crate::pipeline::rejected_lines(s, &dataset)).await?;
+    let mut rows = read(&state, move |s| crate::pipeline::rejected_lines(s, &dataset)).await?;
+    let paths = Paths::of(&req);
+    for row in &mut rows {
+        paths.shown(&mut row.source);
+    }
     Ok(HttpResponse::Ok().json(rows))
 }
 
@@ -662,7 +685,9 @@ async fn plan_job(
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
     let local = from_local(&req);
-    let plan = read(&state, move |s| st.jobs.plan(s, local, &job)).await?;
+    let mut plan = read(&state, move |s| st.jobs.plan(s, local, &job)).await?;
+    // As the job's own title would be shown to the reader.
+    Paths::of(&req).text(&mut plan.title);
     Ok(HttpResponse::Ok().json(plan))
 }
 
@@ -833,6 +858,66 @@ fn from_local(req: &actix_web::HttpRequest) -> bool {
     accounts::principal_of(req).is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local)
 }
 
+/// What the request's reader sees of the server's files: an admin (the server's own machine and
+/// the open single-user mode act as one) sees paths in full; anyone else, a share link
+/// included, sees a path's last component only. URLs (`https://…`, `hf://…`) and `upload:`
+/// sources name no file of the machine and are shown as they are.
+#[derive(Clone, Copy)]
+struct Paths {
+    full: bool,
+}
+
+impl Paths {
+    fn of(req: &actix_web::HttpRequest) -> Paths {
+        use crate::pipeline::accounts::Via;
+        let full = match accounts::principal_of(req) {
+            Some(p) => p.via == Via::Local || (p.role == wire::Role::Admin && !matches!(p.via, Via::Share { .. })),
+            None => false,
+        };
+        Paths { full }
+    }
+
+    /// A path, source or folder as the reader may see it.
+    fn shown(self, path: &mut String) {
+        let scheme = path.split_once("://").map_or("", |(scheme, _)| scheme);
+        let url = !scheme.is_empty()
+            && !scheme.eq_ignore_ascii_case("file")
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if self.full || url || path.starts_with("upload:") {
+            return;
+        }
+        let name = path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or_default().to_owned();
+        *path = name;
+    }
+
+    /// Free text (a job's title) with the server paths in it replaced, for anyone but an admin.
+    fn text(self, text: &mut String) {
+        if !self.full {
+            *text = crate::pipeline::sources::scrub_paths(text.as_str());
+        }
+    }
+
+    fn datasets(self, datasets: &mut [wire::DatasetInfo]) {
+        for d in datasets {
+            for s in &mut d.sources {
+                self.shown(&mut s.uri);
+            }
+        }
+    }
+
+    fn model(self, model: &mut wire::ModelInfo) {
+        if let Some(folder) = &mut model.folder {
+            self.shown(folder);
+        }
+    }
+
+    fn models(self, models: &mut [wire::ModelInfo]) {
+        for m in models {
+            self.model(m);
+        }
+    }
+}
+
 /// Who asks, for the audit rows of job and backup actions: the user and the address.
 struct Actor {
     user: Option<String>,
@@ -848,7 +933,7 @@ impl Actor {
         let local = p.as_ref().is_some_and(|p| p.via == crate::pipeline::accounts::Via::Local);
         let user = p.and_then(|p| p.user);
         let name = user.clone().unwrap_or_else(|| if local { "local" } else { "open" }.to_owned());
-        Actor { user, name, peer: req.peer_addr().map(|a| a.ip().to_string()) }
+        Actor { user, name, peer: accounts::peer_of(req) }
     }
 
     /// One audit row: `action` on job `status`.
@@ -1454,6 +1539,36 @@ fn security_headers() -> actix_web::middleware::DefaultHeaders {
         .add((header::REFERRER_POLICY, "same-origin"))
 }
 
+/// API paths name datasets, models, users and pair ids as `seal_shared::link` writes them, whose
+/// `~` escapes (a `..` segment is `~2E~2E`, which browsers keep) become percent escapes here,
+/// before routing: the access rules and the handlers read the names themselves. `prefix`: that
+/// of API paths (`{server.base_path}/api/`).
+fn read_link_escapes<S>(prefix: &str, mut req: actix_web::dev::ServiceRequest, srv: &S) -> S::Future
+where
+    S: actix_web::dev::Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let rest = req.path().strip_prefix(prefix).and_then(seal_shared::link::percent_form);
+    if let Some(rest) = rest {
+        let target = match req.query_string() {
+            "" => format!("{prefix}{rest}"),
+            query => format!("{prefix}{rest}?{query}"),
+        };
+        if let Ok(path_and_query) = target.parse::<actix_web::http::uri::PathAndQuery>() {
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = Some(path_and_query);
+            if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+        }
+    }
+    srv.call(req)
+}
+
 /// Answers only requests whose `Host` the server is for (`server.allowed_hosts`): a page of
 /// another site that rebinds its name to this address gets 421, not the lab's data.
 fn check_host<S>(
@@ -1745,12 +1860,14 @@ pub fn serve(
     }
     let app = configure(state);
     let hosts = std::sync::Arc::new(settings.host_policy(host));
+    let api_prefix = format!("{}/api/", settings.server.base_path);
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let server = HttpServer::new(move || {
-            let hosts = hosts.clone();
+            let (hosts, api_prefix) = (hosts.clone(), api_prefix.clone());
             App::new()
                 .configure(app.clone())
+                .wrap_fn(move |req, srv| read_link_escapes(&api_prefix, req, srv))
                 .wrap_fn(move |req, srv| check_host(&hosts, req, srv))
                 .wrap_fn(log_request)
                 .wrap(security_headers())

@@ -29,6 +29,9 @@ pub enum IngestError {
     Empty { file: String },
     #[error("{file}: {reason}")]
     Format { file: String, reason: String },
+    /// Past the decompressed-size cap; the caller's input, not the machine.
+    #[error("{file}: more than {cap_mb} MB after decompression, the cap of web ingest (ingest.max_decompressed_mb)")]
+    TooBig { file: String, cap_mb: u64 },
 }
 
 /// The raw bytes of a source and their content hash.
@@ -51,12 +54,7 @@ pub fn read_source(uri: &str, path: &Path) -> Result<RawSource, IngestError> {
 /// bomb stops at the cap instead of filling memory).
 pub fn read_source_capped(uri: &str, path: &Path, cap: Option<u64>) -> Result<RawSource, IngestError> {
     let io = |source| IngestError::Io { file: uri.to_owned(), source };
-    let too_big = |cap: u64| {
-        io(std::io::Error::other(format!(
-            "more than {} MB after decompression, the cap of web ingest (ingest.max_decompressed_mb)",
-            cap / 1_000_000
-        )))
-    };
+    let too_big = |cap: u64| IngestError::TooBig { file: uri.to_owned(), cap_mb: cap / 1_000_000 };
     let limit = cap.unwrap_or(u64::MAX);
     let mut bytes = Vec::new();
     std::fs::File::open(path).and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes)).map_err(io)?;
@@ -76,6 +74,11 @@ pub fn read_source_capped(uri: &str, path: &Path, cap: Option<u64>) -> Result<Ra
         out
     } else {
         bytes
+    };
+    // A byte order mark (as Windows editors save UTF-8) is no part of the first line's text.
+    let text_bytes = match text_bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => rest.to_vec(),
+        None => text_bytes,
     };
     Ok(RawSource { uri: uri.to_owned(), path: path.to_owned(), sha256, text_bytes })
 }
@@ -147,18 +150,19 @@ fn lines(bytes: &[u8]) -> Vec<&[u8]> {
 /// Parses an hh-rlhf JSONL file: one `{"chosen": transcript, "rejected": transcript}` per line.
 pub fn parse_hh_rlhf(raw: &RawSource, ids: &IdScheme) -> Parsed {
     let lines = lines(&raw.text_bytes);
-    let results: Vec<Result<NewPair, String>> =
-        lines.par_iter().enumerate().map(|(i, line)| parse_hh_line(line, ids, i as u64)).collect();
+    let results: Vec<(u64, Result<NewPair, String>)> =
+        lines.par_iter().enumerate().map(|(i, line)| (i as u64 + 1, parse_hh_line(line, ids, i as u64))).collect();
     collect(results, lines.len() as u64)
 }
 
-fn collect(results: Vec<Result<NewPair, String>>, n_lines: u64) -> Parsed {
+/// Pairs and rejected lines from each row's file line and outcome.
+fn collect(results: Vec<(u64, Result<NewPair, String>)>, n_lines: u64) -> Parsed {
     let mut pairs = Vec::with_capacity(results.len());
     let mut rejected = Vec::new();
-    for (i, r) in results.into_iter().enumerate() {
+    for (line, r) in results {
         match r {
             Ok(p) => pairs.push(p),
-            Err(reason) => rejected.push(RejectedLine { line: i as u64 + 1, reason }),
+            Err(reason) => rejected.push(RejectedLine { line, reason }),
         }
     }
     Parsed { pairs, rejected, n_lines }
@@ -219,9 +223,36 @@ impl Default for Columns {
     }
 }
 
-/// Parses a JSONL file of generic pairs.
-pub fn jsonl_rows(raw: &RawSource) -> Vec<Result<Value, String>> {
-    lines(&raw.text_bytes)
+/// The rows of a table source as JSON objects (or why a row is not one), each with the file
+/// line it starts on where the format says: a CSV cell may hold newlines, so a CSV row's line is
+/// not its index plus the header's. Rows collected from an iterator (Parquet's) carry none.
+#[derive(Debug, Default)]
+pub struct Rows(Vec<(Option<u64>, Result<Value, String>)>);
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each row with its file line; a row without one is line `first_line` + its index.
+    pub fn numbered(self, first_line: u64) -> impl Iterator<Item = (u64, Result<Value, String>)> {
+        self.0.into_iter().enumerate().map(move |(i, (line, row))| (line.unwrap_or(first_line + i as u64), row))
+    }
+}
+
+impl FromIterator<Result<Value, String>> for Rows {
+    fn from_iter<I: IntoIterator<Item = Result<Value, String>>>(rows: I) -> Rows {
+        Rows(rows.into_iter().map(|row| (None, row)).collect())
+    }
+}
+
+/// Parses a JSONL file of generic pairs (row i is line i + 1).
+pub fn jsonl_rows(raw: &RawSource) -> Rows {
+    let rows: Vec<Result<Value, String>> = lines(&raw.text_bytes)
         .par_iter()
         .map(|line| {
             let text = std::str::from_utf8(line)
@@ -231,49 +262,73 @@ pub fn jsonl_rows(raw: &RawSource) -> Vec<Result<Value, String>> {
             }
             serde_json::from_str::<Value>(text).map_err(|e| format!("malformed JSON: {e}"))
         })
-        .collect()
+        .collect();
+    Rows(rows.into_iter().enumerate().map(|(i, row)| (Some(i as u64 + 1), row)).collect())
 }
 
 /// Parses a CSV file of generic pairs into JSON objects of strings; cells holding a JSON array
-/// (message lists) are decoded. Row numbers in errors are file lines (the header is line 1).
-pub fn csv_rows(raw: &RawSource) -> Result<Vec<Result<Value, String>>, IngestError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(&raw.text_bytes[..]);
+/// (message lists) are decoded. Each row is numbered with the file line it starts on (the
+/// header is line 1; a quoted cell may span lines).
+pub fn csv_rows(raw: &RawSource) -> Result<Rows, IngestError> {
+    let bytes = &raw.text_bytes[..];
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let headers = reader
         .headers()
         .map_err(|e| IngestError::Format { file: raw.uri.clone(), reason: format!("CSV header: {e}") })?
         .clone();
     let mut out = Vec::new();
-    for record in reader.records() {
-        out.push(record.map_err(|e| format!("CSV: {e}")).map(|rec| {
-            let mut obj = serde_json::Map::new();
-            for (h, cell) in headers.iter().zip(rec.iter()) {
-                let v = if cell.trim_start().starts_with('[') {
-                    serde_json::from_str(cell).unwrap_or_else(|_| Value::String(cell.to_owned()))
-                } else {
-                    Value::String(cell.to_owned())
-                };
-                obj.insert(h.to_owned(), v);
+    let mut record = csv::StringRecord::new();
+    loop {
+        // Where the reader stands before a record: where the record starts, or the blank lines
+        // or the `\n` of a `\r\n` before it, which it reads with the record.
+        let start = reader.position().clone();
+        let row = match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let mut obj = serde_json::Map::new();
+                for (h, cell) in headers.iter().zip(record.iter()) {
+                    let v = if cell.trim_start().starts_with('[') {
+                        serde_json::from_str(cell).unwrap_or_else(|_| Value::String(cell.to_owned()))
+                    } else {
+                        Value::String(cell.to_owned())
+                    };
+                    obj.insert(h.to_owned(), v);
+                }
+                Ok(Value::Object(obj))
             }
-            Value::Object(obj)
-        }));
+            Err(e) => Err(csv_problem(&e)),
+        };
+        let skipped = bytes.get(start.byte() as usize..).unwrap_or_default();
+        let newlines = skipped.iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count();
+        out.push((Some(start.line() + newlines as u64), row));
     }
-    Ok(out)
+    Ok(Rows(out))
 }
 
-/// Maps rows (JSON objects, whatever the file format) to pairs. `first_line` is the line
-/// number of row 0 (1 for JSONL and Parquet rows, 2 for CSV after its header).
-pub fn parse_pair_rows(rows: Vec<Result<Value, String>>, cols: &Columns, ids: &IdScheme, first_line: u64) -> Parsed {
+/// Why a CSV record is not a row, without the csv crate's own line (counted differently).
+fn csv_problem(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("CSV: {len} fields, but the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { err, .. } => {
+            format!("CSV: field {} is not valid UTF-8 (byte {} of the field)", err.field() + 1, err.valid_up_to())
+        }
+        _ => format!("CSV: {e}"),
+    }
+}
+
+/// Maps rows (JSON objects, whatever the file format) to pairs. `first_line` numbers the rows
+/// that carry no line of their own (1 for Parquet rows); JSONL and CSV rows carry theirs.
+pub fn parse_pair_rows(rows: Rows, cols: &Columns, ids: &IdScheme, first_line: u64) -> Parsed {
     let n = rows.len() as u64;
-    let results: Vec<Result<NewPair, String>> = rows
+    let rows: Vec<(u64, Result<Value, String>)> = rows.numbered(first_line).collect();
+    let results: Vec<(u64, Result<NewPair, String>)> = rows
         .into_par_iter()
         .enumerate()
-        .map(|(i, row)| row.and_then(|v| pair_from_row(&v, cols, ids, i as u64)))
+        .map(|(i, (line, row))| (line, row.and_then(|v| pair_from_row(&v, cols, ids, i as u64))))
         .collect();
-    let mut parsed = collect(results, n);
-    for r in &mut parsed.rejected {
-        r.line = r.line - 1 + first_line;
-    }
-    parsed
+    collect(results, n)
 }
 
 fn pair_from_row(v: &Value, cols: &Columns, ids: &IdScheme, row: u64) -> Result<NewPair, String> {
@@ -445,7 +500,7 @@ mod tests {
 
     #[test]
     fn generic_rows_accept_strings_and_message_lists() {
-        let rows = vec![
+        let rows: Vec<Result<Value, String>> = vec![
             Ok(serde_json::json!({"prompt": "Q?", "chosen": "good", "rejected": "bad", "id": 7})),
             Ok(serde_json::json!({
                 "prompt": [{"role": "user", "content": "Q?"}],
@@ -454,7 +509,7 @@ mod tests {
             Ok(serde_json::json!({"prompt": "Q?", "chosen": "good", "id": 9})),
         ];
         let cols = Columns { id: Some("id".into()), ..Columns::default() };
-        let parsed = parse_pair_rows(rows, &cols, &IdScheme::from_uri("rb/filtered.jsonl"), 1);
+        let parsed = parse_pair_rows(rows.into_iter().collect(), &cols, &IdScheme::from_uri("rb/filtered.jsonl"), 1);
         assert_eq!(parsed.pairs[0].pair_id, "rb/filtered/7");
         assert_eq!(parsed.pairs[0].chosen, Side { context: "Q?".into(), response: "good".into() });
         assert_eq!(parsed.pairs[1].chosen.context, "\n\nHuman: Q?\n\n");
@@ -472,5 +527,59 @@ mod tests {
         assert_eq!(parsed.pairs.len(), 2);
         assert_eq!(parsed.pairs[1].chosen.context, "\n\nHuman: Q\n\n");
         assert_eq!(parsed.pairs[0].pair_id, "default/x/0");
+    }
+
+    #[test]
+    fn csv_rows_are_numbered_by_the_file_line_they_start_on() {
+        // Row 1's prompt spans lines 2-4 (as every hh-style transcript does); row 2, on line 5,
+        // lacks its rejected text; row 3, on line 6, has a field too many.
+        for newline in ["\n", "\r\n"] {
+            let csv = ["prompt,chosen,rejected", "\"Human: hi", "", "Assistant:\",good,bad", "Q,good,", "Q,a,b,c", ""]
+                .join(newline);
+            let rows = csv_rows(&raw(&csv)).unwrap();
+            let parsed = parse_pair_rows(rows, &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
+            let reasons: Vec<(u64, &str)> = parsed.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
+            assert_eq!(
+                reasons,
+                [(5, "field `rejected`: empty text"), (6, "CSV: 4 fields, but the header has 3")],
+                "{newline:?}"
+            );
+            assert_eq!(parsed.pairs.len(), 1);
+            assert_eq!(parsed.pairs[0].chosen.context, format!("Human: hi{newline}{newline}Assistant:"));
+            let err = parsed.check("x.csv", false).unwrap_err().to_string();
+            assert!(err.contains("x.csv:5: field `rejected`: empty text"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_line_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.jsonl");
+        let line = r#"{"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go"}"#;
+        std::fs::write(&path, format!("\u{feff}{line}\n{line}\n")).unwrap();
+        let raw = read_source("bom.jsonl", &path).unwrap();
+        let parsed = parse_hh_rlhf(&raw, &IdScheme::from_uri("bom.jsonl"));
+        assert_eq!((parsed.pairs.len(), parsed.rejected.len()), (2, 0), "{:?}", parsed.rejected);
+        assert_eq!(jsonl_rows(&raw).numbered(1).filter(|(_, r)| r.is_err()).count(), 0);
+        // The hash is of the file as it is.
+        assert_eq!(raw.sha256, hex::encode(Sha256::digest(std::fs::read(&path).unwrap())));
+    }
+
+    #[test]
+    fn a_gzip_past_the_cap_is_refused_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.jsonl.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &vec![b' '; 2_500_000]).unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        let Err(err) = read_source_capped("bomb.jsonl.gz", &path, Some(1_000_000)) else {
+            panic!("read past the cap");
+        };
+        assert!(matches!(err, IngestError::TooBig { cap_mb: 1, .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "bomb.jsonl.gz: more than 1 MB after decompression, the cap of web ingest (ingest.max_decompressed_mb)"
+        );
+        assert_eq!(read_source("bomb.jsonl.gz", &path).map(|r| r.text_bytes.len()).ok(), Some(2_500_000));
     }
 }

@@ -1,7 +1,7 @@
 //! One client for OpenAI-compatible chat completions (`POST {base}/chat/completions`), as served
 //! by OpenAI, vLLM, Ollama and llama.cpp: JSON mode, a timeout per request, and retries with
 //! exponential backoff and jitter on 429, 5xx, timeouts and dropped connections (a server's
-//! `Retry-After` is honoured when it asks for longer).
+//! `Retry-After`, seconds or a date, is honoured when it asks for longer, up to `max_delay`).
 //!
 //! The only module that talks to LM servers.
 
@@ -174,8 +174,7 @@ impl ChatClient {
                 Ok(answer) => return Ok(answer),
                 Err(e) if e.retryable() => match delays.next() {
                     Some(delay) => {
-                        let delay =
-                            e.retry_after().map_or(delay, |asked| asked.clamp(delay, self.retry.max_delay.max(delay)));
+                        let delay = self.delay(delay, &e);
                         tracing::warn!("{e}; retrying in {delay:?}");
                         std::thread::sleep(delay);
                     }
@@ -184,6 +183,12 @@ impl ChatClient {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The wait before the next try: backon's `base`, or longer when the server's `Retry-After`
+    /// asks for it (up to `max_delay`).
+    fn delay(&self, base: Duration, e: &LlmError) -> Duration {
+        e.retry_after().map_or(base, |asked| asked.clamp(base, self.retry.max_delay.max(base)))
     }
 
     fn once(&self, body: &str) -> Result<Answer, LlmError> {
@@ -202,9 +207,7 @@ impl ChatClient {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+            .and_then(|s| crate::net::retry_after(s, std::time::SystemTime::now()));
         let text = resp.body_mut().read_to_string().map_err(failed)?;
         if !(200..300).contains(&status) {
             return Err(LlmError::Status { url, status, body: crate::net::short(&text), retry_after });
@@ -266,6 +269,28 @@ mod tests {
         assert!(!status(401).retryable());
         assert!(LlmError::Timeout { url: "u".into(), after: Duration::from_secs(1) }.retryable());
         assert!(!LlmError::Protocol { url: "u".into(), detail: String::new(), body: String::new() }.retryable());
+    }
+
+    #[test]
+    fn the_client_waits_as_retry_after_asks_within_its_limits() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        let retry_after = crate::net::retry_after;
+        // The client waits no longer than its `max_delay`, and no shorter than backon asks.
+        let c = ChatClient::new(
+            Endpoint { base_url: "http://h/v1".into(), api_key: None, model: "m".into() },
+            Duration::from_secs(1),
+            Retry::default(),
+        );
+        let busy = |after: &str| LlmError::Status {
+            url: "u".into(),
+            status: 429,
+            body: String::new(),
+            retry_after: retry_after(after, now),
+        };
+        assert_eq!(c.delay(Duration::from_secs(2), &busy("1e20")), Retry::default().max_delay);
+        assert_eq!(c.delay(Duration::from_secs(2), &busy("5")), Duration::from_secs(5));
+        assert_eq!(c.delay(Duration::from_secs(2), &busy("1")), Duration::from_secs(2));
+        assert_eq!(c.delay(Duration::from_secs(2), &busy("soon")), Duration::from_secs(2));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! each batch goes to the endpoint with the fewest requests outstanding (at most
 //! `in_flight` per endpoint); 408/429/5xx answers, timeouts and dropped connections are retried
 //! with jittered exponential backoff that honours `Retry-After`; other 4xx answers fail the run
-//! at once; an endpoint that fails `eject_after` times in a row leaves the rotation and comes
-//! back when its `/v2/health/ready` (and the model's `ready`) answers again.
+//! at once; an endpoint that fails `eject_after` of its last `2 × eject_after` requests (so
+//! one that fails every other request too, not only one that fails them all) leaves the
+//! rotation and comes back when its `/v2/health/ready` (and the model's `ready`) answers
+//! again, probed after a wait that grows with each time it has left (up to `max_delay`).
 
 mod grpc;
 mod rest;
@@ -332,9 +334,11 @@ pub struct ServeOptions {
     pub retries: usize,
     pub min_delay: Duration,
     pub max_delay: Duration,
-    /// Consecutive failures after which an endpoint leaves the rotation.
+    /// Failures among an endpoint's last `2 × eject_after` requests after which it leaves the
+    /// rotation.
     pub eject_after: u32,
-    /// How often an ejected endpoint's readiness is probed.
+    /// How long an endpoint that has left the rotation once waits before its readiness is
+    /// probed; its n-th time out waits n times as long, up to `max_delay`.
     pub probe_every: Duration,
 }
 
@@ -425,10 +429,46 @@ impl Endpoint {
 #[derive(Default)]
 struct SlotState {
     outstanding: usize,
-    failures: u32,
+    /// Outcomes of the endpoint's latest requests since it last joined the rotation (`true`:
+    /// failed), at most `2 × eject_after`.
+    recent: VecDeque<bool>,
     ejected_since: Option<Instant>,
+    /// Times the endpoint has left the rotation in this run.
+    ejections: u32,
     probing: bool,
     sent: u64,
+}
+
+impl SlotState {
+    /// Records one request's outcome; `true` when the endpoint leaves the rotation because of
+    /// it: `eject_after` failures among its last `2 × eject_after` requests.
+    fn record(&mut self, failed: bool, eject_after: u32) -> bool {
+        let limit = eject_after.max(1) as usize;
+        self.recent.push_back(failed);
+        while self.recent.len() > 2 * limit {
+            self.recent.pop_front();
+        }
+        let failures = self.recent.iter().filter(|&&f| f).count();
+        if !failed || self.ejected_since.is_some() || failures < limit {
+            return false;
+        }
+        self.ejected_since = Some(Instant::now());
+        self.ejections += 1;
+        true
+    }
+
+    /// Whether an endpoint out of the rotation is due for a readiness probe: its n-th time out
+    /// lasts n × `probe_every`, at most `max_delay` (or `probe_every` when that is longer).
+    fn probe_due(&self, opts: &ServeOptions) -> bool {
+        let wait = opts.probe_every.saturating_mul(self.ejections.max(1)).min(opts.max_delay.max(opts.probe_every));
+        !self.probing && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
+    }
+
+    /// Back in the rotation with a clean record.
+    fn rejoin(&mut self) {
+        self.ejected_since = None;
+        self.recent.clear();
+    }
 }
 
 /// What the workers share while a set of batches is scored.
@@ -635,7 +675,7 @@ impl ServedModel {
             g.slots[slot].outstanding -= 1;
             match answer {
                 Ok(values) => {
-                    g.slots[slot].failures = 0;
+                    g.slots[slot].record(false, self.opts.eject_after);
                     g.results[index] = Some(values);
                     drop(g);
                     wake.notify_all();
@@ -643,13 +683,12 @@ impl ServedModel {
                 }
                 Err(e) if e.retryable() => {
                     let s = &mut g.slots[slot];
-                    s.failures += 1;
-                    if s.failures >= self.opts.eject_after && s.ejected_since.is_none() {
-                        s.ejected_since = Some(Instant::now());
+                    if s.record(true, self.opts.eject_after) {
                         tracing::warn!(
-                            "{} leaves the rotation after {} failures: {e}",
+                            "{} leaves the rotation after {} failures in its last {} requests: {e}",
                             self.endpoints[slot].url.url,
-                            s.failures
+                            s.recent.iter().filter(|&&f| f).count(),
+                            s.recent.len()
                         );
                     }
                     drop(g);
@@ -693,10 +732,7 @@ impl ServedModel {
                 return Ok(Some(i));
             }
             // Probe an ejected endpoint whose turn has come.
-            let due = usable.iter().copied().find(|&i| {
-                let s = &g.slots[i];
-                !s.probing && s.ejected_since.is_some_and(|t| t.elapsed() >= self.opts.probe_every)
-            });
+            let due = usable.iter().copied().find(|&i| g.slots[i].probe_due(&self.opts));
             if let Some(i) = due {
                 g.slots[i].probing = true;
                 drop(g);
@@ -707,8 +743,7 @@ impl ServedModel {
                 match ready {
                     Ok(()) => {
                         tracing::info!("{} is ready again and rejoins the rotation", self.endpoints[i].url.url);
-                        s.ejected_since = None;
-                        s.failures = 0;
+                        s.rejoin();
                     }
                     Err(_) => s.ejected_since = Some(Instant::now()),
                 }
@@ -734,6 +769,50 @@ impl ServedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endpoint_that_fails_every_other_request_leaves_the_rotation() {
+        // Three failures in a row: out at the third.
+        let mut s = SlotState::default();
+        assert_eq!((0..3).map(|_| s.record(true, 3)).collect::<Vec<_>>(), [false, false, true]);
+        // Failing every other request: out at its third failure, within six requests.
+        let mut s = SlotState::default();
+        let left: Vec<bool> = (0..6).map(|i| s.record(i % 2 == 0, 3)).collect();
+        assert_eq!(left, [false, false, false, false, true, false]);
+        // One failure in four, for as long as it lasts: stays.
+        let mut s = SlotState::default();
+        assert!((0..400).all(|i| !s.record(i % 4 == 0, 3)));
+        assert!(s.ejected_since.is_none() && s.recent.len() == 6);
+        // Back in the rotation, its record starts afresh.
+        let mut s = SlotState::default();
+        (0..3).for_each(|_| {
+            s.record(true, 3);
+        });
+        s.rejoin();
+        assert!(!s.record(true, 3) && !s.record(true, 3) && s.record(true, 3));
+        assert_eq!(s.ejections, 2);
+    }
+
+    #[test]
+    fn each_time_out_of_the_rotation_waits_longer_for_its_probe() {
+        let opts = ServeOptions {
+            probe_every: Duration::from_millis(40),
+            max_delay: Duration::from_millis(100),
+            ..ServeOptions::default()
+        };
+        let back = |ejections: u32, ago_ms: u64| SlotState {
+            ejected_since: Some(Instant::now() - Duration::from_millis(ago_ms)),
+            ejections,
+            ..SlotState::default()
+        };
+        assert!(back(1, 50).probe_due(&opts));
+        assert!(!back(2, 50).probe_due(&opts));
+        assert!(back(2, 90).probe_due(&opts));
+        // Capped at max_delay.
+        assert!(!back(9, 90).probe_due(&opts) && back(9, 110).probe_due(&opts));
+        assert!(!SlotState { probing: true, ..back(1, 500) }.probe_due(&opts));
+        assert!(!SlotState::default().probe_due(&opts));
+    }
 
     #[test]
     fn endpoint_urls_parse_and_bad_ones_say_the_form() {

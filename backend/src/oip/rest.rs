@@ -50,7 +50,7 @@ impl RestEndpoint {
         let mut resp = resp.map_err(|e| self.failed(url, e))?;
         let status = resp.status().as_u16();
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let retry_after = header("retry-after").and_then(|s| retry_after(&s, std::time::SystemTime::now()));
+        let retry_after = header("retry-after").and_then(|s| crate::net::retry_after(&s, std::time::SystemTime::now()));
         let json_length = header(HEADER_LENGTH);
         let body = resp.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| self.failed(url, e))?;
         if !(200..300).contains(&status) {
@@ -184,22 +184,6 @@ fn flatten(data: &[Value], out: &mut Vec<f64>) -> bool {
     })
 }
 
-/// The wait a `Retry-After` value asks for: a number of seconds or an HTTP-date (RFC 9110);
-/// a date in the past asks for none. Capped at a day (the caller caps it further), so that a
-/// huge value is a long wait, not a panic.
-fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    const DAY: f64 = 86_400.0;
-    let value = value.trim();
-    match value.parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(DAY))),
-        Ok(_) => None,
-        Err(_) => {
-            let at = httpdate::parse_http_date(value).ok()?;
-            Some(at.duration_since(now).unwrap_or_default().min(Duration::from_secs_f64(DAY)))
-        }
-    }
-}
-
 struct Answer {
     json_length: Option<String>,
     body: Vec<u8>,
@@ -309,18 +293,6 @@ mod tests {
             body: br#"{"outputs":[{"name":"logits","shape":[2,1],"datatype":"FP32","data":[["a"],[1]]}]}"#.to_vec(),
         };
         assert!(parse_outputs("u", &text, &OutputChoice::Only, 2).unwrap_err().to_string().contains("non-number"));
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates_and_never_panics() {
-        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
-        assert_eq!(retry_after("2", now), Some(Duration::from_secs(2)));
-        assert_eq!(retry_after(" 0.5 ", now), Some(Duration::from_millis(500)));
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO), "a date past");
-        assert_eq!(retry_after("1e20", now), Some(Duration::from_secs(86_400)));
-        assert_eq!(retry_after("-1", now), None);
-        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]

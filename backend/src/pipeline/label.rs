@@ -5,13 +5,16 @@
 //! label set that every analysis and page can use.
 //!
 //! Every answer is cached in the store the moment it arrives, keyed by what determined the
-//! request, so a rerun, or a run resumed after `kill -9`, sends only what is missing. The OpenAI
+//! request, so a rerun, or a run resumed after `kill -9`, sends only what is missing. A run in
+//! which requests got no answer (timeouts, connection failures, 429s and 5xx past the retries)
+//! fails once the other texts are done and stores no set: its rerun sends only those. The OpenAI
 //! Batch API is supported by exporting the requests as JSONL and importing the results into the
-//! same cache.
+//! same cache; each request's `custom_id` carries the start of its cache key, so an answer is
+//! cached only for the prompt it answered.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -48,6 +51,7 @@ pub struct LabelJob {
 struct Task {
     pair_id: String,
     side: TextSide,
+    /// The transcript the labeler is shown ([`lm_transcript`]).
     text: String,
 }
 
@@ -97,13 +101,51 @@ pub(crate) fn cache_key_for(prompt_version: &str, model: &str, params: &str, mes
     sha_hex(&["seal-llm-v1", model, prompt_version, params, &conversation])
 }
 
+/// The tag SEAL splits transcripts at (spec §A.2); every hh-rlhf text has one.
+const ASSISTANT_TAG: &str = "Assistant:";
+
+/// Whether a stored side has no `Assistant:` tag: a pair ingested from plain prompt and
+/// completion strings, which ingest keeps verbatim.
+pub(crate) fn is_untagged(context: &str, response: &str) -> bool {
+    !format!("{context}{response}").contains(ASSISTANT_TAG)
+}
+
+/// The transcript an LM is shown for a stored side. A tagged side (hh-rlhf, message lists) is
+/// `context || response` byte for byte, so its cached answers stay valid. An untagged one gets
+/// the hh-rlhf layout the prompts describe, `"\n\nHuman: {prompt}\n\nAssistant: {completion}"`
+/// (each trimmed; a prompt that starts with `Human:` keeps its own tag).
+pub(crate) fn lm_transcript(context: &str, response: &str) -> String {
+    if !is_untagged(context, response) {
+        return format!("{context}{response}");
+    }
+    let prompt = context.trim();
+    let human = if prompt.starts_with("Human:") { "" } else { "Human: " };
+    format!("\n\n{human}{prompt}\n\n{ASSISTANT_TAG} {}", response.trim())
+}
+
 fn side_name(s: TextSide) -> &'static str {
     s.as_str()
 }
 
-/// The Batch API's `custom_id` of a text.
-fn custom_id(t: &Task) -> String {
+/// Hex digits of a request's cache key that its Batch API `custom_id` carries: an answer is
+/// cached only for the prompt it was asked for.
+const ID_KEY_HEX: usize = 16;
+
+/// A text's `side:pair_id`.
+fn text_id(t: &Task) -> String {
     format!("{}:{}", side_name(t.side), t.pair_id)
+}
+
+/// The Batch API's `custom_id` of a text's first request: `side:pair_id:` and the start of the
+/// request's cache key.
+fn custom_id(t: &Task, key: &str) -> String {
+    format!("{}:{}", text_id(t), &key[..ID_KEY_HEX])
+}
+
+/// Splits a `custom_id` written by [`custom_id`] into `side:pair_id` and the key's start.
+fn parse_custom_id(id: &str) -> Option<(&str, &str)> {
+    id.rsplit_once(':')
+        .filter(|(_, k)| k.len() == ID_KEY_HEX && k.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 /// Pairs drawn for a sample: the `n` ids with the smallest SHA-256 of (seed, id) — the same
@@ -146,7 +188,7 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
                 (TextSide::Chosen, t.chosen_context, t.chosen_response),
                 (TextSide::Rejected, t.rejected_context, t.rejected_response),
             ] {
-                tasks.push(Task { pair_id: t.pair_id.to_owned(), side, text: format!("{context}{response}") });
+                tasks.push(Task { pair_id: t.pair_id.to_owned(), side, text: lm_transcript(context, response) });
             }
         }
         Ok(())
@@ -214,6 +256,9 @@ pub fn plan(store: &Store, client: &ChatClient, job: &LabelJob, prices: Option<(
 enum Outcome {
     Labelled(LabelRecord),
     Failed(LabelFailure),
+    /// A request got no answer (a timeout, a connection failure, or a 429 or 5xx past the
+    /// retries): no verdict on the text, so the run stores no set.
+    Unanswered(String),
 }
 
 /// An answer as a label record, or every problem with it. Code fences around the JSON (which
@@ -311,6 +356,10 @@ fn label_one(
                     if let LlmError::Status { status: 401 | 403 | 404, .. } = e {
                         bail!("{e}");
                     }
+                    // `complete` gives up on these only after its retries.
+                    if e.retryable() {
+                        return Ok(Outcome::Unanswered(format!("{}: {e}", text_id(task))));
+                    }
                     return Ok(Outcome::Failed(LabelFailure {
                         pair_id: task.pair_id.clone(),
                         side: side_name(task.side).into(),
@@ -343,7 +392,9 @@ fn label_one(
 
 /// Labels every text of the plan (`concurrency` requests at a time), records failures and
 /// stores the label set. `progress(done, total)` is called as texts finish; a set `stop`
-/// ends the run before the next text (every answer so far stays in the cache).
+/// ends the run before the next text (every answer so far stays in the cache). Requests that
+/// got no answer fail the run once every text is done, storing nothing: a rerun (or a job's
+/// retry) with the same name sends only those and stores the whole set.
 pub fn run(
     store: &mut Store,
     client: &ChatClient,
@@ -380,11 +431,22 @@ pub fn run(
     drop(connections);
     let mut records = Vec::new();
     let mut failures = Vec::new();
+    let mut unanswered = Vec::new();
     for o in outcomes {
         match o {
             Outcome::Labelled(r) => records.push(r),
             Outcome::Failed(f) => failures.push(f),
+            Outcome::Unanswered(e) => unanswered.push(e),
         }
+    }
+    if let Some(first) = unanswered.first() {
+        // Stored, the set would lack these texts, and the rerun that labels them would need
+        // --replace, which a job cannot pass.
+        bail!(
+            "{} requests failed ({first}); run again to retry them — the {} answers received are cached",
+            unanswered.len(),
+            c.sent.load(Ordering::Relaxed) + c.cached.load(Ordering::Relaxed)
+        );
     }
     let n_off_list = records.iter().filter(|r| !r.off_list.is_empty()).count() as u64;
     let outcome = if records.is_empty() {
@@ -410,7 +472,8 @@ pub fn run(
             n_off_list,
             keys: job.keys.iter().map(|k| k.to_string()).collect(),
         };
-        let stored = store.import_labels(&set, &records, job.replace)?;
+        let replace = job.replace || completes_stored_set(store, &set, &records, &failures)?;
+        let stored = store.import_labels(&set, &records, replace)?;
         (if stored { "stored" } else { "unchanged" }).to_string()
     };
     // Only once the set is stored (or there is none): a run refused above, say for a set name
@@ -434,14 +497,59 @@ pub fn run(
     })
 }
 
-/// Writes the plan's uncached first requests as an OpenAI Batch API input file (JSONL:
-/// `custom_id`, `method`, `url`, `body`). Returns the number of requests written.
-pub fn export_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &LabelPlan, out: &Path) -> Result<u64> {
+/// Whether `records` complete the stored set of `set`'s name: one of the same labeler, prompt
+/// version and keys that lacks texts whose requests got no answer (versions before this check
+/// stored such sets, logging those texts without a raw answer), when this run labels its texts
+/// plus some of those and fails no other. Such a set is completed without --replace.
+fn completes_stored_set(
+    store: &Store,
+    set: &LabelSetRecord,
+    records: &[LabelRecord],
+    failures: &[LabelFailure],
+) -> Result<bool> {
+    let Some(old) = store.label_sets(Some(&set.dataset))?.into_iter().find(|s| s.name == set.name) else {
+        return Ok(false);
+    };
+    if old.labeler != set.labeler || old.prompt_version != set.prompt_version || old.keys != set.keys {
+        return Ok(false);
+    }
+    let logged = store.label_failures(&set.dataset, &set.name)?;
+    let failed: std::collections::HashSet<(&str, &str)> =
+        logged.iter().map(|f| (f.pair_id.as_str(), f.side.as_str())).collect();
+    let unanswered: std::collections::HashSet<(&str, &str)> =
+        logged.iter().filter(|f| f.raw_answer.is_none()).map(|f| (f.pair_id.as_str(), f.side.as_str())).collect();
+    let now_labelled =
+        records.iter().filter(|r| unanswered.contains(&(r.pair_id.as_str(), side_name(r.side)))).count() as u64;
+    Ok(now_labelled > 0
+        && records.len() as u64 == old.n_texts + now_labelled
+        && failures.iter().all(|f| failed.contains(&(f.pair_id.as_str(), f.side.as_str()))))
+}
+
+/// What the OpenAI Batch API takes in one input file: 50,000 requests, 200 MB.
+pub const BATCH_MAX_REQUESTS: usize = 50_000;
+pub const BATCH_MAX_BYTES: u64 = 200_000_000;
+
+/// The Batch API input files an export wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchExport {
+    pub requests: u64,
+    /// `out` itself when one file holds every request; else `out`'s name numbered from `-001`,
+    /// each file within [`BATCH_MAX_REQUESTS`] and [`BATCH_MAX_BYTES`].
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes the plan's uncached first requests as OpenAI Batch API input files (JSONL:
+/// `custom_id`, `method`, `url`, `body`): one file at `out`, or as many as the Batch API's limits
+/// on one file need (see [`BatchExport::files`]).
+pub fn export_batch(
+    store: &Store,
+    client: &ChatClient,
+    job: &LabelJob,
+    plan: &LabelPlan,
+    out: &Path,
+) -> Result<BatchExport> {
     let params = serde_json::to_string(&job.params)?;
     let keys = &job.keys;
-    let tmp = out.with_extension("jsonl.partial");
-    let mut w =
-        std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?);
     let firsts: Vec<(Vec<Message>, String)> = plan
         .tasks
         .iter()
@@ -452,29 +560,93 @@ pub fn export_batch(store: &Store, client: &ChatClient, job: &LabelJob, plan: &L
         })
         .collect();
     let cached = store.cached_keys(&firsts.iter().map(|(_, k)| k.clone()).collect::<Vec<_>>())?;
-    let mut n = 0u64;
-    for (t, (messages, key)) in plan.tasks.iter().zip(firsts) {
-        if cached.contains(&key) {
-            continue;
+    let lines: Vec<String> = plan
+        .tasks
+        .iter()
+        .zip(firsts)
+        .filter(|(_, (_, key))| !cached.contains(key))
+        .map(|(t, (messages, key))| {
+            serde_json::json!({
+                "custom_id": custom_id(t, &key),
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": client.body(&messages, &job.params),
+            })
+            .to_string()
+        })
+        .collect();
+    let files = write_batch_files(&lines, out, BATCH_MAX_REQUESTS, BATCH_MAX_BYTES)?;
+    Ok(BatchExport { requests: lines.len() as u64, files })
+}
+
+/// The `n`-th (from 1) of the files a batch export to `out` is split into: `requests.jsonl` →
+/// `requests-001.jsonl`.
+fn batch_part(out: &Path, n: usize) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (stem, ext) = match name.split_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem.to_owned(), format!(".{ext}")),
+        _ => (name.clone(), String::new()),
+    };
+    out.with_file_name(format!("{stem}-{n:03}{ext}"))
+}
+
+/// Writes `lines` to `out`, or, past `max_lines` lines or `max_bytes` bytes, to numbered parts
+/// of it, each within both. Every file is written aside and renamed into place once all are
+/// complete; parts of an earlier, longer export are removed (and `out` itself when it is split
+/// now), so the files there are this export's alone.
+fn write_batch_files(lines: &[String], out: &Path, max_lines: usize, max_bytes: u64) -> Result<Vec<PathBuf>> {
+    let mut chunks: Vec<&[String]> = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, line) in lines.iter().enumerate() {
+        let size = line.len() as u64 + 1;
+        if size > max_bytes {
+            bail!("request {} of the batch is {size} bytes, more than a Batch API file takes ({max_bytes})", i + 1);
         }
-        let line = serde_json::json!({
-            "custom_id": custom_id(t),
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": client.body(&messages, &job.params),
-        });
-        writeln!(w, "{line}").with_context(|| format!("write {}", tmp.display()))?;
-        n += 1;
+        if i > start && (i - start == max_lines || bytes + size > max_bytes) {
+            chunks.push(&lines[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
     }
-    w.flush().with_context(|| format!("write {}", tmp.display()))?;
-    drop(w);
-    std::fs::rename(&tmp, out).with_context(|| format!("move {} to {}", tmp.display(), out.display()))?;
-    Ok(n)
+    if start < lines.len() || chunks.is_empty() {
+        chunks.push(&lines[start..]);
+    }
+    let files: Vec<PathBuf> =
+        if chunks.len() == 1 { vec![out.to_owned()] } else { (1..=chunks.len()).map(|n| batch_part(out, n)).collect() };
+    let mut written = Vec::new();
+    for (chunk, file) in chunks.iter().zip(&files) {
+        let tmp = file.with_extension("partial");
+        let mut w =
+            std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?);
+        for line in *chunk {
+            writeln!(w, "{line}").with_context(|| format!("write {}", tmp.display()))?;
+        }
+        w.flush().with_context(|| format!("write {}", tmp.display()))?;
+        written.push((tmp, file));
+    }
+    for (tmp, file) in written {
+        std::fs::rename(&tmp, file).with_context(|| format!("move {} to {}", tmp.display(), file.display()))?;
+    }
+    let first_stale = if files.len() == 1 { 1 } else { files.len() + 1 };
+    for n in first_stale.. {
+        let stale = batch_part(out, n);
+        if !stale.exists() {
+            break;
+        }
+        std::fs::remove_file(&stale).with_context(|| format!("remove {}", stale.display()))?;
+    }
+    if files.len() > 1 && out.exists() {
+        std::fs::remove_file(out).with_context(|| format!("remove {}", out.display()))?;
+    }
+    Ok(files)
 }
 
 /// Reads an OpenAI Batch API output file into the answer cache (first attempts), so that the
 /// following run takes every answer from there. Lines that are not this plan's requests, or not
-/// results, are errors naming the line.
+/// results, are errors naming the line, and so is a `custom_id` without the key's start (an
+/// export of an earlier version). An answer whose `custom_id` names another cache key than this
+/// plan's request (the text, `--keys` or `--temperature` changed since the export) is not cached:
+/// it is listed in `failed`, so its text is sent again.
 pub fn import_batch(
     store: &Store,
     client: &ChatClient,
@@ -485,9 +657,10 @@ pub fn import_batch(
     let params = serde_json::to_string(&job.params)?;
     let keys = &job.keys;
     let model = &client.endpoint().model;
-    let by_id: HashMap<String, &Task> = plan.tasks.iter().map(|t| (custom_id(t), t)).collect();
+    let by_id: HashMap<String, &Task> = plan.tasks.iter().map(|t| (text_id(t), t)).collect();
     let f = std::fs::File::open(file).with_context(|| format!("{}: cannot open", file.display()))?;
     let mut out = BatchImport { lines: 0, cached: 0, failed: vec![] };
+    let mut other_prompts = 0u64;
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
         let at = format!("{}:{}", file.display(), i + 1);
         let line = line.with_context(|| at.clone())?;
@@ -497,8 +670,15 @@ pub fn import_batch(
         out.lines += 1;
         let v: Value = serde_json::from_str(&line).with_context(|| format!("{at}: not JSON"))?;
         let id = v.get("custom_id").and_then(Value::as_str).ok_or_else(|| anyhow!("{at}: no `custom_id`"))?;
-        let task =
-            by_id.get(id).ok_or_else(|| anyhow!("{at}: `custom_id` {id:?} is not a text of this labelling job"))?;
+        let Some((task, key_start)) = parse_custom_id(id).and_then(|(t, k)| by_id.get(t).map(|task| (*task, k))) else {
+            if by_id.contains_key(id) {
+                bail!(
+                    "{at}: `custom_id` {id:?} does not say which prompt it answered (a batch file of an earlier \
+                     version of seal): export the batch again with --batch-export and submit that file"
+                );
+            }
+            bail!("{at}: `custom_id` {id:?} is not a text of this labelling job");
+        };
         let status = v.pointer("/response/status_code").and_then(Value::as_u64);
         let body = v.pointer("/response/body");
         match (status, body) {
@@ -507,6 +687,14 @@ pub fn import_batch(
                     .map_err(|e| anyhow!("{at}: `response.body`: {e}"))?;
                 let messages = vec![Message::user(prompt::taxonomy_prompt(keys, &task.text))];
                 let key = cache_key(model, &params, &messages);
+                if !key.starts_with(key_start) {
+                    other_prompts += 1;
+                    out.failed.push(format!(
+                        "{at}: {id}: answers another prompt (its text, --keys or --temperature changed since the \
+                         export); not used"
+                    ));
+                    continue;
+                }
                 let text_sha = sha_hex(&[&task.text]);
                 let entry = CacheEntry {
                     key: &key,
@@ -534,6 +722,13 @@ pub fn import_batch(
                 out.failed.push(format!("{at}: {id}: {why}"));
             }
         }
+    }
+    if other_prompts > 0 {
+        tracing::warn!(
+            "{}: {other_prompts} answers were for other prompts (changed texts, keys or temperature) and were not \
+             used; a run sends their texts again",
+            file.display()
+        );
     }
     Ok(out)
 }
@@ -594,6 +789,74 @@ mod tests {
         assert_ne!(k, cache_key("m", "{\"temperature\":0.1}", &m));
         assert_ne!(k, cache_key("m", "{}", &[Message::user("b")]));
         assert_ne!(k, cache_key("m", "{}", &[Message::user("a"), Message::assistant("x"), Message::user("again")]));
+    }
+
+    #[test]
+    fn tagged_texts_reach_the_lm_as_stored_and_plain_pairs_as_transcripts() {
+        // hh-rlhf (and message lists): byte for byte, so cached answers keep their keys.
+        let t = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: and?\n\nAssistant: bye ";
+        let side = crate::ingest::transcript::split_last_assistant(t).unwrap();
+        assert_eq!(lm_transcript(&side.context, &side.response), t);
+        // A string prompt that carries its own tags.
+        assert_eq!(lm_transcript("\n\nHuman: Q?\n\nAssistant:", " A."), "\n\nHuman: Q?\n\nAssistant: A.");
+        // Plain strings, kept verbatim by ingest.
+        assert!(is_untagged("What is the capital of France?", "Paris."));
+        assert_eq!(
+            lm_transcript("What is the capital of France?", "Paris."),
+            "\n\nHuman: What is the capital of France?\n\nAssistant: Paris."
+        );
+        assert_eq!(lm_transcript("Say hi.\n", " Hi! "), "\n\nHuman: Say hi.\n\nAssistant: Hi!");
+        assert_eq!(lm_transcript("Human: Say hi.", "Hi!"), "\n\nHuman: Say hi.\n\nAssistant: Hi!");
+    }
+
+    #[test]
+    fn a_batch_export_is_split_within_the_api_s_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("requests.jsonl");
+        let lines: Vec<String> = (0..5).map(|i| format!("{{\"n\": {i}}}")).collect();
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect::<Vec<_>>();
+        // Within the limits: one file, at `out`.
+        assert_eq!(write_batch_files(&lines, &out, 5, 1000).unwrap(), std::slice::from_ref(&out));
+        assert_eq!(read(&out), lines);
+        // Two lines a file: three parts, `out` gone.
+        let parts = write_batch_files(&lines, &out, 2, 1000).unwrap();
+        let names: Vec<String> = parts.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["requests-001.jsonl", "requests-002.jsonl", "requests-003.jsonl"]);
+        assert_eq!(parts.iter().flat_map(|p| read(p)).collect::<Vec<_>>(), lines);
+        assert!(!out.exists());
+        // Bytes: each line is 9 bytes with its newline, so 20 bytes hold two.
+        let parts = write_batch_files(&lines, &out, 100, 20).unwrap();
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| std::fs::metadata(p).unwrap().len() <= 20));
+        // A shorter export leaves no parts of the longer one behind.
+        assert_eq!(write_batch_files(&lines[..3], &out, 2, 1000).unwrap().len(), 2);
+        assert!(!batch_part(&out, 3).exists());
+        write_batch_files(&lines[..1], &out, 2, 1000).unwrap();
+        assert!(!batch_part(&out, 1).exists() && out.exists());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["requests.jsonl"], "no partial files either");
+        // Nothing to send: an empty file, as before.
+        assert_eq!(write_batch_files(&[], &out, 2, 1000).unwrap(), std::slice::from_ref(&out));
+        assert_eq!(std::fs::read(&out).unwrap(), b"");
+        assert!(write_batch_files(&lines, &out, 2, 5).unwrap_err().to_string().contains("request 1 of the batch"));
+        assert_eq!(batch_part(Path::new("/x/batch"), 2), Path::new("/x/batch-002"));
+    }
+
+    #[test]
+    fn custom_ids_carry_the_start_of_the_cache_key() {
+        let key = cache_key("m", "{}", &[Message::user("a")]);
+        let id = custom_id(&task(), &key);
+        assert_eq!(id, format!("chosen:p/1:{}", &key[..ID_KEY_HEX]));
+        assert_eq!(parse_custom_id(&id), Some(("chosen:p/1", &key[..ID_KEY_HEX])));
+        // Pair ids may hold `:`; the key is the last part.
+        assert_eq!(parse_custom_id("rejected:a:b:0123456789abcdef"), Some(("rejected:a:b", "0123456789abcdef")));
+        // Ids of earlier exports have no key.
+        assert_eq!(parse_custom_id("chosen:p/1"), None);
+        assert_eq!(parse_custom_id("chosen:p/1:0123456789ABCDEF"), None);
     }
 
     #[test]

@@ -146,8 +146,13 @@ pub fn ingest(
             (None, Some(url), Some(policy)) => {
                 tracing::info!("Downloading {url}");
                 let check = |u: &str| policy.check_url(u);
+                // Asked by each connection of the download, of the addresses it is about to use.
+                let addresses = std::sync::Arc::clone(policy);
                 let guard = crate::net::Guard {
                     check: &check,
+                    check_address: std::sync::Arc::new(move |host: &str, ip: std::net::IpAddr| {
+                        addresses.check_address(host, ip)
+                    }),
                     max_bytes: policy.max_download_bytes,
                     timeout: policy.download_timeout,
                 };
@@ -174,9 +179,12 @@ pub fn ingest(
             ids.split = s.clone();
         }
         // Unchanged: the same bytes under the same subset and split (other ones give other
-        // pair ids, so the source is read again).
+        // pair ids, so the source is read again). `--replace` reads a `pairs` file again: the
+        // same bytes read through other columns (`--chosen-column`, `--id-column`…) are other
+        // pairs.
         let same = (raw.sha256.clone(), ids.subset.clone(), ids.split.clone());
-        if store.source_identity(dataset, source)?.as_ref() == Some(&same) {
+        let reread = opts.replace && opts.format == SourceFormat::Pairs;
+        if !reread && store.source_identity(dataset, source)?.as_ref() == Some(&same) {
             let n = store
                 .datasets()?
                 .into_iter()
@@ -189,6 +197,7 @@ pub fn ingest(
                 n_pairs,
                 n_rejected,
                 scores_invalidated: 0,
+                labels_invalidated: 0,
                 seconds: started.elapsed().as_secs_f64(),
             });
             continue;
@@ -198,17 +207,20 @@ pub fn ingest(
             SourceFormat::Pairs => {
                 let lower = source.to_ascii_lowercase();
                 let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
-                let (rows, first_line) = if lower.ends_with(".csv") {
-                    (ingest::csv_rows(&raw)?, 2)
+                // CSV and JSONL rows carry their file lines; Parquet rows are numbered from 1.
+                let rows: ingest::Rows = if lower.ends_with(".csv") {
+                    ingest::csv_rows(&raw)?
                 } else if lower.ends_with(".parquet") {
                     let rows = store.parquet_rows_as_json(&path, cap)?;
-                    (rows.into_iter().map(|r| serde_json::from_str(&r).map_err(|e| e.to_string())).collect(), 1)
+                    rows.into_iter()
+                        .map(|r| serde_json::from_str::<serde_json::Value>(&r).map_err(|e| e.to_string()))
+                        .collect()
                 } else if lower.ends_with(".jsonl") || lower.ends_with(".json") || lower.ends_with(".ndjson") {
-                    (ingest::jsonl_rows(&raw), 1)
+                    ingest::jsonl_rows(&raw)
                 } else {
                     bail!("{source}: unknown file type for --format pairs; use .jsonl, .csv or .parquet");
                 };
-                ingest::parse_pair_rows(rows, &opts.columns, &ids, first_line)
+                ingest::parse_pair_rows(rows, &opts.columns, &ids, 1)
             }
         };
         let parsed = parsed.check(source, opts.skip_invalid)?;
@@ -230,9 +242,11 @@ pub fn ingest(
             &parsed.rejected,
             opts.replace,
         )?;
-        let (outcome, invalidated) = match outcome {
-            IngestOutcome::Added => (wire::SourceOutcome::Added, 0),
-            IngestOutcome::Replaced { scores_invalidated } => (wire::SourceOutcome::Replaced, scores_invalidated),
+        let (outcome, invalidated, labels_invalidated) = match outcome {
+            IngestOutcome::Added => (wire::SourceOutcome::Added, 0, 0),
+            IngestOutcome::Replaced { scores_invalidated, labels_invalidated } => {
+                (wire::SourceOutcome::Replaced, scores_invalidated, labels_invalidated)
+            }
         };
         done.push(wire::IngestedSource {
             uri: source.clone(),
@@ -240,6 +254,7 @@ pub fn ingest(
             n_pairs: record.n_pairs,
             n_rejected: record.n_rejected,
             scores_invalidated: invalidated,
+            labels_invalidated,
             seconds: started.elapsed().as_secs_f64(),
         });
     }

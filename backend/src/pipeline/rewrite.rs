@@ -5,7 +5,8 @@
 //!
 //! LLM answers are cached in the store the moment they arrive (keyed by model, prompt version,
 //! parameters and the transcript), and the variant is written in one transaction at the end: a
-//! killed run leaves no half-written variant, and its rerun sends only what is missing.
+//! killed run leaves no half-written variant, and its rerun sends only what is missing. So does a
+//! run in which requests got no answer: it fails, storing nothing, once the other pairs are done.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,7 +16,7 @@ use rayon::prelude::*;
 use crate::domain::{NewPair, RejectedLine, Side, Sides, VariantKind};
 use crate::ingest::transcript::split_last_assistant;
 use crate::llm::{ChatClient, ChatParams, LlmError, Message};
-use crate::pipeline::label::{cache_key_for, sample_ids, sha_hex};
+use crate::pipeline::label::{cache_key_for, is_untagged, lm_transcript, sample_ids, sha_hex};
 use crate::rewrite::perturb::Perturbation;
 use crate::rewrite::{self, REWRITE_PROMPT_VERSION};
 use crate::store::{variant_dataset, CacheEntry, CachedAnswer, IngestOutcome, SourceRecord, Store, VariantRecord};
@@ -46,6 +47,18 @@ enum Rewritten {
     Pair(NewPair),
     NotApplicable,
     Skipped(String),
+    /// A request got no answer (see [`NoRewrite::Unanswered`]): the run stores no variant.
+    Unanswered(String),
+}
+
+/// Why a text has no rewrite.
+enum NoRewrite {
+    /// Refused by SEAL's rules, or a request the server refused for good (a 400, say): final,
+    /// the pair is left out.
+    Refused(String),
+    /// No answer: a timeout, a connection failure, or a 429 or 5xx past the retries. Not a
+    /// verdict on the text: nothing is cached or stored for it, and a rerun asks again.
+    Unanswered(String),
 }
 
 struct Counters {
@@ -54,17 +67,19 @@ struct Counters {
     done: AtomicU64,
 }
 
-/// The rewrite of one full transcript: a cached answer, or one request (refusals are final, as
-/// in SEAL; failed requests are not cached, so a rerun tries them again).
+/// The rewrite of one side's full transcript ([`lm_transcript`]: a pair of plain strings is sent
+/// in the hh-rlhf layout and stored back in its own): a cached answer, or one request (refusals
+/// are final, as in SEAL; a request without an answer is not cached, so a rerun tries it again).
 /// `params_json` is `params` serialized (once per run): part of the cache key.
 fn rewrite_text(
     store: &Store,
     client: &ChatClient,
     (params, params_json): (&ChatParams, &str),
-    text: &str,
+    original: &Side,
     c: &Counters,
-) -> Result<std::result::Result<Side, String>> {
+) -> Result<std::result::Result<Side, NoRewrite>> {
     let model = &client.endpoint().model;
+    let text: &str = &lm_transcript(&original.context, &original.response);
     let messages = [Message::user(rewrite::rewrite_prompt(text))];
     let key = cache_key_for(REWRITE_PROMPT_VERSION, model, params_json, &messages);
     let content = match store.cached_answer(&key)? {
@@ -96,13 +111,57 @@ fn rewrite_text(
                 if let LlmError::Status { status: 401 | 403 | 404, .. } = e {
                     bail!("{e}");
                 }
-                return Ok(Err(format!("request failed: {e}")));
+                // `complete` gives up on these only after its retries.
+                if e.retryable() {
+                    return Ok(Err(NoRewrite::Unanswered(e.to_string())));
+                }
+                return Ok(Err(NoRewrite::Refused(format!("request failed: {e}"))));
             }
         },
     };
     Ok(rewrite::accept(text, &content)
         .map_err(|r| format!("{} (answer: {:?})", r.message(), content.chars().take(120).collect::<String>()))
-        .and_then(|t| split_last_assistant(&t).ok_or_else(|| "the rewrite has no \"Assistant:\" turn".to_string())))
+        .and_then(|t| stored_layout(original, text, &t))
+        .map_err(NoRewrite::Refused))
+}
+
+/// An accepted rewrite of `sent` in the layout `original` is stored in: split at the last
+/// `Assistant:` as ingest splits transcripts; for an untagged side, the prompt without the
+/// `Human:` tag [`lm_transcript`] added and the completion without its `Assistant:` tag, each
+/// within the original's surrounding whitespace (ingest keeps plain strings verbatim).
+fn stored_layout(original: &Side, sent: &str, rewritten: &str) -> std::result::Result<Side, String> {
+    let split = split_last_assistant(rewritten).ok_or_else(|| "the rewrite has no \"Assistant:\" turn".to_string())?;
+    if !is_untagged(&original.context, &original.response) {
+        return Ok(split);
+    }
+    let tags = |t: &str| (t.matches("Human:").count(), t.matches("Assistant:").count());
+    if tags(rewritten) != tags(sent) {
+        return Err("the rewrite of a prompt and completion adds or drops \"Human:\" or \"Assistant:\" tags".into());
+    }
+    // `accept` checked that the rewrite starts with `Human:`.
+    let prompt = split.context.trim();
+    let prompt = if original.context.trim_start().starts_with("Human:") {
+        prompt
+    } else {
+        prompt.strip_prefix("Human:").unwrap_or(prompt).trim_start()
+    };
+    let completion = split.response["Assistant:".len()..].trim();
+    if completion.is_empty() {
+        return Err("the rewrite's completion is empty".into());
+    }
+    let side = Side { context: rewrap(&original.context, prompt), response: rewrap(&original.response, completion) };
+    if side == *original {
+        return Err(rewrite::Rejection::Identical.message().into());
+    }
+    Ok(side)
+}
+
+/// `new` within the leading and trailing whitespace of `original`.
+fn rewrap(original: &str, new: &str) -> String {
+    let rest = original.trim_start();
+    let lead = &original[..original.len() - rest.len()];
+    let trail = &rest[rest.trim_end().len()..];
+    format!("{lead}{new}{trail}")
 }
 
 fn perturbed(p: Perturbation, pair: &NewPair, job: &RewriteJob) -> Rewritten {
@@ -140,7 +199,8 @@ fn job_pairs(store: &Store, job: &RewriteJob) -> Result<Vec<NewPair>> {
 
 /// Rewrites the pairs of the job and stores the variant. `progress(done, total)` follows pairs.
 /// A set `stop` ends an LM rewrite after the requests in flight: their answers are cached (a
-/// retry asks nothing twice) and no variant is stored.
+/// retry asks nothing twice) and no variant is stored. Requests that got no answer fail the run
+/// once every pair is done, storing no variant: a rerun sends only those requests.
 pub fn run(
     store: &mut Store,
     method: &Method<'_>,
@@ -186,18 +246,24 @@ pub fn run(
                     .map(|pair| -> Result<Rewritten> {
                         super::check_stop(stop)?;
                         let out = connections.with(|conn| -> Result<Rewritten> {
-                            let one = |s: &Side, on: bool| -> Result<std::result::Result<Side, String>> {
+                            let one = |s: &Side, on: bool| -> Result<std::result::Result<Side, NoRewrite>> {
                                 if on {
-                                    rewrite_text(conn, client, (params, &params_json), &s.full(), &c)
+                                    rewrite_text(conn, client, (params, &params_json), s, &c)
                                 } else {
                                     Ok(Ok(s.clone()))
                                 }
                             };
-                            // The rejected text is not sent when the chosen one was refused.
+                            let without = |side: &str, no: NoRewrite| match no {
+                                NoRewrite::Refused(why) => Rewritten::Skipped(format!("{side}: {why}")),
+                                NoRewrite::Unanswered(e) => {
+                                    Rewritten::Unanswered(format!("{side} text of pair `{}`: {e}", pair.pair_id))
+                                }
+                            };
+                            // The rejected text is not sent when the chosen one has no rewrite.
                             Ok(match one(&pair.chosen, job.sides.chosen())? {
-                                Err(why) => Rewritten::Skipped(format!("chosen: {why}")),
+                                Err(no) => without("chosen", no),
                                 Ok(chosen) => match one(&pair.rejected, job.sides.rejected())? {
-                                    Err(why) => Rewritten::Skipped(format!("rejected: {why}")),
+                                    Err(no) => without("rejected", no),
                                     Ok(rejected) => Rewritten::Pair(NewPair { chosen, rejected, ..pair.clone() }),
                                 },
                             })
@@ -214,6 +280,7 @@ pub fn run(
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
     let mut n_not_applicable = 0u64;
+    let mut unanswered = Vec::new();
     for (pair, o) in pairs.iter().zip(outcomes) {
         match o {
             Rewritten::Pair(p) => kept.push(p),
@@ -221,7 +288,17 @@ pub fn run(
             Rewritten::Skipped(why) => {
                 skipped.push(RejectedLine { line: pair.line + 1, reason: format!("pair `{}`: {why}", pair.pair_id) })
             }
+            Rewritten::Unanswered(e) => unanswered.push(e),
         }
+    }
+    if let Some(first) = unanswered.first() {
+        // Stored, the variant would lack these pairs, and the rerun that rewrites them would be
+        // refused as other texts without --replace.
+        bail!(
+            "{} requests failed ({first}); run again to retry them — the {} answers received are cached",
+            unanswered.len(),
+            c.sent.load(Ordering::Relaxed) + c.cached.load(Ordering::Relaxed)
+        );
     }
     let variant_ds = variant_dataset(&job.dataset, &job.name);
     let mut summary = RewriteSummary {
@@ -310,7 +387,7 @@ pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &R
             [(job.sides.chosen(), &p.chosen), (job.sides.rejected(), &p.rejected)]
                 .into_iter()
                 .filter(|(on, _)| *on)
-                .map(|(_, s)| s.full())
+                .map(|(_, s)| lm_transcript(&s.context, &s.response))
         })
         .collect();
     let keys: Vec<String> = texts
@@ -341,8 +418,10 @@ pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &R
 }
 
 /// Cosine similarity of every rewritten text of a variant to its original (full transcripts,
-/// as SEAL compares them), with the sentence-embedding model in `folder`. Committed in chunks:
-/// a killed run resumes with the pairs still missing.
+/// as SEAL compares them), with the sentence-embedding model in `folder`. A transcript longer
+/// than the model takes loses its start, not its end, where a perturbation edits the last
+/// response; how many were cut is logged. Committed in chunks: a killed run resumes with the
+/// pairs still missing.
 pub fn similarity(
     store: &mut Store,
     data: &crate::config::DataDir,
@@ -353,9 +432,9 @@ pub fn similarity(
     let variant = store
         .variant_of(variant_dataset)?
         .ok_or_else(|| anyhow!("`{variant_dataset}` is not a variant (see `seal variants list`)"))?;
-    let model = crate::config::EMBEDDER_NAME.to_string();
+    let model = crate::config::SIMILARITY_MEASURE.to_string();
     crate::pipeline::init_runtime(data, false)?;
-    let mut embedder = crate::score::embed::Embedder::load(folder, 256, None)?;
+    let mut embedder = crate::score::embed::Embedder::load_keeping_end(folder, 256, None)?;
     let mut done = 0u64;
     loop {
         let chunk = store.similarity_todo(&variant, &model, 256)?;
@@ -374,6 +453,15 @@ pub fn similarity(
         store.insert_similarity(&variant.dataset, &model, &rows)?;
         done += rows.len() as u64;
         progress(done);
+    }
+    if embedder.truncated() > 0 {
+        tracing::info!(
+            "{}: {} of the {} texts embedded were longer than {model}'s {} tokens; their starts were left out",
+            variant.dataset,
+            embedder.truncated(),
+            done * 4,
+            embedder.max_tokens()
+        );
     }
     let (pairs, mean_chosen, mean_rejected) = store
         .similarity_summary(&variant.dataset)?
@@ -403,4 +491,44 @@ pub fn variants(store: &Store, dataset: Option<&str>) -> super::PipelineResult<V
             n_skipped: v.n_skipped,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> RewriteJob {
+        RewriteJob { dataset: "d".into(), name: "v".into(), sides: Sides::Both, sample: None, seed: 7, replace: false }
+    }
+
+    fn pair(chosen: &str, rejected: &str) -> NewPair {
+        let side = |response: &str| Side {
+            context: "\n\nHuman: Any ideas for the weekend?\n\n".into(),
+            response: response.into(),
+        };
+        NewPair {
+            pair_id: "p/1".into(),
+            subset: "s".into(),
+            split: "test".into(),
+            line: 0,
+            chosen: side(chosen),
+            rejected: side(rejected),
+        }
+    }
+
+    #[test]
+    fn a_perturbation_with_nothing_to_edit_is_not_applicable() {
+        let lines = "Assistant: Here are some ideas:\n1. Bake bread.\n2. Walk.";
+        let plain = pair(lines, "Assistant: Sure. Knead it well. \n");
+        assert!(matches!(perturbed(Perturbation::NoPoliteClosing, &plain, &job()), Rewritten::NotApplicable));
+        // With a closing, only the closing goes: the lines and the other side stay.
+        let closed = pair(&format!("{lines}\nI hope this helps!"), "Assistant: Sure. Knead it well. \n");
+        match perturbed(Perturbation::NoPoliteClosing, &closed, &job()) {
+            Rewritten::Pair(new) => {
+                assert_eq!(new.chosen, Side { context: closed.chosen.context.clone(), response: lines.into() });
+                assert_eq!(new.rejected, closed.rejected);
+            }
+            _ => panic!("the closing is removed"),
+        }
+    }
 }

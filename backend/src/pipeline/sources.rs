@@ -1,8 +1,8 @@
 //! What an ingest job started from the web may read: files under the configured import folders
 //! (after resolving symlinks), and downloads from the allowed hosts whose addresses are public,
 //! within size and time caps. Every source is checked before the job starts, so a refused one
-//! is a 400 that names the reason and nothing is read; redirects and sizes are checked again
-//! while downloading.
+//! is a 400 that names the reason and nothing is read; redirects, sizes and the address of
+//! every connection are checked again while downloading.
 
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -158,8 +158,7 @@ impl SourcePolicy {
         if scheme != "https" && scheme != "http" {
             return Err(format!("{url}: only http and https are fetched"));
         }
-        let listed = self.allowed_hosts.iter().any(|h| host == *h || host.ends_with(&format!(".{h}")));
-        if !listed {
+        if !self.listed(&host) {
             return Err(format!("host {host} is not in ingest.allowed_hosts ({})", self.allowed_hosts.join(", ")));
         }
         if host.parse::<IpAddr>().is_ok() {
@@ -174,12 +173,29 @@ impl SourcePolicy {
         if addrs.is_empty() {
             return Err(format!("host {host} does not resolve"));
         }
-        for ip in addrs {
-            if let Some(kind) = not_public(ip) {
-                return Err(format!("host {host} resolves to {ip}, {kind}"));
-            }
+        addrs.into_iter().try_for_each(|ip| self.check_address(&host, ip))
+    }
+
+    /// Whether a download may connect to `ip`, an address `host` resolved to when the
+    /// connection is made (`net::Guard::check_address`): a public address, or the address of an
+    /// IP literal listed in `ingest.allowed_hosts`. [`Self::check_url`] resolved the name
+    /// earlier; this judges the address actually connected to, so a name that answers
+    /// differently the second time (DNS rebinding) reaches nothing the first answer could not.
+    pub fn check_address(&self, host: &str, ip: IpAddr) -> Result<(), String> {
+        if host.parse::<IpAddr>().is_ok() && self.listed(host) {
+            return Ok(());
         }
-        Ok(())
+        match not_public(ip) {
+            Some(kind) => Err(format!("host {host} resolves to {ip}, {kind}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `host` (lowercase) is in `ingest.allowed_hosts`, or is a name under a domain
+    /// listed there (an IP literal only as it is written: `127.0.0.1` is not under `0.0.1`).
+    fn listed(&self, host: &str) -> bool {
+        let literal = host.parse::<IpAddr>().is_ok();
+        self.allowed_hosts.iter().any(|h| host == h.as_str() || (!literal && host.ends_with(&format!(".{h}"))))
     }
 }
 
@@ -285,5 +301,23 @@ mod tests {
         let e = p.check_url("http://10.0.0.1/x").unwrap_err();
         assert!(e.contains("not in ingest.allowed_hosts"), "{e}");
         assert!(p.check_url("file:///etc/passwd").is_err());
+    }
+
+    #[test]
+    fn connections_go_only_to_public_or_listed_addresses() {
+        let p = SourcePolicy::new(&[], &["example.org".into(), "127.0.0.1".into()], "https://huggingface.co", 1, 1, 1);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // A name that answered a public address to `check_url` and loopback to the connection.
+        assert_eq!(
+            p.check_address("example.org", ip("127.0.0.1")).unwrap_err(),
+            "host example.org resolves to 127.0.0.1, a loopback address"
+        );
+        let e = p.check_address("cdn.example.org", ip("::ffff:169.254.169.254")).unwrap_err();
+        assert!(e.starts_with("host cdn.example.org resolves to ") && e.ends_with(", a link-local address"), "{e}");
+        assert!(p.check_address("example.org", ip("93.184.215.14")).is_ok());
+        assert!(p.check_address("127.0.0.1", ip("127.0.0.1")).is_ok(), "an address listed as it is");
+        assert!(p.check_address("10.0.0.1", ip("10.0.0.1")).is_err(), "an address not listed");
+        let suffix = SourcePolicy::new(&[], &["0.0.1".into()], "https://huggingface.co", 1, 1, 1);
+        assert!(suffix.check_address("127.0.0.1", ip("127.0.0.1")).is_err(), "an address is not under a domain");
     }
 }

@@ -38,16 +38,22 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
     if !job.file.is_file() {
         bail!(Error::invalid(format!("{uri}: no such file")));
     }
-    let raw = ingest::read_source(&uri, job.file)?;
+    // Capped as it is decompressed: the size a gzip records of itself (all a web job's check
+    // before it starts reads) is its last member's, modulo 4 GiB.
+    let raw = ingest::read_source_capped(&uri, job.file, job.max_bytes).map_err(|e| match e {
+        ingest::IngestError::TooBig { .. } => anyhow::Error::from(Error::invalid(e.to_string())),
+        other => anyhow::Error::from(other),
+    })?;
     let lower = uri.to_ascii_lowercase();
     let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
-    let (rows, first_line): (Vec<Result<Value, String>>, u64) = if lower.ends_with(".csv") {
-        (ingest::csv_rows(&raw)?, 2)
+    // CSV and JSONL rows carry their file lines; Parquet rows are numbered from 1.
+    let rows: ingest::Rows = if lower.ends_with(".csv") {
+        ingest::csv_rows(&raw)?
     } else if lower.ends_with(".parquet") {
         let rows = store.parquet_rows_as_json(job.file, job.max_bytes)?;
-        (rows.into_iter().map(|r| serde_json::from_str(&r).map_err(|e| e.to_string())).collect(), 1)
+        rows.into_iter().map(|r| serde_json::from_str::<Value>(&r).map_err(|e| e.to_string())).collect()
     } else if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") || lower.ends_with(".json") {
-        (ingest::jsonl_rows(&raw), 1)
+        ingest::jsonl_rows(&raw)
     } else {
         bail!(Error::invalid(format!("{uri}: unknown file type; use .jsonl, .csv or .parquet")));
     };
@@ -57,8 +63,7 @@ pub fn import_labels(store: &mut Store, job: &LabelImport) -> Result<wire::Label
     let mut seen = std::collections::HashMap::new();
     let mut off_list = Vec::new();
     let mut n_off_list = 0u64;
-    for (i, row) in rows.into_iter().enumerate() {
-        let line = first_line + i as u64;
+    for (line, row) in rows.numbered(1) {
         let parsed = match row {
             Err(e) => Err(vec![e]),
             Ok(Value::Object(m)) => features::parse_label_row(&m, &job.keys),
@@ -493,10 +498,10 @@ pub fn robustness(
         let similarity = store
             .similarity_summary(&v.dataset)?
             .into_iter()
-            .find(|(m, ..)| m == crate::config::EMBEDDER_NAME)
+            .find(|(m, ..)| m == crate::config::SIMILARITY_MEASURE)
             .map(|(model, n, c, r)| wire::report::Similarity { model, n, mean_chosen: c, mean_rejected: r });
         let cosines: HashMap<String, f64> = store
-            .similarity_pairs(&v.dataset, crate::config::EMBEDDER_NAME)?
+            .similarity_pairs(&v.dataset, crate::config::SIMILARITY_MEASURE)?
             .into_iter()
             .map(|(id, c, r)| (id, (c + r) / 2.0))
             .collect();
@@ -504,4 +509,70 @@ pub fn robustness(
         out.push(robust::robustness(info, (pre, post), &o_scored, &r_scored, flips, similarity, &cosines)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn job(file: &Path, max_bytes: Option<u64>) -> LabelImport<'_> {
+        LabelImport {
+            dataset: "d",
+            name: "set",
+            file,
+            labeler: None,
+            prompt_version: None,
+            keys: vec!["last_response_is_helpful"],
+            skip_invalid: false,
+            replace: false,
+            max_bytes,
+        }
+    }
+
+    #[test]
+    fn a_label_file_past_the_cap_is_refused_as_it_is_decompressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
+        // One row of 2 MB, a few KB once compressed.
+        let row = serde_json::json!({"pair_id": "a/b/0", "side": "chosen", "text": "x".repeat(2_000_000)});
+        let file = dir.path().join("labels.jsonl.gz");
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&file).unwrap(), flate2::Compression::best());
+        writeln!(gz, "{row}").unwrap();
+        gz.finish().unwrap();
+        let err = import_labels(&mut store, &job(&file, Some(1_000_000))).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("more than 1 MB after decompression"), "{message}");
+        assert!(message.contains("ingest.max_decompressed_mb"), "{message}");
+        assert!(matches!(Error::from(err), Error::InvalidInput(_)));
+        assert!(store.label_sets(None).unwrap().is_empty());
+        // Without a cap (the CLI's own files) it is read whole and judged by its rows.
+        let err = import_labels(&mut store, &job(&file, None)).unwrap_err().to_string();
+        assert!(err.contains("1 invalid rows") && err.contains("missing key `last_response_is_helpful`"), "{err}");
+    }
+
+    #[test]
+    fn label_rows_of_a_csv_are_named_by_the_line_they_start_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
+        let file = dir.path().join("labels.csv");
+        // Row 1's text spans lines 2-4; row 2, on line 5, holds no boolean; row 3, on line 6,
+        // labels row 1's text again.
+        let csv = [
+            "pair_id,side,text,last_response_is_helpful",
+            "a/b/0,chosen,\"Human: hi",
+            "",
+            "Assistant: hello\",true",
+            "a/b/0,rejected,go away,maybe",
+            "a/b/0,chosen,again,false",
+            "",
+        ];
+        std::fs::write(&file, csv.join("\n")).unwrap();
+        let err = import_labels(&mut store, &job(&file, None)).unwrap_err().to_string();
+        let uri = file.display();
+        assert!(err.contains(&format!("{uri}:5: field `last_response_is_helpful`: expected a boolean")), "{err}");
+        assert!(err.contains(&format!("{uri}:6: `a/b/0` chosen already labelled on line 2")), "{err}");
+        assert!(store.label_sets(None).unwrap().is_empty());
+    }
 }

@@ -2,6 +2,9 @@
 //! so a reward model that is robust scores the edited pair as it scored the original. Each one
 //! keeps the `Assistant:` tag and the context untouched; the randomness of `typos` and the
 //! choice of closing or filler come from a seed and the pair, so a rerun gives the same texts.
+//! Text a perturbation does not edit keeps its bytes (line breaks, indentation, trailing
+//! whitespace), and one with nothing to edit returns the response unchanged, so the pipeline
+//! counts that pair as not applicable rather than as rewritten.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -72,11 +75,15 @@ impl Perturbation {
             Perturbation::PoliteClosing => {
                 "a polite closing sentence added (\"I hope this helps!\" …) unless one is there"
             }
-            Perturbation::NoPoliteClosing => "polite closing sentences at the end removed",
-            Perturbation::MarkdownList => "a response of two or more sentences written as a markdown bullet list",
+            Perturbation::NoPoliteClosing => "polite closing sentences at the end removed, the rest as it was",
+            Perturbation::MarkdownList => {
+                "a response of two or more sentences on one line written as a markdown bullet list"
+            }
             Perturbation::Typos => "adjacent letters swapped in about one word of ten (four letters or more)",
             Perturbation::Lowercase => "the response in lower case",
-            Perturbation::Whitespace => "two spaces after every sentence and a trailing newline",
+            Perturbation::Whitespace => {
+                "two spaces after every sentence that ends within a line, and a trailing newline"
+            }
             Perturbation::Filler => {
                 "a neutral filler sentence before the response (\"Let me think about that for a moment.\" …)"
             }
@@ -100,39 +107,37 @@ impl Perturbation {
         if text.is_empty() {
             return response.to_owned();
         }
+        // The whitespace after the text stays after the edited text.
+        let trail = &body[lead.len() + text.len()..];
         let mut rng = rng_for(key);
         let new = match self {
             Perturbation::PoliteClosing => {
-                let last = sentences(text).last().map(|s| s.to_lowercase()).unwrap_or_default();
-                if CLOSING_MARKS.iter().any(|m| last.contains(m)) {
+                if text.unicode_sentences().last().is_some_and(is_closing) {
                     return response.to_owned();
                 }
-                format!("{text} {}", CLOSINGS[rng.random_range(0..CLOSINGS.len())])
+                // The closing takes the place of the trailing whitespace.
+                return format!("{tag}{lead}{text} {}", CLOSINGS[rng.random_range(0..CLOSINGS.len())]);
             }
-            Perturbation::NoPoliteClosing => {
-                let mut kept = sentences(text);
-                while kept.len() > 1
-                    && kept.last().is_some_and(|s| CLOSING_MARKS.iter().any(|m| s.to_lowercase().contains(m)))
-                {
-                    kept.pop();
-                }
-                kept.join(" ")
-            }
+            Perturbation::NoPoliteClosing => match closing_start(text) {
+                // Cut where the first closing starts, with the whitespace before it.
+                Some(at) => text[..at].trim_end().to_owned(),
+                None => return response.to_owned(),
+            },
             Perturbation::MarkdownList => {
-                let s = sentences(text);
-                if s.len() < 2 {
+                let items = list_items(text);
+                if items.len() < 2 || has_line_break(text) {
                     return response.to_owned();
                 }
-                let items: Vec<String> = s.iter().map(|x| format!("- {x}")).collect();
+                let items: Vec<String> = items.iter().map(|x| format!("- {x}")).collect();
                 format!("\n{}", items.join("\n"))
             }
             Perturbation::Typos => typos(text, &mut rng),
             Perturbation::Lowercase => text.to_lowercase(),
-            Perturbation::Whitespace => format!("{}\n", sentences(text).join("  ")),
+            Perturbation::Whitespace => return format!("{tag}{lead}{}\n", double_spaced(text)),
             Perturbation::Filler => format!("{} {text}", FILLERS[rng.random_range(0..FILLERS.len())]),
         };
         let lead = if new.starts_with('\n') { "" } else { lead };
-        format!("{tag}{lead}{new}")
+        format!("{tag}{lead}{new}{trail}")
     }
 }
 
@@ -144,9 +149,63 @@ fn rng_for(key: &str) -> StdRng {
     StdRng::from_seed(seed)
 }
 
-/// Sentences by Unicode's rules, trimmed, empty ones dropped.
-fn sentences(text: &str) -> Vec<String> {
-    text.unicode_sentences().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+/// Whether a sentence is a polite closing.
+fn is_closing(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    CLOSING_MARKS.iter().any(|m| lower.contains(m))
+}
+
+fn has_line_break(text: &str) -> bool {
+    text.contains(['\n', '\r', '\u{0b}', '\u{0c}', '\u{85}', '\u{2028}', '\u{2029}'])
+}
+
+/// The byte offset in `text` (trimmed) where its polite closing sentences at the end start, when
+/// it has any and another sentence comes before them. Segments without a letter or digit (a
+/// lone emoticon) are not sentences, as for `unicode_sentences`: after a closing they go with it.
+fn closing_start(text: &str) -> Option<usize> {
+    let starts: Vec<(usize, &str)> = text
+        .split_sentence_bound_indices()
+        .filter(|(_, s)| s.chars().any(char::is_alphanumeric))
+        .map(|(at, s)| (at + s.len() - s.trim_start().len(), s.trim()))
+        .collect();
+    let mut kept = starts.len();
+    while kept > 1 && is_closing(starts[kept - 1].1) {
+        kept -= 1;
+    }
+    starts.get(kept).map(|&(at, _)| at)
+}
+
+/// The sentences of a markdown list: a segment without a letter or digit (a lone emoticon)
+/// joins the item before it instead of being dropped.
+fn list_items(text: &str) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    for s in text.split_sentence_bounds().map(str::trim).filter(|s| !s.is_empty()) {
+        match items.last_mut() {
+            Some(last) if !s.chars().any(char::is_alphanumeric) => {
+                last.push(' ');
+                last.push_str(s);
+            }
+            _ => items.push(s.to_owned()),
+        }
+    }
+    items
+}
+
+/// `text` with two spaces after every sentence that the next follows on the same line; the
+/// whitespace around line breaks and the sentences themselves stay as they are.
+fn double_spaced(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    for s in text.split_sentence_bounds() {
+        let sentence = s.trim_end();
+        let gap = &s[sentence.len()..];
+        out.push_str(sentence);
+        if gap.is_empty() || has_line_break(gap) {
+            out.push_str(gap);
+        } else {
+            out.push_str("  ");
+        }
+    }
+    out
 }
 
 /// Swaps two adjacent inner letters in about one word of ten of four letters or more, and in at
@@ -253,6 +312,61 @@ mod tests {
         let draws: std::collections::HashSet<String> =
             (0..20).map(|i| Perturbation::Typos.apply(R, &format!("{i}"))).collect();
         assert!(draws.len() > 3);
+    }
+
+    #[test]
+    fn no_polite_closing_removes_only_the_closing_and_keeps_the_layout() {
+        let k = "0:x";
+        let p = Perturbation::NoPoliteClosing;
+        // Nothing to remove: the response comes back byte for byte.
+        for r in [
+            "Assistant: Here are some ideas:\n1. Bake bread.\n2. Walk.",
+            "Assistant: Here are some ideas:\n\n  - Bake bread.\n  - Walk. \n",
+            "Assistant: Sure.  Knead it well. ",
+            "Plain completion.\r\nSecond line.",
+        ] {
+            assert_eq!(p.apply(r, k), r);
+        }
+        // Removed: from where the first closing starts, with the whitespace before it; the lines
+        // before it and the whitespace after the response stay.
+        assert_eq!(
+            p.apply("Assistant: Here are some ideas:\n1. Bake bread.\n2. Walk.\n\nI hope this helps!", k),
+            "Assistant: Here are some ideas:\n1. Bake bread.\n2. Walk."
+        );
+        assert_eq!(
+            p.apply("Assistant: Ideas:\n- Bake.\n- Walk. Let me know if you need more. Have a great day! :)\n", k),
+            "Assistant: Ideas:\n- Bake.\n- Walk.\n"
+        );
+        // A closing that is the whole response stays.
+        assert_eq!(p.apply("Assistant: Happy to help!", k), "Assistant: Happy to help!");
+    }
+
+    #[test]
+    fn untouched_text_keeps_its_bytes() {
+        let k = "0:x";
+        let lines = "Assistant: Here are some ideas:\n1. Bake bread.\n2. Walk.\n";
+        // Line breaks stay line breaks; only same-line sentence gaps get two spaces.
+        assert_eq!(
+            Perturbation::Whitespace.apply(lines, k),
+            "Assistant: Here are some ideas:\n1.  Bake bread.\n2.  Walk.\n"
+        );
+        assert_eq!(Perturbation::Whitespace.apply("Assistant: Done.\n", k), "Assistant: Done.\n", "nothing to do");
+        // A list is not made of a response laid out over lines.
+        assert_eq!(Perturbation::MarkdownList.apply(lines, k), lines);
+        // A segment without letters or digits stays with the item before it.
+        assert_eq!(
+            Perturbation::MarkdownList.apply("Assistant: Sure. Bake it. \u{1F60A}", k),
+            "Assistant:\n- Sure.\n- Bake it. \u{1F60A}"
+        );
+        assert_eq!(
+            Perturbation::Lowercase.apply(lines, k),
+            lines.replace(" Here", " here").replace("Bake", "bake").replace("Walk", "walk")
+        );
+        let filled = Perturbation::Filler.apply(lines, k);
+        assert!(filled.ends_with(" Here are some ideas:\n1. Bake bread.\n2. Walk.\n"), "{filled:?}");
+        let typo = Perturbation::Typos.apply(lines, k);
+        assert_eq!(typo.matches('\n').count(), 3, "{typo:?}");
+        assert!(typo.ends_with(".\n"), "{typo:?}");
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub struct SourceRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestOutcome {
     Added,
-    Replaced { scores_invalidated: u64 },
+    /// Re-ingested: the scores of pairs whose texts changed or that vanished were deleted, and
+    /// the labels of each text that changed or vanished, in every label set of the dataset.
+    Replaced {
+        scores_invalidated: u64,
+        labels_invalidated: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,8 +122,10 @@ impl Store {
                 source.uri
             )));
         }
-        // Pairs of the old version whose text changed or that vanished lose their scores.
+        // Pairs of the old version whose text changed or that vanished lose their scores, and
+        // each changed or vanished text its labels (a side left as it was keeps them).
         let mut stale: Vec<String> = Vec::new();
+        let mut stale_sides: Vec<(String, &'static str)> = Vec::new();
         if existed {
             let new: std::collections::HashMap<&str, &NewPair> =
                 pairs.iter().map(|p| (p.pair_id.as_str(), p)).collect();
@@ -135,9 +142,16 @@ impl Store {
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .ctx("read old pairs")?;
             for o in old {
-                let same =
-                    new.get(o.pair_id.as_str()).is_some_and(|n| n.chosen == o.chosen && n.rejected == o.rejected);
-                if !same {
+                let n = new.get(o.pair_id.as_str());
+                let chosen_same = n.is_some_and(|n| n.chosen == o.chosen);
+                let rejected_same = n.is_some_and(|n| n.rejected == o.rejected);
+                if !chosen_same {
+                    stale_sides.push((o.pair_id.clone(), "chosen"));
+                }
+                if !rejected_same {
+                    stale_sides.push((o.pair_id.clone(), "rejected"));
+                }
+                if !(chosen_same && rejected_same) {
                     stale.push(o.pair_id);
                 }
             }
@@ -148,13 +162,23 @@ impl Store {
             params![dataset, format],
         )
         .ctx("insert dataset")?;
-        let mut invalidated = 0;
+        let (mut invalidated, mut labels_invalidated) = (0, 0);
         if existed {
             {
                 let mut del =
                     tx.prepare("DELETE FROM scores WHERE dataset = ? AND pair_id = ?").ctx("invalidate scores")?;
                 for id in &stale {
                     invalidated += del.execute(params![dataset, id]).ctx("invalidate scores")? as u64;
+                }
+                let mut labels = tx
+                    .prepare("DELETE FROM labels WHERE dataset = ? AND pair_id = ? AND side = ?")
+                    .ctx("invalidate labels")?;
+                let mut failures = tx
+                    .prepare("DELETE FROM label_failures WHERE dataset = ? AND pair_id = ? AND side = ?")
+                    .ctx("invalidate labels")?;
+                for (id, side) in &stale_sides {
+                    labels_invalidated += labels.execute(params![dataset, id, side]).ctx("invalidate labels")? as u64;
+                    failures.execute(params![dataset, id, side]).ctx("invalidate labels")?;
                 }
             }
             tx.execute("DELETE FROM pairs WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
@@ -207,7 +231,11 @@ impl Store {
         .ctx("insert source")?;
         tx.commit().ctx("commit")?;
         self.changed_data(dataset);
-        Ok(if existed { IngestOutcome::Replaced { scores_invalidated: invalidated } } else { IngestOutcome::Added })
+        Ok(if existed {
+            IngestOutcome::Replaced { scores_invalidated: invalidated, labels_invalidated }
+        } else {
+            IngestOutcome::Added
+        })
     }
 
     pub fn datasets(&self) -> Result<Vec<DatasetSummary>> {

@@ -430,7 +430,7 @@ impl Store {
         let fmt = FileFormat::from_path(file)?;
         let shown = file.display().to_string();
         let tx = self.conn.transaction().ctx("begin")?;
-        stage_import(&tx, fmt, file, &shown, dataset, &SHARD_PROVENANCE)?;
+        let columns = stage_import(&tx, fmt, file, &shown, dataset, &SHARD_PROVENANCE)?;
         let (shas, shard): (Vec<String>, Option<String>) = {
             let mut stmt = tx
                 .prepare(
@@ -465,11 +465,7 @@ impl Store {
                 "{shown}: scored by the graph with sha256 {sha}, but `{model}`'s scores come from sha256 {expected}; nothing was stored (import it under another model name)"
             )));
         }
-        let hashed: bool = tx
-            .query_row("SELECT count(*) > 0 FROM (DESCRIBE imported) WHERE column_name = 'texts_sha256'", [], |r| {
-                r.get(0)
-            })
-            .ctx("describe")?;
+        let hashed = columns.iter().any(|c| c == "texts_sha256");
         let other_texts: Vec<String> = if !hashed {
             Vec::new()
         } else {
@@ -561,7 +557,7 @@ impl Store {
 /// Reads an import file into the temporary table `imported` (with its row numbers) inside
 /// `tx`, and checks it: the score columns and `extra` ones present, every row's pair id known in
 /// the dataset and given once, both scores finite numbers. The error names each bad row (up to
-/// 20) by line.
+/// 20) by line. Answers the file's columns.
 fn stage_import(
     tx: &duckdb::Transaction<'_>,
     fmt: FileFormat,
@@ -569,7 +565,7 @@ fn stage_import(
     shown: &str,
     dataset: &str,
     extra: &[&str],
-) -> Result<()> {
+) -> Result<Vec<String>> {
     tx.execute_batch(&format!(
         "CREATE OR REPLACE TEMP TABLE imported AS SELECT row_number() OVER () AS _row, * FROM {}",
         fmt.reader(&file.to_string_lossy())
@@ -619,5 +615,5 @@ fn stage_import(
             list.join("\n")
         )));
     }
-    Ok(())
+    Ok(columns)
 }

@@ -71,10 +71,61 @@ fn replacing_a_source_drops_only_scores_of_changed_pairs() {
 
     let v2 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "CHANGED")];
     let outcome = store.ingest_source("d", "hh-rlhf", &source("f", "h2", 2), &v2, &[], true).unwrap();
-    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 2 });
+    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 2, labels_invalidated: 0 });
     let left: Vec<String> = store.scores("d", "m").unwrap().into_iter().map(|s| s.0).collect();
     assert_eq!(left, ["s/test/0"]);
     assert_eq!(store.count_pairs("d").unwrap(), 2);
+}
+
+/// A label of one text with every taxonomy key.
+fn label(id: &str, side: &str) -> crate::features::LabelRecord {
+    let mut row = serde_json::Map::new();
+    row.insert("pair_id".into(), id.into());
+    row.insert("side".into(), side.into());
+    for key in crate::features::all_keys() {
+        let value = match crate::features::key_kind(key) {
+            Some(crate::features::KeyKind::Bool) => serde_json::Value::Bool(true),
+            Some(crate::features::KeyKind::Sentiment) => "positive".into(),
+            _ => serde_json::Value::Array(Vec::new()),
+        };
+        row.insert(key.into(), value);
+    }
+    crate::features::parse_label_row(&row, &crate::features::all_keys()).unwrap()
+}
+
+#[test]
+fn replacing_a_source_drops_the_labels_of_each_text_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    let v1 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b"), pair("s/test/2", 2, "c")];
+    store.ingest_source("d", "hh-rlhf", &source("f", "h1", 3), &v1, &[], false).unwrap();
+    let records: Vec<_> =
+        v1.iter().flat_map(|p| [label(&p.pair_id, "chosen"), label(&p.pair_id, "rejected")]).collect();
+    let set = LabelSetRecord {
+        dataset: "d".into(),
+        name: "gpt".into(),
+        labeler: None,
+        prompt_version: None,
+        source_uri: "labels.jsonl".into(),
+        sha256: "l1".into(),
+        n_texts: records.len() as u64,
+        n_off_list: 0,
+        keys: crate::features::all_keys().iter().map(|k| (*k).to_owned()).collect(),
+    };
+    assert!(store.import_labels(&set, &records, false).unwrap());
+    let labelled = |store: &Store| -> Vec<(String, String)> {
+        let mut stmt =
+            store.conn.prepare("SELECT pair_id, side FROM labels WHERE dataset = 'd' ORDER BY pair_id, side").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(labelled(&store).len(), 6);
+    // Pair 1's chosen text changes, pair 2 vanishes, pair 0 stays as it was.
+    let v2 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "CHANGED")];
+    let outcome = store.ingest_source("d", "hh-rlhf", &source("f", "h2", 2), &v2, &[], true).unwrap();
+    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 0, labels_invalidated: 3 });
+    let left = labelled(&store);
+    let want = [("s/test/0", "chosen"), ("s/test/0", "rejected"), ("s/test/1", "rejected")];
+    assert_eq!(left, want.map(|(i, s)| (i.to_owned(), s.to_owned())));
 }
 
 #[test]
@@ -88,7 +139,7 @@ fn a_source_larger_than_a_row_group_is_stored_whole() {
     store.ingest_source("d", "hh-rlhf", &source("big", "h1", n), &many, &[], false).unwrap();
     assert_eq!(store.count_pairs("d").unwrap(), n);
     let outcome = store.ingest_source("d", "hh-rlhf", &source("big", "h2", n), &many, &[], true).unwrap();
-    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 0 });
+    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 0, labels_invalidated: 0 });
     assert_eq!(store.count_pairs("d").unwrap(), n);
     drop(store);
     let store = Store::open(&dir.path().join("s.duckdb")).unwrap();
