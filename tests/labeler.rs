@@ -820,6 +820,80 @@ fn a_labelling_job_of_the_server_survives_a_kill_resumes_from_the_cache_and_neve
     assert!(rows.iter().all(|r| !r.request.contains("test-key") && !r.request.contains("SEAL_TEST_LM_KEY")));
 }
 
+/// An LM server that is always busy: every request gets 503 with `Retry-After: 60`. Its URL and
+/// the chat requests it received.
+fn busy_lm() -> (String, Arc<AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            if head.starts_with(b"POST ") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 60\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy",
+            );
+        }
+    });
+    (format!("http://127.0.0.1:{port}/v1"), asked)
+}
+
+#[test]
+fn a_labelling_job_cancelled_while_the_lm_asks_it_to_wait_stops_at_once() {
+    use crate::access::{call, spawn_server};
+    use crate::support::follow;
+    use seal_shared::jobs::JobStatus;
+    use seal_shared::JobState;
+    use std::time::Instant;
+
+    let seal = Seal::new();
+    dataset(&seal);
+    let (url, asked) = busy_lm();
+    let mut cmd = seal.cmd();
+    cmd.args(["serve", "--port", "0"])
+        .env("SEAL_LLM_BASE_URL", &url)
+        .env("SEAL_LLM_MODELS", "m")
+        .env("SEAL_LLM_API_KEY_ENV", "SEAL_TEST_LM_KEY")
+        .env("SEAL_TEST_LM_KEY", "test-key")
+        .env("SEAL_LLM_CONCURRENCY", "1")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL");
+    let server = spawn_server(&mut cmd);
+    let jobs = format!("{}api/jobs", server.url);
+    let job = json!({"kind": "label", "dataset": "d", "labels": "busy", "model": "m"}).to_string();
+    let (status, _, body) = call("POST", &jobs, &[], Some(&job));
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<JobStatus>(&body).unwrap().id;
+    // Asked once and answered 503: the job now waits the minute the server asked for.
+    let started = Instant::now();
+    while asked.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the job never asked the LM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let cancelled = Instant::now();
+    let (status, _, body) = call("DELETE", &format!("{jobs}/{id}"), &[], None);
+    assert_eq!(status, 202, "{body}");
+    let ended = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+    assert_eq!(ended.state, JobState::Cancelled, "{ended:?}");
+    assert!(cancelled.elapsed() < Duration::from_secs(10), "the cancel took {:?}", cancelled.elapsed());
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "nothing asked after the cancel");
+    let (_, _, body) = call("GET", &format!("{}api/label-sets?dataset=d", server.url), &[], None);
+    assert!(!body.contains("\"busy\""), "{body}");
+}
+
 #[test]
 fn label_and_rewrite_beside_a_running_server_are_estimated_by_it_and_run_as_its_jobs() {
     use crate::access::{call, spawn_server};

@@ -162,6 +162,18 @@ impl ChatClient {
 
     /// One completion, retried as the policy allows.
     pub fn complete(&self, messages: &[Message], params: &ChatParams) -> Result<Answer, LlmError> {
+        self.complete_unless(messages, params, None)
+    }
+
+    /// [`ChatClient::complete`] that gives up as soon as `stop` is set while it waits to retry,
+    /// with the error it was about to retry: a cancelled job does not sit out a server's
+    /// `Retry-After`.
+    pub fn complete_unless(
+        &self,
+        messages: &[Message],
+        params: &ChatParams,
+        stop: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<Answer, LlmError> {
         let body = self.body(messages, params).to_string();
         let mut delays = backon::ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
@@ -176,7 +188,9 @@ impl ChatClient {
                     Some(delay) => {
                         let delay = self.delay(delay, &e);
                         tracing::warn!("{e}; retrying in {delay:?}");
-                        std::thread::sleep(delay);
+                        if !wait_unless(delay, stop) {
+                            return Err(e);
+                        }
                     }
                     None => return Err(e),
                 },
@@ -213,6 +227,25 @@ impl ChatClient {
             return Err(LlmError::Status { url, status, body: crate::net::short(&text), retry_after });
         }
         parse_completion(&text).map_err(|detail| LlmError::Protocol { url, detail, body: crate::net::short(&text) })
+    }
+}
+
+/// Sleeps `delay`, looking at `stop` every 50 ms; `false` when it was set.
+fn wait_unless(delay: Duration, stop: Option<&std::sync::atomic::AtomicBool>) -> bool {
+    let Some(stop) = stop else {
+        std::thread::sleep(delay);
+        return true;
+    };
+    let until = std::time::Instant::now() + delay;
+    loop {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return false;
+        }
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 
@@ -269,6 +302,52 @@ mod tests {
         assert!(!status(401).retryable());
         assert!(LlmError::Timeout { url: "u".into(), after: Duration::from_secs(1) }.retryable());
         assert!(!LlmError::Protocol { url: "u".into(), detail: String::new(), body: String::new() }.retryable());
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_for_a_retry() {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        // A server that is always busy and asks for a minute's patience.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 60\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy",
+                );
+            }
+        });
+        let c = ChatClient::new(
+            Endpoint { base_url: format!("http://127.0.0.1:{port}/v1"), api_key: None, model: "m".into() },
+            Duration::from_secs(5),
+            Retry { retries: 3, min_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60) },
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let setter = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            setter.store(true, Ordering::SeqCst);
+        });
+        let params = ChatParams { temperature: 0.0, json_mode: true, max_tokens: None, seed: None };
+        let started = std::time::Instant::now();
+        let err = c.complete_unless(&[Message::user("hi")], &params, Some(&stop)).unwrap_err();
+        assert!(matches!(err, LlmError::Status { status: 503, .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "waited {:?} of the minute asked", started.elapsed());
+        assert_eq!(asked.load(Ordering::SeqCst), 1, "no retry after the stop");
     }
 
     #[test]

@@ -317,6 +317,7 @@ fn label_one(
     params: &str,
     task: &Task,
     c: &Counters,
+    stop: Option<&super::Stop>,
 ) -> Result<Outcome> {
     let keys = &job.keys;
     let model = &client.endpoint().model;
@@ -330,7 +331,7 @@ fn label_one(
                 c.cached.fetch_add(1, Ordering::Relaxed);
                 a.content
             }
-            None => match client.complete(&messages, &job.params) {
+            None => match client.complete_unless(&messages, &job.params, stop.map(|s| &**s)) {
                 Ok(a) => {
                     c.sent.fetch_add(1, Ordering::Relaxed);
                     c.prompt_tokens.fetch_add(a.prompt_tokens.unwrap_or(0), Ordering::Relaxed);
@@ -352,6 +353,8 @@ fn label_one(
                     cached.content
                 }
                 Err(e) => {
+                    // Cancelled while waiting to retry: the run stops, this text unanswered.
+                    super::check_stop(stop)?;
                     // Fatal for the whole run when the server refuses us outright.
                     if let LlmError::Status { status: 401 | 403 | 404, .. } = e {
                         bail!("{e}");
@@ -422,7 +425,7 @@ pub fn run(
             .map(|task| {
                 // Cancelled: what was answered is cached, so a retry sends only the rest.
                 super::check_stop(stop)?;
-                let out = connections.with(|conn| label_one(conn, client, job, &params, task, &c))?;
+                let out = connections.with(|conn| label_one(conn, client, job, &params, task, &c, stop))?;
                 progress(c.done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 out
             })

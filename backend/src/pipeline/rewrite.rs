@@ -77,6 +77,7 @@ fn rewrite_text(
     (params, params_json): (&ChatParams, &str),
     original: &Side,
     c: &Counters,
+    stop: Option<&super::Stop>,
 ) -> Result<std::result::Result<Side, NoRewrite>> {
     let model = &client.endpoint().model;
     let text: &str = &lm_transcript(&original.context, &original.response);
@@ -87,7 +88,7 @@ fn rewrite_text(
             c.cached.fetch_add(1, Ordering::Relaxed);
             a.content
         }
-        None => match client.complete(&messages, params) {
+        None => match client.complete_unless(&messages, params, stop.map(|s| &**s)) {
             Ok(a) => {
                 c.sent.fetch_add(1, Ordering::Relaxed);
                 let text_sha = sha_hex(&[text]);
@@ -108,6 +109,8 @@ fn rewrite_text(
                 cached.content
             }
             Err(e) => {
+                // Cancelled while waiting to retry: the run stops, this text unanswered.
+                super::check_stop(stop)?;
                 if let LlmError::Status { status: 401 | 403 | 404, .. } = e {
                     bail!("{e}");
                 }
@@ -248,7 +251,7 @@ pub fn run(
                         let out = connections.with(|conn| -> Result<Rewritten> {
                             let one = |s: &Side, on: bool| -> Result<std::result::Result<Side, NoRewrite>> {
                                 if on {
-                                    rewrite_text(conn, client, (params, &params_json), s, &c)
+                                    rewrite_text(conn, client, (params, &params_json), s, &c, stop)
                                 } else {
                                     Ok(Ok(s.clone()))
                                 }
