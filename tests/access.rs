@@ -714,8 +714,9 @@ fn wrong_names_and_passwords_look_alike_and_repeated_failures_are_throttled() {
 fn behind_a_trusted_proxy_each_client_is_throttled_and_logged_by_its_own_address() {
     let seal = study_fixture();
     add_user(&seal, "rita", "reviewer");
-    // 127.0.0.1 (the default trusted proxy) forwards; 127.0.0.2 is a client like any other.
-    let server = start(&seal);
+    // 127.0.0.1 (a trusted proxy here) forwards; 127.0.0.2 is a client like any other.
+    let server =
+        spawn_server(seal.cmd().args(["serve", "--port", "0"]).env("SEAL_SERVER_TRUSTED_PROXIES", "127.0.0.1"));
     let attempt = |client: &str, name: &str| {
         call(
             "POST",
@@ -1318,6 +1319,8 @@ fn only_admins_see_the_servers_paths() {
     let pair = "/api/datasets/hh/pairs/harmless-base/test/3";
     let d: seal_shared::browse::PairDetail = serde_json::from_str(&get(pair, &ana)).unwrap();
     assert!(d.source_uri.starts_with('/'), "{}", d.source_uri);
+    let export = "/api/datasets/partial/export?format=jsonl";
+    assert!(get(export, &ana).contains(&format!("\"source_uri\":\"{partial}\"")), "{}", get(export, &ana));
     let full: Vec<String> = sources.iter().cloned().chain([folder.clone(), sets[0].source.clone()]).collect();
 
     // Anyone else sees the last component of each path, and no absolute path at all.
@@ -1345,5 +1348,8 @@ fn only_admins_see_the_servers_paths() {
         assert_eq!(rejected[0].source, "partial.jsonl", "{user}");
         let d: seal_shared::browse::PairDetail = serde_json::from_str(&get(pair, &t)).unwrap();
         assert!(!d.source_uri.contains('/') && !d.source_uri.is_empty(), "{user}: {}", d.source_uri);
+        // The pairs export names its sources alike.
+        let rows = get(export, &t);
+        assert!(!rows.contains(&partial) && rows.contains("\"source_uri\":\"partial.jsonl\""), "{user}: {rows}");
     }
 }

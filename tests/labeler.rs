@@ -396,7 +396,17 @@ fn batch_api_files_round_trip_through_the_cache() {
     assert!(err.contains("run again to retry them — the 11 answers received are cached"), "{err}");
     let sets: Vec<seal_shared::LabelSetInfo> = seal.read(&["labels", "list", "--dataset", "d"]);
     assert!(sets.is_empty(), "{sets:?}");
-    // Run again against a server that answers: only that request is sent.
+    // Told to, the run stores the set without that text, logged as a failure.
+    let s: LabelRunSummary = run_json(label_cmd(
+        &seal,
+        unreachable,
+        "batch",
+        "gpt-4-turbo-2024-04-09",
+        &["--yes", "--retries", "0", "--max-attempts", "1", "--store-unanswered"],
+    ));
+    assert_eq!((s.outcome.as_str(), s.n_labelled, s.n_failed, s.requests_sent), ("stored", 11, 1, 0), "{s:?}");
+    // Run again against a server that answers: only that request is sent, and the set is
+    // completed without --replace.
     let (url, fake) = serve_fake();
     let s: LabelRunSummary =
         run_json(label_cmd(&seal, &url, "batch", "gpt-4-turbo-2024-04-09", &["--yes", "--max-attempts", "1"]));

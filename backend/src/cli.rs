@@ -437,7 +437,7 @@ fn export(ctx: &Ctx, cmd: ExportCmd) -> Result<()> {
         }
     };
     let (n, out) = match cmd {
-        ExportCmd::Pairs { dataset, out } => (store.export_pairs(&dataset, &out)?, out),
+        ExportCmd::Pairs { dataset, out } => (store.export_pairs(&dataset, &out, true)?, out),
         ExportCmd::Scores { dataset, model, out } => (store.export_scores(&dataset, &model, &out)?, out),
     };
     ctx.emit(&seal_shared::ExportSummary { rows: n, out: out.display().to_string() }, |e| {

@@ -297,7 +297,9 @@ pub struct ServerSettings {
     /// Addresses (or CIDR networks) of the reverse proxies in front of the server, whose
     /// `X-Forwarded-For` is believed: the client's address, for sign-in rate limits and the
     /// audit log, is the last address in it that is not one of these. From anyone else the
-    /// header is ignored. `SEAL_SERVER_TRUSTED_PROXIES` takes a comma-separated list.
+    /// header is ignored. None by default: a server reached straight (or through an SSH tunnel)
+    /// judges each client by its own address. `SEAL_SERVER_TRUSTED_PROXIES` takes a
+    /// comma-separated list.
     #[serde(deserialize_with = "names")]
     pub trusted_proxies: Vec<String>,
 }
@@ -311,7 +313,7 @@ impl Default for ServerSettings {
             allowed_hosts: Vec::new(),
             public_url: None,
             base_path: String::new(),
-            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -115,6 +115,11 @@ pub struct LabelArgs {
     /// Replace a label set of this name with other content.
     #[arg(long)]
     pub replace: bool,
+    /// Store the set even when requests got no answer after their retries (a prompt the server
+    /// always fails on, say): those texts are logged as failures, and a run without this labels
+    /// them and completes the set.
+    #[arg(long)]
+    pub store_unanswered: bool,
     /// Write the requests not yet answered as an OpenAI Batch API input file, and stop. Past the
     /// API's limits on one file (50,000 requests, 200 MB), as numbered parts: FILE-001.jsonl, …
     #[arg(long, conflicts_with = "batch_import")]
@@ -160,6 +165,7 @@ pub fn label(ctx: &Ctx, a: &LabelArgs) -> Result<()> {
         max_attempts: a.max_attempts,
         concurrency: a.llm.concurrency,
         replace: a.replace,
+        store_unanswered: a.store_unanswered,
     };
     let prices = a.price_in.zip(a.price_out);
     let mut plan = label::plan(&store, &client, &job, prices)?;

@@ -202,6 +202,7 @@ fn through_servers_lm(remote: &Remote) {
 pub fn label(ctx: &Ctx, remote: &Remote, a: &super::label::LabelArgs) -> Result<()> {
     let refused = given(&[
         (a.replace, "--replace"),
+        (a.store_unanswered, "--store-unanswered"),
         (a.seed != 0, "--seed"),
         (a.temperature != 0.0, "--temperature"),
         (a.max_attempts != 3, "--max-attempts"),

@@ -611,6 +611,9 @@ mod tests {
         // IPv4 clients of a dual-stack socket, and addresses written as mapped ones.
         assert_eq!(client("::ffff:127.0.0.1", &["::ffff:203.0.113.7"]), Some(ip("203.0.113.7")));
         assert_eq!(access.client_ip(None, &headers(&["203.0.113.7"])), None);
+        // By default no proxy is trusted, loopback included: a local client cannot name itself.
+        let plain = Access::new(&Settings::default(), Arc::default(), None).unwrap();
+        assert_eq!(plain.client_ip(Some(ip("127.0.0.1")), &headers(&["203.0.113.7"])), Some(ip("127.0.0.1")));
     }
 
     #[test]

@@ -647,6 +647,7 @@ async fn start_job(
     let st = state.clone();
     let actor = Actor::of(&req);
     let local = from_local(&req);
+    let paths = Paths::of(&req);
     let queued = read(&state, move |s| {
         let queued = st.jobs.start(s, actor.user.as_deref(), local, job)?;
         if let crate::pipeline::jobs::Queued::Accepted(started) = &queued {
@@ -654,7 +655,8 @@ async fn start_job(
         }
         Ok(queued)
     })
-    .await?;
+    .await
+    .map_err(|e| paths.error(e))?;
     Ok(queued_reply(&req, queued))
 }
 
@@ -685,9 +687,10 @@ async fn plan_job(
 ) -> Result<HttpResponse, ApiError> {
     let st = state.clone();
     let local = from_local(&req);
-    let mut plan = read(&state, move |s| st.jobs.plan(s, local, &job)).await?;
+    let paths = Paths::of(&req);
+    let mut plan = read(&state, move |s| st.jobs.plan(s, local, &job)).await.map_err(|e| paths.error(e))?;
     // As the job's own title would be shown to the reader.
-    Paths::of(&req).text(&mut plan.title);
+    paths.text(&mut plan.title);
     Ok(HttpResponse::Ok().json(plan))
 }
 
@@ -883,11 +886,32 @@ impl Paths {
         let url = !scheme.is_empty()
             && !scheme.eq_ignore_ascii_case("file")
             && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        if self.full || url || path.starts_with("upload:") {
+        if self.full || path.starts_with("upload:") {
+            return;
+        }
+        if url {
+            // A URL names no file of the machine, but may carry a user, a password or a token.
+            if let Ok(mut parsed) = url::Url::parse(path) {
+                if !parsed.username().is_empty() || parsed.password().is_some() || parsed.query().is_some() {
+                    let _ = parsed.set_username("");
+                    let _ = parsed.set_password(None);
+                    parsed.set_query(None);
+                    *path = parsed.to_string();
+                }
+            }
             return;
         }
         let name = path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or_default().to_owned();
         *path = name;
+    }
+
+    /// An error as the reader may see it: the server paths in its message replaced for anyone
+    /// but an admin (a file a job could not read, say).
+    fn error(self, mut e: ApiError) -> ApiError {
+        if !self.full {
+            e.0.message = crate::pipeline::sources::scrub_paths(&e.0.message);
+        }
+        e
     }
 
     /// Free text (a job's title) with the server paths in it replaced, for anyone but an admin.
@@ -1199,14 +1223,17 @@ async fn export_file(
 )]
 async fn export_pairs(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     path: web::Path<String>,
     q: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let dataset = path.into_inner();
     let stem = format!("{dataset}-pairs");
+    // Sources as the reader may see them (`Paths`).
+    let full_paths = Paths::of(&req).full;
     export_file(&state, q.into_inner(), stem, move |s, out| {
         s.require_dataset(&dataset)?;
-        Ok(s.export_pairs(&dataset, out)?)
+        Ok(s.export_pairs(&dataset, out, full_paths)?)
     })
     .await
 }
@@ -1918,4 +1945,35 @@ pub fn open_mode_refusal(host: &str, mode: wire::AuthMode) -> String {
          (`seal users add NAME --role admin --password-stdin`), set auth.mode = \"local\" or \"proxy\", \
          or bind 127.0.0.1"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_other_than_admins_see_no_server_path_and_no_url_secret() {
+        let (reader, admin) = (Paths { full: false }, Paths { full: true });
+        let shown = |p: Paths, s: &str| {
+            let mut s = s.to_owned();
+            p.shown(&mut s);
+            s
+        };
+        for (path, name) in [
+            ("/srv/seal/imports/hh.jsonl.gz", "hh.jsonl.gz"),
+            ("/srv/models/pre/", "pre"),
+            ("C:\\data\\hh.jsonl", "hh.jsonl"),
+            ("file:///srv/hh.jsonl", "hh.jsonl"),
+            ("relative/hh.jsonl", "hh.jsonl"),
+            ("upload:3f2a/hh.jsonl", "upload:3f2a/hh.jsonl"),
+            ("hf://datasets/Anthropic/hh-rlhf/x.jsonl.gz", "hf://datasets/Anthropic/hh-rlhf/x.jsonl.gz"),
+            ("https://ana:secret@hub.example/x.jsonl?token=abc", "https://hub.example/x.jsonl"),
+        ] {
+            assert_eq!(shown(reader, path), name, "{path}");
+            assert_eq!(shown(admin, path), path, "{path}");
+        }
+        let e = || error(wire::ErrorCode::InvalidInput, "read /var/lib/seal/uploads/1/s.parquet: not a Parquet file");
+        assert_eq!(reader.error(e()).0.message, "read <server path>: not a Parquet file");
+        assert_eq!(admin.error(e()).0.message, e().0.message);
+    }
 }

@@ -76,10 +76,10 @@ pub fn read_source_capped(uri: &str, path: &Path, cap: Option<u64>) -> Result<Ra
         bytes
     };
     // A byte order mark (as Windows editors save UTF-8) is no part of the first line's text.
-    let text_bytes = match text_bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        Some(rest) => rest.to_vec(),
-        None => text_bytes,
-    };
+    let mut text_bytes = text_bytes;
+    if text_bytes.starts_with(b"\xEF\xBB\xBF") {
+        text_bytes.drain(..3);
+    }
     Ok(RawSource { uri: uri.to_owned(), path: path.to_owned(), sha256, text_bytes })
 }
 

@@ -802,6 +802,7 @@ fn label_spec(llm: &LlmSettings, req: &JobRequest) -> Result<super::label::Label
         max_attempts: llm.max_attempts,
         concurrency: llm.concurrency,
         replace: false,
+        store_unanswered: false,
     })
 }
 
@@ -832,6 +833,17 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 r.done = d;
             }
         })
+    };
+    // Labelling and rewriting count texts from several worker threads, whose counts can arrive
+    // out of order: only a count past the last one shown reaches the job, one at a time, so a
+    // job never ends showing fewer done than it did.
+    let shown = Mutex::new(0u64);
+    let counted = |done: u64, total: u64| {
+        let mut last = lock(&shown);
+        if done >= *last {
+            *last = done;
+            progress(Some(done), Some(total));
+        }
     };
     match req.kind {
         JobKind::Ingest => {
@@ -931,14 +943,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             let spec = label_spec(llm, req)?;
             let plan = super::label::plan(store, &client, &spec, None)?;
             progress(Some(0), Some(plan.estimate.texts));
-            let s = super::label::run(
-                store,
-                &client,
-                &spec,
-                plan,
-                &|done, total| progress(Some(done), Some(total)),
-                Some(&job.stop),
-            )?;
+            let s = super::label::run(store, &client, &spec, plan, &counted, Some(&job.stop))?;
             Ok(format!(
                 "label set {} {}: {} of {} texts labelled, {} failed; {} requests sent, {} answers from the cache",
                 s.name, s.outcome, s.n_labelled, s.n_texts, s.n_failed, s.requests_sent, s.cached_answers
@@ -955,13 +960,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                     super::rewrite::Method::Llm { client: &client, params, concurrency: shared.llm.concurrency }
                 }
             };
-            let s = super::rewrite::run(
-                store,
-                &method,
-                &spec,
-                &|done, total| progress(Some(done), Some(total)),
-                Some(&job.stop),
-            )?;
+            let s = super::rewrite::run(store, &method, &spec, &counted, Some(&job.stop))?;
             let folder = crate::config::embedder_dir();
             let similarity = if s.n_rewritten > 0 && folder.join("model.onnx").is_file() {
                 super::check_stop(Some(&job.stop))?;

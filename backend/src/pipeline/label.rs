@@ -44,6 +44,9 @@ pub struct LabelJob {
     pub max_attempts: u32,
     pub concurrency: usize,
     pub replace: bool,
+    /// Store the set even when requests got no answer: their texts are logged as failures
+    /// without an answer, and a later run without this labels them and completes the set.
+    pub store_unanswered: bool,
 }
 
 /// One text to label.
@@ -257,8 +260,9 @@ enum Outcome {
     Labelled(LabelRecord),
     Failed(LabelFailure),
     /// A request got no answer (a timeout, a connection failure, or a 429 or 5xx past the
-    /// retries): no verdict on the text, so the run stores no set.
-    Unanswered(String),
+    /// retries): no verdict on the text, so the run stores no set (unless told to, with the
+    /// text logged as this failure).
+    Unanswered(LabelFailure),
 }
 
 /// An answer as a label record, or every problem with it. Code fences around the JSON (which
@@ -361,7 +365,13 @@ fn label_one(
                     }
                     // `complete` gives up on these only after its retries.
                     if e.retryable() {
-                        return Ok(Outcome::Unanswered(format!("{}: {e}", text_id(task))));
+                        return Ok(Outcome::Unanswered(LabelFailure {
+                            pair_id: task.pair_id.clone(),
+                            side: side_name(task.side).into(),
+                            attempts: attempt,
+                            error: e.to_string(),
+                            raw_answer: None,
+                        }));
                     }
                     return Ok(Outcome::Failed(LabelFailure {
                         pair_id: task.pair_id.clone(),
@@ -385,6 +395,8 @@ fn label_one(
                 }));
             }
             Err(problems) => {
+                // Cancelled: no re-ask is sent.
+                super::check_stop(stop)?;
                 messages.push(Message::assistant(content));
                 messages.push(Message::user(prompt::reask(&problems, keys)));
                 attempt += 1;
@@ -439,7 +451,8 @@ pub fn run(
         match o {
             Outcome::Labelled(r) => records.push(r),
             Outcome::Failed(f) => failures.push(f),
-            Outcome::Unanswered(e) => unanswered.push(e),
+            Outcome::Unanswered(f) if job.store_unanswered => failures.push(f),
+            Outcome::Unanswered(f) => unanswered.push(format!("{}:{}: {}", f.side, f.pair_id, f.error)),
         }
     }
     if let Some(first) = unanswered.first() {
@@ -501,8 +514,9 @@ pub fn run(
 }
 
 /// Whether `records` complete the stored set of `set`'s name: one of the same labeler, prompt
-/// version and keys that lacks texts whose requests got no answer (versions before this check
-/// stored such sets, logging those texts without a raw answer), when this run labels its texts
+/// version and keys that lacks texts whose requests got no answer (stored with
+/// `--store-unanswered`, or by versions before this check, logging those texts without a raw
+/// answer), when this run labels its texts
 /// plus some of those and fails no other. Such a set is completed without --replace.
 fn completes_stored_set(
     store: &Store,
@@ -673,7 +687,14 @@ pub fn import_batch(
         out.lines += 1;
         let v: Value = serde_json::from_str(&line).with_context(|| format!("{at}: not JSON"))?;
         let id = v.get("custom_id").and_then(Value::as_str).ok_or_else(|| anyhow!("{at}: no `custom_id`"))?;
-        let Some((task, key_start)) = parse_custom_id(id).and_then(|(t, k)| by_id.get(t).map(|task| (*task, k))) else {
+        let parsed = parse_custom_id(id);
+        let Some((task, key_start)) = parsed.and_then(|(t, k)| by_id.get(t).map(|task| (*task, k))) else {
+            if parsed.is_some() {
+                // Written by an export of this version, for a text this plan no longer holds
+                // (its pair left the dataset, or the sample changed): listed, not used.
+                out.failed.push(format!("{at}: {id}: not a text of this labelling job now; not used"));
+                continue;
+            }
             if by_id.contains_key(id) {
                 bail!(
                     "{at}: `custom_id` {id:?} does not say which prompt it answered (a batch file of an earlier \

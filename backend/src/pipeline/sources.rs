@@ -40,6 +40,13 @@ const NOT_PUBLIC: &[&str] = &[
     "240.0.0.0/4",
     "::/128",
     "::1/128",
+    // IPv4-compatible, NAT64 and 6to4 addresses carry an IPv4 address, which may be private.
+    "::/96",
+    "64:ff9b::/96",
+    "64:ff9b:1::/48",
+    "2002::/16",
+    "100::/64",
+    "2001:db8::/32",
     "fc00::/7",
     "fe80::/10",
     "ff00::/8",
@@ -232,7 +239,11 @@ pub fn scrub_paths(message: &str) -> String {
             .rfind(|(_, c)| !matches!(c, '"' | '\'' | '`' | ')' | ']' | ',' | ';' | '.' | ':'))
             .map_or(0, |(i, c)| i + c.len_utf8());
         let (body, trail) = rest.split_at(end);
-        let looks_like_path = (body.starts_with('/') || body.starts_with("~/")) && body.len() > 1;
+        let b = body.as_bytes();
+        let drive = b.len() > 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && matches!(b[2], b'\\' | b'/');
+        let file_url = body.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("file://"));
+        let looks_like_path =
+            ((body.starts_with('/') || body.starts_with("~/")) && body.len() > 1) || drive || file_url;
         out.push_str(lead);
         if looks_like_path {
             // A `path:line` keeps its line number.
@@ -260,6 +271,9 @@ mod tests {
         assert_eq!(scrub_paths("café, (naïve) ∑"), "café, (naïve) ∑");
         assert_eq!(scrub_paths("ingest /home/ana/é.jsonl into hh"), "ingest <server path> into hh");
         assert_eq!(scrub_paths("\"/srv/x.csv:12\": bad"), "\"<server path>:12\": bad");
+        assert_eq!(scrub_paths("read C:\\data\\x.csv: denied"), "read <server path>: denied");
+        assert_eq!(scrub_paths("read file:///srv/x.csv: denied"), "read <server path>: denied");
+        assert_eq!(scrub_paths("at https://hub.example/x.csv"), "at https://hub.example/x.csv");
     }
 
     #[test]
@@ -273,6 +287,9 @@ mod tests {
             ("::ffff:10.0.0.1", "a private address"),
             ("fd00::1", "a private address"),
             ("0.0.0.0", "not a public address"),
+            ("64:ff9b::a9fe:a9fe", "not a public address"),
+            ("2002:a00:1::1", "not a public address"),
+            ("::10.0.0.1", "not a public address"),
         ] {
             assert_eq!(not_public(ip.parse().unwrap()), Some(kind), "{ip}");
         }

@@ -4,7 +4,7 @@
 //!
 //! [`Embedder::load`] cuts a long text as sentence-transformers does, keeping its start.
 //! Meaning preservation compares a transcript with one whose last response was edited, so it
-//! uses [`Embedder::load_keeping_end`]: the model's own length, and the end of the text kept.
+//! uses [`Embedder::load_keeping_end`]: the end of the text kept, not its start.
 
 use std::path::Path;
 
@@ -41,10 +41,10 @@ impl Embedder {
     }
 
     /// As [`Embedder::load`], for texts that differ near their end (a transcript and one whose
-    /// last response was edited): a text is cut at the model's own maximum length where the
-    /// folder says it (tokenizer_config.json, config.json), else at `max_tokens` or the length
-    /// tokenizer.json was saved to cut at, whichever is longer; and its start is left out, not
-    /// its end, so two texts that differ only in their last words never embed alike.
+    /// last response was edited): a text is cut at `max_tokens`, or at the model's own maximum
+    /// length where the folder says a shorter one (tokenizer_config.json, config.json), whatever
+    /// length tokenizer.json was saved to cut at; and its start is left out, not its end, so two
+    /// texts that differ only in their last words never embed alike.
     pub fn load_keeping_end(folder: &Path, max_tokens: usize, threads: Option<usize>) -> Result<Embedder, ScoreError> {
         Embedder::open(folder, tokenizer(folder, max_tokens, Keep::End)?, threads)
     }
@@ -161,10 +161,7 @@ fn tokenizer(folder: &Path, max_tokens: usize, keep: Keep) -> Result<(Tokenizer,
         Tokenizer::from_file(folder.join("tokenizer.json")).map_err(|e| fail(format!("tokenizer.json: {e}")))?;
     let (max_length, direction) = match keep {
         Keep::Start => (max_tokens, TruncationDirection::Right),
-        Keep::End => {
-            let saved = tokenizer.get_truncation().map_or(0, |t| t.max_length);
-            (model_max_tokens(folder).unwrap_or(max_tokens.max(saved)), TruncationDirection::Left)
-        }
+        Keep::End => (model_max_tokens(folder).map_or(max_tokens, |m| m.min(max_tokens)), TruncationDirection::Left),
     };
     tokenizer.with_padding(None);
     tokenizer
@@ -220,7 +217,9 @@ mod tests {
         assert_eq!(model_max_tokens(&folder()), Some(512));
         assert_eq!(model_max_tokens(Path::new("/nonexistent")), None);
         let (_, n) = tokenizer(&folder(), 256, Keep::End).unwrap();
-        assert_eq!(n, 512, "longer than the 256 asked for");
+        assert_eq!(n, 256, "the length asked for, within the model's");
+        let (_, n) = tokenizer(&folder(), 4096, Keep::End).unwrap();
+        assert_eq!(n, 512, "no longer than the model takes");
         let (_, n) = tokenizer(&folder(), 256, Keep::Start).unwrap();
         assert_eq!(n, 256, "`load` cuts where it is told");
     }

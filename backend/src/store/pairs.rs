@@ -164,23 +164,54 @@ impl Store {
         .ctx("insert dataset")?;
         let (mut invalidated, mut labels_invalidated) = (0, 0);
         if existed {
+            // The stale pairs and sides in temporary tables, deleted from each table at once.
+            tx.execute_batch(
+                "CREATE OR REPLACE TEMP TABLE stale_pairs (pair_id TEXT); \
+                 CREATE OR REPLACE TEMP TABLE stale_sides (pair_id TEXT, side TEXT);",
+            )
+            .ctx("invalidate")?;
             {
-                let mut del =
-                    tx.prepare("DELETE FROM scores WHERE dataset = ? AND pair_id = ?").ctx("invalidate scores")?;
+                let mut app = tx.appender("stale_pairs").ctx("appender")?;
                 for id in &stale {
-                    invalidated += del.execute(params![dataset, id]).ctx("invalidate scores")? as u64;
+                    app.append_row(params![id]).ctx("invalidate")?;
                 }
-                let mut labels = tx
-                    .prepare("DELETE FROM labels WHERE dataset = ? AND pair_id = ? AND side = ?")
-                    .ctx("invalidate labels")?;
-                let mut failures = tx
-                    .prepare("DELETE FROM label_failures WHERE dataset = ? AND pair_id = ? AND side = ?")
-                    .ctx("invalidate labels")?;
-                for (id, side) in &stale_sides {
-                    labels_invalidated += labels.execute(params![dataset, id, side]).ctx("invalidate labels")? as u64;
-                    failures.execute(params![dataset, id, side]).ctx("invalidate labels")?;
-                }
+                app.flush().ctx("invalidate")?;
             }
+            {
+                let mut app = tx.appender("stale_sides").ctx("appender")?;
+                for (id, side) in &stale_sides {
+                    app.append_row(params![id, side]).ctx("invalidate")?;
+                }
+                app.flush().ctx("invalidate")?;
+            }
+            invalidated = tx
+                .execute(
+                    "DELETE FROM scores WHERE dataset = ? AND pair_id IN (SELECT pair_id FROM stale_pairs)",
+                    params![dataset],
+                )
+                .ctx("invalidate scores")? as u64;
+            let stale_side = |table: &str| {
+                format!(
+                    "DELETE FROM {table} WHERE dataset = ? AND EXISTS (SELECT 1 FROM stale_sides s \
+                     WHERE s.pair_id = {table}.pair_id AND s.side = {table}.side)"
+                )
+            };
+            labels_invalidated = tx.execute(&stale_side("labels"), params![dataset]).ctx("invalidate labels")? as u64;
+            tx.execute(&stale_side("label_failures"), params![dataset]).ctx("invalidate labels")?;
+            if labels_invalidated > 0 {
+                // The sets now hold fewer texts than they were stored with: their counts say so,
+                // and their content hash no longer matches any run, so relabelling (with
+                // --replace) stores the set again even when the answers come out the same.
+                tx.execute(
+                    "UPDATE label_sets SET sha256 = '', n_texts = held.n FROM (SELECT s.name, \
+                     (SELECT count(*) FROM labels l WHERE l.dataset = s.dataset AND l.label_set = s.name) AS n \
+                     FROM label_sets s WHERE s.dataset = ?) held \
+                     WHERE label_sets.dataset = ? AND label_sets.name = held.name AND label_sets.n_texts <> held.n",
+                    params![dataset, dataset],
+                )
+                .ctx("invalidate labels")?;
+            }
+            tx.execute_batch("DROP TABLE stale_pairs; DROP TABLE stale_sides;").ctx("invalidate")?;
             tx.execute("DELETE FROM pairs WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
                 .ctx("delete old pairs")?;
             tx.execute("DELETE FROM rejected_lines WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
@@ -316,10 +347,22 @@ impl Store {
     }
 
     /// Writes every pair of a dataset to a CSV, Parquet or JSONL file, atomically.
-    pub fn export_pairs(&self, dataset: &str, out: &Path) -> Result<u64> {
+    /// Writes a dataset's pairs to `out`. Without `full_paths`, a source that is a file of the
+    /// machine is named by its last component (URLs and uploads as they are), as the API shows
+    /// sources to anyone but an admin (a backslash separates too, as on Windows).
+    pub fn export_pairs(&self, dataset: &str, out: &Path, full_paths: bool) -> Result<u64> {
         self.require_dataset(dataset)?;
+        let source = if full_paths {
+            "source_uri"
+        } else {
+            r"CASE WHEN source_uri LIKE 'upload:%'
+                     OR (regexp_matches(source_uri, '^[A-Za-z][A-Za-z0-9+.-]*://')
+                         AND NOT lower(source_uri) LIKE 'file://%')
+                   THEN source_uri
+                   ELSE regexp_extract(rtrim(replace(source_uri, chr(92), '/'), '/'), '[^/]*$') END AS source_uri"
+        };
         let query = format!(
-            "SELECT pair_id, subset, split, source_uri, line,
+            "SELECT pair_id, subset, split, {source}, line,
                     chosen_context AS context,
                     chosen_response, rejected_response,
                     chosen_context = rejected_context AS same_context,

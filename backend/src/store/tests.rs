@@ -126,6 +126,22 @@ fn replacing_a_source_drops_the_labels_of_each_text_that_changed() {
     let left = labelled(&store);
     let want = [("s/test/0", "chosen"), ("s/test/0", "rejected"), ("s/test/1", "rejected")];
     assert_eq!(left, want.map(|(i, s)| (i.to_owned(), s.to_owned())));
+    // The set says how many texts it holds now, and the same answers for the changed text
+    // store it whole again (with --replace: the set changed), not "unchanged".
+    let sets = store.label_sets(Some("d")).unwrap();
+    assert_eq!((sets[0].n_texts, sets[0].sha256.as_str()), (3, ""));
+    let relabelled: Vec<_> =
+        [("s/test/0", "chosen"), ("s/test/0", "rejected"), ("s/test/1", "chosen"), ("s/test/1", "rejected")]
+            .iter()
+            .map(|(id, side)| label(id, side))
+            .collect();
+    let again = LabelSetRecord { n_texts: 4, ..set.clone() };
+    assert!(store.import_labels(&again, &relabelled, false).is_err(), "other content than the set holds");
+    assert!(store.import_labels(&again, &relabelled, true).unwrap(), "stored");
+    assert_eq!(labelled(&store).len(), 4);
+    // A second source of the dataset replaced as it was touches no set.
+    store.ingest_source("d", "hh-rlhf", &source("f", "h3", 2), &v2, &[], true).unwrap();
+    assert_eq!(store.label_sets(Some("d")).unwrap()[0].sha256, "l1");
 }
 
 #[test]
@@ -248,4 +264,28 @@ fn a_parquet_file_larger_than_the_cap_uncompressed_is_refused_before_it_is_read(
     assert!(err.contains("pairs.parquet: holds more than the 8 MB cap once decompressed"), "{err}");
     assert_eq!(store.parquet_rows_as_json(&bomb, Some(64 << 20)).unwrap().len(), 4000);
     assert_eq!(store.parquet_rows_as_json(&bomb, None).unwrap().len(), 4000);
+}
+
+#[test]
+fn an_export_for_readers_names_each_source_file_by_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    for (uri, id) in
+        [("/srv/data/a.jsonl", "s/test/0"), ("upload:3f/b.jsonl", "s/test/1"), ("C:\\d\\c.csv", "s/test/2")]
+    {
+        store.ingest_source("d", "hh-rlhf", &source(uri, uri, 1), &[pair(id, 0, "a")], &[], false).unwrap();
+    }
+    let read = |full: bool| -> Vec<String> {
+        let out = dir.path().join(format!("pairs-{full}.jsonl"));
+        assert_eq!(store.export_pairs("d", &out, full).unwrap(), 3);
+        let mut uris: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["source_uri"].as_str().unwrap().to_owned())
+            .collect();
+        uris.sort();
+        uris
+    };
+    assert_eq!(read(true), ["/srv/data/a.jsonl", "C:\\d\\c.csv", "upload:3f/b.jsonl"]);
+    assert_eq!(read(false), ["a.jsonl", "c.csv", "upload:3f/b.jsonl"]);
 }
