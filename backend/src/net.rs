@@ -422,6 +422,36 @@ pub fn follow_events(url: &str, bearer: &str, mut on: impl FnMut(serde_json::Val
     Ok(())
 }
 
+/// A test server on 127.0.0.1 that answers each connection once, from a thread, with what
+/// `answer` makes of its port and the request's head. Its port and the connections accepted.
+#[cfg(test)]
+pub(crate) fn serve_canned(
+    answer: impl Fn(u16, &[u8]) -> String + Send + 'static,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().expect("a bound port").port();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(answer(port, &head).as_bytes());
+        }
+    });
+    (port, accepted)
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
@@ -458,37 +488,18 @@ mod tests {
         assert!(redirect_target(from, "http://[::1").is_err());
     }
 
-    /// A server on 127.0.0.1 that answers each connection once from a thread: `/hop` redirects
-    /// to `localhost`'s `/x`, any other path is `body`. Its port and the connections it accepted.
+    /// A server on 127.0.0.1 whose `/hop` redirects to `localhost`'s `/x`; any other path is
+    /// `body`. Its port and the connections it accepted.
     fn serve(body: &'static str) -> (u16, Arc<AtomicUsize>) {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                counter.fetch_add(1, Ordering::SeqCst);
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let (status, location, text) = if head.starts_with(b"GET /hop ") {
-                    ("302 Found", format!("Location: http://localhost:{port}/x\r\n"), "")
-                } else {
-                    ("200 OK", String::new(), body)
-                };
-                let length = text.len();
-                let answer = format!("HTTP/1.1 {status}\r\n{location}Content-Length: {length}\r\nConnection: close");
-                let _ = stream.write_all(format!("{answer}\r\n\r\n{text}").as_bytes());
-            }
-        });
-        (port, accepted)
+        serve_canned(move |port, head| {
+            let (status, location, text) = if head.starts_with(b"GET /hop ") {
+                ("302 Found", format!("Location: http://localhost:{port}/x\r\n"), "")
+            } else {
+                ("200 OK", String::new(), body)
+            };
+            let length = text.len();
+            format!("HTTP/1.1 {status}\r\n{location}Content-Length: {length}\r\nConnection: close\r\n\r\n{text}")
+        })
     }
 
     /// Refuses loopback addresses of names, as the web ingest policy does; an IP literal passes
