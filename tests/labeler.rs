@@ -81,8 +81,8 @@ async fn chat(fake: web::Data<Fake>, req: HttpRequest, body: web::Json<Value>) -
         return HttpResponse::TooManyRequests().insert_header(("retry-after", "0")).body("slow down");
     }
     if text.contains("MARK_SLOW") && n == 1 {
-        // Longer than the client waits; whatever comes after reaches nobody.
-        actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+        // Far longer than the client waits (5 s); whatever comes after reaches nobody.
+        actix_web::rt::time::sleep(Duration::from_secs(30)).await;
         return HttpResponse::ServiceUnavailable().body("too late");
     }
     let reask = messages.len() > 1;
@@ -153,7 +153,7 @@ fn label_cmd(seal: &Seal, url: &str, name: &str, model: &str, extra: &[&str]) ->
         "--base-url",
         url,
         "--timeout",
-        "1",
+        "5",
         "--retry-delay",
         "0.01",
     ]);
@@ -761,7 +761,7 @@ fn a_labelling_job_of_the_server_survives_a_kill_resumes_from_the_cache_and_neve
             .env("SEAL_LLM_API_KEY_ENV", "SEAL_TEST_LM_KEY")
             .env("SEAL_TEST_LM_KEY", "test-key")
             .env("SEAL_LLM_CONCURRENCY", "1")
-            .env("SEAL_LLM_TIMEOUT_S", "1")
+            .env("SEAL_LLM_TIMEOUT_S", "5")
             .env_remove("OPENAI_API_KEY")
             .env_remove("OPENAI_BASE_URL");
         if llm {
@@ -833,31 +833,12 @@ fn a_labelling_job_of_the_server_survives_a_kill_resumes_from_the_cache_and_neve
 /// An LM server that is always busy: every request gets 503 with `Retry-After: 60`. Its URL and
 /// the chat requests it received.
 fn busy_lm() -> (String, Arc<AtomicUsize>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    async fn busy(asked: actix_web::web::Data<AtomicUsize>) -> actix_web::HttpResponse {
+        asked.fetch_add(1, Ordering::SeqCst);
+        actix_web::HttpResponse::ServiceUnavailable().insert_header(("retry-after", "60")).body("busy")
+    }
     let asked = Arc::new(AtomicUsize::new(0));
-    let counter = asked.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            if head.starts_with(b"POST ") {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-            let _ = stream.write_all(
-                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 60\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy",
-            );
-        }
-    });
-    (format!("http://127.0.0.1:{port}/v1"), asked)
+    (crate::support::serve_chat(asked.clone(), busy), asked)
 }
 
 #[test]
@@ -898,7 +879,7 @@ fn a_labelling_job_cancelled_while_the_lm_asks_it_to_wait_stops_at_once() {
     assert_eq!(status, 202, "{body}");
     let ended = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
     assert_eq!(ended.state, JobState::Cancelled, "{ended:?}");
-    assert!(cancelled.elapsed() < Duration::from_secs(10), "the cancel took {:?}", cancelled.elapsed());
+    assert!(cancelled.elapsed() < Duration::from_secs(30), "the cancel took {:?}", cancelled.elapsed());
     assert_eq!(asked.load(Ordering::SeqCst), 1, "nothing asked after the cancel");
     let (_, _, body) = call("GET", &format!("{}api/label-sets?dataset=d", server.url), &[], None);
     assert!(!body.contains("\"busy\""), "{body}");
@@ -921,7 +902,7 @@ fn label_and_rewrite_beside_a_running_server_are_estimated_by_it_and_run_as_its_
             .env("SEAL_LLM_MODELS", "m")
             .env("SEAL_LLM_API_KEY_ENV", "SEAL_TEST_LM_KEY")
             .env("SEAL_TEST_LM_KEY", "test-key")
-            .env("SEAL_LLM_TIMEOUT_S", "1")
+            .env("SEAL_LLM_TIMEOUT_S", "5")
             .env_remove("OPENAI_API_KEY"),
     );
     // The jobs page's pickers: the server has an LM endpoint and allows one model; its address

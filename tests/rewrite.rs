@@ -347,7 +347,7 @@ async fn chat(fake: web::Data<Fake>, body: web::Json<Value>) -> HttpResponse {
     let prompt = b["messages"][0]["content"].as_str().unwrap_or_default();
     let text = prompt.split("Excerpt:\n").nth(1).and_then(|t| t.split("\n\nRewriting:").next()).unwrap_or_default();
     if b["model"] == "slow-model" {
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(150)).await;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(400)).await;
     }
     if text.contains("MARK_503") && fake.failing.load(Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable().body("overloaded");
@@ -454,7 +454,7 @@ pub(crate) fn rewrite_cmd(seal: &Seal, url: &str) -> std::process::Command {
         "--base-url",
         url,
         "--timeout",
-        "2",
+        "10",
         "--no-similarity",
     ]);
     c

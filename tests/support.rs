@@ -328,7 +328,15 @@ pub fn kserve_python() -> PathBuf {
 
 /// A free loopback port (bound, then released for a server to take).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    free_ports::<1>()[0]
+}
+
+/// `N` different free loopback ports: all bound at once, so that none is handed out twice,
+/// then released for servers to take.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> =
+        (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// A real KServe model server (Open Inference Protocol over REST and gRPC) serving a model
@@ -356,7 +364,7 @@ impl KServe {
     pub fn start(folder: &Path, name: &str, opts: &KServeOptions) -> KServe {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
-        let (http, grpc) = (free_port(), free_port());
+        let [http, grpc] = free_ports::<2>();
         let mut cmd = Command::new(kserve_python());
         cmd.env("PYTHONUNBUFFERED", "1");
         cmd.arg(root().join("tests").join("servers").join("kserve_onnx.py"))

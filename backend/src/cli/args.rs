@@ -298,7 +298,7 @@ pub enum ScoresCmd {
 }
 
 /// `seal score --in-flight`'s default: requests in flight per inference endpoint.
-pub const DEFAULT_IN_FLIGHT: usize = 4;
+pub use crate::pipeline::DEFAULT_IN_FLIGHT;
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {

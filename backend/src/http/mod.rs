@@ -657,7 +657,7 @@ async fn start_job(
     })
     .await
     .map_err(|e| paths.error(e))?;
-    Ok(queued_reply(&req, queued))
+    Ok(queued_reply(&state, &req, queued))
 }
 
 /// Says what a job would do, without starting it.
@@ -688,9 +688,10 @@ async fn plan_job(
     let st = state.clone();
     let local = from_local(&req);
     let paths = Paths::of(&req);
+    let sources = job.sources.clone();
     let mut plan = read(&state, move |s| st.jobs.plan(s, local, &job)).await.map_err(|e| paths.error(e))?;
     // As the job's own title would be shown to the reader.
-    paths.text(&mut plan.title);
+    paths.job_text(&sources, &mut plan.title);
     Ok(HttpResponse::Ok().json(plan))
 }
 
@@ -914,11 +915,24 @@ impl Paths {
         e
     }
 
-    /// Free text (a job's title) with the server paths in it replaced, for anyone but an admin.
-    fn text(self, text: &mut String) {
-        if !self.full {
-            *text = crate::pipeline::sources::scrub_paths(text.as_str());
+    /// A job's free text (its title, its error) as the reader may see it: each of the job's
+    /// sources as `shown` gives it (a path by its last component, spaces and all), then any
+    /// other server path in it replaced.
+    fn job_text(self, sources: &[String], text: &mut String) {
+        if self.full {
+            return;
         }
+        // Longest first, so that a source that begins another is not replaced inside it.
+        let mut longest_first: Vec<&String> = sources.iter().collect();
+        longest_first.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for source in longest_first {
+            let mut shown = source.clone();
+            self.shown(&mut shown);
+            if shown != *source {
+                *text = text.replace(source.as_str(), &shown);
+            }
+        }
+        *text = crate::pipeline::sources::scrub_paths(text.as_str());
     }
 
     fn datasets(self, datasets: &mut [wire::DatasetInfo]) {
@@ -975,10 +989,14 @@ impl Actor {
 }
 
 /// The answer to a job queued, refused as a duplicate, or refused for a full queue.
-fn queued_reply(req: &actix_web::HttpRequest, queued: crate::pipeline::jobs::Queued) -> HttpResponse {
+fn queued_reply(
+    state: &web::Data<AppState>,
+    req: &actix_web::HttpRequest,
+    queued: crate::pipeline::jobs::Queued,
+) -> HttpResponse {
     use crate::pipeline::jobs::Queued;
     match queued {
-        Queued::Accepted(s) => HttpResponse::Accepted().json(for_reader(req)(s)),
+        Queued::Accepted(s) => HttpResponse::Accepted().json(for_reader(state, req)(s)),
         Queued::Duplicate(s) => HttpResponse::Conflict()
             .insert_header((header::LOCATION, format!("/api/jobs/{}", s.id)))
             .json(wire::ApiError {
@@ -1041,7 +1059,7 @@ async fn cancel_job(
         Ok(status)
     })
     .await?;
-    Ok(HttpResponse::Accepted().json(for_reader(&req)(status)))
+    Ok(HttpResponse::Accepted().json(for_reader(&state, &req)(status)))
 }
 
 /// Queues a failed, cancelled or interrupted job again.
@@ -1080,7 +1098,7 @@ async fn retry_job(
         Ok(queued)
     })
     .await?;
-    Ok(queued_reply(&req, queued))
+    Ok(queued_reply(&state, &req, queued))
 }
 
 /// A backup of the whole store, made now.
@@ -1333,18 +1351,24 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     responses((status = 200, body = Vec<wire::jobs::JobStatus>))
 )]
 async fn jobs(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
-    let shown = for_reader(&req);
+    let shown = for_reader(&state, &req);
     HttpResponse::Ok().json(state.jobs.list().into_iter().map(shown).collect::<Vec<_>>())
 }
 
-/// A job's status as the request's user may see it: for anyone but an admin, server paths in
-/// a failed job's message are replaced.
-fn for_reader(req: &actix_web::HttpRequest) -> impl Fn(wire::jobs::JobStatus) -> wire::jobs::JobStatus + 'static {
-    let admin = accounts::principal_of(req).is_some_and(|p| p.role == wire::Role::Admin);
+/// A job's status as the request's user may see it: for anyone but an admin, the server paths
+/// in its title and in a failed job's message are replaced (`Paths::job_text`).
+fn for_reader(
+    state: &web::Data<AppState>,
+    req: &actix_web::HttpRequest,
+) -> impl Fn(wire::jobs::JobStatus) -> wire::jobs::JobStatus + 'static {
+    let (paths, state) = (Paths::of(req), state.clone());
     move |mut s| {
-        if !admin {
-            s.title = crate::pipeline::sources::scrub_paths(&s.title);
-            s.message = s.message.map(|m| crate::pipeline::sources::scrub_paths(&m));
+        if !paths.full {
+            let sources = state.jobs.sources(s.id);
+            paths.job_text(&sources, &mut s.title);
+            if let Some(m) = s.message.as_mut() {
+                paths.job_text(&sources, m);
+            }
         }
         s
     }
@@ -1370,7 +1394,7 @@ async fn job(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let s = state.jobs.get(id).ok_or_else(|| no_job(id))?;
-    Ok(HttpResponse::Ok().json(for_reader(&req)(s)))
+    Ok(HttpResponse::Ok().json(for_reader(&state, &req)(s)))
 }
 
 /// A job's progress as Server-Sent Events.
@@ -1397,7 +1421,7 @@ async fn job_events(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let rx = state.jobs.watch(id).ok_or_else(|| no_job(id))?;
-    let shown = std::rc::Rc::new(for_reader(&req));
+    let shown = std::rc::Rc::new(for_reader(&state, &req));
     let stream = futures_util::stream::unfold((rx, false), move |(mut rx, ended)| {
         let shown = shown.clone();
         async move {
@@ -1975,5 +1999,21 @@ mod tests {
         let e = || error(wire::ErrorCode::InvalidInput, "read /var/lib/seal/uploads/1/s.parquet: not a Parquet file");
         assert_eq!(reader.error(e()).0.message, "read <server path>: not a Parquet file");
         assert_eq!(admin.error(e()).0.message, e().0.message);
+        // A job's title and error: its sources by name, spaces and all, and other paths hidden.
+        let sources = [
+            "/srv/lab data/hh.jsonl".to_owned(),
+            "/srv/lab data/hh.jsonl.gz".to_owned(),
+            "https://ana:pw@hub.example/x.jsonl?sig=1".to_owned(),
+        ];
+        let job_text = |p: Paths, text: &str| {
+            let mut text = text.to_owned();
+            p.job_text(&sources, &mut text);
+            text
+        };
+        let title = "ingest /srv/lab data/hh.jsonl, /srv/lab data/hh.jsonl.gz, https://ana:pw@hub.example/x.jsonl?sig=1 into hh";
+        assert_eq!(job_text(reader, title), "ingest hh.jsonl, hh.jsonl.gz, https://hub.example/x.jsonl into hh");
+        assert_eq!(job_text(admin, title), title);
+        let failed = "/srv/lab data/hh.jsonl.gz:12: bad JSON (copied from /tmp/x y/z)";
+        assert_eq!(job_text(reader, failed), "hh.jsonl.gz:12: bad JSON (copied from <server path> y/z)");
     }
 }

@@ -342,10 +342,13 @@ pub struct ServeOptions {
     pub probe_every: Duration,
 }
 
+/// Requests in flight per endpoint unless asked otherwise (`seal score --in-flight`).
+pub const DEFAULT_IN_FLIGHT: usize = 4;
+
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            in_flight: 4,
+            in_flight: DEFAULT_IN_FLIGHT,
             timeout: Duration::from_secs(120),
             retries: 8,
             min_delay: Duration::from_millis(200),
@@ -796,21 +799,22 @@ mod tests {
     #[test]
     fn each_time_out_of_the_rotation_waits_longer_for_its_probe() {
         let opts = ServeOptions {
-            probe_every: Duration::from_millis(40),
-            max_delay: Duration::from_millis(100),
+            probe_every: Duration::from_secs(4),
+            max_delay: Duration::from_secs(10),
             ..ServeOptions::default()
         };
-        let back = |ejections: u32, ago_ms: u64| SlotState {
-            ejected_since: Some(Instant::now() - Duration::from_millis(ago_ms)),
+        // Ages a second or more from each boundary, so that a slow test thread changes nothing.
+        let back = |ejections: u32, ago_s: u64| SlotState {
+            ejected_since: Some(Instant::now() - Duration::from_secs(ago_s)),
             ejections,
             ..SlotState::default()
         };
-        assert!(back(1, 50).probe_due(&opts));
-        assert!(!back(2, 50).probe_due(&opts));
-        assert!(back(2, 90).probe_due(&opts));
+        assert!(back(1, 5).probe_due(&opts));
+        assert!(!back(2, 5).probe_due(&opts));
+        assert!(back(2, 9).probe_due(&opts));
         // Capped at max_delay.
-        assert!(!back(9, 90).probe_due(&opts) && back(9, 110).probe_due(&opts));
-        assert!(!SlotState { probing: true, ..back(1, 500) }.probe_due(&opts));
+        assert!(!back(9, 9).probe_due(&opts) && back(9, 11).probe_due(&opts));
+        assert!(!SlotState { probing: true, ..back(1, 50) }.probe_due(&opts));
         assert!(!SlotState::default().probe_due(&opts));
     }
 

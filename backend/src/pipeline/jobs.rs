@@ -230,6 +230,11 @@ impl Jobs {
         Some(job.snapshot(position(&inner, &job)))
     }
 
+    /// The sources a job reads, as its request gave them (none if there is no such job).
+    pub fn sources(&self, id: u64) -> Vec<String> {
+        self.find(id).map(|job| job.req.sources.clone()).unwrap_or_default()
+    }
+
     /// Who started a job (`None` in the open mode), if it exists.
     pub fn owner(&self, id: u64) -> Option<Option<String>> {
         Some(lock(&self.find(id)?.record).started_by.clone())
@@ -549,8 +554,11 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
                 (JobState::Failed, format!("internal error (panic): {what}"))
             }
         };
-        end(&shared, &job, state, Some(message));
+        // The slot is free and counted so before the final state is published: whoever sees
+        // the job end sees it no longer running.
         release(&shared, job.req.kind);
+        publish_queue(&shared);
+        end(&shared, &job, state, Some(message));
         pump(&shared);
     });
     if let Err(e) = spawned {
@@ -898,7 +906,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                     .then(|| std::thread::available_parallelism().map_or(1, usize::from).saturating_sub(1).max(1)),
                 commit_every: 64,
                 limit: req.limit.map(|l| l.saturating_sub(before)),
-                in_flight: crate::oip::ServeOptions::default().in_flight,
+                in_flight: super::DEFAULT_IN_FLIGHT,
                 stop: Some(job.stop.clone()),
             };
             let limited = req.limit.is_some();
@@ -1125,7 +1133,8 @@ mod tests {
     }
 
     fn wait_for(jobs: &Jobs, id: u64, state: JobState) -> JobStatus {
-        for _ in 0..1000 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
             let s = jobs.get(id).unwrap();
             if s.state == state {
                 return s;

@@ -19,6 +19,8 @@ use anyhow::{bail, Context, Result};
 use seal_shared as wire;
 
 pub use error::{Error, Result as PipelineResult};
+/// Requests in flight per inference endpoint unless a run asks otherwise.
+pub use oip::DEFAULT_IN_FLIGHT;
 
 use crate::config::DataDir;
 use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, PairTexts, Shard, TextScore, Truncation};
