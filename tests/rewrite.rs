@@ -470,6 +470,25 @@ fn rewrite_summary(out: std::process::Output) -> RewriteSummary {
     serde_json::from_slice::<RewriteOutput>(&out.stdout).unwrap().rewrite
 }
 
+/// Asserts that `seal`'s variant `d@llm` of the dataset of `marks` is what a run that never
+/// failed stores: the same pairs, left-out lines, sources (content hash included) and variant
+/// record. Returns that run's summary.
+fn stored_as_by_a_run_that_never_failed(seal: &Seal, marks: &[&str]) -> RewriteSummary {
+    let fresh = questions(marks);
+    let (fresh_url, _) = serve_fake();
+    let f = rewrite_summary(llm_rewrite(&fresh, &fresh_url));
+    assert_eq!(exported(seal, "pairs", "d@llm", None), exported(&fresh, "pairs", "d@llm", None));
+    assert_eq!(seal.json(&["datasets", "rejected", "d@llm"]), fresh.json(&["datasets", "rejected", "d@llm"]));
+    let sources = |seal: &Seal| {
+        let listed: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
+        listed.into_iter().find(|d| d.name == "d@llm").unwrap().sources
+    };
+    assert_eq!(sources(seal), sources(&fresh));
+    let variants = |seal: &Seal| seal.json(&["variants", "list", "--dataset", "d"]);
+    assert_eq!(variants(seal), variants(&fresh));
+    f
+}
+
 #[test]
 fn requests_without_an_answer_store_no_variant_and_a_rerun_completes_it() {
     let marks = ["plain", "MARK_503", "MARK_SAME", "also plain"];
@@ -495,21 +514,44 @@ fn requests_without_an_answer_store_no_variant_and_a_rerun_completes_it() {
     assert_eq!((s.requests_sent, s.cached_answers), (2, 5), "{s:?}");
     assert_eq!(fake.received.load(Ordering::SeqCst), 7 + 2);
 
-    // What a run that never failed stores: the same pairs, left-out lines and content hash.
-    let fresh = questions(&marks);
-    let (fresh_url, _) = serve_fake();
-    let f = rewrite_summary(llm_rewrite(&fresh, &fresh_url));
+    let f = stored_as_by_a_run_that_never_failed(&seal, &marks);
     assert_eq!((f.n_rewritten, f.n_skipped, &f.skipped), (s.n_rewritten, s.n_skipped, &s.skipped));
-    assert_eq!(exported(&seal, "pairs", "d@llm", None), exported(&fresh, "pairs", "d@llm", None));
-    assert_eq!(seal.json(&["datasets", "rejected", "d@llm"]), fresh.json(&["datasets", "rejected", "d@llm"]));
-    let sources = |seal: &Seal| {
-        let listed: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
-        listed.into_iter().find(|d| d.name == "d@llm").unwrap().sources
-    };
-    assert_eq!(sources(&seal), sources(&fresh));
     // And a rerun finds it unchanged, asking nothing.
     let again = rewrite_summary(llm_rewrite(&seal, &url));
     assert_eq!((again.outcome.as_str(), again.requests_sent), ("unchanged", 0));
+}
+
+#[test]
+fn a_variant_stored_without_the_pairs_that_got_no_answer_is_completed_by_a_rerun() {
+    let marks = ["plain", "MARK_503", "MARK_SAME", "also plain"];
+    let seal = questions(&marks);
+    let (url, fake) = serve_fake();
+    fake.failing.store(true, Ordering::SeqCst);
+    let partial = rewrite_cmd(&seal, &url)
+        .args(["--retries", "1", "--retry-delay", "0.01", "--yes", "--store-unanswered"])
+        .output()
+        .unwrap();
+    // Pair 1 is left out, its line saying why; pair 2's rewrite is refused as in any run.
+    let s = rewrite_summary(partial);
+    assert_eq!((s.outcome.as_str(), s.n_rewritten, s.n_skipped), ("stored", 2, 2), "{s:?}");
+    let rejected = seal.json(&["datasets", "rejected", "d@llm"]).to_string();
+    assert!(rejected.contains("no answer: chosen text of pair `pairs/test/1`: HTTP 503: overloaded"), "{rejected}");
+    assert_eq!(exported(&seal, "pairs", "d@llm", None).len(), 2);
+
+    fake.failing.store(false, Ordering::SeqCst);
+    // A run made another way (the chosen texts only) does not complete it: that is other texts.
+    let other = rewrite_cmd(&seal, &url)
+        .args(["--retries", "1", "--retry-delay", "0.01", "--yes", "--sides", "chosen"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success() && err.contains("exists with other texts; pass --replace"), "{err}");
+
+    // The same command without the flag asks only for what pair 1 lacks (its chosen text was
+    // answered for that other run, and cached) and completes the variant.
+    let s = rewrite_summary(llm_rewrite(&seal, &url));
+    assert_eq!((s.outcome.as_str(), s.n_rewritten, s.n_skipped, s.requests_sent), ("completed", 3, 1, 1), "{s:?}");
+    stored_as_by_a_run_that_never_failed(&seal, &marks);
 }
 
 #[test]

@@ -74,7 +74,8 @@ pub struct RewriteSummary {
     pub n_skipped: u64,
     pub requests_sent: u64,
     pub cached_answers: u64,
-    /// `stored`, `replaced`, `unchanged` or `nothing rewritten`.
+    /// `stored`, `replaced`, `completed` (the pairs a stored variant lacked for want of an
+    /// answer added), `unchanged` or `nothing rewritten`.
     pub outcome: String,
     /// The first reasons pairs were left out (all are kept with the variant:
     /// `seal datasets rejected --dataset <variant dataset>`).

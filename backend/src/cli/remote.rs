@@ -247,6 +247,7 @@ pub fn label(ctx: &Ctx, remote: &Remote, a: &super::label::LabelArgs) -> Result<
 pub fn rewrite(ctx: &Ctx, remote: &Remote, a: &super::rewrite::RewriteArgs) -> Result<()> {
     let refused = given(&[
         (a.replace, "--replace"),
+        (a.store_unanswered, "--store-unanswered"),
         (a.seed != 0, "--seed"),
         (a.temperature != 0.1, "--temperature"),
         (a.no_similarity, "--no-similarity"),

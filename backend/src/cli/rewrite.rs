@@ -44,6 +44,11 @@ pub struct RewriteArgs {
     /// Swap the texts of an existing variant of this name that differ.
     #[arg(long)]
     pub replace: bool,
+    /// Store the variant even when requests got no answer after their retries (a text the
+    /// server always fails on, say): those pairs are left out, their lines' reasons saying "no
+    /// answer", and a run without this rewrites them and completes the variant.
+    #[arg(long)]
+    pub store_unanswered: bool,
     /// Start an LLM rewrite without asking.
     #[arg(long)]
     pub yes: bool,
@@ -98,6 +103,7 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
         sample: a.sample,
         seed: a.seed,
         replace: a.replace,
+        store_unanswered: a.store_unanswered,
     };
     let mut store = match ctx.store_or_server()? {
         Ok(store) => store,

@@ -74,19 +74,41 @@ pub struct Answer {
     pub finish_reason: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// A request that failed; shown as the endpoint's URL and [`LlmError::reason`].
+#[derive(Debug)]
 pub enum LlmError {
-    #[error("{url}: HTTP {status}: {body}")]
     Status { url: String, status: u16, body: String, retry_after: Option<Duration> },
-    #[error("{url}: no answer within {after:?}")]
     Timeout { url: String, after: Duration },
-    #[error("{url}: {detail}")]
     Transport { url: String, detail: String },
-    #[error("{url}: the answer is not a chat completion ({detail}): {body}")]
     Protocol { url: String, detail: String, body: String },
 }
 
+impl std::fmt::Display for LlmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (LlmError::Status { url, .. }
+        | LlmError::Timeout { url, .. }
+        | LlmError::Transport { url, .. }
+        | LlmError::Protocol { url, .. }) = self;
+        write!(f, "{url}: {}", self.reason())
+    }
+}
+
+impl std::error::Error for LlmError {}
+
 impl LlmError {
+    /// What went wrong, without the endpoint's address: what is stored with the data (a label
+    /// failure, a variant's left-out line), which readers other than admins see.
+    pub fn reason(&self) -> String {
+        match self {
+            LlmError::Status { status, body, .. } => format!("HTTP {status}: {body}"),
+            LlmError::Timeout { after, .. } => format!("no answer within {after:?}"),
+            LlmError::Transport { detail, .. } => detail.clone(),
+            LlmError::Protocol { detail, body, .. } => {
+                format!("the answer is not a chat completion ({detail}): {body}")
+            }
+        }
+    }
+
     /// Worth another try: rate limits, server errors, timeouts, connection failures.
     pub fn retryable(&self) -> bool {
         match self {

@@ -823,6 +823,7 @@ fn rewrite_spec(req: &JobRequest) -> super::rewrite::RewriteJob {
         sample: req.sample.map(|n| n as usize),
         seed: 0,
         replace: false,
+        store_unanswered: false,
     }
 }
 

@@ -369,7 +369,7 @@ fn label_one(
                             pair_id: task.pair_id.clone(),
                             side: side_name(task.side).into(),
                             attempts: attempt,
-                            error: e.to_string(),
+                            error: e.reason(),
                             raw_answer: None,
                         }));
                     }
@@ -377,7 +377,7 @@ fn label_one(
                         pair_id: task.pair_id.clone(),
                         side: side_name(task.side).into(),
                         attempts: attempt,
-                        error: e.to_string(),
+                        error: e.reason(),
                         raw_answer: None,
                     }));
                 }

@@ -6,7 +6,9 @@
 //! LLM answers are cached in the store the moment they arrive (keyed by model, prompt version,
 //! parameters and the transcript), and the variant is written in one transaction at the end: a
 //! killed run leaves no half-written variant, and its rerun sends only what is missing. So does a
-//! run in which requests got no answer: it fails, storing nothing, once the other pairs are done.
+//! run in which requests got no answer: it fails, storing nothing, once the other pairs are done —
+//! unless asked to store the variant without those pairs (`store_unanswered`), left out as lines
+//! marked [`NO_ANSWER`]; a later run that answers some of them completes it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,7 +42,13 @@ pub struct RewriteJob {
     pub sample: Option<usize>,
     pub seed: u64,
     pub replace: bool,
+    /// Store the variant even when requests got no answer, those pairs left out (their lines'
+    /// reasons start with [`NO_ANSWER`]) for a later run to complete.
+    pub store_unanswered: bool,
 }
+
+/// How the reason of a pair left out because a request got no answer begins.
+pub const NO_ANSWER: &str = "no answer: ";
 
 /// One pair's outcome.
 enum Rewritten {
@@ -116,9 +124,9 @@ fn rewrite_text(
                 }
                 // `complete` gives up on these only after its retries.
                 if e.retryable() {
-                    return Ok(Err(NoRewrite::Unanswered(e.to_string())));
+                    return Ok(Err(NoRewrite::Unanswered(e.reason())));
                 }
-                return Ok(Err(NoRewrite::Refused(format!("request failed: {e}"))));
+                return Ok(Err(NoRewrite::Refused(format!("request failed: {}", e.reason()))));
             }
         },
     };
@@ -203,7 +211,8 @@ fn job_pairs(store: &Store, job: &RewriteJob) -> Result<Vec<NewPair>> {
 /// Rewrites the pairs of the job and stores the variant. `progress(done, total)` follows pairs.
 /// A set `stop` ends an LM rewrite after the requests in flight: their answers are cached (a
 /// retry asks nothing twice) and no variant is stored. Requests that got no answer fail the run
-/// once every pair is done, storing no variant: a rerun sends only those requests.
+/// once every pair is done, storing no variant: a rerun sends only those requests (with
+/// `store_unanswered`, the variant is stored without their pairs, and a rerun completes it).
 pub fn run(
     store: &mut Store,
     method: &Method<'_>,
@@ -291,12 +300,15 @@ pub fn run(
             Rewritten::Skipped(why) => {
                 skipped.push(RejectedLine { line: pair.line + 1, reason: format!("pair `{}`: {why}", pair.pair_id) })
             }
+            Rewritten::Unanswered(e) if job.store_unanswered => {
+                skipped.push(RejectedLine { line: pair.line + 1, reason: format!("{NO_ANSWER}{e}") })
+            }
             Rewritten::Unanswered(e) => unanswered.push(e),
         }
     }
     if let Some(first) = unanswered.first() {
-        // Stored, the variant would lack these pairs, and the rerun that rewrites them would be
-        // refused as other texts without --replace.
+        // A variant that lacks these pairs is stored only when asked (`store_unanswered`): the
+        // rerun that rewrites them then completes it.
         bail!(
             "{} requests failed ({first}); run again to retry them — the {} answers received are cached",
             unanswered.len(),
@@ -347,9 +359,25 @@ pub fn run(
         n_pairs: kept.len() as u64,
         n_rejected: skipped.len() as u64,
     };
-    summary.outcome = match store.source_sha256(&variant_ds, &uri)? {
+    let record = VariantRecord {
+        dataset: variant_ds.clone(),
+        base_dataset: job.dataset.clone(),
+        name: job.name.clone(),
+        kind,
+        method: method_name,
+        sides: job.sides,
+        prompt_version,
+        params,
+        n_pairs: kept.len() as u64,
+        n_skipped: skipped.len() as u64,
+    };
+    let old_sha256 = store.source_sha256(&variant_ds, &uri)?;
+    let completes = !job.replace
+        && old_sha256.as_ref().is_some_and(|old| *old != sha256)
+        && completes_stored_variant(store, &record, &uri, &kept, &skipped)?;
+    summary.outcome = match old_sha256 {
         Some(old) if old == sha256 => "unchanged".into(),
-        Some(_) if !job.replace => bail!(
+        Some(_) if !job.replace && !completes => bail!(
             "variant `{}` of `{}` exists with other texts; pass --replace to swap them (scores of changed pairs are deleted)",
             job.name,
             job.dataset
@@ -361,23 +389,63 @@ pub fn run(
             }
             match store.ingest_source(&variant_ds, "variant", &source, &kept, &skipped, existing.is_some())? {
                 IngestOutcome::Added => "stored".into(),
+                IngestOutcome::Replaced { .. } if completes => "completed".into(),
                 IngestOutcome::Replaced { .. } => "replaced".into(),
             }
         }
     };
-    store.record_variant(&VariantRecord {
-        dataset: variant_ds,
-        base_dataset: job.dataset.clone(),
-        name: job.name.clone(),
-        kind,
-        method: method_name,
-        sides: job.sides,
-        prompt_version,
-        params,
-        n_pairs: kept.len() as u64,
-        n_skipped: skipped.len() as u64,
-    })?;
+    store.record_variant(&record)?;
     Ok(summary)
+}
+
+/// Whether this run completes the stored variant `new.dataset`: one made the same way that left
+/// out pairs whose requests got no answer, when this run keeps each pair it kept, texts and
+/// all, leaves out each pair it left out for another reason alike, and differs from it only in
+/// pairs that had no answer. Such a variant is completed without `replace`.
+fn completes_stored_variant(
+    store: &Store,
+    new: &VariantRecord,
+    uri: &str,
+    kept: &[NewPair],
+    skipped: &[RejectedLine],
+) -> Result<bool> {
+    let variant_ds = new.dataset.as_str();
+    let Some(old) = store.variant_of(variant_ds)? else { return Ok(false) };
+    let made = |v: &VariantRecord| (v.kind, v.method.clone(), v.sides, v.prompt_version.clone(), v.params.clone());
+    if made(&old) != made(new) {
+        return Ok(false);
+    }
+    let old_skipped: Vec<RejectedLine> =
+        store.rejected_lines(variant_ds)?.into_iter().filter(|(u, _)| u == uri).map(|(_, r)| r).collect();
+    let unanswered: std::collections::HashSet<u64> =
+        old_skipped.iter().filter(|r| r.reason.starts_with(NO_ANSWER)).map(|r| r.line).collect();
+    if unanswered.is_empty() {
+        return Ok(false);
+    }
+    let now_skipped: std::collections::HashSet<(u64, &str)> =
+        skipped.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    let other_skipped_alike = old_skipped
+        .iter()
+        .filter(|r| !r.reason.starts_with(NO_ANSWER))
+        .all(|r| now_skipped.contains(&(r.line, r.reason.as_str())));
+    let now_kept: std::collections::HashMap<&str, &NewPair> = kept.iter().map(|p| (p.pair_id.as_str(), p)).collect();
+    let old_pairs = store.pairs_of(variant_ds)?;
+    let kept_alike = old_pairs
+        .iter()
+        .all(|o| now_kept.get(o.pair_id.as_str()).is_some_and(|n| n.chosen == o.chosen && n.rejected == o.rejected));
+    // What differs: pairs kept now that were not, and lines left out now that were not (or
+    // for another reason); each must be a line that had no answer.
+    let old_ids: std::collections::HashSet<&str> = old_pairs.iter().map(|p| p.pair_id.as_str()).collect();
+    let old_lines: std::collections::HashSet<(u64, &str)> =
+        old_skipped.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    let mut changed = kept
+        .iter()
+        .filter(|p| !old_ids.contains(p.pair_id.as_str()))
+        .map(|p| p.line + 1)
+        .chain(skipped.iter().filter(|r| !old_lines.contains(&(r.line, r.reason.as_str()))).map(|r| r.line))
+        .peekable();
+    let some_changed = changed.peek().is_some();
+    Ok(other_skipped_alike && kept_alike && some_changed && changed.all(|line| unanswered.contains(&line)))
 }
 
 pub fn estimate(store: &Store, client: &ChatClient, params: &ChatParams, job: &RewriteJob) -> Result<RewriteEstimate> {
@@ -501,7 +569,15 @@ mod tests {
     use super::*;
 
     fn job() -> RewriteJob {
-        RewriteJob { dataset: "d".into(), name: "v".into(), sides: Sides::Both, sample: None, seed: 7, replace: false }
+        RewriteJob {
+            dataset: "d".into(),
+            name: "v".into(),
+            sides: Sides::Both,
+            sample: None,
+            seed: 7,
+            replace: false,
+            store_unanswered: false,
+        }
     }
 
     fn pair(chosen: &str, rejected: &str) -> NewPair {
