@@ -596,6 +596,56 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_variant_is_completed_only_by_the_pairs_it_lacked_for_want_of_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
+        let at =
+            |id: &str, line: u64, answer: &str| NewPair { pair_id: id.into(), line, ..pair(answer, "Assistant: No.") };
+        // Stored with --store-unanswered: pair 0 rewritten, pair 1 (line 2) without an answer.
+        let (uri, kept) = ("variant:d/v", [at("p/0", 0, "Assistant: Yes.")]);
+        let left_out = [RejectedLine { line: 2, reason: format!("{NO_ANSWER}chosen text of pair `p/1`: HTTP 503") }];
+        let source = SourceRecord {
+            uri: uri.into(),
+            sha256: "partial".into(),
+            subset: "s".into(),
+            split: "test".into(),
+            n_lines: 2,
+            n_pairs: 1,
+            n_rejected: 1,
+        };
+        store.ingest_source("d@v", "variant", &source, &kept, &left_out, false).unwrap();
+        let made = VariantRecord {
+            dataset: "d@v".into(),
+            base_dataset: "d".into(),
+            name: "v".into(),
+            kind: VariantKind::Llm,
+            method: "m".into(),
+            sides: Sides::Both,
+            prompt_version: Some(REWRITE_PROMPT_VERSION.into()),
+            params: Some("{}".into()),
+            n_pairs: 1,
+            n_skipped: 1,
+        };
+        store.record_variant(&made).unwrap();
+        let completes = |now: &[NewPair], skipped: &[RejectedLine], how: &VariantRecord| {
+            completes_stored_variant(&store, how, uri, now, skipped).unwrap()
+        };
+        let full = [kept[0].clone(), at("p/1", 1, "Assistant: Sure.")];
+        assert!(completes(&full, &[], &made));
+        // Answered now but refused by SEAL's rules: that completes it too.
+        let refused = [RejectedLine { line: 2, reason: "pair `p/1`: chosen: the rewrite is identical".into() }];
+        assert!(completes(&kept, &refused, &made));
+        // Other texts for a pair it kept, a pair that had an answer, or another way of making it:
+        // not a completion.
+        assert!(!completes(&[at("p/0", 0, "Assistant: Yes!"), full[1].clone()], &[], &made));
+        assert!(!completes(&[full[0].clone(), full[1].clone(), at("p/2", 2, "Assistant: Hm.")], &[], &made));
+        assert!(!completes(&full, &[], &VariantRecord { sides: Sides::Chosen, ..made.clone() }));
+        assert!(!completes(&full, &[], &VariantRecord { params: Some("{\"t\":1}".into()), ..made.clone() }));
+        // Nothing that had no answer is answered: nothing to complete.
+        assert!(!completes(&kept, &left_out, &made));
+    }
+
+    #[test]
     fn a_perturbation_with_nothing_to_edit_is_not_applicable() {
         let lines = "Assistant: Here are some ideas:\n1. Bake bread.\n2. Walk.";
         let plain = pair(lines, "Assistant: Sure. Knead it well. \n");
