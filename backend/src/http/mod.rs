@@ -996,7 +996,7 @@ fn queued_reply(
 ) -> HttpResponse {
     use crate::pipeline::jobs::Queued;
     match queued {
-        Queued::Accepted(s) => HttpResponse::Accepted().json(for_reader(state, req)(s)),
+        Queued::Accepted(s) => HttpResponse::Accepted().json(for_reader(req, state.jobs.sources(s.id))(s)),
         Queued::Duplicate(s) => HttpResponse::Conflict()
             .insert_header((header::LOCATION, format!("/api/jobs/{}", s.id)))
             .json(wire::ApiError {
@@ -1059,7 +1059,7 @@ async fn cancel_job(
         Ok(status)
     })
     .await?;
-    Ok(HttpResponse::Accepted().json(for_reader(&state, &req)(status)))
+    Ok(HttpResponse::Accepted().json(for_reader(&req, state.jobs.sources(id))(status)))
 }
 
 /// Queues a failed, cancelled or interrupted job again.
@@ -1351,20 +1351,21 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     responses((status = 200, body = Vec<wire::jobs::JobStatus>))
 )]
 async fn jobs(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
-    let shown = for_reader(&state, &req);
-    HttpResponse::Ok().json(state.jobs.list().into_iter().map(shown).collect::<Vec<_>>())
+    let jobs: Vec<wire::jobs::JobStatus> =
+        state.jobs.list_with_sources().into_iter().map(|(s, sources)| for_reader(&req, sources)(s)).collect();
+    HttpResponse::Ok().json(jobs)
 }
 
-/// A job's status as the request's user may see it: for anyone but an admin, the server paths
-/// in its title and in a failed job's message are replaced (`Paths::job_text`).
+/// A job's status as the request's user may see it, given the sources the job reads: for
+/// anyone but an admin, the server paths in its title and in a failed job's message are
+/// replaced (`Paths::job_text`).
 fn for_reader(
-    state: &web::Data<AppState>,
     req: &actix_web::HttpRequest,
+    sources: Vec<String>,
 ) -> impl Fn(wire::jobs::JobStatus) -> wire::jobs::JobStatus + 'static {
-    let (paths, state) = (Paths::of(req), state.clone());
+    let paths = Paths::of(req);
     move |mut s| {
         if !paths.full {
-            let sources = state.jobs.sources(s.id);
             paths.job_text(&sources, &mut s.title);
             if let Some(m) = s.message.as_mut() {
                 paths.job_text(&sources, m);
@@ -1394,7 +1395,7 @@ async fn job(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let s = state.jobs.get(id).ok_or_else(|| no_job(id))?;
-    Ok(HttpResponse::Ok().json(for_reader(&state, &req)(s)))
+    Ok(HttpResponse::Ok().json(for_reader(&req, state.jobs.sources(id))(s)))
 }
 
 /// A job's progress as Server-Sent Events.
@@ -1421,7 +1422,7 @@ async fn job_events(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let rx = state.jobs.watch(id).ok_or_else(|| no_job(id))?;
-    let shown = std::rc::Rc::new(for_reader(&state, &req));
+    let shown = std::rc::Rc::new(for_reader(&req, state.jobs.sources(id)));
     let stream = futures_util::stream::unfold((rx, false), move |(mut rx, ended)| {
         let shown = shown.clone();
         async move {

@@ -213,12 +213,6 @@ impl Jobs {
         Ok(Jobs { shared })
     }
 
-    /// Every job, oldest first.
-    pub fn list(&self) -> Vec<JobStatus> {
-        let inner = lock(&self.shared.inner);
-        inner.jobs.iter().map(|j| j.snapshot(position(&inner, j))).collect()
-    }
-
     fn find(&self, id: u64) -> Option<Arc<Job>> {
         lock(&self.shared.inner).jobs.iter().find(|j| j.id == id).cloned()
     }
@@ -228,6 +222,12 @@ impl Jobs {
         let job = self.find(id)?;
         let inner = lock(&self.shared.inner);
         Some(job.snapshot(position(&inner, &job)))
+    }
+
+    /// Every job's status, oldest first, each with the sources its request reads.
+    pub fn list_with_sources(&self) -> Vec<(JobStatus, Vec<String>)> {
+        let inner = lock(&self.shared.inner);
+        inner.jobs.iter().map(|j| (j.snapshot(position(&inner, j)), j.req.sources.clone())).collect()
     }
 
     /// The sources a job reads, as its request gave them (none if there is no such job).
@@ -1238,7 +1238,7 @@ mod tests {
         let next = second.start(&b.store, None, false, ingest(&b, "c")).unwrap();
         assert!(matches!(next, Queued::Accepted(s) if s.id == q.id + 1), "ids go on after the stored ones");
         for j in [&first, &second] {
-            for s in j.list() {
+            for (s, _) in j.list_with_sources() {
                 if s.state.is_active() {
                     j.cancel(s.id).unwrap();
                 }

@@ -363,23 +363,15 @@ fn label_one(
                     if let LlmError::Status { status: 401 | 403 | 404, .. } = e {
                         bail!("{e}");
                     }
-                    // `complete` gives up on these only after its retries.
-                    if e.retryable() {
-                        return Ok(Outcome::Unanswered(LabelFailure {
-                            pair_id: task.pair_id.clone(),
-                            side: side_name(task.side).into(),
-                            attempts: attempt,
-                            error: e.reason(),
-                            raw_answer: None,
-                        }));
-                    }
-                    return Ok(Outcome::Failed(LabelFailure {
+                    let failure = LabelFailure {
                         pair_id: task.pair_id.clone(),
                         side: side_name(task.side).into(),
                         attempts: attempt,
                         error: e.reason(),
                         raw_answer: None,
-                    }));
+                    };
+                    // `complete` gives up on retryable ones only after its retries.
+                    return Ok(if e.retryable() { Outcome::Unanswered(failure) } else { Outcome::Failed(failure) });
                 }
             },
         };

@@ -409,35 +409,36 @@ fn completes_stored_variant(
     kept: &[NewPair],
     skipped: &[RejectedLine],
 ) -> Result<bool> {
+    use std::collections::{HashMap, HashSet};
+    fn made(v: &VariantRecord) -> (VariantKind, &str, Sides, Option<&str>, Option<&str>) {
+        (v.kind, &v.method, v.sides, v.prompt_version.as_deref(), v.params.as_deref())
+    }
     let variant_ds = new.dataset.as_str();
     let Some(old) = store.variant_of(variant_ds)? else { return Ok(false) };
-    let made = |v: &VariantRecord| (v.kind, v.method.clone(), v.sides, v.prompt_version.clone(), v.params.clone());
     if made(&old) != made(new) {
         return Ok(false);
     }
     let old_skipped: Vec<RejectedLine> =
         store.rejected_lines(variant_ds)?.into_iter().filter(|(u, _)| u == uri).map(|(_, r)| r).collect();
-    let unanswered: std::collections::HashSet<u64> =
+    let unanswered: HashSet<u64> =
         old_skipped.iter().filter(|r| r.reason.starts_with(NO_ANSWER)).map(|r| r.line).collect();
     if unanswered.is_empty() {
         return Ok(false);
     }
-    let now_skipped: std::collections::HashSet<(u64, &str)> =
-        skipped.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    let now_skipped: HashSet<(u64, &str)> = skipped.iter().map(|r| (r.line, r.reason.as_str())).collect();
     let other_skipped_alike = old_skipped
         .iter()
         .filter(|r| !r.reason.starts_with(NO_ANSWER))
         .all(|r| now_skipped.contains(&(r.line, r.reason.as_str())));
-    let now_kept: std::collections::HashMap<&str, &NewPair> = kept.iter().map(|p| (p.pair_id.as_str(), p)).collect();
+    let now_kept: HashMap<&str, &NewPair> = kept.iter().map(|p| (p.pair_id.as_str(), p)).collect();
     let old_pairs = store.pairs_of(variant_ds)?;
     let kept_alike = old_pairs
         .iter()
         .all(|o| now_kept.get(o.pair_id.as_str()).is_some_and(|n| n.chosen == o.chosen && n.rejected == o.rejected));
     // What differs: pairs kept now that were not, and lines left out now that were not (or
     // for another reason); each must be a line that had no answer.
-    let old_ids: std::collections::HashSet<&str> = old_pairs.iter().map(|p| p.pair_id.as_str()).collect();
-    let old_lines: std::collections::HashSet<(u64, &str)> =
-        old_skipped.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    let old_ids: HashSet<&str> = old_pairs.iter().map(|p| p.pair_id.as_str()).collect();
+    let old_lines: HashSet<(u64, &str)> = old_skipped.iter().map(|r| (r.line, r.reason.as_str())).collect();
     let mut changed = kept
         .iter()
         .filter(|p| !old_ids.contains(p.pair_id.as_str()))
