@@ -18,6 +18,12 @@
 # On a machine where the working tree travels with at most 64 MiB of untracked files, send
 # .gpu/a with the tree in one call; if the trimmed provider misses a kernel, send .gpu/b in the
 # next call (files under /tmp stay while the machine is warm) and run again.
+#
+# Environment:
+#   SEAL_GPU_DIR  run: where .gpu/* is unpacked (default /tmp/seal-gpu)
+#   SEAL_BIN      prepare: the seal binary to pack (default $CARGO_TARGET_DIR/release/seal,
+#                 or target/release/seal)
+#   PYTHON        run: the Python that runs scripts/bench_gpu.py (default python3)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bundle="$root/.gpu"
@@ -70,7 +76,7 @@ run)
     --out "${OUT:-$dest}/gpu.json" "$@"
   ;;
 *)
-  sed -n '2,22p' "$0" >&2
+  sed -n '2,26p' "$0" >&2
   exit 2
   ;;
 esac

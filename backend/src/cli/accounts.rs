@@ -52,7 +52,8 @@ pub enum TokensCmd {
         /// A label for people.
         #[arg(long)]
         name: Option<String>,
-        /// Lifetime, e.g. `30d`, `12h`; without it the token does not expire.
+        /// Lifetime, e.g. `30d`, `12h` (through a server, whole days only); without it the token
+        /// does not expire.
         #[arg(long, value_parser = humantime::parse_duration)]
         expires: Option<std::time::Duration>,
         /// Act with at most this role (never more than the owner's).

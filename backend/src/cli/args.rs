@@ -23,8 +23,9 @@ pub struct Cli {
     pub json: bool,
     /// Work through the SEAL Lab server at this URL (`https://seal.lab.example/`) instead of a
     /// store of this machine: the commands a running server takes (ingest, models add, score,
-    /// label, rewrite, analyze, pairs, datasets list, backup) send their work to it, with the
-    /// files they name.
+    /// label, rewrite, analyze, pairs, scores import, export, the datasets commands, models
+    /// list, labels, variants list, users, tokens, audit, backup) send their work to it, with
+    /// the files they name.
     #[arg(long, env = "SEAL_SERVER", global = true)]
     pub server: Option<String>,
     /// An API token of that server (`seal tokens create` there, or the admin page).
@@ -141,10 +142,13 @@ pub struct IngestArgs {
     /// Re-ingest a source whose content changed; scores of changed pairs are deleted.
     #[arg(long)]
     pub replace: bool,
+    /// Column holding the prompt (`--format pairs`).
     #[arg(long, default_value = "prompt")]
     pub prompt_column: String,
+    /// Column holding the chosen response, or the whole chosen transcript.
     #[arg(long, default_value = "chosen")]
     pub chosen_column: String,
+    /// Column holding the rejected response, or the whole rejected transcript.
     #[arg(long, default_value = "rejected")]
     pub rejected_column: String,
     /// Column holding a row id for pair ids (default: the row number).
@@ -193,7 +197,7 @@ pub enum ModelsCmd {
         #[arg(long)]
         samples: Option<PathBuf>,
         /// Write an int8 graph (weights quantized per channel, activations at run time): about
-        /// twice as fast on CPU, but its scores drift from the fp32 scores SEAL computes; the
+        /// 1.6× as fast on CPU (docs/benchmarks.md), but its scores drift from the fp32 scores SEAL computes; the
         /// report measures by how much on the samples.
         #[arg(long, value_enum)]
         quantize: Option<QuantizeArg>,
@@ -274,7 +278,8 @@ pub struct AddModelArgs {
     #[arg(long)]
     pub replace: bool,
     /// An inference server that runs the model (Open Inference Protocol):
-    /// `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]`. Repeat to spread the work over
+    /// `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]` over REST, or
+    /// `grpc://HOST:PORT/MODEL[/V]` over gRPC. Repeat to spread the work over
     /// several. FOLDER then needs only the tokenizer (as an export writes it); with the
     /// export's model.onnx too, each run first checks a canary batch against it.
     #[arg(long = "endpoint", value_name = "URL")]
@@ -317,7 +322,8 @@ pub struct ScoreArgs {
     /// from the paper's fp32 arithmetic (about 1e-3 relative). Recorded in the run's provenance.
     #[arg(long)]
     pub tf32: bool,
-    /// Texts per batch at most (1 = one text at a time, the fastest on few CPU cores).
+    /// Texts per batch at most (1 = one text at a time, the fastest on few CPU cores). Default:
+    /// 1 on 4 cores or fewer, 16 on more, 256 on a GPU.
     #[arg(long)]
     pub max_batch: Option<usize>,
     /// Inference threads per session (default: all cores, shared out among the sessions).
@@ -415,6 +421,7 @@ pub enum RuntimeCmd {
         /// Where to unpack (default: the project's .seal/onnxruntime).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The Python package index the onnxruntime wheel comes from (a mirror, say).
         #[arg(long, env = "SEAL_PYPI_URL", default_value = "https://pypi.org/simple")]
         index_url: String,
         /// Skip the sentence-embedding model (all-MiniLM-L6-v2, for meaning preservation).
