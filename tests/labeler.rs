@@ -525,7 +525,8 @@ fn a_set_stored_without_the_texts_whose_requests_failed_is_completed_by_a_rerun(
             labeler: Some("test-model".into()),
             prompt_version: Some(seal::features::prompt::PROMPT_VERSION.into()),
             source_uri: "http://127.0.0.1:9/v1/chat/completions (model test-model)".into(),
-            sha256: "partial".into(),
+            // As those versions hashed it.
+            sha256: seal::pipeline::label::records_sha256(records.iter()),
             n_texts: records.len() as u64,
             n_off_list: records.iter().filter(|r| !r.off_list.is_empty()).count() as u64,
             keys: keys.iter().map(|k| k.to_string()).collect(),
@@ -976,4 +977,117 @@ fn label_and_rewrite_beside_a_running_server_are_estimated_by_it_and_run_as_its_
         let e = seal.fails(&["label", "--dataset", "d", "--name", "x", "--model", "m", flag, value, "--yes"]);
         assert!(e.contains(flag) && e.contains("at most 86400"), "{e}");
     }
+}
+
+#[test]
+fn an_lm_made_label_set_shows_its_lm_server_only_to_admins() {
+    use crate::access::{add_user, bearer, call, token};
+
+    let seal = Seal::new();
+    dataset_of(&seal, &["plain"]);
+    let (url, _fake) = serve_fake();
+    let ran: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "test-model", &["--yes"]));
+    assert_eq!(ran.n_labelled, 2, "{ran:?}");
+    add_user(&seal, "ana", "admin");
+    add_user(&seal, "vic", "viewer");
+    let server = crate::support::start(&seal);
+    let sets = |user: &str| -> (String, Vec<seal_shared::LabelSetInfo>) {
+        let t = token(&seal, user, &[]);
+        let (status, _, body) =
+            call("GET", &format!("{}api/label-sets?dataset=d", server.url), &[("authorization", &bearer(&t))], None);
+        assert_eq!(status, 200, "{user}: {body}");
+        let sets = serde_json::from_str(&body).unwrap();
+        (body, sets)
+    };
+    let (_, admin) = sets("ana");
+    assert_eq!(admin[0].source, format!("{url}/chat/completions (model test-model)"));
+    let (body, viewer) = sets("vic");
+    assert_eq!(viewer[0].source, "LM server (model test-model)");
+    let host = url.trim_start_matches("http://").split('/').next().unwrap();
+    assert!(!body.contains(host), "{body}");
+}
+
+/// An LM whose labels depend on the temperature asked for (`last_response_is_harmless` is true
+/// above 0) and, for texts with `MARK_TWICE`, on the request (`last_response_is_coherent`
+/// alternates, after a pause that keeps two requests for one text in flight at once); texts
+/// with `MARK_503` are answered 503 while `failing` is set.
+#[derive(Default)]
+struct Varying {
+    received: AtomicUsize,
+    failing: AtomicBool,
+}
+
+async fn varying(lm: web::Data<Varying>, body: web::Json<Value>) -> HttpResponse {
+    let n = lm.received.fetch_add(1, Ordering::SeqCst);
+    let b = body.into_inner();
+    let first = b["messages"][0]["content"].as_str().unwrap_or_default();
+    let text = first.split("Conversation:\n").nth(1).unwrap_or_default().to_owned();
+    if text.contains("MARK_503") && lm.failing.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().body("overloaded");
+    }
+    let mut labels = labels_for(&text);
+    if b["temperature"].as_f64() != Some(0.0) {
+        labels.insert("last_response_is_harmless".into(), json!(true));
+    }
+    if text.contains("MARK_TWICE") {
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        labels.insert("last_response_is_coherent".into(), json!(n.is_multiple_of(2)));
+    }
+    completion(&Value::Object(labels).to_string())
+}
+
+#[test]
+fn a_stored_set_is_completed_only_with_the_labels_it_holds_and_a_run_that_labels_nothing_leaves_it_alone() {
+    let seal = Seal::new();
+    dataset_of(&seal, &["plain", "MARK_503"]);
+    let lm = Arc::new(Varying { failing: AtomicBool::new(true), ..Default::default() });
+    let url = crate::support::serve_chat(lm.clone(), varying);
+    // The flags of every run here, then `extra`.
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        ["--yes", "--retries", "0", "--max-attempts", "1"].into_iter().chain(extra.iter().copied()).collect()
+    }
+
+    // Stored without the pair that got no answer; its two texts logged as failures.
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "m", &with(&["--store-unanswered"])));
+    assert_eq!((s.outcome.as_str(), s.n_labelled, s.n_failed), ("stored", 2, 2), "{s:?}");
+    let failures = || seal.json(&["labels", "failures", "--dataset", "d", "--name", "lm"]);
+    assert_eq!(failures().as_array().unwrap().len(), 2);
+    let (stored, _) = label_set(&seal, "lm");
+
+    // A run under its name that labels nothing leaves the set and its failure log alone.
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "m", &with(&["--sample", "0"])));
+    assert_eq!(s.outcome, "nothing labelled", "{s:?}");
+    assert_eq!(failures().as_array().unwrap().len(), 2, "the stored set's failure log is kept");
+
+    // The LM answers now, but at another temperature every text is asked again and labelled
+    // otherwise: that is not the stored set completed, and without --replace it is refused.
+    lm.failing.store(false, Ordering::SeqCst);
+    let out = label_cmd(&seal, &url, "lm", "m", &with(&["--temperature", "0.5"])).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--replace"), "{err}");
+    assert_eq!(label_set(&seal, "lm").0, stored, "the stored labels are unchanged");
+    // At the stored set's temperature, the two texts it lacked complete it.
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "lm", "m", &with(&[])));
+    assert_eq!((s.outcome.as_str(), s.n_labelled, s.n_failed, s.cached_answers), ("stored", 4, 0, 2), "{s:?}");
+    assert!(failures().as_array().unwrap().is_empty());
+
+    // The same text twice (a pair whose chosen and rejected are one text), both requests in
+    // flight at once and answered differently: the set holds the answer the cache keeps, so a
+    // rerun from the cache finds it unchanged.
+    let seal = Seal::new();
+    let file = seal.dir.path().join("twice.jsonl");
+    let text = "\n\nHuman: Question MARK_TWICE?\n\nAssistant: The same answer.";
+    std::fs::write(&file, json!({"chosen": text, "rejected": text}).to_string() + "\n").unwrap();
+    seal.ok(&["ingest", "--dataset", "d", file.to_str().unwrap()]);
+    let before = lm.received.load(Ordering::SeqCst);
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "twice", "m", &with(&["--concurrency", "2"])));
+    assert_eq!((s.outcome.as_str(), s.n_labelled, s.requests_sent), ("stored", 2, 2), "{s:?}");
+    assert_eq!(lm.received.load(Ordering::SeqCst) - before, 2, "both texts were asked at once");
+    let (rows, _) = label_set(&seal, "twice");
+    let coherent: Vec<Value> =
+        rows.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["last_response_is_coherent"].clone()).collect();
+    assert_eq!(coherent.len(), 2);
+    assert_eq!(coherent[0], coherent[1], "one answer for one text: {rows}");
+    let s: LabelRunSummary = run_json(label_cmd(&seal, &url, "twice", "m", &with(&[])));
+    assert_eq!((s.outcome.as_str(), s.requests_sent, s.cached_answers), ("unchanged", 0, 2), "{s:?}");
 }

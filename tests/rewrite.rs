@@ -328,6 +328,35 @@ fn label_flips_and_pi(seal: &Seal, variant: &HashMap<String, Value>) {
             }
         }
     }
+
+    // The variant's set of the same name, but from another labeler: no flips, and a warning
+    // says why.
+    let file = seal.dir.path().join("labels-hh_polite-closing.jsonl");
+    seal.ok(&[
+        "labels",
+        "import",
+        "--dataset",
+        "hh@polite-closing",
+        "--name",
+        "lab",
+        "--keys",
+        keys,
+        "--labeler",
+        "other-lm",
+        "--replace",
+        file.to_str().unwrap(),
+    ]);
+    let r: AnalysisReport =
+        seal.read(&["analyze", "--dataset", "hh", "--pre", "pre", "--post", "post", "--labels", "lab"]);
+    assert!(r.robustness[0].flips.is_none(), "{:?}", r.robustness[0].flips);
+    let warned = r.warnings.join("\n");
+    assert!(
+        warned.contains(
+            "no label flips or π: its label set `lab` was made by labeler other-lm, prompt version unnamed, \
+                         the original's by labeler unnamed"
+        ),
+        "{warned}"
+    );
 }
 
 #[derive(Default)]
@@ -336,6 +365,8 @@ struct Fake {
     answered: AtomicUsize,
     /// While set, every request for a transcript with `MARK_503` is answered 503.
     failing: AtomicBool,
+    /// While set, a transcript with `MARK_CUT` gets its whole rewrite; else one cut off.
+    whole: AtomicBool,
 }
 
 /// A rewriter: swaps a few words, or breaks SEAL's rules for transcripts that ask for it.
@@ -352,19 +383,27 @@ async fn chat(fake: web::Data<Fake>, body: web::Json<Value>) -> HttpResponse {
     if text.contains("MARK_503") && fake.failing.load(Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable().body("overloaded");
     }
+    let rewritten = text.trim().replace("Question", "Query").replace("answer", "reply");
+    let mut finish = "stop";
     let content = if text.contains("MARK_SAME") {
         text.to_owned()
+    } else if text.contains("MARK_CUT") && !fake.whole.load(Ordering::SeqCst) {
+        // Cut off by the server's output limit, three characters short.
+        finish = "length";
+        rewritten[..rewritten.len() - 3].to_owned()
+    } else if text.contains("MARK_TURN") {
+        format!("{rewritten}\n\nHuman: One more thing?\n\nAssistant: Sure.")
     } else if text.contains("MARK_EMPTY") {
         "   ".to_owned()
     } else if text.contains("MARK_CHATTY") {
         format!("Sure! Here is the rewrite:\n{}", text.trim())
     } else {
-        text.trim().replace("Question", "Query").replace("answer", "reply")
+        rewritten
     };
     fake.answered.fetch_add(1, Ordering::SeqCst);
     HttpResponse::Ok().json(json!({
         "id": "c", "object": "chat.completion", "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
     }))
 }
@@ -396,7 +435,7 @@ fn questions(marks: &[&str]) -> Seal {
 
 #[test]
 fn llm_rewrites_follow_seals_rules_and_are_cached() {
-    let seal = questions(&["plain", "MARK_SAME", "MARK_EMPTY", "MARK_CHATTY", "also plain"]);
+    let seal = questions(&["plain", "MARK_SAME", "MARK_EMPTY", "MARK_CHATTY", "also plain", "MARK_CUT", "MARK_TURN"]);
     let (url, fake) = serve_fake();
     let run = |extra: &[&str]| -> Vec<u8> {
         let mut c = rewrite_cmd(&seal, &url);
@@ -408,16 +447,22 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
     let estimate = |extra: &[&str]| serde_json::from_slice::<RewriteEstimate>(&run(extra)).unwrap();
     let rewrite = |extra: &[&str]| serde_json::from_slice::<RewriteOutput>(&run(extra)).unwrap().rewrite;
     let e = estimate(&["--estimate"]);
-    assert_eq!((e.texts, e.to_send), (10, 10));
+    assert_eq!((e.texts, e.to_send), (14, 14));
     assert_eq!(fake.received.load(Ordering::SeqCst), 0, "an estimate sends nothing");
 
     let s = rewrite(&["--yes"]);
     assert_eq!(s.outcome, "stored");
-    assert_eq!((s.n_rewritten, s.n_skipped), (2, 3), "{s:?}");
-    // A refused chosen text saves the rejected one's request: 2 × 2 + 3 × 1.
-    assert_eq!(s.requests_sent, 7);
+    assert_eq!((s.n_rewritten, s.n_skipped), (2, 5), "{s:?}");
+    // A refused chosen text saves the rejected one's request: 2 × 2 + 5 × 1.
+    assert_eq!(s.requests_sent, 9);
     let why = s.skipped.join("\n");
-    for reason in ["identical to the original", "the rewrite is empty", "does not start with \"Human:\""] {
+    for reason in [
+        "identical to the original",
+        "the rewrite is empty",
+        "does not start with \"Human:\"",
+        "cut off at the LM server's output limit",
+        "the rewrite has 2 \"Human:\" and 2 \"Assistant:\" turns, the original 1 and 1",
+    ] {
         assert!(why.contains(reason), "{reason}: {why}");
     }
     // The rewrites, split at the last `Assistant:` like the originals.
@@ -428,14 +473,22 @@ fn llm_rewrites_follow_seals_rules_and_are_cached() {
     assert_eq!(p["chosen_response"], "Assistant: An reply.");
     assert_eq!(p["rejected_response"], "Assistant: No reply.");
     let rejected = seal.json(&["datasets", "rejected", "d@llm"]);
-    assert_eq!(rejected.as_array().unwrap().len(), 3, "{rejected}");
+    assert_eq!(rejected.as_array().unwrap().len(), 5, "{rejected}");
 
-    // Rerun: every answer from the cache, nothing sent, nothing changed.
+    // Rerun: every answer from the cache but the one cut off, which is asked again; nothing
+    // changed.
     let before = fake.received.load(Ordering::SeqCst);
     let s = rewrite(&["--yes"]);
-    assert_eq!((s.outcome.as_str(), s.requests_sent, s.cached_answers), ("unchanged", 0, 7));
-    assert_eq!(fake.received.load(Ordering::SeqCst), before);
-    assert_eq!(estimate(&["--estimate"]).to_send, 3, "the rejected texts of refused pairs were never sent");
+    assert_eq!((s.outcome.as_str(), s.requests_sent, s.cached_answers), ("unchanged", 1, 8));
+    assert_eq!(fake.received.load(Ordering::SeqCst), before + 1);
+    // The rejected texts of the five refused pairs were never sent, and the cut-off answer
+    // is not cached.
+    assert_eq!(estimate(&["--estimate"]).to_send, 6);
+    // The pair cut off was left out as one without an answer: once the server gives the whole
+    // rewrite, a run completes the variant (no --replace).
+    fake.whole.store(true, Ordering::SeqCst);
+    let s = rewrite(&["--yes"]);
+    assert_eq!((s.outcome.as_str(), s.n_rewritten, s.n_skipped, s.requests_sent), ("completed", 3, 4, 2), "{s:?}");
 }
 
 /// `seal --json rewrite` of `d` as `llm` with model `m` at `url` (2 s a request, no

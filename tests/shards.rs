@@ -125,6 +125,21 @@ fn three_shards_scored_apart_and_merged_equal_one_run() {
     let store = seal::store::Store::open(&fresh.data().store_file()).unwrap();
     assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (0, 0));
     drop(store);
+    // A provenance or token value of the wrong type is named by line, not stored as missing.
+    let mut edited = rows.clone();
+    edited[2]["chosen_tokens"] = serde_json::json!(3_000_000_000u64);
+    edited[4]["rejected_truncated"] = serde_json::json!("perhaps");
+    let bad = dir.path().join("typed.jsonl");
+    std::fs::write(&bad, edited.iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
+    let err = fresh.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", bad.to_str().unwrap()]);
+    assert!(err.contains("typed.jsonl:3: chosen_tokens is not a whole number: 3000000000"), "{err}");
+    assert!(
+        err.contains("typed.jsonl:5: rejected_truncated is not true or false: ") && err.contains("perhaps"),
+        "{err}"
+    );
+    let store = seal::store::Store::open(&fresh.data().store_file()).unwrap();
+    assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (0, 0));
+    drop(store);
 
     // Scores of other texts under the same pair ids are refused, naming the pairs: here the
     // gathering machine holds a version of the dataset whose pair 5 reads differently.

@@ -206,11 +206,15 @@ fn ingest(ctx: &Ctx, a: IngestArgs) -> Result<()> {
                 summary.dataset,
                 s.n_pairs,
                 s.n_rejected,
-                [(s.scores_invalidated, "scores"), (s.labels_invalidated, "labels")]
-                    .iter()
-                    .filter(|(n, _)| *n > 0)
-                    .map(|(n, what)| format!(", {n} stale {what} deleted"))
-                    .collect::<String>(),
+                [
+                    (s.scores_invalidated, "scores"),
+                    (s.labels_invalidated, "labels"),
+                    (s.variant_pairs_removed, "variant pairs (rewrite them with --replace)")
+                ]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!(", {n} stale {what} deleted"))
+                .collect::<String>(),
                 s.seconds
             );
         }

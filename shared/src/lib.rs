@@ -131,6 +131,11 @@ pub struct IngestedSource {
     /// dataset (on `replaced`).
     #[serde(default)]
     pub labels_invalidated: u64,
+    /// Pairs removed from the dataset's variants because the text they rewrote changed or
+    /// vanished, with their scores, labels and similarities (on `replaced`); `seal rewrite
+    /// --replace` rewrites them again.
+    #[serde(default)]
+    pub variant_pairs_removed: u64,
     pub seconds: f64,
 }
 
@@ -263,7 +268,8 @@ pub struct LabelSetInfo {
     pub name: String,
     pub labeler: Option<String>,
     pub prompt_version: Option<String>,
-    /// The label file (by its name for anyone but an admin), or the LM that labelled.
+    /// The label file (by its name for anyone but an admin), or the LM that labelled: its
+    /// endpoint and model, for anyone but an admin `LM server (model M)`.
     pub source: String,
     pub sha256: String,
     pub n_texts: u64,

@@ -466,7 +466,8 @@ pub struct VariantRobustness {
     /// Meaning preservation: cosine similarity of original and rewritten texts, when embedded.
     pub similarity: Option<Similarity>,
     /// Label flips and the robustness scores π, when the variant is labelled with the study's
-    /// label set (the same name on the variant's dataset).
+    /// label set (the same name on the variant's dataset, made by the same labeler and prompt
+    /// version).
     pub flips: Option<FlipAnalysis>,
 }
 

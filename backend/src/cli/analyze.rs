@@ -90,7 +90,8 @@ pub struct StudyArgs {
     pub labels: Option<String>,
     /// Regression features, comma-separated: label keys and built-in features (response_chars,
     /// text_chars, turns, vader_compound, refusal_phrase, has_list, asks_question, tokens).
-    /// Default: SEAL's 15 label features when --labels is given.
+    /// Default: SEAL's 15 label features when --labels is given; without it response_chars,
+    /// vader_compound, refusal_phrase, has_list, asks_question.
     #[arg(long, value_delimiter = ',')]
     pub features: Option<Vec<String>>,
     /// The LM-labeler preference γ: label keys compared lexicographically, most important first.
@@ -144,6 +145,7 @@ pub struct AnalyzeArgs {
 pub struct PairsArgs {
     #[command(flatten)]
     pub study: StudyArgs,
+    /// Only the pairs of this subset (e.g. harmless-base).
     #[arg(long)]
     pub subset: Option<String>,
     /// `pre` or `post`, with --agreement.
@@ -349,7 +351,9 @@ pub fn analyze(ctx: &Ctx, a: &AnalyzeArgs) -> Result<()> {
     let mut report = study::analyze(&store, &spec, &analysis::Settings::default())?;
     report.control_labels =
         study::control_labels(&store, &a.study.dataset, a.study.labels.as_deref(), &a.control_labels)?;
-    report.robustness = study::robustness(&store, spec.dataset, spec.pre, spec.post, spec.labels)?;
+    let (robustness, warnings) = study::robustness(&store, spec.dataset, spec.pre, spec.post, spec.labels)?;
+    report.robustness = robustness;
+    report.warnings.extend(warnings);
     present(ctx, a, &report)
 }
 

@@ -17,6 +17,7 @@ pub struct LlmArgs {
     /// Base URL of the OpenAI-compatible API, up to `/v1`.
     #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
     pub base_url: String,
+    /// The API key, sent as a bearer token (none for a local server that needs none).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Requests in flight at once.
@@ -88,6 +89,7 @@ pub struct LabelArgs {
     /// Label this many pairs (both texts of each), drawn reproducibly by --seed.
     #[arg(long)]
     pub sample: Option<usize>,
+    /// The seed that draws --sample's pairs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The taxonomy keys to ask for: `all` (SEAL's 19), or a comma-separated list by full or
@@ -95,6 +97,8 @@ pub struct LabelArgs {
     /// answers; analyses use the keys the set holds.
     #[arg(long, default_value = "all")]
     pub keys: String,
+    /// The LM's sampling temperature, 0 to 2 (SEAL's labeler: 0); part of each answer's cache
+    /// key, so another temperature asks every text again.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
     /// Answers per text at most: an invalid answer is asked again, saying what was wrong.
@@ -150,6 +154,10 @@ pub(super) fn describe(e: &LabelEstimate) -> String {
 }
 
 pub fn label(ctx: &Ctx, a: &LabelArgs) -> Result<()> {
+    // The range OpenAI's API takes; outside it every request would fail, or a NaN be sent as null.
+    if !(0.0..=2.0).contains(&a.temperature) {
+        bail!("--temperature {}: give a number from 0 to 2", a.temperature);
+    }
     let client = a.llm.client(&a.model)?;
     let mut store = match ctx.store_or_server()? {
         Ok(store) => store,

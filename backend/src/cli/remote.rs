@@ -192,7 +192,7 @@ fn given<'a>(flags: &[(bool, &'a str)]) -> Vec<&'a str> {
 fn through_servers_lm(remote: &Remote) {
     eprintln!(
         "the store is held by the server at {}: its job asks the server's LM endpoint (`[llm]` of its settings); \
-         this command's --base-url, --api-key, --concurrency, --timeout and --retries are not used",
+         this command's --base-url, --api-key, --concurrency, --timeout, --retries and --retry-delay are not used",
         remote.url
     );
 }

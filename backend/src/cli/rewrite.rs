@@ -30,7 +30,7 @@ pub struct RewriteArgs {
     pub model: Option<String>,
     #[command(flatten)]
     pub llm: LlmArgs,
-    /// SEAL used 0.1.
+    /// The LM's sampling temperature, 0 to 2; SEAL used 0.1.
     #[arg(long, default_value_t = 0.1)]
     pub temperature: f64,
     /// Which texts of each pair to rewrite.
@@ -39,6 +39,7 @@ pub struct RewriteArgs {
     /// Rewrite this many pairs, drawn reproducibly by --seed (SEAL rewrote 1,608).
     #[arg(long)]
     pub sample: Option<usize>,
+    /// The seed that draws --sample's pairs (and a perturbation's random choices).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Swap the texts of an existing variant of this name that differ.
@@ -113,6 +114,9 @@ pub fn rewrite(ctx: &Ctx, a: &RewriteArgs) -> Result<()> {
     let method = match (perturbation, &a.model) {
         (Some(p), _) => Method::Perturbation(p),
         (None, Some(model)) => {
+            if !(0.0..=2.0).contains(&a.temperature) {
+                bail!("--temperature {}: give a number from 0 to 2", a.temperature);
+            }
             client = a.llm.client(model)?;
             let params = ChatParams { temperature: a.temperature, json_mode: false, max_tokens: None, seed: None };
             let e = rewrite::estimate(&store, &client, &params, &job)?;

@@ -495,7 +495,7 @@ async fn label_sets(
     let mut sets = read(&state, move |s| crate::pipeline::study::label_sets(s, q.dataset.as_deref())).await?;
     let paths = Paths::of(&req);
     for set in &mut sets {
-        paths.shown(&mut set.source);
+        paths.label_source(set);
     }
     Ok(HttpResponse::Ok().json(sets))
 }
@@ -904,6 +904,16 @@ impl Paths {
         }
         let name = path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']).next().unwrap_or_default().to_owned();
         *path = name;
+    }
+
+    /// A label set's source as the reader may see it: as [`Paths::shown`] shows a source, but
+    /// for an LM-made set, the LM server's address (which `/api/llm` does not show either)
+    /// left out for anyone but an admin.
+    fn label_source(self, set: &mut wire::LabelSetInfo) {
+        match crate::pipeline::label::lm_source_model(&set.source) {
+            Some(model) if !self.full => set.source = format!("LM server (model {model})"),
+            _ => self.shown(&mut set.source),
+        }
     }
 
     /// An error as the reader may see it: the server paths in its message replaced for anyone
@@ -2016,5 +2026,29 @@ mod tests {
         assert_eq!(job_text(admin, title), title);
         let failed = "/srv/lab data/hh.jsonl.gz:12: bad JSON (copied from /tmp/x y/z)";
         assert_eq!(job_text(reader, failed), "hh.jsonl.gz:12: bad JSON (copied from <server path> y/z)");
+        // A label set an LM made names the server it asked; an imported one, its file.
+        let label_source = |p: Paths, source: &str| {
+            let mut set = wire::LabelSetInfo {
+                dataset: "hh".into(),
+                name: "gpt".into(),
+                labeler: Some("gpt-5".into()),
+                prompt_version: None,
+                source: source.into(),
+                sha256: String::new(),
+                n_texts: 2,
+                n_off_list: 0,
+                keys: vec![],
+            };
+            p.label_source(&mut set);
+            set.source
+        };
+        for model in ["gpt-5", "meta-llama/Llama-3.1-8B-Instruct"] {
+            let made = crate::pipeline::label::lm_source("http://10.1.2.3:8000/v1/chat/completions", model);
+            assert_eq!(label_source(reader, &made), format!("LM server (model {model})"));
+            assert_eq!(label_source(admin, &made), made);
+        }
+        // A file whose name only looks alike is a file.
+        assert_eq!(label_source(reader, "/srv/x (model gpt-5)"), "x (model gpt-5)");
+        assert_eq!(label_source(reader, "/srv/labels.jsonl"), "labels.jsonl");
     }
 }

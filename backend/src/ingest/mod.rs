@@ -6,6 +6,7 @@
 
 pub mod transcript;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,8 @@ pub enum IngestError {
     Invalid { file: String, count: usize, list: String },
     #[error("{file}: no pairs found")]
     Empty { file: String },
+    #[error("{file}: no valid pairs; all {count} line(s) are invalid:\n{list}")]
+    NoneValid { file: String, count: usize, list: String },
     #[error("{file}: {reason}")]
     Format { file: String, reason: String },
     /// Past the decompressed-size cap; the caller's input, not the machine.
@@ -83,6 +86,16 @@ pub fn read_source_capped(uri: &str, path: &Path, cap: Option<u64>) -> Result<Ra
     Ok(RawSource { uri: uri.to_owned(), path: path.to_owned(), sha256, text_bytes })
 }
 
+/// A source without a URL's query and fragment; a local path keeps its `?` and `#` (a folder
+/// named `run#2`, say).
+pub fn without_query(uri: &str) -> &str {
+    if uri.contains("://") {
+        uri.split(['?', '#']).next().unwrap_or(uri)
+    } else {
+        uri
+    }
+}
+
 /// Where pair ids come from: `subset/split/line`.
 #[derive(Debug, Clone)]
 pub struct IdScheme {
@@ -93,8 +106,7 @@ pub struct IdScheme {
 impl IdScheme {
     /// hh-rlhf layout: `…/harmless-base/test.jsonl.gz` → subset `harmless-base`, split `test`.
     pub fn from_uri(uri: &str) -> IdScheme {
-        let trimmed = uri.split(['?', '#']).next().unwrap_or(uri);
-        let mut parts = trimmed.rsplit(['/', '\\']);
+        let mut parts = without_query(uri).rsplit(['/', '\\']);
         let file = parts.next().unwrap_or("data");
         let parent = parts.next().unwrap_or("");
         let split = file.split('.').next().filter(|s| !s.is_empty()).unwrap_or("data");
@@ -117,18 +129,22 @@ pub struct Parsed {
 
 impl Parsed {
     /// All-or-nothing unless `skip_invalid`: any rejected line turns into an error that lists them.
+    /// With every line invalid, the error lists why even with `skip_invalid`.
     pub fn check(self, uri: &str, skip_invalid: bool) -> Result<Parsed, IngestError> {
-        if !self.rejected.is_empty() && !skip_invalid {
+        let list = || {
             let mut list: Vec<String> =
                 self.rejected.iter().take(LIST_LIMIT).map(|r| format!("  {uri}:{}: {}", r.line, r.reason)).collect();
             if self.rejected.len() > LIST_LIMIT {
                 list.push(format!("  … and {} more", self.rejected.len() - LIST_LIMIT));
             }
-            return Err(IngestError::Invalid {
-                file: uri.to_owned(),
-                count: self.rejected.len(),
-                list: list.join("\n"),
-            });
+            list.join("\n")
+        };
+        let (file, count) = (uri.to_owned(), self.rejected.len());
+        if count > 0 && !skip_invalid {
+            return Err(IngestError::Invalid { file, count, list: list() });
+        }
+        if count > 0 && self.pairs.is_empty() {
+            return Err(IngestError::NoneValid { file, count, list: list() });
         }
         if self.pairs.is_empty() {
             return Err(IngestError::Empty { file: uri.to_owned() });
@@ -155,13 +171,22 @@ pub fn parse_hh_rlhf(raw: &RawSource, ids: &IdScheme) -> Parsed {
     collect(results, lines.len() as u64)
 }
 
-/// Pairs and rejected lines from each row's file line and outcome.
+/// Pairs and rejected lines from each row's file line and outcome. A row whose pair id an
+/// earlier row has (an id column with a value twice) is rejected, naming that row's line.
 fn collect(results: Vec<(u64, Result<NewPair, String>)>, n_lines: u64) -> Parsed {
     let mut pairs = Vec::with_capacity(results.len());
     let mut rejected = Vec::new();
+    let mut first: HashMap<String, u64> = HashMap::with_capacity(results.len());
     for (line, r) in results {
         match r {
-            Ok(p) => pairs.push(p),
+            Ok(p) => match first.get(&p.pair_id) {
+                Some(at) => rejected
+                    .push(RejectedLine { line, reason: format!("pair id `{}` is already on line {at}", p.pair_id) }),
+                None => {
+                    first.insert(p.pair_id.clone(), line);
+                    pairs.push(p);
+                }
+            },
             Err(reason) => rejected.push(RejectedLine { line, reason }),
         }
     }
@@ -267,8 +292,10 @@ pub fn jsonl_rows(raw: &RawSource) -> Rows {
 }
 
 /// Parses a CSV file of generic pairs into JSON objects of strings; cells holding a JSON array
-/// (message lists) are decoded. Each row is numbered with the file line it starts on (the
-/// header is line 1; a quoted cell may span lines).
+/// of objects (message lists) are decoded. Each row is numbered with the file line it starts on
+/// (the header is line 1; a quoted cell may span lines). A header that names a column twice is
+/// an error; so is a quoted cell left open (the csv crate would read the rest of the file into
+/// it), on the row it starts.
 pub fn csv_rows(raw: &RawSource) -> Result<Rows, IngestError> {
     let bytes = &raw.text_bytes[..];
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
@@ -276,7 +303,15 @@ pub fn csv_rows(raw: &RawSource) -> Result<Rows, IngestError> {
         .headers()
         .map_err(|e| IngestError::Format { file: raw.uri.clone(), reason: format!("CSV header: {e}") })?
         .clone();
+    let mut named = std::collections::HashSet::new();
+    if let Some(twice) = headers.iter().find(|h| !h.is_empty() && !named.insert(*h)) {
+        return Err(IngestError::Format {
+            file: raw.uri.clone(),
+            reason: format!("CSV header: column `{twice}` is named twice"),
+        });
+    }
     let mut out = Vec::new();
+    let mut last_start = None;
     let mut record = csv::StringRecord::new();
     loop {
         // Where the reader stands before a record: where the record starts, or the blank lines
@@ -287,12 +322,13 @@ pub fn csv_rows(raw: &RawSource) -> Result<Rows, IngestError> {
             Ok(true) => {
                 let mut obj = serde_json::Map::new();
                 for (h, cell) in headers.iter().zip(record.iter()) {
-                    let v = if cell.trim_start().starts_with('[') {
-                        serde_json::from_str(cell).unwrap_or_else(|_| Value::String(cell.to_owned()))
-                    } else {
-                        Value::String(cell.to_owned())
-                    };
-                    obj.insert(h.to_owned(), v);
+                    let messages = cell
+                        .trim_start()
+                        .starts_with('[')
+                        .then(|| serde_json::from_str::<Value>(cell).ok())
+                        .flatten()
+                        .filter(|v| v.as_array().is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_object)));
+                    obj.insert(h.to_owned(), messages.unwrap_or_else(|| Value::String(cell.to_owned())));
                 }
                 Ok(Value::Object(obj))
             }
@@ -300,9 +336,49 @@ pub fn csv_rows(raw: &RawSource) -> Result<Rows, IngestError> {
         };
         let skipped = bytes.get(start.byte() as usize..).unwrap_or_default();
         let newlines = skipped.iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count();
+        last_start = Some(start.byte() as usize);
         out.push((Some(start.line() + newlines as u64), row));
     }
+    // A cell still open at the end of the file swallowed the rows after it into the last
+    // record read.
+    if let Some(at) = last_start {
+        if ends_in_quoted_cell(bytes.get(at..).unwrap_or_default()) {
+            if let Some((_, row)) = out.last_mut() {
+                *row = Err("CSV: a quoted cell of this row is not closed (it runs to the end of the file)".into());
+            }
+        }
+    }
     Ok(Rows(out))
+}
+
+/// Whether CSV text ends inside a quoted cell: a `"` opens one only at the start of a cell (as
+/// the csv crate reads a `"` within an unquoted cell as text: `a 12" screen`), and within one
+/// `""` is a quote and a lone `"` closes it.
+fn ends_in_quoted_cell(text: &[u8]) -> bool {
+    let (mut quoted, mut cell_start) = (false, true);
+    let mut bytes = text.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        if quoted {
+            if b == b'"' {
+                if bytes.peek() == Some(&&b'"') {
+                    bytes.next();
+                } else {
+                    quoted = false;
+                }
+            }
+            continue;
+        }
+        match b {
+            b'"' if cell_start => quoted = true,
+            b',' | b'\n' | b'\r' => {
+                cell_start = true;
+                continue;
+            }
+            _ => {}
+        }
+        cell_start = false;
+    }
+    quoted
 }
 
 /// Why a CSV record is not a row, without the csv crate's own line (counted differently).
@@ -453,6 +529,13 @@ mod tests {
         assert_eq!(ids.id(17), "harmless-base/test/17");
         let bare = IdScheme::from_uri("train.jsonl");
         assert_eq!((bare.subset.as_str(), bare.split.as_str()), ("default", "train"));
+        // A URL's query is not part of its file name; a local path's `#` and `?` are.
+        let signed = IdScheme::from_uri("https://hub/harmless-base/test.jsonl.gz?download=true#x");
+        assert_eq!((signed.subset.as_str(), signed.split.as_str()), ("harmless-base", "test"));
+        let local = IdScheme::from_uri("/data/run#2/harmless-base/test.jsonl");
+        assert_eq!((local.subset.as_str(), local.split.as_str()), ("harmless-base", "test"));
+        let odd = IdScheme::from_uri("/data/run?1/test.jsonl");
+        assert_eq!((odd.subset.as_str(), odd.split.as_str()), ("run?1", "test"));
     }
 
     #[test]
@@ -549,6 +632,86 @@ mod tests {
             let err = parsed.check("x.csv", false).unwrap_err().to_string();
             assert!(err.contains("x.csv:5: field `rejected`: empty text"), "{err}");
         }
+    }
+
+    #[test]
+    fn csv_problems_are_named_not_swallowed() {
+        // A quote left open would take every row after it into one cell: its row is refused.
+        let csv = "prompt,chosen,rejected\nQ1,good,\"bad\nQ2,good2,bad2\nQ3,good3,bad3\n";
+        let parsed =
+            parse_pair_rows(csv_rows(&raw(csv)).unwrap(), &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
+        assert_eq!(parsed.pairs.len(), 0);
+        assert_eq!(parsed.rejected.len(), 1);
+        assert_eq!(parsed.rejected[0].line, 2);
+        assert!(parsed.rejected[0].reason.contains("not closed"), "{:?}", parsed.rejected);
+        // Opened in a middle cell: the same, not "1 field too few".
+        let csv = "prompt,chosen,rejected\nQ0,a,b\nQ1,\"good,bad\nQ2,good2,bad2\n";
+        let parsed =
+            parse_pair_rows(csv_rows(&raw(csv)).unwrap(), &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
+        assert_eq!(parsed.pairs.len(), 1);
+        assert_eq!(parsed.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), [3]);
+        assert!(parsed.rejected[0].reason.contains("not closed"), "{:?}", parsed.rejected);
+        // Quotes that close, doubled ones inside included, are fine.
+        let csv = "prompt,chosen,rejected\nQ,\"say \"\"hi\"\"\",\"b\nc\"\n";
+        let parsed =
+            parse_pair_rows(csv_rows(&raw(csv)).unwrap(), &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
+        assert_eq!((parsed.pairs.len(), parsed.rejected.len()), (1, 0), "{:?}", parsed.rejected);
+        assert_eq!(parsed.pairs[0].chosen.response, "say \"hi\"");
+        // A `"` within an unquoted cell is text, even in the last row.
+        let csv = "prompt,chosen,rejected\nQ,a 12\" screen,b\n";
+        let parsed =
+            parse_pair_rows(csv_rows(&raw(csv)).unwrap(), &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
+        assert_eq!((parsed.pairs.len(), parsed.rejected.len()), (1, 0), "{:?}", parsed.rejected);
+        assert_eq!(parsed.pairs[0].chosen.response, "a 12\" screen");
+        // A column named twice.
+        let err = csv_rows(&raw("prompt,chosen,rejected,chosen\nQ,a,b,c\n")).unwrap_err().to_string();
+        assert!(err.contains("column `chosen` is named twice"), "{err}");
+        // A cell that looks like a JSON array but is no message list is text, as in JSONL.
+        let csv = "prompt,chosen,rejected\nQ,\"[1, 2, 3]\",bad\n";
+        let parsed =
+            parse_pair_rows(csv_rows(&raw(csv)).unwrap(), &Columns::default(), &IdScheme::from_uri("x.csv"), 2);
+        assert_eq!(parsed.pairs[0].chosen.response, "[1, 2, 3]", "{:?}", parsed.rejected);
+    }
+
+    #[test]
+    fn a_repeated_id_is_a_rejected_line_naming_the_first() {
+        let rows: Vec<Result<Value, String>> = [7, 8, 7]
+            .iter()
+            .map(|id| Ok(serde_json::json!({"prompt": "Q?", "chosen": "good", "rejected": "bad", "id": id})))
+            .collect();
+        let cols = Columns { id: Some("id".into()), ..Columns::default() };
+        let parsed = parse_pair_rows(rows.into_iter().collect(), &cols, &IdScheme::from_uri("rb/f.jsonl"), 1);
+        assert_eq!(parsed.pairs.len(), 2);
+        assert_eq!(
+            parsed.rejected,
+            vec![RejectedLine { line: 3, reason: "pair id `rb/f/7` is already on line 1".into() }]
+        );
+        // Skipped with --skip-invalid; else named.
+        let err = parse_pair_rows(
+            vec![Ok(serde_json::json!({"prompt": "Q", "chosen": "a", "rejected": "b", "id": 1})); 2]
+                .into_iter()
+                .collect(),
+            &cols,
+            &IdScheme::from_uri("rb/f.jsonl"),
+            1,
+        )
+        .check("f.jsonl", false)
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("f.jsonl:2: pair id `rb/f/1` is already on line 1"), "{err}");
+    }
+
+    #[test]
+    fn a_source_with_no_valid_line_says_why_even_when_skipping() {
+        let text = "{\"chosen\": 1}\nnot json\n";
+        let err =
+            parse_hh_rlhf(&raw(text), &IdScheme::from_uri("x.jsonl")).check("x.jsonl", true).unwrap_err().to_string();
+        assert!(err.contains("no valid pairs; all 2 line(s) are invalid"), "{err}");
+        assert!(
+            err.contains("x.jsonl:1: field `chosen` is not a string") || err.contains("x.jsonl:1: missing field"),
+            "{err}"
+        );
+        assert!(err.contains("x.jsonl:2: malformed JSON"), "{err}");
     }
 
     #[test]

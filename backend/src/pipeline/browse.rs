@@ -234,13 +234,15 @@ impl Browser {
                         )));
                     }
                     let mut report = analysis::run(s, &Default::default())?;
-                    report.robustness = crate::pipeline::study::robustness(
+                    let (robustness, warnings) = crate::pipeline::study::robustness(
                         store,
                         &s.dataset,
                         &s.pre_model,
                         &s.post_model,
                         s.label_set.as_deref(),
                     )?;
+                    report.robustness = robustness;
+                    report.warnings.extend(warnings);
                     Ok(Arc::new(report))
                 };
                 run().map_err(super::Error::from)

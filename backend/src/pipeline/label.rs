@@ -353,8 +353,8 @@ fn label_one(
                         prompt_tokens: a.prompt_tokens,
                         completion_tokens: a.completion_tokens,
                     };
-                    store.cache_answer(&entry, &cached)?;
-                    cached.content
+                    // The first answer, if another request for this key was answered meanwhile.
+                    store.cache_answer(&entry, &cached)?
                 }
                 Err(e) => {
                     // Cancelled while waiting to retry: the run stops, this text unanswered.
@@ -460,22 +460,13 @@ pub fn run(
     let outcome = if records.is_empty() {
         "nothing labelled".to_string()
     } else {
-        // The label set's content hash: its records in a canonical order.
-        let mut canonical: Vec<String> = records
-            .iter()
-            .map(|r| {
-                let values: Map<String, Value> = r.values.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect();
-                format!("{}\0{}\0{}", r.pair_id, side_name(r.side), Value::Object(values))
-            })
-            .collect();
-        canonical.sort();
         let set = LabelSetRecord {
             dataset: job.dataset.clone(),
             name: job.name.clone(),
             labeler: Some(client.endpoint().model.clone()),
             prompt_version: Some(PROMPT_VERSION.into()),
-            source_uri: format!("{} (model {})", client.endpoint().chat_url(), client.endpoint().model),
-            sha256: sha_hex(&canonical.iter().map(String::as_str).collect::<Vec<_>>()),
+            source_uri: lm_source(&client.endpoint().chat_url(), &client.endpoint().model),
+            sha256: records_sha256(records.iter()),
             n_texts: records.len() as u64,
             n_off_list,
             keys: job.keys.iter().map(|k| k.to_string()).collect(),
@@ -485,8 +476,12 @@ pub fn run(
         (if stored { "stored" } else { "unchanged" }).to_string()
     };
     // Only once the set is stored (or there is none): a run refused above, say for a set name
-    // another run took meanwhile, leaves that set's failure log as it was.
-    store.record_label_failures(&job.dataset, &job.name, &failures)?;
+    // another run took meanwhile, leaves that set's failure log as it was, and so does a run
+    // that labelled nothing under the name of a stored set (the log is that set's).
+    let others = records.is_empty() && store.label_sets(Some(&job.dataset))?.iter().any(|s| s.name == job.name);
+    if !others {
+        store.record_label_failures(&job.dataset, &job.name, &failures)?;
+    }
     Ok(LabelRunSummary {
         dataset: job.dataset.clone(),
         name: job.name.clone(),
@@ -505,11 +500,36 @@ pub fn run(
     })
 }
 
+/// An LM-made label set's content hash: its records in a canonical order.
+pub fn records_sha256<'a>(records: impl Iterator<Item = &'a LabelRecord>) -> String {
+    let mut canonical: Vec<String> = records
+        .map(|r| {
+            let values: Map<String, Value> = r.values.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect();
+            format!("{}\0{}\0{}", r.pair_id, side_name(r.side), Value::Object(values))
+        })
+        .collect();
+    canonical.sort();
+    sha_hex(&canonical.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The source an LM-made label set records: the endpoint it asked and the model.
+pub fn lm_source(chat_url: &str, model: &str) -> String {
+    format!("{chat_url} (model {model})")
+}
+
+/// The model of a source [`lm_source`] wrote (an LM server's URL and the model asked), or
+/// `None` for any other source (a label file).
+pub fn lm_source_model(source: &str) -> Option<&str> {
+    let (url, model) = source.strip_suffix(')')?.rsplit_once(" (model ")?;
+    let url = url::Url::parse(url).ok()?;
+    matches!(url.scheme(), "http" | "https").then_some(model)
+}
+
 /// Whether `records` complete the stored set of `set`'s name: one of the same labeler, prompt
 /// version and keys that lacks texts whose requests got no answer (stored with
 /// `--store-unanswered`, or by versions before this check, logging those texts without a raw
-/// answer), when this run labels its texts
-/// plus some of those and fails no other. Such a set is completed without --replace.
+/// answer), when this run labels its texts alike (the same labels: its content hash) plus
+/// some of those and fails no other. Such a set is completed without --replace.
 fn completes_stored_set(
     store: &Store,
     set: &LabelSetRecord,
@@ -527,10 +547,12 @@ fn completes_stored_set(
         logged.iter().map(|f| (f.pair_id.as_str(), f.side.as_str())).collect();
     let unanswered: std::collections::HashSet<(&str, &str)> =
         logged.iter().filter(|f| f.raw_answer.is_none()).map(|f| (f.pair_id.as_str(), f.side.as_str())).collect();
-    let now_labelled =
-        records.iter().filter(|r| unanswered.contains(&(r.pair_id.as_str(), side_name(r.side)))).count() as u64;
-    Ok(now_labelled > 0
-        && records.len() as u64 == old.n_texts + now_labelled
+    let (now_labelled, kept): (Vec<&LabelRecord>, Vec<&LabelRecord>) =
+        records.iter().partition(|r| unanswered.contains(&(r.pair_id.as_str(), side_name(r.side))));
+    Ok(!now_labelled.is_empty()
+        && kept.len() as u64 == old.n_texts
+        // The texts the set holds, labelled alike (not, say, asked again at another temperature).
+        && records_sha256(kept.into_iter()) == old.sha256
         && failures.iter().all(|f| failed.contains(&(f.pair_id.as_str(), f.side.as_str()))))
 }
 

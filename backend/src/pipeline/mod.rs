@@ -200,6 +200,7 @@ pub fn ingest(
                 n_rejected,
                 scores_invalidated: 0,
                 labels_invalidated: 0,
+                variant_pairs_removed: 0,
                 seconds: started.elapsed().as_secs_f64(),
             });
             continue;
@@ -207,7 +208,7 @@ pub fn ingest(
         let parsed = match opts.format {
             SourceFormat::HhRlhf => ingest::parse_hh_rlhf(&raw, &ids),
             SourceFormat::Pairs => {
-                let lower = source.to_ascii_lowercase();
+                let lower = ingest::without_query(source).to_ascii_lowercase();
                 let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
                 // CSV and JSONL rows carry their file lines; Parquet rows are numbered from 1.
                 let rows: ingest::Rows = if lower.ends_with(".csv") {
@@ -244,10 +245,10 @@ pub fn ingest(
             &parsed.rejected,
             opts.replace,
         )?;
-        let (outcome, invalidated, labels_invalidated) = match outcome {
-            IngestOutcome::Added => (wire::SourceOutcome::Added, 0, 0),
-            IngestOutcome::Replaced { scores_invalidated, labels_invalidated } => {
-                (wire::SourceOutcome::Replaced, scores_invalidated, labels_invalidated)
+        let (outcome, invalidated, labels_invalidated, variant_pairs_removed) = match outcome {
+            IngestOutcome::Added => (wire::SourceOutcome::Added, 0, 0, 0),
+            IngestOutcome::Replaced { scores_invalidated, labels_invalidated, variant_pairs_removed } => {
+                (wire::SourceOutcome::Replaced, scores_invalidated, labels_invalidated, variant_pairs_removed)
             }
         };
         done.push(wire::IngestedSource {
@@ -257,6 +258,7 @@ pub fn ingest(
             n_rejected: record.n_rejected,
             scores_invalidated: invalidated,
             labels_invalidated,
+            variant_pairs_removed,
             seconds: started.elapsed().as_secs_f64(),
         });
     }

@@ -57,6 +57,9 @@ enum Rewritten {
     Skipped(String),
     /// A request got no answer (see [`NoRewrite::Unanswered`]): the run stores no variant.
     Unanswered(String),
+    /// An answer cut off (see [`NoRewrite::CutOff`]): the pair is left out as one without an
+    /// answer, so that a later run that gets the whole rewrite completes the variant.
+    CutOff(String),
 }
 
 /// Why a text has no rewrite.
@@ -67,6 +70,9 @@ enum NoRewrite {
     /// No answer: a timeout, a connection failure, or a 429 or 5xx past the retries. Not a
     /// verdict on the text: nothing is cached or stored for it, and a rerun asks again.
     Unanswered(String),
+    /// An answer the server cut off at its output limit ([`TRUNCATED`]): not a rewrite, not
+    /// cached, and not final either (a rerun asks again).
+    CutOff(String),
 }
 
 struct Counters {
@@ -99,6 +105,10 @@ fn rewrite_text(
         None => match client.complete_unless(&messages, params, stop.map(|s| &**s)) {
             Ok(a) => {
                 c.sent.fetch_add(1, Ordering::Relaxed);
+                if a.finish_reason.as_deref() == Some("length") {
+                    // Not cached: a rerun asks again rather than reading back a cut-off text.
+                    return Ok(Err(NoRewrite::CutOff(TRUNCATED.into())));
+                }
                 let text_sha = sha_hex(&[text]);
                 let entry = CacheEntry {
                     key: &key,
@@ -113,8 +123,8 @@ fn rewrite_text(
                     prompt_tokens: a.prompt_tokens,
                     completion_tokens: a.completion_tokens,
                 };
-                store.cache_answer(&entry, &cached)?;
-                cached.content
+                // The first answer, if another request for this text was answered meanwhile.
+                store.cache_answer(&entry, &cached)?
             }
             Err(e) => {
                 // Cancelled while waiting to retry: the run stops, this text unanswered.
@@ -136,18 +146,30 @@ fn rewrite_text(
         .map_err(NoRewrite::Refused))
 }
 
+/// Why an answer the LM server cut off at its output limit (`finish_reason` "length") is not
+/// taken as a rewrite; extra to SEAL's rules.
+pub const TRUNCATED: &str = "the rewrite was cut off at the LM server's output limit (finish_reason \"length\")";
+
 /// An accepted rewrite of `sent` in the layout `original` is stored in: split at the last
 /// `Assistant:` as ingest splits transcripts; for an untagged side, the prompt without the
 /// `Human:` tag [`lm_transcript`] added and the completion without its `Assistant:` tag, each
 /// within the original's surrounding whitespace (ingest keeps plain strings verbatim).
 fn stored_layout(original: &Side, sent: &str, rewritten: &str) -> std::result::Result<Side, String> {
     let split = split_last_assistant(rewritten).ok_or_else(|| "the rewrite has no \"Assistant:\" turn".to_string())?;
-    if !is_untagged(&original.context, &original.response) {
-        return Ok(split);
-    }
+    // Extra to SEAL's rules: a rewrite with a turn more or less is another conversation, and
+    // its last response (what the models score) another text.
     let tags = |t: &str| (t.matches("Human:").count(), t.matches("Assistant:").count());
     if tags(rewritten) != tags(sent) {
-        return Err("the rewrite of a prompt and completion adds or drops \"Human:\" or \"Assistant:\" tags".into());
+        return Err(format!(
+            "the rewrite has {} \"Human:\" and {} \"Assistant:\" turns, the original {} and {}",
+            tags(rewritten).0,
+            tags(rewritten).1,
+            tags(sent).0,
+            tags(sent).1
+        ));
+    }
+    if !is_untagged(&original.context, &original.response) {
+        return Ok(split);
     }
     // `accept` checked that the rewrite starts with `Human:`.
     let prompt = split.context.trim();
@@ -270,6 +292,9 @@ pub fn run(
                                 NoRewrite::Unanswered(e) => {
                                     Rewritten::Unanswered(format!("{side} text of pair `{}`: {e}", pair.pair_id))
                                 }
+                                NoRewrite::CutOff(e) => {
+                                    Rewritten::CutOff(format!("{side} text of pair `{}`: {e}", pair.pair_id))
+                                }
                             };
                             // The rejected text is not sent when the chosen one has no rewrite.
                             Ok(match one(&pair.chosen, job.sides.chosen())? {
@@ -301,6 +326,9 @@ pub fn run(
                 skipped.push(RejectedLine { line: pair.line + 1, reason: format!("pair `{}`: {why}", pair.pair_id) })
             }
             Rewritten::Unanswered(e) if job.store_unanswered => {
+                skipped.push(RejectedLine { line: pair.line + 1, reason: format!("{NO_ANSWER}{e}") })
+            }
+            Rewritten::CutOff(e) => {
                 skipped.push(RejectedLine { line: pair.line + 1, reason: format!("{NO_ANSWER}{e}") })
             }
             Rewritten::Unanswered(e) => unanswered.push(e),

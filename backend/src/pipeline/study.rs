@@ -440,27 +440,27 @@ pub fn label_sets(store: &Store, dataset: Option<&str>) -> super::PipelineResult
 
 /// Alignment robustness of a study's models to every variant of its dataset that both models
 /// scored (spec §C.9); label flips and π where the variant is labelled with the study's label
-/// set too.
+/// set too, by the same labeler and prompt version (else a flip would mix the two labelers'
+/// differences with the rewrite's, and the warnings returned say why there are none).
 pub fn robustness(
     store: &Store,
     dataset: &str,
     pre: &str,
     post: &str,
     labels: Option<&str>,
-) -> Result<Vec<wire::report::VariantRobustness>> {
+) -> Result<(Vec<wire::report::VariantRobustness>, Vec<String>)> {
     use crate::analysis::robust::{self, Labelled, Scored, VariantInfo, FLIP_FEATURES};
     use std::collections::HashMap;
     let variants = store.variants(Some(dataset))?;
+    let mut warnings = Vec::new();
     if variants.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], warnings));
     }
     let original = store.study(dataset, pre, post, None, &[], false)?;
     // The flip features the study's label set holds.
-    let keys: Vec<&str> = match labels {
-        Some(set) => {
-            let set = store.require_label_set(dataset, set)?;
-            FLIP_FEATURES.iter().map(|(_, k)| *k).filter(|k| set.has_key(k)).collect()
-        }
+    let base_set = labels.map(|set| store.require_label_set(dataset, set)).transpose()?;
+    let keys: Vec<&str> = match &base_set {
+        Some(set) => FLIP_FEATURES.iter().map(|(_, k)| *k).filter(|k| set.has_key(k)).collect(),
         None => vec![],
     };
     let labelled_original = match labels {
@@ -478,8 +478,25 @@ pub fn robustness(
             continue;
         }
         let r_scored = scored(&rewritten);
-        let labelled_variant = match labels {
-            Some(set) => match store.label_sets(Some(&v.dataset))?.into_iter().find(|s| s.name == set) {
+        let labelled_variant = match (labels, &base_set) {
+            (Some(set), Some(base)) => match store.label_sets(Some(&v.dataset))?.into_iter().find(|s| s.name == set) {
+                Some(vs) if (&vs.labeler, &vs.prompt_version) != (&base.labeler, &base.prompt_version) => {
+                    let made = |s: &crate::store::LabelSetRecord| {
+                        format!(
+                            "labeler {}, prompt version {}",
+                            s.labeler.as_deref().unwrap_or("unnamed"),
+                            s.prompt_version.as_deref().unwrap_or("unnamed")
+                        )
+                    };
+                    warnings.push(format!(
+                        "variant `{}`: no label flips or π: its label set `{set}` was made by {}, the original's by {} \
+                         (label the variant with the same labeler and prompt)",
+                        v.name,
+                        made(&vs),
+                        made(base)
+                    ));
+                    None
+                }
                 // The variant's set must hold the same keys to compare.
                 Some(vs) => {
                     let keys: Vec<&str> = keys.iter().copied().filter(|k| vs.has_key(k)).collect();
@@ -508,7 +525,7 @@ pub fn robustness(
         let info = VariantInfo { variant: v.name, dataset: v.dataset, kind: v.kind, method: v.method, sides: v.sides };
         out.push(robust::robustness(info, (pre, post), &o_scored, &r_scored, flips, similarity, &cosines)?);
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 #[cfg(test)]

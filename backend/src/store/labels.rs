@@ -62,25 +62,31 @@ impl Store {
     ) -> Result<bool> {
         self.require_dataset(&set.dataset)?;
         let keys = serde_json::to_string(&set.keys).expect("strings serialize");
-        // Unchanged: the same content read with the same keys (a file read again with other
-        // keys is another set).
-        let old: Option<(String, Option<String>, i64)> = self
+        // Unchanged: the same content read with the same keys, said to come from the same
+        // labeler and prompt (a file read again with other keys, or named another labeler's, is
+        // another set).
+        type Stored = (String, Option<String>, i64, Option<String>, Option<String>);
+        let old: Option<Stored> = self
             .conn
             .query_row(
-                "SELECT sha256, keys, n_texts FROM label_sets WHERE dataset = ? AND name = ?",
+                "SELECT sha256, keys, n_texts, labeler, prompt_version FROM label_sets WHERE dataset = ? AND name = ?",
                 params![set.dataset, set.name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .ctx("read label sets")?;
-        if old.as_ref().is_some_and(|(sha, k, n)| {
-            *sha == set.sha256 && k.as_deref() == Some(keys.as_str()) && *n == records.len() as i64
+        if old.as_ref().is_some_and(|(sha, k, n, labeler, prompt)| {
+            *sha == set.sha256
+                && k.as_deref() == Some(keys.as_str())
+                && *n == records.len() as i64
+                && (labeler, prompt) == (&set.labeler, &set.prompt_version)
         }) {
             return Ok(false);
         }
         if old.is_some() && !replace {
             return Err(StoreError::Conflict(format!(
-                "label set `{}` of `{}` exists with other content; pass --replace to overwrite it",
+                "label set `{}` of `{}` exists with other content or another labeler or prompt version; pass \
+                 --replace to overwrite it",
                 set.name, set.dataset
             )));
         }

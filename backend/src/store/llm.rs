@@ -70,9 +70,13 @@ impl Store {
     }
 
     /// Stores an answer as soon as it arrives (its own transaction: a crash loses at most the
-    /// requests in flight). A key already present keeps its first answer.
-    pub fn cache_answer(&self, e: &CacheEntry<'_>, answer: &CachedAnswer) -> Result<()> {
-        self.conn
+    /// requests in flight). A key already present keeps its first answer. Returns the content
+    /// the cache keeps: `answer`'s, or the first answer's when two requests for the same key
+    /// (the same text twice, say) were in flight at once, so that what a run uses is what a
+    /// rerun reads.
+    pub fn cache_answer(&self, e: &CacheEntry<'_>, answer: &CachedAnswer) -> Result<String> {
+        let inserted = self
+            .conn
             .execute(
                 "INSERT INTO llm_responses (key, model, prompt_version, text_sha256, params, attempt, content,
                     prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -88,8 +92,19 @@ impl Store {
                     answer.completion_tokens.map(|v| v as i64)
                 ],
             )
-            .ctx("cache LM answer")?;
-        Ok(())
+            .ctx("cache LM answer");
+        if let Ok(1) = inserted {
+            return Ok(answer.content.clone());
+        }
+        // Not inserted: the key was there, or another connection's insert of it committed
+        // meanwhile and this one conflicted (DuckDB may report that as an error).
+        match self.cached_answer(e.key)? {
+            Some(kept) => Ok(kept.content),
+            None => {
+                inserted?;
+                Err(super::StoreError::Invalid(format!("LM cache: no answer kept for {}", e.key)))
+            }
+        }
     }
 
     /// Replaces the failure log of a label set.

@@ -103,14 +103,22 @@ impl FileFormat {
         }
     }
 
+    /// The table function that reads the file at `path`.
     fn reader(self, path: &str) -> String {
-        let p = sql_literal(path);
+        let p = sql_literal(&glob_literal(path));
         match self {
             FileFormat::Csv => format!("read_csv({p}, header = true, auto_detect = true)"),
             FileFormat::Parquet => format!("read_parquet({p})"),
             FileFormat::Jsonl => format!("read_json({p}, format = 'newline_delimited')"),
         }
     }
+}
+
+/// `path` as a glob that matches only itself, for DuckDB's file readers (which take globs):
+/// its `*`, `?` and `[` each put in a class of their own. Unescaped, `train[1].parquet` would
+/// read `train1.parquet`, and `a?b.csv` every three-letter name from `a` to `b`.
+pub(crate) fn glob_literal(path: &str) -> String {
+    path.chars().map(|c| if matches!(c, '*' | '?' | '[') { format!("[{c}]") } else { c.to_string() }).collect()
 }
 
 /// Why the store file at `path` cannot be opened here because another process holds it (a
@@ -269,14 +277,23 @@ impl Store {
         } else {
             ""
         };
-        self.conn
+        let copied = self
+            .conn
             .execute_batch(&format!(
                 "COPY ({query}) TO {} ({}{compression})",
                 sql_literal(&tmp.to_string_lossy()),
                 fmt.copy_options()
             ))
-            .ctx(&format!("export to {}", out.display()))?;
-        std::fs::rename(&tmp, out).map_err(|e| StoreError::Invalid(format!("{}: {e}", out.display())))?;
+            .ctx(&format!("export to {}", out.display()));
+        if let Err(e) = copied {
+            // Nothing half-written is left beside `out`.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, out).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            StoreError::Invalid(format!("{}: {e}", out.display()))
+        })?;
         Ok(n as u64)
     }
 }

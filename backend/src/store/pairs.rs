@@ -25,10 +25,13 @@ pub struct SourceRecord {
 pub enum IngestOutcome {
     Added,
     /// Re-ingested: the scores of pairs whose texts changed or that vanished were deleted, and
-    /// the labels of each text that changed or vanished, in every label set of the dataset.
+    /// the labels of each text that changed or vanished, in every label set of the dataset; so
+    /// were those pairs in the dataset's variants (rewrites of texts it no longer holds), with
+    /// their scores, labels and similarities.
     Replaced {
         scores_invalidated: u64,
         labels_invalidated: u64,
+        variant_pairs_removed: u64,
     },
 }
 
@@ -162,7 +165,7 @@ impl Store {
             params![dataset, format],
         )
         .ctx("insert dataset")?;
-        let (mut invalidated, mut labels_invalidated) = (0, 0);
+        let (mut invalidated, mut labels_invalidated, mut variant_pairs_removed) = (0, 0, 0);
         if existed {
             // The stale pairs and sides in temporary tables, deleted from each table at once.
             tx.execute_batch(
@@ -210,6 +213,58 @@ impl Store {
                     params![dataset, dataset],
                 )
                 .ctx("invalidate labels")?;
+            }
+            // The dataset's variants rewrote the old texts: a rewrite does not outlive its
+            // original, nor does what was computed on it.
+            const VARIANTS: &str = "SELECT dataset FROM variants WHERE base_dataset = ?";
+            for table in ["scores", "labels", "label_failures", "variant_similarity"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE dataset IN ({VARIANTS}) \
+                         AND pair_id IN (SELECT pair_id FROM stale_pairs)"
+                    ),
+                    params![dataset],
+                )
+                .ctx("invalidate variants")?;
+            }
+            variant_pairs_removed = tx
+                .execute(
+                    &format!(
+                        "DELETE FROM pairs WHERE dataset IN ({VARIANTS}) AND pair_id IN (SELECT pair_id FROM stale_pairs)"
+                    ),
+                    params![dataset],
+                )
+                .ctx("invalidate variants")? as u64;
+            if variant_pairs_removed > 0 {
+                // Their counts say what they hold now; their label sets' hashes match no run.
+                tx.execute(
+                    "UPDATE variants SET n_pairs = held.n FROM (SELECT v.dataset, \
+                     (SELECT count(*) FROM pairs p WHERE p.dataset = v.dataset) AS n \
+                     FROM variants v WHERE v.base_dataset = ?) held WHERE variants.dataset = held.dataset",
+                    params![dataset],
+                )
+                .ctx("invalidate variants")?;
+                tx.execute(
+                    &format!(
+                        "UPDATE sources SET n_pairs = held.n FROM (SELECT s.dataset, s.uri, \
+                         (SELECT count(*) FROM pairs p WHERE p.dataset = s.dataset AND p.source_uri = s.uri) AS n \
+                         FROM sources s WHERE s.dataset IN ({VARIANTS})) held \
+                         WHERE sources.dataset = held.dataset AND sources.uri = held.uri"
+                    ),
+                    params![dataset],
+                )
+                .ctx("invalidate variants")?;
+                tx.execute(
+                    &format!(
+                        "UPDATE label_sets SET sha256 = '', n_texts = held.n FROM (SELECT s.dataset, s.name, \
+                         (SELECT count(*) FROM labels l WHERE l.dataset = s.dataset AND l.label_set = s.name) AS n \
+                         FROM label_sets s WHERE s.dataset IN ({VARIANTS})) held \
+                         WHERE label_sets.dataset = held.dataset AND label_sets.name = held.name \
+                         AND label_sets.n_texts <> held.n"
+                    ),
+                    params![dataset],
+                )
+                .ctx("invalidate variants")?;
             }
             tx.execute_batch("DROP TABLE stale_pairs; DROP TABLE stale_sides;").ctx("invalidate")?;
             tx.execute("DELETE FROM pairs WHERE dataset = ? AND source_uri = ?", params![dataset, source.uri])
@@ -263,7 +318,7 @@ impl Store {
         tx.commit().ctx("commit")?;
         self.changed_data(dataset);
         Ok(if existed {
-            IngestOutcome::Replaced { scores_invalidated: invalidated, labels_invalidated }
+            IngestOutcome::Replaced { scores_invalidated: invalidated, labels_invalidated, variant_pairs_removed }
         } else {
             IngestOutcome::Added
         })
@@ -385,7 +440,7 @@ impl Store {
                 .query_row(
                     &format!(
                         "SELECT coalesce(sum(total_uncompressed_size), 0)::BIGINT FROM parquet_metadata({})",
-                        sql_literal(&path.to_string_lossy())
+                        sql_literal(&super::glob_literal(&path.to_string_lossy()))
                     ),
                     [],
                     |r| r.get(0),
@@ -434,7 +489,7 @@ fn too_big(path: &Path, cap: u64) -> StoreError {
     StoreError::Invalid(format!(
         "{}: holds more than the {} MB cap once decompressed (ingest.max_decompressed_mb)",
         path.display(),
-        cap / (1 << 20)
+        cap / 1_000_000
     ))
 }
 

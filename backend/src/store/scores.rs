@@ -584,6 +584,26 @@ fn stage_import(
         }
     }
     let line_base = if fmt == FileFormat::Csv { 1 } else { 0 };
+    // A shard file's typed columns: a value there that is not of its type is named, not read
+    // as missing.
+    let typed: String = if extra.is_empty() {
+        String::new()
+    } else {
+        [
+            ("chosen_tokens", "INTEGER", "a whole number"),
+            ("rejected_tokens", "INTEGER", "a whole number"),
+            ("chosen_truncated", "BOOLEAN", "true or false"),
+            ("rejected_truncated", "BOOLEAN", "true or false"),
+            ("max_length", "INTEGER", "a whole number"),
+            ("batch_tokens", "INTEGER", "a whole number"),
+        ]
+        .iter()
+        .filter(|(c, ..)| columns.iter().any(|have| have == c))
+        .map(|(c, ty, what)| {
+            format!("WHEN i.{c} IS NOT NULL AND TRY_CAST(i.{c} AS {ty}) IS NULL THEN '{c} is not {what}: ' || i.{c}::VARCHAR\n")
+        })
+        .collect()
+    };
     let problems: Vec<String> = {
         let mut stmt = tx
             .prepare(&format!(
@@ -593,7 +613,7 @@ fn stage_import(
                     WHEN TRY_CAST(i.rejected_score AS DOUBLE) IS NULL THEN 'rejected_score is missing or not a number'
                     WHEN NOT isfinite(TRY_CAST(i.chosen_score AS DOUBLE)) OR NOT isfinite(TRY_CAST(i.rejected_score AS DOUBLE))
                         THEN 'score is not finite'
-                    WHEN p.pair_id IS NULL THEN 'unknown pair_id `' || i.pair_id::VARCHAR || '` in dataset {ds}'
+                    {typed}WHEN p.pair_id IS NULL THEN 'unknown pair_id `' || i.pair_id::VARCHAR || '` in dataset {ds}'
                     WHEN count(*) OVER (PARTITION BY i.pair_id) > 1 THEN 'pair_id `' || i.pair_id::VARCHAR || '` appears more than once'
                  END AS problem
                  FROM imported i LEFT JOIN pairs p ON p.dataset = {ds_lit} AND p.pair_id = i.pair_id::VARCHAR

@@ -71,10 +71,82 @@ fn replacing_a_source_drops_only_scores_of_changed_pairs() {
 
     let v2 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "CHANGED")];
     let outcome = store.ingest_source("d", "hh-rlhf", &source("f", "h2", 2), &v2, &[], true).unwrap();
-    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 2, labels_invalidated: 0 });
+    assert_eq!(
+        outcome,
+        IngestOutcome::Replaced { scores_invalidated: 2, labels_invalidated: 0, variant_pairs_removed: 0 }
+    );
     let left: Vec<String> = store.scores("d", "m").unwrap().into_iter().map(|s| s.0).collect();
     assert_eq!(left, ["s/test/0"]);
     assert_eq!(store.count_pairs("d").unwrap(), 2);
+}
+
+#[test]
+fn replacing_a_source_removes_the_rewrites_of_changed_pairs_from_its_variants() {
+    use crate::domain::{Sides, VariantKind};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    let v1 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b"), pair("s/test/2", 2, "c")];
+    store.ingest_source("d", "hh-rlhf", &source("f", "h1", 3), &v1, &[], false).unwrap();
+    // A variant of the three, scored, labelled and embedded; and a dataset that is none.
+    let rewritten = [pair("s/test/0", 0, "A"), pair("s/test/1", 1, "B"), pair("s/test/2", 2, "C")];
+    for name in ["d@p", "other"] {
+        store.ingest_source(name, "hh-rlhf", &source("rewrite", "v1", 3), &rewritten, &[], false).unwrap();
+    }
+    store
+        .record_variant(&crate::store::VariantRecord {
+            dataset: "d@p".into(),
+            base_dataset: "d".into(),
+            name: "p".into(),
+            kind: VariantKind::Perturbation,
+            method: "typos".into(),
+            sides: Sides::Both,
+            prompt_version: None,
+            params: None,
+            n_pairs: 3,
+            n_skipped: 0,
+        })
+        .unwrap();
+    store.add_model(&imported_model("m"), false).unwrap();
+    let ids = ["s/test/0", "s/test/1", "s/test/2"];
+    let records: Vec<_> = ids.iter().flat_map(|id| [label(id, "chosen"), label(id, "rejected")]).collect();
+    for name in ["d@p", "other"] {
+        let run = store.start_run(&run_info()).unwrap();
+        store.insert_scores(name, "m", run, &ids.map(score)).unwrap();
+        let set = LabelSetRecord {
+            dataset: name.into(),
+            name: "gpt".into(),
+            labeler: None,
+            prompt_version: None,
+            source_uri: "labels.jsonl".into(),
+            sha256: "l1".into(),
+            n_texts: 6,
+            n_off_list: 0,
+            keys: crate::features::all_keys().iter().map(|k| (*k).to_owned()).collect(),
+        };
+        assert!(store.import_labels(&set, &records, false).unwrap());
+        store.insert_similarity(name, "e", &ids.map(|id| (id.to_owned(), 0.9, 0.8))).unwrap();
+    }
+
+    // Pair 1 changes and pair 2 vanishes: the variant loses both, with all computed on them.
+    let v2 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "CHANGED")];
+    let outcome = store.ingest_source("d", "hh-rlhf", &source("f", "h2", 2), &v2, &[], true).unwrap();
+    assert_eq!(
+        outcome,
+        IngestOutcome::Replaced { scores_invalidated: 0, labels_invalidated: 0, variant_pairs_removed: 2 }
+    );
+    let held = |name: &str| -> (Vec<String>, Vec<String>, Vec<String>, u64) {
+        let pairs = store.pairs_of(name).unwrap().into_iter().map(|p| p.pair_id).collect();
+        let scored = store.scores(name, "m").unwrap().into_iter().map(|s| s.0).collect();
+        let embedded = store.similarity_pairs(name, "e").unwrap().into_iter().map(|s| s.0).collect();
+        (pairs, scored, embedded, store.label_sets(Some(name)).unwrap()[0].n_texts)
+    };
+    let kept = vec!["s/test/0".to_owned()];
+    assert_eq!(held("d@p"), (kept.clone(), kept.clone(), kept, 2));
+    assert_eq!(store.variants(Some("d")).unwrap()[0].n_pairs, 1);
+    assert_eq!(store.label_sets(Some("d@p")).unwrap()[0].sha256, "");
+    // A dataset that is not a variant of `d` keeps its pairs.
+    let all: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    assert_eq!(held("other"), (all.clone(), all.clone(), all, 6));
 }
 
 /// A label of one text with every taxonomy key.
@@ -122,7 +194,10 @@ fn replacing_a_source_drops_the_labels_of_each_text_that_changed() {
     // Pair 1's chosen text changes, pair 2 vanishes, pair 0 stays as it was.
     let v2 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "CHANGED")];
     let outcome = store.ingest_source("d", "hh-rlhf", &source("f", "h2", 2), &v2, &[], true).unwrap();
-    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 0, labels_invalidated: 3 });
+    assert_eq!(
+        outcome,
+        IngestOutcome::Replaced { scores_invalidated: 0, labels_invalidated: 3, variant_pairs_removed: 0 }
+    );
     let left = labelled(&store);
     let want = [("s/test/0", "chosen"), ("s/test/0", "rejected"), ("s/test/1", "rejected")];
     assert_eq!(left, want.map(|(i, s)| (i.to_owned(), s.to_owned())));
@@ -155,7 +230,10 @@ fn a_source_larger_than_a_row_group_is_stored_whole() {
     store.ingest_source("d", "hh-rlhf", &source("big", "h1", n), &many, &[], false).unwrap();
     assert_eq!(store.count_pairs("d").unwrap(), n);
     let outcome = store.ingest_source("d", "hh-rlhf", &source("big", "h2", n), &many, &[], true).unwrap();
-    assert_eq!(outcome, IngestOutcome::Replaced { scores_invalidated: 0, labels_invalidated: 0 });
+    assert_eq!(
+        outcome,
+        IngestOutcome::Replaced { scores_invalidated: 0, labels_invalidated: 0, variant_pairs_removed: 0 }
+    );
     assert_eq!(store.count_pairs("d").unwrap(), n);
     drop(store);
     let store = Store::open(&dir.path().join("s.duckdb")).unwrap();
@@ -260,9 +338,28 @@ fn a_parquet_file_larger_than_the_cap_uncompressed_is_refused_before_it_is_read(
         ))
         .unwrap();
     assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20, "small on disk");
-    let err = store.parquet_rows_as_json(&bomb, Some(8 << 20)).unwrap_err().to_string();
+    // A name with glob characters reads that file, not those the glob would match.
+    for (name, other) in
+        [("pairs[1].parquet", "pairs1.parquet"), ("p?.parquet", "pq.parquet"), ("p*.parquet", "px.parquet")]
+    {
+        for (file, id) in [(name, 1), (other, 2)] {
+            store
+                .conn
+                .execute_batch(&format!(
+                    "COPY (SELECT {id} AS id) TO {} (FORMAT parquet)",
+                    sql_literal(&dir.path().join(file).to_string_lossy())
+                ))
+                .unwrap();
+        }
+        for cap in [None, Some(1_000_000)] {
+            let rows = store.parquet_rows_as_json(&dir.path().join(name), cap).unwrap();
+            assert_eq!(rows, ["{\"id\":1}"], "{name}");
+        }
+    }
+    // The cap in the settings' megabytes (10^6 bytes), named as set.
+    let err = store.parquet_rows_as_json(&bomb, Some(8_000_000)).unwrap_err().to_string();
     assert!(err.contains("pairs.parquet: holds more than the 8 MB cap once decompressed"), "{err}");
-    assert_eq!(store.parquet_rows_as_json(&bomb, Some(64 << 20)).unwrap().len(), 4000);
+    assert_eq!(store.parquet_rows_as_json(&bomb, Some(64_000_000)).unwrap().len(), 4000);
     assert_eq!(store.parquet_rows_as_json(&bomb, None).unwrap().len(), 4000);
 }
 
