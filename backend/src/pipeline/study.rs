@@ -478,8 +478,8 @@ pub fn robustness(
             continue;
         }
         let r_scored = scored(&rewritten);
-        let labelled_variant = match (labels, &base_set) {
-            (Some(set), Some(base)) => match store.label_sets(Some(&v.dataset))?.into_iter().find(|s| s.name == set) {
+        let labelled_variant = match &base_set {
+            Some(base) => match store.label_sets(Some(&v.dataset))?.into_iter().find(|s| s.name == base.name) {
                 Some(vs) if (&vs.labeler, &vs.prompt_version) != (&base.labeler, &base.prompt_version) => {
                     let made = |s: &crate::store::LabelSetRecord| {
                         format!(
@@ -489,9 +489,10 @@ pub fn robustness(
                         )
                     };
                     warnings.push(format!(
-                        "variant `{}`: no label flips or π: its label set `{set}` was made by {}, the original's by {} \
+                        "variant `{}`: no label flips or π: its label set `{}` was made by {}, the original's by {} \
                          (label the variant with the same labeler and prompt)",
                         v.name,
+                        base.name,
                         made(&vs),
                         made(base)
                     ));
@@ -500,11 +501,11 @@ pub fn robustness(
                 // The variant's set must hold the same keys to compare.
                 Some(vs) => {
                     let keys: Vec<&str> = keys.iter().copied().filter(|k| vs.has_key(k)).collect();
-                    Some(store.study(&v.dataset, pre, post, Some(set), &keys, false)?)
+                    Some(store.study(&v.dataset, pre, post, Some(&base.name), &keys, false)?)
                 }
                 None => None,
             },
-            _ => None,
+            None => None,
         };
         let lo = labelled_original.as_ref().map(|c| Labelled { pair_ids: &c.pair_ids, labels: &c.labels });
         let lr = labelled_variant.as_ref().map(|c| Labelled { pair_ids: &c.pair_ids, labels: &c.labels });

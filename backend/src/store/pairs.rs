@@ -201,19 +201,6 @@ impl Store {
             };
             labels_invalidated = tx.execute(&stale_side("labels"), params![dataset]).ctx("invalidate labels")? as u64;
             tx.execute(&stale_side("label_failures"), params![dataset]).ctx("invalidate labels")?;
-            if labels_invalidated > 0 {
-                // The sets now hold fewer texts than they were stored with: their counts say so,
-                // and their content hash no longer matches any run, so relabelling (with
-                // --replace) stores the set again even when the answers come out the same.
-                tx.execute(
-                    "UPDATE label_sets SET sha256 = '', n_texts = held.n FROM (SELECT s.name, \
-                     (SELECT count(*) FROM labels l WHERE l.dataset = s.dataset AND l.label_set = s.name) AS n \
-                     FROM label_sets s WHERE s.dataset = ?) held \
-                     WHERE label_sets.dataset = ? AND label_sets.name = held.name AND label_sets.n_texts <> held.n",
-                    params![dataset, dataset],
-                )
-                .ctx("invalidate labels")?;
-            }
             // The dataset's variants rewrote the old texts: a rewrite does not outlive its
             // original, nor does what was computed on it.
             const VARIANTS: &str = "SELECT dataset FROM variants WHERE base_dataset = ?";
@@ -235,8 +222,25 @@ impl Store {
                     params![dataset],
                 )
                 .ctx("invalidate variants")? as u64;
+            if labels_invalidated > 0 || variant_pairs_removed > 0 {
+                // The label sets of the dataset and its variants that now hold fewer texts than
+                // they were stored with: their counts say so, and their content hash no longer
+                // matches any run, so relabelling (with --replace) stores the set again even
+                // when the answers come out the same.
+                tx.execute(
+                    &format!(
+                        "UPDATE label_sets SET sha256 = '', n_texts = held.n FROM (SELECT s.dataset, s.name, \
+                         (SELECT count(*) FROM labels l WHERE l.dataset = s.dataset AND l.label_set = s.name) AS n \
+                         FROM label_sets s WHERE s.dataset = ? OR s.dataset IN ({VARIANTS})) held \
+                         WHERE label_sets.dataset = held.dataset AND label_sets.name = held.name \
+                         AND label_sets.n_texts <> held.n"
+                    ),
+                    params![dataset, dataset],
+                )
+                .ctx("invalidate labels")?;
+            }
             if variant_pairs_removed > 0 {
-                // Their counts say what they hold now; their label sets' hashes match no run.
+                // The variants' counts say what they hold now.
                 tx.execute(
                     "UPDATE variants SET n_pairs = held.n FROM (SELECT v.dataset, \
                      (SELECT count(*) FROM pairs p WHERE p.dataset = v.dataset) AS n \
@@ -250,17 +254,6 @@ impl Store {
                          (SELECT count(*) FROM pairs p WHERE p.dataset = s.dataset AND p.source_uri = s.uri) AS n \
                          FROM sources s WHERE s.dataset IN ({VARIANTS})) held \
                          WHERE sources.dataset = held.dataset AND sources.uri = held.uri"
-                    ),
-                    params![dataset],
-                )
-                .ctx("invalidate variants")?;
-                tx.execute(
-                    &format!(
-                        "UPDATE label_sets SET sha256 = '', n_texts = held.n FROM (SELECT s.dataset, s.name, \
-                         (SELECT count(*) FROM labels l WHERE l.dataset = s.dataset AND l.label_set = s.name) AS n \
-                         FROM label_sets s WHERE s.dataset IN ({VARIANTS})) held \
-                         WHERE label_sets.dataset = held.dataset AND label_sets.name = held.name \
-                         AND label_sets.n_texts <> held.n"
                     ),
                     params![dataset],
                 )
