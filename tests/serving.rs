@@ -153,7 +153,8 @@ fn three_endpoints_share_the_work_and_give_what_one_gives() {
     }
     args.push(folder.to_str().unwrap().into());
     seal.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    seal.ok(&["score", "--dataset", "hh", "--model", "three", "--max-batch", "4"]);
+    // Batches cut by count alone, so that the arithmetic below holds.
+    seal.ok(&["score", "--dataset", "hh", "--model", "three", "--max-batch", "4", "--batch-tokens", "100000"]);
     assert_same(&scores(&seal, "three"), &scores(&seal, "one"), 0.0);
     let after: Vec<usize> = servers.iter().map(KServe::infer_requests).collect();
     let share: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
@@ -161,6 +162,22 @@ fn three_endpoints_share_the_work_and_give_what_one_gives() {
     // endpoint: every batch was sent once, and each endpoint took part of the run.
     assert_eq!(share.iter().sum::<usize>(), 80 + 3 * 4, "requests per endpoint {share:?}");
     assert!(share.iter().all(|&n| n >= 4 + 5), "requests per endpoint {share:?}");
+}
+
+/// A lab of `pairs` pairs scored by `local`, and `served`: a KServe server of the same graph
+/// that acts on the faults file it returns.
+fn faulty_lab(pairs: usize) -> (Seal, tempfile::TempDir, KServe, PathBuf) {
+    let (seal, dir) = lab(pairs);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    let faults = dir.path().join("faults.json");
+    let server = KServe::start(
+        &fixture_model("pre"),
+        "rm",
+        &KServeOptions { faults: Some(faults.clone()), ..Default::default() },
+    );
+    let url = server.rest_url("rm");
+    seal.ok(&["models", "add", "--name", "served", "--endpoint", &url, fixture_model("pre").to_str().unwrap()]);
+    (seal, dir, server, faults)
 }
 
 /// Writes a fault for the server to act on: `status` for the next `count` inferences.
@@ -177,16 +194,8 @@ fn faults_left(file: &Path) -> u64 {
 #[test]
 #[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
 fn overloaded_servers_are_retried_and_a_bad_request_fails_at_once() {
-    let (seal, dir) = lab(60);
-    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
-    let faults = dir.path().join("faults.json");
-    let server = KServe::start(
-        &fixture_model("pre"),
-        "rm",
-        &KServeOptions { faults: Some(faults.clone()), ..Default::default() },
-    );
+    let (seal, _dir, server, faults) = faulty_lab(60);
     let url = server.rest_url("rm");
-    seal.ok(&["models", "add", "--name", "served", "--endpoint", &url, fixture_model("pre").to_str().unwrap()]);
 
     // Five 503s in a row: retried with backoff (one endpoint, so it leaves the rotation and
     // is probed back), and the run completes.
@@ -225,6 +234,31 @@ fn overloaded_servers_are_retried_and_a_bad_request_fails_at_once() {
 
 #[test]
 #[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
+fn an_endpoint_that_asks_for_time_gets_no_request_before_it() {
+    let (seal, _dir, _server, faults) = faulty_lab(40);
+    // The first inference (of the canary batch) is answered 503 with `Retry-After: 2`.
+    std::fs::write(&faults, serde_json::json!({"status": 503, "count": 1, "retry_after": 2}).to_string()).unwrap();
+    let started = Instant::now();
+    let s: Vec<ScoreSummary> =
+        seal.read(&["score", "--dataset", "hh", "--model", "served", "--max-batch", "2", "--in-flight", "4"]);
+    assert_eq!(s[0].scored_now, 40);
+    assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&faults).unwrap()).unwrap();
+    let seen: Vec<(f64, u64)> =
+        file["seen"].as_array().unwrap().iter().map(|e| (e[0].as_f64().unwrap(), e[1].as_u64().unwrap())).collect();
+    let busy = seen.iter().find(|(_, status)| *status == 503).expect("the 503 was answered").0;
+    // Requests already sent when the 503 came back may still arrive (at most the 3 others in
+    // flight); no new one is sent for two seconds. Without the pause the 40 batches of the
+    // run would all go in that time.
+    let within = seen.iter().filter(|(t, status)| *status == 200 && *t > busy && *t < busy + 1.9).count();
+    assert!(within <= 3, "{within} requests within the 2 s the server asked for: {seen:?}");
+    // The canary's 8 pairs and the run's 40, two texts a request: each batch answered once.
+    assert_eq!(seen.iter().filter(|(_, status)| *status == 200).count(), 8 + 40, "{seen:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
+#[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
 fn a_server_killed_mid_run_leaves_its_batches_to_the_others() {
     let (seal, _dir) = lab(240);
     seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
@@ -241,11 +275,14 @@ fn a_server_killed_mid_run_leaves_its_batches_to_the_others() {
         .cmd()
         .args(["--json", "score", "--dataset", "hh", "--model", "served", "--max-batch", "2", "--commit-every", "40"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the second server has answered a few batches, kill it.
+    // Once the second server has answered a few batches of the run, kill it: past its 8 canary
+    // requests (its access log has a line once an answer starts, so the 8th can still be on
+    // its way when the line is there; the run's requests come after every canary is back).
     let started = Instant::now();
-    while servers[1].infer_requests() < 8 {
+    while servers[1].infer_requests() < 12 {
         assert!(started.elapsed() < Duration::from_secs(120), "the run never reached the second server");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -256,6 +293,12 @@ fn a_server_killed_mid_run_leaves_its_batches_to_the_others() {
     let s: Vec<ScoreSummary> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s[0].scored_now, 240);
     assert_eq!(counts(&seal, "served"), (240, 240), "nothing lost, nothing twice");
+    // The dead endpoint left the rotation once for the whole run: the chunks after the kill
+    // (six of 40 pairs in all) did not send it work again.
+    let log = String::from_utf8_lossy(&out.stderr);
+    let dead = servers[1].rest_url("rm");
+    let left = log.lines().filter(|l| l.contains(&dead) && l.contains("leaves the rotation")).count();
+    assert_eq!(left, 1, "{log}");
     assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
     let others = servers[0].infer_requests() + servers[2].infer_requests();
     assert!(

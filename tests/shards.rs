@@ -18,6 +18,15 @@ fn machine(source: &Path, folder: &Path) -> Seal {
     seal
 }
 
+/// The first `n` pairs of the real hh-rlhf harmless-base test file, as
+/// `DIR/harmless-base/test.jsonl` (the same pair ids as the whole file gives them).
+fn first_pairs(dir: &Path, n: usize) -> std::path::PathBuf {
+    let source = dir.join("harmless-base").join("test.jsonl");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    std::fs::write(&source, hh_rlhf_lines()[..n].join("\n") + "\n").unwrap();
+    source
+}
+
 type Scores = HashMap<String, (f64, f64, Option<u64>, Option<u64>)>;
 
 fn scores(seal: &Seal) -> Scores {
@@ -47,9 +56,7 @@ fn three_shards_scored_apart_and_merged_equal_one_run() {
     // The first 240 pairs of the real hh-rlhf harmless-base test file, small enough to score
     // five times.
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("harmless-base").join("test.jsonl");
-    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
-    std::fs::write(&source, hh_rlhf_lines()[..240].join("\n") + "\n").unwrap();
+    let source = first_pairs(dir.path(), 240);
     let pre = fixture_model("pre");
 
     let whole = machine(&source, &pre);
@@ -167,4 +174,180 @@ fn three_shards_scored_apart_and_merged_equal_one_run() {
     let store = seal::store::Store::open(&elsewhere.data().store_file()).unwrap();
     let stored = 240 - sizes[refused[0]];
     assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (stored, stored), "the refused shard stored nothing");
+}
+
+fn read_rows(file: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn write_rows(file: &Path, rows: &[serde_json::Value]) {
+    std::fs::write(file, rows.iter().map(|r| r.to_string() + "\n").collect::<String>()).unwrap();
+}
+
+#[test]
+fn a_shard_keeps_each_run_apart_and_is_refused_when_scored_through_another_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = first_pairs(dir.path(), 40);
+    let pre = fixture_model("pre");
+    let node = machine(&source, &pre);
+    let file = dir.path().join("scores-0.jsonl");
+    node.ok(&["score", "--dataset", "hh", "--model", "pre", "--shard", "0/1", "--out", file.to_str().unwrap()]);
+    let rows = read_rows(&file);
+    assert_eq!(rows.len(), 40);
+    assert!(rows
+        .iter()
+        .all(|r| r["input_format"] == "pair" && r["tokenizer_sha256"].as_str().is_some_and(|t| t.len() == 64)));
+
+    // The second half as a task resumed on a GPU with TF32 would have written it: two runs in
+    // one file, each keeping its own provenance through the merge.
+    let mut mixed = rows.clone();
+    for r in mixed.iter_mut().skip(20) {
+        r["provider"] = "CUDAExecutionProvider".into();
+        r["device"] = "cuda:0 (NVIDIA H200); TF32 on".into();
+    }
+    let mixed_file = dir.path().join("mixed.jsonl");
+    write_rows(&mixed_file, &mixed);
+    let gather = machine(&source, &pre);
+    let merged: ScoresImport =
+        gather.read(&["scores", "import", "--dataset", "hh", "--model", "pre", mixed_file.to_str().unwrap()]);
+    assert_eq!(merged.files[0].added, 40);
+    let store = seal::store::Store::open(&gather.data().store_file()).unwrap();
+    assert_eq!(
+        store.run_providers("hh", "pre").unwrap(),
+        vec!["CPUExecutionProvider".to_owned(), "CUDAExecutionProvider on cuda:0 (NVIDIA H200); TF32 on".to_owned()]
+    );
+    drop(store);
+    let back = dir.path().join("back.jsonl");
+    gather.ok(&["score", "--dataset", "hh", "--model", "pre", "--out", back.to_str().unwrap()]);
+    let device: HashMap<String, String> = read_rows(&back)
+        .iter()
+        .map(|r| (r["pair_id"].as_str().unwrap().to_owned(), r["device"].as_str().unwrap().to_owned()))
+        .collect();
+    for r in &mixed {
+        assert_eq!(device[r["pair_id"].as_str().unwrap()], r["device"].as_str().unwrap(), "{r}");
+    }
+
+    // The same graph through another input pipeline is refused: other truncation settings, or
+    // another tokenizer.
+    let strict = Seal::new();
+    strict.ok(&["ingest", "--dataset", "hh", source.to_str().unwrap()]);
+    strict.ok(&[
+        "models",
+        "add",
+        "--name",
+        "pre",
+        "--truncation",
+        "longest-first",
+        "--max-length",
+        "64",
+        pre.to_str().unwrap(),
+    ]);
+    let err = strict.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", file.to_str().unwrap()]);
+    assert!(
+        err.contains("scored with truncation none, max length 512, but `pre`'s scores come from truncation longest-first, max length 64"),
+        "{err}"
+    );
+    let fresh = machine(&source, &pre);
+    let mut other_tokenizer = rows.clone();
+    other_tokenizer[7]["tokenizer_sha256"] = "0".repeat(64).into();
+    let retokenized = dir.path().join("retokenized.jsonl");
+    write_rows(&retokenized, &other_tokenizer);
+    let err = fresh.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", retokenized.to_str().unwrap()]);
+    assert!(err.contains(&format!("scored with the tokenizer with sha256 {}", "0".repeat(64))), "{err}");
+    // A row that does not say which graph scored it is named.
+    let mut unsigned = rows.clone();
+    unsigned[3]["model_sha256"] = serde_json::Value::Null;
+    let unsigned_file = dir.path().join("unsigned.jsonl");
+    write_rows(&unsigned_file, &unsigned);
+    let err = fresh.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", unsigned_file.to_str().unwrap()]);
+    assert!(err.contains("unsigned.jsonl:4: no model_sha256"), "{err}");
+    let store = seal::store::Store::open(&fresh.data().store_file()).unwrap();
+    assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (0, 0), "nothing refused was stored");
+    drop(store);
+
+    // Shards with no pairs (more tasks than pairs, or nothing scored) add nothing and stop
+    // nothing: the files after them are merged.
+    let empty_parquet = dir.path().join("empty.parquet");
+    machine(&source, &pre).ok(&[
+        "score",
+        "--dataset",
+        "hh",
+        "--model",
+        "pre",
+        "--limit",
+        "0",
+        "--out",
+        empty_parquet.to_str().unwrap(),
+    ]);
+    let empty_jsonl = dir.path().join("empty.jsonl");
+    std::fs::write(&empty_jsonl, "").unwrap();
+    let merged: ScoresImport = fresh.read(&[
+        "scores",
+        "import",
+        "--dataset",
+        "hh",
+        "--model",
+        "pre",
+        empty_parquet.to_str().unwrap(),
+        empty_jsonl.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    let added: Vec<u64> = merged.files.iter().map(|f| f.added).collect();
+    assert_eq!(added, [0, 0, 40]);
+}
+
+#[test]
+fn the_slurm_array_script_scores_each_shard_once_whatever_the_first_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = first_pairs(dir.path(), 60);
+    let pre = fixture_model("pre");
+    let script = crate::support::root().join("deploy").join("slurm").join("score-array.sh");
+    let shards = dir.path().join("shards");
+    // A job array as Slurm runs it (`sbatch --array=1-3`), on the CPU here.
+    let task = |id: u32, min: u32, max: u32| {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .env_remove("SEAL_DATA_DIR")
+            .env("SEAL", env!("CARGO_BIN_EXE_seal"))
+            .env("RUST_LOG", "warn")
+            .env("SLURM_ARRAY_JOB_ID", "77")
+            .env("SLURM_ARRAY_TASK_ID", id.to_string())
+            .env("SLURM_ARRAY_TASK_MIN", min.to_string())
+            .env("SLURM_ARRAY_TASK_MAX", max.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", "3")
+            .env("DATA_ROOT", dir.path().join("nodes"))
+            .env("SOURCES", &source)
+            .env("MODEL_NAME", "pre")
+            .env("MODEL_DIR", &pre)
+            .env("OUT_DIR", &shards)
+            .env("DEVICE", "cpu")
+            .output()
+            .unwrap()
+    };
+    for id in 1..=3 {
+        let out = task(id, 1, 3);
+        assert!(out.status.success(), "task {id}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A task that was stopped before its data dir was ready starts it over, and scores its
+    // shard as before.
+    let node = dir.path().join("nodes").join("seal-77-2");
+    std::fs::remove_file(node.join(".seal-score-ready")).unwrap();
+    assert!(task(2, 1, 3).status.success());
+    // A stepped array would leave shards unscored: refused.
+    let out = task(4, 0, 4);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("without a step"));
+
+    let files: Vec<String> = (0..3).map(|i| shards.join(format!("scores-{i}.parquet")).display().to_string()).collect();
+    let gather = machine(&source, &pre);
+    let mut args = vec!["scores", "import", "--dataset", "hh", "--model", "pre"];
+    args.extend(files.iter().map(String::as_str));
+    let merged: ScoresImport = gather.read(&args);
+    assert_eq!(merged.files.iter().map(|f| f.added).sum::<u64>(), 60, "{:?}", merged.files);
+    let whole = machine(&source, &pre);
+    whole.ok(&["score", "--dataset", "hh", "--model", "pre"]);
+    let (want, got) = (scores(&whole), scores(&gather));
+    assert_eq!(want.len(), 60);
+    for (id, w) in &want {
+        assert!((got[id].0 - w.0).abs() < 1e-5 && (got[id].1 - w.1).abs() < 1e-5, "{id}");
+    }
 }

@@ -399,6 +399,7 @@ fn import_scores(ctx: &Ctx, dataset: &str, model: &str, files: &[std::path::Path
                     outcome.already_scored,
                     if outcome.added == 0 { " (nothing to do)" } else { "" }
                 ),
+                (None, None) if outcome.added == 0 => println!("{}: no rows; nothing to import", outcome.file),
                 _ => println!("{}: imported {} scores as model `{model}`", outcome.file, outcome.added),
             }
         }
@@ -548,8 +549,8 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
     let first = devices[0];
     let job = ScoreJob {
         dataset: a.dataset.clone(),
-        batch_tokens: a.batch_tokens.unwrap_or(pipeline::default_batch_tokens(first)),
-        max_batch: a.max_batch.unwrap_or(pipeline::default_max_batch(first)),
+        batch_tokens: a.batch_tokens,
+        max_batch: a.max_batch,
         devices,
         tf32: a.tf32,
         instances: match a.instances {

@@ -402,20 +402,82 @@ pub fn cuda_library_path(report: &CudaReport) -> Option<std::ffi::OsString> {
     std::env::join_paths(add.iter().chain(current.iter())).ok()
 }
 
-/// The GPU's name as the driver reports it (`nvidia-smi`), for a score run's provenance.
+/// The name of the GPU that `cuda:N` is, as the driver reports it (`nvidia-smi`), for a score
+/// run's provenance; `None` when it cannot be told for sure.
 pub fn gpu_name(index: i32) -> Option<String> {
-    let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=name", "--format=csv,noheader", &format!("--id={index}")])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !name.is_empty()).then_some(name)
+    let query = |id: Option<&str>| -> Option<Vec<String>> {
+        let mut cmd = std::process::Command::new("nvidia-smi");
+        cmd.args(["--query-gpu=name", "--format=csv,noheader"]);
+        if let Some(id) = id {
+            cmd.arg(format!("--id={id}"));
+        }
+        let out = cmd.stderr(std::process::Stdio::null()).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_owned()).collect())
+    };
+    let all = query(None)?;
+    let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+    let order = std::env::var("CUDA_DEVICE_ORDER").ok();
+    let id = cuda_device_id(index, &all, visible.as_deref(), order.as_deref())?;
+    match id {
+        CudaId::Same(name) => Some(name),
+        CudaId::Query(id) => query(Some(&id))?.into_iter().next().filter(|n| !n.is_empty()),
+    }
+}
+
+/// How the name of `cuda:N` is found.
+#[derive(Debug, PartialEq)]
+enum CudaId {
+    /// Every GPU of the machine has this name: whichever `cuda:N` is, it is this.
+    Same(String),
+    /// The GPU `nvidia-smi --id=…` names.
+    Query(String),
+}
+
+/// Which GPU `cuda:index` is, given the machine's GPUs (`all`, nvidia-smi's order: PCI bus),
+/// `CUDA_VISIBLE_DEVICES` (its N-th entry is `cuda:N`; an index there counts in CUDA's device
+/// order) and `CUDA_DEVICE_ORDER` (CUDA's default is fastest first, which nvidia-smi cannot
+/// say: then only a UUID entry, or a machine of one kind of GPU, tells).
+fn cuda_device_id(index: i32, all: &[String], visible: Option<&str>, order: Option<&str>) -> Option<CudaId> {
+    let index = usize::try_from(index).ok()?;
+    let id = match visible {
+        Some(v) => v.split(',').map(str::trim).nth(index).filter(|e| !e.is_empty())?.to_owned(),
+        None if index < all.len() => index.to_string(),
+        None => return None,
+    };
+    if let [first, rest @ ..] = all {
+        if rest.iter().all(|n| n == first) && !first.is_empty() {
+            return Some(CudaId::Same(first.clone()));
+        }
+    }
+    let by_bus = order.is_some_and(|o| o.trim() == "PCI_BUS_ID");
+    (by_bus || id.starts_with("GPU-")).then_some(CudaId::Query(id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gpu_is_named_only_when_cuda_and_the_driver_agree_on_which_it_is() {
+        let mixed = ["NVIDIA GeForce RTX 3060".to_owned(), "NVIDIA GeForce RTX 4090".to_owned()];
+        let same = ["NVIDIA H200".to_owned(), "NVIDIA H200".to_owned()];
+        let q = |id: &str| Some(CudaId::Query(id.to_owned()));
+        // One kind of GPU: its name, whatever the order.
+        assert_eq!(cuda_device_id(1, &same, None, None), Some(CudaId::Same("NVIDIA H200".into())));
+        // Mixed GPUs in CUDA's default order (fastest first): not told.
+        assert_eq!(cuda_device_id(0, &mixed, None, None), None);
+        // In bus order, cuda:N is nvidia-smi's N, or the N-th entry of CUDA_VISIBLE_DEVICES.
+        assert_eq!(cuda_device_id(1, &mixed, None, Some("PCI_BUS_ID")), q("1"));
+        assert_eq!(cuda_device_id(0, &mixed, Some("1,0"), Some("PCI_BUS_ID")), q("1"));
+        // A UUID names one GPU in any order.
+        assert_eq!(cuda_device_id(1, &mixed, Some("GPU-aaaa, GPU-bbbb"), None), q("GPU-bbbb"));
+        // No such device.
+        assert_eq!(cuda_device_id(2, &mixed, None, Some("PCI_BUS_ID")), None);
+        assert_eq!(cuda_device_id(1, &same, Some("0"), None), None);
+        assert_eq!(cuda_device_id(-1, &same, None, None), None);
+    }
 
     #[test]
     fn cuda_libraries_are_found_in_pip_layouts_and_missing_ones_named() {

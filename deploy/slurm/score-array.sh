@@ -12,7 +12,9 @@
 #   SOURCES: the same source files `seal ingest` read there (pair ids come from a file's subset,
 #            split and line, so the same files give the same ids), with any INGEST_ARGS; or
 #   BACKUP:  a `seal backup` of the lab's store, restored into the task's data dir.
-# and the model folder with the same files (its sha256 is checked on import).
+# and the model folder with the same files, registered with the same settings as in the lab's
+# store (MODEL_ARGS): import checks the graph's sha256, the tokenizer, the input format, the
+# truncation and the max length, and refuses a shard that differs.
 #
 #SBATCH --job-name=seal-score
 #SBATCH --gres=gpu:1
@@ -31,15 +33,28 @@ BACKUP="${BACKUP:-}"                           # e.g. backups/seal-2026-11-30.zi
 MODEL_NAME="${MODEL_NAME:?set MODEL_NAME, the model's name in the lab's store}"
 MODEL_DIR="${MODEL_DIR:?set MODEL_DIR, the exported model folder}"
 OUT_DIR="${OUT_DIR:-shards}"
+MODEL_ARGS="${MODEL_ARGS:-}"                   # as registered in the lab, e.g. "--truncation context-left --max-length 512"
 SCORE_ARGS="${SCORE_ARGS:-}"                   # e.g. "--tf32" or "--batch-tokens 16384"
+DEVICE="${DEVICE:-cuda}"                       # the task's GPU (Slurm sets CUDA_VISIBLE_DEVICES)
 # Node-local by default; a shared folder keeps a requeued task's progress if it lands elsewhere.
 DATA="${DATA_ROOT:-${TMPDIR:-/tmp}}/seal-${SLURM_ARRAY_JOB_ID:-0}-${SLURM_ARRAY_TASK_ID:-0}"
 
+# Shard I of N, whatever the array's first index (--array=1-8 works as 0-7 does); every task
+# must be in it, so a step (--array=0-14:2) is refused.
 count="${SLURM_ARRAY_TASK_COUNT:?run as a job array: sbatch --array=0-N-1 $0}"
-index="${SLURM_ARRAY_TASK_ID:?run as a job array}"
+first="${SLURM_ARRAY_TASK_MIN:-0}"
+last="${SLURM_ARRAY_TASK_MAX:-$((first + count - 1))}"
+if [ "$((last - first + 1))" -ne "$count" ]; then
+  echo "the array must be one range without a step (--array=0-$((count - 1))), so that each task scores one shard" >&2
+  exit 2
+fi
+index="$((${SLURM_ARRAY_TASK_ID:?run as a job array} - first))"
 mkdir -p "$OUT_DIR"
 
-if [ ! -f "$DATA/seal.duckdb" ]; then
+# The data dir is ready once its dataset is wholly in: a task stopped while ingesting several
+# sources, or restoring, starts that over instead of scoring part of the dataset.
+if [ ! -f "$DATA/.seal-score-ready" ]; then
+  rm -rf "$DATA"
   if [ -n "$BACKUP" ]; then
     "$SEAL" restore "$BACKUP" --data-dir "$DATA"
   elif [ -n "$SOURCES" ]; then
@@ -49,10 +64,13 @@ if [ ! -f "$DATA/seal.duckdb" ]; then
     echo "set SOURCES (the files the lab's store ingested) or BACKUP (a seal backup)" >&2
     exit 2
   fi
+  touch "$DATA/.seal-score-ready"
 fi
-# Registered here from this node's copy of the folder; import checks it is the same graph.
-"$SEAL" --data-dir "$DATA" models add --name "$MODEL_NAME" --replace "$MODEL_DIR"
+# Registered here from this node's copy of the folder; import checks it is the same graph and
+# the same input pipeline.
+# shellcheck disable=SC2086 # MODEL_ARGS is a word list
+"$SEAL" --data-dir "$DATA" models add --name "$MODEL_NAME" --replace $MODEL_ARGS "$MODEL_DIR"
 
 # shellcheck disable=SC2086
-"$SEAL" --data-dir "$DATA" score --dataset "$DATASET" --model "$MODEL_NAME" --device cuda \
+"$SEAL" --data-dir "$DATA" score --dataset "$DATASET" --model "$MODEL_NAME" --device "$DEVICE" \
   --shard "$index/$count" --out "$OUT_DIR/scores-$index.parquet" $SCORE_ARGS

@@ -7,16 +7,20 @@ Triton does; without it the metadata lists none, as KServe's custom models do.
 
 --faults FILE reads FILE before each inference: {"status": 503, "count": 3, "retry_after": 1}
 answers the next `count` requests with that status instead of scoring them (the count is
-written back), so tests can watch a client retry or give up. --json-outputs answers typed JSON
+written back), over REST with a `Retry-After` header of that many seconds when `retry_after`
+is given, so tests can watch a client retry, wait or give up. Every inference is appended to
+the file's "seen" list as [unix time, status answered]. --json-outputs answers typed JSON
 data even when the client asks for raw binary outputs.
 """
 
 import argparse
 import json
 import os
+import time
 
 import numpy as np
 import onnxruntime as ort
+from fastapi import HTTPException
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 from kserve.errors import InvalidInput, ModelNotReady
 
@@ -58,12 +62,16 @@ class OnnxRewardModel(Model):
             return
         with open(self.faults) as f:
             fault = json.load(f)
-        if fault.get("count", 0) <= 0:
-            return
-        fault["count"] -= 1
+        status = fault["status"] if fault.get("count", 0) > 0 else 200
+        fault.setdefault("seen", []).append([time.time(), status])
+        if status != 200:
+            fault["count"] -= 1
         with open(self.faults, "w") as f:
             json.dump(fault, f)
-        status = fault["status"]
+        if status == 200:
+            return
+        if status == 503 and fault.get("retry_after") is not None:
+            raise HTTPException(503, "injected fault", headers={"Retry-After": str(fault["retry_after"])})
         if status == 400:
             raise InvalidInput("injected fault")
         if status == 503:

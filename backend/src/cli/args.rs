@@ -315,7 +315,8 @@ pub struct ScoreArgs {
     /// `cpu`, `cuda`, `cuda:N`, or several GPUs (`cuda:0,cuda:1`) that share the work.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Padded tokens per batch [default: 8192 on the CPU, 4096 on a GPU].
+    /// Padded tokens per batch [default: 8192 on the CPU, 4096 on a GPU or per request to an
+    /// inference server].
     #[arg(long)]
     pub batch_tokens: Option<usize>,
     /// On a GPU, let float32 matrix products use TF32 tensor cores: faster, but scores drift
@@ -323,7 +324,7 @@ pub struct ScoreArgs {
     #[arg(long)]
     pub tf32: bool,
     /// Texts per batch at most (1 = one text at a time, the fastest on few CPU cores). Default:
-    /// 1 on 4 cores or fewer, 16 on more, 256 on a GPU.
+    /// 1 on 4 cores or fewer, 16 on more, 256 on a GPU, 8 per request to an inference server.
     #[arg(long)]
     pub max_batch: Option<usize>,
     /// Inference threads per session (default: all cores, shared out among the sessions).

@@ -6,10 +6,12 @@
 //! each batch goes to the endpoint with the fewest requests outstanding (at most
 //! `in_flight` per endpoint); 408/429/5xx answers, timeouts and dropped connections are retried
 //! with jittered exponential backoff that honours `Retry-After`; other 4xx answers fail the run
-//! at once; an endpoint that fails `eject_after` of its last `2 × eject_after` requests (so
-//! one that fails every other request too, not only one that fails them all) leaves the
-//! rotation and comes back when its `/v2/health/ready` (and the model's `ready`) answers
-//! again, probed after a wait that grows with each time it has left (up to `max_delay`).
+//! at once; an endpoint that answers with `Retry-After` gets no new request until then; an
+//! endpoint that fails `eject_after` of its last `2 × eject_after` requests (so one that fails
+//! every other request too, not only one that fails them all) leaves the rotation and comes
+//! back when its `/v2/health/ready` (and the model's `ready`) answers again, probed after a
+//! wait that grows with each time it has left (up to `max_delay`). What the client knows of
+//! each endpoint's health lasts for the whole run, not one chunk of it.
 
 mod grpc;
 mod rest;
@@ -432,6 +434,8 @@ impl Endpoint {
 #[derive(Default)]
 struct SlotState {
     outstanding: usize,
+    /// No new request before this time: the endpoint's `Retry-After`.
+    paused_until: Option<Instant>,
     /// Outcomes of the endpoint's latest requests since it last joined the rotation (`true`:
     /// failed), at most `2 × eject_after`.
     recent: VecDeque<bool>,
@@ -472,6 +476,13 @@ impl SlotState {
         self.ejected_since = None;
         self.recent.clear();
     }
+
+    /// In the rotation, not paused, and with room for one more request.
+    fn takes_work(&self, in_flight: usize, now: Instant) -> bool {
+        self.ejected_since.is_none()
+            && self.outstanding < in_flight.max(1)
+            && self.paused_until.is_none_or(|until| until <= now)
+    }
 }
 
 /// What the workers share while a set of batches is scored.
@@ -490,6 +501,9 @@ pub struct ServedModel {
     score_opts: ScoreOptions,
     opts: ServeOptions,
     requests: std::sync::atomic::AtomicU64,
+    /// Each endpoint's health between calls of [`ServedModel::score`]: a run scores chunk after
+    /// chunk, and an endpoint out of the rotation stays out until its readiness probe answers.
+    health: Mutex<Vec<SlotState>>,
 }
 
 impl ServedModel {
@@ -535,6 +549,7 @@ impl ServedModel {
             score_opts,
             opts,
             requests: std::sync::atomic::AtomicU64::new(0),
+            health: Mutex::new((0..urls.len()).map(|_| SlotState::default()).collect()),
         })
     }
 
@@ -547,25 +562,26 @@ impl ServedModel {
         &self.inputs
     }
 
-    /// Provenance of a run: protocol, each endpoint with its server's name and version, and
-    /// the model's name and version.
+    /// Provenance of a run: each endpoint with its protocol, its server's name and version,
+    /// and the model's name and version (the one the URL names; else the only one the server
+    /// lists; else the versions it lists, of which the server picks).
     pub fn describe(&self) -> String {
         let parts: Vec<String> = self
             .endpoints
             .iter()
             .map(|e| {
-                let version = e.url.version.clone().or_else(|| e.model.versions.first().cloned());
+                let version = match (&e.url.version, e.model.versions.as_slice()) {
+                    (Some(v), _) | (None, [v]) => format!(" version {v}"),
+                    (None, []) => String::new(),
+                    (None, many) => format!(" (server's choice of versions {})", many.join(", ")),
+                };
                 format!(
-                    "{} ({} {}; model {}{})",
-                    e.url.url,
-                    e.server.name,
-                    e.server.version,
-                    e.model.name,
-                    version.map(|v| format!(" version {v}")).unwrap_or_default()
+                    "{} ({}; {} {}; model {}{version})",
+                    e.url.url, e.url.protocol, e.server.name, e.server.version, e.model.name
                 )
             })
             .collect();
-        format!("Open Inference Protocol over {}: {}", self.endpoints[0].url.protocol, parts.join(", "))
+        format!("Open Inference Protocol: {}", parts.join(", "))
     }
 
     /// Scores texts through the endpoints; results come back in input order. `progress` is
@@ -612,8 +628,14 @@ impl ServedModel {
             Some(i) => vec![i],
             None => (0..self.endpoints.len()).collect(),
         };
+        // The endpoints' health goes on from the last call; nothing is in flight between calls.
+        let mut slots = std::mem::take(&mut *self.health.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in &mut slots {
+            s.outstanding = 0;
+            s.probing = false;
+        }
         let shared = Mutex::new(Shared {
-            slots: (0..self.endpoints.len()).map(|_| SlotState::default()).collect(),
+            slots,
             queue: (0..batches.len()).map(|i| (i, 0)).collect(),
             results: vec![None; batches.len()],
         });
@@ -640,10 +662,11 @@ impl ServedModel {
                 done(i);
             }
         });
+        let shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = shared.slots;
         if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
             return Err(e);
         }
-        let shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
         shared
             .results
             .into_iter()
@@ -686,6 +709,11 @@ impl ServedModel {
                 }
                 Err(e) if e.retryable() => {
                     let s = &mut g.slots[slot];
+                    if let Some(asked) = e.retry_after() {
+                        // The server said when it takes work again: no endpoint's batch goes there before.
+                        let until = Instant::now() + asked.min(self.opts.max_delay);
+                        s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
+                    }
                     if s.record(true, self.opts.eject_after) {
                         tracing::warn!(
                             "{} leaves the rotation after {} failures in its last {} requests: {e}",
@@ -701,8 +729,14 @@ impl ServedModel {
                     }
                     let delay = retry_delay(&self.opts, attempt, &e);
                     tracing::warn!("{e}; batch {index} tried again in {delay:?}");
-                    std::thread::sleep(delay);
-                    lock().queue.push_back((index, attempt + 1));
+                    // Waits on the workers' condition, so that a failure elsewhere ends the wait.
+                    let deadline = Instant::now() + delay;
+                    let mut g = lock();
+                    while !abort.load(Ordering::SeqCst) {
+                        let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+                        g = wake.wait_timeout(g, left).unwrap_or_else(|p| p.into_inner()).0;
+                    }
+                    g.queue.push_back((index, attempt + 1));
                 }
                 Err(e) => return Err(e),
             }
@@ -719,15 +753,17 @@ impl ServedModel {
         usable: &[usize],
     ) -> Result<Option<usize>, OipError> {
         let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
-        let started = Instant::now();
+        // Since when every endpoint has been out of the rotation, as this worker saw it.
+        let mut all_out_since: Option<Instant> = None;
         loop {
             if abort.load(Ordering::SeqCst) {
                 return Ok(None);
             }
+            let now = Instant::now();
             let best = usable
                 .iter()
                 .copied()
-                .filter(|&i| g.slots[i].ejected_since.is_none() && g.slots[i].outstanding < self.opts.in_flight.max(1))
+                .filter(|&i| g.slots[i].takes_work(self.opts.in_flight, now))
                 .min_by_key(|&i| (g.slots[i].outstanding, g.slots[i].sent));
             if let Some(i) = best {
                 g.slots[i].outstanding += 1;
@@ -753,7 +789,9 @@ impl ServedModel {
                 continue;
             }
             let all_out = usable.iter().all(|&i| g.slots[i].ejected_since.is_some());
-            let waited = started.elapsed();
+            let since = if all_out { *all_out_since.get_or_insert(now) } else { now };
+            all_out_since = all_out.then_some(since);
+            let waited = since.elapsed();
             let limit = self.opts.max_delay.max(self.opts.probe_every) * (self.opts.retries as u32 + 1);
             if all_out && waited > limit {
                 return Err(OipError::Refused(format!(

@@ -900,8 +900,8 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                 instances: super::default_instances(first),
                 io_binding: None,
                 shard: None,
-                batch_tokens: super::default_batch_tokens(first),
-                max_batch: super::default_max_batch(first),
+                batch_tokens: None,
+                max_batch: None,
                 // On the CPU, one core is left to the readers of the web app.
                 threads: (first == Device::Cpu)
                     .then(|| std::thread::available_parallelism().map_or(1, usize::from).saturating_sub(1).max(1)),

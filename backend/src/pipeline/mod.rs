@@ -27,7 +27,7 @@ use crate::domain::{InputFormat, ModelKind, ModelRecord, PairScore, PairTexts, S
 use crate::ingest::{self, Columns, IdScheme};
 use crate::oip;
 use crate::score::{self, Device, RewardModel, ScoreOptions};
-use crate::store::{AgreementCounts, IngestOutcome, RunInfo, ShardImport, SourceRecord, Store};
+use crate::store::{AgreementCounts, IngestOutcome, RunInfo, ShardExpectation, ShardImport, SourceRecord, Store};
 
 /// The Hugging Face hub; configurable so tests serve files from a local server.
 pub const DEFAULT_HUB_URL: &str = "https://huggingface.co";
@@ -265,9 +265,16 @@ pub fn ingest(
     Ok(wire::IngestSummary { dataset: dataset.to_owned(), sources: done })
 }
 
-/// Loads ONNX Runtime from wherever `cargo xtask setup` put it.
+/// Loads ONNX Runtime from wherever `cargo xtask setup` put it. A process loads one library
+/// for good, and the CUDA build runs CPU work too: where the CUDA build is installed (its CUDA
+/// provider beside it) it is the one loaded, even for CPU work, so that a process that first
+/// reads a model on the CPU and then scores on a GPU (the demo, a server's jobs, several
+/// models in one `seal score`) has the CUDA provider when it asks for it.
 pub fn init_runtime(data: &DataDir, gpu: bool) -> Result<&'static str> {
-    let lib = crate::config::find_ort(data, gpu).map_err(|looked| {
+    let cuda_build = crate::config::find_ort(data, true)
+        .ok()
+        .filter(|lib| lib.with_file_name("libonnxruntime_providers_cuda.so").is_file());
+    let lib = cuda_build.map_or_else(|| crate::config::find_ort(data, gpu), Ok).map_err(|looked| {
         score::ScoreError::RuntimeMissing(
             looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"),
         )
@@ -522,6 +529,14 @@ pub fn default_max_batch(device: Device) -> usize {
     }
 }
 
+/// Texts per request to an inference server when not given: the batches of the serving
+/// benchmark (docs/benchmarks.md), whatever the client's own CPU is; a server's dynamic
+/// batcher merges the requests in flight.
+pub const SERVED_MAX_BATCH: usize = 8;
+
+/// Padded tokens per request to an inference server when not given.
+pub const SERVED_BATCH_TOKENS: usize = 4096;
+
 #[derive(Debug, Clone)]
 pub struct ScoreJob {
     pub dataset: String,
@@ -535,8 +550,12 @@ pub struct ScoreJob {
     pub io_binding: Option<bool>,
     /// Score only this part of the dataset (`seal score --shard I/N`).
     pub shard: Option<Shard>,
-    pub batch_tokens: usize,
-    pub max_batch: usize,
+    /// Padded tokens per batch; `None`: [`default_batch_tokens`] of the first device, or
+    /// [`SERVED_BATCH_TOKENS`] for a served model.
+    pub batch_tokens: Option<usize>,
+    /// Texts per batch at most; `None`: [`default_max_batch`] of the first device, or
+    /// [`SERVED_MAX_BATCH`] for a served model.
+    pub max_batch: Option<usize>,
     pub threads: Option<usize>,
     /// Pairs per committed chunk: the most work a kill can lose.
     pub commit_every: usize,
@@ -624,7 +643,7 @@ pub fn score_model(
         provider: summary.provider.clone(),
         truncation: record.truncation,
         max_length: record.max_length,
-        batch_tokens: Some(job.batch_tokens as u32),
+        batch_tokens: Some(batching(&record, job).0 as u32),
         runtime_version: Some(runtime_version),
         device: Some(summary.device.clone()),
     })?;
@@ -698,14 +717,27 @@ fn all_finite(scores: Vec<TextScore>, chunk: &[PairTexts], model: &str, dataset:
     Ok(scores)
 }
 
+/// A job's (padded tokens, texts) per batch for a registered model: as given, else the
+/// defaults of a served model (the client's CPU does not run the graph) or of the job's first
+/// device.
+fn batching(record: &ModelRecord, job: &ScoreJob) -> (usize, usize) {
+    let first = job.devices.first().copied().unwrap_or(Device::Cpu);
+    let served = record.kind == ModelKind::Served;
+    (
+        job.batch_tokens.unwrap_or(if served { SERVED_BATCH_TOKENS } else { default_batch_tokens(first) }),
+        job.max_batch.unwrap_or(if served { SERVED_MAX_BATCH } else { default_max_batch(first) }),
+    )
+}
+
 /// How a scoring job runs a registered model on `device`.
 fn score_options(record: &ModelRecord, job: &ScoreJob, device: Device) -> ScoreOptions {
+    let (batch_tokens, max_batch) = batching(record, job);
     ScoreOptions {
         input_format: record.input_format,
         truncation: record.truncation,
         max_length: record.max_length,
-        batch_tokens: job.batch_tokens,
-        max_batch: job.max_batch,
+        batch_tokens,
+        max_batch,
         device,
         // Sessions sharing the CPU share its cores.
         threads: job.threads.or_else(|| {
@@ -820,39 +852,61 @@ pub fn describe_devices(devices: &[Device], tf32: bool, instances: usize) -> Str
 }
 
 /// Imports one file of scores into `model`. A shard file of `seal score --out` (it carries the
-/// model's sha256 and each score's provenance) is merged: its graph must be the model's (the
-/// registered ONNX model's sha256, or that of the model's earlier imported shards), and only
-/// pairs without a score are added, so importing a shard twice changes nothing. Any other file
-/// registers its scores as a model of kind `imported`, replacing that model's scores of the
-/// same pairs.
+/// model's sha256 and each score's provenance) is merged: its graph and input pipeline must be
+/// the model's (the registered model's sha256, truncation, max length, input format and
+/// tokenizer; or those of the model's earlier imported shards), and only pairs without a score
+/// are added, so importing a shard twice changes nothing. Any other file registers its scores
+/// as a model of kind `imported`, replacing that model's scores of the same pairs. A shard
+/// file without rows adds nothing.
 pub fn import_score_file(store: &mut Store, dataset: &str, model: &str, file: &Path) -> Result<wire::ScoreFileImport> {
+    let nothing = || wire::ScoreFileImport {
+        file: file.display().to_string(),
+        shard: None,
+        model_sha256: None,
+        added: 0,
+        already_scored: 0,
+    };
+    // An empty JSON Lines file has no columns to tell what it is: a shard with no pairs.
+    if crate::store::FileFormat::from_path(file).is_ok_and(|f| f == crate::store::FileFormat::Jsonl)
+        && std::fs::metadata(file).is_ok_and(|m| m.len() < 4096)
+        && std::fs::read(file).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace))
+    {
+        return Ok(nothing());
+    }
     if !store.file_columns(file)?.iter().any(|c| c == "model_sha256") {
         let added = import_scores(store, dataset, model, file)?;
-        return Ok(wire::ScoreFileImport {
-            file: file.display().to_string(),
-            shard: None,
-            model_sha256: None,
-            added,
-            already_scored: 0,
-        });
+        return Ok(wire::ScoreFileImport { added, ..nothing() });
     }
     let existing = store.model(model).ok();
     let expected = match &existing {
-        Some(m) if m.kind != ModelKind::Imported => {
-            Some(m.onnx_sha256.clone().context("the registered model has no sha256")?)
-        }
-        _ => match store.run_model_sha256s(model)?.as_slice() {
-            [] => None,
-            [one] => Some(one.clone()),
-            many => {
-                bail!("model `{model}` already holds scores of {} different graphs ({})", many.len(), many.join(", "))
-            }
+        Some(m) if m.kind != ModelKind::Imported => ShardExpectation {
+            sha256: Some(m.onnx_sha256.clone().context("the registered model has no sha256")?),
+            truncation: Some((m.truncation.to_string(), m.max_length.map(i64::from))),
+            input_format: Some(m.input_format.to_string()),
+            tokenizer_sha256: m.tokenizer_sha256.clone(),
+        },
+        _ => ShardExpectation {
+            sha256: match store.run_model_sha256s(model)?.as_slice() {
+                [] => None,
+                [one] => Some(one.clone()),
+                many => bail!(
+                    "model `{model}` already holds scores of {} different graphs ({})",
+                    many.len(),
+                    many.join(", ")
+                ),
+            },
+            truncation: match store.run_truncations(model)?.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            },
+            input_format: None,
+            tokenizer_sha256: None,
         },
     };
     let register = existing.is_none().then(|| imported_model(model));
-    let outcome = store.import_shard(dataset, model, file, expected.as_deref(), register.as_ref())?;
+    let outcome = store.import_shard(dataset, model, file, &expected, register.as_ref())?;
     let ShardImport { file, shard, model_sha256, added, already_scored } = outcome;
-    Ok(wire::ScoreFileImport { file, shard, model_sha256: Some(model_sha256), added, already_scored })
+    Ok(wire::ScoreFileImport { file, shard, model_sha256, added, already_scored })
 }
 
 /// The registry entry of a model whose scores were computed elsewhere.

@@ -27,7 +27,7 @@ pub use jobs::JobRecord;
 pub use labels::{LabelColumns, LabelSetRecord};
 pub use llm::{CacheEntry, CachedAnswer, LabelFailure};
 pub use pairs::{DatasetSummary, IngestOutcome, SourceRecord};
-pub use scores::{AgreementCounts, RunInfo, ShardImport};
+pub use scores::{AgreementCounts, RunInfo, ShardExpectation, ShardImport};
 pub use studies::StudyColumns;
 pub use variants::{variant_dataset, VariantRecord};
 

@@ -330,7 +330,8 @@ pub struct ShardImport {
     pub file: String,
     /// `I/N` as the file names it.
     pub shard: Option<String>,
-    pub model_sha256: String,
+    /// `None` for a file without rows (an empty shard).
+    pub model_sha256: Option<String>,
     /// Scores added.
     pub added: u64,
     /// Pairs that already had a score from the model (an earlier import of the same shard, or
@@ -351,25 +352,46 @@ const SHARD_PROVENANCE: [&str; 9] = [
     "shard",
 ];
 
-/// A pair's two texts as scored, hashed (pairs aliased `p`): a shard file carries it per pair
-/// (`texts_sha256`), so that scores of other texts under the same pair ids (a variant's,
-/// another version of the dataset) are refused. Shard files written before it are read
-/// without that check.
-const PAIR_TEXTS_SHA256: &str =
+/// What the scores of a shard file must have been computed with to join a model's: the graph,
+/// and the input pipeline where it is known (a registered model's, or that of the model's
+/// earlier imports). A file's column that is missing or empty is not compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardExpectation {
+    pub sha256: Option<String>,
+    /// `(truncation, max_length)` as score runs record them.
+    pub truncation: Option<(String, Option<i64>)>,
+    pub input_format: Option<String>,
+    pub tokenizer_sha256: Option<String>,
+}
+
+/// A pair's two texts as scored, each context and response apart, hashed (pairs aliased `p`):
+/// a shard file carries it per pair (`pair_texts_sha256`), so that scores of other texts under
+/// the same pair ids (a variant's, another version of the dataset, the same words split
+/// elsewhere between context and response) are refused. Shard files written before any hash
+/// are read without that check.
+const PAIR_TEXTS_SHA256: &str = "sha256(p.chosen_context || chr(30) || p.chosen_response || chr(31) || p.rejected_context || chr(30) || p.rejected_response)";
+
+/// The hash of the first shard files (column `texts_sha256`), which did not mark where a
+/// context ends and its response begins: still checked when a file has only it.
+const PAIR_TEXTS_SHA256_V1: &str =
     "sha256(p.chosen_context || p.chosen_response || chr(31) || p.rejected_context || p.rejected_response)";
 
 impl Store {
     /// Writes one model's scores on a dataset (on one shard of it) with each score's provenance
-    /// — the model's sha256, provider, device, versions, truncation, batch budget, the shard — to
-    /// CSV, JSONL or Parquet: the file `seal scores import` merges.
+    /// — the model's sha256, provider, device, versions, truncation, batch budget, the shard, and
+    /// the registered model's input format and tokenizer — to CSV, JSONL or Parquet: the file
+    /// `seal scores import` merges.
     pub fn export_shard_scores(&self, dataset: &str, model: &str, shard: Option<Shard>, out: &Path) -> Result<u64> {
         self.require_dataset(dataset)?;
         let query = format!(
             "SELECT s.pair_id, s.chosen_score, s.rejected_score, s.chosen_tokens, s.rejected_tokens,
                     s.chosen_truncated, s.rejected_truncated, s.dataset, s.model,
                     r.model_sha256, r.provider, r.device, r.runtime_version, r.seal_version, r.truncation,
-                    r.max_length, r.batch_tokens, {} AS shard, {PAIR_TEXTS_SHA256} AS texts_sha256
+                    r.max_length, r.batch_tokens, {} AS shard, {PAIR_TEXTS_SHA256} AS pair_texts_sha256,
+                    CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END AS input_format,
+                    m.tokenizer_sha256
              FROM scores s JOIN score_runs r USING (run_id) JOIN pairs p ON p.dataset = s.dataset AND p.pair_id = s.pair_id
+             LEFT JOIN models m ON m.name = s.model
              WHERE s.dataset = {} AND s.model = {}{} ORDER BY p.subset, p.split, p.line",
             shard.map_or("NULL::VARCHAR".to_owned(), |s| sql_literal(&s.to_string())),
             sql_literal(dataset),
@@ -397,6 +419,20 @@ impl Store {
         Ok(rows)
     }
 
+    /// The `(truncation, max_length)` settings of a model's score runs, over all of them.
+    pub fn run_truncations(&self, model: &str) -> Result<Vec<(String, Option<i64>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT truncation, max_length FROM score_runs WHERE model = ? ORDER BY ALL")
+            .ctx("list runs")?;
+        let rows = stmt
+            .query_map(params![model], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("list runs")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("list runs")?;
+        Ok(rows)
+    }
+
     /// The sha256s of the graphs behind a model's scores, over all its runs.
     pub fn run_model_sha256s(&self, model: &str) -> Result<Vec<String>> {
         let mut stmt = self
@@ -414,16 +450,18 @@ impl Store {
     }
 
     /// Merges a shard file written by `seal score --shard I/N --out FILE` into `model`'s scores:
-    /// every row checked (as [`Store::import_scores`] does), the file's model sha256 required to
-    /// be `expected_sha256` when given, and only pairs the model has not scored added, so
-    /// importing a shard again changes nothing. The file's provenance becomes the run's.
-    /// `register` is stored with the scores (a model not yet registered), or not at all.
+    /// every row checked (as [`Store::import_scores`] does), the file's graph and input pipeline
+    /// required to be `expected`'s, and only pairs the model has not scored added, so importing
+    /// a shard again changes nothing. The file's provenance becomes the runs': one for each
+    /// provenance its rows carry (a shard resumed on another GPU, or with TF32, stays two
+    /// runs). `register` is stored with the scores (a model not yet registered), or not at all.
+    /// A file without rows (a shard with no pairs) adds nothing.
     pub fn import_shard(
         &mut self,
         dataset: &str,
         model: &str,
         file: &Path,
-        expected_sha256: Option<&str>,
+        expected: &ShardExpectation,
         register: Option<&ModelRecord>,
     ) -> Result<ShardImport> {
         self.require_dataset(dataset)?;
@@ -431,6 +469,18 @@ impl Store {
         let shown = file.display().to_string();
         let tx = self.conn.transaction().ctx("begin")?;
         let columns = stage_import(&tx, fmt, file, &shown, dataset, &SHARD_PROVENANCE)?;
+        let total: i64 = tx.query_row("SELECT count(*) FROM imported", [], |r| r.get(0)).ctx("count")?;
+        if total == 0 {
+            tx.execute_batch("DROP TABLE imported").ctx("drop staging")?;
+            tx.commit().ctx("commit import")?;
+            return Ok(ShardImport { file: shown, shard: None, model_sha256: None, added: 0, already_scored: 0 });
+        }
+        let line_base = if fmt == FileFormat::Csv { 1 } else { 0 };
+        let unsigned: Option<i64> = tx
+            .query_row(&format!("SELECT min(_row) + {line_base} FROM imported WHERE model_sha256 IS NULL"), [], |r| {
+                r.get(0)
+            })
+            .ctx("read shard")?;
         let (shas, shard): (Vec<String>, Option<String>) = {
             let mut stmt = tx
                 .prepare(
@@ -460,21 +510,30 @@ impl Store {
                 )))
             }
         };
-        if let Some(expected) = expected_sha256.filter(|e| *e != sha) {
+        if let Some(line) = unsigned {
+            return Err(StoreError::Invalid(format!(
+                "{shown}:{line}: no model_sha256, where other rows name the graph {sha}; nothing was stored (every row of a shard file says which graph scored it)"
+            )));
+        }
+        if let Some(expected) = expected.sha256.as_deref().filter(|e| *e != sha) {
             return Err(StoreError::Invalid(format!(
                 "{shown}: scored by the graph with sha256 {sha}, but `{model}`'s scores come from sha256 {expected}; nothing was stored (import it under another model name)"
             )));
         }
-        let hashed = columns.iter().any(|c| c == "texts_sha256");
-        let other_texts: Vec<String> = if !hashed {
-            Vec::new()
+        check_pipeline(&tx, &columns, &shown, model, expected)?;
+        let hashed = if columns.iter().any(|c| c == "pair_texts_sha256") {
+            Some(("pair_texts_sha256", PAIR_TEXTS_SHA256))
+        } else if columns.iter().any(|c| c == "texts_sha256") {
+            Some(("texts_sha256", PAIR_TEXTS_SHA256_V1))
         } else {
-            let line_base = if fmt == FileFormat::Csv { 1 } else { 0 };
+            None
+        };
+        let other_texts: Vec<String> = if let Some((column, hash)) = hashed {
             let mut stmt = tx
                 .prepare(&format!(
                     "SELECT i._row + {line_base}, i.pair_id::VARCHAR FROM imported i
                      JOIN pairs p ON p.dataset = ? AND p.pair_id = i.pair_id::VARCHAR
-                     WHERE i.texts_sha256::VARCHAR IS DISTINCT FROM {PAIR_TEXTS_SHA256} ORDER BY i._row LIMIT 21"
+                     WHERE i.{column}::VARCHAR IS DISTINCT FROM {hash} ORDER BY i._row LIMIT 21"
                 ))
                 .ctx("compare texts")?;
             let rows = stmt
@@ -483,6 +542,8 @@ impl Store {
                 })
                 .ctx("compare texts")?;
             rows.collect::<std::result::Result<_, _>>().ctx("compare texts")?
+        } else {
+            Vec::new()
         };
         if !other_texts.is_empty() {
             let more = if other_texts.len() > 20 { "\n  … and more" } else { "" };
@@ -499,7 +560,6 @@ impl Store {
                 |r| r.get(0),
             )
             .ctx("compare with stored scores")?;
-        let total: i64 = tx.query_row("SELECT count(*) FROM imported", [], |r| r.get(0)).ctx("count")?;
         let mut added = 0usize;
         if total > already {
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -507,37 +567,53 @@ impl Store {
                 Some(s) => format!("{name}, shard {s}"),
                 None => name.to_owned(),
             };
-            let run_id: i64 = tx
-                .query_row(
-                    "INSERT INTO score_runs (dataset, model, model_sha256, provider, device, runtime_version,
-                         seal_version, truncation, max_length, batch_tokens, source)
-                     SELECT ?, ?, ?, coalesce(min(provider::VARCHAR), 'import'), min(device::VARCHAR),
-                         min(runtime_version::VARCHAR), coalesce(min(seal_version::VARCHAR), 'unknown'),
-                         coalesce(min(truncation::VARCHAR), 'none'), min(TRY_CAST(max_length AS INTEGER)),
-                         min(TRY_CAST(batch_tokens AS INTEGER)), ?
-                     FROM imported RETURNING run_id",
-                    params![dataset, model, sha, source],
-                    |r| r.get(0),
-                )
-                .ctx("start import run")?;
-            added = tx
-                .execute(
-                    "INSERT INTO scores (dataset, model, pair_id, chosen_score, rejected_score, chosen_tokens,
-                         rejected_tokens, chosen_truncated, rejected_truncated, run_id)
-                     SELECT ?, ?, i.pair_id::VARCHAR, i.chosen_score::DOUBLE, i.rejected_score::DOUBLE,
-                         TRY_CAST(i.chosen_tokens AS INTEGER), TRY_CAST(i.rejected_tokens AS INTEGER),
-                         coalesce(TRY_CAST(i.chosen_truncated AS BOOLEAN), false),
-                         coalesce(TRY_CAST(i.rejected_truncated AS BOOLEAN), false), ?
-                     FROM imported i WHERE NOT EXISTS
-                     (SELECT 1 FROM scores s WHERE s.dataset = ? AND s.model = ? AND s.pair_id = i.pair_id::VARCHAR)",
-                    params![dataset, model, run_id, dataset, model],
-                )
-                .ctx("insert shard scores")?;
+            // The new rows, numbered by their provenance: each number becomes one run.
             tx.execute(
-                "UPDATE score_runs SET finished_at = current_timestamp, n_scored = ? WHERE run_id = ?",
-                params![added as i64, run_id],
+                "CREATE OR REPLACE TEMP TABLE import_runs AS
+                 SELECT i.*, dense_rank() OVER (ORDER BY provider::VARCHAR, device::VARCHAR,
+                     runtime_version::VARCHAR, seal_version::VARCHAR, truncation::VARCHAR,
+                     TRY_CAST(max_length AS INTEGER), TRY_CAST(batch_tokens AS INTEGER)) AS _run
+                 FROM imported i WHERE NOT EXISTS
+                 (SELECT 1 FROM scores s WHERE s.dataset = ? AND s.model = ? AND s.pair_id = i.pair_id::VARCHAR)",
+                params![dataset, model],
             )
-            .ctx("finish import run")?;
+            .ctx("group shard rows")?;
+            let runs: i64 =
+                tx.query_row("SELECT max(_run) FROM import_runs", [], |r| r.get(0)).ctx("group shard rows")?;
+            for k in 1..=runs {
+                let run_id: i64 = tx
+                    .query_row(
+                        "INSERT INTO score_runs (dataset, model, model_sha256, provider, device, runtime_version,
+                             seal_version, truncation, max_length, batch_tokens, source)
+                         SELECT ?, ?, ?, coalesce(min(provider::VARCHAR), 'import'), min(device::VARCHAR),
+                             min(runtime_version::VARCHAR), coalesce(min(seal_version::VARCHAR), 'unknown'),
+                             coalesce(min(truncation::VARCHAR), 'none'), min(TRY_CAST(max_length AS INTEGER)),
+                             min(TRY_CAST(batch_tokens AS INTEGER)), ?
+                         FROM import_runs WHERE _run = ? RETURNING run_id",
+                        params![dataset, model, sha, source, k],
+                        |r| r.get(0),
+                    )
+                    .ctx("start import run")?;
+                let n = tx
+                    .execute(
+                        "INSERT INTO scores (dataset, model, pair_id, chosen_score, rejected_score, chosen_tokens,
+                             rejected_tokens, chosen_truncated, rejected_truncated, run_id)
+                         SELECT ?, ?, i.pair_id::VARCHAR, i.chosen_score::DOUBLE, i.rejected_score::DOUBLE,
+                             TRY_CAST(i.chosen_tokens AS INTEGER), TRY_CAST(i.rejected_tokens AS INTEGER),
+                             coalesce(TRY_CAST(i.chosen_truncated AS BOOLEAN), false),
+                             coalesce(TRY_CAST(i.rejected_truncated AS BOOLEAN), false), ?
+                         FROM import_runs i WHERE _run = ?",
+                        params![dataset, model, run_id, k],
+                    )
+                    .ctx("insert shard scores")?;
+                tx.execute(
+                    "UPDATE score_runs SET finished_at = current_timestamp, n_scored = ? WHERE run_id = ?",
+                    params![n as i64, run_id],
+                )
+                .ctx("finish import run")?;
+                added += n;
+            }
+            tx.execute_batch("DROP TABLE import_runs").ctx("drop staging")?;
         }
         if let Some(m) = register {
             super::models::insert_model(&tx, m)?;
@@ -550,8 +626,67 @@ impl Store {
         if added > 0 {
             self.changed_scores(dataset, model);
         }
-        Ok(ShardImport { file: shown, shard, model_sha256: sha, added: added as u64, already_scored: already as u64 })
+        Ok(ShardImport {
+            file: shown,
+            shard,
+            model_sha256: Some(sha),
+            added: added as u64,
+            already_scored: already as u64,
+        })
     }
+}
+
+/// Refuses a shard file scored through another input pipeline than `expected`'s: truncation
+/// and max length (always written), input format and tokenizer (where the file has them).
+fn check_pipeline(
+    tx: &duckdb::Transaction<'_>,
+    columns: &[String],
+    shown: &str,
+    model: &str,
+    expected: &ShardExpectation,
+) -> Result<()> {
+    let distinct = |sql: &str| -> Result<Vec<(String, Option<i64>)>> {
+        let mut stmt = tx.prepare(sql).ctx("read shard")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .ctx("read shard")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("read shard")?;
+        Ok(rows)
+    };
+    let refuse = |what: String, registered: String| {
+        StoreError::Invalid(format!(
+            "{shown}: scored with {what}, but `{model}`'s scores come from {registered}; nothing was stored (register the model with the same settings where the shards are scored, or import it under another model name)"
+        ))
+    };
+    if let Some((truncation, max_length)) = &expected.truncation {
+        let show = |t: &str, m: Option<i64>| match m {
+            Some(m) => format!("truncation {t}, max length {m}"),
+            None => format!("truncation {t}, no max length"),
+        };
+        let found = distinct(
+            "SELECT DISTINCT coalesce(truncation::VARCHAR, 'none'), TRY_CAST(max_length AS INTEGER) FROM imported ORDER BY ALL",
+        )?;
+        if let Some((t, m)) = found.iter().find(|(t, m)| t != truncation || m != max_length) {
+            return Err(refuse(show(t, *m), show(truncation, *max_length)));
+        }
+    }
+    for (column, want, what) in [
+        ("input_format", &expected.input_format, "input format"),
+        ("tokenizer_sha256", &expected.tokenizer_sha256, "the tokenizer with sha256"),
+    ] {
+        let Some(want) = want else { continue };
+        if !columns.iter().any(|c| c == column) {
+            continue;
+        }
+        let found = distinct(&format!(
+            "SELECT DISTINCT {column}::VARCHAR, NULL::BIGINT FROM imported WHERE {column} IS NOT NULL ORDER BY ALL"
+        ))?;
+        if let Some((v, _)) = found.iter().find(|(v, _)| v != want) {
+            return Err(refuse(format!("{what} {v}"), format!("{what} {want}")));
+        }
+    }
+    Ok(())
 }
 
 /// Reads an import file into the temporary table `imported` (with its row numbers) inside
