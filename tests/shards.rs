@@ -261,6 +261,19 @@ fn a_shard_keeps_each_run_apart_and_is_refused_when_scored_through_another_pipel
     write_rows(&unsigned_file, &unsigned);
     let err = fresh.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", unsigned_file.to_str().unwrap()]);
     assert!(err.contains("unsigned.jsonl:4: no model_sha256"), "{err}");
+    // Rows that claim a shard their pair ids are not in are named.
+    let mut misplaced = rows.clone();
+    for r in &mut misplaced {
+        r["shard"] = "1/2".into();
+    }
+    let misplaced_file = dir.path().join("misplaced.jsonl");
+    write_rows(&misplaced_file, &misplaced);
+    let err = fresh.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", misplaced_file.to_str().unwrap()]);
+    assert!(err.contains("misplaced.jsonl:") && err.contains("is not in shard 1/2"), "{err}");
+    misplaced[5]["shard"] = "0/2".into();
+    write_rows(&misplaced_file, &misplaced);
+    let err = fresh.fails(&["scores", "import", "--dataset", "hh", "--model", "pre", misplaced_file.to_str().unwrap()]);
+    assert!(err.contains("rows of 2 different shards"), "{err}");
     let store = seal::store::Store::open(&fresh.data().store_file()).unwrap();
     assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (0, 0), "nothing refused was stored");
     drop(store);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use duckdb::params;
+use duckdb::{params, OptionalExt};
 
 use super::pairs::pair_texts_row;
 use super::{sql_literal, u64_at, Context, FileFormat, Result, Store, StoreError};
@@ -521,6 +521,7 @@ impl Store {
             )));
         }
         check_pipeline(&tx, &columns, &shown, model, expected)?;
+        check_shard_membership(&tx, &shown, shard.as_deref(), line_base)?;
         let hashed = if columns.iter().any(|c| c == "pair_texts_sha256") {
             Some(("pair_texts_sha256", PAIR_TEXTS_SHA256))
         } else if columns.iter().any(|c| c == "texts_sha256") {
@@ -633,6 +634,43 @@ impl Store {
             added: added as u64,
             already_scored: already as u64,
         })
+    }
+}
+
+/// Refuses a shard file whose rows are not all of the one shard it names (`I/N`): rows of
+/// several shards, or a pair whose part (the MD5 of its pair id modulo N) is another.
+fn check_shard_membership(
+    tx: &duckdb::Transaction<'_>,
+    shown: &str,
+    shard: Option<&str>,
+    line_base: i64,
+) -> Result<()> {
+    let named: i64 =
+        tx.query_row("SELECT count(DISTINCT shard::VARCHAR) FROM imported", [], |r| r.get(0)).ctx("read shard")?;
+    if named > 1 {
+        return Err(StoreError::Invalid(format!(
+            "{shown}: rows of {named} different shards; a shard file holds one shard's scores; nothing was stored"
+        )));
+    }
+    let Some(text) = shard else { return Ok(()) };
+    let parsed: Shard = text.parse().map_err(|e| StoreError::Invalid(format!("{shown}: shard: {e}")))?;
+    let outside: Option<(i64, String)> = tx
+        .query_row(
+            &format!(
+                "SELECT _row + {line_base}, pair_id::VARCHAR FROM imported
+                 WHERE md5_number(pair_id::VARCHAR) % {} <> {} ORDER BY _row LIMIT 1",
+                parsed.count, parsed.index
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .ctx("read shard")?;
+    match outside {
+        Some((line, pair)) => Err(StoreError::Invalid(format!(
+            "{shown}:{line}: pair `{pair}` is not in shard {parsed} (its pair id puts it in another); the file is not what `seal score --shard {parsed}` wrote; nothing was stored"
+        ))),
+        None => Ok(()),
     }
 }
 
