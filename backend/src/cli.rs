@@ -468,7 +468,7 @@ fn runtime(ctx: &Ctx, cmd: RuntimeCmd) -> Result<()> {
             }
             Ok(())
         }
-        RuntimeCmd::Info { gpu: false } => match crate::config::find_ort(&ctx.data, false) {
+        RuntimeCmd::Info { gpu: false } => match crate::config::ort_to_load(&ctx.data, false) {
             Ok(lib) => {
                 let version = pipeline::init_runtime(&ctx.data, false)?;
                 println!("ONNX Runtime {version} from {}", lib.display());
@@ -483,7 +483,7 @@ fn runtime(ctx: &Ctx, cmd: RuntimeCmd) -> Result<()> {
             // Nothing is loaded here: a missing library must not abort the report.
             let lib = crate::config::find_ort(&ctx.data, true);
             let report = crate::runtime::find_cuda_libraries();
-            let provider = lib.as_ref().ok().map(|l| l.with_file_name("libonnxruntime_providers_cuda.so"));
+            let provider = lib.as_ref().ok().map(|l| l.with_file_name(crate::config::CUDA_PROVIDER_LIBRARY));
             if ctx.json {
                 let value = serde_json::json!({
                     "onnxruntime": lib.as_ref().ok(),

@@ -122,6 +122,23 @@ pub fn find_ort(data_dir: &DataDir, gpu: bool) -> Result<PathBuf, Vec<PathBuf>> 
     Err(dirs)
 }
 
+/// The CUDA execution provider's library, beside the main library of ONNX Runtime's CUDA build.
+pub const CUDA_PROVIDER_LIBRARY: &str = "libonnxruntime_providers_cuda.so";
+
+/// The CUDA build of ONNX Runtime, where it is installed (its CUDA provider beside it).
+pub fn find_cuda_ort(data_dir: &DataDir) -> Option<PathBuf> {
+    find_ort(data_dir, true).ok().filter(|lib| lib.with_file_name(CUDA_PROVIDER_LIBRARY).is_file())
+}
+
+/// The ONNX Runtime library a process loads. A process keeps the first one it loads, and the
+/// CUDA build runs CPU work too: where it is installed it is the one, even for CPU work, so
+/// that a process that reads a model on the CPU before it scores on a GPU (the demo, a
+/// server's jobs, several models in one `seal score`) has the CUDA provider when it asks.
+/// Else [`find_ort`].
+pub fn ort_to_load(data_dir: &DataDir, gpu: bool) -> Result<PathBuf, Vec<PathBuf>> {
+    find_cuda_ort(data_dir).map_or_else(|| find_ort(data_dir, gpu), Ok)
+}
+
 /// The repository the binary was built from.
 pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_owned()

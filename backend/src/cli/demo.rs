@@ -28,8 +28,7 @@ const HUB_MODELS: [(&str, &str); 2] = [
 /// Whether `seal score --device cuda` can work here: the CUDA build of ONNX Runtime is installed
 /// (its CUDA provider beside it) and every CUDA library it needs was found.
 fn gpu_ready(data: &config::DataDir) -> bool {
-    config::find_ort(data, true).is_ok_and(|lib| lib.with_file_name("libonnxruntime_providers_cuda.so").is_file())
-        && crate::runtime::find_cuda_libraries().missing_required().is_empty()
+    config::find_cuda_ort(data).is_some() && crate::runtime::find_cuda_libraries().missing_required().is_empty()
 }
 
 pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {

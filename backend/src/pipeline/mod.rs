@@ -265,16 +265,9 @@ pub fn ingest(
     Ok(wire::IngestSummary { dataset: dataset.to_owned(), sources: done })
 }
 
-/// Loads ONNX Runtime from wherever `cargo xtask setup` put it. A process loads one library
-/// for good, and the CUDA build runs CPU work too: where the CUDA build is installed (its CUDA
-/// provider beside it) it is the one loaded, even for CPU work, so that a process that first
-/// reads a model on the CPU and then scores on a GPU (the demo, a server's jobs, several
-/// models in one `seal score`) has the CUDA provider when it asks for it.
+/// Loads ONNX Runtime from wherever `cargo xtask setup` put it ([`crate::config::ort_to_load`]).
 pub fn init_runtime(data: &DataDir, gpu: bool) -> Result<&'static str> {
-    let cuda_build = crate::config::find_ort(data, true)
-        .ok()
-        .filter(|lib| lib.with_file_name("libonnxruntime_providers_cuda.so").is_file());
-    let lib = cuda_build.map_or_else(|| crate::config::find_ort(data, gpu), Ok).map_err(|looked| {
+    let lib = crate::config::ort_to_load(data, gpu).map_err(|looked| {
         score::ScoreError::RuntimeMissing(
             looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"),
         )

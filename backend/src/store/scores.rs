@@ -683,15 +683,6 @@ fn check_pipeline(
     model: &str,
     expected: &ShardExpectation,
 ) -> Result<()> {
-    let distinct = |sql: &str| -> Result<Vec<(String, Option<i64>)>> {
-        let mut stmt = tx.prepare(sql).ctx("read shard")?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .ctx("read shard")?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .ctx("read shard")?;
-        Ok(rows)
-    };
     let refuse = |what: String, registered: String| {
         StoreError::Invalid(format!(
             "{shown}: scored with {what}, but `{model}`'s scores come from {registered}; nothing was stored (register the model with the same settings where the shards are scored, or import it under another model name)"
@@ -702,25 +693,33 @@ fn check_pipeline(
             Some(m) => format!("truncation {t}, max length {m}"),
             None => format!("truncation {t}, no max length"),
         };
-        let found = distinct(
-            "SELECT DISTINCT coalesce(truncation::VARCHAR, 'none'), TRY_CAST(max_length AS INTEGER) FROM imported ORDER BY ALL",
-        )?;
-        if let Some((t, m)) = found.iter().find(|(t, m)| t != truncation || m != max_length) {
-            return Err(refuse(show(t, *m), show(truncation, *max_length)));
+        let other: Option<(String, Option<i64>)> = tx
+            .query_row(
+                "SELECT coalesce(truncation::VARCHAR, 'none') AS t, TRY_CAST(max_length AS INTEGER) AS m FROM imported
+                 WHERE t <> ? OR m IS DISTINCT FROM ?::INTEGER LIMIT 1",
+                params![truncation, max_length],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx("read shard")?;
+        if let Some((t, m)) = other {
+            return Err(refuse(show(&t, m), show(truncation, *max_length)));
         }
     }
     for (column, want, what) in [
         ("input_format", &expected.input_format, "input format"),
         ("tokenizer_sha256", &expected.tokenizer_sha256, "the tokenizer with sha256"),
     ] {
-        let Some(want) = want else { continue };
-        if !columns.iter().any(|c| c == column) {
-            continue;
-        }
-        let found = distinct(&format!(
-            "SELECT DISTINCT {column}::VARCHAR, NULL::BIGINT FROM imported WHERE {column} IS NOT NULL ORDER BY ALL"
-        ))?;
-        if let Some((v, _)) = found.iter().find(|(v, _)| v != want) {
+        let Some(want) = want.as_deref().filter(|_| columns.iter().any(|c| c == column)) else { continue };
+        let other: Option<String> = tx
+            .query_row(
+                &format!("SELECT {column}::VARCHAR FROM imported WHERE {column}::VARCHAR <> ? LIMIT 1"),
+                params![want],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("read shard")?;
+        if let Some(v) = other {
             return Err(refuse(format!("{what} {v}"), format!("{what} {want}")));
         }
     }
