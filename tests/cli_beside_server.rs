@@ -112,13 +112,16 @@ fn imports_of_scores_and_labels_go_through_a_running_server() {
         "{done:?}"
     );
     let said = done.message.unwrap();
-    assert!(said.contains("300 scores") && said.contains("gpt-rm on hh: 300 pairs scored"), "{said}");
+    assert!(said.contains("300 scores") && said.contains("gpt-rm on hh: 300 of 2312 pairs scored;"), "{said}");
     assert_eq!(accuracy("gpt-rm").n, 300);
     // Shard files merge into the ONNX model; a shard merged before adds nothing.
     let merged: JobStatus =
         seal.read(&["scores", "import", "--dataset", "hh", "--model", "pre", &shards[0], &shards[1]]);
     let said = merged.message.unwrap();
     assert!(said.contains("shard 0/8: ") && said.contains("shard 1/8: "), "{said}");
+    // The shards not sent are named, the two sent are not.
+    let gaps = format!("pre on hh: {scored_there} of 2312 pairs scored; unscored: shard 2/8 (");
+    assert!(said.contains(&gaps) && said.contains(", shard 7/8 (") && !said.contains("shard 1/8 ("), "{said}");
     assert_eq!(accuracy("pre").n, scored_there, "every pair the shards scored, once");
     let again: JobStatus = seal.read(&["scores", "import", "--dataset", "hh", "--model", "pre", &shards[1]]);
     assert!(again.message.unwrap().contains("shard 1/8: 0 added"));

@@ -95,6 +95,8 @@ fn three_shards_scored_apart_and_merged_equal_one_run() {
         assert_eq!(f.model_sha256, registered);
     }
     assert_eq!(merged.accuracy.n, 240);
+    assert_eq!((merged.coverage.pairs, merged.coverage.scored), (240, 240));
+    assert_eq!(merged.coverage.incomplete_shards, vec![], "every shard was imported");
     let got = scores(&gather);
     assert_eq!(got.len(), 240);
     for (id, w) in &want {
@@ -120,6 +122,18 @@ fn three_shards_scored_apart_and_merged_equal_one_run() {
     let store = seal::store::Store::open(&gather.data().store_file()).unwrap();
     assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (240, 240));
     drop(store);
+
+    // A shard file left out is named, with how many of its pairs lack a score.
+    let partial = machine(&source, &pre);
+    let two = [files[0].to_str().unwrap(), files[2].to_str().unwrap()];
+    let said = partial.ok(&[&["scores", "import", "--dataset", "hh", "--model", "pre"][..], &two].concat());
+    let gap = format!("{} of 240 pairs scored; unscored: shard 1/3 ({} of {})", 240 - sizes[1], sizes[1], sizes[1]);
+    assert!(said.contains(&gap), "{said}");
+    let later: ScoresImport =
+        partial.read(&["scores", "import", "--dataset", "hh", "--model", "pre", files[0].to_str().unwrap()]);
+    let want_gap = seal_shared::ShardGap { shard: "1/3".into(), unscored: sizes[1], pairs: sizes[1] };
+    assert_eq!(later.coverage.incomplete_shards, vec![want_gap]);
+    assert_eq!((later.coverage.pairs, later.coverage.scored), (240, 240 - sizes[1]));
 
     // A shard scored by another graph under the same name is refused before anything is stored.
     let other = machine(&source, &fixture_model("post"));

@@ -405,11 +405,11 @@ fn import_scores(ctx: &Ctx, dataset: &str, model: &str, files: &[std::path::Path
         }
         done.push(outcome);
     }
+    let coverage = pipeline::score_coverage(&store, dataset, model, &pipeline::shard_counts(&done))?;
     let accuracy = pipeline::accuracy(&store, dataset, model)?;
-    let out = seal_shared::ScoresImport { files: done, accuracy };
+    let out = seal_shared::ScoresImport { files: done, coverage, accuracy };
     ctx.emit(&out, |out| {
-        let accuracy = &out.accuracy;
-        println!("`{model}` on `{dataset}`: {} pairs scored, accuracy {:.2} %", accuracy.n, accuracy.accuracy * 100.0)
+        println!("`{model}` on `{dataset}`: {}; accuracy {:.2} %", out.coverage, out.accuracy.accuracy * 100.0)
     })
 }
 

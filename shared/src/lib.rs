@@ -185,11 +185,50 @@ pub struct ScoreFileImport {
     pub already_scored: u64,
 }
 
-/// What `seal scores import` did: each file, then the model's accuracy on the dataset.
+/// What `seal scores import` did: each file, how much of the dataset the model's scores now
+/// cover, and the model's accuracy on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScoresImport {
     pub files: Vec<ScoreFileImport>,
+    pub coverage: ScoreCoverage,
     pub accuracy: Accuracy,
+}
+
+/// How many of a dataset's pairs a model has scores for, and, when shard files were imported,
+/// which shards still lack some: a shard file not yet imported (or a task that never ran)
+/// shows here by name, not only as a smaller `n`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScoreCoverage {
+    /// Pairs of the dataset.
+    pub pairs: u64,
+    /// Pairs with a score from the model.
+    pub scored: u64,
+    /// For each shard count `N` of the files imported: the shards `I/N` with pairs still
+    /// unscored, in order.
+    pub incomplete_shards: Vec<ShardGap>,
+}
+
+/// One shard (`I/N`, as `seal score --shard` names it) with pairs still unscored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ShardGap {
+    pub shard: String,
+    /// Pairs of the shard without a score from the model.
+    pub unscored: u64,
+    /// Pairs of the shard.
+    pub pairs: u64,
+}
+
+impl std::fmt::Display for ScoreCoverage {
+    /// `2312 of 2312 pairs scored`, or which shards lack scores:
+    /// `1540 of 2312 pairs scored; unscored: shard 1/3 (772 of 772)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {} pairs scored", self.scored, self.pairs)?;
+        for (i, gap) in self.incomplete_shards.iter().enumerate() {
+            let lead = if i == 0 { "; unscored: " } else { ", " };
+            write!(f, "{lead}shard {} ({} of {})", gap.shard, gap.unscored, gap.pairs)?;
+        }
+        Ok(())
+    }
 }
 
 /// What `seal export` and `seal labels export` wrote.

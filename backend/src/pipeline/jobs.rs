@@ -995,6 +995,7 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
             let n = req.sources.len() as u64;
             progress(Some(0), Some(n));
             let mut said = Vec::new();
+            let mut done = Vec::new();
             // Each file is one transaction; a file already merged adds nothing, so a retry
             // after a cancel or a kill goes on without duplicating a score.
             for (i, source) in req.sources.iter().enumerate() {
@@ -1005,14 +1006,15 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
                     Some(shard) => format!("shard {shard}: {} added, {} already scored", o.added, o.already_scored),
                     None => format!("{} scores", o.added),
                 });
+                done.push(o);
                 progress(Some(i as u64 + 1), None);
             }
+            let coverage = super::score_coverage(store, &req.dataset, model, &super::shard_counts(&done))?;
             let a = super::accuracy(store, &req.dataset, model)?;
             Ok(format!(
-                "{}; {model} on {}: {} pairs scored, accuracy {:.2} %",
+                "{}; {model} on {}: {coverage}; accuracy {:.2} %",
                 said.join("; "),
                 req.dataset,
-                a.n,
                 a.accuracy * 100.0
             ))
         }

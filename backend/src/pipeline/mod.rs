@@ -974,6 +974,34 @@ pub fn accuracy(store: &Store, dataset: &str, model: &str) -> error::Result<wire
     })
 }
 
+/// How much of `dataset` the scores of `model` cover; for each shard count of `shard_counts`
+/// (those of the shard files just imported), the shards still lacking scores.
+pub fn score_coverage(
+    store: &Store,
+    dataset: &str,
+    model: &str,
+    shard_counts: &[u32],
+) -> error::Result<wire::ScoreCoverage> {
+    let pairs = store.count_shard_pairs(dataset, None)?;
+    let scored = pairs - store.count_unscored(dataset, model, None)?;
+    let mut counts = shard_counts.to_vec();
+    counts.sort_unstable();
+    counts.dedup();
+    let mut incomplete_shards = Vec::new();
+    for count in counts {
+        for (index, unscored, pairs) in store.incomplete_shards(dataset, model, count)? {
+            let shard = Shard { index, count }.to_string();
+            incomplete_shards.push(wire::ShardGap { shard, unscored, pairs });
+        }
+    }
+    Ok(wire::ScoreCoverage { pairs, scored, incomplete_shards })
+}
+
+/// The shard counts (`N` of `I/N`) of the shard files an import read.
+pub fn shard_counts(files: &[wire::ScoreFileImport]) -> Vec<u32> {
+    files.iter().filter_map(|f| f.shard.as_deref()?.parse::<Shard>().ok()).map(|s| s.count).collect()
+}
+
 pub fn datasets(store: &Store) -> error::Result<Vec<wire::DatasetInfo>> {
     store
         .datasets()?

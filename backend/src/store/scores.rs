@@ -80,6 +80,28 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// For the dataset cut into `count` shards: each shard with pairs that `model` has not
+    /// scored, as `(index, unscored, pairs)`, in order of index.
+    pub fn incomplete_shards(&self, dataset: &str, model: &str, count: u32) -> Result<Vec<(u32, u64, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT (md5_number(p.pair_id) % {count})::UINTEGER AS part,
+                        count(*) FILTER (WHERE s.pair_id IS NULL), count(*)
+                 FROM pairs p LEFT JOIN scores s ON s.dataset = p.dataset AND s.model = ? AND s.pair_id = p.pair_id
+                 WHERE p.dataset = ? GROUP BY part HAVING count(*) FILTER (WHERE s.pair_id IS NULL) > 0 ORDER BY part"
+            ))
+            .ctx("count unscored shards")?;
+        let rows = stmt
+            .query_map(params![model, dataset], |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
+            })
+            .ctx("count unscored shards")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("count unscored shards")?;
+        Ok(rows)
+    }
+
     /// The next `limit` pairs (of one shard) without a score from `model`, in a stable order.
     pub fn unscored_pairs(
         &self,
