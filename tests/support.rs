@@ -361,7 +361,18 @@ pub struct KServeOptions {
 }
 
 impl KServe {
+    /// Starts the server on two free ports; started again on others when a port was taken
+    /// between being found free and being bound (the server then exits saying so).
     pub fn start(folder: &Path, name: &str, opts: &KServeOptions) -> KServe {
+        for _ in 0..5 {
+            if let Some(server) = KServe::try_start(folder, name, opts) {
+                return server;
+            }
+        }
+        panic!("the KServe server found its ports taken five times");
+    }
+
+    fn try_start(folder: &Path, name: &str, opts: &KServeOptions) -> Option<KServe> {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
         let [http, grpc] = free_ports::<2>();
@@ -385,15 +396,33 @@ impl KServe {
         let mut server = KServe { child: cmd.spawn().unwrap(), http, grpc, log, _dir: dir };
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let ready = format!("http://127.0.0.1:{http}/v2/health/ready");
+        // Ready when this server says it listens on its port and the port answers ready (not
+        // another process that holds it).
+        let listening = format!("Uvicorn running on http://0.0.0.0:{http} ");
         let started = std::time::Instant::now();
-        while agent.get(&ready).call().map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+        loop {
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("the KServe server exited with {status}:\n{}", server.log_text());
+                let log = server.log_text();
+                if log.contains("address already in use") || log.contains("Failed to bind to address") {
+                    return None;
+                }
+                panic!("the KServe server exited with {status}:\n{log}");
+            }
+            if server.log_text().contains(&listening)
+                && agent.get(&ready).call().map(|r| r.status().as_u16()).unwrap_or(0) == 200
+            {
+                break;
             }
             assert!(started.elapsed().as_secs() < 90, "the KServe server is not ready:\n{}", server.log_text());
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        server
+        // Its gRPC port is bound by then (before uvicorn's), or it has failed and exits.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        match server.child.try_wait() {
+            Ok(None) => Some(server),
+            _ if server.log_text().contains("Failed to bind to address") => None,
+            _ => panic!("the KServe server exited once ready:\n{}", server.log_text()),
+        }
     }
 
     /// `http://127.0.0.1:PORT/v2/models/NAME`.

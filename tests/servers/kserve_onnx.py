@@ -18,6 +18,7 @@ import json
 import os
 import time
 
+import grpc.aio
 import numpy as np
 import onnxruntime as ort
 from fastapi import HTTPException
@@ -108,6 +109,18 @@ class OnnxRewardModel(Model):
         )
 
 
+def exclusive_grpc_ports():
+    """gRPC servers share a port by default (SO_REUSEPORT), so a second server started on a
+    taken port would quietly take half of the first one's connections. Without it, a taken
+    port fails to bind and the server exits, for the test to start it on other ports."""
+    make = grpc.aio.server
+
+    def server(*args, options=None, **kwargs):
+        return make(*args, options=[*(options or []), ("grpc.so_reuseport", 0)], **kwargs)
+
+    grpc.aio.server = server
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model-dir", required=True)
@@ -119,6 +132,7 @@ def main():
     p.add_argument("--json-outputs", action="store_true", help="answer typed JSON data even when raw is asked")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     a = p.parse_args()
+    exclusive_grpc_ports()
     model = OnnxRewardModel(a.name, a.model_dir, a.declare_metadata, a.faults, a.json_outputs, a.threads)
     ModelServer(http_port=a.http_port, grpc_port=a.grpc_port, workers=1).start([model])
 
