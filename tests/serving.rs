@@ -309,6 +309,76 @@ fn a_server_killed_mid_run_leaves_its_batches_to_the_others() {
 
 #[test]
 #[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
+fn a_replica_down_at_the_start_joins_once_ready_and_one_serving_another_graph_never_does() {
+    let (seal, dir) = lab(240);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    // The replica that stays up answers each request 0.1 s late, so the run lasts long
+    // enough for the others to come back.
+    let slow_faults = dir.path().join("slow.json");
+    std::fs::write(&slow_faults, serde_json::json!({"delay": 0.1}).to_string()).unwrap();
+    let slow =
+        KServe::start(&fixture_model("pre"), "rm", &KServeOptions { faults: Some(slow_faults), ..Default::default() });
+    let mut down: Vec<KServe> =
+        (0..2).map(|_| KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default())).collect();
+    let urls: Vec<String> = [&slow, &down[0], &down[1]].iter().map(|s| s.rest_url("rm")).collect();
+    let mut args = vec!["models", "add", "--name", "served"];
+    for u in &urls {
+        args.extend(["--endpoint", u.as_str()]);
+    }
+    let folder = fixture_model("pre");
+    args.push(folder.to_str().unwrap());
+    seal.ok(&args);
+    args[3] = "unscored";
+    seal.ok(&args);
+    let ports: Vec<[u16; 2]> = down.iter().map(|s| [s.http, s.grpc]).collect();
+    for s in &mut down {
+        s.kill();
+    }
+
+    // Two of three replicas are down when the run starts: it starts on the one left.
+    let run = seal
+        .cmd()
+        .args(["--json", "score", "--dataset", "hh", "--model", "served", "--max-batch", "2", "--in-flight", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while slow.infer_requests() < 12 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the run never started on the replica that is up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // They come back on their ports: one with the same graph, one with another.
+    let (same, other) = std::thread::scope(|scope| {
+        let same = scope.spawn(|| KServe::start_at(&fixture_model("pre"), "rm", &KServeOptions::default(), ports[0]));
+        let other = scope.spawn(|| KServe::start_at(&fixture_model("post"), "rm", &KServeOptions::default(), ports[1]));
+        (same.join().unwrap(), other.join().unwrap())
+    });
+    let out = run.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let s: Vec<ScoreSummary> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s[0].scored_now, 240);
+    assert_eq!(counts(&seal, "served"), (240, 240), "nothing lost, nothing twice");
+    for u in &urls[1..] {
+        assert!(s[0].device.contains(&format!("{u} (REST; not ready when the run began")), "{}", s[0].device);
+    }
+    // The replica of the same graph scored the canary's 8 requests, then took work; the one of
+    // another graph got only the canary, and was kept out.
+    assert!(same.infer_requests() > 8 + 10, "the replica that came back took no work: {}", same.infer_requests());
+    assert_eq!(other.infer_requests(), 8, "the replica of another graph got work");
+    let barred = log.lines().find(|l| l.contains(&urls[2]) && l.contains("kept out of the run")).unwrap_or_default();
+    assert!(barred.contains("canary batch") && barred.contains("the server runs another model"), "{log}");
+    assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
+
+    // With no replica ready, nothing starts, and each is named.
+    drop((slow, same, other));
+    let err = seal.fails(&["score", "--dataset", "hh", "--model", "unscored", "--limit", "1"]);
+    assert!(err.contains("no endpoint is ready") && urls.iter().all(|u| err.contains(u.as_str())), "{err}");
+}
+
+#[test]
+#[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
 fn a_server_running_another_graph_is_refused_before_any_work() {
     let (seal, _dir) = lab(40);
     // The server runs `post`; the folder registered with it holds `pre`'s export.

@@ -365,17 +365,21 @@ impl KServe {
     /// between being found free and being bound (the server then exits saying so).
     pub fn start(folder: &Path, name: &str, opts: &KServeOptions) -> KServe {
         for _ in 0..5 {
-            if let Some(server) = KServe::try_start(folder, name, opts) {
+            if let Some(server) = KServe::try_start(folder, name, opts, free_ports::<2>()) {
                 return server;
             }
         }
         panic!("the KServe server found its ports taken five times");
     }
 
-    fn try_start(folder: &Path, name: &str, opts: &KServeOptions) -> Option<KServe> {
+    /// Starts the server on the ports `[http, grpc]` (those of a server stopped before).
+    pub fn start_at(folder: &Path, name: &str, opts: &KServeOptions, ports: [u16; 2]) -> KServe {
+        KServe::try_start(folder, name, opts, ports).unwrap_or_else(|| panic!("the ports {ports:?} are taken"))
+    }
+
+    fn try_start(folder: &Path, name: &str, opts: &KServeOptions, [http, grpc]: [u16; 2]) -> Option<KServe> {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
-        let [http, grpc] = free_ports::<2>();
         let mut cmd = Command::new(kserve_python());
         cmd.env("PYTHONUNBUFFERED", "1");
         cmd.arg(root().join("tests").join("servers").join("kserve_onnx.py"))

@@ -8,8 +8,9 @@ Triton does; without it the metadata lists none, as KServe's custom models do.
 --faults FILE reads FILE before each inference: {"status": 503, "count": 3, "retry_after": 1}
 answers the next `count` requests with that status instead of scoring them (the count is
 written back), over REST with a `Retry-After` header of that many seconds when `retry_after`
-is given, so tests can watch a client retry, wait or give up. Every inference is appended to
-the file's "seen" list as [unix time, status answered]. --json-outputs answers typed JSON
+is given, so tests can watch a client retry, wait or give up; {"delay": 0.05} answers every
+request that much later (a slow replica). Every inference is appended to the file's "seen"
+list as [unix time, status answered]. --json-outputs answers typed JSON
 data even when the client asks for raw binary outputs.
 """
 
@@ -63,12 +64,13 @@ class OnnxRewardModel(Model):
             return
         with open(self.faults) as f:
             fault = json.load(f)
-        status = fault["status"] if fault.get("count", 0) > 0 else 200
+        status = fault.get("status", 200) if fault.get("count", 0) > 0 else 200
         fault.setdefault("seen", []).append([time.time(), status])
         if status != 200:
             fault["count"] -= 1
         with open(self.faults, "w") as f:
             json.dump(fault, f)
+        time.sleep(fault.get("delay", 0))
         if status == 200:
             return
         if status == 503 and fault.get("retry_after") is not None:

@@ -11,7 +11,9 @@
 //! every other request too, not only one that fails them all) leaves the rotation and comes
 //! back when its `/v2/health/ready` (and the model's `ready`) answers again, probed after a
 //! wait that grows with each time it has left (up to `max_delay`). What the client knows of
-//! each endpoint's health lasts for the whole run, not one chunk of it.
+//! each endpoint's health lasts for the whole run, not one chunk of it. A run starts on the
+//! endpoints that are ready; one that is not is probed likewise, and joins only once its
+//! metadata and the canary batch agree with the others (otherwise it is barred for the run).
 
 mod grpc;
 mod rest;
@@ -19,13 +21,13 @@ mod rest;
 use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{mpsc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 
 use crate::domain::{Side, TextScore};
-use crate::score::{batch, Encoder, Packed, ScoreError, ScoreOptions};
+use crate::score::{batch, Encoded, Encoder, Packed, ScoreError, ScoreOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OipError {
@@ -378,9 +380,15 @@ fn retry_delay(opts: &ServeOptions, attempt: usize, e: &OipError) -> Duration {
 /// One endpoint as the client knows it.
 pub struct Endpoint {
     pub url: EndpointUrl,
+    /// Read the first time the endpoint is ready; until then it takes no work.
+    meta: OnceLock<EndpointMeta>,
+    transport: Transport,
+}
+
+/// What an endpoint says of itself once ready.
+pub struct EndpointMeta {
     pub server: ServerMetadata,
     pub model: ModelMetadata,
-    transport: Transport,
 }
 
 enum Transport {
@@ -389,23 +397,31 @@ enum Transport {
 }
 
 impl Endpoint {
-    /// Connects to one endpoint: server and model ready, their metadata read.
-    pub fn connect(url: &EndpointUrl, timeout: Duration) -> Result<Endpoint, OipError> {
+    /// The client of one endpoint; nothing is sent yet.
+    fn new(url: &EndpointUrl, timeout: Duration) -> Result<Endpoint, OipError> {
         let transport = match url.protocol {
             Protocol::Rest => Transport::Rest(rest::RestEndpoint::new(url.clone(), timeout)),
             Protocol::Grpc => Transport::Grpc(grpc::GrpcEndpoint::new(url.clone(), timeout)?),
         };
-        let (server, model) = match &transport {
-            Transport::Rest(t) => {
-                t.ready()?;
-                (t.server_metadata()?, t.model_metadata()?)
-            }
-            Transport::Grpc(t) => {
-                t.ready()?;
-                (t.server_metadata()?, t.model_metadata()?)
-            }
+        Ok(Endpoint { url: url.clone(), meta: OnceLock::new(), transport })
+    }
+
+    /// Server and model ready; their metadata read the first time.
+    fn connect(&self) -> Result<&EndpointMeta, OipError> {
+        self.ready()?;
+        if let Some(meta) = self.meta.get() {
+            return Ok(meta);
+        }
+        let (server, model) = match &self.transport {
+            Transport::Rest(t) => (t.server_metadata()?, t.model_metadata()?),
+            Transport::Grpc(t) => (t.server_metadata()?, t.model_metadata()?),
         };
-        Ok(Endpoint { url: url.clone(), server, model, transport })
+        Ok(self.meta.get_or_init(|| EndpointMeta { server, model }))
+    }
+
+    /// The endpoint's metadata; `None` while it has never been ready.
+    pub fn meta(&self) -> Option<&EndpointMeta> {
+        self.meta.get()
     }
 
     /// Server and model ready (REST: `/v2/health/ready` and the model's `ready`; gRPC:
@@ -444,6 +460,8 @@ struct SlotState {
     ejections: u32,
     probing: bool,
     sent: u64,
+    /// Out of the run for good: it came up serving another model than the others.
+    barred: bool,
 }
 
 impl SlotState {
@@ -468,7 +486,7 @@ impl SlotState {
     /// lasts n × `probe_every`, at most `max_delay` (or `probe_every` when that is longer).
     fn probe_due(&self, opts: &ServeOptions) -> bool {
         let wait = opts.probe_every.saturating_mul(self.ejections.max(1)).min(opts.max_delay.max(opts.probe_every));
-        !self.probing && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
+        !self.probing && !self.barred && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
     }
 
     /// Back in the rotation with a clean record.
@@ -485,11 +503,62 @@ impl SlotState {
     }
 }
 
+/// Texts tokenized and packed into the batches sent.
+struct Batches {
+    encoded: Encoded,
+    /// Each batch's text indices.
+    plan: Vec<Vec<usize>>,
+    /// Each batch's tensors.
+    packed: Vec<Packed>,
+}
+
+impl Batches {
+    /// Each text's score from the logits of the batches, in input order.
+    fn assemble(&self, logits: Vec<Vec<f64>>) -> Vec<TextScore> {
+        let mut scores = vec![f64::NAN; self.plan.iter().map(Vec::len).sum()];
+        for (b, values) in self.plan.iter().zip(logits) {
+            for (k, &i) in b.iter().enumerate() {
+                scores[i] = values[k];
+            }
+        }
+        self.encoded.finish(scores)
+    }
+}
+
 /// What the workers share while a set of batches is scored.
 struct Shared {
     slots: Vec<SlotState>,
     queue: VecDeque<(usize, usize)>,
     results: Vec<Option<Vec<f64>>>,
+}
+
+/// Whether every endpoint must be ready when a served model is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Startup {
+    /// Registration: every endpoint is checked.
+    AllReady,
+    /// A run: it starts on the endpoints that are ready; one that is not (a replica
+    /// restarting) is probed like one that left the rotation, and joins once it is ready,
+    /// serves the same inputs and output, and scores the canary batch as the folder's graph.
+    AnyReady,
+}
+
+/// Texts with the scores the folder's own graph gives them: before an endpoint takes work,
+/// it must score them alike.
+struct Canary {
+    texts: Vec<Side>,
+    expected: Vec<f64>,
+    /// What each text is, for the error (`the chosen text of pair hh/test/3`).
+    labels: Vec<String>,
+    tolerance: f64,
+}
+
+/// What probing an endpoint that has never been ready found.
+enum Join {
+    /// Not ready yet: probed again later.
+    NotYet,
+    /// Ready, but serving something else: kept out of the run.
+    Barred(String),
 }
 
 /// A served model: the folder's tokenizer and the endpoints that run the graph.
@@ -498,6 +567,9 @@ pub struct ServedModel {
     endpoints: Vec<Endpoint>,
     inputs: Vec<InputSpec>,
     output: OutputChoice,
+    /// The inputs of the folder's export, for servers whose metadata lists none.
+    fallback_inputs: Vec<String>,
+    canary: OnceLock<Canary>,
     score_opts: ScoreOptions,
     opts: ServeOptions,
     requests: std::sync::atomic::AtomicU64,
@@ -507,27 +579,43 @@ pub struct ServedModel {
 }
 
 impl ServedModel {
-    /// Connects to every endpoint (each must be ready and serve the same inputs and output)
-    /// and loads the folder's tokenizer. `fallback_inputs` are the folder export's inputs.
+    /// Connects to the endpoints (those ready must serve the same inputs and output; see
+    /// [`Startup`] for those that are not) and loads the folder's tokenizer.
+    /// `fallback_inputs` are the folder export's inputs.
     pub fn connect(
         folder: &std::path::Path,
         urls: &[EndpointUrl],
         mut score_opts: ScoreOptions,
         opts: ServeOptions,
         fallback_inputs: &[String],
+        startup: Startup,
     ) -> Result<ServedModel, OipError> {
         if urls.is_empty() {
             return Err(OipError::Refused("a served model needs at least one endpoint".into()));
         }
         let encoder = Encoder::load(folder, &mut score_opts)?;
         let mut endpoints = Vec::with_capacity(urls.len());
+        let mut health: Vec<SlotState> = Vec::with_capacity(urls.len());
         let mut contract_of_first: Option<(Vec<InputSpec>, OutputChoice)> = None;
+        let mut not_ready = Vec::new();
         for url in urls {
-            let ep = Endpoint::connect(url, opts.timeout).map_err(|e| match e {
-                OipError::Refused(_) => e,
-                other => OipError::Refused(format!("endpoint {} is not usable: {other}", url.url)),
-            })?;
-            let c = contract(&ep.model, fallback_inputs, &url.url)?;
+            let ep = Endpoint::new(url, opts.timeout)?;
+            let meta = match ep.connect() {
+                Ok(meta) => meta,
+                Err(e) if startup == Startup::AnyReady && e.retryable() => {
+                    tracing::warn!(
+                        "{} is not ready ({e}); the run starts without it, and it joins once it is ready and scores the canary batch alike",
+                        url.url
+                    );
+                    not_ready.push(format!("{e}"));
+                    health.push(SlotState { ejected_since: Some(Instant::now()), ..SlotState::default() });
+                    endpoints.push(ep);
+                    continue;
+                }
+                Err(e @ OipError::Refused(_)) => return Err(e),
+                Err(e) => return Err(OipError::Refused(format!("endpoint {} is not usable: {e}", url.url))),
+            };
+            let c = contract(&meta.model, fallback_inputs, &url.url)?;
             match &contract_of_first {
                 None => contract_of_first = Some(c),
                 Some(first) if *first != c => {
@@ -538,19 +626,78 @@ impl ServedModel {
                 }
                 Some(_) => {}
             }
+            health.push(SlotState::default());
             endpoints.push(ep);
         }
-        let (inputs, output) = contract_of_first.unwrap_or((Vec::new(), OutputChoice::Only));
+        let Some((inputs, output)) = contract_of_first else {
+            return Err(OipError::Refused(format!("no endpoint is ready: {}", not_ready.join("; "))));
+        };
         Ok(ServedModel {
             encoder,
             endpoints,
             inputs,
             output,
+            fallback_inputs: fallback_inputs.to_vec(),
+            canary: OnceLock::new(),
             score_opts,
             opts,
             requests: std::sync::atomic::AtomicU64::new(0),
-            health: Mutex::new((0..urls.len()).map(|_| SlotState::default()).collect()),
+            health: Mutex::new(health),
         })
+    }
+
+    /// Sets the canary batch: `texts` with the scores the folder's graph gives them, and what
+    /// each is (`the chosen text of pair …`). Endpoints that join later score it first. Set
+    /// once; a second call changes nothing.
+    pub fn set_canary(&self, texts: Vec<Side>, expected: Vec<f64>, labels: Vec<String>, tolerance: f64) {
+        let _ = self.canary.set(Canary { texts, expected, labels, tolerance });
+    }
+
+    /// Scores the canary batch on an endpoint that is ready (with retries, as any batch) and
+    /// compares it with the folder's graph; nothing to do without a canary.
+    pub fn check_canary(&self, endpoint: usize) -> Result<(), OipError> {
+        let Some(canary) = self.canary.get() else { return Ok(()) };
+        let got = self.score_at(endpoint, &canary.texts.iter().collect::<Vec<_>>())?;
+        self.compare_canary(endpoint, canary, &got)
+    }
+
+    fn compare_canary(&self, endpoint: usize, canary: &Canary, got: &[TextScore]) -> Result<(), OipError> {
+        for (k, (g, e)) in got.iter().zip(&canary.expected).enumerate() {
+            let delta = (g.score - e).abs();
+            if delta.is_nan() || delta > canary.tolerance {
+                return Err(OipError::Refused(format!(
+                    "canary batch: {} scores {} {:.6}, where the folder's model.onnx scores {e:.6} (|Δ| {delta:.2e} > {:e}); the server runs another model or another version",
+                    self.endpoints[endpoint].url.url, canary.labels[k], g.score, canary.tolerance
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Probes an endpoint that has never been ready: once it is, its metadata must give the
+    /// others' inputs and output, and it must score the canary batch alike (sent to it alone,
+    /// without retries).
+    fn join(&self, endpoint: usize) -> Result<(), Join> {
+        let ep = &self.endpoints[endpoint];
+        let meta = ep.connect().map_err(|e| if e.retryable() { Join::NotYet } else { Join::Barred(e.to_string()) })?;
+        let c = contract(&meta.model, &self.fallback_inputs, &ep.url.url).map_err(|e| Join::Barred(e.to_string()))?;
+        if c != (self.inputs.clone(), self.output.clone()) {
+            return Err(Join::Barred(format!("{} serves other inputs or outputs than the others ({c:?})", ep.url.url)));
+        }
+        let Some(canary) = self.canary.get() else { return Ok(()) };
+        let texts: Vec<&Side> = canary.texts.iter().collect();
+        let batches = self.encode_batches(&texts).map_err(|e| Join::Barred(e.to_string()))?;
+        let mut logits = Vec::with_capacity(batches.packed.len());
+        for p in &batches.packed {
+            let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
+            match ep.infer(&id, p, &self.inputs, &self.output) {
+                Ok(values) => logits.push(values),
+                Err(e) if e.retryable() => return Err(Join::NotYet),
+                Err(e) => return Err(Join::Barred(e.to_string())),
+            }
+        }
+        let got = batches.assemble(logits);
+        self.compare_canary(endpoint, canary, &got).map_err(|e| Join::Barred(e.to_string()))
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -570,14 +717,20 @@ impl ServedModel {
             .endpoints
             .iter()
             .map(|e| {
-                let version = match (&e.url.version, e.model.versions.as_slice()) {
+                let Some(EndpointMeta { server, model }) = e.meta() else {
+                    return format!(
+                        "{} ({}; not ready when the run began, to join once ready and checked)",
+                        e.url.url, e.url.protocol
+                    );
+                };
+                let version = match (&e.url.version, model.versions.as_slice()) {
                     (Some(v), _) | (None, [v]) => format!(" version {v}"),
                     (None, []) => String::new(),
                     (None, many) => format!(" (server's choice of versions {})", many.join(", ")),
                 };
                 format!(
                     "{} ({}; {} {}; model {}{version})",
-                    e.url.url, e.url.protocol, e.server.name, e.server.version, e.model.name
+                    e.url.url, e.url.protocol, server.name, server.version, model.name
                 )
             })
             .collect();
@@ -601,18 +754,18 @@ impl ServedModel {
         texts: &[&Side],
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<TextScore>, OipError> {
+        let batches = self.encode_batches(texts)?;
+        let logits = self.run_batches(only, &batches.packed, |i| progress(batches.plan[i].len()))?;
+        Ok(batches.assemble(logits))
+    }
+
+    /// Tokenizes texts and packs them into the batches sent.
+    fn encode_batches(&self, texts: &[&Side]) -> Result<Batches, OipError> {
         let encoded = self.encoder.encode(texts)?;
         let plan = batch::plan(&encoded.lengths(), self.score_opts.batch_tokens, self.score_opts.max_batch);
         let names: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
         let packed: Vec<Packed> = plan.iter().map(|b| encoded.pack(b, &names)).collect::<Result<_, _>>()?;
-        let logits = self.run_batches(only, &packed, |i| progress(plan[i].len()))?;
-        let mut scores = vec![f64::NAN; texts.len()];
-        for (b, values) in plan.iter().zip(logits) {
-            for (k, &i) in b.iter().enumerate() {
-                scores[i] = values[k];
-            }
-        }
-        Ok(encoded.finish(scores))
+        Ok(Batches { encoded, plan, packed })
     }
 
     /// Runs every batch on the endpoints, each at most `in_flight` at a time, the least
@@ -775,16 +928,26 @@ impl ServedModel {
             if let Some(i) = due {
                 g.slots[i].probing = true;
                 drop(g);
-                let ready = self.endpoints[i].ready();
+                let url = &self.endpoints[i].url.url;
+                let first_time = self.endpoints[i].meta().is_none();
+                let ready = if first_time { self.join(i) } else { self.endpoints[i].ready().map_err(|_| Join::NotYet) };
                 g = shared.lock().unwrap_or_else(|p| p.into_inner());
                 let s = &mut g.slots[i];
                 s.probing = false;
                 match ready {
-                    Ok(()) => {
-                        tracing::info!("{} is ready again and rejoins the rotation", self.endpoints[i].url.url);
+                    Ok(()) if first_time => {
+                        tracing::info!("{url} is ready, serves the same model, and joins the rotation");
                         s.rejoin();
                     }
-                    Err(_) => s.ejected_since = Some(Instant::now()),
+                    Ok(()) => {
+                        tracing::info!("{url} is ready again and rejoins the rotation");
+                        s.rejoin();
+                    }
+                    Err(Join::NotYet) => s.ejected_since = Some(Instant::now()),
+                    Err(Join::Barred(why)) => {
+                        tracing::error!("{url} is kept out of the run: {why}");
+                        s.barred = true;
+                    }
                 }
                 continue;
             }

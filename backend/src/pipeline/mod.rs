@@ -430,7 +430,14 @@ fn add_served_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire:
         max_length: m.max_length,
         ..Default::default()
     };
-    let served = oip::ServedModel::connect(&folder, &urls, opts, oip::ServeOptions::default(), &fallback)?;
+    let served = oip::ServedModel::connect(
+        &folder,
+        &urls,
+        opts,
+        oip::ServeOptions::default(),
+        &fallback,
+        oip::Startup::AllReady,
+    )?;
     let record = ModelRecord {
         name: m.name.clone(),
         kind: ModelKind::Served,
@@ -611,8 +618,12 @@ pub fn score_model(
         let served = connect_served(store, data, job, &record, &folder)?;
         summary.provider = "OpenInferenceProtocol".into();
         summary.device = served.describe();
-        let mut servers: Vec<String> =
-            served.endpoints().iter().map(|e| format!("{} {}", e.server.name, e.server.version)).collect();
+        let mut servers: Vec<String> = served
+            .endpoints()
+            .iter()
+            .filter_map(|e| e.meta())
+            .map(|m| format!("{} {}", m.server.name, m.server.version))
+            .collect();
         servers.sort();
         servers.dedup();
         (Scorer::Served(Box::new(served)), servers.join(", "))
@@ -789,7 +800,7 @@ fn connect_served(
     let urls = parse_endpoints(&record.endpoints)?;
     let opts = score_options(record, job, Device::Cpu);
     let serve = oip::ServeOptions { in_flight: job.in_flight.max(1), ..Default::default() };
-    let served = oip::ServedModel::connect(folder, &urls, opts.clone(), serve, &record.inputs)?;
+    let served = oip::ServedModel::connect(folder, &urls, opts.clone(), serve, &record.inputs, oip::Startup::AnyReady)?;
     if record.onnx_sha256.is_none() || !folder.join("model.onnx").is_file() {
         tracing::info!("{}: no model.onnx to check a canary batch against", folder.display());
         return Ok(served);
@@ -802,22 +813,16 @@ fn connect_served(
         return Ok(served);
     }
     let mut local = RewardModel::load(folder, ScoreOptions { max_batch: 1, threads: Some(1), ..opts })?;
-    let expected = local.score(&texts, |_| {})?;
+    let expected = local.score(&texts, |_| {})?.iter().map(|t| t.score).collect();
+    let labels = canary
+        .iter()
+        .flat_map(|p| ["chosen", "rejected"].map(|side| format!("the {side} text of pair {}", p.pair_id)))
+        .collect();
+    served.set_canary(texts.into_iter().cloned().collect(), expected, labels, CANARY_TOLERANCE);
+    // Each endpoint ready now; one that joins later is checked before it takes work.
     for (i, endpoint) in served.endpoints().iter().enumerate() {
-        let got = served.score_at(i, &texts)?;
-        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
-            let delta = (g.score - e.score).abs();
-            if delta.is_nan() || delta > CANARY_TOLERANCE {
-                let pair = &canary[k / 2];
-                bail!(
-                    "canary batch: {} scores the {} text of pair {} {:.6}, where the folder's model.onnx scores {:.6} (|Δ| {delta:.2e} > {CANARY_TOLERANCE:e}); the server runs another model or another version, so nothing was scored",
-                    endpoint.url.url,
-                    if k % 2 == 0 { "chosen" } else { "rejected" },
-                    pair.pair_id,
-                    g.score,
-                    e.score,
-                );
-            }
+        if endpoint.meta().is_some() {
+            served.check_canary(i).map_err(|e| anyhow::anyhow!("{e}, so nothing was scored"))?;
         }
     }
     Ok(served)
