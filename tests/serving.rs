@@ -360,8 +360,21 @@ fn a_replica_down_at_the_start_joins_once_ready_and_one_serving_another_graph_ne
     let s: Vec<ScoreSummary> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s[0].scored_now, 240);
     assert_eq!(counts(&seal, "served"), (240, 240), "nothing lost, nothing twice");
-    for u in &urls[1..] {
-        assert!(s[0].device.contains(&format!("{u} (REST; not ready when the run began")), "{}", s[0].device);
+    // The run's provenance says what became of each replica that was down when it began.
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let pair = scores(&seal, "served").into_keys().next().unwrap();
+    let recorded = store.pair_scores("hh", &pair).unwrap().into_iter().find(|p| p.score.model == "served").unwrap();
+    drop(store);
+    for device in [&s[0].device, &recorded.provider] {
+        // Each endpoint's part: from its URL to the next endpoint's.
+        let part = |u: &str| {
+            let from = &device[device.find(&format!("{u} (")).unwrap_or_else(|| panic!("{u} in {device}"))..];
+            from[..from.find(", http").unwrap_or(from.len())].to_owned()
+        };
+        let joined = part(&urls[1]);
+        assert!(joined.contains("(REST; kserve") && joined.ends_with("joined during the run)"), "{device}");
+        assert!(part(&urls[2]).contains("; kept out of the run: canary batch"), "{device}");
+        assert!(!part(&urls[0]).contains("during the run"), "{device}");
     }
     // The replica of the same graph scored the canary's 8 requests, then took work; the one of
     // another graph got only the canary, and was kept out.

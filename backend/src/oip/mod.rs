@@ -460,8 +460,10 @@ struct SlotState {
     ejections: u32,
     probing: bool,
     sent: u64,
-    /// Out of the run for good: it came up serving another model than the others.
-    barred: bool,
+    /// Out of the run for good, and why: it came up serving another model than the others.
+    barred: Option<String>,
+    /// Not ready when the run began; joined the rotation later.
+    joined: bool,
 }
 
 impl SlotState {
@@ -486,7 +488,7 @@ impl SlotState {
     /// lasts n × `probe_every`, at most `max_delay` (or `probe_every` when that is longer).
     fn probe_due(&self, opts: &ServeOptions) -> bool {
         let wait = opts.probe_every.saturating_mul(self.ejections.max(1)).min(opts.max_delay.max(opts.probe_every));
-        !self.probing && !self.barred && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
+        !self.probing && self.barred.is_none() && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
     }
 
     /// Back in the rotation with a clean record.
@@ -709,32 +711,72 @@ impl ServedModel {
         &self.inputs
     }
 
-    /// Provenance of a run: each endpoint with its protocol, its server's name and version,
-    /// and the model's name and version (the one the URL names; else the only one the server
-    /// lists; else the versions it lists, of which the server picks).
+    /// Provenance of a run as it starts: each endpoint with its protocol, its server's name
+    /// and version, and the model's name and version (the one the URL names; else the only one
+    /// the server lists; else the versions it lists, of which the server picks).
     pub fn describe(&self) -> String {
+        self.describe_with(|e| {
+            (e.meta().is_none()).then(|| "not ready when the run began, to join once ready and checked".to_owned())
+        })
+    }
+
+    /// Provenance of a run that has ended: as [`ServedModel::describe`], with what became of
+    /// the endpoints that were not ready when it began (joined, kept out and why, never ready).
+    pub fn describe_run(&self) -> String {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let states: Vec<(Option<String>, bool)> = health.iter().map(|s| (s.barred.clone(), s.joined)).collect();
+        drop(health);
+        let mut states = states.into_iter();
+        self.describe_with(|e| match states.next().unwrap_or_default() {
+            (Some(why), _) => Some(format!("kept out of the run: {why}")),
+            _ if e.meta().is_none() => Some("not ready during the run".to_owned()),
+            (None, true) => Some("joined during the run".to_owned()),
+            (None, false) => None,
+        })
+    }
+
+    /// Each endpoint described, in order, with `note(endpoint)` after it where there is one
+    /// (alone where the endpoint never answered its metadata).
+    fn describe_with(&self, mut note: impl FnMut(&Endpoint) -> Option<String>) -> String {
         let parts: Vec<String> = self
             .endpoints
             .iter()
             .map(|e| {
+                let note = note(e);
                 let Some(EndpointMeta { server, model }) = e.meta() else {
-                    return format!(
-                        "{} ({}; not ready when the run began, to join once ready and checked)",
-                        e.url.url, e.url.protocol
-                    );
+                    return format!("{} ({}; {})", e.url.url, e.url.protocol, note.unwrap_or_default());
                 };
                 let version = match (&e.url.version, model.versions.as_slice()) {
                     (Some(v), _) | (None, [v]) => format!(" version {v}"),
                     (None, []) => String::new(),
                     (None, many) => format!(" (server's choice of versions {})", many.join(", ")),
                 };
+                let note = note.map(|n| format!("; {n}")).unwrap_or_default();
                 format!(
-                    "{} ({}; {} {}; model {}{version})",
+                    "{} ({}; {} {}; model {}{version}{note})",
                     e.url.url, e.url.protocol, server.name, server.version, model.name
                 )
             })
             .collect();
         format!("Open Inference Protocol: {}", parts.join(", "))
+    }
+
+    /// The servers' names and versions, each once, of the endpoints that answered their
+    /// metadata and were not kept out of the run.
+    pub fn servers(&self) -> String {
+        let barred: Vec<bool> =
+            self.health.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.barred.is_some()).collect();
+        let mut servers: Vec<String> = self
+            .endpoints
+            .iter()
+            .zip(barred)
+            .filter(|(_, barred)| !barred)
+            .filter_map(|(e, _)| e.meta())
+            .map(|m| format!("{} {}", m.server.name, m.server.version))
+            .collect();
+        servers.sort();
+        servers.dedup();
+        servers.join(", ")
     }
 
     /// Scores texts through the endpoints; results come back in input order. `progress` is
@@ -938,6 +980,7 @@ impl ServedModel {
                     Ok(()) if first_time => {
                         tracing::info!("{url} is ready, serves the same model, and joins the rotation");
                         s.rejoin();
+                        s.joined = true;
                     }
                     Ok(()) => {
                         tracing::info!("{url} is ready again and rejoins the rotation");
@@ -946,7 +989,7 @@ impl ServedModel {
                     Err(Join::NotYet) => s.ejected_since = Some(Instant::now()),
                     Err(Join::Barred(why)) => {
                         tracing::error!("{url} is kept out of the run: {why}");
-                        s.barred = true;
+                        s.barred = Some(why);
                     }
                 }
                 continue;

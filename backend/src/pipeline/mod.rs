@@ -618,15 +618,8 @@ pub fn score_model(
         let served = connect_served(store, data, job, &record, &folder)?;
         summary.provider = "OpenInferenceProtocol".into();
         summary.device = served.describe();
-        let mut servers: Vec<String> = served
-            .endpoints()
-            .iter()
-            .filter_map(|e| e.meta())
-            .map(|m| format!("{} {}", m.server.name, m.server.version))
-            .collect();
-        servers.sort();
-        servers.dedup();
-        (Scorer::Served(Box::new(served)), servers.join(", "))
+        let servers = served.servers();
+        (Scorer::Served(Box::new(served)), servers)
     } else {
         let runtime_version = init_runtime(data, matches!(first, Device::Cuda(_)))?.to_owned();
         check_folder_unchanged(&record, &folder, &["model.onnx", "tokenizer.json"])?;
@@ -655,7 +648,7 @@ pub fn score_model(
     loop {
         if let Err(e) = check_stop(job.stop.as_ref()) {
             // The run ends here as a run: what it scored stays, and a retry continues.
-            store.finish_run(run_id)?;
+            end_run(store, run_id, &scorer, &mut summary)?;
             return Err(e);
         }
         let left = todo - summary.scored_now;
@@ -685,7 +678,7 @@ pub fn score_model(
             Ok(s) => s,
             Err(e) => {
                 // The run ends with what it committed; a retry continues after it.
-                store.finish_run(run_id)?;
+                end_run(store, run_id, &scorer, &mut summary)?;
                 return Err(e);
             }
         };
@@ -700,11 +693,22 @@ pub fn score_model(
         summary.scored_now += rows.len() as u64;
         progress(Progress::Committed { done: summary.scored_now, todo });
     }
-    store.finish_run(run_id)?;
+    end_run(store, run_id, &scorer, &mut summary)?;
     progress(Progress::Finish);
     summary.seconds = started.elapsed().as_secs_f64();
     summary.pairs_per_second = summary.scored_now as f64 / summary.seconds.max(1e-9);
     Ok(summary)
+}
+
+/// Ends a score run. A served run's provenance is written again as it ended: which endpoints
+/// that were not ready at its start joined, which were kept out and why.
+fn end_run(store: &Store, run_id: i64, scorer: &Scorer, summary: &mut wire::ScoreSummary) -> Result<()> {
+    if let Scorer::Served(served) = scorer {
+        summary.device = served.describe_run();
+        store.set_run_device(run_id, &summary.device, &served.servers())?;
+    }
+    store.finish_run(run_id)?;
+    Ok(())
 }
 
 /// A chunk's scores (chosen, rejected per pair), refused when the model gave a NaN or an

@@ -151,6 +151,17 @@ impl Store {
             .inspect(|_| self.changed_scores(&run.dataset, &run.model))
     }
 
+    /// Rewrites a run's device and runtime version (a served run's endpoints as it ended).
+    pub fn set_run_device(&self, run_id: i64, device: &str, runtime_version: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE score_runs SET device = ?, runtime_version = ? WHERE run_id = ?",
+                params![device, runtime_version, run_id],
+            )
+            .ctx("record run device")?;
+        Ok(())
+    }
+
     pub fn finish_run(&self, run_id: i64) -> Result<()> {
         self.conn
             .execute(
