@@ -460,10 +460,22 @@ struct SlotState {
     ejections: u32,
     probing: bool,
     sent: u64,
-    /// Out of the run for good, and why: it came up serving another model than the others.
-    barred: Option<String>,
-    /// Not ready when the run began; joined the rotation later.
-    joined: bool,
+    entry: Entry,
+}
+
+/// How an endpoint came into the run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+enum Entry {
+    /// Ready when the run began.
+    #[default]
+    AtStart,
+    /// Not ready when the run began, and not let in yet: its metadata and the canary batch
+    /// are checked once it is ready.
+    Waiting,
+    /// Let in during the run, after those checks.
+    Joined,
+    /// Came up serving another model than the others: out of the run for good, and why.
+    Barred(String),
 }
 
 impl SlotState {
@@ -488,7 +500,9 @@ impl SlotState {
     /// lasts n × `probe_every`, at most `max_delay` (or `probe_every` when that is longer).
     fn probe_due(&self, opts: &ServeOptions) -> bool {
         let wait = opts.probe_every.saturating_mul(self.ejections.max(1)).min(opts.max_delay.max(opts.probe_every));
-        !self.probing && self.barred.is_none() && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
+        !self.probing
+            && !matches!(self.entry, Entry::Barred(_))
+            && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
     }
 
     /// Back in the rotation with a clean record.
@@ -610,7 +624,11 @@ impl ServedModel {
                         url.url
                     );
                     not_ready.push(format!("{e}"));
-                    health.push(SlotState { ejected_since: Some(Instant::now()), ..SlotState::default() });
+                    health.push(SlotState {
+                        ejected_since: Some(Instant::now()),
+                        entry: Entry::Waiting,
+                        ..SlotState::default()
+                    });
                     endpoints.push(ep);
                     continue;
                 }
@@ -676,7 +694,7 @@ impl ServedModel {
         Ok(())
     }
 
-    /// Probes an endpoint that has never been ready: once it is, its metadata must give the
+    /// Probes an endpoint waiting to join the run: once it is ready, its metadata must give the
     /// others' inputs and output, and it must score the canary batch alike (sent to it alone,
     /// without retries).
     fn join(&self, endpoint: usize) -> Result<(), Join> {
@@ -715,34 +733,33 @@ impl ServedModel {
     /// and version, and the model's name and version (the one the URL names; else the only one
     /// the server lists; else the versions it lists, of which the server picks).
     pub fn describe(&self) -> String {
-        self.describe_with(|e| {
-            (e.meta().is_none()).then(|| "not ready when the run began, to join once ready and checked".to_owned())
+        self.describe_with(|entry| {
+            (*entry == Entry::Waiting)
+                .then(|| "not ready when the run began, to join once ready and checked".to_owned())
         })
     }
 
     /// Provenance of a run that has ended: as [`ServedModel::describe`], with what became of
-    /// the endpoints that were not ready when it began (joined, kept out and why, never ready).
+    /// the endpoints that were not ready when it began (joined, kept out and why, never let in).
     pub fn describe_run(&self) -> String {
-        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        let states: Vec<(Option<String>, bool)> = health.iter().map(|s| (s.barred.clone(), s.joined)).collect();
-        drop(health);
-        let mut states = states.into_iter();
-        self.describe_with(|e| match states.next().unwrap_or_default() {
-            (Some(why), _) => Some(format!("kept out of the run: {why}")),
-            _ if e.meta().is_none() => Some("not ready during the run".to_owned()),
-            (None, true) => Some("joined during the run".to_owned()),
-            (None, false) => None,
+        self.describe_with(|entry| match entry {
+            Entry::AtStart => None,
+            Entry::Waiting => Some("not ready during the run".to_owned()),
+            Entry::Joined => Some("joined during the run".to_owned()),
+            Entry::Barred(why) => Some(format!("kept out of the run: {why}")),
         })
     }
 
-    /// Each endpoint described, in order, with `note(endpoint)` after it where there is one
-    /// (alone where the endpoint never answered its metadata).
-    fn describe_with(&self, mut note: impl FnMut(&Endpoint) -> Option<String>) -> String {
+    /// Each endpoint described, in order, with the note its entry into the run gives after it
+    /// where there is one (alone where the endpoint never answered its metadata).
+    fn describe_with(&self, note: impl Fn(&Entry) -> Option<String>) -> String {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let parts: Vec<String> = self
             .endpoints
             .iter()
-            .map(|e| {
-                let note = note(e);
+            .zip(health.iter())
+            .map(|(e, slot)| {
+                let note = note(&slot.entry);
                 let Some(EndpointMeta { server, model }) = e.meta() else {
                     return format!("{} ({}; {})", e.url.url, e.url.protocol, note.unwrap_or_default());
                 };
@@ -761,16 +778,15 @@ impl ServedModel {
         format!("Open Inference Protocol: {}", parts.join(", "))
     }
 
-    /// The servers' names and versions, each once, of the endpoints that answered their
-    /// metadata and were not kept out of the run.
+    /// The servers' names and versions, each once, of the endpoints in the run (ready at its
+    /// start, or joined since).
     pub fn servers(&self) -> String {
-        let barred: Vec<bool> =
-            self.health.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|s| s.barred.is_some()).collect();
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let mut servers: Vec<String> = self
             .endpoints
             .iter()
-            .zip(barred)
-            .filter(|(_, barred)| !barred)
+            .zip(health.iter())
+            .filter(|(_, slot)| matches!(slot.entry, Entry::AtStart | Entry::Joined))
             .filter_map(|(e, _)| e.meta())
             .map(|m| format!("{} {}", m.server.name, m.server.version))
             .collect();
@@ -969,18 +985,18 @@ impl ServedModel {
             let due = usable.iter().copied().find(|&i| g.slots[i].probe_due(&self.opts));
             if let Some(i) = due {
                 g.slots[i].probing = true;
+                let waiting = g.slots[i].entry == Entry::Waiting;
                 drop(g);
                 let url = &self.endpoints[i].url.url;
-                let first_time = self.endpoints[i].meta().is_none();
-                let ready = if first_time { self.join(i) } else { self.endpoints[i].ready().map_err(|_| Join::NotYet) };
+                let ready = if waiting { self.join(i) } else { self.endpoints[i].ready().map_err(|_| Join::NotYet) };
                 g = shared.lock().unwrap_or_else(|p| p.into_inner());
                 let s = &mut g.slots[i];
                 s.probing = false;
                 match ready {
-                    Ok(()) if first_time => {
+                    Ok(()) if waiting => {
                         tracing::info!("{url} is ready, serves the same model, and joins the rotation");
                         s.rejoin();
-                        s.joined = true;
+                        s.entry = Entry::Joined;
                     }
                     Ok(()) => {
                         tracing::info!("{url} is ready again and rejoins the rotation");
@@ -989,7 +1005,7 @@ impl ServedModel {
                     Err(Join::NotYet) => s.ejected_since = Some(Instant::now()),
                     Err(Join::Barred(why)) => {
                         tracing::error!("{url} is kept out of the run: {why}");
-                        s.barred = Some(why);
+                        s.entry = Entry::Barred(why);
                     }
                 }
                 continue;
