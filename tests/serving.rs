@@ -434,6 +434,11 @@ fn beside_a_running_server_served_models_are_registered_from_its_machine_and_sco
     let (status, _, body) = call("POST", &format!("{}api/models", server.url), &headers, Some(&web.to_string()));
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("seal models add --endpoint") && body.contains("server's machine"), "{body}");
+    // Nor have it send a variable of its environment as a bearer token.
+    let web = serde_json::json!({"name": "web-rm", "folder": fixture_model("pre"), "token_env": "HOME"});
+    let (status, _, body) = call("POST", &format!("{}api/models", server.url), &headers, Some(&web.to_string()));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("token_env") && body.contains("server's machine"), "{body}");
 
     // The command line on the server's machine may, and the scoring job runs through it.
     let added: seal_shared::ModelInfo = seal.read(&[
@@ -454,4 +459,154 @@ fn beside_a_running_server_served_models_are_registered_from_its_machine_and_sco
     let (_, _, body) = call("GET", &format!("{}api/accuracy/hh/local", server.url), &headers, None);
     let local: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
     assert_eq!((served.n, served.agree, served.tie), (local.n, local.agree, local.tie));
+}
+
+/// A gateway in front of `server` as a lab runs one: Caddy with a certificate of its own CA on
+/// `https://127.0.0.1:PORT`, letting through only requests that carry `Bearer TOKEN`, REST to
+/// the server's HTTP port and gRPC (over HTTP/2 in the clear) to its gRPC port. Refusals are
+/// a 401 over REST and, over gRPC, UNAUTHENTICATED in the gRPC way (status 16 in the answer's
+/// headers), as an auth gateway in front of gRPC answers.
+fn gateway(server: &KServe, token: &str) -> (crate::support::Caddy, u16, tempfile::TempDir) {
+    let port = crate::support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("Caddyfile");
+    let (rest, grpc) = (server.http, server.grpc);
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{
+	admin off
+	auto_https disable_redirects
+	skip_install_trust
+}}
+https://127.0.0.1:{port} {{
+	tls internal
+	@grpc_denied {{
+		path /inference.GRPCInferenceService/*
+		not header Authorization "Bearer {{$SEAL_TEST_TOKEN}}"
+	}}
+	@denied not header Authorization "Bearer {{$SEAL_TEST_TOKEN}}"
+	route {{
+		header @grpc_denied Content-Type application/grpc
+		header @grpc_denied Grpc-Status 16
+		header @grpc_denied Grpc-Message "no or wrong bearer token"
+		respond @grpc_denied 200
+		respond @denied "no or wrong bearer token" 401
+		reverse_proxy /inference.GRPCInferenceService/* h2c://127.0.0.1:{grpc}
+		reverse_proxy 127.0.0.1:{rest}
+	}}
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let caddy = crate::support::run_caddy(&config, port, &[("SEAL_TEST_TOKEN", token)]);
+    // Ready once its certificate is issued and a request with the token goes through.
+    let root = caddy.local_root_ca();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(pem) = std::fs::read(&root) {
+            let ca = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![ca])))
+                .build();
+            let agent: ureq::Agent =
+                ureq::Agent::config_builder().tls_config(tls).http_status_as_error(false).build().into();
+            let ready = agent
+                .get(&format!("https://127.0.0.1:{port}/v2/health/ready"))
+                .header("Authorization", &format!("Bearer {token}"))
+                .call();
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return (caddy, port, dir);
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "the gateway did not get ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+#[ignore = "needs Python with KServe and Caddy (apt-get install caddy); `cargo xtask test` runs it"]
+fn servers_behind_a_tls_gateway_get_the_bearer_token_named_by_an_environment_variable() {
+    const TOKEN: &str = "oip-test-token-5f2c9a";
+    let (seal, _dir) = lab(60);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    let want = scores(&seal, "local");
+    let server = KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default());
+    let (caddy, port, _config) = gateway(&server, TOKEN);
+    let rest = format!("https://127.0.0.1:{port}/v2/models/rm");
+    let grpcs = format!("grpcs://127.0.0.1:{port}/rm");
+    let folder = fixture_model("pre");
+    let folder = folder.to_str().unwrap();
+    let add = |name: &str, url: &str, token_env: bool| {
+        let mut args = vec!["models", "add", "--name", name, "--endpoint", url];
+        if token_env {
+            args.extend(["--token-env", "SEAL_OIP_TOKEN"]);
+        }
+        args.push(folder);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let fails = |args: &[String]| seal.fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // The gateway's certificate comes from a CA this machine does not trust: refused, saying so.
+    seal.set_env("SSL_CERT_FILE", None);
+    for url in [&rest, &grpcs] {
+        let err = fails(&add("rm", url, false));
+        assert!(err.contains(url.as_str()) && err.contains("UnknownIssuer"), "{err}");
+    }
+    seal.set_env("SSL_CERT_FILE", Some(caddy.local_root_ca().to_str().unwrap()));
+
+    // Without a token the servers' refusal says how to give one, over both protocols.
+    for (url, refusal) in [(&rest, "HTTP 401"), (&grpcs, "gRPC UNAUTHENTICATED")] {
+        let err = fails(&add("rm", url, false));
+        assert!(err.contains(refusal) && err.contains("--token-env VARIABLE"), "{err}");
+    }
+    // A variable that is not set is named before anything is sent; a wrong token is refused.
+    seal.set_env("SEAL_OIP_TOKEN", None);
+    let err = fails(&add("rm", &rest, true));
+    assert!(err.contains("environment variable SEAL_OIP_TOKEN, which is not set"), "{err}");
+    seal.set_env("SEAL_OIP_TOKEN", Some("not-the-token-77"));
+    for url in [&rest, &grpcs] {
+        let err = fails(&add("rm", url, true));
+        assert!(err.contains("the server refused the bearer token in SEAL_OIP_TOKEN"), "{err}");
+        assert!(!err.contains("not-the-token-77"), "{err}");
+    }
+    // One a header cannot carry is refused before anything is sent, without showing it.
+    seal.set_env("SEAL_OIP_TOKEN", Some("tok\u{7f}en-with-a-control"));
+    let err = fails(&add("rm", &rest, true));
+    assert!(err.contains("the bearer token in SEAL_OIP_TOKEN holds characters") && !err.contains("en-with"), "{err}");
+    // `--token-env` wants a variable's name, and belongs to served models.
+    let err = seal.fails(&["models", "add", "--name", "rm", "--token-env", "a token!", "--endpoint", &rest, folder]);
+    assert!(err.contains("not the token"), "{err}");
+    assert!(server.infer_requests() == 0);
+
+    // With the token: registered over both protocols; only the variable's name is kept.
+    seal.set_env("SEAL_OIP_TOKEN", Some(TOKEN));
+    let info: seal_shared::ModelInfo =
+        seal.read(&add("rest", &rest, true).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(info.token_env.as_deref(), Some("SEAL_OIP_TOKEN"));
+    seal.ok(&add("grpcs", &grpcs, true).iter().map(String::as_str).collect::<Vec<_>>());
+    let listed = seal.ok(&["models", "list"]);
+    assert!(listed.contains(&format!("served by {rest} (bearer token from $SEAL_OIP_TOKEN)")), "{listed}");
+    assert!(!seal.ok(&["--json", "models", "list"]).contains(TOKEN) && !listed.contains(TOKEN));
+
+    // Part of a run, then the token gone: the rest is refused before any work, naming the
+    // variable; with it back the run finishes with nothing lost or scored twice.
+    seal.ok(&["score", "--dataset", "hh", "--model", "rest", "--limit", "25"]);
+    seal.set_env("SEAL_OIP_TOKEN", None);
+    let err = seal.fails(&["score", "--dataset", "hh", "--model", "rest"]);
+    assert!(err.contains("model `rest`") && err.contains("SEAL_OIP_TOKEN, which is not set"), "{err}");
+    assert_eq!(counts(&seal, "rest"), (25, 25));
+    seal.set_env("SEAL_OIP_TOKEN", Some(TOKEN));
+    for model in ["rest", "grpcs"] {
+        seal.ok(&["score", "--dataset", "hh", "--model", model]);
+        assert_eq!(counts(&seal, model), (60, 60));
+        assert_same(&scores(&seal, model), &want, 1e-5);
+    }
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    for model in ["rest", "grpcs"] {
+        let providers = store.run_providers("hh", model).unwrap();
+        assert!(providers.iter().all(|p| !p.contains(TOKEN)), "{providers:?}");
+    }
+    assert!(server.infer_requests() > 0, "the scores came through the gateway from the server");
 }

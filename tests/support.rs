@@ -24,13 +24,15 @@ pub fn fixture_model(name: &str) -> PathBuf {
 /// A fresh data dir and a `seal` command bound to it.
 pub struct Seal {
     pub dir: tempfile::TempDir,
+    /// Variables set (`Some`) or removed (`None`) in the environment of every command.
+    env: std::cell::RefCell<Vec<(String, Option<String>)>>,
 }
 
 impl Seal {
     /// A fresh data dir; the runtime `seal` scores with is installed on first use.
     pub fn new() -> Seal {
         ensure_runtime();
-        Seal { dir: tempfile::tempdir().unwrap() }
+        Seal { dir: tempfile::tempdir().unwrap(), env: Default::default() }
     }
 
     pub fn data(&self) -> DataDir {
@@ -40,7 +42,20 @@ impl Seal {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_seal"));
         c.env("SEAL_DATA_DIR", self.dir.path()).env_remove("SEAL_HUB_URL").env("RUST_LOG", "warn");
+        for (name, value) in self.env.borrow().iter() {
+            match value {
+                Some(v) => c.env(name, v),
+                None => c.env_remove(name),
+            };
+        }
         c
+    }
+
+    /// Sets (`Some`) or removes (`None`) `name` in the environment of the commands that follow.
+    pub fn set_env(&self, name: &str, value: Option<&str>) {
+        let mut env = self.env.borrow_mut();
+        env.retain(|(n, _)| n != name);
+        env.push((name.to_owned(), value.map(str::to_owned)));
     }
 
     /// Runs `seal ARGS`, asserting success; returns stdout.
@@ -465,7 +480,19 @@ pub struct Caddy {
     child: Child,
     /// `http://127.0.0.1:PORT/`.
     pub url: String,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Caddy {
+    /// The root certificate of Caddy's own CA, which signs the certificates of `tls internal`
+    /// sites (in its data folder, this Caddy's alone).
+    pub fn local_root_ca(&self) -> PathBuf {
+        self.home.path().join("caddy").join("pki").join("authorities").join("local").join("root.crt")
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("caddy.log")).unwrap_or_default()
+    }
 }
 
 impl Drop for Caddy {
@@ -476,9 +503,11 @@ impl Drop for Caddy {
 }
 
 /// Runs `caddy` with the Caddyfile `config` and the environment `envs` (read by its `{$…}`
-/// placeholders), once it listens on `port`.
+/// placeholders), once it serves its configuration and listens on `port`. A Caddy that exits
+/// (a port taken, a bad Caddyfile) fails the test with its log.
 pub fn run_caddy(config: &Path, port: u16, envs: &[(&str, &str)]) -> Caddy {
     let home = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(home.path().join("caddy.log")).unwrap();
     let child = Command::new("caddy")
         .args(["run", "--adapter", "caddyfile", "--config"])
         .arg(config)
@@ -487,13 +516,21 @@ pub fn run_caddy(config: &Path, port: u16, envs: &[(&str, &str)]) -> Caddy {
         .env("XDG_DATA_HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("caddy is needed for the proxy tests (apt-get install caddy)");
+    let mut caddy = Caddy { child, url: format!("http://127.0.0.1:{port}/"), home };
     let t0 = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "caddy did not start with {}", config.display());
+    loop {
+        if let Ok(Some(status)) = caddy.child.try_wait() {
+            panic!("caddy exited with {status} ({}):\n{}", config.display(), caddy.log_text());
+        }
+        if caddy.log_text().contains("serving initial configuration")
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        {
+            return caddy;
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "caddy did not start:\n{}", caddy.log_text());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    Caddy { child, url: format!("http://127.0.0.1:{port}/"), _home: home }
 }

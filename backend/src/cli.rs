@@ -286,6 +286,7 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                     replace: a.replace,
                     is_test_model: false,
                     endpoints: a.endpoints,
+                    token_env: a.token_env,
                 },
             )?;
             ctx.emit(&info, |info| {
@@ -333,6 +334,11 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                         m.folder.as_deref().unwrap_or_default(),
                         if m.is_test_model { "  [test model]" } else { "" }
                     );
+                    if !m.endpoints.is_empty() {
+                        let token =
+                            m.token_env.as_ref().map(|v| format!(" (bearer token from ${v})")).unwrap_or_default();
+                        println!("{:<22} served by {}{token}", "", m.endpoints.join(", "));
+                    }
                 }
             })
         }

@@ -58,6 +58,8 @@ pub struct ModelRecord {
     pub precision: Option<Precision>,
     /// A served model's inference-server URLs (Open Inference Protocol); empty otherwise.
     pub endpoints: Vec<String>,
+    /// The environment variable holding the bearer token a served model's servers want.
+    pub token_env: Option<String>,
 }
 
 /// The texts of a pair as the scorer needs them.

@@ -397,6 +397,7 @@ pub fn JobsPage() -> impl IntoView {
                 max_length: None,
                 truncation: None,
                 endpoints: Vec::new(),
+                token_env: None,
             };
             match crate::api::add_model(req).await {
                 Ok(m) => {

@@ -59,6 +59,10 @@ pub struct AddModelRequest {
     /// tokenizer. Only `seal models add --endpoint` on the server's machine may give them.
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// The environment variable of the server's process that holds the bearer token the
+    /// endpoints want; given, like them, only from the server's machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -82,6 +86,10 @@ pub struct ModelInfo {
     /// For a served model, the inference servers' URLs.
     #[serde(default)]
     pub endpoints: Vec<String>,
+    /// For a served model whose servers want a bearer token: the environment variable the
+    /// token is read from when a run starts (never the token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
 }
 
 /// How often a model prefers the human-chosen response. Agreement is strict

@@ -279,11 +279,16 @@ pub struct AddModelArgs {
     pub replace: bool,
     /// An inference server that runs the model (Open Inference Protocol):
     /// `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]` over REST, or
-    /// `grpc://HOST:PORT/MODEL[/V]` over gRPC. Repeat to spread the work over
-    /// several. FOLDER then needs only the tokenizer (as an export writes it); with the
-    /// export's model.onnx too, each run first checks a canary batch against it.
+    /// `grpc://HOST:PORT/MODEL[/V]` over gRPC (`grpcs://` over TLS). Repeat to spread the
+    /// work over several. FOLDER then needs only the tokenizer (as an export writes it); with
+    /// the export's model.onnx too, each run first checks a canary batch against it.
     #[arg(long = "endpoint", value_name = "URL")]
     pub endpoints: Vec<String>,
+    /// The environment variable holding the bearer token the endpoints want (sent as
+    /// `Authorization: Bearer …`); read now and by every run, from the environment of the
+    /// process that scores (the server's, for its jobs). Only the name is stored.
+    #[arg(long, value_name = "VARIABLE", requires = "endpoints")]
+    pub token_env: Option<String>,
     pub folder: PathBuf,
 }
 

@@ -106,6 +106,7 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
                     replace: true,
                     is_test_model: test_models,
                     endpoints: Vec::new(),
+                    token_env: None,
                 },
             )?;
         }

@@ -393,6 +393,7 @@ pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_
         max_length: a.max_length,
         truncation: Some(a.truncation),
         endpoints: a.endpoints.clone(),
+        token_env: a.token_env.clone(),
     };
     remote.send("POST", "models", &req)
 }

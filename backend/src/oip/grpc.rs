@@ -13,7 +13,9 @@ use std::time::Duration;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 
-use super::{Datatype, EndpointUrl, InputSpec, ModelMetadata, OipError, OutputChoice, ServerMetadata, TensorMetadata};
+use super::{
+    Bearer, Datatype, EndpointUrl, InputSpec, ModelMetadata, OipError, OutputChoice, ServerMetadata, TensorMetadata,
+};
 use crate::score::Packed;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -175,19 +177,41 @@ pub(super) struct GrpcEndpoint {
     url: EndpointUrl,
     channel: Channel,
     timeout: Duration,
+    /// The `authorization` metadata of every call.
+    bearer: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl GrpcEndpoint {
-    pub(super) fn new(url: EndpointUrl, timeout: Duration) -> Result<GrpcEndpoint, OipError> {
-        let target = url.base.replacen("grpc://", "http://", 1);
-        let endpoint = Channel::from_shared(target)
-            .map_err(|e| OipError::Refused(format!("{}: {e}", url.url)))?
+    pub(super) fn new(url: EndpointUrl, timeout: Duration, bearer: Option<Bearer>) -> Result<GrpcEndpoint, OipError> {
+        let refused = |e: &dyn std::fmt::Display| OipError::Refused(format!("{}: {e}", url.url));
+        let tls = url.base.starts_with("grpcs://");
+        let target =
+            if tls { url.base.replacen("grpcs://", "https://", 1) } else { url.base.replacen("grpc://", "http://", 1) };
+        let mut endpoint = Channel::from_shared(target)
+            .map_err(|e| refused(&e))?
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout);
+        if tls {
+            // The system's trust store, as for `https://` endpoints (`SSL_CERT_FILE` and
+            // `SSL_CERT_DIR` name others).
+            let config = tonic::transport::ClientTlsConfig::new().with_native_roots();
+            endpoint = endpoint.tls_config(config).map_err(|e| refused(&e))?;
+        }
+        let bearer = bearer
+            .map(|b| b.header().parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>())
+            .transpose()
+            .map_err(|_| {
+                OipError::Refused(format!("{}: the bearer token holds characters a header cannot carry", url.url))
+            })?
+            .map(|mut v| {
+                // Never kept in HTTP/2's header tables.
+                v.set_sensitive(true);
+                v
+            });
         let _inside = runtime()?.enter();
         // Connects on first use, and again after the server comes back.
         let channel = endpoint.connect_lazy();
-        Ok(GrpcEndpoint { url, channel, timeout })
+        Ok(GrpcEndpoint { url, channel, timeout, bearer })
     }
 
     fn call<Req, Resp>(&self, method: &'static str, request: Req) -> Result<Resp, OipError>
@@ -199,10 +223,14 @@ impl GrpcEndpoint {
             .map_err(|e| OipError::Refused(format!("{}: {e}", self.url.url)))?;
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         let url = &self.url.url;
+        let mut request = tonic::Request::new(request);
+        if let Some(b) = &self.bearer {
+            request.metadata_mut().insert("authorization", b.clone());
+        }
         let answer = runtime()?.block_on(async move {
             grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
             let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-            grpc.unary(tonic::Request::new(request), path, codec).await
+            grpc.unary(request, path, codec).await
         });
         answer.map(tonic::Response::into_inner).map_err(|status| rpc_error(url, method, self.timeout, status))
     }

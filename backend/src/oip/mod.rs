@@ -48,6 +48,16 @@ pub enum OipError {
 }
 
 impl OipError {
+    /// The server wants credentials, or refused those sent: HTTP 401/403, gRPC
+    /// UNAUTHENTICATED/PERMISSION_DENIED.
+    pub fn denied(&self) -> bool {
+        match self {
+            OipError::Status { status, .. } => matches!(status, 401 | 403),
+            OipError::Rpc { code, .. } => code == "UNAUTHENTICATED" || code == "PERMISSION_DENIED",
+            _ => false,
+        }
+    }
+
     /// Worth another try, possibly elsewhere: overload, server errors, timeouts, dropped
     /// connections. A 4xx other than 408/429 is the request's fault and fails at once.
     pub fn retryable(&self) -> bool {
@@ -64,6 +74,39 @@ impl OipError {
             OipError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+}
+
+/// A bearer token sent with every request to a served model's endpoints (`Authorization:
+/// Bearer …` over REST, the `authorization` metadata over gRPC), as inference servers behind
+/// a gateway (KServe with an auth policy, Triton behind an API gateway) ask for. Read from the
+/// environment when a run starts; never stored, logged or shown.
+#[derive(Clone)]
+pub struct Bearer(String);
+
+impl Bearer {
+    /// The token, trimmed: refused when empty (a header that says nothing) or when it holds
+    /// anything but visible ASCII and spaces (a header could not carry it).
+    pub fn new(token: &str) -> Result<Bearer, &'static str> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err("is empty");
+        }
+        if !token.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+            return Err("holds characters other than visible ASCII, which a header cannot carry");
+        }
+        Ok(Bearer(format!("Bearer {token}")))
+    }
+
+    /// The header's value, `Bearer …`.
+    fn header(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bearer <redacted>")
     }
 }
 
@@ -84,7 +127,7 @@ impl std::fmt::Display for Protocol {
 }
 
 /// A served model's URL: `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]` (REST) or
-/// `grpc://HOST:PORT/MODEL[/V]` (gRPC).
+/// `grpc(s)://HOST:PORT/MODEL[/V]` (gRPC; `grpcs` over TLS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointUrl {
     pub url: String,
@@ -100,7 +143,7 @@ impl FromStr for EndpointUrl {
 
     fn from_str(text: &str) -> Result<EndpointUrl, String> {
         let url = text.trim().trim_end_matches('/');
-        let form = "give http(s)://HOST:PORT/v2/models/MODEL[/versions/V] or grpc://HOST:PORT/MODEL[/V]";
+        let form = "give http(s)://HOST:PORT/v2/models/MODEL[/versions/V] or grpc(s)://HOST:PORT/MODEL[/V]";
         let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("endpoint `{text}`: {form}"))?;
         let scheme = scheme.to_ascii_lowercase();
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -121,7 +164,7 @@ impl FromStr for EndpointUrl {
                 ["v2", "models", m, "versions", v] => (Protocol::Rest, named(m, Some(v))?),
                 _ => return Err(format!("endpoint `{text}`: the path must name the model; {form}")),
             },
-            "grpc" => match segments.as_slice() {
+            "grpc" | "grpcs" => match segments.as_slice() {
                 [m] => (Protocol::Grpc, named(m, None)?),
                 [m, v] => (Protocol::Grpc, named(m, Some(v))?),
                 _ => return Err(format!("endpoint `{text}`: the path must name the model; {form}")),
@@ -398,10 +441,10 @@ enum Transport {
 
 impl Endpoint {
     /// The client of one endpoint; nothing is sent yet.
-    fn new(url: &EndpointUrl, timeout: Duration) -> Result<Endpoint, OipError> {
+    fn new(url: &EndpointUrl, timeout: Duration, bearer: Option<&Bearer>) -> Result<Endpoint, OipError> {
         let transport = match url.protocol {
-            Protocol::Rest => Transport::Rest(rest::RestEndpoint::new(url.clone(), timeout)),
-            Protocol::Grpc => Transport::Grpc(grpc::GrpcEndpoint::new(url.clone(), timeout)?),
+            Protocol::Rest => Transport::Rest(rest::RestEndpoint::new(url.clone(), timeout, bearer.cloned())),
+            Protocol::Grpc => Transport::Grpc(grpc::GrpcEndpoint::new(url.clone(), timeout, bearer.cloned())?),
         };
         Ok(Endpoint { url: url.clone(), meta: OnceLock::new(), transport })
     }
@@ -597,7 +640,7 @@ pub struct ServedModel {
 impl ServedModel {
     /// Connects to the endpoints (those ready must serve the same inputs and output; see
     /// [`Startup`] for those that are not) and loads the folder's tokenizer.
-    /// `fallback_inputs` are the folder export's inputs.
+    /// `fallback_inputs` are the folder export's inputs; `bearer` goes with every request.
     pub fn connect(
         folder: &std::path::Path,
         urls: &[EndpointUrl],
@@ -605,6 +648,7 @@ impl ServedModel {
         opts: ServeOptions,
         fallback_inputs: &[String],
         startup: Startup,
+        bearer: Option<&Bearer>,
     ) -> Result<ServedModel, OipError> {
         if urls.is_empty() {
             return Err(OipError::Refused("a served model needs at least one endpoint".into()));
@@ -615,7 +659,7 @@ impl ServedModel {
         let mut contract_of_first: Option<(Vec<InputSpec>, OutputChoice)> = None;
         let mut not_ready = Vec::new();
         for url in urls {
-            let ep = Endpoint::new(url, opts.timeout)?;
+            let ep = Endpoint::new(url, opts.timeout, bearer)?;
             let meta = match ep.connect() {
                 Ok(meta) => meta,
                 Err(e) if startup == Startup::AnyReady && e.retryable() => {
@@ -632,7 +676,9 @@ impl ServedModel {
                     endpoints.push(ep);
                     continue;
                 }
+                // Refused outright, or for want of credentials (kept as it came, for the hint).
                 Err(e @ OipError::Refused(_)) => return Err(e),
+                Err(e) if e.denied() => return Err(e),
                 Err(e) => return Err(OipError::Refused(format!("endpoint {} is not usable: {e}", url.url))),
             };
             let c = contract(&meta.model, fallback_inputs, &url.url)?;
@@ -1089,10 +1135,29 @@ mod tests {
         assert_eq!((e.model.as_str(), e.version.as_deref()), ("rm", Some("3")));
         let e: EndpointUrl = "grpc://h:8001/rm/2".parse().unwrap();
         assert_eq!((e.protocol, e.model.as_str(), e.version.as_deref()), (Protocol::Grpc, "rm", Some("2")));
+        let e: EndpointUrl = "grpcs://gw.lab:443/rm".parse().unwrap();
+        assert_eq!((e.protocol, e.base.as_str()), (Protocol::Grpc, "grpcs://gw.lab:443"));
         for bad in ["h:8000/v2/models/rm", "http://h:8000/v2/rm", "ftp://h/v2/models/rm", "http://u:p@h/v2/models/rm"] {
             let err = bad.parse::<EndpointUrl>().unwrap_err();
             assert!(err.contains(bad), "{err}");
         }
+    }
+
+    #[test]
+    fn a_bearer_token_is_never_shown_and_refusals_for_credentials_are_told_apart() {
+        let b = Bearer::new("  tok-123 ").unwrap();
+        assert_eq!(b.header(), "Bearer tok-123");
+        assert!(!format!("{b:?}").contains("tok-123"));
+        assert_eq!(Bearer::new(" ").unwrap_err(), "is empty");
+        assert!(Bearer::new("tok\n123").unwrap_err().contains("visible ASCII"));
+        assert!(Bearer::new("tök").is_err());
+        let status = |s| OipError::Status { url: "u".into(), status: s, body: String::new(), retry_after: None };
+        let rpc =
+            |code: &str| OipError::Rpc { url: "u".into(), code: code.into(), message: String::new(), retry: false };
+        assert!(status(401).denied() && status(403).denied() && !status(400).denied() && !status(404).denied());
+        assert!(
+            rpc("UNAUTHENTICATED").denied() && rpc("PERMISSION_DENIED").denied() && !rpc("INVALID_ARGUMENT").denied()
+        );
     }
 
     #[test]

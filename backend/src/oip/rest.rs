@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{Datatype, EndpointUrl, InputSpec, ModelMetadata, OipError, OutputChoice, ServerMetadata, TensorMetadata};
+use super::{
+    Bearer, Datatype, EndpointUrl, InputSpec, ModelMetadata, OipError, OutputChoice, ServerMetadata, TensorMetadata,
+};
 use crate::score::Packed;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -15,10 +17,11 @@ pub(super) struct RestEndpoint {
     url: EndpointUrl,
     agent: ureq::Agent,
     timeout: Duration,
+    bearer: Option<Bearer>,
 }
 
 impl RestEndpoint {
-    pub(super) fn new(url: EndpointUrl, timeout: Duration) -> RestEndpoint {
+    pub(super) fn new(url: EndpointUrl, timeout: Duration, bearer: Option<Bearer>) -> RestEndpoint {
         let agent = ureq::Agent::config_builder()
             .tls_config(crate::net::tls())
             .timeout_global(Some(timeout))
@@ -27,7 +30,15 @@ impl RestEndpoint {
             .user_agent(concat!("seal-lab/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        RestEndpoint { url, agent, timeout }
+        RestEndpoint { url, agent, timeout, bearer }
+    }
+
+    /// A request with the endpoint's credentials, when it has any.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.bearer {
+            Some(b) => request.header("Authorization", b.header()),
+            None => request,
+        }
     }
 
     fn model_path(&self) -> String {
@@ -65,7 +76,7 @@ impl RestEndpoint {
     }
 
     fn get_json(&self, url: &str) -> Result<Value, OipError> {
-        let answer = self.read(url, self.agent.get(url).call())?;
+        let answer = self.read(url, self.authorized(self.agent.get(url)).call())?;
         serde_json::from_slice(&answer.body).map_err(|e| OipError::Protocol {
             url: url.to_owned(),
             detail: format!("not JSON ({e}): {}", crate::net::short(&String::from_utf8_lossy(&answer.body))),
@@ -75,9 +86,9 @@ impl RestEndpoint {
     /// Server and model both ready.
     pub(super) fn ready(&self) -> Result<(), OipError> {
         let server = format!("{}/v2/health/ready", self.url.base);
-        self.read(&server, self.agent.get(&server).call())?;
+        self.read(&server, self.authorized(self.agent.get(&server)).call())?;
         let model = format!("{}/ready", self.model_path());
-        self.read(&model, self.agent.get(&model).call())?;
+        self.read(&model, self.authorized(self.agent.get(&model)).call())?;
         Ok(())
     }
 
@@ -166,8 +177,7 @@ impl RestEndpoint {
         body.extend_from_slice(&raw);
         let answer = self.read(
             &url,
-            self.agent
-                .post(&url)
+            self.authorized(self.agent.post(&url))
                 .header("content-type", "application/octet-stream")
                 .header("Inference-Header-Content-Length", header_length.to_string())
                 .send(&body[..]),

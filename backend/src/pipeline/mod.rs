@@ -323,6 +323,9 @@ pub struct AddModel {
     /// Inference-server URLs of a served model (Open Inference Protocol); empty for a model
     /// SEAL Lab runs itself.
     pub endpoints: Vec<String>,
+    /// The environment variable holding the bearer token the endpoints want (read now, to
+    /// check them, and again by each run; only its name is stored).
+    pub token_env: Option<String>,
 }
 
 /// Registers a model folder for a request of the API (`POST /api/models`): with `policy` (a web
@@ -341,6 +344,14 @@ pub fn register_model(
         // The server would send requests wherever a web user points it.
         return Err(Error::invalid(
             "endpoints: served models are registered with `seal models add --endpoint` on the server's machine"
+                .to_owned(),
+        ));
+    }
+    if req.token_env.is_some() && (policy.is_some() || req.endpoints.is_empty()) {
+        // A web user would have the server send a variable of its environment anywhere.
+        return Err(Error::invalid(
+            "token_env: a served model's bearer token is named by `seal models add --endpoint … --token-env` \
+             on the server's machine"
                 .to_owned(),
         ));
     }
@@ -375,6 +386,7 @@ pub fn register_model(
         replace: req.replace,
         is_test_model: false,
         endpoints: req.endpoints.clone(),
+        token_env: req.token_env.clone(),
     };
     if !m.endpoints.is_empty() {
         // Unreachable or unsuitable servers are the caller's to fix.
@@ -386,6 +398,9 @@ pub fn register_model(
 pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
     if !m.endpoints.is_empty() {
         return add_served_model(store, data, m);
+    }
+    if m.token_env.is_some() {
+        bail!("--token-env: a bearer token is for the inference servers of a served model (give --endpoint)");
     }
     init_runtime(data, false)?;
     let folder = m.folder.canonicalize().with_context(|| format!("{}: no such folder", m.folder.display()))?;
@@ -403,6 +418,7 @@ pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::Mo
         is_test_model: m.is_test_model,
         precision: info.precision,
         endpoints: Vec::new(),
+        token_env: None,
     };
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
@@ -417,6 +433,7 @@ pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::Mo
 fn add_served_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
     let folder = m.folder.canonicalize().with_context(|| format!("{}: no such folder", m.folder.display()))?;
     let urls = parse_endpoints(&m.endpoints)?;
+    let bearer = bearer_from_env(&m.name, m.token_env.as_deref(), &urls)?;
     let local = if folder.join("model.onnx").is_file() {
         init_runtime(data, false)?;
         Some(score::inspect(&folder)?)
@@ -437,7 +454,9 @@ fn add_served_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire:
         oip::ServeOptions::default(),
         &fallback,
         oip::Startup::AllReady,
-    )?;
+        bearer.as_ref(),
+    )
+    .map_err(|e| with_credentials_hint(e, m.token_env.as_deref()))?;
     let record = ModelRecord {
         name: m.name.clone(),
         kind: ModelKind::Served,
@@ -454,12 +473,61 @@ fn add_served_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire:
         is_test_model: m.is_test_model,
         precision: local.as_ref().and_then(|i| i.precision),
         endpoints: urls.iter().map(|u| u.url.clone()).collect(),
+        token_env: m.token_env.clone(),
     };
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
     }
     store.add_model(&record, m.replace)?;
     Ok(model_info(&record))
+}
+
+/// The bearer token of served model `name`, from the environment variable `token_env` names:
+/// a variable that is not set (or is empty) is an error naming it, before any request.
+fn bearer_from_env(name: &str, token_env: Option<&str>, urls: &[oip::EndpointUrl]) -> Result<Option<oip::Bearer>> {
+    let Some(var) = token_env else { return Ok(None) };
+    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("--token-env {var:?}: give the name of an environment variable (letters, digits, `_`), not the token");
+    }
+    let token = std::env::var(var).unwrap_or_default();
+    let bearer = oip::Bearer::new(&token).map_err(|why| {
+        if token.is_empty() {
+            anyhow::anyhow!(
+                "model `{name}`: its inference servers want the bearer token in the environment variable {var}, \
+                 which is not set here (or is empty); nothing was sent"
+            )
+        } else {
+            anyhow::anyhow!("model `{name}`: the bearer token in {var} {why}; nothing was sent")
+        }
+    })?;
+    let plain = |u: &&oip::EndpointUrl| {
+        // As an http URL, so that the host is read as an address (grpc:// hosts are opaque).
+        let authority = u.base.split_once("://").map_or("", |(_, a)| a);
+        let loopback = url::Url::parse(&format!("http://{authority}")).ok().and_then(|b| match b.host()? {
+            url::Host::Domain(d) => Some(d == "localhost"),
+            url::Host::Ipv4(ip) => Some(ip.is_loopback()),
+            url::Host::Ipv6(ip) => Some(ip.is_loopback()),
+        });
+        (u.base.starts_with("http://") || u.base.starts_with("grpc://")) && loopback != Some(true)
+    };
+    for u in urls.iter().filter(plain) {
+        tracing::warn!("{}: the bearer token travels unencrypted; use https:// or grpcs://", u.url);
+    }
+    Ok(Some(bearer))
+}
+
+/// A refusal for want of credentials says how to give them, or which were refused.
+fn with_credentials_hint(e: oip::OipError, token_env: Option<&str>) -> anyhow::Error {
+    if !e.denied() {
+        return e.into();
+    }
+    match token_env {
+        None => anyhow::anyhow!(
+            "{e} (the server wants credentials: put its bearer token in an environment variable and \
+             register the model with --token-env VARIABLE)"
+        ),
+        Some(var) => anyhow::anyhow!("{e} (the server refused the bearer token in {var})"),
+    }
 }
 
 fn parse_endpoints(urls: &[String]) -> Result<Vec<oip::EndpointUrl>> {
@@ -487,6 +555,7 @@ pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
         is_test_model: m.is_test_model,
         precision: m.precision,
         endpoints: m.endpoints.clone(),
+        token_env: m.token_env.clone(),
     }
 }
 
@@ -802,9 +871,19 @@ fn connect_served(
 ) -> Result<oip::ServedModel> {
     check_folder_unchanged(record, folder, &["tokenizer.json"])?;
     let urls = parse_endpoints(&record.endpoints)?;
+    let bearer = bearer_from_env(&record.name, record.token_env.as_deref(), &urls)?;
     let opts = score_options(record, job, Device::Cpu);
     let serve = oip::ServeOptions { in_flight: job.in_flight.max(1), ..Default::default() };
-    let served = oip::ServedModel::connect(folder, &urls, opts.clone(), serve, &record.inputs, oip::Startup::AnyReady)?;
+    let served = oip::ServedModel::connect(
+        folder,
+        &urls,
+        opts.clone(),
+        serve,
+        &record.inputs,
+        oip::Startup::AnyReady,
+        bearer.as_ref(),
+    )
+    .map_err(|e| with_credentials_hint(e, record.token_env.as_deref()))?;
     if record.onnx_sha256.is_none() || !folder.join("model.onnx").is_file() {
         tracing::info!("{}: no model.onnx to check a canary batch against", folder.display());
         return Ok(served);
@@ -926,6 +1005,7 @@ fn imported_model(name: &str) -> ModelRecord {
         is_test_model: false,
         precision: None,
         endpoints: Vec::new(),
+        token_env: None,
     }
 }
 

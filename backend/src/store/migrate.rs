@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (11, include_str!("migrations/0011_jobs.sql")),
     (12, include_str!("migrations/0012_run_device.sql")),
     (13, include_str!("migrations/0013_served_models.sql")),
+    (14, include_str!("migrations/0014_served_model_tokens.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

@@ -45,8 +45,8 @@ impl Store {
 pub(super) fn insert_model(conn: &duckdb::Connection, m: &ModelRecord) -> Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO models (name, kind, folder, onnx_sha256, tokenizer_sha256, inputs,
-            input_format, max_length, truncation, is_test_model, precision, endpoints)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            input_format, max_length, truncation, is_test_model, precision, endpoints, token_env)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             m.name,
             m.kind.as_str(),
@@ -59,7 +59,8 @@ pub(super) fn insert_model(conn: &duckdb::Connection, m: &ModelRecord) -> Result
             m.truncation.to_string(),
             m.is_test_model,
             m.precision.map(Precision::as_str),
-            (!m.endpoints.is_empty()).then(|| m.endpoints.join("\n"))
+            (!m.endpoints.is_empty()).then(|| m.endpoints.join("\n")),
+            m.token_env
         ],
     )
     .ctx("insert model")?;
@@ -67,7 +68,7 @@ pub(super) fn insert_model(conn: &duckdb::Connection, m: &ModelRecord) -> Result
 }
 
 const MODEL_COLUMNS: &str = "SELECT name, kind, folder, onnx_sha256, tokenizer_sha256, inputs, input_format,
-    max_length, truncation, is_test_model, precision, endpoints FROM models";
+    max_length, truncation, is_test_model, precision, endpoints, token_env FROM models";
 
 fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRecord> {
     let inputs: String = r.get(5)?;
@@ -88,5 +89,6 @@ fn model_row(r: &duckdb::Row<'_>) -> duckdb::Result<ModelRecord> {
             .transpose()
             .map_err(|e| duckdb::Error::FromSqlConversionFailure(10, duckdb::types::Type::Text, Box::new(e)))?,
         endpoints: r.get::<_, Option<String>>(11)?.map(|e| e.lines().map(str::to_owned).collect()).unwrap_or_default(),
+        token_env: r.get(12)?,
     })
 }

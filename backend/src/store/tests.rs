@@ -277,6 +277,7 @@ fn imported_model(name: &str) -> ModelRecord {
         is_test_model: false,
         precision: None,
         endpoints: Vec::new(),
+        token_env: None,
     }
 }
 
