@@ -178,36 +178,34 @@ pub(super) struct GrpcEndpoint {
     channel: Channel,
     timeout: Duration,
     /// The `authorization` metadata of every call.
-    bearer: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    bearer: Option<tonic::metadata::AsciiMetadataValue>,
 }
 
 impl GrpcEndpoint {
     pub(super) fn new(url: EndpointUrl, timeout: Duration, bearer: Option<Bearer>) -> Result<GrpcEndpoint, OipError> {
         let refused = |e: &dyn std::fmt::Display| OipError::Refused(format!("{}: {e}", url.url));
-        let tls = url.base.starts_with("grpcs://");
-        let target =
-            if tls { url.base.replacen("grpcs://", "https://", 1) } else { url.base.replacen("grpc://", "http://", 1) };
+        let target = format!("{}://{}", if url.tls { "https" } else { "http" }, url.authority);
         let mut endpoint = Channel::from_shared(target)
             .map_err(|e| refused(&e))?
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout);
-        if tls {
+        if url.tls {
             // The system's trust store, as for `https://` endpoints (`SSL_CERT_FILE` and
             // `SSL_CERT_DIR` name others).
             let config = tonic::transport::ClientTlsConfig::new().with_native_roots();
             endpoint = endpoint.tls_config(config).map_err(|e| refused(&e))?;
         }
-        let bearer = bearer
-            .map(|b| b.header().parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>())
-            .transpose()
-            .map_err(|_| {
-                OipError::Refused(format!("{}: the bearer token holds characters a header cannot carry", url.url))
-            })?
-            .map(|mut v| {
+        let bearer = match bearer {
+            Some(b) => {
+                let mut value: tonic::metadata::AsciiMetadataValue = b.header().parse().map_err(|_| {
+                    OipError::Refused(format!("{}: the bearer token holds characters a header cannot carry", url.url))
+                })?;
                 // Never kept in HTTP/2's header tables.
-                v.set_sensitive(true);
-                v
-            });
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
         let _inside = runtime()?.enter();
         // Connects on first use, and again after the server comes back.
         let channel = endpoint.connect_lazy();

@@ -134,8 +134,25 @@ pub struct EndpointUrl {
     pub protocol: Protocol,
     /// `scheme://host:port`.
     pub base: String,
+    /// `host:port`.
+    pub authority: String,
+    /// `https://` or `grpcs://`.
+    pub tls: bool,
     pub model: String,
     pub version: Option<String>,
+}
+
+impl EndpointUrl {
+    /// The host is this machine (`localhost`, or a loopback address).
+    pub fn is_loopback(&self) -> bool {
+        // Read as an http URL's, so that an address is parsed as one (grpc:// hosts are opaque).
+        url::Url::parse(&format!("http://{}", self.authority)).ok().is_some_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        })
+    }
 }
 
 impl FromStr for EndpointUrl {
@@ -171,7 +188,15 @@ impl FromStr for EndpointUrl {
             },
             other => return Err(format!("endpoint `{text}`: unknown scheme `{other}`; {form}")),
         };
-        Ok(EndpointUrl { url: url.to_owned(), protocol, base: format!("{scheme}://{authority}"), model, version })
+        Ok(EndpointUrl {
+            url: url.to_owned(),
+            protocol,
+            base: format!("{scheme}://{authority}"),
+            authority: authority.to_owned(),
+            tls: scheme == "https" || scheme == "grpcs",
+            model,
+            version,
+        })
     }
 }
 
@@ -1136,7 +1161,10 @@ mod tests {
         let e: EndpointUrl = "grpc://h:8001/rm/2".parse().unwrap();
         assert_eq!((e.protocol, e.model.as_str(), e.version.as_deref()), (Protocol::Grpc, "rm", Some("2")));
         let e: EndpointUrl = "grpcs://gw.lab:443/rm".parse().unwrap();
-        assert_eq!((e.protocol, e.base.as_str()), (Protocol::Grpc, "grpcs://gw.lab:443"));
+        assert_eq!((e.protocol, e.base.as_str(), e.tls), (Protocol::Grpc, "grpcs://gw.lab:443", true));
+        assert!(!e.is_loopback());
+        let e: EndpointUrl = "grpc://127.0.0.1:8001/rm".parse().unwrap();
+        assert!(!e.tls && e.is_loopback());
         for bad in ["h:8000/v2/models/rm", "http://h:8000/v2/rm", "ftp://h/v2/models/rm", "http://u:p@h/v2/models/rm"] {
             let err = bad.parse::<EndpointUrl>().unwrap_err();
             assert!(err.contains(bad), "{err}");

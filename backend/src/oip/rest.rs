@@ -41,6 +41,10 @@ impl RestEndpoint {
         }
     }
 
+    fn get(&self, url: &str) -> Result<Answer, OipError> {
+        self.read(url, self.authorized(self.agent.get(url)).call())
+    }
+
     fn model_path(&self) -> String {
         match &self.url.version {
             Some(v) => format!("{}/v2/models/{}/versions/{}", self.url.base, self.url.model, v),
@@ -76,7 +80,7 @@ impl RestEndpoint {
     }
 
     fn get_json(&self, url: &str) -> Result<Value, OipError> {
-        let answer = self.read(url, self.authorized(self.agent.get(url)).call())?;
+        let answer = self.get(url)?;
         serde_json::from_slice(&answer.body).map_err(|e| OipError::Protocol {
             url: url.to_owned(),
             detail: format!("not JSON ({e}): {}", crate::net::short(&String::from_utf8_lossy(&answer.body))),
@@ -86,9 +90,8 @@ impl RestEndpoint {
     /// Server and model both ready.
     pub(super) fn ready(&self) -> Result<(), OipError> {
         let server = format!("{}/v2/health/ready", self.url.base);
-        self.read(&server, self.authorized(self.agent.get(&server)).call())?;
-        let model = format!("{}/ready", self.model_path());
-        self.read(&model, self.authorized(self.agent.get(&model)).call())?;
+        self.get(&server)?;
+        self.get(&format!("{}/ready", self.model_path()))?;
         Ok(())
     }
 

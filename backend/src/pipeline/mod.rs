@@ -500,17 +500,7 @@ fn bearer_from_env(name: &str, token_env: Option<&str>, urls: &[oip::EndpointUrl
             anyhow::anyhow!("model `{name}`: the bearer token in {var} {why}; nothing was sent")
         }
     })?;
-    let plain = |u: &&oip::EndpointUrl| {
-        // As an http URL, so that the host is read as an address (grpc:// hosts are opaque).
-        let authority = u.base.split_once("://").map_or("", |(_, a)| a);
-        let loopback = url::Url::parse(&format!("http://{authority}")).ok().and_then(|b| match b.host()? {
-            url::Host::Domain(d) => Some(d == "localhost"),
-            url::Host::Ipv4(ip) => Some(ip.is_loopback()),
-            url::Host::Ipv6(ip) => Some(ip.is_loopback()),
-        });
-        (u.base.starts_with("http://") || u.base.starts_with("grpc://")) && loopback != Some(true)
-    };
-    for u in urls.iter().filter(plain) {
+    for u in urls.iter().filter(|u| !u.tls && !u.is_loopback()) {
         tracing::warn!("{}: the bearer token travels unencrypted; use https:// or grpcs://", u.url);
     }
     Ok(Some(bearer))
