@@ -423,7 +423,11 @@ fn beside_a_running_server_served_models_are_registered_from_its_machine_and_sco
     seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
     let kserve = KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default());
     add_user(&seal, "ana", "admin");
+    add_user(&seal, "vic", "viewer");
     let admin = token(&seal, "ana", &[]);
+    // The server's environment holds the bearer token the model's endpoint is sent (this one
+    // takes no notice of it); each scoring job reads it there.
+    seal.set_env("SEAL_OIP_TOKEN", Some("token-of-the-served-model"));
     let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
     let auth = bearer(&admin);
     let headers = [("authorization", auth.as_str())];
@@ -446,6 +450,8 @@ fn beside_a_running_server_served_models_are_registered_from_its_machine_and_sco
         "add",
         "--name",
         "served",
+        "--token-env",
+        "SEAL_OIP_TOKEN",
         "--endpoint",
         &kserve.rest_url("rm"),
         fixture_model("pre").to_str().unwrap(),
@@ -459,15 +465,42 @@ fn beside_a_running_server_served_models_are_registered_from_its_machine_and_sco
     let (_, _, body) = call("GET", &format!("{}api/accuracy/hh/local", server.url), &headers, None);
     let local: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
     assert_eq!((served.n, served.agree, served.tie), (local.n, local.agree, local.tie));
+
+    // Where the inference servers are, and which variable of the server's environment holds
+    // their token, is for admins to see, as the LM server's address is.
+    let viewer = bearer(&token(&seal, "vic", &[]));
+    let url = kserve.rest_url("rm");
+    for (auth, admin) in [(&auth, true), (&viewer, false)] {
+        for route in ["api/models", "api/overview"] {
+            let (status, _, body) = call("GET", &format!("{}{route}", server.url), &[("authorization", auth)], None);
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body.contains("SEAL_OIP_TOKEN"), admin, "{route}: {body}");
+            assert_eq!(body.contains(&url), admin, "{route}: {body}");
+            assert!(!body.contains("token-of-the-served-model"), "{route}: {body}");
+        }
+        let (_, _, body) = call("GET", &format!("{}api/models", server.url), &[("authorization", auth)], None);
+        let models: Vec<seal_shared::ModelInfo> = serde_json::from_str(&body).unwrap();
+        let served = models.iter().find(|m| m.name == "served").unwrap();
+        assert_eq!(served.kind, seal_shared::ModelKind::Served);
+        assert_eq!(served.token_env.as_deref(), admin.then_some("SEAL_OIP_TOKEN"));
+        assert_eq!(served.endpoints, if admin { vec![url.clone()] } else { vec![] });
+        let (_, _, body) = call("GET", &format!("{}api/accuracy/hh/served", server.url), &[("authorization", auth)], None);
+        let accuracy: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
+        let shown = if admin { url.as_str() } else { "endpoint 1" };
+        let want = format!("OpenInferenceProtocol on Open Inference Protocol: {shown} (REST; kserve ");
+        assert!(accuracy.providers.iter().any(|p| p.starts_with(&want)), "{:?}", accuracy.providers);
+    }
 }
 
-/// A gateway in front of `server` as a lab runs one: Caddy with a certificate of its own CA on
-/// `https://127.0.0.1:PORT`, letting through only requests that carry `Bearer TOKEN`, REST to
-/// the server's HTTP port and gRPC (over HTTP/2 in the clear) to its gRPC port. Refusals are
-/// a 401 over REST and, over gRPC, UNAUTHENTICATED in the gRPC way (status 16 in the answer's
-/// headers), as an auth gateway in front of gRPC answers.
-fn gateway(server: &KServe, token: &str) -> (crate::support::Caddy, u16, tempfile::TempDir) {
+/// A gateway in front of `server` as a lab runs one: Caddy with a certificate of its own CA,
+/// letting through only requests that carry `Bearer TOKEN`, REST to the server's HTTP port and
+/// gRPC (over HTTP/2 in the clear) to its gRPC port, on two ports of 127.0.0.1. Both refuse REST
+/// with a 401. Over gRPC the first refuses in the gRPC way (UNAUTHENTICATED, status 16 in the
+/// answer's headers), as a gateway that speaks gRPC does; the second with a bare HTTP 401 and a
+/// text body, as one that does not.
+fn gateway(server: &KServe, token: &str) -> (crate::support::Caddy, u16, u16, tempfile::TempDir) {
     let port = crate::support::free_port();
+    let plain = crate::support::free_port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("Caddyfile");
     let (rest, grpc) = (server.http, server.grpc);
@@ -496,6 +529,14 @@ https://127.0.0.1:{port} {{
 		reverse_proxy 127.0.0.1:{rest}
 	}}
 }}
+https://127.0.0.1:{plain} {{
+	tls internal
+	@denied not header Authorization "Bearer {{$SEAL_TEST_TOKEN}}"
+	route {{
+		respond @denied "no or wrong bearer token" 401
+		reverse_proxy h2c://127.0.0.1:{grpc}
+	}}
+}}
 "#
         ),
     )
@@ -517,7 +558,7 @@ https://127.0.0.1:{port} {{
                 .header("Authorization", &format!("Bearer {token}"))
                 .call();
             if ready.is_ok_and(|r| r.status() == 200) {
-                return (caddy, port, dir);
+                return (caddy, port, plain, dir);
             }
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "the gateway did not get ready");
@@ -533,9 +574,11 @@ fn servers_behind_a_tls_gateway_get_the_bearer_token_named_by_an_environment_var
     seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
     let want = scores(&seal, "local");
     let server = KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default());
-    let (caddy, port, _config) = gateway(&server, TOKEN);
+    let (caddy, port, plain_port, _config) = gateway(&server, TOKEN);
     let rest = format!("https://127.0.0.1:{port}/v2/models/rm");
     let grpcs = format!("grpcs://127.0.0.1:{port}/rm");
+    // gRPC through the gateway that answers it with bare HTTP 401s.
+    let plain = format!("grpcs://127.0.0.1:{plain_port}/rm");
     let folder = fixture_model("pre");
     let folder = folder.to_str().unwrap();
     let add = |name: &str, url: &str, token_env: bool| {
@@ -557,16 +600,19 @@ fn servers_behind_a_tls_gateway_get_the_bearer_token_named_by_an_environment_var
     seal.set_env("SSL_CERT_FILE", Some(caddy.local_root_ca().to_str().unwrap()));
 
     // Without a token the servers' refusal says how to give one, over both protocols.
-    for (url, refusal) in [(&rest, "HTTP 401"), (&grpcs, "gRPC UNAUTHENTICATED")] {
+    for (url, refusal) in [(&rest, "HTTP 401"), (&grpcs, "gRPC UNAUTHENTICATED"), (&plain, "gRPC UNAUTHENTICATED")] {
         let err = fails(&add("rm", url, false));
         assert!(err.contains(refusal) && err.contains("--token-env VARIABLE"), "{err}");
     }
+    // A bare 401 is read as one, not as gRPC frames gone wrong.
+    let err = fails(&add("rm", &plain, false));
+    assert!(err.contains("HTTP 401 Unauthorized without a gRPC status") && !err.contains("protocol error"), "{err}");
     // A variable that is not set is named before anything is sent; a wrong token is refused.
     seal.set_env("SEAL_OIP_TOKEN", None);
     let err = fails(&add("rm", &rest, true));
     assert!(err.contains("environment variable SEAL_OIP_TOKEN, which is not set"), "{err}");
     seal.set_env("SEAL_OIP_TOKEN", Some("not-the-token-77"));
-    for url in [&rest, &grpcs] {
+    for url in [&rest, &grpcs, &plain] {
         let err = fails(&add("rm", url, true));
         assert!(err.contains("the server refused the bearer token in SEAL_OIP_TOKEN"), "{err}");
         assert!(!err.contains("not-the-token-77"), "{err}");
@@ -586,6 +632,7 @@ fn servers_behind_a_tls_gateway_get_the_bearer_token_named_by_an_environment_var
         seal.read(&add("rest", &rest, true).iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(info.token_env.as_deref(), Some("SEAL_OIP_TOKEN"));
     seal.ok(&add("grpcs", &grpcs, true).iter().map(String::as_str).collect::<Vec<_>>());
+    seal.ok(&add("plain", &plain, true).iter().map(String::as_str).collect::<Vec<_>>());
     let listed = seal.ok(&["models", "list"]);
     assert!(listed.contains(&format!("served by {rest} (bearer token from $SEAL_OIP_TOKEN)")), "{listed}");
     assert!(!seal.ok(&["--json", "models", "list"]).contains(TOKEN) && !listed.contains(TOKEN));

@@ -83,11 +83,12 @@ pub struct ModelInfo {
     /// seal-export.json); `null` when unknown.
     #[serde(default)]
     pub precision: Option<Precision>,
-    /// For a served model, the inference servers' URLs.
+    /// For a served model, the inference servers' URLs; shown to admins only (empty for
+    /// anyone else).
     #[serde(default)]
     pub endpoints: Vec<String>,
     /// For a served model whose servers want a bearer token: the environment variable the
-    /// token is read from when a run starts (never the token).
+    /// token is read from when a run starts (never the token). Shown to admins only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_env: Option<String>,
 }
@@ -113,7 +114,8 @@ pub struct Accuracy {
     pub ci_high: f64,
     /// Texts cut by the truncation policy.
     pub truncated_texts: u64,
-    /// Execution providers (or `import:…`) the scores came from.
+    /// Execution providers (or `import:…`) the scores came from. A served model's inference
+    /// servers are named by number (`endpoint 1`) for anyone but an admin.
     pub providers: Vec<String>,
 }
 

@@ -165,6 +165,9 @@ async fn overview(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Re
         o.models.retain(|m| model(&m.name));
         o.accuracy.retain(|a| a.dataset == dataset && model(&a.model));
     }
+    for a in &mut o.accuracy {
+        paths.accuracy(a);
+    }
     Ok(HttpResponse::Ok().json(o))
 }
 
@@ -257,14 +260,19 @@ async fn add_model(
         (status = 404, description = "No such dataset or model", body = wire::ApiError),
     )
 )]
-async fn accuracy(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn accuracy(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let (dataset, model) = path.into_inner();
-    let a = read(&state, move |s| {
+    let mut a = read(&state, move |s| {
         s.require_dataset(&dataset)?;
         s.model(&model)?;
         crate::pipeline::accuracy(s, &dataset, &model)
     })
     .await?;
+    Paths::of(&req).accuracy(&mut a);
     Ok(HttpResponse::Ok().json(a))
 }
 
@@ -957,6 +965,12 @@ impl Paths {
         if let Some(folder) = &mut model.folder {
             self.shown(folder);
         }
+        // Where the inference servers are, and which variable of the server's environment holds
+        // their token, is the admins' business, as the LM server's address is.
+        if !self.full {
+            model.endpoints.clear();
+            model.token_env = None;
+        }
     }
 
     fn models(self, models: &mut [wire::ModelInfo]) {
@@ -964,6 +978,42 @@ impl Paths {
             self.model(m);
         }
     }
+
+    /// An accuracy as the reader may see it: where a served model's scores came from names its
+    /// inference servers by number (`endpoint 1`) for anyone but an admin.
+    fn accuracy(self, accuracy: &mut wire::Accuracy) {
+        if !self.full {
+            for provider in &mut accuracy.providers {
+                *provider = urls_numbered(provider);
+            }
+        }
+    }
+}
+
+/// `text` with each URL in it (`scheme://…`, up to a space, comma or parenthesis) replaced by
+/// `endpoint N`, numbered in order of first appearance, the same URL keeping its number.
+fn urls_numbered(text: &str) -> String {
+    let scheme_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.');
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at].char_indices().rev().find(|&(_, c)| !scheme_char(c)).map_or(0, |(i, c)| i + c.len_utf8());
+        let end = rest[at..].find(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')')).map_or(rest.len(), |i| at + i);
+        let url = &rest[start..end];
+        let n = match seen.iter().position(|u| *u == url) {
+            Some(i) => i + 1,
+            None => {
+                seen.push(url);
+                seen.len()
+            }
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&format!("endpoint {n}"));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Who asks, for the audit rows of job and backup actions: the user and the address.
@@ -1985,6 +2035,19 @@ pub fn open_mode_refusal(host: &str, mode: wire::AuthMode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_numbered_in_order_of_first_appearance() {
+        let run = "OpenInferenceProtocol on Open Inference Protocol: http://10.0.0.7:8000/v2/models/rm (REST; triton 2.52; \
+                   model rm), grpcs://gw.lab:443/rm (gRPC; kserve 0.21.0; model rm), http://10.0.0.7:8000/v2/models/rm";
+        assert_eq!(
+            urls_numbered(run),
+            "OpenInferenceProtocol on Open Inference Protocol: endpoint 1 (REST; triton 2.52; \
+             model rm), endpoint 2 (gRPC; kserve 0.21.0; model rm), endpoint 1"
+        );
+        assert_eq!(urls_numbered("CUDAExecutionProvider on cuda:0"), "CUDAExecutionProvider on cuda:0");
+        assert_eq!(urls_numbered("é·http://x/y"), "é·endpoint 1");
+    }
 
     #[test]
     fn readers_other_than_admins_see_no_server_path_and_no_url_secret() {

@@ -10,6 +10,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use tonic::body::Body;
+use tonic::codegen::http;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 
@@ -173,9 +175,42 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, OipError> {
     Ok(RUNTIME.get_or_init(|| rt))
 }
 
+/// An endpoint's connection, with the HTTP status of each answer read first
+/// ([`status_from_http`]).
+type GrpcChannel = tower::util::MapResponse<Channel, fn(http::Response<Body>) -> http::Response<Body>>;
+
+/// An answer whose HTTP status is not 200 and that carries no `grpc-status` did not come from a
+/// gRPC server but from something in front of it that does not speak gRPC: a gateway that
+/// refuses the call with a bare 401, a load balancer's 503 page. Left alone, its body would be
+/// read as gRPC frames and fail as a protocol error; instead it gets the status the gRPC
+/// specification maps that HTTP status to (401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
+/// 404 UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, 400 INTERNAL, others UNKNOWN), so that
+/// credentials, retries and failing fast work as they do for a gRPC server's own answer.
+fn status_from_http(mut response: http::Response<Body>) -> http::Response<Body> {
+    let status = response.status();
+    if status == http::StatusCode::OK || response.headers().contains_key("grpc-status") {
+        return response;
+    }
+    let code = match status.as_u16() {
+        400 => tonic::Code::Internal,
+        401 => tonic::Code::Unauthenticated,
+        403 => tonic::Code::PermissionDenied,
+        404 => tonic::Code::Unimplemented,
+        429 | 502 | 503 | 504 => tonic::Code::Unavailable,
+        _ => tonic::Code::Unknown,
+    };
+    let message = format!("HTTP {status} without a gRPC status, from a proxy or gateway in front of the server");
+    let headers = response.headers_mut();
+    headers.insert("grpc-status", http::HeaderValue::from(code as i32));
+    if let Ok(value) = http::HeaderValue::from_str(&message) {
+        headers.insert("grpc-message", value);
+    }
+    response
+}
+
 pub(super) struct GrpcEndpoint {
     url: EndpointUrl,
-    channel: Channel,
+    channel: GrpcChannel,
     timeout: Duration,
     /// The `authorization` metadata of every call.
     bearer: Option<tonic::metadata::AsciiMetadataValue>,
@@ -208,7 +243,7 @@ impl GrpcEndpoint {
         };
         let _inside = runtime()?.enter();
         // Connects on first use, and again after the server comes back.
-        let channel = endpoint.connect_lazy();
+        let channel = tower::util::MapResponse::new(endpoint.connect_lazy(), status_from_http as fn(_) -> _);
         Ok(GrpcEndpoint { url, channel, timeout, bearer })
     }
 
@@ -449,5 +484,33 @@ mod tests {
         assert!(rpc_error("u", "ModelInfer", t, broken).retryable());
         assert!(!rpc_error("u", "ModelInfer", t, tonic::Status::unknown("model failed")).retryable());
         assert!(rpc_error("u", "ModelInfer", t, tonic::Status::cancelled("connection closed")).retryable());
+    }
+
+    /// What the client makes of an answer, as tonic reads its headers.
+    fn seen(status: u16, grpc_status: Option<&str>) -> Option<tonic::Status> {
+        let mut answer = http::Response::builder().status(status);
+        if let Some(code) = grpc_status {
+            answer = answer.header("grpc-status", code);
+        }
+        let answer = status_from_http(answer.body(Body::empty()).unwrap());
+        tonic::Status::from_header_map(answer.headers())
+    }
+
+    #[test]
+    fn an_answer_from_a_gateway_that_does_not_speak_grpc_gets_the_status_its_http_status_maps_to() {
+        let t = Duration::from_secs(1);
+        let error = |status| rpc_error("u", "ModelInfer", t, seen(status, None).unwrap());
+        let denied = error(401);
+        assert!(denied.denied() && !denied.retryable(), "{denied}");
+        assert!(denied.to_string().contains("gRPC UNAUTHENTICATED: ModelInfer: HTTP 401 Unauthorized"), "{denied}");
+        assert!(error(403).denied());
+        for overloaded in [429, 502, 503, 504] {
+            assert!(error(overloaded).retryable() && !error(overloaded).denied(), "{overloaded}");
+        }
+        assert!(error(404).to_string().contains("gRPC UNIMPLEMENTED"));
+        assert!(!error(418).retryable());
+        // A gRPC server's own status, and an answer that is gRPC, are left as they are.
+        assert_eq!(seen(401, Some("5")).unwrap().code(), tonic::Code::NotFound);
+        assert!(seen(200, None).is_none());
     }
 }
