@@ -12,8 +12,8 @@ nothing. The CUDA runtime loads a module only when one of its kernels is first l
 (CUDA_MODULE_LOADING=LAZY, the default since CUDA 12.2), so a blanked entry matters only if the
 code it held is used on that GPU.
 
-It is meant for carrying ONNX Runtime's CUDA provider (284 MB, kernels for six architectures)
-to a machine with a transfer limit; `scripts/gpu_check.sh prepare` uses it.
+It makes ONNX Runtime's CUDA provider (284 MB, kernels for six architectures) small enough to
+copy to a GPU machine cheaply; `scripts/gpu_check.sh prepare` uses it.
 
 Usage: fatbin_prune.py IN OUT --arch 90 [--drop REGEX]
 

@@ -9,15 +9,15 @@
 #                                     .gpu/a  seal, libonnxruntime, the provider without the kernel
 #                                             families SEAL never launches (flash attention,
 #                                             CUTLASS, MoE…), the hh-rlhf test pairs   ≈ 45 MiB
-#                                     .gpu/b  the provider with every sm_90 kernel (a fallback,
-#                                             sent in a second call while the machine is warm)
+#                                     .gpu/b  the provider with every sm_90 kernel: a fallback
+#                                             bundle for when the trimmed one lacks a kernel
 #   scripts/gpu_check.sh run [ARGS] on the GPU machine (its python3 has torch, transformers and
 #                                   the CUDA 13 libraries): unpacks .gpu/* into /tmp/seal-gpu and
 #                                   runs scripts/bench_gpu.py ARGS, writing $OUT/gpu.json.
 #
-# On a machine where the working tree travels with at most 64 MiB of untracked files, send
-# .gpu/a with the tree in one call; if the trimmed provider misses a kernel, send .gpu/b in the
-# next call (files under /tmp stay while the machine is warm) and run again.
+# Copy the working tree with .gpu/a to the GPU machine and run there. If a kernel fails to
+# launch because the trimmed provider lacks it, copy .gpu/b as well and run again: `run`
+# unpacks .gpu/b after .gpu/a, so its provider replaces the trimmed one.
 #
 # Environment:
 #   SEAL_GPU_DIR  run: where .gpu/* is unpacked (default /tmp/seal-gpu)

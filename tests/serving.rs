@@ -158,9 +158,10 @@ fn three_endpoints_share_the_work_and_give_what_one_gives() {
     assert_same(&scores(&seal, "three"), &scores(&seal, "one"), 0.0);
     let after: Vec<usize> = servers.iter().map(KServe::infer_requests).collect();
     let share: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
-    // 320 texts in batches of 4 are 80 batches, and the canary's 16 texts are 4 more on each
-    // endpoint: every batch was sent once, and each endpoint took part of the run.
-    assert_eq!(share.iter().sum::<usize>(), 80 + 3 * 4, "requests per endpoint {share:?}");
+    // 320 texts in batches of 4 are 80 batches, the canary's 16 texts are 4 more on each
+    // endpoint, and each checks the canary's first text again after the run's one chunk:
+    // every batch was sent once, and each endpoint took part of the run.
+    assert_eq!(share.iter().sum::<usize>(), 80 + 3 * 4 + 3, "requests per endpoint {share:?}");
     assert!(share.iter().all(|&n| n >= 4 + 5), "requests per endpoint {share:?}");
 }
 
@@ -252,9 +253,28 @@ fn an_endpoint_that_asks_for_time_gets_no_request_before_it() {
     // run would all go in that time.
     let within = seen.iter().filter(|(t, status)| *status == 200 && *t > busy && *t < busy + 1.9).count();
     assert!(within <= 3, "{within} requests within the 2 s the server asked for: {seen:?}");
-    // The canary's 8 pairs and the run's 40, two texts a request: each batch answered once.
-    assert_eq!(seen.iter().filter(|(_, status)| *status == 200).count(), 8 + 40, "{seen:?}");
+    // The canary's 8 pairs and the run's 40, two texts a request: each batch answered once;
+    // then the canary's first text once more, the check after the run's one chunk.
+    assert_eq!(seen.iter().filter(|(_, status)| *status == 200).count(), 8 + 40 + 1, "{seen:?}");
     assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+/// Registers `served` with the servers' REST endpoints and starts scoring it in batches of 2
+/// texts, committing every `commit_every` pairs; the run's output is piped.
+fn served_run(seal: &Seal, servers: &[KServe], commit_every: &str) -> std::process::Child {
+    let mut args = vec!["models".to_owned(), "add".into(), "--name".into(), "served".into()];
+    for s in servers {
+        args.extend(["--endpoint".into(), s.rest_url("rm")]);
+    }
+    args.push(fixture_model("pre").to_str().unwrap().into());
+    seal.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    seal.cmd()
+        .args(["--json", "score", "--dataset", "hh", "--model", "served", "--max-batch", "2"])
+        .args(["--commit-every", commit_every])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -264,20 +284,7 @@ fn a_server_killed_mid_run_leaves_its_batches_to_the_others() {
     seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
     let mut servers: Vec<KServe> =
         (0..3).map(|_| KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default())).collect();
-    let mut args = vec!["models".to_owned(), "add".into(), "--name".into(), "served".into()];
-    for s in &servers {
-        args.extend(["--endpoint".into(), s.rest_url("rm")]);
-    }
-    args.push(fixture_model("pre").to_str().unwrap().into());
-    seal.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-
-    let run = seal
-        .cmd()
-        .args(["--json", "score", "--dataset", "hh", "--model", "served", "--max-batch", "2", "--commit-every", "40"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let run = served_run(&seal, &servers, "40");
     // Once the second server has answered a few batches of the run, kill it: past its 8 canary
     // requests (its access log has a line once an answer starts, so the 8th can still be on
     // its way when the line is there; the run's requests come after every canary is back).
@@ -392,6 +399,89 @@ fn a_replica_down_at_the_start_joins_once_ready_and_one_serving_another_graph_ne
 
 #[test]
 #[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
+fn a_replica_that_comes_back_serving_another_graph_is_out_of_the_run_and_one_with_the_same_rejoins() {
+    let (seal, dir) = lab(160);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    // The first replica answers each request 0.4 s late, so that the run outlasts the others'
+    // restart.
+    let slow = dir.path().join("slow.json");
+    std::fs::write(&slow, r#"{"delay": 0.4}"#).unwrap();
+    let opts = KServeOptions::default();
+    let mut servers =
+        vec![KServe::start(&fixture_model("pre"), "rm", &KServeOptions { faults: Some(slow), ..Default::default() })];
+    servers.extend((0..2).map(|_| KServe::start(&fixture_model("pre"), "rm", &opts)));
+    let run = served_run(&seal, &servers, "20");
+    // Past their canary requests, the two others restart on their ports: one with the same
+    // graph, one with another (a rolling update gone wrong). Each leaves the rotation as its
+    // connection fails, and is checked as a joining endpoint once it answers again.
+    let started = Instant::now();
+    while servers[1].infer_requests() < 12 || servers[2].infer_requests() < 12 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the run never reached the replicas");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ports: Vec<[u16; 2]> = servers.iter().map(|s| [s.http, s.grpc]).collect();
+    servers[1].kill();
+    servers[2].kill();
+    servers[2] = KServe::start_at(&fixture_model("post"), "rm", &opts, ports[2]);
+    servers[1] = KServe::start_at(&fixture_model("pre"), "rm", &opts, ports[1]);
+    let out = run.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let s: Vec<ScoreSummary> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s[0].scored_now, 160);
+    assert_eq!(counts(&seal, "served"), (160, 160), "nothing lost, nothing twice");
+    // Every score is the registered graph's: none came from the replica serving another one.
+    assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
+    // The replica with another graph is out of the run: found when it answered again after
+    // its connection failed, or, when it was back before a request failed, by the check of the
+    // canary's first text after the chunk whose batches it answered, which were scored again.
+    let other = servers[2].rest_url("rm");
+    let out_line = log.lines().find(|l| l.contains(&other) && l.contains("and is out of the run: canary batch: "));
+    assert!(out_line.is_some(), "{log}");
+    // The one with the same graph took work again.
+    assert!(servers[1].infer_requests() > 8, "{log}");
+    // The run's provenance says which replica left and why.
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let provenance = store.run_providers("hh", "served").unwrap().join("\n");
+    assert!(provenance.contains(&format!("{other} (REST; ")), "{provenance}");
+    assert!(provenance.contains("out of the run since it stopped serving the model: canary batch"), "{provenance}");
+}
+
+#[test]
+#[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
+fn a_served_scoring_job_cancelled_while_its_server_asks_it_to_wait_stops_at_once() {
+    use crate::access::{call, spawn_server};
+    use crate::support::follow;
+    let (seal, _dir, _server, faults) = faulty_lab(60);
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let jobs = format!("{}api/jobs", server.url);
+    // Every inference is answered 503 with `Retry-After: 60`: the job's canary batch waits.
+    std::fs::write(&faults, serde_json::json!({"status": 503, "count": 1000, "retry_after": 60}).to_string()).unwrap();
+    let job = serde_json::json!({"kind": "score", "dataset": "hh", "model": "served"}).to_string();
+    let (status, _, body) = call("POST", &jobs, &[], Some(&job));
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<seal_shared::jobs::JobStatus>(&body).unwrap().id;
+    let started = Instant::now();
+    while faults_left(&faults) == 1000 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the job never sent a request");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = 1000 - faults_left(&faults);
+    let cancelled = Instant::now();
+    let (status, _, body) = call("DELETE", &format!("{jobs}/{id}"), &[], None);
+    assert_eq!(status, 202, "{body}");
+    let ended = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
+    assert_eq!(ended.state, seal_shared::JobState::Cancelled, "{ended:?}");
+    // Not the half minute the server asked for, nor the batch's remaining tries.
+    assert!(cancelled.elapsed() < Duration::from_secs(5), "the cancel took {:?}", cancelled.elapsed());
+    assert_eq!(1000 - faults_left(&faults), asked, "nothing sent after the cancel");
+    drop(server);
+    assert_eq!(counts(&seal, "served"), (0, 0));
+}
+
+#[test]
+#[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
 fn a_server_running_another_graph_is_refused_before_any_work() {
     let (seal, _dir) = lab(40);
     // The server runs `post`; the folder registered with it holds `pre`'s export.
@@ -484,11 +574,20 @@ fn beside_a_running_server_served_models_are_registered_from_its_machine_and_sco
         assert_eq!(served.kind, seal_shared::ModelKind::Served);
         assert_eq!(served.token_env.as_deref(), admin.then_some("SEAL_OIP_TOKEN"));
         assert_eq!(served.endpoints, if admin { vec![url.clone()] } else { vec![] });
-        let (_, _, body) = call("GET", &format!("{}api/accuracy/hh/served", server.url), &[("authorization", auth)], None);
+        let (_, _, body) =
+            call("GET", &format!("{}api/accuracy/hh/served", server.url), &[("authorization", auth)], None);
         let accuracy: seal_shared::Accuracy = serde_json::from_str(&body).unwrap();
         let shown = if admin { url.as_str() } else { "endpoint 1" };
         let want = format!("OpenInferenceProtocol on Open Inference Protocol: {shown} (REST; kserve ");
         assert!(accuracy.providers.iter().any(|p| p.starts_with(&want)), "{:?}", accuracy.providers);
+        // A pair's scores say where they came from alike.
+        let pair = format!("{}api/datasets/hh/pairs/harmless-base/test/3", server.url);
+        let (status, _, body) = call("GET", &pair, &[("authorization", auth)], None);
+        assert_eq!(status, 200, "{body}");
+        let detail: seal_shared::browse::PairDetail = serde_json::from_str(&body).unwrap();
+        let provider = &detail.scores.iter().find(|s| s.score.model == "served").unwrap().provider;
+        assert!(provider.starts_with(&want), "{provider}");
+        assert_eq!(body.contains(&url), admin, "{body}");
     }
 }
 

@@ -68,8 +68,10 @@ class OnnxRewardModel(Model):
         fault.setdefault("seen", []).append([time.time(), status])
         if status != 200:
             fault["count"] -= 1
-        with open(self.faults, "w") as f:
+        # Replaced whole, so that a test reading it meanwhile never sees half of it.
+        with open(self.faults + ".tmp", "w") as f:
             json.dump(fault, f)
+        os.replace(self.faults + ".tmp", self.faults)
         time.sleep(fault.get("delay", 0))
         if status == 200:
             return

@@ -347,8 +347,15 @@ async fn pair(
     // Hidden notes are for admins (a share link's reader never is one).
     let admin = principal.as_ref().is_some_and(|p| p.role == wire::Role::Admin);
     let mut d = read(&state, move |s| crate::pipeline::browse::pair_detail(s, &dataset, &id, admin)).await?;
-    // Anyone but an admin (a link's reader too) sees the source by its file name.
-    Paths::of(&req).shown(&mut d.source_uri);
+    // Anyone but an admin (a link's reader too) sees the source by its file name, and where
+    // served models' scores came from without the servers' addresses.
+    let paths = Paths::of(&req);
+    paths.shown(&mut d.source_uri);
+    if !paths.full {
+        for s in d.scores.iter_mut().chain(d.variants.iter_mut().flat_map(|v| v.scores.iter_mut())) {
+            s.provider = urls_numbered(&s.provider);
+        }
+    }
     // A report's link shows its study's two models, as its overview does.
     if let Some(crate::pipeline::accounts::Principal {
         via: crate::pipeline::accounts::Via::Share { target: wire::auth::ShareTarget::Report { pre, post, .. }, .. },
@@ -943,14 +950,18 @@ impl Paths {
         // Longest first, so that a source that begins another is not replaced inside it.
         let mut longest_first: Vec<&String> = sources.iter().collect();
         longest_first.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let mut kept = Vec::new();
         for source in longest_first {
             let mut shown = source.clone();
             self.shown(&mut shown);
             if shown != *source {
                 *text = text.replace(source.as_str(), &shown);
             }
+            kept.push(shown);
         }
         *text = crate::pipeline::sources::scrub_paths(text.as_str());
+        // Other addresses (an inference server's, the LM server's) are the admins' business.
+        *text = urls_numbered_but(text, |url| kept.iter().any(|k| k == url));
     }
 
     fn datasets(self, datasets: &mut [wire::DatasetInfo]) {
@@ -990,17 +1001,32 @@ impl Paths {
     }
 }
 
-/// `text` with each URL in it (`scheme://…`, up to a space, comma or parenthesis) replaced by
+/// `text` with each URL in it (`scheme://…`, up to a space, comma or parenthesis, less a
+/// trailing colon, semicolon or full stop) replaced by
 /// `endpoint N`, numbered in order of first appearance, the same URL keeping its number.
 fn urls_numbered(text: &str) -> String {
+    urls_numbered_but(text, |_| false)
+}
+
+/// [`urls_numbered`], leaving alone the URLs for which `keep` holds.
+fn urls_numbered_but(text: &str, keep: impl Fn(&str) -> bool) -> String {
     let scheme_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.');
     let mut seen: Vec<&str> = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
-        let start = rest[..at].char_indices().rev().find(|&(_, c)| !scheme_char(c)).map_or(0, |(i, c)| i + c.len_utf8());
-        let end = rest[at..].find(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')')).map_or(rest.len(), |i| at + i);
+        let start =
+            rest[..at].char_indices().rev().find(|&(_, c)| !scheme_char(c)).map_or(0, |(i, c)| i + c.len_utf8());
+        let end =
+            rest[at..].find(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')')).map_or(rest.len(), |i| at + i);
+        // A sentence's punctuation after the URL is not part of it.
+        let end = start + rest[start..end].trim_end_matches([':', ';', '.']).len();
         let url = &rest[start..end];
+        if keep(url) {
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
         let n = match seen.iter().position(|u| *u == url) {
             Some(i) => i + 1,
             None => {
@@ -2038,7 +2064,8 @@ mod tests {
 
     #[test]
     fn urls_are_numbered_in_order_of_first_appearance() {
-        let run = "OpenInferenceProtocol on Open Inference Protocol: http://10.0.0.7:8000/v2/models/rm (REST; triton 2.52; \
+        let run =
+            "OpenInferenceProtocol on Open Inference Protocol: http://10.0.0.7:8000/v2/models/rm (REST; triton 2.52; \
                    model rm), grpcs://gw.lab:443/rm (gRPC; kserve 0.21.0; model rm), http://10.0.0.7:8000/v2/models/rm";
         assert_eq!(
             urls_numbered(run),
@@ -2089,6 +2116,11 @@ mod tests {
         assert_eq!(job_text(admin, title), title);
         let failed = "/srv/lab data/hh.jsonl.gz:12: bad JSON (copied from /tmp/x y/z)";
         assert_eq!(job_text(reader, failed), "hh.jsonl.gz:12: bad JSON (copied from <server path> y/z)");
+        // An inference server's address in a failed scoring job's message, by number; a source
+        // URL stays.
+        let served = "http://10.0.0.7:8000/v2/models/rm/infer: HTTP 400: bad input (reading https://ana:pw@hub.example/x.jsonl?sig=1)";
+        assert_eq!(job_text(reader, served), "endpoint 1: HTTP 400: bad input (reading https://hub.example/x.jsonl)");
+        assert_eq!(job_text(admin, served), served);
         // A label set an LM made names the server it asked; an imported one, its file.
         let label_source = |p: Paths, source: &str| {
             let mut set = wire::LabelSetInfo {

@@ -179,13 +179,18 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, OipError> {
 /// ([`status_from_http`]).
 type GrpcChannel = tower::util::MapResponse<Channel, fn(http::Response<Body>) -> http::Response<Body>>;
 
+/// Where [`status_from_http`] keeps the HTTP status it read, for [`rpc_error`].
+const HTTP_STATUS: &str = "seal-http-status";
+
 /// An answer whose HTTP status is not 200 and that carries no `grpc-status` did not come from a
 /// gRPC server but from something in front of it that does not speak gRPC: a gateway that
 /// refuses the call with a bare 401, a load balancer's 503 page. Left alone, its body would be
 /// read as gRPC frames and fail as a protocol error; instead it gets the status the gRPC
 /// specification maps that HTTP status to (401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
-/// 404 UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, 400 INTERNAL, others UNKNOWN), so that
-/// credentials, retries and failing fast work as they do for a gRPC server's own answer.
+/// 404 UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, 400 INTERNAL, others UNKNOWN), so that a
+/// refusal of credentials reads as one. Whether it is tried again is decided as for a REST
+/// answer with that status (408, 429 and 5xx are; other 4xx fail at once), and its
+/// `Retry-After` is honoured.
 fn status_from_http(mut response: http::Response<Body>) -> http::Response<Body> {
     let status = response.status();
     if status == http::StatusCode::OK || response.headers().contains_key("grpc-status") {
@@ -202,6 +207,7 @@ fn status_from_http(mut response: http::Response<Body>) -> http::Response<Body> 
     let message = format!("HTTP {status} without a gRPC status, from a proxy or gateway in front of the server");
     let headers = response.headers_mut();
     headers.insert("grpc-status", http::HeaderValue::from(code as i32));
+    headers.insert(HTTP_STATUS, http::HeaderValue::from(status.as_u16()));
     if let Ok(value) = http::HeaderValue::from_str(&message) {
         headers.insert("grpc-message", value);
     }
@@ -252,34 +258,50 @@ impl GrpcEndpoint {
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
+        self.call_within(method, request, self.timeout)
+    }
+
+    /// A call with its own time limit (within the channel's).
+    fn call_within<Req, Resp>(&self, method: &'static str, request: Req, timeout: Duration) -> Result<Resp, OipError>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
         let path = PathAndQuery::try_from(format!("{SERVICE}{method}"))
             .map_err(|e| OipError::Refused(format!("{}: {e}", self.url.url)))?;
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         let url = &self.url.url;
         let mut request = tonic::Request::new(request);
+        request.set_timeout(timeout);
         if let Some(b) = &self.bearer {
             request.metadata_mut().insert("authorization", b.clone());
         }
         let answer = runtime()?.block_on(async move {
-            grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            // Not ready: the connection could not be made (the error stays the status's source).
+            grpc.ready().await.map_err(|e| tonic::Status::from_error(e.into()))?;
             let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
             grpc.unary(request, path, codec).await
         });
-        answer.map(tonic::Response::into_inner).map_err(|status| rpc_error(url, method, self.timeout, status))
+        answer
+            .map(tonic::Response::into_inner)
+            .map_err(|status| rpc_error(url, method, timeout.min(self.timeout), status))
     }
 
     fn model_version(&self) -> String {
         self.url.version.clone().unwrap_or_default()
     }
 
-    /// Server and model both ready.
-    pub(super) fn ready(&self) -> Result<(), OipError> {
-        let server: ServerReadyResponse = self.call("ServerReady", ServerReadyRequest {})?;
+    /// Server and model both ready, each answering within `timeout`.
+    pub(super) fn ready(&self, timeout: Duration) -> Result<(), OipError> {
+        let server: ServerReadyResponse = self.call_within("ServerReady", ServerReadyRequest {}, timeout)?;
         if !server.ready {
             return Err(not_ready(&self.url.url, "the server"));
         }
-        let model: ModelReadyResponse =
-            self.call("ModelReady", ModelReadyRequest { name: self.url.model.clone(), version: self.model_version() })?;
+        let model: ModelReadyResponse = self.call_within(
+            "ModelReady",
+            ModelReadyRequest { name: self.url.model.clone(), version: self.model_version() },
+            timeout,
+        )?;
         if !model.ready {
             return Err(not_ready(&self.url.url, "the model"));
         }
@@ -341,20 +363,16 @@ impl GrpcEndpoint {
 }
 
 fn not_ready(url: &str, what: &str) -> OipError {
-    OipError::Rpc {
-        url: url.to_owned(),
-        code: "UNAVAILABLE".into(),
-        message: format!("{what} is not ready"),
-        retry: true,
-    }
+    OipError::NotReady { url: url.to_owned(), detail: format!("{what} is not ready") }
 }
 
 /// A gRPC status as an error; UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED and
 /// INTERNAL are worth another try, the rest (INVALID_ARGUMENT, NOT_FOUND, …) are not. The
 /// client's own failures come as statuses too: its timeout as CANCELLED ("Timeout expired"),
-/// a connection that broke mid-call as CANCELLED or as UNKNOWN with the transport error as its
-/// source. This client never cancels a call itself, so those are retried like UNAVAILABLE; an
-/// UNKNOWN that the server sent is not.
+/// a connection that failed or broke mid-call as CANCELLED, or as UNAVAILABLE or UNKNOWN with
+/// the transport error as its source. This client never cancels a call itself, so those are
+/// [`OipError::Transport`], as a REST request's failed connection is; an UNKNOWN that the
+/// server sent is not retried.
 fn rpc_error(url: &str, method: &str, timeout: Duration, status: tonic::Status) -> OipError {
     use tonic::Code;
     let client_timeout = status.code() == Code::Cancelled && status.message() == "Timeout expired";
@@ -362,15 +380,27 @@ fn rpc_error(url: &str, method: &str, timeout: Duration, status: tonic::Status) 
         return OipError::Timeout { url: url.to_owned(), after: timeout };
     }
     let transport = std::error::Error::source(&status).is_some();
-    let retry = matches!(
-        status.code(),
-        Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Internal | Code::Cancelled
-    ) || (status.code() == Code::Unknown && transport);
+    // The connection failed under the call (refused, reset, closed), as a REST request's can:
+    // this client never cancels a call itself.
+    if (transport && matches!(status.code(), Code::Unavailable | Code::Unknown)) || status.code() == Code::Cancelled {
+        let cause = std::error::Error::source(&status).map(|s| format!(" ({s})")).unwrap_or_default();
+        return OipError::Transport {
+            url: url.to_owned(),
+            detail: format!("{method}: {}{cause}", crate::net::short(status.message())),
+        };
+    }
+    let header = |name: &str| status.metadata().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let retry = match header(HTTP_STATUS).and_then(|s| s.parse::<u16>().ok()) {
+        Some(http) => matches!(http, 408 | 429) || http >= 500,
+        None => matches!(status.code(), Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::Internal),
+    };
+    let retry_after = header("retry-after").and_then(|s| crate::net::retry_after(&s, std::time::SystemTime::now()));
     OipError::Rpc {
         url: url.to_owned(),
         code: code_name(status.code()),
         message: format!("{method}: {}", crate::net::short(status.message())),
         retry,
+        retry_after,
     }
 }
 
@@ -477,13 +507,17 @@ mod tests {
             rpc_error("u", "ModelInfer", t, tonic::Status::cancelled("Timeout expired")),
             OipError::Timeout { .. }
         ));
-        // A connection that broke under the call is the client's transport error: retried;
-        // the same code sent by the server is not.
+        // A connection that broke under the call is the client's transport error: retried, and
+        // the endpoint checked again before it takes more work; the same code sent by the
+        // server is not retried.
         let broken = tonic::Status::from_error(Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)));
         assert_eq!(broken.code(), tonic::Code::Unknown);
-        assert!(rpc_error("u", "ModelInfer", t, broken).retryable());
+        let broken = rpc_error("u", "ModelInfer", t, broken);
+        assert!(broken.retryable() && broken.connection_lost(), "{broken}");
         assert!(!rpc_error("u", "ModelInfer", t, tonic::Status::unknown("model failed")).retryable());
-        assert!(rpc_error("u", "ModelInfer", t, tonic::Status::cancelled("connection closed")).retryable());
+        let closed = rpc_error("u", "ModelInfer", t, tonic::Status::cancelled("connection closed"));
+        assert!(closed.retryable() && closed.connection_lost());
+        assert!(!rpc_error("u", "ModelInfer", t, tonic::Status::unavailable("busy")).connection_lost());
     }
 
     /// What the client makes of an answer, as tonic reads its headers.
@@ -507,8 +541,14 @@ mod tests {
         for overloaded in [429, 502, 503, 504] {
             assert!(error(overloaded).retryable() && !error(overloaded).denied(), "{overloaded}");
         }
-        assert!(error(404).to_string().contains("gRPC UNIMPLEMENTED"));
-        assert!(!error(418).retryable());
+        assert!(error(404).to_string().contains("gRPC UNIMPLEMENTED") && !error(404).retryable());
+        // Retried or not as a REST answer with that status would be.
+        assert!(!error(400).retryable() && !error(418).retryable());
+        assert!(error(408).retryable() && error(500).retryable());
+        let mut busy = http::Response::builder().status(503).header("retry-after", "7").body(Body::empty()).unwrap();
+        busy = status_from_http(busy);
+        let busy = rpc_error("u", "ModelInfer", t, tonic::Status::from_header_map(busy.headers()).unwrap());
+        assert_eq!(busy.retry_after(), Some(Duration::from_secs(7)));
         // A gRPC server's own status, and an answer that is gRPC, are left as they are.
         assert_eq!(seen(401, Some("5")).unwrap().code(), tonic::Code::NotFound);
         assert!(seen(200, None).is_none());

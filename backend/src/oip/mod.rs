@@ -8,12 +8,15 @@
 //! with jittered exponential backoff that honours `Retry-After`; other 4xx answers fail the run
 //! at once; an endpoint that answers with `Retry-After` gets no new request until then; an
 //! endpoint that fails `eject_after` of its last `2 × eject_after` requests (so one that fails
-//! every other request too, not only one that fails them all) leaves the rotation and comes
-//! back when its `/v2/health/ready` (and the model's `ready`) answers again, probed after a
-//! wait that grows with each time it has left (up to `max_delay`). What the client knows of
-//! each endpoint's health lasts for the whole run, not one chunk of it. A run starts on the
-//! endpoints that are ready; one that is not is probed likewise, and joins only once its
-//! metadata and the canary batch agree with the others (otherwise it is barred for the run).
+//! every other request too, not only one that fails them all) leaves the rotation, as does one
+//! whose connection fails even once (the server may have restarted with another model); it is
+//! probed after a wait that grows with each time it has left (up to `max_delay`), at once after
+//! a failed connection, and comes back when its `/v2/health/ready` (and the model's `ready`)
+//! answers again, its metadata gives the others' inputs and output, and it scores the canary
+//! batch as the folder's graph does; otherwise it is out of the run for good. What the client
+//! knows of each endpoint's health lasts for the whole run, not one chunk of it. A run starts
+//! on the endpoints that are ready; one that is not is probed likewise and joins through the
+//! same checks.
 
 mod grpc;
 mod rest;
@@ -21,7 +24,7 @@ mod rest;
 use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Condvar, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
@@ -40,7 +43,14 @@ pub enum OipError {
     #[error("{url}: {detail}")]
     Protocol { url: String, detail: String },
     #[error("{url}: gRPC {code}: {message}")]
-    Rpc { url: String, code: String, message: String, retry: bool },
+    Rpc { url: String, code: String, message: String, retry: bool, retry_after: Option<Duration> },
+    /// The server or the model says it is not ready (a REST readiness check answered 4xx, as
+    /// Triton answers one for a model still loading; gRPC `ready: false`).
+    #[error("{url}: {detail}")]
+    NotReady { url: String, detail: String },
+    /// The job the run belongs to was cancelled.
+    #[error("cancelled")]
+    Cancelled,
     #[error("{0}")]
     Refused(String),
     #[error(transparent)]
@@ -63,15 +73,20 @@ impl OipError {
     pub fn retryable(&self) -> bool {
         match self {
             OipError::Status { status, .. } => matches!(status, 408 | 429) || *status >= 500,
-            OipError::Timeout { .. } | OipError::Transport { .. } => true,
+            OipError::Timeout { .. } | OipError::Transport { .. } | OipError::NotReady { .. } => true,
             OipError::Rpc { retry, .. } => *retry,
-            OipError::Protocol { .. } | OipError::Refused(_) | OipError::Score(_) => false,
+            OipError::Protocol { .. } | OipError::Cancelled | OipError::Refused(_) | OipError::Score(_) => false,
         }
+    }
+
+    /// The request failed at the connection, not with an answer: refused, reset or closed.
+    fn connection_lost(&self) -> bool {
+        matches!(self, OipError::Transport { .. })
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            OipError::Status { retry_after, .. } => *retry_after,
+            OipError::Status { retry_after, .. } | OipError::Rpc { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -325,7 +340,7 @@ pub struct ModelMetadata {
     pub outputs: Vec<TensorMetadata>,
 }
 
-const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
+use crate::score::KNOWN_INPUTS;
 
 /// What a model's metadata asks SEAL Lab to send and read. `fallback` are the inputs of the
 /// folder's own export, used when the server lists none (KServe's custom models do not).
@@ -448,9 +463,13 @@ fn retry_delay(opts: &ServeOptions, attempt: usize, e: &OipError) -> Duration {
 /// One endpoint as the client knows it.
 pub struct Endpoint {
     pub url: EndpointUrl,
-    /// Read the first time the endpoint is ready; until then it takes no work.
-    meta: OnceLock<EndpointMeta>,
+    /// Read each time the endpoint is found ready (at the start, and when it comes back after
+    /// leaving the rotation); until the first time it takes no work.
+    meta: Mutex<Option<Arc<EndpointMeta>>>,
     transport: Transport,
+    /// The time a readiness check may take: short, so that a probe of a server that accepts
+    /// connections but does not answer holds up nothing for long.
+    probe_timeout: Duration,
 }
 
 /// What an endpoint says of itself once ready.
@@ -471,33 +490,37 @@ impl Endpoint {
             Protocol::Rest => Transport::Rest(rest::RestEndpoint::new(url.clone(), timeout, bearer.cloned())),
             Protocol::Grpc => Transport::Grpc(grpc::GrpcEndpoint::new(url.clone(), timeout, bearer.cloned())?),
         };
-        Ok(Endpoint { url: url.clone(), meta: OnceLock::new(), transport })
+        Ok(Endpoint {
+            url: url.clone(),
+            meta: Mutex::new(None),
+            transport,
+            probe_timeout: timeout.min(Duration::from_secs(10)),
+        })
     }
 
-    /// Server and model ready; their metadata read the first time.
-    fn connect(&self) -> Result<&EndpointMeta, OipError> {
+    /// Server and model ready, and their metadata as they give it now.
+    fn connect(&self) -> Result<Arc<EndpointMeta>, OipError> {
         self.ready()?;
-        if let Some(meta) = self.meta.get() {
-            return Ok(meta);
-        }
         let (server, model) = match &self.transport {
             Transport::Rest(t) => (t.server_metadata()?, t.model_metadata()?),
             Transport::Grpc(t) => (t.server_metadata()?, t.model_metadata()?),
         };
-        Ok(self.meta.get_or_init(|| EndpointMeta { server, model }))
+        let meta = Arc::new(EndpointMeta { server, model });
+        *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = Some(meta.clone());
+        Ok(meta)
     }
 
-    /// The endpoint's metadata; `None` while it has never been ready.
-    pub fn meta(&self) -> Option<&EndpointMeta> {
-        self.meta.get()
+    /// The endpoint's metadata as last read; `None` while it has never been ready.
+    pub fn meta(&self) -> Option<Arc<EndpointMeta>> {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Server and model ready (REST: `/v2/health/ready` and the model's `ready`; gRPC:
     /// `ServerReady` and `ModelReady`).
     fn ready(&self) -> Result<(), OipError> {
         match &self.transport {
-            Transport::Rest(t) => t.ready(),
-            Transport::Grpc(t) => t.ready(),
+            Transport::Rest(t) => t.ready(self.probe_timeout),
+            Transport::Grpc(t) => t.ready(self.probe_timeout),
         }
     }
 
@@ -526,6 +549,9 @@ struct SlotState {
     ejected_since: Option<Instant>,
     /// Times the endpoint has left the rotation in this run.
     ejections: u32,
+    /// Out of the rotation because a request failed at the connection: probed at once, and
+    /// checked as one joining the run is before it takes work again.
+    recheck: bool,
     probing: bool,
     sent: u64,
     entry: Entry,
@@ -544,6 +570,10 @@ enum Entry {
     Joined,
     /// Came up serving another model than the others: out of the run for good, and why.
     Barred(String),
+    /// Took part, then served another model than the others (a rolling update, a model reloaded
+    /// in place): out of the run for good since, and why. What it scored before had passed the
+    /// checks; the batches it answered since its last check were scored again elsewhere.
+    Left(String),
 }
 
 impl SlotState {
@@ -564,13 +594,28 @@ impl SlotState {
         true
     }
 
-    /// Whether an endpoint out of the rotation is due for a readiness probe: its n-th time out
-    /// lasts n × `probe_every`, at most `max_delay` (or `probe_every` when that is longer).
+    /// A request failed at the connection (refused, reset, closed): the server may have
+    /// restarted, and perhaps with another model, so the endpoint leaves the rotation at once
+    /// and takes work again only after the checks of one joining the run. `true` when it was
+    /// in the rotation until now.
+    fn connection_lost(&mut self) -> bool {
+        if self.ejected_since.is_some() {
+            return false;
+        }
+        self.ejected_since = Some(Instant::now());
+        self.ejections += 1;
+        self.recheck = true;
+        true
+    }
+
+    /// Whether an endpoint out of the rotation is due for a readiness probe: at once after its
+    /// connection failed; otherwise its n-th time out lasts n × `probe_every`, at most
+    /// `max_delay` (or `probe_every` when that is longer).
     fn probe_due(&self, opts: &ServeOptions) -> bool {
         let wait = opts.probe_every.saturating_mul(self.ejections.max(1)).min(opts.max_delay.max(opts.probe_every));
         !self.probing
-            && !matches!(self.entry, Entry::Barred(_))
-            && self.ejected_since.is_some_and(|t| t.elapsed() >= wait)
+            && !matches!(self.entry, Entry::Barred(_) | Entry::Left(_))
+            && self.ejected_since.is_some_and(|t| self.recheck || t.elapsed() >= wait)
     }
 
     /// Back in the rotation with a clean record.
@@ -613,7 +658,8 @@ impl Batches {
 struct Shared {
     slots: Vec<SlotState>,
     queue: VecDeque<(usize, usize)>,
-    results: Vec<Option<Vec<f64>>>,
+    /// Each batch's values, with the endpoint that answered them.
+    results: Vec<Option<(usize, Vec<f64>)>>,
 }
 
 /// Whether every endpoint must be ready when a served model is connected.
@@ -657,6 +703,9 @@ pub struct ServedModel {
     score_opts: ScoreOptions,
     opts: ServeOptions,
     requests: std::sync::atomic::AtomicU64,
+    /// Set when the run's job is cancelled: no new request is sent, and scoring ends with
+    /// [`OipError::Cancelled`].
+    stop: OnceLock<Arc<AtomicBool>>,
     /// Each endpoint's health between calls of [`ServedModel::score`]: a run scores chunk after
     /// chunk, and an endpoint out of the rotation stays out until its readiness probe answers.
     health: Mutex<Vec<SlotState>>,
@@ -681,7 +730,8 @@ impl ServedModel {
         let encoder = Encoder::load(folder, &mut score_opts)?;
         let mut endpoints = Vec::with_capacity(urls.len());
         let mut health: Vec<SlotState> = Vec::with_capacity(urls.len());
-        let mut contract_of_first: Option<(Vec<InputSpec>, OutputChoice)> = None;
+        // The inputs and output of the first endpoint found ready, and its URL.
+        let mut contract_of_first: Option<((Vec<InputSpec>, OutputChoice), &str)> = None;
         let mut not_ready = Vec::new();
         for url in urls {
             let ep = Endpoint::new(url, opts.timeout, bearer)?;
@@ -708,19 +758,19 @@ impl ServedModel {
             };
             let c = contract(&meta.model, fallback_inputs, &url.url)?;
             match &contract_of_first {
-                None => contract_of_first = Some(c),
-                Some(first) if *first != c => {
+                None => contract_of_first = Some((c, &url.url)),
+                Some((first, first_url)) if *first != c => {
                     return Err(OipError::Refused(format!(
-                    "{} serves other inputs or outputs than {} ({:?} vs {:?}); all endpoints must serve the same model",
-                    url.url, urls[0].url, c, first
-                )))
+                        "{} serves other inputs or outputs than {first_url} ({c:?} vs {first:?}); all endpoints must serve the same model",
+                        url.url
+                    )))
                 }
                 Some(_) => {}
             }
             health.push(SlotState::default());
             endpoints.push(ep);
         }
-        let Some((inputs, output)) = contract_of_first else {
+        let Some(((inputs, output), _)) = contract_of_first else {
             return Err(OipError::Refused(format!("no endpoint is ready: {}", not_ready.join("; "))));
         };
         Ok(ServedModel {
@@ -733,8 +783,23 @@ impl ServedModel {
             score_opts,
             opts,
             requests: std::sync::atomic::AtomicU64::new(0),
+            stop: OnceLock::new(),
             health: Mutex::new(health),
         })
+    }
+
+    /// The flag that cancels the run: once it is set, requests in flight are let finish, no
+    /// new one is sent, and [`ServedModel::score`] returns [`OipError::Cancelled`]. Set once.
+    pub fn set_stop(&self, stop: Arc<AtomicBool>) {
+        let _ = self.stop.set(stop);
+    }
+
+    /// Whether the run must end now: a worker failed, or the job was cancelled.
+    fn halted(&self, abort: &AtomicBool) -> Result<bool, OipError> {
+        if self.stop.get().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return Err(OipError::Cancelled);
+        }
+        Ok(abort.load(Ordering::SeqCst))
     }
 
     /// Sets the canary batch: `texts` with the scores the folder's graph gives them, and what
@@ -765,9 +830,9 @@ impl ServedModel {
         Ok(())
     }
 
-    /// Probes an endpoint waiting to join the run: once it is ready, its metadata must give the
-    /// others' inputs and output, and it must score the canary batch alike (sent to it alone,
-    /// without retries).
+    /// Probes an endpoint waiting to join the run, or coming back after it left the rotation:
+    /// once it is ready, its metadata (read afresh) must give the others' inputs and output,
+    /// and it must score the canary batch alike (sent to it alone, without retries).
     fn join(&self, endpoint: usize) -> Result<(), Join> {
         let ep = &self.endpoints[endpoint];
         let meta = ep.connect().map_err(|e| if e.retryable() { Join::NotYet } else { Join::Barred(e.to_string()) })?;
@@ -818,6 +883,7 @@ impl ServedModel {
             Entry::Waiting => Some("not ready during the run".to_owned()),
             Entry::Joined => Some("joined during the run".to_owned()),
             Entry::Barred(why) => Some(format!("kept out of the run: {why}")),
+            Entry::Left(why) => Some(format!("out of the run since it stopped serving the model: {why}")),
         })
     }
 
@@ -831,9 +897,10 @@ impl ServedModel {
             .zip(health.iter())
             .map(|(e, slot)| {
                 let note = note(&slot.entry);
-                let Some(EndpointMeta { server, model }) = e.meta() else {
+                let Some(meta) = e.meta() else {
                     return format!("{} ({}; {})", e.url.url, e.url.protocol, note.unwrap_or_default());
                 };
+                let EndpointMeta { server, model } = &*meta;
                 let version = match (&e.url.version, model.versions.as_slice()) {
                     (Some(v), _) | (None, [v]) => format!(" version {v}"),
                     (None, []) => String::new(),
@@ -857,7 +924,7 @@ impl ServedModel {
             .endpoints
             .iter()
             .zip(health.iter())
-            .filter(|(_, slot)| matches!(slot.entry, Entry::AtStart | Entry::Joined))
+            .filter(|(_, slot)| matches!(slot.entry, Entry::AtStart | Entry::Joined | Entry::Left(_)))
             .filter_map(|(e, _)| e.meta())
             .map(|m| format!("{} {}", m.server.name, m.server.version))
             .collect();
@@ -899,7 +966,14 @@ impl ServedModel {
 
     /// Runs every batch on the endpoints, each at most `in_flight` at a time, the least
     /// loaded first; retries and ejection as the module says. `done(i)` is called on this
-    /// thread as batch `i` finishes.
+    /// thread as batch `i` finishes (once, even when it is scored again).
+    ///
+    /// Then, with a canary set, each endpoint that answered some of the batches scores the
+    /// canary's first text once more: a server can start serving another graph without a
+    /// failed request (a model reloaded in place, a replica replaced behind one address). One
+    /// whose answer no longer matches is out of the run, and the batches it answered go to
+    /// the others; one that cannot be reached for the check has its batches scored elsewhere
+    /// too, and is checked as a joining endpoint before it takes work again.
     fn run_batches(
         &self,
         only: Option<usize>,
@@ -921,15 +995,56 @@ impl ServedModel {
             queue: (0..batches.len()).map(|i| (i, 0)).collect(),
             results: vec![None; batches.len()],
         });
+        let mut reported = vec![false; batches.len()];
+        let outcome = loop {
+            if let Err(e) = self.run_queue(&shared, &usable, batches, |i| {
+                if !std::mem::replace(&mut reported[i], true) {
+                    done(i);
+                }
+            }) {
+                break Err(e);
+            }
+            let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let redo = if only.is_none() { self.spot_check(&mut g) } else { Vec::new() };
+            if redo.is_empty() {
+                break Ok(());
+            }
+            for i in redo {
+                g.results[i] = None;
+                g.queue.push_back((i, 0));
+            }
+        };
+        let shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = shared.slots;
+        outcome?;
+        shared
+            .results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.map(|(_, values)| values).ok_or_else(|| OipError::Refused(format!("batch {i} was never scored")))
+            })
+            .collect()
+    }
+
+    /// Scores the batches of the queue with workers, until the queue is empty or one fails.
+    fn run_queue(
+        &self,
+        shared: &Mutex<Shared>,
+        usable: &[usize],
+        batches: &[Packed],
+        mut done: impl FnMut(usize),
+    ) -> Result<(), OipError> {
         let wake = Condvar::new();
         let abort = AtomicBool::new(false);
         let failure: Mutex<Option<OipError>> = Mutex::new(None);
-        let workers = (usable.len() * self.opts.in_flight.max(1)).min(batches.len()).max(1);
+        let queued = shared.lock().unwrap_or_else(|p| p.into_inner()).queue.len();
+        let workers = (usable.len() * self.opts.in_flight.max(1)).min(queued).max(1);
         let (tx, rx) = mpsc::channel::<usize>();
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 let tx = tx.clone();
-                let (shared, wake, abort, failure, usable) = (&shared, &wake, &abort, &failure, &usable);
+                let (wake, abort, failure) = (&wake, &abort, &failure);
                 scope.spawn(move || {
                     if let Err(e) = self.worker(shared, wake, abort, usable, batches, &tx) {
                         abort.store(true, Ordering::SeqCst);
@@ -944,17 +1059,62 @@ impl ServedModel {
                 done(i);
             }
         });
-        let shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
-        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = shared.slots;
-        if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e);
+        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        shared
-            .results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.ok_or_else(|| OipError::Refused(format!("batch {i} was never scored"))))
-            .collect()
+    }
+
+    /// The check after a set of batches (see [`ServedModel::run_batches`]): each endpoint that
+    /// answered some scores the canary's first text; the batches to score again, of those that
+    /// failed it.
+    fn spot_check(&self, g: &mut Shared) -> Vec<usize> {
+        let Some(canary) = self.canary.get() else { return Vec::new() };
+        let mut answered: Vec<usize> = g.results.iter().flatten().map(|(endpoint, _)| *endpoint).collect();
+        answered.sort_unstable();
+        answered.dedup();
+        let mut redo = Vec::new();
+        for endpoint in answered {
+            let url = &self.endpoints[endpoint].url.url;
+            let gone = matches!(g.slots[endpoint].entry, Entry::Left(_) | Entry::Barred(_));
+            let check = if gone {
+                Err(OipError::Refused(format!("{url} left the run after it answered")))
+            } else {
+                self.encode_batches(&[&canary.texts[0]]).and_then(|b| {
+                    let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
+                    let values = self.endpoints[endpoint].infer(&id, &b.packed[0], &self.inputs, &self.output)?;
+                    // Compared with the first of the canary's scores.
+                    self.compare_canary(endpoint, canary, &b.assemble(vec![values]))
+                })
+            };
+            let s = &mut g.slots[endpoint];
+            match check {
+                Ok(()) => continue,
+                Err(e) if e.retryable() => {
+                    tracing::warn!(
+                        "{url} could not be checked after its batches ({e}); they are scored again elsewhere"
+                    );
+                    s.connection_lost();
+                    s.recheck = true;
+                }
+                Err(_) if gone => {
+                    tracing::warn!("the batches {url} answered before it left the run are scored again elsewhere")
+                }
+                Err(e) => {
+                    tracing::error!("{url} no longer serves the model and is out of the run: {e}; its batches are scored again elsewhere");
+                    s.ejected_since.get_or_insert_with(Instant::now);
+                    s.entry = Entry::Left(e.to_string());
+                }
+            }
+            redo.extend(
+                g.results
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.as_ref().is_some_and(|(e, _)| *e == endpoint))
+                    .map(|(i, _)| i),
+            );
+        }
+        redo
     }
 
     fn worker(
@@ -968,14 +1128,20 @@ impl ServedModel {
     ) -> Result<(), OipError> {
         let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if abort.load(Ordering::SeqCst) {
+            if self.halted(abort)? || lock().queue.is_empty() {
                 return Ok(());
             }
-            // Take a batch, or leave when none is left.
-            let Some((index, attempt)) = lock().queue.pop_front() else { return Ok(()) };
-            let slot = match self.acquire(shared, wake, abort, usable)? {
-                Some(s) => s,
-                None => return Ok(()),
+            // An endpoint first, then a batch: a worker that probes an endpoint on the way (see
+            // `acquire`) holds no batch up meanwhile.
+            let Some(slot) = self.acquire(shared, wake, abort, usable)? else { return Ok(()) };
+            let Some((index, attempt)) = lock().queue.pop_front() else {
+                // The others took the last batches meanwhile.
+                let mut g = lock();
+                g.slots[slot].outstanding -= 1;
+                g.slots[slot].sent -= 1;
+                drop(g);
+                wake.notify_all();
+                return Ok(());
             };
             let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
             let answer = self.endpoints[slot].infer(&id, &batches[index], &self.inputs, &self.output);
@@ -984,7 +1150,7 @@ impl ServedModel {
             match answer {
                 Ok(values) => {
                     g.slots[slot].record(false, self.opts.eject_after);
-                    g.results[index] = Some(values);
+                    g.results[index] = Some((slot, values));
                     drop(g);
                     wake.notify_all();
                     let _ = tx.send(index);
@@ -995,6 +1161,12 @@ impl ServedModel {
                         // The server said when it takes work again: no endpoint's batch goes there before.
                         let until = Instant::now() + asked.min(self.opts.max_delay);
                         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
+                    }
+                    if e.connection_lost() && s.connection_lost() {
+                        tracing::warn!(
+                            "{} leaves the rotation: its connection failed ({e}); it takes work again once it answers and passes the checks of an endpoint joining the run",
+                            self.endpoints[slot].url.url
+                        );
                     }
                     if s.record(true, self.opts.eject_after) {
                         tracing::warn!(
@@ -1011,12 +1183,16 @@ impl ServedModel {
                     }
                     let delay = retry_delay(&self.opts, attempt, &e);
                     tracing::warn!("{e}; batch {index} tried again in {delay:?}");
-                    // Waits on the workers' condition, so that a failure elsewhere ends the wait.
+                    // Waits on the workers' condition, so that a failure elsewhere ends the wait,
+                    // and looks at the cancel flag at least every quarter second.
                     let deadline = Instant::now() + delay;
                     let mut g = lock();
-                    while !abort.load(Ordering::SeqCst) {
+                    while !self.halted(abort)? {
                         let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
-                        g = wake.wait_timeout(g, left).unwrap_or_else(|p| p.into_inner()).0;
+                        g = wake
+                            .wait_timeout(g, left.min(Duration::from_millis(250)))
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
                     }
                     g.queue.push_back((index, attempt + 1));
                 }
@@ -1038,7 +1214,7 @@ impl ServedModel {
         // Since when every endpoint has been out of the rotation, as this worker saw it.
         let mut all_out_since: Option<Instant> = None;
         loop {
-            if abort.load(Ordering::SeqCst) {
+            if self.halted(abort)? {
                 return Ok(None);
             }
             let now = Instant::now();
@@ -1052,34 +1228,47 @@ impl ServedModel {
                 g.slots[i].sent += 1;
                 return Ok(Some(i));
             }
-            // Probe an ejected endpoint whose turn has come.
+            // Probe an ejected endpoint whose turn has come: one that comes back is checked as
+            // one joining the run is, for it may have come back serving another model.
             let due = usable.iter().copied().find(|&i| g.slots[i].probe_due(&self.opts));
             if let Some(i) = due {
                 g.slots[i].probing = true;
                 let waiting = g.slots[i].entry == Entry::Waiting;
                 drop(g);
                 let url = &self.endpoints[i].url.url;
-                let ready = if waiting { self.join(i) } else { self.endpoints[i].ready().map_err(|_| Join::NotYet) };
+                let probe = self.join(i);
                 g = shared.lock().unwrap_or_else(|p| p.into_inner());
                 let s = &mut g.slots[i];
                 s.probing = false;
-                match ready {
+                s.recheck = false;
+                match probe {
                     Ok(()) if waiting => {
                         tracing::info!("{url} is ready, serves the same model, and joins the rotation");
                         s.rejoin();
                         s.entry = Entry::Joined;
                     }
                     Ok(()) => {
-                        tracing::info!("{url} is ready again and rejoins the rotation");
+                        tracing::info!("{url} is ready again, still serves the same model, and rejoins the rotation");
                         s.rejoin();
                     }
                     Err(Join::NotYet) => s.ejected_since = Some(Instant::now()),
-                    Err(Join::Barred(why)) => {
+                    Err(Join::Barred(why)) if waiting => {
                         tracing::error!("{url} is kept out of the run: {why}");
                         s.entry = Entry::Barred(why);
                     }
+                    Err(Join::Barred(why)) => {
+                        tracing::error!("{url} came back serving another model and is out of the run: {why}");
+                        s.entry = Entry::Left(why);
+                    }
                 }
                 continue;
+            }
+            let gone = |i: usize| matches!(g.slots[i].entry, Entry::Barred(_) | Entry::Left(_));
+            if usable.iter().all(|&i| gone(i)) {
+                return Err(OipError::Refused(format!(
+                    "no endpoint is left in the run: {}",
+                    usable.iter().map(|&i| self.endpoints[i].url.url.as_str()).collect::<Vec<_>>().join(", ")
+                )));
             }
             let all_out = usable.iter().all(|&i| g.slots[i].ejected_since.is_some());
             let since = if all_out { *all_out_since.get_or_insert(now) } else { now };
@@ -1180,8 +1369,13 @@ mod tests {
         assert!(Bearer::new("tok\n123").unwrap_err().contains("visible ASCII"));
         assert!(Bearer::new("tök").is_err());
         let status = |s| OipError::Status { url: "u".into(), status: s, body: String::new(), retry_after: None };
-        let rpc =
-            |code: &str| OipError::Rpc { url: "u".into(), code: code.into(), message: String::new(), retry: false };
+        let rpc = |code: &str| OipError::Rpc {
+            url: "u".into(),
+            code: code.into(),
+            message: String::new(),
+            retry: false,
+            retry_after: None,
+        };
         assert!(status(401).denied() && status(403).denied() && !status(400).denied() && !status(404).denied());
         assert!(
             rpc("UNAUTHENTICATED").denied() && rpc("PERMISSION_DENIED").denied() && !rpc("INVALID_ARGUMENT").denied()

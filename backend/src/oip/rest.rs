@@ -87,12 +87,24 @@ impl RestEndpoint {
         })
     }
 
-    /// Server and model both ready.
-    pub(super) fn ready(&self) -> Result<(), OipError> {
-        let server = format!("{}/v2/health/ready", self.url.base);
-        self.get(&server)?;
-        self.get(&format!("{}/ready", self.model_path()))?;
-        Ok(())
+    /// Server and model both ready, each answering within `timeout`. The protocol answers
+    /// "not ready" with a 4xx (Triton a 400, while a model loads), which is
+    /// [`OipError::NotReady`], worth asking again; a 401/403 stays a refusal of credentials.
+    pub(super) fn ready(&self, timeout: Duration) -> Result<(), OipError> {
+        let check = |url: String, what: &str| {
+            let request = self.agent.get(&url).config().timeout_global(Some(timeout)).build();
+            match self.read(&url, self.authorized(request).call()) {
+                Err(OipError::Status { status, body, .. })
+                    if (400..500).contains(&status) && !matches!(status, 401 | 403) =>
+                {
+                    Err(OipError::NotReady { url, detail: format!("{what} is not ready (HTTP {status}: {body})") })
+                }
+                Err(OipError::Timeout { url, .. }) => Err(OipError::Timeout { url, after: timeout }),
+                other => other.map(drop),
+            }
+        };
+        check(format!("{}/v2/health/ready", self.url.base), "the server")?;
+        check(format!("{}/ready", self.model_path()), "the model")
     }
 
     pub(super) fn server_metadata(&self) -> Result<ServerMetadata, OipError> {

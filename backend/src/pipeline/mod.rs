@@ -731,7 +731,10 @@ pub fn score_model(
         };
         let scored: Result<Vec<TextScore>> = match &mut scorer {
             Scorer::Local(models) => score::score_pool(models, &texts, texts_done).map_err(Into::into),
-            Scorer::Served(served) => served.score(&texts, texts_done).map_err(Into::into),
+            Scorer::Served(served) => served.score(&texts, texts_done).map_err(|e| match e {
+                oip::OipError::Cancelled => Cancelled.into(),
+                e => e.into(),
+            }),
         };
         let scores = match scored.and_then(|s| all_finite(s, &chunk, model_name, &job.dataset)) {
             Ok(s) => s,
@@ -748,7 +751,10 @@ pub fn score_model(
             .collect();
         summary.truncated_texts +=
             rows.iter().map(|r| u64::from(r.chosen.truncated) + u64::from(r.rejected.truncated)).sum::<u64>();
-        store.insert_scores(&job.dataset, model_name, run_id, &rows)?;
+        if let Err(e) = store.insert_scores(&job.dataset, model_name, run_id, &rows) {
+            end_run(store, run_id, &scorer, &mut summary)?;
+            return Err(e.into());
+        }
         summary.scored_now += rows.len() as u64;
         progress(Progress::Committed { done: summary.scored_now, todo });
     }
@@ -874,9 +880,23 @@ fn connect_served(
         bearer.as_ref(),
     )
     .map_err(|e| with_credentials_hint(e, record.token_env.as_deref()))?;
-    if record.onnx_sha256.is_none() || !folder.join("model.onnx").is_file() {
+    // A cancel ends the run even while a batch waits for its next try.
+    if let Some(stop) = &job.stop {
+        served.set_stop(stop.clone());
+    }
+    if record.onnx_sha256.is_none() {
         tracing::info!("{}: no model.onnx to check a canary batch against", folder.display());
         return Ok(served);
+    }
+    // The run's scores are recorded as those of the registered graph: only once checked.
+    if !folder.join("model.onnx").is_file() {
+        bail!(
+            "model `{}` was registered with the model.onnx of {}, which is no longer there: without it the canary batch \
+             cannot check that the servers run that graph, so nothing was scored. Put it back, or register the model \
+             again (`seal models add --replace …`) from a folder without it",
+            record.name,
+            folder.display()
+        );
     }
     check_folder_unchanged(record, folder, &["model.onnx"])?;
     init_runtime(data, false)?;
@@ -895,7 +915,10 @@ fn connect_served(
     // Each endpoint ready now; one that joins later is checked before it takes work.
     for (i, endpoint) in served.endpoints().iter().enumerate() {
         if endpoint.meta().is_some() {
-            served.check_canary(i).map_err(|e| anyhow::anyhow!("{e}, so nothing was scored"))?;
+            served.check_canary(i).map_err(|e| match e {
+                oip::OipError::Cancelled => Cancelled.into(),
+                e => anyhow::anyhow!("{e}, so nothing was scored"),
+            })?;
         }
     }
     Ok(served)
@@ -1062,7 +1085,8 @@ pub fn score_coverage(
     shard_counts: &[u32],
 ) -> error::Result<wire::ScoreCoverage> {
     let pairs = store.count_shard_pairs(dataset, None)?;
-    let scored = pairs - store.count_unscored(dataset, model, None)?;
+    // Counted apart: an ingest committed between the two counts must not underflow.
+    let scored = pairs.saturating_sub(store.count_unscored(dataset, model, None)?);
     let mut counts = shard_counts.to_vec();
     counts.sort_unstable();
     counts.dedup();

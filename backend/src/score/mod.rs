@@ -188,7 +188,8 @@ pub struct ModelInfo {
     pub precision: Option<Precision>,
 }
 
-const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
+/// The inputs a reward model may take, whether run here or on an inference server.
+pub(crate) const KNOWN_INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
 
 pub fn sha256_file(path: &Path) -> Result<String, std::io::Error> {
     let mut file = std::fs::File::open(path)?;
