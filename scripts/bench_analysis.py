@@ -37,7 +37,8 @@ FEATURES = [
     "last_response_is_sexually_explicit", "last_response_breaks_privacy", "last_response_is_discriminatory",
     "last_response_is_manipulative", "last_response_is_creative", "last_response_is_eloquent",
 ]
-# Occurrence rates close to the paper's (spec §D.10, all-text means).
+# Occurrence rates close to the paper's: the LM-labeler's means over all texts (GPT column of SEAL's
+# released `analysis/robustness_checks.ipynb`, cell 2).
 RATES = [0.985, 0.044, 0.835, 0.039, 0.7425, 0.9185, 0.9486, None, 0.0075, 0.0051, 0.0094, 0.0184, 0.0103,
          0.0398, 0.2954]
 EXTRA = {"assistant_is_anthropomorphic": 0.05, "assistant_is_coherent": 0.85}

@@ -157,7 +157,7 @@ def main():
         raw = [json.loads(line) for line in f]
     texts = [p[k] for p in raw for k in ("chosen", "rejected")]
     # A store of its own for every invocation (the generated models are kept in --work), so
-    # that a second call on a warm machine can reuse the names of the legs.
+    # that a second run on the same machine can reuse the names of the legs.
     seal = Seal(args.seal, os.path.join(args.work, "data-" + time.strftime("%Y%m%dT%H%M%S")))
     info = seal("runtime", "info", "--gpu", check=False)
     save("runtime_info", {"rc": info.returncode, "report": info.stdout[-3000:] + info.stderr[-1000:]})

@@ -3,7 +3,7 @@
 model, the same real hh-rlhf pairs and the same machine, in one run.
 
 (a) the paper's loop as released: one text at a time, fp32, autograd left on (only .detach()),
-    gc.collect() after every pair (SEAL `context.py`, spec §A.4);
+    gc.collect() after every pair (SEAL's released `context.py`, `infer_with_reward_model`);
 (b) RewardBench-style batching: pad to the longest in the batch, batch 8, arrival order,
     under torch.no_grad();
 (c) the strongest simple baseline: one text at a time under torch.no_grad().

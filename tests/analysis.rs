@@ -632,7 +632,7 @@ fn label_sets_round_trip_and_bad_rows_are_named() {
 }
 
 /// Pairs per (chosen [harmless helpful], rejected [harmless helpful]) label combination in
-/// hh-rlhf train, spec §B.4 (the released notebook's cell 7).
+/// hh-rlhf train (the released `analysis/main_results.ipynb`, cell 7).
 const PAPER_LABEL_COMBOS: [([u8; 2], [u8; 2], usize); 16] = [
     ([1, 1], [1, 1], 102_151),
     ([1, 1], [1, 0], 19_071),
@@ -656,13 +656,14 @@ fn col(name: &str, chosen: Vec<f64>, rejected: Vec<f64>) -> FeatureColumn {
     FeatureColumn { name: name.into(), role: seal_shared::FeatureRole::Target, chosen, rejected, binary: true }
 }
 
-/// A counting test: a study typed in cell by cell with the paper's regime × γ counts (spec
-/// §D.2–§D.4, §B.4) must be counted back into the published shares. It checks SEAL's counting
-/// and slicing, not its analysis; `the_papers_tests_are_replayed_through_seal_analyze` replays
-/// the published tests through the whole pipeline.
+/// A counting test: a study typed in cell by cell with the paper's regime × γ counts (the
+/// released `analysis/main_results.ipynb`, cells 6, 7, 12 and 17) must be counted back into the
+/// published shares. It checks SEAL's counting and slicing, not its analysis;
+/// `the_papers_tests_are_replayed_through_seal_analyze` replays the published tests through the
+/// whole pipeline.
 #[test]
 fn the_papers_counts_are_counted_back_into_its_shares() {
-    // (chosen [harmless helpful], rejected [harmless helpful], pairs) — spec §B.4, cell 7.
+    // (chosen [harmless helpful], rejected [harmless helpful], pairs) — cell 7.
     let combos = PAPER_LABEL_COMBOS;
     let mut labels: Vec<([u8; 2], [u8; 2])> = Vec::new();
     for (c, r, n) in combos {
@@ -682,8 +683,9 @@ fn the_papers_counts_are_counted_back_into_its_shares() {
         .push(i);
     }
     assert_eq!(by_gamma.iter().map(Vec::len).collect::<Vec<_>>(), vec![28_443, 121_517, 10_840]);
-    // Regime cells per γ (stayed, got, resisted, reversed), from §D.3 margins and §D.4's γ = i
-    // row; 757 pairs with identical texts are ties under both models (strict rule: resisted).
+    // Regime cells per γ (stayed, got, resisted, reversed), from cell 6's agreement per γ group
+    // and cell 12's γ = i row; 757 pairs with identical texts are ties under both models (strict
+    // rule: resisted).
     let cells: [[usize; 4]; 3] =
         [[16_514, 8_991, 1_623, 1_315], [58_350, 29_154, 22_907, 11_106], [2_782, 3_300, 3_114, 1_644]];
     let ties_in_i = 757;
@@ -754,7 +756,7 @@ fn the_papers_counts_are_counted_back_into_its_shares() {
     let g = r.gamma.as_ref().unwrap();
     assert_eq!((pct(&g.c), pct(&g.i), pct(&g.r)), (17.69, 75.57, 6.74));
     assert_eq!(pct(r.resistance.ambiguous.as_ref().unwrap()), 75.57);
-    // Post-D misalignment by γ (§D.3): c 10.33 %, r 43.89 %; i 27.99 % under the strict rule
+    // Post-D misalignment by γ (cell 6): c 10.33 %, r 43.89 %; i 27.99 % under the strict rule
     // (27.37 % counts the 757 ties as agreement, as cell 6 does).
     assert_eq!(pct(&r.resistance.by_gamma["c"]), 10.33);
     assert_eq!(pct(&r.resistance.by_gamma["r"]), 43.89);
@@ -765,12 +767,13 @@ fn the_papers_counts_are_counted_back_into_its_shares() {
     let pre = &g.by_model[0].cells;
     assert_eq!(((pre["c/disagree"].n as f64 / g.c.n as f64) * 10_000.0).round() / 100.0, 37.32);
     assert_eq!(((pre["r/disagree"].n as f64 / g.r.n as f64) * 10_000.0).round() / 100.0, 59.17);
-    // Regimes × γ = i (§D.4), and resisted | γ = r inside the 28.7–29.4 % band of §D.4.
+    // Regimes × γ = i (cell 12), and resisted | γ = r inside 28.7–29.4 % (cell 12's 29.2 % with
+    // its 186 mislabelled pairs moved to γ = r; their regimes are not published).
     assert_eq!(g.by_regime["i/stayed_aligned"].n, 58_350);
     assert_eq!(pct(&r.resistance.resisted_by_gamma["i"]), 18.85);
     let rr = r.resistance.resisted_by_gamma["r"].share * 100.0;
     assert!((28.7..=29.4).contains(&rr), "{rr}");
-    // Resisted pairs that are ambiguous (γ = i): 82.9 % of the resisted regime (§C.3).
+    // Resisted pairs that are ambiguous (γ = i): 82.9 % of the resisted regime (cells 12 and 17).
     assert_eq!(
         ((r.resistance.resisted_by_gamma["i"].n as f64 / r.regimes.resisted.n as f64) * 1000.0).round() / 10.0,
         82.9
@@ -922,10 +925,11 @@ fn a_label_set_with_chosen_keys_is_analysed_on_the_keys_it_holds() {
 /// from the published counts through the whole pipeline: the counts become a dataset of
 /// 160,800 synthetic pairs, two score files and a label set, which `seal ingest`,
 /// `seal scores import`, `seal labels import` and `seal analyze` read as they read a user's
-/// study. Label combinations are spec §B.4's table (cell 7); within each γ group, each model
-/// agrees with the human on §D.3's counts (cell 6 convention; the replay has no ties, so the
-/// strict rule gives the same counts). The pre × post split within γ is not published, so the
-/// test of "LM agrees with post-D" against "pre-D agrees with human" cannot be replayed.
+/// study. Label combinations are the table cell 7 prints; within each γ group, each model
+/// agrees with the human as often as cell 6's output says (cell 6 convention; the replay has no
+/// ties, so the strict rule gives the same counts). The pre × post split within γ is not
+/// published, so the test of "LM agrees with post-D" against "pre-D agrees with human" cannot be
+/// replayed.
 #[test]
 fn the_papers_tests_are_replayed_through_seal_analyze() {
     use std::fmt::Write as _;
@@ -933,7 +937,7 @@ fn the_papers_tests_are_replayed_through_seal_analyze() {
     let dir = seal.dir.path().join("paper").join("hh-train");
     std::fs::create_dir_all(&dir).unwrap();
     let combos = PAPER_LABEL_COMBOS;
-    // Agreeing pairs per γ group (c, i, r) for each model, spec §D.3.
+    // Agreeing pairs per γ group (c, i, r) for each model, from cell 6's output.
     let pre_agree = [17_829, 70_213, 4_426];
     let post_agree = [25_505, 88_261, 6_082];
     let (mut pairs, mut pre, mut post, mut labels) = (String::new(), String::new(), String::new(), String::new());
@@ -1019,7 +1023,7 @@ fn the_papers_tests_are_replayed_through_seal_analyze() {
     assert_eq!(row(tt(ModelRole::Pre, GammaFilter::C)), ("-0.0490".into(), "-15.13".into(), "1.13e-51".into()));
     assert_eq!(row(tt(ModelRole::Post, GammaFilter::R)), ("0.1653".into(), "36.62".into(), "3.97e-292".into()));
     assert_eq!(row(tt(ModelRole::Pre, GammaFilter::R)), ("0.1695".into(), "34.25".into(), "5.91e-256".into()));
-    // And the published misalignment by γ (§D.3) through the same path.
+    // And the published misalignment by γ (cell 6) through the same path.
     let pct = |c: &Count| format!("{:.2}", c.share * 100.0);
     assert_eq!(
         (pct(&r.resistance.by_gamma["c"]), pct(&r.resistance.by_gamma["i"]), pct(&r.resistance.by_gamma["r"])),
@@ -1028,8 +1032,8 @@ fn the_papers_tests_are_replayed_through_seal_analyze() {
 }
 
 /// The released notebook's cell 12 labels the 186 pairs with chosen [harmless helpful] = [0 1]
-/// and rejected [1 1] or [1 0] "LM agrees" (a string comparison that never matches, spec §B.4
-/// and §F). SEAL's rule ranks harmlessness first: those pairs are γ = r, so its regime × γ table
+/// and rejected [1 1] or [1 0] "LM agrees" (a string comparison that never matches). SEAL's
+/// rule (cell 6) ranks harmlessness first: those pairs are γ = r, so its regime × γ table
 /// deliberately differs from the notebook's by these pairs.
 #[test]
 fn the_notebooks_gamma_defect_is_not_reproduced() {
@@ -1041,7 +1045,7 @@ fn the_notebooks_gamma_defect_is_not_reproduced() {
     };
     assert_eq!(analysis::gamma_of(&rule([0.0, 1.0], [1.0, 1.0]), 0), 'r');
     assert_eq!(analysis::gamma_of(&rule([0.0, 1.0], [1.0, 0.0]), 0), 'r');
-    // The other cells of §B.4's table, as cell 6 has them.
+    // The other cells of cell 7's table, as cell 6 ranks them.
     assert_eq!(analysis::gamma_of(&rule([1.0, 0.0], [0.0, 1.0]), 0), 'c');
     assert_eq!(analysis::gamma_of(&rule([0.0, 1.0], [0.0, 0.0]), 0), 'c');
     assert_eq!(analysis::gamma_of(&rule([0.0, 0.0], [0.0, 0.0]), 0), 'i');

@@ -483,7 +483,7 @@ fn a_served_scoring_job_cancelled_while_its_server_asks_it_to_wait_stops_at_once
 #[test]
 #[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
 fn a_server_running_another_graph_is_refused_before_any_work() {
-    let (seal, _dir) = lab(40);
+    let (seal, dir) = lab(40);
     // The server runs `post`; the folder registered with it holds `pre`'s export.
     let server = KServe::start(&fixture_model("post"), "rm", &KServeOptions::default());
     seal.ok(&[
@@ -501,8 +501,22 @@ fn a_server_running_another_graph_is_refused_before_any_work() {
         "{err}"
     );
     assert_eq!(counts(&seal, "served"), (0, 0));
+
+    // Registered from a folder with model.onnx, which then goes: without the canary batch the
+    // run cannot be checked, so it is refused rather than recorded as that graph's scores.
+    let folder = tokenizer_only(dir.path());
+    std::fs::copy(fixture_model("pre").join("model.onnx"), folder.join("model.onnx")).unwrap();
+    let same = KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default());
+    let args = ["models", "add", "--name", "moved", "--endpoint", &same.rest_url("rm"), folder.to_str().unwrap()];
+    seal.ok(&args);
+    std::fs::remove_file(folder.join("model.onnx")).unwrap();
+    let err = seal.fails(&["score", "--dataset", "hh", "--model", "moved"]);
+    assert!(err.contains("model `moved` was registered with the model.onnx") && err.contains("no longer there"), "{err}");
+    assert_eq!((same.infer_requests(), counts(&seal, "moved")), (0, (0, 0)), "nothing was sent");
     let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
-    assert!(store.run_providers("hh", "served").unwrap().is_empty(), "no run was started");
+    for model in ["served", "moved"] {
+        assert!(store.run_providers("hh", model).unwrap().is_empty(), "no run of {model} was started");
+    }
 }
 
 #[test]

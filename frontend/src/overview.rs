@@ -998,7 +998,8 @@ fn slice_name(s: &Slice) -> String {
     }
 }
 
-/// Control labelers against the study's label set (spec §C.10).
+/// Control labelers against the study's label set (as SEAL's released
+/// `analysis/robustness_checks.ipynb` compares them).
 #[component]
 fn ControlLabelsTable(r: AnalysisReport) -> impl IntoView {
     if r.control_labels.is_empty() {

@@ -34,17 +34,22 @@ pub struct AnalysisReport {
     pub angles: Angles,
     pub imprint: Vec<ImprintRow>,
     pub vif: Vec<VifRow>,
-    /// θ (degrees) on chosen (c) and rejected (r) features — spec §C.6.
+    /// θ (degrees) on chosen (c) and rejected (r) features — the paper's Figure 3 (center), the
+    /// first model of SEAL's released `analysis/angle.R`.
     pub shift_regression: Option<Regression>,
-    /// Linear probability model of post-D misalignment (1 − δ_post) on the same regressors — §C.7.
+    /// Linear probability model of post-D misalignment (1 − δ_post) on the same regressors — the
+    /// paper's Figure 3 (right), whose coefficients the released `analysis/main_results.ipynb`
+    /// prints in cell 39.
     pub misalignment_regression: Option<Regression>,
     pub feature_tests: Vec<FeatureTest>,
-    /// Control labelers against the study's label set, per feature (spec §C.10); empty unless
-    /// control label sets are named.
+    /// Control labelers against the study's label set, per feature (as SEAL's released
+    /// `analysis/robustness_checks.ipynb` compares them); empty unless control label sets are
+    /// named.
     #[serde(default)]
     pub control_labels: Vec<ControlLabels>,
-    /// Alignment robustness (spec §C.9): each variant of the dataset (`seal rewrite`) that both
-    /// models scored, against the original pairs.
+    /// Alignment robustness (the paper's rewriting experiment: SEAL's released
+    /// `rewrite/__init__.py` and `analysis/rewriting.ipynb`): each variant of the dataset
+    /// (`seal rewrite`) that both models scored, against the original pairs.
     #[serde(default)]
     pub robustness: Vec<VariantRobustness>,
     /// Analyses this study cannot answer, each with the reason (too few pairs for the
@@ -166,11 +171,12 @@ pub struct GammaSummary {
     /// γ × regime, keyed `"<gamma>/<regime>"`.
     pub by_regime: BTreeMap<String, Count>,
     /// Exact McNemar tests between agreement indicators on the non-indifferent pairs (γ ≠ i),
-    /// as the released analysis notebook runs them (spec §C.11).
+    /// as the released analysis notebook runs them (`analysis/main_results.ipynb`, cell 6).
     #[serde(default)]
     pub agreement_tests: Vec<AgreementTest>,
     /// Two-sample t tests (equal variances) of each model's agreement with the human between
-    /// γ groups: γ = i against γ = c and against γ = r (spec §C.11).
+    /// γ groups: γ = i against γ = c and against γ = r (the released
+    /// `analysis/main_results.ipynb`, cell 11).
     #[serde(default)]
     pub gamma_t_tests: Vec<GammaTTest>,
 }
@@ -294,7 +300,8 @@ pub struct Quadrants {
     pub neg_neg: f64,
 }
 
-/// Reward directions φ and shifts θ (degrees), spec §C.5.
+/// Reward directions φ and shifts θ (degrees): the paper's Figure 2, computed as SEAL's released
+/// `analysis/functions.py` does (`compute_angle`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Angles {
     /// Pairs whose θ is undefined (a zero reward vector).
@@ -447,7 +454,8 @@ pub struct LabelAgreement {
     pub kappa: Option<f64>,
 }
 
-/// How the study's models score a rewritten variant of the pairs (spec §C.9).
+/// How the study's models score a rewritten variant of the pairs (alignment robustness, as in
+/// SEAL's released `rewrite/__init__.py` and `analysis/rewriting.ipynb`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VariantRobustness {
     pub variant: String,
@@ -539,8 +547,9 @@ pub struct FlipAnalysis {
     /// Counts of Δ = label(original) − label(rewrite) per feature and side.
     pub counts: Vec<FlipCount>,
     /// Linear probability model of the post-D model's became_misaligned on indicators of each
-    /// non-zero Δ (reference 0), classical errors, unadjusted p (spec §C.9): the coefficients
-    /// are the robustness scores π. Terms are `<feature>_<c|r>=<Δ>`.
+    /// non-zero Δ (reference 0), classical errors, unadjusted p: the coefficients are the
+    /// robustness scores π (the paper's Figure 5; the released `analysis/main_results.ipynb`,
+    /// cell 40). Terms are `<feature>_<c|r>=<Δ>`.
     pub pi: Option<Regression>,
     /// Per feature, side and level Δ: the share of pairs that became misaligned under the
     /// post-D model and their mean original–rewrite cosine similarity, each with a 95 % t

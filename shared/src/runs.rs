@@ -70,7 +70,8 @@ pub struct RewriteSummary {
     pub n_rewritten: u64,
     /// Pairs a perturbation leaves as they are (e.g. no closing to remove): not in the variant.
     pub n_not_applicable: u64,
-    /// Pairs left out because a rewrite was refused (spec §A.6 rules) or its request failed.
+    /// Pairs left out because a rewrite was refused (by the rules of SEAL's released
+    /// `rewrite/__init__.py`) or its request failed.
     pub n_skipped: u64,
     pub requests_sent: u64,
     pub cached_answers: u64,

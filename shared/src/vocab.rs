@@ -215,9 +215,10 @@ vocabulary! {
         PairFe,
     }
 
-    /// A binary agreement indicator of a non-indifferent pair (spec §C.11): does the LM-labeler,
-    /// the pre-D model or the post-D model prefer the human's choice, and do the LM-labeler and
-    /// the post-D model prefer the same response.
+    /// A binary agreement indicator of a non-indifferent pair, as in the McNemar tests of SEAL's
+    /// released `analysis/main_results.ipynb` (cell 6): does the LM-labeler, the pre-D model or
+    /// the post-D model prefer the human's choice, and do the LM-labeler and the post-D model
+    /// prefer the same response.
     enum AgreementIndicator as "snake_case" {
         LmHuman,
         PreHuman,

@@ -1,4 +1,5 @@
-//! Reward vectors, directions and shifts (spec §C.5). A pair's reward vector under a model is
+//! Reward vectors, directions and shifts (SEAL's released `analysis/functions.py`:
+//! `compute_angle`, `compute_cos`, `circular_hist`). A pair's reward vector under a model is
 //! (score of chosen, score of rejected); it is aligned when it lies below the diagonal.
 
 use std::collections::BTreeMap;

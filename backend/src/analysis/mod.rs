@@ -2,8 +2,8 @@
 //! regimes, the LM-labeler preference γ, alignment resistance, reward directions and shifts,
 //! feature imprint (pooled and pair fixed effects), the reward-shift and misalignment
 //! regressions, chosen-vs-rejected feature tests, label agreement and the robustness LPM.
-//! Definitions follow ../shared/reference/seal-paper-spec.md §B–§C; the statistics are in
-//! [`stats`], checked against statsmodels/scipy.
+//! Definitions follow the SEAL paper and its released code (GitHub `harvard-lil/SEAL`; see
+//! docs/report-schema.md); the statistics are in [`stats`], checked against statsmodels/scipy.
 //!
 //! Every count in the report carries the [`Slice`] that selects its pairs; [`select`] turns a
 //! slice back into pair ids.
@@ -86,7 +86,8 @@ impl Derived {
 
 /// γ_i by the lexicographic rule: compare the chosen and rejected values feature by feature in
 /// priority order; the first difference decides (c: chosen ranks higher). With the default rule
-/// (harmless, then helpful) this is SEAL's s(t) = 2·harmless + helpful comparison (§B.4).
+/// (harmless, then helpful) this is SEAL's s(t) = 2·harmless + helpful comparison (the released
+/// `analysis/main_results.ipynb`, cell 6).
 pub fn gamma_of(rule: &[FeatureColumn], i: usize) -> char {
     for f in rule {
         let (c, r) = (f.chosen[i], f.rejected[i]);
@@ -332,7 +333,7 @@ fn gamma_summary(ctx: &Ctx, nn: u64) -> GammaSummary {
 }
 
 /// The released notebook's McNemar tests between agreement indicators on the non-indifferent
-/// pairs (spec §C.11, analysis notebook cell 6). δ is strict (a tie is not agreement): cell 6
+/// pairs (`analysis/main_results.ipynb`, cell 6). δ is strict (a tie is not agreement): cell 6
 /// counts ties as agreement for γ = i only, and γ = i pairs are not tested here.
 fn agreement_tests(ctx: &Ctx) -> Vec<AgreementTest> {
     let Some(gamma) = &ctx.d.gamma else { return Vec::new() };
@@ -379,9 +380,10 @@ fn agreement_tests(ctx: &Ctx) -> Vec<AgreementTest> {
 }
 
 /// Two-sample t tests of each model's agreement indicator δ between γ = i and γ = c, and
-/// between γ = i and γ = r, as the released notebook's cell 11 runs them, with the strict δ
-/// (a tie is not agreement; spec §F.7): the notebook counts ties as agreement within γ = i
-/// (cell 6), so on data with tied pairs its published values differ from these.
+/// between γ = i and γ = r, as the released notebook's cell 11 runs them
+/// (`analysis/main_results.ipynb`), with the strict δ of the released `compare/__init__.py` (a
+/// tie is not agreement): the notebook counts ties as agreement within γ = i (cell 6), so on
+/// data with tied pairs its published values differ from these.
 fn gamma_t_tests(ctx: &Ctx) -> Vec<GammaTTest> {
     let Some(gamma) = &ctx.d.gamma else { return Vec::new() };
     let s = ctx.s;
@@ -488,7 +490,8 @@ fn features(ctx: &Ctx, warnings: &mut Vec<String>, unavailable: &mut Vec<Unavail
     };
     let shift_regression = fit("shift_regression", "theta_degrees", &sub(&theta), &wide_kept);
     let misaligned: Vec<f64> = ctx.d.post.iter().map(|a| if *a == Agreement::Agree { 0.0 } else { 1.0 }).collect();
-    // The θ regression's rows and design (spec §C.7: the same design matrix and rows).
+    // The θ regression's rows and design: the standard errors the released notebook prints for
+    // the two fits (`analysis/main_results.ipynb`, cells 38 and 39) stand in one constant ratio.
     let misalignment_regression = fit("misalignment_regression", "post_misaligned", &sub(&misaligned), &wide_kept);
     let mut feature_tests: Vec<FeatureTest> = s.features.iter().map(|f| feature_test(ctx, f, n as u64)).collect();
     let m = feature_tests.iter().filter(|t| t.p_value.is_some()).count();
@@ -500,7 +503,7 @@ fn features(ctx: &Ctx, warnings: &mut Vec<String>, unavailable: &mut Vec<Unavail
 
 /// The released code's design over 2N texts (chosen rows, then rejected rows): the intercept,
 /// every feature, and `row_id` as a linear numeric covariate — what R's `reward ~ .` expands to
-/// on the released CSV (spec §C.4).
+/// on the released CSV (`analysis/angle.R`).
 fn pooled_design(s: &Study) -> Vec<(String, Vec<f64>)> {
     let n = s.pair_ids.len();
     let mut cols = vec![("const".to_string(), vec![1.0; 2 * n])];
@@ -542,7 +545,8 @@ impl ImprintDesigns {
 /// The name of the pooled designs' nuisance term.
 pub const ROW_ID: &str = "row_id";
 
-/// const + `<feature>_c` for all features + `<feature>_r` for all features (spec §C.6 order).
+/// const + `<feature>_c` for all features + `<feature>_r` for all features (the order of the
+/// θ regression in SEAL's released `analysis/angle.R`).
 fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
     let n = s.pair_ids.len();
     let mut cols = vec![("const".to_string(), vec![1.0; n])];
@@ -551,7 +555,8 @@ fn wide_design(s: &Study) -> Vec<(String, Vec<f64>)> {
     cols
 }
 
-/// One variant of the feature imprint of one outcome (spec §C.4):
+/// One variant of the feature imprint of one outcome (the paper's formula and the released
+/// `analysis/angle.R`):
 /// - `pooled`: the released code exactly — OLS of the 2N text scores on the intercept, the
 ///   features and `row_id`, classical SEs, Bonferroni over all printed coefficients;
 /// - `pooled_clustered`: the same fit with SEs clustered by pair (statsmodels
@@ -719,7 +724,8 @@ pub fn label_agreement(features: &[(String, Vec<f64>, Vec<f64>)]) -> Vec<LabelAg
         .collect()
 }
 
-/// The robustness machinery of spec §C.9: a linear probability model of a 0/1 outcome on
+/// The robustness machinery of the paper's Figure 5 (values printed in the released
+/// `analysis/main_results.ipynb`, cell 40): a linear probability model of a 0/1 outcome on
 /// indicators of each non-zero level of each flip variable (reference level 0), with classical
 /// SEs and unadjusted p-values. Terms are named `<flip>=<level>`.
 pub fn flip_lpm(outcome: &[f64], flips: &[(String, Vec<i64>)]) -> Result<Regression> {

@@ -1,4 +1,5 @@
-//! Alignment robustness (spec §C.9): the same pairs scored as written and as rewritten. For each
+//! Alignment robustness (the paper's rewriting experiment: SEAL's released `rewrite/__init__.py`
+//! and `analysis/rewriting.ipynb`): the same pairs scored as written and as rewritten. For each
 //! model: agreement before and after, pairs that became misaligned or aligned, the correlation
 //! of the scores, and the mean shift of the chosen score, the rejected score and the margin with
 //! 95 % intervals. With labels of both versions: label flips Δ = label(original) − label(rewrite)
@@ -36,7 +37,8 @@ pub struct VariantInfo {
     pub sides: Sides,
 }
 
-/// Features whose flips are counted (short name, label key), spec §C.9; π uses the last three.
+/// Features whose flips are counted (short name, label key), as in the released
+/// `analysis/rewriting.ipynb`; π uses the last three (the paper's Figure 5).
 pub const FLIP_FEATURES: [(&str, &str); 5] = [
     ("helpful", "last_response_is_helpful"),
     ("harmless", "last_response_is_harmless"),

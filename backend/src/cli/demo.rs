@@ -19,7 +19,8 @@ use crate::store::Store;
 
 pub const DATASET: &str = "hh-rlhf-harmless-test";
 const HUB_SOURCE: &str = "hf://datasets/Anthropic/hh-rlhf/harmless-base/test.jsonl.gz";
-/// The paper's pre-D and post-D reward models (spec §A.3).
+/// The paper's pre-D and post-D reward models (as named in SEAL's released `compare/__init__.py`
+/// and `rewrite/__init__.py`).
 const HUB_MODELS: [(&str, &str); 2] = [
     ("oa-deberta-v3-large", "OpenAssistant/reward-model-deberta-v3-large"),
     ("oa-deberta-v3-large-v2", "OpenAssistant/reward-model-deberta-v3-large-v2"),

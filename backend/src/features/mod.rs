@@ -1,6 +1,7 @@
-//! Features of texts: SEAL's LM-labeler taxonomy (19 keys, spec §B.1), its numeric encodings
-//! (§B.3), label-file parsing with per-field errors, and the built-in features computed without
-//! any LLM ([`builtin`]).
+//! Features of texts: SEAL's LM-labeler taxonomy (the 19 `ANALYSIS_KEYS` of its released
+//! `taxonomy/__init__.py`), their numeric encodings (the released `analysis/main_results.ipynb`,
+//! cells 2–3), label-file parsing with per-field errors, and the built-in features computed
+//! without any LLM ([`builtin`]).
 
 pub mod builtin;
 pub mod prompt;
@@ -43,7 +44,8 @@ pub const KEYS: [(&str, KeyKind); 19] = [
     ("topics", KeyKind::List),
 ];
 
-/// SEAL's 15 regression features, in the order of every released regression table (§B.1).
+/// SEAL's 15 regression features, in the order of every released regression table
+/// (`analysis/angle.R`; `analysis/main_results.ipynb`, cells 38–39).
 pub const REGRESSION_FEATURES: [&str; 15] = [
     "human_vocabulary_quality",
     "last_response_is_anthropomorphic",
@@ -62,8 +64,9 @@ pub const REGRESSION_FEATURES: [&str; 15] = [
     "last_response_is_eloquent",
 ];
 
-/// Default target features (§B.2: the HH dataset's stated values, honesty, and the harm
-/// indicators as negatively valued targets). Every other feature is a spoiler by default.
+/// Default target features, our reading of the paper's "desired values": the HH dataset's stated
+/// values, honesty, and the harm indicators as negatively valued targets. Every other feature is
+/// a spoiler by default.
 pub const DEFAULT_TARGETS: [&str; 8] = [
     "last_response_is_helpful",
     "last_response_is_harmless",
@@ -75,10 +78,12 @@ pub const DEFAULT_TARGETS: [&str; 8] = [
     "last_response_is_manipulative",
 ];
 
-/// The LM-labeler preference γ's default rule: harmless first, then helpful (§B.4).
+/// The LM-labeler preference γ's default rule: harmless first, then helpful (the released
+/// `analysis/main_results.ipynb`, cell 6).
 pub const DEFAULT_GAMMA_RULE: [&str; 2] = ["last_response_is_harmless", "last_response_is_helpful"];
 
-/// The prompt's "Wikipedia content categories list" (§A.5).
+/// The prompt's "Wikipedia content categories list" (`ANALYSIS_PROMPT` in SEAL's released
+/// `taxonomy/__init__.py`).
 pub const TOPICS: [&str; 12] = [
     "Culture and the arts",
     "Geography and places",
@@ -94,7 +99,8 @@ pub const TOPICS: [&str; 12] = [
     "Technology and applied sciences",
 ];
 
-/// The prompt's "Types of Discrimination list" (§A.5).
+/// The prompt's "Types of Discrimination list" (`ANALYSIS_PROMPT` in SEAL's released
+/// `taxonomy/__init__.py`).
 pub const DISCRIMINATION_TYPES: [&str; 12] = [
     "Age Discrimination",
     "Disability Discrimination",
@@ -168,7 +174,8 @@ pub enum LabelValue {
 }
 
 impl LabelValue {
-    /// Numeric encoding of §B.3; lists have none.
+    /// Numeric encoding of the released `analysis/main_results.ipynb` (cells 2–3); lists have
+    /// none.
     pub fn number(&self) -> Option<f64> {
         match self {
             LabelValue::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),

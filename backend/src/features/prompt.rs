@@ -1,7 +1,8 @@
-//! The LM-labeler's prompt (spec §A.5): SEAL's two reference lists, the instruction, the keys
-//! with what each means, and the transcript; and the follow-up that asks again after an answer
-//! that does not validate. Prompts are versioned: the version is part of every cached answer's
-//! key and of the label set's record, so a changed prompt never reuses old answers.
+//! The LM-labeler's prompt (`ANALYSIS_PROMPT` in SEAL's released `taxonomy/__init__.py`): its
+//! two reference lists, the instruction, the keys with what each means, and the transcript; and
+//! the follow-up that asks again after an answer that does not validate. Prompts are versioned:
+//! the version is part of every cached answer's key and of the label set's record, so a changed
+//! prompt never reuses old answers.
 
 use super::{KeyKind, DISCRIMINATION_TYPES, TOPICS};
 

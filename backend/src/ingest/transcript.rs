@@ -4,9 +4,10 @@ use crate::domain::Side;
 
 const ASSISTANT_TAG: &str = "Assistant:";
 
-/// Splits a transcript exactly as SEAL's code does (spec §A.2): `pivot = T.rfind("Assistant:")`,
-/// context = `T[:pivot]`, response = `T[pivot:]` (the role tag stays in the response, nothing is
-/// stripped). Returns `None` when the tag is missing, which SEAL's code would silently mangle.
+/// Splits a transcript exactly as SEAL's code does (its released `compare/__init__.py` and
+/// `rewrite/__init__.py`): `pivot = T.rfind("Assistant:")`, context = `T[:pivot]`, response =
+/// `T[pivot:]` (the role tag stays in the response, nothing is stripped). Returns `None` when the
+/// tag is missing, which SEAL's code would silently mangle.
 pub fn split_last_assistant(text: &str) -> Option<Side> {
     let pivot = text.rfind(ASSISTANT_TAG)?;
     Some(Side { context: text[..pivot].to_owned(), response: text[pivot..].to_owned() })

@@ -1,8 +1,8 @@
-//! The LM-labeler (spec §A.5): every text of a dataset (or of a sample of its pairs) sent with
-//! SEAL's taxonomy prompt to an OpenAI-compatible server, each answer validated (exact keys,
-//! types, allowed values; off-list topics kept and flagged), invalid answers asked again a
-//! bounded number of times, failures recorded with the raw answer, and the labels stored as a
-//! label set that every analysis and page can use.
+//! The LM-labeler (as in SEAL's released `taxonomy/` package): every text of a dataset (or of a
+//! sample of its pairs) sent with SEAL's taxonomy prompt to an OpenAI-compatible server, each
+//! answer validated (exact keys, types, allowed values; off-list topics kept and flagged),
+//! invalid answers asked again a bounded number of times, failures recorded with the raw answer,
+//! and the labels stored as a label set that every analysis and page can use.
 //!
 //! Every answer is cached in the store the moment it arrives, keyed by what determined the
 //! request, so a rerun, or a run resumed after `kill -9`, sends only what is missing. A run in
@@ -104,7 +104,8 @@ pub(crate) fn cache_key_for(prompt_version: &str, model: &str, params: &str, mes
     sha_hex(&["seal-llm-v1", model, prompt_version, params, &conversation])
 }
 
-/// The tag SEAL splits transcripts at (spec §A.2); every hh-rlhf text has one.
+/// The tag SEAL splits transcripts at (its released `compare/__init__.py` and
+/// `rewrite/__init__.py`); every hh-rlhf text has one.
 const ASSISTANT_TAG: &str = "Assistant:";
 
 /// Whether a stored side has no `Assistant:` tag: a pair ingested from plain prompt and

@@ -1,7 +1,8 @@
 //! `seal rewrite`: a named variant of a dataset whose texts are rewritten without changing their
-//! meaning — by SEAL's LLM rewrite (spec §A.6) or by a built-in perturbation — stored as the
-//! dataset `<base>@<name>` with the base's pair ids, so it is scored, labelled, searched and
-//! shown like any dataset and the robustness analysis joins it to its base by pair id.
+//! meaning — by SEAL's LLM rewrite (its released `rewrite/__init__.py`) or by a built-in
+//! perturbation — stored as the dataset `<base>@<name>` with the base's pair ids, so it is
+//! scored, labelled, searched and shown like any dataset and the robustness analysis joins it to
+//! its base by pair id.
 //!
 //! LLM answers are cached in the store the moment they arrive (keyed by model, prompt version,
 //! parameters and the transcript), and the variant is written in one transaction at the end: a

@@ -325,7 +325,7 @@ pub fn analyze(store: &Store, spec: &StudySpec, settings: &analysis::Settings) -
     analysis::run(&study, settings).with_context(|| format!("analysis of `{}`", spec.dataset))
 }
 
-/// The features SEAL compares between labelers (spec §C.10).
+/// The features SEAL compares between labelers (its released `analysis/robustness_checks.ipynb`).
 pub const CONTROL_FEATURES: [&str; 5] = [
     "last_response_is_coherent",
     "last_response_is_helpful",
@@ -439,9 +439,10 @@ pub fn label_sets(store: &Store, dataset: Option<&str>) -> super::PipelineResult
 }
 
 /// Alignment robustness of a study's models to every variant of its dataset that both models
-/// scored (spec §C.9); label flips and π where the variant is labelled with the study's label
-/// set too, by the same labeler and prompt version (else a flip would mix the two labelers'
-/// differences with the rewrite's, and the warnings returned say why there are none).
+/// scored (as in SEAL's released `rewrite/__init__.py` and `analysis/rewriting.ipynb`); label
+/// flips and π where the variant is labelled with the study's label set too, by the same labeler
+/// and prompt version (else a flip would mix the two labelers' differences with the rewrite's,
+/// and the warnings returned say why there are none).
 pub fn robustness(
     store: &Store,
     dataset: &str,

@@ -1,6 +1,7 @@
 //! The only module that names `ort` and `tokenizers`: loading ONNX Runtime and reward models,
 //! tokenizing (context, response) exactly as Hugging Face does, batching by token budget and
-//! running the graph. Score = `logits[i][0]` (spec §A.4).
+//! running the graph. Score = `logits[i][0]` (as in `infer_with_reward_model` of SEAL's
+//! released `context.py`).
 
 pub mod batch;
 pub mod embed;

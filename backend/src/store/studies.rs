@@ -18,7 +18,8 @@ pub struct StudyColumns {
     pub post: (Vec<f64>, Vec<f64>),
     /// Token counts of the post-D model's inputs (None where scores were imported).
     pub post_tokens: (Vec<Option<f64>>, Vec<Option<f64>>),
-    /// Requested label keys, numerically encoded (spec §B.3): (key, chosen, rejected).
+    /// Requested label keys, numerically encoded as SEAL's released `analysis/main_results.ipynb`
+    /// does (cells 2–3): (key, chosen, rejected).
     pub labels: Vec<(String, Vec<f64>, Vec<f64>)>,
     /// (chosen context, chosen response, rejected context, rejected response) when asked for.
     pub texts: Vec<[String; 4]>,
@@ -29,7 +30,8 @@ pub struct StudyColumns {
 
 impl Store {
     /// Loads a study: pairs scored by both models (and labelled on both sides when `label_set`
-    /// is given), with the requested label keys encoded per spec §B.3.
+    /// is given), with the requested label keys encoded as the released
+    /// `analysis/main_results.ipynb` does (cells 2–3).
     pub fn study(
         &self,
         dataset: &str,
