@@ -1362,3 +1362,32 @@ fn only_admins_see_the_servers_paths() {
         assert!(!rows.contains(&partial) && rows.contains("\"source_uri\":\"partial.jsonl\""), "{user}: {rows}");
     }
 }
+
+#[test]
+fn two_admins_removing_each_other_at_once_leave_one() {
+    let seal = Seal::new();
+    add_user(&seal, "ana", "admin");
+    add_user(&seal, "bo", "admin");
+    let (ana, bo) = (bearer(&token(&seal, "ana", &[])), bearer(&token(&seal, "bo", &[])));
+    let server = start(&seal);
+    let base = server.url.trim_end_matches('/').to_owned();
+    // Each check passes alone (two admins); the second to be stored would leave none.
+    let gate = std::sync::Barrier::new(2);
+    let (removed, demoted) = std::thread::scope(|s| {
+        let removed = s.spawn(|| {
+            gate.wait();
+            call("DELETE", &format!("{base}/api/users/bo"), &[("authorization", &ana)], None).0
+        });
+        let demoted = s.spawn(|| {
+            gate.wait();
+            let body = r#"{"role": "viewer"}"#;
+            call("PATCH", &format!("{base}/api/users/ana"), &[("authorization", &bo)], Some(body)).0
+        });
+        (removed.join().unwrap(), demoted.join().unwrap())
+    });
+    let ok = |status: u16| (200..300).contains(&status);
+    assert!(ok(removed) != ok(demoted), "one change goes through, the other not: {removed} {demoted}");
+    drop(server);
+    let users: Vec<UserInfo> = seal.read(&["users", "list"]);
+    assert!(users.iter().any(|u| u.role == seal_shared::Role::Admin), "{users:?}");
+}

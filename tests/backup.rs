@@ -53,6 +53,16 @@ fn a_backup_taken_while_a_scoring_job_writes_restores_to_the_store_at_that_point
         assert_eq!(mode & 0o077, 0, "the control file is its owner's only: {mode:o}");
     }
     assert!(control["secret"].as_str().unwrap().starts_with("seal_local_"));
+    // The real one works from this machine, but not through a proxy on it (a request that
+    // carries a forwarding header came from further away).
+    let secret = bearer(control["secret"].as_str().unwrap());
+    let overview = format!("{}api/overview", server.url);
+    assert_eq!(call("GET", &overview, &[("authorization", &secret)], None).0, 200);
+    for forwarded in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        let (status, _, body) = call("GET", &overview, &[("authorization", &secret), (forwarded, "203.0.113.9")], None);
+        assert_eq!(status, 401, "{forwarded}: {body}");
+        assert!(body.contains("sent from another machine"), "{body}");
+    }
 
     let done = follow(&format!("{jobs}/{id}/events")).pop().unwrap();
     assert_eq!(done.state, JobState::Done);

@@ -241,3 +241,24 @@ fn replace_reads_the_same_bytes_again_through_other_columns() {
     // Without --replace the same bytes under the same subset and split are unchanged.
     assert_eq!(ingest("a", "b", false).sources[0].outcome, SourceOutcome::Unchanged);
 }
+
+#[test]
+fn pairs_go_only_into_datasets_whose_names_a_variant_cannot_have() {
+    use crate::access::{call, spawn_server};
+    let seal = Seal::new();
+    let file = hh_rlhf_test_file();
+    let file = file.to_str().unwrap();
+    // `hh@v1` is how a rewrite's variant of `hh` is named: ingest never writes one.
+    for bad in ["hh@v1", "a/b", " hh", "x,y", ""] {
+        let err = seal.fails(&["ingest", "--dataset", bad, file]);
+        assert!(err.contains(&format!("dataset {bad:?}")) && err.contains("no `@`"), "{bad:?}: {err}");
+    }
+    let listed: Vec<DatasetInfo> = seal.read(&["datasets", "list"]);
+    assert!(listed.is_empty(), "{listed:?}");
+    // Nor does a job, which is refused when asked for.
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let job = serde_json::json!({"kind": "ingest", "dataset": "hh@v1", "sources": [file]}).to_string();
+    let (status, _, body) = call("POST", &format!("{}api/jobs", server.url), &[], Some(&job));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("job field `dataset` \\\"hh@v1\\\"") && body.contains("no `@`"), "{body}");
+}

@@ -511,7 +511,10 @@ fn a_server_running_another_graph_is_refused_before_any_work() {
     seal.ok(&args);
     std::fs::remove_file(folder.join("model.onnx")).unwrap();
     let err = seal.fails(&["score", "--dataset", "hh", "--model", "moved"]);
-    assert!(err.contains("model `moved` was registered with the model.onnx") && err.contains("no longer there"), "{err}");
+    assert!(
+        err.contains("model `moved` was registered with the model.onnx") && err.contains("no longer there"),
+        "{err}"
+    );
     assert_eq!((same.infer_requests(), counts(&seal, "moved")), (0, (0, 0)), "nothing was sent");
     let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
     for model in ["served", "moved"] {

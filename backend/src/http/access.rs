@@ -299,7 +299,9 @@ async fn principal(
     if let Some(secret) = bearer.map(str::trim).filter(|t| t.starts_with(accounts::LOCAL_PREFIX)) {
         // Hashes compared, not the secrets: equal-length digests, whatever was sent.
         let ours = access.local_secret_sha256.as_deref().is_some_and(|h| h == accounts::sha256_hex(secret));
-        let local = peer_ip(req).is_none_or(|ip| ip.is_loopback());
+        // From this machine, and not through a proxy on it (which names the client further away).
+        let proxied = FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h));
+        let local = peer_ip(req).is_none_or(|ip| ip.is_loopback()) && !proxied;
         if !(ours && local) {
             return Err(error(
                 wire::ErrorCode::Unauthorized,

@@ -168,6 +168,10 @@ async fn change<T: Send + 'static>(
     let user = principal.and_then(|p| p.user).unwrap_or_else(|| if local { "local" } else { "open" }.to_owned());
     let (peer, st) = (peer_of(req), state.clone());
     read(state, move |s| {
+        // One change at a time: each checks the accounts before it writes (the last admin is
+        // neither removed nor demoted), which two at once could each pass.
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         // Reloaded whatever the outcome: a change of several steps may fail after one of them
         // was stored (a role set, then a password refused).
         let out = f(s, Actor { name: Some(&user), peer: peer.as_deref() });
@@ -229,6 +233,7 @@ pub(super) async fn add_user(
         (status = 200, body = wire::auth::UserInfo),
         (status = 400, description = "A bad role or password", body = wire::ApiError),
         (status = 404, description = "No such user", body = wire::ApiError),
+        (status = 409, description = "The only admin would be demoted", body = wire::ApiError),
     )
 )]
 pub(super) async fn change_user(
@@ -264,7 +269,11 @@ pub(super) async fn change_user(
     operation_id = "removeUser",
     params(("name" = String, Path)),
     security(("token" = ["admin"]), ("session" = ["admin"])),
-    responses((status = 204, description = "Removed"), (status = 404, description = "No such user", body = wire::ApiError))
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No such user", body = wire::ApiError),
+        (status = 409, description = "The only admin would be removed", body = wire::ApiError),
+    )
 )]
 pub(super) async fn remove_user(
     state: web::Data<AppState>,

@@ -1743,21 +1743,21 @@ where
 /// Static files of the UI; unknown paths get index.html so client-side routes survive a reload.
 async fn asset(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let path = path.into_inner();
-    let (file, name) = match Assets::get(&path) {
-        Some(f) if !path.is_empty() => (f, path.as_str()),
-        _ => match Assets::get("index.html") {
-            Some(f) => (f, "index.html"),
-            None => return HttpResponse::Ok().content_type("text/html; charset=utf-8").body(NO_BUNDLE),
-        },
-    };
-    let mime = mime_guess::from_path(name).first_or_octet_stream();
-    let cache = if name == "index.html" { "no-cache" } else { "public, max-age=3600" };
     let mut response = HttpResponse::Ok();
-    response.content_type(mime.as_ref()).insert_header((header::CACHE_CONTROL, cache));
     // A share link's page (`/s/<token>`) is not for search engines.
     if path.starts_with("s/") {
         response.insert_header(("x-robots-tag", "noindex"));
     }
+    let (file, name) = match Assets::get(&path) {
+        Some(f) if !path.is_empty() => (f, path.as_str()),
+        _ => match Assets::get("index.html") {
+            Some(f) => (f, "index.html"),
+            None => return response.content_type("text/html; charset=utf-8").body(NO_BUNDLE),
+        },
+    };
+    let mime = mime_guess::from_path(name).first_or_octet_stream();
+    let cache = if name == "index.html" { "no-cache" } else { "public, max-age=3600" };
+    response.content_type(mime.as_ref()).insert_header((header::CACHE_CONTROL, cache));
     match &state.index_page {
         Some(page) if name == "index.html" => response.body(page.clone()),
         _ => response.body(file.data.into_owned()),

@@ -581,6 +581,8 @@ fn check(
     }
     Ok(match req.kind {
         JobKind::Ingest => {
+            super::check_dataset_name(&req.dataset)
+                .map_err(|why| bad(format!("job field `dataset` {:?}: {why}", req.dataset)))?;
             if req.sources.is_empty() {
                 return Err(bad("an ingest job needs `sources`"));
             }

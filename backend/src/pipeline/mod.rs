@@ -104,6 +104,17 @@ pub fn check_subset(subset: &str) -> std::result::Result<(), &'static str> {
     }
 }
 
+/// Whether `name` may name a dataset that pairs are ingested into: not empty, without
+/// surrounding spaces or control characters, and without `@` (which joins a dataset to its
+/// variants, `hh@paraphrase`: those are written by rewrites alone), `/` or `,`.
+pub fn check_dataset_name(name: &str) -> std::result::Result<(), &'static str> {
+    if name.is_empty() || name.trim() != name || name.chars().any(|c| c.is_control() || matches!(c, '@' | '/' | ',')) {
+        Err("a dataset name has no `@` (a rewrite's variant is `DATASET@VARIANT`), `/`, `,`, control characters or surrounding spaces")
+    } else {
+        Ok(())
+    }
+}
+
 /// The file an `upload:` source names in the data dir's uploads folder (`POST
 /// /api/uploads`); `None` for other sources.
 pub fn upload_path(data: &DataDir, source: &str) -> Option<PipelineResult<PathBuf>> {
@@ -126,6 +137,7 @@ pub fn ingest(
     sources: &[String],
     opts: &IngestOptions,
 ) -> Result<wire::IngestSummary> {
+    check_dataset_name(dataset).map_err(|why| anyhow::anyhow!("dataset {dataset:?}: {why}"))?;
     if let Some(existing) = store.dataset_format(dataset)? {
         if existing != opts.format.as_str() {
             bail!(
