@@ -258,3 +258,37 @@ fn a_scoring_device_the_server_cannot_use_stops_it_at_start_naming_the_setting()
         assert!(err.contains("jobs.score_device") && err.contains(said), "{device}: {err}");
     }
 }
+
+#[test]
+fn a_server_that_fails_to_start_leaves_its_queued_jobs_queued() {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let jobs = format!("{}api/jobs", server.url);
+    // One scoring job runs, the next waits for its slot; then the server is killed.
+    let running = json!({"kind": "score", "dataset": "hh", "model": "pre"}).to_string();
+    let (status, _, body) = call("POST", &jobs, &[], Some(&running));
+    assert_eq!(status, 202, "{body}");
+    let queued = json!({"kind": "score", "dataset": "hh", "model": "pre", "limit": 100}).to_string();
+    let (status, _, body) = call("POST", &jobs, &[], Some(&queued));
+    assert_eq!(status, 202, "{body}");
+    let queued = status_of(&body);
+    assert_eq!(queued.state, JobState::Queued);
+    drop(server);
+
+    // A start that fails, its port taken: the queued job was not started on the way.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = seal.cmd().args(["serve", "--port", &port]).output().unwrap();
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
+    let state = store.jobs().unwrap().into_iter().find(|j| j.id == queued.id).unwrap().state;
+    assert_eq!(state, JobState::Queued);
+    drop(store);
+
+    // A start that works runs it.
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let seen = follow_until(&format!("{}api/jobs/{}/events", server.url, queued.id), |s| s.state != JobState::Queued);
+    assert!(seen.last().is_some_and(|s| s.state != JobState::Queued), "{seen:?}");
+}

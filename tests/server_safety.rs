@@ -199,3 +199,33 @@ fn a_new_data_dir_and_store_are_their_owners_alone() {
     assert_eq!(mode(&data), 0o700, "the data dir");
     assert_eq!(mode(&data.join("seal.duckdb")), 0o600, "the store");
 }
+
+#[test]
+fn a_starting_server_removes_what_an_interrupted_one_left_in_the_data_dir() {
+    let seal = Seal::new();
+    let data = seal.data().0.clone();
+    let put = |path: &str| {
+        let path = data.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"left over").unwrap();
+        path
+    };
+    // What a server or command killed mid-way leaves: a backup's copy of the store, an export,
+    // an upload and a model archive being received, a download being fetched.
+    let leftovers = [
+        put(".seal-backup-x1Yz/seal.duckdb"),
+        put(".seal-export-Q2w/export.csv"),
+        put("uploads/.partial/.tmpA1b2"),
+        put("models/.partial-Zz9/model.onnx"),
+        put("downloads/.test.jsonl.gz.k3J.partial"),
+    ];
+    let kept = [put("uploads/3f2a/pairs.jsonl"), put("models/0ab1/model.onnx"), put("downloads/test.jsonl.gz")];
+    let _server = serve(&seal, &[], &[]);
+    for path in &leftovers {
+        assert!(!path.exists(), "{}", path.display());
+    }
+    assert!(!data.join(".seal-backup-x1Yz").exists() && !data.join("models/.partial-Zz9").exists());
+    for path in &kept {
+        assert!(path.exists(), "{}", path.display());
+    }
+}

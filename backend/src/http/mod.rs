@@ -1151,7 +1151,7 @@ async fn cancel_job(
 /// Queues a failed, cancelled or interrupted job again.
 ///
 /// It continues from what it had committed: ingest skips the sources it stored, scoring the
-/// pairs it scored.
+/// pairs it scored. It is checked again against the settings in force, as a new job is.
 #[utoipa::path(
     post,
     path = "/api/jobs/{id}/retry",
@@ -1161,6 +1161,7 @@ async fn cancel_job(
     params(("id" = u64, Path)),
     responses(
         (status = 202, description = "Queued again", body = wire::jobs::JobStatus),
+        (status = 400, description = "The job no longer passes the checks of the settings in force (a source outside `ingest.import_dirs`, an LM model not in `[llm] models`)", body = wire::ApiError),
         (status = 403, description = "Someone else's job", body = wire::ApiError),
         (status = 404, description = "No such job", body = wire::ApiError),
         (status = 409, description = "The job is queued, running or done, or an identical job is", body = wire::ApiError),
@@ -1963,6 +1964,49 @@ pub fn configure(state: web::Data<AppState>) -> impl Fn(&mut web::ServiceConfig)
     }
 }
 
+/// Removes what a server or command killed mid-way left in the data dir: the temporary copies
+/// of backups and exports (a backup's holds the whole store, password hashes included),
+/// uploads and model archives being received, and downloads being fetched. A starting server
+/// holds the store, so none of them is still being written. Returns how many it removed.
+fn remove_leftovers(data: &crate::config::DataDir) -> usize {
+    let mut removed = 0;
+    let mut sweep = |dir: std::path::PathBuf, leftover: &dyn Fn(&str) -> bool| {
+        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if !leftover(&name.to_string_lossy()) {
+                continue;
+            }
+            let path = entry.path();
+            let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            match gone {
+                Ok(()) => removed += 1,
+                Err(e) => tracing::warn!("{}: could not remove a leftover: {e}", path.display()),
+            }
+        }
+    };
+    sweep(data.0.clone(), &|n| n.starts_with(".seal-backup-") || n.starts_with(".seal-export-"));
+    sweep(data.uploads().join(".partial"), &|_| true);
+    sweep(data.models(), &|n| n.starts_with(".partial-"));
+    sweep(data.downloads(), &|n| n.starts_with('.') && n.ends_with(".partial"));
+    removed
+}
+
+/// Starts the jobs the store had queued, then queues `jobs` as the server machine's own user's.
+fn start_jobs(state: &AppState, jobs: Vec<JobRequest>) -> anyhow::Result<()> {
+    state.jobs.run_queued();
+    for job in jobs {
+        let store = state.store.lock().map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+        match state.jobs.start(&store, None, true, job)? {
+            crate::pipeline::jobs::Queued::Accepted(s) | crate::pipeline::jobs::Queued::Duplicate(s) => {
+                tracing::info!("job {}: {}", s.id, s.title)
+            }
+            crate::pipeline::jobs::Queued::Full { .. } => anyhow::bail!("the job queue is full ([jobs] max_queued)"),
+        }
+    }
+    Ok(())
+}
+
 /// Serves the API and UI until the process is stopped. `on_bound` receives the bound address
 /// (port 0 picks a free one). A server without accounts binds only loopback addresses. `jobs`
 /// are queued at start as the server machine's own user's (the demo's scoring).
@@ -1977,16 +2021,11 @@ pub fn serve(
 ) -> anyhow::Result<()> {
     let secret = crate::pipeline::accounts::new_local_secret();
     let control_file = data.control_file();
-    let state = AppState::new(store, data, settings, Some(&secret))?;
-    for job in jobs {
-        let store = state.store.lock().map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
-        match state.jobs.start(&store, None, true, job)? {
-            crate::pipeline::jobs::Queued::Accepted(s) | crate::pipeline::jobs::Queued::Duplicate(s) => {
-                tracing::info!("job {}: {}", s.id, s.title)
-            }
-            crate::pipeline::jobs::Queued::Full { .. } => anyhow::bail!("the job queue is full ([jobs] max_queued)"),
-        }
+    let leftovers = remove_leftovers(&data);
+    if leftovers > 0 {
+        tracing::info!("removed {leftovers} temporary file(s) an interrupted server or command left in the data dir");
     }
+    let state = AppState::new(store, data, settings, Some(&secret))?;
     let loopback = host == "localhost"
         || host
             .trim_start_matches('[')
@@ -1996,7 +2035,7 @@ pub fn serve(
     if state.open() && !loopback {
         anyhow::bail!("{}", open_mode_refusal(host, settings.auth.mode));
     }
-    let app = configure(state);
+    let app = configure(state.clone());
     let hosts = std::sync::Arc::new(settings.host_policy(host));
     let api_prefix = format!("{}/api/", settings.server.base_path);
     let system = actix_web::rt::System::new();
@@ -2033,6 +2072,9 @@ pub fn serve(
             pid: std::process::id(),
         };
         control.write(&control_file).map_err(|e| std::io::Error::other(format!("{}: {e}", control_file.display())))?;
+        // Jobs start only now that the server listens: one that fails to start (its port taken,
+        // its settings refused) leaves the queue as it was.
+        start_jobs(&state, jobs).map_err(|e| std::io::Error::other(e.to_string()))?;
         on_bound(addr);
         let ran = server.run().await;
         // Gone with the server (a killed one leaves it; the secret then opens nothing).

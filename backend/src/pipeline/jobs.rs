@@ -209,8 +209,16 @@ impl Jobs {
             limits,
             llm,
         });
-        pump(&shared);
+        // The jobs the store has queued wait for `run_queued`: a server starts them once it
+        // listens, not before its start checks have passed.
         Ok(Jobs { shared })
+    }
+
+    /// Starts the jobs that were queued when the store was loaded (as many as the slots of
+    /// their kinds allow). `serve` calls it once it listens: a server that fails to start
+    /// leaves them queued, not `running` and then `interrupted`.
+    pub fn run_queued(&self) {
+        pump(&self.shared);
     }
 
     fn find(&self, id: u64) -> Option<Arc<Job>> {
@@ -353,10 +361,16 @@ impl Jobs {
     }
 
     /// Queues a failed, cancelled or interrupted job again; it continues from what it had
-    /// committed.
+    /// committed. It is checked again as a new job is, against the settings now in force (an
+    /// LM model no longer allowed, a folder no longer an import folder refuse it).
     pub fn retry(&self, id: u64) -> super::PipelineResult<Queued> {
         let job = self.find(id).ok_or_else(|| super::Error::not_found(format!("no job {id}")))?;
         let shared = &self.shared;
+        if job.state().can_retry() {
+            let local = lock(&job.record).local_sources;
+            let policy = (!local).then_some(&*shared.policy);
+            check(&lock(&shared.book), &shared.data, policy, &shared.llm, &job.req)?;
+        }
         let mut inner = lock(&shared.inner);
         let state = job.state();
         if !state.can_retry() {
@@ -1225,6 +1239,35 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_is_checked_against_the_settings_in_force() {
+        let b = bench();
+        let first = jobs(&b, JobSettings::default());
+        // A web user's ingest job, reading a file of an import folder; cancelled.
+        let a = accepted(first.start(&b.store, Some("ed"), false, ingest(&b, "a")).unwrap());
+        first.cancel(a.id).unwrap();
+        wait_for(&first, a.id, JobState::Cancelled);
+        // Restarted with settings that no longer make that folder an import folder.
+        let strict = Arc::new(SourcePolicy::new(&[], &[], "https://hub.invalid", 1, 1, 1));
+        let second = Jobs::load_with(
+            &b.store,
+            b.data.clone(),
+            Arc::new(Browser::new(None)),
+            strict,
+            JobSettings::default(),
+            LlmSettings::default(),
+            until_stopped,
+        )
+        .unwrap();
+        let Err(err) = second.retry(a.id) else { panic!("retried against settings that refuse it") };
+        assert!(err.to_string().contains("pairs.jsonl"), "{err}");
+        assert_eq!(second.get(a.id).unwrap().state, JobState::Cancelled);
+        // Settings that allow it again: retried.
+        let third = jobs(&b, JobSettings::default());
+        assert!(matches!(third.retry(a.id).unwrap(), Queued::Accepted(_)));
+        third.cancel(a.id).unwrap();
+    }
+
+    #[test]
     fn after_a_restart_running_jobs_are_interrupted_and_queued_ones_run() {
         let b = bench();
         let limits = JobSettings { max_running_ingest: 1, ..Default::default() };
@@ -1238,6 +1281,10 @@ mod tests {
         let interrupted = second.get(a.id).unwrap();
         assert_eq!(interrupted.state, JobState::Interrupted);
         assert!(interrupted.message.unwrap().contains("retry"));
+        // The queued one waits until the server listens.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(second.get(q.id).unwrap().state, JobState::Queued);
+        second.run_queued();
         wait_for(&second, q.id, JobState::Running);
         let next = second.start(&b.store, None, false, ingest(&b, "c")).unwrap();
         assert!(matches!(next, Queued::Accepted(s) if s.id == q.id + 1), "ids go on after the stored ones");

@@ -105,11 +105,12 @@ pub fn check_subset(subset: &str) -> std::result::Result<(), &'static str> {
 }
 
 /// Whether `name` may name a dataset that pairs are ingested into: not empty, without
-/// surrounding spaces or control characters, and without `@` (which joins a dataset to its
-/// variants, `hh@paraphrase`: those are written by rewrites alone), `/` or `,`.
+/// surrounding spaces or control characters, and without `@`, which joins a dataset to its
+/// variants (`hh@paraphrase`): those are written by rewrites alone. Any other character goes
+/// (API paths encode them).
 pub fn check_dataset_name(name: &str) -> std::result::Result<(), &'static str> {
-    if name.is_empty() || name.trim() != name || name.chars().any(|c| c.is_control() || matches!(c, '@' | '/' | ',')) {
-        Err("a dataset name has no `@` (a rewrite's variant is `DATASET@VARIANT`), `/`, `,`, control characters or surrounding spaces")
+    if name.is_empty() || name.trim() != name || name.chars().any(|c| c.is_control() || c == '@') {
+        Err("a dataset name has no `@` (a rewrite's variant is `DATASET@VARIANT`), control characters or surrounding spaces")
     } else {
         Ok(())
     }
