@@ -550,6 +550,7 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
         let (shared, job) = runner;
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut store = lock(&shared.book).try_clone()?;
+            owner_may_run(&store, &job)?;
             (shared.runner)(&mut store, &shared, &job)
         }));
         let (state, message) = match outcome {
@@ -578,6 +579,20 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
     if let Err(e) = spawned {
         end(&shared, &job, JobState::Failed, Some(format!("could not start a thread: {e}")));
         release(&shared, job.req.kind);
+    }
+}
+
+/// A job runs on its owner's behalf: one whose owner has lost the account, or the editor role,
+/// since it was queued (or since it ran, for a retry or a restart) does not start. Jobs of the
+/// server's machine and of a server without accounts have no owner.
+fn owner_may_run(store: &Store, job: &Job) -> Result<()> {
+    let Some(owner) = lock(&job.record).started_by.clone() else { return Ok(()) };
+    match store.users()?.into_iter().find(|u| u.name == owner) {
+        None => Err(anyhow!("not started: its owner `{owner}` no longer has an account")),
+        Some(u) if u.role < seal_shared::Role::Editor => {
+            Err(anyhow!("not started: its owner `{owner}` is now {}, and jobs are an editor's", u.role.as_str()))
+        }
+        Some(_) => Ok(()),
     }
 }
 
@@ -1119,6 +1134,9 @@ mod tests {
     fn bench() -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
+        // The editor whose jobs the tests start.
+        let cli = crate::pipeline::accounts::Actor { name: None, peer: None };
+        crate::pipeline::accounts::add_user(&store, "ed", seal_shared::Role::Editor, None, cli).unwrap();
         let source = dir.path().join("pairs.jsonl");
         std::fs::write(&source, "{}\n").unwrap();
         let policy = Arc::new(SourcePolicy::new(&[dir.path().to_owned()], &[], "https://hub.invalid", 1, 1, 1));
@@ -1236,6 +1254,25 @@ mod tests {
         wait_for(&jobs, next.id, JobState::Running);
         jobs.cancel(next.id).unwrap();
         wait_for(&jobs, next.id, JobState::Cancelled);
+    }
+
+    #[test]
+    fn a_queued_job_whose_owner_lost_the_editor_role_or_the_account_does_not_start() {
+        let b = bench();
+        let cli = || crate::pipeline::accounts::Actor { name: None, peer: None };
+        crate::pipeline::accounts::add_user(&b.store, "vi", seal_shared::Role::Editor, None, cli()).unwrap();
+        let jobs = jobs(&b, JobSettings { max_running_ingest: 1, ..Default::default() });
+        let first = accepted(jobs.start(&b.store, None, false, ingest(&b, "a")).unwrap());
+        wait_for(&jobs, first.id, JobState::Running);
+        let demoted = accepted(jobs.start(&b.store, Some("vi"), false, ingest(&b, "b")).unwrap());
+        let removed = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "c")).unwrap());
+        crate::pipeline::accounts::set_role(&b.store, "vi", seal_shared::Role::Viewer, cli()).unwrap();
+        crate::pipeline::accounts::remove_user(&b.store, "ed", cli()).unwrap();
+        jobs.cancel(first.id).unwrap();
+        let failed = wait_for(&jobs, demoted.id, JobState::Failed);
+        assert!(failed.message.unwrap().contains("its owner `vi` is now viewer"));
+        let failed = wait_for(&jobs, removed.id, JobState::Failed);
+        assert!(failed.message.unwrap().contains("its owner `ed` no longer has an account"));
     }
 
     #[test]
