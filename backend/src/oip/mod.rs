@@ -598,7 +598,7 @@ impl SlotState {
     /// restarted, and perhaps with another model, so the endpoint leaves the rotation at once
     /// and takes work again only after the checks of one joining the run. `true` when it was
     /// in the rotation until now.
-    fn connection_lost(&mut self) -> bool {
+    fn leave_on_lost_connection(&mut self) -> bool {
         if self.ejected_since.is_some() {
             return false;
         }
@@ -1094,7 +1094,8 @@ impl ServedModel {
                     tracing::warn!(
                         "{url} could not be checked after its batches ({e}); they are scored again elsewhere"
                     );
-                    s.connection_lost();
+                    s.leave_on_lost_connection();
+                    // Checked before it takes work again, even if it had left the rotation already.
                     s.recheck = true;
                 }
                 Err(_) if gone => {
@@ -1162,7 +1163,7 @@ impl ServedModel {
                         let until = Instant::now() + asked.min(self.opts.max_delay);
                         s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
                     }
-                    if e.connection_lost() && s.connection_lost() {
+                    if e.connection_lost() && s.leave_on_lost_connection() {
                         tracing::warn!(
                             "{} leaves the rotation: its connection failed ({e}); it takes work again once it answers and passes the checks of an endpoint joining the run",
                             self.endpoints[slot].url.url
