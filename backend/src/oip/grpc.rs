@@ -191,7 +191,19 @@ const HTTP_STATUS: &str = "seal-http-status";
 /// refusal of credentials reads as one. Whether it is tried again is decided as for a REST
 /// answer with that status (408, 429 and 5xx are; other 4xx fail at once), and its
 /// `Retry-After` is honoured.
+///
+/// It also keeps tonic from panicking on a server's malformed status details (see
+/// [`without_bad_details`]), in the answer's headers and in its trailers.
 fn status_from_http(mut response: http::Response<Body>) -> http::Response<Body> {
+    without_bad_details(response.headers_mut());
+    let mut response = response.map(|body| {
+        Body::new(http_body_util::BodyExt::map_frame(body, |mut frame| {
+            if let Some(trailers) = frame.trailers_mut() {
+                without_bad_details(trailers);
+            }
+            frame
+        }))
+    });
     let status = response.status();
     if status == http::StatusCode::OK || response.headers().contains_key("grpc-status") {
         return response;
@@ -212,6 +224,26 @@ fn status_from_http(mut response: http::Response<Body>) -> http::Response<Body> 
         headers.insert("grpc-message", value);
     }
     response
+}
+
+/// The binary details of a status, which gRPC carries in base64.
+const STATUS_DETAILS: &str = "grpc-status-details-bin";
+
+/// Drops a `grpc-status-details-bin` that is not base64. tonic reads the status of an answer
+/// with `Status::from_header_map`, which panics on such a value: a faulty or hostile server
+/// would otherwise crash the run instead of failing one call. SEAL Lab never reads the details;
+/// the status's code and message stay.
+fn without_bad_details(headers: &mut http::HeaderMap) {
+    use base64::Engine as _;
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let bad = headers.get_all(STATUS_DETAILS).iter().any(|v| engine.decode(v.as_bytes()).is_err());
+    if bad {
+        headers.remove(STATUS_DETAILS);
+    }
 }
 
 pub(super) struct GrpcEndpoint {
@@ -552,5 +584,52 @@ mod tests {
         // A gRPC server's own status, and an answer that is gRPC, are left as they are.
         assert_eq!(seen(401, Some("5")).unwrap().code(), tonic::Code::NotFound);
         assert!(seen(200, None).is_none());
+    }
+
+    /// What a call makes of `answer`, read by tonic through the endpoint's [`status_from_http`].
+    fn call_answered(answer: fn() -> http::Response<Body>) -> tonic::Status {
+        let service = tower::service_fn(move |_: http::Request<Body>| async move { Ok::<_, tonic::Status>(answer()) });
+        let channel = tower::util::MapResponse::new(service, status_from_http as fn(_) -> _);
+        let mut grpc = tonic::client::Grpc::new(channel);
+        let codec = tonic_prost::ProstCodec::<ServerReadyRequest, ServerReadyResponse>::default();
+        let path = PathAndQuery::from_static("/inference.GRPCInferenceService/ServerReady");
+        runtime()
+            .unwrap()
+            .block_on(grpc.unary(tonic::Request::new(ServerReadyRequest {}), path, codec))
+            .expect_err("the answer is an error")
+    }
+
+    #[test]
+    fn status_details_that_are_not_base64_fail_the_call_instead_of_crashing_the_client() {
+        // In the headers of an answer without a body ("trailers-only")…
+        let status = call_answered(|| {
+            http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", "13")
+                .header("grpc-message", "model%20failed")
+                .header(STATUS_DETAILS, "%%% not base64 %%%")
+                .body(Body::empty())
+                .unwrap()
+        });
+        assert_eq!((status.code(), status.message()), (tonic::Code::Internal, "model failed"));
+        // …and in the trailers after one.
+        let status = call_answered(|| {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("14"));
+            trailers.insert(STATUS_DETAILS, http::HeaderValue::from_static("*not*base64*"));
+            let body = http_body_util::BodyExt::with_trailers(
+                http_body_util::Empty::<tonic::codegen::Bytes>::new(),
+                std::future::ready(Some(Ok(trailers))),
+            );
+            http::Response::builder().header("content-type", "application/grpc").body(Body::new(body)).unwrap()
+        });
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        // Details that are base64 (padded or not) are kept.
+        let mut headers = http::HeaderMap::new();
+        for details in ["AAEC", "AAE=", "AAE"] {
+            headers.insert(STATUS_DETAILS, http::HeaderValue::from_static(details));
+            without_bad_details(&mut headers);
+            assert!(headers.contains_key(STATUS_DETAILS), "{details}");
+        }
     }
 }
