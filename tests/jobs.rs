@@ -7,8 +7,10 @@ use seal_shared::jobs::JobStatus;
 use seal_shared::{Accuracy, JobState};
 use serde_json::json;
 
-use crate::access::{call, spawn_server};
-use crate::support::{fixture_model, follow, follow_until, hh_rlhf_test_file, source_server, Seal};
+use crate::access::{add_user, bearer, call, spawn_server, token};
+use crate::support::{
+    fixture_model, follow, follow_until, follow_until_with, follow_with, hh_rlhf_test_file, source_server, Seal,
+};
 
 fn status_of(body: &str) -> JobStatus {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
@@ -94,6 +96,67 @@ fn a_scoring_job_is_queued_refused_twice_cancelled_at_a_chunk_boundary_and_retri
     drop(server);
     let store = seal::store::Store::open(&seal.data().store_file()).unwrap();
     assert_eq!(store.score_row_counts("hh", "pre").unwrap(), (2312, 2312), "one score per pair");
+}
+
+#[test]
+fn demoting_or_removing_a_user_stops_their_running_and_queued_jobs() {
+    let seal = Seal::new();
+    seal.ok(&["ingest", "--dataset", "hh", hh_rlhf_test_file().to_str().unwrap()]);
+    seal.ok(&["models", "add", "--name", "pre", fixture_model("pre").to_str().unwrap()]);
+    add_user(&seal, "ana", "admin");
+    for editor in ["eve", "bo"] {
+        add_user(&seal, editor, "editor");
+    }
+    let (ana, eve, bo) = (token(&seal, "ana", &[]), token(&seal, "eve", &[]), token(&seal, "bo", &[]));
+    let server = spawn_server(seal.cmd().args(["serve", "--port", "0"]));
+    let jobs = format!("{}api/jobs", server.url);
+    let start = |token: &str, limit: u32| {
+        let job = json!({"kind": "score", "dataset": "hh", "model": "pre", "limit": limit}).to_string();
+        let (status, _, body) = call("POST", &jobs, &[("authorization", &bearer(token))], Some(&job));
+        assert_eq!(status, 202, "{body}");
+        status_of(&body)
+    };
+    // Eve's job runs; bo's waits behind it (one scoring job at a time).
+    let running = start(&eve, 2312);
+    let queued = start(&bo, 100);
+    assert_eq!(queued.state, JobState::Queued);
+    let events = |id: u64| format!("{jobs}/{id}/events");
+    let seen = follow_until_with(&events(running.id), &ana, |s| s.done >= 64);
+    assert_eq!(seen.last().unwrap().state, JobState::Running, "{seen:?}");
+
+    // Bo is removed: his queued job fails at once, saying why.
+    let auth = bearer(&ana);
+    let admin = [("authorization", auth.as_str())];
+    let (status, _, body) = call("DELETE", &format!("{}api/users/bo", server.url), &admin, None);
+    assert_eq!(status, 204, "{body}");
+    let (status, _, body) = call("GET", &format!("{jobs}/{}", queued.id), &admin, None);
+    assert_eq!(status, 200, "{body}");
+    let failed = status_of(&body);
+    assert_eq!(failed.state, JobState::Failed, "{failed:?}");
+    assert!(failed.message.unwrap().contains("its owner `bo` no longer has an account"));
+    // Eve becomes a viewer: her running job stops at its next chunk boundary.
+    let (status, _, body) =
+        call("PATCH", &format!("{}api/users/eve", server.url), &admin, Some(r#"{"role": "viewer"}"#));
+    assert_eq!(status, 200, "{body}");
+    let ended = follow_with(&events(running.id), Some(&ana)).pop().unwrap();
+    assert_eq!(ended.state, JobState::Cancelled, "{ended:?}");
+    assert!(ended.message.as_deref().unwrap().starts_with("stopped: its owner `eve` is now viewer"), "{ended:?}");
+    assert!(ended.done < 2312 && ended.done.is_multiple_of(64), "stopped at a chunk boundary: {ended:?}");
+    // What it committed stays; a retry does not run it on her behalf.
+    let (status, _, body) = call("POST", &format!("{jobs}/{}/retry", running.id), &admin, None);
+    assert_eq!(status, 202, "{body}");
+    let again = follow_with(&events(running.id), Some(&ana)).pop().unwrap();
+    assert_eq!(again.state, JobState::Failed, "{again:?}");
+    assert!(again.message.unwrap().contains("not started: its owner `eve` is now viewer"));
+    assert_eq!(scored_as(&server.url, "pre", &ana), ended.done);
+}
+
+/// [`scored`] with a bearer token.
+fn scored_as(base: &str, model: &str, token: &str) -> u64 {
+    let url = format!("{base}api/accuracy/hh/{model}");
+    let (status, _, body) = call("GET", &url, &[("authorization", &bearer(token))], None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Accuracy>(&body).unwrap().n
 }
 
 #[test]

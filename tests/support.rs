@@ -253,6 +253,15 @@ pub fn follow_until(
     read_events(url, None, enough)
 }
 
+/// [`follow_until`] with a bearer token.
+pub fn follow_until_with(
+    url: &str,
+    token: &str,
+    enough: impl FnMut(&seal_shared::jobs::JobStatus) -> bool,
+) -> Vec<seal_shared::jobs::JobStatus> {
+    read_events(url, Some(token), enough)
+}
+
 fn read_events(
     url: &str,
     token: Option<&str>,

@@ -156,7 +156,8 @@ pub(super) async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> Re
     Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }
 
-/// Runs an account change as the request's user and reloads the directory after it.
+/// Runs an account change as the request's user and reloads the directory after it; jobs
+/// whose owners may no longer run them stop ([`crate::pipeline::jobs::Jobs::owners_changed`]).
 async fn change<T: Send + 'static>(
     state: &web::Data<AppState>,
     req: &HttpRequest,
@@ -176,6 +177,8 @@ async fn change<T: Send + 'static>(
         // was stored (a role set, then a password refused).
         let out = f(s, Actor { name: Some(&user), peer: peer.as_deref() });
         st.access.directory.reload(s)?;
+        // The jobs of a user removed or no longer an editor stop.
+        st.jobs.owners_changed(s)?;
         out
     })
     .await
@@ -220,7 +223,8 @@ pub(super) async fn add_user(
     Ok(HttpResponse::Created().json(info))
 }
 
-/// Changes a user's role or password; either ends the user's sessions.
+/// Changes a user's role or password; either ends the user's sessions. A role below editor
+/// stops the user's queued and running jobs.
 #[utoipa::path(
     patch,
     path = "/api/users/{name}",
@@ -261,7 +265,8 @@ pub(super) async fn change_user(
     Ok(HttpResponse::Ok().json(info))
 }
 
-/// Removes a user: their sessions end, and their tokens and share links are revoked.
+/// Removes a user: their sessions end, their tokens and share links are revoked, and their
+/// queued and running jobs stop.
 #[utoipa::path(
     delete,
     path = "/api/users/{name}",

@@ -53,6 +53,8 @@ struct Job {
     /// Every change wakes the job's watchers.
     status: watch::Sender<JobStatus>,
     stop: Stop,
+    /// Why the server stopped it, when it was not its owner or an admin (its final message).
+    stopped_because: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -70,6 +72,7 @@ impl Job {
             last_saved: Mutex::new(Instant::now()),
             status,
             stop: Default::default(),
+            stopped_because: Mutex::new(None),
         }
     }
 
@@ -360,6 +363,44 @@ impl Jobs {
         Ok(job.snapshot(None))
     }
 
+    /// After a change of accounts: the jobs whose owners may no longer run them (an account
+    /// removed, a role lowered below editor) are stopped. A queued one fails at once, as it
+    /// would when its turn came; a running one stops at its next chunk boundary, as a cancel
+    /// stops it, and ends `cancelled` saying why. Neither runs again on its owner's behalf: a
+    /// retry fails before it starts.
+    pub fn owners_changed(&self, store: &Store) -> Result<()> {
+        let users = store.users()?;
+        let shared = &self.shared;
+        let active: Vec<Arc<Job>> =
+            lock(&shared.inner).jobs.iter().filter(|j| j.state().is_active()).cloned().collect();
+        for job in active {
+            let Some(why) = owner_refusal(&users, &job) else { continue };
+            let mut inner = lock(&shared.inner);
+            match job.state() {
+                JobState::Queued => {
+                    inner.queue.retain(|j| !Arc::ptr_eq(j, &job));
+                    drop(inner);
+                    tracing::warn!("job {}: not started: {why}", job.id);
+                    end(shared, &job, JobState::Failed, Some(format!("not started: {why}")));
+                    publish_queue(shared);
+                }
+                JobState::Running => {
+                    *lock(&job.stopped_because) = Some(format!("stopped: {why}"));
+                    job.stop.store(true, Ordering::SeqCst);
+                    drop(inner);
+                    tracing::warn!("job {}: stopping at its next chunk boundary: {why}", job.id);
+                    change(shared, &job, true, |r| {
+                        if r.state == JobState::Running {
+                            r.message = Some(format!("stopping at the next chunk boundary: {why}"));
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Queues a failed, cancelled or interrupted job again; it continues from what it had
     /// committed. It is checked again as a new job is, against the settings now in force (an
     /// LM model no longer allowed, a folder no longer an import folder refuse it).
@@ -383,6 +424,7 @@ impl Jobs {
             return Ok(refused);
         }
         job.stop.store(false, Ordering::SeqCst);
+        *lock(&job.stopped_because) = None;
         {
             let mut r = lock(&job.record);
             r.state = JobState::Queued;
@@ -556,7 +598,9 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
         let (state, message) = match outcome {
             Ok(Ok(msg)) => (JobState::Done, msg),
             Ok(Err(e)) if e.downcast_ref::<Cancelled>().is_some() => {
-                (JobState::Cancelled, "cancelled; what it had committed stays, and retry continues from there".into())
+                let why = lock(&job.stopped_because).take();
+                let what = "what it had committed stays, and retry continues from there";
+                (JobState::Cancelled, why.map_or_else(|| format!("cancelled; {what}"), |why| format!("{why}; {what}")))
             }
             Ok(Err(e)) => (JobState::Failed, format!("{e:#}")),
             Err(panic) => {
@@ -583,16 +627,25 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
 }
 
 /// A job runs on its owner's behalf: one whose owner has lost the account, or the editor role,
-/// since it was queued (or since it ran, for a retry or a restart) does not start. Jobs of the
-/// server's machine and of a server without accounts have no owner.
+/// since it was queued (or since it ran, for a retry or a restart) does not start (and one that
+/// runs is stopped, [`Jobs::owners_changed`]). Jobs of the server's machine and of a server
+/// without accounts have no owner.
 fn owner_may_run(store: &Store, job: &Job) -> Result<()> {
-    let Some(owner) = lock(&job.record).started_by.clone() else { return Ok(()) };
-    match store.users()?.into_iter().find(|u| u.name == owner) {
-        None => Err(anyhow!("not started: its owner `{owner}` no longer has an account")),
+    match owner_refusal(&store.users()?, job) {
+        Some(why) => Err(anyhow!("not started: {why}")),
+        None => Ok(()),
+    }
+}
+
+/// Why `job`'s owner may no longer have it run, given every user.
+fn owner_refusal(users: &[crate::store::UserRecord], job: &Job) -> Option<String> {
+    let owner = lock(&job.record).started_by.clone()?;
+    match users.iter().find(|u| u.name == owner) {
+        None => Some(format!("its owner `{owner}` no longer has an account")),
         Some(u) if u.role < seal_shared::Role::Editor => {
-            Err(anyhow!("not started: its owner `{owner}` is now {}, and jobs are an editor's", u.role.as_str()))
+            Some(format!("its owner `{owner}` is now {}, and jobs are an editor's", u.role.as_str()))
         }
-        Some(_) => Ok(()),
+        Some(_) => None,
     }
 }
 
@@ -1273,6 +1326,49 @@ mod tests {
         assert!(failed.message.unwrap().contains("its owner `vi` is now viewer"));
         let failed = wait_for(&jobs, removed.id, JobState::Failed);
         assert!(failed.message.unwrap().contains("its owner `ed` no longer has an account"));
+    }
+
+    #[test]
+    fn the_jobs_of_an_owner_who_loses_the_editor_role_or_the_account_are_stopped() {
+        let b = bench();
+        let cli = || crate::pipeline::accounts::Actor { name: None, peer: None };
+        crate::pipeline::accounts::add_user(&b.store, "vi", seal_shared::Role::Editor, None, cli()).unwrap();
+        let jobs = jobs(&b, JobSettings { max_running_ingest: 2, ..Default::default() });
+        let of_vi = accepted(jobs.start(&b.store, Some("vi"), false, ingest(&b, "a")).unwrap());
+        let of_ed = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "b")).unwrap());
+        let machine = accepted(jobs.start(&b.store, None, false, ingest(&b, "c")).unwrap());
+        let queued = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "d")).unwrap());
+        for id in [of_vi.id, of_ed.id] {
+            wait_for(&jobs, id, JobState::Running);
+        }
+        assert_eq!(jobs.get(queued.id).unwrap().state, JobState::Queued);
+        // Nothing changes while every owner may run their jobs.
+        jobs.owners_changed(&b.store).unwrap();
+        assert!(!jobs.find(of_vi.id).unwrap().stop.load(Ordering::SeqCst));
+
+        crate::pipeline::accounts::set_role(&b.store, "vi", seal_shared::Role::Viewer, cli()).unwrap();
+        jobs.owners_changed(&b.store).unwrap();
+        let stopped = wait_for(&jobs, of_vi.id, JobState::Cancelled);
+        assert!(stopped.message.unwrap().starts_with("stopped: its owner `vi` is now viewer"));
+        // Its slot went to the machine's job; ed's jobs go on.
+        wait_for(&jobs, machine.id, JobState::Running);
+        assert_eq!(jobs.get(of_ed.id).unwrap().state, JobState::Running);
+
+        crate::pipeline::accounts::remove_user(&b.store, "ed", cli()).unwrap();
+        jobs.owners_changed(&b.store).unwrap();
+        let failed = jobs.get(queued.id).unwrap();
+        assert_eq!(failed.state, JobState::Failed);
+        assert!(failed.message.unwrap().contains("not started: its owner `ed` no longer has an account"));
+        let stopped = wait_for(&jobs, of_ed.id, JobState::Cancelled);
+        assert!(stopped.message.unwrap().starts_with("stopped: its owner `ed` no longer has an account"));
+        // The machine's job has no owner to lose.
+        assert_eq!(jobs.get(machine.id).unwrap().state, JobState::Running);
+        // A retry does not run it on its former owner's behalf.
+        assert!(matches!(jobs.retry(of_vi.id).unwrap(), Queued::Accepted(_)));
+        let failed = wait_for(&jobs, of_vi.id, JobState::Failed);
+        assert!(failed.message.unwrap().contains("not started: its owner `vi` is now viewer"));
+        jobs.cancel(machine.id).unwrap();
+        wait_for(&jobs, machine.id, JobState::Cancelled);
     }
 
     #[test]
