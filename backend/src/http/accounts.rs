@@ -177,8 +177,11 @@ async fn change<T: Send + 'static>(
         // was stored (a role set, then a password refused).
         let out = f(s, Actor { name: Some(&user), peer: peer.as_deref() });
         st.access.directory.reload(s)?;
-        // The jobs of a user removed or no longer an editor stop.
-        st.jobs.owners_changed(s)?;
+        // The jobs of a user removed or no longer an editor stop. The change is stored
+        // whatever becomes of this: its answer stands (a new token's secret is shown once).
+        if let Err(e) = st.jobs.owners_changed(s) {
+            tracing::error!("stopping the jobs of users who may no longer run them: {e:#}");
+        }
         out
     })
     .await

@@ -343,7 +343,7 @@ impl Jobs {
             JobState::Queued => {
                 inner.queue.retain(|j| !Arc::ptr_eq(j, &job));
                 drop(inner);
-                end(shared, &job, JobState::Cancelled, Some("cancelled before it started".into()));
+                end_queued(shared, &job, JobState::Cancelled, "cancelled before it started".into());
                 publish_queue(shared);
             }
             JobState::Running => {
@@ -381,7 +381,7 @@ impl Jobs {
                     inner.queue.retain(|j| !Arc::ptr_eq(j, &job));
                     drop(inner);
                     tracing::warn!("job {}: not started: {why}", job.id);
-                    end(shared, &job, JobState::Failed, Some(format!("not started: {why}")));
+                    end_queued(shared, &job, JobState::Failed, format!("not started: {why}"));
                     publish_queue(shared);
                 }
                 JobState::Running => {
@@ -547,6 +547,19 @@ fn end(shared: &Shared, job: &Arc<Job>, state: JobState, message: Option<String>
     });
 }
 
+/// Ends a job taken off the queue, unless something else ended it since (a cancel and a
+/// change of accounts at once): it ends once, and a job that is no longer queued is never
+/// ended by this.
+fn end_queued(shared: &Shared, job: &Arc<Job>, state: JobState, message: String) {
+    change(shared, job, true, |r| {
+        if r.state == JobState::Queued {
+            r.state = state;
+            r.message = Some(message);
+            r.finished_at = Some(unix_now());
+        }
+    });
+}
+
 /// Starts queued jobs while their kinds have free slots.
 fn pump(shared: &Arc<Shared>) {
     for job in take_startable(shared) {
@@ -598,9 +611,12 @@ fn launch(shared: Arc<Shared>, job: Arc<Job>) {
         let (state, message) = match outcome {
             Ok(Ok(msg)) => (JobState::Done, msg),
             Ok(Err(e)) if e.downcast_ref::<Cancelled>().is_some() => {
-                let why = lock(&job.stopped_because).take();
-                let what = "what it had committed stays, and retry continues from there";
-                (JobState::Cancelled, why.map_or_else(|| format!("cancelled; {what}"), |why| format!("{why}; {what}")))
+                let message = match lock(&job.stopped_because).take() {
+                    // A retry would fail before it starts while its owner may not run jobs.
+                    Some(why) => format!("{why}; what it had committed stays"),
+                    None => "cancelled; what it had committed stays, and retry continues from there".into(),
+                };
+                (JobState::Cancelled, message)
             }
             Ok(Err(e)) => (JobState::Failed, format!("{e:#}")),
             Err(panic) => {
