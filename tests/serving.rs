@@ -259,6 +259,29 @@ fn an_endpoint_that_asks_for_time_gets_no_request_before_it() {
     assert!(started.elapsed() >= Duration::from_secs(2));
 }
 
+#[test]
+#[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
+fn a_server_busy_when_checked_after_a_chunk_is_asked_again_and_its_batches_stand() {
+    let (seal, _dir, _server, faults) = faulty_lab(40);
+    // The canary's 8 pairs and the run's 40, two texts a request, are answered; the check of
+    // the canary's first text after the chunk is answered 503 twice, asking for a second.
+    let fault = serde_json::json!({"status": 503, "count": 2, "retry_after": 1, "after": 8 + 40});
+    std::fs::write(&faults, fault.to_string()).unwrap();
+    let started = Instant::now();
+    let s: Vec<ScoreSummary> =
+        seal.read(&["score", "--dataset", "hh", "--model", "served", "--max-batch", "2", "--in-flight", "4"]);
+    assert_eq!(s[0].scored_now, 40);
+    assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&faults).unwrap()).unwrap();
+    let seen: Vec<u64> = file["seen"].as_array().unwrap().iter().map(|e| e[1].as_u64().unwrap()).collect();
+    // The check was asked again once the server said it would answer, and passed: no batch
+    // was scored again (a busy server's answers are not in doubt).
+    assert_eq!(seen.iter().filter(|&&status| status == 503).count(), 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|&&status| status == 200).count(), 8 + 40 + 1, "{seen:?}");
+    assert_eq!(seen.last(), Some(&200), "{seen:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "the server's Retry-After was not waited for");
+}
+
 /// Registers `served` with the servers' REST endpoints and starts scoring it in batches of 2
 /// texts, committing every `commit_every` pairs; the run's output is piped.
 fn served_run(seal: &Seal, servers: &[KServe], commit_every: &str) -> std::process::Child {

@@ -8,7 +8,8 @@ Triton does; without it the metadata lists none, as KServe's custom models do.
 --faults FILE reads FILE before each inference: {"status": 503, "count": 3, "retry_after": 1}
 answers the next `count` requests with that status instead of scoring them (the count is
 written back), over REST with a `Retry-After` header of that many seconds when `retry_after`
-is given, so tests can watch a client retry, wait or give up; {"delay": 0.05} answers every
+is given, so tests can watch a client retry, wait or give up; with "after": N the first N
+inferences are answered before the fault applies; {"delay": 0.05} answers every
 request that much later (a slow replica). Every inference is appended to the file's "seen"
 list as [unix time, status answered]. --json-outputs answers typed JSON
 data even when the client asks for raw binary outputs.
@@ -64,7 +65,12 @@ class OnnxRewardModel(Model):
             return
         with open(self.faults) as f:
             fault = json.load(f)
-        status = fault.get("status", 200) if fault.get("count", 0) > 0 else 200
+        if fault.get("after", 0) > 0:
+            # Not yet: this many inferences are answered first.
+            fault["after"] -= 1
+            status = 200
+        else:
+            status = fault.get("status", 200) if fault.get("count", 0) > 0 else 200
         fault.setdefault("seen", []).append([time.time(), status])
         if status != 200:
             fault["count"] -= 1

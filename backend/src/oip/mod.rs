@@ -689,6 +689,8 @@ enum Join {
     NotYet,
     /// Ready, but serving something else: kept out of the run.
     Barred(String),
+    /// The run was cancelled meanwhile.
+    Cancelled,
 }
 
 /// A served model: the folder's tokenizer and the endpoints that run the graph.
@@ -835,6 +837,11 @@ impl ServedModel {
     /// and it must score the canary batch alike (sent to it alone, without retries).
     fn join(&self, endpoint: usize) -> Result<(), Join> {
         let ep = &self.endpoints[endpoint];
+        // No request is sent once the run is cancelled.
+        let cancelled = || self.stop.get().is_some_and(|s| s.load(Ordering::SeqCst));
+        if cancelled() {
+            return Err(Join::Cancelled);
+        }
         let meta = ep.connect().map_err(|e| if e.retryable() { Join::NotYet } else { Join::Barred(e.to_string()) })?;
         let c = contract(&meta.model, &self.fallback_inputs, &ep.url.url).map_err(|e| Join::Barred(e.to_string()))?;
         if c != (self.inputs.clone(), self.output.clone()) {
@@ -845,6 +852,9 @@ impl ServedModel {
         let batches = self.encode_batches(&texts).map_err(|e| Join::Barred(e.to_string()))?;
         let mut logits = Vec::with_capacity(batches.packed.len());
         for p in &batches.packed {
+            if cancelled() {
+                return Err(Join::Cancelled);
+            }
             let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
             match ep.infer(&id, p, &self.inputs, &self.output) {
                 Ok(values) => logits.push(values),
@@ -996,6 +1006,8 @@ impl ServedModel {
             results: vec![None; batches.len()],
         });
         let mut reported = vec![false; batches.len()];
+        // How many times batches went back on the queue after the check that follows them.
+        let mut rounds = 0usize;
         let outcome = loop {
             if let Err(e) = self.run_queue(&shared, &usable, batches, |i| {
                 if !std::mem::replace(&mut reported[i], true) {
@@ -1005,9 +1017,22 @@ impl ServedModel {
                 break Err(e);
             }
             let mut g = shared.lock().unwrap_or_else(|p| p.into_inner());
-            let redo = if only.is_none() { self.spot_check(&mut g) } else { Vec::new() };
+            let redo = match only {
+                None => match self.spot_check(&mut g) {
+                    Ok(redo) => redo,
+                    Err(e) => break Err(e),
+                },
+                Some(_) => Vec::new(),
+            };
             if redo.is_empty() {
                 break Ok(());
+            }
+            rounds += 1;
+            if rounds > self.opts.retries {
+                break Err(OipError::Refused(format!(
+                    "{} batches were scored again {rounds} times because the endpoints that answered them could not be checked afterwards; the servers are too busy or keep restarting",
+                    redo.len()
+                )));
             }
             for i in redo {
                 g.results[i] = None;
@@ -1067,9 +1092,11 @@ impl ServedModel {
 
     /// The check after a set of batches (see [`ServedModel::run_batches`]): each endpoint that
     /// answered some scores the canary's first text; the batches to score again, of those that
-    /// failed it.
-    fn spot_check(&self, g: &mut Shared) -> Vec<usize> {
-        let Some(canary) = self.canary.get() else { return Vec::new() };
+    /// failed it. An endpoint that is busy (429, 503, UNAVAILABLE, RESOURCE_EXHAUSTED) is asked
+    /// again after the delay a batch would wait, as often as a batch would be; an answer a
+    /// batch would fail on (a 400, a refused token) fails the run as it would.
+    fn spot_check(&self, g: &mut Shared) -> Result<Vec<usize>, OipError> {
+        let Some(canary) = self.canary.get() else { return Ok(Vec::new()) };
         let mut answered: Vec<usize> = g.results.iter().flatten().map(|(endpoint, _)| *endpoint).collect();
         answered.sort_unstable();
         answered.dedup();
@@ -1080,12 +1107,8 @@ impl ServedModel {
             let check = if gone {
                 Err(OipError::Refused(format!("{url} left the run after it answered")))
             } else {
-                self.encode_batches(&[&canary.texts[0]]).and_then(|b| {
-                    let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
-                    let values = self.endpoints[endpoint].infer(&id, &b.packed[0], &self.inputs, &self.output)?;
-                    // Compared with the first of the canary's scores.
-                    self.compare_canary(endpoint, canary, &b.assemble(vec![values]))
-                })
+                let paused_until = g.slots[endpoint].paused_until;
+                self.check_again(endpoint, canary, paused_until)?
             };
             let s = &mut g.slots[endpoint];
             match check {
@@ -1115,7 +1138,46 @@ impl ServedModel {
                     .map(|(i, _)| i),
             );
         }
-        redo
+        Ok(redo)
+    }
+
+    /// Scores the canary's first text on `endpoint` and compares it with the folder's graph:
+    /// `Ok(Err(..))` for a mismatch or a failure that leaves the answered batches unchecked,
+    /// `Err(..)` for what ends the run (a cancel, an answer a batch would fail on). A busy
+    /// server is asked again after a batch's retry delay (not before `paused_until`, when it
+    /// said when it takes work again), up to the retries a batch gets.
+    fn check_again(
+        &self,
+        endpoint: usize,
+        canary: &Canary,
+        mut paused_until: Option<Instant>,
+    ) -> Result<Result<(), OipError>, OipError> {
+        let batch = self.encode_batches(&[&canary.texts[0]])?;
+        let no_abort = AtomicBool::new(false);
+        let mut attempt = 0;
+        loop {
+            // Waits out the server's pause, looking at the cancel flag every quarter second.
+            while let Some(left) = paused_until.and_then(|t| t.checked_duration_since(Instant::now())) {
+                self.halted(&no_abort)?;
+                std::thread::sleep(left.min(Duration::from_millis(250)));
+            }
+            self.halted(&no_abort)?;
+            let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
+            match self.endpoints[endpoint].infer(&id, &batch.packed[0], &self.inputs, &self.output) {
+                // Compared with the first of the canary's scores.
+                Ok(values) => return Ok(self.compare_canary(endpoint, canary, &batch.assemble(vec![values]))),
+                // Busy: it answered, just not now.
+                Err(e) if e.retryable() && !e.connection_lost() && !matches!(e, OipError::Timeout { .. }) => {
+                    if attempt >= self.opts.retries {
+                        return Ok(Err(e));
+                    }
+                    paused_until = Some(Instant::now() + retry_delay(&self.opts, attempt, &e));
+                    attempt += 1;
+                }
+                Err(e) if e.retryable() => return Ok(Err(e)),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn worker(
@@ -1253,6 +1315,7 @@ impl ServedModel {
                         s.rejoin();
                     }
                     Err(Join::NotYet) => s.ejected_since = Some(Instant::now()),
+                    Err(Join::Cancelled) => return Err(OipError::Cancelled),
                     Err(Join::Barred(why)) if waiting => {
                         tracing::error!("{url} is kept out of the run: {why}");
                         s.entry = Entry::Barred(why);
@@ -1266,9 +1329,13 @@ impl ServedModel {
             }
             let gone = |i: usize| matches!(g.slots[i].entry, Entry::Barred(_) | Entry::Left(_));
             if usable.iter().all(|&i| gone(i)) {
+                let why = |i: usize| match &g.slots[i].entry {
+                    Entry::Barred(why) | Entry::Left(why) => format!("{} ({why})", self.endpoints[i].url.url),
+                    _ => self.endpoints[i].url.url.clone(),
+                };
                 return Err(OipError::Refused(format!(
                     "no endpoint is left in the run: {}",
-                    usable.iter().map(|&i| self.endpoints[i].url.url.as_str()).collect::<Vec<_>>().join(", ")
+                    usable.iter().map(|&i| why(i)).collect::<Vec<_>>().join("; ")
                 )));
             }
             let all_out = usable.iter().all(|&i| g.slots[i].ejected_since.is_some());
