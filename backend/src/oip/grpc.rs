@@ -229,18 +229,20 @@ fn status_from_http(mut response: http::Response<Body>) -> http::Response<Body> 
 /// The binary details of a status, which gRPC carries in base64.
 const STATUS_DETAILS: &str = "grpc-status-details-bin";
 
+/// Base64 as tonic decodes status details: the standard alphabet, padding optional.
+const DETAILS_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// Drops a `grpc-status-details-bin` that is not base64. tonic reads the status of an answer
 /// with `Status::from_header_map`, which panics on such a value: a faulty or hostile server
 /// would otherwise crash the run instead of failing one call. SEAL Lab never reads the details;
 /// the status's code and message stay.
 fn without_bad_details(headers: &mut http::HeaderMap) {
     use base64::Engine as _;
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    let bad = headers.get_all(STATUS_DETAILS).iter().any(|v| engine.decode(v.as_bytes()).is_err());
+    let bad = headers.get_all(STATUS_DETAILS).iter().any(|v| DETAILS_BASE64.decode(v.as_bytes()).is_err());
     if bad {
         headers.remove(STATUS_DETAILS);
     }

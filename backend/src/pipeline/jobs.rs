@@ -1204,7 +1204,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
         // The editor whose jobs the tests start.
-        let cli = crate::pipeline::accounts::Actor { name: None, peer: None };
+        let cli = crate::pipeline::accounts::Actor::CLI;
         crate::pipeline::accounts::add_user(&store, "ed", seal_shared::Role::Editor, None, cli).unwrap();
         let source = dir.path().join("pairs.jsonl");
         std::fs::write(&source, "{}\n").unwrap();
@@ -1328,15 +1328,27 @@ mod tests {
     #[test]
     fn a_queued_job_whose_owner_lost_the_editor_role_or_the_account_does_not_start() {
         let b = bench();
-        let cli = || crate::pipeline::accounts::Actor { name: None, peer: None };
-        crate::pipeline::accounts::add_user(&b.store, "vi", seal_shared::Role::Editor, None, cli()).unwrap();
+        crate::pipeline::accounts::add_user(
+            &b.store,
+            "vi",
+            seal_shared::Role::Editor,
+            None,
+            crate::pipeline::accounts::Actor::CLI,
+        )
+        .unwrap();
         let jobs = jobs(&b, JobSettings { max_running_ingest: 1, ..Default::default() });
         let first = accepted(jobs.start(&b.store, None, false, ingest(&b, "a")).unwrap());
         wait_for(&jobs, first.id, JobState::Running);
         let demoted = accepted(jobs.start(&b.store, Some("vi"), false, ingest(&b, "b")).unwrap());
         let removed = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "c")).unwrap());
-        crate::pipeline::accounts::set_role(&b.store, "vi", seal_shared::Role::Viewer, cli()).unwrap();
-        crate::pipeline::accounts::remove_user(&b.store, "ed", cli()).unwrap();
+        crate::pipeline::accounts::set_role(
+            &b.store,
+            "vi",
+            seal_shared::Role::Viewer,
+            crate::pipeline::accounts::Actor::CLI,
+        )
+        .unwrap();
+        crate::pipeline::accounts::remove_user(&b.store, "ed", crate::pipeline::accounts::Actor::CLI).unwrap();
         jobs.cancel(first.id).unwrap();
         let failed = wait_for(&jobs, demoted.id, JobState::Failed);
         assert!(failed.message.unwrap().contains("its owner `vi` is now viewer"));
@@ -1347,8 +1359,14 @@ mod tests {
     #[test]
     fn the_jobs_of_an_owner_who_loses_the_editor_role_or_the_account_are_stopped() {
         let b = bench();
-        let cli = || crate::pipeline::accounts::Actor { name: None, peer: None };
-        crate::pipeline::accounts::add_user(&b.store, "vi", seal_shared::Role::Editor, None, cli()).unwrap();
+        crate::pipeline::accounts::add_user(
+            &b.store,
+            "vi",
+            seal_shared::Role::Editor,
+            None,
+            crate::pipeline::accounts::Actor::CLI,
+        )
+        .unwrap();
         let jobs = jobs(&b, JobSettings { max_running_ingest: 2, ..Default::default() });
         let of_vi = accepted(jobs.start(&b.store, Some("vi"), false, ingest(&b, "a")).unwrap());
         let of_ed = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "b")).unwrap());
@@ -1362,7 +1380,13 @@ mod tests {
         jobs.owners_changed(&b.store).unwrap();
         assert!(!jobs.find(of_vi.id).unwrap().stop.load(Ordering::SeqCst));
 
-        crate::pipeline::accounts::set_role(&b.store, "vi", seal_shared::Role::Viewer, cli()).unwrap();
+        crate::pipeline::accounts::set_role(
+            &b.store,
+            "vi",
+            seal_shared::Role::Viewer,
+            crate::pipeline::accounts::Actor::CLI,
+        )
+        .unwrap();
         jobs.owners_changed(&b.store).unwrap();
         let stopped = wait_for(&jobs, of_vi.id, JobState::Cancelled);
         assert!(stopped.message.unwrap().starts_with("stopped: its owner `vi` is now viewer"));
@@ -1370,7 +1394,7 @@ mod tests {
         wait_for(&jobs, machine.id, JobState::Running);
         assert_eq!(jobs.get(of_ed.id).unwrap().state, JobState::Running);
 
-        crate::pipeline::accounts::remove_user(&b.store, "ed", cli()).unwrap();
+        crate::pipeline::accounts::remove_user(&b.store, "ed", crate::pipeline::accounts::Actor::CLI).unwrap();
         jobs.owners_changed(&b.store).unwrap();
         let failed = jobs.get(queued.id).unwrap();
         assert_eq!(failed.state, JobState::Failed);
