@@ -351,15 +351,9 @@ fn a_replica_down_at_the_start_joins_once_ready_and_one_serving_another_graph_ne
     let mut down: Vec<KServe> =
         (0..2).map(|_| KServe::start(&fixture_model("pre"), "rm", &KServeOptions::default())).collect();
     let urls: Vec<String> = [&slow, &down[0], &down[1]].iter().map(|s| s.rest_url("rm")).collect();
-    let mut args = vec!["models", "add", "--name", "served"];
-    for u in &urls {
-        args.extend(["--endpoint", u.as_str()]);
+    for name in ["served", "unscored"] {
+        register(&seal, name, &urls);
     }
-    let folder = fixture_model("pre");
-    args.push(folder.to_str().unwrap());
-    seal.ok(&args);
-    args[3] = "unscored";
-    seal.ok(&args);
     let ports: Vec<[u16; 2]> = down.iter().map(|s| [s.http, s.grpc]).collect();
     for s in &mut down {
         s.kill();
@@ -418,6 +412,91 @@ fn a_replica_down_at_the_start_joins_once_ready_and_one_serving_another_graph_ne
     drop((slow, same, other));
     let err = seal.fails(&["score", "--dataset", "hh", "--model", "unscored", "--limit", "1"]);
     assert!(err.contains("no endpoint is ready") && urls.iter().all(|u| err.contains(u.as_str())), "{err}");
+}
+
+/// Registers the fixture's `pre` graph as `name`, served at `urls`.
+fn register(seal: &Seal, name: &str, urls: &[String]) {
+    let folder = fixture_model("pre");
+    let mut args = vec!["models", "add", "--name", name];
+    for u in urls {
+        args.extend(["--endpoint", u.as_str()]);
+    }
+    args.push(folder.to_str().unwrap());
+    seal.ok(&args);
+}
+
+/// What a server's faults file says it answered: (when, HTTP status) per inference.
+fn seen(file: &Path) -> Vec<(f64, u64)> {
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    file["seen"].as_array().unwrap().iter().map(|e| (e[0].as_f64().unwrap(), e[1].as_u64().unwrap())).collect()
+}
+
+#[test]
+#[ignore = "needs Python with KServe (its environment is prepared on first use); `cargo xtask test` runs it"]
+fn a_replica_busy_at_the_canary_check_does_not_hold_the_run_up_and_joins_once_it_answers() {
+    let (seal, dir) = lab(240);
+    seal.ok(&["score", "--dataset", "hh", "--model", "local"]);
+    // Two replicas answer each request 0.1 s late; the third is ready but answers its first
+    // four inferences 503 (a replica still warming up), then answers.
+    let faults: Vec<PathBuf> = (0..3).map(|k| dir.path().join(format!("faults-{k}.json"))).collect();
+    for f in &faults[..2] {
+        std::fs::write(f, serde_json::json!({"delay": 0.1}).to_string()).unwrap();
+    }
+    std::fs::write(&faults[2], serde_json::json!({"status": 503, "count": 4}).to_string()).unwrap();
+    let servers: Vec<KServe> = faults
+        .iter()
+        .map(|f| {
+            KServe::start(&fixture_model("pre"), "rm", &KServeOptions { faults: Some(f.clone()), ..Default::default() })
+        })
+        .collect();
+    let urls: Vec<String> = servers.iter().map(|s| s.rest_url("rm")).collect();
+    for name in ["served", "again"] {
+        register(&seal, name, &urls);
+    }
+
+    let s: Vec<ScoreSummary> =
+        seal.read(&["score", "--dataset", "hh", "--model", "served", "--max-batch", "2", "--in-flight", "1"]);
+    assert_eq!(s[0].scored_now, 240);
+    assert_same(&scores(&seal, "served"), &scores(&seal, "local"), 1e-5);
+    assert_eq!(counts(&seal, "served"), (240, 240), "nothing lost, nothing twice");
+    // The run began on the two that passed the canary check while the third was still busy:
+    // each had answered work (beyond its 8 canary requests) before the third's last 503.
+    let busy = seen(&faults[2]);
+    let last_503 = busy.iter().filter(|(_, status)| *status == 503).map(|(t, _)| *t).fold(f64::MIN, f64::max);
+    assert_eq!(busy.iter().filter(|(_, status)| *status == 503).count(), 4, "{busy:?}");
+    for f in &faults[..2] {
+        let early = seen(f).iter().filter(|(t, status)| *status == 200 && *t < last_503).count();
+        assert!(early > 8, "{} requests answered before the busy replica's last 503; the run waited for it", early);
+    }
+    // Then the third joined through the checks of a joining replica and took work.
+    let third = busy.iter().filter(|(_, status)| *status == 200).count();
+    assert!(third > 8 + 10, "the replica that was busy took no work: {busy:?}");
+    assert!(s[0].device.contains(&format!("{} (REST; kserve", urls[2])), "{}", s[0].device);
+    assert!(s[0].device.contains("joined during the run)"), "{}", s[0].device);
+
+    // One that never answers an inference: the run is not held up nor failed by it.
+    std::fs::write(&faults[2], serde_json::json!({"status": 503, "count": 100_000}).to_string()).unwrap();
+    let started = Instant::now();
+    let s: Vec<ScoreSummary> = seal.read(&[
+        "score",
+        "--dataset",
+        "hh",
+        "--model",
+        "again",
+        "--limit",
+        "40",
+        "--max-batch",
+        "2",
+        "--in-flight",
+        "1",
+    ]);
+    assert_eq!(s[0].scored_now, 40);
+    assert!(
+        s[0].device.contains("busy at the canary check when the run began, and did not pass it during the run"),
+        "{}",
+        s[0].device
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "the run took {:?}", started.elapsed());
 }
 
 #[test]

@@ -566,6 +566,9 @@ enum Entry {
     /// Not ready when the run began, and not let in yet: its metadata and the canary batch
     /// are checked once it is ready.
     Waiting,
+    /// Ready when the run began, but could not score the canary batch then (busy, restarting)
+    /// while another endpoint could: checked as one not ready at the start is.
+    Deferred,
     /// Let in during the run, after those checks.
     Joined,
     /// Came up serving another model than the others: out of the run for good, and why.
@@ -610,11 +613,13 @@ impl SlotState {
 
     /// Whether an endpoint out of the rotation is due for a readiness probe: at once after its
     /// connection failed; otherwise its n-th time out lasts n × `probe_every`, at most
-    /// `max_delay` (or `probe_every` when that is longer).
+    /// `max_delay` (or `probe_every` when that is longer); never before the time the server
+    /// asked for with `Retry-After`.
     fn probe_due(&self, opts: &ServeOptions) -> bool {
         let wait = opts.probe_every.saturating_mul(self.ejections.max(1)).min(opts.max_delay.max(opts.probe_every));
         !self.probing
             && !matches!(self.entry, Entry::Barred(_) | Entry::Left(_))
+            && self.paused_until.is_none_or(|until| until <= Instant::now())
             && self.ejected_since.is_some_and(|t| self.recheck || t.elapsed() >= wait)
     }
 
@@ -685,8 +690,8 @@ struct Canary {
 
 /// What probing an endpoint that has never been ready found.
 enum Join {
-    /// Not ready yet: probed again later.
-    NotYet,
+    /// Not ready yet: probed again later, and not before the time it asked for, if any.
+    NotYet(Option<Duration>),
     /// Ready, but serving something else: kept out of the run.
     Barred(String),
     /// The run was cancelled meanwhile.
@@ -811,12 +816,90 @@ impl ServedModel {
         let _ = self.canary.set(Canary { texts, expected, labels, tolerance });
     }
 
-    /// Scores the canary batch on an endpoint that is ready (with retries, as any batch) and
-    /// compares it with the folder's graph; nothing to do without a canary.
-    pub fn check_canary(&self, endpoint: usize) -> Result<(), OipError> {
+    /// Before any work, each endpoint ready when the run began scores the canary batch as the
+    /// folder's graph does, or the run is refused (another model, another version, an answer a
+    /// batch would fail on). They are asked at once, each on its own thread, the batch sent
+    /// without retries. One that cannot answer now (busy, restarting, no answer within the
+    /// request timeout) does not hold the run up once another has passed: it waits out of the
+    /// rotation as one not ready at the start does, and joins after the same checks. While none
+    /// has passed, those that could not answer are asked again after a batch's retry delay
+    /// (honouring `Retry-After`), as often as a batch is retried. Nothing to do without a
+    /// canary.
+    pub fn check_canaries(&self) -> Result<(), OipError> {
         let Some(canary) = self.canary.get() else { return Ok(()) };
-        let got = self.score_at(endpoint, &canary.texts.iter().collect::<Vec<_>>())?;
-        self.compare_canary(endpoint, canary, &got)
+        let mut pending: Vec<usize> = {
+            let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+            (0..self.endpoints.len()).filter(|&i| health[i].entry == Entry::AtStart).collect()
+        };
+        let no_abort = AtomicBool::new(false);
+        let mut attempt = 0;
+        loop {
+            let answers: Vec<(usize, Result<(), OipError>)> = std::thread::scope(|scope| {
+                let asked: Vec<_> =
+                    pending.iter().map(|&i| (i, scope.spawn(move || self.canary_once(i, canary)))).collect();
+                asked
+                    .into_iter()
+                    .map(|(i, h)| {
+                        let answer = h.join().unwrap_or_else(|_| {
+                            Err(OipError::Refused(format!("the canary batch of {} failed", self.endpoints[i].url.url)))
+                        });
+                        (i, answer)
+                    })
+                    .collect()
+            });
+            let mut passed = false;
+            let mut busy = Vec::new();
+            let mut wait = Duration::ZERO;
+            for (i, answer) in answers {
+                match answer {
+                    Ok(()) => passed = true,
+                    Err(e) if e.retryable() => {
+                        wait = wait.max(retry_delay(&self.opts, attempt, &e));
+                        if let Some(asked) = e.retry_after() {
+                            let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                            health[i].paused_until = Some(Instant::now() + asked.min(self.opts.max_delay));
+                        }
+                        busy.push((i, e));
+                    }
+                    // A mismatch, an answer a batch would fail on, a cancel.
+                    Err(e) => return Err(e),
+                }
+            }
+            if passed {
+                let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                for (i, e) in busy {
+                    tracing::warn!(
+                        "{} could not score the canary batch ({e}); the run starts without it, and it joins once it scores the canary batch alike",
+                        self.endpoints[i].url.url
+                    );
+                    let s = &mut health[i];
+                    s.ejected_since = Some(Instant::now());
+                    s.entry = Entry::Deferred;
+                }
+                return Ok(());
+            }
+            if attempt >= self.opts.retries {
+                let why: Vec<String> = busy.iter().map(|(_, e)| e.to_string()).collect();
+                return Err(OipError::Refused(format!(
+                    "no endpoint could score the canary batch in {} tries: {}",
+                    attempt + 1,
+                    why.join("; ")
+                )));
+            }
+            tracing::warn!(
+                "no endpoint could score the canary batch yet ({}); asked again in {wait:?}",
+                busy.iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")
+            );
+            // Waits, looking at the cancel flag every quarter second.
+            let until = Instant::now() + wait;
+            while let Some(left) = until.checked_duration_since(Instant::now()) {
+                self.halted(&no_abort)?;
+                std::thread::sleep(left.min(Duration::from_millis(250)));
+            }
+            self.halted(&no_abort)?;
+            pending = busy.into_iter().map(|(i, _)| i).collect();
+            attempt += 1;
+        }
     }
 
     fn compare_canary(&self, endpoint: usize, canary: &Canary, got: &[TextScore]) -> Result<(), OipError> {
@@ -842,28 +925,39 @@ impl ServedModel {
         if cancelled() {
             return Err(Join::Cancelled);
         }
-        let meta = ep.connect().map_err(|e| if e.retryable() { Join::NotYet } else { Join::Barred(e.to_string()) })?;
+        let meta = ep.connect().map_err(|e| {
+            if e.retryable() {
+                Join::NotYet(e.retry_after())
+            } else {
+                Join::Barred(e.to_string())
+            }
+        })?;
         let c = contract(&meta.model, &self.fallback_inputs, &ep.url.url).map_err(|e| Join::Barred(e.to_string()))?;
         if c != (self.inputs.clone(), self.output.clone()) {
             return Err(Join::Barred(format!("{} serves other inputs or outputs than the others ({c:?})", ep.url.url)));
         }
         let Some(canary) = self.canary.get() else { return Ok(()) };
+        self.canary_once(endpoint, canary).map_err(|e| match e {
+            OipError::Cancelled => Join::Cancelled,
+            e if e.retryable() => Join::NotYet(e.retry_after()),
+            e => Join::Barred(e.to_string()),
+        })
+    }
+
+    /// Sends the canary batch to `endpoint` alone, once (no retries), and compares the answer
+    /// with the folder's graph. No request is sent once the run is cancelled.
+    fn canary_once(&self, endpoint: usize, canary: &Canary) -> Result<(), OipError> {
         let texts: Vec<&Side> = canary.texts.iter().collect();
-        let batches = self.encode_batches(&texts).map_err(|e| Join::Barred(e.to_string()))?;
+        let batches = self.encode_batches(&texts)?;
         let mut logits = Vec::with_capacity(batches.packed.len());
         for p in &batches.packed {
-            if cancelled() {
-                return Err(Join::Cancelled);
+            if self.stop.get().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return Err(OipError::Cancelled);
             }
             let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
-            match ep.infer(&id, p, &self.inputs, &self.output) {
-                Ok(values) => logits.push(values),
-                Err(e) if e.retryable() => return Err(Join::NotYet),
-                Err(e) => return Err(Join::Barred(e.to_string())),
-            }
+            logits.push(self.endpoints[endpoint].infer(&id, p, &self.inputs, &self.output)?);
         }
-        let got = batches.assemble(logits);
-        self.compare_canary(endpoint, canary, &got).map_err(|e| Join::Barred(e.to_string()))
+        self.compare_canary(endpoint, canary, &batches.assemble(logits))
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -879,9 +973,10 @@ impl ServedModel {
     /// and version, and the model's name and version (the one the URL names; else the only one
     /// the server lists; else the versions it lists, of which the server picks).
     pub fn describe(&self) -> String {
-        self.describe_with(|entry| {
-            (*entry == Entry::Waiting)
-                .then(|| "not ready when the run began, to join once ready and checked".to_owned())
+        self.describe_with(|entry| match entry {
+            Entry::Waiting => Some("not ready when the run began, to join once ready and checked".to_owned()),
+            Entry::Deferred => Some("busy at the canary check when the run began, to join once checked".to_owned()),
+            _ => None,
         })
     }
 
@@ -891,6 +986,9 @@ impl ServedModel {
         self.describe_with(|entry| match entry {
             Entry::AtStart => None,
             Entry::Waiting => Some("not ready during the run".to_owned()),
+            Entry::Deferred => {
+                Some("busy at the canary check when the run began, and did not pass it during the run".to_owned())
+            }
             Entry::Joined => Some("joined during the run".to_owned()),
             Entry::Barred(why) => Some(format!("kept out of the run: {why}")),
             Entry::Left(why) => Some(format!("out of the run since it stopped serving the model: {why}")),
@@ -1296,7 +1394,7 @@ impl ServedModel {
             let due = usable.iter().copied().find(|&i| g.slots[i].probe_due(&self.opts));
             if let Some(i) = due {
                 g.slots[i].probing = true;
-                let waiting = g.slots[i].entry == Entry::Waiting;
+                let waiting = matches!(g.slots[i].entry, Entry::Waiting | Entry::Deferred);
                 drop(g);
                 let url = &self.endpoints[i].url.url;
                 let probe = self.join(i);
@@ -1314,7 +1412,12 @@ impl ServedModel {
                         tracing::info!("{url} is ready again, still serves the same model, and rejoins the rotation");
                         s.rejoin();
                     }
-                    Err(Join::NotYet) => s.ejected_since = Some(Instant::now()),
+                    Err(Join::NotYet(asked)) => {
+                        s.ejected_since = Some(Instant::now());
+                        if let Some(asked) = asked {
+                            s.paused_until = Some(Instant::now() + asked.min(self.opts.max_delay));
+                        }
+                    }
                     Err(Join::Cancelled) => return Err(OipError::Cancelled),
                     Err(Join::Barred(why)) if waiting => {
                         tracing::error!("{url} is kept out of the run: {why}");
@@ -1403,6 +1506,11 @@ mod tests {
         // Capped at max_delay.
         assert!(!back(9, 9).probe_due(&opts) && back(9, 11).probe_due(&opts));
         assert!(!SlotState { probing: true, ..back(1, 50) }.probe_due(&opts));
+        // The server asked for time: not probed before it, even right after a lost connection.
+        let paused = |until: Instant| SlotState { paused_until: Some(until), recheck: true, ..back(1, 50) };
+        let now = Instant::now();
+        assert!(!paused(now + Duration::from_secs(5)).probe_due(&opts));
+        assert!(paused(now - Duration::from_secs(1)).probe_due(&opts));
         assert!(!SlotState::default().probe_due(&opts));
     }
 

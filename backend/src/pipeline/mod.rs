@@ -926,14 +926,10 @@ fn connect_served(
         .collect();
     served.set_canary(texts.into_iter().cloned().collect(), expected, labels, CANARY_TOLERANCE);
     // Each endpoint ready now; one that joins later is checked before it takes work.
-    for (i, endpoint) in served.endpoints().iter().enumerate() {
-        if endpoint.meta().is_some() {
-            served.check_canary(i).map_err(|e| match e {
-                oip::OipError::Cancelled => Cancelled.into(),
-                e => anyhow::anyhow!("{e}, so nothing was scored"),
-            })?;
-        }
-    }
+    served.check_canaries().map_err(|e| match e {
+        oip::OipError::Cancelled => Cancelled.into(),
+        e => anyhow::anyhow!("{e}, so nothing was scored"),
+    })?;
     Ok(served)
 }
 
