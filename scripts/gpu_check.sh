@@ -15,9 +15,11 @@
 #                                   the CUDA 13 libraries): unpacks .gpu/* into /tmp/seal-gpu and
 #                                   runs scripts/bench_gpu.py ARGS, writing $OUT/gpu.json.
 #
-# Copy the working tree with .gpu/a to the GPU machine and run there. If a kernel fails to
-# launch because the trimmed provider lacks it, copy .gpu/b as well and run again: `run`
-# unpacks .gpu/b after .gpu/a, so its provider replaces the trimmed one.
+# Copy the working tree with .gpu/a to the GPU machine and run there (the results and the
+# whole log go to $OUT: gpu.json, gpu.log). If a kernel fails to launch because the trimmed
+# provider lacks it, run again with .gpu/b carried instead of .gpu/a's provider: `run` unpacks
+# .gpu/b after .gpu/a, so its provider replaces the trimmed one (.gpu/a and .gpu/b together
+# exceed a 64 MiB carry; the machine keeps .gpu/a's unpacked files while it stays warm).
 #
 # Environment:
 #   SEAL_GPU_DIR  run: where .gpu/* is unpacked (default /tmp/seal-gpu)
@@ -58,6 +60,10 @@ prepare)
   ;;
 run)
   shift
+  if [ ! -f "$bundle/a/seal.xz" ] && [ ! -x "$dest/seal" ]; then
+    echo "no $bundle/a/seal.xz: run \`$0 prepare\` on a CPU machine, and carry .gpu/a to this one" >&2
+    exit 2
+  fi
   mkdir -p "$dest/ort"
   for part in a b; do
     [ -d "$bundle/$part" ] || continue
@@ -71,9 +77,17 @@ run)
     done
   done
   export SEAL_ORT_DYLIB="$dest/ort/libonnxruntime.so" SEAL_HH_TEST="$dest/hh-test.jsonl.gz" CUDA_MODULE_LOADING=LAZY
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
-  "${PYTHON:-python3}" "$root/scripts/bench_gpu.py" --seal "$dest/seal" --work "$dest/work" \
-    --out "${OUT:-$dest}/gpu.json" "$@"
+  export PYTHONUNBUFFERED=1
+  results="${OUT:-$dest}"
+  mkdir -p "$results"
+  # The whole log next to the results: a tool that keeps only the output's tail loses the
+  # first stages' messages.
+  set -o pipefail
+  {
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+    "${PYTHON:-python3}" "$root/scripts/bench_gpu.py" --seal "$dest/seal" --work "$dest/work" \
+      --out "$results/gpu.json" "$@"
+  } 2>&1 | tee "$results/gpu.log"
   ;;
 *)
   sed -n '2,26p' "$0" >&2
