@@ -115,6 +115,21 @@ fn served_scores_equal_local_ones_over_rest_with_raw_and_typed_outputs() {
     seal.ok(&["models", "add", "--name", "typed-grpc", "--endpoint", &typed.grpc_url("rm"), folder.to_str().unwrap()]);
     seal.ok(&["score", "--dataset", "hh", "--model", "typed-grpc"]);
     assert_same(&scores(&seal, "typed-grpc"), &want, 1e-5);
+    // Such a model's scores name no graph, so a shard file of them could never be merged:
+    // `--out` is refused before any work.
+    let shard = dir.path().join("typed.parquet");
+    let err = seal.fails(&[
+        "score",
+        "--dataset",
+        "hh",
+        "--model",
+        "typed",
+        "--shard",
+        "0/2",
+        "--out",
+        shard.to_str().unwrap(),
+    ]);
+    assert!(err.contains("served without its model.onnx") && !shard.exists(), "{err}");
 
     // Without the export's model.onnx and without inputs in the metadata there is nothing to
     // say what to send: refused at registration, naming the endpoint.

@@ -323,6 +323,64 @@ fn a_shard_keeps_each_run_apart_and_is_refused_when_scored_through_another_pipel
     assert_eq!(added, [0, 0, 40]);
 }
 
+fn counts(seal: &Seal, model: &str) -> (u64, u64) {
+    seal::store::Store::open(&seal.data().store_file()).unwrap().score_row_counts("hh", model).unwrap()
+}
+
+#[test]
+fn a_model_registered_again_through_another_pipeline_keeps_no_scores_of_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = first_pairs(dir.path(), 20);
+    let pre = fixture_model("pre");
+    let folder = pre.to_str().unwrap();
+    let lab = machine(&source, &pre);
+    lab.ok(&["score", "--dataset", "hh", "--model", "pre", "--limit", "10"]);
+    // Registered again as it was: its scores stay.
+    lab.ok(&["models", "add", "--name", "pre", "--replace", folder]);
+    assert_eq!(counts(&lab, "pre"), (10, 10));
+    // Through another input format, or another graph: refused, and nothing changes, lest the
+    // rest of the pairs be scored by another model under the same name.
+    let err = lab.fails(&["models", "add", "--name", "pre", "--replace", "--input-format", "concat", folder]);
+    assert!(
+        err.contains("10 on `hh` (input format pair where this one is concat)") && err.contains("--drop-scores"),
+        "{err}"
+    );
+    let err = lab.fails(&["models", "add", "--name", "pre", "--replace", fixture_model("post").to_str().unwrap()]);
+    assert!(err.contains("10 on `hh` (graph sha256 ") && err.contains("nothing was changed"), "{err}");
+    let store = seal::store::Store::open(&lab.data().store_file()).unwrap();
+    assert_eq!(store.model("pre").unwrap().input_format, seal_shared::InputFormat::Pair);
+    drop(store);
+    assert_eq!(counts(&lab, "pre"), (10, 10));
+    // With --drop-scores, those scores go, and the model is scored anew through its new pipeline.
+    lab.ok(&["models", "add", "--name", "pre", "--replace", "--drop-scores", "--input-format", "concat", folder]);
+    assert_eq!(counts(&lab, "pre"), (0, 0));
+    let s: Vec<ScoreSummary> = lab.read(&["score", "--dataset", "hh", "--model", "pre"]);
+    assert_eq!(s[0].scored_now, 20);
+    let file = dir.path().join("concat.jsonl");
+    lab.ok(&["score", "--dataset", "hh", "--model", "pre", "--shard", "0/1", "--out", file.to_str().unwrap()]);
+    assert!(read_rows(&file).iter().all(|r| r["input_format"] == "concat"));
+
+    // Shards of one graph fed through two input formats do not merge into a model that is not
+    // registered where they are imported: the first import sets what the next must match.
+    let pair_file = dir.path().join("pair.jsonl");
+    let node = machine(&source, &pre);
+    node.ok(&["score", "--dataset", "hh", "--model", "pre", "--shard", "0/1", "--out", pair_file.to_str().unwrap()]);
+    let gather = Seal::new();
+    gather.ok(&["ingest", "--dataset", "hh", source.to_str().unwrap()]);
+    let merged: ScoresImport =
+        gather.read(&["scores", "import", "--dataset", "hh", "--model", "x", pair_file.to_str().unwrap()]);
+    assert_eq!(merged.files[0].added, 20);
+    let err = gather.fails(&["scores", "import", "--dataset", "hh", "--model", "x", file.to_str().unwrap()]);
+    assert!(err.contains("scored with input format concat, but `x`'s scores come from input format pair"), "{err}");
+    // Nor do a file's own rows of two input formats.
+    let mut rows = read_rows(&pair_file);
+    rows[3]["input_format"] = "concat".into();
+    let two = dir.path().join("two.jsonl");
+    write_rows(&two, &rows);
+    let err = gather.fails(&["scores", "import", "--dataset", "hh", "--model", "y", two.to_str().unwrap()]);
+    assert!(err.contains("scores computed with 2 input formats (concat, pair)"), "{err}");
+}
+
 #[test]
 fn the_slurm_array_script_scores_each_shard_once_whatever_the_first_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,18 +388,22 @@ fn the_slurm_array_script_scores_each_shard_once_whatever_the_first_index() {
     let pre = fixture_model("pre");
     let script = crate::support::root().join("deploy").join("slurm").join("score-array.sh");
     let shards = dir.path().join("shards");
-    // A job array as Slurm runs it (`sbatch --array=1-3`), on the CPU here.
-    let task = |id: u32, min: u32, max: u32| {
+    // A job array as Slurm runs it (`sbatch --array=1-3`), on the CPU here, submitted from a
+    // shell that talks to a lab's server (which the tasks must not).
+    let run = |job: &str, id: u32, (min, max, count): (u32, u32, u32), extra: &[(&str, &str)]| {
         std::process::Command::new("bash")
             .arg(&script)
             .env_remove("SEAL_DATA_DIR")
+            .env("SEAL_SERVER", "http://127.0.0.1:9")
+            .env("SEAL_TOKEN", "seal_tok_unused")
             .env("SEAL", env!("CARGO_BIN_EXE_seal"))
             .env("RUST_LOG", "warn")
-            .env("SLURM_ARRAY_JOB_ID", "77")
+            .env("SLURM_ARRAY_JOB_ID", job)
             .env("SLURM_ARRAY_TASK_ID", id.to_string())
             .env("SLURM_ARRAY_TASK_MIN", min.to_string())
             .env("SLURM_ARRAY_TASK_MAX", max.to_string())
-            .env("SLURM_ARRAY_TASK_COUNT", "3")
+            .env("SLURM_ARRAY_TASK_COUNT", count.to_string())
+            .envs(extra.iter().copied())
             .env("DATA_ROOT", dir.path().join("nodes"))
             .env("SOURCES", &source)
             .env("MODEL_NAME", "pre")
@@ -351,6 +413,7 @@ fn the_slurm_array_script_scores_each_shard_once_whatever_the_first_index() {
             .output()
             .unwrap()
     };
+    let task = |id: u32, min: u32, max: u32| run("77", id, (min, max, 3), &[]);
     for id in 1..=3 {
         let out = task(id, 1, 3);
         assert!(out.status.success(), "task {id}: {}", String::from_utf8_lossy(&out.stderr));
@@ -363,6 +426,16 @@ fn the_slurm_array_script_scores_each_shard_once_whatever_the_first_index() {
     // A stepped array would leave shards unscored: refused.
     let out = task(4, 0, 4);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("without a step"));
+    // One task run again by itself (`SHARDS=3 SHARD_BASE=1 sbatch --array=2`, a new job): its
+    // array index gives its shard, 1/3, whose file it writes again (without SHARDS it would be
+    // shard 0/1, the whole dataset, in scores-0.parquet).
+    std::fs::remove_file(shards.join("scores-1.parquet")).unwrap();
+    let shard_0 = std::fs::read(shards.join("scores-0.parquet")).unwrap();
+    let again = run("78", 2, (2, 2, 1), &[("SHARDS", "3"), ("SHARD_BASE", "1")]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(std::fs::read(shards.join("scores-0.parquet")).unwrap(), shard_0, "another shard's file changed");
+    let outside = run("78", 5, (5, 5, 1), &[("SHARDS", "3"), ("SHARD_BASE", "1")]);
+    assert!(!outside.status.success() && String::from_utf8_lossy(&outside.stderr).contains("not a shard"));
 
     let files: Vec<String> = (0..3).map(|i| shards.join(format!("scores-{i}.parquet")).display().to_string()).collect();
     let gather = machine(&source, &pre);

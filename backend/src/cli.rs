@@ -284,6 +284,7 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                     max_length: a.max_length,
                     truncation: a.truncation,
                     replace: a.replace,
+                    drop_scores: a.drop_scores,
                     is_test_model: false,
                     endpoints: a.endpoints,
                     token_env: a.token_env,
@@ -545,6 +546,16 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
     let devices = Device::parse_list(&a.device).map_err(|e| anyhow::anyhow!("--device: {e}"))?;
     if a.out.is_some() && a.models.len() != 1 {
         bail!("--out writes one model's scores; give one --model");
+    }
+    if let (Some(out), [model]) = (&a.out, a.models.as_slice()) {
+        // `seal scores import` merges a shard file only by the graph's sha256: refused before
+        // any work rather than after a whole run.
+        if store.model(model).is_ok_and(|m| m.onnx_sha256.is_none()) {
+            bail!(
+                "--out {}: model `{model}` is served without its model.onnx, so its scores name no graph and `seal scores import` could not merge them; register it with the export's model.onnx in its folder",
+                out.display()
+            );
+        }
     }
     if a.tf32 && devices == [Device::Cpu] {
         bail!("--tf32: TF32 is a GPU mode; add --device cuda");

@@ -1,10 +1,13 @@
 #!/bin/bash
 # Scores one dataset with one reward model as a Slurm job array: task I of N scores shard I/N
 # on its own GPU, in a data dir of its own, and writes its scores with their provenance to
-# $OUT_DIR/scores-I.parquet. A killed or preempted task resumes where it stopped when it is
-# run again (requeue it): its data dir keeps what it committed.
+# $OUT_DIR/scores-I.parquet. A killed or preempted task that Slurm requeues resumes where it
+# stopped if it finds its data dir again: on the same node, or anywhere when DATA_ROOT is a
+# shared folder (many clusters delete a job's node-local $TMPDIR when it ends).
 #
 #   mkdir -p logs && sbatch --array=0-7 deploy/slurm/score-array.sh
+#   # rerun one task that failed (SHARDS fixes N; the array index is then the shard's):
+#   SHARDS=8 sbatch --array=3 deploy/slurm/score-array.sh
 #   # then, on the machine that holds the lab's store (the same model registered there):
 #   seal scores import --dataset hh --model oa-v2 shards/scores-*.parquet
 #
@@ -24,6 +27,9 @@
 #SBATCH --output=logs/seal-score-%A_%a.out
 #SBATCH --requeue
 set -euo pipefail
+# sbatch passes the submitting shell's environment on: a SEAL_SERVER there would send each
+# task's commands to the lab's server instead of the task's own data dir.
+unset SEAL_SERVER SEAL_TOKEN
 
 SEAL="${SEAL:-seal}"                           # the seal binary on the nodes
 DATASET="${DATASET:-hh}"
@@ -40,15 +46,26 @@ DEVICE="${DEVICE:-cuda}"                       # the task's GPU (Slurm sets CUDA
 DATA="${DATA_ROOT:-${TMPDIR:-/tmp}}/seal-${SLURM_ARRAY_JOB_ID:-0}-${SLURM_ARRAY_TASK_ID:-0}"
 
 # Shard I of N, whatever the array's first index (--array=1-8 works as 0-7 does); every task
-# must be in it, so a step (--array=0-14:2) is refused.
-count="${SLURM_ARRAY_TASK_COUNT:?run as a job array: sbatch --array=0-N-1 $0}"
-first="${SLURM_ARRAY_TASK_MIN:-0}"
-last="${SLURM_ARRAY_TASK_MAX:-$((first + count - 1))}"
-if [ "$((last - first + 1))" -ne "$count" ]; then
-  echo "the array must be one range without a step (--array=0-$((count - 1))), so that each task scores one shard" >&2
-  exit 2
+# must be in it, so a step (--array=0-14:2) is refused. With SHARDS=N, the array index is the
+# shard index (after SHARD_BASE, 0 by default), whatever else the array holds.
+task="${SLURM_ARRAY_TASK_ID:?run as a job array: sbatch --array=0-N-1 $0}"
+if [ -n "${SHARDS:-}" ]; then
+  count="$SHARDS"
+  index="$((task - ${SHARD_BASE:-0}))"
+  if [ "$count" -lt 1 ] || [ "$index" -lt 0 ] || [ "$index" -ge "$count" ]; then
+    echo "array index $task is not a shard of SHARDS=$count (SHARD_BASE=${SHARD_BASE:-0})" >&2
+    exit 2
+  fi
+else
+  count="${SLURM_ARRAY_TASK_COUNT:?run as a job array: sbatch --array=0-N-1 $0}"
+  first="${SLURM_ARRAY_TASK_MIN:-0}"
+  last="${SLURM_ARRAY_TASK_MAX:-$((first + count - 1))}"
+  if [ "$((last - first + 1))" -ne "$count" ]; then
+    echo "the array must be one range without a step (--array=0-$((count - 1))), so that each task scores one shard; to rerun some tasks, give SHARDS=N" >&2
+    exit 2
+  fi
+  index="$((task - first))"
 fi
-index="$((${SLURM_ARRAY_TASK_ID:?run as a job array} - first))"
 mkdir -p "$OUT_DIR"
 
 # The data dir is ready once its dataset is wholly in: a task stopped while ingesting several

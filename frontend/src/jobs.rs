@@ -393,6 +393,7 @@ pub fn JobsPage() -> impl IntoView {
                 name,
                 folder,
                 replace: false,
+                drop_scores: false,
                 input_format: None,
                 max_length: None,
                 truncation: None,

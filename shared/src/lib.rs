@@ -45,9 +45,14 @@ pub struct AddModelRequest {
     /// the `source` of an archive of the folder sent to `POST /api/uploads` (`.tar.gz`, `.tgz`,
     /// `.tar` or `.zip`), which the server unpacks once into its data dir.
     pub folder: String,
-    /// Register again under a name in use (its scores stay).
+    /// Register again under a name in use. Its scores stay when they were computed as the new
+    /// registration computes them (the same graph, input format, tokenizer, truncation and max
+    /// length); otherwise the request is refused (409), unless `drop_scores`.
     #[serde(default)]
     pub replace: bool,
+    /// With `replace`: delete the scores the new registration would not compute alike.
+    #[serde(default)]
+    pub drop_scores: bool,
     #[serde(default)]
     pub input_format: Option<InputFormat>,
     #[serde(default)]

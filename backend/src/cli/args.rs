@@ -274,9 +274,15 @@ pub struct AddModelArgs {
     /// `longest-first` is Hugging Face's truncation=True.
     #[arg(long, default_value = "none")]
     pub truncation: Truncation,
-    /// Replace a model of the same name.
+    /// Replace a model of the same name. Its scores stay when they were computed as the new
+    /// registration computes them (the same graph, input format, tokenizer, truncation and max
+    /// length); otherwise it is refused, lest one name hold two models' scores.
     #[arg(long)]
     pub replace: bool,
+    /// With --replace: delete the model's scores that the new registration would not compute
+    /// alike, instead of refusing it.
+    #[arg(long, requires = "replace")]
+    pub drop_scores: bool,
     /// An inference server that runs the model (Open Inference Protocol):
     /// `http(s)://HOST:PORT/v2/models/MODEL[/versions/V]` over REST, or
     /// `grpc://HOST:PORT/MODEL[/V]` over gRPC (`grpcs://` over TLS). Repeat to spread the

@@ -105,6 +105,8 @@ pub fn run(ctx: &super::Ctx, a: &DemoArgs) -> Result<()> {
                     max_length: None,
                     truncation: Truncation::None,
                     replace: true,
+                    // The demo's own store: scores of the graph it no longer runs go.
+                    drop_scores: true,
                     is_test_model: test_models,
                     endpoints: Vec::new(),
                     token_env: None,

@@ -389,6 +389,7 @@ pub fn add_model(remote: &Remote, a: &super::args::AddModelArgs) -> Result<seal_
         name: a.name.clone(),
         folder,
         replace: a.replace,
+        drop_scores: a.drop_scores,
         input_format: Some(a.input_format),
         max_length: a.max_length,
         truncation: Some(a.truncation),

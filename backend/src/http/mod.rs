@@ -216,7 +216,7 @@ async fn models(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Resu
     responses(
         (status = 201, description = "The model, registered", body = wire::ModelInfo),
         (status = 400, description = "A bad name, a folder outside `ingest.import_dirs` or without `model.onnx` and `tokenizer.json`, or an archive that is damaged, too large or holds links or paths outside it", body = wire::ApiError),
-        (status = 409, description = "A model of that name exists and `replace` is not set", body = wire::ApiError),
+        (status = 409, description = "A model of that name exists and `replace` is not set; or `replace` is set, and the model holds scores the new registration would not compute alike (another graph or input pipeline) while `drop_scores` is not", body = wire::ApiError),
     )
 )]
 async fn add_model(

@@ -332,6 +332,9 @@ pub struct AddModel {
     pub max_length: Option<u32>,
     pub truncation: Truncation,
     pub replace: bool,
+    /// With `replace`: delete the model's scores that the new registration would not compute
+    /// alike (another graph or input pipeline) instead of refusing it.
+    pub drop_scores: bool,
     pub is_test_model: bool,
     /// Inference-server URLs of a served model (Open Inference Protocol); empty for a model
     /// SEAL Lab runs itself.
@@ -339,6 +342,22 @@ pub struct AddModel {
     /// The environment variable holding the bearer token the endpoints want (read now, to
     /// check them, and again by each run; only its name is stored).
     pub token_env: Option<String>,
+}
+
+/// Stores a model's registration (see [`Store::add_model`] for a replacement), saying how many
+/// scores a replacement with `drop_scores` deleted.
+fn register(store: &Store, record: &ModelRecord, m: &AddModel) -> Result<()> {
+    if m.drop_scores && !m.replace {
+        bail!("--drop-scores goes with --replace: it deletes the scores of the model being replaced");
+    }
+    let dropped = store.add_model(record, m.replace, m.drop_scores)?;
+    if dropped > 0 {
+        tracing::warn!(
+            "deleted {dropped} scores of `{}` that its new registration would not compute alike (another graph or input pipeline)",
+            record.name
+        );
+    }
+    Ok(())
 }
 
 /// Registers a model folder for a request of the API (`POST /api/models`): with `policy` (a web
@@ -397,15 +416,20 @@ pub fn register_model(
         max_length: req.max_length,
         truncation: req.truncation.unwrap_or(Truncation::None),
         replace: req.replace,
+        drop_scores: req.drop_scores,
         is_test_model: false,
         endpoints: req.endpoints.clone(),
         token_env: req.token_env.clone(),
     };
     if !m.endpoints.is_empty() {
         // Unreachable or unsuitable servers are the caller's to fix.
-        return add_model(store, data, &m).map_err(|e| Error::invalid(format!("{e:#}")));
+        return add_model(store, data, &m).map_err(|e| match Error::from(e) {
+            Error::Internal(e) => Error::invalid(format!("{e:#}")),
+            known => known,
+        });
     }
-    add_model(store, data, &m).map_err(Error::Internal)
+    // A replacement refused for the scores it would mix is a conflict, as the store says.
+    add_model(store, data, &m).map_err(Error::from)
 }
 
 pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
@@ -436,7 +460,7 @@ pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::Mo
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
     }
-    store.add_model(&record, m.replace)?;
+    register(store, &record, m)?;
     Ok(model_info(&record))
 }
 
@@ -491,7 +515,7 @@ fn add_served_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire:
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
     }
-    store.add_model(&record, m.replace)?;
+    register(store, &record, m)?;
     Ok(model_info(&record))
 }
 
@@ -715,6 +739,8 @@ pub fn score_model(
         batch_tokens: Some(batching(&record, job).0 as u32),
         runtime_version: Some(runtime_version),
         device: Some(summary.device.clone()),
+        input_format: Some(record.input_format),
+        tokenizer_sha256: record.tokenizer_sha256.clone(),
     })?;
     progress(Progress::Start { model: model_name, total, todo });
     loop {
@@ -981,6 +1007,11 @@ pub fn import_score_file(store: &mut Store, dataset: &str, model: &str, file: &P
         return Ok(wire::ScoreFileImport { added, ..nothing() });
     }
     let existing = store.model(model).ok();
+    let (formats, tokenizers) = store.run_input_pipelines(model)?;
+    let only = |values: Vec<String>| match <[String; 1]>::try_from(values) {
+        Ok([one]) => Some(one),
+        Err(_) => None,
+    };
     let expected = match &existing {
         Some(m) if m.kind != ModelKind::Imported => ShardExpectation {
             sha256: Some(m.onnx_sha256.clone().context("the registered model has no sha256")?),
@@ -1002,8 +1033,9 @@ pub fn import_score_file(store: &mut Store, dataset: &str, model: &str, file: &P
                 [one] => Some(one.clone()),
                 _ => None,
             },
-            input_format: None,
-            tokenizer_sha256: None,
+            // Those of the model's earlier imports.
+            input_format: only(formats),
+            tokenizer_sha256: only(tokenizers),
         },
     };
     let register = existing.is_none().then(|| imported_model(model));
@@ -1051,6 +1083,8 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
         batch_tokens: None,
         runtime_version: None,
         device: None,
+        input_format: None,
+        tokenizer_sha256: None,
     };
     Ok(store.import_scores(dataset, model, file, &run, register.as_ref())?)
 }

@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[(u32, &str)] = &[
     (12, include_str!("migrations/0012_run_device.sql")),
     (13, include_str!("migrations/0013_served_models.sql")),
     (14, include_str!("migrations/0014_served_model_tokens.sql")),
+    (15, include_str!("migrations/0015_run_pipeline.sql")),
 ];
 
 const VIEWS: &str = include_str!("views.sql");

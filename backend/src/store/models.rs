@@ -5,17 +5,136 @@ use duckdb::{params, OptionalExt};
 use super::{word_at, Context, Result, Store, StoreError};
 use crate::domain::{ModelRecord, Precision};
 
+/// Scores a model holds that a new registration under its name would not compute alike: on
+/// `dataset`, `count` scores whose graph or input pipeline differ as `differs` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleScores {
+    pub dataset: String,
+    pub count: u64,
+    pub differs: Vec<String>,
+}
+
 impl Store {
-    pub fn add_model(&self, m: &ModelRecord, replace: bool) -> Result<()> {
-        if !replace && self.model_opt(&m.name)?.is_some() {
+    /// Registers a model; one of the same name only with `replace`, and then only if the model's
+    /// stored scores were computed as the new registration computes them (the same graph,
+    /// input format, tokenizer, truncation and max length), lest one name hold two models'
+    /// scores. With `drop_stale`, the scores it would not compute alike (and runs left without
+    /// scores) are deleted instead, in the same transaction. Answers the scores deleted.
+    pub fn add_model(&self, m: &ModelRecord, replace: bool, drop_stale: bool) -> Result<u64> {
+        if self.model_opt(&m.name)?.is_none() {
+            insert_model(&self.conn, m)?;
+            self.changed(super::Scope::Models);
+            return Ok(0);
+        }
+        if !replace {
             return Err(StoreError::Conflict(format!(
                 "a model named `{}` exists; pick another --name or pass --replace",
                 m.name
             )));
         }
-        insert_model(&self.conn, m)?;
+        let stale = self.stale_scores(m)?;
+        if !stale.is_empty() && !drop_stale {
+            let held: Vec<String> =
+                stale.iter().map(|s| format!("{} on `{}` ({})", s.count, s.dataset, s.differs.join("; "))).collect();
+            return Err(StoreError::Conflict(format!(
+                "model `{}` holds scores this registration would not compute alike: {}; registering it under the same name would mix two models' scores, so nothing was changed. Register it under another name, or pass --drop-scores to delete those scores",
+                m.name,
+                held.join(", ")
+            )));
+        }
+        let tx = self.conn.unchecked_transaction().ctx("begin")?;
+        let mut dropped = 0u64;
+        if !stale.is_empty() {
+            dropped = tx
+                .execute(&format!("DELETE FROM scores WHERE model = ? AND run_id IN ({STALE_RUNS})"), stale_params(m))
+                .ctx("delete stale scores")? as u64;
+            tx.execute(
+                "DELETE FROM score_runs r WHERE r.model = ? AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = r.run_id)",
+                params![m.name],
+            )
+            .ctx("delete runs without scores")?;
+        }
+        insert_model(&tx, m)?;
+        tx.commit().ctx("commit model")?;
         self.changed(super::Scope::Models);
-        Ok(())
+        for s in &stale {
+            self.changed_scores(&s.dataset, &m.name);
+        }
+        Ok(dropped)
+    }
+
+    /// The scores of `m.name` that `m` would not compute alike, per dataset and difference.
+    /// Runs recorded before they kept their input format and tokenizer are taken to have used
+    /// the registration being replaced.
+    pub fn stale_scores(&self, m: &ModelRecord) -> Result<Vec<StaleScores>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT s.dataset, r.model_sha256, {RUN_FORMAT}, {RUN_TOKENIZER}, r.truncation, r.max_length, count(*)
+                 FROM scores s JOIN score_runs r USING (run_id) JOIN models m ON m.name = s.model
+                 WHERE s.model = ? AND s.run_id IN ({STALE_RUNS})
+                 GROUP BY ALL ORDER BY ALL"
+            ))
+            .ctx("compare scores")?;
+        let rows = stmt
+            .query_map(stale_params(m), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })
+            .ctx("compare scores")?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .ctx("compare scores")?;
+        let mut out: Vec<StaleScores> = Vec::new();
+        let unknown = || "unknown".to_owned();
+        for (dataset, sha, format, tokenizer, truncation, max_length, count) in rows {
+            let mut differs = Vec::new();
+            if sha != m.onnx_sha256 {
+                differs.push(format!(
+                    "graph sha256 {} where this one is {}",
+                    sha.unwrap_or_else(unknown),
+                    m.onnx_sha256.clone().unwrap_or_else(unknown)
+                ));
+            }
+            if let Some(f) = format.filter(|f| *f != m.input_format.to_string()) {
+                differs.push(format!("input format {f} where this one is {}", m.input_format));
+            }
+            if let (Some(t), Some(want)) = (&tokenizer, &m.tokenizer_sha256) {
+                if t != want {
+                    differs.push(format!("tokenizer sha256 {t} where this one is {want}"));
+                }
+            }
+            let ml = m.max_length.map(i64::from);
+            if truncation != m.truncation.to_string() || max_length != ml {
+                let show = |t: &str, l: Option<i64>| match l {
+                    Some(l) => format!("truncation {t}, max length {l}"),
+                    None => format!("truncation {t}, no max length"),
+                };
+                differs.push(format!(
+                    "{} where this one has {}",
+                    show(&truncation, max_length),
+                    show(&m.truncation.to_string(), ml)
+                ));
+            }
+            match out.last_mut() {
+                Some(last) if last.dataset == dataset => {
+                    last.count += count as u64;
+                    for d in differs {
+                        if !last.differs.contains(&d) {
+                            last.differs.push(d);
+                        }
+                    }
+                }
+                _ => out.push(StaleScores { dataset, count: count as u64, differs }),
+            }
+        }
+        Ok(out)
     }
 
     fn model_opt(&self, name: &str) -> Result<Option<ModelRecord>> {
@@ -65,6 +184,37 @@ pub(super) fn insert_model(conn: &duckdb::Connection, m: &ModelRecord) -> Result
     )
     .ctx("insert model")?;
     Ok(())
+}
+
+/// A run's input format and tokenizer, or for a run recorded before it kept them, those of the
+/// model's registration (none for an imported model's).
+const RUN_FORMAT: &str = "coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END)";
+const RUN_TOKENIZER: &str = "coalesce(r.tokenizer_sha256, m.tokenizer_sha256)";
+
+/// The runs of a model (`?` 1) whose scores a registration (the `?`s of [`stale_values`]) would
+/// not compute alike: another graph (or one not known), input format, tokenizer, truncation or
+/// max length.
+const STALE_RUNS: &str = "SELECT r.run_id FROM score_runs r JOIN models m ON m.name = r.model
+     WHERE r.model = ? AND (r.model_sha256 IS DISTINCT FROM ?
+         OR coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END) <> ?
+         OR coalesce(r.tokenizer_sha256, m.tokenizer_sha256) <> ?
+         OR r.truncation <> ? OR r.max_length IS DISTINCT FROM ?::INTEGER)";
+
+/// The values [`STALE_RUNS`] compares a model's runs with, after the model's name.
+fn stale_values(m: &ModelRecord) -> Vec<Option<String>> {
+    vec![
+        Some(m.name.clone()),
+        m.onnx_sha256.clone(),
+        Some(m.input_format.to_string()),
+        m.tokenizer_sha256.clone(),
+        Some(m.truncation.to_string()),
+        m.max_length.map(|l| l.to_string()),
+    ]
+}
+
+/// The parameters of `DELETE … WHERE model = ? AND run_id IN (STALE_RUNS)`.
+fn stale_params(m: &ModelRecord) -> duckdb::ParamsFromIter<Vec<Option<String>>> {
+    duckdb::params_from_iter(std::iter::once(Some(m.name.clone())).chain(stale_values(m)).collect())
 }
 
 const MODEL_COLUMNS: &str = "SELECT name, kind, folder, onnx_sha256, tokenizer_sha256, inputs, input_format,

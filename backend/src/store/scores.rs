@@ -7,7 +7,7 @@ use duckdb::{params, OptionalExt};
 
 use super::pairs::pair_texts_row;
 use super::{sql_literal, u64_at, Context, FileFormat, Result, Store, StoreError};
-use crate::domain::{Agreement, ModelRecord, PairScore, PairTexts, Shard, Truncation};
+use crate::domain::{Agreement, InputFormat, ModelRecord, PairScore, PairTexts, Shard, Truncation};
 
 /// Accuracy counts of one model on one dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,6 +32,10 @@ pub struct RunInfo {
     pub runtime_version: Option<String>,
     /// Where it ran: `cpu`, or the GPU(s) with their names and the TF32 setting.
     pub device: Option<String>,
+    /// How texts were fed to the graph (`None` for scores computed elsewhere).
+    pub input_format: Option<InputFormat>,
+    /// The sha256 of the tokenizer.json the texts were tokenized with.
+    pub tokenizer_sha256: Option<String>,
 }
 
 impl Store {
@@ -132,7 +136,8 @@ impl Store {
         self.conn
             .query_row(
                 "INSERT INTO score_runs (dataset, model, model_sha256, provider, truncation, max_length,
-                    batch_tokens, runtime_version, seal_version, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
+                    batch_tokens, runtime_version, seal_version, device, input_format, tokenizer_sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
                 params![
                     run.dataset,
                     run.model,
@@ -143,7 +148,9 @@ impl Store {
                     run.batch_tokens,
                     run.runtime_version,
                     env!("CARGO_PKG_VERSION"),
-                    run.device
+                    run.device,
+                    run.input_format.map(|f| f.to_string()),
+                    run.tokenizer_sha256
                 ],
                 |r| r.get(0),
             )
@@ -412,8 +419,8 @@ const PAIR_TEXTS_SHA256_V1: &str =
 impl Store {
     /// Writes one model's scores on a dataset (on one shard of it) with each score's provenance
     /// — the model's sha256, provider, device, versions, truncation, batch budget, the shard, and
-    /// the registered model's input format and tokenizer — to CSV, JSONL or Parquet: the file
-    /// `seal scores import` merges.
+    /// the input format and tokenizer its run used (for runs recorded before those were, the
+    /// registered model's) — to CSV, JSONL or Parquet: the file `seal scores import` merges.
     pub fn export_shard_scores(&self, dataset: &str, model: &str, shard: Option<Shard>, out: &Path) -> Result<u64> {
         self.require_dataset(dataset)?;
         let query = format!(
@@ -421,8 +428,9 @@ impl Store {
                     s.chosen_truncated, s.rejected_truncated, s.dataset, s.model,
                     r.model_sha256, r.provider, r.device, r.runtime_version, r.seal_version, r.truncation,
                     r.max_length, r.batch_tokens, {} AS shard, {PAIR_TEXTS_SHA256} AS pair_texts_sha256,
-                    CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END AS input_format,
-                    m.tokenizer_sha256
+                    coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END)
+                        AS input_format,
+                    coalesce(r.tokenizer_sha256, m.tokenizer_sha256) AS tokenizer_sha256
              FROM scores s JOIN score_runs r USING (run_id) JOIN pairs p ON p.dataset = s.dataset AND p.pair_id = s.pair_id
              LEFT JOIN models m ON m.name = s.model
              WHERE s.dataset = {} AND s.model = {}{} ORDER BY p.subset, p.split, p.line",
@@ -464,6 +472,22 @@ impl Store {
             .collect::<std::result::Result<Vec<_>, _>>()
             .ctx("list runs")?;
         Ok(rows)
+    }
+
+    /// The input formats and the tokenizers' sha256s that a model's score runs recorded, each
+    /// once (runs recorded before these were, and plain imports, record none).
+    pub fn run_input_pipelines(&self, model: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let distinct = |column: &str| -> Result<Vec<String>> {
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT DISTINCT {column} FROM score_runs WHERE model = ? AND {column} IS NOT NULL ORDER BY 1"
+                ))
+                .ctx("list runs")?;
+            let rows = stmt.query_map(params![model], |r| r.get(0)).ctx("list runs")?;
+            rows.collect::<std::result::Result<Vec<_>, _>>().ctx("list runs")
+        };
+        Ok((distinct("input_format")?, distinct("tokenizer_sha256")?))
     }
 
     /// The sha256s of the graphs behind a model's scores, over all its runs.
@@ -602,13 +626,18 @@ impl Store {
                 None => name.to_owned(),
             };
             // The new rows, numbered by their provenance: each number becomes one run.
+            let (format, tokenizer) =
+                (pipeline_column(&columns, "input_format"), pipeline_column(&columns, "tokenizer_sha256"));
             tx.execute(
-                "CREATE OR REPLACE TEMP TABLE import_runs AS
-                 SELECT i.*, dense_rank() OVER (ORDER BY provider::VARCHAR, device::VARCHAR,
-                     runtime_version::VARCHAR, seal_version::VARCHAR, truncation::VARCHAR,
-                     TRY_CAST(max_length AS INTEGER), TRY_CAST(batch_tokens AS INTEGER)) AS _run
-                 FROM imported i WHERE NOT EXISTS
-                 (SELECT 1 FROM scores s WHERE s.dataset = ? AND s.model = ? AND s.pair_id = i.pair_id::VARCHAR)",
+                &format!(
+                    "CREATE OR REPLACE TEMP TABLE import_runs AS
+                     SELECT i.*, {format} AS _input_format, {tokenizer} AS _tokenizer_sha256,
+                         dense_rank() OVER (ORDER BY provider::VARCHAR, device::VARCHAR,
+                         runtime_version::VARCHAR, seal_version::VARCHAR, truncation::VARCHAR,
+                         TRY_CAST(max_length AS INTEGER), TRY_CAST(batch_tokens AS INTEGER), {format}, {tokenizer}) AS _run
+                     FROM imported i WHERE NOT EXISTS
+                     (SELECT 1 FROM scores s WHERE s.dataset = ? AND s.model = ? AND s.pair_id = i.pair_id::VARCHAR)"
+                ),
                 params![dataset, model],
             )
             .ctx("group shard rows")?;
@@ -618,11 +647,11 @@ impl Store {
                 let run_id: i64 = tx
                     .query_row(
                         "INSERT INTO score_runs (dataset, model, model_sha256, provider, device, runtime_version,
-                             seal_version, truncation, max_length, batch_tokens, source)
+                             seal_version, truncation, max_length, batch_tokens, source, input_format, tokenizer_sha256)
                          SELECT ?, ?, ?, coalesce(min(provider::VARCHAR), 'import'), min(device::VARCHAR),
                              min(runtime_version::VARCHAR), coalesce(min(seal_version::VARCHAR), 'unknown'),
                              coalesce(min(truncation::VARCHAR), 'none'), min(TRY_CAST(max_length AS INTEGER)),
-                             min(TRY_CAST(batch_tokens AS INTEGER)), ?
+                             min(TRY_CAST(batch_tokens AS INTEGER)), ?, min(_input_format), min(_tokenizer_sha256)
                          FROM import_runs WHERE _run = ? RETURNING run_id",
                         params![dataset, model, sha, source, k],
                         |r| r.get(0),
@@ -707,8 +736,19 @@ fn check_shard_membership(
     }
 }
 
+/// A pipeline column of a shard file as text (empty as NULL), or NULL where the file lacks it.
+fn pipeline_column(columns: &[String], column: &str) -> String {
+    if columns.iter().any(|c| c == column) {
+        format!("nullif({column}::VARCHAR, '')")
+    } else {
+        "NULL::VARCHAR".to_owned()
+    }
+}
+
 /// Refuses a shard file scored through another input pipeline than `expected`'s: truncation
-/// and max length (always written), input format and tokenizer (where the file has them).
+/// and max length (always written), input format and tokenizer (where the file has them); and
+/// one whose rows name more than one input format or tokenizer (parts scored before and after
+/// the model was registered again with other settings).
 fn check_pipeline(
     tx: &duckdb::Transaction<'_>,
     columns: &[String],
@@ -739,21 +779,41 @@ fn check_pipeline(
             return Err(refuse(show(&t, m), show(truncation, *max_length)));
         }
     }
-    for (column, want, what) in [
-        ("input_format", &expected.input_format, "input format"),
-        ("tokenizer_sha256", &expected.tokenizer_sha256, "the tokenizer with sha256"),
+    for (column, want, what, several) in [
+        ("input_format", &expected.input_format, "input format", "input formats"),
+        ("tokenizer_sha256", &expected.tokenizer_sha256, "the tokenizer with sha256", "tokenizers (sha256)"),
     ] {
-        let Some(want) = want.as_deref().filter(|_| columns.iter().any(|c| c == column)) else { continue };
-        let other: Option<String> = tx
-            .query_row(
-                &format!("SELECT {column}::VARCHAR FROM imported WHERE {column}::VARCHAR <> ? LIMIT 1"),
-                params![want],
-                |r| r.get(0),
-            )
-            .optional()
-            .ctx("read shard")?;
-        if let Some(v) = other {
-            return Err(refuse(format!("{what} {v}"), format!("{what} {want}")));
+        if !columns.iter().any(|c| c == column) {
+            continue;
+        }
+        let values = pipeline_column(columns, column);
+        if let Some(want) = want.as_deref() {
+            let other: Option<String> = tx
+                .query_row(&format!("SELECT {values} AS v FROM imported WHERE v <> ? LIMIT 1"), params![want], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .ctx("read shard")?;
+            if let Some(v) = other {
+                return Err(refuse(format!("{what} {v}"), format!("{what} {want}")));
+            }
+            continue;
+        }
+        // Nothing to compare with (a model not registered here, without earlier imports): the
+        // file's rows must agree among themselves.
+        let distinct: Vec<String> = {
+            let mut stmt = tx
+                .prepare(&format!("SELECT DISTINCT {values} AS v FROM imported WHERE v IS NOT NULL ORDER BY v LIMIT 3"))
+                .ctx("read shard")?;
+            let rows = stmt.query_map([], |r| r.get(0)).ctx("read shard")?;
+            rows.collect::<std::result::Result<_, _>>().ctx("read shard")?
+        };
+        if distinct.len() > 1 {
+            return Err(StoreError::Invalid(format!(
+                "{shown}: scores computed with {} {several} ({}); a model's scores come from one input pipeline; nothing was stored",
+                distinct.len(),
+                distinct.join(", ")
+            )));
         }
     }
     Ok(())

@@ -62,7 +62,7 @@ fn replacing_a_source_drops_only_scores_of_changed_pairs() {
     let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
     let v1 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b"), pair("s/test/2", 2, "c")];
     store.ingest_source("d", "hh-rlhf", &source("f", "h1", 3), &v1, &[], false).unwrap();
-    store.add_model(&imported_model("m"), false).unwrap();
+    store.add_model(&imported_model("m"), false, false).unwrap();
     let run = store.start_run(&run_info()).unwrap();
     store.insert_scores("d", "m", run, &[score("s/test/0"), score("s/test/1"), score("s/test/2")]).unwrap();
 
@@ -106,7 +106,7 @@ fn replacing_a_source_removes_the_rewrites_of_changed_pairs_from_its_variants() 
             n_skipped: 0,
         })
         .unwrap();
-    store.add_model(&imported_model("m"), false).unwrap();
+    store.add_model(&imported_model("m"), false, false).unwrap();
     let ids = ["s/test/0", "s/test/1", "s/test/2"];
     let records: Vec<_> = ids.iter().flat_map(|id| [label(id, "chosen"), label(id, "rejected")]).collect();
     for name in ["d@p", "other"] {
@@ -292,6 +292,8 @@ fn run_info() -> RunInfo {
         batch_tokens: None,
         runtime_version: None,
         device: None,
+        input_format: None,
+        tokenizer_sha256: None,
     }
 }
 
@@ -302,7 +304,7 @@ fn a_study_version_changes_with_what_the_study_reads_and_nothing_else() {
     let pairs = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b")];
     store.ingest_source("d", "hh-rlhf", &source("f", "h1", 2), &pairs, &[], false).unwrap();
     for m in ["pre", "post", "other"] {
-        store.add_model(&imported_model(m), false).unwrap();
+        store.add_model(&imported_model(m), false, false).unwrap();
     }
     let study = |s: &Store| s.study_version("d", &["pre", "post"]).unwrap();
     let before = study(&store);
@@ -322,6 +324,47 @@ fn a_study_version_changes_with_what_the_study_reads_and_nothing_else() {
     let now = study(&store);
     store.ingest_source("d@typos", "hh-rlhf", &source("v", "h3", 2), &pairs, &[], false).unwrap();
     assert_ne!(study(&store), now);
+}
+
+#[test]
+fn a_replacement_is_judged_by_each_runs_own_pipeline_and_older_runs_by_the_registration_they_ran_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
+    let pairs = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b")];
+    store.ingest_source("d", "hh-rlhf", &source("f", "h1", 2), &pairs, &[], false).unwrap();
+    let pair_format = ModelRecord {
+        kind: ModelKind::Onnx,
+        onnx_sha256: Some("g1".into()),
+        tokenizer_sha256: Some("t1".into()),
+        ..imported_model("m")
+    };
+    store.add_model(&pair_format, false, false).unwrap();
+    // A run recorded before runs kept their input pipeline (as a store migrated from an older
+    // version holds them), and one that kept it.
+    let old = store.start_run(&RunInfo { model_sha256: Some("g1".into()), ..run_info() }).unwrap();
+    store.insert_scores("d", "m", old, &[score("s/test/0")]).unwrap();
+    let kept = RunInfo {
+        model_sha256: Some("g1".into()),
+        input_format: Some(InputFormat::Pair),
+        tokenizer_sha256: Some("t1".into()),
+        ..run_info()
+    };
+    let new = store.start_run(&kept).unwrap();
+    store.insert_scores("d", "m", new, &[score("s/test/1")]).unwrap();
+    assert_eq!(store.stale_scores(&pair_format).unwrap(), vec![]);
+    // Another tokenizer: both runs' scores would not be computed alike (the old run's through
+    // the registration it ran under).
+    let retokenized = ModelRecord { tokenizer_sha256: Some("t2".into()), ..pair_format.clone() };
+    let stale = store.stale_scores(&retokenized).unwrap();
+    assert_eq!((stale.len(), stale[0].count), (1, 2), "{stale:?}");
+    assert_eq!(stale[0].differs, vec!["tokenizer sha256 t1 where this one is t2".to_owned()]);
+    assert!(matches!(store.add_model(&retokenized, true, false), Err(StoreError::Conflict(_))));
+    assert_eq!(store.model("m").unwrap().tokenizer_sha256.as_deref(), Some("t1"), "nothing changed");
+    // Dropped on request: the scores and the runs left without any go, in one transaction.
+    assert_eq!(store.add_model(&retokenized, true, true).unwrap(), 2);
+    assert_eq!(store.score_row_counts("d", "m").unwrap(), (0, 0));
+    assert_eq!(store.run_model_sha256s("m").unwrap(), Vec::<String>::new());
+    assert_eq!(store.model("m").unwrap().tokenizer_sha256.as_deref(), Some("t2"));
 }
 
 #[test]
