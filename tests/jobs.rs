@@ -123,6 +123,12 @@ fn demoting_or_removing_a_user_stops_their_running_and_queued_jobs() {
     let events = |id: u64| format!("{jobs}/{id}/events");
     let seen = follow_until_with(&events(running.id), &ana, |s| s.done >= 64);
     assert_eq!(seen.last().unwrap().state, JobState::Running, "{seen:?}");
+    // The model's registration cannot be replaced under a job that writes its scores.
+    let again = json!({"name": "pre", "folder": fixture_model("pre"), "replace": true}).to_string();
+    let (status, _, body) =
+        call("POST", &format!("{}api/models", server.url), &[("authorization", &bearer(&ana))], Some(&again));
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains(&format!("job {} (", running.id)) && body.contains("writes scores of `pre`"), "{body}");
 
     // Bo is removed: his queued job fails at once, saying why.
     let auth = bearer(&ana);

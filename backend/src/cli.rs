@@ -550,7 +550,7 @@ pub fn score(store: &mut Store, data: &DataDir, a: &ScoreArgs, quiet: bool) -> R
     if let (Some(out), [model]) = (&a.out, a.models.as_slice()) {
         // `seal scores import` merges a shard file only by the graph's sha256: refused before
         // any work rather than after a whole run.
-        if store.model(model).is_ok_and(|m| m.onnx_sha256.is_none()) {
+        if store.model(model).is_ok_and(|m| m.kind == seal_shared::ModelKind::Served && m.onnx_sha256.is_none()) {
             bail!(
                 "--out {}: model `{model}` is served without its model.onnx, so its scores name no graph and `seal scores import` could not merge them; register it with the export's model.onnx in its folder",
                 out.display()

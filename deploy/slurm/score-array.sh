@@ -17,7 +17,8 @@
 #   BACKUP:  a `seal backup` of the lab's store, restored into the task's data dir.
 # and the model folder with the same files, registered with the same settings as in the lab's
 # store (MODEL_ARGS): import checks the graph's sha256, the tokenizer, the input format, the
-# truncation and the max length, and refuses a shard that differs.
+# truncation and the max length, and refuses a shard that differs. (Registering it otherwise
+# over a backup's model that holds scores is refused at once, for the same reason.)
 #
 #SBATCH --job-name=seal-score
 #SBATCH --gres=gpu:1

@@ -96,6 +96,10 @@ pub struct ModelInfo {
     /// token is read from when a run starts (never the token). Shown to admins only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_env: Option<String>,
+    /// In the answer to a registration with `drop_scores`: the scores it deleted (those the
+    /// model registered before under the name had computed otherwise). Absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_scores: Option<u64>,
 }
 
 /// How often a model prefers the human-chosen response. Agreement is strict

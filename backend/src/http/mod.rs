@@ -215,8 +215,8 @@ async fn models(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Resu
     request_body = wire::AddModelRequest,
     responses(
         (status = 201, description = "The model, registered", body = wire::ModelInfo),
-        (status = 400, description = "A bad name, a folder outside `ingest.import_dirs` or without `model.onnx` and `tokenizer.json`, or an archive that is damaged, too large or holds links or paths outside it", body = wire::ApiError),
-        (status = 409, description = "A model of that name exists and `replace` is not set; or `replace` is set, and the model holds scores the new registration would not compute alike (another graph or input pipeline) while `drop_scores` is not", body = wire::ApiError),
+        (status = 400, description = "A bad name, a folder outside `ingest.import_dirs` or without `model.onnx` and `tokenizer.json`, an archive that is damaged, too large or holds links or paths outside it, or `drop_scores` without `replace`", body = wire::ApiError),
+        (status = 409, description = "A model of that name exists and `replace` is not set; or `replace` is set, and the model holds scores the new registration would not compute alike (another graph or input pipeline) while `drop_scores` is not, or a queued or running job writes its scores", body = wire::ApiError),
     )
 )]
 async fn add_model(
@@ -227,14 +227,28 @@ async fn add_model(
     let actor = Actor::of(&req);
     let local = from_local(&req);
     let policy = (!local).then(|| state.jobs.policy());
+    if body.replace {
+        // Its runs would write scores under a registration that is no longer theirs.
+        if let Some(job) = state.jobs.writing_scores_of(&body.name) {
+            return Err(ApiError::from(crate::pipeline::Error::Conflict(format!(
+                "job {} ({}) is {} and writes scores of `{}`; register the model again once it has ended, or cancel it",
+                job.id, job.title, job.state, body.name
+            ))));
+        }
+    }
     let data = state.data.clone();
     let mut info = read(&state, move |s| {
         let info = crate::pipeline::register_model(s, &data, policy.as_deref(), &body)?;
+        // The folder, and the scores a replacement deleted.
+        let detail = match (info.folder.as_deref(), info.dropped_scores) {
+            (folder, Some(n)) => Some(format!("{}; deleted {n} scores", folder.unwrap_or("-"))),
+            (folder, None) => folder.map(str::to_owned),
+        };
         s.audit(&crate::store::AuditRecord {
             actor: Some(&actor.name),
             action: "model_added",
             target: Some(&info.name),
-            detail: info.folder.as_deref(),
+            detail: detail.as_deref(),
             peer: actor.peer.as_deref(),
         })?;
         Ok(info)

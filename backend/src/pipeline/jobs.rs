@@ -246,6 +246,21 @@ impl Jobs {
         self.find(id).map(|job| job.req.sources.clone()).unwrap_or_default()
     }
 
+    /// A queued or running job that writes scores of `model` (scoring it, or importing scores
+    /// into it), if there is one: the model's registration must not change under it.
+    pub fn writing_scores_of(&self, model: &str) -> Option<JobStatus> {
+        let inner = lock(&self.shared.inner);
+        inner
+            .jobs
+            .iter()
+            .find(|j| {
+                j.state().is_active()
+                    && matches!(j.req.kind, JobKind::Score | JobKind::ImportScores)
+                    && j.req.model.as_deref() == Some(model)
+            })
+            .map(|j| j.snapshot(position(&inner, j)))
+    }
+
     /// Who started a job (`None` in the open mode), if it exists.
     pub fn owner(&self, id: u64) -> Option<Option<String>> {
         Some(lock(&self.find(id)?.record).started_by.clone())

@@ -344,12 +344,9 @@ pub struct AddModel {
     pub token_env: Option<String>,
 }
 
-/// Stores a model's registration (see [`Store::add_model`] for a replacement), saying how many
+/// Stores a model's registration (see [`Store::add_model`] for a replacement); answers how many
 /// scores a replacement with `drop_scores` deleted.
-fn register(store: &Store, record: &ModelRecord, m: &AddModel) -> Result<()> {
-    if m.drop_scores && !m.replace {
-        bail!("--drop-scores goes with --replace: it deletes the scores of the model being replaced");
-    }
+fn register(store: &Store, record: &ModelRecord, m: &AddModel) -> Result<u64> {
     let dropped = store.add_model(record, m.replace, m.drop_scores)?;
     if dropped > 0 {
         tracing::warn!(
@@ -357,7 +354,7 @@ fn register(store: &Store, record: &ModelRecord, m: &AddModel) -> Result<()> {
             record.name
         );
     }
-    Ok(())
+    Ok(dropped)
 }
 
 /// Registers a model folder for a request of the API (`POST /api/models`): with `policy` (a web
@@ -433,6 +430,12 @@ pub fn register_model(
 }
 
 pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::ModelInfo> {
+    if m.drop_scores && !m.replace {
+        return Err(Error::invalid(
+            "drop_scores (--drop-scores) goes with replace (--replace): it deletes scores of the model registered before under the name",
+        )
+        .into());
+    }
     if !m.endpoints.is_empty() {
         return add_served_model(store, data, m);
     }
@@ -460,8 +463,8 @@ pub fn add_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire::Mo
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
     }
-    register(store, &record, m)?;
-    Ok(model_info(&record))
+    let dropped = register(store, &record, m)?;
+    Ok(wire::ModelInfo { dropped_scores: m.drop_scores.then_some(dropped), ..model_info(&record) })
 }
 
 /// Registers a model that inference servers run: the folder gives the tokenizer (and, when it
@@ -515,8 +518,8 @@ fn add_served_model(store: &Store, data: &DataDir, m: &AddModel) -> Result<wire:
     if record.truncation != Truncation::None && record.max_length.is_none() {
         bail!("--truncation {} needs --max-length (the tokenizer config names none)", record.truncation);
     }
-    register(store, &record, m)?;
-    Ok(model_info(&record))
+    let dropped = register(store, &record, m)?;
+    Ok(wire::ModelInfo { dropped_scores: m.drop_scores.then_some(dropped), ..model_info(&record) })
 }
 
 /// The bearer token of served model `name`, from the environment variable `token_env` names:
@@ -583,6 +586,7 @@ pub fn model_info(m: &ModelRecord) -> wire::ModelInfo {
         precision: m.precision,
         endpoints: m.endpoints.clone(),
         token_env: m.token_env.clone(),
+        dropped_scores: None,
     }
 }
 

@@ -37,7 +37,7 @@ impl Store {
             let held: Vec<String> =
                 stale.iter().map(|s| format!("{} on `{}` ({})", s.count, s.dataset, s.differs.join("; "))).collect();
             return Err(StoreError::Conflict(format!(
-                "model `{}` holds scores this registration would not compute alike: {}; registering it under the same name would mix two models' scores, so nothing was changed. Register it under another name, or pass --drop-scores to delete those scores",
+                "model `{}` holds scores this registration would not compute alike: {}; registering it under the same name would mix two models' scores, so nothing was changed. Register it under another name, or ask to delete those scores (`--drop-scores`, or `drop_scores` in the API)",
                 m.name,
                 held.join(", ")
             )));
@@ -48,9 +48,13 @@ impl Store {
             dropped = tx
                 .execute(&format!("DELETE FROM scores WHERE model = ? AND run_id IN ({STALE_RUNS})"), stale_params(m))
                 .ctx("delete stale scores")? as u64;
+            // The stale runs left without scores; a run still going (no end yet) keeps its row.
             tx.execute(
-                "DELETE FROM score_runs r WHERE r.model = ? AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = r.run_id)",
-                params![m.name],
+                &format!(
+                    "DELETE FROM score_runs WHERE model = ? AND run_id IN ({STALE_RUNS}) AND finished_at IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = score_runs.run_id)"
+                ),
+                stale_params(m),
             )
             .ctx("delete runs without scores")?;
         }
@@ -102,13 +106,19 @@ impl Store {
                     m.onnx_sha256.clone().unwrap_or_else(unknown)
                 ));
             }
-            if let Some(f) = format.filter(|f| *f != m.input_format.to_string()) {
-                differs.push(format!("input format {f} where this one is {}", m.input_format));
+            if format.as_deref() != Some(m.input_format.to_string().as_str()) {
+                differs.push(format!(
+                    "input format {} where this one is {}",
+                    format.unwrap_or_else(unknown),
+                    m.input_format
+                ));
             }
-            if let (Some(t), Some(want)) = (&tokenizer, &m.tokenizer_sha256) {
-                if t != want {
-                    differs.push(format!("tokenizer sha256 {t} where this one is {want}"));
-                }
+            if tokenizer != m.tokenizer_sha256 {
+                differs.push(format!(
+                    "tokenizer sha256 {} where this one is {}",
+                    tokenizer.unwrap_or_else(unknown),
+                    m.tokenizer_sha256.clone().unwrap_or_else(unknown)
+                ));
             }
             let ml = m.max_length.map(i64::from);
             if truncation != m.truncation.to_string() || max_length != ml {
@@ -192,12 +202,12 @@ const RUN_FORMAT: &str = "coalesce(r.input_format, CASE WHEN m.kind = 'imported'
 const RUN_TOKENIZER: &str = "coalesce(r.tokenizer_sha256, m.tokenizer_sha256)";
 
 /// The runs of a model (`?` 1) whose scores a registration (the `?`s of [`stale_values`]) would
-/// not compute alike: another graph (or one not known), input format, tokenizer, truncation or
-/// max length.
+/// not compute alike: another graph, input format or tokenizer (or one not known: scores
+/// imported from a file that does not say), truncation or max length.
 const STALE_RUNS: &str = "SELECT r.run_id FROM score_runs r JOIN models m ON m.name = r.model
      WHERE r.model = ? AND (r.model_sha256 IS DISTINCT FROM ?
-         OR coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END) <> ?
-         OR coalesce(r.tokenizer_sha256, m.tokenizer_sha256) <> ?
+         OR coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END) IS DISTINCT FROM ?
+         OR coalesce(r.tokenizer_sha256, m.tokenizer_sha256) IS DISTINCT FROM ?
          OR r.truncation <> ? OR r.max_length IS DISTINCT FROM ?::INTEGER)";
 
 /// The values [`STALE_RUNS`] compares a model's runs with, after the model's name.

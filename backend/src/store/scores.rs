@@ -460,11 +460,11 @@ impl Store {
         Ok(rows)
     }
 
-    /// The `(truncation, max_length)` settings of a model's score runs, over all of them.
+    /// The `(truncation, max_length)` settings of a model's score runs that have scores.
     pub fn run_truncations(&self, model: &str) -> Result<Vec<(String, Option<i64>)>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT DISTINCT truncation, max_length FROM score_runs WHERE model = ? ORDER BY ALL")
+            .prepare("SELECT DISTINCT truncation, max_length FROM score_runs r WHERE model = ? AND EXISTS (SELECT 1 FROM scores s WHERE s.run_id = r.run_id) ORDER BY ALL")
             .ctx("list runs")?;
         let rows = stmt
             .query_map(params![model], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -474,14 +474,15 @@ impl Store {
         Ok(rows)
     }
 
-    /// The input formats and the tokenizers' sha256s that a model's score runs recorded, each
-    /// once (runs recorded before these were, and plain imports, record none).
+    /// The input formats and the tokenizers' sha256s that a model's score runs with scores
+    /// recorded, each once (runs recorded before these were, and plain imports, record none).
     pub fn run_input_pipelines(&self, model: &str) -> Result<(Vec<String>, Vec<String>)> {
         let distinct = |column: &str| -> Result<Vec<String>> {
             let mut stmt = self
                 .conn
                 .prepare(&format!(
-                    "SELECT DISTINCT {column} FROM score_runs WHERE model = ? AND {column} IS NOT NULL ORDER BY 1"
+                    "SELECT DISTINCT {column} FROM score_runs r WHERE model = ? AND {column} IS NOT NULL
+                     AND EXISTS (SELECT 1 FROM scores s WHERE s.run_id = r.run_id) ORDER BY 1"
                 ))
                 .ctx("list runs")?;
             let rows = stmt.query_map(params![model], |r| r.get(0)).ctx("list runs")?;
@@ -490,12 +491,12 @@ impl Store {
         Ok((distinct("input_format")?, distinct("tokenizer_sha256")?))
     }
 
-    /// The sha256s of the graphs behind a model's scores, over all its runs.
+    /// The sha256s of the graphs behind a model's scores (of its runs that have scores).
     pub fn run_model_sha256s(&self, model: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT DISTINCT model_sha256 FROM score_runs WHERE model = ? AND model_sha256 IS NOT NULL ORDER BY 1",
+                "SELECT DISTINCT model_sha256 FROM score_runs r WHERE model = ? AND model_sha256 IS NOT NULL AND EXISTS (SELECT 1 FROM scores s WHERE s.run_id = r.run_id) ORDER BY 1",
             )
             .ctx("list runs")?;
         let rows = stmt
@@ -768,8 +769,8 @@ fn check_pipeline(
         };
         let other: Option<(String, Option<i64>)> = tx
             .query_row(
-                "SELECT coalesce(truncation::VARCHAR, 'none') AS t, TRY_CAST(max_length AS INTEGER) AS m FROM imported
-                 WHERE t <> ? OR m IS DISTINCT FROM ?::INTEGER LIMIT 1",
+                "SELECT t, m FROM (SELECT coalesce(truncation::VARCHAR, 'none') AS t, TRY_CAST(max_length AS INTEGER) AS m
+                 FROM imported) WHERE t <> ? OR m IS DISTINCT FROM ?::INTEGER LIMIT 1",
                 params![truncation, max_length],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -789,9 +790,11 @@ fn check_pipeline(
         let values = pipeline_column(columns, column);
         if let Some(want) = want.as_deref() {
             let other: Option<String> = tx
-                .query_row(&format!("SELECT {values} AS v FROM imported WHERE v <> ? LIMIT 1"), params![want], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    &format!("SELECT v FROM (SELECT {values} AS v FROM imported) WHERE v <> ? LIMIT 1"),
+                    params![want],
+                    |r| r.get(0),
+                )
                 .optional()
                 .ctx("read shard")?;
             if let Some(v) = other {
@@ -803,7 +806,9 @@ fn check_pipeline(
         // file's rows must agree among themselves.
         let distinct: Vec<String> = {
             let mut stmt = tx
-                .prepare(&format!("SELECT DISTINCT {values} AS v FROM imported WHERE v IS NOT NULL ORDER BY v LIMIT 3"))
+                .prepare(&format!(
+                    "SELECT DISTINCT v FROM (SELECT {values} AS v FROM imported) WHERE v IS NOT NULL ORDER BY v LIMIT 3"
+                ))
                 .ctx("read shard")?;
             let rows = stmt.query_map([], |r| r.get(0)).ctx("read shard")?;
             rows.collect::<std::result::Result<_, _>>().ctx("read shard")?

@@ -343,6 +343,7 @@ fn a_replacement_is_judged_by_each_runs_own_pipeline_and_older_runs_by_the_regis
     // version holds them), and one that kept it.
     let old = store.start_run(&RunInfo { model_sha256: Some("g1".into()), ..run_info() }).unwrap();
     store.insert_scores("d", "m", old, &[score("s/test/0")]).unwrap();
+    store.finish_run(old).unwrap();
     let kept = RunInfo {
         model_sha256: Some("g1".into()),
         input_format: Some(InputFormat::Pair),
@@ -351,6 +352,7 @@ fn a_replacement_is_judged_by_each_runs_own_pipeline_and_older_runs_by_the_regis
     };
     let new = store.start_run(&kept).unwrap();
     store.insert_scores("d", "m", new, &[score("s/test/1")]).unwrap();
+    store.finish_run(new).unwrap();
     assert_eq!(store.stale_scores(&pair_format).unwrap(), vec![]);
     // Another tokenizer: both runs' scores would not be computed alike (the old run's through
     // the registration it ran under).
@@ -365,6 +367,16 @@ fn a_replacement_is_judged_by_each_runs_own_pipeline_and_older_runs_by_the_regis
     assert_eq!(store.score_row_counts("d", "m").unwrap(), (0, 0));
     assert_eq!(store.run_model_sha256s("m").unwrap(), Vec::<String>::new());
     assert_eq!(store.model("m").unwrap().tokenizer_sha256.as_deref(), Some("t2"));
+    // Scores imported from a file that did not say how they were computed are not taken for
+    // any registration's.
+    let imported = imported_model("x");
+    store.add_model(&imported, false, false).unwrap();
+    let run = store.start_run(&RunInfo { model: "x".into(), ..run_info() }).unwrap();
+    store.insert_scores("d", "x", run, &[score("s/test/0")]).unwrap();
+    let onnx = ModelRecord { name: "x".into(), ..pair_format.clone() };
+    let stale = store.stale_scores(&onnx).unwrap();
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert!(stale[0].differs.contains(&"input format unknown where this one is pair".to_owned()), "{stale:?}");
 }
 
 #[test]
