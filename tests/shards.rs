@@ -352,7 +352,9 @@ fn a_model_registered_again_through_another_pipeline_keeps_no_scores_of_the_old_
     drop(store);
     assert_eq!(counts(&lab, "pre"), (10, 10));
     // With --drop-scores, those scores go, and the model is scored anew through its new pipeline.
-    lab.ok(&["models", "add", "--name", "pre", "--replace", "--drop-scores", "--input-format", "concat", folder]);
+    let out =
+        lab.ok(&["models", "add", "--name", "pre", "--replace", "--drop-scores", "--input-format", "concat", folder]);
+    assert!(out.contains("deleted 10 scores of `pre`"), "{out}");
     assert_eq!(counts(&lab, "pre"), (0, 0));
     let s: Vec<ScoreSummary> = lab.read(&["score", "--dataset", "hh", "--model", "pre"]);
     assert_eq!(s[0].scored_now, 20);

@@ -262,6 +262,13 @@ fn list_datasets(ctx: &Ctx, list: &[seal_shared::DatasetInfo]) -> Result<()> {
     })
 }
 
+/// What `--drop-scores` deleted, when it was given.
+fn print_dropped(info: &seal_shared::ModelInfo) {
+    if let Some(n) = info.dropped_scores {
+        println!("deleted {n} scores of `{}` that this registration would not compute alike", info.name);
+    }
+}
+
 /// `seal models add | list | export | python`.
 fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
     match cmd {
@@ -270,8 +277,10 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                 Ok(store) => store,
                 Err(server) => {
                     let info = remote::add_model(&server, &a)?;
-                    return ctx
-                        .emit(&info, |info| println!("added model `{}` on the server at {}", info.name, server.url));
+                    return ctx.emit(&info, |info| {
+                        println!("added model `{}` on the server at {}", info.name, server.url);
+                        print_dropped(info);
+                    });
                 }
             };
             let info = pipeline::add_model(
@@ -307,6 +316,7 @@ fn models(ctx: &Ctx, cmd: ModelsCmd) -> Result<()> {
                         p.as_str()
                     );
                 }
+                print_dropped(info);
             })
         }
         ModelsCmd::List => {
