@@ -310,11 +310,18 @@ impl GrpcEndpoint {
         if let Some(b) = &self.bearer {
             request.metadata_mut().insert("authorization", b.clone());
         }
-        let answer = runtime()?.block_on(async move {
+        let call = async move {
             // Not ready: the connection could not be made (the error stays the status's source).
             grpc.ready().await.map_err(|e| tonic::Status::from_error(e.into()))?;
             let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
             grpc.unary(request, path, codec).await
+        };
+        // The whole call within the limit: the channel's timeout ends only the wait for the
+        // answer's head, and a server that then stalls would hold the run forever.
+        let answer = runtime()?.block_on(async move {
+            tokio::time::timeout(timeout, call)
+                .await
+                .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no complete answer within the time limit")))
         });
         answer
             .map(tonic::Response::into_inner)
@@ -488,11 +495,12 @@ fn read_output(
             Datatype::Int64 => c.int64_contents.into_iter().map(|v| v as f64).collect(),
         }
     } else {
-        let raw = answer
-            .raw_output_contents
-            .get(index)
-            .ok_or_else(|| bad(format!("{} raw outputs for {n} outputs", answer.raw_output_contents.len())))?;
-        datatype.read_le(raw).map_err(bad)?
+        // Raw contents stand for every output, in order: a count that differs would pair them
+        // otherwise.
+        if answer.raw_output_contents.len() != n {
+            return Err(bad(format!("{} raw outputs for {n} outputs", answer.raw_output_contents.len())));
+        }
+        datatype.read_le(&answer.raw_output_contents[index]).map_err(bad)?
     };
     super::first_column(&shape, &values, rows).map_err(bad)
 }
@@ -586,6 +594,33 @@ mod tests {
         // A gRPC server's own status, and an answer that is gRPC, are left as they are.
         assert_eq!(seen(401, Some("5")).unwrap().code(), tonic::Code::NotFound);
         assert!(seen(200, None).is_none());
+    }
+
+    #[test]
+    fn a_server_that_stalls_after_the_head_of_its_answer_times_the_call_out() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        // An HTTP/2 server that sends each call the head of a gRPC answer, then nothing more.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut conn = h2::server::handshake(socket).await.unwrap();
+                let mut stalled = Vec::new();
+                while let Some(Ok((_, mut respond))) = conn.accept().await {
+                    let head = http::Response::builder().header("content-type", "application/grpc").body(()).unwrap();
+                    stalled.push(respond.send_response(head, false).unwrap());
+                }
+            });
+        });
+        let url: EndpointUrl = format!("grpc://127.0.0.1:{port}/rm").parse().unwrap();
+        let endpoint = GrpcEndpoint::new(url, Duration::from_secs(2), None).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(endpoint.ready(Duration::from_millis(500))));
+        let answer = rx.recv_timeout(Duration::from_secs(20)).expect("the call never ended");
+        assert!(matches!(answer, Err(OipError::Timeout { .. })), "{answer:?}");
     }
 
     /// What a call makes of `answer`, read by tonic through the endpoint's [`status_from_http`].

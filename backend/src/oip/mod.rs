@@ -276,17 +276,23 @@ impl Datatype {
     }
 }
 
-/// `values[i][0]` per row of an output of `shape` (`[rows]` or `[rows, k, …]`).
+/// `values[i][0]` per row of an output of `shape` (`[rows]` or `[rows, k, …]`), as a local
+/// graph's scores are read. The values must fill the shape exactly: more or fewer (an output
+/// nested otherwise than its shape says, stray bytes after it, an empty tensor) are the
+/// server's error, not scores.
 fn first_column(shape: &[usize], values: &[f64], rows: usize) -> Result<Vec<f64>, String> {
     let got_rows = shape.first().copied().unwrap_or(1);
-    let stride = shape.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d)).map(|s| s.max(1));
     if got_rows != rows {
         return Err(format!("the output has {got_rows} rows (shape {shape:?}) where {rows} were sent"));
     }
-    // A shape the values cannot fill (or whose size overflows) is the server's error.
-    let Some(stride) = stride.filter(|s| s.checked_mul(rows).is_some_and(|n| n <= values.len())) else {
-        return Err(format!("the output holds {} values for shape {shape:?}", values.len()));
+    let stride = shape.iter().skip(1).try_fold(1usize, |a, &d| a.checked_mul(d));
+    let size = stride.and_then(|s| s.checked_mul(rows));
+    let (Some(stride), Some(size)) = (stride.filter(|&s| s > 0), size) else {
+        return Err(format!("the output's shape {shape:?} holds no score per row"));
     };
+    if size != values.len() {
+        return Err(format!("the output holds {} values where its shape {shape:?} has {size}", values.len()));
+    }
     Ok((0..rows).map(|r| values[r * stride]).collect())
 }
 
@@ -1636,5 +1642,11 @@ mod tests {
         assert!(first_column(&[2, 1 << 63], &[1.0, 2.0], 2).is_err());
         assert!(first_column(&[2, usize::MAX, 2], &[1.0, 2.0], 2).is_err());
         assert!(first_column(&[2, 2], &[1.0, 2.0, 3.0], 2).is_err());
+        // Values that do not fill the shape exactly: nested otherwise, stray values, empty rows.
+        assert!(first_column(&[2], &[1.0, 2.0, 3.0, 4.0], 2)
+            .unwrap_err()
+            .contains("4 values where its shape [2] has 2"));
+        assert!(first_column(&[2, 1], &[1.0, 2.0, 3.0], 2).is_err());
+        assert!(first_column(&[2, 0], &[1.0, 2.0], 2).unwrap_err().contains("no score per row"));
     }
 }

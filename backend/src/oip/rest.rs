@@ -13,6 +13,19 @@ use crate::score::Packed;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
+/// The largest answer to a readiness or metadata request: a few kB in practice.
+const SMALL_ANSWER_LIMIT: u64 = 1 << 20;
+
+/// The bytes of an error answer's body kept for its message.
+const ERROR_BODY_SHOWN: u64 = 64 << 10;
+
+/// The largest answer to an inference request of `rows` texts: its JSON header (typed `data` of
+/// a few values per row, with the names and shapes of every output) and raw outputs, with
+/// room to spare, so that a server cannot make the client hold gigabytes.
+fn infer_answer_limit(rows: usize) -> u64 {
+    (1u64 << 20).saturating_add((rows as u64).saturating_mul(4 << 10))
+}
+
 pub(super) struct RestEndpoint {
     url: EndpointUrl,
     agent: ureq::Agent,
@@ -42,7 +55,7 @@ impl RestEndpoint {
     }
 
     fn get(&self, url: &str) -> Result<Answer, OipError> {
-        self.read(url, self.authorized(self.agent.get(url)).call())
+        self.read(url, self.authorized(self.agent.get(url)).call(), SMALL_ANSWER_LIMIT)
     }
 
     fn model_path(&self) -> String {
@@ -59,23 +72,41 @@ impl RestEndpoint {
         }
     }
 
-    /// The answer's status, `Retry-After`, headers and body; statuses other than 2xx become
-    /// [`OipError::Status`].
-    fn read(&self, url: &str, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Answer, OipError> {
+    /// The answer's status, `Retry-After`, headers and body (a 2xx body of at most `limit`
+    /// bytes, or the answer is refused); statuses other than 2xx become [`OipError::Status`],
+    /// with the start of their body.
+    fn read(
+        &self,
+        url: &str,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        limit: u64,
+    ) -> Result<Answer, OipError> {
         let mut resp = resp.map_err(|e| self.failed(url, e))?;
         let status = resp.status().as_u16();
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let retry_after = header("retry-after").and_then(|s| crate::net::retry_after(&s, std::time::SystemTime::now()));
         let json_length = header(HEADER_LENGTH);
-        let body = resp.body_mut().with_config().limit(1 << 30).read_to_vec().map_err(|e| self.failed(url, e))?;
         if !(200..300).contains(&status) {
+            // Only its start is shown: the rest is left unread.
+            let mut start = Vec::new();
+            let _ = std::io::Read::read_to_end(
+                &mut std::io::Read::take(resp.body_mut().as_reader(), ERROR_BODY_SHOWN),
+                &mut start,
+            );
             return Err(OipError::Status {
                 url: url.to_owned(),
                 status,
-                body: crate::net::short(&String::from_utf8_lossy(&body)),
+                body: crate::net::short(&String::from_utf8_lossy(&start)),
                 retry_after,
             });
         }
+        let body = resp.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(n) => OipError::Protocol {
+                url: url.to_owned(),
+                detail: format!("the answer is larger than {n} bytes, far more than its scores need"),
+            },
+            e => self.failed(url, e),
+        })?;
         Ok(Answer { json_length, body })
     }
 
@@ -93,7 +124,7 @@ impl RestEndpoint {
     pub(super) fn ready(&self, timeout: Duration) -> Result<(), OipError> {
         let check = |url: String, what: &str| {
             let request = self.agent.get(&url).config().timeout_global(Some(timeout)).build();
-            match self.read(&url, self.authorized(request).call()) {
+            match self.read(&url, self.authorized(request).call(), SMALL_ANSWER_LIMIT) {
                 Err(OipError::Status { status, body, .. })
                     if (400..500).contains(&status) && !matches!(status, 401 | 403) =>
                 {
@@ -196,6 +227,7 @@ impl RestEndpoint {
                 .header("content-type", "application/octet-stream")
                 .header("Inference-Header-Content-Length", header_length.to_string())
                 .send(&body[..]),
+            infer_answer_limit(packed.rows),
         )?;
         parse_outputs(&url, &answer, output, packed.rows)
     }
@@ -291,6 +323,47 @@ mod tests {
         let mut body = json.as_bytes().to_vec();
         body.extend_from_slice(raw);
         Answer { json_length: Some(json.len().to_string()), body }
+    }
+
+    /// A server on loopback that answers every request with `status` and a body of `size`
+    /// spaces (as many as the client reads).
+    fn server_answering(status: u16, size: usize) -> u16 {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut stream = reader.into_inner();
+                let head =
+                    format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&vec![b' '; size]);
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_server_cannot_make_the_client_read_a_huge_answer() {
+        let endpoint = |port: u16| {
+            let url: EndpointUrl = format!("http://127.0.0.1:{port}/v2/models/rm").parse().unwrap();
+            RestEndpoint::new(url, Duration::from_secs(20), None)
+        };
+        // A readiness answer of 8 MiB is refused after the first MiB, not read whole.
+        let big = endpoint(server_answering(200, 8 << 20));
+        match big.ready(Duration::from_secs(20)) {
+            Err(OipError::Protocol { detail, .. }) => assert!(detail.contains("larger than 1048576 bytes"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+        // An error answer is still told by its status.
+        let failing = endpoint(server_answering(503, 8 << 20));
+        assert!(matches!(failing.ready(Duration::from_secs(20)), Err(OipError::Status { status: 503, .. })));
+        assert!(infer_answer_limit(1024) < 8 << 20 && infer_answer_limit(1) >= 1 << 20);
     }
 
     #[test]
