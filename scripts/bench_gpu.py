@@ -31,6 +31,7 @@ Usage: bench_gpu.py --seal PATH --work DIR --out results.json [--parity-pairs 20
                     [--skip parity,tf32,windowed,fp16,fp16-windowed,baselines]
 """
 import argparse
+import collections
 import gzip
 import json
 import os
@@ -104,11 +105,15 @@ def export(hf, out, *flags):
     export is traced on the GPU."""
     if not os.path.isfile(os.path.join(out, "seal-export.json")):
         cmd = [sys.executable, os.path.join(bs.ROOT, "python", "seal_export.py"), hf, "--out", out, *flags]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        sys.stderr.write(res.stderr[-2000:])
-        if res.returncode != 0:
-            # The export's own words, for the results file: the command and status alone say nothing.
-            raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
+        # Its output goes to the log as it comes (all of it), and its last lines are kept for the
+        # results file: the command and status alone say nothing of why an export failed.
+        tail = collections.deque(maxlen=40)
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            for line in proc.stdout:
+                sys.stderr.write(line)
+                tail.append(line)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{''.join(tail)[-3000:]}")
     return out
 
 

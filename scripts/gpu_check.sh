@@ -82,7 +82,6 @@ run)
   mkdir -p "$results"
   # The whole log next to the results: a tool that keeps only the output's tail loses the
   # first stages' messages.
-  set -o pipefail
   {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
     "${PYTHON:-python3}" "$root/scripts/bench_gpu.py" --seal "$dest/seal" --work "$dest/work" \
@@ -90,7 +89,8 @@ run)
   } 2>&1 | tee "$results/gpu.log"
   ;;
 *)
-  sed -n '2,26p' "$0" >&2
+  # The header above, up to its first line that is not a comment.
+  awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0" >&2
   exit 2
   ;;
 esac

@@ -118,12 +118,22 @@ fn every_setting_is_documented_with_its_default() {
     assert!(set.len() > defaults.len(), "public_url appears once set");
 }
 
-/// The `name`/`data_type`/`dims` entries of one block (`input [ … ]`) of a Triton config.
-fn tensors(config: &str, block: &str) -> Vec<(String, String, String)> {
+/// The `name`/`data_type`/`dims` entries of one block (`input [ … ]`) of a Triton config; with
+/// `commented`, those of the entries commented out in it (`# ` before each line) instead.
+fn tensors(config: &str, block: &str, commented: bool) -> Vec<(String, String, String)> {
     let start = config.find(&format!("\n{block} [")).unwrap_or_else(|| panic!("no `{block}` block"));
     let body = &config[start..];
     let body = &body[..body.find("\n]").unwrap()];
-    body.split('}')
+    let lines: Vec<&str> = body
+        .lines()
+        .filter_map(|l| match l.trim_start().strip_prefix('#') {
+            Some(rest) => commented.then_some(rest),
+            None => (!commented).then_some(l),
+        })
+        .collect();
+    lines
+        .join("\n")
+        .split('}')
         .filter(|entry| entry.contains("name:"))
         .map(|entry| {
             let field = |key: &str| {
@@ -140,11 +150,23 @@ fn the_triton_model_repository_declares_what_an_export_takes_and_gives() {
     crate::support::init_runtime();
     let config = std::fs::read_to_string(root().join("deploy/triton/model_repository/seal-rm/config.pbtxt")).unwrap();
     let info = seal::score::inspect(&crate::support::fixture_model("pre")).unwrap();
-    let inputs = tensors(&config, "input");
+    // Triton loads a graph only if the config names exactly its inputs. The config is that of the
+    // README's DeBERTa-v3 export, whose graph has no token_type_ids (the exporter drops an input
+    // the graph never reads); the fixture's graph has it (type_vocab_size 2), and the entry
+    // commented out in the config is what its export adds.
+    assert!(info.inputs.iter().any(|i| i == "token_type_ids"), "{:?}", info.inputs);
+    let inputs = tensors(&config, "input", false);
     let names: Vec<&str> = inputs.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, info.inputs, "the config's inputs are an export's graph inputs, in order");
-    assert!(inputs.iter().all(|(_, t, d)| t == "TYPE_INT64" && d == "[ -1 ]"), "{inputs:?}");
-    assert_eq!(tensors(&config, "output"), vec![("logits".into(), "TYPE_FP32".into(), "[ 1 ]".into())]);
+    let without: Vec<&str> = info.inputs.iter().map(String::as_str).filter(|i| *i != "token_type_ids").collect();
+    assert_eq!(names, without, "the config's inputs are a DeBERTa-v3 export's graph inputs, in order");
+    let optional = tensors(&config, "input", true);
+    let all: Vec<&str> = names.iter().copied().chain(optional.iter().map(|(n, _, _)| n.as_str())).collect();
+    assert_eq!(all, info.inputs, "with the entry commented out, an export's inputs with token types");
+    assert!(inputs.iter().chain(&optional).all(|(_, t, d)| t == "TYPE_INT64" && d == "[ -1 ]"), "{inputs:?}");
+    assert_eq!(tensors(&config, "output", false), vec![("logits".into(), "TYPE_FP32".into(), "[ 1 ]".into())]);
+    // ONNX Runtime's CUDA provider uses TF32 unless told; SEAL Lab's scores (and its canary
+    // check) are fp32.
+    assert!(config.contains("name: \"cuda\"") && config.contains("parameters { key: \"use_tf32\" value: \"0\" }"));
     let max_batch: u32 = config
         .lines()
         .find_map(|l| l.strip_prefix("max_batch_size:"))

@@ -438,6 +438,8 @@ fn the_slurm_array_script_scores_each_shard_once_whatever_the_first_index() {
     assert_eq!(std::fs::read(shards.join("scores-0.parquet")).unwrap(), shard_0, "another shard's file changed");
     let outside = run("78", 5, (5, 5, 1), &[("SHARDS", "3"), ("SHARD_BASE", "1")]);
     assert!(!outside.status.success() && String::from_utf8_lossy(&outside.stderr).contains("not a shard"));
+    let typo = run("78", 2, (2, 2, 1), &[("SHARDS", "3x")]);
+    assert!(!typo.status.success() && String::from_utf8_lossy(&typo.stderr).contains("whole numbers"));
 
     let files: Vec<String> = (0..3).map(|i| shards.join(format!("scores-{i}.parquet")).display().to_string()).collect();
     let gather = machine(&source, &pre);

@@ -62,6 +62,27 @@ pub struct ModelRecord {
     pub token_env: Option<String>,
 }
 
+impl ModelRecord {
+    /// The registry entry of a model whose scores were computed elsewhere (kind `imported`).
+    pub fn imported(name: &str) -> ModelRecord {
+        ModelRecord {
+            name: name.to_owned(),
+            kind: ModelKind::Imported,
+            folder: None,
+            onnx_sha256: None,
+            tokenizer_sha256: None,
+            inputs: Vec::new(),
+            input_format: InputFormat::Pair,
+            max_length: None,
+            truncation: Truncation::None,
+            is_test_model: false,
+            precision: None,
+            endpoints: Vec::new(),
+            token_env: None,
+        }
+    }
+}
+
 /// The texts of a pair as the scorer needs them.
 #[derive(Debug, Clone)]
 pub struct PairTexts {

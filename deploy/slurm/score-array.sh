@@ -51,6 +51,9 @@ DATA="${DATA_ROOT:-${TMPDIR:-/tmp}}/seal-${SLURM_ARRAY_JOB_ID:-0}-${SLURM_ARRAY_
 # shard index (after SHARD_BASE, 0 by default), whatever else the array holds.
 task="${SLURM_ARRAY_TASK_ID:?run as a job array: sbatch --array=0-N-1 $0}"
 if [ -n "${SHARDS:-}" ]; then
+  case "$SHARDS${SHARD_BASE:-0}" in
+    *[!0-9]*) echo "SHARDS and SHARD_BASE are whole numbers (SHARDS=$SHARDS, SHARD_BASE=${SHARD_BASE:-})" >&2; exit 2 ;;
+  esac
   count="$SHARDS"
   index="$((task - ${SHARD_BASE:-0}))"
   if [ "$count" -lt 1 ] || [ "$index" -lt 0 ] || [ "$index" -ge "$count" ]; then

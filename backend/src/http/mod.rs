@@ -216,7 +216,7 @@ async fn models(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Resu
     responses(
         (status = 201, description = "The model, registered", body = wire::ModelInfo),
         (status = 400, description = "A bad name, a folder outside `ingest.import_dirs` or without `model.onnx` and `tokenizer.json`, an archive that is damaged, too large or holds links or paths outside it, or `drop_scores` without `replace`", body = wire::ApiError),
-        (status = 409, description = "A model of that name exists and `replace` is not set; or `replace` is set, and the model holds scores the new registration would not compute alike (another graph or input pipeline) while `drop_scores` is not, or a queued or running job writes its scores", body = wire::ApiError),
+        (status = 409, description = "A model of that name exists and `replace` is not set; or `replace` is set, and the model holds scores the new registration would not compute alike (another graph or input pipeline) while `drop_scores` is not, or a queued or running job writes its scores, or another request is replacing it", body = wire::ApiError),
     )
 )]
 async fn add_model(
@@ -227,15 +227,9 @@ async fn add_model(
     let actor = Actor::of(&req);
     let local = from_local(&req);
     let policy = (!local).then(|| state.jobs.policy());
-    if body.replace {
-        // Its runs would write scores under a registration that is no longer theirs.
-        if let Some(job) = state.jobs.writing_scores_of(&body.name) {
-            return Err(ApiError::from(crate::pipeline::Error::Conflict(format!(
-                "job {} ({}) is {} and writes scores of `{}`; register the model again once it has ended, or cancel it",
-                job.id, job.title, job.state, body.name
-            ))));
-        }
-    }
+    // A replacement waits for no job that writes the model's scores, and none starts until it is
+    // done: their runs would write scores under a registration that is no longer theirs.
+    let _held = if body.replace { Some(state.jobs.registering(body.name.trim())?) } else { None };
     let data = state.data.clone();
     let mut info = read(&state, move |s| {
         let info = crate::pipeline::register_model(s, &data, policy.as_deref(), &body)?;
@@ -664,7 +658,7 @@ struct DatasetFilter {
         (status = 202, description = "The job, queued (and started when a slot was free)", body = wire::jobs::JobStatus),
         (status = 400, description = "The request names a bad kind, field or value", body = wire::ApiError),
         (status = 404, description = "No such dataset or model", body = wire::ApiError),
-        (status = 409, description = "An identical job is queued or running: the message names it, and `Location` is its address", body = wire::ApiError),
+        (status = 409, description = "An identical job is queued or running: the message names it, and `Location` is its address; or the job writes scores of a model whose registration is being replaced", body = wire::ApiError),
         (status = 503, description = "The queue is full; `Retry-After` says when to try again", body = wire::ApiError),
     )
 )]
@@ -1178,7 +1172,7 @@ async fn cancel_job(
         (status = 400, description = "The job no longer passes the checks of the settings in force (a source outside `ingest.import_dirs`, an LM model not in `[llm] models`)", body = wire::ApiError),
         (status = 403, description = "Someone else's job", body = wire::ApiError),
         (status = 404, description = "No such job", body = wire::ApiError),
-        (status = 409, description = "The job is queued, running or done, or an identical job is", body = wire::ApiError),
+        (status = 409, description = "The job is queued, running or done, or an identical job is; or it writes scores of a model whose registration is being replaced", body = wire::ApiError),
         (status = 503, description = "The queue is full; `Retry-After` says when to try again", body = wire::ApiError),
     )
 )]

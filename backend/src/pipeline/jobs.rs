@@ -10,7 +10,7 @@
 //! job's stop flag, which the stage checks between committed chunks; a panic inside a job fails
 //! it with the panic's message.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -129,6 +129,9 @@ struct Inner {
     queue: VecDeque<Arc<Job>>,
     running: HashMap<JobKind, usize>,
     next: u64,
+    /// Models whose registration is being replaced ([`Jobs::registering`]): no job that writes
+    /// their scores starts meanwhile.
+    registering: HashSet<String>,
 }
 
 /// What runs a job: [`run`], or in tests a stand-in.
@@ -150,6 +153,33 @@ struct Shared {
 /// The jobs of a server: every one the store remembers, the queue, and the running ones.
 pub struct Jobs {
     shared: Arc<Shared>,
+}
+
+/// A model's registration held by [`Jobs::registering`]; let go when dropped.
+pub struct Registering {
+    shared: Arc<Shared>,
+    model: String,
+}
+
+impl Drop for Registering {
+    fn drop(&mut self) {
+        lock(&self.shared.inner).registering.remove(&self.model);
+    }
+}
+
+/// Whether a job of `req` writes scores of `model`.
+fn writes_scores_of(req: &JobRequest, model: &str) -> bool {
+    matches!(req.kind, JobKind::Score | JobKind::ImportScores) && req.model.as_deref().map(str::trim) == Some(model)
+}
+
+/// The refusal of a job that would write scores of a model while its registration is replaced.
+fn held(inner: &Inner, req: &JobRequest) -> super::PipelineResult<()> {
+    match inner.registering.iter().find(|m| writes_scores_of(req, m)) {
+        Some(m) => Err(super::Error::Conflict(format!(
+            "the model `{m}` is being registered again; start the job once that is done"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn bad(msg: impl Into<String>) -> super::Error {
@@ -190,7 +220,13 @@ impl Jobs {
         if interrupted > 0 {
             tracing::warn!("{interrupted} job(s) were running when the server stopped: now interrupted");
         }
-        let mut inner = Inner { jobs: Vec::new(), queue: VecDeque::new(), running: HashMap::new(), next: 1 };
+        let mut inner = Inner {
+            jobs: Vec::new(),
+            queue: VecDeque::new(),
+            running: HashMap::new(),
+            next: 1,
+            registering: HashSet::new(),
+        };
         for record in book.jobs()? {
             let req: JobRequest = serde_json::from_str(&record.request)
                 .map_err(|e| anyhow!("job {} in the store: unreadable request: {e}", record.id))?;
@@ -246,19 +282,27 @@ impl Jobs {
         self.find(id).map(|job| job.req.sources.clone()).unwrap_or_default()
     }
 
-    /// A queued or running job that writes scores of `model` (scoring it, or importing scores
-    /// into it), if there is one: the model's registration must not change under it.
-    pub fn writing_scores_of(&self, model: &str) -> Option<JobStatus> {
-        let inner = lock(&self.shared.inner);
-        inner
-            .jobs
-            .iter()
-            .find(|j| {
-                j.state().is_active()
-                    && matches!(j.req.kind, JobKind::Score | JobKind::ImportScores)
-                    && j.req.model.as_deref() == Some(model)
-            })
-            .map(|j| j.snapshot(position(&inner, j)))
+    /// Holds `model`'s registration while it is replaced. Refused (a conflict) while a job,
+    /// queued or running, writes scores of the model (scoring it, or importing scores into it):
+    /// its runs would go on under a registration no longer theirs; and while another request
+    /// replaces it. As long as the answer is held, no such job is queued or retried
+    /// ([`Jobs::start`] and [`Jobs::retry`] refuse it), so that the check and the replacement
+    /// are one step as far as jobs go.
+    pub fn registering(&self, model: &str) -> super::PipelineResult<Registering> {
+        let mut inner = lock(&self.shared.inner);
+        if let Some(j) = inner.jobs.iter().find(|j| j.state().is_active() && writes_scores_of(&j.req, model)) {
+            let job = j.snapshot(position(&inner, j));
+            return Err(super::Error::Conflict(format!(
+                "job {} ({}) is {} and writes scores of `{model}`; register the model again once it has ended, or cancel it",
+                job.id, job.title, job.state
+            )));
+        }
+        if !inner.registering.insert(model.to_owned()) {
+            return Err(super::Error::Conflict(format!(
+                "the model `{model}` is being registered by another request; try again once it is done"
+            )));
+        }
+        Ok(Registering { shared: self.shared.clone(), model: model.to_owned() })
     }
 
     /// Who started a job (`None` in the open mode), if it exists.
@@ -289,6 +333,7 @@ impl Jobs {
         let request = serde_json::to_string(&req).map_err(|e| super::Error::Internal(e.into()))?;
         let shared = &self.shared;
         let mut inner = lock(&shared.inner);
+        held(&inner, &req)?;
         if let Some(refused) = refusal(shared, &inner, req.kind, &request) {
             return Ok(refused);
         }
@@ -434,6 +479,7 @@ impl Jobs {
                 "job {id} is {state}: only a failed, cancelled or interrupted job can be retried"
             )));
         }
+        held(&inner, &job.req)?;
         let request = lock(&job.record).request.clone();
         if let Some(refused) = refusal(shared, &inner, job.req.kind, &request) {
             return Ok(refused);
@@ -1263,6 +1309,67 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         panic!("job {id} never became {state}: {:?}", jobs.get(id));
+    }
+
+    #[test]
+    fn a_model_being_registered_again_starts_no_job_that_writes_its_scores_and_waits_for_none() {
+        use crate::domain::{ModelRecord, NewPair, Side};
+        let mut b = bench();
+        let side = |r: &str| Side { context: "\n\nHuman: q\n\n".into(), response: format!("Assistant: {r}") };
+        let pair = NewPair {
+            pair_id: "s/test/0".into(),
+            subset: "s".into(),
+            split: "test".into(),
+            line: 0,
+            chosen: side("a"),
+            rejected: side("b"),
+        };
+        let source = crate::store::SourceRecord {
+            uri: "a".into(),
+            sha256: "h".into(),
+            subset: "s".into(),
+            split: "test".into(),
+            n_lines: 1,
+            n_pairs: 1,
+            n_rejected: 0,
+        };
+        b.store.ingest_source("d", "hh-rlhf", &source, &[pair], &[], false).unwrap();
+        b.store.add_model(&ModelRecord::imported("m"), false, false).unwrap();
+        let jobs = jobs(&b, JobSettings::default());
+        let score = |model: &str| JobRequest { model: Some(model.into()), ..JobRequest::new(JobKind::Score, "d") };
+        let conflict = |r: super::super::PipelineResult<Queued>| match r {
+            Err(super::super::Error::Conflict(msg)) => msg,
+            other => panic!("not refused: {:?}", other.map(|q| accepted(q).id)),
+        };
+
+        // While `m` is registered again, no job scoring it is queued; other jobs are.
+        let held = jobs.registering("m").unwrap();
+        let msg = conflict(jobs.start(&b.store, Some("ed"), false, score("m")));
+        assert!(msg.contains("`m` is being registered again"), "{msg}");
+        assert!(matches!(jobs.registering("m"), Err(super::super::Error::Conflict(_))), "one replacement at a time");
+        let other = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "e")).unwrap());
+        drop(held);
+
+        // Once it is done the job starts, and a replacement is refused while it runs.
+        let job = accepted(jobs.start(&b.store, Some("ed"), false, score("m")).unwrap());
+        wait_for(&jobs, job.id, JobState::Running);
+        match jobs.registering("m") {
+            Err(super::super::Error::Conflict(msg)) => {
+                assert!(msg.contains(&format!("job {} (score d with m) is running", job.id)), "{msg}")
+            }
+            _ => panic!("a replacement under a running score job"),
+        }
+        // A retry is held back as a new job is.
+        jobs.cancel(job.id).unwrap();
+        wait_for(&jobs, job.id, JobState::Cancelled);
+        let held = jobs.registering("m").unwrap();
+        conflict(jobs.retry(job.id));
+        drop(held);
+        assert_eq!(accepted(jobs.retry(job.id).unwrap()).attempts, 2);
+        jobs.cancel(job.id).unwrap();
+        jobs.cancel(other.id).unwrap();
+        wait_for(&jobs, job.id, JobState::Cancelled);
+        jobs.registering("m").expect("no job writes its scores");
     }
 
     #[test]

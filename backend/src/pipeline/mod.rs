@@ -1042,29 +1042,10 @@ pub fn import_score_file(store: &mut Store, dataset: &str, model: &str, file: &P
             tokenizer_sha256: only(tokenizers),
         },
     };
-    let register = existing.is_none().then(|| imported_model(model));
+    let register = existing.is_none().then(|| ModelRecord::imported(model));
     let outcome = store.import_shard(dataset, model, file, &expected, register.as_ref())?;
     let ShardImport { file, shard, model_sha256, added, already_scored } = outcome;
     Ok(wire::ScoreFileImport { file, shard, model_sha256, added, already_scored })
-}
-
-/// The registry entry of a model whose scores were computed elsewhere.
-fn imported_model(name: &str) -> ModelRecord {
-    ModelRecord {
-        name: name.to_owned(),
-        kind: ModelKind::Imported,
-        folder: None,
-        onnx_sha256: None,
-        tokenizer_sha256: None,
-        inputs: Vec::new(),
-        input_format: InputFormat::Pair,
-        max_length: None,
-        truncation: Truncation::None,
-        is_test_model: false,
-        precision: None,
-        endpoints: Vec::new(),
-        token_env: None,
-    }
 }
 
 /// Registers scores computed elsewhere as a model of kind `imported`.
@@ -1075,7 +1056,7 @@ pub fn import_scores(store: &mut Store, dataset: &str, model: &str, file: &Path)
             bail!("model `{model}` is an ONNX model; import scores under another name")
         }
         Ok(_) => None,
-        Err(_) => Some(imported_model(model)),
+        Err(_) => Some(ModelRecord::imported(model)),
     };
     let run = RunInfo {
         dataset: dataset.to_owned(),

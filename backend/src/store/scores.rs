@@ -337,14 +337,17 @@ impl Store {
             .ctx("count scores")
     }
 
-    /// The providers of a model's runs on a dataset, each with the GPU it ran on where it ran on
-    /// one (`CUDAExecutionProvider on cuda:0 (NVIDIA H200); TF32 off`).
+    /// The providers of a model's runs on a dataset that left scores, each with the GPU it ran
+    /// on where it ran on one (`CUDAExecutionProvider on cuda:0 (NVIDIA H200); TF32 off`). A run
+    /// that stored none (stopped before its first chunk, or whose scores a replacement deleted)
+    /// says nothing of the scores there are.
     pub fn run_providers(&self, dataset: &str, model: &str) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT DISTINCT CASE WHEN r.device IS NULL OR r.device = 'cpu' THEN r.provider ELSE r.provider || ' on ' || r.device END AS p
-                 FROM score_runs r WHERE dataset = ? AND model = ? ORDER BY p",
+                 FROM score_runs r WHERE dataset = ? AND model = ?
+                     AND EXISTS (SELECT 1 FROM scores s WHERE s.run_id = r.run_id) ORDER BY p",
             )
             .ctx("list runs")?;
         let rows = stmt

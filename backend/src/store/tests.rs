@@ -62,7 +62,7 @@ fn replacing_a_source_drops_only_scores_of_changed_pairs() {
     let mut store = Store::open(&dir.path().join("s.duckdb")).unwrap();
     let v1 = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b"), pair("s/test/2", 2, "c")];
     store.ingest_source("d", "hh-rlhf", &source("f", "h1", 3), &v1, &[], false).unwrap();
-    store.add_model(&imported_model("m"), false, false).unwrap();
+    store.add_model(&ModelRecord::imported("m"), false, false).unwrap();
     let run = store.start_run(&run_info()).unwrap();
     store.insert_scores("d", "m", run, &[score("s/test/0"), score("s/test/1"), score("s/test/2")]).unwrap();
 
@@ -106,7 +106,7 @@ fn replacing_a_source_removes_the_rewrites_of_changed_pairs_from_its_variants() 
             n_skipped: 0,
         })
         .unwrap();
-    store.add_model(&imported_model("m"), false, false).unwrap();
+    store.add_model(&ModelRecord::imported("m"), false, false).unwrap();
     let ids = ["s/test/0", "s/test/1", "s/test/2"];
     let records: Vec<_> = ids.iter().flat_map(|id| [label(id, "chosen"), label(id, "rejected")]).collect();
     for name in ["d@p", "other"] {
@@ -263,24 +263,6 @@ fn a_pair_cannot_be_scored_twice_by_one_model() {
     assert_eq!(store.count_unscored("d", "m", None).unwrap(), 0);
 }
 
-fn imported_model(name: &str) -> ModelRecord {
-    ModelRecord {
-        name: name.into(),
-        kind: ModelKind::Imported,
-        folder: None,
-        onnx_sha256: None,
-        tokenizer_sha256: None,
-        inputs: vec![],
-        input_format: InputFormat::Pair,
-        max_length: None,
-        truncation: Truncation::None,
-        is_test_model: false,
-        precision: None,
-        endpoints: Vec::new(),
-        token_env: None,
-    }
-}
-
 fn run_info() -> RunInfo {
     RunInfo {
         dataset: "d".into(),
@@ -304,7 +286,7 @@ fn a_study_version_changes_with_what_the_study_reads_and_nothing_else() {
     let pairs = [pair("s/test/0", 0, "a"), pair("s/test/1", 1, "b")];
     store.ingest_source("d", "hh-rlhf", &source("f", "h1", 2), &pairs, &[], false).unwrap();
     for m in ["pre", "post", "other"] {
-        store.add_model(&imported_model(m), false, false).unwrap();
+        store.add_model(&ModelRecord::imported(m), false, false).unwrap();
     }
     let study = |s: &Store| s.study_version("d", &["pre", "post"]).unwrap();
     let before = study(&store);
@@ -336,7 +318,7 @@ fn a_replacement_is_judged_by_each_runs_own_pipeline_and_older_runs_by_the_regis
         kind: ModelKind::Onnx,
         onnx_sha256: Some("g1".into()),
         tokenizer_sha256: Some("t1".into()),
-        ..imported_model("m")
+        ..ModelRecord::imported("m")
     };
     store.add_model(&pair_format, false, false).unwrap();
     // A run recorded before runs kept their input pipeline (as a store migrated from an older
@@ -362,14 +344,21 @@ fn a_replacement_is_judged_by_each_runs_own_pipeline_and_older_runs_by_the_regis
     assert_eq!(stale[0].differs, vec!["tokenizer sha256 t1 where this one is t2".to_owned()]);
     assert!(matches!(store.add_model(&retokenized, true, false), Err(StoreError::Conflict(_))));
     assert_eq!(store.model("m").unwrap().tokenizer_sha256.as_deref(), Some("t1"), "nothing changed");
+    // A run still going when the model is replaced (a killed `seal score`, a preempted task)
+    // keeps its row, but no longer speaks for the scores there are.
+    let unended = store.start_run(&RunInfo { provider: "gone".into(), ..kept.clone() }).unwrap();
+    store.ingest_source("d", "hh-rlhf", &source("g", "h2", 1), &[pair("s/test/2", 0, "c")], &[], false).unwrap();
+    store.insert_scores("d", "m", unended, &[score("s/test/2")]).unwrap();
+    assert_eq!(store.run_providers("d", "m").unwrap(), vec!["gone".to_owned(), "test".to_owned()]);
     // Dropped on request: the scores and the runs left without any go, in one transaction.
-    assert_eq!(store.add_model(&retokenized, true, true).unwrap(), 2);
+    assert_eq!(store.add_model(&retokenized, true, true).unwrap(), 3);
+    assert_eq!(store.run_providers("d", "m").unwrap(), Vec::<String>::new());
     assert_eq!(store.score_row_counts("d", "m").unwrap(), (0, 0));
     assert_eq!(store.run_model_sha256s("m").unwrap(), Vec::<String>::new());
     assert_eq!(store.model("m").unwrap().tokenizer_sha256.as_deref(), Some("t2"));
     // Scores imported from a file that did not say how they were computed are not taken for
     // any registration's.
-    let imported = imported_model("x");
+    let imported = ModelRecord::imported("x");
     store.add_model(&imported, false, false).unwrap();
     let run = store.start_run(&RunInfo { model: "x".into(), ..run_info() }).unwrap();
     store.insert_scores("d", "x", run, &[score("s/test/0")]).unwrap();
