@@ -586,6 +586,13 @@ enum Entry {
 }
 
 impl SlotState {
+    /// Takes no work before the time the server asked for with `Retry-After` (at most
+    /// `max_delay` away), or before an earlier pause ends if that is later.
+    fn pause(&mut self, asked: Duration, max_delay: Duration) {
+        let until = Instant::now() + asked.min(max_delay);
+        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+    }
+
     /// Records one request's outcome; `true` when the endpoint leaves the rotation because of
     /// it: `eject_after` failures among its last `2 × eject_after` requests.
     fn record(&mut self, failed: bool, eject_after: u32) -> bool {
@@ -807,12 +814,31 @@ impl ServedModel {
         let _ = self.stop.set(stop);
     }
 
+    /// Whether the job was cancelled (its stop flag set).
+    fn stopped(&self) -> bool {
+        self.stop.get().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
     /// Whether the run must end now: a worker failed, or the job was cancelled.
     fn halted(&self, abort: &AtomicBool) -> Result<bool, OipError> {
-        if self.stop.get().is_some_and(|s| s.load(Ordering::SeqCst)) {
+        if self.stopped() {
             return Err(OipError::Cancelled);
         }
         Ok(abort.load(Ordering::SeqCst))
+    }
+
+    /// Waits until `until` (if any), looking at the cancel flag every quarter second.
+    fn wait_until(&self, until: Option<Instant>) -> Result<(), OipError> {
+        while let Some(left) = until.and_then(|t| t.checked_duration_since(Instant::now())) {
+            if self.stopped() {
+                return Err(OipError::Cancelled);
+            }
+            std::thread::sleep(left.min(Duration::from_millis(250)));
+        }
+        if self.stopped() {
+            return Err(OipError::Cancelled);
+        }
+        Ok(())
     }
 
     /// Sets the canary batch: `texts` with the scores the folder's graph gives them, and what
@@ -837,7 +863,6 @@ impl ServedModel {
             let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
             (0..self.endpoints.len()).filter(|&i| health[i].entry == Entry::AtStart).collect()
         };
-        let no_abort = AtomicBool::new(false);
         let mut attempt = 0;
         loop {
             let answers: Vec<(usize, Result<(), OipError>)> = std::thread::scope(|scope| {
@@ -862,8 +887,7 @@ impl ServedModel {
                     Err(e) if e.retryable() => {
                         wait = wait.max(retry_delay(&self.opts, attempt, &e));
                         if let Some(asked) = e.retry_after() {
-                            let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-                            health[i].paused_until = Some(Instant::now() + asked.min(self.opts.max_delay));
+                            self.health.lock().unwrap_or_else(|p| p.into_inner())[i].pause(asked, self.opts.max_delay);
                         }
                         busy.push((i, e));
                     }
@@ -896,13 +920,7 @@ impl ServedModel {
                 "no endpoint could score the canary batch yet ({}); asked again in {wait:?}",
                 busy.iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")
             );
-            // Waits, looking at the cancel flag every quarter second.
-            let until = Instant::now() + wait;
-            while let Some(left) = until.checked_duration_since(Instant::now()) {
-                self.halted(&no_abort)?;
-                std::thread::sleep(left.min(Duration::from_millis(250)));
-            }
-            self.halted(&no_abort)?;
+            self.wait_until(Some(Instant::now() + wait))?;
             pending = busy.into_iter().map(|(i, _)| i).collect();
             attempt += 1;
         }
@@ -927,8 +945,7 @@ impl ServedModel {
     fn join(&self, endpoint: usize) -> Result<(), Join> {
         let ep = &self.endpoints[endpoint];
         // No request is sent once the run is cancelled.
-        let cancelled = || self.stop.get().is_some_and(|s| s.load(Ordering::SeqCst));
-        if cancelled() {
+        if self.stopped() {
             return Err(Join::Cancelled);
         }
         let meta = ep.connect().map_err(|e| {
@@ -957,7 +974,7 @@ impl ServedModel {
         let batches = self.encode_batches(&texts)?;
         let mut logits = Vec::with_capacity(batches.packed.len());
         for p in &batches.packed {
-            if self.stop.get().is_some_and(|s| s.load(Ordering::SeqCst)) {
+            if self.stopped() {
                 return Err(OipError::Cancelled);
             }
             let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
@@ -1257,15 +1274,10 @@ impl ServedModel {
         mut paused_until: Option<Instant>,
     ) -> Result<Result<(), OipError>, OipError> {
         let batch = self.encode_batches(&[&canary.texts[0]])?;
-        let no_abort = AtomicBool::new(false);
         let mut attempt = 0;
         loop {
-            // Waits out the server's pause, looking at the cancel flag every quarter second.
-            while let Some(left) = paused_until.and_then(|t| t.checked_duration_since(Instant::now())) {
-                self.halted(&no_abort)?;
-                std::thread::sleep(left.min(Duration::from_millis(250)));
-            }
-            self.halted(&no_abort)?;
+            // Waits out the server's pause.
+            self.wait_until(paused_until)?;
             let id = format!("seal-{}", self.requests.fetch_add(1, Ordering::Relaxed));
             match self.endpoints[endpoint].infer(&id, &batch.packed[0], &self.inputs, &self.output) {
                 // Compared with the first of the canary's scores.
@@ -1326,8 +1338,7 @@ impl ServedModel {
                     let s = &mut g.slots[slot];
                     if let Some(asked) = e.retry_after() {
                         // The server said when it takes work again: no endpoint's batch goes there before.
-                        let until = Instant::now() + asked.min(self.opts.max_delay);
-                        s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
+                        s.pause(asked, self.opts.max_delay);
                     }
                     if e.connection_lost() && s.leave_on_lost_connection() {
                         tracing::warn!(
@@ -1421,7 +1432,7 @@ impl ServedModel {
                     Err(Join::NotYet(asked)) => {
                         s.ejected_since = Some(Instant::now());
                         if let Some(asked) = asked {
-                            s.paused_until = Some(Instant::now() + asked.min(self.opts.max_delay));
+                            s.pause(asked, self.opts.max_delay);
                         }
                     }
                     Err(Join::Cancelled) => return Err(OipError::Cancelled),

@@ -1241,6 +1241,8 @@ fn run(store: &mut Store, shared: &Arc<Shared>, job: &Arc<Job>) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::accounts::{self, Actor};
+    use seal_shared::Role;
 
     /// A stand-in job: panics for dataset `boom`, else runs until it is cancelled.
     fn until_stopped(_: &mut Store, _: &Arc<Shared>, job: &Arc<Job>) -> Result<String> {
@@ -1264,9 +1266,10 @@ mod tests {
     fn bench() -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("seal.duckdb")).unwrap();
-        // The editor whose jobs the tests start.
-        let cli = crate::pipeline::accounts::Actor::CLI;
-        crate::pipeline::accounts::add_user(&store, "ed", seal_shared::Role::Editor, None, cli).unwrap();
+        // The editors whose jobs the tests start.
+        for name in ["ed", "vi"] {
+            accounts::add_user(&store, name, Role::Editor, None, Actor::CLI).unwrap();
+        }
         let source = dir.path().join("pairs.jsonl");
         std::fs::write(&source, "{}\n").unwrap();
         let policy = Arc::new(SourcePolicy::new(&[dir.path().to_owned()], &[], "https://hub.invalid", 1, 1, 1));
@@ -1450,27 +1453,13 @@ mod tests {
     #[test]
     fn a_queued_job_whose_owner_lost_the_editor_role_or_the_account_does_not_start() {
         let b = bench();
-        crate::pipeline::accounts::add_user(
-            &b.store,
-            "vi",
-            seal_shared::Role::Editor,
-            None,
-            crate::pipeline::accounts::Actor::CLI,
-        )
-        .unwrap();
         let jobs = jobs(&b, JobSettings { max_running_ingest: 1, ..Default::default() });
         let first = accepted(jobs.start(&b.store, None, false, ingest(&b, "a")).unwrap());
         wait_for(&jobs, first.id, JobState::Running);
         let demoted = accepted(jobs.start(&b.store, Some("vi"), false, ingest(&b, "b")).unwrap());
         let removed = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "c")).unwrap());
-        crate::pipeline::accounts::set_role(
-            &b.store,
-            "vi",
-            seal_shared::Role::Viewer,
-            crate::pipeline::accounts::Actor::CLI,
-        )
-        .unwrap();
-        crate::pipeline::accounts::remove_user(&b.store, "ed", crate::pipeline::accounts::Actor::CLI).unwrap();
+        accounts::set_role(&b.store, "vi", Role::Viewer, Actor::CLI).unwrap();
+        accounts::remove_user(&b.store, "ed", Actor::CLI).unwrap();
         jobs.cancel(first.id).unwrap();
         let failed = wait_for(&jobs, demoted.id, JobState::Failed);
         assert!(failed.message.unwrap().contains("its owner `vi` is now viewer"));
@@ -1481,14 +1470,6 @@ mod tests {
     #[test]
     fn the_jobs_of_an_owner_who_loses_the_editor_role_or_the_account_are_stopped() {
         let b = bench();
-        crate::pipeline::accounts::add_user(
-            &b.store,
-            "vi",
-            seal_shared::Role::Editor,
-            None,
-            crate::pipeline::accounts::Actor::CLI,
-        )
-        .unwrap();
         let jobs = jobs(&b, JobSettings { max_running_ingest: 2, ..Default::default() });
         let of_vi = accepted(jobs.start(&b.store, Some("vi"), false, ingest(&b, "a")).unwrap());
         let of_ed = accepted(jobs.start(&b.store, Some("ed"), false, ingest(&b, "b")).unwrap());
@@ -1502,13 +1483,7 @@ mod tests {
         jobs.owners_changed(&b.store).unwrap();
         assert!(!jobs.find(of_vi.id).unwrap().stop.load(Ordering::SeqCst));
 
-        crate::pipeline::accounts::set_role(
-            &b.store,
-            "vi",
-            seal_shared::Role::Viewer,
-            crate::pipeline::accounts::Actor::CLI,
-        )
-        .unwrap();
+        accounts::set_role(&b.store, "vi", Role::Viewer, Actor::CLI).unwrap();
         jobs.owners_changed(&b.store).unwrap();
         let stopped = wait_for(&jobs, of_vi.id, JobState::Cancelled);
         assert!(stopped.message.unwrap().starts_with("stopped: its owner `vi` is now viewer"));
@@ -1516,7 +1491,7 @@ mod tests {
         wait_for(&jobs, machine.id, JobState::Running);
         assert_eq!(jobs.get(of_ed.id).unwrap().state, JobState::Running);
 
-        crate::pipeline::accounts::remove_user(&b.store, "ed", crate::pipeline::accounts::Actor::CLI).unwrap();
+        accounts::remove_user(&b.store, "ed", Actor::CLI).unwrap();
         jobs.owners_changed(&b.store).unwrap();
         let failed = jobs.get(queued.id).unwrap();
         assert_eq!(failed.state, JobState::Failed);

@@ -46,13 +46,17 @@ impl Store {
         let mut dropped = 0u64;
         if !stale.is_empty() {
             dropped = tx
-                .execute(&format!("DELETE FROM scores WHERE model = ? AND run_id IN ({STALE_RUNS})"), stale_params(m))
+                .execute(
+                    &format!("DELETE FROM scores WHERE model = ? AND run_id IN ({})", stale_runs()),
+                    stale_params(m),
+                )
                 .ctx("delete stale scores")? as u64;
             // The stale runs left without scores; a run still going (no end yet) keeps its row.
             tx.execute(
                 &format!(
-                    "DELETE FROM score_runs WHERE model = ? AND run_id IN ({STALE_RUNS}) AND finished_at IS NOT NULL
-                     AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = score_runs.run_id)"
+                    "DELETE FROM score_runs WHERE model = ? AND run_id IN ({}) AND finished_at IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = score_runs.run_id)",
+                    stale_runs()
                 ),
                 stale_params(m),
             )
@@ -76,8 +80,9 @@ impl Store {
             .prepare(&format!(
                 "SELECT s.dataset, r.model_sha256, {RUN_FORMAT}, {RUN_TOKENIZER}, r.truncation, r.max_length, count(*)
                  FROM scores s JOIN score_runs r USING (run_id) JOIN models m ON m.name = s.model
-                 WHERE s.model = ? AND s.run_id IN ({STALE_RUNS})
-                 GROUP BY ALL ORDER BY ALL"
+                 WHERE s.model = ? AND s.run_id IN ({})
+                 GROUP BY ALL ORDER BY ALL",
+                stale_runs()
             ))
             .ctx("compare scores")?;
         let rows = stmt
@@ -122,14 +127,10 @@ impl Store {
             }
             let ml = m.max_length.map(i64::from);
             if truncation != m.truncation.to_string() || max_length != ml {
-                let show = |t: &str, l: Option<i64>| match l {
-                    Some(l) => format!("truncation {t}, max length {l}"),
-                    None => format!("truncation {t}, no max length"),
-                };
                 differs.push(format!(
                     "{} where this one has {}",
-                    show(&truncation, max_length),
-                    show(&m.truncation.to_string(), ml)
+                    truncation_text(&truncation, max_length),
+                    truncation_text(&m.truncation.to_string(), ml)
                 ));
             }
             match out.last_mut() {
@@ -198,19 +199,30 @@ pub(super) fn insert_model(conn: &duckdb::Connection, m: &ModelRecord) -> Result
 
 /// A run's input format and tokenizer, or for a run recorded before it kept them, those of the
 /// model's registration (none for an imported model's).
-const RUN_FORMAT: &str = "coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END)";
-const RUN_TOKENIZER: &str = "coalesce(r.tokenizer_sha256, m.tokenizer_sha256)";
+pub(super) const RUN_FORMAT: &str =
+    "coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END)";
+pub(super) const RUN_TOKENIZER: &str = "coalesce(r.tokenizer_sha256, m.tokenizer_sha256)";
 
 /// The runs of a model (`?` 1) whose scores a registration (the `?`s of [`stale_values`]) would
 /// not compute alike: another graph, input format or tokenizer (or one not known: scores
 /// imported from a file that does not say), truncation or max length.
-const STALE_RUNS: &str = "SELECT r.run_id FROM score_runs r JOIN models m ON m.name = r.model
-     WHERE r.model = ? AND (r.model_sha256 IS DISTINCT FROM ?
-         OR coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END) IS DISTINCT FROM ?
-         OR coalesce(r.tokenizer_sha256, m.tokenizer_sha256) IS DISTINCT FROM ?
-         OR r.truncation <> ? OR r.max_length IS DISTINCT FROM ?::INTEGER)";
+fn stale_runs() -> String {
+    format!(
+        "SELECT r.run_id FROM score_runs r JOIN models m ON m.name = r.model
+         WHERE r.model = ? AND (r.model_sha256 IS DISTINCT FROM ? OR {RUN_FORMAT} IS DISTINCT FROM ?
+             OR {RUN_TOKENIZER} IS DISTINCT FROM ? OR r.truncation <> ? OR r.max_length IS DISTINCT FROM ?::INTEGER)"
+    )
+}
 
-/// The values [`STALE_RUNS`] compares a model's runs with, after the model's name.
+/// How scores were truncated, as messages say it (`truncation context-left, max length 512`).
+pub(super) fn truncation_text(truncation: &str, max_length: Option<i64>) -> String {
+    match max_length {
+        Some(l) => format!("truncation {truncation}, max length {l}"),
+        None => format!("truncation {truncation}, no max length"),
+    }
+}
+
+/// The values [`stale_runs`] compares a model's runs with, after the model's name.
 fn stale_values(m: &ModelRecord) -> Vec<Option<String>> {
     vec![
         Some(m.name.clone()),
@@ -222,7 +234,7 @@ fn stale_values(m: &ModelRecord) -> Vec<Option<String>> {
     ]
 }
 
-/// The parameters of `DELETE … WHERE model = ? AND run_id IN (STALE_RUNS)`.
+/// The parameters of `DELETE … WHERE model = ? AND run_id IN (stale_runs())`.
 fn stale_params(m: &ModelRecord) -> duckdb::ParamsFromIter<Vec<Option<String>>> {
     duckdb::params_from_iter(std::iter::once(Some(m.name.clone())).chain(stale_values(m)).collect())
 }

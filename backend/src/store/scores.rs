@@ -5,6 +5,7 @@ use std::path::Path;
 
 use duckdb::{params, OptionalExt};
 
+use super::models::{truncation_text, RUN_FORMAT, RUN_TOKENIZER};
 use super::pairs::pair_texts_row;
 use super::{sql_literal, u64_at, Context, FileFormat, Result, Store, StoreError};
 use crate::domain::{Agreement, InputFormat, ModelRecord, PairScore, PairTexts, Shard, Truncation};
@@ -431,9 +432,7 @@ impl Store {
                     s.chosen_truncated, s.rejected_truncated, s.dataset, s.model,
                     r.model_sha256, r.provider, r.device, r.runtime_version, r.seal_version, r.truncation,
                     r.max_length, r.batch_tokens, {} AS shard, {PAIR_TEXTS_SHA256} AS pair_texts_sha256,
-                    coalesce(r.input_format, CASE WHEN m.kind = 'imported' THEN NULL ELSE m.input_format END)
-                        AS input_format,
-                    coalesce(r.tokenizer_sha256, m.tokenizer_sha256) AS tokenizer_sha256
+                    {RUN_FORMAT} AS input_format, {RUN_TOKENIZER} AS tokenizer_sha256
              FROM scores s JOIN score_runs r USING (run_id) JOIN pairs p ON p.dataset = s.dataset AND p.pair_id = s.pair_id
              LEFT JOIN models m ON m.name = s.model
              WHERE s.dataset = {} AND s.model = {}{} ORDER BY p.subset, p.split, p.line",
@@ -766,10 +765,6 @@ fn check_pipeline(
         ))
     };
     if let Some((truncation, max_length)) = &expected.truncation {
-        let show = |t: &str, m: Option<i64>| match m {
-            Some(m) => format!("truncation {t}, max length {m}"),
-            None => format!("truncation {t}, no max length"),
-        };
         let other: Option<(String, Option<i64>)> = tx
             .query_row(
                 "SELECT t, m FROM (SELECT coalesce(truncation::VARCHAR, 'none') AS t, TRY_CAST(max_length AS INTEGER) AS m
@@ -780,7 +775,7 @@ fn check_pipeline(
             .optional()
             .ctx("read shard")?;
         if let Some((t, m)) = other {
-            return Err(refuse(show(&t, m), show(truncation, *max_length)));
+            return Err(refuse(truncation_text(&t, m), truncation_text(truncation, *max_length)));
         }
     }
     for (column, want, what, several) in [
